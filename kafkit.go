@@ -1,0 +1,54 @@
+// Package kafkit holds the types shared by the producer, consumer, admin and
+// processor packages: records, headers and topic-partitions. It has no
+// behaviour of its own beyond serializers (serde.go), so every other package
+// can import it without pulling in the network stack.
+package kafkit
+
+import "time"
+
+// Header is one record header. Kafka allows duplicate keys and keeps order.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// TopicPartition names one partition of a topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Record is one Kafka record as the producer sends it and the consumer
+// returns it. Fields the broker assigns (Offset, LeaderEpoch, and Timestamp
+// under LogAppendTime) are filled in on the consumer side and in produce
+// results.
+type Record struct {
+	Topic     string
+	Partition int32 // -1 (AnyPartition) lets the partitioner choose
+	Offset    int64
+	Key       []byte // nil is a null key; []byte{} is an empty key
+	Value     []byte // nil is a null value (a tombstone)
+	Headers   []Header
+	// Timestamp is CreateTime when producing; zero means "now". On consume it
+	// is CreateTime or LogAppendTime according to TimestampType.
+	Timestamp     time.Time
+	TimestampType TimestampType
+	LeaderEpoch   int32
+}
+
+// AnyPartition asks the producer's partitioner to choose the partition.
+const AnyPartition int32 = -1
+
+// TimestampType says where a record's timestamp came from.
+type TimestampType int8
+
+const (
+	CreateTime    TimestampType = 0
+	LogAppendTime TimestampType = 1
+)
+
+// Offset sentinels understood by ListOffsets and the consumer's Seek.
+const (
+	OffsetLatest   int64 = -1
+	OffsetEarliest int64 = -2
+)
