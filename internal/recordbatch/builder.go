@@ -1,0 +1,205 @@
+package recordbatch
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+)
+
+// Byte offsets of the v2 batch header fields that are patched in place. The
+// header is 61 bytes; the CRC covers everything from the attributes on.
+const (
+	HeaderLen            = 61
+	offLength            = 8
+	offLeaderEpoch       = 12
+	offMagic             = 16
+	offCRC               = 17
+	offAttributes        = 21
+	offProducerID        = 43
+	offProducerEpoch     = 51
+	offBaseSequence      = 53
+	batchLengthFieldSpan = 12 // base offset + length: not counted in Length
+)
+
+// Attribute bits of a v2 batch.
+const (
+	attrCodecMask     = 0x07
+	attrLogAppendTime = 0x08
+	attrTransactional = 0x10
+	attrControl       = 0x20
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Options fix the attributes of a batch being built.
+type Options struct {
+	Compression   Codec
+	Transactional bool // records belong to a transaction (Produce inside a txn)
+	Control       bool // a control batch (commit/abort markers) written by a coordinator
+}
+
+func (o Options) attributes() int16 {
+	a := int16(o.Compression) & attrCodecMask
+	if o.Transactional {
+		a |= attrTransactional
+	}
+	if o.Control {
+		a |= attrControl
+	}
+	return a
+}
+
+// Producer is the idempotence stamp of a batch: producer id, epoch and the
+// sequence number of its first record.
+type Producer struct {
+	ID           int64
+	Epoch        int16
+	BaseSequence int32
+}
+
+// NoProducer is the stamp of a batch from a producer without idempotence.
+func NoProducer() Producer { return Producer{ID: -1, Epoch: -1, BaseSequence: -1} }
+
+// Builder appends records to one batch in wire format. It is not safe for
+// concurrent use: one goroutine (for the producer, the accumulator under the
+// partition's lock) owns it until Finish.
+type Builder struct {
+	opts    Options
+	buf     []byte // HeaderLen reserved bytes, then the uncompressed records
+	n       int32
+	firstTS int64
+	maxTS   int64
+	hdrs    []kmsg.Header // scratch so converting headers does not allocate per record
+}
+
+// NewBuilder returns a Builder whose buffer starts with room for sizeHint
+// bytes (batch.size is a good hint).
+func NewBuilder(opts Options, sizeHint int) *Builder {
+	return &Builder{opts: opts, buf: make([]byte, HeaderLen, max(sizeHint, HeaderLen))}
+}
+
+// Len is the batch's size so far, uncompressed, header included.
+func (b *Builder) Len() int { return len(b.buf) }
+
+// NumRecords is the number of records appended.
+func (b *Builder) NumRecords() int { return int(b.n) }
+
+// Options returns the options the builder was created with.
+func (b *Builder) Options() Options { return b.opts }
+
+// RecordSize is how many bytes Append would add for this record.
+func (b *Builder) RecordSize(ts int64, key, value []byte, headers []kafkit.Header) int {
+	body := b.bodyLen(ts, key, value, headers)
+	return kbin.VarintLen(int32(body)) + body
+}
+
+func (b *Builder) bodyLen(ts int64, key, value []byte, headers []kafkit.Header) int {
+	delta := int64(0)
+	if b.n > 0 {
+		delta = ts - b.firstTS
+	}
+	n := 1 + kbin.VarlongLen(delta) + kbin.VarintLen(b.n) +
+		varBytesLen(key) + varBytesLen(value) + kbin.VarintLen(int32(len(headers)))
+	for _, h := range headers {
+		n += kbin.VarintLen(int32(len(h.Key))) + len(h.Key) + varBytesLen(h.Value)
+	}
+	return n
+}
+
+func varBytesLen(b []byte) int {
+	if b == nil {
+		return kbin.VarintLen(-1)
+	}
+	return kbin.VarintLen(int32(len(b))) + len(b)
+}
+
+// Append adds one record with timestamp ts (Unix milliseconds) and returns
+// the bytes it took. Key, value and headers are copied; nil key or value
+// encode as null.
+func (b *Builder) Append(ts int64, key, value []byte, headers []kafkit.Header) int {
+	if b.n == 0 {
+		b.firstTS, b.maxTS = ts, ts
+	}
+	b.maxTS = max(b.maxTS, ts)
+	b.hdrs = b.hdrs[:0]
+	for _, h := range headers {
+		b.hdrs = append(b.hdrs, kmsg.Header{Key: h.Key, Value: h.Value})
+	}
+	body := b.bodyLen(ts, key, value, headers)
+	rec := kmsg.Record{
+		Length:           int32(body),
+		TimestampDelta64: ts - b.firstTS,
+		OffsetDelta:      b.n,
+		Key:              key,
+		Value:            value,
+		Headers:          b.hdrs,
+	}
+	before := len(b.buf)
+	b.buf = rec.AppendTo(b.buf)
+	b.n++
+	clear(b.hdrs) // drop references to the caller's header values
+	return len(b.buf) - before
+}
+
+// Finish compresses the records, writes the header with p's producer
+// fields and the CRC, and returns the batch's wire bytes (base offset 0,
+// partition leader epoch -1, as producers send them). The Builder must not
+// be used afterwards; the returned slice belongs to the caller.
+func (b *Builder) Finish(p Producer) ([]byte, error) {
+	out := b.buf
+	if b.opts.Compression != None {
+		var err error
+		out, err = compress(b.opts.Compression, make([]byte, HeaderLen, HeaderLen+len(b.buf)/2+64), b.buf[HeaderLen:])
+		if err != nil {
+			return nil, err
+		}
+	}
+	b.buf = nil
+	hdr := kmsg.RecordBatch{
+		FirstOffset:          0,
+		Length:               int32(len(out) - batchLengthFieldSpan),
+		PartitionLeaderEpoch: -1,
+		Magic:                2,
+		Attributes:           b.opts.attributes(),
+		LastOffsetDelta:      b.n - 1,
+		FirstTimestamp:       b.firstTS,
+		MaxTimestamp:         b.maxTS,
+		ProducerID:           p.ID,
+		ProducerEpoch:        p.Epoch,
+		FirstSequence:        p.BaseSequence,
+		NumRecords:           b.n,
+	}
+	hdr.AppendTo(out[:0]) // overwrites the reserved header bytes in place
+	putCRC(out)
+	return out, nil
+}
+
+// Restamp rewrites the producer id, epoch and base sequence of a finished
+// batch and its CRC: the producer resequences batches this way after an
+// epoch bump or producer id reset, without re-encoding them.
+func Restamp(batch []byte, p Producer) {
+	binary.BigEndian.PutUint64(batch[offProducerID:], uint64(p.ID))
+	binary.BigEndian.PutUint16(batch[offProducerEpoch:], uint16(p.Epoch))
+	binary.BigEndian.PutUint32(batch[offBaseSequence:], uint32(p.BaseSequence))
+	putCRC(batch)
+}
+
+// SetBaseOffset sets a batch's base offset (a field outside the CRC), as a
+// broker does when it appends the batch to a log.
+func SetBaseOffset(batch []byte, offset int64) {
+	binary.BigEndian.PutUint64(batch, uint64(offset))
+}
+
+// SetPartitionLeaderEpoch sets a batch's partition leader epoch (outside the
+// CRC), as the partition leader does on append.
+func SetPartitionLeaderEpoch(batch []byte, epoch int32) {
+	binary.BigEndian.PutUint32(batch[offLeaderEpoch:], uint32(epoch))
+}
+
+func putCRC(batch []byte) {
+	binary.BigEndian.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:], crcTable))
+}

@@ -1,0 +1,225 @@
+package recordbatch
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+)
+
+// Attributes are a batch's attribute bits.
+type Attributes int16
+
+// Codec is the batch's compression codec.
+func (a Attributes) Codec() Codec { return Codec(a & attrCodecMask) }
+
+// TimestampType says whether record timestamps are CreateTime or the
+// broker's LogAppendTime (then every record's timestamp is MaxTimestamp).
+func (a Attributes) TimestampType() kafkit.TimestampType {
+	if a&attrLogAppendTime != 0 {
+		return kafkit.LogAppendTime
+	}
+	return kafkit.CreateTime
+}
+
+// Transactional reports whether the batch was written inside a transaction.
+func (a Attributes) Transactional() bool { return a&attrTransactional != 0 }
+
+// Control reports whether the batch holds control records (transaction
+// markers), which consumers must not hand to applications.
+func (a Attributes) Control() bool { return a&attrControl != 0 }
+
+// Batch is one decoded record batch.
+type Batch struct {
+	BaseOffset           int64
+	PartitionLeaderEpoch int32
+	Attributes           Attributes
+	LastOffsetDelta      int32
+	FirstTimestamp       int64
+	MaxTimestamp         int64
+	ProducerID           int64
+	ProducerEpoch        int16
+	BaseSequence         int32
+	NumRecords           int32
+	// Records holds the decoded records (unless ReadOptions.SkipRecords).
+	// Keys, values and header values alias the input (or, when compressed,
+	// the decompressed buffer): copy them to keep them past the input's life.
+	Records []kafkit.Record
+	// Raw is the batch's wire bytes within the input.
+	Raw []byte
+}
+
+// NextOffset is the offset after the batch's last record, where the next
+// fetch starts.
+func (b *Batch) NextOffset() int64 { return b.BaseOffset + int64(b.LastOffsetDelta) + 1 }
+
+// ReadOptions tune a Reader.
+type ReadOptions struct {
+	VerifyCRC   bool
+	SkipRecords bool   // decode only batch headers (no decompression)
+	Topic       string // stamped into every decoded record
+	Partition   int32  // stamped into every decoded record
+}
+
+// Reader walks the record batches in a byte slice, as a Fetch response
+// partition or a log segment carries them. A batch cut short at the end of
+// the input (brokers send partial batches to fill fetch.max.bytes) ends the
+// walk without an error; Truncated reports it.
+type Reader struct {
+	src       []byte
+	opts      ReadOptions
+	err       error
+	truncated bool
+	rec       kmsg.Record // scratch for decoding
+}
+
+// NewReader returns a Reader over src. src is not copied.
+func NewReader(src []byte, opts ReadOptions) *Reader {
+	return &Reader{src: src, opts: opts}
+}
+
+// Err is the error that stopped Next, if any. A truncated final batch is not
+// an error.
+func (r *Reader) Err() error { return r.err }
+
+// Truncated reports whether the input ended inside a batch.
+func (r *Reader) Truncated() bool { return r.truncated }
+
+// Next decodes the next batch into b, reusing b.Records' storage, and
+// reports whether there was one.
+func (r *Reader) Next(b *Batch) bool {
+	if r.err != nil || len(r.src) == 0 {
+		return false
+	}
+	if len(r.src) < batchLengthFieldSpan {
+		r.truncated = true
+		return false
+	}
+	length := int32(binary.BigEndian.Uint32(r.src[offLength:]))
+	if length < HeaderLen-batchLengthFieldSpan {
+		r.err = fmt.Errorf("%w: batch at offset %d: length %d below header size",
+			ErrCorrupt, int64(binary.BigEndian.Uint64(r.src)), length)
+		return false
+	}
+	total := batchLengthFieldSpan + int(length)
+	if len(r.src) < total {
+		r.truncated = true
+		return false
+	}
+	raw := r.src[:total:total]
+	if magic := int8(raw[offMagic]); magic != 2 {
+		r.err = fmt.Errorf("%w: batch at offset %d has magic %d",
+			ErrUnsupportedMagic, int64(binary.BigEndian.Uint64(raw)), magic)
+		return false
+	}
+	r.src = r.src[total:]
+	if err := r.decode(raw, b); err != nil {
+		r.err = err
+		return false
+	}
+	return true
+}
+
+func (r *Reader) decode(raw []byte, b *Batch) error {
+	var h kmsg.RecordBatch
+	if err := h.ReadFrom(raw); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	if r.opts.VerifyCRC {
+		if got := crc32.Checksum(raw[offAttributes:], crcTable); got != uint32(h.CRC) {
+			return fmt.Errorf("%w: batch at offset %d: crc %08x, computed %08x", ErrCorrupt, h.FirstOffset, uint32(h.CRC), got)
+		}
+	}
+	*b = Batch{
+		BaseOffset:           h.FirstOffset,
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
+		Attributes:           Attributes(h.Attributes),
+		LastOffsetDelta:      h.LastOffsetDelta,
+		FirstTimestamp:       h.FirstTimestamp,
+		MaxTimestamp:         h.MaxTimestamp,
+		ProducerID:           h.ProducerID,
+		ProducerEpoch:        h.ProducerEpoch,
+		BaseSequence:         h.FirstSequence,
+		NumRecords:           h.NumRecords,
+		Records:              b.Records[:0],
+		Raw:                  raw,
+	}
+	if r.opts.SkipRecords {
+		return nil
+	}
+	codec := b.Attributes.Codec()
+	if codec > Zstd {
+		return fmt.Errorf("%w: batch at offset %d: %d", ErrUnknownCodec, h.FirstOffset, codec)
+	}
+	data, err := decompress(codec, h.Records, 2*len(h.Records))
+	if err != nil {
+		return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.FirstOffset, codec, err)
+	}
+	if h.NumRecords < 0 || int(h.NumRecords) > len(data) { // every record takes at least one byte
+		return fmt.Errorf("%w: batch at offset %d: %d records in %d bytes", ErrCorrupt, h.FirstOffset, h.NumRecords, len(data))
+	}
+	tsType := b.Attributes.TimestampType()
+	b.Records = growRecords(b.Records, int(h.NumRecords))
+	for i := range b.Records {
+		l, n := kbin.Varint(data)
+		if n <= 0 || l < 0 || int(l) > len(data)-n {
+			return fmt.Errorf("%w: batch at offset %d: record %d: bad length", ErrCorrupt, h.FirstOffset, i)
+		}
+		if err := r.rec.ReadFrom(data[:n+int(l)]); err != nil {
+			return fmt.Errorf("%w: batch at offset %d: record %d: %v", ErrCorrupt, h.FirstOffset, i, err)
+		}
+		data = data[n+int(l):]
+		ts := h.FirstTimestamp + r.rec.TimestampDelta64
+		if tsType == kafkit.LogAppendTime {
+			ts = h.MaxTimestamp
+		}
+		rec := &b.Records[i]
+		*rec = kafkit.Record{
+			Topic:         r.opts.Topic,
+			Partition:     r.opts.Partition,
+			Offset:        h.FirstOffset + int64(r.rec.OffsetDelta),
+			Key:           r.rec.Key,
+			Value:         r.rec.Value,
+			Headers:       rec.Headers[:0],
+			Timestamp:     time.UnixMilli(ts),
+			TimestampType: tsType,
+			LeaderEpoch:   h.PartitionLeaderEpoch,
+		}
+		if len(r.rec.Headers) == 0 {
+			rec.Headers = nil
+		}
+		for _, hd := range r.rec.Headers {
+			rec.Headers = append(rec.Headers, kafkit.Header{Key: hd.Key, Value: hd.Value})
+		}
+	}
+	return nil
+}
+
+// growRecords returns recs resized to n, keeping the backing arrays of the
+// existing records' Headers for reuse.
+func growRecords(recs []kafkit.Record, n int) []kafkit.Record {
+	if cap(recs) < n {
+		recs = append(recs[:cap(recs)], make([]kafkit.Record, n-cap(recs))...)
+	}
+	return recs[:n]
+}
+
+// ReadRecords decodes every complete batch in src and appends its records to
+// dst, skipping control batches. It is the shortcut for callers that need no
+// batch-level information.
+func ReadRecords(dst []kafkit.Record, src []byte, opts ReadOptions) ([]kafkit.Record, error) {
+	r := NewReader(src, opts)
+	var b Batch
+	for r.Next(&b) {
+		if !b.Attributes.Control() {
+			dst = append(dst, b.Records...)
+		}
+		b.Records = nil // dst now holds them; do not reuse their headers
+	}
+	return dst, r.Err()
+}
