@@ -1,0 +1,110 @@
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// SASL mechanisms understood by Config.SASL.Mechanism.
+const (
+	MechanismPlain       = "PLAIN"
+	MechanismScramSHA256 = "SCRAM-SHA-256"
+	MechanismScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL holds sasl.mechanism and the JAAS user and password.
+type SASL struct {
+	Mechanism string // MechanismPlain, MechanismScramSHA256 or MechanismScramSHA512
+	User      string
+	Password  string
+}
+
+// Config configures a Client. The zero value of every field except
+// SeedBrokers means Kafka's default.
+type Config struct {
+	SeedBrokers []string    // bootstrap.servers, host:port
+	ClientID    string      // client.id, sent in every request header; default "kafkit"
+	TLS         *tls.Config // non-nil enables TLS (security.protocol SSL / SASL_SSL)
+	SASL        *SASL       // non-nil enables SASL (SASL_PLAINTEXT / SASL_SSL)
+
+	DialTimeout         time.Duration // socket.connection.setup.timeout.ms; default 10s
+	RequestTimeout      time.Duration // request.timeout.ms; default 30s
+	MetadataMaxAge      time.Duration // metadata.max.age.ms; default 5m
+	ReconnectBackoff    time.Duration // reconnect.backoff.ms; default 50ms
+	ReconnectBackoffMax time.Duration // reconnect.backoff.max.ms; default 1s
+	RetryBackoff        time.Duration // retry.backoff.ms; default 100ms
+	RetryBackoffMax     time.Duration // retry.backoff.max.ms; default 1s
+	ConnMaxIdle         time.Duration // connections.max.idle.ms; default 9m
+
+	// SoftwareName and SoftwareVersion are sent in ApiVersions v3+
+	// (client.software.name / version); defaults "kafkit" and "0.1.0".
+	SoftwareName, SoftwareVersion string
+
+	Logger *slog.Logger // default: discard
+}
+
+// withDefaults returns cfg with zero values replaced by Kafka's defaults.
+func (cfg Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DialTimeout, 10*time.Second)
+	def(&cfg.RequestTimeout, 30*time.Second)
+	def(&cfg.MetadataMaxAge, 5*time.Minute)
+	def(&cfg.ReconnectBackoff, 50*time.Millisecond)
+	def(&cfg.ReconnectBackoffMax, time.Second)
+	def(&cfg.RetryBackoff, 100*time.Millisecond)
+	def(&cfg.RetryBackoffMax, time.Second)
+	def(&cfg.ConnMaxIdle, 9*time.Minute)
+	if cfg.ClientID == "" {
+		cfg.ClientID = "kafkit"
+	}
+	if cfg.SoftwareName == "" {
+		cfg.SoftwareName = "kafkit"
+	}
+	if cfg.SoftwareVersion == "" {
+		cfg.SoftwareVersion = "0.1.0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Validate reports every problem with cfg at once, naming Kafka's keys.
+func (cfg Config) Validate() error {
+	var errs []error
+	if len(cfg.SeedBrokers) == 0 {
+		errs = append(errs, errors.New("bootstrap.servers: at least one broker is required"))
+	}
+	for name, d := range map[string]time.Duration{
+		"socket.connection.setup.timeout.ms": cfg.DialTimeout,
+		"request.timeout.ms":                 cfg.RequestTimeout,
+		"metadata.max.age.ms":                cfg.MetadataMaxAge,
+		"reconnect.backoff.ms":               cfg.ReconnectBackoff,
+		"reconnect.backoff.max.ms":           cfg.ReconnectBackoffMax,
+		"retry.backoff.ms":                   cfg.RetryBackoff,
+		"retry.backoff.max.ms":               cfg.RetryBackoffMax,
+		"connections.max.idle.ms":            cfg.ConnMaxIdle,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v", name, d))
+		}
+	}
+	if s := cfg.SASL; s != nil {
+		switch s.Mechanism {
+		case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
+		default:
+			errs = append(errs, fmt.Errorf("sasl.mechanism: unsupported %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism))
+		}
+		if s.User == "" {
+			errs = append(errs, errors.New("sasl.jaas.config: user is required"))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,107 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func TestIsRetriable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{kerr.NotLeaderForPartition, true},
+		{fmt.Errorf("produce: %w", kerr.LeaderNotAvailable), true},
+		{kerr.TopicAuthorizationFailed, false},
+		{kerr.OffsetOutOfRange, false},
+		{ErrRequestTimeout, true},
+		{fmt.Errorf("%w: read: EOF", ErrConnectionClosed), true},
+		{fmt.Errorf("%w 1: refused", ErrDial), true},
+		{io.EOF, true},
+		{syscall.ECONNRESET, true},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{ErrNoBrokers, true},
+		{ErrClosed, false},
+		{context.Canceled, false},
+		{context.DeadlineExceeded, false},
+		{fmt.Errorf("%w: bad password", ErrSASL), false},
+		{ErrUnsupportedAPI, false},
+		{errors.New("something else"), false},
+	} {
+		if got := IsRetriable(tc.err); got != tc.want {
+			t.Errorf("IsRetriable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestNewBackoff(t *testing.T) {
+	b := NewBackoff(50*time.Millisecond, time.Second)
+	prev := time.Duration(0)
+	for i := range 20 {
+		d := b.NextBackOff()
+		if d == backoff.Stop {
+			t.Fatalf("backoff gave up at attempt %d", i)
+		}
+		if d > time.Second*12/10 {
+			t.Fatalf("attempt %d: %v beyond max+jitter", i, d)
+		}
+		if i == 0 && (d < 40*time.Millisecond || d > 60*time.Millisecond) {
+			t.Fatalf("first backoff %v, want 50ms ±20%%", d)
+		}
+		if i == 5 && d <= prev/2 {
+			t.Fatalf("backoff did not grow: %v after %v", d, prev)
+		}
+		prev = d
+	}
+	if prev < 800*time.Millisecond {
+		t.Errorf("after 20 attempts backoff is %v, want about the 1s cap", prev)
+	}
+	b.Reset()
+	if d := b.NextBackOff(); d > 60*time.Millisecond {
+		t.Errorf("after Reset: %v, want about 50ms", d)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want []string // substrings of the error; none means valid
+	}{
+		{"ok", Config{SeedBrokers: []string{"a:9092"}}, nil},
+		{"no seeds", Config{}, []string{"bootstrap.servers"}},
+		{"negative", Config{SeedBrokers: []string{"a:1"}, RequestTimeout: -1, MetadataMaxAge: -1},
+			[]string{"request.timeout.ms", "metadata.max.age.ms"}},
+		{"sasl", Config{SeedBrokers: []string{"a:1"}, SASL: &SASL{Mechanism: "GSSAPI"}},
+			[]string{"sasl.mechanism", "sasl.jaas.config"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v does not name %s", err, w)
+				}
+			}
+		})
+	}
+}
