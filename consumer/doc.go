@@ -1,0 +1,21 @@
+// Package consumer is kafkit's Kafka consumer: subscriptions (topic list or
+// regular expression) balanced by a consumer group on the classic protocol,
+// or manual assignment; prefetching per broker; seeking, pausing, positions,
+// committed offsets and lag; automatic and manual commits.
+//
+// Goroutines. The application calls Poll from one goroutine. Rebalance
+// callbacks (OnAssigned, OnRevoked, OnLost) and automatic commits run on that
+// goroutine, inside Poll (or inside Close for the final revocation), exactly
+// as Java's consumer runs them inside poll(): so a partition is never revoked
+// while records the application got from it are still being processed by the
+// loop calling Poll. A background goroutine keeps the group membership alive
+// (JoinGroup, SyncGroup, Heartbeat); if Poll is not called for
+// max.poll.interval.ms it leaves the group, and the next Poll rejoins.
+// Another goroutine fetches: one Fetch in flight per broker, for the
+// partitions it leads whose buffered records Poll has drained.
+//
+// Offsets. A committed offset is the next offset to read. Automatic commits
+// (enable.auto.commit, every auto.commit.interval.ms) happen at the start of
+// Poll and cover only records earlier Polls returned. Close commits (when
+// automatic commits are on), runs OnRevoked, and leaves the group.
+package consumer
