@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Kafka's defaults for the topic-level settings in Config.
+const (
+	DefaultSegmentBytes       int64 = 1 << 30            // segment.bytes
+	DefaultSegmentMs                = 7 * 24 * time.Hour // segment.ms
+	DefaultRetentionMs              = 7 * 24 * time.Hour // retention.ms
+	DefaultIndexIntervalBytes int32 = 4096               // index.interval.bytes
+	DefaultSegmentIndexBytes  int32 = 10 * 1024 * 1024   // segment.index.bytes
+	DefaultMaxMessageBytes    int32 = 1024*1024 + 12     // max.message.bytes
+	minSegmentBytes                 = batchHeaderLen     // one empty batch must fit
+	minSegmentIndexBytes            = timeIndexEntrySize // room for one entry of either index
+)
+
+// Config holds the topic-level settings of one partition log, under Kafka's
+// names. The zero value of every field means Kafka's default; the fields
+// whose Kafka default is "unlimited" or "never" say how to ask for that.
+type Config struct {
+	// SegmentBytes is segment.bytes: a segment is rolled before an append
+	// would make it larger.
+	SegmentBytes int64
+	// SegmentMs is segment.ms: a segment is rolled when its first batch's
+	// timestamp is this much older than an incoming batch's.
+	SegmentMs time.Duration
+	// RetentionMs is retention.ms; negative means unlimited.
+	RetentionMs time.Duration
+	// RetentionBytes is retention.bytes; zero or negative means unlimited
+	// (Kafka's -1). Kafka's retention.bytes=0 is not expressible.
+	RetentionBytes int64
+	// IndexIntervalBytes is index.interval.bytes: bytes appended between two
+	// .index entries. 1 indexes every batch.
+	IndexIntervalBytes int32
+	// SegmentIndexBytes is segment.index.bytes: the largest .index or
+	// .timeindex file; a full index rolls the segment.
+	SegmentIndexBytes int32
+	// FlushMessages is flush.messages: fsync after this many records. 1 makes
+	// every Append durable before it returns. Zero means never (Kafka's
+	// default: rely on the OS and on Flush).
+	FlushMessages int64
+	// FlushMs is flush.ms: Append fsyncs when this long has passed since the
+	// last fsync. Zero means never (Kafka's default).
+	FlushMs time.Duration
+	// MaxMessageBytes is max.message.bytes: the largest batch Append accepts,
+	// log overhead included.
+	MaxMessageBytes int32
+	// LogAppendTime is message.timestamp.type=LogAppendTime: Append stamps
+	// each batch's maxTimestamp with the broker's clock.
+	LogAppendTime bool
+}
+
+// Validate reports every out-of-range field at once, naming Kafka's keys.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SegmentBytes < 0 || (c.SegmentBytes > 0 && c.SegmentBytes < minSegmentBytes) || c.SegmentBytes > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("segment.bytes: %d is not in [%d, %d]", c.SegmentBytes, minSegmentBytes, math.MaxInt32))
+	}
+	if c.SegmentMs < 0 {
+		errs = append(errs, fmt.Errorf("segment.ms: %v is negative", c.SegmentMs))
+	}
+	if c.IndexIntervalBytes < 0 {
+		errs = append(errs, fmt.Errorf("index.interval.bytes: %d is negative", c.IndexIntervalBytes))
+	}
+	if c.SegmentIndexBytes < 0 || (c.SegmentIndexBytes > 0 && c.SegmentIndexBytes < minSegmentIndexBytes) {
+		errs = append(errs, fmt.Errorf("segment.index.bytes: %d is below %d", c.SegmentIndexBytes, minSegmentIndexBytes))
+	}
+	if c.FlushMessages < 0 {
+		errs = append(errs, fmt.Errorf("flush.messages: %d is negative", c.FlushMessages))
+	}
+	if c.FlushMs < 0 {
+		errs = append(errs, fmt.Errorf("flush.ms: %v is negative", c.FlushMs))
+	}
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("max.message.bytes: %d is negative", c.MaxMessageBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults replaces zero values with Kafka's defaults.
+func (c Config) withDefaults() Config {
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.SegmentMs == 0 {
+		c.SegmentMs = DefaultSegmentMs
+	}
+	if c.RetentionMs == 0 {
+		c.RetentionMs = DefaultRetentionMs
+	}
+	if c.IndexIntervalBytes == 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.SegmentIndexBytes == 0 {
+		c.SegmentIndexBytes = DefaultSegmentIndexBytes
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	return c
+}

@@ -1,0 +1,133 @@
+// Package storage is kafkit's partition log: the on-disk (or in-memory)
+// store of one partition's record batches, laid out as Apache Kafka lays
+// out a log directory, with offset assignment, idempotent-producer
+// deduplication, segment rolling, retention and crash recovery.
+//
+// The broker opens one Log per partition with Open and calls Append for each
+// Produce, Read for each Fetch, BatchForTimestamp and MaxTimestampBatch for
+// ListOffsets, DeleteRecordsBefore for DeleteRecords, ApplyRetention on its
+// retention tick, Flush on its flush tick and Close at shutdown. The group and
+// transaction coordinators use the same Log for __consumer_offsets and
+// __transaction_state. All file access goes through the FS seam: OSFS,
+// MemFS (in-memory mode; also simulates power loss for tests), or a
+// fault-injecting wrapper in tests.
+//
+// # Batches
+//
+// Only record batches of magic 2 are stored, byte for byte as the Produce
+// request carried them, except for the fields the broker owns: the base
+// offset (bytes 0-7) and partition leader epoch (bytes 12-15), which lie
+// outside the CRC, and under message.timestamp.type=LogAppendTime the
+// attributes timestamp-type bit and maxTimestamp (bytes 35-42), after which
+// the CRC-32C (Castagnoli, over bytes 21 to the end) is recomputed. Records
+// are never decoded: every check and every index uses the 61-byte header.
+//
+// # Directory layout
+//
+// A partition directory (the broker names it "<topic>-<partition>") holds:
+//
+//	<base>.log         segment: whole batches back to back, starting at offset <base>
+//	<base>.index       offset index of that segment
+//	<base>.timeindex   time index of that segment
+//	<offset>.snapshot  idempotent-producer state as of log end offset <offset>
+//	recovery-point-offset-checkpoint   offsets below it are fsynced
+//	log-start-offset-checkpoint        log start offset set by DeleteRecords
+//	.kafka_cleanshutdown               present only while the log is closed cleanly
+//
+// <base> and <offset> are 20-digit zero-padded decimals, so names sort by
+// offset. Files ending in ".tmp" are half-written replacements and are
+// deleted at Open.
+//
+// # .log
+//
+// The base offset of a segment is the offset of its first batch (or, for an
+// empty segment, the log end offset when it was created). Batch offsets
+// increase strictly through the segments; they are contiguous (each batch
+// starts right after the previous one's last offset) except where a future
+// compaction leaves gaps. A segment never exceeds segment.bytes (at most
+// 2^31-1), and a batch's last offset is at most base+2^31-1.
+//
+// # .index
+//
+// Big-endian entries of 8 bytes: relative offset uint32 (the last offset of
+// a batch minus the segment base) and position uint32 (the byte in .log
+// where that batch starts). An entry is added for a batch when more than
+// index.interval.bytes were appended since the previous entry; the first
+// batch of a segment has none (position 0 is implied). Entries strictly
+// increase in both fields. The file holds exactly its entries (Kafka
+// preallocates and trims; kafkit never preallocates). To find offset o:
+// binary-search the segments for the last base <= o, binary-search the index
+// for the last entry with relative offset <= o-base, and scan batch headers
+// from its position for the first batch whose last offset is >= o.
+//
+// # .timeindex
+//
+// Big-endian entries of 12 bytes: timestamp int64 and relative offset uint32.
+// When an .index entry is added, a .timeindex entry is added too if the
+// largest batch maxTimestamp seen so far in the segment grew since the last
+// entry: it holds that timestamp and the last offset of the (first) batch
+// that carried it. When a segment stops being active (roll, Close) the same
+// rule adds a final entry, so the last entry is the segment's largest
+// timestamp. Timestamps strictly increase; relative offsets never decrease.
+// segment.index.bytes bounds both files: a full index rolls the segment.
+//
+// # Snapshots
+//
+// "<offset>.snapshot" holds the idempotent producers' state after every
+// batch below <offset>: big-endian version int16 (1), CRC-32C uint32 of the
+// rest, count int32, then per producer: producer id int64, epoch int16,
+// batch count int8 (at most 5), and per recent batch: first sequence int32,
+// last sequence int32, base offset int64, last offset int64, timestamp
+// int64. It is written at every roll and at Close; only the newest is kept.
+// (Kafka's own snapshot format differs; these files are kafkit's.)
+//
+// # Checkpoint files
+//
+// recovery-point-offset-checkpoint and log-start-offset-checkpoint use
+// Kafka's checkpoint text format with a single entry: "0\n1\n<topic>
+// <partition> <offset>\n", topic and partition taken from the directory name.
+// Every checkpoint, snapshot and marker is written to "<name>.tmp", fsynced,
+// renamed over <name>, and the directory fsynced.
+//
+// # Durability
+//
+// Appends are written with positional writes and published to readers after
+// the write (and, when the flush policy calls for it, the fsync) returned.
+// flush.messages=1 fsyncs the .log before every Append returns: an
+// acknowledged append survives power loss. New segment files are created
+// with an fsync of the directory before any batch goes in them. A roll
+// fsyncs the finished segment and its indexes and moves the recovery point
+// to the new segment's base; Flush moves it to the log end offset.
+//
+// # Recovery
+//
+// Open lists the directory, deletes .tmp files and index files without a
+// .log, and loads the segments in offset order:
+//
+//   - With .kafka_cleanshutdown present (and after an unclean shutdown, for
+//     segments whose successor's base is at or below the recovery point) a
+//     segment is trusted: its index files are checked (size a multiple of the
+//     entry size, entries increasing, positions inside the .log, the last
+//     .index entry pointing at a batch with that last offset) and the batch
+//     headers after the last .index entry are read to find the segment's end.
+//     A failed check falls back to recovery.
+//   - Otherwise (the segments at or after the recovery point) the segment is
+//     recovered: every batch's length, magic, CRC and offsets are validated,
+//     the .log is truncated at the first invalid batch (torn write, garbage,
+//     bad CRC), both index files are rebuilt, and if the truncated segment is
+//     not the last one, every later segment is deleted. Dropped bytes are
+//     logged.
+//
+// A segment whose base is below the end of the previous one is deleted with
+// every later segment. The log start offset is the larger of the checkpoint
+// and the first segment's base; a checkpointed start above the log end (all
+// data deleted) leaves one empty segment at the start offset. The producer
+// state is the newest readable snapshot at or below the log end offset plus
+// a replay of the batch headers after it (all headers without a snapshot).
+// Open finally fsyncs the recovered files, writes the recovery point at the
+// log end offset and removes .kafka_cleanshutdown, so a crash from then on
+// is seen as unclean.
+//
+// Bad data found on disk at any time is reported as an error wrapping
+// ErrCorrupt, never a panic.
+package storage

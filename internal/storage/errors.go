@@ -1,0 +1,36 @@
+package storage
+
+import "errors"
+
+// Sentinels returned by this package. Every error that leaves the package
+// wraps one of these (or an FS error) and is meant to be compared with
+// errors.Is; the broker maps them to Kafka error codes in one place.
+var (
+	// ErrCorruptMessage: a batch handed to Append fails its length, magic or
+	// CRC checks (Kafka CORRUPT_MESSAGE).
+	ErrCorruptMessage = errors.New("storage: corrupt record batch")
+	// ErrInvalidRecord: a well-formed batch whose contents make no sense, such
+	// as a record count that disagrees with lastOffsetDelta or an empty
+	// append (Kafka INVALID_RECORD).
+	ErrInvalidRecord = errors.New("storage: invalid record batch")
+	// ErrRecordTooLarge: a batch is larger than max.message.bytes or an
+	// append larger than segment.bytes (Kafka MESSAGE_TOO_LARGE).
+	ErrRecordTooLarge = errors.New("storage: record batch too large")
+	// ErrUnsupportedMagic: a batch with magic < 2 (Kafka
+	// UNSUPPORTED_FOR_MESSAGE_FORMAT); kafkit stores only v2 batches.
+	ErrUnsupportedMagic = errors.New("storage: unsupported record batch magic")
+	// ErrOffsetOutOfRange: a read or DeleteRecords offset outside
+	// [StartOffset, EndOffset] (Kafka OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	// ErrOutOfOrderSequence: an idempotent batch whose sequence does not
+	// follow the producer's last one (Kafka OUT_OF_ORDER_SEQUENCE_NUMBER).
+	ErrOutOfOrderSequence = errors.New("storage: out of order sequence number")
+	// ErrInvalidProducerEpoch: a batch from an older producer epoch (Kafka
+	// INVALID_PRODUCER_EPOCH).
+	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
+	// ErrClosed: the log was closed or deleted.
+	ErrClosed = errors.New("storage: log closed")
+	// ErrCorrupt marks bad data found on disk (by recovery or by a read);
+	// it is always wrapped with the file and position.
+	ErrCorrupt = errors.New("storage: corrupt data on disk")
+)

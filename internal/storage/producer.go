@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+)
+
+// maxProducerBatches is how many recent batches per producer are kept for
+// duplicate detection: a client has at most 5 requests in flight.
+const maxProducerBatches = 5
+
+// batchMeta describes one appended idempotent batch.
+type batchMeta struct {
+	firstSeq, lastSeq      int32
+	baseOffset, lastOffset int64
+	timestamp              int64 // the batch's maxTimestamp as stored
+}
+
+// producerEntry is the state kept for one producer id. Transactions (later)
+// add the ongoing transaction's first offset and the coordinator epoch here.
+type producerEntry struct {
+	epoch   int16
+	batches [maxProducerBatches]batchMeta // ring buffer, oldest at head
+	head, n int
+}
+
+func (e *producerEntry) at(i int) *batchMeta { return &e.batches[(e.head+i)%maxProducerBatches] }
+
+func (e *producerEntry) last() (batchMeta, bool) {
+	if e.n == 0 {
+		return batchMeta{}, false
+	}
+	return *e.at(e.n - 1), true
+}
+
+func (e *producerEntry) findDuplicate(epoch int16, firstSeq, lastSeq int32) (batchMeta, bool) {
+	if epoch != e.epoch {
+		return batchMeta{}, false
+	}
+	for i := range e.n {
+		if b := e.at(i); b.firstSeq == firstSeq && b.lastSeq == lastSeq {
+			return *b, true
+		}
+	}
+	return batchMeta{}, false
+}
+
+// add records a batch; a new epoch forgets the old epoch's batches.
+func (e *producerEntry) add(epoch int16, m batchMeta) {
+	if epoch != e.epoch {
+		e.epoch, e.head, e.n = epoch, 0, 0
+	}
+	if e.n == maxProducerBatches {
+		e.head = (e.head + 1) % maxProducerBatches
+		e.n--
+	}
+	*e.at(e.n) = m
+	e.n++
+}
+
+// inSequence reports whether next follows last, wrapping at MaxInt32.
+func inSequence(last, next int32) bool {
+	return int64(next) == int64(last)+1 || (next == 0 && last == math.MaxInt32)
+}
+
+// producerStates is the idempotence state of a partition, owned by the
+// goroutine holding Log.appendMu.
+type producerStates struct {
+	m map[int64]*producerEntry
+	// staged holds the updates of the append being checked, so that several
+	// batches of one producer in one append are checked against each other.
+	staged []stagedEntry
+}
+
+type stagedEntry struct {
+	pid   int64
+	entry producerEntry
+}
+
+func newProducerStates() producerStates {
+	return producerStates{m: make(map[int64]*producerEntry)}
+}
+
+func (p *producerStates) beginAppend() { p.staged = p.staged[:0] }
+
+// lookup returns the producer's state as staged by this append, else as
+// committed; the pointer is to a staged copy.
+func (p *producerStates) lookup(pid int64) (*producerEntry, bool) {
+	for i := range p.staged {
+		if p.staged[i].pid == pid {
+			return &p.staged[i].entry, true
+		}
+	}
+	if e, ok := p.m[pid]; ok {
+		p.staged = append(p.staged, stagedEntry{pid: pid, entry: *e})
+		return &p.staged[len(p.staged)-1].entry, true
+	}
+	return nil, false
+}
+
+// check validates one idempotent batch that would be written at base with
+// maxTimestamp ts and stages its effect. A duplicate of a recent batch returns that batch's
+// metadata and dup=true, and stages nothing.
+func (p *producerStates) check(h *batchHeader, base, ts int64) (dup batchMeta, isDup bool, err error) {
+	lastSeq := h.lastSequence()
+	e, known := p.lookup(h.producerID)
+	if known {
+		if m, ok := e.findDuplicate(h.producerEpoch, h.baseSequence, lastSeq); ok {
+			return m, true, nil
+		}
+		switch last, hasLast := e.last(); {
+		case h.producerEpoch < e.epoch:
+			return dup, false, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, e.epoch)
+		case h.producerEpoch > e.epoch:
+			if h.baseSequence != 0 {
+				return dup, false, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, not %d", ErrOutOfOrderSequence, h.producerID, h.producerEpoch, h.baseSequence)
+			}
+		case !hasLast && h.baseSequence != 0, hasLast && !inSequence(last.lastSeq, h.baseSequence):
+			return dup, false, fmt.Errorf("%w: producer %d epoch %d: sequence %d does not follow %d", ErrOutOfOrderSequence, h.producerID, h.producerEpoch, h.baseSequence, last.lastSeq)
+		}
+	} else {
+		// An unknown producer may start anywhere (Kafka 2.8+): its earlier
+		// batches may have been removed by retention.
+		p.staged = append(p.staged, stagedEntry{pid: h.producerID})
+		e = &p.staged[len(p.staged)-1].entry
+		e.epoch = h.producerEpoch
+	}
+	e.add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: lastSeq,
+		baseOffset: base, lastOffset: base + int64(h.lastOffsetDelta), timestamp: ts})
+	return dup, false, nil
+}
+
+// commit makes the staged updates the producers' state.
+func (p *producerStates) commit() {
+	for _, s := range p.staged {
+		if e, ok := p.m[s.pid]; ok {
+			*e = s.entry
+		} else {
+			e := s.entry
+			p.m[s.pid] = &e
+		}
+	}
+	p.staged = p.staged[:0]
+}
+
+// replay applies a batch read back from the log, without checks.
+func (p *producerStates) replay(h *batchHeader) {
+	e, ok := p.m[h.producerID]
+	if !ok {
+		e = &producerEntry{epoch: h.producerEpoch}
+		p.m[h.producerID] = e
+	}
+	e.add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
+		baseOffset: h.baseOffset, lastOffset: h.lastOffset(), timestamp: h.maxTimestamp})
+}
+
+// ProducerState describes one idempotent producer of a partition, for
+// DescribeProducers.
+type ProducerState struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32
+	LastTimestamp int64 // maxTimestamp of the producer's last batch
+	LastOffset    int64 // last offset of the producer's last batch
+}
+
+func (p *producerStates) list() []ProducerState {
+	out := make([]ProducerState, 0, len(p.m))
+	for pid, e := range p.m {
+		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: -1, LastOffset: -1}
+		if b, ok := e.last(); ok {
+			s.LastSequence, s.LastTimestamp, s.LastOffset = b.lastSeq, b.timestamp, b.lastOffset
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return int(min(max(a.ProducerID-b.ProducerID, -1), 1)) })
+	return out
+}
+
+// Snapshot file layout (big-endian), see doc.go:
+//
+//	version int16 (1) | crc uint32 (CRC-32C of what follows) | count int32
+//	count × { producerId int64 | epoch int16 | batches int8
+//	          batches × { firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64 | timestamp int64 } }
+const (
+	snapshotVersion   = 1
+	snapshotHeaderLen = 10
+	snapshotEntryLen  = 11
+	snapshotBatchLen  = 32
+)
+
+func (p *producerStates) encode() []byte {
+	n := snapshotHeaderLen
+	for _, e := range p.m {
+		n += snapshotEntryLen + e.n*snapshotBatchLen
+	}
+	b := make([]byte, snapshotHeaderLen, n)
+	be := binary.BigEndian
+	be.PutUint16(b, snapshotVersion)
+	be.PutUint32(b[6:], uint32(len(p.m)))
+	for pid, e := range p.m {
+		b = be.AppendUint64(b, uint64(pid))
+		b = be.AppendUint16(b, uint16(e.epoch))
+		b = append(b, byte(e.n))
+		for i := range e.n {
+			m := e.at(i)
+			b = be.AppendUint32(b, uint32(m.firstSeq))
+			b = be.AppendUint32(b, uint32(m.lastSeq))
+			b = be.AppendUint64(b, uint64(m.baseOffset))
+			b = be.AppendUint64(b, uint64(m.lastOffset))
+			b = be.AppendUint64(b, uint64(m.timestamp))
+		}
+	}
+	be.PutUint32(b[2:], crc32.Checksum(b[6:], castagnoli))
+	return b
+}
+
+var errBadSnapshot = errors.New("bad producer snapshot")
+
+func decodeProducerStates(b []byte) (producerStates, error) {
+	be := binary.BigEndian
+	if len(b) < snapshotHeaderLen || be.Uint16(b) != snapshotVersion || be.Uint32(b[2:]) != crc32.Checksum(b[6:], castagnoli) {
+		return producerStates{}, fmt.Errorf("%w: header or CRC", errBadSnapshot)
+	}
+	p := newProducerStates()
+	count := int(be.Uint32(b[6:]))
+	b = b[snapshotHeaderLen:]
+	for range count {
+		if len(b) < snapshotEntryLen {
+			return producerStates{}, fmt.Errorf("%w: truncated", errBadSnapshot)
+		}
+		pid := int64(be.Uint64(b))
+		e := &producerEntry{epoch: int16(be.Uint16(b[8:]))}
+		nb := int(b[10])
+		b = b[snapshotEntryLen:]
+		if nb > maxProducerBatches || len(b) < nb*snapshotBatchLen {
+			return producerStates{}, fmt.Errorf("%w: producer %d", errBadSnapshot, pid)
+		}
+		for range nb {
+			e.add(e.epoch, batchMeta{firstSeq: int32(be.Uint32(b)), lastSeq: int32(be.Uint32(b[4:])),
+				baseOffset: int64(be.Uint64(b[8:])), lastOffset: int64(be.Uint64(b[16:])), timestamp: int64(be.Uint64(b[24:]))})
+			b = b[snapshotBatchLen:]
+		}
+		p.m[pid] = e
+	}
+	if len(b) != 0 {
+		return producerStates{}, fmt.Errorf("%w: %d trailing bytes", errBadSnapshot, len(b))
+	}
+	return p, nil
+}

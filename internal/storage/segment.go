@@ -1,0 +1,418 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File name suffixes inside a partition directory (see doc.go).
+const (
+	extLog       = ".log"
+	extIndex     = ".index"
+	extTimeIndex = ".timeindex"
+	extSnapshot  = ".snapshot"
+	extTmp       = ".tmp"
+)
+
+// offsetFileName names the files of a segment or snapshot by their offset,
+// zero-padded to 20 digits as Kafka does so that names sort by offset.
+func offsetFileName(dir string, offset int64, ext string) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", offset, ext))
+}
+
+// segment is one .log file and its two indexes.
+type segment struct {
+	base           int64
+	log, idx, tidx File
+	logPath        string
+
+	// Published state: written under Log.mu's write lock by the goroutine
+	// holding Log.appendMu, read by readers under Log.mu's read lock.
+	size        int64 // bytes of whole batches readers may see
+	next        int64 // offset after the last batch; base when empty
+	index       []offsetEntry
+	tindex      []timeEntry
+	maxTs       int64 // largest batch maxTimestamp, -1 when none
+	maxTsOffset int64 // last offset of the first batch carrying maxTs
+
+	// Owned by the goroutine holding Log.appendMu.
+	bytesSinceIndex int64
+	rollTs          int64     // maxTimestamp of the first batch, -1 when unknown (segment.ms)
+	created         time.Time // when this process created or opened the segment
+}
+
+// openSegment opens (create: creates, truncating leftovers) a segment's
+// three files. The caller fills the published state by load, recover or, for
+// a new segment, nothing.
+func openSegment(fsys FS, dir string, base int64, create bool, now time.Time) (*segment, error) {
+	flag := os.O_RDWR | os.O_CREATE
+	if create {
+		flag |= os.O_TRUNC
+	}
+	s := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
+		logPath: offsetFileName(dir, base, extLog)}
+	var err error
+	if s.log, err = fsys.OpenFile(s.logPath, flag, 0o644); err != nil {
+		return nil, err
+	}
+	if s.idx, err = fsys.OpenFile(offsetFileName(dir, base, extIndex), flag, 0o644); err != nil {
+		s.log.Close()
+		return nil, err
+	}
+	if s.tidx, err = fsys.OpenFile(offsetFileName(dir, base, extTimeIndex), flag, 0o644); err != nil {
+		s.log.Close()
+		s.idx.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *segment) close() error {
+	return errors.Join(s.log.Close(), s.idx.Close(), s.tidx.Close())
+}
+
+// remove closes and deletes the segment's files.
+func (s *segment) remove(fsys FS, dir string) error {
+	errs := []error{s.close()}
+	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+		if err := fsys.Remove(offsetFileName(dir, s.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *segment) sync() error {
+	return errors.Join(s.log.Sync(), s.idx.Sync(), s.tidx.Sync())
+}
+
+// largestTimestamp is what time retention compares: the largest record
+// timestamp, or the file's modification time when no batch has one.
+func (s *segment) largestTimestamp() int64 {
+	if s.maxTs >= 0 {
+		return s.maxTs
+	}
+	if fi, err := s.log.Stat(); err == nil {
+		return fi.ModTime().UnixMilli()
+	}
+	return -1
+}
+
+// readFrame reads the header of the batch at pos of a file holding size
+// bytes into buf (at least batchHeaderLen long) and checks its frame.
+func (s *segment) readFrame(pos, size int64, buf []byte) (h batchHeader, problem string, err error) {
+	n := min(batchHeaderLen, size-pos)
+	if _, err := s.log.ReadAt(buf[:n], pos); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+		return h, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+	}
+	h, problem, _ = checkFrame(buf[:n], size-pos)
+	return h, problem, nil
+}
+
+// locate returns the position and header of the first published batch whose
+// last offset is at or above offset; found is false when there is none.
+// Callers hold Log.mu (either way). buf is scratch of batchHeaderLen bytes.
+func (s *segment) locate(offset int64, buf []byte) (pos int64, h batchHeader, found bool, err error) {
+	if rel := offset - s.base; rel > 0 {
+		pos = lookupPosition(s.index, uint32(min(rel, math.MaxInt32)))
+	}
+	for pos < s.size {
+		h, problem, err := s.readFrame(pos, s.size, buf)
+		if err != nil {
+			return 0, h, false, err
+		}
+		if problem != "" {
+			return 0, h, false, fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
+		}
+		if h.lastOffset() >= offset {
+			return pos, h, true, nil
+		}
+		pos += int64(h.size)
+	}
+	return 0, h, false, nil
+}
+
+// segmentDelta is what one append (or a recovery scan) adds to a segment's
+// indexes and timestamps, computed before it is written and published.
+type segmentDelta struct {
+	index           []offsetEntry
+	tindex          []timeEntry
+	maxTs           int64
+	maxTsOffset     int64
+	bytesSinceIndex int64
+}
+
+func (d *segmentDelta) start(s *segment) {
+	d.index, d.tindex = d.index[:0], d.tindex[:0]
+	d.maxTs, d.maxTsOffset, d.bytesSinceIndex = s.maxTs, s.maxTsOffset, s.bytesSinceIndex
+}
+
+// lastIndexedTs is the timestamp of the last .timeindex entry, -1 if none.
+func (d *segmentDelta) lastIndexedTs(s *segment) int64 {
+	switch {
+	case len(d.tindex) > 0:
+		return d.tindex[len(d.tindex)-1].ts
+	case len(s.tindex) > 0:
+		return s.tindex[len(s.tindex)-1].ts
+	}
+	return -1
+}
+
+// addBatch accounts for the batch h written at pos. As in Kafka, a batch gets
+// an .index entry once more than interval bytes were written since the last
+// entry, and the .timeindex gets the largest timestamp so far at the same
+// moment if it grew.
+func (d *segmentDelta) addBatch(s *segment, h *batchHeader, pos int64, interval int64) {
+	if h.maxTimestamp > d.maxTs {
+		d.maxTs, d.maxTsOffset = h.maxTimestamp, h.lastOffset()
+	}
+	if d.bytesSinceIndex > interval {
+		d.index = append(d.index, offsetEntry{rel: uint32(h.lastOffset() - s.base), pos: uint32(pos)})
+		if d.maxTs > d.lastIndexedTs(s) {
+			d.tindex = append(d.tindex, timeEntry{ts: d.maxTs, rel: uint32(d.maxTsOffset - s.base)})
+		}
+		d.bytesSinceIndex = 0
+	}
+	d.bytesSinceIndex += int64(h.size)
+}
+
+// finalTimeEntry adds the .timeindex entry Kafka writes when a segment stops
+// being active, so the file alone gives the segment's largest timestamp.
+func (d *segmentDelta) finalTimeEntry(s *segment) {
+	if d.maxTs > d.lastIndexedTs(s) {
+		d.tindex = append(d.tindex, timeEntry{ts: d.maxTs, rel: uint32(d.maxTsOffset - s.base)})
+	}
+}
+
+// writeIndexes appends the delta's entries to the index files. scratch holds
+// at least timeIndexEntrySize bytes.
+func (s *segment) writeIndexes(d *segmentDelta, scratch []byte) error {
+	for i, e := range d.index {
+		e.put(scratch)
+		if _, err := s.idx.WriteAt(scratch[:offsetIndexEntrySize], int64(len(s.index)+i)*offsetIndexEntrySize); err != nil {
+			return fmt.Errorf("write index of %s: %w", s.logPath, err)
+		}
+	}
+	for i, e := range d.tindex {
+		e.put(scratch)
+		if _, err := s.tidx.WriteAt(scratch[:timeIndexEntrySize], int64(len(s.tindex)+i)*timeIndexEntrySize); err != nil {
+			return fmt.Errorf("write time index of %s: %w", s.logPath, err)
+		}
+	}
+	return nil
+}
+
+// truncateIndexes drops index file entries beyond the published ones, after
+// a failed append.
+func (s *segment) truncateIndexes() error {
+	return errors.Join(
+		s.idx.Truncate(int64(len(s.index))*offsetIndexEntrySize),
+		s.tidx.Truncate(int64(len(s.tindex))*timeIndexEntrySize))
+}
+
+// publish makes an append visible; the caller holds Log.mu's write lock.
+func (s *segment) publish(d *segmentDelta, size, next int64) {
+	s.index = append(s.index, d.index...)
+	s.tindex = append(s.tindex, d.tindex...)
+	s.maxTs, s.maxTsOffset, s.bytesSinceIndex = d.maxTs, d.maxTsOffset, d.bytesSinceIndex
+	s.size, s.next = size, next
+}
+
+// readWhole reads a whole (index) file.
+func readWhole(f File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && len(b) == 0) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// load trusts the segment's indexes after checking them, and scans only the
+// batch headers after the last .index entry to find the end. Any
+// inconsistency is returned (wrapping ErrCorrupt) so the caller can recover
+// the segment instead. It runs before the Log is shared.
+func (s *segment) load(buf []byte) error {
+	fi, err := s.log.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size > math.MaxInt32 {
+		return fmt.Errorf("%w: %s: %d bytes exceed a segment's limit", ErrCorrupt, s.logPath, size)
+	}
+	b, err := readWhole(s.idx)
+	if err != nil {
+		return fmt.Errorf("read index of %s: %w", s.logPath, err)
+	}
+	index, err := decodeOffsetIndex(b, size)
+	if err != nil {
+		return fmt.Errorf("%w: index of %s: %v", ErrCorrupt, s.logPath, err)
+	}
+	if b, err = readWhole(s.tidx); err != nil {
+		return fmt.Errorf("read time index of %s: %w", s.logPath, err)
+	}
+	tindex, err := decodeTimeIndex(b)
+	if err != nil {
+		return fmt.Errorf("%w: time index of %s: %v", ErrCorrupt, s.logPath, err)
+	}
+	s.index, s.tindex = index, tindex
+	if n := len(tindex); n > 0 {
+		s.maxTs, s.maxTsOffset = tindex[n-1].ts, s.base+int64(tindex[n-1].rel)
+	}
+	var pos int64
+	next := s.base
+	if n := len(index); n > 0 {
+		pos = int64(index[n-1].pos)
+	}
+	wantLast := int64(-1)
+	if n := len(index); n > 0 {
+		wantLast = s.base + int64(index[n-1].rel)
+	}
+	for pos < size {
+		h, problem, err := s.readFrame(pos, size, buf)
+		if err != nil {
+			return err
+		}
+		if problem == "" && h.baseOffset < next {
+			problem = "offsets go backwards"
+		}
+		if problem == "" && wantLast >= 0 && h.lastOffset() != wantLast {
+			problem = fmt.Sprintf("index says last offset %d, batch says %d", wantLast, h.lastOffset())
+		}
+		if problem != "" {
+			return fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
+		}
+		wantLast = -1
+		if h.maxTimestamp > s.maxTs {
+			s.maxTs, s.maxTsOffset = h.maxTimestamp, h.lastOffset()
+		}
+		s.bytesSinceIndex += int64(h.size)
+		next = h.nextOffset()
+		pos += int64(h.size)
+	}
+	if len(index) > 0 && next == s.base {
+		return fmt.Errorf("%w: %s: index entries but no batch at the last one", ErrCorrupt, s.logPath)
+	}
+	s.size, s.next = size, next
+	return s.loadRollTs(buf)
+}
+
+// loadRollTs reads the first batch's timestamp, the segment.ms reference.
+func (s *segment) loadRollTs(buf []byte) error {
+	if s.size == 0 {
+		return nil
+	}
+	h, problem, err := s.readFrame(0, s.size, buf)
+	if err != nil {
+		return err
+	}
+	if problem != "" {
+		return fmt.Errorf("%w: %s at 0: %s", ErrCorrupt, s.logPath, problem)
+	}
+	s.rollTs = h.maxTimestamp
+	return nil
+}
+
+// recover validates every batch (frame, CRC, increasing offsets), truncates
+// the .log at the first invalid one and rebuilds both index files. It returns
+// how many bytes were dropped and why. It runs before the Log is shared;
+// *buf is scratch that grows to the largest batch.
+func (s *segment) recover(interval int64, buf *[]byte) (dropped int64, reason string, err error) {
+	fi, err := s.log.Stat()
+	if err != nil {
+		return 0, "", err
+	}
+	size := fi.Size()
+	s.index, s.tindex, s.maxTs, s.maxTsOffset, s.bytesSinceIndex, s.rollTs = nil, nil, -1, -1, 0, -1
+	var d segmentDelta
+	d.start(s)
+	var pos int64
+	next := s.base
+	for pos < size {
+		h, problem, err := s.readFrame(pos, size, *buf)
+		if err != nil {
+			return 0, "", err
+		}
+		switch {
+		case problem != "":
+		case h.baseOffset < next:
+			problem = fmt.Sprintf("base offset %d is below %d", h.baseOffset, next)
+		case h.lastOffset()-s.base > math.MaxInt32:
+			problem = fmt.Sprintf("last offset %d is too far from the segment's base", h.lastOffset())
+		case pos+int64(h.size) > math.MaxInt32:
+			problem = "segment exceeds 2 GiB"
+		default:
+			if int(h.size) > cap(*buf) {
+				*buf = make([]byte, h.size)
+			}
+			batch := (*buf)[:h.size]
+			if _, err := s.log.ReadAt(batch, pos); err != nil {
+				return 0, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+			}
+			if batchCRC(batch) != h.crc {
+				problem = "CRC mismatch"
+			}
+		}
+		if problem != "" {
+			reason = fmt.Sprintf("at byte %d: %s", pos, problem)
+			break
+		}
+		if pos == 0 {
+			s.rollTs = h.maxTimestamp
+		}
+		d.addBatch(s, &h, pos, interval)
+		next = h.nextOffset()
+		pos += int64(h.size)
+	}
+	if pos < size {
+		if err := s.log.Truncate(pos); err != nil {
+			return 0, "", fmt.Errorf("truncate %s: %w", s.logPath, err)
+		}
+		dropped = size - pos
+	}
+	if err := s.idx.Truncate(0); err != nil {
+		return 0, "", err
+	}
+	if err := s.tidx.Truncate(0); err != nil {
+		return 0, "", err
+	}
+	var scratch [timeIndexEntrySize]byte
+	if err := s.writeIndexes(&d, scratch[:]); err != nil {
+		return 0, "", err
+	}
+	s.publish(&d, pos, next)
+	return dropped, reason, nil
+}
+
+// scan calls fn for each published batch header from the batch holding
+// offset on, until fn returns false. The caller holds Log.mu (either way).
+func (s *segment) scan(offset int64, buf []byte, fn func(pos int64, h *batchHeader) bool) error {
+	pos, _, found, err := s.locate(offset, buf)
+	if err != nil || !found {
+		return err
+	}
+	for pos < s.size {
+		h, problem, err := s.readFrame(pos, s.size, buf)
+		if err != nil {
+			return err
+		}
+		if problem != "" {
+			return fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
+		}
+		if !fn(pos, &h) {
+			return nil
+		}
+		pos += int64(h.size)
+	}
+	return nil
+}
