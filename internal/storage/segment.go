@@ -138,6 +138,13 @@ func (s *segment) locate(offset int64, buf []byte) (pos int64, h batchHeader, fo
 	return 0, h, false, nil
 }
 
+// holds reports whether the batch's offsets fit the segment: at or above its
+// base, with relative offsets that fit the indexes' uint32.
+func (s *segment) holds(h *batchHeader) bool {
+	rel := h.baseOffset - s.base
+	return rel >= 0 && rel <= math.MaxInt32-int64(h.lastOffsetDelta)
+}
+
 // segmentDelta is what one append (or a recovery scan) adds to a segment's
 // indexes and timestamps, computed before it is written and published.
 type segmentDelta struct {
@@ -283,8 +290,8 @@ func (s *segment) load(buf []byte) error {
 		if err != nil {
 			return err
 		}
-		if problem == "" && h.baseOffset < next {
-			problem = "offsets go backwards"
+		if problem == "" && (h.baseOffset < next || !s.holds(&h)) {
+			problem = fmt.Sprintf("offsets %d+%d do not follow %d", h.baseOffset, h.lastOffsetDelta, next)
 		}
 		if problem == "" && wantLast >= 0 && h.lastOffset() != wantLast {
 			problem = fmt.Sprintf("index says last offset %d, batch says %d", wantLast, h.lastOffset())
@@ -347,8 +354,8 @@ func (s *segment) recover(interval int64, buf *[]byte) (dropped int64, reason st
 		case problem != "":
 		case h.baseOffset < next:
 			problem = fmt.Sprintf("base offset %d is below %d", h.baseOffset, next)
-		case h.lastOffset()-s.base > math.MaxInt32:
-			problem = fmt.Sprintf("last offset %d is too far from the segment's base", h.lastOffset())
+		case !s.holds(&h):
+			problem = fmt.Sprintf("offsets %d+%d do not fit the segment", h.baseOffset, h.lastOffsetDelta)
 		case pos+int64(h.size) > math.MaxInt32:
 			problem = "segment exceeds 2 GiB"
 		default:
