@@ -1,0 +1,85 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config holds the broker settings the group coordinator obeys. The zero
+// value of a field means Kafka's default.
+type Config struct {
+	NumPartitions         int32         // offsets.topic.num.partitions (default 50)
+	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms (default 3s; negative means 0)
+	MinSessionTimeout     time.Duration // group.min.session.timeout.ms (default 6s)
+	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms (default 30min)
+	MaxGroupSize          int           // group.max.size (default unlimited)
+	OffsetsRetention      time.Duration // offsets.retention.minutes (default 7 days)
+	RetentionCheck        time.Duration // offsets.retention.check.interval.ms (default 10min)
+	MaxMetadataBytes      int           // offset.metadata.max.bytes (default 4096)
+
+	// KnownPartition reports whether a topic partition exists; commits to
+	// others fail with UNKNOWN_TOPIC_OR_PARTITION. Nil accepts every one.
+	KnownPartition func(topic string, partition int32) bool
+
+	Logger *slog.Logger // nil discards
+}
+
+// newMemberJoinTimeout bounds how long a member that never completed a join
+// may wait in a rebalance (Kafka's GroupCoordinator.NewMemberJoinTimeoutMs).
+const newMemberJoinTimeout = 5 * time.Minute
+
+func (c Config) withDefaults() Config {
+	if c.NumPartitions == 0 {
+		c.NumPartitions = 50
+	}
+	if c.InitialRebalanceDelay == 0 {
+		c.InitialRebalanceDelay = 3 * time.Second
+	} else if c.InitialRebalanceDelay < 0 {
+		c.InitialRebalanceDelay = 0
+	}
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = 6 * time.Second
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = 30 * time.Minute
+	}
+	if c.MaxGroupSize == 0 {
+		c.MaxGroupSize = 1<<31 - 1
+	}
+	if c.OffsetsRetention == 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if c.RetentionCheck == 0 {
+		c.RetentionCheck = 10 * time.Minute
+	}
+	if c.MaxMetadataBytes == 0 {
+		c.MaxMetadataBytes = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem at once, each naming Kafka's key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.NumPartitions < 0 {
+		errs = append(errs, fmt.Errorf("offsets.topic.num.partitions: must be at least 1, got %d", c.NumPartitions))
+	}
+	if c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0 || c.MinSessionTimeout > c.MaxSessionTimeout && c.MaxSessionTimeout != 0 {
+		errs = append(errs, fmt.Errorf("group.min.session.timeout.ms: %v must not exceed group.max.session.timeout.ms %v", c.MinSessionTimeout, c.MaxSessionTimeout))
+	}
+	if c.MaxGroupSize < 0 {
+		errs = append(errs, fmt.Errorf("group.max.size: must be at least 1, got %d", c.MaxGroupSize))
+	}
+	if c.OffsetsRetention < 0 {
+		errs = append(errs, fmt.Errorf("offsets.retention.minutes: must be at least 1, got %v", c.OffsetsRetention))
+	}
+	if c.RetentionCheck < 0 {
+		errs = append(errs, fmt.Errorf("offsets.retention.check.interval.ms: must be at least 1, got %v", c.RetentionCheck))
+	}
+	return errors.Join(errs...)
+}

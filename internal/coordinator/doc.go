@@ -1,0 +1,23 @@
+// Package coordinator is kafkit's group coordinator for the classic
+// consumer-group protocol: JoinGroup, SyncGroup, Heartbeat and LeaveGroup
+// membership with Kafka's rebalance state machine (Empty,
+// PreparingRebalance, CompletingRebalance, Stable, Dead), static membership
+// (KIP-345), committed offsets and the group admin operations.
+//
+// # Concurrency
+//
+// One goroutine, Run, owns every group: requests, timer expirations and the
+// load of durable state all reach it as closures on one channel, so the
+// state machine needs no locks. JoinGroup and SyncGroup block their caller
+// (not the loop) until the rebalance completes, as Kafka's delayed
+// operations do; the loop answers them through buffered channels so it never
+// blocks on a caller that went away.
+//
+// # Durability
+//
+// Committed offsets and group metadata are records of Kafka's own schemas
+// (OffsetCommitKey/Value, GroupMetadataKey/Value) appended through Store to
+// the partition of __consumer_offsets that PartitionFor picks; deletions are
+// tombstones. Load replays those records at startup; until it has finished,
+// every request is answered with COORDINATOR_LOAD_IN_PROGRESS.
+package coordinator

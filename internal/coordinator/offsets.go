@@ -1,0 +1,291 @@
+package coordinator
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CommitOffsets handles an OffsetCommit request (v0-9 by topic name). The
+// answer comes after the records are in __consumer_offsets.
+func (c *Coordinator) CommitOffsets(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
+	return call(ctx, c, func() *kmsg.OffsetCommitResponse { return c.commit(req) })
+}
+
+// FetchOffsets answers one group of an OffsetFetch request (the v8+ form;
+// older versions map onto it). Nil Topics asks for every committed offset.
+func (c *Coordinator) FetchOffsets(ctx context.Context, req kmsg.OffsetFetchRequestGroup) (kmsg.OffsetFetchResponseGroup, error) {
+	return call(ctx, c, func() kmsg.OffsetFetchResponseGroup { return c.fetch(req) })
+}
+
+// DeleteOffsets handles an OffsetDelete request.
+func (c *Coordinator) DeleteOffsets(ctx context.Context, req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, error) {
+	return call(ctx, c, func() *kmsg.OffsetDeleteResponse { return c.deleteOffsets(req) })
+}
+
+// commitAllowed is Kafka's validation of an offset commit; it returns the
+// group to commit to (possibly new, for a simple commit) or the error.
+func (c *Coordinator) commitAllowed(req *kmsg.OffsetCommitRequest) (*group, *kerr.Error) {
+	if !c.loaded {
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	g := c.groups[req.Group]
+	if g == nil {
+		if req.Generation < 0 {
+			// A group that uses Kafka only to store offsets.
+			return newGroup(req.Group, time.Now()), nil
+		}
+		return nil, kerr.IllegalGeneration
+	}
+	switch {
+	case g.state == stateDead:
+		return nil, kerr.CoordinatorNotAvailable
+	case g.fenced(req.InstanceID, req.MemberID):
+		return nil, kerr.FencedInstanceID
+	case req.Generation < 0 && g.state == stateEmpty:
+		return g, nil
+	case g.members[req.MemberID] == nil:
+		return nil, kerr.UnknownMemberID
+	case req.Generation != g.generation:
+		return nil, kerr.IllegalGeneration
+	case g.state == stateCompletingRebalance:
+		// The member knows the new generation but has no assignment yet.
+		return nil, kerr.RebalanceInProgress
+	}
+	// Stable, or PreparingRebalance: members commit while revoking.
+	c.scheduleHeartbeat(g, g.members[req.MemberID])
+	return g, nil
+}
+
+func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	g, gerr := c.commitAllowed(req)
+	now := time.Now()
+	type pending struct {
+		tp  topicPartition
+		o   committed
+		out *kmsg.OffsetCommitResponseTopicPartition
+	}
+	var recs []Record
+	var writes []pending
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Partition = rp.Partition
+			var meta string
+			if rp.Metadata != nil {
+				meta = *rp.Metadata
+			}
+			switch {
+			case gerr != nil:
+				sp.ErrorCode = gerr.Code
+			case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case len(meta) > c.cfg.MaxMetadataBytes:
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			default:
+				epoch := rp.LeaderEpoch
+				if req.Version < 6 {
+					epoch = -1
+				}
+				tp := topicPartition{rt.Topic, rp.Partition}
+				o := committed{offset: rp.Offset, leaderEpoch: epoch, metadata: meta, commitTime: now}
+				recs = append(recs, Record{Key: offsetKey(g.id, tp), Value: offsetValue(o)})
+				writes = append(writes, pending{tp, o, sp})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(recs) == 0 {
+		return resp
+	}
+	if err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
+		c.log.Warn("storing offset commit", "group", g.id, "err", err)
+		for _, w := range writes {
+			w.out.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		}
+		return resp
+	}
+	c.groups[g.id] = g
+	for _, w := range writes {
+		g.offsets[w.tp] = w.o
+	}
+	return resp
+}
+
+func (c *Coordinator) fetch(req kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+	out := kmsg.NewOffsetFetchResponseGroup()
+	out.Group = req.Group
+	if !c.loaded {
+		out.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return out
+	}
+	var offsets map[topicPartition]committed
+	if g := c.groups[req.Group]; g != nil {
+		offsets = g.offsets
+	}
+	partition := func(p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition = p
+		rp.Offset, rp.LeaderEpoch, rp.Metadata = -1, -1, ptr("")
+		return rp
+	}
+	if req.Topics == nil {
+		tps := make([]topicPartition, 0, len(offsets))
+		for tp := range offsets {
+			tps = append(tps, tp)
+		}
+		slices.SortFunc(tps, func(a, b topicPartition) int {
+			return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+		})
+		for _, tp := range tps {
+			if n := len(out.Topics); n == 0 || out.Topics[n-1].Topic != tp.topic {
+				t := kmsg.NewOffsetFetchResponseGroupTopic()
+				t.Topic = tp.topic
+				out.Topics = append(out.Topics, t)
+			}
+			o := offsets[tp]
+			rp := partition(tp.partition)
+			rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, ptr(o.metadata)
+			t := &out.Topics[len(out.Topics)-1]
+			t.Partitions = append(t.Partitions, rp)
+		}
+		return out
+	}
+	for _, rt := range req.Topics {
+		t := kmsg.NewOffsetFetchResponseGroupTopic()
+		t.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			rp := partition(p)
+			if o, ok := offsets[topicPartition{rt.Topic, p}]; ok {
+				rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, ptr(o.metadata)
+			}
+			t.Partitions = append(t.Partitions, rp)
+		}
+		out.Topics = append(out.Topics, t)
+	}
+	return out
+}
+
+func (c *Coordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	resp := kmsg.NewPtrOffsetDeleteResponse()
+	if !c.loaded {
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return resp
+	}
+	g := c.groups[req.Group]
+	if g == nil || g.state == stateDead {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		return resp
+	}
+	if g.state != stateEmpty && g.protocolType != "consumer" {
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		return resp
+	}
+	var remove []topicPartition
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch {
+			case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case g.state != stateEmpty && g.isSubscribed(rt.Topic):
+				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			default:
+				remove = append(remove, topicPartition{rt.Topic, rp.Partition})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if err := c.removeOffsets(g, remove); err != nil {
+		c.log.Warn("deleting offsets", "group", g.id, "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		resp.Topics = nil
+	}
+	return resp
+}
+
+// removeOffsets writes tombstones for the group's offsets of tps (those it
+// has) and forgets them; an Empty group left without offsets dies and its
+// metadata is tombstoned too, as Kafka's cleanupGroupMetadata does.
+func (c *Coordinator) removeOffsets(g *group, tps []topicPartition) error {
+	var recs []Record
+	for _, tp := range tps {
+		if _, ok := g.offsets[tp]; ok {
+			recs = append(recs, Record{Key: offsetKey(g.id, tp)})
+		}
+	}
+	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs)
+	if dies {
+		recs = append(recs, Record{Key: groupKey(g.id)})
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
+		return err
+	}
+	for _, tp := range tps {
+		delete(g.offsets, tp)
+	}
+	if dies {
+		c.removeGroup(g)
+	}
+	return nil
+}
+
+// removeGroup marks g Dead and forgets it; its timers find it gone.
+func (c *Coordinator) removeGroup(g *group) {
+	g.transition(stateDead, time.Now())
+	c.stopRebalanceTimer(g)
+	for _, t := range g.pending {
+		t.Stop()
+	}
+	delete(c.groups, g.id)
+}
+
+// expireOffsets applies offsets.retention.minutes (KIP-211): a group's
+// offsets expire once it has been Empty that long; a simple group's
+// offsets, and a Stable consumer group's offsets of topics no member
+// subscribes to any more, expire that long after their commit.
+func (c *Coordinator) expireOffsets(now time.Time) {
+	keep := c.cfg.OffsetsRetention
+	for _, g := range c.groups {
+		var expired []topicPartition
+		for tp, o := range g.offsets {
+			var due bool
+			switch {
+			case g.protocolType != "" && g.state == stateEmpty:
+				due = now.Sub(g.stateSince) >= keep
+			case g.protocolType == "":
+				due = now.Sub(o.commitTime) >= keep
+			case g.protocolType == "consumer" && g.state == stateStable && g.subscribed != nil:
+				due = !g.subscribed[tp.topic] && now.Sub(o.commitTime) >= keep
+			}
+			if due {
+				expired = append(expired, tp)
+			}
+		}
+		if len(expired) == 0 && !(g.state == stateEmpty && len(g.offsets) == 0) {
+			continue
+		}
+		if err := c.removeOffsets(g, expired); err != nil {
+			c.log.Warn("expiring offsets", "group", g.id, "err", err)
+			continue
+		}
+		if len(expired) > 0 {
+			c.log.Info("expired offsets", "group", g.id, "partitions", len(expired))
+		}
+	}
+}

@@ -1,0 +1,166 @@
+package coordinator
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Record is one key/value record of __consumer_offsets; a nil Value is a
+// tombstone.
+type Record struct {
+	Key, Value []byte
+}
+
+// Store appends records to a partition of __consumer_offsets. The
+// coordinator calls it from its loop goroutine and answers the request that
+// caused the write only after Append returned, so an acknowledged commit is
+// in the log.
+type Store interface {
+	Append(partition int32, recs []Record) error
+}
+
+// Key versions of Kafka's __consumer_offsets schemas: 0 and 1 are offset
+// commits, 2 is group metadata; later ones belong to the KIP-848 protocol
+// and are skipped on load.
+const (
+	offsetKeyVersion = 1
+	groupKeyVersion  = 2
+	offsetValueVer   = 3 // with leader epoch, without expire timestamp
+	groupValueVer    = 3 // with static members' instance ids
+)
+
+func offsetKey(group string, tp topicPartition) []byte {
+	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: group, Topic: tp.topic, Partition: tp.partition}
+	return k.AppendTo(nil)
+}
+
+func offsetValue(o committed) []byte {
+	v := kmsg.OffsetCommitValue{
+		Version: offsetValueVer, Offset: o.offset, LeaderEpoch: o.leaderEpoch,
+		Metadata: o.metadata, CommitTimestamp: o.commitTime.UnixMilli(),
+	}
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.GroupMetadataKey{Version: groupKeyVersion, Group: group}
+	return k.AppendTo(nil)
+}
+
+// groupValue is the group's membership as Kafka stores it after a rebalance
+// (with each member's assignment) or when the group becomes empty.
+func groupValue(g *group) []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = groupValueVer
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	if g.protocol != "" {
+		v.Protocol = ptr(g.protocol)
+	}
+	if g.leader != "" {
+		v.Leader = ptr(g.leader)
+	}
+	v.CurrentStateTimestamp = g.stateSince.UnixMilli()
+	for _, m := range g.sortedMembers() {
+		v.Members = append(v.Members, kmsg.GroupMetadataValueMember{
+			MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
+			RebalanceTimeoutMillis: int32(m.rebalanceTimeout.Milliseconds()),
+			SessionTimeoutMillis:   int32(m.sessionTimeout.Milliseconds()),
+			Subscription:           m.metadataFor(g.protocol),
+			Assignment:             m.assignment,
+		})
+	}
+	return v.AppendTo(nil)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// loader rebuilds groups from replayed records: the last record of a key
+// wins and a tombstone removes it, as log compaction would leave it.
+type loader struct {
+	groups map[string]*group
+	now    time.Time
+}
+
+func (l *loader) get(id string) *group {
+	g := l.groups[id]
+	if g == nil {
+		g = newGroup(id, l.now)
+		l.groups[id] = g
+	}
+	return g
+}
+
+func (l *loader) apply(r Record) error {
+	if len(r.Key) < 2 {
+		return fmt.Errorf("record key of %d bytes", len(r.Key))
+	}
+	switch binary.BigEndian.Uint16(r.Key) {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("offset commit key: %w", err)
+		}
+		g := l.get(k.Group)
+		tp := topicPartition{k.Topic, k.Partition}
+		if r.Value == nil {
+			delete(g.offsets, tp)
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("offset commit value of group %s: %w", k.Group, err)
+		}
+		epoch := v.LeaderEpoch
+		if v.Version < 3 {
+			epoch = -1
+		}
+		g.offsets[tp] = committed{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp)}
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("group metadata key: %w", err)
+		}
+		g := l.get(k.Group)
+		g.resetMembership()
+		if r.Value == nil {
+			return nil
+		}
+		var v kmsg.GroupMetadataValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("group metadata value of group %s: %w", k.Group, err)
+		}
+		g.protocolType, g.generation = v.ProtocolType, v.Generation
+		if v.Protocol != nil {
+			g.protocol = *v.Protocol
+		}
+		if v.Leader != nil {
+			g.leader = *v.Leader
+		}
+		if v.CurrentStateTimestamp > 0 {
+			g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+		}
+		for _, vm := range v.Members {
+			m := &member{
+				id: vm.MemberID, instanceID: vm.InstanceID, clientID: vm.ClientID, clientHost: vm.ClientHost,
+				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+				protocols:        []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}},
+				assignment:       vm.Assignment,
+			}
+			if v.Version < 1 {
+				m.rebalanceTimeout = m.sessionTimeout
+			}
+			g.addMember(m)
+		}
+		if len(g.members) > 0 {
+			g.state = stateStable
+			g.subscribed = subscribedTopics(g)
+		}
+	}
+	// Keys of version 3 and above are KIP-848 records kafkit does not use.
+	return nil
+}
