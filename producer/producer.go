@@ -1,0 +1,373 @@
+// Package producer is kafkit's Kafka producer: Send → interceptors →
+// partitioner → RecordAccumulator (batches built in wire format) → one
+// sender goroutine that pipelines Produce requests per broker, with Kafka's
+// acks, retries, idempotence and transactions.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
+)
+
+// Producer sends records to Kafka. It is safe for concurrent use.
+type Producer struct {
+	s    settings
+	cl   *client.Client
+	acc  *accumulator
+	snd  *sender
+	part Partitioner
+	icpt Interceptor // nil without interceptors
+
+	ctx    context.Context // canceled by Close: ends background work
+	cancel context.CancelFunc
+
+	goMu    sync.Mutex // guards stopped and wg.Add, so nothing starts after Close
+	stopped bool
+	wg      sync.WaitGroup // the sender and its helper goroutines
+
+	topicsMu sync.Mutex // serializes adding topics
+	topics   sync.Map   // topic name → *topicInfo
+
+	closed    atomic.Bool  // Close started: Send fails with ErrClosed
+	inSend    atomic.Int64 // Sends between the closed check and their append
+	closeOnce sync.Once
+	closeErr  error
+	fatal     atomic.Pointer[error] // the error that made the producer unusable
+
+	txn txnState
+}
+
+// topicInfo is what Send needs about a topic: its partition count, written
+// by Send's metadata wait and the sender's refreshes.
+type topicInfo struct {
+	partitions atomic.Int32 // 0 until known
+}
+
+// New validates cfg, connects to the cluster (bounded by max.block.ms) and
+// starts the sender goroutine. A transactional producer must call
+// InitTransactions before sending.
+func New(cfg Config) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := cfg.settings()
+	p := &Producer{s: s, part: s.Partitioner}
+	p.txn.mu = make(chanMutex, 1)
+	if p.part == nil {
+		p.part = NewDefaultPartitioner(s.BatchSize)
+	}
+	if len(s.Interceptors) > 0 {
+		p.icpt = ChainInterceptors(s.Interceptors...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.MaxBlock)
+	defer cancel()
+	cl, err := client.New(ctx, s.clientConfig())
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	p.cl = cl
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.snd = newSender(p, p.ctx)
+	p.acc = newAccumulator(&p.s, p.snd.wake)
+	p.snd.acc = p.acc
+	p.spawn(p.snd.run)
+	return p, nil
+}
+
+// spawn starts fn as a tracked goroutine unless the producer is closed.
+func (p *Producer) spawn(fn func()) bool {
+	p.goMu.Lock()
+	defer p.goMu.Unlock()
+	if p.stopped {
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// Send queues r for its topic and returns without waiting for the broker.
+// If r.Partition is kafkit.AnyPartition the partitioner chooses; a zero
+// r.Timestamp becomes the current time. cb (may be nil) runs exactly once
+// with the outcome, after the interceptors' OnAck: on success r.Partition,
+// r.Offset and r.Timestamp are filled in. Callbacks run on the producer's
+// sender goroutine, in order per partition; they must not block.
+//
+// Send blocks only while the topic's metadata is unknown or buffer.memory
+// is exhausted, for at most max.block.ms (or until ctx ends), and then
+// returns ErrMetadataTimeout or ErrBufferFull. When Send returns an error, cb
+// is not called. r must not be modified until cb runs.
+func (p *Producer) Send(ctx context.Context, r *kafkit.Record, cb func(r *kafkit.Record, err error)) error {
+	p.inSend.Add(1)
+	defer p.inSend.Add(-1)
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if err := p.fatalErr(); err != nil {
+		return err
+	}
+	if err := p.txnCheckSend(); err != nil {
+		return err
+	}
+	ictx := ctx
+	if p.icpt != nil {
+		ictx = p.icpt.OnSend(ctx, r)
+	}
+	err := p.send(ctx, r, pending{rec: r, cb: cb, ctx: ictx})
+	if err != nil && p.icpt != nil {
+		p.icpt.OnAck(ictx, r, err)
+	}
+	return err
+}
+
+func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error {
+	if r.Topic == "" {
+		return fmt.Errorf("%w: empty topic", ErrInvalidRecord)
+	}
+	now := time.Now()
+	deadline := now.Add(p.s.MaxBlock)
+	if size := estimate(r); size > p.s.MaxRequestSize {
+		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than max.request.size (%d)", ErrRecordTooLarge, size, p.s.MaxRequestSize)
+	}
+	n, err := p.partitions(ctx, r.Topic, deadline)
+	if err != nil {
+		return err
+	}
+	if r.Partition == kafkit.AnyPartition {
+		r.Partition = p.part.Partition(r.Topic, r.Key, len(r.Value), n)
+	}
+	if r.Partition < 0 || r.Partition >= n {
+		return fmt.Errorf("%w: partition %d is not in the range [0...%d) of topic %s", ErrInvalidRecord, r.Partition, n, r.Topic)
+	}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = time.UnixMilli(now.UnixMilli()) // Kafka keeps milliseconds
+	}
+	r.TimestampType = kafkit.CreateTime
+	return p.acc.append(ctx, deadline, p.acc.queue(kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}), pd)
+}
+
+// partitions returns topic's partition count, waiting for metadata until
+// deadline when the topic is new.
+func (p *Producer) partitions(ctx context.Context, topic string, deadline time.Time) (int32, error) {
+	ti := p.topic(topic)
+	if n := ti.partitions.Load(); n > 0 {
+		return n, nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	bo := client.NewBackoff(p.s.RetryBackoff, p.s.RetryBackoffMax)
+	var last error
+	for {
+		m, err := p.cl.Metadata(ctx, topic)
+		if err == nil {
+			t := m.Topics[topic]
+			if err = t.Err; err == nil && len(t.Partitions) == 0 {
+				err = kerr.UnknownTopicOrPartition
+			}
+			if err == nil {
+				p.setPartitions(topic, int32(len(t.Partitions)))
+				return int32(len(t.Partitions)), nil
+			}
+		}
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			if ctx.Err() != nil && time.Now().Before(deadline) {
+				return 0, ctx.Err() // the caller's ctx ended first
+			}
+			return 0, fmt.Errorf("%w: topic %s not present in metadata after %d ms (last error: %v)", ErrMetadataTimeout, topic, p.s.MaxBlock.Milliseconds(), last)
+		}
+		last = err
+		if !client.IsRetriable(err) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return 0, fmt.Errorf("producer: metadata for %s: %w", topic, err)
+		}
+		p.cl.InvalidateMetadata(topic)
+		_ = sleepCtx(ctx, bo.NextBackOff()) // ctx's end is reported at the top of the loop
+	}
+}
+
+func (p *Producer) topic(name string) *topicInfo {
+	if ti, ok := p.topics.Load(name); ok {
+		return ti.(*topicInfo)
+	}
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	ti, _ := p.topics.LoadOrStore(name, &topicInfo{})
+	return ti.(*topicInfo)
+}
+
+func (p *Producer) setPartitions(topic string, n int32) {
+	p.topic(topic).partitions.Store(n)
+}
+
+func (p *Producer) topicList() []string {
+	var out []string
+	p.topics.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
+// finishRecord reports one record's outcome to the interceptors and its
+// callback.
+func (p *Producer) finishRecord(pd *pending, err error) {
+	if p.icpt != nil {
+		p.icpt.OnAck(pd.ctx, pd.rec, err)
+	}
+	if pd.cb != nil {
+		pd.cb(pd.rec, err)
+	}
+}
+
+// SendSync sends r and waits for its acknowledgement (or failure), filling
+// in r.Partition, r.Offset and r.Timestamp. ctx bounds only the wait for
+// the send to be queued and acknowledged; a record already queued is still
+// delivered after ctx ends.
+func (p *Producer) SendSync(ctx context.Context, r *kafkit.Record) error {
+	done := make(chan error, 1)
+	if err := p.Send(ctx, r, func(_ *kafkit.Record, err error) { done <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush sends every record queued before the call immediately (ignoring
+// linger.ms) and waits until each is acknowledged or failed, or ctx ends.
+// Records sent concurrently with Flush may or may not be waited for.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.acc.flushing.Add(1)
+	defer p.acc.flushing.Add(-1)
+	p.snd.wake()
+	for _, b := range p.acc.incompleteBatches() {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close shuts the producer down, in this order:
+//  1. stop intake: Send fails with ErrClosed from now on;
+//  2. flush: every queued record is sent at once (linger.ms ignored) and
+//     acknowledged, until ctx ends;
+//  3. if ctx ended first, records not yet sent fail with ErrClosed;
+//  4. close the client connections: requests still in flight fail, and
+//     their records with them;
+//  5. stop the sender goroutine and wait for every goroutine the producer
+//     started.
+//
+// Every record's callback has run when Close returns. Close returns ctx's
+// error if the flush did not finish; later calls return the first result.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() { p.closeErr = p.close(ctx) })
+	return p.closeErr
+}
+
+func (p *Producer) close(ctx context.Context) error {
+	p.closed.Store(true)
+	var err error
+	for {
+		if err = p.Flush(ctx); err != nil {
+			break
+		}
+		if p.inSend.Load() == 0 && len(p.acc.incompleteBatches()) == 0 {
+			break
+		}
+		// A Send that passed the closed check before step 1 is still
+		// appending (or waiting for memory): give it a moment.
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	p.snd.post(func() { p.snd.stopping = true })
+	p.cl.Close()
+	<-p.snd.done
+	p.goMu.Lock()
+	p.stopped = true
+	p.goMu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Producer) setFatal(err error) {
+	err = fmt.Errorf("%w: %w", ErrFatal, err)
+	p.fatal.CompareAndSwap(nil, &err)
+}
+
+func (p *Producer) fatalErr() error {
+	if e := p.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// initProducerID asks for a producer id (and epoch): from any broker for an
+// idempotent producer, from the transaction coordinator (txnID non-nil)
+// otherwise, retrying retriable errors until ctx ends.
+func (p *Producer) initProducerID(ctx context.Context, txnID *string) (int64, int16, error) {
+	bo := client.NewBackoff(p.s.RetryBackoff, p.s.RetryBackoffMax)
+	for {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID = txnID
+		req.TransactionTimeoutMillis = int32(p.s.TransactionTimeout.Milliseconds())
+		var resp kmsg.Response
+		var err error
+		if txnID == nil {
+			resp, err = p.cl.Request(ctx, req)
+		} else {
+			var coord int32
+			if coord, err = p.cl.FindCoordinator(ctx, 1, *txnID); err == nil {
+				resp, err = p.cl.RequestBroker(ctx, coord, req)
+			}
+		}
+		if err == nil {
+			r := resp.(*kmsg.InitProducerIDResponse)
+			if err = kerr.ErrorForCode(r.ErrorCode); err == nil {
+				return r.ProducerID, r.ProducerEpoch, nil
+			}
+		}
+		if !client.IsRetriable(err) && !errors.Is(err, kerr.ConcurrentTransactions) {
+			return 0, 0, err
+		}
+		if serr := sleepCtx(ctx, bo.NextBackOff()); serr != nil {
+			return 0, 0, fmt.Errorf("%w (last error: %w)", serr, err)
+		}
+	}
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

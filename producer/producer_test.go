@@ -1,0 +1,214 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkit/kafkit"
+)
+
+func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func newProducer(t testing.TB, c *kfake.Cluster, cfg Config) *Producer {
+	t.Helper()
+	cfg.BootstrapServers = c.ListenAddrs()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Close(ctx)
+	})
+	return p
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// consume reads n records of topic with kgo (an independent client) from
+// the start.
+func consume(t testing.TB, c *kfake.Cluster, topic string, n int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(t)
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", len(out), n, err)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// acks collects callback outcomes.
+type acks struct {
+	mu   sync.Mutex
+	recs map[string]*kafkit.Record // by value
+	errs map[string]error
+	n    map[string]int // callbacks per value
+	wg   sync.WaitGroup
+}
+
+func newAcks() *acks {
+	return &acks{recs: map[string]*kafkit.Record{}, errs: map[string]error{}, n: map[string]int{}}
+}
+
+func (a *acks) send(t testing.TB, p *Producer, r *kafkit.Record) error {
+	a.wg.Add(1)
+	err := p.Send(context.Background(), r, func(r *kafkit.Record, err error) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		v := string(r.Value)
+		a.recs[v], a.errs[v] = r, err
+		a.n[v]++
+		a.wg.Done()
+	})
+	if err != nil {
+		a.wg.Done()
+	}
+	return err
+}
+
+func TestProduceRoundTripEveryCodec(t *testing.T) {
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
+		t.Run(codec, func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(3, "t"))
+			p := newProducer(t, c, Config{CompressionType: codec})
+			const n = 300
+			a := newAcks()
+			for i := range n {
+				r := &kafkit.Record{Topic: "t", Partition: int32(i % 3), Key: []byte("k" + strconv.Itoa(i)),
+					Value: []byte(fmt.Sprintf("%s-%d", codec, i)), Headers: []kafkit.Header{{Key: "h", Value: []byte(strconv.Itoa(i))}}}
+				if err := a.send(t, p, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Flush(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			a.wg.Wait()
+			got := consume(t, c, "t", n)
+			if len(got) != n {
+				t.Fatalf("consumed %d, want %d", len(got), n)
+			}
+			for _, r := range got {
+				ack := a.recs[string(r.Value)]
+				if ack == nil || a.errs[string(r.Value)] != nil {
+					t.Fatalf("record %s: ack %v err %v", r.Value, ack, a.errs[string(r.Value)])
+				}
+				if ack.Partition != r.Partition || ack.Offset != r.Offset || !ack.Timestamp.Equal(r.Timestamp) {
+					t.Fatalf("record %s: acked %d/%d/%v, stored %d/%d/%v", r.Value, ack.Partition, ack.Offset, ack.Timestamp, r.Partition, r.Offset, r.Timestamp)
+				}
+				if len(r.Headers) != 1 || "k"+string(r.Headers[0].Value) != string(r.Key) {
+					t.Fatalf("record %s: key %s headers %v", r.Value, r.Key, r.Headers)
+				}
+			}
+		})
+	}
+}
+
+func TestSendSyncAndPartitioner(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "t"))
+	p := newProducer(t, c, Config{})
+	r := &kafkit.Record{Topic: "t", Partition: kafkit.AnyPartition, Key: []byte("user-42"), Value: []byte("v")}
+	if err := p.SendSync(testCtx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	if want := murmur2Mod([]byte("user-42"), 4); r.Partition != want || r.Offset != 0 {
+		t.Fatalf("partition %d offset %d, want partition %d offset 0", r.Partition, r.Offset, want)
+	}
+	err := p.SendSync(testCtx(t), &kafkit.Record{Topic: "t", Partition: 9, Value: []byte("v")})
+	if !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("partition 9 of 4: %v", err)
+	}
+}
+
+func TestAcksZero(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "t"))
+	p := newProducer(t, c, Config{Acks: AcksNone})
+	a := newAcks()
+	for i := range 100 {
+		if err := a.send(t, p, &kafkit.Record{Topic: "t", Partition: int32(i % 2), Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a.wg.Wait()
+	for v, err := range a.errs {
+		if err != nil || a.recs[v].Offset != -1 {
+			t.Fatalf("record %s: offset %d err %v", v, a.recs[v].Offset, err)
+		}
+	}
+	if got := consume(t, c, "t", 100); len(got) != 100 {
+		t.Fatalf("consumed %d", len(got))
+	}
+}
+
+func TestMetadataTimeoutForMissingTopic(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	p := newProducer(t, c, Config{MaxBlock: 300 * time.Millisecond})
+	err := p.Send(testCtx(t), &kafkit.Record{Topic: "missing", Partition: kafkit.AnyPartition, Value: []byte("v")}, nil)
+	if !errors.Is(err, ErrMetadataTimeout) {
+		t.Fatalf("got %v, want ErrMetadataTimeout", err)
+	}
+}
+
+func TestCloseFlushesAndRejects(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	cfg := Config{Linger: time.Hour, DeliveryTimeout: 2 * time.Hour, BootstrapServers: c.ListenAddrs()}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAcks()
+	for i := range 10 {
+		if err := a.send(t, p, &kafkit.Record{Topic: "t", Partition: 0, Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a.wg.Wait() // every callback ran before Close returned
+	for v, err := range a.errs {
+		if err != nil {
+			t.Fatalf("record %s: %v", v, err)
+		}
+	}
+	if err := p.Send(testCtx(t), &kafkit.Record{Topic: "t", Value: []byte("late")}, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after Close: %v", err)
+	}
+	if got := consume(t, c, "t", 10); len(got) != 10 {
+		t.Fatalf("consumed %d", len(got))
+	}
+}

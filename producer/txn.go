@@ -1,0 +1,443 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
+)
+
+// Transactions. The user's goroutine drives the transaction state
+// (txnState, under its mutex) and talks to the transaction coordinator; the
+// sender goroutine adds partitions to the transaction before it produces to
+// them (AddPartitionsToTxn) and owns the producer id and epoch.
+
+// GroupMetadata identifies the consumer group member whose offsets
+// SendOffsetsToTransaction commits (Java's ConsumerGroupMetadata).
+type GroupMetadata struct {
+	GroupID         string
+	GenerationID    int32   // -1 if unknown: the coordinator then skips the generation check
+	MemberID        string  // "" if unknown
+	GroupInstanceID *string // group.instance.id for static members
+}
+
+// txnState is the client side of the transaction protocol.
+type txnState struct {
+	mu       chanMutex // serializes the transactional calls; guards ready
+	ready    bool      // InitTransactions succeeded
+	inTxn    atomic.Bool
+	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
+}
+
+// chanMutex is a mutex that can be acquired with a ctx; make(chanMutex, 1).
+type chanMutex chan struct{}
+
+func (m chanMutex) lock(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m chanMutex) unlock() { <-m }
+
+// transactional reports ErrNotTransactional for producers without
+// transactional.id.
+func (p *Producer) transactional() error {
+	if p.s.TransactionalID == "" {
+		return ErrNotTransactional
+	}
+	return p.fatalErr()
+}
+
+// InitTransactions registers transactional.id with its coordinator, fencing
+// any earlier producer with the same id and completing (committing or
+// aborting) its unfinished transaction. It must precede the first
+// BeginTransaction.
+func (p *Producer) InitTransactions(ctx context.Context) error {
+	if err := p.transactional(); err != nil {
+		return err
+	}
+	if err := p.txn.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer p.txn.mu.unlock()
+	if p.txn.inTxn.Load() {
+		return fmt.Errorf("%w: InitTransactions during a transaction", ErrTransactionState)
+	}
+	id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID)
+	if err != nil {
+		return p.txnErr("InitProducerId", err)
+	}
+	if err := p.snd.call(ctx, func() {
+		p.snd.resetPID = true
+		p.snd.setPID(id, epoch)
+	}); err != nil {
+		return err
+	}
+	p.txn.ready = true
+	return nil
+}
+
+// BeginTransaction starts a transaction; records sent until Commit or
+// Abort belong to it. It does not talk to the broker.
+func (p *Producer) BeginTransaction() error {
+	if err := p.transactional(); err != nil {
+		return err
+	}
+	_ = p.txn.mu.lock(context.Background())
+	defer p.txn.mu.unlock()
+	switch {
+	case !p.txn.ready:
+		return fmt.Errorf("%w: call InitTransactions first", ErrTransactionState)
+	case p.txn.inTxn.Load():
+		return fmt.Errorf("%w: a transaction is already in progress", ErrTransactionState)
+	}
+	p.txn.abortErr.Store(nil)
+	p.txn.inTxn.Store(true)
+	return nil
+}
+
+// txnCheckSend rejects a transactional Send outside a transaction or in one
+// that must be aborted.
+func (p *Producer) txnCheckSend() error {
+	if p.s.TransactionalID == "" {
+		return nil
+	}
+	if !p.txn.inTxn.Load() {
+		return fmt.Errorf("%w: Send outside a transaction (call BeginTransaction)", ErrTransactionState)
+	}
+	if e := p.txn.abortErr.Load(); e != nil {
+		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
+	}
+	return nil
+}
+
+// txnFailed records that a record of the current transaction failed: the
+// transaction can then only be aborted. Sender goroutine.
+func (p *Producer) txnFailed(err error) {
+	if p.txn.inTxn.Load() {
+		p.txn.abortErr.CompareAndSwap(nil, &err)
+	}
+}
+
+// CommitTransaction flushes every record of the transaction and commits it.
+// If a record failed, it returns an error wrapping ErrAbortableTransaction:
+// the transaction must then be aborted. Fencing makes the producer fatal.
+func (p *Producer) CommitTransaction(ctx context.Context) error {
+	return p.endTransaction(ctx, true)
+}
+
+// AbortTransaction drops the transaction's records not yet sent (their
+// callbacks get ErrAbortableTransaction), waits for those in flight, and
+// aborts the transaction: consumers with isolation.level=read_committed
+// never see its records.
+func (p *Producer) AbortTransaction(ctx context.Context) error {
+	return p.endTransaction(ctx, false)
+}
+
+var errTxnAborted = fmt.Errorf("%w: the transaction was aborted", ErrAbortableTransaction)
+
+func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
+	if err := p.transactional(); err != nil {
+		return err
+	}
+	if err := p.txn.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer p.txn.mu.unlock()
+	if !p.txn.inTxn.Load() {
+		return fmt.Errorf("%w: no transaction in progress", ErrTransactionState)
+	}
+	if !commit {
+		if err := p.snd.call(ctx, func() { p.snd.dropUnsent(errTxnAborted) }); err != nil {
+			return err
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	if e := p.txn.abortErr.Load(); commit && e != nil {
+		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
+	}
+	if err := p.endTxn(ctx, commit); err != nil {
+		return err
+	}
+	if err := p.snd.call(ctx, func() {
+		for _, pq := range p.acc.parts.Load().list {
+			pq.addedToTxn = false
+		}
+	}); err != nil {
+		return err
+	}
+	p.txn.inTxn.Store(false)
+	p.txn.abortErr.Store(nil)
+	return nil
+}
+
+// pidEpoch reads the current producer id and epoch from the sender.
+func (p *Producer) pidEpoch(ctx context.Context) (int64, int16, error) {
+	var id int64
+	var epoch int16
+	err := p.snd.call(ctx, func() { id, epoch = p.snd.pid.ID, p.snd.pid.Epoch })
+	return id, epoch, err
+}
+
+func (p *Producer) endTxn(ctx context.Context, commit bool) error {
+	id, epoch, err := p.pidEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = p.s.TransactionalID, id, epoch, commit
+	resp, err := p.coordinatorRequest(ctx, 1, p.s.TransactionalID, req, func(r kmsg.Response) error {
+		return kerr.ErrorForCode(r.(*kmsg.EndTxnResponse).ErrorCode)
+	})
+	if err != nil {
+		return p.txnErr("EndTxn", err)
+	}
+	// EndTxn v5 (KIP-890) bumps the epoch; sequences restart under it.
+	if r := resp.(*kmsg.EndTxnResponse); r.Version >= 5 && r.ProducerID >= 0 {
+		return p.snd.call(ctx, func() {
+			p.snd.resetPID = true
+			p.snd.setPID(r.ProducerID, r.ProducerEpoch)
+		})
+	}
+	return nil
+}
+
+// SendOffsetsToTransaction commits offsets (the next offset to read, per
+// partition) for the consumer group in group as part of the current
+// transaction: they become visible only if the transaction commits
+// (consume-transform-produce).
+func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[kafkit.TopicPartition]int64, group GroupMetadata) error {
+	if err := p.transactional(); err != nil {
+		return err
+	}
+	if err := p.txn.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer p.txn.mu.unlock()
+	if !p.txn.inTxn.Load() {
+		return fmt.Errorf("%w: SendOffsetsToTransaction outside a transaction", ErrTransactionState)
+	}
+	id, epoch, err := p.pidEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = p.s.TransactionalID, id, epoch, group.GroupID
+	if _, err := p.coordinatorRequest(ctx, 1, p.s.TransactionalID, add, func(r kmsg.Response) error {
+		return kerr.ErrorForCode(r.(*kmsg.AddOffsetsToTxnResponse).ErrorCode)
+	}); err != nil {
+		return p.txnErr("AddOffsetsToTxn", err)
+	}
+	commit := kmsg.NewPtrTxnOffsetCommitRequest()
+	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = p.s.TransactionalID, group.GroupID, id, epoch
+	commit.Generation, commit.MemberID, commit.InstanceID = group.GenerationID, group.MemberID, group.GroupInstanceID
+	for tp, off := range offsets {
+		ti := -1
+		for i := range commit.Topics {
+			if commit.Topics[i].Topic == tp.Topic {
+				ti = i
+			}
+		}
+		if ti < 0 {
+			t := kmsg.NewTxnOffsetCommitRequestTopic()
+			t.Topic = tp.Topic
+			commit.Topics = append(commit.Topics, t)
+			ti = len(commit.Topics) - 1
+		}
+		pt := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		pt.Partition, pt.Offset = tp.Partition, off
+		commit.Topics[ti].Partitions = append(commit.Topics[ti].Partitions, pt)
+	}
+	// v6 names topics by id; v5 by name, which is what we have.
+	if _, err := p.coordinatorRequest(ctx, 0, group.GroupID, capVersion(commit, 5), func(r kmsg.Response) error {
+		for _, t := range r.(*kmsg.TxnOffsetCommitResponse).Topics {
+			for _, pt := range t.Partitions {
+				if err := kerr.ErrorForCode(pt.ErrorCode); err != nil {
+					return fmt.Errorf("%s-%d: %w", t.Topic, pt.Partition, err)
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		return p.txnErr("TxnOffsetCommit", err)
+	}
+	return nil
+}
+
+// txnErr classifies a coordinator error: fencing is fatal, everything else
+// is returned wrapped with the request's name.
+func (p *Producer) txnErr(what string, err error) error {
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidProducerIDMapping) {
+		p.setFatal(fmt.Errorf("%s: %w", what, err))
+		return p.fatalErr()
+	}
+	return fmt.Errorf("producer: %s: %w", what, err)
+}
+
+// coordinatorRequest sends req to the coordinator of key (keyType 0 group,
+// 1 transaction), retrying retriable errors (including NOT_COORDINATOR and
+// CONCURRENT_TRANSACTIONS) until ctx ends. check extracts the response's
+// error.
+func (p *Producer) coordinatorRequest(ctx context.Context, keyType int8, key string, req kmsg.Request, check func(kmsg.Response) error) (kmsg.Response, error) {
+	bo := client.NewBackoff(p.s.RetryBackoff, p.s.RetryBackoffMax)
+	for {
+		coord, err := p.cl.FindCoordinator(ctx, keyType, key)
+		var resp kmsg.Response
+		if err == nil {
+			if resp, err = p.cl.RequestBroker(ctx, coord, req); err == nil {
+				if err = check(resp); err == nil {
+					return resp, nil
+				}
+			}
+		}
+		if !client.IsRetriable(err) && !errors.Is(err, kerr.ConcurrentTransactions) {
+			return nil, err
+		}
+		if serr := sleepCtx(ctx, bo.NextBackOff()); serr != nil {
+			return nil, fmt.Errorf("%w (last error: %w)", serr, err)
+		}
+	}
+}
+
+// cappedRequest limits the version the client negotiates for a request:
+// AddPartitionsToTxn v4+ is for brokers only, and TxnOffsetCommit v6 needs
+// topic ids.
+type cappedRequest struct {
+	kmsg.Request
+	max int16
+}
+
+func (c cappedRequest) MaxVersion() int16 { return min(c.max, c.Request.MaxVersion()) }
+
+func capVersion(req kmsg.Request, max int16) kmsg.Request { return cappedRequest{req, max} }
+
+// txnAllow reports whether the sender may produce to pq in the current
+// transaction; if pq is not yet part of it, it queues pq for
+// AddPartitionsToTxn and says no. Sender goroutine.
+func (s *sender) txnAllow(pq *partQueue) bool {
+	if s.s.TransactionalID == "" || pq.addedToTxn {
+		return true
+	}
+	if s.txnToAdd == nil {
+		s.txnToAdd = make(map[*partQueue]struct{})
+	}
+	s.txnToAdd[pq] = struct{}{}
+	s.addPartitions()
+	return false
+}
+
+// addPartitions sends one AddPartitionsToTxn for every partition waiting,
+// in the background.
+func (s *sender) addPartitions() {
+	if s.txnAdding || len(s.txnToAdd) == 0 || !s.pidReady {
+		return
+	}
+	s.txnAdding = true
+	pqs := make([]*partQueue, 0, len(s.txnToAdd))
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch = s.s.TransactionalID, s.pid.ID, s.pid.Epoch
+	for pq := range s.txnToAdd {
+		pqs = append(pqs, pq)
+		ti := -1
+		for i := range req.Topics {
+			if req.Topics[i].Topic == pq.tp.Topic {
+				ti = i
+			}
+		}
+		if ti < 0 {
+			t := kmsg.NewAddPartitionsToTxnRequestTopic()
+			t.Topic = pq.tp.Topic
+			req.Topics = append(req.Topics, t)
+			ti = len(req.Topics) - 1
+		}
+		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, pq.tp.Partition)
+	}
+	clear(s.txnToAdd)
+	s.p.spawn(func() {
+		errs := make(map[kafkit.TopicPartition]error)
+		_, err := s.p.coordinatorRequest(s.ctx, 1, s.s.TransactionalID, capVersion(req, 3), func(r kmsg.Response) error {
+			clear(errs)
+			var retry error
+			for _, t := range r.(*kmsg.AddPartitionsToTxnResponse).Topics {
+				for _, pt := range t.Partitions {
+					if err := kerr.ErrorForCode(pt.ErrorCode); err != nil {
+						errs[kafkit.TopicPartition{Topic: t.Topic, Partition: pt.Partition}] = err
+						if client.IsRetriable(err) || errors.Is(err, kerr.ConcurrentTransactions) {
+							retry = err
+						}
+					}
+				}
+			}
+			return retry
+		})
+		s.post(func() {
+			s.txnAdding = false
+			for _, pq := range pqs {
+				perr := errs[pq.tp]
+				if perr == nil {
+					perr = err
+				}
+				if perr == nil {
+					pq.addedToTxn = true
+					continue
+				}
+				if errors.Is(perr, kerr.OperationNotAttempted) {
+					continue // another partition failed; this one is retried with the next batch
+				}
+				if errors.Is(perr, kerr.ProducerFenced) || errors.Is(perr, kerr.InvalidProducerEpoch) {
+					s.p.setFatal(fmt.Errorf("AddPartitionsToTxn: %w", perr))
+				}
+				s.failPartition(pq, fmt.Errorf("AddPartitionsToTxn %s-%d: %w", pq.tp.Topic, pq.tp.Partition, perr))
+			}
+			s.addPartitions()
+		})
+	})
+}
+
+// failPartition fails every queued batch of pq.
+func (s *sender) failPartition(pq *partQueue, err error) {
+	pq.mu.Lock()
+	batches := pq.batches
+	pq.batches = nil
+	pq.mu.Unlock()
+	for _, b := range batches {
+		s.fail(b, err)
+	}
+}
+
+// dropUnsent fails every queued batch that was never sent (aborting a
+// transaction); batches already sent (retries) stay to keep sequences whole.
+func (s *sender) dropUnsent(err error) {
+	for _, pq := range s.acc.parts.Load().list {
+		var drop []*batch
+		pq.mu.Lock()
+		keep := pq.batches[:0]
+		for _, b := range pq.batches {
+			if b.raw == nil {
+				b.full = true
+				drop = append(drop, b)
+			} else {
+				keep = append(keep, b)
+			}
+		}
+		clear(pq.batches[len(keep):])
+		pq.batches = keep
+		pq.mu.Unlock()
+		for _, b := range drop {
+			s.fail(b, err)
+		}
+	}
+}
