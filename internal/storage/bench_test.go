@@ -1,0 +1,97 @@
+package storage
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// benchFS lists the file systems benchmarks run against.
+func benchFS(b *testing.B) []struct {
+	name string
+	fsys FS
+	dir  string
+} {
+	return []struct {
+		name string
+		fsys FS
+		dir  string
+	}{
+		{"OSFS", OSFS{}, filepath.Join(b.TempDir(), "bench-0")},
+		{"MemFS", NewMemFS(), "/bench/bench-0"},
+	}
+}
+
+// BenchmarkAppend appends batches of 100 records of 100 bytes. Retention
+// keeps the disk use bounded; its cost is part of the measurement (small).
+func BenchmarkAppend(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		for _, fc := range benchFS(b) {
+			name := fc.name
+			cfg := Config{SegmentBytes: 64 << 20, RetentionBytes: 256 << 20}
+			if durable {
+				name += "/durable"
+				cfg.FlushMessages = 1
+			}
+			b.Run(name, func(b *testing.B) {
+				l, err := Open(fc.fsys, fc.dir, cfg, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Delete()
+				batch := makeBatch(b, batchSpec{records: 100, valueSize: 100, ts: time.Now().UnixMilli()})
+				now := time.Now()
+				b.SetBytes(int64(len(batch)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					if _, err := l.Append(batch, now, 0); err != nil {
+						b.Fatal(err)
+					}
+					if i%4096 == 4095 {
+						if _, err := l.ApplyRetention(now); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+// BenchmarkRead fetches 1 MiB from random offsets of a 10,000-batch log,
+// as a Fetch does.
+func BenchmarkRead(b *testing.B) {
+	for _, fc := range benchFS(b) {
+		b.Run(fc.name, func(b *testing.B) {
+			l, err := Open(fc.fsys, fc.dir, Config{SegmentBytes: 16 << 20}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Delete()
+			batch := makeBatch(b, batchSpec{records: 100, valueSize: 100})
+			for range 10000 {
+				if _, err := l.Append(batch, time.Now(), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			end := l.EndOffset()
+			var dst []byte
+			var total int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				dst, err = l.Read(rng.Int64N(end), 1<<20, true, dst[:0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += int64(len(dst))
+			}
+			b.SetBytes(total / int64(b.N))
+			b.ReportMetric(float64(total)/float64(len(batch))*100/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
