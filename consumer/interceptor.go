@@ -24,7 +24,7 @@ type Interceptor interface {
 	OnCommit(ctx context.Context, offsets map[kafkit.TopicPartition]int64, err error)
 }
 
-// chainInterceptors runs each interceptor in order.
+// interceptorChain runs each interceptor in order.
 type interceptorChain []Interceptor
 
 func (c interceptorChain) OnConsume(ctx context.Context, records []*kafkit.Record) {

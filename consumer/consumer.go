@@ -1,0 +1,463 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
+)
+
+// Consumer reads records from Kafka. Poll is meant to be called from one
+// goroutine; every other method is safe for concurrent use.
+type Consumer struct {
+	cfg  Config
+	cl   *client.Client
+	log  *slog.Logger
+	icpt interceptorChain
+
+	ctx    context.Context // cancelled by Close: stops the fetcher and the group goroutine
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the fetcher, the group goroutine, asynchronous commits
+
+	mu         sync.Mutex // guards every field below
+	closed     bool
+	subTopics  []string                             // Subscribe
+	subPattern *regexp.Regexp                       // SubscribePattern
+	manual     bool                                 // Assign
+	parts      map[kafkit.TopicPartition]*partState // the current assignment
+	events     []*pollEvent                         // group work waiting for Poll
+	lastPoll   time.Time                            // for max.poll.interval.ms
+	lastAuto   time.Time                            // last automatic commit
+	fatal      error                                // the consumer can no longer work (fenced)
+	rrNext     int                                  // round-robin start among partitions in Poll
+
+	wake      chan struct{} // capacity 1: wakes Poll (records, events, errors)
+	fetchWake chan struct{} // capacity 1: wakes the fetcher (a partition became fetchable)
+
+	group *group // nil without group.id
+}
+
+// partState is one assigned partition; guarded by Consumer.mu.
+type partState struct {
+	needPosition bool            // position unknown: committed offset or auto.offset.reset decides
+	position     int64           // next offset Poll returns
+	fetchOffset  int64           // next offset to fetch; buffered records fill [position, fetchOffset)
+	epoch        int32           // leader epoch of the last returned record, for commits
+	buf          []kafkit.Record // fetched, not yet returned
+	inflight     bool            // a Fetch for this partition is outstanding
+	paused       bool
+	resetting    bool      // OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, ignoring the commit
+	err          error     // returned by every Poll until Seek (auto.offset.reset=none, fatal fetch errors); blocks fetching
+	retryAt      time.Time // after a partition error, no fetch before this
+	highWater    int64     // from the last fetch; -1 unknown
+	lastStable   int64
+}
+
+// pollEvent is group work that must run on the goroutine calling Poll
+// (rebalance callbacks, commits on revoke).
+type pollEvent struct {
+	fn   func(ctx context.Context)
+	done chan struct{}
+}
+
+// New creates a consumer and connects to the cluster (bootstrap). It neither
+// subscribes nor joins a group until Subscribe, SubscribePattern or Assign.
+func New(ctx context.Context, cfg Config) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cl, err := client.New(ctx, cfg.clientConfig())
+	if err != nil {
+		return nil, err
+	}
+	c := &Consumer{
+		cfg:       cfg,
+		cl:        cl,
+		log:       cfg.Logger,
+		icpt:      interceptorChain(slices.DeleteFunc(slices.Clone(cfg.Interceptors), func(i Interceptor) bool { return i == nil })),
+		parts:     make(map[kafkit.TopicPartition]*partState),
+		wake:      make(chan struct{}, 1),
+		fetchWake: make(chan struct{}, 1),
+		lastPoll:  time.Now(),
+		lastAuto:  time.Now(),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if cfg.GroupID != "" {
+		c.group, err = newGroup(c)
+		if err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
+	c.wg.Go(c.fetchLoop)
+	return c, nil
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribe joins the consumer group (group.id is required) with a fixed
+// list of topics, replacing any earlier subscription.
+func (c *Consumer) Subscribe(topics ...string) error {
+	return c.subscribe(slices.Clone(topics), nil)
+}
+
+// SubscribePattern subscribes to every topic whose name matches re, checked
+// again on every metadata refresh (metadata.max.age.ms).
+func (c *Consumer) SubscribePattern(re *regexp.Regexp) error {
+	return c.subscribe(nil, re)
+}
+
+func (c *Consumer) subscribe(topics []string, re *regexp.Regexp) error {
+	if c.group == nil {
+		return fmt.Errorf("%w: Subscribe needs group.id", ErrNoGroup)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.manual {
+		return fmt.Errorf("%w: already assigned manually", ErrSubscription)
+	}
+	c.subTopics, c.subPattern = topics, re
+	c.group.start()
+	return nil
+}
+
+// Assign takes partitions manually, without group management, replacing any
+// earlier assignment. Positions start at the committed offset (when group.id
+// is set) or per auto.offset.reset, unless Seek sets them.
+func (c *Consumer) Assign(partitions ...kafkit.TopicPartition) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.subTopics != nil || c.subPattern != nil {
+		return fmt.Errorf("%w: already subscribed", ErrSubscription)
+	}
+	c.manual = true
+	keep := make(map[kafkit.TopicPartition]*partState, len(partitions))
+	for _, tp := range partitions {
+		if ps, ok := c.parts[tp]; ok {
+			keep[tp] = ps
+		} else {
+			keep[tp] = newPartState()
+		}
+	}
+	c.parts = keep
+	signal(c.fetchWake)
+	return nil
+}
+
+func newPartState() *partState {
+	return &partState{needPosition: true, epoch: -1, highWater: -1, lastStable: -1}
+}
+
+// Assignment returns the partitions currently assigned, sorted.
+func (c *Consumer) Assignment() []kafkit.TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.assignedLocked()
+}
+
+func (c *Consumer) assignedLocked() []kafkit.TopicPartition {
+	tps := make([]kafkit.TopicPartition, 0, len(c.parts))
+	for tp := range c.parts {
+		tps = append(tps, tp)
+	}
+	slices.SortFunc(tps, compareTP)
+	return tps
+}
+
+// Poll returns the next records, at most max.poll.records, waiting until some
+// arrive or ctx ends (then it returns ctx's error). Before looking for
+// records it runs pending rebalance work (callbacks, commits on revoke) and,
+// with enable.auto.commit, commits the records earlier Polls returned once
+// auto.commit.interval.ms has passed. A partition whose offset cannot be
+// determined under auto.offset.reset=none makes Poll return ErrNoOffset.
+// Records are spread fairly across partitions and in offset order within one.
+func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		c.lastPoll = time.Now()
+		events := c.events
+		c.events = nil
+		c.mu.Unlock()
+		for _, ev := range events {
+			ev.fn(ctx)
+			close(ev.done)
+		}
+		c.maybeAutoCommit()
+
+		c.mu.Lock()
+		if err := c.fatal; err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		records, err := c.takeLocked()
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if len(records) > 0 {
+			c.icpt.OnConsume(ctx, records)
+			return records, nil
+		}
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// takeLocked moves up to max.poll.records buffered records out, starting at a
+// rotating partition so that none starves. Called with c.mu held.
+func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
+	tps := c.assignedLocked()
+	var out []*kafkit.Record
+	refill := false
+	for i := range tps {
+		tp := tps[(c.rrNext+i)%len(tps)]
+		ps := c.parts[tp]
+		if ps.err != nil {
+			return nil, ps.err
+		}
+		if ps.paused {
+			continue
+		}
+		for len(ps.buf) > 0 && len(out) < c.cfg.MaxPollRecords {
+			r := &ps.buf[0]
+			ps.buf = ps.buf[1:]
+			if r.Offset < ps.position {
+				continue // before a Seek within the buffered range
+			}
+			out = append(out, r)
+			ps.position = r.Offset + 1
+			ps.epoch = r.LeaderEpoch
+		}
+		if len(ps.buf) == 0 {
+			ps.buf = nil
+			refill = true
+		}
+		if len(out) >= c.cfg.MaxPollRecords {
+			break
+		}
+	}
+	if len(tps) > 0 {
+		c.rrNext = (c.rrNext + 1) % len(tps)
+	}
+	if refill {
+		signal(c.fetchWake)
+	}
+	return out, nil
+}
+
+// runOnPoll hands fn to the goroutine calling Poll and returns a channel
+// closed once it ran.
+func (c *Consumer) runOnPoll(fn func(ctx context.Context)) *pollEvent {
+	ev := &pollEvent{fn: fn, done: make(chan struct{})}
+	c.mu.Lock()
+	c.events = append(c.events, ev)
+	c.mu.Unlock()
+	signal(c.wake)
+	return ev
+}
+
+// Pause stops fetching and returning records for partitions until Resume;
+// their positions are kept.
+func (c *Consumer) Pause(partitions ...kafkit.TopicPartition) error {
+	return c.setPaused(true, partitions)
+}
+
+// Resume undoes Pause.
+func (c *Consumer) Resume(partitions ...kafkit.TopicPartition) error {
+	return c.setPaused(false, partitions)
+}
+
+func (c *Consumer) setPaused(paused bool, partitions []kafkit.TopicPartition) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range partitions {
+		ps, ok := c.parts[tp]
+		if !ok {
+			return fmt.Errorf("%w: %s[%d]", ErrNotAssigned, tp.Topic, tp.Partition)
+		}
+		ps.paused = paused
+	}
+	signal(c.fetchWake)
+	return nil
+}
+
+// Paused returns the paused partitions, sorted.
+func (c *Consumer) Paused() []kafkit.TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []kafkit.TopicPartition
+	for _, tp := range c.assignedLocked() {
+		if c.parts[tp].paused {
+			out = append(out, tp)
+		}
+	}
+	return out
+}
+
+// Seek sets the next offset Poll returns for an assigned partition. offset
+// may be kafkit.OffsetEarliest or kafkit.OffsetLatest, resolved with
+// ListOffsets before returning.
+func (c *Consumer) Seek(ctx context.Context, tp kafkit.TopicPartition, offset int64) error {
+	if offset < 0 {
+		offsets, err := c.listOffsets(ctx, map[kafkit.TopicPartition]int64{tp: offset})
+		if err != nil {
+			return err
+		}
+		offset = offsets[tp].offset
+	}
+	return c.setPosition(tp, offset)
+}
+
+// SeekToBeginning moves partitions to their log start offsets.
+func (c *Consumer) SeekToBeginning(ctx context.Context, partitions ...kafkit.TopicPartition) error {
+	return c.seekAll(ctx, partitions, kafkit.OffsetEarliest)
+}
+
+// SeekToEnd moves partitions to their end offsets (the high watermark, or the
+// last stable offset under read_committed).
+func (c *Consumer) SeekToEnd(ctx context.Context, partitions ...kafkit.TopicPartition) error {
+	return c.seekAll(ctx, partitions, kafkit.OffsetLatest)
+}
+
+// SeekToTimestamp moves each partition to the earliest offset whose timestamp
+// is at or after ts, or to its end if there is none.
+func (c *Consumer) SeekToTimestamp(ctx context.Context, ts time.Time, partitions ...kafkit.TopicPartition) error {
+	return c.seekAll(ctx, partitions, ts.UnixMilli())
+}
+
+func (c *Consumer) seekAll(ctx context.Context, partitions []kafkit.TopicPartition, spec int64) error {
+	req := make(map[kafkit.TopicPartition]int64, len(partitions))
+	for _, tp := range partitions {
+		req[tp] = spec
+	}
+	offsets, err := c.listOffsets(ctx, req)
+	if err != nil {
+		return err
+	}
+	for _, tp := range partitions {
+		o := offsets[tp].offset
+		if o < 0 { // no record at or after the timestamp: the end
+			end, err := c.listOffsets(ctx, map[kafkit.TopicPartition]int64{tp: kafkit.OffsetLatest})
+			if err != nil {
+				return err
+			}
+			o = end[tp].offset
+		}
+		if err := c.setPosition(tp, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Consumer) setPosition(tp kafkit.TopicPartition, offset int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps, ok := c.parts[tp]
+	if !ok {
+		return fmt.Errorf("%w: %s[%d]", ErrNotAssigned, tp.Topic, tp.Partition)
+	}
+	ps.needPosition, ps.resetting, ps.position, ps.fetchOffset, ps.buf, ps.err = false, false, offset, offset, nil, nil
+	signal(c.fetchWake)
+	return nil
+}
+
+// Position returns the next offset Poll will return for tp, resolving it
+// (committed offset or auto.offset.reset) if it is not known yet.
+func (c *Consumer) Position(ctx context.Context, tp kafkit.TopicPartition) (int64, error) {
+	for {
+		c.mu.Lock()
+		ps, ok := c.parts[tp]
+		if !ok {
+			c.mu.Unlock()
+			return -1, fmt.Errorf("%w: %s[%d]", ErrNotAssigned, tp.Topic, tp.Partition)
+		}
+		if err := ps.err; err != nil {
+			c.mu.Unlock()
+			return -1, err
+		}
+		if !ps.needPosition {
+			pos := ps.position
+			c.mu.Unlock()
+			return pos, nil
+		}
+		c.mu.Unlock()
+		if err := c.resolvePositions(ctx, []kafkit.TopicPartition{tp}); err != nil {
+			return -1, err
+		}
+	}
+}
+
+// Lag returns, for each assigned partition with a known position, the end
+// offset (from the latest fetch, or ListOffsets) minus the position.
+func (c *Consumer) Lag(ctx context.Context) (map[kafkit.TopicPartition]int64, error) {
+	tps := c.Assignment()
+	ends, err := c.EndOffsets(ctx, tps...)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[kafkit.TopicPartition]int64, len(tps))
+	for _, tp := range tps {
+		if ps, ok := c.parts[tp]; ok && !ps.needPosition {
+			out[tp] = max(ends[tp]-ps.position, 0)
+		}
+	}
+	return out, nil
+}
+
+// Close stops the consumer, in this order: the group goroutine stops
+// heartbeating; with enable.auto.commit the records Poll returned are
+// committed; OnRevoked runs for the assignment (on this goroutine); the
+// member leaves the group (dynamic members only: a static member keeps its
+// assignment until session.timeout.ms); the fetcher stops; connections close.
+// ctx bounds the commit and the leave (default.api.timeout.ms when ctx has no
+// deadline).
+func (c *Consumer) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.DefaultAPITimeout)
+		defer cancel()
+	}
+	var err error
+	if c.group != nil {
+		err = c.group.close(ctx)
+	}
+	c.cancel()
+	c.wg.Wait()
+	c.cl.Close()
+	return err
+}

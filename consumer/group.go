@@ -1,0 +1,638 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// group is the consumer's membership in group.id on the classic protocol.
+// Its goroutine (run) owns owned and joined; the fields under mu are also
+// read by commits from other goroutines.
+type group struct {
+	c         *Consumer
+	assignors []assignor
+	eager     bool // some configured assignor is not cooperative: revoke everything before joining
+
+	ctx    context.Context // cancelled by close; stops run
+	cancel context.CancelFunc
+	rejoin chan struct{} // capacity 1: subscription or metadata changed, or a commit saw a rebalance
+	done   chan struct{} // closed when run returns; nil until start
+
+	mu         sync.Mutex // guards coord, memberID, generation
+	coord      int32      // -1 while unknown
+	memberID   string
+	generation int32
+
+	// Owned by run.
+	owned  []kafkit.TopicPartition // what this member owns in the current generation
+	joined map[string]int32        // subscribed topics → partition counts at the last join
+}
+
+func newGroup(c *Consumer) (*group, error) {
+	g := &group{c: c, coord: -1, generation: -1, rejoin: make(chan struct{}, 1), eager: false}
+	for _, name := range c.cfg.PartitionAssignmentStrategy {
+		a, err := assignorByName(name)
+		if err != nil {
+			return nil, err
+		}
+		g.assignors = append(g.assignors, a)
+		if !a.cooperative() {
+			g.eager = true
+		}
+	}
+	g.ctx, g.cancel = context.WithCancel(c.ctx)
+	return g, nil
+}
+
+// start runs the membership goroutine on the first subscription and asks for
+// a rejoin on later ones. Called with c.mu held.
+func (g *group) start() {
+	if g.done != nil {
+		g.requestRejoin()
+		return
+	}
+	g.done = make(chan struct{})
+	g.c.wg.Go(g.run)
+}
+
+func (g *group) requestRejoin() { signal(g.rejoin) }
+
+func (g *group) instanceID() *string {
+	if id := g.c.cfg.GroupInstanceID; id != "" {
+		return &id
+	}
+	return nil
+}
+
+// identity returns what commits must carry: generation, member id, instance id.
+func (g *group) identity() (int32, string, *string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.generation, g.memberID, g.instanceID()
+}
+
+func (g *group) setMember(id string, generation int32) {
+	g.mu.Lock()
+	g.memberID, g.generation = id, generation
+	g.mu.Unlock()
+}
+
+// coordinator returns the group coordinator, finding it when unknown.
+func (c *Consumer) coordinator(ctx context.Context) (int32, error) {
+	g := c.group
+	if g == nil {
+		return -1, ErrNoGroup
+	}
+	g.mu.Lock()
+	coord := g.coord
+	g.mu.Unlock()
+	if coord >= 0 {
+		return coord, nil
+	}
+	coord, err := c.cl.FindCoordinator(ctx, 0, c.cfg.GroupID)
+	if err != nil {
+		return -1, err
+	}
+	g.mu.Lock()
+	g.coord = coord
+	g.mu.Unlock()
+	return coord, nil
+}
+
+// lostCoordinator forgets coord (NOT_COORDINATOR, connection failure) so the
+// next call looks it up again.
+func (c *Consumer) lostCoordinator(coord int32) {
+	if g := c.group; g != nil {
+		g.mu.Lock()
+		if g.coord == coord {
+			g.coord = -1
+		}
+		g.mu.Unlock()
+	}
+}
+
+// errRejoin means the group started another rebalance during ours.
+var errRejoin = errors.New("rejoin")
+
+// run is the membership goroutine: join, sync, heartbeat, repeat.
+func (g *group) run() {
+	defer close(g.done)
+	bo := client.NewBackoff(g.c.cfg.RetryBackoff, g.c.cfg.RetryBackoffMax)
+	for g.ctx.Err() == nil {
+		err := g.joinAndSync()
+		if err == nil {
+			bo.Reset()
+			err = g.heartbeatLoop()
+		}
+		switch {
+		case err == nil, errors.Is(err, errRejoin):
+		case errors.Is(err, ErrFenced):
+			g.c.setFatal(err)
+			return
+		case g.ctx.Err() != nil:
+			return
+		default:
+			g.c.log.Warn("group membership", "group", g.c.cfg.GroupID, "err", err)
+			select {
+			case <-g.ctx.Done():
+				return
+			case <-timerC(bo.NextBackOff()):
+			}
+		}
+	}
+}
+
+func (c *Consumer) setFatal(err error) {
+	c.mu.Lock()
+	c.fatal = err
+	c.mu.Unlock()
+	signal(c.wake)
+}
+
+// subscription resolves the subscribed topics (matching the pattern against
+// every topic for SubscribePattern) and their partition counts.
+func (g *group) subscription() ([]string, map[string]int32, error) {
+	c := g.c
+	c.mu.Lock()
+	topics, re := slices.Clone(c.subTopics), c.subPattern
+	c.mu.Unlock()
+	var md *client.Metadata
+	var err error
+	if re != nil {
+		if md, err = c.cl.Metadata(g.ctx); err != nil {
+			return nil, nil, err
+		}
+		for name, t := range md.Topics {
+			if !t.Internal && re.MatchString(name) {
+				topics = append(topics, name)
+			}
+		}
+	} else if md, err = c.cl.Metadata(g.ctx, topics...); err != nil {
+		return nil, nil, err
+	}
+	slices.Sort(topics)
+	counts := make(map[string]int32)
+	for _, t := range topics {
+		if tm, ok := md.Topics[t]; ok && tm.Err == nil {
+			counts[t] = int32(len(tm.Partitions))
+		}
+	}
+	return topics, counts, nil
+}
+
+// joinAndSync runs one rebalance: (eager) revoke, JoinGroup, the leader's
+// assignment, SyncGroup, then applies the result on the Poll goroutine.
+func (g *group) joinAndSync() error {
+	c := g.c
+	if g.eager && len(g.owned) > 0 {
+		revoked := g.owned
+		if err := g.waitPoll(c.runOnPoll(func(ctx context.Context) { c.revoke(ctx, revoked) })); err != nil {
+			return err
+		}
+		g.owned = nil
+	}
+	drain(g.rejoin) // this rebalance serves any rejoin asked so far
+
+	topics, counts, err := g.subscription()
+	if err != nil {
+		return err
+	}
+	g.joined = counts
+	coord, err := c.coordinator(g.ctx)
+	if err != nil {
+		return err
+	}
+	join, err := g.join(coord, topics)
+	if err != nil {
+		return err
+	}
+	var plan []kmsg.SyncGroupRequestGroupAssignment
+	if join.LeaderID == join.MemberID {
+		if plan, err = g.plan(*join.Protocol, join.Members); err != nil {
+			return err
+		}
+	}
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.Generation, sync.MemberID, sync.InstanceID = c.cfg.GroupID, join.Generation, join.MemberID, g.instanceID()
+	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), join.Protocol
+	sync.GroupAssignment = plan
+	kresp, err := c.cl.RequestBroker(g.ctx, coord, sync)
+	if err != nil {
+		c.lostCoordinator(coord)
+		return err
+	}
+	sresp := kresp.(*kmsg.SyncGroupResponse)
+	if err := g.memberErr(coord, sresp.ErrorCode); err != nil {
+		return fmt.Errorf("SyncGroup: %w", err)
+	}
+	var assignment kmsg.ConsumerMemberAssignment
+	if len(sresp.MemberAssignment) > 0 {
+		if err := assignment.ReadFrom(sresp.MemberAssignment); err != nil {
+			return fmt.Errorf("SyncGroup: decoding the assignment: %w", err)
+		}
+	}
+	var assigned []kafkit.TopicPartition
+	for _, t := range assignment.Topics {
+		for _, p := range t.Partitions {
+			assigned = append(assigned, kafkit.TopicPartition{Topic: t.Topic, Partition: p})
+		}
+	}
+	slices.SortFunc(assigned, compareTP)
+	c.log.Info("joined group", "group", c.cfg.GroupID, "generation", join.Generation, "member", join.MemberID, "protocol", *join.Protocol, "partitions", len(assigned))
+	return g.apply(assigned)
+}
+
+// join sends JoinGroup until the coordinator accepts this member: the first
+// attempt of a dynamic member is answered MEMBER_ID_REQUIRED with the id to
+// use (KIP-394).
+func (g *group) join(coord int32, topics []string) (*kmsg.JoinGroupResponse, error) {
+	c := g.c
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Version = 3
+	meta.Topics = topics
+	meta.Generation = g.generationIfOwned()
+	for _, tp := range g.owned {
+		if n := len(meta.OwnedPartitions); n > 0 && meta.OwnedPartitions[n-1].Topic == tp.Topic {
+			meta.OwnedPartitions[n-1].Partitions = append(meta.OwnedPartitions[n-1].Partitions, tp.Partition)
+			continue
+		}
+		op := kmsg.NewConsumerMemberMetadataOwnedPartition()
+		op.Topic, op.Partitions = tp.Topic, []int32{tp.Partition}
+		meta.OwnedPartitions = append(meta.OwnedPartitions, op)
+	}
+	metaBytes := meta.AppendTo(nil)
+	for range 3 {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group = c.cfg.GroupID
+		req.SessionTimeoutMillis = int32(c.cfg.SessionTimeout.Milliseconds())
+		req.RebalanceTimeoutMillis = int32(c.cfg.MaxPollInterval.Milliseconds())
+		_, req.MemberID, _ = g.identity()
+		req.InstanceID = g.instanceID()
+		req.ProtocolType = "consumer"
+		for _, a := range g.assignors {
+			p := kmsg.NewJoinGroupRequestProtocol()
+			p.Name, p.Metadata = a.name(), metaBytes
+			req.Protocols = append(req.Protocols, p)
+		}
+		kresp, err := c.cl.RequestBroker(g.ctx, coord, req)
+		if err != nil {
+			c.lostCoordinator(coord)
+			return nil, err
+		}
+		resp := kresp.(*kmsg.JoinGroupResponse)
+		if resp.ErrorCode == kerr.MemberIDRequired.Code {
+			g.setMember(resp.MemberID, -1)
+			continue
+		}
+		if err := g.memberErr(coord, resp.ErrorCode); err != nil {
+			return nil, fmt.Errorf("JoinGroup: %w", err)
+		}
+		if resp.Protocol == nil {
+			return nil, fmt.Errorf("JoinGroup: coordinator chose no protocol")
+		}
+		g.setMember(resp.MemberID, resp.Generation)
+		return resp, nil
+	}
+	return nil, fmt.Errorf("JoinGroup: %w", kerr.MemberIDRequired)
+}
+
+// generationIfOwned is the generation the owned partitions come from, so the
+// leader can tell stale claims (-1 when nothing is owned).
+func (g *group) generationIfOwned() int32 {
+	if len(g.owned) == 0 {
+		return -1
+	}
+	gen, _, _ := g.identity()
+	return gen
+}
+
+// memberErr maps a JoinGroup/SyncGroup/Heartbeat error code: the member id is
+// reset when the coordinator forgot it, the coordinator when it moved, and
+// FENCED_INSTANCE_ID is fatal.
+func (g *group) memberErr(coord int32, code int16) error {
+	err := g.c.coordinatorErr(coord, code)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kerr.UnknownMemberID):
+		g.setMember("", -1)
+	case errors.Is(err, kerr.IllegalGeneration):
+		_, id, _ := g.identity()
+		g.setMember(id, -1)
+	case errors.Is(err, kerr.FencedInstanceID):
+		return fmt.Errorf("%w: %w", ErrFenced, err)
+	case errors.Is(err, kerr.RebalanceInProgress):
+		return fmt.Errorf("%w: %w", errRejoin, err)
+	}
+	return err
+}
+
+// plan computes the assignment as the group leader.
+func (g *group) plan(protocol string, joined []kmsg.JoinGroupResponseMember) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
+	a, err := assignorByName(protocol)
+	if err != nil {
+		return nil, fmt.Errorf("group chose %w", err)
+	}
+	var members []*member
+	topicSet := make(map[string]bool)
+	for _, jm := range joined {
+		var meta kmsg.ConsumerMemberMetadata
+		if err := meta.ReadFrom(jm.ProtocolMetadata); err != nil {
+			return nil, fmt.Errorf("decoding the subscription of member %s: %w", jm.MemberID, err)
+		}
+		m := &member{id: jm.MemberID, topics: meta.Topics, generation: -1}
+		if jm.InstanceID != nil {
+			m.instanceID = *jm.InstanceID
+		}
+		if meta.Version >= 2 {
+			m.generation = meta.Generation
+		}
+		for _, op := range meta.OwnedPartitions {
+			for _, p := range op.Partitions {
+				m.owned = append(m.owned, kafkit.TopicPartition{Topic: op.Topic, Partition: p})
+			}
+		}
+		for _, t := range meta.Topics {
+			topicSet[t] = true
+		}
+		members = append(members, m)
+	}
+	md, err := g.c.cl.Metadata(g.ctx, slices.Sorted(maps.Keys(topicSet))...)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int32)
+	for t := range topicSet {
+		if tm := md.Topics[t]; tm.Err == nil {
+			counts[t] = int32(len(tm.Partitions))
+		}
+	}
+	out := a.assign(members, counts)
+	plan := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(members))
+	for _, m := range members {
+		var ma kmsg.ConsumerMemberAssignment
+		for _, tp := range out[m.id] {
+			if n := len(ma.Topics); n > 0 && ma.Topics[n-1].Topic == tp.Topic {
+				ma.Topics[n-1].Partitions = append(ma.Topics[n-1].Partitions, tp.Partition)
+				continue
+			}
+			ma.Topics = append(ma.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: tp.Topic, Partitions: []int32{tp.Partition}})
+		}
+		plan = append(plan, kmsg.SyncGroupRequestGroupAssignment{MemberID: m.id, MemberAssignment: ma.AppendTo(nil)})
+	}
+	return plan, nil
+}
+
+// apply installs a new assignment on the Poll goroutine: revoke what was
+// taken away (cooperative), add what is new, run the callbacks. After a
+// cooperative revocation it rejoins at once so the freed partitions can be
+// assigned to their new owners (KIP-429).
+func (g *group) apply(assigned []kafkit.TopicPartition) error {
+	c := g.c
+	revoked := minus(g.owned, assigned)
+	added := minus(assigned, g.owned)
+	ev := c.runOnPoll(func(ctx context.Context) {
+		if len(revoked) > 0 {
+			c.revoke(ctx, revoked)
+		}
+		c.mu.Lock()
+		for _, tp := range added {
+			if _, ok := c.parts[tp]; !ok {
+				c.parts[tp] = newPartState()
+			}
+		}
+		c.mu.Unlock()
+		signal(c.fetchWake)
+		if c.cfg.OnAssigned != nil {
+			c.cfg.OnAssigned(added)
+		}
+	})
+	g.owned = assigned
+	if err := g.waitPoll(ev); err != nil {
+		return err
+	}
+	if len(revoked) > 0 && !g.eager {
+		g.requestRejoin()
+	}
+	return nil
+}
+
+func minus(a, b []kafkit.TopicPartition) []kafkit.TopicPartition {
+	var out []kafkit.TopicPartition
+	for _, tp := range a {
+		if !slices.Contains(b, tp) {
+			out = append(out, tp)
+		}
+	}
+	return out
+}
+
+// revoke runs on the Poll goroutine: it commits what Poll returned from the
+// partitions (with enable.auto.commit), calls OnRevoked, and drops them.
+func (c *Consumer) revoke(ctx context.Context, tps []kafkit.TopicPartition) {
+	if !c.cfg.DisableAutoCommit {
+		c.mu.Lock()
+		offsets := c.consumedLocked(tps)
+		c.mu.Unlock()
+		if err := c.commit(ctx, offsets); err != nil {
+			c.log.Warn("commit on revoke failed", "group", c.cfg.GroupID, "err", err)
+		}
+	}
+	if c.cfg.OnRevoked != nil {
+		c.cfg.OnRevoked(tps)
+	}
+	c.drop(tps)
+}
+
+// lose runs on the Poll goroutine when the membership was lost: the
+// partitions are dropped without committing and OnLost is called.
+func (c *Consumer) lose(tps []kafkit.TopicPartition) {
+	if c.cfg.OnLost != nil {
+		c.cfg.OnLost(tps)
+	}
+	c.drop(tps)
+}
+
+func (c *Consumer) drop(tps []kafkit.TopicPartition) {
+	c.mu.Lock()
+	for _, tp := range tps {
+		delete(c.parts, tp)
+	}
+	c.mu.Unlock()
+}
+
+// waitPoll waits until the Poll goroutine ran ev, heartbeating meanwhile so
+// that a slow Poll loop (up to max.poll.interval.ms) does not cost the
+// membership.
+func (g *group) waitPoll(ev *pollEvent) error {
+	t := time.NewTicker(g.c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ev.done:
+			return nil
+		case <-g.ctx.Done():
+			return g.ctx.Err()
+		case <-t.C:
+			if _, id, _ := g.identity(); id == "" {
+				continue
+			}
+			if err := g.heartbeat(); errors.Is(err, errRejoin) {
+				g.requestRejoin()
+			}
+		}
+	}
+}
+
+// heartbeatLoop heartbeats every heartbeat.interval.ms until a rebalance is
+// needed (it then returns nil), watching max.poll.interval.ms and the
+// subscription's topics and partition counts.
+func (g *group) heartbeatLoop() error {
+	c := g.c
+	hb := time.NewTicker(c.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	meta := time.NewTicker(c.cfg.MetadataMaxAge)
+	defer meta.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return g.ctx.Err()
+		case <-g.rejoin:
+			return nil
+		case <-meta.C:
+			if _, counts, err := g.subscription(); err == nil && !maps.Equal(counts, g.joined) {
+				return nil
+			}
+		case <-hb.C:
+			c.mu.Lock()
+			idle := time.Since(c.lastPoll)
+			c.mu.Unlock()
+			if idle > c.cfg.MaxPollInterval {
+				return g.leaveForPollTimeout()
+			}
+			err := g.heartbeat()
+			switch {
+			case err == nil:
+			case errors.Is(err, errRejoin):
+				return nil
+			case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration):
+				return g.loseOwned()
+			case errors.Is(err, ErrFenced):
+				return err
+			default:
+				c.log.Warn("heartbeat failed", "group", c.cfg.GroupID, "err", err)
+			}
+		}
+	}
+}
+
+func (g *group) heartbeat() error {
+	c := g.c
+	coord, err := c.coordinator(g.ctx)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group = c.cfg.GroupID
+	req.Generation, req.MemberID, req.InstanceID = g.identity()
+	kresp, err := c.cl.RequestBroker(g.ctx, coord, req)
+	if err != nil {
+		c.lostCoordinator(coord)
+		return err
+	}
+	return g.memberErr(coord, kresp.(*kmsg.HeartbeatResponse).ErrorCode)
+}
+
+// loseOwned hands the owned partitions to OnLost on the Poll goroutine.
+func (g *group) loseOwned() error {
+	lost := g.owned
+	g.owned = nil
+	if len(lost) == 0 {
+		return nil
+	}
+	return g.waitPoll(g.c.runOnPoll(func(context.Context) { g.c.lose(lost) }))
+}
+
+// leaveForPollTimeout leaves the group because Poll was not called within
+// max.poll.interval.ms, as Java does, so the partitions move to live members;
+// the next Poll loses the partitions and the member rejoins.
+func (g *group) leaveForPollTimeout() error {
+	c := g.c
+	c.log.Warn("Poll not called within max.poll.interval.ms; leaving the group", "group", c.cfg.GroupID, "max_poll_interval", c.cfg.MaxPollInterval)
+	if g.instanceID() == nil {
+		g.leave(g.ctx)
+	}
+	g.setMember("", -1)
+	return g.loseOwned()
+}
+
+// leave sends LeaveGroup for this member; failures only cost the rest of the
+// group a session timeout, so they are logged.
+func (g *group) leave(ctx context.Context) {
+	c := g.c
+	_, id, inst := g.identity()
+	if id == "" {
+		return
+	}
+	coord, err := c.coordinator(ctx)
+	if err == nil {
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Group, req.MemberID = c.cfg.GroupID, id
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID, m.InstanceID, m.Reason = id, inst, kmsg.StringPtr("the consumer is leaving the group")
+		req.Members = []kmsg.LeaveGroupRequestMember{m}
+		var kresp kmsg.Response
+		if kresp, err = c.cl.RequestBroker(ctx, coord, req); err == nil {
+			err = kerr.ErrorForCode(kresp.(*kmsg.LeaveGroupResponse).ErrorCode)
+		}
+	}
+	if err != nil {
+		c.log.Warn("LeaveGroup failed", "group", c.cfg.GroupID, "err", err)
+	}
+}
+
+// close stops the membership goroutine, commits (with enable.auto.commit),
+// runs OnRevoked for the assignment, and leaves the group (dynamic members).
+func (g *group) close(ctx context.Context) error {
+	c := g.c
+	g.cancel()
+	if g.done != nil {
+		<-g.done
+	}
+	c.mu.Lock()
+	assigned := c.assignedLocked()
+	offsets := c.consumedLocked(nil)
+	manual := c.manual
+	c.mu.Unlock()
+	var err error
+	if !c.cfg.DisableAutoCommit {
+		err = c.commit(ctx, offsets)
+	}
+	if !manual && g.done != nil {
+		if c.cfg.OnRevoked != nil && len(assigned) > 0 {
+			c.cfg.OnRevoked(assigned)
+		}
+		if g.instanceID() == nil {
+			g.leave(ctx)
+		}
+	}
+	return err
+}
+
+func drain(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+	}
+}

@@ -1,0 +1,376 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// offsetEpoch is an offset with the leader epoch of the record before it.
+type offsetEpoch struct {
+	offset int64
+	epoch  int32
+}
+
+func (c *Consumer) isolationLevel() int8 {
+	if c.cfg.IsolationLevel == ReadCommitted {
+		return 1
+	}
+	return 0
+}
+
+// retry runs op until it succeeds, fails with a non-retriable error, or ctx
+// ends, backing off retry.backoff.ms .. retry.backoff.max.ms between tries.
+func (c *Consumer) retry(ctx context.Context, what string, op func() error) error {
+	bo := client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax)
+	for {
+		err := op()
+		if err == nil || !client.IsRetriable(err) {
+			return err
+		}
+		c.log.Debug("retrying", "op", what, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-c.ctx.Done():
+			return ErrClosed
+		case <-timerC(bo.NextBackOff()):
+		}
+	}
+}
+
+// listOffsets asks each partition's leader for the offset matching spec:
+// kafkit.OffsetEarliest, kafkit.OffsetLatest (the last stable offset under
+// read_committed), or a timestamp in milliseconds (-1 offset when no record
+// is that recent).
+func (c *Consumer) listOffsets(ctx context.Context, specs map[kafkit.TopicPartition]int64) (map[kafkit.TopicPartition]offsetEpoch, error) {
+	out := make(map[kafkit.TopicPartition]offsetEpoch, len(specs))
+	err := c.retry(ctx, "ListOffsets", func() error {
+		byLeader, err := c.leaders(ctx, missing(specs, out))
+		if err != nil {
+			return err
+		}
+		var retriable error
+		for leader, tps := range byLeader {
+			req := kmsg.NewPtrListOffsetsRequest()
+			req.ReplicaID = -1
+			req.IsolationLevel = c.isolationLevel()
+			byTopic := make(map[string][]kmsg.ListOffsetsRequestTopicPartition)
+			for _, tp := range tps {
+				p := kmsg.NewListOffsetsRequestTopicPartition()
+				p.Partition = tp.Partition
+				p.Timestamp = specs[tp]
+				byTopic[tp.Topic] = append(byTopic[tp.Topic], p)
+			}
+			for t, ps := range byTopic {
+				rt := kmsg.NewListOffsetsRequestTopic()
+				rt.Topic, rt.Partitions = t, ps
+				req.Topics = append(req.Topics, rt)
+			}
+			kresp, err := c.cl.RequestBroker(ctx, leader, req)
+			if err != nil {
+				retriable = err
+				continue
+			}
+			for _, t := range kresp.(*kmsg.ListOffsetsResponse).Topics {
+				for _, p := range t.Partitions {
+					tp := kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+						if !client.IsRetriable(err) {
+							return fmt.Errorf("ListOffsets %s[%d]: %w", tp.Topic, tp.Partition, err)
+						}
+						c.cl.InvalidateMetadata(tp.Topic)
+						retriable = fmt.Errorf("ListOffsets %s[%d]: %w", tp.Topic, tp.Partition, err)
+						continue
+					}
+					out[tp] = offsetEpoch{p.Offset, p.LeaderEpoch}
+				}
+			}
+		}
+		return retriable
+	})
+	return out, err
+}
+
+func missing[V any](specs map[kafkit.TopicPartition]int64, have map[kafkit.TopicPartition]V) []kafkit.TopicPartition {
+	var tps []kafkit.TopicPartition
+	for tp := range specs {
+		if _, ok := have[tp]; !ok {
+			tps = append(tps, tp)
+		}
+	}
+	return tps
+}
+
+// leaders groups partitions by their leader, per the cached metadata.
+func (c *Consumer) leaders(ctx context.Context, tps []kafkit.TopicPartition) (map[int32][]kafkit.TopicPartition, error) {
+	md, err := c.cl.Metadata(ctx, topicsOf(tps)...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32][]kafkit.TopicPartition)
+	for _, tp := range tps {
+		t := md.Topics[tp.Topic]
+		if t.Err != nil {
+			if !client.IsRetriable(t.Err) {
+				return nil, fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
+			}
+			return nil, fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
+		}
+		if int(tp.Partition) >= len(t.Partitions) {
+			return nil, fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.UnknownTopicOrPartition)
+		}
+		p := t.Partitions[tp.Partition]
+		if p.Leader < 0 {
+			c.cl.InvalidateMetadata(tp.Topic)
+			return nil, fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.LeaderNotAvailable)
+		}
+		out[p.Leader] = append(out[p.Leader], tp)
+	}
+	return out, nil
+}
+
+func topicsOf(tps []kafkit.TopicPartition) []string {
+	seen := make(map[string]bool)
+	var out []string
+	for _, tp := range tps {
+		if !seen[tp.Topic] {
+			seen[tp.Topic] = true
+			out = append(out, tp.Topic)
+		}
+	}
+	return out
+}
+
+// EndOffsets returns the end offset of each partition: the high watermark, or
+// the last stable offset under read_committed.
+func (c *Consumer) EndOffsets(ctx context.Context, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, error) {
+	specs := make(map[kafkit.TopicPartition]int64, len(partitions))
+	for _, tp := range partitions {
+		specs[tp] = kafkit.OffsetLatest
+	}
+	offs, err := c.listOffsets(ctx, specs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[kafkit.TopicPartition]int64, len(offs))
+	for tp, o := range offs {
+		out[tp] = o.offset
+	}
+	return out, nil
+}
+
+// Committed returns the group's committed offsets (the next offsets to read)
+// for partitions; partitions without a commit are absent.
+func (c *Consumer) Committed(ctx context.Context, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, error) {
+	offs, err := c.fetchCommitted(ctx, partitions)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[kafkit.TopicPartition]int64, len(offs))
+	for tp, o := range offs {
+		out[tp] = o.offset
+	}
+	return out, nil
+}
+
+// fetchCommitted runs OffsetFetch (require_stable, so offsets pending in a
+// transaction are waited for) against the group coordinator.
+func (c *Consumer) fetchCommitted(ctx context.Context, tps []kafkit.TopicPartition) (map[kafkit.TopicPartition]offsetEpoch, error) {
+	if c.cfg.GroupID == "" {
+		return nil, ErrNoGroup
+	}
+	ids, err := c.topicIDs(ctx, topicsOf(tps))
+	if err != nil {
+		return nil, err
+	}
+	byTopic := make(map[string][]int32)
+	for _, tp := range tps {
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.RequireStable = true
+	req.Group = c.cfg.GroupID // v0-v7
+	g := kmsg.NewOffsetFetchRequestGroup()
+	g.Group = c.cfg.GroupID // v8+
+	for t, ps := range byTopic {
+		old := kmsg.NewOffsetFetchRequestTopic()
+		old.Topic, old.Partitions = t, ps
+		req.Topics = append(req.Topics, old)
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.TopicID, gt.Partitions = t, ids.byName[t], ps
+		g.Topics = append(g.Topics, gt)
+	}
+	req.Groups = []kmsg.OffsetFetchRequestGroup{g}
+
+	out := make(map[kafkit.TopicPartition]offsetEpoch)
+	err = c.retry(ctx, "OffsetFetch", func() error {
+		coord, err := c.coordinator(ctx)
+		if err != nil {
+			return err
+		}
+		kresp, err := c.cl.RequestBroker(ctx, coord, req)
+		if err != nil {
+			c.lostCoordinator(coord)
+			return err
+		}
+		resp := kresp.(*kmsg.OffsetFetchResponse)
+		add := func(topic string, p int32, offset int64, epoch int32, code int16) error {
+			if err := kerr.ErrorForCode(code); err != nil {
+				return fmt.Errorf("OffsetFetch %s[%d]: %w", topic, p, err)
+			}
+			if offset >= 0 {
+				out[kafkit.TopicPartition{Topic: topic, Partition: p}] = offsetEpoch{offset, epoch}
+			}
+			return nil
+		}
+		if resp.GetVersion() >= 8 {
+			if len(resp.Groups) != 1 {
+				return fmt.Errorf("OffsetFetch: %d groups in the response, want 1", len(resp.Groups))
+			}
+			rg := resp.Groups[0]
+			if rg.ErrorCode == kerr.GroupIDNotFound.Code {
+				return nil // a group that never committed (some brokers say so instead of -1 offsets)
+			}
+			if err := c.coordinatorErr(coord, rg.ErrorCode); err != nil {
+				return err
+			}
+			for _, t := range rg.Topics {
+				name := t.Topic
+				if resp.GetVersion() >= 10 {
+					name = ids.byID[t.TopicID]
+				}
+				for _, p := range t.Partitions {
+					if err := add(name, p.Partition, p.Offset, p.LeaderEpoch, p.ErrorCode); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		if err := c.coordinatorErr(coord, resp.ErrorCode); err != nil {
+			return err
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := add(t.Topic, p.Partition, p.Offset, p.LeaderEpoch, p.ErrorCode); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// topicIDMap maps topic names and ids both ways (requests from Fetch v13,
+// OffsetFetch v10 and OffsetCommit v10 name topics by id).
+type topicIDMap struct {
+	byName map[string][16]byte
+	byID   map[[16]byte]string
+}
+
+func (c *Consumer) topicIDs(ctx context.Context, topics []string) (topicIDMap, error) {
+	m := topicIDMap{byName: make(map[string][16]byte), byID: make(map[[16]byte]string)}
+	if len(topics) == 0 {
+		return m, nil
+	}
+	md, err := c.cl.Metadata(ctx, topics...)
+	if err != nil {
+		return m, err
+	}
+	for _, t := range md.Topics {
+		m.byName[t.Name] = t.ID
+		m.byID[t.ID] = t.Name
+	}
+	return m, nil
+}
+
+// coordinatorErr maps a group-level error code, forgetting the coordinator
+// when it moved.
+func (c *Consumer) coordinatorErr(coord int32, code int16) error {
+	err := kerr.ErrorForCode(code)
+	if errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorNotAvailable) {
+		c.lostCoordinator(coord)
+	}
+	return err
+}
+
+// resolvePositions sets the position of partitions that need one: the
+// committed offset when the group has one (unless the partition is being
+// reset after OFFSET_OUT_OF_RANGE), else per auto.offset.reset.
+func (c *Consumer) resolvePositions(ctx context.Context, tps []kafkit.TopicPartition) error {
+	c.mu.Lock()
+	states := make(map[kafkit.TopicPartition]*partState, len(tps))
+	var fromCommit []kafkit.TopicPartition
+	for _, tp := range tps {
+		if ps, ok := c.parts[tp]; ok && ps.needPosition && ps.err == nil {
+			states[tp] = ps
+			if !ps.resetting {
+				fromCommit = append(fromCommit, tp)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(states) == 0 {
+		return nil
+	}
+
+	committed := map[kafkit.TopicPartition]offsetEpoch{}
+	if c.cfg.GroupID != "" && len(fromCommit) > 0 {
+		var err error
+		if committed, err = c.fetchCommitted(ctx, fromCommit); err != nil {
+			return err
+		}
+	}
+	specs := make(map[kafkit.TopicPartition]int64)
+	var noOffset []kafkit.TopicPartition
+	for tp := range states {
+		if _, ok := committed[tp]; ok {
+			continue
+		}
+		switch c.cfg.AutoOffsetReset {
+		case OffsetResetEarliest:
+			specs[tp] = kafkit.OffsetEarliest
+		case OffsetResetLatest:
+			specs[tp] = kafkit.OffsetLatest
+		default:
+			noOffset = append(noOffset, tp)
+		}
+	}
+	reset, err := c.listOffsets(ctx, specs)
+	if err != nil {
+		return err
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, ps := range states {
+		if c.parts[tp] != ps || !ps.needPosition { // revoked or sought meanwhile
+			continue
+		}
+		o, ok := committed[tp]
+		if !ok {
+			o, ok = reset[tp]
+		}
+		if ok {
+			ps.needPosition, ps.resetting = false, false
+			ps.position, ps.fetchOffset, ps.epoch = o.offset, o.offset, o.epoch
+		}
+	}
+	for _, tp := range noOffset {
+		if ps := c.parts[tp]; ps == states[tp] && ps.needPosition {
+			ps.err = fmt.Errorf("%w: %s[%d]", ErrNoOffset, tp.Topic, tp.Partition)
+		}
+	}
+	if len(noOffset) > 0 {
+		signal(c.wake)
+	}
+	signal(c.fetchWake)
+	return nil
+}
