@@ -27,6 +27,8 @@ type batchSpec struct {
 	epoch     int16
 	seq       int32
 	tag       byte // fills the values, to tell batches apart
+	attrs     int16
+	rawSeq    bool // use seq even without a producer id (-1 sequences)
 }
 
 // makeBatch builds a valid v2 batch with kmsg, independently of the
@@ -57,10 +59,14 @@ func makeBatch(tb testing.TB, s batchSpec) []byte {
 	if s.pid != 0 {
 		pid, epoch, seq = s.pid, s.epoch, s.seq
 	}
+	if s.rawSeq {
+		seq = s.seq
+	}
 	b := kmsg.RecordBatch{
 		FirstOffset:          0,
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
+		Attributes:           s.attrs,
 		LastOffsetDelta:      int32(s.records - 1),
 		FirstTimestamp:       s.ts,
 		MaxTimestamp:         s.ts + int64(s.records-1),

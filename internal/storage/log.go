@@ -165,7 +165,8 @@ func (l *Log) load(now time.Time) error {
 		l.logger.Info("no clean shutdown marker; recovering segments after the recovery point", "recovery_point", recoveryPoint)
 	}
 
-	if err := l.loadSegments(bases, clean, recoveryPoint, now); err != nil {
+	recovered, err := l.loadSegments(bases, clean, recoveryPoint, now)
+	if err != nil {
 		return err
 	}
 	if n := len(l.segments); n == 0 || logStart > l.segments[n-1].next {
@@ -176,6 +177,7 @@ func (l *Log) load(now time.Time) error {
 				return err
 			}
 		}
+		recovered = nil
 		s, err := openSegment(l.fsys, l.dir, logStart, true, now)
 		if err != nil {
 			return err
@@ -192,9 +194,9 @@ func (l *Log) load(now time.Time) error {
 	if err := l.loadProducers(snapshots); err != nil {
 		return err
 	}
-	if !clean || recoveryPoint != last.next {
+	if len(recovered) > 0 || recoveryPoint != last.next {
 		// Recovery rewrote files; make that durable so it is not redone.
-		for _, s := range l.segments {
+		for _, s := range recovered {
 			if err := s.sync(); err != nil {
 				return err
 			}
@@ -219,17 +221,19 @@ func (l *Log) load(now time.Time) error {
 
 // loadSegments opens the segments, trusting those wholly below the recovery
 // point (or all after a clean shutdown) and recovering the others.
-func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now time.Time) error {
+// It returns the segments it recovered, whose rewritten files are not yet
+// fsynced.
+func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now time.Time) (recovered []*segment, err error) {
 	buf := make([]byte, batchHeaderLen, 64<<10)
 	for i, base := range bases {
 		if n := len(l.segments); n > 0 && base < l.segments[n-1].next {
 			l.logger.Error("segment overlaps the previous one; deleting it and every later segment",
 				"segment", base, "previous_end", l.segments[n-1].next)
-			return l.removeSegmentFiles(bases[i:])
+			return recovered, l.removeSegmentFiles(bases[i:])
 		}
 		s, err := openSegment(l.fsys, l.dir, base, false, now)
 		if err != nil {
-			return err
+			return recovered, err
 		}
 		l.segments = append(l.segments, s)
 		if clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint) {
@@ -238,24 +242,25 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 				continue
 			}
 			if !errors.Is(err, ErrCorrupt) {
-				return err
+				return recovered, err
 			}
 			l.logger.Warn("segment failed its checks; recovering it", "segment", base, "err", err)
 		}
 		dropped, reason, err := s.recover(int64(l.cfg.IndexIntervalBytes), &buf)
 		if err != nil {
-			return err
+			return recovered, err
 		}
+		recovered = append(recovered, s)
 		if dropped > 0 {
 			l.logger.Warn("truncated invalid tail of segment", "segment", base, "bytes_dropped", dropped,
 				"reason", reason, "log_end_offset", s.next)
 			if i+1 < len(bases) {
 				l.logger.Warn("deleting segments after the truncated one", "segments", bases[i+1:])
-				return l.removeSegmentFiles(bases[i+1:])
+				return recovered, l.removeSegmentFiles(bases[i+1:])
 			}
 		}
 	}
-	return nil
+	return recovered, nil
 }
 
 // removeSegmentFiles deletes the files of segments that are not open.
@@ -303,7 +308,7 @@ func (l *Log) loadProducers(snapshots []int64) error {
 	buf := make([]byte, batchHeaderLen)
 	for i := l.segmentFor(from); i < len(l.segments); i++ {
 		err := l.segments[i].scan(from, buf, func(_ int64, h *batchHeader) bool {
-			if h.producerID >= 0 && h.baseOffset >= from {
+			if h.producerID >= 0 && h.attributes&attrControl == 0 && h.baseOffset >= from {
 				l.producers.replay(h)
 			}
 			return true
@@ -404,7 +409,7 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		if appendTime >= 0 {
 			ts = appendTime
 		}
-		if h.producerID >= 0 {
+		if h.producerID >= 0 && h.attributes&attrControl == 0 {
 			dup, isDup, err := l.producers.check(&h, next, ts)
 			if err != nil {
 				return AppendResult{}, err

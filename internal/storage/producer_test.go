@@ -170,3 +170,22 @@ func TestSnapshotDecodeRejectsDamage(t *testing.T) {
 		t.Fatal("truncation went unnoticed")
 	}
 }
+
+// TestControlBatchesSkipSequenceChecks: transaction markers carry the
+// producer id with sequence -1; they are not idempotent data batches.
+func TestControlBatchesSkipSequenceChecks(t *testing.T) {
+	fsys := NewMemFS()
+	l := mustOpen(t, fsys, "/d/t-0", Config{})
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 0, attrs: attrTransactional}), 0)
+	marker := makeBatch(t, batchSpec{pid: 1, seq: -1, rawSeq: true, attrs: attrTransactional | attrControl})
+	if res := mustAppend(t, l, marker, 0); res.Duplicate || res.BaseOffset != 1 {
+		t.Fatalf("marker %+v", res)
+	}
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 1, attrs: attrTransactional}), 0)
+	l.closeFiles() // unclean: the state is replayed from the headers
+	l = mustOpen(t, fsys, "/d/t-0", Config{})
+	defer l.Close()
+	if st := l.ProducerStates(); len(st) != 1 || st[0].LastSequence != 1 || st[0].LastOffset != 2 {
+		t.Fatalf("state %+v", st)
+	}
+}

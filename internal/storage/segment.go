@@ -108,7 +108,7 @@ func (s *segment) largestTimestamp() int64 {
 // bytes into buf (at least batchHeaderLen long) and checks its frame.
 func (s *segment) readFrame(pos, size int64, buf []byte) (h batchHeader, problem string, err error) {
 	n := min(batchHeaderLen, size-pos)
-	if _, err := s.log.ReadAt(buf[:n], pos); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+	if _, err := s.log.ReadAt(buf[:n], pos); err != nil {
 		return h, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
 	}
 	h, problem, _ = checkFrame(buf[:n], size-pos)

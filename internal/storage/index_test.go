@@ -1,0 +1,131 @@
+package storage
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+func TestLookupPosition(t *testing.T) {
+	index := []offsetEntry{{rel: 4, pos: 100}, {rel: 9, pos: 250}, {rel: 20, pos: 900}}
+	tests := []struct {
+		rel  uint32
+		want int64
+	}{{0, 0}, {3, 0}, {4, 100}, {5, 100}, {9, 250}, {19, 250}, {20, 900}, {1000, 900}}
+	for _, tt := range tests {
+		if got := lookupPosition(index, tt.rel); got != tt.want {
+			t.Errorf("lookupPosition(%d) = %d, want %d", tt.rel, got, tt.want)
+		}
+	}
+	if got := lookupPosition(nil, 7); got != 0 {
+		t.Errorf("empty index: %d", got)
+	}
+}
+
+func TestLookupBelowTimestamp(t *testing.T) {
+	tindex := []timeEntry{{ts: 10, rel: 1}, {ts: 20, rel: 5}, {ts: 30, rel: 8}}
+	tests := []struct {
+		ts     int64
+		want   uint32
+		wantOK bool
+	}{{5, 0, false}, {10, 0, false}, {11, 1, true}, {20, 1, true}, {21, 5, true}, {31, 8, true}}
+	for _, tt := range tests {
+		got, ok := lookupBelowTimestamp(tindex, tt.ts)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("lookupBelowTimestamp(%d) = %d %v, want %d %v", tt.ts, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// TestIndexFilesOnDisk decodes the .index and .timeindex files the log wrote
+// and checks them against the .log, entry by entry, as Kafka's tools would.
+func TestIndexFilesOnDisk(t *testing.T) {
+	for _, fc := range fsCases {
+		t.Run(fc.name, func(t *testing.T) {
+			fsys, dir := fc.new(t)
+			const interval = 300
+			l := mustOpen(t, fsys, dir, Config{SegmentBytes: 5000, IndexIntervalBytes: interval})
+			for i := range 120 {
+				// Timestamps go up and down so the time index has to keep the
+				// running maximum.
+				ts := int64(1000 + 7*i - 20*(i%3))
+				mustAppend(t, l, makeBatch(t, batchSpec{records: 1 + i%4, valueSize: 20 + i%30, ts: ts}), 0)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, base := range segmentBases(t, l) {
+				logData, err := readFile(fsys, offsetFileName(dir, base, extLog))
+				if err != nil {
+					t.Fatal(err)
+				}
+				batches := decodeBatches(t, logData)
+				type info struct {
+					pos, last, maxTsSoFar, maxTsOffset int64
+				}
+				var infos []info
+				pos, maxTs, maxTsOff := int64(0), int64(-1), int64(-1)
+				for _, b := range batches {
+					if b.MaxTimestamp > maxTs {
+						maxTs, maxTsOff = b.MaxTimestamp, b.FirstOffset+int64(b.LastOffsetDelta)
+					}
+					infos = append(infos, info{pos, b.FirstOffset + int64(b.LastOffsetDelta), maxTs, maxTsOff})
+					pos += int64(b.Length) + 12
+				}
+				// Expected .index: Kafka's rule, replayed independently.
+				var want []info
+				since := int64(0)
+				for i, in := range infos {
+					if since > interval {
+						want = append(want, in)
+						since = 0
+					}
+					since += int64(batches[i].Length) + 12
+				}
+				idx, err := readFile(fsys, offsetFileName(dir, base, extIndex))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(idx) != 8*len(want) {
+					t.Fatalf("segment %d: .index has %d bytes, want %d entries", base, len(idx), len(want))
+				}
+				for i, w := range want {
+					rel := int64(binary.BigEndian.Uint32(idx[8*i:]))
+					p := int64(binary.BigEndian.Uint32(idx[8*i+4:]))
+					if base+rel != w.last || p != w.pos {
+						t.Fatalf("segment %d entry %d: (%d,%d), want (%d,%d)", base, i, rel, p, w.last-base, w.pos)
+					}
+				}
+				tidx, err := readFile(fsys, offsetFileName(dir, base, extTimeIndex))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(tidx) == 0 || len(tidx)%12 != 0 {
+					t.Fatalf("segment %d: .timeindex has %d bytes", base, len(tidx))
+				}
+				prev := int64(-1)
+				for i := 0; i < len(tidx); i += 12 {
+					ts := int64(binary.BigEndian.Uint64(tidx[i:]))
+					rel := int64(binary.BigEndian.Uint32(tidx[i+8:]))
+					if ts <= prev {
+						t.Fatalf("segment %d: time index not increasing at %d", base, i/12)
+					}
+					prev = ts
+					// The entry's offset is where that running maximum was reached.
+					found := false
+					for _, in := range infos {
+						if in.maxTsOffset == base+rel && in.maxTsSoFar == ts {
+							found = true
+						}
+					}
+					if !found {
+						t.Fatalf("segment %d: time index entry (%d,%d) is not a running maximum", base, ts, rel)
+					}
+				}
+				// The final entry is the segment's largest timestamp.
+				if last := infos[len(infos)-1]; prev != last.maxTsSoFar {
+					t.Fatalf("segment %d: last time index entry %d, largest timestamp %d", base, prev, last.maxTsSoFar)
+				}
+			}
+		})
+	}
+}
