@@ -43,7 +43,9 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 
 // PartitionFor is the __consumer_offsets partition of group under this
 // coordinator's partition count.
-func (c *Coordinator) PartitionFor(group string) int32 { return PartitionFor(group, c.cfg.NumPartitions) }
+func (c *Coordinator) PartitionFor(group string) int32 {
+	return PartitionFor(group, c.cfg.NumPartitions)
+}
 
 // Run is the coordinator's loop; it owns every group and returns when ctx
 // is done, after which calls fail with ErrClosed and pending JoinGroup and
