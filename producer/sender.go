@@ -54,8 +54,9 @@ type sender struct {
 	resetPID    bool // an idempotence error: get a new producer id once nothing is in flight and resequence
 	stopping    bool // Close: fail what is left once nothing is in flight
 
-	txnToAdd  map[*partQueue]struct{} // partitions waiting for AddPartitionsToTxn
-	txnAdding bool                    // an AddPartitionsToTxn is running
+	txnToAdd   map[*partQueue]struct{} // partitions waiting for AddPartitionsToTxn
+	txnAdding  bool                    // an AddPartitionsToTxn is running
+	txnAddDone chan struct{}           // closed when it has been handled
 }
 
 // produceReq is one Produce request being built or in flight.

@@ -165,6 +165,20 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	if err := p.Flush(ctx); err != nil {
 		return err
 	}
+	// An AddPartitionsToTxn still running (its batches were dropped by an
+	// abort) must finish before EndTxn, or it would reach the coordinator
+	// under the epoch EndTxn v5 retires and fence us.
+	var adding chan struct{}
+	if err := p.snd.call(ctx, func() { adding = p.snd.txnAddDone }); err != nil {
+		return err
+	}
+	if adding != nil {
+		select {
+		case <-adding:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if e := p.txn.abortErr.Load(); commit && e != nil {
 		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
 	}
@@ -276,10 +290,11 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[kaf
 	return nil
 }
 
-// txnErr classifies a coordinator error: fencing is fatal, everything else
-// is returned wrapped with the request's name.
+// txnErr classifies a coordinator error: fencing and the errors Java's
+// TransactionManager treats as fatal make the producer fatal; everything
+// else is returned wrapped with the request's name.
 func (p *Producer) txnErr(what string, err error) error {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidProducerIDMapping) {
 		p.setFatal(fmt.Errorf("%s: %w", what, err))
 		return p.fatalErr()
@@ -346,6 +361,8 @@ func (s *sender) addPartitions() {
 		return
 	}
 	s.txnAdding = true
+	done := make(chan struct{})
+	s.txnAddDone = done
 	pqs := make([]*partQueue, 0, len(s.txnToAdd))
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch = s.s.TransactionalID, s.pid.ID, s.pid.Epoch
@@ -385,6 +402,8 @@ func (s *sender) addPartitions() {
 		})
 		s.post(func() {
 			s.txnAdding = false
+			s.txnAddDone = nil
+			defer close(done)
 			for _, pq := range pqs {
 				perr := errs[pq.tp]
 				if perr == nil {
@@ -421,6 +440,7 @@ func (s *sender) failPartition(pq *partQueue, err error) {
 // dropUnsent fails every queued batch that was never sent (aborting a
 // transaction); batches already sent (retries) stay to keep sequences whole.
 func (s *sender) dropUnsent(err error) {
+	clear(s.txnToAdd)
 	for _, pq := range s.acc.parts.Load().list {
 		var drop []*batch
 		pq.mu.Lock()
