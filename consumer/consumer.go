@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"sync"
@@ -55,8 +56,8 @@ type partState struct {
 	resetting    bool      // OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, ignoring the commit
 	err          error     // returned by every Poll until Seek (auto.offset.reset=none, fatal fetch errors); blocks fetching
 	retryAt      time.Time // after a partition error, no fetch before this
-	highWater    int64     // from the last fetch; -1 unknown
-	lastStable   int64
+	highWater    int64     // from the last fetch, for Lag; -1 unknown
+	lastStable   int64     // likewise, under read_committed
 }
 
 // pollEvent is group work that must run on the goroutine calling Poll
@@ -200,10 +201,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 		events := c.events
 		c.events = nil
 		c.mu.Unlock()
-		for _, ev := range events {
-			ev.fn(ctx)
-			close(ev.done)
-		}
+		c.runEvents(ctx, events)
 		c.maybeAutoCommit()
 
 		c.mu.Lock()
@@ -225,6 +223,21 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// runEvents runs group work on the Poll goroutine. Commits on revoke must not
+// fail because Poll was called with a short ctx, so the work gets its own
+// default.api.timeout.ms, keeping ctx's values.
+func (c *Consumer) runEvents(ctx context.Context, events []*pollEvent) {
+	if len(events) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DefaultAPITimeout)
+	defer cancel()
+	for _, ev := range events {
+		ev.fn(ctx)
+		close(ev.done)
 	}
 }
 
@@ -413,20 +426,39 @@ func (c *Consumer) Position(ctx context.Context, tp kafkit.TopicPartition) (int6
 	}
 }
 
-// Lag returns, for each assigned partition with a known position, the end
-// offset (from the latest fetch, or ListOffsets) minus the position.
+// Lag returns, for each assigned partition with a known position, its end
+// offset minus its position. The end offset is the high watermark (the last
+// stable offset under read_committed) from the partition's latest fetch, or
+// from ListOffsets when it has not been fetched yet.
 func (c *Consumer) Lag(ctx context.Context) (map[kafkit.TopicPartition]int64, error) {
-	tps := c.Assignment()
-	ends, err := c.EndOffsets(ctx, tps...)
-	if err != nil {
-		return nil, err
+	ends := make(map[kafkit.TopicPartition]int64)
+	var unknown []kafkit.TopicPartition
+	c.mu.Lock()
+	for tp, ps := range c.parts {
+		end := ps.highWater
+		if c.cfg.IsolationLevel == ReadCommitted {
+			end = ps.lastStable
+		}
+		if end >= 0 {
+			ends[tp] = end
+		} else {
+			unknown = append(unknown, tp)
+		}
+	}
+	c.mu.Unlock()
+	if len(unknown) > 0 {
+		listed, err := c.EndOffsets(ctx, unknown...)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(ends, listed)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[kafkit.TopicPartition]int64, len(tps))
-	for _, tp := range tps {
+	out := make(map[kafkit.TopicPartition]int64, len(ends))
+	for tp, end := range ends {
 		if ps, ok := c.parts[tp]; ok && !ps.needPosition {
-			out[tp] = max(ends[tp]-ps.position, 0)
+			out[tp] = max(end-ps.position, 0)
 		}
 	}
 	return out, nil

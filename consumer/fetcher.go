@@ -95,9 +95,20 @@ func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResul
 		return wait, nil
 	}
 	slices.SortFunc(ready, compareTP)
-	byLeader, err := c.leaders(c.ctx, ready)
+	byLeader, failed, err := c.leaders(c.ctx, ready)
 	if err != nil {
 		return 0, err
+	}
+	if len(failed) > 0 {
+		c.mu.Lock()
+		for tp, ferr := range failed {
+			if ps, ok := c.parts[tp]; ok {
+				ps.retryAt = now.Add(c.cfg.RetryBackoff)
+				c.log.Debug("no leader to fetch from", "topic", tp.Topic, "partition", tp.Partition, "err", ferr)
+			}
+		}
+		c.mu.Unlock()
+		wait = min(wait, c.cfg.RetryBackoff)
 	}
 	ids, err := c.topicIDs(c.ctx, topicsOf(ready))
 	if err != nil {

@@ -51,11 +51,17 @@ func (c *Consumer) retry(ctx context.Context, what string, op func() error) erro
 func (c *Consumer) listOffsets(ctx context.Context, specs map[kafkit.TopicPartition]int64) (map[kafkit.TopicPartition]offsetEpoch, error) {
 	out := make(map[kafkit.TopicPartition]offsetEpoch, len(specs))
 	err := c.retry(ctx, "ListOffsets", func() error {
-		byLeader, err := c.leaders(ctx, missing(specs, out))
+		byLeader, failed, err := c.leaders(ctx, missing(specs, out))
 		if err != nil {
 			return err
 		}
 		var retriable error
+		for _, ferr := range failed {
+			if !client.IsRetriable(ferr) {
+				return ferr
+			}
+			retriable = ferr
+		}
 		for leader, tps := range byLeader {
 			req := kmsg.NewPtrListOffsetsRequest()
 			req.ReplicaID = -1
@@ -108,31 +114,34 @@ func missing[V any](specs map[kafkit.TopicPartition]int64, have map[kafkit.Topic
 }
 
 // leaders groups partitions by their leader, per the cached metadata.
-func (c *Consumer) leaders(ctx context.Context, tps []kafkit.TopicPartition) (map[int32][]kafkit.TopicPartition, error) {
+// Partitions without a usable leader come back in failed with the reason;
+// their topics' metadata is invalidated when the reason is retriable.
+func (c *Consumer) leaders(ctx context.Context, tps []kafkit.TopicPartition) (byLeader map[int32][]kafkit.TopicPartition, failed map[kafkit.TopicPartition]error, err error) {
 	md, err := c.cl.Metadata(ctx, topicsOf(tps)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make(map[int32][]kafkit.TopicPartition)
+	byLeader = make(map[int32][]kafkit.TopicPartition)
+	failed = make(map[kafkit.TopicPartition]error)
 	for _, tp := range tps {
 		t := md.Topics[tp.Topic]
-		if t.Err != nil {
-			if !client.IsRetriable(t.Err) {
-				return nil, fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
-			}
-			return nil, fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
+		switch {
+		case t.Err != nil:
+			failed[tp] = fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
+		case int(tp.Partition) >= len(t.Partitions):
+			failed[tp] = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.UnknownTopicOrPartition)
+		case t.Partitions[tp.Partition].Leader < 0:
+			failed[tp] = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.LeaderNotAvailable)
+		default:
+			leader := t.Partitions[tp.Partition].Leader
+			byLeader[leader] = append(byLeader[leader], tp)
+			continue
 		}
-		if int(tp.Partition) >= len(t.Partitions) {
-			return nil, fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.UnknownTopicOrPartition)
-		}
-		p := t.Partitions[tp.Partition]
-		if p.Leader < 0 {
+		if client.IsRetriable(failed[tp]) {
 			c.cl.InvalidateMetadata(tp.Topic)
-			return nil, fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.LeaderNotAvailable)
 		}
-		out[p.Leader] = append(out[p.Leader], tp)
 	}
-	return out, nil
+	return byLeader, failed, nil
 }
 
 func topicsOf(tps []kafkit.TopicPartition) []string {
