@@ -15,27 +15,30 @@ const (
 	DefaultIndexIntervalBytes int32 = 4096               // index.interval.bytes
 	DefaultSegmentIndexBytes  int32 = 10 * 1024 * 1024   // segment.index.bytes
 	DefaultMaxMessageBytes    int32 = 1024*1024 + 12     // max.message.bytes
-	minSegmentBytes                 = batchHeaderLen     // one empty batch must fit
-	minSegmentIndexBytes            = timeIndexEntrySize // room for one entry of either index
+	minSegmentBytes                 = 14                 // Kafka's minimum; smaller than any v2 batch
+	minSegmentIndexBytes            = 4                  // Kafka's minimum; no room for an entry, so one batch per segment
 )
 
 // Config holds the topic-level settings of one partition log, under Kafka's
-// names. The zero value of every field means Kafka's default; the fields
-// whose Kafka default is "unlimited" or "never" say how to ask for that.
+// names. The zero value of every field means Kafka's default. Where Kafka
+// gives 0 a meaning of its own, the field says how to ask for it: a
+// positive duration below one millisecond (time.Nanosecond) is Kafka's 0 ms.
 type Config struct {
 	// SegmentBytes is segment.bytes: a segment is rolled before an append
-	// would make it larger.
+	// would make it larger; an append larger than it is ErrRecordTooLarge.
 	SegmentBytes int64
 	// SegmentMs is segment.ms: a segment is rolled when its first batch's
-	// timestamp is this much older than an incoming batch's.
+	// timestamp is more than this older than an incoming batch's.
 	SegmentMs time.Duration
-	// RetentionMs is retention.ms; negative means unlimited.
+	// RetentionMs is retention.ms; negative means unlimited (Kafka's -1).
+	// Kafka's 0 (delete every segment at the next check) is time.Nanosecond.
 	RetentionMs time.Duration
 	// RetentionBytes is retention.bytes; zero or negative means unlimited
-	// (Kafka's -1). Kafka's retention.bytes=0 is not expressible.
+	// (Kafka's -1). Kafka's retention.bytes=0 is not expressible; 1 comes
+	// closest (keeps only the active segment).
 	RetentionBytes int64
 	// IndexIntervalBytes is index.interval.bytes: bytes appended between two
-	// .index entries. 1 indexes every batch.
+	// .index entries. Kafka's 0 (index every batch) is 1.
 	IndexIntervalBytes int32
 	// SegmentIndexBytes is segment.index.bytes: the largest .index or
 	// .timeindex file; a full index rolls the segment.
@@ -45,7 +48,8 @@ type Config struct {
 	// default: rely on the OS and on Flush).
 	FlushMessages int64
 	// FlushMs is flush.ms: Append fsyncs when this long has passed since the
-	// last fsync. Zero means never (Kafka's default).
+	// last fsync. Zero means never (Kafka's default); Kafka's 0 is
+	// time.Nanosecond (fsync on every append).
 	FlushMs time.Duration
 	// MaxMessageBytes is max.message.bytes: the largest batch Append accepts,
 	// log overhead included.

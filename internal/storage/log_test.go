@@ -506,3 +506,44 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("Open accepted a bad config")
 	}
 }
+
+// TestKafkaZeroSettings checks the documented spellings of Kafka's 0 values
+// and Kafka's minimum sizes.
+func TestKafkaZeroSettings(t *testing.T) {
+	t.Run("retention.ms=0", func(t *testing.T) {
+		l := mustOpen(t, NewMemFS(), "/d/t-0", Config{RetentionMs: time.Nanosecond})
+		defer l.Close()
+		mustAppend(t, l, makeBatch(t, batchSpec{ts: 1000}), 0)
+		if n, err := l.ApplyRetention(msTime(1001)); n != 1 || err != nil || l.StartOffset() != 1 {
+			t.Fatalf("deleted %d, start %d, %v", n, l.StartOffset(), err)
+		}
+	})
+	t.Run("flush.ms=0", func(t *testing.T) {
+		fsys := NewMemFS()
+		l := mustOpen(t, fsys, "/d/t-0", Config{FlushMs: time.Nanosecond})
+		mustAppend(t, l, makeBatch(t, batchSpec{}), 5)
+		mustAppend(t, l, makeBatch(t, batchSpec{}), 5)
+		l.closeFiles()
+		fsys.SimulateCrash()
+		l = mustOpen(t, fsys, "/d/t-0", Config{})
+		defer l.Close()
+		if l.EndOffset() != 2 {
+			t.Fatalf("end %d after crash", l.EndOffset())
+		}
+	})
+	t.Run("minimum sizes", func(t *testing.T) {
+		l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentBytes: 14, SegmentIndexBytes: 4})
+		defer l.Close()
+		if _, err := l.Append(makeBatch(t, batchSpec{}), time.Now(), 0); !errors.Is(err, ErrRecordTooLarge) {
+			t.Fatalf("err %v", err)
+		}
+		l2 := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentIndexBytes: 4})
+		defer l2.Close()
+		for range 3 {
+			mustAppend(t, l2, makeBatch(t, batchSpec{}), 0)
+		}
+		if n := len(segmentBases(t, l2)); n != 3 {
+			t.Fatalf("%d segments", n)
+		}
+	})
+}
