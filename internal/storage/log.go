@@ -477,8 +477,9 @@ func (l *Log) write(s *segment, records []byte, pos, nRecords int64, now time.Ti
 		}
 		l.unflushedMsgs += nRecords
 		if (l.cfg.FlushMessages > 0 && l.unflushedMsgs >= l.cfg.FlushMessages) ||
-			(l.cfg.FlushMs > 0 && (now.Sub(l.lastFlush) >= l.cfg.FlushMs || now.Before(l.lastFlush))) {
-			// A clock that went backwards errs on the durable side.
+			(l.cfg.FlushMs > 0 && (now.Sub(l.lastFlush).Milliseconds() >= l.cfg.FlushMs.Milliseconds() || now.Before(l.lastFlush))) {
+			// Kafka counts flush.ms in whole milliseconds; a clock that went
+			// backwards errs on the durable side.
 			if err := s.log.Sync(); err != nil {
 				return fmt.Errorf("storage: fsync %s: %w", s.logPath, err)
 			}
