@@ -237,7 +237,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 		}
 		l.segments = append(l.segments, s)
 		if clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint) {
-			err := s.load(buf)
+			err := s.load(int64(l.cfg.IndexIntervalBytes), buf)
 			if err == nil {
 				continue
 			}

@@ -245,10 +245,14 @@ func readWhole(f File) ([]byte, error) {
 }
 
 // load trusts the segment's indexes after checking them, and scans only the
-// batch headers after the last .index entry to find the end. Any
-// inconsistency is returned (wrapping ErrCorrupt) so the caller can recover
-// the segment instead. It runs before the Log is shared.
-func (s *segment) load(buf []byte) error {
+// batch headers after the last .index entry to find the end. Those headers
+// must agree with the indexes: no batch that the interval rule would have
+// indexed may lack its .index entry, and the .timeindex must end with the
+// segment's largest timestamp (the entry written when a segment stops being
+// active), so a lost or cut index file is noticed. Any inconsistency is
+// returned (wrapping ErrCorrupt) so the caller can recover the segment
+// instead. It runs before the Log is shared.
+func (s *segment) load(interval int64, buf []byte) error {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return err
@@ -296,13 +300,16 @@ func (s *segment) load(buf []byte) error {
 		if problem == "" && wantLast >= 0 && h.lastOffset() != wantLast {
 			problem = fmt.Sprintf("index says last offset %d, batch says %d", wantLast, h.lastOffset())
 		}
+		if problem == "" && s.bytesSinceIndex > interval {
+			problem = "the index lacks an entry for this batch"
+		}
+		if problem == "" && h.maxTimestamp > s.maxTs {
+			problem = "the time index lacks the segment's largest timestamp"
+		}
 		if problem != "" {
 			return fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
 		}
 		wantLast = -1
-		if h.maxTimestamp > s.maxTs {
-			s.maxTs, s.maxTsOffset = h.maxTimestamp, h.lastOffset()
-		}
 		s.bytesSinceIndex += int64(h.size)
 		next = h.nextOffset()
 		pos += int64(h.size)
