@@ -109,8 +109,14 @@
 //     segment is trusted: its index files are checked (size a multiple of the
 //     entry size, entries increasing, positions inside the .log, the last
 //     .index entry pointing at a batch with that last offset) and the batch
-//     headers after the last .index entry are read to find the segment's end.
-//     A failed check falls back to recovery.
+//     headers after the last .index entry are read to find the segment's
+//     end. Those headers must frame correctly, must not include a batch the
+//     index.interval.bytes rule would have indexed, and must not carry a
+//     timestamp above the last .timeindex entry (every segment that stopped
+//     being active has its final entry), so a lost or cut index file is
+//     noticed. A failed check falls back to recovery. Trusted batches are
+//     not CRC-checked (as in Kafka), and lowering index.interval.bytes makes
+//     the next Open rebuild the indexes once.
 //   - Otherwise (the segments at or after the recovery point) the segment is
 //     recovered: every batch's length, magic, CRC and offsets are validated,
 //     the .log is truncated at the first invalid batch (torn write, garbage,
