@@ -81,11 +81,12 @@ func (c *Consumer) commitInBackground(oe map[kafkit.TopicPartition]offsetEpoch, 
 		}
 		return
 	}
+	ticket := c.takeTicket()
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DefaultAPITimeout)
 		defer cancel()
-		err := c.commit(ctx, oe)
+		err := c.commitInTurn(ctx, ticket, oe)
 		if cb != nil {
 			cb(plain(oe), err)
 		}
@@ -127,11 +128,42 @@ func (c *Consumer) maybeAutoCommit() {
 	}
 }
 
-// commit sends OffsetCommit to the coordinator with the current generation
-// and member id (generation -1 for manually assigned consumers), retrying
-// retriable errors until ctx ends. ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID and
-// REBALANCE_IN_PROGRESS fail with ErrCommitFailed.
-func (c *Consumer) commit(ctx context.Context, offsets map[kafkit.TopicPartition]offsetEpoch) (err error) {
+// takeTicket fixes a commit's place in line: commits reach the coordinator in
+// the order they were asked for, so an earlier asynchronous commit can never
+// overwrite a later one.
+func (c *Consumer) takeTicket() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.commitNext
+	c.commitNext++
+	return t
+}
+
+// commit commits offsets after every commit asked for before it.
+func (c *Consumer) commit(ctx context.Context, offsets map[kafkit.TopicPartition]offsetEpoch) error {
+	return c.commitInTurn(ctx, c.takeTicket(), offsets)
+}
+
+func (c *Consumer) commitInTurn(ctx context.Context, ticket uint64, offsets map[kafkit.TopicPartition]offsetEpoch) error {
+	c.mu.Lock()
+	for c.commitTurn != ticket {
+		c.commitCond.Wait()
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.commitTurn++
+		c.commitCond.Broadcast()
+		c.mu.Unlock()
+	}()
+	return c.sendCommit(ctx, offsets)
+}
+
+// sendCommit sends OffsetCommit to the coordinator with the current
+// generation and member id (generation -1 for manually assigned consumers),
+// retrying retriable errors until ctx ends. ILLEGAL_GENERATION,
+// UNKNOWN_MEMBER_ID and REBALANCE_IN_PROGRESS fail with ErrCommitFailed.
+func (c *Consumer) sendCommit(ctx context.Context, offsets map[kafkit.TopicPartition]offsetEpoch) (err error) {
 	if c.cfg.GroupID == "" {
 		return ErrNoGroup
 	}

@@ -37,6 +37,9 @@ type Consumer struct {
 	lastAuto   time.Time                            // last automatic commit
 	fatal      error                                // the consumer can no longer work (fenced)
 	rrNext     int                                  // round-robin start among partitions in Poll
+	commitNext uint64                               // the next commit ticket to hand out
+	commitTurn uint64                               // the ticket whose commit may run now
+	commitCond *sync.Cond                           // signals commitTurn changes; uses mu
 
 	wake      chan struct{} // capacity 1: wakes Poll (records, events, errors)
 	fetchWake chan struct{} // capacity 1: wakes the fetcher (a partition became fetchable)
@@ -89,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 		lastPoll:  time.Now(),
 		lastAuto:  time.Now(),
 	}
+	c.commitCond = sync.NewCond(&c.mu)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.GroupID != "" {
 		c.group, err = newGroup(c)

@@ -1,0 +1,320 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kafkit/kafkit"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestReadCommitted(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "tx"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("tx-producer"), kgo.DefaultProduceTopic("tx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(t, 30*time.Second)
+	txn := func(commit bool, vals ...string) {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn(true, "c1", "c2")
+	txn(false, "a1", "a2", "a3")
+	txn(true, "c3")
+	produce(t, c, &kgo.Record{Topic: "tx", Value: []byte("plain")})
+
+	for _, tc := range []struct {
+		level string
+		want  []string
+	}{
+		{ReadCommitted, []string{"c1", "c2", "c3", "plain"}},
+		{ReadUncommitted, []string{"c1", "c2", "a1", "a2", "a3", "c3", "plain"}},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			cons := newConsumer(t, c, func(cfg *Config) {
+				cfg.IsolationLevel = tc.level
+				cfg.AutoOffsetReset = OffsetResetEarliest
+			})
+			if err := cons.Assign(kafkit.TopicPartition{Topic: "tx", Partition: 0}); err != nil {
+				t.Fatal(err)
+			}
+			recs := pollN(t, ctx, cons, len(tc.want))
+			for i, r := range recs {
+				if string(r.Value) != tc.want[i] {
+					t.Fatalf("record %d = %q, want %q (all: %v)", i, r.Value, tc.want[i], values(recs))
+				}
+			}
+			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			if more, err := cons.Poll(short); err == nil {
+				t.Fatalf("extra records %v (control records or aborted data leaked)", values(more))
+			}
+		})
+	}
+}
+
+func values(recs []*kafkit.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, string(r.Value))
+	}
+	return out
+}
+
+func TestCompressionCodecs(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "gzip", "snappy", "lz4", "zstd"))
+	for _, tc := range []struct {
+		topic string
+		codec kgo.CompressionCodec
+	}{
+		{"gzip", kgo.GzipCompression()},
+		{"snappy", kgo.SnappyCompression()},
+		{"lz4", kgo.Lz4Compression()},
+		{"zstd", kgo.ZstdCompression()},
+	} {
+		t.Run(tc.topic, func(t *testing.T) {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchCompression(tc.codec), kgo.ProducerLinger(50*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx := testCtx(t, 20*time.Second)
+			var wg sync.WaitGroup
+			for i := range 200 {
+				wg.Add(1)
+				cl.Produce(ctx, &kgo.Record{Topic: tc.topic, Key: []byte("k"), Value: []byte(strconv.Itoa(i)), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}, func(_ *kgo.Record, err error) {
+					if err != nil {
+						t.Error(err)
+					}
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			cons := newConsumer(t, c, func(cfg *Config) { cfg.AutoOffsetReset = OffsetResetEarliest })
+			if err := cons.Assign(kafkit.TopicPartition{Topic: tc.topic}); err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range pollN(t, ctx, cons, 200) {
+				if string(r.Value) != strconv.Itoa(i) || string(r.Key) != "k" || len(r.Headers) != 1 || r.Headers[0].Key != "h" {
+					t.Fatalf("record %d: %+v", i, r)
+				}
+			}
+		})
+	}
+}
+
+type recordingInterceptor struct {
+	mu       sync.Mutex
+	consumed int
+	commits  []map[kafkit.TopicPartition]int64
+}
+
+func (r *recordingInterceptor) OnConsume(_ context.Context, recs []*kafkit.Record) {
+	r.mu.Lock()
+	r.consumed += len(recs)
+	r.mu.Unlock()
+}
+
+func (r *recordingInterceptor) OnCommit(_ context.Context, offsets map[kafkit.TopicPartition]int64, err error) {
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	r.commits = append(r.commits, offsets)
+	r.mu.Unlock()
+}
+
+func TestInterceptorsAndCommitAsync(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "i"))
+	produce(t, c, spread("i", 1, 0, 10)...)
+	icpt := &recordingInterceptor{}
+	tp := kafkit.TopicPartition{Topic: "i"}
+	cons := newConsumer(t, c, func(cfg *Config) {
+		cfg.GroupID = "ig"
+		cfg.DisableAutoCommit = true
+		cfg.AutoOffsetReset = OffsetResetEarliest
+		cfg.Interceptors = []Interceptor{icpt}
+	})
+	if err := cons.Assign(tp); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	pollN(t, ctx, cons, 10)
+	done := make(chan error, 1)
+	cons.CommitAsync(map[kafkit.TopicPartition]int64{tp: 7}, func(offsets map[kafkit.TopicPartition]int64, err error) {
+		if offsets[tp] != 7 {
+			err = errors.New("callback got the wrong offsets")
+		}
+		done <- err
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, err := cons.Committed(ctx, tp)
+	if err != nil || got[tp] != 7 {
+		t.Fatalf("committed %v, %v; want 7", got, err)
+	}
+	icpt.mu.Lock()
+	defer icpt.mu.Unlock()
+	if icpt.consumed != 10 || len(icpt.commits) != 1 || icpt.commits[0][tp] != 7 {
+		t.Fatalf("interceptor saw %d records and commits %v", icpt.consumed, icpt.commits)
+	}
+}
+
+func TestAutoCommitOnlyReturnedRecords(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "ac"))
+	produce(t, c, spread("ac", 1, 0, 100)...)
+	tp := kafkit.TopicPartition{Topic: "ac"}
+	cons := newConsumer(t, c, func(cfg *Config) {
+		cfg.GroupID = "acg"
+		cfg.AutoOffsetReset = OffsetResetEarliest
+		cfg.AutoCommitInterval = time.Millisecond
+		cfg.MaxPollRecords = 10
+	})
+	if err := cons.Assign(tp); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	pollN(t, ctx, cons, 30) // prefetched records beyond 30 must not be committed
+	if err := cons.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := newConsumer(t, c, func(cfg *Config) { cfg.GroupID = "acg" })
+	got, err := check.Committed(ctx, tp)
+	if err != nil || got[tp] != 30 {
+		t.Fatalf("committed after 30 returned records: %v, %v; want 30", got, err)
+	}
+}
+
+func TestFollowsLeaderMove(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "lm"))
+	produce(t, c, spread("lm", 1, 0, 50)...)
+	cons := newConsumer(t, c, func(cfg *Config) { cfg.AutoOffsetReset = OffsetResetEarliest })
+	if err := cons.Assign(kafkit.TopicPartition{Topic: "lm"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	pollN(t, ctx, cons, 50)
+	leader := c.LeaderFor("lm", 0)
+	if err := c.MoveTopicPartition("lm", 0, (leader+1)%3); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, c, spread("lm", 1, 50, 50)...)
+	for i, r := range pollN(t, ctx, cons, 50) {
+		if r.Offset != int64(50+i) {
+			t.Fatalf("after the leader move: record %d at offset %d", i, r.Offset)
+		}
+	}
+}
+
+func TestStaticMembershipRestart(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "st"))
+	static := func(id string) func(*Config) {
+		return func(cfg *Config) {
+			cfg.GroupInstanceID = id
+			cfg.SessionTimeout = 5 * time.Second
+			cfg.PartitionAssignmentStrategy = []string{AssignorRange}
+		}
+	}
+	a := startMember(t, c, "st", static("a"))
+	b := startMember(t, c, "st", static("b"))
+	waitFor(t, "2 partitions each", 20*time.Second, func() bool { return a.owned() == 2 && b.owned() == 2 })
+	b.mu.Lock()
+	bBefore := len(b.revd)
+	b.mu.Unlock()
+
+	// A static member closes (no LeaveGroup) and comes back under the same
+	// instance id before session.timeout.ms: no rebalance, same partitions.
+	a.mu.Lock()
+	aOwned := make(map[kafkit.TopicPartition]bool)
+	for tp := range a.owns {
+		aOwned[tp] = true
+	}
+	a.mu.Unlock()
+	a.halt(t)
+	if err := a.cons.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startMember(t, c, "st", static("a"))
+	waitFor(t, "the restarted member's assignment", 10*time.Second, func() bool { return a2.owned() == 2 })
+	a2.mu.Lock()
+	for tp := range a2.owns {
+		if !aOwned[tp] {
+			t.Errorf("restarted static member got %v, not its old partitions %v", tp, aOwned)
+		}
+	}
+	a2.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.revd) != bBefore || len(b.lost) != 0 {
+		t.Errorf("the other member was rebalanced: revoked %v lost %v", b.revd[bBefore:], b.lost)
+	}
+}
+
+func TestMaxPollIntervalLeaves(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "mp"))
+	fast := func(cfg *Config) {
+		cfg.MaxPollInterval = 500 * time.Millisecond
+		cfg.PartitionAssignmentStrategy = []string{AssignorRange}
+	}
+	a := startMember(t, c, "mp", fast)
+	b := startMember(t, c, "mp", fast)
+	waitFor(t, "one partition each", 20*time.Second, func() bool { return a.owned() == 1 && b.owned() == 1 })
+	a.halt(t) // stops calling Poll
+	waitFor(t, "the polling member to take both partitions", 20*time.Second, func() bool { return b.owned() == 2 })
+}
+
+func TestCloseLeavesGroupAndLeaksNothing(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "cl"))
+	produce(t, c, spread("cl", 2, 0, 20)...)
+	before := runtime.NumGoroutine()
+	a := startMember(t, c, "cl", nil)
+	b := startMember(t, c, "cl", func(cfg *Config) { cfg.SessionTimeout = time.Minute })
+	waitFor(t, "one partition each", 20*time.Second, func() bool { return a.owned() == 1 && b.owned() == 1 })
+	waitFor(t, "all records", 20*time.Second, func() bool { return len(a.processed())+len(b.processed()) == 20 })
+
+	// b leaves with LeaveGroup: a gets both partitions long before b's
+	// one-minute session timeout.
+	b.halt(t)
+	if err := b.cons.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	revokedOnClose := len(b.revd) > 0
+	b.mu.Unlock()
+	if !revokedOnClose {
+		t.Error("Close did not call OnRevoked")
+	}
+	waitFor(t, "the remaining member to own both partitions", 10*time.Second, func() bool { return a.owned() == 2 })
+	a.halt(t)
+	if err := a.cons.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.cons.Poll(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Poll after Close: %v", err)
+	}
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 200 {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
