@@ -123,34 +123,41 @@ func batchCRC(batch []byte) uint32 {
 	return crc32.Checksum(batch[offAttributes:], castagnoli)
 }
 
-// validateIncoming checks every batch of an Append's input and returns how
-// many batches and records it holds. It never looks inside the records.
-func validateIncoming(records []byte, maxMessageBytes int32) (batches int, recordsN int64, err error) {
+// incoming summarizes a validated Append input.
+type incoming struct {
+	batches  int
+	records  int64
+	maxBatch int32 // size of the largest batch
+}
+
+// validateIncoming checks every batch of an Append's input (framing, magic,
+// CRC, record count) without looking inside the records. It needs no
+// configuration, so it runs before the log's lock is taken.
+func validateIncoming(records []byte) (in incoming, err error) {
 	if len(records) == 0 {
-		return 0, 0, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
+		return in, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
 	}
 	for pos := 0; pos < len(records); {
 		b := records[pos:]
 		h, problem, badMagic := checkFrame(b, int64(len(b)))
 		switch {
 		case badMagic:
-			return 0, 0, fmt.Errorf("%w: batch at byte %d: %s", ErrUnsupportedMagic, pos, problem)
+			return in, fmt.Errorf("%w: batch at byte %d: %s", ErrUnsupportedMagic, pos, problem)
 		case problem != "":
-			return 0, 0, fmt.Errorf("%w: batch at byte %d: %s", ErrCorruptMessage, pos, problem)
-		case h.size > maxMessageBytes:
-			return 0, 0, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrRecordTooLarge, h.size, maxMessageBytes)
+			return in, fmt.Errorf("%w: batch at byte %d: %s", ErrCorruptMessage, pos, problem)
 		case batchCRC(b[:h.size]) != h.crc:
-			return 0, 0, fmt.Errorf("%w: batch at byte %d: CRC mismatch", ErrCorruptMessage, pos)
+			return in, fmt.Errorf("%w: batch at byte %d: CRC mismatch", ErrCorruptMessage, pos)
 		case h.recordCount != h.lastOffsetDelta+1:
 			// Produced batches are never compacted, so every offset of the
 			// range has its record (Kafka's "inconsistent batch offset range").
-			return 0, 0, fmt.Errorf("%w: record count %d but lastOffsetDelta %d", ErrInvalidRecord, h.recordCount, h.lastOffsetDelta)
+			return in, fmt.Errorf("%w: record count %d but lastOffsetDelta %d", ErrInvalidRecord, h.recordCount, h.lastOffsetDelta)
 		}
-		batches++
-		recordsN += int64(h.recordCount)
+		in.batches++
+		in.records += int64(h.recordCount)
+		in.maxBatch = max(in.maxBatch, h.size)
 		pos += int(h.size)
 	}
-	return batches, recordsN, nil
+	return in, nil
 }
 
 // assignOffsets rewrites the header fields the broker owns, in place. Only a

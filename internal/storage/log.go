@@ -381,15 +381,18 @@ func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 // clock (LogAppendTime, segment.ms, flush.ms). Appends are serialized; in
 // durable mode (flush.messages=1) the batches are fsynced before it returns.
 func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendResult, error) {
+	in, err := validateIncoming(records)
+	if err != nil {
+		return AppendResult{}, err
+	}
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if l.closed {
 		return AppendResult{}, ErrClosed
 	}
 	cfg := &l.cfg
-	batches, nRecords, err := validateIncoming(records, cfg.MaxMessageBytes)
-	if err != nil {
-		return AppendResult{}, err
+	if in.maxBatch > cfg.MaxMessageBytes {
+		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrRecordTooLarge, in.maxBatch, cfg.MaxMessageBytes)
 	}
 	if int64(len(records)) > cfg.SegmentBytes {
 		return AppendResult{}, fmt.Errorf("%w: append of %d bytes exceeds segment.bytes %d", ErrRecordTooLarge, len(records), cfg.SegmentBytes)
@@ -429,7 +432,7 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 	}
 
 	active := l.active()
-	if l.shouldRoll(active, int64(len(records)), batches, maxTs, next-1, now) {
+	if l.shouldRoll(active, int64(len(records)), in.batches, maxTs, next-1, now) {
 		if err := l.roll(now); err != nil {
 			return AppendResult{}, err
 		}
@@ -449,7 +452,7 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		off = h.nextOffset()
 		p += size
 	}
-	if err := l.write(active, records, pos, nRecords, now); err != nil {
+	if err := l.write(active, records, pos, in.records, now); err != nil {
 		return AppendResult{}, err
 	}
 
