@@ -176,12 +176,14 @@ func (a *accumulator) append(ctx context.Context, deadline time.Time, pq *partQu
 	b := &batch{
 		pq:       pq,
 		builder:  recordbatch.NewBuilder(recordbatch.Options{Compression: a.codec, Transactional: a.txn}, int(reserve)),
+		records:  make([]pending, 0, int(reserve)/estimate(p.rec)+1),
 		created:  time.Now(),
 		reserved: reserve,
 		done:     make(chan struct{}),
 		seq:      -1,
 	}
-	a.add(b, ts, p)
+	b.builder.Append(ts, p.rec.Key, p.rec.Value, p.rec.Headers)
+	a.added(b, p)
 	pq.batches = append(pq.batches, b)
 	pq.mu.Unlock()
 	a.incMu.Lock()
@@ -218,17 +220,17 @@ func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) bool {
 	if b.full {
 		return false
 	}
-	if b.builder.Len()+b.builder.RecordSize(ts, p.rec.Key, p.rec.Value, p.rec.Headers) > a.batchSize {
+	if !b.builder.TryAppend(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) {
 		b.full = true
 		a.wake()
 		return false
 	}
-	a.add(b, ts, p)
+	a.added(b, p)
 	return true
 }
 
-func (a *accumulator) add(b *batch, ts int64, p pending) {
-	b.builder.Append(ts, p.rec.Key, p.rec.Value, p.rec.Headers)
+// added records p as appended to b.
+func (a *accumulator) added(b *batch, p pending) {
 	b.records = append(b.records, p)
 	if b.builder.Len() >= a.batchSize {
 		b.full = true

@@ -121,7 +121,8 @@ func TestBufferFullBlocksThenFails(t *testing.T) {
 	})
 	p := newProducer(t, c, Config{BatchSize: 1000, BufferMemory: 2000, MaxBlock: 200 * time.Millisecond, Linger: -1})
 	t.Cleanup(func() { close(release) }) // runs before the producer's Close
-	for i := range 2 { // two batches fill buffer.memory
+	// Two batches fill buffer.memory.
+	for i := range 2 {
 		if err := p.Send(testCtx(t), &kafkit.Record{Topic: "t", Partition: int32(i), Value: make([]byte, 900)}, nil); err != nil {
 			t.Fatal(err)
 		}

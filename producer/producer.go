@@ -52,6 +52,10 @@ type Producer struct {
 // by Send's metadata wait and the sender's refreshes.
 type topicInfo struct {
 	partitions atomic.Int32 // 0 until known
+	// queues caches the accumulator's queue of each partition (nil until
+	// first used), copy-on-write under Producer.topicsMu, so Send hashes
+	// the topic name once.
+	queues atomic.Pointer[[]*partQueue]
 }
 
 // New validates cfg, connects to the cluster (bounded by max.block.ms) and
@@ -143,7 +147,8 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 	if size := estimate(r); size > p.s.MaxRequestSize {
 		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than max.request.size (%d)", ErrRecordTooLarge, size, p.s.MaxRequestSize)
 	}
-	n, err := p.partitions(ctx, r.Topic, deadline)
+	ti := p.topic(r.Topic)
+	n, err := p.partitions(ctx, ti, r.Topic, deadline)
 	if err != nil {
 		return err
 	}
@@ -157,13 +162,30 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 		r.Timestamp = time.UnixMilli(now.UnixMilli()) // Kafka keeps milliseconds
 	}
 	r.TimestampType = kafkit.CreateTime
-	return p.acc.append(ctx, deadline, p.acc.queue(kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}), pd)
+	return p.acc.append(ctx, deadline, p.queueFor(ti, r.Topic, r.Partition), pd)
+}
+
+func (p *Producer) queueFor(ti *topicInfo, topic string, partition int32) *partQueue {
+	if qs := ti.queues.Load(); qs != nil && int(partition) < len(*qs) && (*qs)[partition] != nil {
+		return (*qs)[partition]
+	}
+	pq := p.acc.queue(kafkit.TopicPartition{Topic: topic, Partition: partition})
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	var old []*partQueue
+	if o := ti.queues.Load(); o != nil {
+		old = *o
+	}
+	qs := make([]*partQueue, max(len(old), int(partition)+1))
+	copy(qs, old)
+	qs[partition] = pq
+	ti.queues.Store(&qs)
+	return pq
 }
 
 // partitions returns topic's partition count, waiting for metadata until
 // deadline when the topic is new.
-func (p *Producer) partitions(ctx context.Context, topic string, deadline time.Time) (int32, error) {
-	ti := p.topic(topic)
+func (p *Producer) partitions(ctx context.Context, ti *topicInfo, topic string, deadline time.Time) (int32, error) {
 	if n := ti.partitions.Load(); n > 0 {
 		return n, nil
 	}

@@ -121,6 +121,25 @@ func varBytesLen(b []byte) int {
 // the bytes it took. Key, value and headers are copied; nil key or value
 // encode as null.
 func (b *Builder) Append(ts int64, key, value []byte, headers []kafkit.Header) int {
+	before := len(b.buf)
+	b.appendBody(b.bodyLen(ts, key, value, headers), ts, key, value, headers)
+	return len(b.buf) - before
+}
+
+// TryAppend appends the record unless that would make the batch longer than
+// limit bytes; a batch's first record is always appended (Kafka sends a
+// record larger than batch.size in a batch of its own). It reports whether
+// it appended, computing the record's size once.
+func (b *Builder) TryAppend(limit int, ts int64, key, value []byte, headers []kafkit.Header) bool {
+	body := b.bodyLen(ts, key, value, headers)
+	if b.n > 0 && len(b.buf)+kbin.VarintLen(int32(body))+body > limit {
+		return false
+	}
+	b.appendBody(body, ts, key, value, headers)
+	return true
+}
+
+func (b *Builder) appendBody(body int, ts int64, key, value []byte, headers []kafkit.Header) {
 	if b.n == 0 {
 		b.firstTS, b.maxTS = ts, ts
 	}
@@ -129,7 +148,6 @@ func (b *Builder) Append(ts int64, key, value []byte, headers []kafkit.Header) i
 	for _, h := range headers {
 		b.hdrs = append(b.hdrs, kmsg.Header{Key: h.Key, Value: h.Value})
 	}
-	body := b.bodyLen(ts, key, value, headers)
 	rec := kmsg.Record{
 		Length:           int32(body),
 		TimestampDelta64: ts - b.firstTS,
@@ -138,11 +156,9 @@ func (b *Builder) Append(ts int64, key, value []byte, headers []kafkit.Header) i
 		Value:            value,
 		Headers:          b.hdrs,
 	}
-	before := len(b.buf)
 	b.buf = rec.AppendTo(b.buf)
 	b.n++
 	clear(b.hdrs) // drop references to the caller's header values
-	return len(b.buf) - before
 }
 
 // Finish compresses the records, writes the header with p's producer

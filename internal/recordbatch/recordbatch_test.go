@@ -150,6 +150,22 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestTryAppend(t *testing.T) {
+	b := NewBuilder(Options{}, 0)
+	big := make([]byte, 500)
+	if !b.TryAppend(100, 1, nil, big, nil) {
+		t.Fatal("first record refused")
+	}
+	if b.TryAppend(700, 1, nil, big, nil) {
+		t.Fatal("record beyond the limit appended")
+	}
+	before := b.Len()
+	size := b.RecordSize(1, nil, big[:10], nil)
+	if !b.TryAppend(before+size, 1, nil, big[:10], nil) || b.Len() != before+size || b.NumRecords() != 2 {
+		t.Fatalf("exact fit: len %d, want %d", b.Len(), before+size)
+	}
+}
+
 func TestReaderSeveralBatchesTruncatedTail(t *testing.T) {
 	recs := testRecords(false)
 	var all []byte
