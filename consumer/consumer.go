@@ -263,9 +263,6 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 		for len(ps.buf) > 0 && len(out) < c.cfg.MaxPollRecords {
 			r := &ps.buf[0]
 			ps.buf = ps.buf[1:]
-			if r.Offset < ps.position {
-				continue // before a Seek within the buffered range
-			}
 			out = append(out, r)
 			ps.position = r.Offset + 1
 			ps.epoch = r.LeaderEpoch

@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -73,23 +74,29 @@ func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResul
 	for tp, ps := range c.parts {
 		switch {
 		case ps.err != nil, ps.paused, ps.inflight, ps.buf != nil:
-		case ps.needPosition:
-			needPos = append(needPos, tp)
 		case now.Before(ps.retryAt):
 			wait = min(wait, ps.retryAt.Sub(now))
+		case ps.needPosition:
+			needPos = append(needPos, tp)
 		default:
 			ready = append(ready, tp)
 		}
 	}
 	c.mu.Unlock()
 	if len(needPos) > 0 {
-		if err := c.resolvePositions(c.ctx, needPos); err != nil {
-			if !client.IsRetriable(err) && c.ctx.Err() == nil {
+		// Resolved partitions are fetched in the next round; a failure
+		// holds back only the partitions that need a position.
+		if err := c.resolvePositions(c.ctx, needPos); err != nil && c.ctx.Err() == nil {
+			if client.IsRetriable(err) {
+				c.log.Debug("resolving positions", "err", err)
+				c.backOff(needPos, now.Add(c.cfg.RetryBackoff))
+				wait = min(wait, c.cfg.RetryBackoff)
+			} else {
 				c.failPartitions(needPos, err)
 			}
-			return 0, err
+		} else {
+			wait = 0
 		}
-		return 0, nil // resolved partitions are fetched in the next round
 	}
 	if len(ready) == 0 {
 		return wait, nil
@@ -100,14 +107,10 @@ func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResul
 		return 0, err
 	}
 	if len(failed) > 0 {
-		c.mu.Lock()
 		for tp, ferr := range failed {
-			if ps, ok := c.parts[tp]; ok {
-				ps.retryAt = now.Add(c.cfg.RetryBackoff)
-				c.log.Debug("no leader to fetch from", "topic", tp.Topic, "partition", tp.Partition, "err", ferr)
-			}
+			c.log.Debug("no leader to fetch from", "topic", tp.Topic, "partition", tp.Partition, "err", ferr)
 		}
-		c.mu.Unlock()
+		c.backOff(slices.Collect(maps.Keys(failed)), now.Add(c.cfg.RetryBackoff))
 		wait = min(wait, c.cfg.RetryBackoff)
 	}
 	ids, err := c.topicIDs(c.ctx, topicsOf(ready))
@@ -135,6 +138,17 @@ func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResul
 		})
 	}
 	return wait, nil
+}
+
+// backOff holds partitions back from position lookups and fetches until at.
+func (c *Consumer) backOff(tps []kafkit.TopicPartition, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range tps {
+		if ps, ok := c.parts[tp]; ok {
+			ps.retryAt = at
+		}
+	}
 }
 
 // failPartitions hands err to Poll for partitions that cannot make progress
@@ -188,43 +202,66 @@ func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kms
 	return req, asked
 }
 
-// handleFetch applies one Fetch result to the partitions it asked for.
+// handleFetch applies one Fetch result to the partitions it asked for. Records
+// are decoded before taking c.mu, so that Poll is not held up meanwhile.
 func (c *Consumer) handleFetch(r fetchResult) {
 	now := time.Now()
 	err := r.err
 	if err == nil {
 		err = kerr.ErrorForCode(r.resp.ErrorCode)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Partitions the response does not mention are simply fetchable again.
-	for _, a := range r.asked {
-		a.ps.inflight = false
-	}
 	if err != nil {
 		c.log.Debug("fetch failed", "broker", r.broker, "err", err)
+		c.mu.Lock()
 		for tp, a := range r.asked {
+			a.ps.inflight = false
 			a.ps.retryAt = now.Add(c.cfg.RetryBackoff)
 			c.cl.InvalidateMetadata(tp.Topic)
 		}
+		c.mu.Unlock()
 		return
 	}
-	got := false
+
+	type decoded struct {
+		tp      kafkit.TopicPartition
+		p       *kmsg.FetchResponseTopicPartition
+		records []kafkit.Record
+		next    int64
+		err     error
+	}
+	var parts []decoded
 	for _, t := range r.resp.Topics {
 		name := t.Topic
 		if r.resp.GetVersion() >= 13 {
 			name = r.ids.byID[t.TopicID]
 		}
 		for i := range t.Partitions {
-			p := &t.Partitions[i]
-			tp := kafkit.TopicPartition{Topic: name, Partition: p.Partition}
-			a, ok := r.asked[tp]
-			if !ok || c.parts[tp] != a.ps || a.ps.needPosition || a.ps.fetchOffset != a.offset {
-				continue // revoked, reassigned or sought while in flight
+			d := decoded{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
+			a, ok := r.asked[d.tp]
+			if !ok {
+				continue
 			}
-			if c.applyPartition(tp, a.ps, a.offset, p, now) {
-				got = true
+			if d.p.ErrorCode == 0 {
+				d.records, d.next, d.err = c.decode(d.tp, a.offset, d.p)
 			}
+			parts = append(parts, d)
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Partitions the response does not mention are simply fetchable again.
+	for _, a := range r.asked {
+		a.ps.inflight = false
+	}
+	got := false
+	for _, d := range parts {
+		a := r.asked[d.tp]
+		if c.parts[d.tp] != a.ps || a.ps.needPosition || a.ps.fetchOffset != a.offset {
+			continue // revoked, reassigned or sought while in flight
+		}
+		if c.applyPartition(d.tp, a.ps, a.offset, d.p, d.records, d.next, d.err, now) {
+			got = true
 		}
 	}
 	if got {
@@ -232,9 +269,10 @@ func (c *Consumer) handleFetch(r fetchResult) {
 	}
 }
 
-// applyPartition handles one partition of a Fetch response and reports
-// whether records were buffered. Called with c.mu held.
-func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, now time.Time) bool {
+// applyPartition handles one partition of a Fetch response (its error code,
+// or its decoded records) and reports whether records were buffered. Called
+// with c.mu held.
+func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, records []kafkit.Record, next int64, decodeErr error, now time.Time) bool {
 	err := kerr.ErrorForCode(p.ErrorCode)
 	switch {
 	case err == nil:
@@ -260,10 +298,8 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 		return false
 	}
 	ps.highWater, ps.lastStable = p.HighWatermark, p.LastStableOffset
-
-	records, next, err := c.decode(tp, offset, p)
-	if err != nil {
-		ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, offset, err)
+	if decodeErr != nil {
+		ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, offset, decodeErr)
 		signal(c.wake)
 		return false
 	}
@@ -308,6 +344,7 @@ func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchR
 		case readCommitted && b.Attributes.Transactional() && abortedPIDs[b.ProducerID]:
 			continue
 		}
+		records = slices.Grow(records, len(b.Records))
 		for _, r := range b.Records { // b.Records is reused by the next Next: copy
 			if r.Offset >= offset {
 				records = append(records, r)
