@@ -109,6 +109,7 @@ const (
 	defaultRequestTimeout  = 30 * time.Second
 	defaultDeliveryTimeout = 120 * time.Second
 	defaultTxnTimeout      = 60 * time.Second
+	defaultMetadataMaxAge  = 5 * time.Minute
 	maxIdempotentInFlight  = 5
 )
 
@@ -135,6 +136,7 @@ func (c Config) settings() settings {
 	def(&c.RequestTimeout, defaultRequestTimeout)
 	def(&c.DeliveryTimeout, defaultDeliveryTimeout)
 	def(&c.TransactionTimeout, defaultTxnTimeout)
+	def(&c.MetadataMaxAge, defaultMetadataMaxAge)
 	if c.BatchSize == 0 {
 		c.BatchSize = defaultBatchSize
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
 )
@@ -210,5 +211,84 @@ func TestCloseFlushesAndRejects(t *testing.T) {
 	}
 	if got := consume(t, c, "t", 10); len(got) != 10 {
 		t.Fatalf("consumed %d", len(got))
+	}
+}
+
+// TestCloseDeadlineFailsPending: the broker never answers; Close's ctx ends,
+// so Close fails every pending record (each callback runs once) and returns
+// ctx's error.
+func TestCloseDeadlineFailsPending(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	defer close(release)
+	p, err := New(Config{BootstrapServers: c.ListenAddrs(), Linger: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAcks()
+	for i := range 20 {
+		if err := a.send(t, p, &kafkit.Record{Topic: "t", Partition: 0, Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close: %v, want DeadlineExceeded", err)
+	}
+	a.wg.Wait()
+	for v, n := range a.n {
+		if n != 1 || a.errs[v] == nil {
+			t.Fatalf("record %s: %d callbacks, err %v", v, n, a.errs[v])
+		}
+	}
+	if len(a.n) != 20 {
+		t.Fatalf("%d callbacks, want 20", len(a.n))
+	}
+}
+
+type countingInterceptor struct {
+	mu          sync.Mutex
+	sends, acks int
+	ctxOK       bool
+}
+
+type recordCtxKey struct{}
+
+func (ci *countingInterceptor) OnSend(ctx context.Context, r *kafkit.Record) context.Context {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.sends++
+	r.Headers = append(r.Headers, kafkit.Header{Key: "traced", Value: []byte("yes")})
+	return context.WithValue(ctx, recordCtxKey{}, r)
+}
+
+func (ci *countingInterceptor) OnAck(ctx context.Context, r *kafkit.Record, err error) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.acks++
+	ci.ctxOK = ctx.Value(recordCtxKey{}) == r && err == nil && r.Offset >= 0
+}
+
+func TestInterceptors(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	ci := &countingInterceptor{}
+	p := newProducer(t, c, Config{Interceptors: []Interceptor{ci}})
+	if err := p.SendSync(testCtx(t), &kafkit.Record{Topic: "t", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	ci.mu.Lock()
+	if ci.sends != 1 || ci.acks != 1 || !ci.ctxOK {
+		t.Fatalf("sends %d acks %d ctx carried %v", ci.sends, ci.acks, ci.ctxOK)
+	}
+	ci.mu.Unlock()
+	got := consume(t, c, "t", 1)
+	if len(got[0].Headers) != 1 || got[0].Headers[0].Key != "traced" {
+		t.Fatalf("headers %v", got[0].Headers)
 	}
 }

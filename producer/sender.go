@@ -39,6 +39,7 @@ type sender struct {
 	done   chan struct{} // closed when run returns
 
 	meta        *client.Metadata
+	metaAt      time.Time           // when meta was fetched
 	topicNames  map[[16]byte]string // topic ids of meta, for v13+ responses
 	metaRunning bool
 	metaAgain   bool      // a refresh was asked for while one ran
@@ -212,6 +213,16 @@ func (s *sender) drain(now time.Time) time.Time {
 		req.size += len(b.raw)
 		req.batches = append(req.batches, b)
 		req.ids = append(req.ids, s.meta.Topics[pq.tp.Topic].ID)
+	}
+	// Refresh every metadata.max.age.ms anyway, so partitions added to a
+	// topic reach the partitioner and moved leaders are found before a
+	// request fails.
+	if s.meta != nil && !needMeta {
+		if due := s.metaAt.Add(s.s.MetadataMaxAge); now.Before(due) {
+			soon(due)
+		} else {
+			needMeta = true
+		}
 	}
 	if needMeta {
 		if now.Before(s.metaNotTill) {
@@ -575,7 +586,7 @@ func (s *sender) refreshMeta() {
 }
 
 func (s *sender) setMeta(m *client.Metadata) {
-	s.meta = m
+	s.meta, s.metaAt = m, time.Now()
 	clear(s.topicNames)
 	missing := false
 	for name, t := range m.Topics {
