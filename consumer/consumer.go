@@ -224,6 +224,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 		}
 		select {
 		case <-c.wake:
+		case <-c.ctx.Done(): // Close
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

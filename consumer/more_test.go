@@ -318,3 +318,23 @@ func TestCloseLeavesGroupAndLeaksNothing(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestCloseWakesPoll(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "w"))
+	cons := newConsumer(t, c, nil)
+	if err := cons.Assign(kafkit.TopicPartition{Topic: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := cons.Poll(context.Background())
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let Poll block; Close must wake it either way
+	if err := cons.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("blocked Poll returned %v at Close, want ErrClosed", err)
+	}
+}
