@@ -161,7 +161,7 @@ func (l *Log) load(now time.Time) error {
 		l.logger.Warn("ignoring unreadable log start offset", "err", err)
 		logStart = 0
 	}
-	if !clean {
+	if !clean && len(bases) > 0 {
 		l.logger.Info("no clean shutdown marker; recovering segments after the recovery point", "recovery_point", recoveryPoint)
 	}
 
@@ -366,6 +366,19 @@ func (l *Log) ProducerStates() []ProducerState {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	return l.producers.list()
+}
+
+// ExpireProducers forgets the idempotent producers whose last batch's
+// timestamp is at least expiration older than now (Kafka's
+// producer.id.expiration.ms, default one day, checked every
+// producer.id.expiration.check.interval.ms): without it every client ever
+// connected would be remembered forever. A forgotten producer's next batch
+// is accepted at any sequence, as a new producer's is. It returns how many
+// were forgotten.
+func (l *Log) ExpireProducers(now time.Time, expiration time.Duration) int {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return l.producers.expire(now.Add(-expiration).UnixMilli())
 }
 
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }

@@ -158,6 +158,19 @@ func (p *producerStates) replay(h *batchHeader) {
 		baseOffset: h.baseOffset, lastOffset: h.lastOffset(), timestamp: h.maxTimestamp})
 }
 
+// expire forgets producers whose last batch's timestamp is at or before
+// cutoff, and returns how many.
+func (p *producerStates) expire(cutoff int64) int {
+	n := 0
+	for pid, e := range p.m {
+		if last, ok := e.last(); !ok || last.timestamp <= cutoff {
+			delete(p.m, pid)
+			n++
+		}
+	}
+	return n
+}
+
 // ProducerState describes one idempotent producer of a partition, for
 // DescribeProducers.
 type ProducerState struct {

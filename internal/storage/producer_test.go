@@ -189,3 +189,20 @@ func TestControlBatchesSkipSequenceChecks(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+func TestExpireProducers(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	hour := time.Hour.Milliseconds()
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 0, ts: 1 * hour}), 0)
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 2, seq: 0, ts: 5 * hour}), 0)
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 1, ts: 2 * hour}), 0)
+	if n := l.ExpireProducers(msTime(27*hour), 24*time.Hour); n != 1 {
+		t.Fatalf("expired %d, want producer 1 only", n)
+	}
+	if st := l.ProducerStates(); len(st) != 1 || st[0].ProducerID != 2 {
+		t.Fatalf("left %+v", st)
+	}
+	// Producer 1 is new again: any sequence goes.
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 77}), 0)
+}
