@@ -6,7 +6,8 @@
 // The broker opens one Log per partition with Open and calls Append for each
 // Produce, Read for each Fetch, BatchForTimestamp and MaxTimestampBatch for
 // ListOffsets, DeleteRecordsBefore for DeleteRecords, ApplyRetention on its
-// retention tick, Flush on its flush tick and Close at shutdown. The group and
+// retention tick, ExpireProducers on its producer.id.expiration tick, Flush
+// on its flush tick and Close at shutdown. The group and
 // transaction coordinators use the same Log for __consumer_offsets and
 // __transaction_state. All file access goes through the FS seam: OSFS,
 // MemFS (in-memory mode; also simulates power loss for tests), or a
