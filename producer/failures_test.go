@@ -222,3 +222,77 @@ func TestLeaderMoves(t *testing.T) {
 		last[r.Partition] = v
 	}
 }
+
+// TestIdempotenceErrors injects OUT_OF_ORDER_SEQUENCE_NUMBER and
+// UNKNOWN_PRODUCER_ID as a broker that lost our producer state would send
+// them. As in Java's client, an out-of-order batch at the head of its
+// partition fails and the producer continues under a new producer id; an
+// unknown producer id is retried under a new id. Every other record is
+// stored exactly once, in order.
+func TestIdempotenceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		code     int16
+		inflight int
+	}{
+		{kerr.OutOfOrderSequenceNumber.Code, 1}, {kerr.OutOfOrderSequenceNumber.Code, 5},
+		{kerr.UnknownProducerID.Code, 1}, {kerr.UnknownProducerID.Code, 5},
+	} {
+		code := tc.code
+		t.Run(fmt.Sprintf("%s/inflight=%d", kerr.ErrorForCode(code).(*kerr.Error).Message, tc.inflight), func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(3, "t"))
+			var produces, inits atomic.Int32
+			c.ControlKey(int16(kmsg.InitProducerID), func(kmsg.Request) (kmsg.Response, error, bool) {
+				inits.Add(1)
+				return nil, nil, false
+			})
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				if produces.Add(1) == 3 {
+					return errorResponse(req, code), nil, true
+				}
+				c.KeepControl()
+				return nil, nil, false
+			})
+			p := newProducer(t, c, Config{BatchSize: 512, Linger: -1, MaxInFlight: tc.inflight, RetryBackoff: time.Millisecond})
+			const n = 600
+			a := newAcks()
+			for i := range n {
+				part := i % 3
+				if err := a.send(t, p, &kafkit.Record{Topic: "t", Partition: int32(part), Value: []byte(fmt.Sprintf("%d-%06d", part, i))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Flush(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			a.wg.Wait()
+			if inits.Load() < 2 {
+				t.Fatalf("%d InitProducerId requests: the producer id was not renewed", inits.Load())
+			}
+			failed := 0
+			for v, err := range a.errs {
+				switch {
+				case err == nil:
+				case code == kerr.OutOfOrderSequenceNumber.Code && errors.Is(err, kerr.OutOfOrderSequenceNumber):
+					failed++
+				default:
+					t.Fatalf("record %s: %v", v, err)
+				}
+			}
+			if code == kerr.OutOfOrderSequenceNumber.Code && failed == 0 {
+				t.Fatal("no record failed with OUT_OF_ORDER_SEQUENCE_NUMBER")
+			}
+			got := consume(t, c, "t", n-failed)
+			if len(got) != n-failed {
+				t.Fatalf("stored %d records, want %d", len(got), n-failed)
+			}
+			last := map[int32]string{}
+			for _, r := range got {
+				v := string(r.Value)
+				if a.errs[v] != nil || v <= last[r.Partition] {
+					t.Fatalf("partition %d: %s stored after %s (err %v)", r.Partition, v, last[r.Partition], a.errs[v])
+				}
+				last[r.Partition] = v
+			}
+		})
+	}
+}

@@ -1,0 +1,102 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kafkit/kafkit"
+)
+
+func testAccumulator(t *testing.T, cfg Config) (*accumulator, *sender, *partQueue) {
+	t.Helper()
+	cfg.BootstrapServers = []string{"x:1"}
+	s := cfg.settings()
+	snd := &sender{s: &s}
+	a := newAccumulator(&s, func() {})
+	snd.acc = a
+	return a, snd, a.queue(kafkit.TopicPartition{Topic: "t", Partition: 0})
+}
+
+func appendN(t *testing.T, a *accumulator, pq *partQueue, n, size int) {
+	t.Helper()
+	for range n {
+		r := &kafkit.Record{Topic: "t", Value: make([]byte, size), Timestamp: time.UnixMilli(1)}
+		if err := a.append(context.Background(), time.Now().Add(time.Second), pq, pending{rec: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	a, s, pq := testAccumulator(t, Config{Linger: 5 * time.Millisecond, BatchSize: 1000})
+	appendN(t, a, pq, 1, 10)
+	created := pq.batches[0].created
+
+	if b, wait := s.takeReady(pq, created.Add(time.Millisecond), false, 1<<20, true); b != nil || !wait.Equal(created.Add(5*time.Millisecond)) {
+		t.Fatalf("lingering batch taken (%v) or wrong wake-up %v", b, wait)
+	}
+	if b, _ := s.takeReady(pq, created.Add(time.Millisecond), true, 1<<20, true); b == nil {
+		t.Fatal("flush did not make the batch ready")
+	}
+
+	// A full batch is ready at once; so is any batch followed by another.
+	appendN(t, a, pq, 12, 100)
+	if len(pq.batches) != 2 || !pq.batches[0].full {
+		t.Fatalf("%d batches, first full=%v", len(pq.batches), len(pq.batches) > 0 && pq.batches[0].full)
+	}
+	now := pq.batches[0].created
+	if b, _ := s.takeReady(pq, now, false, 1<<20, true); b == nil || b.builder.Len() > 1000 {
+		t.Fatalf("full batch not taken or over batch.size: %v", b)
+	}
+	// The request has no room left for the next batch.
+	if b, _ := s.takeReady(pq, now, true, 10, false); b != nil {
+		t.Fatal("batch taken into a full request")
+	}
+}
+
+func TestRequeueKeepsSequenceOrder(t *testing.T) {
+	a, s, pq := testAccumulator(t, Config{BatchSize: 200, Linger: -1})
+	appendN(t, a, pq, 8, 150) // one record per batch
+	var taken []*batch
+	for range 4 {
+		b, _ := s.takeReady(pq, time.Now(), false, 1<<20, true)
+		if b == nil {
+			t.Fatal("no batch ready")
+		}
+		b.seq, b.raw = int32(len(taken)), []byte{0}
+		taken = append(taken, b)
+	}
+	// Responses fail in an order different from the sequence order.
+	for _, i := range []int{2, 0, 3, 1} {
+		s.requeue(taken[i])
+	}
+	for i, b := range pq.batches[:4] {
+		if b != taken[i] {
+			t.Fatalf("position %d holds seq %d", i, b.seq)
+		}
+	}
+	for _, b := range pq.batches[4:] {
+		if b.raw != nil {
+			t.Fatal("an unsent batch moved ahead of a retried one")
+		}
+	}
+}
+
+func TestAppendAfterCloseFails(t *testing.T) {
+	a, _, pq := testAccumulator(t, Config{})
+	appendN(t, a, pq, 3, 10)
+	left := a.close()
+	if len(left) != 1 || len(left[0]) != 1 || len(left[0][0].records) != 3 {
+		t.Fatalf("close returned %v", left)
+	}
+	r := &kafkit.Record{Topic: "t", Value: []byte("x")}
+	if err := a.append(context.Background(), time.Now(), pq, pending{rec: r}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	other := a.queue(kafkit.TopicPartition{Topic: "u", Partition: 1})
+	if err := a.append(context.Background(), time.Now(), other, pending{rec: r}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append to a new partition after close: %v", err)
+	}
+}
