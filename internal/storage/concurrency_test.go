@@ -86,3 +86,41 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 		t.Fatalf("end %d, segments %v", l.EndOffset(), segmentBases(t, l))
 	}
 }
+
+// TestCloseWhileReading: Close waits for running reads; reads after it get
+// ErrClosed, never a closed file.
+func TestCloseWhileReading(t *testing.T) {
+	dir := t.TempDir() + "/t-0"
+	l := mustOpen(t, OSFS{}, dir, Config{SegmentBytes: 4000})
+	for range 100 {
+		mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 50}), 0)
+	}
+	var wg, started sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for i := 0; ; i++ {
+				var err error
+				buf, err = l.Read(int64(i%100), 1000, true, buf[:0])
+				if i == 0 {
+					started.Done()
+				}
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	started.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}

@@ -547,3 +547,61 @@ func TestKafkaZeroSettings(t *testing.T) {
 		}
 	})
 }
+
+func TestSetConfigLive(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	for range 10 {
+		mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 100}), 0)
+	}
+	if n := len(segmentBases(t, l)); n != 1 {
+		t.Fatalf("%d segments", n)
+	}
+	if err := l.SetConfig(Config{SegmentBytes: 500}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 100}), 0)
+	if bases := segmentBases(t, l); len(bases) != 2 || bases[1] != 10 {
+		t.Fatalf("bases %v", bases)
+	}
+	if err := l.SetConfig(Config{SegmentBytes: -5}); err == nil {
+		t.Fatal("bad config accepted")
+	}
+	// The bad config did not replace the good one.
+	for range 5 {
+		mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 100}), 0)
+	}
+	if n := len(segmentBases(t, l)); n < 3 {
+		t.Fatalf("%d segments", n)
+	}
+}
+
+// TestRetentionAfterDeleteRecords: the retention check also removes segments
+// left wholly below a start offset (here one set before a restart).
+func TestRetentionAfterDeleteRecords(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentBytes: 400, RetentionMs: -1}
+	l := mustOpen(t, fsys, "/d/t-0", cfg)
+	for range 12 {
+		mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 60}), 0)
+	}
+	bases := segmentBases(t, l)
+	l.Close()
+	// A start offset checkpointed by a DeleteRecords whose segment deletion
+	// did not happen (a crash right after the checkpoint).
+	if err := writeCheckpoint(fsys, "/d/t-0", logStartOffsetFile, bases[2]); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "/d/t-0", cfg)
+	defer l.Close()
+	if l.StartOffset() != bases[2] {
+		t.Fatalf("start %d", l.StartOffset())
+	}
+	n, err := l.ApplyRetention(time.Now())
+	if err != nil || n != 2 {
+		t.Fatalf("deleted %d: %v", n, err)
+	}
+	if got := segmentBases(t, l); got[0] != bases[2] {
+		t.Fatalf("segments %v", got)
+	}
+}
