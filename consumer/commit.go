@@ -110,22 +110,31 @@ func plain(oe map[kafkit.TopicPartition]offsetEpoch) map[kafkit.TopicPartition]i
 }
 
 // maybeAutoCommit commits, in the background, what earlier Polls returned,
-// once auto.commit.interval.ms has passed. It runs at the start of Poll.
-func (c *Consumer) maybeAutoCommit() {
+// once auto.commit.interval.ms has passed and something changed since the
+// last automatic commit. Poll runs it on entry and while it waits for records
+// (the caller is back in Poll, so it is done with the records it had). It
+// returns when it wants to run next (zero: never).
+func (c *Consumer) maybeAutoCommit() time.Duration {
 	if c.cfg.DisableAutoCommit || c.cfg.GroupID == "" {
-		return
+		return 0
 	}
 	c.mu.Lock()
-	if time.Since(c.lastAuto) < c.cfg.AutoCommitInterval {
+	if wait := c.cfg.AutoCommitInterval - time.Since(c.lastAuto); wait > 0 {
 		c.mu.Unlock()
-		return
+		return wait
 	}
 	c.lastAuto = time.Now()
 	offsets := c.consumedLocked(nil)
+	if maps.Equal(offsets, c.lastAutoOffsets) {
+		offsets = nil
+	} else {
+		c.lastAutoOffsets = offsets
+	}
 	c.mu.Unlock()
 	if len(offsets) > 0 {
 		c.commitInBackground(offsets, nil)
 	}
+	return c.cfg.AutoCommitInterval
 }
 
 // takeTicket fixes a commit's place in line: commits reach the coordinator in

@@ -26,20 +26,21 @@ type Consumer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the fetcher, the group goroutine, asynchronous commits
 
-	mu         sync.Mutex // guards every field below
-	closed     bool
-	subTopics  []string                             // Subscribe
-	subPattern *regexp.Regexp                       // SubscribePattern
-	manual     bool                                 // Assign
-	parts      map[kafkit.TopicPartition]*partState // the current assignment
-	events     []*pollEvent                         // group work waiting for Poll
-	lastPoll   time.Time                            // for max.poll.interval.ms
-	lastAuto   time.Time                            // last automatic commit
-	fatal      error                                // the consumer can no longer work (fenced)
-	rrNext     int                                  // round-robin start among partitions in Poll
-	commitNext uint64                               // the next commit ticket to hand out
-	commitTurn uint64                               // the ticket whose commit may run now
-	commitCond *sync.Cond                           // signals commitTurn changes; uses mu
+	mu              sync.Mutex // guards every field below
+	closed          bool
+	subTopics       []string                              // Subscribe
+	subPattern      *regexp.Regexp                        // SubscribePattern
+	manual          bool                                  // Assign
+	parts           map[kafkit.TopicPartition]*partState  // the current assignment
+	events          []*pollEvent                          // group work waiting for Poll
+	lastPoll        time.Time                             // for max.poll.interval.ms
+	lastAuto        time.Time                             // last automatic commit
+	lastAutoOffsets map[kafkit.TopicPartition]offsetEpoch // what it committed
+	fatal           error                                 // the consumer can no longer work (fenced)
+	rrNext          int                                   // round-robin start among partitions in Poll
+	commitNext      uint64                                // the next commit ticket to hand out
+	commitTurn      uint64                                // the ticket whose commit may run now
+	commitCond      *sync.Cond                            // signals commitTurn changes; uses mu
 
 	wake      chan struct{} // capacity 1: wakes Poll (records, events, errors)
 	fetchWake chan struct{} // capacity 1: wakes the fetcher (a partition became fetchable)
@@ -206,7 +207,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 		c.events = nil
 		c.mu.Unlock()
 		c.runEvents(ctx, events)
-		c.maybeAutoCommit()
+		nextAuto := c.maybeAutoCommit()
 
 		c.mu.Lock()
 		if err := c.fatal; err != nil {
@@ -222,13 +223,29 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 			c.icpt.OnConsume(ctx, records)
 			return records, nil
 		}
-		select {
-		case <-c.wake:
-		case <-c.ctx.Done(): // Close
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := c.waitForWork(ctx, nextAuto); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// waitForWork blocks Poll until records, group work or Close arrive, or the
+// next automatic commit is due (after autoCommit, unless zero).
+func (c *Consumer) waitForWork(ctx context.Context, autoCommit time.Duration) error {
+	var autoC <-chan time.Time
+	if autoCommit > 0 {
+		t := time.NewTimer(autoCommit)
+		defer t.Stop()
+		autoC = t.C
+	}
+	select {
+	case <-c.wake:
+	case <-autoC:
+	case <-c.ctx.Done(): // Close; the next loop returns ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // runEvents runs group work on the Poll goroutine. Commits on revoke must not

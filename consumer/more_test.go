@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestReadCommitted(t *testing.T) {
@@ -336,5 +338,41 @@ func TestCloseWakesPoll(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("blocked Poll returned %v at Close, want ErrClosed", err)
+	}
+}
+
+func TestGroupSurvivesFailures(t *testing.T) {
+	const total = 3000
+	c := newCluster(t, kfake.SeedTopics(6, "f"))
+	produce(t, c, spread("f", 6, 0, total/2)...)
+	a := startMember(t, c, "f", nil)
+	b := startMember(t, c, "f", nil)
+	waitFor(t, "3 partitions each", 20*time.Second, func() bool { return a.owned() == 3 && b.owned() == 3 })
+
+	ctx := testCtx(t, 20*time.Second)
+	faults := []*kfake.FaultHandle{
+		c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Heartbeat}, Err: kerr.NotCoordinator, Count: 2, TopLevel: true}),
+		c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: 2}),
+		c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Err: kerr.NotLeaderForPartition, Count: 3}),
+	}
+	for _, f := range faults {
+		if err := f.Wait(ctx, 1); err != nil {
+			t.Fatalf("fault never hit: %v", err)
+		}
+	}
+	c.ShufflePartitionLeaders()
+	produce(t, c, spread("f", 6, total/2, total/2)...)
+
+	waitFor(t, "every record", 20*time.Second, func() bool {
+		seen := make(map[string]bool)
+		for _, m := range []*groupMember{a, b} {
+			for _, v := range m.processed() {
+				seen[v] = true
+			}
+		}
+		return len(seen) == total
+	})
+	if len(a.lost)+len(b.lost) != 0 {
+		t.Errorf("membership lost: %v %v", a.lost, b.lost)
 	}
 }
