@@ -183,7 +183,12 @@ func TestJoinErrors(t *testing.T) {
 		},
 		{
 			name: "no protocols",
-			req:  func(*harness) *kmsg.JoinGroupRequest { r := joinReq("g", ""); r.Protocols = nil; r.Version = 3; return r },
+			req: func(*harness) *kmsg.JoinGroupRequest {
+				r := joinReq("g", "")
+				r.Protocols = nil
+				r.Version = 3
+				return r
+			},
 			want: kerr.InconsistentGroupProtocol,
 		},
 		{

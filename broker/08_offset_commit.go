@@ -1,0 +1,34 @@
+package broker
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// OffsetCommit: v0-9. v1 adds generation and member id, v2-4 a retention
+// time (ignored since Kafka 2.1, KIP-211: offsets expire
+// offsets.retention.minutes after their group empties), v6 leader epochs,
+// v7 group.instance.id, v8 is flexible. v10 names topics by id (not yet).
+// The response comes once the commit is in __consumer_offsets.
+var offsetCommitVersions = versions{0, 9}
+
+func (b *Broker) handleOffsetCommit(rc *reqCtx, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
+	if rc.version == 0 {
+		req.Generation = -1 // v0 commits are always simple commits
+	}
+	resp, err := b.coord.groups.CommitOffsets(rc.ctx, req)
+	if err == nil {
+		return resp, nil
+	}
+	code, err := coordinatorFailed(rc, err)
+	if err != nil {
+		return nil, err
+	}
+	resp = req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			st.Partitions = append(st.Partitions, kmsg.OffsetCommitResponseTopicPartition{Partition: rp.Partition, ErrorCode: code})
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

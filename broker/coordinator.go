@@ -1,0 +1,189 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/coordinator"
+	"github.com/kafkit/kafkit/internal/recordbatch"
+)
+
+// offsetsTopic is Kafka's internal topic of committed offsets and group
+// metadata.
+const offsetsTopic = "__consumer_offsets"
+
+// coordinatorHooks holds the group and transaction coordinators once they
+// exist; the broker core only starts, stops and routes to them.
+type coordinatorHooks struct {
+	groups *coordinator.Coordinator
+}
+
+func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
+	register(t, kmsg.OffsetCommit, offsetCommitVersions, b.handleOffsetCommit)
+	register(t, kmsg.OffsetFetch, offsetFetchVersions, b.handleOffsetFetch)
+	register(t, kmsg.FindCoordinator, findCoordinatorVersions, b.handleFindCoordinator)
+	register(t, kmsg.JoinGroup, joinGroupVersions, b.handleJoinGroup)
+	register(t, kmsg.Heartbeat, heartbeatVersions, b.handleHeartbeat)
+	register(t, kmsg.LeaveGroup, leaveGroupVersions, b.handleLeaveGroup)
+	register(t, kmsg.SyncGroup, syncGroupVersions, b.handleSyncGroup)
+	register(t, kmsg.DescribeGroups, describeGroupsVersions, b.handleDescribeGroups)
+	register(t, kmsg.ListGroups, listGroupsVersions, b.handleListGroups)
+	register(t, kmsg.DeleteGroups, deleteGroupsVersions, b.handleDeleteGroups)
+	register(t, kmsg.OffsetDelete, offsetDeleteVersions, b.handleOffsetDelete)
+}
+
+// startCoordinators starts the group coordinator's loop and replays
+// __consumer_offsets into it in the background; group requests get
+// COORDINATOR_LOAD_IN_PROGRESS until the replay is done. Both goroutines
+// end with the broker's context.
+func (b *Broker) startCoordinators() error {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	cfg := coordinator.Config{
+		NumPartitions:         int32(b.cfg.OffsetsTopicNumPartitions),
+		InitialRebalanceDelay: ms(b.cfg.GroupInitialRebalanceDelayMs),
+		MinSessionTimeout:     ms(b.cfg.GroupMinSessionTimeoutMs),
+		MaxSessionTimeout:     ms(b.cfg.GroupMaxSessionTimeoutMs),
+		MaxGroupSize:          int(b.cfg.GroupMaxSize),
+		OffsetsRetention:      time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute,
+		KnownPartition:        func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
+		Logger:                b.log,
+	}
+	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
+	// means none.
+	if cfg.InitialRebalanceDelay == 0 {
+		cfg.InitialRebalanceDelay = -1
+	}
+	if cfg.MinSessionTimeout == 0 {
+		cfg.MinSessionTimeout = -1
+	}
+	groups, err := coordinator.New(cfg, offsetsStore{b})
+	if err != nil {
+		return err
+	}
+	b.coord.groups = groups
+	b.goStart(func() { groups.Run(b.ctx) })
+	b.goStart(func() {
+		if err := groups.Load(b.ctx, b.replayOffsets); err != nil && b.ctx.Err() == nil {
+			b.log.Error("group coordinator failed to load; group requests will keep failing", "err", err)
+		}
+	})
+	return nil
+}
+
+// stopCoordinators has nothing left to do: the coordinator loop ends with
+// the broker's context, before the logs close.
+func (b *Broker) stopCoordinators() {}
+
+// offsetsStore is the group coordinator's Store: one record batch per call,
+// appended to the group's partition of __consumer_offsets.
+type offsetsStore struct{ b *Broker }
+
+func (s offsetsStore) Append(partition int32, recs []coordinator.Record) error {
+	t, err := s.b.offsetsTopic()
+	if err != nil {
+		return err
+	}
+	if partition < 0 || int(partition) >= len(t.partitions) {
+		return fmt.Errorf("%s has %d partitions, not %d", offsetsTopic, len(t.partitions), partition+1)
+	}
+	now := time.Now()
+	bld := recordbatch.NewBuilder(recordbatch.Options{}, 0)
+	for _, r := range recs {
+		bld.Append(now.UnixMilli(), r.Key, r.Value, nil)
+	}
+	batch, err := bld.Finish(recordbatch.NoProducer())
+	if err != nil {
+		return err
+	}
+	p := t.partitions[partition]
+	if _, err := p.log.Append(batch, now, 0); err != nil {
+		return fmt.Errorf("appending to %s-%d: %w", offsetsTopic, partition, err)
+	}
+	p.notify()
+	return nil
+}
+
+// offsetsTopic returns __consumer_offsets, creating it on first use as
+// Kafka does: internal, offsets.topic.num.partitions partitions, replication
+// factor offsets.topic.replication.factor capped at the one broker there is.
+// Kafka compacts it; storage has no compaction yet, so it is kept whole
+// (retention.ms=-1) rather than let time retention drop live offsets —
+// switch to cleanup.policy=compact once storage implements it.
+func (b *Broker) offsetsTopic() (*topic, error) {
+	if t := b.topics.get(offsetsTopic); t != nil {
+		return t, nil
+	}
+	t, err := b.topics.create(createSpec{
+		name: offsetsTopic, partitions: int32(b.cfg.OffsetsTopicNumPartitions),
+		replicationFactor: int16(min(b.cfg.OffsetsTopicReplicationFactor, 1)),
+		configs:           map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
+		internal:          true,
+	})
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return b.topics.get(offsetsTopic), nil // lost a creation race
+	}
+	return t, err
+}
+
+// replayOffsets yields every record of __consumer_offsets, partition by
+// partition in offset order, for the coordinator's Load.
+func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
+	t := b.topics.get(offsetsTopic)
+	if t == nil {
+		return
+	}
+	var buf []byte
+	var batch recordbatch.Batch
+	for _, p := range t.partitions {
+		for off, end := p.log.StartOffset(), p.log.EndOffset(); off < end; {
+			var err error
+			buf, err = p.log.Read(off, 1<<20, true, buf[:0])
+			if err != nil {
+				yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", offsetsTopic, p.index, off, err))
+				return
+			}
+			if len(buf) == 0 {
+				break
+			}
+			r := recordbatch.NewReader(buf, recordbatch.ReadOptions{})
+			for r.Next(&batch) {
+				off = batch.NextOffset()
+				if batch.Attributes.Control() {
+					continue
+				}
+				for _, rec := range batch.Records {
+					if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
+						return
+					}
+				}
+			}
+			if r.Err() != nil {
+				yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", offsetsTopic, p.index, off, r.Err()))
+				return
+			}
+		}
+	}
+}
+
+// coordinatorFailed decides what a handler does when a coordinator call
+// returns err: a closing connection or broker drops the request (its
+// response could not be sent); otherwise the client is told to retry.
+func coordinatorFailed(rc *reqCtx, err error) (int16, error) {
+	if rc.ctx.Err() != nil {
+		return 0, err
+	}
+	return errorCode(err), nil
+}
+
+// initTransactionalProducer answers InitProducerId with a transactional.id.
+// Transactions come with the transaction coordinator; until then the request
+// fails with a non-retriable error instead of pretending to fence.
+func (b *Broker) initTransactionalProducer(rc *reqCtx, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) kmsg.Response {
+	b.log.Warn("transactional producer refused: transactions are not implemented yet", "transactional_id", *req.TransactionalID, "client_id", rc.clientID)
+	resp.ErrorCode = kerr.InvalidRequest.Code
+	return resp
+}
