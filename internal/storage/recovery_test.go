@@ -358,3 +358,34 @@ func TestLostIndexFilesRebuilt(t *testing.T) {
 		})
 	}
 }
+
+// TestGapBeforeEmptyActiveSegment: if a rolled segment lost its tail anyway
+// (a disk that did not keep fsynced data), the empty active segment after it
+// must not leave a hole of offsets nobody can read.
+func TestGapBeforeEmptyActiveSegment(t *testing.T) {
+	fsys := NewMemFS()
+	l := mustOpen(t, fsys, "/d/t-0", Config{SegmentBytes: 500})
+	for range 5 {
+		mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 100}), 0)
+	}
+	l.closeFiles()
+	bases := segmentBases(t, l)
+	// Cut the last segment's batches and leave an empty segment after them.
+	last := offsetFileName("/d/t-0", bases[len(bases)-1], extLog)
+	f, _ := fsys.OpenFile(last, os.O_RDWR, 0)
+	f.Truncate(0)
+	f.Close()
+	before := bases[len(bases)-1]
+	if err := writeFileAtomic(fsys, offsetFileName("/d/t-0", 5, extLog), nil); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "/d/t-0", Config{SegmentBytes: 500})
+	defer l.Close()
+	if l.EndOffset() != before {
+		t.Fatalf("end %d, want %d", l.EndOffset(), before)
+	}
+	if res := mustAppend(t, l, makeBatch(t, batchSpec{}), 0); res.BaseOffset != before {
+		t.Fatalf("append at %d", res.BaseOffset)
+	}
+	readAll(t, l, 0)
+}
