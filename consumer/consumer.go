@@ -33,7 +33,8 @@ type Consumer struct {
 	manual          bool                                  // Assign
 	parts           map[kafkit.TopicPartition]*partState  // the current assignment
 	events          []*pollEvent                          // group work waiting for Poll
-	lastPoll        time.Time                             // for max.poll.interval.ms
+	lastPoll        time.Time                             // when Poll was last entered or left, for max.poll.interval.ms
+	polling         bool                                  // inside Poll: the application is not busy elsewhere
 	lastAuto        time.Time                             // last automatic commit
 	lastAutoOffsets map[kafkit.TopicPartition]offsetEpoch // what it committed
 	fatal           error                                 // the consumer can no longer work (fenced)
@@ -196,13 +197,20 @@ func (c *Consumer) assignedLocked() []kafkit.TopicPartition {
 // determined under auto.offset.reset=none makes Poll return ErrNoOffset.
 // Records are spread fairly across partitions and in offset order within one.
 func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
+	c.mu.Lock()
+	c.polling, c.lastPoll = true, time.Now()
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.polling, c.lastPoll = false, time.Now()
+		c.mu.Unlock()
+	}()
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
-		c.lastPoll = time.Now()
 		events := c.events
 		c.events = nil
 		c.mu.Unlock()

@@ -516,9 +516,9 @@ func (g *group) heartbeatLoop() error {
 			}
 		case <-hb.C:
 			c.mu.Lock()
-			idle := time.Since(c.lastPoll)
+			stalled := !c.polling && time.Since(c.lastPoll) > c.cfg.MaxPollInterval
 			c.mu.Unlock()
-			if idle > c.cfg.MaxPollInterval {
+			if stalled {
 				return g.leaveForPollTimeout()
 			}
 			err := g.heartbeat()

@@ -376,3 +376,15 @@ func TestGroupSurvivesFailures(t *testing.T) {
 		t.Errorf("membership lost: %v %v", a.lost, b.lost)
 	}
 }
+
+func TestIdlePollKeepsMembership(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "idle"))
+	m := startMember(t, c, "idle", func(cfg *Config) { cfg.MaxPollInterval = 200 * time.Millisecond })
+	waitFor(t, "the assignment", 20*time.Second, func() bool { return m.owned() == 1 })
+	time.Sleep(time.Second) // Poll blocks on an empty topic far longer than max.poll.interval.ms
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.lost) != 0 || len(m.revd) != 0 {
+		t.Fatalf("a consumer waiting inside Poll lost its partitions: revoked %v lost %v", m.revd, m.lost)
+	}
+}
