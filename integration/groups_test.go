@@ -1,0 +1,111 @@
+package integration
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkit/kafkit/broker"
+)
+
+// TestKgoCooperativeStickyGroup drives the coordinator with franz-go's
+// consumer group (cooperative-sticky, incremental rebalances): members join
+// one by one and one leaves while records flow; every record is consumed,
+// and the offsets kgo committed are what sarama's admin reads back, so two
+// independent clients agree on the group's state.
+func TestKgoCooperativeStickyGroup(t *testing.T) {
+	b := broker.NewTest(t)
+	const topic, group, total = "kgo-coop", "kgo-coop-g", 12_000
+	createTopic(t, b.Addr(), topic, 6)
+	tr := newTracker()
+
+	newMember := func(name string) (stop func()) {
+		cl, err := kgo.NewClient(
+			kgo.SeedBrokers(b.Addr()),
+			kgo.ConsumerGroup(group),
+			kgo.ConsumeTopics(topic),
+			kgo.Balancers(kgo.CooperativeStickyBalancer()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.SessionTimeout(6*time.Second),
+			kgo.HeartbeatInterval(300*time.Millisecond),
+			kgo.AutoCommitInterval(100*time.Millisecond),
+			kgo.FetchMaxWait(100*time.Millisecond),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				fs := cl.PollFetches(ctx)
+				fs.EachRecord(func(r *kgo.Record) {
+					seq, err := strconv.Atoi(string(r.Value))
+					if err != nil {
+						t.Errorf("record value %q", r.Value)
+						return
+					}
+					tr.mu.Lock()
+					tr.seen[seq] = append(tr.seen[seq], name)
+					tr.mu.Unlock()
+				})
+			}
+		}()
+		var once sync.Once
+		stop = func() {
+			once.Do(func() {
+				cancel()
+				wg.Wait()
+				cl.Close() // commits what was polled, then leaves the group
+			})
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for lo := 0; lo < total; lo += 1000 {
+			produceSeq(t, b.Addr(), topic, lo, lo+1000)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	first := newMember("k0")
+	waitFor(t, 20*time.Second, "the first member to consume", func() bool { return tr.consumedBy("k0") > 0 })
+	stops := []func(){newMember("k1"), newMember("k2")}
+	waitFor(t, 20*time.Second, "the joiners to consume", func() bool { return tr.consumedBy("k1") > 0 && tr.consumedBy("k2") > 0 })
+	first()
+	<-produced
+	waitFor(t, 30*time.Second, "every record", func() bool { return tr.distinct() == total })
+	tr.mu.Lock()
+	for seq := range total {
+		if who := tr.seen[seq]; len(who) > 2 || len(who) == 2 && who[0] == who[1] {
+			t.Errorf("record %d consumed by %v", seq, who)
+		}
+	}
+	tr.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+
+	admin, err := sarama.NewClusterAdmin([]string{b.Addr()}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if got := committedTotal(t, admin, group, topic); got != total {
+		t.Errorf("sarama reads %d committed records for kgo's group, want %d", got, total)
+	}
+	desc, err := admin.DescribeConsumerGroups([]string{group})
+	if err != nil || desc[0].State != "Empty" || desc[0].ProtocolType != "consumer" {
+		t.Errorf("group after every kgo member left: %v %+v", err, desc)
+	}
+}
