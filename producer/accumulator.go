@@ -99,6 +99,10 @@ type accumulator struct {
 	incMu      sync.Mutex // guards incomplete
 	incomplete map[*batch]struct{}
 
+	// free recycles the storage of completed uncompressed batches: the
+	// sender puts, Send's goroutines take, neither ever blocks.
+	free chan batchStorage
+
 	flushing atomic.Int32 // >0 while Flush or Close wants every batch sent now
 }
 
@@ -109,6 +113,7 @@ func newAccumulator(s *settings, wake func()) *accumulator {
 		txn:        s.TransactionalID != "",
 		wake:       wake,
 		incomplete: make(map[*batch]struct{}),
+		free:       make(chan batchStorage, 64),
 	}
 	a.mem.init(s.BufferMemory, s.MaxBlock)
 	a.parts.Store(&partsMap{byTP: map[kafkit.TopicPartition]*partQueue{}})
@@ -173,16 +178,20 @@ func (a *accumulator) append(ctx context.Context, deadline time.Time, pq *partQu
 		}
 		return nil
 	}
+	st := a.storage(int(reserve))
 	b := &batch{
 		pq:       pq,
-		builder:  recordbatch.NewBuilder(recordbatch.Options{Compression: a.codec, Transactional: a.txn}, int(reserve)),
-		records:  make([]pending, 0, int(reserve)/estimate(p.rec)+1),
+		builder:  recordbatch.NewBuilderBuffer(recordbatch.Options{Compression: a.codec, Transactional: a.txn}, st.buf),
+		records:  st.records,
 		created:  time.Now(),
 		reserved: reserve,
 		done:     make(chan struct{}),
 		seq:      -1,
 	}
-	b.builder.Append(ts, p.rec.Key, p.rec.Value, p.rec.Headers)
+	size := b.builder.Append(ts, p.rec.Key, p.rec.Value, p.rec.Headers)
+	if cap(b.records) == 0 {
+		b.records = make([]pending, 0, int(reserve)/size+1) // room for records like this one
+	}
 	a.added(b, p)
 	pq.batches = append(pq.batches, b)
 	pq.mu.Unlock()
@@ -238,9 +247,45 @@ func (a *accumulator) added(b *batch, p pending) {
 	}
 }
 
-// complete releases a finished batch's memory and wakes its Flush waiters.
-// Sender goroutine only.
+// batchStorage is the reusable memory of a batch.
+type batchStorage struct {
+	buf     []byte
+	records []pending
+}
+
+// storage returns recycled storage for a new batch of batch.size bytes, or
+// a fresh buffer of size bytes.
+func (a *accumulator) storage(size int) batchStorage {
+	if size == a.batchSize {
+		select {
+		case st := <-a.free:
+			return st
+		default:
+		}
+	}
+	return batchStorage{buf: make([]byte, 0, size)}
+}
+
+// recycle keeps a completed batch's storage for a later batch. Only
+// uncompressed batches of batch.size qualify: their wire bytes are the
+// builder's buffer, which the client no longer reads once the batch's
+// request completed.
+func (a *accumulator) recycle(b *batch) {
+	if a.codec != recordbatch.None || cap(b.raw) != a.batchSize {
+		return
+	}
+	clear(b.records)
+	select {
+	case a.free <- batchStorage{buf: b.raw[:0], records: b.records[:0]}:
+	default:
+	}
+	b.raw, b.records = nil, nil
+}
+
+// complete releases a finished batch's memory, recycles its storage and
+// wakes its Flush waiters. Sender goroutine only.
 func (a *accumulator) complete(b *batch) {
+	a.recycle(b)
 	a.mem.release(b.reserved)
 	a.incMu.Lock()
 	delete(a.incomplete, b)

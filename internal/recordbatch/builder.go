@@ -79,7 +79,17 @@ type Builder struct {
 // NewBuilder returns a Builder whose buffer starts with room for sizeHint
 // bytes (batch.size is a good hint).
 func NewBuilder(opts Options, sizeHint int) *Builder {
-	return &Builder{opts: opts, buf: make([]byte, HeaderLen, max(sizeHint, HeaderLen))}
+	return NewBuilderBuffer(opts, make([]byte, 0, max(sizeHint, HeaderLen)))
+}
+
+// NewBuilderBuffer returns a Builder that writes into buf's storage (its
+// contents are overwritten), so callers can recycle the buffers of finished
+// uncompressed batches.
+func NewBuilderBuffer(opts Options, buf []byte) *Builder {
+	if cap(buf) < HeaderLen {
+		buf = make([]byte, 0, HeaderLen)
+	}
+	return &Builder{opts: opts, buf: buf[:HeaderLen]}
 }
 
 // Len is the batch's size so far, uncompressed, header included.
