@@ -286,6 +286,7 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 		if ps.paused {
 			continue
 		}
+		had := len(ps.buf) > 0
 		for len(ps.buf) > 0 && len(out) < c.cfg.MaxPollRecords {
 			r := &ps.buf[0]
 			ps.buf = ps.buf[1:]
@@ -293,8 +294,10 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 			ps.position = r.Offset + 1
 			ps.epoch = r.LeaderEpoch
 		}
-		if len(ps.buf) == 0 {
-			ps.buf = nil
+		if had && len(ps.buf) == 0 {
+			// Drained: move past whatever followed the last record in
+			// the fetch (transaction markers, aborted batches).
+			ps.buf, ps.position = nil, ps.fetchOffset
 			refill = true
 		}
 		if len(out) >= c.cfg.MaxPollRecords {

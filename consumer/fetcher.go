@@ -304,10 +304,12 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 		return false
 	}
 	ps.fetchOffset = next
-	if len(records) > 0 {
-		ps.buf = records
+	if len(records) == 0 {
+		ps.position = next // only markers or aborted data: nothing to return in between
+		return false
 	}
-	return len(records) > 0
+	ps.buf = records
+	return true
 }
 
 // decode turns a partition's record batches into records from offset on,

@@ -37,17 +37,17 @@ func TestReadCommitted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	produce(t, c, &kgo.Record{Topic: "tx", Value: []byte("plain")})
 	txn(true, "c1", "c2")
 	txn(false, "a1", "a2", "a3")
-	txn(true, "c3")
-	produce(t, c, &kgo.Record{Topic: "tx", Value: []byte("plain")})
+	txn(true, "c3") // the log ends with its commit marker
 
 	for _, tc := range []struct {
 		level string
 		want  []string
 	}{
-		{ReadCommitted, []string{"c1", "c2", "c3", "plain"}},
-		{ReadUncommitted, []string{"c1", "c2", "a1", "a2", "a3", "c3", "plain"}},
+		{ReadCommitted, []string{"plain", "c1", "c2", "c3"}},
+		{ReadUncommitted, []string{"plain", "c1", "c2", "a1", "a2", "a3", "c3"}},
 	} {
 		t.Run(tc.level, func(t *testing.T) {
 			cons := newConsumer(t, c, func(cfg *Config) {
@@ -67,6 +67,11 @@ func TestReadCommitted(t *testing.T) {
 			defer cancel()
 			if more, err := cons.Poll(short); err == nil {
 				t.Fatalf("extra records %v (control records or aborted data leaked)", values(more))
+			}
+			// The position moved past the trailing transaction markers.
+			lag, err := cons.Lag(ctx)
+			if err != nil || lag[kafkit.TopicPartition{Topic: "tx"}] != 0 {
+				t.Fatalf("lag after consuming everything: %v, %v; want 0", lag, err)
 			}
 		})
 	}
