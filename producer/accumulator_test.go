@@ -3,7 +3,9 @@ package producer
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kafkit/kafkit"
@@ -99,4 +101,43 @@ func TestAppendAfterCloseFails(t *testing.T) {
 	if err := a.append(context.Background(), time.Now(), other, pending{rec: r}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append to a new partition after close: %v", err)
 	}
+}
+
+func TestAddSeqWraps(t *testing.T) {
+	if got := addSeq(math.MaxInt32-1, 3); got != 1 {
+		t.Fatalf("addSeq(MaxInt32-1, 3) = %d, want 1", got)
+	}
+	if got := addSeq(5, 10); got != 15 {
+		t.Fatalf("addSeq(5, 10) = %d", got)
+	}
+}
+
+// TestMemoryBlocksForMaxBlock runs in a synctest bubble: Send's wait for
+// buffer.memory lasts exactly max.block.ms of (fake) time, and a release
+// during the wait lets it through.
+func TestMemoryBlocksForMaxBlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var m memory
+		m.init(1000, time.Minute)
+		ctx := context.Background()
+		if err := m.acquire(ctx, time.Now().Add(time.Minute), 800); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err := m.acquire(ctx, time.Now().Add(time.Minute), 800)
+		if !errors.Is(err, ErrBufferFull) || time.Since(start) != time.Minute {
+			t.Fatalf("got %v after %v, want ErrBufferFull after 1m", err, time.Since(start))
+		}
+		go func() {
+			time.Sleep(10 * time.Second)
+			m.release(800)
+		}()
+		start = time.Now()
+		if err := m.acquire(ctx, time.Now().Add(time.Minute), 800); err != nil || time.Since(start) != 10*time.Second {
+			t.Fatalf("got %v after %v, want success after 10s", err, time.Since(start))
+		}
+		if err := m.acquire(ctx, time.Now(), 2000); !errors.Is(err, ErrRecordTooLarge) {
+			t.Fatalf("larger than buffer.memory: %v", err)
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -290,7 +291,7 @@ func (s *sender) prepare(pq *partQueue, b *batch) bool {
 		stamp := recordbatch.NoProducer()
 		if s.s.idempotent {
 			b.seq = pq.nextSeq
-			pq.nextSeq += int32(len(b.records))
+			pq.nextSeq = addSeq(pq.nextSeq, len(b.records))
 			stamp = recordbatch.Producer{ID: s.pid.ID, Epoch: s.pid.Epoch, BaseSequence: b.seq}
 		}
 		raw, err := b.builder.Finish(stamp)
@@ -333,6 +334,12 @@ func (s *sender) send(req *produceReq) {
 	s.cl.RequestBrokerAsync(s.ctx, req.broker, kreq, func(resp kmsg.Response, err error) {
 		s.post(func() { s.handleProduce(req, resp, err) })
 	})
+}
+
+// addSeq advances a sequence number by n records; Kafka's sequences wrap
+// from math.MaxInt32 to 0.
+func addSeq(seq int32, n int) int32 {
+	return int32((int64(seq) + int64(n)) % (math.MaxInt32 + 1))
 }
 
 // errNoPartitionResponse marks a batch the broker's response left out.
@@ -503,7 +510,7 @@ func (s *sender) expire(pq *partQueue, now time.Time, soon func(time.Time)) bool
 func (s *sender) succeeded(b *batch, baseOffset, logAppendTime int64) {
 	pq := b.pq
 	if b.seq >= 0 {
-		pq.ackedSeq = b.seq + int32(len(b.records))
+		pq.ackedSeq = addSeq(b.seq, len(b.records))
 	}
 	if pq.backoff != nil {
 		pq.backoff.Reset()
@@ -651,7 +658,7 @@ func (s *sender) setPID(id int64, epoch int16) {
 			}
 			b.seq = seq
 			recordbatch.Restamp(b.raw, recordbatch.Producer{ID: id, Epoch: epoch, BaseSequence: seq})
-			seq += int32(len(b.records))
+			seq = addSeq(seq, len(b.records))
 		}
 		pq.nextSeq, pq.ackedSeq = seq, 0
 		pq.mu.Unlock()

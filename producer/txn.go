@@ -32,6 +32,7 @@ type txnState struct {
 	mu       chanMutex // serializes the transactional calls; guards ready
 	ready    bool      // InitTransactions succeeded
 	inTxn    atomic.Bool
+	ending   atomic.Bool           // Commit or Abort running: Send is refused, as in Java
 	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
 }
 
@@ -115,6 +116,9 @@ func (p *Producer) txnCheckSend() error {
 	if !p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: Send outside a transaction (call BeginTransaction)", ErrTransactionState)
 	}
+	if p.txn.ending.Load() {
+		return fmt.Errorf("%w: Send while the transaction is being committed or aborted", ErrTransactionState)
+	}
 	if e := p.txn.abortErr.Load(); e != nil {
 		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
 	}
@@ -157,6 +161,8 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	if !p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: no transaction in progress", ErrTransactionState)
 	}
+	p.txn.ending.Store(true)
+	defer p.txn.ending.Store(false)
 	if !commit {
 		if err := p.snd.call(ctx, func() { p.snd.dropUnsent(errTxnAborted) }); err != nil {
 			return err
