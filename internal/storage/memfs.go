@@ -21,13 +21,58 @@ type MemFS struct {
 	dirs  map[string]struct{} // directories created by MkdirAll
 }
 
-// memNode is one file's contents, shared by every open handle.
+// memNode is one file's contents, shared by every open handle. The bytes
+// live in chunks of memChunk bytes (all full but the last), so a growing
+// segment never copies what it already holds and an append never stalls on
+// a copy of the whole file.
 type memNode struct {
 	mu        sync.RWMutex // guards the fields below
-	data      []byte
-	synced    int  // length of the prefix made durable by Sync
-	entryDone bool // the directory entry is durable (SyncDir after creation or rename)
+	chunks    [][]byte
+	size      int64
+	synced    int64 // length of the prefix made durable by Sync
+	entryDone bool  // the directory entry is durable (SyncDir after creation or rename)
 	modTime   time.Time
+}
+
+const memChunk = 1 << 16
+
+// resize makes the file size bytes long, zero-filling growth. The caller
+// holds n.mu.
+func (n *memNode) resize(size int64) {
+	if size < n.size {
+		keep := int((size + memChunk - 1) / memChunk)
+		clear(n.chunks[keep:]) // let the dropped chunks be collected
+		n.chunks = n.chunks[:keep]
+		if tail := int(size % memChunk); tail > 0 {
+			c := n.chunks[keep-1]
+			clear(c[tail:]) // growth within cap must read as zeros
+			n.chunks[keep-1] = c[:tail]
+		}
+		n.size = size
+		n.synced = min(n.synced, size)
+		return
+	}
+	for n.size < size {
+		ci := int(n.size / memChunk)
+		if ci == len(n.chunks) {
+			n.chunks = append(n.chunks, nil)
+		}
+		c := n.chunks[ci]
+		want := int(min(size-int64(ci)*memChunk, memChunk))
+		if want > cap(c) {
+			// Small files grow gradually; a file past its first chunk is
+			// big, and gets whole chunks.
+			capacity := min(max(2*cap(c), want), memChunk)
+			if ci > 0 {
+				capacity = memChunk
+			}
+			grown := make([]byte, want, capacity)
+			copy(grown, c)
+			c = grown
+		}
+		n.chunks[ci] = c[:want]
+		n.size = int64(ci)*memChunk + int64(want)
+	}
 }
 
 var _ FS = (*MemFS)(nil)
@@ -60,8 +105,7 @@ func (m *MemFS) OpenFile(name string, flag int, _ fs.FileMode) (File, error) {
 	}
 	if flag&os.O_TRUNC != 0 {
 		n.mu.Lock()
-		n.data = n.data[:0]
-		n.synced = 0
+		n.resize(0)
 		n.mu.Unlock()
 	}
 	return &memFile{name: name, node: n}, nil
@@ -186,8 +230,8 @@ func (m *MemFS) SimulateCrash() {
 		n.mu.Lock()
 		if !n.entryDone {
 			delete(m.files, p)
-		} else if n.synced < len(n.data) {
-			n.data = n.data[:n.synced]
+		} else {
+			n.resize(n.synced)
 		}
 		n.mu.Unlock()
 	}
@@ -203,42 +247,43 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathErr("read", f.name, fs.ErrInvalid)
 	}
-	f.node.mu.RLock()
-	defer f.node.mu.RUnlock()
-	if off >= int64(len(f.node.data)) {
-		return 0, io.EOF
+	n := f.node
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	read := 0
+	for read < len(p) && off < n.size {
+		k := copy(p[read:], n.chunks[off/memChunk][off%memChunk:])
+		read += k
+		off += int64(k)
 	}
-	n := copy(p, f.node.data[off:])
-	if n < len(p) {
-		return n, io.EOF
+	if read < len(p) {
+		return read, io.EOF
 	}
-	return n, nil
+	return read, nil
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathErr("write", f.name, fs.ErrInvalid)
 	}
-	f.node.mu.Lock()
-	defer f.node.mu.Unlock()
-	end := off + int64(len(p))
-	if end > int64(len(f.node.data)) {
-		if end > int64(cap(f.node.data)) {
-			grown := make([]byte, end, max(end, 2*int64(cap(f.node.data))))
-			copy(grown, f.node.data)
-			f.node.data = grown
-		} else {
-			f.node.data = f.node.data[:end]
-		}
+	n := f.node
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if end := off + int64(len(p)); end > n.size {
+		n.resize(end)
 	}
-	copy(f.node.data[off:], p)
-	f.node.modTime = time.Now()
+	for written := 0; written < len(p); {
+		k := copy(n.chunks[off/memChunk][off%memChunk:], p[written:])
+		written += k
+		off += int64(k)
+	}
+	n.modTime = time.Now()
 	return len(p), nil
 }
 
 func (f *memFile) Sync() error {
 	f.node.mu.Lock()
-	f.node.synced = len(f.node.data)
+	f.node.synced = f.node.size
 	f.node.mu.Unlock()
 	return nil
 }
@@ -249,13 +294,7 @@ func (f *memFile) Truncate(size int64) error {
 	}
 	f.node.mu.Lock()
 	defer f.node.mu.Unlock()
-	if size <= int64(len(f.node.data)) {
-		clear(f.node.data[size:])
-		f.node.data = f.node.data[:size]
-	} else {
-		f.node.data = append(f.node.data, make([]byte, size-int64(len(f.node.data)))...)
-	}
-	f.node.synced = min(f.node.synced, int(size))
+	f.node.resize(size)
 	f.node.modTime = time.Now()
 	return nil
 }
@@ -263,7 +302,7 @@ func (f *memFile) Truncate(size int64) error {
 func (f *memFile) Stat() (fs.FileInfo, error) {
 	f.node.mu.RLock()
 	defer f.node.mu.RUnlock()
-	return fileInfo{name: filepath.Base(f.name), size: int64(len(f.node.data)), modTime: f.node.modTime}, nil
+	return fileInfo{name: filepath.Base(f.name), size: f.node.size, modTime: f.node.modTime}, nil
 }
 
 func (f *memFile) Close() error { return nil }
