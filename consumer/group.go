@@ -136,6 +136,13 @@ func (g *group) run() {
 		}
 		switch {
 		case err == nil, errors.Is(err, errRejoin):
+		case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration):
+			// The coordinator no longer knows this membership: what it
+			// owned may already belong to others, so it is lost, not
+			// revoked (no commit), and the member rejoins at once.
+			if lerr := g.loseOwned(); lerr != nil {
+				return
+			}
 		case errors.Is(err, ErrFenced):
 			g.c.setFatal(err)
 			return

@@ -393,3 +393,18 @@ func TestIdlePollKeepsMembership(t *testing.T) {
 		t.Fatalf("a consumer waiting inside Poll lost its partitions: revoked %v lost %v", m.revd, m.lost)
 	}
 }
+
+func TestLostMembershipRejoins(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "lost"))
+	m := startMember(t, c, "lost", nil)
+	waitFor(t, "the assignment", 20*time.Second, func() bool { return m.owned() == 2 })
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Heartbeat}, Err: kerr.UnknownMemberID, TopLevel: true})
+	waitFor(t, "OnLost", 20*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.lost) == 1
+	})
+	waitFor(t, "the partitions back after rejoining", 20*time.Second, func() bool { return m.owned() == 2 })
+	produce(t, c, spread("lost", 2, 0, 10)...)
+	waitFor(t, "records after rejoining", 20*time.Second, func() bool { return len(m.processed()) == 10 })
+}
