@@ -558,3 +558,40 @@ func BenchmarkPipelinedRoundTrip(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 }
+
+func TestThrottle(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1))
+	cl := newClient(t, c, nil)
+	ctx := testCtx(t)
+	const throttle = 300 * time.Millisecond
+	var (
+		mu       sync.Mutex
+		answered time.Time
+		next     time.Time
+	)
+	c.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		resp.ThrottleMillis = int32(throttle.Milliseconds())
+		mu.Lock()
+		answered = time.Now()
+		mu.Unlock()
+		return resp, nil, true
+	})
+	if _, err := cl.RequestBroker(ctx, 0, kmsg.NewPtrDescribeConfigsRequest()); err != nil {
+		t.Fatal(err)
+	}
+	c.ControlKey(int16(kmsg.ApiVersions), func(kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		next = time.Now()
+		mu.Unlock()
+		return nil, nil, false
+	})
+	if _, err := cl.RequestBroker(ctx, 0, kmsg.NewPtrApiVersionsRequest()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := next.Sub(answered); gap < throttle*9/10 {
+		t.Fatalf("next request reached the broker %v after a %v throttle", gap, throttle)
+	}
+}

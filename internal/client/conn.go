@@ -38,7 +38,7 @@ var errConnDead = errors.New("connection dead before write")
 type promise struct {
 	req      kmsg.Request
 	fn       func(kmsg.Response, error)
-	deadline time.Time // request.timeout.ms plus the time the broker may legitimately hold the request
+	deadline time.Time // set when written: request.timeout.ms plus the time the broker may legitimately hold the request
 	corr     int32     // assigned by the writer
 }
 
@@ -63,7 +63,8 @@ type conn struct {
 	reqs     chan *promise // unbuffered: a send succeeds only while the writer runs
 	inflight chan *promise // written and awaiting a response, in write order
 
-	lastUsed atomic.Int64 // unix nanos of the last send; for connections.max.idle.ms
+	lastUsed      atomic.Int64 // unix nanos of the last send; for connections.max.idle.ms
+	throttleUntil atomic.Int64 // unix nanos: the broker asked for no requests before this (KIP-219)
 
 	dieOnce    sync.Once
 	dead       chan struct{} // closed by die
@@ -161,7 +162,7 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, fn func(kmsg.Response
 	if err := c.setVersion(req); err != nil {
 		return err
 	}
-	p := &promise{req: req, fn: fn, deadline: time.Now().Add(c.timeout + brokerWait(req))}
+	p := &promise{req: req, fn: fn}
 	select {
 	case c.reqs <- p:
 		c.lastUsed.Store(time.Now().UnixNano())
@@ -190,11 +191,16 @@ func (c *conn) writeLoop() {
 		case <-c.dead:
 			return
 		}
+		if !c.waitThrottle() {
+			p.fn(nil, c.err)
+			return
+		}
 		buf, noResp = buf[:0], noResp[:0]
 	batch:
 		for {
 			c.corr++
 			p.corr = c.corr
+			p.deadline = time.Now().Add(c.timeout + brokerWait(p.req))
 			// AppendRequest writes the frame size at dst[0], so each
 			// frame is built alone and then appended to the batch.
 			frame = c.fmt.AppendRequest(frame[:0], p.req, p.corr)
@@ -229,6 +235,34 @@ func (c *conn) writeLoop() {
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// waitThrottle holds the writer while the broker throttles this client
+// (Kafka 2.0+ answers at once and expects the client to wait ThrottleMillis
+// before its next request on the connection). It reports false if the
+// connection died meanwhile.
+func (c *conn) waitThrottle() bool {
+	d := time.Until(time.Unix(0, c.throttleUntil.Load()))
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.dead:
+		return false
+	}
+}
+
+// noteThrottle records a throttle the broker applies after its response.
+func (c *conn) noteThrottle(resp kmsg.Response) {
+	if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+		if ms, after := tr.Throttle(); ms > 0 && after {
+			c.throttleUntil.Store(time.Now().Add(time.Duration(ms) * time.Millisecond).UnixNano())
 		}
 	}
 }
@@ -269,6 +303,7 @@ func (c *conn) readLoop() {
 			p.fn(nil, c.err)
 			return
 		}
+		c.noteThrottle(resp)
 		p.fn(resp, nil)
 	}
 }
