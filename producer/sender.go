@@ -408,10 +408,7 @@ func (s *sender) failed(b *batch, err error, now time.Time) {
 			return
 		}
 		// The broker lost our sequence: as Java does, fail the batch and
-		// continue with a new producer id (transactions: abort).
-		if !txn {
-			s.resetPID = true
-		}
+		// continue under a new epoch (see fail).
 		s.fail(b, err)
 	case s.s.idempotent && errors.Is(err, kerr.UnknownProducerID) && !txn:
 		// The broker forgot the producer id (its records were deleted by
@@ -422,8 +419,6 @@ func (s *sender) failed(b *batch, err error, now time.Time) {
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed), errors.Is(err, kerr.InvalidTxnState):
 		if txn {
 			s.p.setFatal(err)
-		} else {
-			s.resetPID = true
 		}
 		s.fail(b, err)
 	case client.IsRetriable(err) || errors.Is(err, errNoPartitionResponse):
@@ -499,9 +494,6 @@ func (s *sender) expire(pq *partQueue, now time.Time, soon func(time.Time)) bool
 	empty := len(pq.batches) == 0
 	pq.mu.Unlock()
 	for _, b := range expired {
-		if b.seq >= 0 && s.s.TransactionalID == "" {
-			s.resetPID = true // its sequence leaves a gap the broker would reject
-		}
 		s.fail(b, s.timeoutErr(b, now))
 	}
 	return empty
@@ -530,7 +522,19 @@ func (s *sender) succeeded(b *batch, baseOffset, logAppendTime int64) {
 	s.acc.complete(b)
 }
 
+// fail completes a batch with err. A batch that was sent leaves a gap in
+// its partition's sequence numbers that the broker would reject every later
+// batch for, so (as Java's client does) the producer moves to a new epoch:
+// a new producer id now, or for a transactional producer a bumped epoch
+// once the transaction is aborted.
 func (s *sender) fail(b *batch, err error) {
+	if b.seq >= 0 && s.s.idempotent && !s.stopping {
+		if s.s.TransactionalID == "" {
+			s.resetPID = true
+		} else {
+			s.p.txn.bumpEpoch.Store(true)
+		}
+	}
 	if s.s.TransactionalID != "" {
 		s.p.txnFailed(err)
 	}

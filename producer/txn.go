@@ -34,6 +34,10 @@ type txnState struct {
 	inTxn    atomic.Bool
 	ending   atomic.Bool           // Commit or Abort running: Send is refused, as in Java
 	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
+	// bumpEpoch is set by the sender when a batch that was sent failed:
+	// its sequence gap must not outlive the transaction, so Abort gets a
+	// new epoch from InitProducerId (KIP-360) before the next one.
+	bumpEpoch atomic.Bool
 }
 
 // chanMutex is a mutex that can be acquired with a ctx; make(chanMutex, 1).
@@ -190,6 +194,19 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	}
 	if err := p.endTxn(ctx, commit); err != nil {
 		return err
+	}
+	if p.txn.bumpEpoch.Load() {
+		id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID)
+		if err != nil {
+			return p.txnErr("InitProducerId", err)
+		}
+		if err := p.snd.call(ctx, func() {
+			p.snd.resetPID = true
+			p.snd.setPID(id, epoch)
+		}); err != nil {
+			return err
+		}
+		p.txn.bumpEpoch.Store(false)
 	}
 	if err := p.snd.call(ctx, func() {
 		for _, pq := range p.acc.parts.Load().list {

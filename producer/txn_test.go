@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -160,4 +161,47 @@ func kmsgOffsetFetch(group, topic string) *kmsg.OffsetFetchRequest {
 	g.Topics = append(g.Topics, t)
 	req.Groups = append(req.Groups, g)
 	return req
+}
+
+// TestAbortableTransaction: a record of the transaction fails for good, so
+// commit refuses and the transaction must be aborted; the producer then
+// continues (under a bumped epoch) with a clean transaction.
+func TestAbortableTransaction(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "t"))
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		return errorResponse(req, kerr.InvalidRecord.Code), nil, true // once
+	})
+	ctx := testCtx(t)
+	p := newProducer(t, c, Config{TransactionalID: "tx-abortable"})
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	a := sendN(t, p, "t", "bad-", 10)
+	a.wg.Wait()
+	if err := p.CommitTransaction(ctx); !errors.Is(err, ErrAbortableTransaction) || !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("commit after a failed record: %v", err)
+	}
+	if err := p.Send(ctx, &kafkit.Record{Topic: "t", Value: []byte("x")}, nil); !errors.Is(err, ErrAbortableTransaction) {
+		t.Fatalf("Send in an abortable transaction: %v", err)
+	}
+	if err := p.AbortTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	b := sendN(t, p, "t", "good-", 10)
+	if err := p.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.wg.Wait()
+	got := consume(t, c, "t", 10, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	for _, r := range got {
+		if string(r.Value[:5]) != "good-" {
+			t.Fatalf("read %s", r.Value)
+		}
+	}
 }
