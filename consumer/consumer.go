@@ -169,6 +169,31 @@ func (c *Consumer) Assign(partitions ...kafkit.TopicPartition) error {
 	return nil
 }
 
+// Unsubscribe drops the subscription or the manual assignment. A group
+// member first commits (with enable.auto.commit), runs OnRevoked and leaves
+// the group, as Close does. The consumer may Subscribe or Assign again.
+func (c *Consumer) Unsubscribe(ctx context.Context) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	var err error
+	if c.group != nil {
+		err = c.group.stop(ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subTopics, c.subPattern, c.manual = nil, nil, false
+	c.parts = make(map[kafkit.TopicPartition]*partState)
+	c.events = nil // work for the old membership, whose goroutine has stopped
+	if c.group != nil {
+		c.group.reset()
+	}
+	return err
+}
+
 func newPartState() *partState {
 	return &partState{needPosition: true, epoch: -1, highWater: -1, lastStable: -1}
 }
@@ -516,7 +541,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 	}
 	var err error
 	if c.group != nil {
-		err = c.group.close(ctx)
+		err = c.group.stop(ctx)
 	}
 	c.cancel()
 	c.wg.Wait()

@@ -609,9 +609,9 @@ func (g *group) leave(ctx context.Context) {
 	}
 }
 
-// close stops the membership goroutine, commits (with enable.auto.commit),
+// stop stops the membership goroutine, commits (with enable.auto.commit),
 // runs OnRevoked for the assignment, and leaves the group (dynamic members).
-func (g *group) close(ctx context.Context) error {
+func (g *group) stop(ctx context.Context) error {
 	c := g.c
 	g.cancel()
 	if g.done != nil {
@@ -635,6 +635,15 @@ func (g *group) close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// reset prepares a stopped group for a new subscription. Called with c.mu
+// held, after stop.
+func (g *group) reset() {
+	g.ctx, g.cancel = context.WithCancel(g.c.ctx)
+	g.done, g.owned, g.joined = nil, nil, nil
+	g.setMember("", -1)
+	drain(g.rejoin)
 }
 
 func drain(ch chan struct{}) {

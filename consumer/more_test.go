@@ -408,3 +408,51 @@ func TestLostMembershipRejoins(t *testing.T) {
 	produce(t, c, spread("lost", 2, 0, 10)...)
 	waitFor(t, "records after rejoining", 20*time.Second, func() bool { return len(m.processed()) == 10 })
 }
+
+func TestUnsubscribeThenAssign(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "u1", "u2"))
+	produce(t, c, spread("u1", 2, 0, 10)...)
+	produce(t, c, spread("u2", 2, 100, 10)...)
+	m := startMember(t, c, "u1", nil)
+	other := startMember(t, c, "u1", func(cfg *Config) { cfg.SessionTimeout = time.Minute })
+	waitFor(t, "u1 consumed", 20*time.Second, func() bool { return len(m.processed())+len(other.processed()) == 10 })
+	m.halt(t)
+	ctx := testCtx(t, 20*time.Second)
+	if err := m.cons.Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.cons.Assignment(); len(got) != 0 {
+		t.Fatalf("assignment after Unsubscribe: %v", got)
+	}
+	// It left the group: the other member takes everything well before
+	// its one-minute session timeout would have.
+	waitFor(t, "the other member to own both partitions", 10*time.Second, func() bool { return other.owned() == 2 })
+	// An empty group accepts the commits of a manually assigned consumer
+	// (Kafka rejects them while the group has members).
+	other.halt(t)
+	if err := other.cons.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := m.cons.Assign(kafkit.TopicPartition{Topic: "u2", Partition: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cons.SeekToBeginning(ctx, kafkit.TopicPartition{Topic: "u2", Partition: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range pollN(t, ctx, m.cons, 5) {
+		if r.Topic != "u2" || r.Partition != 1 {
+			t.Fatalf("after Assign: %+v", r)
+		}
+	}
+	if err := m.cons.Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cons.Subscribe("u2"); err != nil {
+		t.Fatalf("Subscribe after Unsubscribe: %v", err)
+	}
+	waitFor(t, "the resubscribed assignment", 20*time.Second, func() bool {
+		m.cons.Poll(testCtx(t, 50*time.Millisecond)) // assignments are installed inside Poll
+		return len(m.cons.Assignment()) == 2
+	})
+}
