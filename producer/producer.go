@@ -109,7 +109,10 @@ func (p *Producer) spawn(fn func()) bool {
 // r.Timestamp becomes the current time. cb (may be nil) runs exactly once
 // with the outcome, after the interceptors' OnAck: on success r.Partition,
 // r.Offset and r.Timestamp are filled in. Callbacks run on the producer's
-// sender goroutine, in order per partition; they must not block.
+// sender goroutine, in order per partition; they must not block, and must
+// not call Flush, SendSync, Close or the transaction methods, which wait for
+// that goroutine (a Send from a callback may block up to max.block.ms when
+// buffer.memory is exhausted).
 //
 // Send blocks only while the topic's metadata is unknown or buffer.memory
 // is exhausted, for at most max.block.ms (or until ctx ends), and then

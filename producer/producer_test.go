@@ -243,8 +243,8 @@ func TestCloseDeadlineFailsPending(t *testing.T) {
 	}
 	a.wg.Wait()
 	for v, n := range a.n {
-		if n != 1 || a.errs[v] == nil {
-			t.Fatalf("record %s: %d callbacks, err %v", v, n, a.errs[v])
+		if n != 1 || !errors.Is(a.errs[v], ErrClosed) {
+			t.Fatalf("record %s: %d callbacks, err %v, want ErrClosed", v, n, a.errs[v])
 		}
 	}
 	if len(a.n) != 20 {

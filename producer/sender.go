@@ -169,8 +169,11 @@ func (s *sender) drain(now time.Time) time.Time {
 			next = t
 		}
 	}
+	if s.stopping {
+		return next // Close gave up on what is still queued
+	}
 	blocked := s.s.idempotent && (!s.pidReady || s.resetPID)
-	flushing := s.acc.flushing.Load() > 0 || s.stopping
+	flushing := s.acc.flushing.Load() > 0
 	needMeta := false
 	for _, pq := range s.acc.parts.Load().list {
 		if pq.inflight == 0 {
@@ -398,7 +401,7 @@ func (s *sender) failed(b *batch, err error, now time.Time) {
 	txn := s.s.TransactionalID != ""
 	switch {
 	case s.stopping || errors.Is(err, client.ErrClosed):
-		s.fail(b, err)
+		s.fail(b, fmt.Errorf("%w: %w", ErrClosed, err))
 	case s.s.idempotent && errors.Is(err, kerr.OutOfOrderSequenceNumber):
 		if b.seq != pq.ackedSeq {
 			// An earlier batch of this partition is not acknowledged yet:
