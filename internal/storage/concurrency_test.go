@@ -124,3 +124,39 @@ func TestCloseWhileReading(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestConcurrentFirstLookups: readers racing to the first lookup of cold
+// segments after a reopen all see the same, right batches.
+func TestConcurrentFirstLookups(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentBytes: 1000, IndexIntervalBytes: 1}
+	l := mustOpen(t, fsys, "/d/t-0", cfg)
+	for range 60 {
+		mustAppend(t, l, makeBatch(t, batchSpec{records: 2, valueSize: 60}), 0)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "/d/t-0", cfg)
+	defer l.Close()
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for off := int64(r); off < l.EndOffset(); off += 3 {
+				b, err := l.Read(off, 1, true, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				bs, err := splitBatches(b, true)
+				if err != nil || len(bs) != 1 || bs[0].FirstOffset != off&^1 {
+					t.Errorf("Read(%d): %v %v", off, bs, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -107,17 +107,21 @@
 //
 //   - With .kafka_cleanshutdown present (and after an unclean shutdown, for
 //     segments whose successor's base is at or below the recovery point) a
-//     segment is trusted: its index files are checked (size a multiple of the
-//     entry size, entries increasing, positions inside the .log, the last
-//     .index entry pointing at a batch with that last offset) and the batch
-//     headers after the last .index entry are read to find the segment's
-//     end. Those headers must frame correctly, must not include a batch the
-//     index.interval.bytes rule would have indexed, and must not carry a
-//     timestamp above the last .timeindex entry (every segment that stopped
-//     being active has its final entry), so a lost or cut index file is
-//     noticed. A failed check falls back to recovery. Trusted batches are
+//     segment is trusted. Open reads only the last entry of each index file
+//     (the size must be a multiple of the entry size, the last .index entry
+//     must lie inside the .log and point at a batch with that last offset)
+//     and the batch headers after the last .index entry, to find the
+//     segment's end. Those headers must frame correctly, must not include a
+//     batch the index.interval.bytes rule would have indexed, and must not
+//     carry a timestamp above the last .timeindex entry (every segment that
+//     stopped being active has its final entry), so a lost or cut index file
+//     is noticed. A failed check falls back to recovery. Trusted batches are
 //     not CRC-checked (as in Kafka), and lowering index.interval.bytes makes
-//     the next Open rebuild the indexes once.
+//     the next Open rebuild the indexes once. The whole index files are read
+//     at Open for the active segment, and for the others on their first
+//     lookup, with every entry checked; a failure there rebuilds the indexes
+//     in memory from the batch headers (the files are fixed by the next
+//     recovery).
 //   - Otherwise (the segments at or after the recovery point) the segment is
 //     recovered: every batch's length, magic, CRC and offsets are validated,
 //     the .log is truncated at the first invalid batch (torn write, garbage,

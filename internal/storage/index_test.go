@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"os"
 	"testing"
 )
 
@@ -127,5 +128,79 @@ func TestIndexFilesOnDisk(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIndexesLoadLazily: after a clean reopen only the active segment's
+// index files are read; an older segment's are read on its first lookup.
+func TestIndexesLoadLazily(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentBytes: 1000, IndexIntervalBytes: 1}
+	l := mustOpen(t, fsys, "/d/t-0", cfg)
+	for i := range 30 {
+		mustAppend(t, l, makeBatch(t, batchSpec{records: 2, valueSize: 60, ts: int64(i)}), 0)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "/d/t-0", cfg)
+	defer l.Close()
+	ready := func(i int) bool {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		return l.segments[i].indexReady.Load()
+	}
+	n := len(segmentBases(t, l))
+	for i := range n - 1 {
+		if ready(i) {
+			t.Fatalf("segment %d indexes read at open", i)
+		}
+	}
+	if !ready(n - 1) {
+		t.Fatal("active segment's indexes not read at open")
+	}
+	if _, err := l.Read(3, 1, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !ready(0) || ready(1) {
+		t.Fatalf("after a read of segment 0: ready %v %v", ready(0), ready(1))
+	}
+}
+
+// TestBadMiddleIndexEntry: damage that load's cheap checks cannot see (a
+// middle entry) is found on first use; the indexes are rebuilt in memory and
+// lookups stay right.
+func TestBadMiddleIndexEntry(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentBytes: 1000, IndexIntervalBytes: 1}
+	l := mustOpen(t, fsys, "/d/t-0", cfg)
+	for i := range 30 {
+		mustAppend(t, l, makeBatch(t, batchSpec{records: 2, valueSize: 60, ts: int64(i)}), 0)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{offsetFileName("/d/t-0", 0, extIndex), offsetFileName("/d/t-0", 0, extTimeIndex)} {
+		f, err := fsys.OpenFile(name, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff}, 8) // breaks the order of entry 1 (or 0)
+		f.Close()
+	}
+	l = mustOpen(t, fsys, "/d/t-0", cfg)
+	defer l.Close()
+	for off := int64(0); off < l.EndOffset(); off++ {
+		b, err := l.Read(off, 1, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bs := decodeBatches(t, b); bs[0].FirstOffset != off&^1 {
+			t.Fatalf("Read(%d) landed on %d", off, bs[0].FirstOffset)
+		}
+	}
+	b, ok, err := l.BatchForTimestamp(3)
+	if err != nil || !ok || decodeBatches(t, b)[0].FirstOffset != 4 {
+		t.Fatalf("BatchForTimestamp: %v %v", ok, err)
 	}
 }

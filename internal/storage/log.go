@@ -169,6 +169,26 @@ func (l *Log) load(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if n := len(l.segments); n > 0 && !l.segments[n-1].indexReady.Load() {
+		// Appends go to the last segment's index files at the positions
+		// its in-memory indexes give: they must be the files' contents.
+		s := l.segments[n-1]
+		index, tindex, err := s.readIndexes()
+		switch {
+		case err == nil:
+			s.index, s.tindex = index, tindex
+			s.indexReady.Store(true)
+		case errors.Is(err, ErrCorrupt):
+			l.logger.Warn("active segment's indexes fail their checks; rebuilding them", "segment", s.base, "err", err)
+			buf := make([]byte, batchHeaderLen)
+			if _, _, err := s.recover(&buf); err != nil {
+				return err
+			}
+			recovered = append(recovered, s)
+		default:
+			return err
+		}
+	}
 	if n := len(l.segments); n == 0 || logStart > l.segments[n-1].next {
 		// Empty, or everything is below a log start offset set by
 		// DeleteRecords: start over at the log start offset.
@@ -178,7 +198,7 @@ func (l *Log) load(now time.Time) error {
 			}
 		}
 		recovered = nil
-		s, err := openSegment(l.fsys, l.dir, logStart, true, now)
+		s, err := openSegment(l.fsys, l.dir, logStart, true, now, int64(l.cfg.IndexIntervalBytes), l.logger)
 		if err != nil {
 			return err
 		}
@@ -231,13 +251,13 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 				"segment", base, "previous_end", l.segments[n-1].next)
 			return recovered, l.removeSegmentFiles(bases[i:])
 		}
-		s, err := openSegment(l.fsys, l.dir, base, false, now)
+		s, err := openSegment(l.fsys, l.dir, base, false, now, int64(l.cfg.IndexIntervalBytes), l.logger)
 		if err != nil {
 			return recovered, err
 		}
 		l.segments = append(l.segments, s)
 		if clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint) {
-			err := s.load(int64(l.cfg.IndexIntervalBytes), buf)
+			err := s.load(buf)
 			if err == nil {
 				continue
 			}
@@ -246,7 +266,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 			}
 			l.logger.Warn("segment failed its checks; recovering it", "segment", base, "err", err)
 		}
-		dropped, reason, err := s.recover(int64(l.cfg.IndexIntervalBytes), &buf)
+		dropped, reason, err := s.recover(&buf)
 		if err != nil {
 			return recovered, err
 		}
@@ -556,7 +576,7 @@ func (l *Log) roll(now time.Time) error {
 	if err := old.sync(); err != nil {
 		return fmt.Errorf("storage: roll: fsync %s: %w", old.logPath, err)
 	}
-	s, err := openSegment(l.fsys, l.dir, old.next, true, now)
+	s, err := openSegment(l.fsys, l.dir, old.next, true, now, int64(l.cfg.IndexIntervalBytes), l.logger)
 	if err != nil {
 		return fmt.Errorf("storage: roll: %w", err)
 	}
@@ -695,6 +715,9 @@ func (l *Log) BatchForTimestamp(ts int64) (batch []byte, ok bool, err error) {
 		}
 		// Every record up to the last .timeindex entry below ts is older
 		// than ts: scan from the batch after it.
+		if err := s.ensureIndexes(); err != nil {
+			return nil, false, err
+		}
 		from := max(s.base, start)
 		if rel, ok := lookupBelowTimestamp(s.tindex, ts); ok {
 			from = max(from, s.base+int64(rel)+1)

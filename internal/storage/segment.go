@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +44,14 @@ type segment struct {
 	maxTs       int64 // largest batch maxTimestamp, -1 when none
 	maxTsOffset int64 // last offset of the first batch carrying maxTs
 
+	// A segment loaded at Open reads its index files on first use; until
+	// indexReady is set, index and tindex are nil and only ensureIndexes,
+	// holding indexMu, may set them. Other segments are ready from the start.
+	indexMu    sync.Mutex
+	indexReady atomic.Bool
+	interval   int64 // index.interval.bytes when opened, to check and rebuild indexes
+	logger     *slog.Logger
+
 	// Owned by the goroutine holding Log.appendMu.
 	bytesSinceIndex int64
 	rollTs          int64     // maxTimestamp of the first batch, -1 when unknown (segment.ms)
@@ -50,13 +61,14 @@ type segment struct {
 // openSegment opens (create: creates, truncating leftovers) a segment's
 // three files. The caller fills the published state by load, recover or, for
 // a new segment, nothing.
-func openSegment(fsys FS, dir string, base int64, create bool, now time.Time) (*segment, error) {
+func openSegment(fsys FS, dir string, base int64, create bool, now time.Time, interval int64, logger *slog.Logger) (*segment, error) {
 	flag := os.O_RDWR | os.O_CREATE
 	if create {
 		flag |= os.O_TRUNC
 	}
 	s := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
-		logPath: offsetFileName(dir, base, extLog)}
+		logPath: offsetFileName(dir, base, extLog), interval: interval, logger: logger}
+	s.indexReady.Store(create)
 	var err error
 	if s.log, err = fsys.OpenFile(s.logPath, flag, 0o644); err != nil {
 		return nil, err
@@ -119,6 +131,9 @@ func (s *segment) readFrame(pos, size int64, buf []byte) (h batchHeader, problem
 // last offset is at or above offset; found is false when there is none.
 // Callers hold Log.mu (either way). buf is scratch of batchHeaderLen bytes.
 func (s *segment) locate(offset int64, buf []byte) (pos int64, h batchHeader, found bool, err error) {
+	if err := s.ensureIndexes(); err != nil {
+		return 0, h, false, err
+	}
 	if rel := offset - s.base; rel > 0 {
 		pos = lookupPosition(s.index, uint32(min(rel, math.MaxInt32)))
 	}
@@ -244,15 +259,17 @@ func readWhole(f File) ([]byte, error) {
 	return b, nil
 }
 
-// load trusts the segment's indexes after checking them, and scans only the
-// batch headers after the last .index entry to find the end. Those headers
-// must agree with the indexes: no batch that the interval rule would have
-// indexed may lack its .index entry, and the .timeindex must end with the
-// segment's largest timestamp (the entry written when a segment stops being
-// active), so a lost or cut index file is noticed. Any inconsistency is
-// returned (wrapping ErrCorrupt) so the caller can recover the segment
-// instead. It runs before the Log is shared.
-func (s *segment) load(interval int64, buf []byte) error {
+// load trusts the segment's files after cheap checks, reading only the last
+// entry of each index and the batch headers after the last .index entry (to
+// find the end); the whole index files are read on first use
+// (ensureIndexes), so Open stays fast and cold segments cost no memory.
+// Those headers must agree with the indexes: no batch that the interval rule
+// would have indexed may lack its .index entry, and the .timeindex must end
+// with the segment's largest timestamp (the entry written when a segment
+// stops being active), so a lost or cut index file is noticed. Any
+// inconsistency is returned (wrapping ErrCorrupt) so the caller can recover
+// the segment instead. It runs before the Log is shared.
+func (s *segment) load(buf []byte) error {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return err
@@ -261,33 +278,30 @@ func (s *segment) load(interval int64, buf []byte) error {
 	if size > math.MaxInt32 {
 		return fmt.Errorf("%w: %s: %d bytes exceed a segment's limit", ErrCorrupt, s.logPath, size)
 	}
-	b, err := readWhole(s.idx)
+	lastIdx, hasIdx, err := readLastEntry(s.idx, offsetIndexEntrySize, buf)
 	if err != nil {
-		return fmt.Errorf("read index of %s: %w", s.logPath, err)
+		return fmt.Errorf("index of %s: %w", s.logPath, err)
 	}
-	index, err := decodeOffsetIndex(b, size)
+	idx, err := decodeOffsetIndex(lastIdx, size)
 	if err != nil {
 		return fmt.Errorf("%w: index of %s: %v", ErrCorrupt, s.logPath, err)
 	}
-	if b, err = readWhole(s.tidx); err != nil {
-		return fmt.Errorf("read time index of %s: %w", s.logPath, err)
+	lastT, _, err := readLastEntry(s.tidx, timeIndexEntrySize, buf)
+	if err != nil {
+		return fmt.Errorf("time index of %s: %w", s.logPath, err)
 	}
-	tindex, err := decodeTimeIndex(b)
+	tidx, err := decodeTimeIndex(lastT)
 	if err != nil {
 		return fmt.Errorf("%w: time index of %s: %v", ErrCorrupt, s.logPath, err)
 	}
-	s.index, s.tindex = index, tindex
-	if n := len(tindex); n > 0 {
-		s.maxTs, s.maxTsOffset = tindex[n-1].ts, s.base+int64(tindex[n-1].rel)
+	if len(tidx) > 0 {
+		s.maxTs, s.maxTsOffset = tidx[0].ts, s.base+int64(tidx[0].rel)
 	}
 	var pos int64
 	next := s.base
-	if n := len(index); n > 0 {
-		pos = int64(index[n-1].pos)
-	}
 	wantLast := int64(-1)
-	if n := len(index); n > 0 {
-		wantLast = s.base + int64(index[n-1].rel)
+	if hasIdx {
+		pos, wantLast = int64(idx[0].pos), s.base+int64(idx[0].rel)
 	}
 	for pos < size {
 		h, problem, err := s.readFrame(pos, size, buf)
@@ -300,7 +314,7 @@ func (s *segment) load(interval int64, buf []byte) error {
 		if problem == "" && wantLast >= 0 && h.lastOffset() != wantLast {
 			problem = fmt.Sprintf("index says last offset %d, batch says %d", wantLast, h.lastOffset())
 		}
-		if problem == "" && s.bytesSinceIndex > interval {
+		if problem == "" && s.bytesSinceIndex > s.interval {
 			problem = "the index lacks an entry for this batch"
 		}
 		if problem == "" && h.maxTimestamp > s.maxTs {
@@ -314,11 +328,100 @@ func (s *segment) load(interval int64, buf []byte) error {
 		next = h.nextOffset()
 		pos += int64(h.size)
 	}
-	if len(index) > 0 && next == s.base {
+	if hasIdx && next == s.base {
 		return fmt.Errorf("%w: %s: index entries but no batch at the last one", ErrCorrupt, s.logPath)
 	}
 	s.size, s.next = size, next
 	return s.loadRollTs(buf)
+}
+
+// readLastEntry returns the last entry of an index file (nil if empty);
+// a size that is not a multiple of the entry size wraps ErrCorrupt.
+func readLastEntry(f File, entrySize int64, buf []byte) ([]byte, bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	size := fi.Size()
+	if size%entrySize != 0 {
+		return nil, false, fmt.Errorf("%w: size %d is not a multiple of %d", ErrCorrupt, size, entrySize)
+	}
+	if size == 0 {
+		return nil, false, nil
+	}
+	b := buf[:entrySize]
+	if _, err := f.ReadAt(b, size-entrySize); err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// ensureIndexes reads the index files of a segment that load left unread.
+// Readers call it under Log.mu's read lock; indexMu makes the first one do
+// the work, and indexReady publishes the result. If the files fail the full
+// checks (load only checked their last entries) the indexes are rebuilt in
+// memory from the batch headers, and the files are left for the next
+// recovery to fix: the segment is inactive, so nothing appends to them.
+func (s *segment) ensureIndexes() error {
+	if s.indexReady.Load() {
+		return nil
+	}
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	if s.indexReady.Load() {
+		return nil
+	}
+	index, tindex, err := s.readIndexes()
+	if errors.Is(err, ErrCorrupt) {
+		s.logger.Warn("index files fail their checks; using indexes rebuilt in memory", "segment", s.base, "err", err)
+		index, tindex, err = s.scanIndexes()
+	}
+	if err != nil {
+		return err
+	}
+	s.index, s.tindex = index, tindex
+	s.indexReady.Store(true)
+	return nil
+}
+
+// readIndexes reads and fully checks both index files.
+func (s *segment) readIndexes() ([]offsetEntry, []timeEntry, error) {
+	b, err := readWhole(s.idx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read index of %s: %w", s.logPath, err)
+	}
+	index, err := decodeOffsetIndex(b, s.size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: index of %s: %v", ErrCorrupt, s.logPath, err)
+	}
+	if b, err = readWhole(s.tidx); err != nil {
+		return nil, nil, fmt.Errorf("read time index of %s: %w", s.logPath, err)
+	}
+	tindex, err := decodeTimeIndex(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: time index of %s: %v", ErrCorrupt, s.logPath, err)
+	}
+	return index, tindex, nil
+}
+
+// scanIndexes computes both indexes from the batch headers, as appends
+// would have written them.
+func (s *segment) scanIndexes() ([]offsetEntry, []timeEntry, error) {
+	d := segmentDelta{maxTs: -1, maxTsOffset: -1}
+	buf := make([]byte, batchHeaderLen)
+	for pos := int64(0); pos < s.size; {
+		h, problem, err := s.readFrame(pos, s.size, buf)
+		if err != nil {
+			return nil, nil, err
+		}
+		if problem != "" {
+			return nil, nil, fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
+		}
+		d.addBatch(s, &h, pos, s.interval)
+		pos += int64(h.size)
+	}
+	d.finalTimeEntry(s)
+	return d.index, d.tindex, nil
 }
 
 // loadRollTs reads the first batch's timestamp, the segment.ms reference.
@@ -341,7 +444,7 @@ func (s *segment) loadRollTs(buf []byte) error {
 // the .log at the first invalid one and rebuilds both index files. It returns
 // how many bytes were dropped and why. It runs before the Log is shared;
 // *buf is scratch that grows to the largest batch.
-func (s *segment) recover(interval int64, buf *[]byte) (dropped int64, reason string, err error) {
+func (s *segment) recover(buf *[]byte) (dropped int64, reason string, err error) {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return 0, "", err
@@ -384,7 +487,7 @@ func (s *segment) recover(interval int64, buf *[]byte) (dropped int64, reason st
 		if pos == 0 {
 			s.rollTs = h.maxTimestamp
 		}
-		d.addBatch(s, &h, pos, interval)
+		d.addBatch(s, &h, pos, s.interval)
 		next = h.nextOffset()
 		pos += int64(h.size)
 	}
@@ -405,6 +508,7 @@ func (s *segment) recover(interval int64, buf *[]byte) (dropped int64, reason st
 		return 0, "", err
 	}
 	s.publish(&d, pos, next)
+	s.indexReady.Store(true)
 	return dropped, reason, nil
 }
 
