@@ -38,6 +38,7 @@ type Consumer struct {
 	lastAuto        time.Time                             // last automatic commit
 	lastAutoOffsets map[kafkit.TopicPartition]offsetEpoch // what it committed
 	fatal           error                                 // the consumer can no longer work (fenced)
+	groupErr        error                                 // a membership failure for the next Poll, once
 	rrNext          int                                   // round-robin start among partitions in Poll
 	commitNext      uint64                                // the next commit ticket to hand out
 	commitTurn      uint64                                // the ticket whose commit may run now
@@ -244,6 +245,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 
 		c.mu.Lock()
 		if err := c.fatal; err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		if err := c.groupErr; err != nil {
+			c.groupErr = nil
 			c.mu.Unlock()
 			return nil, err
 		}

@@ -150,6 +150,9 @@ func (g *group) run() {
 			return
 		default:
 			g.c.log.Warn("group membership", "group", g.c.cfg.GroupID, "err", err)
+			if !client.IsRetriable(err) {
+				g.c.reportGroupErr(err)
+			}
 			select {
 			case <-g.ctx.Done():
 				return
@@ -157,6 +160,16 @@ func (g *group) run() {
 			}
 		}
 	}
+}
+
+// reportGroupErr hands a non-retriable membership failure (group
+// authorization, inconsistent protocols ...) to the next Poll, once; the
+// membership goroutine keeps retrying.
+func (c *Consumer) reportGroupErr(err error) {
+	c.mu.Lock()
+	c.groupErr = fmt.Errorf("group %s: %w", c.cfg.GroupID, err)
+	c.mu.Unlock()
+	signal(c.wake)
 }
 
 func (c *Consumer) setFatal(err error) {
@@ -224,7 +237,9 @@ func (g *group) joinAndSync() error {
 		return err
 	}
 	var plan []kmsg.SyncGroupRequestGroupAssignment
-	if join.LeaderID == join.MemberID {
+	// SkipAssignment: a static leader rejoined an unchanged group, whose
+	// assignment stands (KIP-814).
+	if join.LeaderID == join.MemberID && !join.SkipAssignment {
 		if plan, err = g.plan(*join.Protocol, join.Members); err != nil {
 			return err
 		}

@@ -456,3 +456,25 @@ func TestUnsubscribeThenAssign(t *testing.T) {
 		return len(m.cons.Assignment()) == 2
 	})
 }
+
+func TestGroupErrorReachesPoll(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "ge"))
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.JoinGroup}, Err: kerr.GroupAuthorizationFailed, TopLevel: true})
+	cons := newConsumer(t, c, func(cfg *Config) { cfg.GroupID = "ge" })
+	if err := cons.Subscribe("ge"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	if _, err := cons.Poll(ctx); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("Poll: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+	// The fault was one-shot: the membership goroutine retries and joins.
+	for len(cons.Assignment()) == 0 {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		cons.Poll(short)
+		cancel()
+		if ctx.Err() != nil {
+			t.Fatal("never joined after the error")
+		}
+	}
+}
