@@ -59,8 +59,7 @@ func TestConfigFromProperties(t *testing.T) {
 		"fetch.max.wait.ms":             "250",
 		"security.protocol":             "SASL_SSL",
 		"sasl.mechanism":                "SCRAM-SHA-512",
-		"sasl.username":                 "u",
-		"sasl.password":                 "p",
+		"sasl.jaas.config":              `org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p\"q";`,
 		"key.deserializer":              "org.apache.kafka.common.serialization.StringDeserializer",
 	})
 	if err != nil {
@@ -69,7 +68,7 @@ func TestConfigFromProperties(t *testing.T) {
 	if len(cfg.BootstrapServers) != 2 || cfg.GroupID != "g" || !cfg.DisableAutoCommit || cfg.AutoOffsetReset != "earliest" ||
 		cfg.SessionTimeout != 10*time.Second || cfg.MaxPollRecords != 42 || cfg.IsolationLevel != ReadCommitted ||
 		len(cfg.PartitionAssignmentStrategy) != 1 || cfg.PartitionAssignmentStrategy[0] != AssignorCooperativeSticky ||
-		cfg.FetchMaxWait != 250*time.Millisecond || cfg.TLS == nil || cfg.SASL == nil || cfg.SASL.Mechanism != "SCRAM-SHA-512" || cfg.SASL.User != "u" {
+		cfg.FetchMaxWait != 250*time.Millisecond || cfg.TLS == nil || cfg.SASL == nil || cfg.SASL.Mechanism != "SCRAM-SHA-512" || cfg.SASL.User != "u" || cfg.SASL.Password != `p"q` {
 		t.Fatalf("parsed %+v", cfg)
 	}
 
