@@ -36,14 +36,14 @@ func (e timeEntry) put(b []byte) {
 	binary.BigEndian.PutUint32(b[8:], e.rel)
 }
 
-// lookupPosition returns the position to start scanning from for relative
-// offset rel: that of the last entry at or below rel, else 0.
-func lookupPosition(index []offsetEntry, rel uint32) int64 {
+// lookupEntry returns the last entry at or below relative offset rel: the
+// batch to start scanning from. ok is false when there is none (scan from 0).
+func lookupEntry(index []offsetEntry, rel uint32) (e offsetEntry, ok bool) {
 	i := sort.Search(len(index), func(i int) bool { return index[i].rel > rel })
 	if i == 0 {
-		return 0
+		return e, false
 	}
-	return int64(index[i-1].pos)
+	return index[i-1], true
 }
 
 // lookupBelowTimestamp returns the relative offset of the last entry whose

@@ -6,19 +6,25 @@ import (
 	"testing"
 )
 
-func TestLookupPosition(t *testing.T) {
+func TestLookupEntry(t *testing.T) {
 	index := []offsetEntry{{rel: 4, pos: 100}, {rel: 9, pos: 250}, {rel: 20, pos: 900}}
 	tests := []struct {
 		rel  uint32
-		want int64
-	}{{0, 0}, {3, 0}, {4, 100}, {5, 100}, {9, 250}, {19, 250}, {20, 900}, {1000, 900}}
+		want int64 // position, -1 for no entry
+	}{{0, -1}, {3, -1}, {4, 100}, {5, 100}, {9, 250}, {19, 250}, {20, 900}, {1000, 900}}
 	for _, tt := range tests {
-		if got := lookupPosition(index, tt.rel); got != tt.want {
-			t.Errorf("lookupPosition(%d) = %d, want %d", tt.rel, got, tt.want)
+		e, ok := lookupEntry(index, tt.rel)
+		if got := int64(e.pos); !ok {
+			got = -1
+		} else if got != tt.want {
+			t.Errorf("lookupEntry(%d) = %d, want %d", tt.rel, got, tt.want)
+		}
+		if ok != (tt.want >= 0) {
+			t.Errorf("lookupEntry(%d): ok %v", tt.rel, ok)
 		}
 	}
-	if got := lookupPosition(nil, 7); got != 0 {
-		t.Errorf("empty index: %d", got)
+	if _, ok := lookupEntry(nil, 7); ok {
+		t.Error("empty index has an entry")
 	}
 }
 

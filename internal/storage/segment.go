@@ -134,14 +134,24 @@ func (s *segment) locate(offset int64, buf []byte) (pos int64, h batchHeader, fo
 	if err := s.ensureIndexes(); err != nil {
 		return 0, h, false, err
 	}
+	// The batch at an entry's position must end at the entry's offset: an
+	// index that lies (damage its checks missed) must not send a reader to
+	// the wrong batch.
+	wantLast := int64(-1)
 	if rel := offset - s.base; rel > 0 {
-		pos = lookupPosition(s.index, uint32(min(rel, math.MaxInt32)))
+		if e, ok := lookupEntry(s.index, uint32(min(rel, math.MaxInt32))); ok {
+			pos, wantLast = int64(e.pos), s.base+int64(e.rel)
+		}
 	}
 	for pos < s.size {
 		h, problem, err := s.readFrame(pos, s.size, buf)
 		if err != nil {
 			return 0, h, false, err
 		}
+		if problem == "" && wantLast >= 0 && h.lastOffset() != wantLast {
+			problem = fmt.Sprintf("index says last offset %d, batch says %d", wantLast, h.lastOffset())
+		}
+		wantLast = -1
 		if problem != "" {
 			return 0, h, false, fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
 		}
