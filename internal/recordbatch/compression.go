@@ -143,6 +143,12 @@ func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 			}
 		}
 		defer gzipReaders.Put(r)
+		if n := len(src); n >= 4 {
+			// gzip's trailer holds the uncompressed size (mod 2^32).
+			if isize := int(binary.LittleEndian.Uint32(src[n-4:])); isize <= maxDecompressed {
+				sizeHint = isize
+			}
+		}
 		return readAllLimited(r, sizeHint)
 	case LZ4:
 		r := lz4Readers.Get().(*lz4.Reader)
@@ -163,15 +169,30 @@ func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 }
 
 func readAllLimited(r io.Reader, sizeHint int) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, sizeHint))
-	n, err := buf.ReadFrom(io.LimitReader(r, maxDecompressed+1))
-	if err != nil {
-		return nil, err
+	buf := make([]byte, 0, sizeHint)
+	var probe [512]byte // checks for EOF at a full buffer before growing it
+	for {
+		var n int
+		var err error
+		if len(buf) < cap(buf) {
+			n, err = r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+		} else {
+			n, err = r.Read(probe[:])
+			if n > 0 {
+				if len(buf) > maxDecompressed {
+					return nil, errTooLarge
+				}
+				buf = append(slices.Grow(buf, len(buf)), probe[:n]...) // double
+			}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if n > maxDecompressed {
-		return nil, errTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
 var errTooLarge = fmt.Errorf("decompressed batch exceeds %d bytes", maxDecompressed)
