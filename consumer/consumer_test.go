@@ -217,6 +217,20 @@ func TestSeekToTimestampAndLag(t *testing.T) {
 	if err != nil || ends[tp] != 100 {
 		t.Fatalf("end offsets = %v, %v", ends, err)
 	}
+	begins, err := cons.BeginningOffsets(ctx, tp)
+	if err != nil || begins[tp] != 0 {
+		t.Fatalf("beginning offsets = %v, %v", begins, err)
+	}
+	tp1 := kafkit.TopicPartition{Topic: "ts", Partition: 0}
+	for _, tc := range []struct {
+		at   time.Time
+		want int64
+	}{{base, 0}, {base.Add(49500 * time.Millisecond), 50}, {base.Add(99 * time.Second), 99}, {base.Add(time.Hour), -1}} {
+		got, err := cons.OffsetsForTimes(ctx, map[kafkit.TopicPartition]time.Time{tp1: tc.at})
+		if err != nil || got[tp1] != tc.want {
+			t.Errorf("OffsetsForTimes(%v) = %v, %v; want %d", tc.at.Sub(base), got, err, tc.want)
+		}
+	}
 }
 
 func TestPauseResume(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
@@ -156,13 +157,36 @@ func topicsOf(tps []kafkit.TopicPartition) []string {
 	return out
 }
 
+// BeginningOffsets returns the log start offset of each partition.
+func (c *Consumer) BeginningOffsets(ctx context.Context, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, error) {
+	return c.offsetsFor(ctx, partitions, kafkit.OffsetEarliest)
+}
+
+// OffsetsForTimes returns, for each partition, the earliest offset whose
+// timestamp is at or after the given time, or -1 if no record is that recent.
+func (c *Consumer) OffsetsForTimes(ctx context.Context, times map[kafkit.TopicPartition]time.Time) (map[kafkit.TopicPartition]int64, error) {
+	specs := make(map[kafkit.TopicPartition]int64, len(times))
+	for tp, ts := range times {
+		specs[tp] = ts.UnixMilli()
+	}
+	return c.offsets(ctx, specs)
+}
+
 // EndOffsets returns the end offset of each partition: the high watermark, or
 // the last stable offset under read_committed.
 func (c *Consumer) EndOffsets(ctx context.Context, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, error) {
+	return c.offsetsFor(ctx, partitions, kafkit.OffsetLatest)
+}
+
+func (c *Consumer) offsetsFor(ctx context.Context, partitions []kafkit.TopicPartition, spec int64) (map[kafkit.TopicPartition]int64, error) {
 	specs := make(map[kafkit.TopicPartition]int64, len(partitions))
 	for _, tp := range partitions {
-		specs[tp] = kafkit.OffsetLatest
+		specs[tp] = spec
 	}
+	return c.offsets(ctx, specs)
+}
+
+func (c *Consumer) offsets(ctx context.Context, specs map[kafkit.TopicPartition]int64) (map[kafkit.TopicPartition]int64, error) {
 	offs, err := c.listOffsets(ctx, specs)
 	if err != nil {
 		return nil, err
