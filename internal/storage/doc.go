@@ -121,7 +121,8 @@
 //     at Open for the active segment, and for the others on their first
 //     lookup, with every entry checked; a failure there rebuilds the indexes
 //     in memory from the batch headers (the files are fixed by the next
-//     recovery).
+//     recovery). ApplyRetention drops the in-memory indexes of inactive
+//     segments not looked up since the previous call.
 //   - Otherwise (the segments at or after the recovery point) the segment is
 //     recovered: every batch's length, magic, CRC and offsets are validated,
 //     the .log is truncated at the first invalid batch (torn write, garbage,

@@ -171,6 +171,18 @@ func TestIndexesLoadLazily(t *testing.T) {
 	if !ready(0) || ready(1) {
 		t.Fatalf("after a read of segment 0: ready %v %v", ready(0), ready(1))
 	}
+	// Retention checks drop indexes not used since the previous check.
+	l.ApplyRetention(msTime(0))
+	if !ready(0) {
+		t.Fatal("indexes used since the last check were dropped")
+	}
+	l.ApplyRetention(msTime(0))
+	if ready(0) || !ready(n-1) {
+		t.Fatalf("after an idle check: ready %v, active %v", ready(0), ready(n-1))
+	}
+	if b, err := l.Read(3, 1, true, nil); err != nil || decodeBatches(t, b)[0].FirstOffset != 2 {
+		t.Fatalf("read after eviction: %v", err)
+	}
 }
 
 // TestBadMiddleIndexEntry: damage that load's cheap checks cannot see (a

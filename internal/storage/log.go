@@ -839,7 +839,24 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 		}
 	}
 	n, err := l.deleteOldSegments(now, startOffsetBreached(l.start.Load()))
+	l.evictIndexes()
 	return deletedSegments + n, err
+}
+
+// evictIndexes drops the in-memory indexes of inactive segments that were
+// not looked up since the last call (the previous retention check), so that
+// a consumer reading an old part of the log once does not pin its indexes.
+// They are read again on the next lookup. The caller holds appendMu; the
+// write lock keeps readers away while the slices go.
+func (l *Log) evictIndexes() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.segments[:len(l.segments)-1] {
+		if !s.indexUsed.Swap(false) && s.indexReady.Load() {
+			s.index, s.tindex = nil, nil
+			s.indexReady.Store(false)
+		}
+	}
 }
 
 // deleteOldSegments deletes the longest run of oldest segments that

@@ -49,6 +49,7 @@ type segment struct {
 	// holding indexMu, may set them. Other segments are ready from the start.
 	indexMu    sync.Mutex
 	indexReady atomic.Bool
+	indexUsed  atomic.Bool // looked up since the last Log.evictIndexes
 	interval   int64 // index.interval.bytes when opened, to check and rebuild indexes
 	logger     *slog.Logger
 
@@ -133,6 +134,9 @@ func (s *segment) readFrame(pos, size int64, buf []byte) (h batchHeader, problem
 func (s *segment) locate(offset int64, buf []byte) (pos int64, h batchHeader, found bool, err error) {
 	if err := s.ensureIndexes(); err != nil {
 		return 0, h, false, err
+	}
+	if !s.indexUsed.Load() {
+		s.indexUsed.Store(true)
 	}
 	// The batch at an entry's position must end at the entry's offset: an
 	// index that lies (damage its checks missed) must not send a reader to
