@@ -50,7 +50,7 @@ type segment struct {
 	indexMu    sync.Mutex
 	indexReady atomic.Bool
 	indexUsed  atomic.Bool // looked up since the last Log.evictIndexes
-	interval   int64 // index.interval.bytes when opened, to check and rebuild indexes
+	interval   int64       // index.interval.bytes when opened, to check and rebuild indexes
 	logger     *slog.Logger
 
 	// Owned by the goroutine holding Log.appendMu.
