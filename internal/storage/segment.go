@@ -44,9 +44,11 @@ type segment struct {
 	maxTs       int64 // largest batch maxTimestamp, -1 when none
 	maxTsOffset int64 // last offset of the first batch carrying maxTs
 
-	// A segment loaded at Open reads its index files on first use; until
-	// indexReady is set, index and tindex are nil and only ensureIndexes,
-	// holding indexMu, may set them. Other segments are ready from the start.
+	// A segment loaded at Open reads its index files on first use; while
+	// indexReady is unset, index and tindex are nil and only ensureIndexes,
+	// holding indexMu, may set them. evictIndexes unsets it again, under
+	// Log.mu's write lock, for idle inactive segments. New and recovered
+	// segments are ready from the start.
 	indexMu    sync.Mutex
 	indexReady atomic.Bool
 	indexUsed  atomic.Bool // looked up since the last Log.evictIndexes
