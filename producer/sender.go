@@ -56,6 +56,8 @@ type sender struct {
 	resetPID    bool // an idempotence error: get a new producer id once nothing is in flight and resequence
 	stopping    bool // Close: fail what is left once nothing is in flight
 
+	writers map[int32]*brokerWriter // per-broker request writers, created on first use
+
 	txnToAdd   map[*partQueue]struct{} // partitions waiting for AddPartitionsToTxn
 	txnAdding  bool                    // an AddPartitionsToTxn is running
 	txnAddDone chan struct{}           // closed when it has been handled
@@ -334,9 +336,73 @@ func (s *sender) send(req *produceReq) {
 	}
 	s.brokerInflight[req.broker]++
 	s.totalInflight++
-	s.cl.RequestBrokerAsync(s.ctx, req.broker, kreq, func(resp kmsg.Response, err error) {
-		s.post(func() { s.handleProduce(req, resp, err) })
+	s.writer(req.broker).push(func() {
+		s.cl.RequestBrokerAsync(s.ctx, req.broker, kreq, func(resp kmsg.Response, err error) {
+			s.post(func() { s.handleProduce(req, resp, err) })
+		})
 	})
+}
+
+// brokerWriter hands one broker's Produce requests to the client, in order,
+// on a goroutine of its own: RequestBrokerAsync waits while the connection
+// dials or backs off, and the sender must keep serving the other brokers
+// meanwhile.
+type brokerWriter struct {
+	mu     sync.Mutex // guards queue
+	queue  []func()
+	signal chan struct{} // capacity 1
+}
+
+func (w *brokerWriter) push(fn func()) {
+	w.mu.Lock()
+	w.queue = append(w.queue, fn)
+	w.mu.Unlock()
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+}
+
+// writer returns broker id's writer, starting it on first use. Its
+// goroutine runs until the producer's ctx ends and its queue is empty; the
+// sender stops only once every request came back, so nothing is left
+// behind.
+func (s *sender) writer(id int32) *brokerWriter {
+	if w := s.writers[id]; w != nil {
+		return w
+	}
+	w := &brokerWriter{signal: make(chan struct{}, 1)}
+	if s.writers == nil {
+		s.writers = make(map[int32]*brokerWriter)
+	}
+	s.writers[id] = w
+	run := func() {
+		var q []func()
+		for {
+			w.mu.Lock()
+			q, w.queue = w.queue, q[:0]
+			w.mu.Unlock()
+			for i, fn := range q {
+				fn()
+				q[i] = nil
+			}
+			if len(q) > 0 {
+				continue
+			}
+			select {
+			case <-w.signal:
+			case <-s.ctx.Done():
+				w.mu.Lock()
+				idle := len(w.queue) == 0
+				w.mu.Unlock()
+				if idle {
+					return
+				}
+			}
+		}
+	}
+	s.p.spawn(run) // cannot fail: Close stops spawning only after the sender exited
+	return w
 }
 
 // addSeq advances a sequence number by n records; Kafka's sequences wrap
