@@ -109,10 +109,16 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		batch := append([]byte(nil), proto...)
-		for pb.Next() {
+		for i := 0; pb.Next(); i++ {
 			if _, err := l.Append(batch, time.Now(), 0); err != nil {
 				b.Error(err)
 				return
+			}
+			if i%2048 == 2047 {
+				if _, err := l.ApplyRetention(time.Now()); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		}
 	})
