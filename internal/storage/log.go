@@ -118,6 +118,13 @@ func (l *Log) load(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if len(names) == 0 {
+		// A new partition: its directory entry must survive a power loss
+		// before anything acknowledged goes in it.
+		if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+			return err
+		}
+	}
 	var bases, snapshots []int64
 	indexFiles := map[string]int64{}
 	clean := false
