@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce: v3-13. v3 is the first version carrying record batch v2 (magic 2);
+// v0-2 carried message sets v0/v1, which Kafka 4.0 removed too. v9 is
+// flexible, v13 names topics by id.
+var produceVersions = versions{3, 13}
+
+func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	now := time.Now()
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		missing := kerr.UnknownTopicOrPartition
+		if rc.version >= 13 {
+			t = b.topics.getByID(rt.TopicID)
+			missing = kerr.UnknownTopicID
+		} else {
+			t = b.topics.get(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			switch {
+			case !acksOK:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case t == nil:
+				sp.ErrorCode = missing.Code
+			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.internal:
+				// Clients may not write the coordinators' topics directly.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+			default:
+				p := t.partitions[rp.Partition]
+				res, err := p.log.Append(rp.Records, now, 0)
+				if err != nil {
+					sp.ErrorCode = errorCode(err)
+					if rc.version >= 8 {
+						sp.ErrorMessage = errorMessage(err)
+					}
+					break
+				}
+				sp.BaseOffset = res.BaseOffset
+				sp.LogAppendTime = res.LogAppendTime
+				sp.LogStartOffset = res.LogStartOffset
+				if !res.Duplicate {
+					p.notify()
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil, nil // acks=0: Kafka sends no response at all
+	}
+	return resp, nil
+}

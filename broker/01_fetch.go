@@ -1,0 +1,155 @@
+package broker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/storage"
+)
+
+// Fetch: v4-18. v4 is the first version whose records are batch v2 only
+// (older ones would need down-conversion, removed in Kafka 4.0); v7 adds
+// fetch sessions, v12 is flexible, v13 names topics by id.
+//
+// Fetch sessions (KIP-227): kafkit answers every fetch sessionless
+// (SessionID 0), which the protocol defines as "no session was created";
+// clients then send full fetch requests, and incremental fetches on a session
+// we never created get FETCH_SESSION_ID_NOT_FOUND.
+var fetchVersions = versions{4, 18}
+
+func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.SessionID != 0 && req.SessionEpoch != -1 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	var deadline time.Time
+	if req.MaxWaitMillis > 0 {
+		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	}
+	var wake chan struct{}
+	defer func() {
+		if wake != nil {
+			for _, p := range b.fetchPartitions(rc, req) {
+				p.removeWaiter(wake)
+			}
+		}
+	}()
+	for {
+		resp.Topics = resp.Topics[:0]
+		total, parts := b.fillFetch(rc, req, resp)
+		if int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
+			return resp, nil
+		}
+		// Long poll: register on every partition before re-reading, so an
+		// append between the read above and the wait below still wakes us.
+		if wake == nil {
+			wake = make(chan struct{}, 1)
+			for _, p := range parts {
+				p.addWaiter(wake)
+			}
+			continue
+		}
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-wake:
+		case <-timer.C:
+		case <-rc.ctx.Done():
+		}
+		timer.Stop()
+	}
+}
+
+// fetchPartitions lists the existing partitions a fetch names.
+func (b *Broker) fetchPartitions(rc *reqCtx, req *kmsg.FetchRequest) []*partition {
+	var parts []*partition
+	for _, rt := range req.Topics {
+		t := b.fetchTopic(rc, rt)
+		if t == nil {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if rp.Partition >= 0 && int(rp.Partition) < len(t.partitions) {
+				parts = append(parts, t.partitions[rp.Partition])
+			}
+		}
+	}
+	return parts
+}
+
+func (b *Broker) fetchTopic(rc *reqCtx, rt kmsg.FetchRequestTopic) *topic {
+	if rc.version >= 13 {
+		return b.topics.getByID(rt.TopicID)
+	}
+	return b.topics.get(rt.Topic)
+}
+
+// fillFetch reads every requested partition into resp and returns the bytes
+// gathered and the partitions that exist (for long-poll wake-ups).
+func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []*partition) {
+	maxBytes := req.MaxBytes
+	if rc.version < 3 || maxBytes <= 0 {
+		maxBytes = 1<<31 - 1
+	}
+	readCommitted := req.IsolationLevel == 1
+	var total int
+	var parts []*partition
+	var buf []byte
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t := b.fetchTopic(rc, rt)
+		missing := kerr.UnknownTopicOrPartition
+		if rc.version >= 13 {
+			missing = kerr.UnknownTopicID
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			switch {
+			case t == nil:
+				sp.ErrorCode = missing.Code
+			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				p := t.partitions[rp.Partition]
+				parts = append(parts, p)
+				hw := p.log.EndOffset()
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.log.StartOffset()
+				if readCommitted {
+					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				}
+				limit := min(rp.PartitionMaxBytes, maxBytes-int32(total))
+				if limit <= 0 && total > 0 {
+					break
+				}
+				start := len(buf)
+				var err error
+				// KIP-74: the first partition with data returns at least one
+				// whole batch even above the limits, so a consumer never stalls.
+				buf, err = p.log.Read(rp.FetchOffset, max(limit, 0), total == 0, buf)
+				if err != nil {
+					if errors.Is(err, storage.ErrOffsetOutOfRange) {
+						sp.ErrorCode = kerr.OffsetOutOfRange.Code
+					} else {
+						sp.ErrorCode = errorCode(err)
+						b.log.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
+					}
+					buf = buf[:start]
+					break
+				}
+				sp.RecordBatches = buf[start:len(buf):len(buf)]
+				total += len(buf) - start
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return total, parts
+}

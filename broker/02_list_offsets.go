@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
+)
+
+// ListOffsets: v1-10. v0 (several old-style offsets) was removed in Kafka
+// 4.0; v2 adds isolation level, v7 max timestamp (-3), v8 earliest local
+// (-4), v9 latest tiered (-5).
+var listOffsetsVersions = versions{1, 10}
+
+// Special timestamps of ListOffsets.
+const (
+	tsLatest        = -1
+	tsEarliest      = -2
+	tsMaxTimestamp  = -3
+	tsEarliestLocal = -4
+	tsLatestTiered  = -5
+)
+
+func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := b.topics.get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				off, ts, err := b.listOffset(t.partitions[rp.Partition], rp.Timestamp)
+				if err != nil {
+					sp.ErrorCode = errorCode(err)
+					break
+				}
+				sp.Offset, sp.Timestamp = off, ts
+				if off >= 0 {
+					sp.LeaderEpoch = 0
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// listOffset resolves one ListOffsets query to (offset, timestamp); (-1, -1)
+// when no record matches, as Kafka answers.
+func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, error) {
+	switch ts {
+	case tsLatest:
+		return p.log.EndOffset(), -1, nil
+	case tsEarliest, tsEarliestLocal:
+		return p.log.StartOffset(), -1, nil
+	case tsLatestTiered:
+		return -1, -1, nil
+	case tsMaxTimestamp:
+		batch, ok, err := p.log.MaxTimestampBatch()
+		if err != nil || !ok {
+			return -1, -1, err
+		}
+		return findRecord(batch, func(recTS, maxTS int64) bool { return recTS == maxTS })
+	}
+	if ts < 0 {
+		return 0, 0, kerr.InvalidRequest
+	}
+	batch, ok, err := p.log.BatchForTimestamp(ts)
+	if err != nil || !ok {
+		return -1, -1, err
+	}
+	return findRecord(batch, func(recTS, _ int64) bool { return recTS >= ts })
+}
+
+// findRecord decodes one stored batch and returns the first record for which
+// match holds, with its timestamp. Under LogAppendTime every record carries
+// the batch's max timestamp.
+func findRecord(raw []byte, match func(recTS, maxTS int64) bool) (int64, int64, error) {
+	r := recordbatch.NewReader(raw, recordbatch.ReadOptions{})
+	var batch recordbatch.Batch
+	if !r.Next(&batch) {
+		if err := r.Err(); err != nil {
+			return -1, -1, err
+		}
+		return -1, -1, nil
+	}
+	for _, rec := range batch.Records {
+		ts := rec.Timestamp.UnixMilli()
+		if match(ts, batch.MaxTimestamp) {
+			return rec.Offset, ts, nil
+		}
+	}
+	return -1, -1, nil
+}

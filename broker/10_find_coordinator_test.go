@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// sendVersioned sends req at the version it carries, on a fresh connection
+// (clients negotiate versions; these tests pin them), and decodes the answer.
+func sendVersioned(t *testing.T, b *Broker, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("group-test"))
+	if _, err := nc.Write(f.AppendRequest(nil, req, 7)); err != nil {
+		t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(nc, size[:]); err != nil {
+		t.Fatalf("%s v%d: reading response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(nc, body); err != nil {
+		t.Fatal(err)
+	}
+	if corr := int32(binary.BigEndian.Uint32(body)); corr != 7 {
+		t.Fatalf("correlation id %d", corr)
+	}
+	body = body[4:]
+	resp := req.ResponseKind()
+	if resp.IsFlexible() {
+		body = body[1:] // empty header tags
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decoding %s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return resp
+}
+
+func TestFindCoordinator(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.OffsetsTopicNumPartitions = 5 }))
+	tests := []struct {
+		version int16
+		typ     int8
+		keys    []string
+		want    *kerr.Error
+	}{
+		{0, 0, []string{"g"}, nil},
+		{1, 1, []string{"txn"}, nil},
+		{3, 0, []string{"g"}, nil},
+		{3, 7, []string{"g"}, kerr.InvalidRequest},
+		{4, 0, []string{"a", "b"}, nil},
+		{5, 1, []string{"t1", "t2", "t3"}, nil},
+		{5, 2, []string{"share"}, kerr.InvalidRequest},
+	}
+	for _, tt := range tests {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.Version, req.CoordinatorType = tt.version, tt.typ
+		if tt.version < 4 {
+			req.CoordinatorKey = tt.keys[0]
+		} else {
+			req.CoordinatorKeys = tt.keys
+		}
+		resp := sendVersioned(t, b, req).(*kmsg.FindCoordinatorResponse)
+		got := resp.Coordinators
+		if tt.version < 4 {
+			got = []kmsg.FindCoordinatorResponseCoordinator{{Key: tt.keys[0], NodeID: resp.NodeID, Host: resp.Host, Port: resp.Port, ErrorCode: resp.ErrorCode}}
+		}
+		if len(got) != len(tt.keys) {
+			t.Fatalf("v%d: %d coordinators for %d keys", tt.version, len(got), len(tt.keys))
+		}
+		for i, c := range got {
+			if tt.want != nil {
+				if c.ErrorCode != tt.want.Code || c.NodeID != -1 {
+					t.Errorf("v%d type %d: error %v node %d, want %v", tt.version, tt.typ, kerr.ErrorForCode(c.ErrorCode), c.NodeID, tt.want)
+				}
+				continue
+			}
+			if c.ErrorCode != 0 || c.Key != tt.keys[i] || c.NodeID != b.nodeID || c.Host != b.advHost || c.Port != b.advPort {
+				t.Errorf("v%d type %d key %q: %+v", tt.version, tt.typ, tt.keys[i], c)
+			}
+		}
+	}
+	// The group lookup created the internal topic.
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 12
+	topic := offsetsTopic
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
+	mresp := sendVersioned(t, b, md).(*kmsg.MetadataResponse)
+	if mt := mresp.Topics[0]; mt.ErrorCode != 0 || !mt.IsInternal || len(mt.Partitions) != 5 {
+		t.Fatalf("%s in Metadata: error %d internal %v partitions %d", offsetsTopic, mt.ErrorCode, mt.IsInternal, len(mt.Partitions))
+	}
+}

@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs: v0-4. v1 adds sources and synonyms, v3 types and docs, v4
+// is flexible.
+var describeConfigsVersions = versions{0, 4}
+
+func (b *Broker) handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t := b.topics.get(rr.ResourceName)
+			if t == nil {
+				res.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				msg := "Topic " + rr.ResourceName + " does not exist"
+				res.ErrorMessage = &msg
+				break
+			}
+			res.Configs = b.describeTopicConfigs(t.configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.nodeID)) {
+				res.ErrorCode = kerr.InvalidRequest.Code
+				msg := "Unexpected broker id, expected " + strconv.Itoa(int(b.nodeID)) + " or empty string, but received " + rr.ResourceName
+				res.ErrorMessage = &msg
+				break
+			}
+			res.Configs = b.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+		default:
+			res.ErrorCode = kerr.InvalidRequest.Code
+			msg := "Unsupported resource type " + rr.ResourceType.String()
+			res.ErrorMessage = &msg
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+func wanted(names []string, key string) bool { return names == nil || slices.Contains(names, key) }
+
+func (b *Broker) describeTopicConfigs(overrides map[string]string, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for i := range topicProps {
+		p := &topicProps[i]
+		if !wanted(names, p.key) {
+			continue
+		}
+		v, src := b.cfg.topicValue(p, overrides)
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.Value = p.key, &v
+		c.Source = kmsg.ConfigSource(src)
+		c.IsDefault = src == sourceDefault
+		c.ConfigType = kmsg.ConfigType(p.typ)
+		if docs {
+			c.Documentation = &p.doc
+		}
+		if synonyms {
+			if o, ok := overrides[p.key]; ok {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.key, Value: &o, Source: kmsg.ConfigSource(sourceDynamicTopic)})
+			}
+			for _, k := range append([]string{p.brokerKey}, p.altKeys...) {
+				if s, ok := b.cfg.explicit[k]; ok {
+					c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: k, Value: &s, Source: kmsg.ConfigSource(sourceStaticBroker)})
+				}
+			}
+			if bp := brokerPropByKey[p.brokerKey]; bp != nil && !bp.null {
+				d := bp.def
+				c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.brokerKey, Value: &d, Source: kmsg.ConfigSource(sourceDefault)})
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for i := range brokerProps {
+		p := &brokerProps[i]
+		if !wanted(names, p.key) {
+			continue
+		}
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name = p.key
+		c.ReadOnly = !p.dynamic
+		c.ConfigType = kmsg.ConfigType(p.typ)
+		if docs {
+			c.Documentation = &p.doc
+		}
+		if v, ok := b.cfg.explicit[p.key]; ok {
+			c.Value = &v
+			c.Source = kmsg.ConfigSource(sourceStaticBroker)
+		} else {
+			c.Source = kmsg.ConfigSource(sourceDefault)
+			c.IsDefault = true
+			if !p.null {
+				d := p.def
+				c.Value = &d
+			}
+		}
+		if synonyms {
+			c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.key, Value: c.Value, Source: c.Source})
+		}
+		out = append(out, c)
+	}
+	return out
+}

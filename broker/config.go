@@ -1,0 +1,236 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"time"
+)
+
+// Config is the broker's configuration, with Kafka's server.properties keys
+// named on each field. Build one with DefaultConfig (Kafka's defaults) or
+// ConfigFromProperties, then adjust fields; New validates it.
+type Config struct {
+	BrokerID       int64  // broker.id / node.id
+	Listen         string // listeners (host:port); ":0" or "127.0.0.1:0" picks a free port
+	AdvertisedAddr string // advertised.listeners; empty means the bound address
+	DataDir        string // log.dirs
+	InMemory       bool   // keep every log in memory (tests, --in-memory); DataDir is ignored
+	ClusterID      string // cluster.id; generated when empty
+
+	NumPartitions            int64 // num.partitions
+	DefaultReplicationFactor int64 // default.replication.factor
+	AutoCreateTopics         bool  // auto.create.topics.enable
+	DeleteTopicEnable        bool  // delete.topic.enable
+
+	RetentionHours           int64  // log.retention.hours
+	RetentionMinutes         *int64 // log.retention.minutes
+	RetentionMs              *int64 // log.retention.ms
+	RetentionBytes           int64  // log.retention.bytes
+	SegmentBytes             int64  // log.segment.bytes
+	RollHours                int64  // log.roll.hours
+	RollMs                   *int64 // log.roll.ms
+	RetentionCheckIntervalMs int64  // log.retention.check.interval.ms
+	FlushMessages            int64  // log.flush.interval.messages
+	FlushMs                  *int64 // log.flush.interval.ms
+	IndexIntervalBytes       int64  // log.index.interval.bytes
+	IndexSizeMaxBytes        int64  // log.index.size.max.bytes
+	MessageTimestampType     string // log.message.timestamp.type
+	CleanupPolicy            string // log.cleanup.policy
+	CompressionType          string // compression.type
+	MinInsyncReplicas        int64  // min.insync.replicas
+	SocketRequestMaxBytes    int64  // socket.request.max.bytes
+	MessageMaxBytes          int64  // message.max.bytes
+	ConnectionsMaxIdleMs     int64  // connections.max.idle.ms
+
+	OffsetsTopicReplicationFactor int64 // offsets.topic.replication.factor
+	OffsetsTopicNumPartitions     int64 // offsets.topic.num.partitions
+	OffsetsRetentionMinutes       int64 // offsets.retention.minutes
+	GroupInitialRebalanceDelayMs  int64 // group.initial.rebalance.delay.ms
+	GroupMinSessionTimeoutMs      int64 // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs      int64 // group.max.session.timeout.ms
+	GroupMaxSize                  int64 // group.max.size
+
+	TxnStateReplicationFactor   int64 // transaction.state.log.replication.factor
+	TxnStateMinISR              int64 // transaction.state.log.min.isr
+	TxnStateNumPartitions       int64 // transaction.state.log.num.partitions
+	TxnMaxTimeoutMs             int64 // transaction.max.timeout.ms
+	TransactionalIDExpirationMs int64 // transactional.id.expiration.ms
+	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
+
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+
+	// explicit records which keys came from a properties file or a flag, so
+	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.
+	explicit map[string]string
+}
+
+// DefaultConfig returns Kafka's defaults for every key.
+func DefaultConfig() Config {
+	var c Config
+	for _, p := range brokerProps {
+		if p.null || p.def == "" {
+			continue
+		}
+		if err := p.set(&c, p.def); err != nil {
+			panic(fmt.Sprintf("broker: default of %s: %v", p.key, err)) // a bug in the table, caught by every test
+		}
+	}
+	c.DataDir = ""
+	return c
+}
+
+// DevOverrides are the values Kafka's own shipped config/server.properties
+// sets for a single-node development broker; cmd/broker applies them when it
+// runs without --config, since replication factors of 3 cannot be met by one
+// broker.
+var DevOverrides = map[string]string{
+	"offsets.topic.replication.factor":         "1",
+	"transaction.state.log.replication.factor": "1",
+	"transaction.state.log.min.isr":            "1",
+	"group.initial.rebalance.delay.ms":         "0",
+}
+
+// ConfigFromProperties starts from DefaultConfig and applies props (the
+// contents of a server.properties file). Every invalid value is reported at
+// once, each naming its key. Unknown keys are returned as warnings, as Kafka
+// logs them, not errors.
+func ConfigFromProperties(props map[string]string) (cfg Config, unknown []string, err error) {
+	cfg = DefaultConfig()
+	err = cfg.Set(props)
+	for k := range props {
+		if _, ok := brokerPropByKey[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	return cfg, unknown, err
+}
+
+// Set applies known keys of props onto c, returning every invalid value at
+// once; unknown keys are ignored (ConfigFromProperties reports them).
+func (c *Config) Set(props map[string]string) error {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	// log.dirs must win over log.dir regardless of map order.
+	sort.Slice(keys, func(i, j int) bool {
+		if (keys[i] == "log.dirs") != (keys[j] == "log.dirs") {
+			return keys[i] == "log.dirs"
+		}
+		return keys[i] < keys[j]
+	})
+	var errs []error
+	for _, k := range keys {
+		p, ok := brokerPropByKey[k]
+		if !ok {
+			continue
+		}
+		if err := p.set(c, props[k]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		}
+		if c.explicit == nil {
+			c.explicit = make(map[string]string)
+		}
+		c.explicit[k] = props[k]
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem at once, each naming Kafka's key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listeners", "want host:port, got %q", c.Listen)
+	}
+	if c.AdvertisedAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {
+			bad("advertised.listeners", "want host:port, got %q", c.AdvertisedAddr)
+		}
+	}
+	if !c.InMemory && c.DataDir == "" {
+		bad("log.dirs", "a data directory is required unless the broker runs in memory")
+	}
+	if c.NumPartitions < 1 {
+		bad("num.partitions", "must be at least 1, got %d", c.NumPartitions)
+	}
+	if c.DefaultReplicationFactor < 1 {
+		bad("default.replication.factor", "must be at least 1, got %d", c.DefaultReplicationFactor)
+	}
+	if c.SegmentBytes < 14 {
+		bad("log.segment.bytes", "must be at least 14, got %d", c.SegmentBytes)
+	}
+	if c.RetentionCheckIntervalMs < 1 {
+		bad("log.retention.check.interval.ms", "must be at least 1, got %d", c.RetentionCheckIntervalMs)
+	}
+	if c.FlushMessages < 1 {
+		bad("log.flush.interval.messages", "must be at least 1, got %d", c.FlushMessages)
+	}
+	if c.SocketRequestMaxBytes < 1 {
+		bad("socket.request.max.bytes", "must be at least 1, got %d", c.SocketRequestMaxBytes)
+	}
+	if c.MessageMaxBytes < 0 {
+		bad("message.max.bytes", "must be at least 0, got %d", c.MessageMaxBytes)
+	}
+	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
+		bad("group.min.session.timeout.ms", "%d is larger than group.max.session.timeout.ms %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
+	}
+	if c.MessageTimestampType != "CreateTime" && c.MessageTimestampType != "LogAppendTime" {
+		bad("log.message.timestamp.type", "must be CreateTime or LogAppendTime, got %q", c.MessageTimestampType)
+	}
+	return errors.Join(errs...)
+}
+
+// retention returns log.retention.{ms,minutes,hours} by Kafka's precedence;
+// a negative value means unlimited.
+func (c *Config) retention() time.Duration {
+	switch {
+	case c.RetentionMs != nil:
+		return msDuration(*c.RetentionMs)
+	case c.RetentionMinutes != nil:
+		return msDuration(*c.RetentionMinutes * 60_000)
+	default:
+		return msDuration(c.RetentionHours * 3_600_000)
+	}
+}
+
+func (c *Config) retentionMs() int64 {
+	if d := c.retention(); d >= 0 {
+		return d.Milliseconds()
+	}
+	return -1
+}
+
+func (c *Config) rollMs() int64 {
+	if c.RollMs != nil {
+		return *c.RollMs
+	}
+	return c.RollHours * 3_600_000
+}
+
+func (c *Config) flushMs() int64 {
+	if c.FlushMs != nil {
+		return *c.FlushMs
+	}
+	return maxLong
+}
+
+// msDuration turns a Kafka millisecond value into a Duration; negative stays
+// negative (unlimited) and huge values saturate instead of overflowing.
+func msDuration(ms int64) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	if ms > int64(1<<63-1)/int64(time.Millisecond) {
+		return 1<<63 - 1
+	}
+	return time.Duration(ms) * time.Millisecond
+}

@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// reqCtx is what a handler knows about the request it serves.
+type reqCtx struct {
+	ctx      context.Context // canceled when the connection or the broker closes
+	clientID string
+	host     string // client's IP
+	version  int16
+}
+
+// conn serves one client connection. Kafka answers the requests of one
+// connection strictly in order and handles them one at a time (the channel is
+// muted while a request is in flight); kafkit does the same: the read loop
+// goroutine decodes and handles each request, and a writer goroutine owns the
+// socket's write side so encoding the next response overlaps the write of the
+// previous one.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	host   string
+	log    *slog.Logger
+	out    chan []byte // encoded responses, in request order; owned by the writer goroutine
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// frameHeaderSize: 4-byte size, then at least api key, version, correlation id.
+const minRequestSize = 8
+
+func (b *Broker) serveConn(nc net.Conn) {
+	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+	ctx, cancel := context.WithCancel(b.ctx)
+	c := &conn{
+		b: b, nc: nc, host: host, ctx: ctx, cancel: cancel,
+		log: b.log.With("remote", nc.RemoteAddr().String()),
+		out: make(chan []byte, 64),
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && b.ctx.Err() == nil {
+		c.log.Info("closing connection", "reason", err)
+	}
+	close(c.out)
+	wg.Wait()
+	cancel()
+	nc.Close()
+}
+
+// writeLoop writes encoded responses until out is closed. After a write error
+// it drains out so the reader never blocks on a dead socket.
+func (c *conn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	var failed bool
+	for buf := range c.out {
+		if failed {
+			continue
+		}
+		if _, err := w.Write(buf); err != nil {
+			failed = true
+			c.nc.Close()
+			continue
+		}
+		// Flush only when no further response is already waiting, so a burst
+		// of pipelined responses leaves in few syscalls.
+		if len(c.out) == 0 {
+			if err := w.Flush(); err != nil {
+				failed = true
+				c.nc.Close()
+			}
+		}
+	}
+	if !failed {
+		w.Flush()
+	}
+}
+
+func (c *conn) readLoop() error {
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	maxSize := c.b.cfg.SocketRequestMaxBytes
+	idle := time.Duration(c.b.cfg.ConnectionsMaxIdleMs) * time.Millisecond
+	for {
+		if c.b.ctx.Err() != nil {
+			return nil
+		}
+		if idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && c.b.ctx.Err() == nil {
+				return fmt.Errorf("idle for connections.max.idle.ms=%d", c.b.cfg.ConnectionsMaxIdleMs)
+			}
+			return err
+		}
+		size := int64(int32(binary.BigEndian.Uint32(sizeBuf[:])))
+		if size < minRequestSize {
+			return fmt.Errorf("invalid request size %d", size)
+		}
+		if size > maxSize {
+			// Kafka closes the connection without reading the body; never
+			// allocate a size the client merely claims.
+			return fmt.Errorf("request size %d is larger than socket.request.max.bytes=%d", size, maxSize)
+		}
+		// Read the body after the header so a huge claimed size can't pin
+		// memory before it arrives: the buffer grows as bytes come in.
+		if idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		buf, err := readN(r, int(size))
+		if err != nil {
+			return err
+		}
+		resp, err := c.handle(buf)
+		if err != nil {
+			return err
+		}
+		if resp != nil {
+			select {
+			case c.out <- resp:
+			case <-c.ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// readN reads exactly n bytes, growing its buffer in steps so that a peer
+// claiming a large size but sending little costs little memory.
+func readN(r io.Reader, n int) ([]byte, error) {
+	const step = 1 << 20
+	if n <= step {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	buf := make([]byte, 0, step)
+	for len(buf) < n {
+		chunk := min(n-len(buf), step)
+		if cap(buf)-len(buf) < chunk {
+			nb := make([]byte, len(buf), min(n, 2*cap(buf)+chunk))
+			copy(nb, buf)
+			buf = nb
+		}
+		if _, err := io.ReadFull(r, buf[len(buf):len(buf)+chunk]); err != nil {
+			return nil, err
+		}
+		buf = buf[:len(buf)+chunk]
+	}
+	return buf, nil
+}
+
+// errCloseConn asks the read loop to close the connection as Kafka does for a
+// request it cannot parse or an API/version it does not know.
+var errCloseConn = errors.New("closing connection")
+
+// handle decodes one request frame, runs its handler and returns the encoded
+// response frame (nil when none is sent, as for acks=0 produce).
+func (c *conn) handle(frame []byte) (out []byte, err error) {
+	defer func() {
+		// A malformed request must never take the broker down; kmsg decoding
+		// is bounds-checked, this is the last line of defence for handlers.
+		if r := recover(); r != nil {
+			c.log.Error("panic while handling request; closing connection", "panic", r)
+			out, err = nil, fmt.Errorf("%w: internal error", errCloseConn)
+		}
+	}()
+	rd := kbin.Reader{Src: frame}
+	key := rd.Int16()
+	version := rd.Int16()
+	corr := rd.Int32()
+	clientID := rd.NullableString()
+	if rd.Complete() != nil {
+		return nil, fmt.Errorf("%w: truncated request header", errCloseConn)
+	}
+	h := c.b.handlers.lookup(key)
+	if h == nil {
+		return nil, fmt.Errorf("%w: unknown api key %d", errCloseConn, key)
+	}
+	if version < h.min || version > h.max {
+		if key == int16(kmsg.ApiVersions) {
+			// KIP-511: answer with v0 listing what we support so the client
+			// can pick a version.
+			return c.encode(corr, c.b.apiVersionsUnsupported(), false), nil
+		}
+		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errCloseConn, version, kmsg.NameForKey(key), h.min, h.max)
+	}
+	req := kmsg.RequestForKey(key)
+	req.SetVersion(version)
+	if req.IsFlexible() {
+		skipTags(&rd)
+	}
+	body := rd.Src
+	if err := rd.Complete(); err != nil {
+		return nil, fmt.Errorf("%w: malformed request header", errCloseConn)
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errCloseConn, kmsg.NameForKey(key), version, err)
+	}
+	var id string
+	if clientID != nil {
+		id = *clientID
+	}
+	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version}
+	resp, err := h.fn(rc, req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errCloseConn, err)
+	}
+	if resp == nil {
+		return nil, nil
+	}
+	resp.SetVersion(version)
+	// ApiVersions responses always use header v0 so clients can parse them
+	// before knowing what the broker speaks.
+	flexHeader := resp.IsFlexible() && key != int16(kmsg.ApiVersions)
+	return c.encode(corr, resp, flexHeader), nil
+}
+
+// skipTags skips the request header's tagged fields. Unlike kmsg.SkipTags it
+// stops as soon as the input runs out, so a forged count of four billion
+// tags costs nothing.
+func skipTags(rd *kbin.Reader) {
+	for n := rd.Uvarint(); n > 0 && rd.Ok(); n-- {
+		rd.Uvarint() // tag
+		rd.Span(int(rd.Uvarint()))
+	}
+}
+
+// encode frames a response: size, correlation id, header tags, body.
+func (c *conn) encode(corr int32, resp kmsg.Response, flexHeader bool) []byte {
+	buf := make([]byte, 8, 256)
+	binary.BigEndian.PutUint32(buf[4:], uint32(corr))
+	if flexHeader {
+		buf = append(buf, 0) // no header tagged fields
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	return buf
+}

@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handler serves one API key over a version range. Each handler file
+// (00_produce.go, 01_fetch.go, ...) starts with the versions it supports and
+// why; ApiVersions advertises exactly these ranges.
+type handler struct {
+	min, max int16
+	fn       func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error)
+}
+
+type handlerTable [kmsg.MaxKey + 1]*handler
+
+func (t *handlerTable) lookup(key int16) *handler {
+	if key < 0 || int(key) >= len(t) {
+		return nil
+	}
+	return t[key]
+}
+
+// versions is a handler's supported range.
+type versions struct{ min, max int16 }
+
+// register adds a typed handler; the type assertion can't fail because the
+// request object comes from kmsg.RequestForKey(key).
+func register[Req kmsg.Request](t *handlerTable, key kmsg.Key, v versions, fn func(*reqCtx, Req) (kmsg.Response, error)) {
+	if max := kmsg.RequestForKey(int16(key)).MaxVersion(); v.max > max {
+		panic(fmt.Sprintf("broker: %s handler claims v%d but kmsg knows v%d", kmsg.NameForKey(int16(key)), v.max, max))
+	}
+	t[key] = &handler{min: v.min, max: v.max, fn: func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error) {
+		return fn(rc, req.(Req))
+	}}
+}
+
+// newHandlers builds the dispatch table for b. Issue-by-issue, more APIs
+// are added here; anything absent is closed as an unknown key, as Kafka does.
+func (b *Broker) newHandlers() *handlerTable {
+	t := new(handlerTable)
+	register(t, kmsg.Produce, produceVersions, b.handleProduce)
+	register(t, kmsg.Fetch, fetchVersions, b.handleFetch)
+	register(t, kmsg.ListOffsets, listOffsetsVersions, b.handleListOffsets)
+	register(t, kmsg.Metadata, metadataVersions, b.handleMetadata)
+	register(t, kmsg.ApiVersions, apiVersionsVersions, b.handleAPIVersions)
+	register(t, kmsg.CreateTopics, createTopicsVersions, b.handleCreateTopics)
+	register(t, kmsg.DeleteTopics, deleteTopicsVersions, b.handleDeleteTopics)
+	register(t, kmsg.InitProducerID, initProducerIDVersions, b.handleInitProducerID)
+	register(t, kmsg.DescribeConfigs, describeConfigsVersions, b.handleDescribeConfigs)
+	register(t, kmsg.CreatePartitions, createPartitionsVersions, b.handleCreatePartitions)
+	register(t, kmsg.DescribeCluster, describeClusterVersions, b.handleDescribeCluster)
+	b.registerCoordinatorHandlers(t)
+	return t
+}

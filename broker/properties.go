@@ -1,0 +1,291 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// propType is a Kafka config type as DescribeConfigs v3+ reports it.
+type propType int8
+
+// Kafka's ConfigType codes (DescribeConfigsResponse ConfigType).
+const (
+	typeBoolean  propType = 1
+	typeString   propType = 2
+	typeInt      propType = 3
+	typeShort    propType = 4
+	typeLong     propType = 5
+	typeDouble   propType = 6
+	typeList     propType = 7
+	typeClass    propType = 8
+	typePassword propType = 9
+)
+
+// brokerProp is one broker-level key of server.properties. The table below is
+// the single source of truth for parsing, validation, defaults and
+// DescribeConfigs; Config's typed fields are filled from it.
+type brokerProp struct {
+	key  string
+	typ  propType
+	def  string // Kafka's default, as DescribeConfigs shows it ("" with null=true for null)
+	null bool
+	doc  string
+	// set parses v into c; it returns an error that describes the value only
+	// (the caller prefixes the key).
+	set func(c *Config, v string) error
+	// dynamic keys may change at runtime through (Incremental)AlterConfigs.
+	dynamic bool
+}
+
+func parseInt(v string, min, max int64) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("not an integer: %q", v)
+	}
+	if n < min || n > max {
+		return 0, fmt.Errorf("value %d out of range [%d, %d]", n, min, max)
+	}
+	return n, nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean (true or false): %q", v)
+}
+
+func intProp(key string, def int64, min, max int64, doc string, field func(*Config) *int64) brokerProp {
+	typ := typeLong
+	if max <= math.MaxInt32 {
+		typ = typeInt
+	}
+	return brokerProp{key: key, typ: typ, def: strconv.FormatInt(def, 10), doc: doc, set: func(c *Config, v string) error {
+		n, err := parseInt(v, min, max)
+		if err == nil {
+			*field(c) = n
+		}
+		return err
+	}}
+}
+
+func boolProp(key string, def bool, doc string, field func(*Config) *bool) brokerProp {
+	return brokerProp{key: key, typ: typeBoolean, def: strconv.FormatBool(def), doc: doc, set: func(c *Config, v string) error {
+		b, err := parseBool(v)
+		if err == nil {
+			*field(c) = b
+		}
+		return err
+	}}
+}
+
+// ignoredProp is a real Kafka key that has no meaning for a single Go
+// process (thread pools, KRaft quorum wiring); accepting it lets users keep
+// their existing server.properties.
+func ignoredProp(key, def, doc string) brokerProp {
+	return brokerProp{key: key, typ: typeString, def: def, doc: doc + " (accepted for compatibility; no effect in kafkit)", set: func(*Config, string) error { return nil }}
+}
+
+const maxLong = math.MaxInt64
+
+var brokerProps = []brokerProp{
+	intProp("broker.id", 0, -1, math.MaxInt32, "The broker id of this server.", func(c *Config) *int64 { return &c.BrokerID }),
+	intProp("node.id", 0, -1, math.MaxInt32, "KRaft name of broker.id.", func(c *Config) *int64 { return &c.BrokerID }),
+	{key: "listeners", typ: typeString, def: "PLAINTEXT://127.0.0.1:9092", doc: "Listener to bind: PLAINTEXT://host:port (one listener).", set: func(c *Config, v string) error {
+		hp, err := parseListener(v)
+		if err == nil {
+			c.Listen = hp
+		}
+		return err
+	}},
+	{key: "advertised.listeners", typ: typeString, null: true, doc: "Address given to clients in Metadata; defaults to the bound listener.", set: func(c *Config, v string) error {
+		hp, err := parseListener(v)
+		if err == nil {
+			c.AdvertisedAddr = hp
+		}
+		return err
+	}},
+	{key: "log.dirs", typ: typeString, null: true, doc: "Directory holding the log data (one directory).", set: func(c *Config, v string) error {
+		dirs := strings.Split(v, ",")
+		if len(dirs) != 1 || strings.TrimSpace(dirs[0]) == "" {
+			return fmt.Errorf("exactly one directory is supported, got %q", v)
+		}
+		c.DataDir = strings.TrimSpace(dirs[0])
+		return nil
+	}},
+	{key: "log.dir", typ: typeString, def: "/tmp/kafka-logs", doc: "Used when log.dirs is not set.", set: func(c *Config, v string) error {
+		if c.DataDir == "" {
+			c.DataDir = strings.TrimSpace(v)
+		}
+		return nil
+	}},
+	intProp("num.partitions", 1, 1, math.MaxInt32, "Default partition count of auto-created topics.", func(c *Config) *int64 { return &c.NumPartitions }),
+	intProp("default.replication.factor", 1, 1, math.MaxInt16, "Default replication factor of auto-created topics.", func(c *Config) *int64 { return &c.DefaultReplicationFactor }),
+	boolProp("auto.create.topics.enable", true, "Create a topic when Metadata or Produce names an unknown one.", func(c *Config) *bool { return &c.AutoCreateTopics }),
+	boolProp("delete.topic.enable", true, "Allow DeleteTopics.", func(c *Config) *bool { return &c.DeleteTopicEnable }),
+	intProp("log.retention.hours", 168, -1, math.MaxInt32, "Hours to keep a log segment (lowest precedence of the three).", func(c *Config) *int64 { return &c.RetentionHours }),
+	{key: "log.retention.minutes", typ: typeInt, null: true, doc: "Minutes to keep a log segment; overrides log.retention.hours.", set: optionalInt(func(c *Config) **int64 { return &c.RetentionMinutes })},
+	{key: "log.retention.ms", typ: typeLong, null: true, doc: "Milliseconds to keep a log segment; overrides minutes and hours; -1 is unlimited.", set: optionalInt(func(c *Config) **int64 { return &c.RetentionMs }), dynamic: true},
+	intProp("log.retention.bytes", -1, -1, maxLong, "Size above which old segments are deleted; -1 is unlimited.", func(c *Config) *int64 { return &c.RetentionBytes }),
+	intProp("log.segment.bytes", 1073741824, 14, math.MaxInt32, "Size of a single log segment file.", func(c *Config) *int64 { return &c.SegmentBytes }),
+	intProp("log.roll.hours", 168, 1, math.MaxInt32, "Maximum age of the active segment before a roll.", func(c *Config) *int64 { return &c.RollHours }),
+	{key: "log.roll.ms", typ: typeLong, null: true, doc: "Maximum age of the active segment in ms; overrides log.roll.hours.", set: optionalInt(func(c *Config) **int64 { return &c.RollMs })},
+	intProp("log.retention.check.interval.ms", 300000, 1, maxLong, "How often retention runs.", func(c *Config) *int64 { return &c.RetentionCheckIntervalMs }),
+	intProp("log.flush.interval.messages", maxLong, 1, maxLong, "Messages appended to a partition before an fsync; 1 means every acknowledged batch is on disk.", func(c *Config) *int64 { return &c.FlushMessages }),
+	{key: "log.flush.interval.ms", typ: typeLong, null: true, doc: "Maximum time data stays unflushed.", set: optionalInt(func(c *Config) **int64 { return &c.FlushMs })},
+	intProp("log.index.interval.bytes", 4096, 0, math.MaxInt32, "Bytes between entries of the offset index.", func(c *Config) *int64 { return &c.IndexIntervalBytes }),
+	intProp("log.index.size.max.bytes", 10485760, 4, math.MaxInt32, "Maximum size of an offset index; a full index rolls the segment.", func(c *Config) *int64 { return &c.IndexSizeMaxBytes }),
+	{key: "log.message.timestamp.type", typ: typeString, def: "CreateTime", doc: "CreateTime or LogAppendTime.", set: func(c *Config, v string) error {
+		if v != "CreateTime" && v != "LogAppendTime" {
+			return fmt.Errorf("must be CreateTime or LogAppendTime, got %q", v)
+		}
+		c.MessageTimestampType = v
+		return nil
+	}},
+	{key: "log.cleanup.policy", typ: typeList, def: "delete", doc: "delete (compact is not implemented yet).", set: func(c *Config, v string) error {
+		if err := validateCleanupPolicy(v); err != nil {
+			return err
+		}
+		c.CleanupPolicy = v
+		return nil
+	}},
+	{key: "compression.type", typ: typeString, def: "producer", doc: "Final compression of topic data; only producer (keep the producer's codec) is implemented.", set: func(c *Config, v string) error {
+		if err := validateCompression(v); err != nil {
+			return err
+		}
+		c.CompressionType = v
+		return nil
+	}},
+	intProp("min.insync.replicas", 1, 1, math.MaxInt32, "Minimum in-sync replicas for acks=all.", func(c *Config) *int64 { return &c.MinInsyncReplicas }),
+	intProp("socket.request.max.bytes", 104857600, 1, math.MaxInt32, "Largest request frame accepted; a larger one closes the connection.", func(c *Config) *int64 { return &c.SocketRequestMaxBytes }),
+	intProp("message.max.bytes", 1048588, 0, math.MaxInt32, "Largest record batch accepted (topic key max.message.bytes).", func(c *Config) *int64 { return &c.MessageMaxBytes }),
+	intProp("connections.max.idle.ms", 600000, -1, maxLong, "Idle connections are closed after this long; -1 never.", func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
+	intProp("offsets.topic.replication.factor", 3, 1, math.MaxInt16, "Replication factor of __consumer_offsets (capped at the broker count).", func(c *Config) *int64 { return &c.OffsetsTopicReplicationFactor }),
+	intProp("offsets.topic.num.partitions", 50, 1, math.MaxInt32, "Partitions of __consumer_offsets.", func(c *Config) *int64 { return &c.OffsetsTopicNumPartitions }),
+	intProp("offsets.retention.minutes", 10080, 1, math.MaxInt32, "Committed offsets of an empty group are kept this long.", func(c *Config) *int64 { return &c.OffsetsRetentionMinutes }),
+	intProp("group.initial.rebalance.delay.ms", 3000, 0, math.MaxInt32, "Wait for more members before the first rebalance of an empty group.", func(c *Config) *int64 { return &c.GroupInitialRebalanceDelayMs }),
+	intProp("group.min.session.timeout.ms", 6000, 0, math.MaxInt32, "Smallest session.timeout.ms a member may ask for.", func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }),
+	intProp("group.max.session.timeout.ms", 1800000, 0, math.MaxInt32, "Largest session.timeout.ms a member may ask for.", func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }),
+	intProp("group.max.size", math.MaxInt32, 1, math.MaxInt32, "Maximum members of one group.", func(c *Config) *int64 { return &c.GroupMaxSize }),
+	intProp("transaction.state.log.replication.factor", 3, 1, math.MaxInt16, "Replication factor of __transaction_state (capped at the broker count).", func(c *Config) *int64 { return &c.TxnStateReplicationFactor }),
+	intProp("transaction.state.log.min.isr", 2, 1, math.MaxInt32, "min.insync.replicas of __transaction_state.", func(c *Config) *int64 { return &c.TxnStateMinISR }),
+	intProp("transaction.state.log.num.partitions", 50, 1, math.MaxInt32, "Partitions of __transaction_state.", func(c *Config) *int64 { return &c.TxnStateNumPartitions }),
+	intProp("transaction.max.timeout.ms", 900000, 1, math.MaxInt32, "Largest transaction.timeout.ms a producer may ask for.", func(c *Config) *int64 { return &c.TxnMaxTimeoutMs }),
+	intProp("transactional.id.expiration.ms", 604800000, 1, math.MaxInt32, "Idle transactional ids are forgotten after this long.", func(c *Config) *int64 { return &c.TransactionalIDExpirationMs }),
+	intProp("producer.id.expiration.ms", 86400000, -1, math.MaxInt32, "Idle idempotent producer state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
+	{key: "process.roles", typ: typeList, def: "broker,controller", doc: "KRaft roles; a kafkit broker is always broker,controller.", set: func(_ *Config, v string) error {
+		if !strings.Contains(v, "broker") {
+			return fmt.Errorf("must include broker, got %q", v)
+		}
+		return nil
+	}},
+	{key: "cluster.id", typ: typeString, null: true, doc: "Cluster id reported in Metadata; generated and stored in meta.properties when unset.", set: func(c *Config, v string) error { c.ClusterID = v; return nil }},
+	ignoredProp("controller.quorum.voters", "", "KRaft voters"),
+	ignoredProp("controller.quorum.bootstrap.servers", "", "KRaft bootstrap"),
+	ignoredProp("controller.listener.names", "", "KRaft controller listener names"),
+	ignoredProp("inter.broker.listener.name", "", "Inter-broker listener"),
+	ignoredProp("listener.security.protocol.map", "", "Listener to protocol map"),
+	ignoredProp("num.network.threads", "3", "Network threads"),
+	ignoredProp("num.io.threads", "8", "I/O threads"),
+	ignoredProp("socket.send.buffer.bytes", "102400", "SO_SNDBUF"),
+	ignoredProp("socket.receive.buffer.bytes", "102400", "SO_RCVBUF"),
+	ignoredProp("num.recovery.threads.per.data.dir", "2", "Recovery threads"),
+	ignoredProp("share.coordinator.state.topic.replication.factor", "3", "Share groups"),
+	ignoredProp("share.coordinator.state.topic.min.isr", "2", "Share groups"),
+}
+
+func optionalInt(field func(*Config) **int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseInt(v, -1, maxLong)
+		if err == nil {
+			*field(c) = &n
+		}
+		return err
+	}
+}
+
+var brokerPropByKey = func() map[string]*brokerProp {
+	m := make(map[string]*brokerProp, len(brokerProps))
+	for i := range brokerProps {
+		m[brokerProps[i].key] = &brokerProps[i]
+	}
+	return m
+}()
+
+func parseListener(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if strings.Contains(v, ",") {
+		return "", fmt.Errorf("only one listener is supported, got %q", v)
+	}
+	if i := strings.Index(v, "://"); i >= 0 {
+		if proto := v[:i]; proto != "PLAINTEXT" && proto != "BROKER" && proto != "CLIENT" {
+			return "", fmt.Errorf("only PLAINTEXT listeners are supported, got %q", v)
+		}
+		v = v[i+3:]
+	}
+	if !strings.Contains(v, ":") {
+		return "", fmt.Errorf("want host:port, got %q", v)
+	}
+	return v, nil
+}
+
+func validateCleanupPolicy(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+		case "compact":
+			return errors.New("compact is not implemented yet; use delete")
+		default:
+			return fmt.Errorf("must be delete or compact, got %q", v)
+		}
+	}
+	return nil
+}
+
+func validateCompression(v string) error {
+	switch v {
+	case "producer", "uncompressed", "none":
+		return nil
+	case "gzip", "snappy", "lz4", "zstd":
+		return fmt.Errorf("recompression to %s is not implemented yet; use producer", v)
+	}
+	return fmt.Errorf("must be one of producer, uncompressed, gzip, snappy, lz4, zstd; got %q", v)
+}
+
+// ReadProperties parses a Java-style .properties file (key=value or key:value,
+// # and ! comments, backslash line continuation) into a map.
+func ReadProperties(r io.Reader) (map[string]string, error) {
+	props := make(map[string]string)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	var pending string
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		line := strings.TrimLeft(sc.Text(), " \t\f")
+		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
+			continue
+		}
+		if strings.HasSuffix(line, `\`) && !strings.HasSuffix(line, `\\`) {
+			pending += line[:len(line)-1]
+			continue
+		}
+		line = pending + line
+		pending = ""
+		i := strings.IndexAny(line, "=:")
+		if i < 0 {
+			return nil, fmt.Errorf("line %d: want key=value, got %q", lineNo, line)
+		}
+		key := strings.TrimSpace(line[:i])
+		props[key] = strings.TrimSpace(line[i+1:])
+	}
+	return props, sc.Err()
+}

@@ -1,0 +1,291 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kafkit/kafkit/internal/storage"
+)
+
+// Broker is a single-node, Kafka-wire-compatible broker. Create it with New
+// (or NewTest in tests); it serves until Close.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	fs        storage.FS
+	ln        net.Listener
+	nodeID    int32
+	advHost   string
+	advPort   int32
+	clusterID string
+	handlers  *handlerTable
+
+	// ctx is canceled by Close: connections stop reading, long polls return.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// goroutines tracks every long-lived goroutine; startMu guards closed so
+	// nothing starts after Close began.
+	goroutines sync.WaitGroup
+	startMu    sync.Mutex
+	closed     bool
+	closeOnce  sync.Once
+	closeErr   error
+
+	// connsMu guards conns, the open client connections (closed on shutdown).
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{}
+
+	topics *topicRegistry
+	pids   *producerIDs
+
+	// brokerOverrides holds dynamic broker configs (AlterConfigs on the
+	// broker resource); cfgMu guards cfg fields that may change at runtime.
+	cfgMu sync.RWMutex
+
+	coord coordinatorHooks
+
+	acceptedConns atomic.Int64
+}
+
+// New validates cfg, opens (and recovers) the data directory and starts
+// listening. Serving begins at once on a background goroutine; use Addr for
+// the bound address and Close to stop.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	b := &Broker{
+		cfg:    cfg,
+		log:    logger.With("broker", cfg.BrokerID),
+		nodeID: int32(cfg.BrokerID),
+		conns:  make(map[net.Conn]struct{}),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if cfg.InMemory {
+		b.fs = storage.NewMemFS()
+		b.cfg.DataDir = "/kafkit-memory"
+	} else {
+		b.fs = storage.OSFS{}
+	}
+	meta, err := loadMetaProperties(b.fs, b.cfg.DataDir, cfg.ClusterID, b.nodeID)
+	if err != nil {
+		return nil, err
+	}
+	b.clusterID = meta.clusterID
+	if b.pids, err = openProducerIDs(b.fs, b.cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if b.topics, err = openTopicRegistry(b); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		b.topics.close()
+		return nil, fmt.Errorf("listeners: %w", err)
+	}
+	b.ln = ln
+	adv := cfg.AdvertisedAddr
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	host, port, _ := net.SplitHostPort(adv)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	if port == "0" {
+		_, port, _ = net.SplitHostPort(ln.Addr().String())
+	}
+	p, _ := strconv.Atoi(port)
+	b.advHost, b.advPort = host, int32(p)
+	b.handlers = b.newHandlers()
+	if err := b.startCoordinators(); err != nil {
+		ln.Close()
+		b.topics.close()
+		return nil, err
+	}
+	b.goStart(b.acceptLoop)
+	b.goStart(b.maintenanceLoop)
+	b.log.Info("broker started", "addr", ln.Addr().String(), "data_dir", b.dataDirDescription(), "cluster_id", b.clusterID)
+	return b, nil
+}
+
+func (b *Broker) dataDirDescription() string {
+	if b.cfg.InMemory {
+		return "(in memory)"
+	}
+	return b.cfg.DataDir
+}
+
+// Addr is the address the broker listens on.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// DataDir is the directory holding the logs ("(in memory)" in memory mode).
+func (b *Broker) DataDir() string { return b.dataDirDescription() }
+
+// ClusterID is the id reported in Metadata and DescribeCluster.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// goStart runs fn on a tracked goroutine unless the broker is closing.
+func (b *Broker) goStart(fn func()) bool {
+	b.startMu.Lock()
+	defer b.startMu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.goroutines.Add(1)
+	go func() {
+		defer b.goroutines.Done()
+		fn()
+	}()
+	return true
+}
+
+func (b *Broker) acceptLoop() {
+	var delay time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failures (EMFILE...): back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			b.log.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-b.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		b.connsMu.Lock()
+		b.conns[nc] = struct{}{}
+		b.connsMu.Unlock()
+		b.acceptedConns.Add(1)
+		if !b.goStart(func() {
+			b.serveConn(nc)
+			b.connsMu.Lock()
+			delete(b.conns, nc)
+			b.connsMu.Unlock()
+		}) {
+			nc.Close()
+			return
+		}
+	}
+}
+
+// maintenanceLoop runs retention on log.retention.check.interval.ms and the
+// time-based flush on log.flush.interval.ms / flush.ms.
+func (b *Broker) maintenanceLoop() {
+	retention := time.NewTicker(time.Duration(b.cfg.RetentionCheckIntervalMs) * time.Millisecond)
+	defer retention.Stop()
+	// Flush ticks at the smallest flush.ms that any log may need; the logs
+	// decide whether they are due.
+	flush := time.NewTicker(time.Second)
+	defer flush.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case now := <-retention.C:
+			b.topics.applyRetention(now)
+		case now := <-flush.C:
+			b.topics.flushDue(now)
+		}
+	}
+}
+
+// Close stops the broker: it stops accepting, closes client connections after
+// their in-flight request (long polls return at once), stops the
+// coordinators, then flushes and closes every log. It waits for all of that
+// or until ctx is done. Calling Close again returns the first result.
+func (b *Broker) Close(ctx context.Context) error {
+	b.closeOnce.Do(func() {
+		b.startMu.Lock()
+		b.closed = true
+		b.startMu.Unlock()
+		b.cancel()
+		b.ln.Close()
+		b.connsMu.Lock()
+		for nc := range b.conns {
+			// Unblock readers waiting for the next request; a request being
+			// handled finishes and its response is written first.
+			nc.SetReadDeadline(time.Now())
+		}
+		b.connsMu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			b.goroutines.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			b.connsMu.Lock()
+			for nc := range b.conns {
+				nc.Close()
+			}
+			b.connsMu.Unlock()
+			<-done
+		}
+		b.stopCoordinators()
+		b.closeErr = b.topics.close()
+		b.log.Info("broker stopped")
+	})
+	return b.closeErr
+}
+
+// metaProperties is Kafka's meta.properties: cluster id and node id.
+type metaProperties struct {
+	clusterID string
+}
+
+func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID int32) (metaProperties, error) {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return metaProperties{}, fmt.Errorf("log.dirs: %w", err)
+	}
+	path := dir + "/meta.properties"
+	data, err := readFile(fsys, path)
+	if err == nil {
+		props, err := ReadProperties(bytesReader(data))
+		if err != nil {
+			return metaProperties{}, fmt.Errorf("%s: %w", path, err)
+		}
+		stored := props["cluster.id"]
+		if clusterID != "" && stored != "" && stored != clusterID {
+			return metaProperties{}, fmt.Errorf("cluster.id: configured %q but %s holds %q", clusterID, path, stored)
+		}
+		if stored != "" {
+			return metaProperties{clusterID: stored}, nil
+		}
+	}
+	if clusterID == "" {
+		var id [16]byte
+		rand.Read(id[:])
+		clusterID = base64.RawURLEncoding.EncodeToString(id[:])
+	}
+	content := fmt.Sprintf("#Written by kafkit\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
+	if err := writeFileAtomic(fsys, path, []byte(content)); err != nil {
+		return metaProperties{}, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return metaProperties{clusterID: clusterID}, nil
+}

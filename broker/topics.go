@@ -1,0 +1,553 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkit/kafkit/internal/coordinator"
+	"github.com/kafkit/kafkit/internal/storage"
+)
+
+// topic is one topic. Its partitions slice and configs map are never mutated
+// in place: growth and config changes install new copies under the
+// registry's lock, so readers holding a *topic see a consistent snapshot.
+type topic struct {
+	name       string
+	id         [16]byte
+	internal   bool
+	configs    map[string]string
+	partitions []*partition
+}
+
+// partition is one partition's log plus the fetches waiting for data on it.
+type partition struct {
+	topic string
+	index int32
+	log   *storage.Log
+	// lastFlush is when the maintenance goroutine, its only user, last
+	// fsynced the log for flush.ms.
+	lastFlush time.Time
+
+	// waitMu guards waiters: long-polling fetches, each woken (without
+	// blocking) after every append or when the partition goes away.
+	waitMu  sync.Mutex
+	waiters map[chan struct{}]struct{}
+}
+
+func (p *partition) addWaiter(ch chan struct{}) {
+	p.waitMu.Lock()
+	if p.waiters == nil {
+		p.waiters = make(map[chan struct{}]struct{})
+	}
+	p.waiters[ch] = struct{}{}
+	p.waitMu.Unlock()
+}
+
+func (p *partition) removeWaiter(ch chan struct{}) {
+	p.waitMu.Lock()
+	delete(p.waiters, ch)
+	p.waitMu.Unlock()
+}
+
+func (p *partition) notify() {
+	p.waitMu.Lock()
+	for ch := range p.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// topicRegistry owns every topic. mu guards byName and byID and serializes
+// topic creation, deletion, growth and config changes together with the
+// write of topics.json that records them.
+type topicRegistry struct {
+	b      *Broker
+	mu     sync.RWMutex
+	byName map[string]*topic
+	byID   map[[16]byte]*topic
+}
+
+// topicRecord is a topic's entry in <log.dirs>/topics.json, the broker's
+// durable record of which topics exist with what partition count and config
+// overrides (Kafka keeps this in its KRaft metadata log).
+type topicRecord struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Internal   bool              `json:"internal,omitempty"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+func (r *topicRegistry) metaPath() string { return r.b.cfg.DataDir + "/topics.json" }
+
+func openTopicRegistry(b *Broker) (*topicRegistry, error) {
+	r := &topicRegistry{b: b, byName: make(map[string]*topic), byID: make(map[[16]byte]*topic)}
+	data, err := readFile(b.fs, r.metaPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", r.metaPath(), err)
+	}
+	var recs []topicRecord
+	if err := json.Unmarshal(data, &recs); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", r.metaPath(), err)
+	}
+	for _, rec := range recs {
+		id, err := base64.RawURLEncoding.DecodeString(rec.ID)
+		if err != nil || len(id) != 16 {
+			return nil, fmt.Errorf("reading %s: topic %s has a bad id %q", r.metaPath(), rec.Name, rec.ID)
+		}
+		t := &topic{name: rec.Name, internal: rec.Internal, configs: rec.Configs}
+		copy(t.id[:], id)
+		if t.configs == nil {
+			t.configs = map[string]string{}
+		}
+		for i := int32(0); i < rec.Partitions; i++ {
+			p, err := r.openPartition(t, i)
+			if err != nil {
+				r.close()
+				return nil, err
+			}
+			t.partitions = append(t.partitions, p)
+		}
+		r.byName[t.name] = t
+		r.byID[t.id] = t
+	}
+	return r, nil
+}
+
+func (r *topicRegistry) partitionDir(topic string, p int32) string {
+	return r.b.cfg.DataDir + "/" + topic + "-" + strconv.Itoa(int(p))
+}
+
+func (r *topicRegistry) openPartition(t *topic, i int32) (*partition, error) {
+	dir := r.partitionDir(t.name, i)
+	l, err := storage.Open(r.b.fs, dir, r.b.cfg.storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
+	}
+	// Kafka's partition.metadata file ties the directory to the topic id.
+	meta := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(t.id[:]))
+	if err := writeFileAtomic(r.b.fs, dir+"/partition.metadata", []byte(meta)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("writing %s/partition.metadata: %w", dir, err)
+	}
+	return &partition{topic: t.name, index: i, log: l}, nil
+}
+
+// persist writes topics.json; the caller holds mu.
+func (r *topicRegistry) persist() error {
+	recs := make([]topicRecord, 0, len(r.byName))
+	for _, t := range r.byName {
+		recs = append(recs, topicRecord{
+			Name: t.name, ID: base64.RawURLEncoding.EncodeToString(t.id[:]),
+			Partitions: int32(len(t.partitions)), Internal: t.internal, Configs: t.configs,
+		})
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+	data, err := json.MarshalIndent(recs, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(r.b.fs, r.metaPath(), data)
+}
+
+func (r *topicRegistry) get(name string) *topic {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byName[name]
+}
+
+func (r *topicRegistry) getByID(id [16]byte) *topic {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byID[id]
+}
+
+// all returns the topics sorted by name.
+func (r *topicRegistry) all() []*topic {
+	r.mu.RLock()
+	ts := make([]*topic, 0, len(r.byName))
+	for _, t := range r.byName {
+		ts = append(ts, t)
+	}
+	r.mu.RUnlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
+	return ts
+}
+
+// partition returns the partition or nil.
+func (r *topicRegistry) partition(name string, p int32) *partition {
+	t := r.get(name)
+	if t == nil || p < 0 || int(p) >= len(t.partitions) {
+		return nil
+	}
+	return t.partitions[p]
+}
+
+// topicError is a Kafka error with the message Kafka sends along with it.
+type topicError struct {
+	err *kerr.Error
+	msg string
+}
+
+func (e *topicError) Error() string { return e.msg }
+func (e *topicError) Unwrap() error { return e.err }
+
+func newTopicError(err *kerr.Error, format string, args ...any) *topicError {
+	return &topicError{err: err, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorCode maps an error to a Kafka error code (one place for the broker).
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	switch {
+	case errors.Is(err, storage.ErrCorruptMessage):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, storage.ErrRecordTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, storage.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, storage.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, storage.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, storage.ErrUnsupportedMagic):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, errInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, coordinator.ErrClosed):
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the message sent in responses that carry one; nil when the
+// code alone says it all.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	var te *topicError
+	if errors.As(err, &te) {
+		return &te.msg
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return &ke.Description
+	}
+	s := err.Error()
+	return &s
+}
+
+// validateTopicName applies Kafka's Topic.validate rules.
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return newTopicError(kerr.InvalidTopicException, "Topic name is illegal, it can't be empty")
+	case name == "." || name == "..":
+		return newTopicError(kerr.InvalidTopicException, "Topic name cannot be \".\" or \"..\"")
+	case len(name) > 249:
+		return newTopicError(kerr.InvalidTopicException, "Topic name is illegal, it can't be longer than 249 characters, topic name: %s", name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return newTopicError(kerr.InvalidTopicException, "Topic name %s is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// maxPartitionsPerTopic bounds what one request can make the broker open:
+// Kafka has no hard limit, but a forged count of millions would stall a
+// single node for minutes.
+const maxPartitionsPerTopic = 10_000
+
+// createSpec describes a topic to create.
+type createSpec struct {
+	name              string
+	partitions        int32 // -1: num.partitions
+	replicationFactor int16 // -1: default.replication.factor
+	assignment        map[int32][]int32
+	configs           map[string]string
+	internal          bool
+	validateOnly      bool
+}
+
+// create makes a topic; it returns the topic (or what it would be, for
+// validate-only) and a Kafka error.
+func (r *topicRegistry) create(s createSpec) (*topic, error) {
+	if err := validateTopicName(s.name); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(s.name, "__") && !s.internal && (s.name == "__consumer_offsets" || s.name == "__transaction_state") {
+		return nil, newTopicError(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", s.name)
+	}
+	if len(s.assignment) > 0 {
+		if s.partitions != -1 || s.replicationFactor != -1 {
+			return nil, newTopicError(kerr.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+		}
+		s.partitions = int32(len(s.assignment))
+		for p, replicas := range s.assignment {
+			if p < 0 || p >= s.partitions {
+				return nil, newTopicError(kerr.InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence")
+			}
+			s.replicationFactor = int16(len(replicas))
+			for _, id := range replicas {
+				if id != r.b.nodeID {
+					return nil, newTopicError(kerr.InvalidReplicaAssignment, "Unknown broker %d in replica assignment", id)
+				}
+			}
+		}
+	}
+	if s.partitions == -1 {
+		s.partitions = int32(r.b.cfg.NumPartitions)
+	}
+	if s.replicationFactor == -1 {
+		s.replicationFactor = int16(r.b.cfg.DefaultReplicationFactor)
+	}
+	if s.partitions <= 0 {
+		return nil, newTopicError(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+	}
+	if s.partitions > maxPartitionsPerTopic {
+		return nil, newTopicError(kerr.InvalidPartitions, "Number of partitions %d is above this broker's limit of %d per topic.", s.partitions, maxPartitionsPerTopic)
+	}
+	if s.replicationFactor <= 0 {
+		return nil, newTopicError(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0.")
+	}
+	if s.replicationFactor > 1 {
+		return nil, newTopicError(kerr.InvalidReplicationFactor, "Replication factor: %d larger than available brokers: 1.", s.replicationFactor)
+	}
+	if err := validateTopicConfigs(s.configs); err != nil {
+		return nil, newTopicError(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), errInvalidConfig.Error()+": "))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.byName[s.name]; ok {
+		return nil, newTopicError(kerr.TopicAlreadyExists, "Topic '%s' already exists.", s.name)
+	}
+	if collides := r.collision(s.name); collides != "" {
+		return nil, newTopicError(kerr.InvalidTopicException, "Topic '%s' collides with existing topic: %s", s.name, collides)
+	}
+	t := &topic{name: s.name, internal: s.internal, configs: maps.Clone(s.configs)}
+	if t.configs == nil {
+		t.configs = map[string]string{}
+	}
+	rand.Read(t.id[:])
+	if s.validateOnly {
+		t.partitions = make([]*partition, s.partitions)
+		return t, nil
+	}
+	for i := int32(0); i < s.partitions; i++ {
+		p, err := r.openPartition(t, i)
+		if err != nil {
+			for _, p := range t.partitions {
+				p.log.Delete()
+			}
+			return nil, err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	r.byName[t.name] = t
+	r.byID[t.id] = t
+	if err := r.persist(); err != nil {
+		delete(r.byName, t.name)
+		delete(r.byID, t.id)
+		for _, p := range t.partitions {
+			p.log.Delete()
+		}
+		return nil, err
+	}
+	r.b.log.Info("created topic", "topic", t.name, "partitions", s.partitions)
+	return t, nil
+}
+
+// collision reports an existing topic whose name differs only by '.' vs '_'
+// (they collide in Kafka's metric names, so Kafka refuses them).
+func (r *topicRegistry) collision(name string) string {
+	norm := strings.ReplaceAll(name, ".", "_")
+	for other := range r.byName {
+		if strings.ReplaceAll(other, ".", "_") == norm {
+			return other
+		}
+	}
+	return ""
+}
+
+// delete removes a topic and its data.
+func (r *topicRegistry) delete(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.byName[name]
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	if t.internal {
+		return newTopicError(kerr.TopicAuthorizationFailed, "Cannot delete internal topic %s", name)
+	}
+	delete(r.byName, name)
+	delete(r.byID, t.id)
+	if err := r.persist(); err != nil {
+		r.byName[name] = t
+		r.byID[t.id] = t
+		return err
+	}
+	for _, p := range t.partitions {
+		if err := p.log.Delete(); err != nil {
+			r.b.log.Warn("deleting partition data", "topic", name, "partition", p.index, "err", err)
+		}
+		p.notify()
+	}
+	r.b.log.Info("deleted topic", "topic", name)
+	return nil
+}
+
+// grow raises a topic's partition count (CreatePartitions).
+func (r *topicRegistry) grow(name string, count int32, validateOnly bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.byName[name]
+	if !ok {
+		return newTopicError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+	}
+	cur := int32(len(t.partitions))
+	if count < cur {
+		return newTopicError(kerr.InvalidPartitions, "Topic currently has %d partitions, which is higher than the requested %d.", cur, count)
+	}
+	if count > maxPartitionsPerTopic {
+		return newTopicError(kerr.InvalidPartitions, "Number of partitions %d is above this broker's limit of %d per topic.", count, maxPartitionsPerTopic)
+	}
+	if count == cur {
+		return newTopicError(kerr.InvalidPartitions, "Topic already has %d partitions.", cur)
+	}
+	if validateOnly {
+		return nil
+	}
+	parts := append([]*partition(nil), t.partitions...)
+	for i := cur; i < count; i++ {
+		p, err := r.openPartition(t, i)
+		if err != nil {
+			for _, p := range parts[cur:] {
+				p.log.Delete()
+			}
+			return err
+		}
+		parts = append(parts, p)
+	}
+	nt := *t
+	nt.partitions = parts
+	r.byName[name] = &nt
+	r.byID[t.id] = &nt
+	if err := r.persist(); err != nil {
+		r.byName[name] = t
+		r.byID[t.id] = t
+		for _, p := range parts[cur:] {
+			p.log.Delete()
+		}
+		return err
+	}
+	return nil
+}
+
+// setConfigs replaces a topic's overrides and applies them to its logs live.
+func (r *topicRegistry) setConfigs(name string, configs map[string]string) error {
+	if err := validateTopicConfigs(configs); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.byName[name]
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	nt := *t
+	nt.configs = maps.Clone(configs)
+	r.byName[name] = &nt
+	r.byID[t.id] = &nt
+	if err := r.persist(); err != nil {
+		r.byName[name] = t
+		r.byID[t.id] = t
+		return err
+	}
+	sc := r.b.cfg.storageConfig(nt.configs)
+	var errs []error
+	for _, p := range nt.partitions {
+		if err := p.log.SetConfig(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *topicRegistry) applyRetention(now time.Time) {
+	for _, t := range r.all() {
+		for _, p := range t.partitions {
+			if n, err := p.log.ApplyRetention(now); err != nil {
+				r.b.log.Warn("retention failed", "topic", t.name, "partition", p.index, "err", err)
+			} else if n > 0 {
+				r.b.log.Info("retention deleted segments", "topic", t.name, "partition", p.index, "segments", n)
+			}
+		}
+	}
+}
+
+// flushDue fsyncs the logs whose flush.ms has passed since the broker last
+// flushed them; the storage layer also flushes on append when flush.ms has
+// passed, this covers partitions that went quiet.
+func (r *topicRegistry) flushDue(now time.Time) {
+	for _, t := range r.all() {
+		flushMs := r.b.cfg.storageConfig(t.configs).FlushMs
+		if flushMs <= 0 || flushMs >= 1<<62 {
+			continue
+		}
+		for _, p := range t.partitions {
+			if now.Sub(p.lastFlush) < flushMs {
+				continue
+			}
+			p.lastFlush = now
+			if err := p.log.Flush(); err != nil {
+				r.b.log.Warn("flush failed", "topic", t.name, "partition", p.index, "err", err)
+			}
+		}
+	}
+}
+
+// close flushes and closes every log.
+func (r *topicRegistry) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, t := range r.byName {
+		for _, p := range t.partitions {
+			if err := p.log.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing %s-%d: %w", t.name, p.index, err))
+			}
+			p.notify()
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,119 @@
+// Command broker runs kafkit's Kafka-compatible broker.
+//
+//	go run ./cmd/broker                        # 127.0.0.1:9092, data in $TMPDIR/kafkit-logs
+//	go run ./cmd/broker --config server.properties --override log.retention.hours=1
+//	go run ./cmd/broker --in-memory --listen 127.0.0.1:0
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kafkit/kafkit/broker"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		os.Exit(1)
+	}
+}
+
+type overrides []string
+
+func (o *overrides) String() string     { return strings.Join(*o, ",") }
+func (o *overrides) Set(v string) error { *o = append(*o, v); return nil }
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "server.properties file (Kafka's keys)")
+	listen := fs.String("listen", "", "address to listen on, host:port (overrides listeners; default 127.0.0.1:9092)")
+	dataDir := fs.String("data-dir", "", "log directory (overrides log.dirs; default $TMPDIR/kafkit-logs)")
+	inMemory := fs.Bool("in-memory", false, "keep all data in memory (nothing survives a restart)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var props overrides
+	fs.Var(&props, "override", "key=value overriding a server.properties key (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	fileProps := map[string]string{}
+	if *configPath != "" {
+		f, err := os.Open(*configPath)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		fileProps, err = broker.ReadProperties(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--config %s: %w", *configPath, err)
+		}
+	} else {
+		for k, v := range broker.DevOverrides {
+			fileProps[k] = v
+		}
+	}
+	for _, kv := range props {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--override: want key=value, got %q", kv)
+		}
+		fileProps[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	cfg, unknown, err := broker.ConfigFromProperties(fileProps)
+	if err != nil {
+		return err
+	}
+	for _, k := range unknown {
+		logger.Warn("unknown configuration key ignored", "key", k)
+	}
+	if _, ok := fileProps["listeners"]; !ok || *listen != "" {
+		cfg.Listen = "127.0.0.1:9092"
+		if *listen != "" {
+			cfg.Listen = *listen
+		}
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(os.TempDir(), "kafkit-logs")
+	}
+	cfg.InMemory = *inMemory
+	cfg.Logger = logger
+
+	b, err := broker.New(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	signal.Stop(sig)
+	logger.Info("shutting down", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fmt.Fprintln(stdout, "kafkit broker stopped")
+	return nil
+}
