@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,6 +39,13 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				sp.ErrorCode = missing.Code
 			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !singleBatch(rp.Records):
+				// Kafka: v3+ requests carry exactly one batch per partition.
+				sp.ErrorCode = kerr.InvalidRecord.Code
+				if rc.version >= 8 {
+					msg := "Produce requests with version 3 and above must contain exactly one record batch per partition"
+					sp.ErrorMessage = &msg
+				}
 			case t.internal:
 				// Clients may not write the coordinators' topics directly.
 				sp.ErrorCode = kerr.InvalidTopicException.Code
@@ -66,4 +74,14 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 		return nil, nil // acks=0: Kafka sends no response at all
 	}
 	return resp, nil
+}
+
+// singleBatch reports whether records holds exactly one batch by its length
+// field (offset 8); a malformed batch is left for storage to reject with the
+// precise error.
+func singleBatch(records []byte) bool {
+	if len(records) < 12 {
+		return true
+	}
+	return int64(binary.BigEndian.Uint32(records[8:12]))+12 >= int64(len(records))
 }

@@ -69,7 +69,7 @@ func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, error) {
 		if err != nil || !ok {
 			return -1, -1, err
 		}
-		return findRecord(batch, func(recTS, maxTS int64) bool { return recTS == maxTS })
+		return findRecord(batch, p.log.StartOffset(), func(recTS, maxTS int64) bool { return recTS == maxTS })
 	}
 	if ts < 0 {
 		return 0, 0, kerr.InvalidRequest
@@ -78,13 +78,14 @@ func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, error) {
 	if err != nil || !ok {
 		return -1, -1, err
 	}
-	return findRecord(batch, func(recTS, _ int64) bool { return recTS >= ts })
+	return findRecord(batch, p.log.StartOffset(), func(recTS, _ int64) bool { return recTS >= ts })
 }
 
-// findRecord decodes one stored batch and returns the first record for which
-// match holds, with its timestamp. Under LogAppendTime every record carries
-// the batch's max timestamp.
-func findRecord(raw []byte, match func(recTS, maxTS int64) bool) (int64, int64, error) {
+// findRecord decodes one stored batch and returns the first record at or
+// above start (DeleteRecords may cut a batch) for which match holds, with its
+// timestamp. Under LogAppendTime every record carries the batch's max
+// timestamp.
+func findRecord(raw []byte, start int64, match func(recTS, maxTS int64) bool) (int64, int64, error) {
 	r := recordbatch.NewReader(raw, recordbatch.ReadOptions{})
 	var batch recordbatch.Batch
 	if !r.Next(&batch) {
@@ -95,7 +96,7 @@ func findRecord(raw []byte, match func(recTS, maxTS int64) bool) (int64, int64, 
 	}
 	for _, rec := range batch.Records {
 		ts := rec.Timestamp.UnixMilli()
-		if match(ts, batch.MaxTimestamp) {
+		if rec.Offset >= start && match(ts, batch.MaxTimestamp) {
 			return rec.Offset, ts, nil
 		}
 	}

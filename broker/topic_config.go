@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/kafkit/kafkit/internal/storage"
 )
@@ -46,7 +47,7 @@ var topicProps = []topicProp{
 	{key: "flush.messages", typ: typeLong, brokerKey: "log.flush.interval.messages", def: func(c *Config) string { return itoa(c.FlushMessages) }, validate: longRange(1, maxLong), doc: "fsync after this many messages"},
 	{key: "flush.ms", typ: typeLong, brokerKey: "log.flush.interval.ms", def: func(c *Config) string { return itoa(c.flushMs()) }, validate: longRange(0, maxLong), doc: "fsync at least this often"},
 	{key: "index.interval.bytes", typ: typeInt, brokerKey: "log.index.interval.bytes", def: func(c *Config) string { return itoa(c.IndexIntervalBytes) }, validate: longRange(0, math.MaxInt32), doc: "Bytes between offset index entries"},
-	{key: "max.message.bytes", typ: typeInt, brokerKey: "message.max.bytes", def: func(c *Config) string { return itoa(c.MessageMaxBytes) }, validate: longRange(0, math.MaxInt32), doc: "Largest record batch"},
+	{key: "max.message.bytes", typ: typeInt, brokerKey: "message.max.bytes", def: func(c *Config) string { return itoa(c.MessageMaxBytes) }, validate: longRange(1, math.MaxInt32), doc: "Largest record batch"},
 	{key: "message.timestamp.type", typ: typeString, brokerKey: "log.message.timestamp.type", def: func(c *Config) string { return c.MessageTimestampType }, validate: func(v string) error {
 		if v != "CreateTime" && v != "LogAppendTime" {
 			return fmt.Errorf("must be CreateTime or LogAppendTime, got %q", v)
@@ -55,7 +56,13 @@ var topicProps = []topicProp{
 	}, doc: "CreateTime or LogAppendTime"},
 	{key: "min.insync.replicas", typ: typeInt, brokerKey: "min.insync.replicas", def: func(c *Config) string { return itoa(c.MinInsyncReplicas) }, validate: longRange(1, math.MaxInt32), doc: "Minimum ISR for acks=all"},
 	{key: "preallocate", typ: typeBoolean, brokerKey: "log.preallocate", def: func(*Config) string { return "false" }, validate: func(v string) error { _, err := parseBool(v); return err }, doc: "Preallocate segment files"},
-	{key: "retention.bytes", typ: typeLong, brokerKey: "log.retention.bytes", def: func(c *Config) string { return itoa(c.RetentionBytes) }, validate: longRange(-1, maxLong), doc: "Size retention; -1 unlimited"},
+	{key: "retention.bytes", typ: typeLong, brokerKey: "log.retention.bytes", def: func(c *Config) string { return itoa(c.RetentionBytes) }, validate: func(v string) error {
+		n, err := parseInt(v, -1, maxLong)
+		if err == nil && n == 0 {
+			return fmt.Errorf("0 is not supported (it would delete every closed segment); use -1 for unlimited or a positive size")
+		}
+		return err
+	}, doc: "Size retention; -1 unlimited"},
 	{key: "retention.ms", typ: typeLong, brokerKey: "log.retention.ms", altKeys: []string{"log.retention.minutes", "log.retention.hours"}, def: func(c *Config) string { return itoa(c.retentionMs()) }, validate: longRange(-1, maxLong), doc: "Time retention; -1 unlimited"},
 	{key: "segment.bytes", typ: typeInt, brokerKey: "log.segment.bytes", def: func(c *Config) string { return itoa(c.SegmentBytes) }, validate: longRange(14, math.MaxInt32), doc: "Segment file size"},
 	{key: "segment.index.bytes", typ: typeInt, brokerKey: "log.index.size.max.bytes", def: func(c *Config) string { return itoa(c.IndexSizeMaxBytes) }, validate: longRange(4, math.MaxInt32), doc: "Offset index size"},
@@ -112,15 +119,24 @@ func (c *Config) storageConfig(overrides map[string]string) storage.Config {
 		return n
 	}
 	ts, _ := c.topicValue(topicPropByKey["message.timestamp.type"], overrides)
+	// storage.Config reads zero as "Kafka's default"; Kafka's own zeros mean
+	// "at once" (retention.ms, flush.ms) or "every batch" (index.interval.bytes),
+	// so map them to the smallest non-zero value.
+	atOnce := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return time.Nanosecond
+		}
+		return d
+	}
 	return storage.Config{
 		SegmentBytes:       get("segment.bytes"),
 		SegmentMs:          msDuration(get("segment.ms")),
-		RetentionMs:        msDuration(get("retention.ms")),
+		RetentionMs:        atOnce(msDuration(get("retention.ms"))),
 		RetentionBytes:     get("retention.bytes"),
-		IndexIntervalBytes: int32(get("index.interval.bytes")),
+		IndexIntervalBytes: int32(max(get("index.interval.bytes"), 1)),
 		SegmentIndexBytes:  int32(get("segment.index.bytes")),
 		FlushMessages:      get("flush.messages"),
-		FlushMs:            msDuration(get("flush.ms")),
+		FlushMs:            atOnce(msDuration(get("flush.ms"))),
 		MaxMessageBytes:    int32(get("max.message.bytes")),
 		LogAppendTime:      ts == "LogAppendTime",
 	}
