@@ -35,6 +35,7 @@ type Metrics struct {
 	bytes    metric.Int64Counter
 	errors   metric.Int64Counter
 	duration metric.Float64Histogram
+	consumer *consumerInstruments // consumer_metrics.go
 }
 
 // NewMetrics creates the instruments; it fails only if the meter provider
@@ -63,6 +64,9 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 		metric.WithUnit("s"), metric.WithDescription("Time from send to acknowledgement or failure."),
 		// The boundaries the semantic conventions recommend.
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)); err != nil {
+		return nil, err
+	}
+	if m.consumer, err = newConsumerInstruments(meter); err != nil {
 		return nil, err
 	}
 	return &m, nil
