@@ -54,7 +54,7 @@ func (b *Broker) describeTopicConfigs(overrides map[string]string, names []strin
 		if !wanted(names, p.key) {
 			continue
 		}
-		v, src := b.cfg.topicValue(p, overrides)
+		v, src := b.conf().topicValue(p, overrides)
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
 		c.Name, c.Value = p.key, &v
 		c.Source = kmsg.ConfigSource(src)
@@ -83,6 +83,7 @@ func (b *Broker) describeTopicConfigs(overrides map[string]string, names []strin
 }
 
 func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	values := b.dynamic.snapshot()
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for i := range brokerProps {
 		p := &brokerProps[i]
@@ -91,24 +92,36 @@ func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []km
 		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
 		c.Name = p.key
-		c.ReadOnly = !p.dynamic
+		c.ReadOnly = !dynamicBrokerKeys[p.key]
 		c.ConfigType = kmsg.ConfigType(p.typ)
 		if docs {
 			c.Documentation = &p.doc
 		}
+		// Every level that sets the key, highest precedence first.
+		var levels []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		add := func(v string, src int8) {
+			levels = append(levels, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.key, Value: &v, Source: kmsg.ConfigSource(src)})
+		}
+		if v, ok := values[b.brokerName()][p.key]; ok {
+			add(v, sourceDynamicBroker)
+		}
+		if v, ok := values[""][p.key]; ok {
+			add(v, sourceDynamicDefaultBroker)
+		}
 		if v, ok := b.cfg.explicit[p.key]; ok {
-			c.Value = &v
-			c.Source = kmsg.ConfigSource(sourceStaticBroker)
+			add(v, sourceStaticBroker)
+		}
+		if !p.null {
+			add(p.def, sourceDefault)
+		}
+		if len(levels) > 0 {
+			c.Value, c.Source = levels[0].Value, levels[0].Source
 		} else {
 			c.Source = kmsg.ConfigSource(sourceDefault)
-			c.IsDefault = true
-			if !p.null {
-				d := p.def
-				c.Value = &d
-			}
 		}
+		c.IsDefault = c.Source == kmsg.ConfigSource(sourceDefault)
 		if synonyms {
-			c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.key, Value: c.Value, Source: c.Source})
+			c.ConfigSynonyms = levels
 		}
 		out = append(out, c)
 	}

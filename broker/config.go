@@ -66,6 +66,9 @@ type Config struct {
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.
 	explicit map[string]string
+	// dynamic records the keys set at runtime (AlterConfigs on the broker)
+	// with their config source; only the effective config has it.
+	dynamic map[string]int8
 }
 
 // DefaultConfig returns Kafka's defaults for every key.

@@ -52,6 +52,10 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.DescribeConfigs, describeConfigsVersions, b.handleDescribeConfigs)
 	register(t, kmsg.CreatePartitions, createPartitionsVersions, b.handleCreatePartitions)
 	register(t, kmsg.DescribeCluster, describeClusterVersions, b.handleDescribeCluster)
+	register(t, kmsg.DeleteRecords, deleteRecordsVersions, b.handleDeleteRecords)
+	register(t, kmsg.AlterConfigs, alterConfigsVersions, b.handleAlterConfigs)
+	register(t, kmsg.DescribeLogDirs, describeLogDirsVersions, b.handleDescribeLogDirs)
+	register(t, kmsg.IncrementalAlterConfigs, incrementalAlterConfigsVersions, b.handleIncrementalAlterConfigs)
 	b.registerCoordinatorHandlers(t)
 	return t
 }

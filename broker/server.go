@@ -46,12 +46,9 @@ type Broker struct {
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
 
-	topics *topicRegistry
-	pids   *producerIDs
-
-	// brokerOverrides holds dynamic broker configs (AlterConfigs on the
-	// broker resource); cfgMu guards cfg fields that may change at runtime.
-	cfgMu sync.RWMutex
+	topics  *topicRegistry
+	pids    *producerIDs
+	dynamic *dynamicConfigs
 
 	coord coordinatorHooks
 
@@ -88,6 +85,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.clusterID = meta.clusterID
 	if b.pids, err = openProducerIDs(b.fs, b.cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if b.dynamic, err = openDynamicConfigs(b); err != nil {
 		return nil, err
 	}
 	if b.topics, err = openTopicRegistry(b); err != nil {
@@ -130,6 +130,13 @@ func (b *Broker) dataDirDescription() string {
 	}
 	return b.cfg.DataDir
 }
+
+// conf is the effective configuration: server.properties plus the dynamic
+// broker configs set through AlterConfigs. cfg stays the static part.
+func (b *Broker) conf() *Config { return b.dynamic.effective.Load() }
+
+// brokerName is this broker's config resource name (its id).
+func (b *Broker) brokerName() string { return strconv.Itoa(int(b.nodeID)) }
 
 // Addr is the address the broker listens on.
 func (b *Broker) Addr() string { return b.ln.Addr().String() }

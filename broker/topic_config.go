@@ -12,10 +12,11 @@ import (
 
 // Kafka's ConfigSource codes (DescribeConfigsResponse).
 const (
-	sourceDynamicTopic  int8 = 1
-	sourceDynamicBroker int8 = 2
-	sourceStaticBroker  int8 = 4
-	sourceDefault       int8 = 5
+	sourceDynamicTopic         int8 = 1
+	sourceDynamicBroker        int8 = 2
+	sourceDynamicDefaultBroker int8 = 3
+	sourceStaticBroker         int8 = 4
+	sourceDefault              int8 = 5
 )
 
 // topicProp is one topic-level config key. Its default is the value of the
@@ -102,6 +103,11 @@ func validateTopicConfigs(overrides map[string]string) error {
 func (c *Config) topicValue(p *topicProp, overrides map[string]string) (string, int8) {
 	if v, ok := overrides[p.key]; ok {
 		return v, sourceDynamicTopic
+	}
+	for _, k := range append([]string{p.brokerKey}, p.altKeys...) {
+		if src, ok := c.dynamic[k]; ok {
+			return p.def(c), src
+		}
 	}
 	for _, k := range append([]string{p.brokerKey}, p.altKeys...) {
 		if _, ok := c.explicit[k]; ok {

@@ -138,7 +138,7 @@ func (r *topicRegistry) partitionDir(topic string, p int32) string {
 
 func (r *topicRegistry) openPartition(t *topic, i int32) (*partition, error) {
 	dir := r.partitionDir(t.name, i)
-	l, err := storage.Open(r.b.fs, dir, r.b.cfg.storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
+	l, err := storage.Open(r.b.fs, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
@@ -493,7 +493,7 @@ func (r *topicRegistry) setConfigs(name string, configs map[string]string) error
 		r.byID[t.id] = t
 		return err
 	}
-	sc := r.b.cfg.storageConfig(nt.configs)
+	sc := r.b.conf().storageConfig(nt.configs)
 	var errs []error
 	for _, p := range nt.partitions {
 		if err := p.log.SetConfig(sc); err != nil {
@@ -503,9 +503,29 @@ func (r *topicRegistry) setConfigs(name string, configs map[string]string) error
 	return errors.Join(errs...)
 }
 
+// reconfigure pushes the effective configs to every log after a dynamic
+// broker config change (topic overrides still win).
+func (r *topicRegistry) reconfigure() {
+	for _, t := range r.all() {
+		sc := r.b.conf().storageConfig(t.configs)
+		for _, p := range t.partitions {
+			if err := p.log.SetConfig(sc); err != nil {
+				r.b.log.Warn("applying config", "topic", t.name, "partition", p.index, "err", err)
+			}
+		}
+	}
+}
+
+// applyRetention deletes expired segments and forgets idle idempotent
+// producers (producer.id.expiration.ms), as Kafka's retention and producer
+// expiration tasks do.
 func (r *topicRegistry) applyRetention(now time.Time) {
+	pidExpiry := msDuration(r.b.cfg.ProducerIDExpirationMs)
 	for _, t := range r.all() {
 		for _, p := range t.partitions {
+			if pidExpiry >= 0 {
+				p.log.ExpireProducers(now, pidExpiry)
+			}
 			if n, err := p.log.ApplyRetention(now); err != nil {
 				r.b.log.Warn("retention failed", "topic", t.name, "partition", p.index, "err", err)
 			} else if n > 0 {
@@ -520,7 +540,7 @@ func (r *topicRegistry) applyRetention(now time.Time) {
 // passed, this covers partitions that went quiet.
 func (r *topicRegistry) flushDue(now time.Time) {
 	for _, t := range r.all() {
-		flushMs := r.b.cfg.storageConfig(t.configs).FlushMs
+		flushMs := r.b.conf().storageConfig(t.configs).FlushMs
 		if flushMs <= 0 || flushMs >= 1<<62 {
 			continue
 		}

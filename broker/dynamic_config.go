@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// dynamicConfigs holds the broker configs changed at runtime through
+// (Incremental)AlterConfigs on the broker resource, persisted in
+// <log.dirs>/dynamic-configs.json so they survive restarts as Kafka's do.
+//
+// Readers take the current effective Config (static server.properties plus
+// the dynamic values) through an atomic pointer, so the produce and fetch
+// paths never lock; writers serialize on mu.
+type dynamicConfigs struct {
+	b         *Broker
+	mu        sync.Mutex                   // guards values and the file
+	values    map[string]map[string]string // resource name ("" = cluster default, else broker id) -> key -> value
+	effective atomic.Pointer[Config]
+}
+
+const dynamicConfigsFile = "dynamic-configs.json"
+
+// dynamicBrokerKeys are the broker keys that may change at runtime: the
+// cluster-wide defaults of topic configs, as in Kafka's DynamicLogConfig.
+var dynamicBrokerKeys = map[string]bool{
+	"log.retention.ms": true, "log.retention.bytes": true, "log.segment.bytes": true, "log.roll.ms": true,
+	"log.flush.interval.messages": true, "log.flush.interval.ms": true, "log.index.interval.bytes": true,
+	"log.index.size.max.bytes": true, "message.max.bytes": true, "log.message.timestamp.type": true,
+	"log.cleanup.policy": true, "compression.type": true, "min.insync.replicas": true,
+}
+
+func openDynamicConfigs(b *Broker) (*dynamicConfigs, error) {
+	d := &dynamicConfigs{b: b, values: map[string]map[string]string{}}
+	path := b.cfg.DataDir + "/" + dynamicConfigsFile
+	data, err := readFile(b.fs, path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	default:
+		if err := json.Unmarshal(data, &d.values); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+	}
+	eff, err := d.build(d.values)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	d.effective.Store(eff)
+	return d, nil
+}
+
+// build applies dynamic values over the static config: the broker's own
+// entry beats the cluster default, as in Kafka.
+func (d *dynamicConfigs) build(values map[string]map[string]string) (*Config, error) {
+	c := d.b.cfg
+	c.dynamic = map[string]int8{}
+	var errs []error
+	apply := func(name string, src int8) {
+		for k, v := range values[name] {
+			if err := brokerPropByKey[k].set(&c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+				continue
+			}
+			c.dynamic[k] = src
+		}
+	}
+	apply("", sourceDynamicDefaultBroker)
+	apply(d.b.brokerName(), sourceDynamicBroker)
+	return &c, errors.Join(errs...)
+}
+
+// alter replaces the dynamic values of one broker resource (name "" for the
+// cluster default), validating first; nothing changes on error.
+func (d *dynamicConfigs) alter(name string, fn func(cur map[string]string) (map[string]string, error), validateOnly bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next, err := fn(maps.Clone(d.values[name]))
+	if err != nil {
+		return err
+	}
+	var readOnly []string
+	for k := range next {
+		if _, known := brokerPropByKey[k]; !known {
+			return newTopicError(kerr.InvalidConfig, "Unknown broker config name: %s", k)
+		}
+		if !dynamicBrokerKeys[k] {
+			readOnly = append(readOnly, k)
+		}
+	}
+	if len(readOnly) > 0 {
+		sort.Strings(readOnly)
+		return newTopicError(kerr.InvalidRequest, "Cannot update these configs dynamically: %s", strings.Join(readOnly, ","))
+	}
+	values := maps.Clone(d.values)
+	values[name] = next
+	if len(next) == 0 {
+		delete(values, name)
+	}
+	eff, err := d.build(values)
+	if err != nil {
+		return newTopicError(kerr.InvalidConfig, "%v", err)
+	}
+	if validateOnly {
+		return nil
+	}
+	data, err := json.MarshalIndent(values, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(d.b.fs, d.b.cfg.DataDir+"/"+dynamicConfigsFile, data); err != nil {
+		return err
+	}
+	d.values = values
+	d.effective.Store(eff)
+	d.b.topics.reconfigure()
+	return nil
+}
+
+// snapshot copies the dynamic values for DescribeConfigs.
+func (d *dynamicConfigs) snapshot() map[string]map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]map[string]string, len(d.values))
+	for name, kv := range d.values {
+		out[name] = maps.Clone(kv)
+	}
+	return out
+}
