@@ -1,0 +1,107 @@
+package integration
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// brokerBinary builds cmd/broker once per test binary run.
+var brokerBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "kafkit-broker-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "broker")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/kafkit/kafkit/cmd/broker").CombinedOutput()
+	if err != nil {
+		return "", &buildError{out: string(out), err: err}
+	}
+	return bin, nil
+})
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+
+// brokerProcess is cmd/broker running as a child process, so a test can kill
+// it with SIGKILL as a crash would.
+type brokerProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+}
+
+// startBrokerProcess runs the broker on dataDir with extra flags and waits
+// until it prints its address. The process is killed at cleanup if still
+// running.
+func startBrokerProcess(t *testing.T, dataDir string, args ...string) *brokerProcess {
+	t.Helper()
+	bin, err := brokerBinary()
+	if err != nil {
+		t.Fatalf("building cmd/broker: %v", err)
+	}
+	args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &brokerProcess{cmd: cmd, done: make(chan struct{})}
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "kafkit broker listening on "); ok {
+				addrCh <- strings.Fields(rest)[0]
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	select {
+	case p.addr = <-addrCh:
+	case <-p.done:
+		t.Fatal("broker process exited before listening")
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker process did not print its address within 30s")
+	}
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *brokerProcess) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop sends SIGTERM (a clean shutdown) and waits.
+func (p *brokerProcess) stop(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker did not stop within 30s of SIGTERM")
+	}
+}
