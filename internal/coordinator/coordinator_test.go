@@ -422,3 +422,47 @@ func TestStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 		}
 	})
 }
+
+// TestPendingMemberExpires: a KIP-394 member id that is never used holds
+// up the rebalance only until its session timeout, then is forgotten.
+func TestPendingMemberExpires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{InitialRebalanceDelay: -1}, nil)
+		defer h.stop()
+		ids, gen := h.stableGroup("g", 1)
+		ghost := h.getID("g") // never joins with it
+		t0 := time.Now()
+		// The existing member rejoins with a new subscription; the join
+		// phase waits for the pending id.
+		req := joinReq("g", ids[0])
+		req.Protocols[0].Metadata = consumerMeta("t", "u")
+		r := h.join(req)
+		if r.ErrorCode != 0 || r.Generation != gen+1 {
+			t.Fatalf("rejoin: %+v", r)
+		}
+		if d := time.Since(t0); d != testSession {
+			t.Errorf("join completed after %v, want the pending id's session timeout %v", d, testSession)
+		}
+		if resp := h.join(joinReq("g", ghost)); resp.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Errorf("expired pending id: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(resp.ErrorCode))
+		}
+	})
+}
+
+// TestStoreFailureOnSync: when the group's assignment can't be written,
+// the generation's SyncGroup calls fail and the group rebalances.
+func TestStoreFailureOnSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{}, nil)
+		defer h.stop()
+		r := h.join(joinReq("g", h.getID("g")))
+		h.store.setFail(errStore)
+		s := <-h.sync("g", r.MemberID, r.Generation, map[string][]byte{r.MemberID: []byte("a")})
+		if s.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+			t.Fatalf("sync with failing store: %v", kerr.ErrorForCode(s.ErrorCode))
+		}
+		if d := h.describe("g"); d.State != "PreparingRebalance" {
+			t.Errorf("state after failed sync: %s", d.State)
+		}
+	})
+}
