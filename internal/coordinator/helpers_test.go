@@ -41,14 +41,24 @@ func (s *memStore) setFail(err error) {
 }
 
 // all yields every stored record, partition by partition, as the broker
-// replays __consumer_offsets.
+// replays __consumer_offsets: from one reused buffer, so a coordinator that
+// keeps the bytes it is handed without copying them is caught.
 func (s *memStore) all(yield func(Record, error) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var scratch []byte
 	for _, p := range slices.Sorted(maps.Keys(s.recs)) {
 		for _, r := range s.recs[p] {
-			if !yield(r, nil) {
+			scratch = append(append(scratch[:0], r.Key...), r.Value...)
+			reused := Record{Key: scratch[:len(r.Key):len(r.Key)]}
+			if r.Value != nil {
+				reused.Value = scratch[len(r.Key):]
+			}
+			if !yield(reused, nil) {
 				return
+			}
+			for i := range scratch {
+				scratch[i] = 0xff
 			}
 		}
 	}

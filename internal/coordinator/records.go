@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -148,8 +149,9 @@ func (l *loader) apply(r Record) error {
 				id: vm.MemberID, instanceID: vm.InstanceID, clientID: vm.ClientID, clientHost: vm.ClientHost,
 				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
 				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
-				protocols:        []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}},
-				assignment:       vm.Assignment,
+				// The replayed bytes alias the reader's buffer, which is reused.
+				protocols:  []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: bytes.Clone(vm.Subscription)}},
+				assignment: bytes.Clone(vm.Assignment),
 			}
 			if v.Version < 1 {
 				m.rebalanceTimeout = m.sessionTimeout
