@@ -78,3 +78,12 @@ func TestGroupLifecycleV0(t *testing.T) {
 		t.Fatalf("leaving twice v0: %v, want the member's error at top level", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }
+
+func TestJoinGroupNoMinimumSession(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.GroupMinSessionTimeoutMs = 0 }))
+	req := joinV(3, "short", "")
+	req.SessionTimeoutMillis = 1
+	if resp := sendVersioned(t, b, req).(*kmsg.JoinGroupResponse); resp.ErrorCode != 0 {
+		t.Fatalf("1ms session with group.min.session.timeout.ms=0: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}

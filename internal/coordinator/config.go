@@ -12,7 +12,7 @@ import (
 type Config struct {
 	NumPartitions         int32         // offsets.topic.num.partitions (default 50)
 	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms (default 3s; negative means 0)
-	MinSessionTimeout     time.Duration // group.min.session.timeout.ms (default 6s)
+	MinSessionTimeout     time.Duration // group.min.session.timeout.ms (default 6s; negative means 0)
 	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms (default 30min)
 	MaxGroupSize          int           // group.max.size (default unlimited)
 	OffsetsRetention      time.Duration // offsets.retention.minutes (default 7 days)
@@ -41,6 +41,8 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinSessionTimeout == 0 {
 		c.MinSessionTimeout = 6 * time.Second
+	} else if c.MinSessionTimeout < 0 {
+		c.MinSessionTimeout = 0
 	}
 	if c.MaxSessionTimeout == 0 {
 		c.MaxSessionTimeout = 30 * time.Minute
@@ -69,7 +71,7 @@ func (c Config) Validate() error {
 	if c.NumPartitions < 0 {
 		errs = append(errs, fmt.Errorf("offsets.topic.num.partitions: must be at least 1, got %d", c.NumPartitions))
 	}
-	if c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0 || c.MinSessionTimeout > c.MaxSessionTimeout && c.MaxSessionTimeout != 0 {
+	if c.MaxSessionTimeout < 0 || c.MinSessionTimeout > c.MaxSessionTimeout && c.MaxSessionTimeout != 0 {
 		errs = append(errs, fmt.Errorf("group.min.session.timeout.ms: %v must not exceed group.max.session.timeout.ms %v", c.MinSessionTimeout, c.MaxSessionTimeout))
 	}
 	if c.MaxGroupSize < 0 {
