@@ -5,7 +5,10 @@
 //
 // The broker opens one Log per partition with Open and calls Append for each
 // Produce, Read for each Fetch, BatchForTimestamp and MaxTimestampBatch for
-// ListOffsets, DeleteRecordsBefore for DeleteRecords, ApplyRetention on its
+// ListOffsets, DeleteRecordsBefore for DeleteRecords, WriteMarker for the
+// transaction coordinator's commit and abort markers, LastStableOffset,
+// ReadCommitted and AbortedTransactions for read_committed fetches,
+// ApplyRetention on its
 // retention tick, ExpireProducers on its producer.id.expiration tick, Flush
 // on its flush tick and Close at shutdown. The group and
 // transaction coordinators use the same Log for __consumer_offsets and
@@ -30,6 +33,7 @@
 //	<base>.log         segment: whole batches back to back, starting at offset <base>
 //	<base>.index       offset index of that segment
 //	<base>.timeindex   time index of that segment
+//	<base>.txnindex    aborted transactions whose abort marker is in that segment
 //	<offset>.snapshot  idempotent-producer state as of log end offset <offset>
 //	recovery-point-offset-checkpoint   offsets below it are fsynced
 //	log-start-offset-checkpoint        log start offset set by DeleteRecords
@@ -72,11 +76,43 @@
 // timestamp. Timestamps strictly increase; relative offsets never decrease.
 // segment.index.bytes bounds both files: a full index rolls the segment.
 //
+// # Transactions
+//
+// A transactional data batch (attributes bit 4) opens its producer's
+// transaction in the partition, at the batch's base offset, unless one is
+// open. A transaction marker ends it: a control batch (bits 4 and 5) of the
+// producer, written by WriteMarker, holding one record whose key is version
+// int16 0 and type int16 (0 abort, 1 commit) and whose value is version
+// int16 0 and the coordinator epoch int32. A marker's epoch must be at
+// least the producer's; a newer one moves the producer to it. The last
+// stable offset (LSO) is the smallest first offset of the open
+// transactions, or the log end offset when none is open; ReadCommitted
+// returns only batches below it. Append accepts control batches only if
+// they are such markers.
+//
+// # .txnindex
+//
+// Kafka's aborted-transaction index: big-endian entries of 34 bytes,
+// version int16 (0), producer id int64, first offset int64 (the
+// transaction's first offset in this partition), last offset int64 (its
+// abort marker) and last stable offset int64 (the LSO right after the
+// marker), in marker order. An entry belongs to the segment holding its
+// marker. The file is written (atomically, see Checkpoint files) when its
+// segment stops being active, at a roll or Close, and is absent when the
+// segment has no aborted transaction; the active segment's entries live in
+// memory. All entries are kept in memory, and dropped with their segments.
+// AbortedTransactions(from, upper) returns the entries whose marker is at or
+// after from and whose first offset is below upper, and stops after the
+// first entry whose LSO is at or above upper: every transaction that ended
+// later started at or after that LSO.
+//
 // # Snapshots
 //
 // "<offset>.snapshot" holds the idempotent producers' state after every
-// batch below <offset>: big-endian version int16 (1), CRC-32C uint32 of the
+// batch below <offset>: big-endian version int16 (2), CRC-32C uint32 of the
 // rest, count int32, then per producer: producer id int64, epoch int16,
+// coordinator epoch int32 (of its last marker, -1 before any), first offset
+// of its open transaction int64 (-1 when none),
 // batch count int8 (at most 5), and per recent batch: first sequence int32,
 // last sequence int32, base offset int64, last offset int64, timestamp
 // int64. It is written at every roll and at Close; only the newest is kept.
@@ -135,7 +171,13 @@
 // and the first segment's base; a checkpointed start above the log end (all
 // data deleted) leaves one empty segment at the start offset. The producer
 // state is the newest readable snapshot at or below the log end offset plus
-// a replay of the batch headers after it (all headers without a snapshot).
+// a replay of the batch headers after it (all headers without a snapshot;
+// a snapshot of another version is ignored). The aborted transaction index
+// is the .txnindex entries whose markers lie below that snapshot, plus the
+// aborts the replay meets (it reads each marker's record); the replayed
+// segments that are no longer active get their .txnindex rewritten. A
+// .txnindex that fails its checks (size, version, entries outside its
+// segment or out of order) discards the snapshot: everything is replayed.
 // Open finally fsyncs the recovered files, writes the recovery point at the
 // log end offset and removes .kafka_cleanshutdown, so a crash from then on
 // is seen as unclean.

@@ -50,6 +50,12 @@ type Log struct {
 	mu       sync.RWMutex
 	segments []*segment // by base offset; the last one is active
 	closed   bool
+	// firstUnstable is the first offset of the oldest ongoing transaction,
+	// -1 when none; aborted is the aborted transaction index of every
+	// segment, ordered by marker offset. Only the appendMu holder changes
+	// them (and so reads them without mu).
+	firstUnstable int64
+	aborted       []txnIndexEntry
 
 	// start (log start offset) and end (log end offset) change under mu's
 	// write lock and are atomics so that they can be read without it.
@@ -89,6 +95,7 @@ func Open(fsys FS, dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		cfg:            cfg.withDefaults(),
 		producers:      newProducerStates(),
 		snapshotOffset: -1,
+		firstUnstable:  -1,
 	}
 	if err := l.load(time.Now()); err != nil {
 		for _, s := range l.segments {
@@ -138,7 +145,7 @@ func (l *Log) load(now time.Time) error {
 			l.removeFile(name)
 			continue
 		}
-		for _, ext := range []string{extLog, extIndex, extTimeIndex, extSnapshot} {
+		for _, ext := range []string{extLog, extIndex, extTimeIndex, extTxnIndex, extSnapshot} {
 			off, ok := parseOffsetName(name, ext)
 			switch {
 			case !ok:
@@ -303,7 +310,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 // removeSegmentFiles deletes the files of segments that are not open.
 func (l *Log) removeSegmentFiles(bases []int64) error {
 	for _, base := range bases {
-		for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+		for _, ext := range []string{extLog, extIndex, extTimeIndex, extTxnIndex} {
 			if err := l.fsys.Remove(offsetFileName(l.dir, base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
@@ -342,15 +349,55 @@ func (l *Log) loadProducers(snapshots []int64) error {
 		l.logger.Warn("ignoring producer snapshot", "file", name, "err", err)
 		l.removeFile(filepath.Base(name))
 	}
+	if err := l.loadTxnIndexes(from); err != nil {
+		// Start over from the first batch, which rebuilds every entry.
+		l.logger.Warn("ignoring aborted transaction indexes; replaying every batch", "err", err)
+		l.producers, from = newProducerStates(), l.segments[0].base
+		if l.snapshotOffset >= 0 {
+			l.removeFile(filepath.Base(offsetFileName(l.dir, l.snapshotOffset, extSnapshot)))
+			l.snapshotOffset = -1
+		}
+		l.aborted = l.aborted[:0]
+	}
+	if err := l.replayProducers(from); err != nil {
+		return err
+	}
+	l.firstUnstable = l.producers.firstUnstable()
+	// The replayed segments that are no longer active get their
+	// .txnindex files back (the active one's is written when it stops
+	// being active).
+	for _, s := range l.segments[l.segmentFor(from) : len(l.segments)-1] {
+		if err := l.writeTxnIndex(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replayProducers applies the batch headers from offset from to the
+// producers' state, and the markers to the aborted transaction index.
+func (l *Log) replayProducers(from int64) error {
 	buf := make([]byte, batchHeaderLen)
 	for i := l.segmentFor(from); i < len(l.segments); i++ {
-		err := l.segments[i].scan(from, buf, func(_ int64, h *batchHeader) bool {
-			if h.producerID >= 0 && h.attributes&attrControl == 0 && h.baseOffset >= from {
+		s := l.segments[i]
+		var markerErr error
+		err := s.scan(from, buf, func(pos int64, h *batchHeader) bool {
+			switch {
+			case h.producerID < 0 || h.baseOffset < from:
+			case h.attributes&attrControl == 0:
 				l.producers.replay(h)
+			default:
+				commit, coordinatorEpoch, err := markerOf(s, pos, h)
+				if err != nil {
+					markerErr = err
+					return false
+				}
+				first := l.producers.replayMarker(h, coordinatorEpoch)
+				l.recordAborts([]completedTxn{{pid: h.producerID, first: first, marker: h.baseOffset, commit: commit}})
 			}
 			return true
 		})
-		if err != nil {
+		if err = errors.Join(err, markerErr); err != nil {
 			return err
 		}
 	}
@@ -456,13 +503,29 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 	base := l.end.Load()
 	next, maxTs := base, int64(-1)
 	l.producers.beginAppend()
+	var completed []completedTxn
+	txnData := false
 	for pos := 0; pos < len(records); {
 		h := parseHeader(records[pos:])
 		ts := h.maxTimestamp
 		if appendTime >= 0 {
 			ts = appendTime
 		}
-		if h.producerID >= 0 && h.attributes&attrControl == 0 {
+		if h.attributes&attrControl != 0 {
+			commit, coordinatorEpoch, err := parseMarker(records[pos : pos+int(h.size)])
+			if err == nil && h.producerID < 0 {
+				err = fmt.Errorf("%w: transaction marker without a producer id", ErrInvalidRecord)
+			}
+			if err != nil {
+				return AppendResult{}, err
+			}
+			first, err := l.producers.checkMarker(&h, coordinatorEpoch)
+			if err != nil {
+				return AppendResult{}, err
+			}
+			completed = append(completed, completedTxn{pid: h.producerID, first: first, marker: next, commit: commit})
+		} else if h.producerID >= 0 {
+			txnData = txnData || h.attributes&attrTransactional != 0
 			dup, isDup, err := l.producers.check(&h, next, ts)
 			if err != nil {
 				return AppendResult{}, err
@@ -506,11 +569,17 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		return AppendResult{}, err
 	}
 
+	l.producers.commit()
 	l.mu.Lock()
 	active.publish(d, pos+int64(len(records)), next)
+	if len(completed) > 0 || txnData {
+		// The stable offset moves with the end offset, under one lock, so
+		// a reader never sees uncommitted data as stable.
+		l.firstUnstable = l.producers.firstUnstable()
+		l.recordAborts(completed)
+	}
 	l.end.Store(next)
 	l.mu.Unlock()
-	l.producers.commit()
 	if pos == 0 {
 		active.rollTs = int64(binary.BigEndian.Uint64(records[offMaxTimestamp:]))
 	}
@@ -580,6 +649,9 @@ func (l *Log) roll(now time.Time) error {
 	if err := old.writeIndexes(d, l.scratch[:]); err != nil {
 		return fmt.Errorf("storage: roll: %w", err)
 	}
+	if err := l.writeTxnIndex(old); err != nil {
+		return fmt.Errorf("storage: roll: %w", err)
+	}
 	if err := old.sync(); err != nil {
 		return fmt.Errorf("storage: roll: fsync %s: %w", old.logPath, err)
 	}
@@ -640,14 +712,29 @@ func (l *Log) snapshotProducers(off int64) {
 // ErrOffsetOutOfRange. The first batch may start below offset; Kafka clients
 // skip the records before the offset they asked for.
 func (l *Log) Read(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
+	return l.read(offset, false, maxBytes, minOne, dst)
+}
+
+// ReadCommitted is Read for a read_committed consumer: it returns only
+// batches below the last stable offset, so an offset at or above it (and
+// at most EndOffset) returns dst unchanged.
+func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
+	return l.read(offset, true, maxBytes, minOne, dst)
+}
+
+func (l *Log) read(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return dst, ErrClosed
 	}
+	limit := l.end.Load()
+	if committed {
+		limit = l.lastStableLocked()
+	}
 	if start, end := l.start.Load(), l.end.Load(); offset < start || offset > end {
 		return dst, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
-	} else if offset == end {
+	} else if offset >= limit {
 		return dst, nil
 	}
 	// The header scratch lives in dst's spare capacity, where the data goes.
@@ -660,15 +747,16 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byt
 			return dst, err
 		}
 		if found {
-			return readBatches(s, pos, h.size, maxBytes, minOne, dst)
+			return readBatches(s, pos, h.size, limit, maxBytes, minOne, dst)
 		}
 	}
 	return dst, nil
 }
 
 // readBatches reads the whole batches from pos that fit in maxBytes (at
-// least the first, of firstSize bytes, if minOne) with one ReadAt.
-func readBatches(s *segment, pos int64, firstSize int32, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
+// least the first, of firstSize bytes, if minOne) with one ReadAt, stopping
+// at the first batch at or above limit.
+func readBatches(s *segment, pos int64, firstSize int32, limit int64, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	n := min(s.size-pos, int64(max(maxBytes, 0)))
 	if n < int64(firstSize) {
 		if !minOne {
@@ -687,7 +775,7 @@ func readBatches(s *segment, pos int64, firstSize int32, maxBytes int32, minOne 
 		if size < batchHeaderLen {
 			return dst, fmt.Errorf("%w: %s at %d: batch length %d", ErrCorrupt, s.logPath, pos+int64(whole), size-logOverhead)
 		}
-		if whole+size > len(buf) {
+		if whole+size > len(buf) || (whole > 0 && int64(binary.BigEndian.Uint64(buf[whole:])) >= limit) {
 			break
 		}
 		whole += size
@@ -894,6 +982,7 @@ func (l *Log) deleteOldSegments(now time.Time, deletable func(s, next *segment) 
 	l.mu.Lock()
 	l.segments = slices.Delete(l.segments, 0, count)
 	l.start.Store(max(l.start.Load(), l.segments[0].base))
+	l.aborted = slices.Delete(l.aborted, 0, len(abortedIn(l.aborted, 0, l.segments[0].base)))
 	l.mu.Unlock()
 	var errs []error
 	for _, s := range doomed {
@@ -953,6 +1042,9 @@ func (l *Log) finish() error {
 	d.start(s)
 	d.finalTimeEntry(s)
 	if err := s.writeIndexes(d, l.scratch[:]); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	if err := l.writeTxnIndex(s); err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}
 	l.mu.Lock()

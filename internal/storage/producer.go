@@ -20,12 +20,17 @@ type batchMeta struct {
 	timestamp              int64 // the batch's maxTimestamp as stored
 }
 
-// producerEntry is the state kept for one producer id. Transactions (later)
-// add the ongoing transaction's first offset and the coordinator epoch here.
+// producerEntry is the state kept for one producer id.
 type producerEntry struct {
-	epoch   int16
-	batches [maxProducerBatches]batchMeta // ring buffer, oldest at head
-	head, n int
+	epoch            int16
+	coordinatorEpoch int32                         // of the producer's last transaction marker, -1 before any
+	txnFirst         int64                         // first offset of the ongoing transaction, -1 when none
+	batches          [maxProducerBatches]batchMeta // ring buffer, oldest at head
+	head, n          int
+}
+
+func newProducerEntry(epoch int16) producerEntry {
+	return producerEntry{epoch: epoch, coordinatorEpoch: -1, txnFirst: -1}
 }
 
 func (e *producerEntry) at(i int) *batchMeta { return &e.batches[(e.head+i)%maxProducerBatches] }
@@ -49,10 +54,19 @@ func (e *producerEntry) findDuplicate(epoch int16, firstSeq, lastSeq int32) (bat
 	return batchMeta{}, false
 }
 
-// add records a batch; a new epoch forgets the old epoch's batches.
-func (e *producerEntry) add(epoch int16, m batchMeta) {
+// setEpoch moves to epoch; a new epoch forgets the old epoch's batches.
+func (e *producerEntry) setEpoch(epoch int16) {
 	if epoch != e.epoch {
 		e.epoch, e.head, e.n = epoch, 0, 0
+	}
+}
+
+// add records a data batch at base; a transactional one opens the
+// producer's transaction if none is ongoing.
+func (e *producerEntry) add(epoch int16, m batchMeta, transactional bool) {
+	e.setEpoch(epoch)
+	if transactional && e.txnFirst < 0 {
+		e.txnFirst = m.baseOffset
 	}
 	if e.n == maxProducerBatches {
 		e.head = (e.head + 1) % maxProducerBatches
@@ -125,13 +139,51 @@ func (p *producerStates) check(h *batchHeader, base, ts int64) (dup batchMeta, i
 	} else {
 		// An unknown producer may start anywhere (Kafka 2.8+): its earlier
 		// batches may have been removed by retention.
-		p.staged = append(p.staged, stagedEntry{pid: h.producerID})
-		e = &p.staged[len(p.staged)-1].entry
-		e.epoch = h.producerEpoch
+		e = p.stageNew(h.producerID, h.producerEpoch)
 	}
 	e.add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: lastSeq,
-		baseOffset: base, lastOffset: base + int64(h.lastOffsetDelta), timestamp: ts})
+		baseOffset: base, lastOffset: base + int64(h.lastOffsetDelta), timestamp: ts}, h.attributes&attrTransactional != 0)
 	return dup, false, nil
+}
+
+func (p *producerStates) stageNew(pid int64, epoch int16) *producerEntry {
+	p.staged = append(p.staged, stagedEntry{pid: pid, entry: newProducerEntry(epoch)})
+	return &p.staged[len(p.staged)-1].entry
+}
+
+// checkMarker validates a transaction marker (control batch) of h's
+// producer and stages its effect: the producer's transaction ends, and a
+// marker of a newer epoch (an abort after an epoch bump, KIP-360) moves the
+// producer to that epoch. It returns the first offset of the transaction it
+// ends, -1 if none was ongoing in this partition.
+func (p *producerStates) checkMarker(h *batchHeader, coordinatorEpoch int32) (first int64, err error) {
+	e, known := p.lookup(h.producerID)
+	if !known {
+		e = p.stageNew(h.producerID, h.producerEpoch)
+	} else if h.producerEpoch < e.epoch {
+		return -1, fmt.Errorf("%w: marker of producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, e.epoch)
+	}
+	return e.endTxn(h.producerEpoch, coordinatorEpoch), nil
+}
+
+func (e *producerEntry) endTxn(epoch int16, coordinatorEpoch int32) (first int64) {
+	e.setEpoch(epoch)
+	e.coordinatorEpoch = coordinatorEpoch
+	first, e.txnFirst = e.txnFirst, -1
+	return first
+}
+
+// firstUnstable returns the smallest first offset of the ongoing
+// transactions, -1 when there is none. It scans every producer, so it runs
+// only when a transaction starts or ends.
+func (p *producerStates) firstUnstable() int64 {
+	first := int64(-1)
+	for _, e := range p.m {
+		if e.txnFirst >= 0 && (first < 0 || e.txnFirst < first) {
+			first = e.txnFirst
+		}
+	}
+	return first
 }
 
 // commit makes the staged updates the producers' state.
@@ -147,22 +199,38 @@ func (p *producerStates) commit() {
 	p.staged = p.staged[:0]
 }
 
-// replay applies a batch read back from the log, without checks.
-func (p *producerStates) replay(h *batchHeader) {
-	e, ok := p.m[h.producerID]
+// entry returns the producer's committed state, creating it.
+func (p *producerStates) entry(pid int64, epoch int16) *producerEntry {
+	e, ok := p.m[pid]
 	if !ok {
-		e = &producerEntry{epoch: h.producerEpoch}
-		p.m[h.producerID] = e
+		ne := newProducerEntry(epoch)
+		e = &ne
+		p.m[pid] = e
 	}
-	e.add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
-		baseOffset: h.baseOffset, lastOffset: h.lastOffset(), timestamp: h.maxTimestamp})
+	return e
+}
+
+// replay applies a data batch read back from the log, without checks.
+func (p *producerStates) replay(h *batchHeader) {
+	p.entry(h.producerID, h.producerEpoch).add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
+		baseOffset: h.baseOffset, lastOffset: h.lastOffset(), timestamp: h.maxTimestamp}, h.attributes&attrTransactional != 0)
+}
+
+// replayMarker applies a transaction marker read back from the log and
+// returns the first offset of the transaction it ended, -1 if none.
+func (p *producerStates) replayMarker(h *batchHeader, coordinatorEpoch int32) int64 {
+	return p.entry(h.producerID, h.producerEpoch).endTxn(h.producerEpoch, coordinatorEpoch)
 }
 
 // expire forgets producers whose last batch's timestamp is at or before
-// cutoff, and returns how many.
+// cutoff and that have no ongoing transaction (it would otherwise be lost
+// with them), and returns how many.
 func (p *producerStates) expire(cutoff int64) int {
 	n := 0
 	for pid, e := range p.m {
+		if e.txnFirst >= 0 {
+			continue
+		}
 		if last, ok := e.last(); !ok || last.timestamp <= cutoff {
 			delete(p.m, pid)
 			n++
@@ -179,12 +247,19 @@ type ProducerState struct {
 	LastSequence  int32
 	LastTimestamp int64 // maxTimestamp of the producer's last batch
 	LastOffset    int64 // last offset of the producer's last batch
+	// CoordinatorEpoch is that of the producer's last transaction marker,
+	// -1 before any.
+	CoordinatorEpoch int32
+	// CurrentTxnStartOffset is the first offset of the producer's ongoing
+	// transaction, -1 when none.
+	CurrentTxnStartOffset int64
 }
 
 func (p *producerStates) list() []ProducerState {
 	out := make([]ProducerState, 0, len(p.m))
 	for pid, e := range p.m {
-		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: -1, LastOffset: -1}
+		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: -1, LastOffset: -1,
+			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: e.txnFirst}
 		if b, ok := e.last(); ok {
 			s.LastSequence, s.LastTimestamp, s.LastOffset = b.lastSeq, b.timestamp, b.lastOffset
 		}
@@ -196,13 +271,13 @@ func (p *producerStates) list() []ProducerState {
 
 // Snapshot file layout (big-endian), see doc.go:
 //
-//	version int16 (1) | crc uint32 (CRC-32C of what follows) | count int32
-//	count × { producerId int64 | epoch int16 | batches int8
+//	version int16 (2) | crc uint32 (CRC-32C of what follows) | count int32
+//	count × { producerId int64 | epoch int16 | coordinatorEpoch int32 | txnFirstOffset int64 | batches int8
 //	          batches × { firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64 | timestamp int64 } }
 const (
-	snapshotVersion   = 1
+	snapshotVersion   = 2
 	snapshotHeaderLen = 10
-	snapshotEntryLen  = 11
+	snapshotEntryLen  = 23
 	snapshotBatchLen  = 32
 )
 
@@ -218,6 +293,8 @@ func (p *producerStates) encode() []byte {
 	for pid, e := range p.m {
 		b = be.AppendUint64(b, uint64(pid))
 		b = be.AppendUint16(b, uint16(e.epoch))
+		b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
+		b = be.AppendUint64(b, uint64(e.txnFirst))
 		b = append(b, byte(e.n))
 		for i := range e.n {
 			m := e.at(i)
@@ -247,15 +324,21 @@ func decodeProducerStates(b []byte) (producerStates, error) {
 			return producerStates{}, fmt.Errorf("%w: truncated", errBadSnapshot)
 		}
 		pid := int64(be.Uint64(b))
-		e := &producerEntry{epoch: int16(be.Uint16(b[8:]))}
-		nb := int(b[10])
+		ne := newProducerEntry(int16(be.Uint16(b[8:])))
+		e := &ne
+		e.coordinatorEpoch = int32(be.Uint32(b[10:]))
+		e.txnFirst = int64(be.Uint64(b[14:]))
+		nb := int(b[22])
+		if e.txnFirst < -1 {
+			return producerStates{}, fmt.Errorf("%w: producer %d transaction offset %d", errBadSnapshot, pid, e.txnFirst)
+		}
 		b = b[snapshotEntryLen:]
 		if nb > maxProducerBatches || len(b) < nb*snapshotBatchLen {
 			return producerStates{}, fmt.Errorf("%w: producer %d", errBadSnapshot, pid)
 		}
 		for range nb {
 			e.add(e.epoch, batchMeta{firstSeq: int32(be.Uint32(b)), lastSeq: int32(be.Uint32(b[4:])),
-				baseOffset: int64(be.Uint64(b[8:])), lastOffset: int64(be.Uint64(b[16:])), timestamp: int64(be.Uint64(b[24:]))})
+				baseOffset: int64(be.Uint64(b[8:])), lastOffset: int64(be.Uint64(b[16:])), timestamp: int64(be.Uint64(b[24:]))}, false)
 			b = b[snapshotBatchLen:]
 		}
 		p.m[pid] = e

@@ -95,7 +95,7 @@ func (s *segment) close() error {
 // remove closes and deletes the segment's files.
 func (s *segment) remove(fsys FS, dir string) error {
 	errs := []error{s.close()}
-	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+	for _, ext := range []string{extLog, extIndex, extTimeIndex, extTxnIndex} {
 		if err := fsys.Remove(offsetFileName(dir, s.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -1,0 +1,325 @@
+package storage
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// txnState is what a transactional log must keep across reopen.
+type txnState struct {
+	end, lso int64
+	aborted  []Aborted
+	ongoing  map[int64]int64 // producer id → CurrentTxnStartOffset
+}
+
+func snapshotTxnState(l *Log) txnState {
+	s := txnState{end: l.EndOffset(), lso: l.LastStableOffset(), aborted: l.AbortedTransactions(0, l.EndOffset()+1),
+		ongoing: map[int64]int64{}}
+	for _, p := range l.ProducerStates() {
+		if p.CurrentTxnStartOffset >= 0 {
+			s.ongoing[p.ProducerID] = p.CurrentTxnStartOffset
+		}
+	}
+	return s
+}
+
+func (s txnState) equal(o txnState) bool {
+	if s.end != o.end || s.lso != o.lso || !slices.Equal(s.aborted, o.aborted) || len(s.ongoing) != len(o.ongoing) {
+		return false
+	}
+	for k, v := range s.ongoing {
+		if o.ongoing[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func txnBatch(t *testing.T, pid int64, seq int32, records int) []byte {
+	// Stamped now like the markers, so segments roll by size only.
+	return makeBatch(t, batchSpec{pid: pid, seq: seq, records: records, attrs: attrTransactional, valueSize: 30, ts: time.Now().UnixMilli()})
+}
+
+func mustMarker(t *testing.T, l *Log, pid int64, epoch int16, commit bool) int64 {
+	t.Helper()
+	off, err := l.WriteMarker(pid, epoch, commit, 3)
+	if err != nil {
+		t.Fatalf("WriteMarker(%d, commit=%v): %v", pid, commit, err)
+	}
+	return off
+}
+
+func TestLastStableOffsetAndAbortedTransactions(t *testing.T) {
+	for _, fc := range fsCases {
+		t.Run(fc.name, func(t *testing.T) {
+			fsys, dir := fc.new(t)
+			l := mustOpen(t, fsys, dir, Config{})
+			defer l.Close()
+			mustAppend(t, l, makeBatch(t, batchSpec{}), 0) // 0: plain
+			if lso := l.LastStableOffset(); lso != 1 {
+				t.Fatalf("LSO without transactions = %d, want the end 1", lso)
+			}
+			mustAppend(t, l, txnBatch(t, 1, 0, 2), 0)      // 1-2: producer 1
+			mustAppend(t, l, txnBatch(t, 2, 0, 1), 0)      // 3: producer 2
+			mustAppend(t, l, makeBatch(t, batchSpec{}), 0) // 4: plain
+			if lso := l.LastStableOffset(); lso != 1 {
+				t.Fatalf("LSO = %d, want producer 1's first offset 1", lso)
+			}
+			if b, err := l.ReadCommitted(0, 1<<20, true, nil); err != nil || len(decodeBatches(t, b)) != 1 {
+				t.Fatalf("ReadCommitted(0) = %d bytes, %v; want only the batch below the LSO", len(b), err)
+			}
+			if b, err := l.ReadCommitted(2, 1<<20, true, nil); err != nil || len(b) != 0 {
+				t.Fatalf("ReadCommitted above the LSO = %d bytes, %v", len(b), err)
+			}
+			if m := mustMarker(t, l, 1, 0, false); m != 5 {
+				t.Fatalf("abort marker at %d", m)
+			}
+			if lso := l.LastStableOffset(); lso != 3 {
+				t.Fatalf("LSO after the abort = %d, want producer 2's 3", lso)
+			}
+			mustAppend(t, l, txnBatch(t, 1, 2, 1), 0) // 6: producer 1's next transaction
+			mustMarker(t, l, 2, 0, true)              // 7
+			if lso := l.LastStableOffset(); lso != 6 {
+				t.Fatalf("LSO = %d, want 6", lso)
+			}
+			mustMarker(t, l, 1, 0, false) // 8
+			if lso := l.LastStableOffset(); lso != 9 {
+				t.Fatalf("LSO with nothing ongoing = %d, want the end 9", lso)
+			}
+			all := []Aborted{{1, 1}, {1, 6}}
+			for _, tc := range []struct {
+				from, upper int64
+				want        []Aborted
+			}{
+				{0, 9, all},
+				{0, 3, all[:1]},
+				{3, 6, all[:1]}, // transaction 1 still has its marker (5) in range
+				{6, 9, all[1:]},
+				{9, 9, nil},
+			} {
+				if got := l.AbortedTransactions(tc.from, tc.upper); !slices.Equal(got, tc.want) {
+					t.Errorf("AbortedTransactions(%d, %d) = %v, want %v", tc.from, tc.upper, got, tc.want)
+				}
+			}
+			if n := countCommitted(t, l); n != 8 {
+				t.Fatalf("ReadCommitted from 0 after the end of every transaction: %d batches, want 8", n)
+			}
+			var markers int
+			for _, b := range readAll(t, l, 0) {
+				if b.Attributes&attrControl != 0 {
+					markers++
+					if commit, epoch, err := parseMarker(b.AppendTo(nil)); err != nil || epoch != 3 || commit != (b.FirstOffset == 7) {
+						t.Errorf("marker at %d: commit=%v epoch=%d err=%v", b.FirstOffset, commit, epoch, err)
+					}
+				}
+			}
+			if markers != 3 {
+				t.Fatalf("%d markers in the log, want 3", markers)
+			}
+		})
+	}
+}
+
+// countCommitted counts the batches ReadCommitted returns from offset 0 on
+// (a read never spans segments, and markers have the wall clock's
+// timestamps, so they roll these tests' segments stamped near 1970).
+func countCommitted(t *testing.T, l *Log) int {
+	n := 0
+	for off := int64(0); ; {
+		b, err := l.ReadCommitted(off, 1<<20, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			return n
+		}
+		bs := decodeBatches(t, b)
+		n += len(bs)
+		last := bs[len(bs)-1]
+		off = last.FirstOffset + int64(last.LastOffsetDelta) + 1
+	}
+}
+
+func TestMarkerEpochs(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, epoch: 4, seq: 0, attrs: attrTransactional}), 0)
+	if _, err := l.WriteMarker(1, 3, false, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("marker of an older epoch: %v", err)
+	}
+	// An abort with a bumped epoch (KIP-360) starts the new epoch at sequence 0.
+	mustMarker(t, l, 1, 5, false)
+	if st := l.ProducerStates(); st[0].ProducerEpoch != 5 || st[0].CoordinatorEpoch != 3 || st[0].CurrentTxnStartOffset != -1 {
+		t.Fatalf("state after the bumped abort: %+v", st)
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{pid: 1, epoch: 4, seq: 1, attrs: attrTransactional}), time.Now(), 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("data of the fenced epoch: %v", err)
+	}
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, epoch: 5, seq: 0, attrs: attrTransactional}), 0)
+	if _, err := l.Append(makeBatch(t, batchSpec{pid: 1, seq: -1, rawSeq: true, attrs: attrTransactional | attrControl}), time.Now(), 0); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("control batch without a marker record: %v", err)
+	}
+}
+
+// TestTxnRecovery checks that ongoing transactions, the LSO and the aborted
+// index survive a clean close, an unclean one and a power loss, across
+// segment rolls.
+func TestTxnRecovery(t *testing.T) {
+	build := func(t *testing.T, l *Log) {
+		seq := map[int64]int32{}
+		for i := range 30 {
+			pid := int64(i%3 + 1)
+			mustAppend(t, l, txnBatch(t, pid, seq[pid], 2), 0)
+			seq[pid] += 2
+			switch i % 5 {
+			case 2:
+				mustMarker(t, l, pid, 0, false)
+			case 4:
+				mustMarker(t, l, pid, 0, true)
+			}
+		}
+	}
+	type reopen func(t *testing.T, fsys FS, l *Log)
+	cases := []struct {
+		name    string
+		memOnly bool
+		close   reopen
+	}{
+		{"clean close", false, func(t *testing.T, _ FS, l *Log) {
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"unclean close", false, func(t *testing.T, _ FS, l *Log) {
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			l.closeFiles()
+		}},
+		{"power loss after flush", true, func(t *testing.T, fsys FS, l *Log) {
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			l.closeFiles()
+			fsys.(*MemFS).SimulateCrash()
+		}},
+		{"unclean close without flush", false, func(t *testing.T, _ FS, l *Log) {
+			l.closeFiles()
+		}},
+	}
+	for _, fc := range fsCases {
+		for _, tc := range cases {
+			if tc.memOnly && fc.name != "MemFS" {
+				continue
+			}
+			t.Run(fc.name+"/"+tc.name, func(t *testing.T) {
+				fsys, dir := fc.new(t)
+				cfg := Config{SegmentBytes: 1000}
+				l := mustOpen(t, fsys, dir, cfg)
+				build(t, l)
+				if len(segmentBases(t, l)) < 3 {
+					t.Fatalf("only %d segments; the test needs rolls", len(segmentBases(t, l)))
+				}
+				want := snapshotTxnState(l)
+				if len(want.ongoing) == 0 || len(want.aborted) < 3 || want.lso >= want.end {
+					t.Fatalf("weak fixture: %+v", want)
+				}
+				tc.close(t, fsys, l)
+				l = mustOpen(t, fsys, dir, cfg)
+				defer l.Close()
+				got := snapshotTxnState(l)
+				if !got.equal(want) {
+					t.Fatalf("after reopen:\n got %+v\nwant %+v", got, want)
+				}
+				// The recovered state goes on working: ending every
+				// transaction makes everything stable.
+				for pid := range got.ongoing {
+					mustMarker(t, l, pid, 0, false)
+				}
+				if lso := l.LastStableOffset(); lso != l.EndOffset() {
+					t.Fatalf("LSO %d after ending everything, end %d", lso, l.EndOffset())
+				}
+			})
+		}
+	}
+}
+
+func TestTxnIndexCorruptFallsBackToReplay(t *testing.T) {
+	fsys := NewMemFS()
+	cfg := Config{SegmentBytes: 600}
+	l := mustOpen(t, fsys, "/d/t-0", cfg)
+	for i := range 12 {
+		mustAppend(t, l, txnBatch(t, 1, int32(i), 1), 0)
+		if i%2 == 1 {
+			mustMarker(t, l, 1, 0, false)
+		}
+	}
+	want := snapshotTxnState(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fsys.ReadDirNames("/d/t-0")
+	damaged := false
+	for _, n := range names {
+		if _, ok := parseOffsetName(n, extTxnIndex); ok && !damaged {
+			appendFile(t, fsys, "/d/t-0/"+n, []byte{1, 2, 3})
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatal("no .txnindex file")
+	}
+	l = mustOpen(t, fsys, "/d/t-0", cfg)
+	defer l.Close()
+	if got := snapshotTxnState(l); !got.equal(want) {
+		t.Fatalf("after a damaged .txnindex:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestRetentionDropsAbortedEntries(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentBytes: 600})
+	defer l.Close()
+	for i := range 12 {
+		mustAppend(t, l, txnBatch(t, 1, int32(i), 1), 0)
+		mustMarker(t, l, 1, 0, false)
+	}
+	before := len(l.AbortedTransactions(0, l.EndOffset()))
+	start, err := l.DeleteRecordsBefore(l.EndOffset() - 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := l.AbortedTransactions(0, l.EndOffset())
+	if len(after) >= before || len(after) == 0 {
+		t.Fatalf("%d aborted entries before, %d after deleting below %d", before, len(after), start)
+	}
+	for _, e := range l.aborted {
+		if e.LastOffset < segmentBases(t, l)[0] {
+			t.Fatalf("entry %+v has its marker in a deleted segment", e)
+		}
+	}
+}
+
+func TestTxnIndexDecodeRejectsDamage(t *testing.T) {
+	entries := []txnIndexEntry{{1, 10, 12, 13}, {2, 11, 14, 15}}
+	b := encodeTxnIndex(entries)
+	got, err := decodeTxnIndex(b, 10, 20)
+	if err != nil || !slices.Equal(got, entries) {
+		t.Fatalf("round trip: %v %v", got, err)
+	}
+	for name, tc := range map[string]struct {
+		b          []byte
+		base, next int64
+	}{
+		"torn":            {b[:len(b)-1], 10, 20},
+		"outside segment": {b, 13, 20},
+		"past the end":    {b, 10, 14},
+		"bad version":     {append([]byte{0, 9}, b[2:]...), 10, 20},
+		"out of order":    {encodeTxnIndex([]txnIndexEntry{entries[1], entries[0]}), 10, 20},
+	} {
+		if _, err := decodeTxnIndex(tc.b, tc.base, tc.next); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
