@@ -1,0 +1,319 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/kafkit/kafkit"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// GroupListing is one group as ListGroups reports it.
+type GroupListing struct {
+	Group        string
+	ProtocolType string // "consumer" for consumer groups
+	State        string // Stable, Empty, ...; "" if the broker does not say (ListGroups < v4)
+}
+
+// ListGroups returns the groups of every broker, sorted by id. Brokers that
+// fail are reported in the error; the groups of the others are returned.
+func (c *Client) ListGroups(ctx context.Context) ([]GroupListing, error) {
+	md, err := c.metadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []GroupListing
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(md.Brokers)) {
+		var resp *kmsg.ListGroupsResponse
+		err := c.retry(ctx, func() error {
+			kresp, err := c.cl.RequestBroker(ctx, id, kmsg.NewPtrListGroupsRequest())
+			if err != nil {
+				return err
+			}
+			resp = kresp.(*kmsg.ListGroupsResponse)
+			return kafkaErr("list groups on broker", fmt.Sprint(id), resp.ErrorCode, nil)
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, g := range resp.Groups {
+			out = append(out, GroupListing{Group: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState})
+		}
+	}
+	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.Group, b.Group) })
+	return out, errors.Join(errs...)
+}
+
+// GroupMember is one member of a group.
+type GroupMember struct {
+	MemberID   string
+	InstanceID string `json:",omitempty"` // group.instance.id of a static member
+	ClientID   string
+	Host       string
+	// Assignment is what the member was given, decoded for consumer
+	// groups (ProtocolType "consumer"); nil for other protocols.
+	Assignment []kafkit.TopicPartition
+}
+
+// GroupDescription describes one group.
+type GroupDescription struct {
+	Group        string
+	State        string // Kafka's state: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+	ProtocolType string
+	Protocol     string // the assignor a consumer group chose
+	Coordinator  int32
+	Members      []GroupMember
+}
+
+// DescribeGroups describes each group, in order, asking each group's
+// coordinator. A group that does not exist comes back in state Dead (as
+// Kafka answers); failures are joined into the error.
+func (c *Client) DescribeGroups(ctx context.Context, groups ...string) ([]GroupDescription, error) {
+	var out []GroupDescription
+	var errs []error
+	for _, g := range groups {
+		d, err := c.describeGroup(ctx, g)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (c *Client) describeGroup(ctx context.Context, group string) (GroupDescription, error) {
+	var d GroupDescription
+	err := c.retry(ctx, func() error {
+		coord, err := c.cl.FindCoordinator(ctx, 0, group)
+		if err != nil {
+			return err
+		}
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{group}
+		kresp, err := c.cl.RequestBroker(ctx, coord, req)
+		if err != nil {
+			return err
+		}
+		resp := kresp.(*kmsg.DescribeGroupsResponse)
+		if len(resp.Groups) != 1 {
+			return fmt.Errorf("describe group %s: %d groups in the answer, want 1", group, len(resp.Groups))
+		}
+		rg := resp.Groups[0]
+		if rg.ErrorCode == kerr.GroupIDNotFound.Code { // DescribeGroups v6+; older versions answer Dead
+			d = GroupDescription{Group: group, State: "Dead", Coordinator: coord}
+			return nil
+		}
+		if err := kafkaErr("describe group", group, rg.ErrorCode, rg.ErrorMessage); err != nil {
+			return err
+		}
+		d = GroupDescription{Group: group, State: rg.State, ProtocolType: rg.ProtocolType, Protocol: rg.Protocol, Coordinator: coord}
+		for _, m := range rg.Members {
+			gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+			if m.InstanceID != nil {
+				gm.InstanceID = *m.InstanceID
+			}
+			if rg.ProtocolType == "consumer" && len(m.MemberAssignment) > 0 {
+				var a kmsg.ConsumerMemberAssignment
+				if err := a.ReadFrom(m.MemberAssignment); err != nil {
+					return fmt.Errorf("describe group %s: member %s's assignment: %w", group, m.MemberID, err)
+				}
+				for _, t := range a.Topics {
+					for _, p := range t.Partitions {
+						gm.Assignment = append(gm.Assignment, kafkit.TopicPartition{Topic: t.Topic, Partition: p})
+					}
+				}
+				slices.SortFunc(gm.Assignment, compareTP)
+			}
+			d.Members = append(d.Members, gm)
+		}
+		return nil
+	})
+	return d, err
+}
+
+// DeleteGroups deletes empty groups and their committed offsets; a group
+// with members fails with kerr.NonEmptyGroup, an unknown one with
+// kerr.GroupIDNotFound.
+func (c *Client) DeleteGroups(ctx context.Context, groups ...string) error {
+	var errs []error
+	for _, g := range groups {
+		errs = append(errs, c.retry(ctx, func() error {
+			req := kmsg.NewPtrDeleteGroupsRequest()
+			req.Groups = []string{g}
+			kresp, err := c.toCoordinator(ctx, g, req)
+			if err != nil {
+				return err
+			}
+			for _, rg := range kresp.(*kmsg.DeleteGroupsResponse).Groups {
+				if err := kafkaErr("delete group", rg.Group, rg.ErrorCode, rg.ErrorMessage); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+// GroupOffsets returns the offsets group committed (the next offset each
+// partition's consumer will read): for every partition with a commit, or
+// only for the given partitions. A group that never committed has none.
+func (c *Client) GroupOffsets(ctx context.Context, group string, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, error) {
+	ids, err := c.topicIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group // v0-v7
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group // v8+
+	for t, ps := range groupByTopic(partitions) {
+		old := kmsg.NewOffsetFetchRequestTopic()
+		old.Topic, old.Partitions = t, ps
+		req.Topics = append(req.Topics, old)
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.TopicID, gt.Partitions = t, ids.byName[t], ps
+		rg.Topics = append(rg.Topics, gt)
+	}
+	req.Groups = []kmsg.OffsetFetchRequestGroup{rg}
+	out := make(map[kafkit.TopicPartition]int64)
+	err = c.retry(ctx, func() error {
+		clear(out)
+		kresp, err := c.toCoordinator(ctx, group, req)
+		if err != nil {
+			return err
+		}
+		resp := kresp.(*kmsg.OffsetFetchResponse)
+		add := func(topic string, p int32, offset int64, code int16) error {
+			tp := kafkit.TopicPartition{Topic: topic, Partition: p}
+			if err := kafkaErr("fetch offsets of group "+group+" for", partitionName(tp), code, nil); err != nil {
+				return err
+			}
+			if offset >= 0 {
+				out[tp] = offset
+			}
+			return nil
+		}
+		if resp.GetVersion() >= 8 {
+			if len(resp.Groups) != 1 {
+				return fmt.Errorf("fetch offsets of group %s: %d groups in the answer, want 1", group, len(resp.Groups))
+			}
+			g := resp.Groups[0]
+			if g.ErrorCode == kerr.GroupIDNotFound.Code {
+				return nil
+			}
+			if err := kafkaErr("fetch offsets of group", group, g.ErrorCode, nil); err != nil {
+				return err
+			}
+			for _, t := range g.Topics {
+				name := t.Topic
+				if resp.GetVersion() >= 10 {
+					name = ids.byID[t.TopicID]
+				}
+				for _, p := range t.Partitions {
+					if err := add(name, p.Partition, p.Offset, p.ErrorCode); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		if err := kafkaErr("fetch offsets of group", group, resp.ErrorCode, nil); err != nil {
+			return err
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := add(t.Topic, p.Partition, p.Offset, p.ErrorCode); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AlterGroupOffsets commits offsets for group, which must have no members
+// (ErrGroupActive otherwise, as kafka-consumer-groups refuses): members
+// would overwrite them with their own commits.
+func (c *Client) AlterGroupOffsets(ctx context.Context, group string, offsets map[kafkit.TopicPartition]int64) error {
+	if err := c.requireInactive(ctx, group); err != nil {
+		return err
+	}
+	ids, err := c.topicIDs(ctx)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = group, -1 // no generation: an admin commit to an empty group
+	req.RetentionTimeMillis = -1
+	for t, ps := range groupByTopic(slices.SortedFunc(maps.Keys(offsets), compareTP)) {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic, rt.TopicID = t, ids.byName[t]
+		for _, p := range ps {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset = p, offsets[kafkit.TopicPartition{Topic: t, Partition: p}]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	return c.retry(ctx, func() error {
+		kresp, err := c.toCoordinator(ctx, group, req)
+		if err != nil {
+			return err
+		}
+		resp := kresp.(*kmsg.OffsetCommitResponse)
+		var errs []error
+		for _, rt := range resp.Topics {
+			name := rt.Topic
+			if resp.GetVersion() >= 10 {
+				name = ids.byID[rt.TopicID]
+			}
+			for _, rp := range rt.Partitions {
+				tp := kafkit.TopicPartition{Topic: name, Partition: rp.Partition}
+				errs = append(errs, kafkaErr("commit offset of group "+group+" for", partitionName(tp), rp.ErrorCode, nil))
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// requireInactive fails with ErrGroupActive unless group is Empty or Dead.
+func (c *Client) requireInactive(ctx context.Context, group string) error {
+	d, err := c.describeGroup(ctx, group)
+	if err != nil {
+		return err
+	}
+	if d.State != "Empty" && d.State != "Dead" {
+		return fmt.Errorf("%w: offsets can only be changed if group '%s' is inactive, but its state is %s with %d member(s)",
+			ErrGroupActive, group, d.State, len(d.Members))
+	}
+	return nil
+}
+
+// topicIDMap maps topic names and ids both ways: OffsetFetch and
+// OffsetCommit v10 name topics by id.
+type topicIDMap struct {
+	byName map[string][16]byte
+	byID   map[[16]byte]string
+}
+
+func (c *Client) topicIDs(ctx context.Context) (topicIDMap, error) {
+	md, err := c.cl.Metadata(ctx)
+	if err != nil {
+		return topicIDMap{}, fmt.Errorf("metadata: %w", err)
+	}
+	m := topicIDMap{byName: make(map[string][16]byte), byID: make(map[[16]byte]string)}
+	for _, t := range md.Topics {
+		m.byName[t.Name], m.byID[t.ID] = t.ID, t.Name
+	}
+	return m, nil
+}
