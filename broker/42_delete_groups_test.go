@@ -26,3 +26,19 @@ func TestDeleteGroups(t *testing.T) {
 		t.Errorf("offset of a deleted group: %d", got.Offset)
 	}
 }
+
+func TestDeleteTopicForgetsOffsets(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "dt", 1)
+	commitV(t, b, 2, "dt-g", "dt", 9, 0)
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.Version = 4
+	del.TopicNames = []string{"dt"}
+	if resp := sendVersioned(t, b, del).(*kmsg.DeleteTopicsResponse); resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete topic: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+	createTestTopic(t, b, "dt", 1)
+	if got := fetchOne(t, b, 5, "dt-g", "dt", 0); got.Offset != -1 {
+		t.Errorf("offset %d survived the topic's deletion", got.Offset)
+	}
+}

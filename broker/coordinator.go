@@ -169,6 +169,15 @@ func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
 	}
 }
 
+// forgetTopicOffsets drops every group's committed offsets of a deleted
+// topic, as Kafka does. A failure leaves stale offsets behind, which only
+// matter if the topic is created again, so it is logged, not returned.
+func (b *Broker) forgetTopicOffsets(rc *reqCtx, topic string) {
+	if err := b.coord.groups.DeleteTopicOffsets(rc.ctx, topic); err != nil {
+		b.log.Warn("deleting committed offsets of a deleted topic", "topic", topic, "err", err)
+	}
+}
+
 // coordinatorFailed decides what a handler does when a coordinator call
 // returns err: a closing connection or broker drops the request (its
 // response could not be sent); otherwise the client is told to retry.

@@ -28,7 +28,7 @@ func groupConfig() *sarama.Config {
 	return cfg
 }
 
-func createTopic(t *testing.T, addr, topic string, partitions int32) {
+func createTopic(t testing.TB, addr, topic string, partitions int32) {
 	t.Helper()
 	admin, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig())
 	if err != nil {

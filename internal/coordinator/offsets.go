@@ -3,6 +3,7 @@ package coordinator
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -288,4 +289,32 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 			c.log.Info("expired offsets", "group", g.id, "partitions", len(expired))
 		}
 	}
+}
+
+// DeleteTopicOffsets forgets every group's committed offsets of a deleted
+// topic, as Kafka does when a topic goes away, so a topic created again
+// under the same name is not read from stale positions.
+func (c *Coordinator) DeleteTopicOffsets(ctx context.Context, topic string) error {
+	errs, err := call(ctx, c, func() error {
+		var failed error
+		for _, g := range c.groups {
+			var tps []topicPartition
+			for tp := range g.offsets {
+				if tp.topic == topic {
+					tps = append(tps, tp)
+				}
+			}
+			if len(tps) == 0 {
+				continue
+			}
+			if err := c.removeOffsets(g, tps); err != nil {
+				failed = fmt.Errorf("group %s: %w", g.id, err)
+			}
+		}
+		return failed
+	})
+	if err != nil {
+		return err
+	}
+	return errs
 }

@@ -279,3 +279,28 @@ func TestAdmin(t *testing.T) {
 		}
 	})
 }
+
+func TestDeleteTopicOffsets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{}, nil)
+		defer h.stop()
+		h.commit("a", "", -1, map[string]int64{"gone": 1, "kept": 2})
+		h.commit("b", "", -1, map[string]int64{"gone": 3})
+		if err := h.c.DeleteTopicOffsets(context.Background(), "gone"); err != nil {
+			t.Fatal(err)
+		}
+		if h.committedOffset("a", "gone") != -1 || h.committedOffset("b", "gone") != -1 || h.committedOffset("a", "kept") != 2 {
+			t.Fatal("offsets of the deleted topic remain, or others went too")
+		}
+		// b had nothing else: like Kafka, the empty group is gone with them.
+		if d := h.describe("b"); d.State != "Dead" {
+			t.Errorf("group b: %s", d.State)
+		}
+		h.stop()
+		h2 := start(t, Config{}, h.store)
+		defer h2.stop()
+		if h2.committedOffset("a", "gone") != -1 {
+			t.Error("deleted offsets came back after reload")
+		}
+	})
+}
