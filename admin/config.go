@@ -174,10 +174,10 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		}
 		c.SASL = &SASL{Mechanism: mechanism, User: user, Password: pass}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, c.Validate())...); err != nil {
 		return Config{}, err
 	}
-	return c, c.Validate()
+	return c, nil
 }
 
 var jaasOption = regexp.MustCompile(`(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"`)
