@@ -88,7 +88,10 @@
 // stable offset (LSO) is the smallest first offset of the open
 // transactions, or the log end offset when none is open; ReadCommitted
 // returns only batches below it. Append accepts control batches only if
-// they are such markers.
+// they are such markers. A producer's data batch with base sequence -1 (a
+// coordinator's write for a transaction, as TxnOffsetCommit's offsets in
+// __consumer_offsets) is checked for its epoch and opens the transaction,
+// but has no sequence checks and is never a duplicate.
 //
 // # .txnindex
 //

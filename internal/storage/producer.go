@@ -122,6 +122,18 @@ func (p *producerStates) lookup(pid int64) (*producerEntry, bool) {
 func (p *producerStates) check(h *batchHeader, base, ts int64) (dup batchMeta, isDup bool, err error) {
 	lastSeq := h.lastSequence()
 	e, known := p.lookup(h.producerID)
+	if h.baseSequence == noSequence {
+		// A coordinator's write for the producer (TxnOffsetCommit into
+		// __consumer_offsets): Kafka checks only the epoch and tracks the
+		// transaction; there is no sequence to deduplicate by.
+		if !known {
+			e = p.stageNew(h.producerID, h.producerEpoch)
+		} else if h.producerEpoch < e.epoch {
+			return dup, false, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, e.epoch)
+		}
+		e.noteUnsequenced(h, base)
+		return dup, false, nil
+	}
 	if known {
 		if m, ok := e.findDuplicate(h.producerEpoch, h.baseSequence, lastSeq); ok {
 			return m, true, nil
@@ -144,6 +156,18 @@ func (p *producerStates) check(h *batchHeader, base, ts int64) (dup batchMeta, i
 	e.add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: lastSeq,
 		baseOffset: base, lastOffset: base + int64(h.lastOffsetDelta), timestamp: ts}, h.attributes&attrTransactional != 0)
 	return dup, false, nil
+}
+
+// noSequence is the base sequence of batches outside idempotence.
+const noSequence = -1
+
+// noteUnsequenced applies a batch without a sequence written at base: its
+// epoch and transaction, but no batch to deduplicate by.
+func (e *producerEntry) noteUnsequenced(h *batchHeader, base int64) {
+	e.setEpoch(h.producerEpoch)
+	if h.attributes&attrTransactional != 0 && e.txnFirst < 0 {
+		e.txnFirst = base
+	}
 }
 
 func (p *producerStates) stageNew(pid int64, epoch int16) *producerEntry {
@@ -212,6 +236,10 @@ func (p *producerStates) entry(pid int64, epoch int16) *producerEntry {
 
 // replay applies a data batch read back from the log, without checks.
 func (p *producerStates) replay(h *batchHeader) {
+	if h.baseSequence == noSequence {
+		p.entry(h.producerID, h.producerEpoch).noteUnsequenced(h, h.baseOffset)
+		return
+	}
 	p.entry(h.producerID, h.producerEpoch).add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
 		baseOffset: h.baseOffset, lastOffset: h.lastOffset(), timestamp: h.maxTimestamp}, h.attributes&attrTransactional != 0)
 }

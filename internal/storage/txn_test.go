@@ -163,6 +163,33 @@ func TestMarkerEpochs(t *testing.T) {
 	}
 }
 
+// TestUnsequencedTransactionalBatches: the coordinator writes transactional
+// offset commits without sequences; they open the transaction, check the
+// epoch and are never taken for duplicates.
+func TestUnsequencedTransactionalBatches(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	unseq := func(epoch int16) []byte {
+		return makeBatch(t, batchSpec{pid: 7, epoch: epoch, seq: -1, attrs: attrTransactional})
+	}
+	mustAppend(t, l, makeBatch(t, batchSpec{}), 0)
+	for i := range 3 {
+		if res := mustAppend(t, l, unseq(2), 0); res.Duplicate || res.BaseOffset != int64(i+1) {
+			t.Fatalf("unsequenced batch %d: %+v", i, res)
+		}
+	}
+	if lso := l.LastStableOffset(); lso != 1 {
+		t.Fatalf("LSO %d, want 1", lso)
+	}
+	if _, err := l.Append(unseq(1), time.Now(), 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("older epoch: %v", err)
+	}
+	mustMarker(t, l, 7, 2, true)
+	if lso := l.LastStableOffset(); lso != l.EndOffset() {
+		t.Fatalf("LSO %d after commit, end %d", lso, l.EndOffset())
+	}
+}
+
 // TestTxnRecovery checks that ongoing transactions, the LSO and the aborted
 // index survive a clean close, an unclean one and a power loss, across
 // segment rolls.
