@@ -101,3 +101,50 @@ func TestFindCoordinator(t *testing.T) {
 		t.Fatalf("%s in Metadata: error %d internal %v partitions %d", offsetsTopic, mt.ErrorCode, mt.IsInternal, len(mt.Partitions))
 	}
 }
+
+// TestGroupAPIsEveryVersion sends every group API at every version it
+// claims and decodes the answer at that version.
+func TestGroupAPIsEveryVersion(t *testing.T) {
+	b := NewTest(t)
+	keys := []kmsg.Key{kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.Heartbeat,
+		kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups, kmsg.OffsetDelete}
+	for _, key := range keys {
+		h := b.handlers.lookup(int16(key))
+		if h == nil {
+			t.Fatalf("%s is not served", kmsg.NameForKey(int16(key)))
+		}
+		for v := h.min; v <= h.max; v++ {
+			req := kmsg.RequestForKey(int16(key))
+			req.SetVersion(v)
+			switch r := req.(type) {
+			case *kmsg.OffsetCommitRequest:
+				r.Group = "every"
+				r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "none", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0}}}}
+			case *kmsg.OffsetFetchRequest:
+				r.Group = "every"
+				r.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "every"}}
+			case *kmsg.FindCoordinatorRequest:
+				r.CoordinatorKey, r.CoordinatorKeys = "every", []string{"every"}
+			case *kmsg.JoinGroupRequest:
+				r.Group, r.SessionTimeoutMillis = "every", 10_000
+			case *kmsg.HeartbeatRequest:
+				r.Group = "every"
+			case *kmsg.LeaveGroupRequest:
+				r.Group, r.MemberID = "every", "m"
+				r.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "m"}}
+			case *kmsg.SyncGroupRequest:
+				r.Group = "every"
+			case *kmsg.DescribeGroupsRequest:
+				r.Groups = []string{"every"}
+			case *kmsg.DeleteGroupsRequest:
+				r.Groups = []string{"every"}
+			case *kmsg.OffsetDeleteRequest:
+				r.Group = "every"
+			}
+			resp := sendVersioned(t, b, req)
+			if resp.GetVersion() != v {
+				t.Errorf("%s v%d answered at v%d", kmsg.NameForKey(int16(key)), v, resp.GetVersion())
+			}
+		}
+	}
+}
