@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "log directory (overrides log.dirs; default $TMPDIR/kafkit-logs)")
 	inMemory := fs.Bool("in-memory", false, "keep all data in memory (nothing survives a restart)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	var props overrides
 	fs.Var(&props, "override", "key=value overriding a server.properties key (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +100,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg.InMemory = *inMemory
 	cfg.Logger = logger
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err

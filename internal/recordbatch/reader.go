@@ -187,13 +187,16 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 			Offset:        h.FirstOffset + int64(r.rec.OffsetDelta),
 			Key:           r.rec.Key,
 			Value:         r.rec.Value,
-			Headers:       rec.Headers[:0],
+			Headers:       nil,
 			Timestamp:     time.UnixMilli(ts),
 			TimestampType: tsType,
 			LeaderEpoch:   h.PartitionLeaderEpoch,
 		}
-		if len(r.rec.Headers) == 0 {
-			rec.Headers = nil
+		// Fresh headers per record: callers copy Records out of the reused
+		// Batch, so a shared backing array would be overwritten by the next
+		// batch's decode.
+		if len(r.rec.Headers) > 0 {
+			rec.Headers = make([]kafkit.Header, 0, len(r.rec.Headers))
 		}
 		for _, hd := range r.rec.Headers {
 			rec.Headers = append(rec.Headers, kafkit.Header{Key: hd.Key, Value: hd.Value})
@@ -202,8 +205,7 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 	return nil
 }
 
-// growRecords returns recs resized to n, keeping the backing arrays of the
-// existing records' Headers for reuse.
+// growRecords returns recs resized to n, reusing its backing array.
 func growRecords(recs []kafkit.Record, n int) []kafkit.Record {
 	if cap(recs) < n {
 		recs = append(recs[:cap(recs)], make([]kafkit.Record, n-cap(recs))...)

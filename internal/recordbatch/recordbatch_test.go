@@ -371,3 +371,27 @@ func BenchmarkReader(b *testing.B) {
 		})
 	}
 }
+
+// TestRecordsOutliveBatchReuse: callers copy records out of a Batch that the
+// next Next reuses (the consumer does); their headers must not change when
+// later batches are decoded.
+func TestRecordsOutliveBatchReuse(t *testing.T) {
+	var all []byte
+	for i := range 2 {
+		recs := []kafkit.Record{{Value: []byte("v"), Headers: []kafkit.Header{{Key: "batch", Value: []byte(fmt.Sprint(i))}}}}
+		raw := buildBatch(t, Options{}, NoProducer(), recs)
+		SetBaseOffset(raw, int64(i))
+		all = append(all, raw...)
+	}
+	r := NewReader(all, ReadOptions{})
+	var b Batch
+	var kept []kafkit.Record
+	for r.Next(&b) {
+		kept = append(kept, b.Records...)
+	}
+	for i, rec := range kept {
+		if got := string(rec.Headers[0].Value); got != fmt.Sprint(i) {
+			t.Errorf("record %d: header %q after later batches were decoded, want %q", i, got, fmt.Sprint(i))
+		}
+	}
+}
