@@ -1,0 +1,173 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/consumer"
+	"github.com/kafkit/kafkit/producer"
+)
+
+// sdkBenchRecords is the producer/consumer benchmarks' record count
+// (1,000,000 for the producer, 2,000,000 for the consumer by the issues),
+// shortened by KAFKIT_BENCH_RECORDS.
+func sdkBenchRecords(def int) int {
+	if n := benchRecords(); n != 2_000_000 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkProducerVsKgo: our producer and franz-go's kgo against our broker
+// (on disk, default flush policy) in the same run, same workload: N records
+// of 100-byte values, 8 partitions, acks=all, idempotent, linger 5 ms, no
+// compression, 1 MiB batches for both (the high-throughput setting each
+// client's docs recommend).
+//
+//	go test -run '^$' -bench BenchmarkProducerVsKgo -benchtime 1x ./integration/
+func BenchmarkProducerVsKgo(b *testing.B) {
+	n := sdkBenchRecords(1_000_000)
+	value := bytes.Repeat([]byte("v"), 100)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		br := broker.NewTest(b, broker.OnDisk())
+		ours, theirs := "ours-"+strconv.Itoa(i), "kgo-"+strconv.Itoa(i)
+		createTopic(b, br.Addr(), ours, 8)
+		createTopic(b, br.Addr(), theirs, 8)
+		b.StartTimer()
+
+		oursRate := ourProduceRate(b, br.Addr(), ours, n, value)
+		kgoRate := kgoProduceRate(b, br.Addr(), theirs, n, value)
+		b.ReportMetric(oursRate, "ours_rec/s")
+		b.ReportMetric(kgoRate, "kgo_rec/s")
+		b.ReportMetric(oursRate/kgoRate, "ratio")
+	}
+}
+
+func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) float64 {
+	ctx := context.Background()
+	p, err := producer.New(producer.Config{BootstrapServers: []string{addr}, Linger: 5 * time.Millisecond, BatchSize: 1 << 20, MaxRequestSize: 10 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	cb := func(_ *kafkit.Record, err error) {
+		if err != nil {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := p.Send(ctx, &kafkit.Record{Topic: topic, Partition: kafkit.AnyPartition, Value: value}, cb); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if err := p.Close(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		tb.Fatalf("produce: %v", err)
+	default:
+	}
+	return float64(n) / elapsed.Seconds()
+}
+
+func kgoProduceRate(tb testing.TB, addr, topic string, n int, value []byte) float64 {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<20))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	errs := make(chan error, 1)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	select {
+	case err := <-errs:
+		tb.Fatalf("kgo produce: %v", err)
+	default:
+	}
+	return float64(n) / elapsed.Seconds()
+}
+
+// BenchmarkConsumerVsKgo: our consumer and kgo each read the same N records
+// of 100 bytes from 8 partitions of our broker, in the same run.
+//
+//	go test -run '^$' -bench BenchmarkConsumerVsKgo -benchtime 1x ./integration/
+func BenchmarkConsumerVsKgo(b *testing.B) {
+	n := sdkBenchRecords(2_000_000)
+	value := bytes.Repeat([]byte("v"), 100)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		br := broker.NewTest(b, broker.OnDisk())
+		topic := "consume-" + strconv.Itoa(i)
+		createTopic(b, br.Addr(), topic, 8)
+		kgoProduceRate(b, br.Addr(), topic, n, value)
+		b.StartTimer()
+
+		oursRate := ourConsumeRate(b, br.Addr(), topic, n)
+		kgoRate := consumeRate(b, br.Addr(), topic, n)
+		b.ReportMetric(oursRate, "ours_rec/s")
+		b.ReportMetric(kgoRate, "kgo_rec/s")
+		b.ReportMetric(oursRate/kgoRate, "ratio")
+	}
+}
+
+func ourConsumeRate(tb testing.TB, addr, topic string, n int) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}, MaxPollRecords: 10000,
+		FetchMaxBytes: 50 << 20, MaxPartitionFetchBytes: 10 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var tps []kafkit.TopicPartition
+	for p := int32(0); p < 8; p++ {
+		tps = append(tps, kafkit.TopicPartition{Topic: topic, Partition: p})
+	}
+	if err := c.Assign(tps...); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.SeekToBeginning(ctx, tps...); err != nil {
+		tb.Fatal(err)
+	}
+	start := time.Now()
+	for got := 0; got < n; {
+		recs, err := c.Poll(ctx)
+		if err != nil {
+			tb.Fatalf("consumed %d of %d: %v", got, n, err)
+		}
+		got += len(recs)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
