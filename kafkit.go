@@ -52,3 +52,18 @@ const (
 	OffsetLatest   int64 = -1
 	OffsetEarliest int64 = -2
 )
+
+// SASL is the authentication of producers, consumers and admin clients
+// (security.protocol SASL_PLAINTEXT, or SASL_SSL together with TLS).
+type SASL struct {
+	Mechanism string // sasl.mechanism: SASLPlain, SASLScramSHA256 or SASLScramSHA512
+	User      string // sasl.username
+	Password  string // sasl.password
+}
+
+// SASL mechanisms, with Kafka's names.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)

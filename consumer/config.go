@@ -71,7 +71,7 @@ type Config struct {
 	MetadataMaxAge      time.Duration // metadata.max.age.ms; default 5m
 
 	TLS  *tls.Config  // security.protocol SSL / SASL_SSL
-	SASL *client.SASL // sasl.mechanism, sasl.username, sasl.password
+	SASL *kafkit.SASL // sasl.mechanism, sasl.username, sasl.password
 
 	// Callbacks run on the goroutine calling Poll (see the package doc).
 	OnAssigned func(partitions []kafkit.TopicPartition) // newly assigned
@@ -184,7 +184,7 @@ func (c Config) Validate() error {
 	}
 	if c.SASL != nil {
 		// The client validates the SASL settings; the seed is a placeholder.
-		if err := (client.Config{SeedBrokers: []string{"-"}, SASL: c.SASL}).Validate(); err != nil {
+		if err := (client.Config{SeedBrokers: []string{"-"}, SASL: client.FromSASL(c.SASL)}).Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -193,7 +193,7 @@ func (c Config) Validate() error {
 
 func (c Config) clientConfig() client.Config {
 	return client.Config{
-		SeedBrokers: c.BootstrapServers, ClientID: c.ClientID, TLS: c.TLS, SASL: c.SASL,
+		SeedBrokers: c.BootstrapServers, ClientID: c.ClientID, TLS: c.TLS, SASL: client.FromSASL(c.SASL),
 		RequestTimeout: c.RequestTimeout, MetadataMaxAge: c.MetadataMaxAge,
 		ReconnectBackoff: c.ReconnectBackoff, ReconnectBackoffMax: c.ReconnectBackoffMax,
 		RetryBackoff: c.RetryBackoff, RetryBackoffMax: c.RetryBackoffMax, Logger: c.Logger,
@@ -225,9 +225,9 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		}
 		*dst = int32(n)
 	}
-	sasl := func() *client.SASL {
+	sasl := func() *kafkit.SASL {
 		if c.SASL == nil {
-			c.SASL = &client.SASL{}
+			c.SASL = &kafkit.SASL{}
 		}
 		return c.SASL
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
@@ -49,11 +50,7 @@ func (a Acks) String() string {
 }
 
 // SASL is sasl.mechanism with the user and password of sasl.jaas.config.
-type SASL struct {
-	Mechanism string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-	User      string
-	Password  string
-}
+type SASL = kafkit.SASL
 
 // Config configures a Producer. The zero value of every field means Kafka's
 // default (noted per field). Where Kafka gives 0 a meaning of its own
@@ -405,7 +402,7 @@ func (s settings) clientConfig() client.Config {
 		Logger:          s.Logger,
 	}
 	if s.SASL != nil {
-		cfg.SASL = &client.SASL{Mechanism: s.SASL.Mechanism, User: s.SASL.User, Password: s.SASL.Password}
+		cfg.SASL = client.FromSASL(s.SASL)
 	}
 	return cfg
 }

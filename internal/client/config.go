@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kafkit/kafkit"
 )
 
 // SASL mechanisms understood by Config.SASL.Mechanism.
@@ -107,4 +109,13 @@ func (cfg Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// FromSASL converts the SDK's public SASL setting (kafkit.SASL, shared by
+// producer, consumer and admin configs) into the client's; nil stays nil.
+func FromSASL(s *kafkit.SASL) *SASL {
+	if s == nil {
+		return nil
+	}
+	return &SASL{Mechanism: s.Mechanism, User: s.User, Password: s.Password}
 }
