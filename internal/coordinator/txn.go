@@ -1,0 +1,594 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TxnConfig holds the broker settings the transaction coordinator obeys.
+// The zero value of a field means Kafka's default.
+type TxnConfig struct {
+	NumPartitions      int32         // transaction.state.log.num.partitions (default 50)
+	MaxTimeout         time.Duration // transaction.max.timeout.ms (default 15 min)
+	IDExpiration       time.Duration // transactional.id.expiration.ms (default 7 days)
+	AbortCheckInterval time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms (default 10 s)
+	// ExpirationCheckInterval is
+	// transaction.remove.expired.transaction.cleanup.interval.ms (default 1 h).
+	ExpirationCheckInterval time.Duration
+	// OffsetsPartitionFor maps a group to its __consumer_offsets partition
+	// (AddOffsetsToTxn adds that partition to the transaction).
+	OffsetsPartitionFor func(group string) int32
+	Logger              *slog.Logger // nil discards
+}
+
+func (c TxnConfig) withDefaults() TxnConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.NumPartitions == 0 {
+		c.NumPartitions = 50
+	}
+	def(&c.MaxTimeout, 15*time.Minute)
+	def(&c.IDExpiration, 7*24*time.Hour)
+	def(&c.AbortCheckInterval, 10*time.Second)
+	def(&c.ExpirationCheckInterval, time.Hour)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem at once, each naming Kafka's key.
+func (c TxnConfig) Validate() error {
+	var errs []error
+	if c.NumPartitions < 0 {
+		errs = append(errs, fmt.Errorf("transaction.state.log.num.partitions must be at least 1, got %d", c.NumPartitions))
+	}
+	for key, d := range map[string]time.Duration{
+		"transaction.max.timeout.ms": c.MaxTimeout, "transactional.id.expiration.ms": c.IDExpiration,
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms":  c.AbortCheckInterval,
+		"transaction.remove.expired.transaction.cleanup.interval.ms": c.ExpirationCheckInterval,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", key, d))
+		}
+	}
+	if c.OffsetsPartitionFor == nil {
+		errs = append(errs, errors.New("transaction coordinator: OffsetsPartitionFor is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// OffsetsTopic is the internal topic of committed offsets, whose partitions
+// join a transaction through AddOffsetsToTxn.
+const OffsetsTopic = "__consumer_offsets"
+
+// TxnBackend is what the transaction coordinator needs from the broker.
+type TxnBackend interface {
+	// AppendTxnState appends records to a partition of __transaction_state.
+	AppendTxnState(partition int32, recs []Record) error
+	// WriteTxnMarker writes a commit or abort marker of the producer to a
+	// partition, and for a __consumer_offsets partition makes the
+	// producer's pending transactional offsets committed (or drops them).
+	// A partition that no longer exists is not an error.
+	WriteTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, commit bool) error
+	// NewProducerID allocates a producer id never handed out before.
+	NewProducerID() (int64, error)
+}
+
+// TxnCoordinator is the transaction coordinator: the state of every
+// transactional id, persisted in __transaction_state. It is a
+// mutex-guarded state machine rather than a loop goroutine: each request
+// runs to completion under the mutex, markers included (they are local
+// appends on a single node), so EndTxn answers once the transaction is
+// complete, and no request sees a transaction half-way through a step. Run
+// drives the timers.
+type TxnCoordinator struct {
+	cfg     TxnConfig
+	backend TxnBackend
+	log     *slog.Logger
+
+	// mu guards loaded and txns, and serializes every state change with
+	// its __transaction_state write and markers.
+	mu     sync.Mutex
+	loaded bool
+	txns   map[string]*txnMeta
+}
+
+// txnMeta is one transactional id's state, as TxnMetadataValue stores it.
+type txnMeta struct {
+	id         string
+	producerID int64
+	epoch      int16
+	// lastProducerID and lastEpoch are the id and epoch a producer had
+	// when it asked for its own epoch bump (InitProducerId v3+, KIP-360), so
+	// that its retry is recognized; -1 after any other bump.
+	lastProducerID int64
+	lastEpoch      int16
+	timeout        time.Duration
+	state          kmsg.TransactionState
+	partitions     map[string]map[int32]bool
+	started        time.Time // of the ongoing transaction
+	updated        time.Time
+}
+
+// NewTxnCoordinator returns a coordinator that answers
+// COORDINATOR_LOAD_IN_PROGRESS until Load has finished.
+func NewTxnCoordinator(cfg TxnConfig, backend TxnBackend) (*TxnCoordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("transaction coordinator config: %w", err)
+	}
+	if backend == nil {
+		return nil, errors.New("transaction coordinator: nil backend")
+	}
+	cfg = cfg.withDefaults()
+	return &TxnCoordinator{cfg: cfg, backend: backend, log: cfg.Logger, txns: make(map[string]*txnMeta)}, nil
+}
+
+// TxnPartitionFor is the __transaction_state partition of a transactional
+// id: abs(javaHashCode(id)) % numPartitions, as Kafka computes it.
+func (c *TxnCoordinator) TxnPartitionFor(transactionalID string) int32 {
+	return PartitionFor(transactionalID, c.cfg.NumPartitions)
+}
+
+// Run aborts transactions past their transaction.timeout.ms and forgets
+// transactional ids idle past transactional.id.expiration.ms, until ctx is
+// done. The abort check runs every AbortCheckInterval, or more often when
+// an open transaction has a shorter timeout, so it is aborted within about
+// 1.5 times its timeout.
+func (c *TxnCoordinator) Run(ctx context.Context) {
+	abort := time.NewTimer(c.cfg.AbortCheckInterval)
+	defer abort.Stop()
+	expire := time.NewTicker(c.cfg.ExpirationCheckInterval)
+	defer expire.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-abort.C:
+			abort.Reset(c.abortTimedOut(ctx, now))
+		case now := <-expire.C:
+			c.expireIDs(now)
+		}
+	}
+}
+
+// Load replays __transaction_state (the last record of a key wins, a
+// tombstone removes it) and completes what a crash interrupted: a
+// PrepareCommit or PrepareAbort gets its markers written again and is
+// completed; an Ongoing transaction resumes and times out later.
+func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]) error {
+	txns := make(map[string]*txnMeta)
+	for r, err := range recs {
+		if err != nil {
+			return fmt.Errorf("loading __transaction_state: %w", err)
+		}
+		var k kmsg.TxnMetadataKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("loading __transaction_state: key: %w", err)
+		}
+		if r.Value == nil {
+			delete(txns, k.TransactionalID)
+			continue
+		}
+		var v kmsg.TxnMetadataValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("loading __transaction_state: value of %s: %w", k.TransactionalID, err)
+		}
+		txns[k.TransactionalID] = txnFromValue(k.TransactionalID, &v)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.txns = txns
+	for _, t := range txns {
+		if t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort {
+			c.log.Info("completing a transaction interrupted by a restart", "transactional_id", t.id, "state", t.state.String())
+			if err := c.complete(ctx, t, t.state == kmsg.TransactionStatePrepareCommit); err != nil {
+				return fmt.Errorf("completing transaction %s: %w", t.id, err)
+			}
+		}
+	}
+	c.loaded = true
+	c.log.Info("loaded transactions", "transactional_ids", len(txns))
+	return nil
+}
+
+func txnFromValue(id string, v *kmsg.TxnMetadataValue) *txnMeta {
+	t := &txnMeta{id: id, producerID: v.ProducerID, epoch: v.ProducerEpoch, lastProducerID: -1, lastEpoch: -1,
+		timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: v.State,
+		partitions: make(map[string]map[int32]bool), started: time.UnixMilli(v.StartTimestamp), updated: time.UnixMilli(v.LastUpdateTimestamp)}
+	for _, tp := range v.Topics {
+		for _, p := range tp.Partitions {
+			t.add(tp.Topic, p)
+		}
+	}
+	return t
+}
+
+func (t *txnMeta) add(topic string, partition int32) bool {
+	ps := t.partitions[topic]
+	if ps == nil {
+		ps = make(map[int32]bool)
+		t.partitions[topic] = ps
+	}
+	if ps[partition] {
+		return false
+	}
+	ps[partition] = true
+	return true
+}
+
+func (t *txnMeta) value() *kmsg.TxnMetadataValue {
+	v := kmsg.NewTxnMetadataValue()
+	v.ProducerID, v.ProducerEpoch, v.State = t.producerID, t.epoch, t.state
+	v.TimeoutMillis = int32(t.timeout.Milliseconds())
+	v.LastUpdateTimestamp, v.StartTimestamp = t.updated.UnixMilli(), t.started.UnixMilli()
+	for _, topic := range slices.Sorted(maps.Keys(t.partitions)) {
+		v.Topics = append(v.Topics, kmsg.TxnMetadataValueTopic{Topic: topic, Partitions: slices.Sorted(maps.Keys(t.partitions[topic]))})
+	}
+	return &v
+}
+
+// persist writes t's state; the caller holds mu and changes its in-memory
+// state only after persist succeeded (it passes the next state as t).
+func (c *TxnCoordinator) persist(t *txnMeta) error {
+	k := kmsg.TxnMetadataKey{Version: 0, TransactionalID: t.id}
+	if err := c.backend.AppendTxnState(c.TxnPartitionFor(t.id), []Record{{Key: k.AppendTo(nil), Value: t.value().AppendTo(nil)}}); err != nil {
+		c.log.Warn("writing __transaction_state", "transactional_id", t.id, "err", err)
+		return err
+	}
+	return nil
+}
+
+// clone copies t so a step can be persisted before it takes effect.
+func (t *txnMeta) clone() *txnMeta {
+	n := *t
+	n.partitions = make(map[string]map[int32]bool, len(t.partitions))
+	for topic, ps := range t.partitions {
+		n.partitions[topic] = maps.Clone(ps)
+	}
+	return &n
+}
+
+// commitStep persists next and makes it t's state.
+func (c *TxnCoordinator) commitStep(t, next *txnMeta) *kerr.Error {
+	next.updated = time.Now()
+	if err := c.persist(next); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	*t = *next
+	return nil
+}
+
+// bumpEpoch moves next to a new epoch, or to a new producer id when the
+// epoch is exhausted.
+func (c *TxnCoordinator) bumpEpoch(next *txnMeta) *kerr.Error {
+	next.lastProducerID, next.lastEpoch = -1, -1
+	if next.epoch < math.MaxInt16-1 {
+		next.epoch++
+		return nil
+	}
+	id, err := c.backend.NewProducerID()
+	if err != nil {
+		c.log.Error("allocating a producer id", "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	next.producerID, next.epoch = id, 0
+	return nil
+}
+
+// complete ends t's transaction: PrepareCommit/PrepareAbort persisted
+// (unless t is in it already), a marker in every partition of the
+// transaction, then CompleteCommit/CompleteAbort. The caller holds mu.
+func (c *TxnCoordinator) complete(ctx context.Context, t *txnMeta, commit bool) error {
+	prepare, done := kmsg.TransactionStatePrepareAbort, kmsg.TransactionStateCompleteAbort
+	if commit {
+		prepare, done = kmsg.TransactionStatePrepareCommit, kmsg.TransactionStateCompleteCommit
+	}
+	if t.state != prepare {
+		next := t.clone()
+		next.state = prepare
+		if e := c.commitStep(t, next); e != nil {
+			return e
+		}
+	}
+	for _, topic := range slices.Sorted(maps.Keys(t.partitions)) {
+		for _, p := range slices.Sorted(maps.Keys(t.partitions[topic])) {
+			if err := c.backend.WriteTxnMarker(ctx, topic, p, t.producerID, t.epoch, commit); err != nil {
+				// The transaction stays prepared; the next Load (or a
+				// retried EndTxn) writes the markers again.
+				return fmt.Errorf("marker for %s-%d: %w", topic, p, err)
+			}
+		}
+	}
+	next := t.clone()
+	next.state, next.partitions = done, make(map[string]map[int32]bool)
+	if e := c.commitStep(t, next); e != nil {
+		return e
+	}
+	return nil
+}
+
+// fenced is the error for a producer with an old epoch: PRODUCER_FENCED
+// from the request version that knows it (KIP-588), INVALID_PRODUCER_EPOCH
+// before.
+func fenced(version, firstVersion int16) *kerr.Error {
+	if version >= firstVersion {
+		return kerr.ProducerFenced
+	}
+	return kerr.InvalidProducerEpoch
+}
+
+// InitProducerIDRequest is the transactional part of InitProducerId.
+type InitProducerIDRequest struct {
+	TransactionalID string
+	Timeout         time.Duration
+	// ProducerID and Epoch are the producer's current ones (v3+, KIP-360),
+	// -1 when it has none.
+	ProducerID int64
+	Epoch      int16
+	Version    int16
+}
+
+// InitProducerID hands a transactional producer its producer id and a new
+// epoch, fencing every older instance: an ongoing transaction is aborted
+// first, with markers of the new epoch.
+func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDRequest) (producerID int64, epoch int16, err *kerr.Error) {
+	if req.Timeout <= 0 || req.Timeout > c.cfg.MaxTimeout {
+		return -1, -1, kerr.InvalidTransactionTimeout
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded {
+		return -1, -1, kerr.CoordinatorLoadInProgress
+	}
+	t := c.txns[req.TransactionalID]
+	if t == nil {
+		id, err := c.backend.NewProducerID()
+		if err != nil {
+			c.log.Error("allocating a producer id", "err", err)
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		t = &txnMeta{id: req.TransactionalID, producerID: id, lastProducerID: -1, lastEpoch: -1, timeout: req.Timeout,
+			state: kmsg.TransactionStateEmpty, partitions: make(map[string]map[int32]bool)}
+		next := t.clone()
+		if e := c.commitStep(t, next); e != nil {
+			return -1, -1, e
+		}
+		c.txns[t.id] = t
+		return t.producerID, t.epoch, nil
+	}
+	if req.ProducerID >= 0 {
+		switch {
+		case req.ProducerID == t.producerID && req.Epoch == t.epoch:
+		case req.ProducerID == t.lastProducerID && req.Epoch == t.lastEpoch:
+			// A retry of a bump whose answer was lost.
+			return t.producerID, t.epoch, nil
+		default:
+			return -1, -1, fenced(req.Version, 4)
+		}
+	}
+	switch t.state {
+	case kmsg.TransactionStatePrepareCommit, kmsg.TransactionStatePrepareAbort:
+		return -1, -1, kerr.ConcurrentTransactions
+	case kmsg.TransactionStateOngoing:
+		// Fence the previous instance: its transaction ends with markers
+		// of the next epoch, which is then this producer's.
+		if e := c.abortFenced(ctx, t); e != nil {
+			return -1, -1, e
+		}
+		next := t.clone()
+		next.timeout = req.Timeout
+		if e := c.commitStep(t, next); e != nil {
+			return -1, -1, e
+		}
+		return t.producerID, t.epoch, nil
+	}
+	next := t.clone()
+	if e := c.bumpEpoch(next); e != nil {
+		return -1, -1, e
+	}
+	if req.ProducerID >= 0 {
+		next.lastProducerID, next.lastEpoch = req.ProducerID, req.Epoch
+	}
+	next.timeout, next.state, next.partitions = req.Timeout, kmsg.TransactionStateEmpty, make(map[string]map[int32]bool)
+	if e := c.commitStep(t, next); e != nil {
+		return -1, -1, e
+	}
+	return t.producerID, t.epoch, nil
+}
+
+// abortFenced aborts t's ongoing transaction under a bumped epoch, which
+// fences the producer that ran it. The caller holds mu.
+func (c *TxnCoordinator) abortFenced(ctx context.Context, t *txnMeta) *kerr.Error {
+	next := t.clone()
+	if e := c.bumpEpoch(next); e != nil {
+		return e
+	}
+	next.state = kmsg.TransactionStatePrepareAbort
+	if e := c.commitStep(t, next); e != nil {
+		return e
+	}
+	if err := c.complete(ctx, t, false); err != nil {
+		c.log.Warn("aborting a fenced transaction", "transactional_id", t.id, "err", err)
+		return kerr.ConcurrentTransactions // retriable: the abort is retried on the next attempt
+	}
+	return nil
+}
+
+// check validates a producer's request against its transactional id; the
+// caller holds mu.
+func (c *TxnCoordinator) check(id string, producerID int64, epoch int16, version, fencedVersion int16) (*txnMeta, *kerr.Error) {
+	if !c.loaded {
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	t := c.txns[id]
+	switch {
+	case t == nil || t.producerID != producerID:
+		return nil, kerr.InvalidProducerIDMapping
+	case epoch != t.epoch:
+		return nil, fenced(version, fencedVersion)
+	case t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort:
+		return nil, kerr.ConcurrentTransactions
+	}
+	return t, nil
+}
+
+// AddPartitions adds partitions (topic → partitions) to the producer's
+// transaction, starting one if none is ongoing (AddPartitionsToTxn;
+// PRODUCER_FENCED from fencedVersion on). With verifyOnly (v4+ brokers'
+// verification) it only reports INVALID_TXN_STATE unless every partition is
+// in the ongoing transaction.
+func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16, partitions map[string][]int32, verifyOnly bool, version, fencedVersion int16) *kerr.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, e := c.check(id, producerID, epoch, version, fencedVersion)
+	if e != nil {
+		return e
+	}
+	if verifyOnly {
+		for topic, ps := range partitions {
+			for _, p := range ps {
+				if t.state != kmsg.TransactionStateOngoing || !t.partitions[topic][p] {
+					return kerr.InvalidTxnState
+				}
+			}
+		}
+		return nil
+	}
+	next := t.clone()
+	changed := false
+	if t.state != kmsg.TransactionStateOngoing {
+		next.state, next.started, changed = kmsg.TransactionStateOngoing, time.Now(), true
+		next.partitions = make(map[string]map[int32]bool)
+	}
+	for topic, ps := range partitions {
+		for _, p := range ps {
+			changed = next.add(topic, p) || changed
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return c.commitStep(t, next)
+}
+
+// AddOffsets adds the group's __consumer_offsets partition to the
+// producer's transaction (AddOffsetsToTxn).
+func (c *TxnCoordinator) AddOffsets(id string, producerID int64, epoch int16, group string, version int16) *kerr.Error {
+	return c.AddPartitions(id, producerID, epoch, map[string][]int32{OffsetsTopic: {c.cfg.OffsetsPartitionFor(group)}}, false, version, 2)
+}
+
+// CheckOffsetCommit validates a TxnOffsetCommit: the producer owns the
+// transactional id at this epoch and added the group's partition to its
+// ongoing transaction with AddOffsetsToTxn.
+func (c *TxnCoordinator) CheckOffsetCommit(id string, producerID int64, epoch int16, group string, version int16) *kerr.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, e := c.check(id, producerID, epoch, version, 3)
+	if e != nil {
+		return e
+	}
+	if t.state != kmsg.TransactionStateOngoing || !t.partitions[OffsetsTopic][c.cfg.OffsetsPartitionFor(group)] {
+		return kerr.InvalidTxnState
+	}
+	return nil
+}
+
+// EndTxn commits or aborts the producer's transaction and returns once every
+// marker is written and the transaction is complete. Retrying the same
+// end of a completed transaction succeeds.
+func (c *TxnCoordinator) EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool, version int16) *kerr.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, e := c.check(id, producerID, epoch, version, 2)
+	if e != nil {
+		return e
+	}
+	switch t.state {
+	case kmsg.TransactionStateCompleteCommit:
+		if commit {
+			return nil
+		}
+		return kerr.InvalidTxnState
+	case kmsg.TransactionStateCompleteAbort:
+		if !commit {
+			return nil
+		}
+		return kerr.InvalidTxnState
+	case kmsg.TransactionStateOngoing:
+	default:
+		return kerr.InvalidTxnState
+	}
+	if err := c.complete(ctx, t, commit); err != nil {
+		c.log.Warn("ending transaction", "transactional_id", id, "commit", commit, "err", err)
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			return ke
+		}
+		return kerr.ConcurrentTransactions // prepared; retried by the client or completed at the next load
+	}
+	return nil
+}
+
+// abortTimedOut aborts, with a bumped epoch, the ongoing transactions that
+// outlived their timeout, and returns when to check next.
+func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.cfg.AbortCheckInterval
+	if !c.loaded {
+		return next
+	}
+	for _, t := range c.txns {
+		if t.state != kmsg.TransactionStateOngoing {
+			continue
+		}
+		if now.Sub(t.started) > t.timeout {
+			c.log.Info("aborting a timed-out transaction", "transactional_id", t.id, "producer_id", t.producerID, "timeout", t.timeout)
+			if e := c.abortFenced(ctx, t); e != nil {
+				c.log.Warn("aborting a timed-out transaction", "transactional_id", t.id, "err", e)
+			}
+			continue
+		}
+		next = min(next, max(t.timeout/2, 10*time.Millisecond))
+	}
+	return next
+}
+
+// expireIDs forgets transactional ids without an open transaction that saw
+// no request for IDExpiration, writing their tombstones.
+func (c *TxnCoordinator) expireIDs(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, t := range c.txns {
+		switch t.state {
+		case kmsg.TransactionStateEmpty, kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
+		default:
+			continue
+		}
+		if now.Sub(t.updated) < c.cfg.IDExpiration {
+			continue
+		}
+		k := kmsg.TxnMetadataKey{Version: 0, TransactionalID: id}
+		if err := c.backend.AppendTxnState(c.TxnPartitionFor(id), []Record{{Key: k.AppendTo(nil)}}); err != nil {
+			c.log.Warn("expiring transactional id", "transactional_id", id, "err", err)
+			continue
+		}
+		delete(c.txns, id)
+		c.log.Info("expired transactional id", "transactional_id", id)
+	}
+}
