@@ -137,11 +137,10 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if resp != nil {
-			select {
-			case c.out <- resp:
-			case <-c.ctx.Done():
-				return nil
-			}
+			// Always hand the response over, even while closing: the
+			// writer drains out until it is closed (a dead socket makes it
+			// drop, not block).
+			c.out <- resp
 		}
 	}
 }
