@@ -214,23 +214,25 @@ func TestSaramaGroupRebalances(t *testing.T) {
 	createTopic(t, b.Addr(), topic, 6)
 	tr := newTracker()
 
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for lo := 0; lo < total; lo += 2000 {
-			produceSeq(t, b.Addr(), topic, lo, lo+2000)
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	// Records keep arriving in three phases: while the group forms, while
+	// the fourth member joins, and after the first member left. Each phase
+	// follows the previous one's membership change, so the joiner surely
+	// holds partitions that receive records.
+	third := total / 3
+	go produceSeq(t, b.Addr(), topic, 0, third)
 	var ms []*member
 	for i := range 3 {
 		ms = append(ms, startMember(t, b.Addr(), "rebalancers", topic, groupConfig(), handler{fmt.Sprint("m", i), tr}))
 	}
-	waitFor(t, 30*time.Second, "a third of the records", func() bool { return tr.distinct() >= total/3 })
+	waitFor(t, 30*time.Second, "the first third", func() bool { return tr.distinct() == third })
 	startMember(t, b.Addr(), "rebalancers", topic, groupConfig(), handler{"joiner", tr})
-	waitFor(t, 30*time.Second, "the joiner to consume", func() bool { return tr.consumedBy("joiner") > 0 })
+	produceSeq(t, b.Addr(), topic, third, 2*third)
+	waitFor(t, 30*time.Second, "the joiner's partitions", func() bool {
+		s, _ := tr.lastSession("joiner")
+		return len(s.claims[topic]) > 0
+	})
 	ms[0].stop()
-	<-produced
+	produceSeq(t, b.Addr(), topic, 2*third, total)
 	waitFor(t, 30*time.Second, "every record", func() bool { return tr.distinct() == total })
 
 	tr.mu.Lock()
@@ -246,6 +248,9 @@ func TestSaramaGroupRebalances(t *testing.T) {
 	}
 	tr.mu.Unlock()
 	t.Logf("%d of %d records re-delivered after rebalances", redelivered, total)
+	if tr.consumedBy("joiner") == 0 {
+		t.Error("the member that joined mid-stream consumed nothing")
+	}
 
 	for _, m := range ms[1:] {
 		m.stop()

@@ -24,8 +24,15 @@ func TestKgoCooperativeStickyGroup(t *testing.T) {
 	createTopic(t, b.Addr(), topic, 6)
 	tr := newTracker()
 
+	var assignedMu sync.Mutex        // guards assigned
+	assigned := make(map[string]int) // partitions each member was given, over time
 	newMember := func(name string) (stop func()) {
 		cl, err := kgo.NewClient(
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+				assignedMu.Lock()
+				assigned[name] += len(ps[topic])
+				assignedMu.Unlock()
+			}),
 			kgo.SeedBrokers(b.Addr()),
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(topic),
@@ -70,20 +77,21 @@ func TestKgoCooperativeStickyGroup(t *testing.T) {
 		return stop
 	}
 
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for lo := 0; lo < total; lo += 1000 {
-			produceSeq(t, b.Addr(), topic, lo, lo+1000)
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	// Records arrive in three phases, each after a membership change, so
+	// every member surely holds partitions that receive records.
+	third := total / 3
+	go produceSeq(t, b.Addr(), topic, 0, third)
 	first := newMember("k0")
-	waitFor(t, 20*time.Second, "the first member to consume", func() bool { return tr.consumedBy("k0") > 0 })
+	waitFor(t, 20*time.Second, "the first third", func() bool { return tr.distinct() == third })
 	stops := []func(){newMember("k1"), newMember("k2")}
-	waitFor(t, 20*time.Second, "the joiners to consume", func() bool { return tr.consumedBy("k1") > 0 && tr.consumedBy("k2") > 0 })
+	produceSeq(t, b.Addr(), topic, third, 2*third)
+	waitFor(t, 20*time.Second, "the joiners' partitions", func() bool {
+		assignedMu.Lock()
+		defer assignedMu.Unlock()
+		return assigned["k1"] > 0 && assigned["k2"] > 0
+	})
 	first()
-	<-produced
+	produceSeq(t, b.Addr(), topic, 2*third, total)
 	waitFor(t, 30*time.Second, "every record", func() bool { return tr.distinct() == total })
 	tr.mu.Lock()
 	for seq := range total {
@@ -92,6 +100,9 @@ func TestKgoCooperativeStickyGroup(t *testing.T) {
 		}
 	}
 	tr.mu.Unlock()
+	if tr.consumedBy("k1") == 0 || tr.consumedBy("k2") == 0 {
+		t.Errorf("a joiner consumed nothing: k1 %d, k2 %d", tr.consumedBy("k1"), tr.consumedBy("k2"))
+	}
 	for _, stop := range stops {
 		stop()
 	}
