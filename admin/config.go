@@ -11,23 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
 )
-
-// SASL is sasl.mechanism with the user and password of sasl.jaas.config.
-type SASL struct {
-	Mechanism string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-	User      string
-	Password  string
-}
 
 // Config configures a Client. The zero value of every field except
 // BootstrapServers means Kafka's default.
 type Config struct {
-	BootstrapServers []string    // bootstrap.servers (required)
-	ClientID         string      // client.id; default "kafkit-admin"
-	TLS              *tls.Config // non-nil: security.protocol SSL (or SASL_SSL with SASL)
-	SASL             *SASL       // non-nil: security.protocol SASL_PLAINTEXT (or SASL_SSL with TLS)
+	BootstrapServers []string     // bootstrap.servers (required)
+	ClientID         string       // client.id; default "kafkit-admin"
+	TLS              *tls.Config  // non-nil: security.protocol SSL (or SASL_SSL with SASL)
+	SASL             *kafkit.SASL // non-nil: security.protocol SASL_PLAINTEXT (or SASL_SSL with TLS)
 
 	RequestTimeout  time.Duration // request.timeout.ms; default 30s
 	RetryBackoff    time.Duration // retry.backoff.ms; default 100ms
@@ -76,7 +70,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if s := c.SASL; s != nil {
-		if !slices.Contains([]string{client.MechanismPlain, client.MechanismScramSHA256, client.MechanismScramSHA512}, s.Mechanism) {
+		if !slices.Contains([]string{kafkit.SASLPlain, kafkit.SASLScramSHA256, kafkit.SASLScramSHA512}, s.Mechanism) {
 			bad("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", s.Mechanism)
 		}
 		if s.User == "" {
@@ -170,9 +164,9 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			bad("sasl.jaas.config", "%v", err)
 		}
 		if mechanism == "" {
-			mechanism = client.MechanismPlain // Kafka's default GSSAPI is not supported; PLAIN is the usual choice
+			mechanism = kafkit.SASLPlain // Kafka's default GSSAPI is not supported; PLAIN is the usual choice
 		}
-		c.SASL = &SASL{Mechanism: mechanism, User: user, Password: pass}
+		c.SASL = &kafkit.SASL{Mechanism: mechanism, User: user, Password: pass}
 	}
 	if err := errors.Join(append(errs, c.Validate())...); err != nil {
 		return Config{}, err

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkit/kafkit"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -24,7 +25,7 @@ func TestConfigFromProperties(t *testing.T) {
 	if strings.Join(c.BootstrapServers, ",") != "a:9092,b:9093" || c.ClientID != "ops" || c.RequestTimeout != 5*time.Second {
 		t.Errorf("config %+v", c)
 	}
-	if c.TLS == nil || c.SASL == nil || *c.SASL != (SASL{"SCRAM-SHA-512", "alice", `s"ecret`}) {
+	if c.TLS == nil || c.SASL == nil || *c.SASL != (kafkit.SASL{Mechanism: "SCRAM-SHA-512", User: "alice", Password: `s"ecret`}) {
 		t.Errorf("security: TLS %v SASL %+v", c.TLS, c.SASL)
 	}
 }
@@ -55,7 +56,7 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 			}
 		}
 	}
-	err := Config{BootstrapServers: []string{"a:1"}, SASL: &SASL{Mechanism: "GSSAPI"}, RetryBackoff: -1}.Validate()
+	err := Config{BootstrapServers: []string{"a:1"}, SASL: &kafkit.SASL{Mechanism: "GSSAPI"}, RetryBackoff: -1}.Validate()
 	for _, k := range []string{"sasl.mechanism", "sasl.jaas.config", "retry.backoff.ms"} {
 		if !strings.Contains(err.Error(), k+":") {
 			t.Errorf("Validate: %q does not name %s", err, k)
