@@ -120,8 +120,9 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 			default:
 				p := t.partitions[rp.Partition]
 				parts = append(parts, p)
-				hw := p.log.EndOffset()
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.log.StartOffset()
+				// The stable offset first: it never passes the end offset read after.
+				sp.LastStableOffset = p.log.LastStableOffset()
+				sp.HighWatermark, sp.LogStartOffset = p.log.EndOffset(), p.log.StartOffset()
 				if readCommitted {
 					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 				}
@@ -133,7 +134,11 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 				var err error
 				// KIP-74: the first partition with data returns at least one
 				// whole batch even above the limits, so a consumer never stalls.
-				buf, err = p.log.Read(rp.FetchOffset, max(limit, 0), total == 0, buf)
+				if readCommitted {
+					buf, err = p.log.ReadCommitted(rp.FetchOffset, max(limit, 0), total == 0, buf)
+				} else {
+					buf, err = p.log.Read(rp.FetchOffset, max(limit, 0), total == 0, buf)
+				}
 				if err != nil {
 					if errors.Is(err, storage.ErrOffsetOutOfRange) {
 						sp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -145,6 +150,9 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 					break
 				}
 				sp.RecordBatches = buf[start:len(buf):len(buf)]
+				if readCommitted {
+					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, sp.RecordBatches)
+				}
 				total += len(buf) - start
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -37,7 +37,7 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				off, ts, err := b.listOffset(t.partitions[rp.Partition], rp.Timestamp)
+				off, ts, err := b.listOffset(t.partitions[rp.Partition], rp.Timestamp, req.IsolationLevel == 1)
 				if err != nil {
 					sp.ErrorCode = errorCode(err)
 					break
@@ -55,10 +55,14 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 }
 
 // listOffset resolves one ListOffsets query to (offset, timestamp); (-1, -1)
-// when no record matches, as Kafka answers.
-func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, error) {
+// when no record matches, as Kafka answers. Latest under read_committed is
+// the last stable offset.
+func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool) (int64, int64, error) {
 	switch ts {
 	case tsLatest:
+		if readCommitted {
+			return p.log.LastStableOffset(), -1, nil
+		}
 		return p.log.EndOffset(), -1, nil
 	case tsEarliest, tsEarliestLocal:
 		return p.log.StartOffset(), -1, nil

@@ -19,7 +19,9 @@ const offsetsTopic = "__consumer_offsets"
 // coordinatorHooks holds the group and transaction coordinators once they
 // exist; the broker core only starts, stops and routes to them.
 type coordinatorHooks struct {
-	groups *coordinator.Coordinator
+	groups     *coordinator.Coordinator
+	txns       *coordinator.TxnCoordinator
+	txnOffsets *txnOffsets // see txn.go
 }
 
 func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
@@ -34,6 +36,7 @@ func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
 	register(t, kmsg.ListGroups, listGroupsVersions, b.handleListGroups)
 	register(t, kmsg.DeleteGroups, deleteGroupsVersions, b.handleDeleteGroups)
 	register(t, kmsg.OffsetDelete, offsetDeleteVersions, b.handleOffsetDelete)
+	b.registerTxnHandlers(t)
 }
 
 // startCoordinators starts the group coordinator's loop and replays
@@ -65,13 +68,14 @@ func (b *Broker) startCoordinators() error {
 		return err
 	}
 	b.coord.groups = groups
+	b.coord.txnOffsets = newTxnOffsets()
 	b.goStart(func() { groups.Run(b.ctx) })
 	b.goStart(func() {
 		if err := groups.Load(b.ctx, b.replayOffsets); err != nil && b.ctx.Err() == nil {
 			b.log.Error("group coordinator failed to load; group requests will keep failing", "err", err)
 		}
 	})
-	return nil
+	return b.startTxnCoordinator()
 }
 
 // stopCoordinators has nothing left to do: the coordinator loop ends with
@@ -136,6 +140,8 @@ func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
 	if t == nil {
 		return
 	}
+	replay := b.newOffsetsReplay() // transactional offsets: see txn.go
+	defer replay.finish()
 	var buf []byte
 	var batch recordbatch.Batch
 	for _, p := range t.partitions {
@@ -152,11 +158,8 @@ func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
 			r := recordbatch.NewReader(buf, recordbatch.ReadOptions{})
 			for r.Next(&batch) {
 				off = batch.NextOffset()
-				if batch.Attributes.Control() {
-					continue
-				}
-				for _, rec := range batch.Records {
-					if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
+				for _, rec := range replay.visible(p.index, &batch) {
+					if !yield(rec, nil) {
 						return
 					}
 				}
@@ -188,11 +191,21 @@ func coordinatorFailed(rc *reqCtx, err error) (int16, error) {
 	return errorCode(err), nil
 }
 
-// initTransactionalProducer answers InitProducerId with a transactional.id.
-// Transactions come with the transaction coordinator; until then the request
-// fails with a non-retriable error instead of pretending to fence.
+// initTransactionalProducer answers InitProducerId with a transactional.id
+// through the transaction coordinator (v3+ carry the producer's current id
+// and epoch, KIP-360).
 func (b *Broker) initTransactionalProducer(rc *reqCtx, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) kmsg.Response {
-	b.log.Warn("transactional producer refused: transactions are not implemented yet", "transactional_id", *req.TransactionalID, "client_id", rc.clientID)
-	resp.ErrorCode = kerr.InvalidRequest.Code
+	creq := coordinator.InitProducerIDRequest{TransactionalID: *req.TransactionalID,
+		Timeout:    time.Duration(req.TransactionTimeoutMillis) * time.Millisecond,
+		ProducerID: -1, Epoch: -1, Version: rc.version}
+	if rc.version >= 3 {
+		creq.ProducerID, creq.Epoch = req.ProducerID, req.ProducerEpoch
+	}
+	id, epoch, e := b.coord.txns.InitProducerID(rc.ctx, creq)
+	if e != nil {
+		resp.ErrorCode = e.Code
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, epoch
 	return resp
 }

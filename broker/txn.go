@@ -1,0 +1,311 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/coordinator"
+	"github.com/kafkit/kafkit/internal/recordbatch"
+	"github.com/kafkit/kafkit/internal/storage"
+)
+
+// txnStateTopic is Kafka's internal topic of transaction states.
+const txnStateTopic = "__transaction_state"
+
+func (b *Broker) registerTxnHandlers(t *handlerTable) {
+	register(t, kmsg.AddPartitionsToTxn, addPartitionsToTxnVersions, b.handleAddPartitionsToTxn)
+	register(t, kmsg.AddOffsetsToTxn, addOffsetsToTxnVersions, b.handleAddOffsetsToTxn)
+	register(t, kmsg.EndTxn, endTxnVersions, b.handleEndTxn)
+	register(t, kmsg.TxnOffsetCommit, txnOffsetCommitVersions, b.handleTxnOffsetCommit)
+	register(t, kmsg.DescribeProducers, describeProducersVersions, b.handleDescribeProducers)
+	register(t, kmsg.DescribeTransactions, describeTransactionsVersions, b.handleDescribeTransactions)
+	register(t, kmsg.ListTransactions, listTransactionsVersions, b.handleListTransactions)
+}
+
+// startTxnCoordinator starts the transaction coordinator's timers and loads
+// __transaction_state in the background, once the group coordinator's
+// replay of __consumer_offsets has collected the transactional offsets still
+// open (completing a prepared transaction applies them). Transactional
+// requests get COORDINATOR_LOAD_IN_PROGRESS until then.
+func (b *Broker) startTxnCoordinator() error {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	txns, err := coordinator.NewTxnCoordinator(coordinator.TxnConfig{
+		NumPartitions:       int32(b.cfg.TxnStateNumPartitions),
+		MaxTimeout:          ms(b.cfg.TxnMaxTimeoutMs),
+		IDExpiration:        ms(b.cfg.TransactionalIDExpirationMs),
+		OffsetsPartitionFor: b.coord.groups.PartitionFor,
+		Logger:              b.log,
+	}, txnBackend{b})
+	if err != nil {
+		return err
+	}
+	b.coord.txns = txns
+	b.goStart(func() { txns.Run(b.ctx) })
+	b.goStart(func() {
+		select {
+		case <-b.coord.txnOffsets.replayed:
+		case <-b.ctx.Done():
+			return
+		}
+		if err := txns.Load(b.ctx, b.replayTxnState); err != nil && b.ctx.Err() == nil {
+			b.log.Error("transaction coordinator failed to load; transactional requests will keep failing", "err", err)
+		}
+	})
+	return nil
+}
+
+// txnStateTopicGet returns __transaction_state, creating it on first use as
+// Kafka does (internal, transaction.state.log.num.partitions partitions).
+// Kafka compacts it; without compaction in storage it is kept whole, like
+// __consumer_offsets.
+func (b *Broker) txnStateTopicGet() (*topic, error) {
+	if t := b.topics.get(txnStateTopic); t != nil {
+		return t, nil
+	}
+	t, err := b.topics.create(createSpec{
+		name: txnStateTopic, partitions: int32(b.cfg.TxnStateNumPartitions),
+		replicationFactor: int16(min(b.cfg.TxnStateReplicationFactor, 1)),
+		configs:           map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
+		internal:          true,
+	})
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return b.topics.get(txnStateTopic), nil
+	}
+	return t, err
+}
+
+// appendBatch writes recs as one batch of the given producer (transactional
+// when p.ID >= 0) to a partition of t.
+func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordbatch.Producer) error {
+	if partition < 0 || int(partition) >= len(t.partitions) {
+		return fmt.Errorf("%s has %d partitions, not %d", t.name, len(t.partitions), partition+1)
+	}
+	now := time.Now()
+	bld := recordbatch.NewBuilder(recordbatch.Options{Transactional: p.ID >= 0}, 0)
+	for _, r := range recs {
+		bld.Append(now.UnixMilli(), r.Key, r.Value, nil)
+	}
+	batch, err := bld.Finish(p)
+	if err != nil {
+		return err
+	}
+	tp := t.partitions[partition]
+	if _, err := tp.log.Append(batch, now, 0); err != nil {
+		return fmt.Errorf("appending to %s-%d: %w", t.name, partition, err)
+	}
+	tp.notify()
+	return nil
+}
+
+// txnBackend gives the transaction coordinator the broker's logs.
+type txnBackend struct{ b *Broker }
+
+func (s txnBackend) AppendTxnState(partition int32, recs []coordinator.Record) error {
+	t, err := s.b.txnStateTopicGet()
+	if err != nil {
+		return err
+	}
+	return appendBatch(t, partition, recs, recordbatch.NoProducer())
+}
+
+func (s txnBackend) NewProducerID() (int64, error) { return s.b.pids.next() }
+
+// WriteTxnMarker writes the marker and, in __consumer_offsets, hands the
+// producer's offsets of a committed transaction to the group coordinator,
+// retrying while it loads.
+func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
+	t := s.b.topics.get(topicName)
+	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
+		s.b.log.Info("transaction marker for a partition that no longer exists", "topic", topicName, "partition", partition, "producer_id", producerID)
+		return nil
+	}
+	p := t.partitions[partition]
+	if _, err := p.log.WriteMarker(producerID, epoch, commit, 0); err != nil {
+		return fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
+	}
+	p.notify()
+	if topicName != offsetsTopic {
+		return nil
+	}
+	recs := s.b.coord.txnOffsets.take(partition, producerID)
+	if !commit || len(recs) == 0 {
+		return nil
+	}
+	return backoff.Retry(func() error {
+		err := s.b.coord.groups.ApplyTxnOffsets(ctx, recs)
+		if err != nil && !errors.Is(err, coordinator.ErrLoading) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0)), ctx))
+}
+
+// replayTxnState yields every record of __transaction_state, partition by
+// partition in offset order, for the coordinator's Load.
+func (b *Broker) replayTxnState(yield func(coordinator.Record, error) bool) {
+	t := b.topics.get(txnStateTopic)
+	if t == nil {
+		return
+	}
+	var buf []byte
+	var batch recordbatch.Batch
+	for _, p := range t.partitions {
+		for off, end := p.log.StartOffset(), p.log.EndOffset(); off < end; {
+			var err error
+			if buf, err = p.log.Read(off, 1<<20, true, buf[:0]); err != nil || len(buf) == 0 {
+				if err != nil {
+					yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", txnStateTopic, p.index, off, err))
+				}
+				return
+			}
+			r := recordbatch.NewReader(buf, recordbatch.ReadOptions{})
+			for r.Next(&batch) {
+				off = batch.NextOffset()
+				for _, rec := range batch.Records {
+					if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
+						return
+					}
+				}
+			}
+			if r.Err() != nil {
+				yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", txnStateTopic, p.index, off, r.Err()))
+				return
+			}
+		}
+	}
+}
+
+// txnOffsets holds the offsets TxnOffsetCommit wrote into __consumer_offsets
+// for transactions still open, by partition and producer, until the
+// transaction's marker there commits them (to the group coordinator) or
+// aborts them.
+type txnOffsets struct {
+	mu      sync.Mutex // guards pending
+	pending map[txnOffsetsKey][]coordinator.Record
+	// replayed is closed when the replay of __consumer_offsets has put the
+	// offsets of transactions open at the last shutdown in pending.
+	replayed     chan struct{}
+	replayedOnce sync.Once
+}
+
+type txnOffsetsKey struct {
+	partition  int32
+	producerID int64
+}
+
+func newTxnOffsets() *txnOffsets {
+	return &txnOffsets{pending: make(map[txnOffsetsKey][]coordinator.Record), replayed: make(chan struct{})}
+}
+
+func (o *txnOffsets) add(partition int32, producerID int64, recs []coordinator.Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := txnOffsetsKey{partition, producerID}
+	o.pending[k] = append(o.pending[k], recs...)
+}
+
+func (o *txnOffsets) take(partition int32, producerID int64) []coordinator.Record {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := txnOffsetsKey{partition, producerID}
+	recs := o.pending[k]
+	delete(o.pending, k)
+	return recs
+}
+
+// offsetsReplay filters the replay of __consumer_offsets for the group
+// coordinator as a read_committed reader would, but in place: a
+// transaction's offsets are held back until its marker, then yielded
+// (commit) or dropped (abort); those without a marker at the end go to the
+// broker's pending transactional offsets, for the transaction coordinator to
+// end. One goroutine (the group coordinator's load) uses it.
+type offsetsReplay struct {
+	dst  *txnOffsets
+	open map[txnOffsetsKey][]coordinator.Record
+}
+
+func (b *Broker) newOffsetsReplay() *offsetsReplay {
+	return &offsetsReplay{dst: b.coord.txnOffsets, open: make(map[txnOffsetsKey][]coordinator.Record)}
+}
+
+// visible returns the records of batch that take effect at its position.
+func (r *offsetsReplay) visible(partition int32, batch *recordbatch.Batch) []coordinator.Record {
+	k := txnOffsetsKey{partition, batch.ProducerID}
+	switch {
+	case batch.Attributes.Control():
+		recs := r.open[k]
+		delete(r.open, k)
+		if len(batch.Records) == 1 && isCommitMarker(batch.Records[0].Key) {
+			return recs
+		}
+		return nil
+	case batch.Attributes.Transactional():
+		for _, rec := range batch.Records {
+			// The read buffer is reused; held records need their own bytes.
+			r.open[k] = append(r.open[k], coordinator.Record{Key: append([]byte(nil), rec.Key...), Value: append([]byte(nil), rec.Value...)})
+		}
+		return nil
+	}
+	recs := make([]coordinator.Record, len(batch.Records))
+	for i, rec := range batch.Records {
+		recs[i] = coordinator.Record{Key: rec.Key, Value: rec.Value}
+	}
+	return recs
+}
+
+// finish hands the offsets of open transactions over; it runs once the
+// replay stops, however it stops.
+func (r *offsetsReplay) finish() {
+	for k, recs := range r.open {
+		r.dst.add(k.partition, k.producerID, recs)
+	}
+	r.dst.replayedOnce.Do(func() { close(r.dst.replayed) })
+}
+
+func isCommitMarker(key []byte) bool {
+	var k kmsg.ControlRecordKey
+	return k.ReadFrom(key) == nil && k.Type == kmsg.ControlRecordKeyTypeCommit
+}
+
+// txnError maps a storage error of a coordinator's transactional write to
+// the code the producer should see.
+func txnError(err error, fencedCode int16) int16 {
+	if errors.Is(err, storage.ErrInvalidProducerEpoch) {
+		return fencedCode
+	}
+	return errorCode(err)
+}
+
+// abortedTransactions lists, for a read_committed fetch from fetchOffset
+// that returned batches, the aborted transactions with records in them.
+func abortedTransactions(p *partition, fetchOffset int64, batches []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	if len(batches) == 0 {
+		return out
+	}
+	for _, a := range p.log.AbortedTransactions(fetchOffset, nextOffsetAfter(batches)) {
+		out = append(out, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+	}
+	return out
+}
+
+// nextOffsetAfter is the offset after the last of whole stored batches,
+// read from the headers (base offset at 0, length at 8, lastOffsetDelta at
+// 23).
+func nextOffsetAfter(batches []byte) int64 {
+	var next int64
+	for pos := 0; pos+recordbatch.HeaderLen <= len(batches); {
+		b := batches[pos:]
+		next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
+		pos += int(binary.BigEndian.Uint32(b[8:])) + 12
+	}
+	return next
+}
