@@ -52,12 +52,12 @@ type Consumer struct {
 
 // partState is one assigned partition; guarded by Consumer.mu.
 type partState struct {
-	needPosition bool            // position unknown: committed offset or auto.offset.reset decides
-	position     int64           // next offset Poll returns
-	fetchOffset  int64           // next offset to fetch; buffered records fill [position, fetchOffset)
-	epoch        int32           // leader epoch of the last returned record, for commits
-	buf          []kafkit.Record // fetched, not yet returned
-	inflight     bool            // a Fetch for this partition is outstanding
+	needPosition bool      // position unknown: committed offset or auto.offset.reset decides
+	position     int64     // next offset Poll returns
+	fetchOffset  int64     // next offset to fetch; buffered records fill [position, fetchOffset)
+	epoch        int32     // leader epoch of the last returned record, for commits
+	buf          recordBuf // fetched, not yet returned
+	inflight     bool      // a Fetch for this partition is outstanding
 	paused       bool
 	resetting    bool      // OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, ignoring the commit
 	err          error     // returned by every Poll until Seek (auto.offset.reset=none, fatal fetch errors); blocks fetching
@@ -318,12 +318,10 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 			continue
 		}
 		had := len(ps.buf) > 0
-		for len(ps.buf) > 0 && len(out) < c.cfg.MaxPollRecords {
-			r := &ps.buf[0]
-			ps.buf = ps.buf[1:]
-			out = append(out, r)
-			ps.position = r.Offset + 1
-			ps.epoch = r.LeaderEpoch
+		if had {
+			out = ps.buf.take(out, c.cfg.MaxPollRecords-len(out))
+			last := out[len(out)-1]
+			ps.position, ps.epoch = last.Offset+1, last.LeaderEpoch
 		}
 		if had && len(ps.buf) == 0 {
 			// Drained: move past whatever followed the last record in
@@ -342,6 +340,32 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 		signal(c.fetchWake)
 	}
 	return out, nil
+}
+
+// recordBuf is a partition's fetched records not yet returned: the slabs
+// (one per record batch) they were decoded into, in offset order, none empty.
+// Poll hands out pointers into the slabs, which are never reused, so records
+// stay valid however long the application keeps them.
+type recordBuf [][]kafkit.Record
+
+// take appends pointers to up to n records to out, removing them from the
+// buffer.
+func (b *recordBuf) take(out []*kafkit.Record, n int) []*kafkit.Record {
+	for len(*b) > 0 && n > 0 {
+		slab := (*b)[0]
+		k := min(n, len(slab))
+		for i := range slab[:k] {
+			out = append(out, &slab[i])
+		}
+		n -= k
+		if k == len(slab) {
+			(*b)[0] = nil // let the slab go once the application drops it
+			*b = (*b)[1:]
+		} else {
+			(*b)[0] = slab[k:]
+		}
+	}
+	return out
 }
 
 // runOnPoll hands fn to the goroutine calling Poll and returns a channel

@@ -225,7 +225,7 @@ func (c *Consumer) handleFetch(r fetchResult) {
 	type decoded struct {
 		tp      kafkit.TopicPartition
 		p       *kmsg.FetchResponseTopicPartition
-		records []kafkit.Record
+		records recordBuf
 		next    int64
 		err     error
 	}
@@ -272,7 +272,7 @@ func (c *Consumer) handleFetch(r fetchResult) {
 // applyPartition handles one partition of a Fetch response (its error code,
 // or its decoded records) and reports whether records were buffered. Called
 // with c.mu held.
-func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, records []kafkit.Record, next int64, decodeErr error, now time.Time) bool {
+func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, records recordBuf, next int64, decodeErr error, now time.Time) bool {
 	err := kerr.ErrorForCode(p.ErrorCode)
 	switch {
 	case err == nil:
@@ -315,7 +315,7 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 // decode turns a partition's record batches into records from offset on,
 // dropping control batches and, under read_committed, batches of aborted
 // transactions. It returns the next offset to fetch.
-func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchResponseTopicPartition) ([]kafkit.Record, int64, error) {
+func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchResponseTopicPartition) (recordBuf, int64, error) {
 	readCommitted := c.cfg.IsolationLevel == ReadCommitted
 	aborted := slices.Clone(p.AbortedTransactions)
 	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
@@ -326,10 +326,16 @@ func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchR
 	rd := recordbatch.NewReader(p.RecordBatches, recordbatch.ReadOptions{VerifyCRC: !c.cfg.SkipCRCCheck, Topic: tp.Topic, Partition: tp.Partition})
 	var (
 		b       recordbatch.Batch
-		records []kafkit.Record
+		records recordBuf
 		next    = offset
 	)
-	for rd.Next(&b) {
+	for {
+		// Each batch decodes into a slab of its own, which the buffer
+		// then keeps: records are never copied on their way to Poll.
+		b.Records = nil
+		if !rd.Next(&b) {
+			break
+		}
 		last := b.NextOffset() - 1
 		if readCommitted {
 			for len(aborted) > 0 && aborted[0].FirstOffset <= last {
@@ -346,11 +352,14 @@ func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchR
 		case readCommitted && b.Attributes.Transactional() && abortedPIDs[b.ProducerID]:
 			continue
 		}
-		records = slices.Grow(records, len(b.Records))
-		for _, r := range b.Records { // b.Records is reused by the next Next: copy
-			if r.Offset >= offset {
-				records = append(records, r)
-			}
+		// A fetch starts at the batch holding offset: skip the records
+		// before it (offsets ascend within a batch).
+		recs := b.Records
+		for len(recs) > 0 && recs[0].Offset < offset {
+			recs = recs[1:]
+		}
+		if len(recs) > 0 {
+			records = append(records, recs)
 		}
 	}
 	if err := rd.Err(); err != nil {
