@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kafkit/kafkit/admin"
+	"github.com/spf13/cobra"
+)
+
+func configsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "configs", Short: "Describe and alter topic and broker configs (like kafka-configs.sh)"}
+	var entityType, entityName string
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&entityType, "entity-type", "", "topics or brokers")
+	pf.StringVar(&entityName, "entity-name", "", "the topic name or broker id")
+	resource := func() (admin.ConfigResource, error) {
+		switch entityType {
+		case "topics", "topic":
+			if entityName == "" {
+				return admin.ConfigResource{}, fmt.Errorf("--entity-name is required for --entity-type topics")
+			}
+			return admin.ConfigResource{Type: admin.TopicResource, Name: entityName}, nil
+		case "brokers", "broker":
+			return admin.ConfigResource{Type: admin.BrokerResource, Name: entityName}, nil
+		}
+		return admin.ConfigResource{}, fmt.Errorf("--entity-type must be topics or brokers, got %q", entityType)
+	}
+
+	var all bool
+	describe := &cobra.Command{
+		Use:   "describe --entity-type topics|brokers --entity-name X [--all]",
+		Short: "Show the configs set on a topic or broker (every config with --all)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := resource()
+			if err != nil {
+				return err
+			}
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				rcs, err := adm.DescribeConfigs(ctx, r)
+				if err != nil {
+					return unknownTopic(err, []string{entityName})
+				}
+				entries, which := rcs[0].Overrides(), "Dynamic"
+				if all {
+					entries, which = rcs[0].Entries, "All"
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, entries)
+				}
+				fmt.Fprintf(g.io.Out, "%s configs for %s %s are:\n", which, r.Type, r.Name)
+				for _, e := range entries {
+					v := "null"
+					if e.Value != nil {
+						v = *e.Value
+					}
+					fmt.Fprintf(g.io.Out, "  %s=%s sensitive=%t source=%s\n", e.Name, v, e.Sensitive, e.Source)
+				}
+				return nil
+			})
+		},
+	}
+	describe.Flags().BoolVar(&all, "all", false, "show every config, defaults included")
+
+	var adds, deletes []string
+	alter := &cobra.Command{
+		Use:   "alter --entity-type topics|brokers --entity-name X [--add-config k=v[,k2=v2]] [--delete-config k[,k2]]",
+		Short: "Set or remove configs, leaving the others as they are",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := resource()
+			if err != nil {
+				return err
+			}
+			set, err := keyValues("--add-config", adds, true)
+			if err != nil {
+				return err
+			}
+			var ops []admin.AlterOp
+			for _, k := range sortedKeys(set) {
+				ops = append(ops, admin.AlterOp{Name: k, Op: admin.OpSet, Value: set[k]})
+			}
+			for _, d := range deletes {
+				for k := range strings.SplitSeq(d, ",") {
+					if k = strings.TrimSpace(k); k != "" {
+						ops = append(ops, admin.AlterOp{Name: k, Op: admin.OpDelete})
+					}
+				}
+			}
+			if len(ops) == 0 {
+				return fmt.Errorf("give --add-config or --delete-config")
+			}
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				if err := adm.IncrementalAlterConfigs(ctx, r, ops, false); err != nil {
+					return unknownTopic(err, []string{entityName})
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, map[string]any{"Resource": r, "Changes": ops})
+				}
+				_, err := fmt.Fprintf(g.io.Out, "Completed updating config for %s %s.\n", r.Type, r.Name)
+				return err
+			})
+		},
+	}
+	alter.Flags().StringArrayVar(&adds, "add-config", nil, "configs to set: k=v[,k2=v2]; [a,b] keeps a list value together (repeatable)")
+	alter.Flags().StringArrayVar(&deletes, "delete-config", nil, "configs to remove: k[,k2] (repeatable)")
+	cmd.AddCommand(describe, alter)
+	return cmd
+}

@@ -1,0 +1,298 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/admin"
+	"github.com/spf13/cobra"
+)
+
+func groupsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "groups", Short: "List, describe, reset offsets of and delete consumer groups (like kafka-consumer-groups.sh)"}
+	cmd.AddCommand(groupsListCmd(g), groupsDescribeCmd(g), groupsResetCmd(g), groupsDeleteCmd(g))
+	return cmd
+}
+
+func groupsListCmd(g *globals) *cobra.Command {
+	var state bool
+	cmd := &cobra.Command{
+		Use:   "list [--state]",
+		Short: "List consumer groups",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				groups, err := adm.ListGroups(ctx)
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, groups)
+				}
+				if !state {
+					for _, gr := range groups {
+						fmt.Fprintln(g.io.Out, gr.Group)
+					}
+					return nil
+				}
+				t := newTable(g.io.Out, "GROUP", "STATE")
+				for _, gr := range groups {
+					t.row(gr.Group, dashIfEmpty(gr.State))
+				}
+				return t.flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&state, "state", false, "show each group's state")
+	return cmd
+}
+
+// groupDescription is describe's JSON output.
+type groupDescription struct {
+	admin.GroupDescription
+	Lag admin.GroupLag
+}
+
+func groupsDescribeCmd(g *globals) *cobra.Command {
+	var (
+		groups  []string
+		members bool
+	)
+	cmd := &cobra.Command{
+		Use:   "describe --group G... [--members]",
+		Short: "Show a group's committed offsets, log end offsets and lag per partition (or its members with --members)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				var out []groupDescription
+				for _, name := range groups {
+					ds, err := adm.DescribeGroups(ctx, name)
+					if err != nil {
+						return err
+					}
+					if ds[0].State == "Dead" {
+						return fmt.Errorf("consumer group '%s' does not exist", name)
+					}
+					lag, err := adm.Lag(ctx, name)
+					if err != nil {
+						return err
+					}
+					out = append(out, groupDescription{ds[0], lag})
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, out)
+				}
+				for i, d := range out {
+					if i > 0 {
+						fmt.Fprintln(g.io.Out)
+					}
+					if len(d.Members) == 0 {
+						fmt.Fprintf(g.io.Out, "Consumer group '%s' has no active members.\n\n", d.Group)
+					}
+					if members {
+						writeMembers(g, d)
+					} else {
+						writeLag(g, d)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&groups, "group", nil, "group to describe (repeatable)")
+	cmd.Flags().BoolVar(&members, "members", false, "list the members and how many partitions each has")
+	cmd.MarkFlagRequired("group")
+	return cmd
+}
+
+func writeLag(g *globals, d groupDescription) error {
+	t := newTable(g.io.Out, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+	for _, p := range d.Lag.Partitions {
+		t.row(d.Group, p.Topic, p.Partition, orDash(p.CurrentOffset), orDash(p.LogEndOffset), orDash(p.Lag),
+			dashIfEmpty(p.MemberID), dashIfEmpty(p.Host), dashIfEmpty(p.ClientID))
+	}
+	return t.flush()
+}
+
+func writeMembers(g *globals, d groupDescription) error {
+	t := newTable(g.io.Out, "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS")
+	for _, m := range d.Members {
+		t.row(d.Group, m.MemberID, m.Host, m.ClientID, len(m.Assignment))
+	}
+	return t.flush()
+}
+
+func groupsResetCmd(g *globals) *cobra.Command {
+	var (
+		group                string
+		topics               []string
+		allTopics            bool
+		toEarliest, toLatest bool
+		toDatetime           string
+		toOffset, shiftBy    int64
+		execute, dryRun      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reset-offsets --group G (--topic T[:P,...]... | --all-topics) (--to-earliest | --to-latest | --to-datetime D | --to-offset N | --shift-by N) [--execute]",
+		Short: "Move a group's committed offsets; shows the plan only (a dry run) unless --execute",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec, err := resetSpec(cmd, toEarliest, toLatest, toDatetime, toOffset, shiftBy)
+			if err != nil {
+				return err
+			}
+			if allTopics == (len(topics) > 0) {
+				return errors.New("give exactly one of --topic or --all-topics")
+			}
+			if execute && dryRun {
+				return errors.New("--dry-run and --execute cannot be used together")
+			}
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				tps, err := resetPartitions(ctx, adm, group, topics)
+				if err != nil {
+					return err
+				}
+				plan, err := adm.ResetOffsets(ctx, group, spec, tps, execute)
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, map[string]any{"Group": group, "Executed": execute, "Offsets": plan})
+				}
+				t := newTable(g.io.Out, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET")
+				for _, r := range plan {
+					t.row(group, r.Topic, r.Partition, orDash(r.Current), r.Target)
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				if !execute {
+					fmt.Fprintln(g.io.Err, "Dry run: no offsets were changed. Add --execute to apply this plan.")
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&group, "group", "", "the consumer group")
+	f.StringArrayVar(&topics, "topic", nil, "topic to reset, optionally with partitions: t or t:0,2 (repeatable)")
+	f.BoolVar(&allTopics, "all-topics", false, "reset every topic the group has committed offsets for")
+	f.BoolVar(&toEarliest, "to-earliest", false, "to the earliest offset")
+	f.BoolVar(&toLatest, "to-latest", false, "to the latest offset")
+	f.StringVar(&toDatetime, "to-datetime", "", "to the first offset at or after this time: YYYY-MM-DDTHH:mm:SS.sss, optionally with a zone (Z, +01:00); local time otherwise")
+	f.Int64Var(&toOffset, "to-offset", 0, "to this offset")
+	f.Int64Var(&shiftBy, "shift-by", 0, "move the committed offsets by N (negative: back)")
+	f.BoolVar(&execute, "execute", false, "apply the plan")
+	f.BoolVar(&dryRun, "dry-run", false, "only show the plan (the default)")
+	cmd.MarkFlagRequired("group")
+	return cmd
+}
+
+// resetSpec builds the one reset the flags ask for.
+func resetSpec(cmd *cobra.Command, toEarliest, toLatest bool, toDatetime string, toOffset, shiftBy int64) (admin.ResetSpec, error) {
+	var specs []admin.ResetSpec
+	if toEarliest {
+		specs = append(specs, admin.ResetSpec{Kind: admin.ResetToEarliest})
+	}
+	if toLatest {
+		specs = append(specs, admin.ResetSpec{Kind: admin.ResetToLatest})
+	}
+	if toDatetime != "" {
+		t, err := parseDatetime(toDatetime)
+		if err != nil {
+			return admin.ResetSpec{}, err
+		}
+		specs = append(specs, admin.ResetSpec{Kind: admin.ResetToDatetime, Time: t})
+	}
+	if cmd.Flags().Changed("to-offset") {
+		specs = append(specs, admin.ResetSpec{Kind: admin.ResetToOffset, Offset: toOffset})
+	}
+	if cmd.Flags().Changed("shift-by") {
+		specs = append(specs, admin.ResetSpec{Kind: admin.ResetShiftBy, Offset: shiftBy})
+	}
+	if len(specs) != 1 {
+		return admin.ResetSpec{}, errors.New("give exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by")
+	}
+	return specs[0], nil
+}
+
+// parseDatetime reads --to-datetime as kafka-consumer-groups.sh does.
+func parseDatetime(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02T15:04:05.000Z07:00", "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05.000Z0700", "2006-01-02T15:04:05Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.000", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--to-datetime: %q is not YYYY-MM-DDTHH:mm:SS.sss (optionally with a zone)", s)
+}
+
+// resetPartitions resolves --topic t / t:0,1 (or, with none, --all-topics:
+// every partition the group committed) into partitions.
+func resetPartitions(ctx context.Context, adm *admin.Client, group string, topics []string) ([]kafkit.TopicPartition, error) {
+	if len(topics) == 0 {
+		committed, err := adm.GroupOffsets(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		if len(committed) == 0 {
+			return nil, fmt.Errorf("group '%s' has no committed offsets; name the topics with --topic", group)
+		}
+		return slices.Collect(maps.Keys(committed)), nil
+	}
+	var out []kafkit.TopicPartition
+	for _, spec := range topics {
+		name, parts, hasParts := strings.Cut(spec, ":")
+		all, err := adm.Partitions(ctx, name)
+		if err != nil {
+			return nil, unknownTopic(err, []string{name})
+		}
+		if !hasParts {
+			out = append(out, all...)
+			continue
+		}
+		for _, p := range strings.Split(parts, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 32)
+			if err != nil || n < 0 || int(n) >= len(all) {
+				return nil, fmt.Errorf("--topic %s: %q is not a partition of %s (0 to %d)", spec, p, name, len(all)-1)
+			}
+			out = append(out, kafkit.TopicPartition{Topic: name, Partition: int32(n)})
+		}
+	}
+	return out, nil
+}
+
+func groupsDeleteCmd(g *globals) *cobra.Command {
+	var groups []string
+	cmd := &cobra.Command{
+		Use:   "delete --group G...",
+		Short: "Delete consumer groups that have no members, with their committed offsets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				if err := adm.DeleteGroups(ctx, groups...); err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, map[string]any{"Deleted": groups})
+				}
+				_, err := fmt.Fprintf(g.io.Out, "Deletion of requested consumer groups ('%s') was successful.\n", strings.Join(groups, "', '"))
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&groups, "group", nil, "group to delete (repeatable)")
+	cmd.MarkFlagRequired("group")
+	return cmd
+}

@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/admin"
+	"github.com/kafkit/kafkit/producer"
+	"github.com/spf13/cobra"
+)
+
+type produceOpts struct {
+	topic, file       string
+	keySeparator      string
+	parseKey          bool
+	headers           []string
+	acks, compression string
+	progress          bool
+	progressEvery     int
+	partition         int32
+}
+
+func produceCmd(g *globals) *cobra.Command {
+	var o produceOpts
+	cmd := &cobra.Command{
+		Use:   "produce --topic NAME [--file F] [--parse-key] [--header k=v]...",
+		Short: "Send each line of stdin (or --file) as a record (like kafka-console-producer.sh)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in := g.io.In
+			if o.file != "" {
+				f, err := os.Open(o.file)
+				if err != nil {
+					return fmt.Errorf("--file: %w", err)
+				}
+				defer f.Close()
+				in = f
+			}
+			return g.produce(cmd.Context(), o, in)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.topic, "topic", "", "topic to write to")
+	f.StringVar(&o.file, "file", "", "read lines from this file instead of stdin")
+	f.StringVar(&o.keySeparator, "key-separator", "\t", "separates key from value with --parse-key")
+	f.BoolVar(&o.parseKey, "parse-key", false, "each line is key<separator>value")
+	f.StringArrayVar(&o.headers, "header", nil, "header key=value added to every record (repeatable)")
+	f.StringVar(&o.acks, "acks", "all", "acks: all, -1, 0 or 1")
+	f.StringVar(&o.compression, "compression", "none", "compression.type: none, gzip, snappy, lz4, zstd")
+	f.Int32Var(&o.partition, "partition", kafkit.AnyPartition, "partition to write to (default: the partitioner chooses)")
+	f.BoolVar(&o.progress, "progress", false, "print progress on stderr (default when stderr is a terminal)")
+	f.IntVar(&o.progressEvery, "progress-every", 100000, "lines between progress lines")
+	cmd.MarkFlagRequired("topic")
+	return cmd
+}
+
+func (g *globals) produce(ctx context.Context, o produceOpts, in io.Reader) error {
+	if o.progressEvery <= 0 {
+		return fmt.Errorf("--progress-every must be positive, got %d", o.progressEvery)
+	}
+	if o.parseKey && o.keySeparator == "" {
+		return errors.New("--key-separator must not be empty with --parse-key")
+	}
+	headers, err := parseHeaders(o.headers)
+	if err != nil {
+		return err
+	}
+	// Check the topic first: the producer would wait max.block.ms for it.
+	if err := g.withAdminCtx(ctx, func(ctx context.Context, adm *admin.Client) error {
+		_, err := adm.DescribeTopics(ctx, o.topic)
+		return unknownTopic(err, []string{o.topic})
+	}); err != nil {
+		return err
+	}
+	props, err := g.props()
+	if err != nil {
+		return err
+	}
+	props["acks"] = o.acks
+	props["compression.type"] = o.compression
+	cfg, err := producer.ConfigFromProperties(props)
+	if err != nil {
+		return err
+	}
+	if cfg.TLS, err = g.tlsConfig(cfg.TLS); err != nil {
+		return err
+	}
+	if s := g.sasl(); s != nil {
+		cfg.SASL = s
+	}
+	cfg.ClientID = "kafkit-console-producer"
+	p, err := producer.New(cfg)
+	if err != nil {
+		return err
+	}
+	var (
+		mu      sync.Mutex // guards sendErr, set by callbacks on the producer's goroutines
+		sendErr error
+	)
+	onAck := func(_ *kafkit.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if sendErr == nil {
+				sendErr = err
+			}
+			mu.Unlock()
+		}
+	}
+	progress := o.progress || isTerminal(g.io.Err)
+	r := bufio.NewReaderSize(in, 1<<16)
+	n := 0
+	for {
+		line, rerr := r.ReadBytes('\n')
+		if rerr != nil && rerr != io.EOF {
+			p.Close(ctx)
+			return fmt.Errorf("reading input: %w", rerr)
+		}
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if len(line) > 0 || rerr == nil {
+			rec := &kafkit.Record{Topic: o.topic, Partition: o.partition, Value: line, Headers: headers}
+			if o.parseKey {
+				k, v, ok := bytes.Cut(line, []byte(o.keySeparator))
+				if !ok {
+					p.Close(ctx)
+					return fmt.Errorf("line %d has no key separator %q (--parse-key)", n+1, o.keySeparator)
+				}
+				rec.Key, rec.Value = k, v
+			}
+			if err := p.Send(ctx, rec, onAck); err != nil {
+				p.Close(ctx)
+				return err
+			}
+			n++
+			if progress && n%o.progressEvery == 0 {
+				fmt.Fprintf(g.io.Err, "%d messages sent\n", n)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		p.Close(ctx)
+		return err
+	}
+	if err := p.Close(ctx); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sendErr != nil {
+		return sendErr
+	}
+	if progress {
+		fmt.Fprintf(g.io.Err, "Produced a total of %d messages\n", n)
+	}
+	return nil
+}
+
+func parseHeaders(hs []string) ([]kafkit.Header, error) {
+	var out []kafkit.Header
+	for _, h := range hs {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--header: want key=value, got %q", h)
+		}
+		out = append(out, kafkit.Header{Key: k, Value: []byte(v)})
+	}
+	return out, nil
+}
+
+// isTerminal reports whether w is a terminal, where progress lines help.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/admin"
+	"github.com/kafkit/kafkit/internal/client"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// IO is what a run of the CLI reads and writes, and its environment.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+	Getenv   func(string) string // KAFKA_BOOTSTRAP; nil reads nothing
+}
+
+// defaultBootstrap is what Kafka's tools assume for a local broker.
+const defaultBootstrap = "localhost:9092"
+
+// Run executes the command line args and returns the process exit code:
+// 0 on success, 1 on any failure, after printing one line saying what went
+// wrong on io.Err. ctx cancels the command (Ctrl-C in cmd/kafkit).
+func Run(ctx context.Context, args []string, io IO) int {
+	g := &globals{io: io}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(io.Err, "Error: "+g.explain(err))
+		return 1
+	}
+	return 0
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	io            IO
+	bootstrap     string
+	commandConfig string
+	output        string
+
+	tls                                bool
+	tlsCAFile, tlsCertFile, tlsKeyFile string
+	tlsInsecure                        bool
+	saslMechanism                      string
+	saslUser, saslPassword             string
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kafkit",
+		Short:         "Manage and use a Kafka cluster: topics, produce, consume, consumer groups, configs",
+		SilenceErrors: true, // Run prints one line
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.output != "table" && g.output != "json" {
+				return fmt.Errorf("--output must be table or json, not %q", g.output)
+			}
+			return nil
+		},
+	}
+	def := defaultBootstrap
+	if g.io.Getenv != nil && g.io.Getenv("KAFKA_BOOTSTRAP") != "" {
+		def = g.io.Getenv("KAFKA_BOOTSTRAP")
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.bootstrap, "bootstrap-server", def, "comma-separated host:port list of brokers (env KAFKA_BOOTSTRAP)")
+	f.StringVar(&g.commandConfig, "command-config", "", "properties file with client configs (security.protocol, sasl.mechanism, sasl.jaas.config, ...)")
+	f.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	f.BoolVar(&g.tls, "tls", false, "connect with TLS")
+	f.StringVar(&g.tlsCAFile, "tls-ca-file", "", "PEM file of CA certificates to trust (implies --tls)")
+	f.StringVar(&g.tlsCertFile, "tls-cert-file", "", "PEM client certificate (implies --tls; needs --tls-key-file)")
+	f.StringVar(&g.tlsKeyFile, "tls-key-file", "", "PEM client key")
+	f.BoolVar(&g.tlsInsecure, "tls-insecure-skip-verify", false, "do not verify the broker's certificate (implies --tls)")
+	f.StringVar(&g.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	f.StringVar(&g.saslUser, "sasl-username", "", "SASL user")
+	f.StringVar(&g.saslPassword, "sasl-password", "", "SASL password")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
+	})
+	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g))
+	return root
+}
+
+// props returns the --command-config properties with bootstrap.servers set
+// from --bootstrap-server.
+func (g *globals) props() (map[string]string, error) {
+	props := map[string]string{}
+	if g.commandConfig != "" {
+		var err error
+		if props, err = readProperties(g.commandConfig); err != nil {
+			return nil, err
+		}
+	}
+	props["bootstrap.servers"] = g.bootstrap
+	return props, nil
+}
+
+// tlsConfig is the TLS the flags ask for, or base (from --command-config)
+// when they ask for none.
+func (g *globals) tlsConfig(base *tls.Config) (*tls.Config, error) {
+	if !g.tls && g.tlsCAFile == "" && g.tlsCertFile == "" && !g.tlsInsecure {
+		return base, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: g.tlsInsecure}
+	if g.tlsCAFile != "" {
+		pem, err := os.ReadFile(g.tlsCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca-file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca-file: no PEM certificate in %s", g.tlsCAFile)
+		}
+	}
+	if g.tlsCertFile != "" || g.tlsKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(g.tlsCertFile, g.tlsKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert-file/--tls-key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// sasl is the SASL the flags ask for, or nil.
+func (g *globals) sasl() *kafkit.SASL {
+	if g.saslMechanism == "" && g.saslUser == "" {
+		return nil
+	}
+	mech := strings.ToUpper(g.saslMechanism)
+	if mech == "" {
+		mech = kafkit.SASLPlain
+	}
+	return &kafkit.SASL{Mechanism: mech, User: g.saslUser, Password: g.saslPassword}
+}
+
+// admin connects an admin client.
+func (g *globals) admin(ctx context.Context) (*admin.Client, error) {
+	props, err := g.props()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := admin.ConfigFromProperties(props)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ClientID = "kafkit-cli"
+	if cfg.TLS, err = g.tlsConfig(cfg.TLS); err != nil {
+		return nil, err
+	}
+	if s := g.sasl(); s != nil {
+		cfg.SASL = s
+	}
+	return admin.New(ctx, cfg)
+}
+
+// withAdmin runs fn with a connected admin client and closes it.
+func (g *globals) withAdmin(cmd *cobra.Command, fn func(ctx context.Context, adm *admin.Client) error) error {
+	return g.withAdminCtx(cmd.Context(), fn)
+}
+
+func (g *globals) withAdminCtx(ctx context.Context, fn func(ctx context.Context, adm *admin.Client) error) error {
+	adm, err := g.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	return fn(ctx, adm)
+}
+
+// errUnknownTopic names a topic that does not exist, as Kafka's tools say it.
+type errUnknownTopic string
+
+func (e errUnknownTopic) Error() string { return fmt.Sprintf("topic '%s' does not exist", string(e)) }
+
+// explain turns err into the one line the user sees.
+func (g *globals) explain(err error) string {
+	var unknown errUnknownTopic
+	switch {
+	case errors.As(err, &unknown):
+		return unknown.Error()
+	case errors.Is(err, client.ErrNoBrokers) || errors.Is(err, client.ErrDial):
+		// The innermost cause ("connection refused", "i/o timeout", "no
+		// such host") is the last part of the chain's message.
+		msg := err.Error()
+		why := msg[strings.LastIndex(msg, ": ")+2:]
+		return fmt.Sprintf("cannot connect to a Kafka broker at %s (%s); check the host and port (--bootstrap-server or KAFKA_BOOTSTRAP) and that the broker runs, e.g. `go run ./cmd/broker`",
+			g.bootstrap, why)
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		var ae *admin.Error
+		if errors.As(err, &ae) {
+			return fmt.Sprintf("topic '%s' does not exist (%s)", strings.SplitN(ae.Resource, " ", 2)[0], oneLine(err))
+		}
+	}
+	return oneLine(err)
+}
+
+// oneLine joins the lines of a multi-error.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
