@@ -158,6 +158,12 @@ func (l *loader) apply(r Record) error {
 			}
 			g.addMember(m)
 		}
+		if g.members[g.leader] == nil {
+			g.leader = ""
+			if ms := g.sortedMembers(); len(ms) > 0 {
+				g.leader = ms[0].id
+			}
+		}
 		if len(g.members) > 0 {
 			g.state = stateStable
 			g.subscribed = subscribedTopics(g)

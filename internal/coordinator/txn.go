@@ -59,8 +59,8 @@ func (c TxnConfig) Validate() error {
 	}
 	for key, d := range map[string]time.Duration{
 		"transaction.max.timeout.ms": c.MaxTimeout, "transactional.id.expiration.ms": c.IDExpiration,
-		"transaction.abort.timed.out.transaction.cleanup.interval.ms":  c.AbortCheckInterval,
-		"transaction.remove.expired.transaction.cleanup.interval.ms": c.ExpirationCheckInterval,
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms": c.AbortCheckInterval,
+		"transaction.remove.expired.transaction.cleanup.interval.ms":  c.ExpirationCheckInterval,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", key, d))
