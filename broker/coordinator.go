@@ -136,12 +136,12 @@ func (b *Broker) offsetsTopic() (*topic, error) {
 // replayOffsets yields every record of __consumer_offsets, partition by
 // partition in offset order, for the coordinator's Load.
 func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
+	replay := b.newOffsetsReplay() // transactional offsets: see txn.go
+	defer replay.finish()
 	t := b.topics.get(offsetsTopic)
 	if t == nil {
 		return
 	}
-	replay := b.newOffsetsReplay() // transactional offsets: see txn.go
-	defer replay.finish()
 	var buf []byte
 	var batch recordbatch.Batch
 	for _, p := range t.partitions {

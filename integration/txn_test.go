@@ -1,0 +1,138 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/broker"
+)
+
+// kgoConsumeAll reads topic from the start at the given isolation level
+// until no record arrives for idle, and returns the values in order per
+// partition, concatenated partition by partition.
+func kgoConsumeAll(t *testing.T, addr, topic string, level kgo.IsolationLevel, want int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(level),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []string
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	quiet := 0
+	for len(out) < want || quiet < 3 {
+		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d records, want %d", len(out), want)
+		}
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)); n++ })
+		for _, e := range fs.Errors() {
+			if !errors.Is(e.Err, context.DeadlineExceeded) {
+				t.Fatalf("fetch %s/%d: %v", e.Topic, e.Partition, e.Err)
+			}
+		}
+		if n == 0 && len(out) >= want {
+			quiet++
+		}
+	}
+	return out
+}
+
+// TestKgoTransactions drives franz-go's transactional client against the
+// broker: a committed and an aborted transaction, read back at both
+// isolation levels, then DescribeProducers/DescribeTransactions/
+// ListTransactions through kadm.
+func TestKgoTransactions(t *testing.T) {
+	b := broker.NewTest(t)
+	createTopic(t, b.Addr(), "kgo-txn", 2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.TransactionalID("kgo-tx"), kgo.DefaultProduceTopic("kgo-txn"),
+		kgo.TransactionTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	produce := func(prefix string, n int, commit kgo.TransactionEndTry) {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			r := &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(prefix + strconv.Itoa(i))}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("EndTransaction(%v): %v", commit, err)
+		}
+	}
+	produce("c", 20, kgo.TryCommit)
+	produce("a", 7, kgo.TryAbort)
+	produce("d", 5, kgo.TryCommit)
+
+	committed := kgoConsumeAll(t, b.Addr(), "kgo-txn", kgo.ReadCommitted(), 25)
+	if len(committed) != 25 {
+		t.Fatalf("read_committed saw %d records, want 25: %v", len(committed), committed)
+	}
+	for _, v := range committed {
+		if v[0] == 'a' {
+			t.Fatalf("read_committed saw aborted record %q", v)
+		}
+	}
+	if all := kgoConsumeAll(t, b.Addr(), "kgo-txn", kgo.ReadUncommitted(), 32); len(all) != 32 {
+		t.Fatalf("read_uncommitted saw %d records, want 32 (markers skipped)", len(all))
+	}
+
+	dreq := kmsg.NewPtrDescribeTransactionsRequest()
+	dreq.TransactionalIDs = []string{"kgo-tx", "nobody"}
+	dresp, err := dreq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dresp.TransactionStates) != 2 {
+		t.Fatalf("DescribeTransactions: %+v", dresp)
+	}
+	d, unknown := dresp.TransactionStates[0], dresp.TransactionStates[1]
+	if d.ErrorCode != 0 || d.State != "CompleteCommit" || d.ProducerID < 0 || d.TimeoutMillis != 10000 {
+		t.Fatalf("DescribeTransactions(kgo-tx): %+v", d)
+	}
+	if unknown.ErrorCode != kerr.TransactionalIDNotFound.Code {
+		t.Fatalf("DescribeTransactions(nobody): %+v", unknown)
+	}
+	for state, want := range map[string]int{"CompleteCommit": 1, "Ongoing": 0} {
+		lreq := kmsg.NewPtrListTransactionsRequest()
+		lreq.StateFilters = []string{state}
+		lresp, err := lreq.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lresp.TransactionStates) != want || (want == 1 && lresp.TransactionStates[0].ProducerID != d.ProducerID) {
+			t.Fatalf("ListTransactions(%s): %+v", state, lresp.TransactionStates)
+		}
+	}
+	preq := kmsg.NewPtrDescribeProducersRequest()
+	preq.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "kgo-txn", Partitions: []int32{0, 1}}}
+	presp, err := preq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range presp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || len(p.ActiveProducers) != 1 || p.ActiveProducers[0].ProducerID != d.ProducerID || p.ActiveProducers[0].CurrentTxnStartOffset != -1 {
+			t.Fatalf("DescribeProducers partition %d: %+v", p.Partition, p)
+		}
+	}
+}
