@@ -287,8 +287,17 @@ func (a *accumulator) recycle(b *batch) {
 func (a *accumulator) complete(b *batch) {
 	a.recycle(b)
 	a.mem.release(b.reserved)
+	a.replace(b)
+}
+
+// replace retires b in favour of parts (a split batch): they take over its
+// place among the incomplete batches.
+func (a *accumulator) replace(b *batch, parts ...*batch) {
 	a.incMu.Lock()
 	delete(a.incomplete, b)
+	for _, p := range parts {
+		a.incomplete[p] = struct{}{}
+	}
 	a.incMu.Unlock()
 	close(b.done)
 }

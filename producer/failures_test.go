@@ -296,3 +296,63 @@ func TestIdempotenceErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitTooLargeBatch: the broker rejects batches over 3000 bytes with
+// MESSAGE_TOO_LARGE; the producer splits them until they fit, and every
+// record is stored once, in order.
+func TestSplitTooLargeBatch(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	var rejected atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+			for _, pp := range tp.Partitions {
+				if len(pp.Records) > 3000 {
+					rejected.Add(1)
+					return errorResponse(req, kerr.MessageTooLarge.Code), nil, true
+				}
+			}
+		}
+		return nil, nil, false
+	})
+	for _, idempotent := range []bool{true, false} {
+		t.Run(fmt.Sprint("idempotent=", idempotent), func(t *testing.T) {
+			topic := "t"
+			// Without idempotence only one request in flight keeps order.
+			inflight := 5
+			if !idempotent {
+				inflight = 1
+			}
+			p := newProducer(t, c, Config{BatchSize: 16384, Linger: 20 * time.Millisecond, EnableIdempotence: &idempotent,
+				MaxInFlight: inflight, RetryBackoff: time.Millisecond})
+			a := newAcks()
+			const n = 200
+			for i := range n {
+				if err := a.send(t, p, &kafkit.Record{Topic: topic, Partition: 0, Value: []byte(fmt.Sprintf("%v-%04d-%0200d", idempotent, i, i))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Flush(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			a.wg.Wait()
+			for v, err := range a.errs {
+				if err != nil || a.n[v] != 1 {
+					t.Fatalf("record %.10s: %d callbacks, %v", v, a.n[v], err)
+				}
+			}
+			if rejected.Load() == 0 {
+				t.Fatal("no batch was too large: the test tests nothing")
+			}
+		})
+	}
+	got := consume(t, c, "t", 400)
+	if len(got) != 400 {
+		t.Fatalf("stored %d records, want 400", len(got))
+	}
+	for i, r := range got {
+		if i > 0 && string(r.Value[:10]) == string(got[i-1].Value[:10]) || (i%200 > 0 && string(r.Value) <= string(got[i-1].Value)) {
+			t.Fatalf("record %d %.10s after %.10s", i, r.Value, got[i-1].Value)
+		}
+	}
+}

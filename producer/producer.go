@@ -282,14 +282,26 @@ func (p *Producer) Flush(ctx context.Context) error {
 	p.acc.flushing.Add(1)
 	defer p.acc.flushing.Add(-1)
 	p.snd.wake()
-	for _, b := range p.acc.incompleteBatches() {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return ctx.Err()
+	start := time.Now()
+	for {
+		// Batches split after MESSAGE_TOO_LARGE keep their creation time,
+		// so each round also finds the parts of batches waited for before.
+		waited := false
+		for _, b := range p.acc.incompleteBatches() {
+			if b.created.After(start) {
+				continue
+			}
+			waited = true
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !waited {
+			return nil
 		}
 	}
-	return nil
 }
 
 // Close shuts the producer down, in this order:

@@ -490,10 +490,61 @@ func (s *sender) failed(b *batch, err error, now time.Time) {
 			s.p.setFatal(err)
 		}
 		s.fail(b, err)
+	case (errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)) && len(b.records) > 1:
+		s.split(b, err)
 	case client.IsRetriable(err) || errors.Is(err, errNoPartitionResponse):
 		s.retry(b, err, now)
 	default:
 		s.fail(b, err)
+	}
+}
+
+// split rebuilds a batch the broker found too large as two halves and
+// queues them in its place, as Java's client does. The halves take over the
+// batch's sequence range (nothing of it was written), so the sequences of
+// later batches stay valid.
+func (s *sender) split(b *batch, err error) {
+	pq := b.pq
+	half := len(b.records) / 2
+	parts := make([]*batch, 0, 2)
+	seq := b.seq
+	for i, recs := range [][]pending{b.records[:half:half], b.records[half:]} {
+		nb := &batch{
+			pq:       pq,
+			records:  recs,
+			full:     true, // never appended to again
+			created:  b.created,
+			done:     make(chan struct{}),
+			seq:      -1,
+			attempts: b.attempts,
+			lastErr:  err,
+		}
+		if i == 0 {
+			nb.reserved = b.reserved // buffer.memory moves with the records
+		}
+		bld := recordbatch.NewBuilder(recordbatch.Options{Compression: s.s.codec, Transactional: s.s.TransactionalID != ""}, 0)
+		for _, p := range recs {
+			bld.Append(p.rec.Timestamp.UnixMilli(), p.rec.Key, p.rec.Value, p.rec.Headers)
+		}
+		stamp := recordbatch.NoProducer()
+		if seq >= 0 {
+			nb.seq = seq
+			stamp = recordbatch.Producer{ID: s.pid.ID, Epoch: s.pid.Epoch, BaseSequence: seq}
+			seq = addSeq(seq, len(recs))
+		}
+		raw, ferr := bld.Finish(stamp)
+		if ferr != nil {
+			s.fail(b, ferr)
+			return
+		}
+		nb.raw = raw
+		parts = append(parts, nb)
+	}
+	s.log.Debug("splitting batch", "topic", pq.tp.Topic, "partition", pq.tp.Partition, "records", len(b.records), "err", err)
+	s.acc.replace(b, parts...)
+	pq.retrying = true
+	for _, nb := range parts {
+		s.requeue(nb)
 	}
 }
 
