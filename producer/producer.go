@@ -82,7 +82,7 @@ func New(cfg Config) (*Producer, error) {
 	}
 	p.cl = cl
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.snd = newSender(p, p.ctx)
+	p.snd = newSender(p.ctx, p)
 	p.acc = newAccumulator(&p.s, p.snd.wake)
 	p.snd.acc = p.acc
 	p.spawn(p.snd.run)

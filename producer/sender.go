@@ -40,8 +40,7 @@ type sender struct {
 	done   chan struct{} // closed when run returns
 
 	meta        *client.Metadata
-	metaAt      time.Time           // when meta was fetched
-	topicNames  map[[16]byte]string // topic ids of meta, for v13+ responses
+	metaAt      time.Time // when meta was fetched
 	metaRunning bool
 	metaAgain   bool      // a refresh was asked for while one ran
 	metaNotTill time.Time // no refresh before this: leaders were missing at the last one
@@ -71,19 +70,19 @@ type produceReq struct {
 	ids     [][16]byte // topic id of each batch, for v13+ responses
 }
 
-func newSender(p *Producer, ctx context.Context) *sender {
+// newSender returns the sender of p; its accumulator is set by New, which
+// creates the accumulator with the sender's wake.
+func newSender(ctx context.Context, p *Producer) *sender {
 	return &sender{
 		p:              p,
 		s:              &p.s,
 		cl:             p.cl,
-		acc:            p.acc,
 		log:            p.s.Logger,
 		ctx:            ctx,
 		signal:         make(chan struct{}, 1),
 		done:           make(chan struct{}),
 		brokerInflight: make(map[int32]int),
 		reqs:           make(map[int32]*produceReq),
-		topicNames:     make(map[[16]byte]string),
 		pid:            recordbatch.NoProducer(),
 	}
 }
@@ -718,10 +717,8 @@ func (s *sender) refreshMeta() {
 
 func (s *sender) setMeta(m *client.Metadata) {
 	s.meta, s.metaAt = m, time.Now()
-	clear(s.topicNames)
 	missing := false
 	for name, t := range m.Topics {
-		s.topicNames[t.ID] = name
 		if t.Err == nil {
 			s.p.setPartitions(name, int32(len(t.Partitions)))
 		}

@@ -98,9 +98,6 @@ func (b *Builder) Len() int { return len(b.buf) }
 // NumRecords is the number of records appended.
 func (b *Builder) NumRecords() int { return int(b.n) }
 
-// Options returns the options the builder was created with.
-func (b *Builder) Options() Options { return b.opts }
-
 // RecordSize is how many bytes Append would add for this record.
 func (b *Builder) RecordSize(ts int64, key, value []byte, headers []kafkit.Header) int {
 	body := b.bodyLen(ts, key, value, headers)
