@@ -88,8 +88,10 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 		return err
 	}
 	props["isolation.level"] = o.isolationLevel
+	// Without a group the reset policy also positions the assigned
+	// partitions: no committed offsets exist.
 	props["auto.offset.reset"] = consumer.OffsetResetLatest
-	if o.fromBeginning {
+	if o.fromBeginning || o.offset == "earliest" {
 		props["auto.offset.reset"] = consumer.OffsetResetEarliest
 	}
 	props["client.id"] = "kafkit-console-consumer"
@@ -164,7 +166,7 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 }
 
 // startConsumer subscribes with a group, or assigns the topic's partitions
-// (or --partition) and positions them.
+// (or --partition) and seeks to --offset.
 func (g *globals) startConsumer(ctx context.Context, c *consumer.Consumer, o consumeOpts, partitions []kafkit.TopicPartition) error {
 	if o.group != "" {
 		return c.Subscribe(o.topic)
@@ -179,14 +181,8 @@ func (g *globals) startConsumer(ctx context.Context, c *consumer.Consumer, o con
 	if err := c.Assign(partitions...); err != nil {
 		return err
 	}
-	switch o.offset {
-	case "", "latest":
-		if o.fromBeginning {
-			return c.SeekToBeginning(ctx, partitions...)
-		}
-		return c.SeekToEnd(ctx, partitions...)
-	case "earliest":
-		return c.SeekToBeginning(ctx, partitions...)
+	if o.offset == "" || o.offset == "earliest" || o.offset == "latest" {
+		return nil // auto.offset.reset positions them
 	}
 	off, err := strconv.ParseInt(o.offset, 10, 64)
 	if err != nil || off < 0 {

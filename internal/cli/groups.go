@@ -96,10 +96,15 @@ func groupsDescribeCmd(g *globals) *cobra.Command {
 					if len(d.Members) == 0 {
 						fmt.Fprintf(g.io.Out, "Consumer group '%s' has no active members.\n\n", d.Group)
 					}
-					if members {
-						writeMembers(g, d)
-					} else {
-						writeLag(g, d)
+					var err error
+					switch {
+					case !members:
+						err = writeLag(g, d)
+					case len(d.Members) > 0:
+						err = writeMembers(g, d)
+					}
+					if err != nil {
+						return err
 					}
 				}
 				return nil
