@@ -53,6 +53,7 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.CreatePartitions, createPartitionsVersions, b.handleCreatePartitions)
 	register(t, kmsg.DescribeCluster, describeClusterVersions, b.handleDescribeCluster)
 	register(t, kmsg.DeleteRecords, deleteRecordsVersions, b.handleDeleteRecords)
+	register(t, kmsg.OffsetForLeaderEpoch, offsetForLeaderEpochVersions, b.handleOffsetForLeaderEpoch)
 	register(t, kmsg.AlterConfigs, alterConfigsVersions, b.handleAlterConfigs)
 	register(t, kmsg.DescribeLogDirs, describeLogDirsVersions, b.handleDescribeLogDirs)
 	register(t, kmsg.IncrementalAlterConfigs, incrementalAlterConfigsVersions, b.handleIncrementalAlterConfigs)
