@@ -53,6 +53,7 @@ type Consumer struct {
 // partState is one assigned partition; guarded by Consumer.mu.
 type partState struct {
 	needPosition bool      // position unknown: committed offset or auto.offset.reset decides
+	polled       bool      // a Poll ran since assignment: only then may the fetcher resolve a missing position (as Java's poll() does), so that a Seek right after Assign never races a reset
 	position     int64     // next offset Poll returns
 	fetchOffset  int64     // next offset to fetch; buffered records fill [position, fetchOffset)
 	epoch        int32     // leader epoch of the last returned record, for commits
@@ -308,6 +309,14 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 	tps := c.assignedLocked()
 	var out []*kafkit.Record
 	refill := false
+	for _, ps := range c.parts {
+		if !ps.polled {
+			ps.polled = true
+			if ps.needPosition {
+				signal(c.fetchWake)
+			}
+		}
+	}
 	for i := range tps {
 		tp := tps[(c.rrNext+i)%len(tps)]
 		ps := c.parts[tp]

@@ -73,7 +73,7 @@ func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResul
 	c.mu.Lock()
 	for tp, ps := range c.parts {
 		switch {
-		case ps.err != nil, ps.paused, ps.inflight, ps.buf != nil:
+		case ps.err != nil, ps.paused, ps.inflight, ps.buf != nil, ps.needPosition && !ps.polled:
 		case now.Before(ps.retryAt):
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
