@@ -131,7 +131,11 @@ func (c Config) settings() settings {
 	def(&c.RetryBackoff, defaultRetryBackoff)
 	def(&c.RetryBackoffMax, defaultRetryBackoffMax)
 	def(&c.RequestTimeout, defaultRequestTimeout)
-	def(&c.DeliveryTimeout, defaultDeliveryTimeout)
+	if c.DeliveryTimeout == 0 {
+		// As Java does when delivery.timeout.ms is not set, keep it at
+		// least linger.ms + request.timeout.ms.
+		c.DeliveryTimeout = max(defaultDeliveryTimeout, c.Linger+c.RequestTimeout)
+	}
 	def(&c.TransactionTimeout, defaultTxnTimeout)
 	def(&c.MetadataMaxAge, defaultMetadataMaxAge)
 	if c.BatchSize == 0 {
@@ -252,6 +256,10 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		}
 		return time.Duration(n) * time.Millisecond
 	}
+	// msPositive is ms for keys where 0 means nothing.
+	msPositive := func(key, v string) time.Duration {
+		return time.Duration(intVal(key, v, 1)) * time.Millisecond
+	}
 	var partitioner string
 	var security, mechanism, jaas string
 	keys := slices.Sorted(func(yield func(string) bool) {
@@ -317,19 +325,19 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		case "retry.backoff.ms":
 			c.RetryBackoff = ms(k, v)
 		case "retry.backoff.max.ms":
-			c.RetryBackoffMax = ms(k, v)
+			c.RetryBackoffMax = msPositive(k, v)
 		case "request.timeout.ms":
-			c.RequestTimeout = ms(k, v)
+			c.RequestTimeout = msPositive(k, v)
 		case "delivery.timeout.ms":
-			c.DeliveryTimeout = ms(k, v)
+			c.DeliveryTimeout = msPositive(k, v)
 		case "metadata.max.age.ms":
-			c.MetadataMaxAge = ms(k, v)
+			c.MetadataMaxAge = msPositive(k, v)
 		case "partitioner.class", "partitioner":
 			partitioner = strings.TrimSpace(v)
 		case "transactional.id":
 			c.TransactionalID = v
 		case "transaction.timeout.ms":
-			c.TransactionTimeout = ms(k, v)
+			c.TransactionTimeout = msPositive(k, v)
 		case "security.protocol":
 			security = strings.ToUpper(strings.TrimSpace(v))
 		case "sasl.mechanism":

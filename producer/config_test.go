@@ -37,6 +37,14 @@ func TestConfigDefaults(t *testing.T) {
 	if err := (Config{BootstrapServers: []string{"localhost:9092"}}).Validate(); err != nil {
 		t.Errorf("zero config invalid: %v", err)
 	}
+	// An unset delivery.timeout.ms grows with request.timeout.ms, as in Java.
+	long := Config{BootstrapServers: []string{"a:1"}, RequestTimeout: 200 * time.Second}
+	if s := long.settings(); s.DeliveryTimeout != 200*time.Second+5*time.Millisecond {
+		t.Errorf("delivery.timeout.ms %v", s.DeliveryTimeout)
+	}
+	if err := long.Validate(); err != nil {
+		t.Errorf("long request.timeout.ms: %v", err)
+	}
 }
 
 func TestConfigFromProperties(t *testing.T) {
@@ -70,13 +78,14 @@ func TestConfigFromProperties(t *testing.T) {
 
 func TestConfigFromPropertiesErrors(t *testing.T) {
 	_, err := ConfigFromProperties(map[string]string{
-		"bootstrap.servers": "a:9092",
-		"acks":              "2",
-		"linger.ms":         "soon",
-		"no.such.key":       "x",
-		"compression.type":  "brotli",
+		"bootstrap.servers":  "a:9092",
+		"acks":               "2",
+		"linger.ms":          "soon",
+		"no.such.key":        "x",
+		"request.timeout.ms": "0",
+		"compression.type":   "brotli",
 	})
-	for _, want := range []string{`acks: must be one of all, -1, 0, 1; got "2"`, "linger.ms:", "no.such.key: unknown producer property", "compression.type:"} {
+	for _, want := range []string{`acks: must be one of all, -1, 0, 1; got "2"`, "linger.ms:", "no.such.key: unknown producer property", "compression.type:", "request.timeout.ms: must be an integer >= 1"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}
