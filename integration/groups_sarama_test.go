@@ -248,6 +248,29 @@ func TestSaramaGroupRebalances(t *testing.T) {
 	}
 	tr.mu.Unlock()
 	t.Logf("%d of %d records re-delivered after rebalances", redelivered, total)
+	// In every generation each partition has at most one owner, and the
+	// last generation's members own all six.
+	owners := make(map[int32]map[int32]string) // generation → partition → member
+	var last int32
+	tr.mu.Lock()
+	for name, ss := range tr.sessions {
+		for _, s := range ss {
+			if owners[s.generation] == nil {
+				owners[s.generation] = make(map[int32]string)
+			}
+			for _, p := range s.claims[topic] {
+				if other, ok := owners[s.generation][p]; ok {
+					t.Errorf("generation %d: partition %d owned by %s and %s", s.generation, p, other, name)
+				}
+				owners[s.generation][p] = name
+			}
+			last = max(last, s.generation)
+		}
+	}
+	tr.mu.Unlock()
+	if len(owners[last]) != 6 {
+		t.Errorf("generation %d owns %d partitions, want 6", last, len(owners[last]))
+	}
 	if tr.consumedBy("joiner") == 0 {
 		t.Error("the member that joined mid-stream consumed nothing")
 	}
