@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/admin"
 	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/consumer"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -294,5 +297,51 @@ func TestBootstrapFromEnvAndCommandConfig(t *testing.T) {
 	os.WriteFile(cfg, []byte("security.protocol=CARRIER_PIGEON\n"), 0o644)
 	if r := run(t, addr, "", "topics", "list", "--command-config", cfg); r.code != 1 || !strings.Contains(r.err, "security.protocol") {
 		t.Errorf("bad security.protocol: %d %q", r.code, r.err)
+	}
+}
+
+func TestGroupsDescribeActiveMember(t *testing.T) {
+	addr := broker.NewTest(t).Addr()
+	ok(t, addr, "", "topics", "create", "--topic", "jobs", "--partitions", "2")
+	ok(t, addr, "a\nb\nc\n", "produce", "--topic", "jobs", "--partition", "1")
+	ctx := t.Context()
+	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}, GroupID: "workers", ClientID: "worker-1", DisableAutoCommit: true, AutoOffsetReset: consumer.OffsetResetEarliest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if err := c.Subscribe("jobs"); err != nil {
+		t.Fatal(err)
+	}
+	pollCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for len(c.Assignment()) < 2 {
+		if _, err := c.Poll(pollCtx); err != nil {
+			t.Fatalf("waiting for the assignment: %v", err)
+		}
+	}
+	if err := c.CommitOffsets(ctx, map[kafkit.TopicPartition]int64{{Topic: "jobs", Partition: 1}: 1}); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := admin.New(ctx, admin.Config{BootstrapServers: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ds, err := adm.DescribeGroups(ctx, "workers")
+	if err != nil || len(ds[0].Members) != 1 {
+		t.Fatalf("describe: %v %+v", err, ds)
+	}
+	m := ds[0].Members[0]
+	mask := strings.NewReplacer(m.MemberID, "<MEMBER-ID>", m.Host, "<HOST>")
+	golden(t, "groups_describe_active", mask.Replace(ok(t, addr, "", "groups", "describe", "--group", "workers").out))
+	golden(t, "groups_describe_members", mask.Replace(ok(t, addr, "", "groups", "describe", "--group", "workers", "--members").out))
+
+	r := run(t, addr, "", "groups", "reset-offsets", "--group", "workers", "--all-topics", "--to-earliest", "--execute")
+	if r.code != 1 || !strings.Contains(r.err, "inactive") || strings.Count(r.err, "\n") != 1 {
+		t.Errorf("reset of an active group: %d %q", r.code, r.err)
+	}
+	if r := run(t, addr, "", "groups", "delete", "--group", "workers"); r.code != 1 || !strings.Contains(r.err, "NON_EMPTY_GROUP") {
+		t.Errorf("delete of an active group: %d %q", r.code, r.err)
 	}
 }
