@@ -137,6 +137,12 @@ func TestTopics(t *testing.T) {
 		if ds, err = adm.DescribeTopics(ctx, "orders"); err != nil || len(ds[0].Partitions) != 5 {
 			t.Fatalf("after adding partitions: %v, %+v", err, ds)
 		}
+		if tps, err := adm.Partitions(ctx, "orders"); err != nil || len(tps) != 5 || tps[4] != (kafkit.TopicPartition{Topic: "orders", Partition: 4}) {
+			t.Errorf("Partitions: %v %v", tps, err)
+		}
+		if err := adm.CreatePartitions(ctx, true, map[string]int32{"orders": 8}); err != nil {
+			t.Errorf("validate-only partitions: %v", err)
+		}
 		if err := adm.CreatePartitions(ctx, false, map[string]int32{"orders": 2}); !errors.Is(err, kerr.InvalidPartitions) {
 			t.Errorf("shrinking: %v, want INVALID_PARTITIONS", err)
 		}
@@ -334,6 +340,31 @@ func TestDeleteRecords(t *testing.T) {
 		}
 		if _, err := adm.DeleteRecords(testCtx(t), map[kafkit.TopicPartition]int64{tp: 11}); !errors.Is(err, kerr.OffsetOutOfRange) {
 			t.Errorf("deleting past the end: %v, want OFFSET_OUT_OF_RANGE", err)
+		}
+	})
+}
+
+func TestBrokerConfigs(t *testing.T) {
+	eachCluster(t, func(t *testing.T, addr string, adm *Client) {
+		cl, err := adm.DescribeCluster(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := ConfigResource{BrokerResource, fmt.Sprint(cl.Brokers[0].ID)}
+		if err := adm.IncrementalAlterConfigs(testCtx(t), r, []AlterOp{{Name: "log.retention.ms", Op: OpSet, Value: "3600000"}}, false); err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := configValue(t, adm, r, "log.retention.ms"); !ok || e.Value == nil || *e.Value != "3600000" || e.IsDefault {
+			t.Errorf("log.retention.ms after set: %+v", e)
+		}
+		if err := adm.IncrementalAlterConfigs(testCtx(t), r, []AlterOp{{Name: "log.retention.ms", Op: OpDelete}}, false); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := configValue(t, adm, r, "log.retention.ms"); e.Value != nil && *e.Value == "3600000" {
+			t.Errorf("log.retention.ms after delete: %+v", e)
+		}
+		if _, err := adm.DescribeConfigs(testCtx(t), ConfigResource{BrokerResource, "x"}); err == nil {
+			t.Error("a broker name that is not an id was accepted")
 		}
 	})
 }
