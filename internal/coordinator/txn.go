@@ -106,6 +106,10 @@ type TxnCoordinator struct {
 	mu     sync.Mutex
 	loaded bool
 	txns   map[string]*txnMeta
+
+	// started wakes Run when a transaction starts, so its deadline is
+	// taken into account.
+	started chan struct{}
 }
 
 // txnMeta is one transactional id's state, as TxnMetadataValue stores it.
@@ -135,7 +139,8 @@ func NewTxnCoordinator(cfg TxnConfig, backend TxnBackend) (*TxnCoordinator, erro
 		return nil, errors.New("transaction coordinator: nil backend")
 	}
 	cfg = cfg.withDefaults()
-	return &TxnCoordinator{cfg: cfg, backend: backend, log: cfg.Logger, txns: make(map[string]*txnMeta)}, nil
+	return &TxnCoordinator{cfg: cfg, backend: backend, log: cfg.Logger, txns: make(map[string]*txnMeta),
+		started: make(chan struct{}, 1)}, nil
 }
 
 // TxnPartitionFor is the __transaction_state partition of a transactional
@@ -146,9 +151,9 @@ func (c *TxnCoordinator) TxnPartitionFor(transactionalID string) int32 {
 
 // Run aborts transactions past their transaction.timeout.ms and forgets
 // transactional ids idle past transactional.id.expiration.ms, until ctx is
-// done. The abort check runs every AbortCheckInterval, or more often when
-// an open transaction has a shorter timeout, so it is aborted within about
-// 1.5 times its timeout.
+// done. The abort check runs at least every AbortCheckInterval, and also at
+// the earliest deadline of the open transactions, so a transaction is
+// aborted about when it times out (Kafka checks only on its 10 s tick).
 func (c *TxnCoordinator) Run(ctx context.Context) {
 	abort := time.NewTimer(c.cfg.AbortCheckInterval)
 	defer abort.Stop()
@@ -160,6 +165,8 @@ func (c *TxnCoordinator) Run(ctx context.Context) {
 			return
 		case now := <-abort.C:
 			abort.Reset(c.abortTimedOut(ctx, now))
+		case <-c.started:
+			abort.Reset(c.abortTimedOut(ctx, time.Now()))
 		case now := <-expire.C:
 			c.expireIDs(now)
 		}
@@ -483,7 +490,17 @@ func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16,
 	if !changed {
 		return nil
 	}
-	return c.commitStep(t, next)
+	starts := t.state != kmsg.TransactionStateOngoing
+	if e := c.commitStep(t, next); e != nil {
+		return e
+	}
+	if starts {
+		select {
+		case c.started <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 // AddOffsets adds the group's __consumer_offsets partition to the
@@ -551,7 +568,7 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 	defer c.mu.Unlock()
 	next := c.cfg.AbortCheckInterval
 	if !c.loaded {
-		return next
+		return min(next, 100*time.Millisecond)
 	}
 	for _, t := range c.txns {
 		if t.state != kmsg.TransactionStateOngoing {
@@ -564,7 +581,7 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 			}
 			continue
 		}
-		next = min(next, max(t.timeout/2, 10*time.Millisecond))
+		next = min(next, max(t.started.Add(t.timeout).Sub(now)+time.Millisecond, time.Millisecond))
 	}
 	return next
 }

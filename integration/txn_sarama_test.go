@@ -1,0 +1,340 @@
+package integration
+
+import (
+	"errors"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkit/kafkit/broker"
+)
+
+// txnConfig is a sarama transactional producer config.
+func txnConfig(id string) *sarama.Config {
+	cfg := saramaConfig()
+	cfg.Producer.Transaction.ID = id
+	cfg.Producer.Transaction.Timeout = 10 * time.Second
+	cfg.Producer.Transaction.Retry.Backoff = 20 * time.Millisecond
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Retry.Backoff = 20 * time.Millisecond
+	return cfg
+}
+
+func newTxnProducer(t *testing.T, addr string, cfg *sarama.Config) sarama.SyncProducer {
+	t.Helper()
+	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatalf("transactional producer %s: %v", cfg.Producer.Transaction.ID, err)
+	}
+	return p
+}
+
+// consumeValues reads every partition of topic from the start at the given
+// isolation level until want values arrived and nothing more comes for a
+// moment, and returns them sorted.
+func consumeValues(t *testing.T, addr, topic string, partitions int32, level sarama.IsolationLevel, want int) []string {
+	t.Helper()
+	cfg := saramaConfig()
+	cfg.Consumer.IsolationLevel = level
+	cfg.Consumer.MaxWaitTime = 50 * time.Millisecond
+	consumer, err := sarama.NewConsumer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var mu sync.Mutex // guards out
+	var out []string
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for p := range partitions {
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pc.Close()
+			for {
+				select {
+				case m := <-pc.Messages():
+					mu.Lock()
+					out = append(out, string(m.Value))
+					mu.Unlock()
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(out) }
+	deadline := time.Now().Add(20 * time.Second)
+	for count() < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // anything beyond want would show up now
+	close(done)
+	wg.Wait()
+	sort.Strings(out)
+	return out
+}
+
+func groupOffsets(t *testing.T, addr, group, topic string, partitions int32) []int64 {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ps := make([]int32, partitions)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]int64, partitions)
+	for i := range out {
+		b := resp.GetBlock(topic, int32(i))
+		if b == nil || b.Err != sarama.ErrNoError {
+			t.Fatalf("offset of %s/%s/%d: %+v", group, topic, i, b)
+		}
+		out[i] = b.Offset
+	}
+	return out
+}
+
+// TestSaramaTransactions: records on 3 partitions and a group's offsets
+// committed in one transaction, then an aborted one; read_committed sees
+// only committed records, read_uncommitted sees every record (the markers
+// skipped), and the group's offsets move only with the commit.
+func TestSaramaTransactions(t *testing.T) {
+	b := broker.NewTest(t)
+	createTopic(t, b.Addr(), "stx", 3)
+	p := newTxnProducer(t, b.Addr(), txnConfig("sarama-tx"))
+	defer p.Close()
+
+	send := func(prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "stx", Partition: int32(i % 3), Value: sarama.StringEncoder(prefix + strconv.Itoa(i))})
+			if err != nil {
+				t.Fatalf("send %s%d: %v", prefix, i, err)
+			}
+		}
+	}
+	offsets := func(off int64) map[string][]*sarama.PartitionOffsetMetadata {
+		return map[string][]*sarama.PartitionOffsetMetadata{"src": {{Partition: 0, Offset: off}}}
+	}
+	createTopic(t, b.Addr(), "src", 1)
+
+	if err := p.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	send("c", 30)
+	if err := p.AddOffsetsToTxn(offsets(42), "txn-group"); err != nil {
+		t.Fatal(err)
+	}
+	if got := groupOffsets(t, b.Addr(), "txn-group", "src", 1); got[0] != -1 {
+		t.Fatalf("offset visible before the commit: %d", got[0])
+	}
+	if got := consumeValues(t, b.Addr(), "stx", 3, sarama.ReadCommitted, 0); len(got) != 0 {
+		t.Fatalf("read_committed saw %d records of an open transaction", len(got))
+	}
+	if err := p.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if got := groupOffsets(t, b.Addr(), "txn-group", "src", 1); got[0] != 42 {
+		t.Fatalf("offset after the commit: %d, want 42", got[0])
+	}
+
+	if err := p.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	send("a", 12)
+	if err := p.AddOffsetsToTxn(offsets(99), "txn-group"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AbortTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if got := groupOffsets(t, b.Addr(), "txn-group", "src", 1); got[0] != 42 {
+		t.Fatalf("offset after the abort: %d, want 42", got[0])
+	}
+	if err := p.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	send("d", 6)
+	if err := p.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+
+	committed := consumeValues(t, b.Addr(), "stx", 3, sarama.ReadCommitted, 36)
+	if len(committed) != 36 {
+		t.Fatalf("read_committed saw %d records, want 36", len(committed))
+	}
+	for _, v := range committed {
+		if v[0] == 'a' {
+			t.Fatalf("read_committed saw aborted record %q", v)
+		}
+	}
+	if all := consumeValues(t, b.Addr(), "stx", 3, sarama.ReadUncommitted, 48); len(all) != 48 {
+		t.Fatalf("read_uncommitted saw %d records, want 48", len(all))
+	}
+}
+
+// TestSaramaZombieFencing: a second producer with the same transactional.id
+// fences the first, whose open transaction is aborted; the first gets a
+// fatal error.
+func TestSaramaZombieFencing(t *testing.T) {
+	b := broker.NewTest(t)
+	createTopic(t, b.Addr(), "zombie", 1)
+	cfg := txnConfig("zombie-tx")
+	cfg.Producer.Transaction.Retry.Max = 3
+	first := newTxnProducer(t, b.Addr(), cfg)
+	defer first.Close()
+	if err := first.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := first.SendMessage(&sarama.ProducerMessage{Topic: "zombie", Value: sarama.StringEncoder("zombie-1")}); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newTxnProducer(t, b.Addr(), txnConfig("zombie-tx"))
+	defer second.Close()
+	if err := second.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := second.SendMessage(&sarama.ProducerMessage{Topic: "zombie", Value: sarama.StringEncoder("live-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, sendErr := first.SendMessage(&sarama.ProducerMessage{Topic: "zombie", Value: sarama.StringEncoder("zombie-2")})
+	commitErr := first.CommitTxn()
+	if commitErr == nil {
+		t.Fatalf("the fenced producer committed (send error %v)", sendErr)
+	}
+	if first.TxnStatus()&sarama.ProducerTxnFlagFatalError == 0 {
+		// An abortable error first: aborting must then hit the fence.
+		abortErr := first.AbortTxn()
+		if first.TxnStatus()&sarama.ProducerTxnFlagFatalError == 0 {
+			t.Fatalf("fenced producer not in a fatal state: status %v, send %v, commit %v, abort %v", first.TxnStatus(), sendErr, commitErr, abortErr)
+		}
+	}
+	if !errors.Is(commitErr, sarama.ErrProducerFenced) && !errors.Is(commitErr, sarama.ErrInvalidProducerEpoch) &&
+		!errors.Is(sendErr, sarama.ErrProducerFenced) && !errors.Is(sendErr, sarama.ErrInvalidProducerEpoch) {
+		t.Logf("fencing surfaced as send %v / commit %v", sendErr, commitErr)
+	}
+	got := consumeValues(t, b.Addr(), "zombie", 1, sarama.ReadCommitted, 1)
+	if len(got) != 1 || got[0] != "live-1" {
+		t.Fatalf("read_committed after fencing: %v, want only live-1", got)
+	}
+}
+
+// TestSaramaConsumeTransformProduce runs an exactly-once pipeline with
+// sarama (AddMessageToTxn commits the input offsets with the outputs),
+// abandons its producer in the middle of a transaction, restarts from the
+// committed offsets with a new producer of the same transactional.id, and
+// checks the output holds every input exactly once.
+func TestSaramaConsumeTransformProduce(t *testing.T) {
+	b := broker.NewTest(t)
+	const n, group = 300, "ctp-group"
+	createTopic(t, b.Addr(), "ctp-in", 2)
+	createTopic(t, b.Addr(), "ctp-out", 2)
+	produceSeq(t, b.Addr(), "ctp-in", 0, n)
+
+	// run processes up to limit inputs per partition in transactions of
+	// batch records; with crash it leaves its last transaction open and
+	// returns the producer without closing it.
+	run := func(limit int, crash bool) sarama.SyncProducer {
+		cfg := txnConfig("ctp-tx")
+		p := newTxnProducer(t, b.Addr(), cfg)
+		consumer, err := sarama.NewConsumer([]string{b.Addr()}, saramaConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer consumer.Close()
+		start := groupOffsets(t, b.Addr(), group, "ctp-in", 2)
+		for part := range int32(2) {
+			from := start[part]
+			if from < 0 {
+				from = sarama.OffsetOldest
+			}
+			pc, err := consumer.ConsumePartition("ctp-in", part, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := 0
+			for done < limit {
+				if err := p.BeginTxn(); err != nil {
+					t.Fatal(err)
+				}
+				batch := 0
+				for ; batch < 10 && done < limit; batch++ {
+					var m *sarama.ConsumerMessage
+					select {
+					case m = <-pc.Messages():
+					case <-time.After(300 * time.Millisecond):
+					}
+					if m == nil {
+						break
+					}
+					out := &sarama.ProducerMessage{Topic: "ctp-out", Partition: part, Value: sarama.StringEncoder("out-" + string(m.Value))}
+					if _, _, err := p.SendMessage(out); err != nil {
+						t.Fatal(err)
+					}
+					if err := p.AddMessageToTxn(m, group, nil); err != nil {
+						t.Fatal(err)
+					}
+					done++
+				}
+				if batch == 0 {
+					if err := p.AbortTxn(); err != nil {
+						t.Fatal(err)
+					}
+					break
+				}
+				if crash && part == 1 && done >= limit {
+					pc.Close()
+					return p // mid-transaction: outputs written, nothing committed
+				}
+				if err := p.CommitTxn(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pc.Close()
+		}
+		return p
+	}
+	zombie := run(45, true)
+	defer zombie.Close()
+	final := run(n, false)
+	if err := final.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	got := consumeValues(t, b.Addr(), "ctp-out", 2, sarama.ReadCommitted, n)
+	seen := map[string]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	for i := range n {
+		if c := seen["out-"+strconv.Itoa(i)]; c != 1 {
+			t.Errorf("input %d appears %d times in the committed output", i, c)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("committed output has %d records, want %d", len(got), n)
+	}
+	if all := consumeValues(t, b.Addr(), "ctp-out", 2, sarama.ReadUncommitted, n+1); len(all) <= n {
+		t.Fatalf("read_uncommitted output has %d records; the abandoned transaction's should be there too", len(all))
+	}
+}
