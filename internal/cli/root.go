@@ -14,7 +14,6 @@ import (
 	"github.com/kafkit/kafkit/admin"
 	"github.com/kafkit/kafkit/internal/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // IO is what a run of the CLI reads and writes, and its environment.
@@ -195,15 +194,12 @@ func (g *globals) explain(err error) string {
 	case errors.Is(err, client.ErrNoBrokers) || errors.Is(err, client.ErrDial):
 		// The innermost cause ("connection refused", "i/o timeout", "no
 		// such host") is the last part of the chain's message.
-		msg := err.Error()
-		why := msg[strings.LastIndex(msg, ": ")+2:]
+		why := err.Error()
+		if i := strings.LastIndex(why, ": "); i >= 0 {
+			why = why[i+2:]
+		}
 		return fmt.Sprintf("cannot connect to a Kafka broker at %s (%s); check the host and port (--bootstrap-server or KAFKA_BOOTSTRAP) and that the broker runs, e.g. `go run ./cmd/broker`",
 			g.bootstrap, why)
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		var ae *admin.Error
-		if errors.As(err, &ae) {
-			return fmt.Sprintf("topic '%s' does not exist (%s)", strings.SplitN(ae.Resource, " ", 2)[0], oneLine(err))
-		}
 	}
 	return oneLine(err)
 }
