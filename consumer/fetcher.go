@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kafkit/kafkit"
@@ -202,8 +205,7 @@ func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kms
 	return req, asked
 }
 
-// handleFetch applies one Fetch result to the partitions it asked for. Records
-// are decoded before taking c.mu, so that Poll is not held up meanwhile.
+// handleFetch applies one Fetch result to the partitions it asked for.
 func (c *Consumer) handleFetch(r fetchResult) {
 	now := time.Now()
 	err := r.err
@@ -222,49 +224,71 @@ func (c *Consumer) handleFetch(r fetchResult) {
 		return
 	}
 
-	type decoded struct {
-		tp      kafkit.TopicPartition
-		p       *kmsg.FetchResponseTopicPartition
-		records recordBuf
-		next    int64
-		err     error
-	}
-	var parts []decoded
+	var parts []fetchedPartition
 	for _, t := range r.resp.Topics {
 		name := t.Topic
 		if r.resp.GetVersion() >= 13 {
 			name = r.ids.byID[t.TopicID]
 		}
 		for i := range t.Partitions {
-			d := decoded{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
-			a, ok := r.asked[d.tp]
-			if !ok {
-				continue
+			tp := kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}
+			if a, ok := r.asked[tp]; ok {
+				parts = append(parts, fetchedPartition{tp, a, &t.Partitions[i]})
 			}
-			if d.p.ErrorCode == 0 {
-				d.records, d.next, d.err = c.decode(d.tp, a.offset, d.p)
-			}
-			parts = append(parts, d)
 		}
 	}
-
+	// Nothing is in flight any more: partitions the response does not
+	// mention are simply fetchable again.
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Partitions the response does not mention are simply fetchable again.
 	for _, a := range r.asked {
 		a.ps.inflight = false
 	}
-	got := false
-	for _, d := range parts {
-		a := r.asked[d.tp]
-		if c.parts[d.tp] != a.ps || a.ps.needPosition || a.ps.fetchOffset != a.offset {
-			continue // revoked, reassigned or sought while in flight
-		}
-		if c.applyPartition(d.tp, a.ps, a.offset, d.p, d.records, d.next, d.err, now) {
-			got = true
+	c.mu.Unlock()
+
+	// Decoding is most of a consumer's work: spread the partitions over
+	// the CPUs, each handed to Poll as soon as it is decoded.
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	work := func() {
+		for i := next.Add(1) - 1; i < int64(len(parts)); i = next.Add(1) - 1 {
+			c.applyFetched(&parts[i], now)
 		}
 	}
-	if got {
+	for range min(runtime.GOMAXPROCS(0), len(parts)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// fetchedPartition is one partition of a Fetch response with what it was
+// asked for.
+type fetchedPartition struct {
+	tp  kafkit.TopicPartition
+	ask fetchAsk
+	p   *kmsg.FetchResponseTopicPartition
+}
+
+// applyFetched decodes one partition of a Fetch response (outside c.mu, so
+// that Poll is not held up meanwhile) and applies it.
+func (c *Consumer) applyFetched(f *fetchedPartition, now time.Time) {
+	var (
+		records recordBuf
+		next    int64
+		err     error
+	)
+	if f.p.ErrorCode == 0 {
+		records, next, err = c.decode(f.tp, f.ask.offset, f.p)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := f.ask.ps
+	if c.parts[f.tp] != ps || ps.needPosition || ps.fetchOffset != f.ask.offset {
+		return // revoked, reassigned or sought while in flight
+	}
+	if c.applyPartition(f.tp, ps, f.ask.offset, f.p, records, next, err, now) {
 		signal(c.wake)
 	}
 }
