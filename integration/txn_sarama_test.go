@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"strconv"
@@ -336,5 +337,92 @@ func TestSaramaConsumeTransformProduce(t *testing.T) {
 	}
 	if all := consumeValues(t, b.Addr(), "ctp-out", 2, sarama.ReadUncommitted, n+1); len(all) <= n {
 		t.Fatalf("read_uncommitted output has %d records; the abandoned transaction's should be there too", len(all))
+	}
+}
+
+// TestTransactionSurvivesBrokerCrash leaves a transaction open when the
+// broker goes away (closed in process, or SIGKILLed as a child process),
+// starts a broker on the same data directory, and checks that the
+// transaction is aborted after transaction.timeout.ms so read_committed
+// consumers move past it to what was committed later.
+func TestTransactionSurvivesBrokerCrash(t *testing.T) {
+	cases := []struct {
+		name  string
+		start func(t *testing.T, dir string) (addr string, crash func())
+	}{
+		{"closed in process", func(t *testing.T, dir string) (string, func()) {
+			b := broker.NewTest(t, broker.OnDisk(), broker.WithConfig(func(c *broker.Config) { c.DataDir = dir }))
+			return b.Addr(), func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := b.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"SIGKILL", func(t *testing.T, dir string) (string, func()) {
+			if testing.Short() {
+				t.Skip("builds and runs cmd/broker as a child process")
+			}
+			p := startBrokerProcess(t, dir)
+			return p.addr, p.kill
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			addr, crash := tc.start(t, dir)
+			createTopic(t, addr, "crash-txn", 1)
+			cfg := txnConfig("crash-tx")
+			cfg.Producer.Transaction.Timeout = 2 * time.Second
+			cfg.Producer.Transaction.Retry.Max = 2
+			p := newTxnProducer(t, addr, cfg)
+			sendAll := func(p sarama.SyncProducer, prefix string, n int, commit bool) {
+				t.Helper()
+				if err := p.BeginTxn(); err != nil {
+					t.Fatal(err)
+				}
+				for i := range n {
+					if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "crash-txn", Value: sarama.StringEncoder(prefix + strconv.Itoa(i))}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if commit {
+					if err := p.CommitTxn(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			sendAll(p, "before-", 5, true)
+			sendAll(p, "open-", 5, false)
+			crash()
+			p.Close() // fails to abort: the broker is gone
+
+			addr, _ = tc.start(t, dir)
+			// The open transaction holds the stable offset back...
+			if got := consumeValues(t, addr, "crash-txn", 1, sarama.ReadCommitted, 5); len(got) != 5 {
+				t.Fatalf("read_committed right after the restart: %v", got)
+			}
+			other := newTxnProducer(t, addr, txnConfig("crash-other"))
+			defer other.Close()
+			sendAll(other, "after-", 5, true)
+			// ...until it times out and is aborted.
+			got := consumeValues(t, addr, "crash-txn", 1, sarama.ReadCommitted, 10)
+			if len(got) != 10 {
+				t.Fatalf("read_committed after the timeout: %v", got)
+			}
+			for _, v := range got {
+				if v[0] == 'o' {
+					t.Fatalf("read_committed saw %q of the aborted transaction", v)
+				}
+			}
+			if all := consumeValues(t, addr, "crash-txn", 1, sarama.ReadUncommitted, 15); len(all) != 15 {
+				t.Fatalf("read_uncommitted: %v", all)
+			}
+			// The transactional id still works after the restart.
+			again := newTxnProducer(t, addr, txnConfig("crash-tx"))
+			defer again.Close()
+			sendAll(again, "later-", 2, true)
+		})
 	}
 }
