@@ -341,6 +341,9 @@ func TestDeleteRecords(t *testing.T) {
 		if _, err := adm.DeleteRecords(testCtx(t), map[kafkit.TopicPartition]int64{tp: 11}); !errors.Is(err, kerr.OffsetOutOfRange) {
 			t.Errorf("deleting past the end: %v, want OFFSET_OUT_OF_RANGE", err)
 		}
+		if low, err := adm.DeleteRecords(testCtx(t), map[kafkit.TopicPartition]int64{tp: kafkit.OffsetLatest}); err != nil || low[tp] != 10 {
+			t.Errorf("deleting up to the high watermark: %v %v, want 10", low, err)
+		}
 	})
 }
 
