@@ -307,7 +307,9 @@ func (c *Consumer) runEvents(ctx context.Context, events []*pollEvent) {
 // rotating partition so that none starves. Called with c.mu held.
 func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 	tps := c.assignedLocked()
-	var out []*kafkit.Record
+	// Sized up front: appending tens of thousands of pointers would regrow
+	// it over and over.
+	out := make([]*kafkit.Record, 0, c.bufferedLocked(c.cfg.MaxPollRecords))
 	refill := false
 	for _, ps := range c.parts {
 		if !ps.polled {
@@ -375,6 +377,23 @@ func (b *recordBuf) take(out []*kafkit.Record, n int) []*kafkit.Record {
 		}
 	}
 	return out
+}
+
+// bufferedLocked counts the records Poll could return now, up to limit.
+// Called with c.mu held.
+func (c *Consumer) bufferedLocked(limit int) int {
+	n := 0
+	for _, ps := range c.parts {
+		if ps.paused {
+			continue
+		}
+		for _, slab := range ps.buf {
+			if n += len(slab); n >= limit {
+				return limit
+			}
+		}
+	}
+	return n
 }
 
 // runOnPoll hands fn to the goroutine calling Poll and returns a channel

@@ -75,7 +75,6 @@ type Reader struct {
 	opts      ReadOptions
 	err       error
 	truncated bool
-	rec       kmsg.Record // scratch for decoding
 }
 
 // NewReader returns a Reader over src. src is not copied.
@@ -167,16 +166,19 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 	}
 	tsType := b.Attributes.TimestampType()
 	b.Records = growRecords(b.Records, int(h.NumRecords))
+	// The scratch record lives on the stack: filling a heap one costs a
+	// write barrier per field while the GC runs.
+	var kr kmsg.Record
 	for i := range b.Records {
 		l, n := kbin.Varint(data)
 		if n <= 0 || l < 0 || int(l) > len(data)-n {
 			return fmt.Errorf("%w: batch at offset %d: record %d: bad length", ErrCorrupt, h.FirstOffset, i)
 		}
-		if err := r.rec.ReadFrom(data[:n+int(l)]); err != nil {
+		if err := kr.ReadFrom(data[:n+int(l)]); err != nil {
 			return fmt.Errorf("%w: batch at offset %d: record %d: %v", ErrCorrupt, h.FirstOffset, i, err)
 		}
 		data = data[n+int(l):]
-		ts := h.FirstTimestamp + r.rec.TimestampDelta64
+		ts := h.FirstTimestamp + kr.TimestampDelta64
 		if tsType == kafkit.LogAppendTime {
 			ts = h.MaxTimestamp
 		}
@@ -184,9 +186,9 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 		*rec = kafkit.Record{
 			Topic:         r.opts.Topic,
 			Partition:     r.opts.Partition,
-			Offset:        h.FirstOffset + int64(r.rec.OffsetDelta),
-			Key:           r.rec.Key,
-			Value:         r.rec.Value,
+			Offset:        h.FirstOffset + int64(kr.OffsetDelta),
+			Key:           kr.Key,
+			Value:         kr.Value,
 			Headers:       nil,
 			Timestamp:     time.UnixMilli(ts),
 			TimestampType: tsType,
@@ -195,10 +197,10 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 		// Fresh headers per record: callers copy Records out of the reused
 		// Batch, so a shared backing array would be overwritten by the next
 		// batch's decode.
-		if len(r.rec.Headers) > 0 {
-			rec.Headers = make([]kafkit.Header, 0, len(r.rec.Headers))
+		if len(kr.Headers) > 0 {
+			rec.Headers = make([]kafkit.Header, 0, len(kr.Headers))
 		}
-		for _, hd := range r.rec.Headers {
+		for _, hd := range kr.Headers {
 			rec.Headers = append(rec.Headers, kafkit.Header{Key: hd.Key, Value: hd.Value})
 		}
 	}
