@@ -25,7 +25,7 @@ type tracker struct {
 	maxInFlight   int
 
 	mu        sync.Mutex // guards the fields below
-	pending   []int64  // dispatched offsets not yet behind next, in order
+	pending   []int64    // dispatched offsets not yet behind next, in order
 	done      map[int64]bool
 	next      int64 // everything below is finished: the offset to commit; -1 none yet
 	committed int64 // last committed; -1 none
