@@ -49,6 +49,10 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 			case t.internal:
 				// Clients may not write the coordinators' topics directly.
 				sp.ErrorCode = kerr.InvalidTopicException.Code
+			case isControlBatch(rp.Records):
+				// Only the transaction coordinator writes markers (Kafka:
+				// "clients are not allowed to write control records").
+				sp.ErrorCode = kerr.InvalidRecord.Code
 			default:
 				p := t.partitions[rp.Partition]
 				res, err := p.log.Append(rp.Records, now, 0)

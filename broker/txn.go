@@ -309,3 +309,9 @@ func nextOffsetAfter(batches []byte) int64 {
 	}
 	return next
 }
+
+// isControlBatch reports whether a produced batch claims to be a control
+// batch (attributes bit 5).
+func isControlBatch(records []byte) bool {
+	return len(records) >= recordbatch.HeaderLen && binary.BigEndian.Uint16(records[21:])&0x20 != 0
+}

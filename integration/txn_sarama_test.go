@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"sort"
 	"strconv"
 	"sync"
@@ -10,6 +12,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/kafkit/kafkit/broker"
 )
@@ -110,6 +116,51 @@ func groupOffsets(t *testing.T, addr, group, topic string, partitions int32) []i
 	return out
 }
 
+// listLatest asks ListOffsets for the latest offset at an isolation level
+// (0 read_uncommitted, 1 read_committed).
+func listLatest(t *testing.T, addr, topic string, partition int32, isolation int8) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.IsolationLevel = isolation
+	req.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: partition, Timestamp: -1, CurrentLeaderEpoch: -1}}}}
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 {
+		t.Fatalf("ListOffsets: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	return resp.Topics[0].Partitions[0].Offset
+}
+
+// rawProduce sends one batch (CRC and length filled in) and returns the
+// partition's error code.
+func rawProduce(t *testing.T, addr, topic string, partition int32, batch kmsg.RecordBatch) int16 {
+	t.Helper()
+	// Produce v13 names topics by id; v12 still by name.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(kversion.V3_7_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	raw := batch.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: partition, Records: raw}}}}
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
 // TestSaramaTransactions: records on 3 partitions and a group's offsets
 // committed in one transaction, then an aborted one; read_committed sees
 // only committed records, read_uncommitted sees every record (the markers
@@ -146,6 +197,15 @@ func TestSaramaTransactions(t *testing.T) {
 	}
 	if got := consumeValues(t, b.Addr(), "stx", 3, sarama.ReadCommitted, 0); len(got) != 0 {
 		t.Fatalf("read_committed saw %d records of an open transaction", len(got))
+	}
+	if lso, hw := listLatest(t, b.Addr(), "stx", 0, 1), listLatest(t, b.Addr(), "stx", 0, 0); lso != 0 || hw != 10 {
+		t.Fatalf("ListOffsets latest during the transaction: read_committed %d, read_uncommitted %d; want 0 and 10", lso, hw)
+	}
+	// A client may not write a marker itself.
+	ctl := kmsg.RecordBatch{Magic: 2, Attributes: 0x30, ProducerID: 1, FirstSequence: -1, NumRecords: 1, LastOffsetDelta: 0,
+		Records: (&kmsg.Record{Key: (&kmsg.ControlRecordKey{Type: 1}).AppendTo(nil), Value: (&kmsg.EndTxnMarker{}).AppendTo(nil)}).AppendTo(nil)}
+	if code := rawProduce(t, b.Addr(), "stx", 0, ctl); code != kerr.InvalidRecord.Code {
+		t.Fatalf("produce of a control batch: error %d, want INVALID_RECORD", code)
 	}
 	if err := p.CommitTxn(); err != nil {
 		t.Fatal(err)
@@ -340,6 +400,56 @@ func TestSaramaConsumeTransformProduce(t *testing.T) {
 	}
 }
 
+// rawTxnOffsets commits a group's offset of topic partition 0 in a
+// transaction of its own through raw requests (InitProducerId with a 2 s
+// timeout, AddOffsetsToTxn, TxnOffsetCommit) and then commits (end 0),
+// aborts (1) or leaves it open (2).
+func rawTxnOffsets(t *testing.T, addr, txnID, group, topic string, offset int64, end int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	check := func(what string, err error, code func() int16) {
+		t.Helper()
+		if err == nil {
+			err = kerr.ErrorForCode(code())
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 2000
+	ir, err := init.RequestWith(ctx, cl)
+	check("InitProducerId", err, func() int16 { return ir.ErrorCode })
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, ir.ProducerID, ir.ProducerEpoch, group
+	ar, err := add.RequestWith(ctx, cl)
+	check("AddOffsetsToTxn", err, func() int16 { return ar.ErrorCode })
+	commit := kmsg.NewPtrTxnOffsetCommitRequest()
+	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = txnID, group, ir.ProducerID, ir.ProducerEpoch
+	commit.Generation = -1
+	commit.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: offset, LeaderEpoch: -1}}}}
+	cr, err := commit.RequestWith(ctx, cl)
+	check("TxnOffsetCommit", err, func() int16 {
+		if len(cr.Topics) != 1 || len(cr.Topics[0].Partitions) != 1 {
+			t.Fatalf("TxnOffsetCommit response %+v", cr)
+		}
+		return cr.Topics[0].Partitions[0].ErrorCode
+	})
+	if end == 2 {
+		return
+	}
+	et := kmsg.NewPtrEndTxnRequest()
+	et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = txnID, ir.ProducerID, ir.ProducerEpoch, end == 0
+	er, err := et.RequestWith(ctx, cl)
+	check("EndTxn", err, func() int16 { return er.ErrorCode })
+}
+
 // TestTransactionSurvivesBrokerCrash leaves a transaction open when the
 // broker goes away (closed in process, or SIGKILLed as a child process),
 // starts a broker on the same data directory, and checks that the
@@ -377,7 +487,10 @@ func TestTransactionSurvivesBrokerCrash(t *testing.T) {
 			cfg.Producer.Transaction.Timeout = 2 * time.Second
 			cfg.Producer.Transaction.Retry.Max = 2
 			p := newTxnProducer(t, addr, cfg)
-			sendAll := func(p sarama.SyncProducer, prefix string, n int, commit bool) {
+			// sendAll runs a transaction of n records and the group's
+			// offset (unless negative), committed, aborted or left open.
+			const commit, abort, leaveOpen = 0, 1, 2
+			sendAll := func(p sarama.SyncProducer, prefix string, n int, offset int64, end int) {
 				t.Helper()
 				if err := p.BeginTxn(); err != nil {
 					t.Fatal(err)
@@ -387,42 +500,69 @@ func TestTransactionSurvivesBrokerCrash(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if commit {
-					if err := p.CommitTxn(); err != nil {
+				if offset >= 0 {
+					o := map[string][]*sarama.PartitionOffsetMetadata{"crash-txn": {{Partition: 0, Offset: offset}}}
+					if err := p.AddOffsetsToTxn(o, "crash-group"); err != nil {
 						t.Fatal(err)
 					}
 				}
+				var err error
+				switch end {
+				case commit:
+					err = p.CommitTxn()
+				case abort:
+					err = p.AbortTxn()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
-			sendAll(p, "before-", 5, true)
-			sendAll(p, "open-", 5, false)
+			sendAll(p, "before-", 5, 42, commit)
+			sendAll(p, "aborted-", 3, 99, abort)
+			sendAll(p, "open-", 5, 77, leaveOpen)
+			// sarama sends transactional offsets only when it commits;
+			// raw requests put aborted and open ones in __consumer_offsets.
+			rawTxnOffsets(t, addr, "raw-aborted", "crash-group", "crash-txn", 99, abort)
+			rawTxnOffsets(t, addr, "raw-open", "crash-group", "crash-txn", 77, leaveOpen)
 			crash()
 			p.Close() // fails to abort: the broker is gone
 
 			addr, _ = tc.start(t, dir)
+			// The replay of __consumer_offsets applies only the committed
+			// transaction's offsets.
+			waitFor(t, 10*time.Second, "the group's committed offset", func() bool {
+				return groupOffsets(t, addr, "crash-group", "crash-txn", 1)[0] == 42
+			})
 			// The open transaction holds the stable offset back...
 			if got := consumeValues(t, addr, "crash-txn", 1, sarama.ReadCommitted, 5); len(got) != 5 {
 				t.Fatalf("read_committed right after the restart: %v", got)
 			}
 			other := newTxnProducer(t, addr, txnConfig("crash-other"))
 			defer other.Close()
-			sendAll(other, "after-", 5, true)
+			sendAll(other, "after-", 5, -1, commit)
 			// ...until it times out and is aborted.
 			got := consumeValues(t, addr, "crash-txn", 1, sarama.ReadCommitted, 10)
 			if len(got) != 10 {
 				t.Fatalf("read_committed after the timeout: %v", got)
 			}
 			for _, v := range got {
-				if v[0] == 'o' {
+				if v[0] == 'o' || v[0] == 'a' && v[1] == 'b' {
 					t.Fatalf("read_committed saw %q of the aborted transaction", v)
 				}
 			}
-			if all := consumeValues(t, addr, "crash-txn", 1, sarama.ReadUncommitted, 15); len(all) != 15 {
+			if all := consumeValues(t, addr, "crash-txn", 1, sarama.ReadUncommitted, 18); len(all) != 18 {
 				t.Fatalf("read_uncommitted: %v", all)
+			}
+			if got := groupOffsets(t, addr, "crash-group", "crash-txn", 1)[0]; got != 42 {
+				t.Fatalf("group offset after the open transaction was aborted: %d, want 42", got)
 			}
 			// The transactional id still works after the restart.
 			again := newTxnProducer(t, addr, txnConfig("crash-tx"))
 			defer again.Close()
-			sendAll(again, "later-", 2, true)
+			sendAll(again, "later-", 2, 50, commit)
+			if got := groupOffsets(t, addr, "crash-group", "crash-txn", 1)[0]; got != 50 {
+				t.Fatalf("group offset after a commit on the restarted broker: %d, want 50", got)
+			}
 		})
 	}
 }
