@@ -89,11 +89,7 @@ func (r *Runner) start(ctx context.Context) error {
 	}
 	r.dlt = r.cfg.DeadLetterProducer
 	if r.dlt == nil {
-		pc := producer.Config{BootstrapServers: cc.BootstrapServers, ClientID: cc.ClientID, TLS: cc.TLS, Logger: r.log}
-		if s := cc.SASL; s != nil {
-			pc.SASL = &producer.SASL{Mechanism: s.Mechanism, User: s.User, Password: s.Password}
-		}
-		p, err := producer.New(pc)
+		p, err := producer.New(producer.Config{BootstrapServers: cc.BootstrapServers, ClientID: cc.ClientID, TLS: cc.TLS, SASL: cc.SASL, Logger: r.log})
 		if err != nil {
 			return fmt.Errorf("processor: dead-letter producer: %w", err)
 		}
