@@ -136,3 +136,67 @@ func TestKgoTransactions(t *testing.T) {
 		}
 	}
 }
+
+// TestKgoGroupTransactSession runs franz-go's exactly-once helper (a group
+// consumer whose offsets are committed in the producer's transactions) over
+// the broker, aborting one transaction on the way, and checks that the
+// output holds every input exactly once.
+func TestKgoGroupTransactSession(t *testing.T) {
+	b := broker.NewTest(t)
+	const n = 200
+	createTopic(t, b.Addr(), "eos-in", 2)
+	createTopic(t, b.Addr(), "eos-out", 2)
+	produceSeq(t, b.Addr(), "eos-in", 0, n)
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(b.Addr()), kgo.TransactionalID("eos-tx"),
+		kgo.ConsumerGroup("eos-group"), kgo.ConsumeTopics("eos-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("eos-out"),
+		kgo.FetchMaxWait(100*time.Millisecond), kgo.TransactionTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	committed, aborted := 0, false
+	for committed < n {
+		fs := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("committed %d of %d before the deadline", committed, n)
+		}
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, &kgo.Record{Partition: r.Partition, Value: append([]byte("out-"), r.Value...)}, nil)
+		})
+		// Abort the first batch: its inputs must be processed again.
+		commit := kgo.TransactionEndTry(aborted)
+		ok, err := sess.End(ctx, commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			committed += fs.NumRecords()
+		}
+		aborted = true
+	}
+	out := kgoConsumeAll(t, b.Addr(), "eos-out", kgo.ReadCommitted(), n)
+	seen := map[string]int{}
+	for _, v := range out {
+		seen[v]++
+	}
+	for i := range n {
+		if c := seen["out-"+strconv.Itoa(i)]; c != 1 {
+			t.Errorf("input %d is %d times in the committed output", i, c)
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("committed output: %d records, want %d", len(out), n)
+	}
+}
