@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"slices"
 	"testing"
@@ -348,5 +349,41 @@ func TestTxnIndexDecodeRejectsDamage(t *testing.T) {
 		if _, err := decodeTxnIndex(tc.b, tc.base, tc.next); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// BenchmarkTransaction measures a transaction per partition: one batch of
+// 100 records and its marker (every fourth one an abort, which adds an
+// aborted-index entry), with a read_committed read of the result.
+func BenchmarkTransaction(b *testing.B) {
+	for _, fc := range benchFS(b) {
+		b.Run(fc.name, func(b *testing.B) {
+			l, err := Open(fc.fsys, fc.dir, Config{SegmentBytes: 64 << 20}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Delete()
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var buf []byte
+			batch := makeBatch(b, batchSpec{pid: 1, records: 100, valueSize: 100, ts: now.UnixMilli(), attrs: attrTransactional})
+			for i := range b.N {
+				binary.BigEndian.PutUint32(batch[offBaseSequence:], uint32(i*100%(1<<30)))
+				binary.BigEndian.PutUint32(batch[offCRC:], batchCRC(batch))
+				res, err := l.Append(batch, now, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := l.WriteMarker(1, 0, i%4 != 3, 0); err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = l.ReadCommitted(res.BaseOffset, 1<<20, true, buf[:0]); err != nil || len(buf) == 0 {
+					b.Fatalf("ReadCommitted: %d bytes, %v", len(buf), err)
+				}
+				_ = l.AbortedTransactions(res.BaseOffset, l.LastStableOffset())
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txns/s")
+		})
 	}
 }
