@@ -9,7 +9,8 @@ import (
 )
 
 // TxnOffsetCommit: v0-4. v2 adds leader epochs, v3 the group generation and
-// member (KIP-447; not checked) and PRODUCER_FENCED, v3 is flexible. v5
+// member (KIP-447, checked like OffsetCommit's) and PRODUCER_FENCED, v3 is
+// flexible. v5
 // belongs to transaction.version 2, which kafkit does not advertise. The
 // offsets go into __consumer_offsets as the producer's transactional batch
 // and become the group's committed offsets when the commit marker is
@@ -21,7 +22,11 @@ func (b *Broker) handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequ
 	if e := b.coord.txns.CheckOffsetCommit(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version); e != nil {
 		code = e.Code
 	}
-	recs, resp := b.coord.groups.TxnOffsetRecords(req)
+	recs, resp, err := b.coord.groups.TxnOffsetRecords(rc.ctx, req)
+	if err != nil {
+		// The group coordinator stopped: the broker is closing.
+		return nil, err
+	}
 	if code == 0 && len(recs) > 0 {
 		partition := b.coord.groups.PartitionFor(req.Group)
 		t, err := b.offsetsTopic()

@@ -9,15 +9,33 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TxnOffsetRecords checks the partitions of a TxnOffsetCommit as
-// CommitOffsets does (known partition, offset.metadata.max.bytes) and
-// returns the __consumer_offsets records for the accepted ones, which the
-// broker writes as the producer's transactional batch, with the response
-// carrying each partition's error. The group's generation and member (v3+)
-// are not checked. It reads only configuration, so it does not go through
-// the loop.
-func (c *Coordinator) TxnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Record, *kmsg.TxnOffsetCommitResponse) {
+// TxnOffsetRecords checks a TxnOffsetCommit as CommitOffsets checks a
+// commit (the member and generation, KIP-447, unless the request carries
+// none of them as before v3; known partitions; offset.metadata.max.bytes)
+// and returns the __consumer_offsets records for the accepted partitions,
+// which the broker writes as the producer's transactional batch, with the
+// response carrying each partition's error. Nothing is written or
+// committed here.
+func (c *Coordinator) TxnOffsetRecords(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) ([]Record, *kmsg.TxnOffsetCommitResponse, error) {
+	type result struct {
+		recs []Record
+		resp *kmsg.TxnOffsetCommitResponse
+	}
+	r, err := call(ctx, c, func() result {
+		recs, resp := c.txnOffsetRecords(req)
+		return result{recs, resp}
+	})
+	return r.recs, r.resp, err
+}
+
+func (c *Coordinator) txnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Record, *kmsg.TxnOffsetCommitResponse) {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	var gerr *kerr.Error
+	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != nil {
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Group, oc.Generation, oc.MemberID, oc.InstanceID = req.Group, req.Generation, req.MemberID, req.InstanceID
+		_, gerr = c.commitAllowed(oc)
+	}
 	now := time.Now()
 	var recs []Record
 	for _, rt := range req.Topics {
@@ -31,6 +49,8 @@ func (c *Coordinator) TxnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Reco
 				meta = *rp.Metadata
 			}
 			switch {
+			case gerr != nil:
+				sp.ErrorCode = gerr.Code
 			case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(rt.Topic, rp.Partition):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case len(meta) > c.cfg.MaxMetadataBytes:
