@@ -176,7 +176,8 @@ func (c *TxnCoordinator) Run(ctx context.Context) {
 // Load replays __transaction_state (the last record of a key wins, a
 // tombstone removes it) and completes what a crash interrupted: a
 // PrepareCommit or PrepareAbort gets its markers written again and is
-// completed; an Ongoing transaction resumes and times out later.
+// completed (retried by Run's timer if that fails); an Ongoing transaction
+// resumes and times out later. Only a bad record fails the load.
 func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]) error {
 	txns := make(map[string]*txnMeta)
 	for r, err := range recs {
@@ -201,11 +202,9 @@ func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]
 	defer c.mu.Unlock()
 	c.txns = txns
 	for _, t := range txns {
-		if t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort {
+		if t.prepared() {
 			c.log.Info("completing a transaction interrupted by a restart", "transactional_id", t.id, "state", t.state.String())
-			if err := c.complete(ctx, t, t.state == kmsg.TransactionStatePrepareCommit); err != nil {
-				return fmt.Errorf("completing transaction %s: %w", t.id, err)
-			}
+			c.retryComplete(ctx, t)
 		}
 	}
 	c.loaded = true
@@ -223,6 +222,20 @@ func txnFromValue(id string, v *kmsg.TxnMetadataValue) *txnMeta {
 		}
 	}
 	return t
+}
+
+func (t *txnMeta) prepared() bool {
+	return t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort
+}
+
+// retryComplete completes a prepared transaction whose markers were not all
+// written; on failure it stays prepared (its producer gets
+// CONCURRENT_TRANSACTIONS) and the next timer check tries again. The caller
+// holds mu.
+func (c *TxnCoordinator) retryComplete(ctx context.Context, t *txnMeta) {
+	if err := c.complete(ctx, t, t.state == kmsg.TransactionStatePrepareCommit); err != nil {
+		c.log.Warn("completing a prepared transaction; will retry", "transactional_id", t.id, "err", err)
+	}
 }
 
 func (t *txnMeta) add(topic string, partition int32) bool {
@@ -562,7 +575,8 @@ func (c *TxnCoordinator) EndTxn(ctx context.Context, id string, producerID int64
 }
 
 // abortTimedOut aborts, with a bumped epoch, the ongoing transactions that
-// outlived their timeout, and returns when to check next.
+// outlived their timeout, retries completing prepared ones, and returns when
+// to check next.
 func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -571,6 +585,13 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 		return min(next, 100*time.Millisecond)
 	}
 	for _, t := range c.txns {
+		if t.prepared() {
+			c.retryComplete(ctx, t)
+			if t.prepared() {
+				next = min(next, time.Second)
+			}
+			continue
+		}
 		if t.state != kmsg.TransactionStateOngoing {
 			continue
 		}

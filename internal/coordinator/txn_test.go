@@ -294,7 +294,29 @@ func TestTxnRecovery(t *testing.T) {
 	if e := c.AddPartitions("prepared", pidA, epochA, map[string][]int32{"t": {2}}, false, 3, 2); e != kerr.ConcurrentTransactions {
 		t.Fatalf("AddPartitions while prepared: %v", e)
 	}
+	// A restart while markers still fail keeps it prepared; the timer
+	// check completes it once they work.
+	c1 := newTestTxnCoordinator(t, f)
+	if s := txnState(t, c1, "prepared"); s.State != "PrepareCommit" {
+		t.Fatalf("after a load with failing markers: %+v", s)
+	}
 	f.failMarkers = false
+	c1.abortTimedOut(t.Context(), time.Now())
+	if s := txnState(t, c1, "prepared"); s.State != "CompleteCommit" {
+		t.Fatalf("after the retry: %+v", s)
+	}
+	f.takeMarkers()
+	// The state log now ends with CompleteCommit; cut it back to before so
+	// the next load sees the transaction prepared again.
+	f.mu.Lock()
+	for i := len(f.state) - 1; i >= 0; i-- {
+		var v kmsg.TxnMetadataValue
+		if v.ReadFrom(f.state[i].Value) == nil && v.State == kmsg.TransactionStatePrepareCommit {
+			f.state, f.partitions = f.state[:i+1], f.partitions[:i+1]
+			break
+		}
+	}
+	f.mu.Unlock()
 
 	c2 := newTestTxnCoordinator(t, f) // a restart
 	if got := f.takeMarkers(); !slices.Equal(got, []txnMarker{{"t", 0, pidA, epochA, true}, {"t", 1, pidA, epochA, true}}) {
