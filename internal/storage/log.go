@@ -572,9 +572,11 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 	l.producers.commit()
 	l.mu.Lock()
 	active.publish(d, pos+int64(len(records)), next)
-	if len(completed) > 0 || txnData {
-		// The stable offset moves with the end offset, under one lock, so
-		// a reader never sees uncommitted data as stable.
+	// The stable offset moves with the end offset, under one lock, so a
+	// reader never sees uncommitted data as stable. A transaction that
+	// starts now comes after every open one: it matters only when none is
+	// open.
+	if len(completed) > 0 || (txnData && l.firstUnstable < 0) {
 		l.firstUnstable = l.producers.firstUnstable()
 		l.recordAborts(completed)
 	}
