@@ -520,3 +520,61 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// TestRunnerBatchByKey: a BatchHandler in OrderKey mode gets batches of one
+// key of one partition, at most MaxBatchSize long, each key's records in
+// offset order; a failing batch is retried whole.
+func TestRunnerBatchByKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, addrs []string) {
+		const topic, n, maxBatch = "batches", 3_000, 16
+		createTopic(t, addrs, topic, 4)
+		produce(t, addrs, topic, n)
+
+		var mu sync.Mutex // guards the maps
+		handled := map[int]int{}
+		lastByKey := map[string]int64{}
+		failedOnce := map[int]bool{}
+		stop := startRunner(t, processor.Config{
+			Consumer:     consumerConfig(addrs, "batch-svc"),
+			Topics:       []string{topic},
+			Ordering:     processor.OrderKey,
+			Concurrency:  8,
+			MaxBatchSize: maxBatch,
+			RetryBackoff: time.Millisecond,
+			BatchHandler: func(ctx context.Context, recs []*kafkit.Record) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if len(recs) == 0 || len(recs) > maxBatch {
+					t.Errorf("batch of %d", len(recs))
+				}
+				first, _ := strconv.Atoi(string(recs[0].Value))
+				if first%50 == 0 && !failedOnce[first] {
+					failedOnce[first] = true
+					return errTransient
+				}
+				for _, r := range recs {
+					if string(r.Key) != string(recs[0].Key) || r.Partition != recs[0].Partition {
+						t.Errorf("batch mixes %s[%d] and %s[%d]", recs[0].Key, recs[0].Partition, r.Key, r.Partition)
+					}
+					k := fmt.Sprintf("%d/%s", r.Partition, r.Key)
+					if last, ok := lastByKey[k]; ok && r.Offset <= last {
+						t.Errorf("key %s: offset %d after %d", k, r.Offset, last)
+					}
+					lastByKey[k] = r.Offset
+					id, _ := strconv.Atoi(string(r.Value))
+					handled[id]++
+				}
+				return nil
+			},
+		})
+		waitFor(t, 30*time.Second, "every record", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == n })
+		stop()
+		mu.Lock()
+		defer mu.Unlock()
+		for id := range n {
+			if handled[id] != 1 {
+				t.Errorf("record %d handled %d times", id, handled[id])
+			}
+		}
+	})
+}
