@@ -18,37 +18,36 @@ import (
 var txnOffsetCommitVersions = versions{0, 4}
 
 func (b *Broker) handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (kmsg.Response, error) {
-	code := int16(0)
-	if e := b.coord.txns.CheckOffsetCommit(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version); e != nil {
-		code = e.Code
-	}
 	recs, resp, err := b.coord.groups.TxnOffsetRecords(rc.ctx, req)
 	if err != nil {
 		// The group coordinator stopped: the broker is closing.
 		return nil, err
 	}
-	if code == 0 && len(recs) > 0 {
-		partition := b.coord.groups.PartitionFor(req.Group)
+	partition := b.coord.groups.PartitionFor(req.Group)
+	write := func() *kerr.Error {
+		if len(recs) == 0 {
+			return nil
+		}
 		t, err := b.offsetsTopic()
 		if err == nil {
 			err = appendBatch(t, partition, recs, recordbatch.Producer{ID: req.ProducerID, Epoch: req.ProducerEpoch, BaseSequence: -1})
 		}
 		if err != nil {
 			b.log.Warn("writing transactional offsets", "group", req.Group, "producer_id", req.ProducerID, "err", err)
-			fencedCode := kerr.InvalidProducerEpoch.Code
+			fenced := kerr.InvalidProducerEpoch
 			if rc.version >= 3 {
-				fencedCode = kerr.ProducerFenced.Code
+				fenced = kerr.ProducerFenced
 			}
-			code = txnError(err, fencedCode)
-		} else {
-			b.coord.txnOffsets.add(partition, req.ProducerID, cloneRecords(recs))
+			return txnError(err, fenced)
 		}
+		b.coord.txnOffsets.add(partition, req.ProducerID, cloneRecords(recs))
+		return nil
 	}
-	if code != 0 {
+	if e := b.coord.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version, write); e != nil {
 		for i := range resp.Topics {
 			for j := range resp.Topics[i].Partitions {
 				if resp.Topics[i].Partitions[j].ErrorCode == 0 {
-					resp.Topics[i].Partitions[j].ErrorCode = code
+					resp.Topics[i].Partitions[j].ErrorCode = e.Code
 				}
 			}
 		}

@@ -276,12 +276,16 @@ func isCommitMarker(key []byte) bool {
 }
 
 // txnError maps a storage error of a coordinator's transactional write to
-// the code the producer should see.
-func txnError(err error, fencedCode int16) int16 {
+// the Kafka error the producer should see.
+func txnError(err error, fenced *kerr.Error) *kerr.Error {
 	if errors.Is(err, storage.ErrInvalidProducerEpoch) {
-		return fencedCode
+		return fenced
 	}
-	return errorCode(err)
+	var ke *kerr.Error
+	if errors.As(kerr.ErrorForCode(errorCode(err)), &ke) {
+		return ke
+	}
+	return kerr.UnknownServerError
 }
 
 // abortedTransactions lists, for a read_committed fetch from fetchOffset

@@ -522,10 +522,13 @@ func (c *TxnCoordinator) AddOffsets(id string, producerID int64, epoch int16, gr
 	return c.AddPartitions(id, producerID, epoch, map[string][]int32{OffsetsTopic: {c.cfg.OffsetsPartitionFor(group)}}, false, version, 2)
 }
 
-// CheckOffsetCommit validates a TxnOffsetCommit: the producer owns the
-// transactional id at this epoch and added the group's partition to its
-// ongoing transaction with AddOffsetsToTxn.
-func (c *TxnCoordinator) CheckOffsetCommit(id string, producerID int64, epoch int16, group string, version int16) *kerr.Error {
+// CommitOffsets handles the transactional side of a TxnOffsetCommit: the
+// producer must own the transactional id at this epoch and have added the
+// group's partition to its ongoing transaction with AddOffsetsToTxn; then
+// write (which appends the offsets to __consumer_offsets) runs under the
+// coordinator's lock, so the transaction cannot end between the check and
+// the write.
+func (c *TxnCoordinator) CommitOffsets(id string, producerID int64, epoch int16, group string, version int16, write func() *kerr.Error) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, e := c.check(id, producerID, epoch, version, 3)
@@ -535,7 +538,7 @@ func (c *TxnCoordinator) CheckOffsetCommit(id string, producerID int64, epoch in
 	if t.state != kmsg.TransactionStateOngoing || !t.partitions[OffsetsTopic][c.cfg.OffsetsPartitionFor(group)] {
 		return kerr.InvalidTxnState
 	}
-	return nil
+	return write()
 }
 
 // EndTxn commits or aborts the producer's transaction and returns once every

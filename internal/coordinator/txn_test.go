@@ -136,11 +136,13 @@ func TestTxnCommitAndAbort(t *testing.T) {
 	if e := c.AddOffsets("tx", pid, epoch, "g", 3); e != nil {
 		t.Fatal(e)
 	}
-	if e := c.CheckOffsetCommit("tx", pid, epoch, "g", 3); e != nil {
-		t.Fatalf("CheckOffsetCommit after AddOffsets: %v", e)
+	wrote := 0
+	write := func() *kerr.Error { wrote++; return nil }
+	if e := c.CommitOffsets("tx", pid, epoch, "g", 3, write); e != nil || wrote != 1 {
+		t.Fatalf("CommitOffsets after AddOffsets: %v, %d writes", e, wrote)
 	}
-	if e := c.CheckOffsetCommit("tx", pid, epoch, "other-group", 3); e != kerr.InvalidTxnState {
-		t.Fatalf("CheckOffsetCommit of a group not added: %v", e)
+	if e := c.CommitOffsets("tx", pid, epoch, "other-group", 3, write); e != kerr.InvalidTxnState || wrote != 1 {
+		t.Fatalf("CommitOffsets of a group not added: %v, %d writes", e, wrote)
 	}
 	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"a": {0}}, true, 4, 2); e != nil {
 		t.Fatalf("verify-only of an added partition: %v", e)
