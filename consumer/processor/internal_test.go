@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/consumer"
 )
 
 func TestTrackerCommitPoint(t *testing.T) {
@@ -197,5 +198,24 @@ func TestPermanent(t *testing.T) {
 	wrapped := errors.Join(errors.New("ctx"), Permanent(base))
 	if !IsPermanent(wrapped) || !errors.Is(wrapped, base) {
 		t.Error("Permanent lost through wrapping")
+	}
+}
+
+func TestTyped(t *testing.T) {
+	var got []int
+	h := Typed(kafkit.StringSerde{}, kafkit.JSONSerde[int]{}, func(_ context.Context, r consumer.TypedRecord[string, int]) error {
+		got = append(got, r.Value)
+		return nil
+	})
+	if err := h(context.Background(), &kafkit.Record{Topic: "t", Value: []byte("42")}); err != nil {
+		t.Fatal(err)
+	}
+	err := h(context.Background(), &kafkit.Record{Topic: "t", Offset: 9, Value: []byte("x")})
+	var de *consumer.DeserializeError
+	if !IsPermanent(err) || !errors.As(err, &de) || de.Record.Offset != 9 {
+		t.Fatalf("bad value: %v, want a permanent DeserializeError", err)
+	}
+	if !slices.Equal(got, []int{42}) {
+		t.Errorf("handled %v", got)
 	}
 }
