@@ -24,7 +24,8 @@
 // outside the CRC, and under message.timestamp.type=LogAppendTime the
 // attributes timestamp-type bit and maxTimestamp (bytes 35-42), after which
 // the CRC-32C (Castagnoli, over bytes 21 to the end) is recomputed. Records
-// are never decoded: every check and every index uses the 61-byte header.
+// are never decoded, except the one control record of a transaction
+// marker: every other check and every index uses the 61-byte header.
 //
 // # Directory layout
 //
