@@ -115,10 +115,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
-
+	// Signals are caught before the address is printed: whoever waits for
+	// that line may stop the broker right away.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
 	s := <-sig
 	signal.Stop(sig)
 	logger.Info("shutting down", "signal", s.String())
