@@ -226,7 +226,7 @@ func (cl *Client) dial(id int32, addr string) (*conn, error) {
 		if cerr := cl.closedErr(); cerr != nil {
 			return nil, cerr
 		}
-		return nil, fmt.Errorf("%w %d (%s): %v", ErrDial, id, addr, err)
+		return nil, fmt.Errorf("%w %d (%s): %w", ErrDial, id, addr, err)
 	}
 	c := newConn(nc, id, addr, cfg)
 	nc.SetDeadline(time.Now().Add(cfg.RequestTimeout))
