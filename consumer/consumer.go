@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // Consumer reads records from Kafka. Poll is meant to be called from one
@@ -52,13 +53,14 @@ type Consumer struct {
 
 // partState is one assigned partition; guarded by Consumer.mu.
 type partState struct {
-	needPosition bool      // position unknown: committed offset or auto.offset.reset decides
-	polled       bool      // a Poll ran since assignment: only then may the fetcher resolve a missing position (as Java's poll() does), so that a Seek right after Assign never races a reset
-	position     int64     // next offset Poll returns
-	fetchOffset  int64     // next offset to fetch; buffered records fill [position, fetchOffset)
-	epoch        int32     // leader epoch of the last returned record, for commits
-	buf          recordBuf // fetched, not yet returned
-	inflight     bool      // a Fetch for this partition is outstanding
+	needPosition bool            // position unknown: committed offset or auto.offset.reset decides
+	polled       bool            // a Poll ran since assignment: only then may the fetcher resolve a missing position (as Java's poll() does), so that a Seek right after Assign never races a reset
+	position     int64           // next offset Poll returns
+	fetchOffset  int64           // next offset to fetch; buffered records fill [position, fetchOffset)
+	epoch        int32           // leader epoch of the last returned record, for commits
+	buf          []kafkit.Record // decoded, not yet returned: the rest of one batch's slab
+	pending      []rawBatch      // fetched, not yet decoded
+	inflight     bool            // a Fetch for this partition is outstanding
 	paused       bool
 	resetting    bool      // OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, ignoring the commit
 	err          error     // returned by every Poll until Seek (auto.offset.reset=none, fatal fetch errors); blocks fetching
@@ -223,6 +225,9 @@ func (c *Consumer) assignedLocked() []kafkit.TopicPartition {
 // auto.commit.interval.ms has passed. A partition whose offset cannot be
 // determined under auto.offset.reset=none makes Poll return ErrNoOffset.
 // Records are spread fairly across partitions and in offset order within one.
+// Poll decodes fetched record batches as it needs records (the fetcher only
+// checks their CRCs), and each batch into storage of its own: the records
+// returned stay valid however long the application keeps them.
 func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 	c.mu.Lock()
 	c.polling, c.lastPoll = true, time.Now()
@@ -323,18 +328,25 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 		tp := tps[(c.rrNext+i)%len(tps)]
 		ps := c.parts[tp]
 		if ps.err != nil {
+			if len(out) > 0 {
+				break // the error comes with the next Poll
+			}
 			return nil, ps.err
 		}
 		if ps.paused {
 			continue
 		}
-		had := len(ps.buf) > 0
-		if had {
-			out = ps.buf.take(out, c.cfg.MaxPollRecords-len(out))
-			last := out[len(out)-1]
+		had := ps.buffered()
+		for len(out) < c.cfg.MaxPollRecords && (len(ps.buf) > 0 || c.decodeNextLocked(tp, ps)) {
+			k := min(len(ps.buf), c.cfg.MaxPollRecords-len(out))
+			for j := range ps.buf[:k] {
+				out = append(out, &ps.buf[j])
+			}
+			last := &ps.buf[k-1]
 			ps.position, ps.epoch = last.Offset+1, last.LeaderEpoch
+			ps.buf = ps.buf[k:]
 		}
-		if had && len(ps.buf) == 0 {
+		if had && !ps.buffered() && ps.err == nil {
 			// Drained: move past whatever followed the last record in
 			// the fetch (transaction markers, aborted batches).
 			ps.buf, ps.position = nil, ps.fetchOffset
@@ -353,30 +365,52 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 	return out, nil
 }
 
-// recordBuf is a partition's fetched records not yet returned: the slabs
-// (one per record batch) they were decoded into, in offset order, none empty.
-// Poll hands out pointers into the slabs, which are never reused, so records
-// stay valid however long the application keeps them.
-type recordBuf [][]kafkit.Record
+// rawBatch is a fetched record batch not decoded yet. Poll decodes batches
+// one at a time as it needs records (as Java's consumer does), so a large
+// fetch is never materialized at once and the records an application has
+// dropped are reclaimed while it consumes the rest.
+type rawBatch struct {
+	raw     []byte // wire bytes, CRC already checked
+	records int32  // from the batch header
+}
 
-// take appends pointers to up to n records to out, removing them from the
-// buffer.
-func (b *recordBuf) take(out []*kafkit.Record, n int) []*kafkit.Record {
-	for len(*b) > 0 && n > 0 {
-		slab := (*b)[0]
-		k := min(n, len(slab))
-		for i := range slab[:k] {
-			out = append(out, &slab[i])
+func (ps *partState) buffered() bool { return len(ps.buf) > 0 || len(ps.pending) > 0 }
+
+func (ps *partState) dropBuffered() { ps.buf, ps.pending = nil, nil }
+
+// decodeNextLocked decodes ps's next pending batch holding records at or
+// after its position into ps.buf, and reports whether it did. A batch that
+// does not decode fails the partition. Called with c.mu held. Each batch
+// decodes into a slab of its own, handed out by pointer and never reused.
+func (c *Consumer) decodeNextLocked(tp kafkit.TopicPartition, ps *partState) bool {
+	for len(ps.pending) > 0 {
+		raw := ps.pending[0].raw
+		ps.pending[0] = rawBatch{}
+		ps.pending = ps.pending[1:]
+		var b recordbatch.Batch
+		rd := recordbatch.NewReader(raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
+		if !rd.Next(&b) {
+			err := rd.Err()
+			if err == nil {
+				err = recordbatch.ErrCorrupt // scan saw a whole batch
+			}
+			ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, ps.position, err)
+			ps.dropBuffered()
+			signal(c.wake)
+			return false
 		}
-		n -= k
-		if k == len(slab) {
-			(*b)[0] = nil // let the slab go once the application drops it
-			*b = (*b)[1:]
-		} else {
-			(*b)[0] = slab[k:]
+		// A fetch starts at the batch holding the position: skip the
+		// records before it (offsets ascend within a batch).
+		recs := b.Records
+		for len(recs) > 0 && recs[0].Offset < ps.position {
+			recs = recs[1:]
+		}
+		if len(recs) > 0 {
+			ps.buf = recs
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // bufferedLocked counts the records Poll could return now, up to limit.
@@ -387,10 +421,15 @@ func (c *Consumer) bufferedLocked(limit int) int {
 		if ps.paused {
 			continue
 		}
-		for _, slab := range ps.buf {
-			if n += len(slab); n >= limit {
-				return limit
+		n += len(ps.buf)
+		for _, b := range ps.pending {
+			if n >= limit {
+				break
 			}
+			n += int(b.records)
+		}
+		if n >= limit {
+			return limit
 		}
 	}
 	return n
@@ -508,7 +547,8 @@ func (c *Consumer) setPosition(tp kafkit.TopicPartition, offset int64) error {
 	if !ok {
 		return fmt.Errorf("%w: %s[%d]", ErrNotAssigned, tp.Topic, tp.Partition)
 	}
-	ps.needPosition, ps.resetting, ps.position, ps.fetchOffset, ps.buf, ps.err = false, false, offset, offset, nil, nil
+	ps.needPosition, ps.resetting, ps.position, ps.fetchOffset, ps.err = false, false, offset, offset, nil
+	ps.dropBuffered()
 	signal(c.fetchWake)
 	return nil
 }

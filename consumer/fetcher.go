@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kafkit/kafkit"
@@ -76,7 +73,7 @@ func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResul
 	c.mu.Lock()
 	for tp, ps := range c.parts {
 		switch {
-		case ps.err != nil, ps.paused, ps.inflight, ps.buf != nil, ps.needPosition && !ps.polled:
+		case ps.err != nil, ps.paused, ps.inflight, ps.buffered(), ps.needPosition && !ps.polled:
 		case now.Before(ps.retryAt):
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
@@ -182,7 +179,7 @@ func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kms
 	defer c.mu.Unlock()
 	for _, tp := range tps {
 		ps, ok := c.parts[tp]
-		if !ok || ps.needPosition || ps.inflight || ps.paused || ps.buf != nil || ps.err != nil {
+		if !ok || ps.needPosition || ps.inflight || ps.paused || ps.buffered() || ps.err != nil {
 			continue // changed since the round started
 		}
 		ps.inflight = true
@@ -205,7 +202,8 @@ func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kms
 	return req, asked
 }
 
-// handleFetch applies one Fetch result to the partitions it asked for.
+// handleFetch applies one Fetch result to the partitions it asked for. Batches
+// are scanned before taking c.mu, so that Poll is not held up meanwhile.
 func (c *Consumer) handleFetch(r fetchResult) {
 	now := time.Now()
 	err := r.err
@@ -224,79 +222,57 @@ func (c *Consumer) handleFetch(r fetchResult) {
 		return
 	}
 
-	var parts []fetchedPartition
+	type scanned struct {
+		tp      kafkit.TopicPartition
+		p       *kmsg.FetchResponseTopicPartition
+		batches []rawBatch
+		next    int64
+		err     error
+	}
+	var parts []scanned
 	for _, t := range r.resp.Topics {
 		name := t.Topic
 		if r.resp.GetVersion() >= 13 {
 			name = r.ids.byID[t.TopicID]
 		}
 		for i := range t.Partitions {
-			tp := kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}
-			if a, ok := r.asked[tp]; ok {
-				parts = append(parts, fetchedPartition{tp, a, &t.Partitions[i]})
+			d := scanned{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
+			a, ok := r.asked[d.tp]
+			if !ok {
+				continue
 			}
+			if d.p.ErrorCode == 0 {
+				d.batches, d.next, d.err = c.scan(a.offset, d.p)
+			}
+			parts = append(parts, d)
 		}
 	}
-	// Nothing is in flight any more: partitions the response does not
-	// mention are simply fetchable again.
+
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Partitions the response does not mention are simply fetchable again.
 	for _, a := range r.asked {
 		a.ps.inflight = false
 	}
-	c.mu.Unlock()
-
-	// Decoding is most of a consumer's work: spread the partitions over
-	// the CPUs, each handed to Poll as soon as it is decoded.
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	work := func() {
-		for i := next.Add(1) - 1; i < int64(len(parts)); i = next.Add(1) - 1 {
-			c.applyFetched(&parts[i], now)
+	got := false
+	for _, d := range parts {
+		a := r.asked[d.tp]
+		if c.parts[d.tp] != a.ps || a.ps.needPosition || a.ps.fetchOffset != a.offset {
+			continue // revoked, reassigned or sought while in flight
+		}
+		if c.applyPartition(d.tp, a.ps, a.offset, d.p, d.batches, d.next, d.err, now) {
+			got = true
 		}
 	}
-	for range min(runtime.GOMAXPROCS(0), len(parts)) - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
-}
-
-// fetchedPartition is one partition of a Fetch response with what it was
-// asked for.
-type fetchedPartition struct {
-	tp  kafkit.TopicPartition
-	ask fetchAsk
-	p   *kmsg.FetchResponseTopicPartition
-}
-
-// applyFetched decodes one partition of a Fetch response (outside c.mu, so
-// that Poll is not held up meanwhile) and applies it.
-func (c *Consumer) applyFetched(f *fetchedPartition, now time.Time) {
-	var (
-		records recordBuf
-		next    int64
-		err     error
-	)
-	if f.p.ErrorCode == 0 {
-		records, next, err = c.decode(f.tp, f.ask.offset, f.p)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ps := f.ask.ps
-	if c.parts[f.tp] != ps || ps.needPosition || ps.fetchOffset != f.ask.offset {
-		return // revoked, reassigned or sought while in flight
-	}
-	if c.applyPartition(f.tp, ps, f.ask.offset, f.p, records, next, err, now) {
+	if got {
 		signal(c.wake)
 	}
 }
 
 // applyPartition handles one partition of a Fetch response (its error code,
-// or its decoded records) and reports whether records were buffered. Called
+// or its record batches) and reports whether batches were buffered. Called
 // with c.mu held.
-func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, records recordBuf, next int64, decodeErr error, now time.Time) bool {
+func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, batches []rawBatch, next int64, scanErr error, now time.Time) bool {
 	err := kerr.ErrorForCode(p.ErrorCode)
 	switch {
 	case err == nil:
@@ -306,7 +282,8 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 			signal(c.wake)
 		} else {
 			c.log.Info("offset out of range; resetting", "topic", tp.Topic, "partition", tp.Partition, "offset", offset, "auto_offset_reset", c.cfg.AutoOffsetReset)
-			ps.needPosition, ps.resetting, ps.buf = true, true, nil
+			ps.needPosition, ps.resetting = true, true
+			ps.dropBuffered()
 		}
 		return false
 	case client.IsRetriable(err), errors.Is(err, kerr.UnknownTopicID):
@@ -322,24 +299,26 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 		return false
 	}
 	ps.highWater, ps.lastStable = p.HighWatermark, p.LastStableOffset
-	if decodeErr != nil {
-		ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, offset, decodeErr)
+	if scanErr != nil {
+		ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, offset, scanErr)
 		signal(c.wake)
 		return false
 	}
 	ps.fetchOffset = next
-	if len(records) == 0 {
+	if len(batches) == 0 {
 		ps.position = next // only markers or aborted data: nothing to return in between
 		return false
 	}
-	ps.buf = records
+	ps.pending = batches
 	return true
 }
 
-// decode turns a partition's record batches into records from offset on,
-// dropping control batches and, under read_committed, batches of aborted
-// transactions. It returns the next offset to fetch.
-func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchResponseTopicPartition) (recordBuf, int64, error) {
+// scan walks a partition's record batches, checking their CRCs and reading
+// only their headers, and returns the batches holding records for Poll to
+// decode as it needs them: control batches and, under read_committed,
+// batches of aborted transactions are dropped here. It returns the next
+// offset to fetch.
+func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) ([]rawBatch, int64, error) {
 	readCommitted := c.cfg.IsolationLevel == ReadCommitted
 	aborted := slices.Clone(p.AbortedTransactions)
 	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
@@ -347,19 +326,13 @@ func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchR
 	})
 	abortedPIDs := make(map[int64]bool)
 
-	rd := recordbatch.NewReader(p.RecordBatches, recordbatch.ReadOptions{VerifyCRC: !c.cfg.SkipCRCCheck, Topic: tp.Topic, Partition: tp.Partition})
+	rd := recordbatch.NewReader(p.RecordBatches, recordbatch.ReadOptions{VerifyCRC: !c.cfg.SkipCRCCheck, SkipRecords: true})
 	var (
 		b       recordbatch.Batch
-		records recordBuf
+		batches []rawBatch
 		next    = offset
 	)
-	for {
-		// Each batch decodes into a slab of its own, which the buffer
-		// then keeps: records are never copied on their way to Poll.
-		b.Records = nil
-		if !rd.Next(&b) {
-			break
-		}
+	for rd.Next(&b) {
 		last := b.NextOffset() - 1
 		if readCommitted {
 			for len(aborted) > 0 && aborted[0].FirstOffset <= last {
@@ -372,22 +345,13 @@ func (c *Consumer) decode(tp kafkit.TopicPartition, offset int64, p *kmsg.FetchR
 		case b.Attributes.Control():
 			// A transaction marker ends that producer's aborted range.
 			delete(abortedPIDs, b.ProducerID)
-			continue
 		case readCommitted && b.Attributes.Transactional() && abortedPIDs[b.ProducerID]:
-			continue
-		}
-		// A fetch starts at the batch holding offset: skip the records
-		// before it (offsets ascend within a batch).
-		recs := b.Records
-		for len(recs) > 0 && recs[0].Offset < offset {
-			recs = recs[1:]
-		}
-		if len(recs) > 0 {
-			records = append(records, recs)
+		case last >= offset && b.NumRecords > 0:
+			batches = append(batches, rawBatch{b.Raw, b.NumRecords})
 		}
 	}
 	if err := rd.Err(); err != nil {
 		return nil, offset, err
 	}
-	return records, next, nil
+	return batches, next, nil
 }
