@@ -44,7 +44,7 @@ func BenchmarkProducerVsKgo(b *testing.B) {
 		b.StartTimer()
 
 		oursRate := ourProduceRate(b, br.Addr(), ours, n, value)
-		kgoRate := kgoProduceRate(b, br.Addr(), theirs, n, value)
+		kgoRate := produceRate(b, br.Addr(), theirs, n, value, kgo.ProducerLinger(5*time.Millisecond))
 		b.ReportMetric(oursRate, "ours_rec/s")
 		b.ReportMetric(kgoRate, "kgo_rec/s")
 		b.ReportMetric(oursRate/kgoRate, "ratio")
@@ -87,38 +87,6 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 	return float64(n) / elapsed.Seconds()
 }
 
-func kgoProduceRate(tb testing.TB, addr, topic string, n int, value []byte) float64 {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<20))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := context.Background()
-	errs := make(chan error, 1)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	elapsed := time.Since(start)
-	select {
-	case err := <-errs:
-		tb.Fatalf("kgo produce: %v", err)
-	default:
-	}
-	return float64(n) / elapsed.Seconds()
-}
-
 // BenchmarkConsumerVsKgo: our consumer and kgo each read the same N records
 // of 100 bytes from 8 partitions of our broker, in the same run.
 //
@@ -131,7 +99,7 @@ func BenchmarkConsumerVsKgo(b *testing.B) {
 		br := broker.NewTest(b, broker.OnDisk())
 		topic := "consume-" + strconv.Itoa(i)
 		createTopic(b, br.Addr(), topic, 8)
-		kgoProduceRate(b, br.Addr(), topic, n, value)
+		produceRate(b, br.Addr(), topic, n, value)
 		b.StartTimer()
 
 		oursRate := ourConsumeRate(b, br.Addr(), topic, n)
