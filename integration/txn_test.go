@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/consumer"
+	"github.com/kafkit/kafkit/producer"
 )
 
 // kgoConsumeAll reads topic from the start at the given isolation level
@@ -198,5 +203,94 @@ func TestKgoGroupTransactSession(t *testing.T) {
 	}
 	if len(out) != n {
 		t.Fatalf("committed output: %d records, want %d", len(out), n)
+	}
+}
+
+// TestKafkitTransactions runs kafkit's own transactional producer and
+// read_committed consumer against the broker: committed and aborted
+// transactions with offsets sent to the transaction, read at both
+// isolation levels.
+func TestKafkitTransactions(t *testing.T) {
+	b := broker.NewTest(t)
+	createTopic(t, b.Addr(), "sdk-txn", 2)
+	createTopic(t, b.Addr(), "sdk-src", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	servers := []string{b.Addr()}
+	p, err := producer.New(producer.Config{BootstrapServers: servers, TransactionalID: "sdk-tx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src := kafkit.TopicPartition{Topic: "sdk-src", Partition: 0}
+	for round, commit := range []bool{true, false, true} {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			v := fmt.Sprintf("r%d-%d-%v", round, i, commit)
+			if err := p.Send(ctx, &kafkit.Record{Topic: "sdk-txn", Partition: int32(i % 2), Value: []byte(v)}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		offsets := map[kafkit.TopicPartition]int64{src: int64(100 + round)}
+		if err := p.SendOffsetsToTransaction(ctx, offsets, producer.GroupMetadata{GroupID: "sdk-group", GenerationID: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			err = p.CommitTransaction(ctx)
+		} else if err = p.Flush(ctx); err == nil {
+			// Flushed first, so the aborted records are in the log.
+			err = p.AbortTransaction(ctx)
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+
+	read := func(level string, want int) []string {
+		t.Helper()
+		c, err := consumer.New(ctx, consumer.Config{BootstrapServers: servers, IsolationLevel: level, AutoOffsetReset: consumer.OffsetResetEarliest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.Assign(kafkit.TopicPartition{Topic: "sdk-txn", Partition: 0}, kafkit.TopicPartition{Topic: "sdk-txn", Partition: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < want {
+			recs, err := c.Poll(ctx)
+			if err != nil {
+				t.Fatalf("%s after %d records %v: %v", level, len(got), got, err)
+			}
+			for _, r := range recs {
+				got = append(got, string(r.Value))
+			}
+		}
+		return got
+	}
+	for _, v := range read(consumer.ReadCommitted, 20) {
+		if strings.HasSuffix(v, "false") {
+			t.Fatalf("read_committed returned aborted record %s", v)
+		}
+	}
+	if got := read(consumer.ReadUncommitted, 30); len(got) != 30 {
+		t.Fatalf("read_uncommitted: %d records", len(got))
+	}
+	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: servers, GroupID: "sdk-group"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	committed, err := c.Committed(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed[src] != 102 {
+		t.Fatalf("group offset %d, want 102 (the aborted round's 101 never applies)", committed[src])
 	}
 }
