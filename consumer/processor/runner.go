@@ -35,6 +35,9 @@ type Runner struct {
 	// trackers holds the assigned partitions' trackers. Owned by the Run
 	// goroutine: rebalance callbacks run on it too (inside Poll and Close).
 	trackers map[kafkit.TopicPartition]*tracker
+
+	pollMu        sync.Mutex         // guards interruptPoll
+	interruptPoll context.CancelFunc // cancels the Poll in progress, if any
 }
 
 // New checks cfg and returns a Runner; it does not connect.
@@ -131,7 +134,13 @@ func (r *Runner) loop(ctx context.Context) error {
 	nextCommit := time.Now().Add(r.cfg.CommitInterval)
 	for {
 		pctx, cancel := context.WithDeadline(ctx, nextCommit)
+		r.pollMu.Lock()
+		r.interruptPoll = cancel
+		r.pollMu.Unlock()
 		recs, err := r.cons.Poll(pctx)
+		r.pollMu.Lock()
+		r.interruptPoll = nil
+		r.pollMu.Unlock()
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -140,13 +149,15 @@ func (r *Runner) loop(ctx context.Context) error {
 			for _, rec := range recs {
 				r.dispatch(rec)
 			}
-		case errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			// Time to commit, or a partition was resumed.
 		case errors.Is(err, consumer.ErrFenced), errors.Is(err, consumer.ErrClosed), errors.Is(err, consumer.ErrNoOffset):
 			return fmt.Errorf("processor: %w", err)
 		default:
 			// Membership hiccups (a rejected commit, a rebalance):
-			// the consumer recovers on the next Poll.
+			// the consumer recovers on a later Poll.
 			r.log.Warn("poll failed", "group", r.cfg.Consumer.GroupID, "err", err)
+			sleep(ctx, r.cfg.RetryBackoff)
 		}
 		if !time.Now().Before(nextCommit) {
 			r.commit(ctx, r.trackers)
@@ -176,9 +187,17 @@ func (r *Runner) pause(tp kafkit.TopicPartition) {
 	}
 }
 
+// resume resumes tp and interrupts the Poll in progress: records of tp
+// buffered before the pause are ready at once, but Resume does not wake a
+// waiting Poll, which would otherwise sleep until the next commit.
 func (r *Runner) resume(tp kafkit.TopicPartition) {
 	if err := r.cons.Resume(tp); err != nil {
 		r.log.Debug("resume", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+	}
+	r.pollMu.Lock()
+	defer r.pollMu.Unlock()
+	if r.interruptPoll != nil {
+		r.interruptPoll()
 	}
 }
 
@@ -266,6 +285,10 @@ func (r *Runner) take(tps []kafkit.TopicPartition) map[kafkit.TopicPartition]*tr
 // shutdown drains every partition, closes the consumer (leaving the group)
 // and the scheduler, and cancels what is left.
 func (r *Runner) shutdown() {
+	// Stop fetching: nothing more will be polled.
+	if err := r.cons.Pause(r.cons.Assignment()...); err != nil {
+		r.log.Debug("pause on shutdown", "err", err)
+	}
 	r.cancelStopAll()
 	r.drain(r.take(r.assigned()))
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func createTopic(t *testing.T, addrs []string, topic string, partitions int32) {
 
 // produce sends records 0..n-1 to topic: the value is the id, the key one
 // of 97 so keys spread over the partitions.
-func produce(t *testing.T, addrs []string, topic string, n int, icpt ...producer.Interceptor) {
+func produce(t testing.TB, addrs []string, topic string, n int, icpt ...producer.Interceptor) {
 	t.Helper()
 	p, err := producer.New(producer.Config{BootstrapServers: addrs, Interceptors: icpt})
 	if err != nil {
@@ -575,6 +576,46 @@ func TestRunnerBatchByKey(t *testing.T) {
 			if handled[id] != 1 {
 				t.Errorf("record %d handled %d times", id, handled[id])
 			}
+		}
+	})
+}
+
+// TestRunnerBackpressure: with a small in-flight limit the partition is
+// paused and resumed many times; resuming must not wait for the next
+// periodic commit (an hour here) to deliver the records buffered before the
+// pause. The final commit at shutdown covers everything: a second runner of
+// the group finds nothing to do.
+func TestRunnerBackpressure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, addrs []string) {
+		const topic, group, n = "bp", "bp-svc", 3_000
+		createTopic(t, addrs, topic, 1)
+		produce(t, addrs, topic, n)
+		var handled atomic.Int64
+		cfg := processor.Config{
+			Consumer:                consumerConfig(addrs, group),
+			Topics:                  []string{topic},
+			Concurrency:             4,
+			MaxInFlightPerPartition: 20,
+			CommitInterval:          time.Hour,
+			Handler: func(context.Context, *kafkit.Record) error {
+				handled.Add(1)
+				return nil
+			},
+		}
+		stop := startRunner(t, cfg)
+		waitFor(t, 20*time.Second, "every record", func() bool { return handled.Load() == n })
+		stop()
+
+		var again atomic.Int64
+		cfg.Handler = func(context.Context, *kafkit.Record) error { again.Add(1); return nil }
+		var assigned atomic.Bool
+		cfg.Consumer.OnAssigned = func([]kafkit.TopicPartition) { assigned.Store(true) }
+		stop = startRunner(t, cfg)
+		waitFor(t, 20*time.Second, "the second runner's assignment", assigned.Load)
+		time.Sleep(300 * time.Millisecond) // a window for wrongly redelivered records
+		stop()
+		if again.Load() != 0 {
+			t.Errorf("%d records delivered again after a clean shutdown", again.Load())
 		}
 	})
 }
