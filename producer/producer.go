@@ -36,11 +36,11 @@ type Producer struct {
 	stopped bool
 	wg      sync.WaitGroup // the sender and its helper goroutines
 
-	topicsMu sync.Mutex // serializes adding topics
-	topics   sync.Map   // topic name → *topicInfo
+	topicsMu  sync.Mutex                // serializes adding topics
+	topics    sync.Map                  // topic name → *topicInfo
+	lastTopic atomic.Pointer[topicInfo] // the topic of the latest Send
 
-	closed    atomic.Bool  // Close started: Send fails with ErrClosed
-	inSend    atomic.Int64 // Sends between the closed check and their append
+	closed    atomic.Bool // Close started: Send fails with ErrClosed
 	closeOnce sync.Once
 	closeErr  error
 	fatal     atomic.Pointer[error] // the error that made the producer unusable
@@ -51,6 +51,7 @@ type Producer struct {
 // topicInfo is what Send needs about a topic: its partition count, written
 // by Send's metadata wait and the sender's refreshes.
 type topicInfo struct {
+	name       string
 	partitions atomic.Int32 // 0 until known
 	// queues caches the accumulator's queue of each partition (nil until
 	// first used), copy-on-write under Producer.topicsMu, so Send hashes
@@ -119,8 +120,6 @@ func (p *Producer) spawn(fn func()) bool {
 // returns ErrMetadataTimeout or ErrBufferFull. When Send returns an error, cb
 // is not called. r must not be modified until cb runs.
 func (p *Producer) Send(ctx context.Context, r *kafkit.Record, cb func(r *kafkit.Record, err error)) error {
-	p.inSend.Add(1)
-	defer p.inSend.Add(-1)
 	if p.closed.Load() {
 		return ErrClosed
 	}
@@ -224,13 +223,18 @@ func (p *Producer) partitions(ctx context.Context, ti *topicInfo, topic string, 
 }
 
 func (p *Producer) topic(name string) *topicInfo {
-	if ti, ok := p.topics.Load(name); ok {
-		return ti.(*topicInfo)
+	if ti := p.lastTopic.Load(); ti != nil && ti.name == name {
+		return ti // most producers write one topic: skip hashing its name
 	}
-	p.topicsMu.Lock()
-	defer p.topicsMu.Unlock()
-	ti, _ := p.topics.LoadOrStore(name, &topicInfo{})
-	return ti.(*topicInfo)
+	v, ok := p.topics.Load(name)
+	if !ok {
+		p.topicsMu.Lock()
+		v, _ = p.topics.LoadOrStore(name, &topicInfo{name: name})
+		p.topicsMu.Unlock()
+	}
+	ti := v.(*topicInfo)
+	p.lastTopic.Store(ti)
+	return ti
 }
 
 func (p *Producer) setPartitions(topic string, n int32) {
@@ -314,8 +318,10 @@ func (p *Producer) Flush(ctx context.Context) error {
 //  5. stop the sender goroutine and wait for every goroutine the producer
 //     started.
 //
-// Every record's callback has run when Close returns. Close returns ctx's
-// error if the flush did not finish; later calls return the first result.
+// Every record's callback has run when Close returns (a Send racing with
+// Close either returns ErrClosed or its callback runs, possibly with
+// ErrClosed). Close returns ctx's error if the flush did not finish; later
+// calls return the first result.
 func (p *Producer) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() { p.closeErr = p.close(ctx) })
 	return p.closeErr
@@ -323,23 +329,9 @@ func (p *Producer) Close(ctx context.Context) error {
 
 func (p *Producer) close(ctx context.Context) error {
 	p.closed.Store(true)
-	var err error
-	for {
-		if err = p.Flush(ctx); err != nil {
-			break
-		}
-		if p.inSend.Load() == 0 && len(p.acc.incompleteBatches()) == 0 {
-			break
-		}
-		// A Send that passed the closed check before step 1 is still
-		// appending (or waiting for memory): give it a moment.
-		t := time.NewTimer(time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
+	// A Send racing with the line above may still append after the flush;
+	// the sender fails such records with ErrClosed when it stops.
+	err := p.Flush(ctx)
 	p.snd.post(func() { p.snd.stopping = true })
 	p.cl.Close()
 	<-p.snd.done
