@@ -80,8 +80,8 @@ func decodeTxnIndex(b []byte, base, next int64) ([]txnIndexEntry, error) {
 // key (version 0, type 0 abort or 1 commit) and value (version 0,
 // coordinator epoch).
 func parseMarker(batch []byte) (commit bool, coordinatorEpoch int32, err error) {
-	if len(batch) <= batchHeaderLen || binary.BigEndian.Uint16(batch[offAttributes:])&0x07 != 0 {
-		return false, 0, fmt.Errorf("%w: control batch without an uncompressed record", ErrInvalidRecord)
+	if len(batch) <= batchHeaderLen || binary.BigEndian.Uint16(batch[offAttributes:])&0x07 != 0 || binary.BigEndian.Uint32(batch[offRecordCount:]) != 1 {
+		return false, 0, fmt.Errorf("%w: a control batch holds exactly one uncompressed record", ErrInvalidRecord)
 	}
 	var r kmsg.Record
 	if err := r.ReadFrom(batch[batchHeaderLen:]); err != nil {

@@ -162,6 +162,10 @@ func TestMarkerEpochs(t *testing.T) {
 	if _, err := l.Append(makeBatch(t, batchSpec{pid: 1, seq: -1, rawSeq: true, attrs: attrTransactional | attrControl}), time.Now(), 0); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("control batch without a marker record: %v", err)
 	}
+	two := makeBatch(t, batchSpec{pid: 1, epoch: 5, seq: -1, rawSeq: true, records: 2, attrs: attrTransactional | attrControl})
+	if _, err := l.Append(two, time.Now(), 0); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("control batch of two records: %v", err)
+	}
 }
 
 // TestUnsequencedTransactionalBatches: the coordinator writes transactional
