@@ -42,6 +42,9 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 					sp.ErrorCode = errorCode(err)
 					break
 				}
+				if req.IsolationLevel == 1 && (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= t.partitions[rp.Partition].log.LastStableOffset() {
+					off, ts = -1, -1 // Kafka: read_committed finds only stable records
+				}
 				sp.Offset, sp.Timestamp = off, ts
 				if off >= 0 {
 					sp.LeaderEpoch = 0

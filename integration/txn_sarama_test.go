@@ -120,6 +120,13 @@ func groupOffsets(t *testing.T, addr, group, topic string, partitions int32) []i
 // (0 read_uncommitted, 1 read_committed).
 func listLatest(t *testing.T, addr, topic string, partition int32, isolation int8) int64 {
 	t.Helper()
+	return listOffset(t, addr, topic, partition, isolation, -1)
+}
+
+// listOffset asks ListOffsets for timestamp ts (or a special one) at an
+// isolation level.
+func listOffset(t *testing.T, addr, topic string, partition int32, isolation int8, ts int64) int64 {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +134,7 @@ func listLatest(t *testing.T, addr, topic string, partition int32, isolation int
 	defer cl.Close()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.IsolationLevel = isolation
-	req.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: partition, Timestamp: -1, CurrentLeaderEpoch: -1}}}}
+	req.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: partition, Timestamp: ts, CurrentLeaderEpoch: -1}}}}
 	resp, err := req.RequestWith(context.Background(), cl)
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +207,9 @@ func TestSaramaTransactions(t *testing.T) {
 	}
 	if lso, hw := listLatest(t, b.Addr(), "stx", 0, 1), listLatest(t, b.Addr(), "stx", 0, 0); lso != 0 || hw != 10 {
 		t.Fatalf("ListOffsets latest during the transaction: read_committed %d, read_uncommitted %d; want 0 and 10", lso, hw)
+	}
+	if committed, all := listOffset(t, b.Addr(), "stx", 0, 1, 0), listOffset(t, b.Addr(), "stx", 0, 0, 0); committed != -1 || all != 0 {
+		t.Fatalf("ListOffsets by timestamp during the transaction: read_committed %d, read_uncommitted %d; want -1 and 0", committed, all)
 	}
 	// A client may not write a marker itself.
 	ctl := kmsg.RecordBatch{Magic: 2, Attributes: 0x30, ProducerID: 1, FirstSequence: -1, NumRecords: 1, LastOffsetDelta: 0,
