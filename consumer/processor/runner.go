@@ -77,7 +77,6 @@ func (r *Runner) start(ctx context.Context) error {
 	cc := r.cfg.Consumer
 	cc.DisableAutoCommit = true
 	user := cc
-	cc.OnAssigned = user.OnAssigned
 	cc.OnRevoked = func(tps []kafkit.TopicPartition) {
 		r.revoke(tps)
 		if user.OnRevoked != nil {
