@@ -6,11 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/consumer"
 	"github.com/kafkit/kafkit/interceptors"
+	"github.com/kafkit/kafkit/producer"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -183,5 +186,72 @@ func TestLoggingConsumer(t *testing.T) {
 	lines = logLines(t, &buf)
 	if len(lines) != 1 || lines[0]["count"] != 2.0 || lines[0]["offset"] != 5.0 || bytes.Contains(buf.Bytes(), []byte("secret")) {
 		t.Errorf("debug lines %v", lines)
+	}
+}
+
+// TestThroughConsumer: records produced with Tracing through a Producer and
+// read back by a Consumer with Tracing as its interceptor get receive spans
+// in the producer's traces, and Metrics counts them.
+func TestThroughConsumer(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tp, exp := newTracerProvider(t)
+	tr := interceptors.NewTracing(interceptors.TracingConfig{TracerProvider: tp})
+	p, err := producer.New(producer.Config{BootstrapServers: c.ListenAddrs(), Interceptors: []producer.Interceptor{tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	const n = 3
+	for range n {
+		if err := p.SendSync(ctx, &kafkit.Record{Topic: "t", Partition: kafkit.AnyPartition, Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendSpans := map[trace.SpanID]trace.TraceID{}
+	for _, s := range exp.GetSpans() {
+		sendSpans[s.SpanContext.SpanID()] = s.SpanContext.TraceID()
+	}
+	exp.Reset()
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m, err := interceptors.NewMetrics(interceptors.MetricsConfig{MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := consumer.New(ctx, consumer.Config{BootstrapServers: c.ListenAddrs(), AutoOffsetReset: consumer.OffsetResetEarliest,
+		Interceptors: []consumer.Interceptor{tr, m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close(context.Background())
+	if err := cons.Assign(kafkit.TopicPartition{Topic: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < n; {
+		recs, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(recs)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != n {
+		t.Fatalf("%d receive spans, want %d", len(spans), n)
+	}
+	for _, s := range spans {
+		if tid, ok := sendSpans[s.Parent.SpanID()]; !ok || tid != s.SpanContext.TraceID() {
+			t.Errorf("receive span %s: parent %v trace %v is not a send span", s.Name, s.Parent.SpanID(), s.SpanContext.TraceID())
+		}
+	}
+	if got := sumBy(t, collect(t, reader)["messaging.client.consumed.messages"], "messaging.destination.name"); got["t"] != n {
+		t.Errorf("consumed %v", got)
 	}
 }
