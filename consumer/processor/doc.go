@@ -8,6 +8,11 @@
 // (OrderKey: different keys of a partition run in parallel; all null keys of
 // a partition share one lane).
 //
+// Typed adapts a handler of deserialized keys and values
+// (consumer.TypedRecord); records that fail to deserialize are permanent
+// failures. A handler that panics crashes the program, as any goroutine
+// does; recover inside it to turn a panic into an error.
+//
 // Failures. A handler error is retried MaxAttempts times in all, with
 // exponential backoff and jitter (retry.backoff.ms style: RetryBackoff
 // doubling up to RetryBackoffMax, bounded also by MaxRetryTime). An error
