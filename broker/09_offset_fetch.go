@@ -1,12 +1,17 @@
 package broker
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+)
 
 // OffsetFetch: v0-9. v1 reads Kafka-stored offsets (v0 meant ZooKeeper;
 // kafkit answers both from __consumer_offsets), v2 allows null topics (all
 // of the group's offsets) and a top-level error, v5 leader epochs, v6 is
-// flexible, v7 RequireStable (only transactions make offsets unstable;
-// ignored until they exist), v8 batches groups, v9 member epochs of the
+// flexible, v7 RequireStable (partitions with a pending transactional
+// offset answer UNSTABLE_OFFSET_COMMIT, KIP-447), v8 batches groups, v9 member epochs of the
 // KIP-848 protocol (ignored). v10 names topics by id (not yet).
 var offsetFetchVersions = versions{0, 9}
 
@@ -34,6 +39,9 @@ func (b *Broker) handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (km
 			}
 			out = kmsg.NewOffsetFetchResponseGroup()
 			out.Group, out.ErrorCode = rg.Group, code
+		}
+		if req.RequireStable {
+			markUnstable(&out, b.coord.txnOffsets.unstable(rg.Group))
 		}
 		resp.Groups = append(resp.Groups, out)
 	}
@@ -67,4 +75,18 @@ func (b *Broker) handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (km
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
+}
+
+// markUnstable replaces the offsets of partitions with a pending
+// transactional commit by UNSTABLE_OFFSET_COMMIT; the client retries.
+func markUnstable(g *kmsg.OffsetFetchResponseGroup, unstable map[kafkit.TopicPartition]bool) {
+	for i := range g.Topics {
+		t := &g.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if unstable[kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}] {
+				p.Offset, p.ErrorCode = -1, kerr.UnstableOffsetCommit.Code
+			}
+		}
+	}
 }

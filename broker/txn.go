@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/coordinator"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 	"github.com/kafkit/kafkit/internal/storage"
@@ -219,6 +220,28 @@ func (o *txnOffsets) take(partition int32, producerID int64) []coordinator.Recor
 	recs := o.pending[k]
 	delete(o.pending, k)
 	return recs
+}
+
+// unstable lists the partitions of group with a transactional offset still
+// pending (KIP-447: OffsetFetch with RequireStable answers them
+// UNSTABLE_OFFSET_COMMIT until the transaction ends).
+func (o *txnOffsets) unstable(group string) map[kafkit.TopicPartition]bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out map[kafkit.TopicPartition]bool
+	for _, recs := range o.pending {
+		for _, r := range recs {
+			var k kmsg.OffsetCommitKey
+			if k.ReadFrom(r.Key) != nil || k.Group != group {
+				continue
+			}
+			if out == nil {
+				out = map[kafkit.TopicPartition]bool{}
+			}
+			out[kafkit.TopicPartition{Topic: k.Topic, Partition: k.Partition}] = true
+		}
+	}
+	return out
 }
 
 // offsetsReplay filters the replay of __consumer_offsets for the group
