@@ -1,8 +1,17 @@
-// Package coordinator is kafkit's group coordinator for the classic
-// consumer-group protocol: JoinGroup, SyncGroup, Heartbeat and LeaveGroup
-// membership with Kafka's rebalance state machine (Empty,
-// PreparingRebalance, CompletingRebalance, Stable, Dead), static membership
-// (KIP-345), committed offsets and the group admin operations.
+// Package coordinator holds kafkit's two coordinators.
+//
+// Coordinator is the group coordinator for the classic consumer-group
+// protocol: JoinGroup, SyncGroup, Heartbeat and LeaveGroup membership with
+// Kafka's rebalance state machine (Empty, PreparingRebalance,
+// CompletingRebalance, Stable, Dead), static membership (KIP-345), committed
+// offsets and the group admin operations.
+//
+// TxnCoordinator is the transaction coordinator: InitProducerId with a
+// transactional.id (epoch bumps, fencing), AddPartitionsToTxn,
+// AddOffsetsToTxn, EndTxn with its markers, transaction.timeout.ms aborts,
+// and its state in __transaction_state (TxnMetadataKey/Value records). It is
+// a mutex-guarded state machine: each request runs to completion under the
+// mutex, markers included; Run only drives its timers.
 //
 // # Concurrency
 //

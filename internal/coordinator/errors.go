@@ -2,5 +2,9 @@ package coordinator
 
 import "errors"
 
-// ErrClosed is returned by calls made after Run has returned.
-var ErrClosed = errors.New("coordinator: closed")
+var (
+	// ErrClosed is returned by calls made after Run has returned.
+	ErrClosed = errors.New("coordinator: closed")
+	// ErrLoading is returned by ApplyTxnOffsets before Load has finished.
+	ErrLoading = errors.New("coordinator: loading")
+)

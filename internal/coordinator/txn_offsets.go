@@ -70,9 +70,6 @@ func (c *Coordinator) txnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Reco
 	return recs, resp
 }
 
-// ErrLoading is returned by ApplyTxnOffsets before Load has finished.
-var ErrLoading = errors.New("coordinator: loading")
-
 // ApplyTxnOffsets makes the offset records of a committed transaction
 // (built by TxnOffsetRecords) the groups' committed offsets. They are in
 // __consumer_offsets already, made visible by the commit marker, so nothing
