@@ -59,7 +59,8 @@ type partState struct {
 	fetchOffset  int64           // next offset to fetch; buffered records fill [position, fetchOffset)
 	epoch        int32           // leader epoch of the last returned record, for commits
 	buf          []kafkit.Record // decoded, not yet returned: the rest of one batch's slab
-	pending      []rawBatch      // fetched, not yet decoded
+	ahead        *decodeJob      // the batch after buf, being decoded in the background
+	pending      []rawBatch      // fetched, not yet decoded, after ahead
 	inflight     bool            // a Fetch for this partition is outstanding
 	paused       bool
 	resetting    bool      // OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, ignoring the commit
@@ -337,7 +338,7 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 			continue
 		}
 		had := ps.buffered()
-		for len(out) < c.cfg.MaxPollRecords && (len(ps.buf) > 0 || c.decodeNextLocked(tp, ps)) {
+		for len(out) < c.cfg.MaxPollRecords && (len(ps.buf) > 0 || c.nextBatchLocked(tp, ps)) {
 			k := min(len(ps.buf), c.cfg.MaxPollRecords-len(out))
 			for j := range ps.buf[:k] {
 				out = append(out, &ps.buf[j])
@@ -365,43 +366,83 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 	return out, nil
 }
 
-// rawBatch is a fetched record batch not decoded yet. Poll decodes batches
-// one at a time as it needs records (as Java's consumer does), so a large
-// fetch is never materialized at once and the records an application has
-// dropped are reclaimed while it consumes the rest.
+// rawBatch is a fetched record batch not decoded yet. Batches are decoded
+// one at a time as Poll needs records (as Java's consumer does), with the
+// next one decoded in the background meanwhile, so a large fetch is never
+// materialized at once and the records an application has dropped are
+// reclaimed while it consumes the rest.
 type rawBatch struct {
 	raw     []byte // wire bytes, CRC already checked
 	records int32  // from the batch header
 }
 
-func (ps *partState) buffered() bool { return len(ps.buf) > 0 || len(ps.pending) > 0 }
+// decodeJob is one batch being decoded by its own goroutine, which sets
+// records and err and then closes done; it takes no lock.
+type decodeJob struct {
+	done    chan struct{}
+	count   int32 // records in the batch header
+	records []kafkit.Record
+	err     error
+}
 
-func (ps *partState) dropBuffered() { ps.buf, ps.pending = nil, nil }
+func (ps *partState) buffered() bool {
+	return len(ps.buf) > 0 || ps.ahead != nil || len(ps.pending) > 0
+}
 
-// decodeNextLocked decodes ps's next pending batch holding records at or
-// after its position into ps.buf, and reports whether it did. A batch that
-// does not decode fails the partition. Called with c.mu held. Each batch
-// decodes into a slab of its own, handed out by pointer and never reused.
-func (c *Consumer) decodeNextLocked(tp kafkit.TopicPartition, ps *partState) bool {
-	for len(ps.pending) > 0 {
-		raw := ps.pending[0].raw
-		ps.pending[0] = rawBatch{}
-		ps.pending = ps.pending[1:]
+// dropBuffered forgets fetched records; a decode under way finishes into a
+// job nobody reads.
+func (ps *partState) dropBuffered() { ps.buf, ps.ahead, ps.pending = nil, nil, nil }
+
+// decodeAheadLocked starts decoding ps's next pending batch unless one is
+// under way already. Called with c.mu held.
+func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
+	if ps.ahead != nil || len(ps.pending) == 0 || c.closed { // Close waits for c.wg
+		return
+	}
+	rb := ps.pending[0]
+	ps.pending[0] = rawBatch{}
+	ps.pending = ps.pending[1:]
+	job := &decodeJob{done: make(chan struct{}), count: rb.records}
+	ps.ahead = job
+	c.wg.Go(func() {
+		defer close(job.done)
 		var b recordbatch.Batch
-		rd := recordbatch.NewReader(raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
-		if !rd.Next(&b) {
-			err := rd.Err()
-			if err == nil {
-				err = recordbatch.ErrCorrupt // scan saw a whole batch
-			}
-			ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, ps.position, err)
+		rd := recordbatch.NewReader(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
+		switch {
+		case rd.Next(&b):
+			job.records = b.Records
+		case rd.Err() != nil:
+			job.err = rd.Err()
+		default:
+			job.err = recordbatch.ErrCorrupt // scan saw a whole batch
+		}
+	})
+}
+
+// nextBatchLocked moves ps's next decoded batch holding records at or after
+// its position into ps.buf, waiting for its decode (which takes no lock), and
+// starts decoding the one after. It reports whether there was one; a batch
+// that does not decode fails the partition. Called with c.mu held. Each
+// batch decodes into a slab of its own, handed out by pointer, never reused.
+func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool {
+	for {
+		c.decodeAheadLocked(tp, ps)
+		job := ps.ahead
+		if job == nil {
+			return false
+		}
+		<-job.done
+		ps.ahead = nil
+		if job.err != nil {
+			ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, ps.position, job.err)
 			ps.dropBuffered()
 			signal(c.wake)
 			return false
 		}
+		c.decodeAheadLocked(tp, ps) // while the application works on this one
 		// A fetch starts at the batch holding the position: skip the
 		// records before it (offsets ascend within a batch).
-		recs := b.Records
+		recs := job.records
 		for len(recs) > 0 && recs[0].Offset < ps.position {
 			recs = recs[1:]
 		}
@@ -410,7 +451,6 @@ func (c *Consumer) decodeNextLocked(tp kafkit.TopicPartition, ps *partState) boo
 			return true
 		}
 	}
-	return false
 }
 
 // bufferedLocked counts the records Poll could return now, up to limit.
@@ -422,6 +462,9 @@ func (c *Consumer) bufferedLocked(limit int) int {
 			continue
 		}
 		n += len(ps.buf)
+		if ps.ahead != nil {
+			n += int(ps.ahead.count)
+		}
 		for _, b := range ps.pending {
 			if n >= limit {
 				break

@@ -310,6 +310,7 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 		return false
 	}
 	ps.pending = batches
+	c.decodeAheadLocked(tp, ps)
 	return true
 }
 
