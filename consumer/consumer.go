@@ -226,9 +226,10 @@ func (c *Consumer) assignedLocked() []kafkit.TopicPartition {
 // auto.commit.interval.ms has passed. A partition whose offset cannot be
 // determined under auto.offset.reset=none makes Poll return ErrNoOffset.
 // Records are spread fairly across partitions and in offset order within one.
-// Poll decodes fetched record batches as it needs records (the fetcher only
-// checks their CRCs), and each batch into storage of its own: the records
-// returned stay valid however long the application keeps them.
+// Fetched record batches are decoded as Poll needs records, one batch per
+// partition ahead in the background (the fetcher only checks their CRCs),
+// each into storage of its own: the records returned stay valid however long
+// the application keeps them.
 func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 	c.mu.Lock()
 	c.polling, c.lastPoll = true, time.Now()

@@ -12,7 +12,10 @@
 // (JoinGroup, SyncGroup, Heartbeat); if Poll is not called for
 // max.poll.interval.ms it leaves the group, and the next Poll rejoins.
 // Another goroutine fetches: one Fetch in flight per broker, for the
-// partitions it leads whose buffered records Poll has drained.
+// partitions it leads whose buffered records Poll has drained. It only checks
+// the batches' CRCs and headers; records are decoded batch by batch as Poll
+// needs them, each partition's next batch by a short-lived goroutine while
+// the application works on the current one.
 //
 // Offsets. A committed offset is the next offset to read. Automatic commits
 // (enable.auto.commit, every auto.commit.interval.ms) happen at the start of
