@@ -60,7 +60,10 @@ type Config struct {
 	FetchMaxWait           time.Duration // fetch.max.wait.ms; default 500ms
 	MaxPartitionFetchBytes int32         // max.partition.fetch.bytes; default 1048576
 	IsolationLevel         string        // isolation.level: read_uncommitted (default), read_committed
-	SkipCRCCheck           bool          // check.crcs=false (default true)
+	// DisallowAutoCreateTopics is allow.auto.create.topics=false: Metadata
+	// for subscribed topics no longer asks the broker to create them.
+	DisallowAutoCreateTopics bool
+	SkipCRCCheck             bool // check.crcs=false (default true)
 
 	RequestTimeout      time.Duration // request.timeout.ms; default 30s
 	DefaultAPITimeout   time.Duration // default.api.timeout.ms; default 60s (bounds Close's commit and leave)
@@ -197,6 +200,7 @@ func (c Config) clientConfig() client.Config {
 		RequestTimeout: c.RequestTimeout, MetadataMaxAge: c.MetadataMaxAge,
 		ReconnectBackoff: c.ReconnectBackoff, ReconnectBackoffMax: c.ReconnectBackoffMax,
 		RetryBackoff: c.RetryBackoff, RetryBackoffMax: c.RetryBackoffMax, Logger: c.Logger,
+		AllowAutoTopicCreation: !c.DisallowAutoCreateTopics,
 	}
 }
 
@@ -224,6 +228,13 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			return
 		}
 		*dst = int32(n)
+	}
+	boolean := func(key, v string) bool {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: not a boolean: %q", key, v))
+		}
+		return b
 	}
 	sasl := func() *kafkit.SASL {
 		if c.SASL == nil {
@@ -256,11 +267,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			i32(key, v, &n)
 			c.MaxPollRecords = int(n)
 		case "enable.auto.commit":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: not a boolean: %q", key, v))
-			}
-			c.DisableAutoCommit = !b
+			c.DisableAutoCommit = !boolean(key, v)
 		case "auto.commit.interval.ms":
 			ms(key, v, &c.AutoCommitInterval)
 		case "auto.offset.reset":
@@ -282,11 +289,9 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		case "isolation.level":
 			c.IsolationLevel = v
 		case "check.crcs":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: not a boolean: %q", key, v))
-			}
-			c.SkipCRCCheck = !b
+			c.SkipCRCCheck = !boolean(key, v)
+		case "allow.auto.create.topics":
+			c.DisallowAutoCreateTopics = !boolean(key, v)
 		case "request.timeout.ms":
 			ms(key, v, &c.RequestTimeout)
 		case "default.api.timeout.ms":

@@ -407,7 +407,10 @@ func (s settings) clientConfig() client.Config {
 		MetadataMaxAge:  s.MetadataMaxAge,
 		RetryBackoff:    s.RetryBackoff,
 		RetryBackoffMax: s.RetryBackoffMax,
-		Logger:          s.Logger,
+		// Java's producer always lets Metadata create the topic it writes to
+		// (the broker's auto.create.topics.enable decides).
+		AllowAutoTopicCreation: true,
+		Logger:                 s.Logger,
 	}
 	if s.SASL != nil {
 		cfg.SASL = client.FromSASL(s.SASL)

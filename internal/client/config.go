@@ -45,6 +45,12 @@ type Config struct {
 	// (client.software.name / version); defaults "kafkit" and "0.1.0".
 	SoftwareName, SoftwareVersion string
 
+	// AllowAutoTopicCreation is sent in Metadata requests: the broker then
+	// creates unknown topics (if its auto.create.topics.enable allows), as
+	// Java's producer always asks and its consumer does with
+	// allow.auto.create.topics (default true).
+	AllowAutoTopicCreation bool
+
 	Logger *slog.Logger // default: discard
 }
 

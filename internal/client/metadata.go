@@ -296,7 +296,8 @@ func (cl *Client) runRefresh(r *refresh) {
 			req.Topics = append(req.Topics, rt)
 		}
 	}
-	req.AllowAutoTopicCreation = false
+	// Never for "all topics": the flag only means something for names.
+	req.AllowAutoTopicCreation = cl.cfg.AllowAutoTopicCreation && !r.all
 	ctx, cancel := context.WithTimeout(cl.ctx, cl.cfg.DialTimeout+cl.cfg.RequestTimeout)
 	defer cancel()
 	kresp, err := cl.Request(ctx, req)
