@@ -17,6 +17,18 @@ const (
 	DefaultMaxMessageBytes    int32 = 1024*1024 + 12     // max.message.bytes
 	minSegmentBytes                 = 14                 // Kafka's minimum; smaller than any v2 batch
 	minSegmentIndexBytes            = 4                  // Kafka's minimum; no room for an entry, so one batch per segment
+
+	DefaultDeleteRetentionMs              = 24 * time.Hour // delete.retention.ms
+	DefaultMinCleanableDirtyRatio float64 = 0.5            // min.cleanable.dirty.ratio
+)
+
+// CleanupPolicy is cleanup.policy: a set of CleanupDelete and CleanupCompact.
+type CleanupPolicy uint8
+
+// cleanup.policy values; "compact,delete" is both bits.
+const (
+	CleanupDelete CleanupPolicy = 1 << iota
+	CleanupCompact
 )
 
 // Config holds the topic-level settings of one partition log, under Kafka's
@@ -57,6 +69,26 @@ type Config struct {
 	// LogAppendTime is message.timestamp.type=LogAppendTime: Append stamps
 	// each batch's maxTimestamp with the broker's clock.
 	LogAppendTime bool
+	// CleanupPolicy is cleanup.policy; zero means CleanupDelete. Without
+	// CleanupDelete, ApplyRetention ignores retention.ms and retention.bytes;
+	// with CleanupCompact, Clean compacts the log and Append refuses records
+	// without a key.
+	CleanupPolicy CleanupPolicy
+	// DeleteRetentionMs is delete.retention.ms: how long a tombstone stays
+	// after its record timestamp once it has been cleaned. Kafka's 0 is
+	// time.Nanosecond.
+	DeleteRetentionMs time.Duration
+	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio, in [0, 1]: Clean
+	// runs when the dirty part is at least this share of the cleanable
+	// bytes. Zero means Kafka's 0.5; Kafka's 0 is any value below 1e-9.
+	MinCleanableDirtyRatio float64
+	// MinCompactionLagMs is min.compaction.lag.ms: a segment whose largest
+	// timestamp is younger than this is not cleaned. Zero is Kafka's 0.
+	MinCompactionLagMs time.Duration
+	// MaxCompactionLagMs is max.compaction.lag.ms: a dirty segment whose
+	// first batch is older than this is cleaned whatever the dirty ratio.
+	// Zero means unlimited (Kafka's default, Long.MAX_VALUE).
+	MaxCompactionLagMs time.Duration
 }
 
 // Validate reports every out-of-range field at once, naming Kafka's keys.
@@ -83,6 +115,21 @@ func (c Config) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("max.message.bytes: %d is negative", c.MaxMessageBytes))
 	}
+	if c.CleanupPolicy&^(CleanupDelete|CleanupCompact) != 0 {
+		errs = append(errs, fmt.Errorf("cleanup.policy: unknown bits %#x", uint8(c.CleanupPolicy)))
+	}
+	if c.DeleteRetentionMs < 0 {
+		errs = append(errs, fmt.Errorf("delete.retention.ms: %v is negative", c.DeleteRetentionMs))
+	}
+	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) {
+		errs = append(errs, fmt.Errorf("min.cleanable.dirty.ratio: %v is not in [0, 1]", c.MinCleanableDirtyRatio))
+	}
+	if c.MinCompactionLagMs < 0 {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms: %v is negative", c.MinCompactionLagMs))
+	}
+	if c.MaxCompactionLagMs < 0 {
+		errs = append(errs, fmt.Errorf("max.compaction.lag.ms: %v is negative", c.MaxCompactionLagMs))
+	}
 	return errors.Join(errs...)
 }
 
@@ -105,6 +152,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.CleanupPolicy == 0 {
+		c.CleanupPolicy = CleanupDelete
+	}
+	if c.DeleteRetentionMs == 0 {
+		c.DeleteRetentionMs = DefaultDeleteRetentionMs
+	}
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = DefaultMinCleanableDirtyRatio
+	}
+	if c.MaxCompactionLagMs == 0 {
+		c.MaxCompactionLagMs = math.MaxInt64
 	}
 	return c
 }

@@ -40,6 +40,7 @@ type Log struct {
 	lastFlush      time.Time // of the last fsync of the active segment
 	recoveryPoint  int64     // offsets below it are fsynced and need no recovery
 	snapshotOffset int64     // offset of the producer snapshot file on disk, -1 if none
+	firstDirty     int64     // the cleaner's checkpoint, -1 until read (cleaner.go)
 	delta          segmentDelta
 	scratch        [timeIndexEntrySize]byte
 
@@ -95,6 +96,7 @@ func Open(fsys FS, dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		cfg:            cfg.withDefaults(),
 		producers:      newProducerStates(),
 		snapshotOffset: -1,
+		firstDirty:     -1,
 		firstUnstable:  -1,
 	}
 	if err := l.load(time.Now()); err != nil {
@@ -122,6 +124,9 @@ func (l *Log) load(now time.Time) error {
 		return err
 	}
 	names, err := l.fsys.ReadDirNames(l.dir)
+	if err == nil {
+		names, err = l.recoverCleaning(names)
+	}
 	if err != nil {
 		return err
 	}
@@ -488,6 +493,11 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		return AppendResult{}, ErrClosed
 	}
 	cfg := &l.cfg
+	if cfg.CleanupPolicy&CleanupCompact != 0 {
+		if err := requireKeys(records); err != nil {
+			return AppendResult{}, err
+		}
+	}
 	if in.maxBatch > cfg.MaxMessageBytes {
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrRecordTooLarge, in.maxBatch, cfg.MaxMessageBytes)
 	}
@@ -911,7 +921,7 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 		return 0, ErrClosed
 	}
 	cfg := l.cfg
-	if cfg.RetentionMs >= 0 {
+	if cfg.RetentionMs >= 0 && cfg.CleanupPolicy&CleanupDelete != 0 {
 		limit := cfg.RetentionMs.Milliseconds()
 		n, err := l.deleteOldSegments(now, func(s, _ *segment) bool {
 			return now.UnixMilli()-s.largestTimestamp() > limit
@@ -921,7 +931,7 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 			return deletedSegments, err
 		}
 	}
-	if cfg.RetentionBytes > 0 {
+	if cfg.RetentionBytes > 0 && cfg.CleanupPolicy&CleanupDelete != 0 {
 		excess := l.sizeLocked() - cfg.RetentionBytes
 		n, err := l.deleteOldSegments(now, func(s, _ *segment) bool {
 			if excess-s.size < 0 {

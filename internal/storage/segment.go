@@ -108,10 +108,15 @@ func (s *segment) sync() error {
 }
 
 // largestTimestamp is what time retention compares: the largest record
-// timestamp, or the file's modification time when no batch has one.
+// timestamp, or the file's modification time when no batch has one. An
+// empty segment (only cleaning leaves one that is not active) keeps nothing
+// and counts as infinitely old.
 func (s *segment) largestTimestamp() int64 {
 	if s.maxTs >= 0 {
 		return s.maxTs
+	}
+	if s.size == 0 {
+		return 0
 	}
 	if fi, err := s.log.Stat(); err == nil {
 		return fi.ModTime().UnixMilli()

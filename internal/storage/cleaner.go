@@ -1,0 +1,674 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/recordbatch"
+)
+
+// Log compaction (cleanup.policy=compact), as Kafka's log cleaner does it;
+// doc.go specifies the files.
+
+// File names of the cleaner (see doc.go).
+const (
+	cleanerCheckpointFile = "cleaner-offset-checkpoint"
+	extCleaned            = ".cleaned"
+	extSwap               = ".swap"
+)
+
+// swapExts are the files of a cleaned segment, in the order they are
+// renamed: the .log last, so a .log.swap means the others are there too.
+var swapExts = []string{extIndex, extTimeIndex, extTxnIndex, extLog}
+
+// CleanStats describes what one Clean did.
+type CleanStats struct {
+	Segments         int   // segments read (and rewritten into fewer)
+	BytesRead        int64 // their size before cleaning
+	BytesWritten     int64 // their size after
+	RecordsRemoved   int64 // records, tombstones and markers dropped
+	FirstUncleanable int64 // the log was cleaned up to this offset
+}
+
+// requireKeys refuses records without a key, which a compacted log cannot
+// hold (Kafka's "Compacted topic cannot accept message without key"). It
+// decodes the batches, so Append calls it for compacted logs only.
+func requireKeys(records []byte) error {
+	r := recordbatch.NewReader(records, recordbatch.ReadOptions{})
+	var b recordbatch.Batch
+	for r.Next(&b) {
+		if b.Attributes.Control() {
+			continue
+		}
+		for i := range b.Records {
+			if b.Records[i].Key == nil {
+				return fmt.Errorf("%w: compacted topic cannot accept a record without a key (offset delta %d)",
+					ErrInvalidRecord, b.Records[i].Offset-b.BaseOffset)
+			}
+		}
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorruptMessage, err)
+	}
+	return nil
+}
+
+// Cleanable reports the share of the cleanable bytes that were not cleaned
+// yet (Kafka's dirty ratio) and whether the log is due for Clean: its
+// cleanup.policy has compact and the ratio reaches min.cleanable.dirty.ratio
+// or a dirty segment is older than max.compaction.lag.ms. The broker's
+// cleaner cleans the dirtiest due log first.
+func (l *Log) Cleanable(now time.Time) (dirtyRatio float64, due bool) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed || l.cfg.CleanupPolicy&CleanupCompact == 0 {
+		return 0, false
+	}
+	firstDirty := l.cleanerFirstDirty()
+	k := l.cleanableSegments(now)
+	var clean, dirty int64
+	overdue := false
+	for _, s := range l.segments[:k] {
+		if s.base < firstDirty {
+			clean += s.size
+			continue
+		}
+		dirty += s.size
+		ts := s.rollTs
+		if ts < 0 {
+			ts = s.largestTimestamp()
+		}
+		overdue = overdue || (s.size > 0 && now.UnixMilli()-ts > l.cfg.MaxCompactionLagMs.Milliseconds())
+	}
+	if dirty == 0 {
+		return 0, false
+	}
+	dirtyRatio = float64(dirty) / float64(clean+dirty)
+	return dirtyRatio, dirtyRatio >= l.cfg.MinCleanableDirtyRatio || overdue
+}
+
+// cleanerFirstDirty returns the offset below which the log was cleaned,
+// read from cleaner-offset-checkpoint on first use. The caller holds
+// appendMu.
+func (l *Log) cleanerFirstDirty() int64 {
+	if l.firstDirty < 0 {
+		off, _, err := readCheckpoint(l.fsys, l.dir, cleanerCheckpointFile)
+		if err != nil {
+			l.logger.Warn("ignoring unreadable cleaner checkpoint; the whole log is dirty", "err", err)
+		}
+		l.firstDirty = off
+	}
+	return max(l.firstDirty, l.segments[0].base)
+}
+
+// cleanableSegments returns how many of the oldest segments lie wholly below
+// the first uncleanable offset: the active segment's base, the last stable
+// offset, and the base of the first segment younger than
+// min.compaction.lag.ms, whichever is lowest. The caller holds appendMu.
+func (l *Log) cleanableSegments(now time.Time) int {
+	limit := l.active().base
+	if l.firstUnstable >= 0 {
+		limit = min(limit, l.firstUnstable)
+	}
+	lag := l.cfg.MinCompactionLagMs.Milliseconds()
+	k := 0
+	for k+1 < len(l.segments) && l.segments[k+1].base <= limit {
+		if lag > 0 && now.UnixMilli()-l.segments[k].largestTimestamp() < lag {
+			break
+		}
+		k++
+	}
+	return k
+}
+
+// Clean compacts the closed segments below the first uncleanable offset
+// (see cleanableSegments), whatever the dirty ratio: it keeps the latest
+// record of each key, drops tombstones and transaction markers that were
+// cleaned before and are older than delete.retention.ms, drops aborted
+// transactional records, and regroups the segments into as few as
+// segment.bytes allows, keeping every offset (compaction leaves gaps). Each
+// group is written to new files and swapped in atomically (see doc.go);
+// readers see the old segments or the new one. It holds the writers' lock
+// for the whole pass, so appends wait for it. A log whose cleanup.policy
+// lacks compact is left alone.
+func (l *Log) Clean(now time.Time) (CleanStats, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return CleanStats{}, ErrClosed
+	}
+	if l.cfg.CleanupPolicy&CleanupCompact == 0 {
+		return CleanStats{}, nil
+	}
+	k := l.cleanableSegments(now)
+	if k == 0 {
+		return CleanStats{FirstUncleanable: l.segments[0].base}, nil
+	}
+	p := cleanPass{
+		l:            l,
+		firstDirty:   l.cleanerFirstDirty(),
+		horizon:      now.UnixMilli() - l.cfg.DeleteRetentionMs.Milliseconds(),
+		latest:       map[string]int64{},
+		txnData:      map[int64]bool{},
+		droppedAbort: map[int64]bool{},
+		stats:        CleanStats{FirstUncleanable: l.segments[k].base},
+	}
+	for _, e := range l.aborted {
+		p.abortedBy = appendAborted(p.abortedBy, e)
+	}
+	if err := p.mapLatest(l.segments[:k]); err != nil {
+		return p.stats, err
+	}
+	for i := 0; i < k; {
+		j := l.groupEnd(i, k)
+		kept, err := p.cleanGroup(i, j, now)
+		if err != nil {
+			return p.stats, fmt.Errorf("storage: clean %s: %w", l.dir, err)
+		}
+		// The group became one segment, or none.
+		k -= j - i
+		if kept {
+			k++
+			i++
+		}
+	}
+	l.mu.Lock()
+	l.aborted = slices.DeleteFunc(l.aborted, func(e txnIndexEntry) bool { return p.droppedAbort[e.LastOffset] })
+	l.mu.Unlock()
+	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, p.stats.FirstUncleanable); err != nil {
+		// The next pass cleans the same segments again; nothing is lost.
+		l.logger.Warn("could not write the cleaner checkpoint", "err", err)
+	} else {
+		l.firstDirty = p.stats.FirstUncleanable
+	}
+	l.logger.Info("cleaned log", "segments", p.stats.Segments, "bytes_before", p.stats.BytesRead,
+		"bytes_after", p.stats.BytesWritten, "records_removed", p.stats.RecordsRemoved)
+	return p.stats, nil
+}
+
+func appendAborted(m map[int64][]txnIndexEntry, e txnIndexEntry) map[int64][]txnIndexEntry {
+	if m == nil {
+		m = map[int64][]txnIndexEntry{}
+	}
+	m[e.ProducerID] = append(m[e.ProducerID], e)
+	return m
+}
+
+// groupEnd returns the end (exclusive) of the group of segments from i (below
+// k) that one cleaned segment can hold: at most segment.bytes before
+// cleaning, offsets that fit the indexes, and index entries that fit
+// segment.index.bytes, as Kafka groups them.
+func (l *Log) groupEnd(i, k int) int {
+	base := l.segments[i].base
+	size := l.segments[i].size
+	maxEntries := int64(l.cfg.SegmentIndexBytes / timeIndexEntrySize)
+	j := i + 1
+	for ; j < k; j++ {
+		s := l.segments[j]
+		if size+s.size > l.cfg.SegmentBytes || l.segments[j+1].base-1-base > math.MaxInt32 ||
+			(size+s.size)/int64(l.cfg.IndexIntervalBytes) >= maxEntries {
+			break
+		}
+		size += s.size
+	}
+	return j
+}
+
+// cleanPass is the state of one Clean, owned by its goroutine.
+type cleanPass struct {
+	l          *Log
+	firstDirty int64 // below it, segments were cleaned before
+	horizon    int64 // cleaned tombstones and markers with timestamps below it go
+	// latest is the offset of the latest record of each key in the dirty
+	// segments.
+	latest map[string]int64
+	// abortedBy lists the aborted transactions by producer id.
+	abortedBy map[int64][]txnIndexEntry
+	// txnData marks the producers whose current transaction (in the pass's
+	// order) kept records: its marker must stay.
+	txnData map[int64]bool
+	// droppedAbort holds the offsets of the abort markers dropped.
+	droppedAbort map[int64]bool
+	stats        CleanStats
+	batch        recordbatch.Batch
+	buf          []byte
+}
+
+func (p *cleanPass) aborted(h *batchHeader) bool {
+	if h.attributes&attrTransactional == 0 {
+		return false
+	}
+	for _, e := range p.abortedBy[h.producerID] {
+		if e.FirstOffset <= h.baseOffset && h.baseOffset < e.LastOffset {
+			return true
+		}
+	}
+	return false
+}
+
+// eachBatch calls fn for every batch of s with a copy of its bytes.
+func (p *cleanPass) eachBatch(s *segment, fn func(h *batchHeader, raw []byte) error) error {
+	hdr := make([]byte, batchHeaderLen)
+	for pos := int64(0); pos < s.size; {
+		h, problem, err := s.readFrame(pos, s.size, hdr)
+		if err != nil {
+			return err
+		}
+		if problem != "" {
+			return fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
+		}
+		p.buf = slices.Grow(p.buf[:0], int(h.size))[:h.size]
+		if _, err := s.log.ReadAt(p.buf, pos); err != nil {
+			return fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+		}
+		if err := fn(&h, p.buf); err != nil {
+			return err
+		}
+		pos += int64(h.size)
+	}
+	return nil
+}
+
+// records decodes the records of a data batch.
+func (p *cleanPass) records(raw []byte) ([]kafkit.Record, error) {
+	r := recordbatch.NewReader(raw, recordbatch.ReadOptions{})
+	if !r.Next(&p.batch) {
+		return nil, fmt.Errorf("%w: batch at %d: %v", ErrCorrupt, binary.BigEndian.Uint64(raw), r.Err())
+	}
+	return p.batch.Records, nil
+}
+
+// mapLatest records the latest offset of each key in the dirty segments;
+// aborted records and control batches do not count.
+func (p *cleanPass) mapLatest(segs []*segment) error {
+	for _, s := range segs {
+		if s.next <= p.firstDirty {
+			continue
+		}
+		err := p.eachBatch(s, func(h *batchHeader, raw []byte) error {
+			if h.attributes&attrControl != 0 || p.aborted(h) || h.lastOffset() < p.firstDirty {
+				return nil
+			}
+			recs, err := p.records(raw)
+			if err != nil {
+				return err
+			}
+			for i := range recs {
+				if recs[i].Key != nil {
+					p.latest[string(recs[i].Key)] = recs[i].Offset
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepRecord applies the compaction rules to one record of a committed (or
+// non-transactional) batch.
+func (p *cleanPass) keepRecord(r *kafkit.Record) bool {
+	if r.Key == nil {
+		return false
+	}
+	if latest, ok := p.latest[string(r.Key)]; ok && latest > r.Offset {
+		return false
+	}
+	return r.Value != nil || r.Offset >= p.firstDirty || r.Timestamp.UnixMilli() >= p.horizon
+}
+
+// filter returns the batch as the cleaned segment keeps it, or nil to drop
+// it.
+func (p *cleanPass) filter(h *batchHeader, raw []byte) ([]byte, error) {
+	if h.attributes&attrControl != 0 {
+		commit, _, err := parseMarker(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: marker at %d: %v", ErrCorrupt, h.baseOffset, err)
+		}
+		keep := p.txnData[h.producerID] || h.baseOffset >= p.firstDirty || h.maxTimestamp >= p.horizon
+		delete(p.txnData, h.producerID)
+		if keep {
+			return raw, nil
+		}
+		if !commit {
+			p.droppedAbort[h.baseOffset] = true
+		}
+		p.stats.RecordsRemoved++
+		return nil, nil
+	}
+	recs, err := p.records(raw)
+	if err != nil {
+		return nil, err
+	}
+	aborted := p.aborted(h)
+	kept := recs[:0]
+	for i := range recs {
+		if !aborted && p.keepRecord(&recs[i]) {
+			kept = append(kept, recs[i])
+		}
+	}
+	p.stats.RecordsRemoved += int64(len(recs) - len(kept))
+	if len(kept) > 0 && h.attributes&attrTransactional != 0 {
+		p.txnData[h.producerID] = true
+	}
+	switch {
+	case len(kept) == len(recs):
+		return raw, nil
+	case len(kept) == 0 && !p.lastOfProducer(h):
+		return nil, nil
+	}
+	return rewriteBatch(raw, h, kept), nil
+}
+
+// lastOfProducer reports whether the batch is its producer's latest, which
+// Kafka keeps (empty if need be) so that the producer's state can be rebuilt
+// from the log.
+func (p *cleanPass) lastOfProducer(h *batchHeader) bool {
+	if h.producerID < 0 {
+		return false
+	}
+	e, ok := p.l.producers.m[h.producerID]
+	if !ok {
+		return false
+	}
+	last, ok := e.last()
+	return ok && last.baseOffset == h.baseOffset
+}
+
+// rewriteBatch encodes the kept records of a batch, uncompressed, with their
+// offset and timestamp deltas; the header keeps everything else (base
+// offset, lastOffsetDelta, timestamps, producer fields, transactional and
+// control bits).
+func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) []byte {
+	out := append(make([]byte, 0, len(raw)), raw[:batchHeaderLen]...)
+	var hdrs []kmsg.Header
+	for i := range kept {
+		r := &kept[i]
+		hdrs = hdrs[:0]
+		for _, hd := range r.Headers {
+			hdrs = append(hdrs, kmsg.Header{Key: hd.Key, Value: hd.Value})
+		}
+		rec := kmsg.Record{
+			TimestampDelta64: r.Timestamp.UnixMilli() - h.firstTimestamp,
+			OffsetDelta:      int32(r.Offset - h.baseOffset),
+			Key:              r.Key,
+			Value:            r.Value,
+			Headers:          hdrs,
+		}
+		// The length prefix counts the bytes after it: encode once with a
+		// one-byte zero prefix to measure.
+		rec.Length = int32(len(rec.AppendTo(nil)) - 1)
+		out = rec.AppendTo(out)
+	}
+	be := binary.BigEndian
+	be.PutUint32(out[offBatchLength:], uint32(len(out)-logOverhead))
+	be.PutUint16(out[offAttributes:], uint16(h.attributes)&^0x07)
+	be.PutUint32(out[offRecordCount:], uint32(len(kept)))
+	be.PutUint32(out[offCRC:], batchCRC(out))
+	return out
+}
+
+// cleanGroup cleans segments [i, j) into one segment and swaps it in; kept
+// is false when nothing was left, and the segments were deleted.
+func (p *cleanPass) cleanGroup(i, j int, now time.Time) (kept bool, err error) {
+	l := p.l
+	group := l.segments[i:j]
+	base := group[0].base
+	next := l.segments[j].base
+	files := make(map[string]File, len(swapExts))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, ext := range swapExts {
+		f, err := l.fsys.OpenFile(offsetFileName(l.dir, base, ext+extCleaned), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return false, err
+		}
+		files[ext] = f
+	}
+	out := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
+		logPath: offsetFileName(l.dir, base, extLog), interval: int64(l.cfg.IndexIntervalBytes), logger: l.logger}
+	d := segmentDelta{maxTs: -1, maxTsOffset: -1}
+	var size int64
+	for _, s := range group {
+		p.stats.Segments++
+		p.stats.BytesRead += s.size
+		err := p.eachBatch(s, func(h *batchHeader, raw []byte) error {
+			b, err := p.filter(h, raw)
+			if err != nil || b == nil {
+				return err
+			}
+			if _, err := files[extLog].WriteAt(b, size); err != nil {
+				return err
+			}
+			nh := parseHeader(b)
+			d.addBatch(out, &nh, size, out.interval)
+			if size == 0 {
+				out.rollTs = nh.maxTimestamp
+			}
+			size += int64(nh.size)
+			out.next = nh.nextOffset()
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+	}
+	if size == 0 && i > 0 {
+		// The first segment stays, even empty, to keep the log start offset.
+		return false, p.deleteGroup(i, j, files)
+	}
+	d.finalTimeEntry(out)
+	p.stats.BytesWritten += size
+	if err := writeIndexFiles(files, &d, p.kept(base, out.next)); err != nil {
+		return false, err
+	}
+	for _, f := range files {
+		if err := f.Sync(); err != nil {
+			return false, err
+		}
+	}
+	// The commit point: once the .log.swap exists, recovery finishes the
+	// swap; before, it deletes the .cleaned files.
+	for _, ext := range swapExts {
+		if err := l.fsys.Rename(offsetFileName(l.dir, base, ext+extCleaned), offsetFileName(l.dir, base, ext+extSwap)); err != nil {
+			return false, err
+		}
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for _, s := range group {
+		errs = append(errs, s.close())
+	}
+	if err := errors.Join(append(errs, l.finishSwap(base, next))...); err != nil {
+		// The old segments are closed: the log cannot go on with them.
+		l.closed = true
+		return false, fmt.Errorf("swap in cleaned segment %d (log closed; reopen to recover): %w", base, err)
+	}
+	s, err := openSegment(l.fsys, l.dir, base, false, now, out.interval, l.logger)
+	if err != nil {
+		l.closed = true
+		return false, fmt.Errorf("open cleaned segment %d (log closed; reopen to recover): %w", base, err)
+	}
+	s.publish(&d, size, out.next)
+	s.rollTs = out.rollTs
+	s.indexReady.Store(true)
+	for _, f := range files {
+		f.Close()
+	}
+	clear(files)
+	l.segments = slices.Replace(l.segments, i, j, s)
+	return true, nil
+}
+
+// deleteGroup deletes segments [i, j), which cleaning emptied and which
+// are not the first, and the .cleaned files. A crash in between leaves some of them, uncleaned but consistent.
+func (p *cleanPass) deleteGroup(i, j int, files map[string]File) error {
+	l := p.l
+	base := l.segments[i].base
+	var errs []error
+	for ext, f := range files {
+		errs = append(errs, f.Close(), l.fsys.Remove(offsetFileName(l.dir, base, ext+extCleaned)))
+	}
+	clear(files)
+	l.mu.Lock()
+	doomed := slices.Clone(l.segments[i:j])
+	l.segments = slices.Delete(l.segments, i, j)
+	l.mu.Unlock()
+	for _, s := range slices.Backward(doomed) {
+		errs = append(errs, s.remove(l.fsys, l.dir))
+	}
+	return errors.Join(append(errs, l.fsys.SyncDir(l.dir))...)
+}
+
+// kept returns the aborted transactions whose markers stay in [base, next).
+func (p *cleanPass) kept(base, next int64) []txnIndexEntry {
+	var out []txnIndexEntry
+	for _, e := range abortedIn(p.l.aborted, base, next) {
+		if !p.droppedAbort[e.LastOffset] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// writeIndexFiles writes the cleaned segment's index files.
+func writeIndexFiles(files map[string]File, d *segmentDelta, aborted []txnIndexEntry) error {
+	idx := make([]byte, len(d.index)*offsetIndexEntrySize)
+	for i, e := range d.index {
+		e.put(idx[i*offsetIndexEntrySize:])
+	}
+	tidx := make([]byte, len(d.tindex)*timeIndexEntrySize)
+	for i, e := range d.tindex {
+		e.put(tidx[i*timeIndexEntrySize:])
+	}
+	for ext, b := range map[string][]byte{extIndex: idx, extTimeIndex: tidx, extTxnIndex: encodeTxnIndex(aborted)} {
+		if _, err := files[ext].WriteAt(b, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishSwap replaces the segments with bases in [base, next) by the
+// .swap files of base: it deletes the others' files and renames the swap
+// files over base's, the .log last. It is what recovery redoes after a
+// crash, so every step can be repeated.
+func (l *Log) finishSwap(base, next int64) error {
+	names, err := l.fsys.ReadDirNames(l.dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		for _, ext := range swapExts {
+			if off, ok := parseOffsetName(name, ext); ok && off > base && off < next {
+				if err := l.fsys.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+			}
+		}
+	}
+	for _, ext := range swapExts {
+		err := l.fsys.Rename(offsetFileName(l.dir, base, ext+extSwap), offsetFileName(l.dir, base, ext))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return l.fsys.SyncDir(l.dir)
+}
+
+// recoverCleaning undoes or finishes a Clean that a crash interrupted, before
+// load lists the segments: .cleaned files (not yet committed) are deleted,
+// and a .log.swap (committed) replaces the segments its batches cover. Index
+// .swap files without their .log.swap are never committed ones, since the
+// .log is renamed last. It returns the directory's names afterwards.
+func (l *Log) recoverCleaning(names []string) ([]string, error) {
+	changed := false
+	var swaps []int64
+	for _, name := range names {
+		switch {
+		case strings.HasSuffix(name, extCleaned):
+			l.removeFile(name)
+			changed = true
+		case strings.HasSuffix(name, extLog+extSwap):
+			if off, ok := parseOffsetName(strings.TrimSuffix(name, extSwap), extLog); ok {
+				swaps = append(swaps, off)
+			}
+		}
+	}
+	for _, base := range swaps {
+		next, err := l.swapEnd(base)
+		if err != nil {
+			return nil, err
+		}
+		l.logger.Warn("finishing a log cleaning interrupted by a crash", "segment", base, "end_offset", next)
+		if err := l.finishSwap(base, next); err != nil {
+			return nil, err
+		}
+		changed = true
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, extSwap) && !slices.ContainsFunc(swaps, func(base int64) bool {
+			return strings.HasPrefix(name, filepath.Base(offsetFileName("", base, "")))
+		}) {
+			l.removeFile(name)
+			changed = true
+		}
+	}
+	if !changed {
+		return names, nil
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return nil, err
+	}
+	return l.fsys.ReadDirNames(l.dir)
+}
+
+// swapEnd returns the offset after the last batch of a .log.swap file,
+// which was fsynced whole before it got its name.
+func (l *Log) swapEnd(base int64) (int64, error) {
+	name := offsetFileName(l.dir, base, extLog+extSwap)
+	f, err := l.fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	s := &segment{log: f, logPath: name}
+	buf := make([]byte, batchHeaderLen)
+	next := base + 1
+	for pos, size := int64(0), fi.Size(); pos < size; {
+		h, problem, err := s.readFrame(pos, size, buf)
+		if err != nil {
+			return 0, err
+		}
+		if problem != "" {
+			return 0, fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, name, pos, problem)
+		}
+		next = h.nextOffset()
+		pos += int64(h.size)
+	}
+	return next, nil
+}
