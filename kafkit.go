@@ -67,3 +67,14 @@ const (
 	SASLScramSHA256 = "SCRAM-SHA-256"
 	SASLScramSHA512 = "SCRAM-SHA-512"
 )
+
+// GroupMetadata identifies a consumer group member, as Java's
+// ConsumerGroupMetadata: a consumer reports it and a transactional producer
+// sends offsets in its name, so the group coordinator can fence a member
+// that was rebalanced away (KIP-447).
+type GroupMetadata struct {
+	GroupID         string
+	GenerationID    int32   // -1 if unknown: the coordinator then skips the generation check
+	MemberID        string  // "" if unknown
+	GroupInstanceID *string // group.instance.id for static members
+}

@@ -496,6 +496,18 @@ func (c *Consumer) Pause(partitions ...kafkit.TopicPartition) error {
 	return c.setPaused(true, partitions)
 }
 
+// GroupMetadata identifies this member for a transactional producer's
+// SendOffsetsToTransaction (Java's consumer.groupMetadata()): the group, the
+// current generation and member id (-1 and "" before the first join or
+// without a group), and the static instance id.
+func (c *Consumer) GroupMetadata() kafkit.GroupMetadata {
+	md := kafkit.GroupMetadata{GroupID: c.cfg.GroupID, GenerationID: -1}
+	if c.group != nil {
+		md.GenerationID, md.MemberID, md.GroupInstanceID = c.group.identity()
+	}
+	return md
+}
+
 // Resume undoes Pause.
 func (c *Consumer) Resume(partitions ...kafkit.TopicPartition) error {
 	return c.setPaused(false, partitions)
@@ -512,6 +524,11 @@ func (c *Consumer) setPaused(paused bool, partitions []kafkit.TopicPartition) er
 		ps.paused = paused
 	}
 	signal(c.fetchWake)
+	if !paused {
+		// Records buffered before the pause are ready at once: a Poll
+		// waiting now must see them, not only the next fetch.
+		signal(c.wake)
+	}
 	return nil
 }
 

@@ -19,13 +19,8 @@ import (
 // them (AddPartitionsToTxn) and owns the producer id and epoch.
 
 // GroupMetadata identifies the consumer group member whose offsets
-// SendOffsetsToTransaction commits (Java's ConsumerGroupMetadata).
-type GroupMetadata struct {
-	GroupID         string
-	GenerationID    int32   // -1 if unknown: the coordinator then skips the generation check
-	MemberID        string  // "" if unknown
-	GroupInstanceID *string // group.instance.id for static members
-}
+// SendOffsetsToTransaction commits; consumer.Consumer.GroupMetadata gives it.
+type GroupMetadata = kafkit.GroupMetadata
 
 // txnState is the client side of the transaction protocol.
 type txnState struct {

@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		// Each Poll's records are one transaction, finished before the
 		// next Poll, so a rebalance (which runs inside Poll) never finds
 		// one open.
-		if err := transform(ctx, p, *group, *outTopic, records); err != nil {
+		if err := transform(ctx, p, c.GroupMetadata(), *outTopic, records); err != nil {
 			fmt.Fprintln(out, "transaction aborted:", err)
 			if err := rewind(ctx, c, records); err != nil {
 				return err
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 
 // transform writes the upper-cased records and their offsets in one
 // transaction, aborting it on any failure.
-func transform(ctx context.Context, p *producer.Producer, group, topic string, records []*kafkit.Record) error {
+func transform(ctx context.Context, p *producer.Producer, member kafkit.GroupMetadata, topic string, records []*kafkit.Record) error {
 	if err := p.BeginTransaction(); err != nil {
 		return err
 	}
@@ -129,10 +129,10 @@ func transform(ctx context.Context, p *producer.Producer, group, topic string, r
 		}
 		next[kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
 	}
-	// The consumer does not expose its generation, so the coordinator
-	// skips the generation check (GenerationID -1); fencing still comes
-	// from the transactional.id.
-	if err := p.SendOffsetsToTransaction(ctx, next, producer.GroupMetadata{GroupID: group, GenerationID: -1}); err != nil {
+	// The member's generation lets the group coordinator fence a consumer
+	// that was rebalanced away (KIP-447); the transactional.id fences
+	// zombie producers.
+	if err := p.SendOffsetsToTransaction(ctx, next, member); err != nil {
 		return errors.Join(err, p.AbortTransaction(ctx))
 	}
 	if err := p.CommitTransaction(ctx); err != nil {

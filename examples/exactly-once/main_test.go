@@ -10,20 +10,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/broker"
 	"github.com/kafkit/kafkit/consumer"
 	"github.com/kafkit/kafkit/producer"
 )
 
-// TestExactlyOnce runs the service against kfake (our broker does not have
-// transactions yet): every input yields exactly one committed output, and
-// the group's committed offsets cover every input.
+// TestExactlyOnce runs the service against our broker and kfake: every
+// input yields exactly one committed output, and the group's committed
+// offsets cover every input.
 func TestExactlyOnce(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders", "orders-upper"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addrs := c.ListenAddrs()
+	t.Run("kafkit", func(t *testing.T) {
+		b := broker.NewTest(t, broker.WithConfig(func(c *broker.Config) { c.NumPartitions = 2 }))
+		testExactlyOnce(t, []string{b.Addr()})
+	})
+	t.Run("kfake", func(t *testing.T) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders", "orders-upper"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		testExactlyOnce(t, c.ListenAddrs())
+	})
+}
+
+func testExactlyOnce(t *testing.T, addrs []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
