@@ -45,6 +45,13 @@ type Config struct {
 	MessageMaxBytes          int64  // message.max.bytes
 	ConnectionsMaxIdleMs     int64  // connections.max.idle.ms
 
+	CleanerEnable            bool    // log.cleaner.enable
+	CleanerBackoffMs         int64   // log.cleaner.backoff.ms: pause between cleaner passes
+	CleanerDeleteRetentionMs int64   // log.cleaner.delete.retention.ms
+	CleanerMinCleanableRatio float64 // log.cleaner.min.cleanable.ratio
+	CleanerMinCompactionLag  int64   // log.cleaner.min.compaction.lag.ms
+	CleanerMaxCompactionLag  int64   // log.cleaner.max.compaction.lag.ms
+
 	OffsetsTopicReplicationFactor int64 // offsets.topic.replication.factor
 	OffsetsTopicNumPartitions     int64 // offsets.topic.num.partitions
 	OffsetsRetentionMinutes       int64 // offsets.retention.minutes

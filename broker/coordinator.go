@@ -114,9 +114,9 @@ func (s offsetsStore) Append(partition int32, recs []coordinator.Record) error {
 // offsetsTopic returns __consumer_offsets, creating it on first use as
 // Kafka does: internal, offsets.topic.num.partitions partitions, replication
 // factor offsets.topic.replication.factor capped at the one broker there is.
-// Kafka compacts it; storage has no compaction yet, so it is kept whole
-// (retention.ms=-1) rather than let time retention drop live offsets —
-// switch to cleanup.policy=compact once storage implements it.
+// As in Kafka it is compacted: the log cleaner keeps the latest offset
+// commit and group metadata per key, and no time retention drops live
+// offsets.
 func (b *Broker) offsetsTopic() (*topic, error) {
 	if t := b.topics.get(offsetsTopic); t != nil {
 		return t, nil
@@ -124,7 +124,7 @@ func (b *Broker) offsetsTopic() (*topic, error) {
 	t, err := b.topics.create(createSpec{
 		name: offsetsTopic, partitions: int32(b.cfg.OffsetsTopicNumPartitions),
 		replicationFactor: int16(min(b.cfg.OffsetsTopicReplicationFactor, 1)),
-		configs:           map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
+		configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
 		internal:          true,
 	})
 	if errors.Is(err, kerr.TopicAlreadyExists) {

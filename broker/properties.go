@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -150,13 +149,25 @@ var brokerProps = []brokerProp{
 		c.MessageTimestampType = v
 		return nil
 	}},
-	{key: "log.cleanup.policy", typ: typeList, def: "delete", doc: "delete (compact is not implemented yet).", set: func(c *Config, v string) error {
+	{key: "log.cleanup.policy", typ: typeList, def: "delete", doc: "delete, compact, or compact,delete.", set: func(c *Config, v string) error {
 		if err := validateCleanupPolicy(v); err != nil {
 			return err
 		}
 		c.CleanupPolicy = v
 		return nil
 	}},
+	boolProp("log.cleaner.enable", true, "Run the log cleaner, which compacts logs with cleanup.policy=compact.", func(c *Config) *bool { return &c.CleanerEnable }),
+	intProp("log.cleaner.backoff.ms", 15000, 0, maxLong, "Pause of the log cleaner when no log needs cleaning.", func(c *Config) *int64 { return &c.CleanerBackoffMs }),
+	intProp("log.cleaner.delete.retention.ms", 86400000, 0, maxLong, "Default delete.retention.ms: how long cleaned tombstones stay.", func(c *Config) *int64 { return &c.CleanerDeleteRetentionMs }),
+	{key: "log.cleaner.min.cleanable.ratio", typ: typeDouble, def: "0.5", doc: "Default min.cleanable.dirty.ratio.", set: func(c *Config, v string) error {
+		r, err := parseRatio(v)
+		if err == nil {
+			c.CleanerMinCleanableRatio = r
+		}
+		return err
+	}},
+	intProp("log.cleaner.min.compaction.lag.ms", 0, 0, maxLong, "Default min.compaction.lag.ms.", func(c *Config) *int64 { return &c.CleanerMinCompactionLag }),
+	intProp("log.cleaner.max.compaction.lag.ms", maxLong, 1, maxLong, "Default max.compaction.lag.ms.", func(c *Config) *int64 { return &c.CleanerMaxCompactionLag }),
 	{key: "compression.type", typ: typeString, def: "producer", doc: "Final compression of topic data; only producer (keep the producer's codec) is implemented.", set: func(c *Config, v string) error {
 		if err := validateCompression(v); err != nil {
 			return err
@@ -240,14 +251,21 @@ func parseListener(v string) (string, error) {
 func validateCleanupPolicy(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		switch strings.TrimSpace(p) {
-		case "delete":
-		case "compact":
-			return errors.New("compact is not implemented yet; use delete")
+		case "delete", "compact":
 		default:
 			return fmt.Errorf("must be delete or compact, got %q", v)
 		}
 	}
 	return nil
+}
+
+// parseRatio parses a ratio in [0, 1] (min.cleanable.dirty.ratio).
+func parseRatio(v string) (float64, error) {
+	r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || !(r >= 0 && r <= 1) {
+		return 0, fmt.Errorf("must be a number in [0, 1], got %q", v)
+	}
+	return r, nil
 }
 
 func validateCompression(v string) error {

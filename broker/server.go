@@ -120,6 +120,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.goStart(b.acceptLoop)
 	b.goStart(b.maintenanceLoop)
+	if b.cfg.CleanerEnable {
+		b.goStart(b.cleanerLoop)
+	}
 	b.log.Info("broker started", "addr", ln.Addr().String(), "data_dir", b.dataDirDescription(), "cluster_id", b.clusterID)
 	return b, nil
 }

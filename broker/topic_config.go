@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kafkit/kafkit/internal/storage"
@@ -43,7 +44,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 var topicProps = []topicProp{
 	{key: "cleanup.policy", typ: typeList, brokerKey: "log.cleanup.policy", def: func(c *Config) string { return c.CleanupPolicy }, validate: validateCleanupPolicy, doc: "delete or compact"},
 	{key: "compression.type", typ: typeString, brokerKey: "compression.type", def: func(c *Config) string { return c.CompressionType }, validate: validateCompression, doc: "Final compression type"},
-	{key: "delete.retention.ms", typ: typeLong, brokerKey: "log.cleaner.delete.retention.ms", def: func(*Config) string { return "86400000" }, validate: longRange(0, maxLong), doc: "Tombstone retention (compacted topics)"},
+	{key: "delete.retention.ms", typ: typeLong, brokerKey: "log.cleaner.delete.retention.ms", def: func(c *Config) string { return itoa(c.CleanerDeleteRetentionMs) }, validate: longRange(0, maxLong), doc: "Tombstone retention (compacted topics)"},
 	{key: "file.delete.delay.ms", typ: typeLong, brokerKey: "log.segment.delete.delay.ms", def: func(*Config) string { return "60000" }, validate: longRange(0, maxLong), doc: "Delay before deleting a file"},
 	{key: "flush.messages", typ: typeLong, brokerKey: "log.flush.interval.messages", def: func(c *Config) string { return itoa(c.FlushMessages) }, validate: longRange(1, maxLong), doc: "fsync after this many messages"},
 	{key: "flush.ms", typ: typeLong, brokerKey: "log.flush.interval.ms", def: func(c *Config) string { return itoa(c.flushMs()) }, validate: longRange(0, maxLong), doc: "fsync at least this often"},
@@ -55,6 +56,9 @@ var topicProps = []topicProp{
 		}
 		return nil
 	}, doc: "CreateTime or LogAppendTime"},
+	{key: "max.compaction.lag.ms", typ: typeLong, brokerKey: "log.cleaner.max.compaction.lag.ms", def: func(c *Config) string { return itoa(c.CleanerMaxCompactionLag) }, validate: longRange(1, maxLong), doc: "A dirty segment older than this is cleaned whatever the dirty ratio"},
+	{key: "min.cleanable.dirty.ratio", typ: typeDouble, brokerKey: "log.cleaner.min.cleanable.ratio", def: func(c *Config) string { return strconv.FormatFloat(c.CleanerMinCleanableRatio, 'g', -1, 64) }, validate: func(v string) error { _, err := parseRatio(v); return err }, doc: "Dirty share of a log that triggers cleaning"},
+	{key: "min.compaction.lag.ms", typ: typeLong, brokerKey: "log.cleaner.min.compaction.lag.ms", def: func(c *Config) string { return itoa(c.CleanerMinCompactionLag) }, validate: longRange(0, maxLong), doc: "Records stay uncompacted at least this long"},
 	{key: "min.insync.replicas", typ: typeInt, brokerKey: "min.insync.replicas", def: func(c *Config) string { return itoa(c.MinInsyncReplicas) }, validate: longRange(1, math.MaxInt32), doc: "Minimum ISR for acks=all"},
 	{key: "preallocate", typ: typeBoolean, brokerKey: "log.preallocate", def: func(*Config) string { return "false" }, validate: func(v string) error { _, err := parseBool(v); return err }, doc: "Preallocate segment files"},
 	{key: "retention.bytes", typ: typeLong, brokerKey: "log.retention.bytes", def: func(c *Config) string { return itoa(c.RetentionBytes) }, validate: func(v string) error {
@@ -117,6 +121,20 @@ func (c *Config) topicValue(p *topicProp, overrides map[string]string) (string, 
 	return p.def(c), sourceDefault
 }
 
+// cleanupPolicy converts a validated cleanup.policy to storage's bits.
+func cleanupPolicy(v string) storage.CleanupPolicy {
+	var p storage.CleanupPolicy
+	for _, s := range strings.Split(v, ",") {
+		switch strings.TrimSpace(s) {
+		case "delete":
+			p |= storage.CleanupDelete
+		case "compact":
+			p |= storage.CleanupCompact
+		}
+	}
+	return p
+}
+
 // storageConfig resolves a topic's effective settings for its partition logs.
 func (c *Config) storageConfig(overrides map[string]string) storage.Config {
 	get := func(key string) int64 {
@@ -125,6 +143,9 @@ func (c *Config) storageConfig(overrides map[string]string) storage.Config {
 		return n
 	}
 	ts, _ := c.topicValue(topicPropByKey["message.timestamp.type"], overrides)
+	policy, _ := c.topicValue(topicPropByKey["cleanup.policy"], overrides)
+	ratio, _ := c.topicValue(topicPropByKey["min.cleanable.dirty.ratio"], overrides)
+	dirtyRatio, _ := strconv.ParseFloat(ratio, 64) // validated on the way in
 	// storage.Config reads zero as "Kafka's default"; Kafka's own zeros mean
 	// "at once" (retention.ms, flush.ms) or "every batch" (index.interval.bytes),
 	// so map them to the smallest non-zero value.
@@ -145,5 +166,11 @@ func (c *Config) storageConfig(overrides map[string]string) storage.Config {
 		FlushMs:            atOnce(msDuration(get("flush.ms"))),
 		MaxMessageBytes:    int32(get("max.message.bytes")),
 		LogAppendTime:      ts == "LogAppendTime",
+		CleanupPolicy:      cleanupPolicy(policy),
+		DeleteRetentionMs:  atOnce(msDuration(get("delete.retention.ms"))),
+		// storage reads 0 as 0.5; Kafka's 0 cleans at any dirt.
+		MinCleanableDirtyRatio: max(dirtyRatio, math.SmallestNonzeroFloat64),
+		MinCompactionLagMs:     msDuration(get("min.compaction.lag.ms")),
+		MaxCompactionLagMs:     msDuration(get("max.compaction.lag.ms")),
 	}
 }
