@@ -98,6 +98,10 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 	var total int
 	var parts []*partition
 	var buf []byte
+	if rc.scratch != nil {
+		buf = (*rc.scratch)[:0]
+		defer func() { *rc.scratch = buf[:0] }()
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID

@@ -22,6 +22,10 @@ type reqCtx struct {
 	clientID string
 	host     string // client's IP
 	version  int16
+	// scratch is the connection's reusable buffer for record bytes read
+	// from the logs (Fetch): handlers run one at a time per connection and
+	// the response is encoded before the next request, so it can be reused.
+	scratch *[]byte
 }
 
 // conn serves one client connection. Kafka answers the requests of one
@@ -38,7 +42,16 @@ type conn struct {
 	out    chan []byte // encoded responses, in request order; owned by the writer goroutine
 	ctx    context.Context
 	cancel context.CancelFunc
+	// scratch is lent to each request's handler in turn (see reqCtx).
+	scratch []byte
 }
+
+// respBufs recycles encoded response buffers once the writer has sent them,
+// so large fetch responses do not allocate a fresh buffer each time.
+var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// maxPooledResp keeps huge one-off responses from pinning memory in the pool.
+const maxPooledResp = 64 << 20
 
 // frameHeaderSize: 4-byte size, then at least api key, version, correlation id.
 const minRequestSize = 8
@@ -76,7 +89,12 @@ func (c *conn) writeLoop() {
 		if failed {
 			continue
 		}
-		if _, err := w.Write(buf); err != nil {
+		_, err := w.Write(buf)
+		if cap(buf) <= maxPooledResp {
+			buf = buf[:0]
+			respBufs.Put(&buf)
+		}
+		if err != nil {
 			failed = true
 			c.nc.Close()
 			continue
@@ -221,7 +239,7 @@ func (c *conn) handle(frame []byte) (out []byte, err error) {
 	if clientID != nil {
 		id = *clientID
 	}
-	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version}
+	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch}
 	resp, err := h.fn(rc, req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errCloseConn, err)
@@ -248,7 +266,7 @@ func skipTags(rd *kbin.Reader) {
 
 // encode frames a response: size, correlation id, header tags, body.
 func (c *conn) encode(corr int32, resp kmsg.Response, flexHeader bool) []byte {
-	buf := make([]byte, 8, 256)
+	buf := (*respBufs.Get().(*[]byte))[:8]
 	binary.BigEndian.PutUint32(buf[4:], uint32(corr))
 	if flexHeader {
 		buf = append(buf, 0) // no header tagged fields
