@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -159,7 +158,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		bad("security.protocol", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; got %q", security)
 	}
 	if strings.HasPrefix(security, "SASL_") {
-		user, pass, err := parseJAAS(jaas)
+		user, pass, err := client.ParseJAAS(jaas)
 		if err != nil {
 			bad("sasl.jaas.config", "%v", err)
 		}
@@ -174,21 +173,3 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 	return c, nil
 }
 
-var jaasOption = regexp.MustCompile(`(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"`)
-
-// parseJAAS reads username and password from a PlainLoginModule or
-// ScramLoginModule line, as Java clients configure SASL.
-func parseJAAS(s string) (user, pass string, err error) {
-	for _, m := range jaasOption.FindAllStringSubmatch(s, -1) {
-		v := strings.ReplaceAll(m[2], `\"`, `"`)
-		if m[1] == "username" {
-			user = v
-		} else {
-			pass = v
-		}
-	}
-	if user == "" {
-		return "", "", errors.New(`no username="..." option`)
-	}
-	return user, pass, nil
-}

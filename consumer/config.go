@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -319,7 +318,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		case "sasl.mechanism":
 			sasl().Mechanism = v
 		case "sasl.jaas.config":
-			user, pass, err := parseJAAS(v)
+			user, pass, err := client.ParseJAAS(v)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", key, err))
 			}
@@ -337,26 +336,6 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return c, c.Validate()
-}
-
-// jaasOption matches key="value" in a JAAS login module line.
-var jaasOption = regexp.MustCompile(`(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"`)
-
-// parseJAAS reads username and password from a PlainLoginModule or
-// ScramLoginModule line, as Java clients configure SASL.
-func parseJAAS(line string) (user, pass string, err error) {
-	for _, m := range jaasOption.FindAllStringSubmatch(line, -1) {
-		switch m[1] {
-		case "username":
-			user = strings.ReplaceAll(m[2], `\"`, `"`)
-		case "password":
-			pass = strings.ReplaceAll(m[2], `\"`, `"`)
-		}
-	}
-	if user == "" {
-		return "", "", errors.New(`no username="..." option`)
-	}
-	return user, pass, nil
 }
 
 // javaAssignorName accepts Java's class names for the stock assignors.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -363,7 +362,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		if security == "SASL_SSL" {
 			c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
-		user, pass, err := parseJAAS(jaas)
+		user, pass, err := client.ParseJAAS(jaas)
 		if err != nil {
 			bad("sasl.jaas.config", "%v", err)
 		}
@@ -375,25 +374,6 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		bad("security.protocol", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; got %q", security)
 	}
 	return c, errors.Join(errs...)
-}
-
-var jaasOption = regexp.MustCompile(`(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"`)
-
-// parseJAAS extracts username and password from a sasl.jaas.config value
-// such as `org.apache.kafka.common.security.plain.PlainLoginModule required
-// username="u" password="p";`.
-func parseJAAS(s string) (user, pass string, err error) {
-	for _, m := range jaasOption.FindAllStringSubmatch(s, -1) {
-		if m[1] == "username" {
-			user = m[2]
-		} else {
-			pass = m[2]
-		}
-	}
-	if user == "" {
-		return "", "", fmt.Errorf("no username=\"...\" in %q", s)
-	}
-	return user, pass, nil
 }
 
 // clientConfig is the internal/client configuration the producer's settings
