@@ -66,8 +66,12 @@ func requireKeys(records []byte) error {
 
 // Cleanable reports the share of the cleanable bytes that were not cleaned
 // yet (Kafka's dirty ratio) and whether the log is due for Clean: its
-// cleanup.policy has compact and the ratio reaches min.cleanable.dirty.ratio
-// or a dirty segment is older than max.compaction.lag.ms. The broker's
+// cleanup.policy has compact and the ratio reaches min.cleanable.dirty.ratio,
+// a dirty segment is older than max.compaction.lag.ms, or a tombstone (or
+// transaction marker) that the last Clean kept has outlived
+// delete.retention.ms (as with KIP-534, so that deletes complete without
+// new writes; kafkit does not persist that time, so after a restart the
+// next Clean has to be triggered by dirt). The broker's
 // cleaner cleans the dirtiest due log first.
 func (l *Log) Cleanable(now time.Time) (dirtyRatio float64, due bool) {
 	l.appendMu.Lock()
@@ -91,11 +95,12 @@ func (l *Log) Cleanable(now time.Time) (dirtyRatio float64, due bool) {
 		}
 		overdue = overdue || (s.size > 0 && now.UnixMilli()-ts > l.cfg.MaxCompactionLagMs.Milliseconds())
 	}
+	expired := k > 0 && l.tombstoneDue > 0 && now.UnixMilli() >= l.tombstoneDue
 	if dirty == 0 {
-		return 0, false
+		return 0, expired
 	}
 	dirtyRatio = float64(dirty) / float64(clean+dirty)
-	return dirtyRatio, dirtyRatio >= l.cfg.MinCleanableDirtyRatio || overdue
+	return dirtyRatio, dirtyRatio >= l.cfg.MinCleanableDirtyRatio || overdue || expired
 }
 
 // cleanerFirstDirty returns the offset below which the log was cleaned,
@@ -163,6 +168,7 @@ func (l *Log) Clean(now time.Time) (CleanStats, error) {
 		txnData:      map[int64]bool{},
 		droppedAbort: map[int64]bool{},
 		stats:        CleanStats{FirstUncleanable: l.segments[k].base},
+		oldestKept:   math.MaxInt64,
 	}
 	for _, e := range l.aborted {
 		p.abortedBy = appendAborted(p.abortedBy, e)
@@ -182,6 +188,10 @@ func (l *Log) Clean(now time.Time) (CleanStats, error) {
 			k++
 			i++
 		}
+	}
+	l.tombstoneDue = 0
+	if p.oldestKept < math.MaxInt64 {
+		l.tombstoneDue = max(p.oldestKept+l.cfg.DeleteRetentionMs.Milliseconds(), 1)
 	}
 	l.mu.Lock()
 	l.aborted = slices.DeleteFunc(l.aborted, func(e txnIndexEntry) bool { return p.droppedAbort[e.LastOffset] })
@@ -240,9 +250,12 @@ type cleanPass struct {
 	txnData map[int64]bool
 	// droppedAbort holds the offsets of the abort markers dropped.
 	droppedAbort map[int64]bool
-	stats        CleanStats
-	batch        recordbatch.Batch
-	buf          []byte
+	// oldestKept is the smallest timestamp of the tombstones and markers
+	// kept, math.MaxInt64 if none.
+	oldestKept int64
+	stats      CleanStats
+	batch      recordbatch.Batch
+	buf        []byte
 }
 
 func (p *cleanPass) aborted(h *batchHeader) bool {
@@ -327,7 +340,15 @@ func (p *cleanPass) keepRecord(r *kafkit.Record) bool {
 	if latest, ok := p.latest[string(r.Key)]; ok && latest > r.Offset {
 		return false
 	}
-	return r.Value != nil || r.Offset >= p.firstDirty || r.Timestamp.UnixMilli() >= p.horizon
+	if r.Value != nil {
+		return true
+	}
+	ts := r.Timestamp.UnixMilli()
+	if r.Offset >= p.firstDirty || ts >= p.horizon {
+		p.oldestKept = min(p.oldestKept, ts)
+		return true
+	}
+	return false
 }
 
 // filter returns the batch as the cleaned segment keeps it, or nil to drop
@@ -338,9 +359,13 @@ func (p *cleanPass) filter(h *batchHeader, raw []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: marker at %d: %v", ErrCorrupt, h.baseOffset, err)
 		}
-		keep := p.txnData[h.producerID] || h.baseOffset >= p.firstDirty || h.maxTimestamp >= p.horizon
+		hasData := p.txnData[h.producerID]
 		delete(p.txnData, h.producerID)
-		if keep {
+		if hasData {
+			return raw, nil
+		}
+		if h.baseOffset >= p.firstDirty || h.maxTimestamp >= p.horizon {
+			p.oldestKept = min(p.oldestKept, h.maxTimestamp)
 			return raw, nil
 		}
 		if !commit {

@@ -252,6 +252,14 @@ func TestCleanTombstones(t *testing.T) {
 			if !hasGone() {
 				t.Fatal("tombstone removed by the pass that first cleaned it")
 			}
+			// Without new writes the log becomes due when the kept
+			// tombstone may go.
+			if _, due := l.Cleanable(msTime(1000 + time.Hour.Milliseconds() - 1)); due {
+				t.Fatal("due before the tombstone's delete.retention.ms ended")
+			}
+			if _, due := l.Cleanable(msTime(1000 + time.Hour.Milliseconds())); !due {
+				t.Fatal("not due when the tombstone's delete.retention.ms ended")
+			}
 			// Cleaned, but younger than delete.retention.ms: stays.
 			if _, err := l.Clean(msTime(1000 + time.Hour.Milliseconds() - 1)); err != nil {
 				t.Fatal(err)
@@ -265,6 +273,9 @@ func TestCleanTombstones(t *testing.T) {
 			}
 			if hasGone() {
 				t.Fatal("tombstone kept after delete.retention.ms")
+			}
+			if _, due := l.Cleanable(msTime(1000 + 10*time.Hour.Milliseconds())); due {
+				t.Fatal("due with nothing left to remove")
 			}
 			checkRecords(t, l, p, wantCompacted(p, st.FirstUncleanable, true))
 		})

@@ -41,6 +41,7 @@ type Log struct {
 	recoveryPoint  int64     // offsets below it are fsynced and need no recovery
 	snapshotOffset int64     // offset of the producer snapshot file on disk, -1 if none
 	firstDirty     int64     // the cleaner's checkpoint, -1 until read (cleaner.go)
+	tombstoneDue   int64     // when the oldest tombstone or marker a Clean kept may go (ms), 0 if none
 	delta          segmentDelta
 	scratch        [timeIndexEntrySize]byte
 
