@@ -111,24 +111,29 @@ func (s offsetsStore) Append(partition int32, recs []coordinator.Record) error {
 	return nil
 }
 
-// offsetsTopic returns __consumer_offsets, creating it on first use as
-// Kafka does: internal, offsets.topic.num.partitions partitions, replication
-// factor offsets.topic.replication.factor capped at the one broker there is.
-// As in Kafka it is compacted: the log cleaner keeps the latest offset
-// commit and group metadata per key, and no time retention drops live
-// offsets.
+// offsetsTopic returns __consumer_offsets (see internalTopic), with
+// offsets.topic.num.partitions partitions.
 func (b *Broker) offsetsTopic() (*topic, error) {
-	if t := b.topics.get(offsetsTopic); t != nil {
+	return b.internalTopic(offsetsTopic, b.cfg.OffsetsTopicNumPartitions, b.cfg.OffsetsTopicReplicationFactor)
+}
+
+// internalTopic returns a coordinator's internal topic, creating it on first
+// use as Kafka does: internal, the replication factor capped at the one
+// broker there is, and compacted, so the log cleaner keeps the latest record
+// per key (offset commit, group or transaction state) and no time or size
+// retention drops live state.
+func (b *Broker) internalTopic(name string, partitions, replicationFactor int64) (*topic, error) {
+	if t := b.topics.get(name); t != nil {
 		return t, nil
 	}
 	t, err := b.topics.create(createSpec{
-		name: offsetsTopic, partitions: int32(b.cfg.OffsetsTopicNumPartitions),
-		replicationFactor: int16(min(b.cfg.OffsetsTopicReplicationFactor, 1)),
+		name: name, partitions: int32(partitions),
+		replicationFactor: int16(min(replicationFactor, 1)),
 		configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
 		internal:          true,
 	})
 	if errors.Is(err, kerr.TopicAlreadyExists) {
-		return b.topics.get(offsetsTopic), nil // lost a creation race
+		return b.topics.get(name), nil // lost a creation race
 	}
 	return t, err
 }

@@ -63,24 +63,10 @@ func (b *Broker) startTxnCoordinator() error {
 	return nil
 }
 
-// txnStateTopicGet returns __transaction_state, creating it on first use as
-// Kafka does (internal, transaction.state.log.num.partitions partitions).
-// Kafka compacts it; without compaction in storage it is kept whole, like
-// __consumer_offsets.
+// txnStateTopicGet returns __transaction_state (see internalTopic), with
+// transaction.state.log.num.partitions partitions.
 func (b *Broker) txnStateTopicGet() (*topic, error) {
-	if t := b.topics.get(txnStateTopic); t != nil {
-		return t, nil
-	}
-	t, err := b.topics.create(createSpec{
-		name: txnStateTopic, partitions: int32(b.cfg.TxnStateNumPartitions),
-		replicationFactor: int16(min(b.cfg.TxnStateReplicationFactor, 1)),
-		configs:           map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
-		internal:          true,
-	})
-	if errors.Is(err, kerr.TopicAlreadyExists) {
-		return b.topics.get(txnStateTopic), nil
-	}
-	return t, err
+	return b.internalTopic(txnStateTopic, b.cfg.TxnStateNumPartitions, b.cfg.TxnStateReplicationFactor)
 }
 
 // appendBatch writes recs as one batch of the given producer (transactional
