@@ -582,3 +582,51 @@ func TestRecoverLeftoverCleanerFiles(t *testing.T) {
 	}
 	checkRecords(t, l, p, wantCompacted(p, 0, false))
 }
+
+// TestCleanConcurrentReads cleans while another goroutine reads from every
+// offset and this one appends: a reader sees the old segments or the new
+// ones, never an error or a latest value going back.
+func TestCleanConcurrentReads(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", compactCfg())
+	defer l.Close()
+	p := produced{}
+	for i := range 100 {
+		appendKVs(t, l, 1000, p, put(fmt.Sprint(i%5), fmt.Sprint(i)))
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for off := l.StartOffset(); off < l.EndOffset(); off += 7 {
+				b, err := l.Read(off, 1<<20, true, nil)
+				if err == nil && len(b) == 0 {
+					err = fmt.Errorf("Read(%d) returned nothing", off)
+				}
+				if err == nil {
+					_, err = recordbatch.ReadRecords(nil, b, recordbatch.ReadOptions{VerifyCRC: true})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	for i := range 20 {
+		appendKVs(t, l, 1000, p, put(fmt.Sprint(i%5), fmt.Sprint(100+i)))
+		if _, err := l.Clean(msTime(2000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, l, p, wantCompacted(p, l.active().base, false))
+}

@@ -80,7 +80,7 @@ type Config struct {
 	DeleteRetentionMs time.Duration
 	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio, in [0, 1]: Clean
 	// runs when the dirty part is at least this share of the cleanable
-	// bytes. Zero means Kafka's 0.5; Kafka's 0 is any value below 1e-9.
+	// bytes. Zero means Kafka's 0.5; Kafka's 0 is math.SmallestNonzeroFloat64.
 	MinCleanableDirtyRatio float64
 	// MinCompactionLagMs is min.compaction.lag.ms: a segment whose largest
 	// timestamp is younger than this is not cleaned. Zero is Kafka's 0.

@@ -8,6 +8,7 @@
 // ListOffsets, DeleteRecordsBefore for DeleteRecords, WriteMarker for the
 // transaction coordinator's commit and abort markers, LastStableOffset,
 // ReadCommitted and AbortedTransactions for read_committed fetches,
+// Cleanable and Clean from its log cleaner (cleanup.policy=compact),
 // ApplyRetention on its
 // retention tick, ExpireProducers on its producer.id.expiration tick, Flush
 // on its flush tick and Close at shutdown. The group and
@@ -25,7 +26,10 @@
 // attributes timestamp-type bit and maxTimestamp (bytes 35-42), after which
 // the CRC-32C (Castagnoli, over bytes 21 to the end) is recomputed. Records
 // are never decoded, except the one control record of a transaction
-// marker: every other check and every index uses the 61-byte header.
+// marker, and in compacted logs (cleanup.policy with compact), where Append
+// refuses records without a key (ErrInvalidRecord) and the cleaner
+// rewrites batches: every other check and every index uses the 61-byte
+// header.
 //
 // # Directory layout
 //
@@ -39,6 +43,9 @@
 //	recovery-point-offset-checkpoint   offsets below it are fsynced
 //	log-start-offset-checkpoint        log start offset set by DeleteRecords
 //	.kafka_cleanshutdown               present only while the log is closed cleanly
+//	cleaner-offset-checkpoint          offsets below it were compacted (Kafka keeps
+//	                                   one per log directory; kafkit one per partition)
+//	<base>.<ext>.cleaned, .swap        a compaction in progress (see Compaction)
 //
 // <base> and <offset> are 20-digit zero-padded decimals, so names sort by
 // offset. Files ending in ".tmp" are half-written replacements and are
@@ -49,8 +56,8 @@
 // The base offset of a segment is the offset of its first batch (or, for an
 // empty segment, the log end offset when it was created). Batch offsets
 // increase strictly through the segments; they are contiguous (each batch
-// starts right after the previous one's last offset) except where a future
-// compaction leaves gaps. A segment never exceeds segment.bytes (at most
+// starts right after the previous one's last offset) except where
+// compaction left gaps: a read at a removed offset returns the next batch. A segment never exceeds segment.bytes (at most
 // 2^31-1), and a batch's last offset is at most base+2^31-1.
 //
 // # .index
@@ -185,6 +192,47 @@
 // Open finally fsyncs the recovered files, writes the recovery point at the
 // log end offset and removes .kafka_cleanshutdown, so a crash from then on
 // is seen as unclean.
+//
+// # Compaction
+//
+// Clean (Kafka's log cleaner) rewrites the segments wholly below the first
+// uncleanable offset: the lowest of the active segment's base, the last
+// stable offset and the base of the first segment younger than
+// min.compaction.lag.ms. The dirty part starts at cleaner-offset-checkpoint;
+// for it, the latest offset of every key (aborted records and markers left
+// out) is mapped, then every segment from the first is filtered:
+//
+//   - a record stays if no later record has its key; a record without a key
+//     goes;
+//   - a tombstone (null value), or a transaction marker whose transaction
+//     has no record left, stays until it was cleaned once and its
+//     timestamp is delete.retention.ms old; a marker of a transaction with
+//     records left stays; dropping an abort marker drops its .txnindex
+//     entry;
+//   - records of aborted transactions go;
+//   - a batch keeps its offsets, header fields (base offset,
+//     lastOffsetDelta, timestamps, producer id, epoch, sequence,
+//     transactional and control bits) and, if every record stays, its bytes;
+//     otherwise its kept records are re-encoded uncompressed with their
+//     offset and timestamp deltas and the CRC recomputed. A batch left
+//     without records goes, unless it is its producer's latest batch: that
+//     one stays empty (record count 0), as in Kafka, so the producer's
+//     state can be rebuilt from the log.
+//
+// Consecutive segments are grouped into one as long as their sizes before
+// cleaning add up to at most segment.bytes and their offsets and index
+// entries fit one segment. A group is written to <base>.log.cleaned,
+// .index.cleaned, .timeindex.cleaned and .txnindex.cleaned (possibly
+// empty), fsynced, renamed to .swap (the .log last) and the directory
+// fsynced: the .log.swap is the commit point. Then the group's other
+// segments are deleted, the .swap files renamed over <base>'s (the .log
+// last) and the directory fsynced. Open first deletes .cleaned files and
+// .swap files without a .log.swap, and finishes every .log.swap: it deletes
+// the segments whose base lies in (<base>, end of the .swap's last batch)
+// and does the renames. A group left without batches is deleted instead,
+// unless it holds the first segment, which stays (empty) so that the log
+// start offset does not move. The checkpoint is then moved to the first
+// uncleanable offset.
 //
 // Bad data found on disk at any time is reported as an error wrapping
 // ErrCorrupt, never a panic.
