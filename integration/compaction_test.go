@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -131,8 +132,8 @@ func TestCompactedTopicLatestPerKey(t *testing.T) {
 	last := recs[len(recs)-1].Offset
 
 	// A null key is refused in a compacted topic.
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr(); err == nil {
-		t.Fatal("a record without a key was accepted by a compacted topic")
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("a record without a key in a compacted topic: %v, want INVALID_RECORD", err)
 	}
 
 	var got []*kgo.Record

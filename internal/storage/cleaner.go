@@ -196,11 +196,14 @@ func (l *Log) Clean(now time.Time) (CleanStats, error) {
 	l.mu.Lock()
 	l.aborted = slices.DeleteFunc(l.aborted, func(e txnIndexEntry) bool { return p.droppedAbort[e.LastOffset] })
 	l.mu.Unlock()
-	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, p.stats.FirstUncleanable); err != nil {
+	// The first uncleanable offset can fall below the checkpoint (a raised
+	// min.compaction.lag.ms): the segments in between stay clean.
+	firstDirty := max(p.firstDirty, p.stats.FirstUncleanable)
+	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, firstDirty); err != nil {
 		// The next pass cleans the same segments again; nothing is lost.
 		l.logger.Warn("could not write the cleaner checkpoint", "err", err)
 	} else {
-		l.firstDirty = p.stats.FirstUncleanable
+		l.firstDirty = firstDirty
 	}
 	l.logger.Info("cleaned log", "segments", p.stats.Segments, "bytes_before", p.stats.BytesRead,
 		"bytes_after", p.stats.BytesWritten, "records_removed", p.stats.RecordsRemoved)
