@@ -144,61 +144,41 @@ func (l *Log) cleanableSegments(now time.Time) int {
 // transactional records, and regroups the segments into as few as
 // segment.bytes allows, keeping every offset (compaction leaves gaps). Each
 // group is written to new files and swapped in atomically (see doc.go);
-// readers see the old segments or the new one. It holds the writers' lock
-// for the whole pass, so appends wait for it. A log whose cleanup.policy
-// lacks compact is left alone.
+// readers see the old segments or the new one. Appends and reads go on
+// while it reads and writes; it takes the writers' lock only to start and
+// to swap each group in. Segments that retention or DeleteRecords removes
+// meanwhile are left alone. A log whose cleanup.policy lacks compact is left
+// alone.
 func (l *Log) Clean(now time.Time) (CleanStats, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	p, err := l.beginClean(now)
+	if err != nil || p == nil {
+		return CleanStats{}, err
+	}
+	err = p.run(now)
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if l.closed {
-		return CleanStats{}, ErrClosed
+		return p.stats, ErrClosed
 	}
-	if l.cfg.CleanupPolicy&CleanupCompact == 0 {
-		return CleanStats{}, nil
-	}
-	k := l.cleanableSegments(now)
-	if k == 0 {
-		return CleanStats{FirstUncleanable: l.segments[0].base}, nil
-	}
-	p := cleanPass{
-		l:            l,
-		firstDirty:   l.cleanerFirstDirty(),
-		horizon:      now.UnixMilli() - l.cfg.DeleteRetentionMs.Milliseconds(),
-		latest:       map[string]int64{},
-		txnData:      map[int64]bool{},
-		droppedAbort: map[int64]bool{},
-		stats:        CleanStats{FirstUncleanable: l.segments[k].base},
-		oldestKept:   math.MaxInt64,
-	}
-	for _, e := range l.aborted {
-		p.abortedBy = appendAborted(p.abortedBy, e)
-	}
-	if err := p.mapLatest(l.segments[:k]); err != nil {
-		return p.stats, err
-	}
-	for i := 0; i < k; {
-		j := l.groupEnd(i, k)
-		kept, err := p.cleanGroup(i, j, now)
-		if err != nil {
-			return p.stats, fmt.Errorf("storage: clean %s: %w", l.dir, err)
-		}
-		// The group became one segment, or none.
-		k -= j - i
-		if kept {
-			k++
-			i++
-		}
+	if err != nil {
+		return p.stats, fmt.Errorf("storage: clean %s: %w", l.dir, err)
 	}
 	l.tombstoneDue = 0
 	if p.oldestKept < math.MaxInt64 {
-		l.tombstoneDue = max(p.oldestKept+l.cfg.DeleteRetentionMs.Milliseconds(), 1)
+		l.tombstoneDue = max(p.oldestKept+p.cfg.DeleteRetentionMs.Milliseconds(), 1)
 	}
 	l.mu.Lock()
 	l.aborted = slices.DeleteFunc(l.aborted, func(e txnIndexEntry) bool { return p.droppedAbort[e.LastOffset] })
 	l.mu.Unlock()
 	// The first uncleanable offset can fall below the checkpoint (a raised
-	// min.compaction.lag.ms): the segments in between stay clean.
-	firstDirty := max(p.firstDirty, p.stats.FirstUncleanable)
+	// min.compaction.lag.ms): the segments in between stay clean. After an
+	// abandoned group the checkpoint stays.
+	firstDirty := p.firstDirty
+	if !p.abandoned {
+		firstDirty = max(firstDirty, p.stats.FirstUncleanable)
+	}
 	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, firstDirty); err != nil {
 		// The next pass cleans the same segments again; nothing is lost.
 		l.logger.Warn("could not write the cleaner checkpoint", "err", err)
@@ -210,6 +190,46 @@ func (l *Log) Clean(now time.Time) (CleanStats, error) {
 	return p.stats, nil
 }
 
+// beginClean takes what a pass needs from the log under the writers' lock;
+// it returns nil when there is nothing to clean.
+func (l *Log) beginClean(now time.Time) (*cleanPass, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if l.cfg.CleanupPolicy&CleanupCompact == 0 {
+		return nil, nil
+	}
+	k := l.cleanableSegments(now)
+	if k == 0 {
+		return nil, nil
+	}
+	p := &cleanPass{
+		l:            l,
+		cfg:          l.cfg,
+		segs:         slices.Clone(l.segments[:k+1]),
+		firstDirty:   l.cleanerFirstDirty(),
+		horizon:      now.UnixMilli() - l.cfg.DeleteRetentionMs.Milliseconds(),
+		latest:       map[string]int64{},
+		lastBatch:    map[int64]int64{},
+		txnData:      map[int64]bool{},
+		droppedAbort: map[int64]bool{},
+		stats:        CleanStats{FirstUncleanable: l.segments[k].base},
+		oldestKept:   math.MaxInt64,
+		abortIndex:   slices.Clone(l.aborted),
+	}
+	for _, e := range p.abortIndex {
+		p.abortedBy = appendAborted(p.abortedBy, e)
+	}
+	for pid, e := range l.producers.m {
+		if last, ok := e.last(); ok {
+			p.lastBatch[pid] = last.baseOffset
+		}
+	}
+	return p, nil
+}
+
 func appendAborted(m map[int64][]txnIndexEntry, e txnIndexEntry) map[int64][]txnIndexEntry {
 	if m == nil {
 		m = map[int64][]txnIndexEntry{}
@@ -218,19 +238,45 @@ func appendAborted(m map[int64][]txnIndexEntry, e txnIndexEntry) map[int64][]txn
 	return m
 }
 
+// run maps the dirty segments, then cleans and swaps in group after group.
+// Failing to read a segment that retention deleted meanwhile abandons the
+// pass without an error.
+func (p *cleanPass) run(now time.Time) error {
+	k := len(p.segs) - 1
+	err := p.mapLatest(p.segs[:k])
+	for i := 0; i < k && err == nil; {
+		j := p.groupEnd(i, k)
+		err = p.cleanGroup(p.segs[i:j], p.segs[j].base, i == 0, now)
+		i = j
+	}
+	if err != nil && !p.l.stillHolds(p.segs[:k]) {
+		p.abandoned = true
+		return nil
+	}
+	return err
+}
+
+// stillHolds reports whether every one of segs is still a segment of the
+// open log.
+func (l *Log) stillHolds(segs []*segment) bool {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return !l.closed && !slices.ContainsFunc(segs, func(s *segment) bool { return !slices.Contains(l.segments, s) })
+}
+
 // groupEnd returns the end (exclusive) of the group of segments from i (below
 // k) that one cleaned segment can hold: at most segment.bytes before
 // cleaning, offsets that fit the indexes, and index entries that fit
 // segment.index.bytes, as Kafka groups them.
-func (l *Log) groupEnd(i, k int) int {
-	base := l.segments[i].base
-	size := l.segments[i].size
-	maxEntries := int64(l.cfg.SegmentIndexBytes / timeIndexEntrySize)
+func (p *cleanPass) groupEnd(i, k int) int {
+	base := p.segs[i].base
+	size := p.segs[i].size
+	maxEntries := int64(p.cfg.SegmentIndexBytes / timeIndexEntrySize)
 	j := i + 1
 	for ; j < k; j++ {
-		s := l.segments[j]
-		if size+s.size > l.cfg.SegmentBytes || l.segments[j+1].base-1-base > math.MaxInt32 ||
-			(size+s.size)/int64(l.cfg.IndexIntervalBytes) >= maxEntries {
+		s := p.segs[j]
+		if size+s.size > p.cfg.SegmentBytes || p.segs[j+1].base-1-base > math.MaxInt32 ||
+			(size+s.size)/int64(p.cfg.IndexIntervalBytes) >= maxEntries {
 			break
 		}
 		size += s.size
@@ -238,16 +284,25 @@ func (l *Log) groupEnd(i, k int) int {
 	return j
 }
 
-// cleanPass is the state of one Clean, owned by its goroutine.
+// cleanPass is the state of one Clean, owned by its goroutine. The segments
+// it reads are closed ones, which only the cleaner (under cleanMu) and
+// retention change; it checks under the writers' lock that a group is
+// still there before swapping it.
 type cleanPass struct {
 	l          *Log
-	firstDirty int64 // below it, segments were cleaned before
-	horizon    int64 // cleaned tombstones and markers with timestamps below it go
+	cfg        Config
+	segs       []*segment // the cleanable segments, then the first uncleanable one
+	firstDirty int64      // below it, segments were cleaned before
+	horizon    int64      // cleaned tombstones and markers with timestamps below it go
 	// latest is the offset of the latest record of each key in the dirty
 	// segments.
 	latest map[string]int64
-	// abortedBy lists the aborted transactions by producer id.
-	abortedBy map[int64][]txnIndexEntry
+	// abortIndex is the log's aborted transaction index as the pass began,
+	// abortedBy the same by producer id.
+	abortIndex []txnIndexEntry
+	abortedBy  map[int64][]txnIndexEntry
+	// lastBatch is the base offset of each producer's latest batch.
+	lastBatch map[int64]int64
 	// txnData marks the producers whose current transaction (in the pass's
 	// order) kept records: its marker must stay.
 	txnData map[int64]bool
@@ -256,9 +311,11 @@ type cleanPass struct {
 	// oldestKept is the smallest timestamp of the tombstones and markers
 	// kept, math.MaxInt64 if none.
 	oldestKept int64
-	stats      CleanStats
-	batch      recordbatch.Batch
-	buf        []byte
+	// abandoned: a group was gone (retention) when its swap came.
+	abandoned bool
+	stats     CleanStats
+	batch     recordbatch.Batch
+	buf       []byte
 }
 
 func (p *cleanPass) aborted(h *batchHeader) bool {
@@ -408,12 +465,8 @@ func (p *cleanPass) lastOfProducer(h *batchHeader) bool {
 	if h.producerID < 0 {
 		return false
 	}
-	e, ok := p.l.producers.m[h.producerID]
-	if !ok {
-		return false
-	}
-	last, ok := e.last()
-	return ok && last.baseOffset == h.baseOffset
+	last, ok := p.lastBatch[h.producerID]
+	return ok && last == h.baseOffset
 }
 
 // rewriteBatch encodes the kept records of a batch, uncompressed, with their
@@ -449,15 +502,18 @@ func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) []byte {
 	return out
 }
 
-// cleanGroup cleans segments [i, j) into one segment and swaps it in; kept
-// is false when nothing was left, and the segments were deleted.
-func (p *cleanPass) cleanGroup(i, j int, now time.Time) (kept bool, err error) {
+// cleanGroup cleans the segments of group, which end where the segment
+// based at next starts, into one segment and swaps it in. A group left
+// without batches is deleted, unless it is the first.
+func (p *cleanPass) cleanGroup(group []*segment, next int64, first bool, now time.Time) (err error) {
 	l := p.l
-	group := l.segments[i:j]
 	base := group[0].base
-	next := l.segments[j].base
 	files := make(map[string]File, len(swapExts))
+	committed := false
 	defer func() {
+		if err != nil && !committed {
+			err = errors.Join(err, p.removeCleaned(base, files))
+		}
 		for _, f := range files {
 			f.Close()
 		}
@@ -465,12 +521,12 @@ func (p *cleanPass) cleanGroup(i, j int, now time.Time) (kept bool, err error) {
 	for _, ext := range swapExts {
 		f, err := l.fsys.OpenFile(offsetFileName(l.dir, base, ext+extCleaned), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
-			return false, err
+			return err
 		}
 		files[ext] = f
 	}
 	out := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
-		logPath: offsetFileName(l.dir, base, extLog), interval: int64(l.cfg.IndexIntervalBytes), logger: l.logger}
+		logPath: offsetFileName(l.dir, base, extLog), interval: int64(p.cfg.IndexIntervalBytes), logger: l.logger}
 	d := segmentDelta{maxTs: -1, maxTsOffset: -1}
 	var size int64
 	for _, s := range group {
@@ -494,33 +550,41 @@ func (p *cleanPass) cleanGroup(i, j int, now time.Time) (kept bool, err error) {
 			return nil
 		})
 		if err != nil {
-			return false, err
+			return err
 		}
 	}
-	if size == 0 && i > 0 {
+	if size == 0 && !first {
 		// The first segment stays, even empty, to keep the log start offset.
-		return false, p.deleteGroup(i, j, files)
+		return p.deleteGroup(group, files)
 	}
 	d.finalTimeEntry(out)
 	p.stats.BytesWritten += size
 	if err := writeIndexFiles(files, &d, p.kept(base, out.next)); err != nil {
-		return false, err
+		return err
 	}
 	for _, f := range files {
 		if err := f.Sync(); err != nil {
-			return false, err
+			return err
 		}
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	i, ok := l.holdsGroup(group)
+	if !ok {
+		p.abandoned = true
+		return p.removeCleaned(base, files)
 	}
 	// The commit point: once the .log.swap exists, recovery finishes the
 	// swap; before, it deletes the .cleaned files.
 	for _, ext := range swapExts {
 		if err := l.fsys.Rename(offsetFileName(l.dir, base, ext+extCleaned), offsetFileName(l.dir, base, ext+extSwap)); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
-		return false, err
+		return err
 	}
+	committed = true
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []error
@@ -530,39 +594,64 @@ func (p *cleanPass) cleanGroup(i, j int, now time.Time) (kept bool, err error) {
 	if err := errors.Join(append(errs, l.finishSwap(base, next))...); err != nil {
 		// The old segments are closed: the log cannot go on with them.
 		l.closed = true
-		return false, fmt.Errorf("swap in cleaned segment %d (log closed; reopen to recover): %w", base, err)
+		return fmt.Errorf("swap in cleaned segment %d (log closed; reopen to recover): %w", base, err)
 	}
 	s, err := openSegment(l.fsys, l.dir, base, false, now, out.interval, l.logger)
 	if err != nil {
 		l.closed = true
-		return false, fmt.Errorf("open cleaned segment %d (log closed; reopen to recover): %w", base, err)
+		return fmt.Errorf("open cleaned segment %d (log closed; reopen to recover): %w", base, err)
 	}
 	s.publish(&d, size, out.next)
 	s.rollTs = out.rollTs
 	s.indexReady.Store(true)
-	for _, f := range files {
-		f.Close()
-	}
-	clear(files)
-	l.segments = slices.Replace(l.segments, i, j, s)
-	return true, nil
+	l.segments = slices.Replace(l.segments, i, i+len(group), s)
+	return nil
 }
 
-// deleteGroup deletes segments [i, j), which cleaning emptied and which
-// are not the first, and the .cleaned files. A crash in between leaves some of them, uncleaned but consistent.
-func (p *cleanPass) deleteGroup(i, j int, files map[string]File) error {
-	l := p.l
-	base := l.segments[i].base
+// holdsGroup returns where the log's segments still hold group, closed
+// segments in a row; ok is false once retention deleted any of them. The
+// caller holds appendMu.
+func (l *Log) holdsGroup(group []*segment) (i int, ok bool) {
+	if l.closed {
+		return 0, false
+	}
+	i = slices.Index(l.segments, group[0])
+	return i, i >= 0 && i+len(group) < len(l.segments) && slices.Equal(l.segments[i:i+len(group)], group)
+}
+
+// removeCleaned closes and deletes a group's .cleaned files (and .swap
+// files of an interrupted commit).
+func (p *cleanPass) removeCleaned(base int64, files map[string]File) error {
 	var errs []error
 	for ext, f := range files {
-		errs = append(errs, f.Close(), l.fsys.Remove(offsetFileName(l.dir, base, ext+extCleaned)))
+		errs = append(errs, f.Close())
+		for _, suffix := range []string{extCleaned, extSwap} {
+			if err := p.l.fsys.Remove(offsetFileName(p.l.dir, base, ext+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
 	}
 	clear(files)
+	return errors.Join(errs...)
+}
+
+// deleteGroup deletes the segments of group, which cleaning emptied and
+// which are not the first, and the .cleaned files. A crash in between
+// leaves some of them, uncleaned but consistent.
+func (p *cleanPass) deleteGroup(group []*segment, files map[string]File) error {
+	l := p.l
+	errs := []error{p.removeCleaned(group[0].base, files)}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	i, ok := l.holdsGroup(group)
+	if !ok {
+		p.abandoned = true
+		return errors.Join(errs...)
+	}
 	l.mu.Lock()
-	doomed := slices.Clone(l.segments[i:j])
-	l.segments = slices.Delete(l.segments, i, j)
+	l.segments = slices.Delete(l.segments, i, i+len(group))
 	l.mu.Unlock()
-	for _, s := range slices.Backward(doomed) {
+	for _, s := range slices.Backward(group) {
 		errs = append(errs, s.remove(l.fsys, l.dir))
 	}
 	return errors.Join(append(errs, l.fsys.SyncDir(l.dir))...)
@@ -571,7 +660,7 @@ func (p *cleanPass) deleteGroup(i, j int, files map[string]File) error {
 // kept returns the aborted transactions whose markers stay in [base, next).
 func (p *cleanPass) kept(base, next int64) []txnIndexEntry {
 	var out []txnIndexEntry
-	for _, e := range abortedIn(p.l.aborted, base, next) {
+	for _, e := range abortedIn(p.abortIndex, base, next) {
 		if !p.droppedAbort[e.LastOffset] {
 			out = append(out, e)
 		}

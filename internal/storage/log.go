@@ -31,6 +31,11 @@ type Log struct {
 	dir    string
 	logger *slog.Logger
 
+	// cleanMu serializes Clean, which reads and rewrites closed segments
+	// without appendMu and takes appendMu only to start and to swap
+	// (cleaner.go).
+	cleanMu sync.Mutex
+
 	// appendMu serializes writers. It guards the fields from here to mu,
 	// and the segment fields marked as owned by its holder.
 	appendMu       sync.Mutex
