@@ -64,6 +64,16 @@ func requireKeys(records []byte) error {
 	return nil
 }
 
+// rollMs is segment.ms, or max.compaction.lag.ms when that is shorter in a
+// compacted log, so that the active segment becomes cleanable in time
+// (KIP-354).
+func (c *Config) rollMs() int64 {
+	if c.CleanupPolicy&CleanupCompact != 0 {
+		return min(c.SegmentMs, c.MaxCompactionLagMs).Milliseconds()
+	}
+	return c.SegmentMs.Milliseconds()
+}
+
 // Cleanable reports the share of the cleanable bytes that were not cleaned
 // yet (Kafka's dirty ratio) and whether the log is due for Clean: its
 // cleanup.policy has compact and the ratio reaches min.cleanable.dirty.ratio,

@@ -746,3 +746,15 @@ func TestCleanWithConcurrentAppendsAndRetention(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxCompactionLagRollsActiveSegment(t *testing.T) {
+	for _, policy := range []CleanupPolicy{CleanupDelete, CleanupCompact} {
+		l := mustOpen(t, NewMemFS(), "/d/t-0", Config{CleanupPolicy: policy, MaxCompactionLagMs: time.Minute})
+		appendKVs(t, l, 0, produced{}, put("a", "1"))
+		appendKVs(t, l, 2*time.Minute.Milliseconds(), produced{}, put("a", "2"))
+		if rolled := len(segmentBases(t, l)) == 2; rolled != (policy == CleanupCompact) {
+			t.Fatalf("policy %d: segments %v", policy, segmentBases(t, l))
+		}
+		l.Close()
+	}
+}

@@ -24,8 +24,9 @@ import (
 // BatchForTimestamp, MaxTimestampBatch, StartOffset, EndOffset, Size) run
 // concurrently with them and with each other, and see only whole batches: an
 // append becomes visible, all at once, after its bytes are written (and, in
-// durable mode, fsynced). No method blocks on anything but file I/O and the
-// log's own locks, so none takes a context.
+// durable mode, fsynced). Clean runs beside the writers and takes their
+// lock only briefly (cleaner.go). No method blocks on anything but file
+// I/O and the log's own locks, so none takes a context.
 type Log struct {
 	fsys   FS
 	dir    string
@@ -649,7 +650,7 @@ func (l *Log) shouldRoll(s *segment, n int64, batches int, maxTs, lastOffset int
 		waited = maxTs - s.rollTs
 	}
 	return s.size+n > cfg.SegmentBytes ||
-		waited > cfg.SegmentMs.Milliseconds() ||
+		waited > cfg.rollMs() ||
 		len(s.index)+batches > int(cfg.SegmentIndexBytes/offsetIndexEntrySize) ||
 		len(s.tindex)+batches > int(cfg.SegmentIndexBytes/timeIndexEntrySize) ||
 		lastOffset-s.base > math.MaxInt32
