@@ -97,6 +97,7 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 	readCommitted := req.IsolationLevel == 1
 	var total int
 	var parts []*partition
+	rc.dropChunks() // a long poll's earlier gathering
 	var buf []byte
 	if rc.scratch != nil {
 		buf = (*rc.scratch)[:0]
@@ -134,22 +135,28 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 				if limit <= 0 && total > 0 {
 					break
 				}
-				start := len(buf)
-				var err error
 				// KIP-74: the first partition with data returns at least one
 				// whole batch even above the limits, so a consumer never stalls.
+				if rc.zeroCopy && !readCommitted {
+					n, ok, err := b.fetchChunk(rc, p, rp.FetchOffset, max(limit, 0), total == 0, &sp)
+					if err != nil {
+						sp.ErrorCode = fetchErrorCode(b, p, err)
+						break
+					}
+					if ok {
+						total += n
+						break
+					}
+				}
+				start := len(buf)
+				var err error
 				if readCommitted {
 					buf, err = p.log.ReadCommitted(rp.FetchOffset, max(limit, 0), total == 0, buf)
 				} else {
 					buf, err = p.log.Read(rp.FetchOffset, max(limit, 0), total == 0, buf)
 				}
 				if err != nil {
-					if errors.Is(err, storage.ErrOffsetOutOfRange) {
-						sp.ErrorCode = kerr.OffsetOutOfRange.Code
-					} else {
-						sp.ErrorCode = errorCode(err)
-						b.log.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
-					}
+					sp.ErrorCode = fetchErrorCode(b, p, err)
 					buf = buf[:start]
 					break
 				}
@@ -164,4 +171,31 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total, parts
+}
+
+// fetchChunk puts the partition's data in the response as a file chunk that
+// the writer sends with sendfile (see frame.go). ok is false when the log
+// cannot give one (not on an OS file): the caller then copies.
+func (b *Broker) fetchChunk(rc *reqCtx, p *partition, offset int64, limit int32, minOne bool, sp *kmsg.FetchResponseTopicPartition) (int, bool, error) {
+	chunk, ok, err := p.log.ReadChunk(offset, false, limit, minOne)
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	if chunk.Len == 0 {
+		return 0, true, nil
+	}
+	marker := chunkMarker(len(rc.chunks))
+	rc.chunks = append(rc.chunks, pendingChunk{marker: marker, chunk: chunk})
+	sp.RecordBatches = marker
+	return int(chunk.Len), true, nil
+}
+
+// fetchErrorCode maps a read failure to the partition's error code, logging
+// what is not the client's doing.
+func fetchErrorCode(b *Broker, p *partition, err error) int16 {
+	if errors.Is(err, storage.ErrOffsetOutOfRange) {
+		return kerr.OffsetOutOfRange.Code
+	}
+	b.log.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
+	return errorCode(err)
 }

@@ -26,6 +26,19 @@ type reqCtx struct {
 	// from the logs (Fetch): handlers run one at a time per connection and
 	// the response is encoded before the next request, so it can be reused.
 	scratch *[]byte
+	// chunks are file ranges a Fetch response carries behind markers, sent
+	// from the segment files by the writer (zero copy); see frame.go.
+	chunks []pendingChunk
+	// zeroCopy allows chunks: a TCP connection to a broker on disk.
+	zeroCopy bool
+}
+
+// dropChunks releases the chunks gathered so far (a long poll gathers again).
+func (rc *reqCtx) dropChunks() {
+	for _, pc := range rc.chunks {
+		pc.chunk.Close()
+	}
+	rc.chunks = rc.chunks[:0]
 }
 
 // conn serves one client connection. Kafka answers the requests of one
@@ -39,11 +52,13 @@ type conn struct {
 	nc     net.Conn
 	host   string
 	log    *slog.Logger
-	out    chan []byte // encoded responses, in request order; owned by the writer goroutine
+	out    chan *frame // encoded responses, in request order; owned by the writer goroutine
 	ctx    context.Context
 	cancel context.CancelFunc
 	// scratch is lent to each request's handler in turn (see reqCtx).
 	scratch []byte
+	// zeroCopy: fetches may send file chunks (TCP, logs on disk).
+	zeroCopy bool
 }
 
 // respBufs recycles encoded response buffers once the writer has sent them,
@@ -62,8 +77,10 @@ func (b *Broker) serveConn(nc net.Conn) {
 	c := &conn{
 		b: b, nc: nc, host: host, ctx: ctx, cancel: cancel,
 		log: b.log.With("remote", nc.RemoteAddr().String()),
-		out: make(chan []byte, 64),
+		out: make(chan *frame, 64),
 	}
+	_, isTCP := nc.(*net.TCPConn)
+	c.zeroCopy = isTCP && !b.cfg.InMemory
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -85,15 +102,13 @@ func (b *Broker) serveConn(nc net.Conn) {
 func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	var failed bool
-	for buf := range c.out {
+	for f := range c.out {
 		if failed {
+			f.release()
 			continue
 		}
-		_, err := w.Write(buf)
-		if cap(buf) <= maxPooledResp {
-			buf = buf[:0]
-			respBufs.Put(&buf)
-		}
+		err := writeFrame(c.nc, w, f)
+		f.release()
 		if err != nil {
 			failed = true
 			c.nc.Close()
@@ -194,7 +209,7 @@ var errCloseConn = errors.New("closing connection")
 
 // handle decodes one request frame, runs its handler and returns the encoded
 // response frame (nil when none is sent, as for acks=0 produce).
-func (c *conn) handle(frame []byte) (out []byte, err error) {
+func (c *conn) handle(msg []byte) (out *frame, err error) {
 	defer func() {
 		// A malformed request must never take the broker down; kmsg decoding
 		// is bounds-checked, this is the last line of defence for handlers.
@@ -203,7 +218,7 @@ func (c *conn) handle(frame []byte) (out []byte, err error) {
 			out, err = nil, fmt.Errorf("%w: internal error", errCloseConn)
 		}
 	}()
-	rd := kbin.Reader{Src: frame}
+	rd := kbin.Reader{Src: msg}
 	key := rd.Int16()
 	version := rd.Int16()
 	corr := rd.Int32()
@@ -219,7 +234,7 @@ func (c *conn) handle(frame []byte) (out []byte, err error) {
 		if key == int16(kmsg.ApiVersions) {
 			// KIP-511: answer with v0 listing what we support so the client
 			// can pick a version.
-			return c.encode(corr, c.b.apiVersionsUnsupported(), false), nil
+			return bytesFrame(c.encode(corr, c.b.apiVersionsUnsupported(), false)), nil
 		}
 		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errCloseConn, version, kmsg.NameForKey(key), h.min, h.max)
 	}
@@ -239,19 +254,34 @@ func (c *conn) handle(frame []byte) (out []byte, err error) {
 	if clientID != nil {
 		id = *clientID
 	}
-	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch}
+	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy}
 	resp, err := h.fn(rc, req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errCloseConn, err)
-	}
-	if resp == nil {
+	if err != nil || resp == nil {
+		rc.dropChunks()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errCloseConn, err)
+		}
 		return nil, nil
 	}
 	resp.SetVersion(version)
 	// ApiVersions responses always use header v0 so clients can parse them
 	// before knowing what the broker speaks.
 	flexHeader := resp.IsFlexible() && key != int16(kmsg.ApiVersions)
-	return c.encode(corr, resp, flexHeader), nil
+	if len(rc.chunks) == 0 {
+		return bytesFrame(c.encode(corr, resp, flexHeader)), nil
+	}
+	enc := c.encode(corr, resp, flexHeader)
+	f, err := spliceChunks(enc, rc.chunks, resp.IsFlexible())
+	if err == nil {
+		return f, nil
+	}
+	c.log.Warn("zero-copy fetch fell back to copying", "err", err)
+	if err := copyChunks(resp, rc.chunks); err != nil {
+		rc.dropChunks()
+		return nil, fmt.Errorf("%w: reading fetch data: %v", errCloseConn, err)
+	}
+	rc.dropChunks()
+	return bytesFrame(c.encode(corr, resp, flexHeader)), nil
 }
 
 // skipTags skips the request header's tagged fields. Unlike kmsg.SkipTags it

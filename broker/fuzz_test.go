@@ -69,8 +69,12 @@ func FuzzRequest(f *testing.F) {
 				b.topics.delete(tp.name)
 			}
 		}
-		if err == nil && out != nil && int(binary.BigEndian.Uint32(out)) != len(out)-4 {
-			t.Fatalf("response frame size %d does not match %d bytes", binary.BigEndian.Uint32(out), len(out)-4)
+		if err == nil && out != nil {
+			b := out.segs[0].b
+			if len(out.segs) != 1 || int(binary.BigEndian.Uint32(b)) != len(b)-4 {
+				t.Fatalf("response frame size %d does not match %d bytes", binary.BigEndian.Uint32(b), len(b)-4)
+			}
+			out.release()
 		}
 	})
 }

@@ -32,7 +32,7 @@ func saramaConfig() *sarama.Config {
 // headers idempotently with acks=all in every codec, read everything back in
 // order, list offsets, delete the topic.
 func TestSaramaProduceConsumeCodecs(t *testing.T) {
-	b := broker.NewTest(t)
+	b := broker.NewTest(t, broker.OnDisk()) // on disk: fetches are sent with sendfile
 	codecs := []sarama.CompressionCodec{sarama.CompressionNone, sarama.CompressionGZIP, sarama.CompressionSnappy, sarama.CompressionLZ4, sarama.CompressionZSTD}
 	const perCodec = 10_000
 	const partitions = 3

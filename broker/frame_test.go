@@ -1,0 +1,59 @@
+package broker
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
+)
+
+// TestZeroCopyFetch: on disk, fetch data is spliced from the segment files
+// into the kmsg-encoded response (sendfile); every version's response must
+// decode to exactly the stored batches, for several partitions at once.
+func TestZeroCopyFetch(t *testing.T) {
+	b := NewTest(t, OnDisk())
+	tp, err := b.topics.create(createSpec{name: "zc", partitions: 3, replicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range 3 {
+		for i := range 4 {
+			bl := recordbatch.NewBuilder(recordbatch.Options{}, 0)
+			for j := range 10 {
+				bl.Append(time.Now().UnixMilli(), nil, fmt.Appendf(nil, "p%d-b%d-r%d", p, i, j), nil)
+			}
+			batch, err := bl.Finish(recordbatch.NoProducer())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tp.partitions[p].log.Append(batch, time.Now(), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := dial(t, b)
+	for _, v := range []int16{4, 11, 12, 13, 16} {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(v)
+		req.MaxBytes = 1 << 20
+		rt := kmsg.FetchRequestTopic{Topic: "zc", TopicID: tp.id}
+		for p := range int32(3) {
+			rt.Partitions = append(rt.Partitions, kmsg.FetchRequestTopicPartition{Partition: p, FetchOffset: int64(p) * 10, PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1})
+		}
+		req.Topics = []kmsg.FetchRequestTopic{rt}
+		resp := c.roundTrip(req).(*kmsg.FetchResponse)
+		for p, sp := range resp.Topics[0].Partitions {
+			want, err := tp.partitions[p].log.Read(int64(p)*10, 1<<20, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sp.ErrorCode != 0 || !bytes.Equal(sp.RecordBatches, want) {
+				t.Fatalf("v%d partition %d: code %d, %d bytes, want the %d stored", v, p, sp.ErrorCode, len(sp.RecordBatches), len(want))
+			}
+		}
+	}
+}
