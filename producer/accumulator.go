@@ -96,7 +96,7 @@ type accumulator struct {
 
 	mem memory
 
-	incMu      sync.Mutex // guards incomplete
+	incMu      sync.Mutex // guards incomplete; taken after partQueue.mu, never before
 	incomplete map[*batch]struct{}
 
 	// free recycles the storage of completed uncompressed batches: the
@@ -193,11 +193,14 @@ func (a *accumulator) append(ctx context.Context, deadline time.Time, pq *partQu
 		b.records = make([]pending, 0, int(reserve)/size+1) // room for records like this one
 	}
 	a.added(b, p)
-	pq.batches = append(pq.batches, b)
-	pq.mu.Unlock()
+	// Register before publishing: once in pq.batches the sender may send
+	// and complete the batch, and a late registration would leave Flush a
+	// completed batch in incomplete forever.
 	a.incMu.Lock()
 	a.incomplete[b] = struct{}{}
 	a.incMu.Unlock()
+	pq.batches = append(pq.batches, b)
+	pq.mu.Unlock()
 	a.wake()
 	return nil
 }

@@ -295,6 +295,11 @@ func (p *Producer) Flush(ctx context.Context) error {
 			if b.created.After(start) {
 				continue
 			}
+			select {
+			case <-b.done:
+				continue // completed meanwhile: no reason for another round
+			default:
+			}
 			waited = true
 			select {
 			case <-b.done:
