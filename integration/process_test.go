@@ -44,7 +44,7 @@ type brokerProcess struct {
 // startBrokerProcess runs the broker on dataDir with extra flags and waits
 // until it prints its address. The process is killed at cleanup if still
 // running.
-func startBrokerProcess(t *testing.T, dataDir string, args ...string) *brokerProcess {
+func startBrokerProcess(t testing.TB, dataDir string, args ...string) *brokerProcess {
 	t.Helper()
 	bin, err := brokerBinary()
 	if err != nil {
@@ -97,7 +97,7 @@ func (p *brokerProcess) kill() {
 }
 
 // stop sends SIGTERM (a clean shutdown) and waits.
-func (p *brokerProcess) stop(t *testing.T) {
+func (p *brokerProcess) stop(t testing.TB) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
