@@ -115,6 +115,9 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Empty, never null, when there is no data: Kafka always sends
+			// MemoryRecords (kafka-python cannot read a null records field).
+			sp.RecordBatches = []byte{}
 			switch {
 			case t == nil:
 				sp.ErrorCode = missing.Code
@@ -160,7 +163,9 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 					buf = buf[:start]
 					break
 				}
-				sp.RecordBatches = buf[start:len(buf):len(buf)]
+				if len(buf) > start {
+					sp.RecordBatches = buf[start:len(buf):len(buf)]
+				}
 				if readCommitted {
 					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, sp.RecordBatches)
 				}

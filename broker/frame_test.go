@@ -57,3 +57,29 @@ func TestZeroCopyFetch(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchRecordsNeverNull: partitions without data carry empty records,
+// not null, as Kafka's MemoryRecords.EMPTY (kafka-python fails on null),
+// in memory and on disk.
+func TestFetchRecordsNeverNull(t *testing.T) {
+	for _, opts := range [][]TestOption{nil, {OnDisk()}} {
+		b := NewTest(t, opts...)
+		if _, err := b.topics.create(createSpec{name: "empty", partitions: 1, replicationFactor: 1}); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, b)
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(11)
+		req.MaxBytes = 1 << 20
+		req.Topics = []kmsg.FetchRequestTopic{
+			{Topic: "empty", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20}}},
+			{Topic: "missing", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20}}},
+		}
+		resp := c.roundTrip(req).(*kmsg.FetchResponse)
+		for _, rt := range resp.Topics {
+			if p := rt.Partitions[0]; p.RecordBatches == nil {
+				t.Errorf("%s: null records (error code %d)", rt.Topic, p.ErrorCode)
+			}
+		}
+	}
+}
