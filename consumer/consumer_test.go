@@ -34,7 +34,7 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 
 // produce writes records with kgo (not our producer, which is written
 // concurrently) and fails the test on any error.
-func produce(t *testing.T, c *kfake.Cluster, records ...*kgo.Record) {
+func produce(t *testing.T, c cluster, records ...*kgo.Record) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -56,7 +56,7 @@ func spread(topic string, partitions int32, from, n int) []*kgo.Record {
 	return out
 }
 
-func newConsumer(t *testing.T, c *kfake.Cluster, mod func(*Config)) *Consumer {
+func newConsumer(t *testing.T, c cluster, mod func(*Config)) *Consumer {
 	t.Helper()
 	cfg := Config{
 		BootstrapServers:  c.ListenAddrs(),
@@ -278,7 +278,7 @@ type groupMember struct {
 	done chan error
 }
 
-func startMember(t *testing.T, c *kfake.Cluster, topic string, mod func(*Config)) *groupMember {
+func startMember(t *testing.T, c cluster, topic string, mod func(*Config)) *groupMember {
 	t.Helper()
 	m := &groupMember{owns: make(map[kafkit.TopicPartition]bool), done: make(chan error, 1)}
 	m.cons = newConsumer(t, c, func(cfg *Config) {
@@ -372,8 +372,11 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 func TestGroupThreeMembersExactlyOnce(t *testing.T) {
+	onBoth(t, 12, []string{"orders"}, testGroupThreeMembersExactlyOnce)
+}
+
+func testGroupThreeMembersExactlyOnce(t *testing.T, c cluster) {
 	const total = 60000
-	c := newCluster(t, kfake.SeedTopics(12, "orders"))
 	produce(t, c, spread("orders", 12, 0, total/2)...)
 	var members []*groupMember
 	for range 3 {
@@ -414,7 +417,10 @@ func TestGroupThreeMembersExactlyOnce(t *testing.T) {
 }
 
 func TestCooperativeStickyAddMember(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(12, "sticky"))
+	onBoth(t, 12, []string{"sticky"}, testCooperativeStickyAddMember)
+}
+
+func testCooperativeStickyAddMember(t *testing.T, c cluster) {
 	coop := func(cfg *Config) { cfg.PartitionAssignmentStrategy = []string{AssignorCooperativeSticky} }
 	var members []*groupMember
 	for range 3 {
@@ -467,8 +473,11 @@ func TestCooperativeStickyAddMember(t *testing.T) {
 }
 
 func TestKilledMemberRedelivers(t *testing.T) {
+	onBoth(t, 4, []string{"k"}, testKilledMemberRedelivers)
+}
+
+func testKilledMemberRedelivers(t *testing.T, c cluster) {
 	const total = 2000
-	c := newCluster(t, kfake.SeedTopics(4, "k"))
 	produce(t, c, spread("k", 4, 0, total)...)
 	manual := func(cfg *Config) {
 		cfg.DisableAutoCommit = true
