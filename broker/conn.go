@@ -57,6 +57,8 @@ type conn struct {
 	cancel context.CancelFunc
 	// scratch is lent to each request's handler in turn (see reqCtx).
 	scratch []byte
+	// reqBuf is the read loop's reusable request buffer (after Produce).
+	reqBuf []byte
 	// zeroCopy: fetches may send file chunks (TCP, logs on disk).
 	zeroCopy bool
 }
@@ -161,13 +163,21 @@ func (c *conn) readLoop() error {
 		if idle > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
-		buf, err := readN(r, int(size))
+		buf, err := readN(r, int(size), c.reqBuf)
 		if err != nil {
 			return err
 		}
 		resp, err := c.handle(buf)
 		if err != nil {
 			return err
+		}
+		// Produce handlers copy the records into the log and keep nothing
+		// of the request, so its buffer serves the next request; other
+		// handlers may keep slices of theirs (group metadata...).
+		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) {
+			c.reqBuf = buf[:0]
+		} else {
+			c.reqBuf = nil
 		}
 		if resp != nil {
 			// Always hand the response over, even while closing: the
@@ -178,10 +188,16 @@ func (c *conn) readLoop() error {
 	}
 }
 
-// readN reads exactly n bytes, growing its buffer in steps so that a peer
-// claiming a large size but sending little costs little memory.
-func readN(r io.Reader, n int) ([]byte, error) {
+// readN reads exactly n bytes into reuse if it is large enough, else into a
+// buffer grown in steps so that a peer claiming a large size but sending
+// little costs little memory.
+func readN(r io.Reader, n int, reuse []byte) ([]byte, error) {
 	const step = 1 << 20
+	if n <= cap(reuse) {
+		buf := reuse[:n]
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
 	if n <= step {
 		buf := make([]byte, n)
 		_, err := io.ReadFull(r, buf)
