@@ -143,19 +143,34 @@ func (b *Broker) internalTopic(name string, partitions, replicationFactor int64)
 func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
 	replay := b.newOffsetsReplay() // transactional offsets: see txn.go
 	defer replay.finish()
-	t := b.topics.get(offsetsTopic)
+	err := b.replayBatches(offsetsTopic, func(p *partition, batch *recordbatch.Batch) bool {
+		for _, rec := range replay.visible(p.index, batch) {
+			if !yield(rec, nil) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		yield(coordinator.Record{}, err)
+	}
+}
+
+// replayBatches calls fn with every batch of an internal topic, partition by
+// partition in offset order, as the coordinators load their state; fn
+// returns false to stop. Record bytes are only valid during the call.
+func (b *Broker) replayBatches(name string, fn func(p *partition, batch *recordbatch.Batch) bool) error {
+	t := b.topics.get(name)
 	if t == nil {
-		return
+		return nil
 	}
 	var buf []byte
 	var batch recordbatch.Batch
 	for _, p := range t.partitions {
 		for off, end := p.log.StartOffset(), p.log.EndOffset(); off < end; {
 			var err error
-			buf, err = p.log.Read(off, 1<<20, true, buf[:0])
-			if err != nil {
-				yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", offsetsTopic, p.index, off, err))
-				return
+			if buf, err = p.log.Read(off, 1<<20, true, buf[:0]); err != nil {
+				return fmt.Errorf("reading %s-%d at %d: %w", name, p.index, off, err)
 			}
 			if len(buf) == 0 {
 				break
@@ -163,18 +178,16 @@ func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
 			r := recordbatch.NewReader(buf, recordbatch.ReadOptions{})
 			for r.Next(&batch) {
 				off = batch.NextOffset()
-				for _, rec := range replay.visible(p.index, &batch) {
-					if !yield(rec, nil) {
-						return
-					}
+				if !fn(p, &batch) {
+					return nil
 				}
 			}
 			if r.Err() != nil {
-				yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", offsetsTopic, p.index, off, r.Err()))
-				return
+				return fmt.Errorf("reading %s-%d at %d: %w", name, p.index, off, r.Err())
 			}
 		}
 	}
+	return nil
 }
 
 // forgetTopicOffsets drops every group's committed offsets of a deleted

@@ -138,35 +138,16 @@ func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partit
 // replayTxnState yields every record of __transaction_state, partition by
 // partition in offset order, for the coordinator's Load.
 func (b *Broker) replayTxnState(yield func(coordinator.Record, error) bool) {
-	t := b.topics.get(txnStateTopic)
-	if t == nil {
-		return
-	}
-	var buf []byte
-	var batch recordbatch.Batch
-	for _, p := range t.partitions {
-		for off, end := p.log.StartOffset(), p.log.EndOffset(); off < end; {
-			var err error
-			if buf, err = p.log.Read(off, 1<<20, true, buf[:0]); err != nil || len(buf) == 0 {
-				if err != nil {
-					yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", txnStateTopic, p.index, off, err))
-				}
-				return
-			}
-			r := recordbatch.NewReader(buf, recordbatch.ReadOptions{})
-			for r.Next(&batch) {
-				off = batch.NextOffset()
-				for _, rec := range batch.Records {
-					if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
-						return
-					}
-				}
-			}
-			if r.Err() != nil {
-				yield(coordinator.Record{}, fmt.Errorf("reading %s-%d at %d: %w", txnStateTopic, p.index, off, r.Err()))
-				return
+	err := b.replayBatches(txnStateTopic, func(_ *partition, batch *recordbatch.Batch) bool {
+		for _, rec := range batch.Records {
+			if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
+				return false
 			}
 		}
+		return true
+	})
+	if err != nil {
+		yield(coordinator.Record{}, err)
 	}
 }
 
