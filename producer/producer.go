@@ -39,6 +39,7 @@ type Producer struct {
 	topicsMu  sync.Mutex                // serializes adding topics
 	topics    sync.Map                  // topic name → *topicInfo
 	lastTopic atomic.Pointer[topicInfo] // the topic of the latest Send
+	clock     clock                     // Send's time: record timestamps, max.block.ms deadlines
 
 	closed    atomic.Bool // Close started: Send fails with ErrClosed
 	closeOnce sync.Once
@@ -144,7 +145,7 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 	if r.Topic == "" {
 		return fmt.Errorf("%w: empty topic", ErrInvalidRecord)
 	}
-	now := time.Now()
+	now := p.clock.now()
 	deadline := now.Add(p.s.MaxBlock)
 	if size := estimate(r); size > p.s.MaxRequestSize {
 		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than max.request.size (%d)", ErrRecordTooLarge, size, p.s.MaxRequestSize)
