@@ -263,7 +263,13 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	if err := rd.Complete(); err != nil {
 		return nil, fmt.Errorf("%w: malformed request header", errCloseConn)
 	}
-	if err := req.ReadFrom(body); err != nil {
+	read := req.ReadFrom
+	if key == int16(kmsg.Produce) {
+		// Produce keeps nothing of its request past the handler, so its
+		// records may alias the frame instead of being copied out of it.
+		read = req.(kmsg.UnsafeReadFrom).UnsafeReadFrom
+	}
+	if err := read(body); err != nil {
 		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errCloseConn, kmsg.NameForKey(key), version, err)
 	}
 	var id string
