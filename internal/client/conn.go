@@ -181,7 +181,6 @@ func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var (
 		buf    []byte
-		frame  []byte
 		noResp []*promise // acks=0 requests in this write, completed once written
 	)
 	for {
@@ -201,10 +200,7 @@ func (c *conn) writeLoop() {
 			c.corr++
 			p.corr = c.corr
 			p.deadline = time.Now().Add(c.timeout + brokerWait(p.req))
-			// AppendRequest writes the frame size at dst[0], so each
-			// frame is built alone and then appended to the batch.
-			frame = c.fmt.AppendRequest(frame[:0], p.req, p.corr)
-			buf = append(buf, frame...)
+			buf = c.appendFrame(buf, p)
 			if expectsResponse(p.req) {
 				select {
 				case c.inflight <- p:
@@ -236,6 +232,25 @@ func (c *conn) writeLoop() {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// appendFrame encodes p's request after the frames already in buf,
+// copying the encoded bytes (record batches included) only once.
+// AppendRequest writes the frame size at dst[0], so it is handed an empty
+// slice starting where the frame goes: the frame lands in buf's spare
+// capacity in place, or, when that is too small, in a new array that
+// becomes buf if buf was empty and is appended to buf otherwise.
+func (c *conn) appendFrame(buf []byte, p *promise) []byte {
+	start := len(buf)
+	frame := c.fmt.AppendRequest(buf[start:start], p.req, p.corr)
+	switch {
+	case len(frame) <= cap(buf)-start:
+		return buf[:start+len(frame)]
+	case start == 0:
+		return frame
+	default:
+		return append(buf, frame...)
 	}
 }
 

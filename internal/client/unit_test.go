@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestIsRetriable(t *testing.T) {
@@ -101,6 +103,47 @@ func TestConfigValidate(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("%v does not name %s", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestAppendFrame checks that frames coalesced into one write buffer are
+// byte for byte the frames AppendRequest builds alone, whether they land in
+// the buffer's spare capacity, start an empty buffer, or make it grow.
+func TestAppendFrame(t *testing.T) {
+	c := &conn{fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("test"))}
+	produce := func(n int) *promise {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		tp := kmsg.NewProduceRequestTopicPartition()
+		tp.Records = bytes.Repeat([]byte{byte(n)}, n)
+		tt := kmsg.NewProduceRequestTopic()
+		tt.Topic, tt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
+		req.Topics = []kmsg.ProduceRequestTopic{tt}
+		return &promise{req: req, corr: int32(n)}
+	}
+	for _, tc := range []struct {
+		name  string
+		cap   int   // of the buffer the writer starts from
+		sizes []int // record bytes of each request, in write order
+	}{
+		{"one frame, empty buffer", 0, []int{100}},
+		{"one frame in spare capacity", 1 << 12, []int{100}},
+		{"frames in spare capacity", 1 << 12, []int{100, 200, 300}},
+		{"second frame grows the buffer", 200, []int{100, 1000}},
+		{"every frame grows the buffer", 0, []int{10, 1000, 10000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := make([]byte, 0, tc.cap)
+			var want []byte
+			for _, n := range tc.sizes {
+				p := produce(n)
+				buf = c.appendFrame(buf, p)
+				want = append(want, c.fmt.AppendRequest(nil, p.req, p.corr)...)
+			}
+			if !bytes.Equal(buf, want) {
+				t.Fatalf("coalesced frames differ from frames built alone:\n got %x\nwant %x", buf, want)
 			}
 		})
 	}
