@@ -153,7 +153,7 @@ func estimate(r *kafkit.Record) int {
 // append adds r to its partition's open batch, or to a new batch once
 // buffer.memory has room (waiting until deadline). It runs on the caller of
 // Send.
-func (a *accumulator) append(ctx context.Context, deadline time.Time, pq *partQueue, p pending) error {
+func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *partQueue, p pending) error {
 	ts := p.rec.Timestamp.UnixMilli()
 	pq.mu.Lock()
 	ok, closed := a.tryAppend(pq, ts, p), pq.closed
@@ -165,7 +165,7 @@ func (a *accumulator) append(ctx context.Context, deadline time.Time, pq *partQu
 		return nil
 	}
 	reserve := int64(max(a.batchSize, estimate(p.rec)))
-	if err := a.mem.acquire(ctx, deadline, reserve); err != nil {
+	if err := a.mem.acquire(ctx, deadline.time(), reserve); err != nil {
 		return err
 	}
 	pq.mu.Lock()

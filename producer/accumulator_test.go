@@ -25,7 +25,7 @@ func appendN(t *testing.T, a *accumulator, pq *partQueue, n, size int) {
 	t.Helper()
 	for range n {
 		r := &kafkit.Record{Topic: "t", Value: make([]byte, size), Timestamp: time.UnixMilli(1)}
-		if err := a.append(context.Background(), time.Now().Add(time.Second), pq, pending{rec: r}); err != nil {
+		if err := a.append(context.Background(), &blockDeadline{at: time.Now().Add(time.Second)}, pq, pending{rec: r}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,11 +94,11 @@ func TestAppendAfterCloseFails(t *testing.T) {
 		t.Fatalf("close returned %v", left)
 	}
 	r := &kafkit.Record{Topic: "t", Value: []byte("x")}
-	if err := a.append(context.Background(), time.Now(), pq, pending{rec: r}); !errors.Is(err, ErrClosed) {
+	if err := a.append(context.Background(), &blockDeadline{at: time.Now()}, pq, pending{rec: r}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
 	other := a.queue(kafkit.TopicPartition{Topic: "u", Partition: 1})
-	if err := a.append(context.Background(), time.Now(), other, pending{rec: r}); !errors.Is(err, ErrClosed) {
+	if err := a.append(context.Background(), &blockDeadline{at: time.Now()}, other, pending{rec: r}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append to a new partition after close: %v", err)
 	}
 }

@@ -31,7 +31,7 @@ func BenchmarkAccumulatorAppend(b *testing.B) {
 	for i := range recs {
 		recs[i] = kafkit.Record{Topic: "t", Partition: int32(i % 12), Key: []byte("key-0000"), Value: make([]byte, 100), Timestamp: time.UnixMilli(1)}
 	}
-	ctx, deadline := context.Background(), time.Now().Add(time.Hour)
+	ctx, deadline := context.Background(), &blockDeadline{at: time.Now().Add(time.Hour)}
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {

@@ -39,7 +39,7 @@ type Producer struct {
 	topicsMu  sync.Mutex                // serializes adding topics
 	topics    sync.Map                  // topic name → *topicInfo
 	lastTopic atomic.Pointer[topicInfo] // the topic of the latest Send
-	clock     clock                     // Send's time: record timestamps, max.block.ms deadlines
+	clock     clock                     // record timestamps
 
 	closed    atomic.Bool // Close started: Send fails with ErrClosed
 	closeOnce sync.Once
@@ -145,13 +145,12 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 	if r.Topic == "" {
 		return fmt.Errorf("%w: empty topic", ErrInvalidRecord)
 	}
-	now := p.clock.now()
-	deadline := now.Add(p.s.MaxBlock)
+	deadline := blockDeadline{maxBlock: p.s.MaxBlock}
 	if size := estimate(r); size > p.s.MaxRequestSize {
 		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than max.request.size (%d)", ErrRecordTooLarge, size, p.s.MaxRequestSize)
 	}
 	ti := p.topic(r.Topic)
-	n, err := p.partitions(ctx, ti, r.Topic, deadline)
+	n, err := p.partitions(ctx, ti, r.Topic, &deadline)
 	if err != nil {
 		return err
 	}
@@ -162,10 +161,10 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 		return fmt.Errorf("%w: partition %d is not in the range [0...%d) of topic %s", ErrInvalidRecord, r.Partition, n, r.Topic)
 	}
 	if r.Timestamp.IsZero() {
-		r.Timestamp = time.UnixMilli(now.UnixMilli()) // Kafka keeps milliseconds
+		r.Timestamp = time.UnixMilli(p.clock.nowMilli()) // Kafka keeps milliseconds
 	}
 	r.TimestampType = kafkit.CreateTime
-	return p.acc.append(ctx, deadline, p.queueFor(ti, r.Topic, r.Partition), pd)
+	return p.acc.append(ctx, &deadline, p.queueFor(ti, r.Topic, r.Partition), pd)
 }
 
 func (p *Producer) queueFor(ti *topicInfo, topic string, partition int32) *partQueue {
@@ -188,10 +187,11 @@ func (p *Producer) queueFor(ti *topicInfo, topic string, partition int32) *partQ
 
 // partitions returns topic's partition count, waiting for metadata until
 // deadline when the topic is new.
-func (p *Producer) partitions(ctx context.Context, ti *topicInfo, topic string, deadline time.Time) (int32, error) {
+func (p *Producer) partitions(ctx context.Context, ti *topicInfo, topic string, bd *blockDeadline) (int32, error) {
 	if n := ti.partitions.Load(); n > 0 {
 		return n, nil
 	}
+	deadline := bd.time()
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	bo := client.NewBackoff(p.s.RetryBackoff, p.s.RetryBackoffMax)
