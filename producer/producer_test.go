@@ -152,6 +152,42 @@ func TestSendSyncAndPartitioner(t *testing.T) {
 	}
 }
 
+// TestSendTimestamps: a record without a timestamp gets the wall-clock
+// time of its Send in milliseconds (Send's clock is cheaper than
+// time.Now), one with a timestamp keeps it, and the broker stores both.
+func TestSendTimestamps(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	p := newProducer(t, c, Config{})
+	explicit := time.UnixMilli(1_600_000_000_123)
+	var recs []*kafkit.Record
+	for i := range 200 {
+		r := &kafkit.Record{Topic: "t", Partition: 0, Value: []byte(strconv.Itoa(i))}
+		if i%2 == 1 {
+			r.Timestamp = explicit
+		}
+		before := time.Now().UnixMilli()
+		if err := p.Send(testCtx(t), r, nil); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now().UnixMilli()
+		if ms := r.Timestamp.UnixMilli(); i%2 == 0 && (ms < before || ms > after || !r.Timestamp.Equal(time.UnixMilli(ms))) {
+			t.Fatalf("record %d: timestamp %v (%d ms), want whole milliseconds in [%d, %d]", i, r.Timestamp, ms, before, after)
+		}
+		if i%2 == 1 && !r.Timestamp.Equal(explicit) {
+			t.Fatalf("record %d: explicit timestamp changed to %v", i, r.Timestamp)
+		}
+		recs = append(recs, r)
+	}
+	if err := p.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range consume(t, c, "t", len(recs)) {
+		if want := recs[i].Timestamp; !got.Timestamp.Equal(want) {
+			t.Fatalf("record %d stored with timestamp %v, sent with %v", i, got.Timestamp, want)
+		}
+	}
+}
+
 func TestAcksZero(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(2, "t"))
 	p := newProducer(t, c, Config{Acks: AcksNone})
