@@ -172,4 +172,3 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 	}
 	return c, nil
 }
-

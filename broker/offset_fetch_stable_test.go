@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,7 +20,12 @@ func TestOffsetFetchRequireStable(t *testing.T) {
 	init.SetVersion(4)
 	init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 60_000
 	init.ProducerID, init.ProducerEpoch = -1, -1
+	// The transaction coordinator may still be loading right after start.
 	ir := c.roundTrip(init).(*kmsg.InitProducerIDResponse)
+	for i := 0; ir.ErrorCode == kerr.CoordinatorLoadInProgress.Code && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+		ir = c.roundTrip(init).(*kmsg.InitProducerIDResponse)
+	}
 	if ir.ErrorCode != 0 {
 		t.Fatalf("InitProducerId: %d", ir.ErrorCode)
 	}

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
+	"sort"
 	"syscall"
 )
 
@@ -26,11 +28,9 @@ func (c Chunk) Close() error {
 }
 
 // ReadChunk locates what Read would return for a fetch at offset, as a
-// file range instead of a copy. Like Kafka's FileRecords it may end inside a
-// batch when maxBytes cuts one (clients drop a truncated trailing batch), but
-// it holds at least the first batch whole when minOne (KIP-74), never spans
-// two segments, and stops at the high watermark, or at the last stable
-// offset when committed. ok is false when the log's files are not OS files
+// file range instead of a copy: whole batches up to maxBytes (at least the
+// first when minOne, KIP-74), never spanning two segments, stopping at the
+// high watermark, or at the last stable offset when committed. ok is false when the log's files are not OS files
 // (the in-memory mode): the caller then uses Read. A Chunk with Len 0 means
 // no data.
 func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne bool) (c Chunk, ok bool, err error) {
@@ -81,6 +81,12 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 				return c, true, nil
 			}
 			n = int64(h.size)
+		} else if pos+n < end {
+			// maxBytes cuts the range: end it on a batch boundary, as whole
+			// batches save the client fetching the cut one twice.
+			if n, err = s.wholeBatchesUpTo(pos, int64(h.size), pos+n); err != nil {
+				return c, false, err
+			}
 		}
 		dup, err := dupFile(f)
 		if err != nil {
@@ -89,6 +95,30 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 		return Chunk{File: dup, Pos: pos, Len: n}, true, nil
 	}
 	return c, true, nil
+}
+
+// wholeBatchesUpTo returns how many bytes from pos (where a batch of
+// firstSize bytes starts) hold whole batches ending at or before cut: the
+// offset index gives the last batch start at or before cut, then a short
+// header walk from there finds the last whole batch. Caller holds Log.mu.
+func (s *segment) wholeBatchesUpTo(pos, firstSize, cut int64) (int64, error) {
+	b := pos + firstSize // always a boundary
+	i := sort.Search(len(s.index), func(i int) bool { return int64(s.index[i].pos) > cut }) - 1
+	if i >= 0 && int64(s.index[i].pos) > b {
+		b = int64(s.index[i].pos)
+	}
+	var hdr [logOverhead]byte
+	for b+logOverhead <= cut {
+		if _, err := s.log.ReadAt(hdr[:], b); err != nil {
+			return 0, fmt.Errorf("storage: read %s at %d: %w", s.logPath, b, err)
+		}
+		size := int64(int32(binary.BigEndian.Uint32(hdr[offBatchLength:]))) + logOverhead
+		if size < batchHeaderLen || b+size > cut {
+			break
+		}
+		b += size
+	}
+	return b - pos, nil
 }
 
 // dupFile returns a second descriptor of f's open file.

@@ -2,15 +2,23 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
 // TestReadChunk: a chunk is the same bytes Read returns, starting at the
-// batch holding the offset; maxBytes may cut the last batch (as Kafka),
-// never the first with minOne; the in-memory FS gives no chunks.
+// batch holding the offset and ending on a batch boundary within maxBytes
+// (at least the first batch with minOne); the in-memory FS gives no chunks.
 func TestReadChunk(t *testing.T) {
+	// An index entry per batch (interval 1) and none (the header walk alone).
+	for _, interval := range []int32{1, 1 << 20} {
+		t.Run(fmt.Sprint(interval), func(t *testing.T) { testReadChunk(t, interval) })
+	}
+}
+
+func testReadChunk(t *testing.T, interval int32) {
 	dir := t.TempDir()
-	l := mustOpen(t, OSFS{}, dir, Config{SegmentBytes: 1 << 20})
+	l := mustOpen(t, OSFS{}, dir, Config{SegmentBytes: 1 << 20, IndexIntervalBytes: interval})
 	defer l.Close()
 	var sizes []int64
 	for i := range 10 {
@@ -33,8 +41,9 @@ func TestReadChunk(t *testing.T) {
 		wantLen  int64
 	}{
 		{offset: 0, maxBytes: 1 << 20, wantLen: sum(sizes)},
-		{offset: 12, maxBytes: 1 << 20, wantLen: sum(sizes[2:])},            // inside the third batch
-		{offset: 0, maxBytes: int32(sizes[0]) + 10, wantLen: sizes[0] + 10}, // cuts the second batch
+		{offset: 12, maxBytes: 1 << 20, wantLen: sum(sizes[2:])},                                   // inside the third batch
+		{offset: 0, maxBytes: int32(sizes[0]) + 10, wantLen: sizes[0]},                             // would cut the second batch
+		{offset: 0, maxBytes: int32(sizes[0]+sizes[1]+sizes[2]) - 1, wantLen: sizes[0] + sizes[1]}, // just short of three
 		{offset: 0, maxBytes: 5, minOne: true, wantLen: sizes[0]},
 		{offset: 0, maxBytes: 5, wantLen: 0},
 		{offset: 50, maxBytes: 1 << 20, wantLen: 0}, // the end offset
