@@ -80,17 +80,10 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			sp.Partition = rp.Partition
-			var meta string
-			if rp.Metadata != nil {
-				meta = *rp.Metadata
-			}
+			meta, code := c.checkOffset(gerr, rt.Topic, rp.Partition, rp.Metadata)
 			switch {
-			case gerr != nil:
-				sp.ErrorCode = gerr.Code
-			case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(rt.Topic, rp.Partition):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case len(meta) > c.cfg.MaxMetadataBytes:
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				epoch := rp.LeaderEpoch
 				if req.Version < 6 {
@@ -317,4 +310,24 @@ func (c *Coordinator) DeleteTopicOffsets(ctx context.Context, topic string) erro
 		return err
 	}
 	return errs
+}
+
+// checkOffset validates one partition of an offset commit (plain or
+// transactional): the group's own error first, then an unknown partition,
+// then metadata over offset.metadata.max.bytes. It returns the metadata to
+// store and the error code (0 when the commit may go ahead).
+func (c *Coordinator) checkOffset(gerr *kerr.Error, topic string, partition int32, metadata *string) (string, int16) {
+	var meta string
+	if metadata != nil {
+		meta = *metadata
+	}
+	switch {
+	case gerr != nil:
+		return meta, gerr.Code
+	case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(topic, partition):
+		return meta, kerr.UnknownTopicOrPartition.Code
+	case len(meta) > c.cfg.MaxMetadataBytes:
+		return meta, kerr.OffsetMetadataTooLarge.Code
+	}
+	return meta, 0
 }

@@ -44,17 +44,10 @@ func (c *Coordinator) txnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Reco
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
-			var meta string
-			if rp.Metadata != nil {
-				meta = *rp.Metadata
-			}
+			meta, code := c.checkOffset(gerr, rt.Topic, rp.Partition, rp.Metadata)
 			switch {
-			case gerr != nil:
-				sp.ErrorCode = gerr.Code
-			case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(rt.Topic, rp.Partition):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case len(meta) > c.cfg.MaxMetadataBytes:
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				epoch := rp.LeaderEpoch
 				if req.Version < 2 {
