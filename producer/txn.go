@@ -73,18 +73,25 @@ func (p *Producer) InitTransactions(ctx context.Context) error {
 	if p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: InitTransactions during a transaction", ErrTransactionState)
 	}
-	id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID)
-	if err != nil {
-		return p.txnErr("InitProducerId", err)
-	}
-	if err := p.snd.call(ctx, func() {
-		p.snd.resetPID = true
-		p.snd.setPID(id, epoch)
-	}); err != nil {
+	if err := p.renewTxnProducerID(ctx); err != nil {
 		return err
 	}
 	p.txn.ready = true
 	return nil
+}
+
+// renewTxnProducerID asks the transaction coordinator for the producer id
+// and epoch (a first one, or the epoch bump after an abort) and hands them
+// to the sender, which renumbers from there.
+func (p *Producer) renewTxnProducerID(ctx context.Context) error {
+	id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID)
+	if err != nil {
+		return p.txnErr("InitProducerId", err)
+	}
+	return p.snd.call(ctx, func() {
+		p.snd.resetPID = true
+		p.snd.setPID(id, epoch)
+	})
 }
 
 // BeginTransaction starts a transaction; records sent until Commit or
@@ -191,14 +198,7 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 		return err
 	}
 	if p.txn.bumpEpoch.Load() {
-		id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID)
-		if err != nil {
-			return p.txnErr("InitProducerId", err)
-		}
-		if err := p.snd.call(ctx, func() {
-			p.snd.resetPID = true
-			p.snd.setPID(id, epoch)
-		}); err != nil {
+		if err := p.renewTxnProducerID(ctx); err != nil {
 			return err
 		}
 		p.txn.bumpEpoch.Store(false)
