@@ -11,7 +11,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kafkit/kafkit/internal/storage"
@@ -51,8 +50,6 @@ type Broker struct {
 	dynamic *dynamicConfigs
 
 	coord coordinatorHooks
-
-	acceptedConns atomic.Int64
 }
 
 // New validates cfg, opens (and recovers) the data directory and starts
@@ -190,7 +187,6 @@ func (b *Broker) acceptLoop() {
 		b.connsMu.Lock()
 		b.conns[nc] = struct{}{}
 		b.connsMu.Unlock()
-		b.acceptedConns.Add(1)
 		if !b.goStart(func() {
 			b.serveConn(nc)
 			b.connsMu.Lock()

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -183,7 +182,7 @@ func readAll(t *testing.T, addr, topic string, partitions int32) map[ackedRecord
 			case err := <-pc.Errors():
 				t.Fatal(err)
 			case <-time.After(20 * time.Second):
-				t.Fatal(fmt.Sprintf("partition %d: timed out reading to %d", p, end))
+				t.Fatalf("partition %d: timed out reading to %d", p, end)
 			}
 		}
 	next:

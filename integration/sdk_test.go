@@ -58,7 +58,6 @@ func TestSDKProduceConsume(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 
-		type sent struct{ seq int }
 		var mu sync.Mutex
 		bySeq := map[int]*kafkit.Record{}
 		total := 0

@@ -78,8 +78,8 @@ func TestThroughProducer(t *testing.T) {
 	for _, s := range exp.GetSpans() {
 		a := attrMap(s.Attributes)
 		spans[s.SpanContext.SpanID()] = map[string]string{
-			"partition": a["messaging.destination.partition.id"].Emit(),
-			"offset":    a["messaging.kafka.offset"].Emit(),
+			"partition": a["messaging.destination.partition.id"].String(),
+			"offset":    a["messaging.kafka.offset"].String(),
 		}
 	}
 	if len(spans) != n {

@@ -97,7 +97,7 @@ func TestTracingSpanPerRecordAndPropagation(t *testing.T) {
 			"messaging.kafka.offset":             attribute.IntValue(40 + i),
 		} {
 			if got, ok := a[k]; !ok || got != want {
-				t.Errorf("span %d: %s = %v (set %v), want %v", i, k, got.Emit(), ok, want.Emit())
+				t.Errorf("span %d: %s = %v (set %v), want %v", i, k, got.String(), ok, want.String())
 			}
 		}
 		if s.Status.Code == codes.Error {

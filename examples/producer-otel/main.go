@@ -124,7 +124,7 @@ func (e *printExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnly
 	for _, s := range spans {
 		fmt.Fprintf(e.out, "span %q trace=%s span=%s parent=%s", s.Name(), s.SpanContext().TraceID(), s.SpanContext().SpanID(), s.Parent().SpanID())
 		for _, a := range s.Attributes() {
-			fmt.Fprintf(e.out, " %s=%s", a.Key, a.Value.Emit())
+			fmt.Fprintf(e.out, " %s=%s", a.Key, a.Value.String())
 		}
 		fmt.Fprintln(e.out)
 	}
