@@ -67,6 +67,12 @@ type conn struct {
 // so large fetch responses do not allocate a fresh buffer each time.
 var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
+// connBufSize sizes each connection's read and write buffers: enough to
+// batch small pipelined requests and responses into few syscalls, small
+// enough for thousands of connections (reads and writes larger than it go
+// straight to the socket).
+const connBufSize = 16 << 10
+
 // maxPooledResp keeps huge one-off responses from pinning memory in the pool.
 const maxPooledResp = 64 << 20
 
@@ -102,7 +108,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 // writeLoop writes encoded responses until out is closed. After a write error
 // it drains out so the reader never blocks on a dead socket.
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
+	w := bufio.NewWriterSize(c.nc, connBufSize)
 	var failed bool
 	for f := range c.out {
 		if failed {
@@ -131,7 +137,7 @@ func (c *conn) writeLoop() {
 }
 
 func (c *conn) readLoop() error {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(c.nc, connBufSize)
 	var sizeBuf [4]byte
 	maxSize := c.b.cfg.SocketRequestMaxBytes
 	idle := time.Duration(c.b.cfg.ConnectionsMaxIdleMs) * time.Millisecond
