@@ -1,5 +1,6 @@
 // kafkajs against a kafkit broker: admin, idempotent producer (none and
-// gzip), consumer group with commits, group admin, topic deletion.
+// gzip), consumer group with commits, group admin, transactions (commit and
+// abort, read_committed consumer), topic deletion.
 // Usage: node kafkajs_smoke.js host:port; exits non-zero on any mismatch.
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs')
 const kafka = new Kafka({ clientId: 'smoke', brokers: [process.argv[2]], logLevel: logLevel.WARN })
@@ -36,6 +37,35 @@ async function main() {
   if (!groups.groups.some(g => g.groupId === 'kjs-group')) throw new Error('group not listed')
   const desc = await admin.describeGroups(['kjs-group'])
   if (desc.groups[0].state !== 'Empty') throw new Error(`group state ${desc.groups[0].state}`)
+  // Transactions: one committed, one aborted; a read_committed consumer
+  // (kafkajs' default) sees only the committed records.
+  await admin.createTopics({ topics: [{ topic: 'kjs-tx', numPartitions: 2 }] })
+  const txp = kafka.producer({ transactionalId: 'kjs-tx', idempotent: true, maxInFlightRequests: 1 })
+  await txp.connect()
+  let tx = await txp.transaction()
+  await tx.send({ topic: 'kjs-tx', messages: [{ key: 'a', value: 'committed-1' }, { key: 'b', value: 'committed-2' }] })
+  await tx.commit()
+  tx = await txp.transaction()
+  await tx.send({ topic: 'kjs-tx', messages: [{ key: 'a', value: 'aborted' }] })
+  await tx.abort()
+  tx = await txp.transaction()
+  await tx.send({ topic: 'kjs-tx', messages: [{ key: 'c', value: 'committed-3' }] })
+  await tx.commit()
+  await txp.disconnect()
+  const txc = kafka.consumer({ groupId: 'kjs-tx-group', sessionTimeout: 10000, heartbeatInterval: 1000 })
+  await txc.connect()
+  await txc.subscribe({ topic: 'kjs-tx', fromBeginning: true })
+  const got = []
+  await new Promise((resolve, reject) => {
+    txc.run({ eachMessage: async ({ message }) => {
+      got.push(message.value.toString())
+      if (message.value.toString() === 'aborted') reject(new Error('read an aborted record'))
+      if (got.length === 3) resolve()
+    } })
+  })
+  await new Promise(r => setTimeout(r, 500))
+  await txc.disconnect()
+  if (got.sort().join(',') !== 'committed-1,committed-2,committed-3') throw new Error('transactional read: ' + got)
   await admin.deleteTopics({ topics: ['kjs'] })
   if ((await admin.listTopics()).includes('kjs')) throw new Error('topic not deleted')
   console.log('ok')
