@@ -35,6 +35,10 @@ func benchRecords() int {
 // its CPU profile).
 //
 //	go test -run '^$' -bench BenchmarkBrokerVsKfake -benchtime 1x ./integration/
+//
+// brokerBenchRuns counts BenchmarkBrokerVsKfake's iterations across -count.
+var brokerBenchRuns int
+
 func BenchmarkBrokerVsKfake(b *testing.B) {
 	n := benchRecords()
 	value := bytes.Repeat([]byte("x"), 100)
@@ -50,14 +54,21 @@ func BenchmarkBrokerVsKfake(b *testing.B) {
 		}
 		b.StartTimer()
 
-		settle()
-		oursProduce := produceRate(b, ours.Addr(), topic, n, value)
-		settle()
-		kfProduce := produceRate(b, kf.ListenAddrs()[0], topic, n, value)
-		settle()
-		oursConsume := consumeRate(b, ours.Addr(), topic, n)
-		settle()
-		kfConsume := consumeRate(b, kf.ListenAddrs()[0], topic, n)
+		// Which broker goes first alternates between runs (-count), so
+		// neither always meets the heap and page cache the other left.
+		var oursProduce, kfProduce, oursConsume, kfConsume float64
+		produceOurs := func() { settle(); oursProduce = produceRate(b, ours.Addr(), topic, n, value) }
+		produceKfake := func() { settle(); kfProduce = produceRate(b, kf.ListenAddrs()[0], topic, n, value) }
+		consumeOurs := func() { settle(); oursConsume = consumeRate(b, ours.Addr(), topic, n) }
+		consumeKfake := func() { settle(); kfConsume = consumeRate(b, kf.ListenAddrs()[0], topic, n) }
+		if brokerBenchRuns++; brokerBenchRuns%2 == 0 {
+			produceOurs, produceKfake = produceKfake, produceOurs
+			consumeOurs, consumeKfake = consumeKfake, consumeOurs
+		}
+		produceOurs()
+		produceKfake()
+		consumeOurs()
+		consumeKfake()
 		kf.Close()
 
 		b.StopTimer()
