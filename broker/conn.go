@@ -76,7 +76,8 @@ const connBufSize = 16 << 10
 // maxPooledResp keeps huge one-off responses from pinning memory in the pool.
 const maxPooledResp = 64 << 20
 
-// frameHeaderSize: 4-byte size, then at least api key, version, correlation id.
+// minRequestSize is the smallest request body: api key, version and
+// correlation id (the client id may be null).
 const minRequestSize = 8
 
 func (b *Broker) serveConn(nc net.Conn) {
@@ -164,8 +165,8 @@ func (c *conn) readLoop() error {
 			// allocate a size the client merely claims.
 			return fmt.Errorf("request size %d is larger than socket.request.max.bytes=%d", size, maxSize)
 		}
-		// Read the body after the header so a huge claimed size can't pin
-		// memory before it arrives: the buffer grows as bytes come in.
+		// readN grows its buffer as bytes arrive, so a claimed size alone
+		// pins no memory.
 		if idle > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
