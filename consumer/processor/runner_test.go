@@ -207,7 +207,8 @@ func (l *ledger) handler(run string) processor.Handler {
 
 		switch {
 		case stopping && id%3 == 0:
-			<-ctx.Done()
+			<-ctx.Done() // runs until abandoned, and is not handled
+			return ctx.Err()
 		case permanentID(id):
 			return processor.Permanent(fmt.Errorf("record %d is malformed", id))
 		case transientID(id) && attempt == 1:
