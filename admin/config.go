@@ -115,7 +115,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		}
 		return time.Duration(n) * time.Millisecond
 	}
-	var security, mechanism, jaas string
+	var sec client.SecurityProps
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
 		for k := range props {
 			if !yield(k) {
@@ -139,34 +139,13 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			c.RetryBackoff = ms(k, v)
 		case "retry.backoff.max.ms":
 			c.RetryBackoffMax = ms(k, v)
-		case "security.protocol":
-			security = strings.ToUpper(strings.TrimSpace(v))
-		case "sasl.mechanism":
-			mechanism = strings.TrimSpace(v)
-		case "sasl.jaas.config":
-			jaas = v
 		default:
-			bad(k, "unknown admin client property")
+			if !sec.Take(k, v) {
+				bad(k, "unknown admin client property")
+			}
 		}
 	}
-	switch security {
-	case "", "PLAINTEXT":
-	case "SSL", "SASL_SSL":
-		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-	case "SASL_PLAINTEXT":
-	default:
-		bad("security.protocol", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; got %q", security)
-	}
-	if strings.HasPrefix(security, "SASL_") {
-		user, pass, err := client.ParseJAAS(jaas)
-		if err != nil {
-			bad("sasl.jaas.config", "%v", err)
-		}
-		if mechanism == "" {
-			mechanism = kafkit.SASLPlain // Kafka's default GSSAPI is not supported; PLAIN is the usual choice
-		}
-		c.SASL = &kafkit.SASL{Mechanism: mechanism, User: user, Password: pass}
-	}
+	c.TLS, c.SASL = sec.Resolve(bad)
 	if err := errors.Join(append(errs, c.Validate())...); err != nil {
 		return Config{}, err
 	}

@@ -235,12 +235,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		}
 		return b
 	}
-	sasl := func() *kafkit.SASL {
-		if c.SASL == nil {
-			c.SASL = &kafkit.SASL{}
-		}
-		return c.SASL
-	}
+	var sec client.SecurityProps
 	for key, v := range props {
 		switch key {
 		case "bootstrap.servers":
@@ -305,33 +300,16 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			ms(key, v, &c.ReconnectBackoffMax)
 		case "metadata.max.age.ms":
 			ms(key, v, &c.MetadataMaxAge)
-		case "security.protocol":
-			switch strings.ToUpper(v) {
-			case "PLAINTEXT", "SASL_PLAINTEXT":
-			case "SSL", "SASL_SSL":
-				if c.TLS == nil {
-					c.TLS = &tls.Config{}
-				}
-			default:
-				errs = append(errs, fmt.Errorf("%s: unsupported %q", key, v))
-			}
-		case "sasl.mechanism":
-			sasl().Mechanism = v
-		case "sasl.jaas.config":
-			user, pass, err := client.ParseJAAS(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", key, err))
-			}
-			sasl().User, sasl().Password = user, pass
-		case "sasl.username":
-			sasl().User = v
-		case "sasl.password":
-			sasl().Password = v
 		case "key.deserializer", "value.deserializer":
 		default:
-			errs = append(errs, fmt.Errorf("%s: unknown consumer property", key))
+			if !sec.Take(key, v) {
+				errs = append(errs, fmt.Errorf("%s: unknown consumer property", key))
+			}
 		}
 	}
+	c.TLS, c.SASL = sec.Resolve(func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	})
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}

@@ -260,7 +260,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		return time.Duration(intVal(key, v, 1)) * time.Millisecond
 	}
 	var partitioner string
-	var security, mechanism, jaas string
+	var sec client.SecurityProps
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range props {
 			if !yield(k) {
@@ -337,14 +337,10 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			c.TransactionalID = v
 		case "transaction.timeout.ms":
 			c.TransactionTimeout = msPositive(k, v)
-		case "security.protocol":
-			security = strings.ToUpper(strings.TrimSpace(v))
-		case "sasl.mechanism":
-			mechanism = strings.TrimSpace(v)
-		case "sasl.jaas.config":
-			jaas = v
 		default:
-			bad(k, "unknown producer property")
+			if !sec.Take(k, v) {
+				bad(k, "unknown producer property")
+			}
 		}
 	}
 	if partitioner != "" {
@@ -354,25 +350,7 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 		}
 		c.Partitioner = p
 	}
-	switch security {
-	case "", "PLAINTEXT":
-	case "SSL":
-		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-	case "SASL_PLAINTEXT", "SASL_SSL":
-		if security == "SASL_SSL" {
-			c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		user, pass, err := client.ParseJAAS(jaas)
-		if err != nil {
-			bad("sasl.jaas.config", "%v", err)
-		}
-		if mechanism == "" {
-			mechanism = client.MechanismPlain // Kafka's sasl.mechanism default is GSSAPI, which kafkit lacks; PLAIN is the usual choice
-		}
-		c.SASL = &SASL{Mechanism: mechanism, User: user, Password: pass}
-	default:
-		bad("security.protocol", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; got %q", security)
-	}
+	c.TLS, c.SASL = sec.Resolve(bad)
 	return c, errors.Join(errs...)
 }
 
