@@ -8,6 +8,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if topic, ok := os.LookupEnv(kfakeProcessEnv); ok {
+		os.Exit(serveKfake(topic))
+	}
 	code := m.Run()
 	testutil.Shutdown()
 	os.Exit(code)

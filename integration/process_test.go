@@ -33,15 +33,16 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
-// brokerProcess is cmd/broker running as a child process, so a test can kill
-// it with SIGKILL as a crash would.
+// brokerProcess is a broker running as a child process (cmd/broker, or kfake
+// for the benchmarks), so a test can kill it with SIGKILL as a crash would and
+// read its CPU time apart from the test's own.
 type brokerProcess struct {
 	cmd  *exec.Cmd
 	addr string
 	done chan struct{}
 }
 
-// startBrokerProcess runs the broker on dataDir with extra flags and waits
+// startBrokerProcess runs cmd/broker on dataDir with extra flags and waits
 // until it prints its address. The process is killed at cleanup if still
 // running.
 func startBrokerProcess(t testing.TB, dataDir string, args ...string) *brokerProcess {
@@ -51,7 +52,13 @@ func startBrokerProcess(t testing.TB, dataDir string, args ...string) *brokerPro
 		t.Fatalf("building cmd/broker: %v", err)
 	}
 	args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
-	cmd := exec.Command(bin, args...)
+	return startProcess(t, exec.Command(bin, args...))
+}
+
+// startProcess starts cmd and waits until it prints "... listening on
+// <addr>" on stdout. The process is killed at cleanup if still running.
+func startProcess(t testing.TB, cmd *exec.Cmd) *brokerProcess {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +72,11 @@ func startBrokerProcess(t testing.TB, dataDir string, args ...string) *brokerPro
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "kafkit broker listening on "); ok {
-				addrCh <- strings.Fields(rest)[0]
+			if _, rest, ok := strings.Cut(sc.Text(), " listening on "); ok {
+				select {
+				case addrCh <- strings.Fields(rest)[0]:
+				default:
+				}
 			}
 		}
 	}()
