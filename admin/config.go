@@ -1,17 +1,18 @@
 package admin
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
+	"github.com/kafkit/kafkit/internal/props"
 )
 
 // Config configures a Client. The zero value of every field except
@@ -30,15 +31,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.ClientID == "" {
-		c.ClientID = "kafkit-admin"
-	}
-	if c.RetryBackoff == 0 {
-		c.RetryBackoff = 100 * time.Millisecond
-	}
-	if c.RetryBackoffMax == 0 {
-		c.RetryBackoffMax = time.Second
-	}
+	c.ClientID = cmp.Or(c.ClientID, "kafkit-admin")
+	c.RetryBackoff = cmp.Or(c.RetryBackoff, 100*time.Millisecond)
+	c.RetryBackoffMax = cmp.Or(c.RetryBackoffMax, time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -47,37 +42,36 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every problem with c at once, naming Kafka's keys.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...)))
-	}
+	p := props.Problems{Wrap: ErrInvalidConfig}
 	if len(c.BootstrapServers) == 0 {
-		bad("bootstrap.servers", "at least one host:port is required")
+		p.Add("bootstrap.servers", "at least one host:port is required")
 	}
 	for _, s := range c.BootstrapServers {
 		if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
-			bad("bootstrap.servers", "%q is not host:port", s)
+			p.Add("bootstrap.servers", "%q is not host:port", s)
 		}
 	}
-	for key, d := range map[string]time.Duration{
-		"request.timeout.ms":   c.RequestTimeout,
-		"retry.backoff.ms":     c.RetryBackoff,
-		"retry.backoff.max.ms": c.RetryBackoffMax,
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"request.timeout.ms", c.RequestTimeout},
+		{"retry.backoff.max.ms", c.RetryBackoffMax},
+		{"retry.backoff.ms", c.RetryBackoff},
 	} {
-		if d < 0 {
-			bad(key, "must not be negative, got %v", d)
+		if d.v < 0 {
+			p.Add(d.key, "must not be negative, got %v", d.v)
 		}
 	}
 	if s := c.SASL; s != nil {
 		if !slices.Contains([]string{kafkit.SASLPlain, kafkit.SASLScramSHA256, kafkit.SASLScramSHA512}, s.Mechanism) {
-			bad("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", s.Mechanism)
+			p.Add("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", s.Mechanism)
 		}
 		if s.User == "" {
-			bad("sasl.jaas.config", "a username is required")
+			p.Add("sasl.jaas.config", "a username is required")
 		}
 	}
-	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 func (c Config) clientConfig() client.Config {
@@ -102,51 +96,31 @@ func (c Config) clientConfig() client.Config {
 // security.protocol, sasl.mechanism, sasl.jaas.config. Unknown keys and
 // malformed values are errors naming the key, all reported at once; the
 // result is validated.
-func ConfigFromProperties(props map[string]string) (Config, error) {
+func ConfigFromProperties(properties map[string]string) (Config, error) {
 	var c Config
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...)))
-	}
-	ms := func(key, v string) time.Duration {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n < 0 {
-			bad(key, "must be a non-negative number of milliseconds; got %q", v)
-		}
-		return time.Duration(n) * time.Millisecond
-	}
+	p := props.Problems{Wrap: ErrInvalidConfig}
 	var sec client.SecurityProps
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range props {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		v := props[k]
+	for _, k := range slices.Sorted(maps.Keys(properties)) {
+		v := properties[k]
 		switch k {
 		case "bootstrap.servers":
-			for s := range strings.SplitSeq(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					c.BootstrapServers = append(c.BootstrapServers, s)
-				}
-			}
+			c.BootstrapServers = props.List(v)
 		case "client.id":
 			c.ClientID = v
 		case "request.timeout.ms":
-			c.RequestTimeout = ms(k, v)
+			c.RequestTimeout = p.Millis(k, v, 0)
 		case "retry.backoff.ms":
-			c.RetryBackoff = ms(k, v)
+			c.RetryBackoff = p.Millis(k, v, 0)
 		case "retry.backoff.max.ms":
-			c.RetryBackoffMax = ms(k, v)
+			c.RetryBackoffMax = p.Millis(k, v, 0)
 		default:
 			if !sec.Take(k, v) {
-				bad(k, "unknown admin client property")
+				p.Add(k, "unknown admin client property")
 			}
 		}
 	}
-	c.TLS, c.SASL = sec.Resolve(bad)
-	if err := errors.Join(append(errs, c.Validate())...); err != nil {
+	c.TLS, c.SASL = sec.Resolve(p.Add)
+	if err := errors.Join(p.Err(), c.Validate()); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -1,16 +1,18 @@
 package consumer
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+	"maps"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
+	"github.com/kafkit/kafkit/internal/props"
 )
 
 // Values of auto.offset.reset.
@@ -102,30 +104,16 @@ func (c Config) withDefaults() Config {
 	def(&c.ReconnectBackoff, 50*time.Millisecond)
 	def(&c.ReconnectBackoffMax, time.Second)
 	def(&c.MetadataMaxAge, 5*time.Minute)
-	if c.ClientID == "" {
-		c.ClientID = "kafkit-consumer"
-	}
-	if c.MaxPollRecords == 0 {
-		c.MaxPollRecords = 500
-	}
-	if c.AutoOffsetReset == "" {
-		c.AutoOffsetReset = OffsetResetLatest
-	}
+	c.ClientID = cmp.Or(c.ClientID, "kafkit-consumer")
+	c.MaxPollRecords = cmp.Or(c.MaxPollRecords, 500)
+	c.AutoOffsetReset = cmp.Or(c.AutoOffsetReset, OffsetResetLatest)
 	if len(c.PartitionAssignmentStrategy) == 0 {
 		c.PartitionAssignmentStrategy = []string{AssignorRange, AssignorCooperativeSticky}
 	}
-	if c.FetchMinBytes == 0 {
-		c.FetchMinBytes = 1
-	}
-	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = 52428800
-	}
-	if c.MaxPartitionFetchBytes == 0 {
-		c.MaxPartitionFetchBytes = 1048576
-	}
-	if c.IsolationLevel == "" {
-		c.IsolationLevel = ReadUncommitted
-	}
+	c.FetchMinBytes = cmp.Or(c.FetchMinBytes, 1)
+	c.FetchMaxBytes = cmp.Or(c.FetchMaxBytes, 52428800)
+	c.MaxPartitionFetchBytes = cmp.Or(c.MaxPartitionFetchBytes, 1048576)
+	c.IsolationLevel = cmp.Or(c.IsolationLevel, ReadUncommitted)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -135,62 +123,65 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem at once, naming Kafka's keys. Zero values
 // are valid (they mean the defaults).
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
-	}
+	var p props.Problems
 	if len(c.BootstrapServers) == 0 {
-		bad("bootstrap.servers", "at least one broker is required")
+		p.Add("bootstrap.servers", "at least one broker is required")
 	}
 	d := c.withDefaults()
-	for key, v := range map[string]time.Duration{
-		"session.timeout.ms": c.SessionTimeout, "heartbeat.interval.ms": c.HeartbeatInterval,
-		"max.poll.interval.ms": c.MaxPollInterval, "auto.commit.interval.ms": c.AutoCommitInterval,
-		"fetch.max.wait.ms": c.FetchMaxWait, "request.timeout.ms": c.RequestTimeout,
-		"default.api.timeout.ms": c.DefaultAPITimeout, "retry.backoff.ms": c.RetryBackoff,
-		"retry.backoff.max.ms": c.RetryBackoffMax, "reconnect.backoff.ms": c.ReconnectBackoff,
-		"reconnect.backoff.max.ms": c.ReconnectBackoffMax, "metadata.max.age.ms": c.MetadataMaxAge,
-	} {
-		if v < 0 {
-			bad(key, "must not be negative, got %v", v)
+	durations := c.durations()
+	for _, key := range slices.Sorted(maps.Keys(durations)) {
+		if v := *durations[key]; v < 0 {
+			p.Add(key, "must not be negative, got %v", v)
 		}
 	}
 	if d.HeartbeatInterval >= d.SessionTimeout {
-		bad("heartbeat.interval.ms", "must be lower than session.timeout.ms (%v >= %v)", d.HeartbeatInterval, d.SessionTimeout)
+		p.Add("heartbeat.interval.ms", "must be lower than session.timeout.ms (%v >= %v)", d.HeartbeatInterval, d.SessionTimeout)
 	}
 	if c.MaxPollRecords < 0 {
-		bad("max.poll.records", "must be positive, got %d", c.MaxPollRecords)
+		p.Add("max.poll.records", "must be positive, got %d", c.MaxPollRecords)
 	}
 	for key, v := range map[string]int32{"fetch.min.bytes": c.FetchMinBytes, "fetch.max.bytes": c.FetchMaxBytes, "max.partition.fetch.bytes": c.MaxPartitionFetchBytes} {
 		if v < 0 {
-			bad(key, "must not be negative, got %d", v)
+			p.Add(key, "must not be negative, got %d", v)
 		}
 	}
 	switch d.AutoOffsetReset {
 	case OffsetResetEarliest, OffsetResetLatest, OffsetResetNone:
 	default:
-		bad("auto.offset.reset", "must be earliest, latest or none, got %q", c.AutoOffsetReset)
+		p.Add("auto.offset.reset", "must be earliest, latest or none, got %q", c.AutoOffsetReset)
 	}
 	switch d.IsolationLevel {
 	case ReadUncommitted, ReadCommitted:
 	default:
-		bad("isolation.level", "must be read_uncommitted or read_committed, got %q", c.IsolationLevel)
+		p.Add("isolation.level", "must be read_uncommitted or read_committed, got %q", c.IsolationLevel)
 	}
 	for _, name := range c.PartitionAssignmentStrategy {
 		if _, err := assignorByName(name); err != nil {
-			bad("partition.assignment.strategy", "%v", err)
+			p.Add("partition.assignment.strategy", "%v", err)
 		}
 	}
 	if c.GroupInstanceID != "" && c.GroupID == "" {
-		bad("group.instance.id", "requires group.id")
+		p.Add("group.instance.id", "requires group.id")
 	}
 	if c.SASL != nil {
 		// The client validates the SASL settings; the seed is a placeholder.
 		if err := (client.Config{SeedBrokers: []string{"-"}, SASL: client.FromSASL(c.SASL)}).Validate(); err != nil {
-			errs = append(errs, err)
+			return errors.Join(p.Err(), err)
 		}
 	}
-	return errors.Join(errs...)
+	return p.Err()
+}
+
+// durations maps the *.ms keys to c's fields, for the loader and Validate.
+func (c *Config) durations() map[string]*time.Duration {
+	return map[string]*time.Duration{
+		"session.timeout.ms": &c.SessionTimeout, "heartbeat.interval.ms": &c.HeartbeatInterval,
+		"max.poll.interval.ms": &c.MaxPollInterval, "auto.commit.interval.ms": &c.AutoCommitInterval,
+		"fetch.max.wait.ms": &c.FetchMaxWait, "request.timeout.ms": &c.RequestTimeout,
+		"default.api.timeout.ms": &c.DefaultAPITimeout, "retry.backoff.ms": &c.RetryBackoff,
+		"retry.backoff.max.ms": &c.RetryBackoffMax, "reconnect.backoff.ms": &c.ReconnectBackoff,
+		"reconnect.backoff.max.ms": &c.ReconnectBackoffMax, "metadata.max.age.ms": &c.MetadataMaxAge,
+	}
 }
 
 func (c Config) clientConfig() client.Config {
@@ -207,110 +198,57 @@ func (c Config) clientConfig() client.Config {
 // (durations in milliseconds). Unknown keys are an error, except the
 // key.deserializer / value.deserializer classes Java configs carry, which
 // kafkit replaces with Go types.
-func ConfigFromProperties(props map[string]string) (Config, error) {
-	var (
-		c    Config
-		errs []error
-	)
-	ms := func(key, v string, d *time.Duration) {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: not a number of milliseconds: %q", key, v))
-			return
-		}
-		*d = time.Duration(n) * time.Millisecond
-	}
-	i32 := func(key, v string, dst *int32) {
-		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: not a 32-bit integer: %q", key, v))
-			return
-		}
-		*dst = int32(n)
-	}
-	boolean := func(key, v string) bool {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: not a boolean: %q", key, v))
-		}
-		return b
-	}
+func ConfigFromProperties(properties map[string]string) (Config, error) {
+	var c Config
+	var p props.Problems
+	i32 := func(key, v string) int32 { return int32(p.Int(key, v, 0, math.MaxInt32)) }
 	var sec client.SecurityProps
-	for key, v := range props {
+	for _, key := range slices.Sorted(maps.Keys(properties)) {
+		v := properties[key]
+		if d, ok := c.durations()[key]; ok {
+			*d = p.Millis(key, v, 0)
+			continue
+		}
 		switch key {
 		case "bootstrap.servers":
-			for _, s := range strings.Split(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					c.BootstrapServers = append(c.BootstrapServers, s)
-				}
-			}
+			c.BootstrapServers = props.List(v)
 		case "client.id":
 			c.ClientID = v
 		case "group.id":
 			c.GroupID = v
 		case "group.instance.id":
 			c.GroupInstanceID = v
-		case "session.timeout.ms":
-			ms(key, v, &c.SessionTimeout)
-		case "heartbeat.interval.ms":
-			ms(key, v, &c.HeartbeatInterval)
-		case "max.poll.interval.ms":
-			ms(key, v, &c.MaxPollInterval)
 		case "max.poll.records":
-			var n int32
-			i32(key, v, &n)
-			c.MaxPollRecords = int(n)
+			c.MaxPollRecords = int(i32(key, v))
 		case "enable.auto.commit":
-			c.DisableAutoCommit = !boolean(key, v)
-		case "auto.commit.interval.ms":
-			ms(key, v, &c.AutoCommitInterval)
+			c.DisableAutoCommit = !p.Bool(key, v)
 		case "auto.offset.reset":
 			c.AutoOffsetReset = v
 		case "partition.assignment.strategy":
-			for _, s := range strings.Split(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					c.PartitionAssignmentStrategy = append(c.PartitionAssignmentStrategy, javaAssignorName(s))
-				}
+			for _, s := range props.List(v) {
+				c.PartitionAssignmentStrategy = append(c.PartitionAssignmentStrategy, javaAssignorName(s))
 			}
 		case "fetch.min.bytes":
-			i32(key, v, &c.FetchMinBytes)
+			c.FetchMinBytes = i32(key, v)
 		case "fetch.max.bytes":
-			i32(key, v, &c.FetchMaxBytes)
-		case "fetch.max.wait.ms":
-			ms(key, v, &c.FetchMaxWait)
+			c.FetchMaxBytes = i32(key, v)
 		case "max.partition.fetch.bytes":
-			i32(key, v, &c.MaxPartitionFetchBytes)
+			c.MaxPartitionFetchBytes = i32(key, v)
 		case "isolation.level":
 			c.IsolationLevel = v
 		case "check.crcs":
-			c.SkipCRCCheck = !boolean(key, v)
+			c.SkipCRCCheck = !p.Bool(key, v)
 		case "allow.auto.create.topics":
-			c.DisallowAutoCreateTopics = !boolean(key, v)
-		case "request.timeout.ms":
-			ms(key, v, &c.RequestTimeout)
-		case "default.api.timeout.ms":
-			ms(key, v, &c.DefaultAPITimeout)
-		case "retry.backoff.ms":
-			ms(key, v, &c.RetryBackoff)
-		case "retry.backoff.max.ms":
-			ms(key, v, &c.RetryBackoffMax)
-		case "reconnect.backoff.ms":
-			ms(key, v, &c.ReconnectBackoff)
-		case "reconnect.backoff.max.ms":
-			ms(key, v, &c.ReconnectBackoffMax)
-		case "metadata.max.age.ms":
-			ms(key, v, &c.MetadataMaxAge)
+			c.DisallowAutoCreateTopics = !p.Bool(key, v)
 		case "key.deserializer", "value.deserializer":
 		default:
 			if !sec.Take(key, v) {
-				errs = append(errs, fmt.Errorf("%s: unknown consumer property", key))
+				p.Add(key, "unknown consumer property")
 			}
 		}
 	}
-	c.TLS, c.SASL = sec.Resolve(func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	})
-	if err := errors.Join(errs...); err != nil {
+	c.TLS, c.SASL = sec.Resolve(p.Add)
+	if err := p.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()

@@ -1,18 +1,19 @@
 package producer
 
 import (
+	"cmp"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
+	"github.com/kafkit/kafkit/internal/props"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
@@ -137,18 +138,10 @@ func (c Config) settings() settings {
 	}
 	def(&c.TransactionTimeout, defaultTxnTimeout)
 	def(&c.MetadataMaxAge, defaultMetadataMaxAge)
-	if c.BatchSize == 0 {
-		c.BatchSize = defaultBatchSize
-	}
-	if c.BufferMemory == 0 {
-		c.BufferMemory = defaultBufferMemory
-	}
-	if c.MaxRequestSize == 0 {
-		c.MaxRequestSize = defaultMaxRequestSize
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = defaultMaxInFlight
-	}
+	c.BatchSize = cmp.Or(c.BatchSize, defaultBatchSize)
+	c.BufferMemory = cmp.Or(c.BufferMemory, defaultBufferMemory)
+	c.MaxRequestSize = cmp.Or(c.MaxRequestSize, defaultMaxRequestSize)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, defaultMaxInFlight)
 	switch {
 	case c.Retries == 0:
 		c.Retries = math.MaxInt32
@@ -169,114 +162,85 @@ func (c Config) settings() settings {
 // Validate reports every problem with c at once (joined with errors.Join,
 // each wrapping ErrInvalidConfig), naming Kafka's keys.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...)))
-	}
+	p := props.Problems{Wrap: ErrInvalidConfig}
 	s := c.settings()
 	if len(c.BootstrapServers) == 0 {
-		bad("bootstrap.servers", "must list at least one host:port")
+		p.Add("bootstrap.servers", "must list at least one host:port")
 	}
 	for _, b := range c.BootstrapServers {
 		if !strings.Contains(b, ":") {
-			bad("bootstrap.servers", "%q is not host:port", b)
+			p.Add("bootstrap.servers", "%q is not host:port", b)
 		}
 	}
 	if c.Acks < AcksAll || c.Acks > AcksLeader {
-		bad("acks", "must be one of all, -1, 0, 1; got %d", c.Acks)
+		p.Add("acks", "must be one of all, -1, 0, 1; got %d", c.Acks)
 	}
 	if c.BatchSize < 0 {
-		bad("batch.size", "must be >= 0; got %d", c.BatchSize)
+		p.Add("batch.size", "must be >= 0; got %d", c.BatchSize)
 	}
 	if c.BufferMemory < 0 {
-		bad("buffer.memory", "must be >= 0; got %d", c.BufferMemory)
+		p.Add("buffer.memory", "must be >= 0; got %d", c.BufferMemory)
 	}
 	if c.MaxRequestSize < 0 {
-		bad("max.request.size", "must be >= 0; got %d", c.MaxRequestSize)
+		p.Add("max.request.size", "must be >= 0; got %d", c.MaxRequestSize)
 	}
 	if c.MaxInFlight < 0 {
-		bad("max.in.flight.requests.per.connection", "must be >= 1; got %d", c.MaxInFlight)
+		p.Add("max.in.flight.requests.per.connection", "must be >= 1; got %d", c.MaxInFlight)
 	}
 	if _, err := recordbatch.ParseCodec(c.CompressionType); err != nil {
-		bad("compression.type", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.CompressionType)
+		p.Add("compression.type", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.CompressionType)
 	}
 	if c.RequestTimeout < 0 {
-		bad("request.timeout.ms", "must be >= 0; got %v", c.RequestTimeout)
+		p.Add("request.timeout.ms", "must be >= 0; got %v", c.RequestTimeout)
 	}
 	if c.DeliveryTimeout < 0 {
-		bad("delivery.timeout.ms", "must be >= 0; got %v", c.DeliveryTimeout)
+		p.Add("delivery.timeout.ms", "must be >= 0; got %v", c.DeliveryTimeout)
 	} else if s.DeliveryTimeout < s.Linger+s.RequestTimeout {
-		bad("delivery.timeout.ms", "should be equal to or larger than linger.ms + request.timeout.ms (%d ms); got %d ms",
+		p.Add("delivery.timeout.ms", "should be equal to or larger than linger.ms + request.timeout.ms (%d ms); got %d ms",
 			(s.Linger + s.RequestTimeout).Milliseconds(), s.DeliveryTimeout.Milliseconds())
 	}
 	if c.EnableIdempotence != nil && *c.EnableIdempotence {
 		if c.Acks != AcksAll {
-			bad("acks", "must be all (-1) when enable.idempotence=true; got %s", c.Acks)
+			p.Add("acks", "must be all (-1) when enable.idempotence=true; got %s", c.Acks)
 		}
 		if s.MaxInFlight > maxIdempotentInFlight {
-			bad("max.in.flight.requests.per.connection", "must be at most %d when enable.idempotence=true; got %d", maxIdempotentInFlight, s.MaxInFlight)
+			p.Add("max.in.flight.requests.per.connection", "must be at most %d when enable.idempotence=true; got %d", maxIdempotentInFlight, s.MaxInFlight)
 		}
 		if s.Retries == 0 {
-			bad("retries", "must be greater than 0 when enable.idempotence=true")
+			p.Add("retries", "must be greater than 0 when enable.idempotence=true")
 		}
 	}
 	if c.TransactionalID != "" && !s.idempotent {
-		bad("enable.idempotence", "transactional.id requires enable.idempotence=true (and acks=all, max.in.flight.requests.per.connection <= 5, retries > 0)")
+		p.Add("enable.idempotence", "transactional.id requires enable.idempotence=true (and acks=all, max.in.flight.requests.per.connection <= 5, retries > 0)")
 	}
 	if c.SASL != nil && !slices.Contains([]string{client.MechanismPlain, client.MechanismScramSHA256, client.MechanismScramSHA512}, c.SASL.Mechanism) {
-		bad("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", c.SASL.Mechanism)
+		p.Add("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", c.SASL.Mechanism)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // ConfigFromProperties builds a Config from Kafka producer properties
 // (bootstrap.servers, acks, linger.ms, ...). Unknown keys and malformed
 // values are errors naming the key; all problems are reported at once. The
 // result is not yet validated: call Validate (New does).
-func ConfigFromProperties(props map[string]string) (Config, error) {
+func ConfigFromProperties(properties map[string]string) (Config, error) {
 	var c Config
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...)))
-	}
-	intVal := func(key, v string, min int64) int64 {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n < min {
-			bad(key, "must be an integer >= %d; got %q", min, v)
-		}
-		return n
-	}
+	p := props.Problems{Wrap: ErrInvalidConfig}
 	// ms turns a *.ms property into a Duration, mapping an explicit 0 to
 	// the negative "zero" of Config where zero means default.
 	ms := func(key, v string) time.Duration {
-		n := intVal(key, v, 0)
-		if n == 0 {
-			return -1
+		if d := p.Millis(key, v, 0); d != 0 {
+			return d
 		}
-		return time.Duration(n) * time.Millisecond
-	}
-	// msPositive is ms for keys where 0 means nothing.
-	msPositive := func(key, v string) time.Duration {
-		return time.Duration(intVal(key, v, 1)) * time.Millisecond
+		return -1
 	}
 	var partitioner string
 	var sec client.SecurityProps
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range props {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range keys {
-		v := props[k]
+	for _, k := range slices.Sorted(maps.Keys(properties)) {
+		v := properties[k]
 		switch k {
 		case "bootstrap.servers":
-			for s := range strings.SplitSeq(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					c.BootstrapServers = append(c.BootstrapServers, s)
-				}
-			}
+			c.BootstrapServers = props.List(v)
 		case "client.id":
 			c.ClientID = v
 		case "acks":
@@ -288,70 +252,65 @@ func ConfigFromProperties(props map[string]string) (Config, error) {
 			case "1":
 				c.Acks = AcksLeader
 			default:
-				bad(k, "must be one of all, -1, 0, 1; got %q", v)
+				p.Add(k, "must be one of all, -1, 0, 1; got %q", v)
 			}
 		case "linger.ms":
 			c.Linger = ms(k, v)
 		case "batch.size":
-			c.BatchSize = int(intVal(k, v, 0))
-			if c.BatchSize == 0 {
-				c.BatchSize = 1 // batch.size=0 disables batching: one record per batch
-			}
+			// batch.size=0 disables batching: one record per batch.
+			c.BatchSize = max(int(p.Int(k, v, 0, math.MaxInt32)), 1)
 		case "buffer.memory":
-			c.BufferMemory = intVal(k, v, 1)
+			c.BufferMemory = p.Int(k, v, 1, math.MaxInt64)
 		case "max.block.ms":
 			c.MaxBlock = ms(k, v)
 		case "max.request.size":
-			c.MaxRequestSize = int(intVal(k, v, 1))
+			c.MaxRequestSize = int(p.Int(k, v, 1, math.MaxInt32))
 		case "compression.type":
 			c.CompressionType = strings.TrimSpace(v)
 			if _, err := recordbatch.ParseCodec(c.CompressionType); err != nil {
-				bad(k, "must be one of none, gzip, snappy, lz4, zstd; got %q", v)
+				p.Add(k, "must be one of none, gzip, snappy, lz4, zstd; got %q", v)
 			}
 		case "enable.idempotence":
-			b, err := strconv.ParseBool(strings.TrimSpace(v))
-			if err != nil {
-				bad(k, "must be true or false; got %q", v)
-			}
+			b := p.Bool(k, v)
 			c.EnableIdempotence = &b
 		case "max.in.flight.requests.per.connection":
-			c.MaxInFlight = int(intVal(k, v, 1))
+			c.MaxInFlight = int(p.Int(k, v, 1, math.MaxInt32))
 		case "retries":
-			c.Retries = int(min(intVal(k, v, 0), math.MaxInt32))
+			c.Retries = int(min(p.Int(k, v, 0, math.MaxInt64), math.MaxInt32))
 			if c.Retries == 0 {
 				c.Retries = -1
 			}
 		case "retry.backoff.ms":
 			c.RetryBackoff = ms(k, v)
 		case "retry.backoff.max.ms":
-			c.RetryBackoffMax = msPositive(k, v)
+			c.RetryBackoffMax = p.Millis(k, v, 1)
 		case "request.timeout.ms":
-			c.RequestTimeout = msPositive(k, v)
+			c.RequestTimeout = p.Millis(k, v, 1)
 		case "delivery.timeout.ms":
-			c.DeliveryTimeout = msPositive(k, v)
+			c.DeliveryTimeout = p.Millis(k, v, 1)
 		case "metadata.max.age.ms":
-			c.MetadataMaxAge = msPositive(k, v)
+			c.MetadataMaxAge = p.Millis(k, v, 1)
 		case "partitioner.class", "partitioner":
 			partitioner = strings.TrimSpace(v)
 		case "transactional.id":
 			c.TransactionalID = v
 		case "transaction.timeout.ms":
-			c.TransactionTimeout = msPositive(k, v)
+			c.TransactionTimeout = p.Millis(k, v, 1)
 		default:
 			if !sec.Take(k, v) {
-				bad(k, "unknown producer property")
+				p.Add(k, "unknown producer property")
 			}
 		}
 	}
 	if partitioner != "" {
-		p, err := PartitionerByName(partitioner, c.BatchSize)
+		pt, err := PartitionerByName(partitioner, c.BatchSize)
 		if err != nil {
-			bad("partitioner.class", "%v", err)
+			p.Add("partitioner.class", "%v", err)
 		}
-		c.Partitioner = p
+		c.Partitioner = pt
 	}
-	c.TLS, c.SASL = sec.Resolve(bad)
-	return c, errors.Join(errs...)
+	c.TLS, c.SASL = sec.Resolve(p.Add)
+	return c, p.Err()
 }
 
 // clientConfig is the internal/client configuration the producer's settings

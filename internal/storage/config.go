@@ -1,10 +1,11 @@
 package storage
 
 import (
-	"errors"
-	"fmt"
+	"cmp"
 	"math"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/props"
 )
 
 // Kafka's defaults for the topic-level settings in Config.
@@ -93,77 +94,57 @@ type Config struct {
 
 // Validate reports every out-of-range field at once, naming Kafka's keys.
 func (c Config) Validate() error {
-	var errs []error
+	var p props.Problems
 	if c.SegmentBytes < 0 || (c.SegmentBytes > 0 && c.SegmentBytes < minSegmentBytes) || c.SegmentBytes > math.MaxInt32 {
-		errs = append(errs, fmt.Errorf("segment.bytes: %d is not in [%d, %d]", c.SegmentBytes, minSegmentBytes, math.MaxInt32))
+		p.Add("segment.bytes", "%d is not in [%d, %d]", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
 	}
 	if c.SegmentMs < 0 {
-		errs = append(errs, fmt.Errorf("segment.ms: %v is negative", c.SegmentMs))
+		p.Add("segment.ms", "%v is negative", c.SegmentMs)
 	}
 	if c.IndexIntervalBytes < 0 {
-		errs = append(errs, fmt.Errorf("index.interval.bytes: %d is negative", c.IndexIntervalBytes))
+		p.Add("index.interval.bytes", "%d is negative", c.IndexIntervalBytes)
 	}
 	if c.SegmentIndexBytes < 0 || (c.SegmentIndexBytes > 0 && c.SegmentIndexBytes < minSegmentIndexBytes) {
-		errs = append(errs, fmt.Errorf("segment.index.bytes: %d is below %d", c.SegmentIndexBytes, minSegmentIndexBytes))
+		p.Add("segment.index.bytes", "%d is below %d", c.SegmentIndexBytes, minSegmentIndexBytes)
 	}
 	if c.FlushMessages < 0 {
-		errs = append(errs, fmt.Errorf("flush.messages: %d is negative", c.FlushMessages))
+		p.Add("flush.messages", "%d is negative", c.FlushMessages)
 	}
 	if c.FlushMs < 0 {
-		errs = append(errs, fmt.Errorf("flush.ms: %v is negative", c.FlushMs))
+		p.Add("flush.ms", "%v is negative", c.FlushMs)
 	}
 	if c.MaxMessageBytes < 0 {
-		errs = append(errs, fmt.Errorf("max.message.bytes: %d is negative", c.MaxMessageBytes))
+		p.Add("max.message.bytes", "%d is negative", c.MaxMessageBytes)
 	}
 	if c.CleanupPolicy&^(CleanupDelete|CleanupCompact) != 0 {
-		errs = append(errs, fmt.Errorf("cleanup.policy: unknown bits %#x", uint8(c.CleanupPolicy)))
+		p.Add("cleanup.policy", "unknown bits %#x", uint8(c.CleanupPolicy))
 	}
 	if c.DeleteRetentionMs < 0 {
-		errs = append(errs, fmt.Errorf("delete.retention.ms: %v is negative", c.DeleteRetentionMs))
+		p.Add("delete.retention.ms", "%v is negative", c.DeleteRetentionMs)
 	}
 	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) {
-		errs = append(errs, fmt.Errorf("min.cleanable.dirty.ratio: %v is not in [0, 1]", c.MinCleanableDirtyRatio))
+		p.Add("min.cleanable.dirty.ratio", "%v is not in [0, 1]", c.MinCleanableDirtyRatio)
 	}
 	if c.MinCompactionLagMs < 0 {
-		errs = append(errs, fmt.Errorf("min.compaction.lag.ms: %v is negative", c.MinCompactionLagMs))
+		p.Add("min.compaction.lag.ms", "%v is negative", c.MinCompactionLagMs)
 	}
 	if c.MaxCompactionLagMs < 0 {
-		errs = append(errs, fmt.Errorf("max.compaction.lag.ms: %v is negative", c.MaxCompactionLagMs))
+		p.Add("max.compaction.lag.ms", "%v is negative", c.MaxCompactionLagMs)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // withDefaults replaces zero values with Kafka's defaults.
 func (c Config) withDefaults() Config {
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = DefaultSegmentBytes
-	}
-	if c.SegmentMs == 0 {
-		c.SegmentMs = DefaultSegmentMs
-	}
-	if c.RetentionMs == 0 {
-		c.RetentionMs = DefaultRetentionMs
-	}
-	if c.IndexIntervalBytes == 0 {
-		c.IndexIntervalBytes = DefaultIndexIntervalBytes
-	}
-	if c.SegmentIndexBytes == 0 {
-		c.SegmentIndexBytes = DefaultSegmentIndexBytes
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.CleanupPolicy == 0 {
-		c.CleanupPolicy = CleanupDelete
-	}
-	if c.DeleteRetentionMs == 0 {
-		c.DeleteRetentionMs = DefaultDeleteRetentionMs
-	}
-	if c.MinCleanableDirtyRatio == 0 {
-		c.MinCleanableDirtyRatio = DefaultMinCleanableDirtyRatio
-	}
-	if c.MaxCompactionLagMs == 0 {
-		c.MaxCompactionLagMs = math.MaxInt64
-	}
+	c.SegmentBytes = cmp.Or(c.SegmentBytes, DefaultSegmentBytes)
+	c.SegmentMs = cmp.Or(c.SegmentMs, DefaultSegmentMs)
+	c.RetentionMs = cmp.Or(c.RetentionMs, DefaultRetentionMs)
+	c.IndexIntervalBytes = cmp.Or(c.IndexIntervalBytes, DefaultIndexIntervalBytes)
+	c.SegmentIndexBytes = cmp.Or(c.SegmentIndexBytes, DefaultSegmentIndexBytes)
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
+	c.CleanupPolicy = cmp.Or(c.CleanupPolicy, CleanupDelete)
+	c.DeleteRetentionMs = cmp.Or(c.DeleteRetentionMs, DefaultDeleteRetentionMs)
+	c.MinCleanableDirtyRatio = cmp.Or(c.MinCleanableDirtyRatio, DefaultMinCleanableDirtyRatio)
+	c.MaxCompactionLagMs = cmp.Or(c.MaxCompactionLagMs, math.MaxInt64)
 	return c
 }
