@@ -99,14 +99,10 @@ func (c Config) clientConfig() client.Config {
 func ConfigFromProperties(properties map[string]string) (Config, error) {
 	var c Config
 	p := props.Problems{Wrap: ErrInvalidConfig}
-	var sec client.SecurityProps
+	var conn client.ClientProps
 	for _, k := range slices.Sorted(maps.Keys(properties)) {
 		v := properties[k]
 		switch k {
-		case "bootstrap.servers":
-			c.BootstrapServers = props.List(v)
-		case "client.id":
-			c.ClientID = v
 		case "request.timeout.ms":
 			c.RequestTimeout = p.Millis(k, v, 0)
 		case "retry.backoff.ms":
@@ -114,12 +110,13 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 		case "retry.backoff.max.ms":
 			c.RetryBackoffMax = p.Millis(k, v, 0)
 		default:
-			if !sec.Take(k, v) {
+			if !conn.Take(k, v) {
 				p.Add(k, "unknown admin client property")
 			}
 		}
 	}
-	c.TLS, c.SASL = sec.Resolve(p.Add)
+	c.BootstrapServers, c.ClientID = conn.BootstrapServers, conn.ClientID
+	c.TLS, c.SASL = conn.Resolve(p.Add)
 	if err := errors.Join(p.Err(), c.Validate()); err != nil {
 		return Config{}, err
 	}

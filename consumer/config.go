@@ -202,7 +202,7 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 	var c Config
 	var p props.Problems
 	i32 := func(key, v string) int32 { return int32(p.Int(key, v, 0, math.MaxInt32)) }
-	var sec client.SecurityProps
+	var conn client.ClientProps
 	for _, key := range slices.Sorted(maps.Keys(properties)) {
 		v := properties[key]
 		if d, ok := c.durations()[key]; ok {
@@ -210,10 +210,6 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			continue
 		}
 		switch key {
-		case "bootstrap.servers":
-			c.BootstrapServers = props.List(v)
-		case "client.id":
-			c.ClientID = v
 		case "group.id":
 			c.GroupID = v
 		case "group.instance.id":
@@ -242,12 +238,13 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			c.DisallowAutoCreateTopics = !p.Bool(key, v)
 		case "key.deserializer", "value.deserializer":
 		default:
-			if !sec.Take(key, v) {
+			if !conn.Take(key, v) {
 				p.Add(key, "unknown consumer property")
 			}
 		}
 	}
-	c.TLS, c.SASL = sec.Resolve(p.Add)
+	c.BootstrapServers, c.ClientID = conn.BootstrapServers, conn.ClientID
+	c.TLS, c.SASL = conn.Resolve(p.Add)
 	if err := p.Err(); err != nil {
 		return Config{}, err
 	}

@@ -235,14 +235,10 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 		return -1
 	}
 	var partitioner string
-	var sec client.SecurityProps
+	var conn client.ClientProps
 	for _, k := range slices.Sorted(maps.Keys(properties)) {
 		v := properties[k]
 		switch k {
-		case "bootstrap.servers":
-			c.BootstrapServers = props.List(v)
-		case "client.id":
-			c.ClientID = v
 		case "acks":
 			switch strings.TrimSpace(v) {
 			case "all", "-1":
@@ -297,7 +293,7 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 		case "transaction.timeout.ms":
 			c.TransactionTimeout = p.Millis(k, v, 1)
 		default:
-			if !sec.Take(k, v) {
+			if !conn.Take(k, v) {
 				p.Add(k, "unknown producer property")
 			}
 		}
@@ -309,7 +305,8 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 		}
 		c.Partitioner = pt
 	}
-	c.TLS, c.SASL = sec.Resolve(p.Add)
+	c.BootstrapServers, c.ClientID = conn.BootstrapServers, conn.ClientID
+	c.TLS, c.SASL = conn.Resolve(p.Add)
 	return c, p.Err()
 }
 
