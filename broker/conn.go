@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/reqcheck"
 )
 
 // reqCtx is what a handler knows about the request it serves.
@@ -269,6 +271,11 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	body := rd.Src
 	if err := rd.Complete(); err != nil {
 		return nil, fmt.Errorf("%w: malformed request header", errCloseConn)
+	}
+	// kmsg trusts the counts it reads (a forged tag count costs it tens of
+	// seconds of CPU); the schema walk bounds every count by the bytes left.
+	if err := reqcheck.Check(key, version, body); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCloseConn, err)
 	}
 	read := req.ReadFrom
 	if key == int16(kmsg.Produce) {

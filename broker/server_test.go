@@ -165,6 +165,16 @@ func TestOversizedAndMalformedFramesCloseOnlyThatConnection(t *testing.T) {
 	garbage.nc.Write([]byte{0, 0, 0, 12, 0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}) // Metadata v9 with a forged body
 	garbage.expectClosed()
 
+	// ApiVersions v3 whose tag section claims 2^32-1 tags: decoding it
+	// as kmsg does would spin for tens of seconds before failing.
+	tags := dial(t, b)
+	tags.nc.Write([]byte{0, 0, 0, 20, 0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0, 2, 'a', 2, 'b', 0xff, 0xff, 0xff, 0xff, 0x0f})
+	start := time.Now()
+	tags.expectClosed()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("forged tag count: connection closed after %v", d)
+	}
+
 	// The broker still serves everyone else.
 	ok := dial(t, b)
 	md := kmsg.NewPtrMetadataRequest()
