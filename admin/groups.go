@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -171,19 +172,7 @@ func (c *Client) GroupOffsets(ctx context.Context, group string, partitions ...k
 	if err != nil {
 		return nil, err
 	}
-	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Group = group // v0-v7
-	rg := kmsg.NewOffsetFetchRequestGroup()
-	rg.Group = group // v8+
-	for t, ps := range groupByTopic(partitions) {
-		old := kmsg.NewOffsetFetchRequestTopic()
-		old.Topic, old.Partitions = t, ps
-		req.Topics = append(req.Topics, old)
-		gt := kmsg.NewOffsetFetchRequestGroupTopic()
-		gt.Topic, gt.TopicID, gt.Partitions = t, ids.byName[t], ps
-		rg.Topics = append(rg.Topics, gt)
-	}
-	req.Groups = []kmsg.OffsetFetchRequestGroup{rg}
+	req := client.NewOffsetFetch(group, partitions, ids.byName)
 	out := make(map[kafkit.TopicPartition]int64)
 	err = c.retry(ctx, func() error {
 		clear(out)
@@ -191,52 +180,17 @@ func (c *Client) GroupOffsets(ctx context.Context, group string, partitions ...k
 		if err != nil {
 			return err
 		}
-		resp := kresp.(*kmsg.OffsetFetchResponse)
-		add := func(topic string, p int32, offset int64, code int16) error {
-			tp := kafkit.TopicPartition{Topic: topic, Partition: p}
-			if err := kafkaErr("fetch offsets of group "+group+" for", partitionName(tp), code, nil); err != nil {
-				return err
-			}
-			if offset >= 0 {
-				out[tp] = offset
-			}
-			return nil
-		}
-		if resp.GetVersion() >= 8 {
-			if len(resp.Groups) != 1 {
-				return fmt.Errorf("fetch offsets of group %s: %d groups in the answer, want 1", group, len(resp.Groups))
-			}
-			g := resp.Groups[0]
-			if g.ErrorCode == kerr.GroupIDNotFound.Code {
-				return nil
-			}
-			if err := kafkaErr("fetch offsets of group", group, g.ErrorCode, nil); err != nil {
-				return err
-			}
-			for _, t := range g.Topics {
-				name := t.Topic
-				if resp.GetVersion() >= 10 {
-					name = ids.byID[t.TopicID]
-				}
-				for _, p := range t.Partitions {
-					if err := add(name, p.Partition, p.Offset, p.ErrorCode); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}
-		if err := kafkaErr("fetch offsets of group", group, resp.ErrorCode, nil); err != nil {
-			return err
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := add(t.Topic, p.Partition, p.Offset, p.ErrorCode); err != nil {
+		return client.ReadOffsetFetch(kresp.(*kmsg.OffsetFetchResponse), ids.byID,
+			func(code int16) error { return kafkaErr("fetch offsets of group", group, code, nil) },
+			func(tp kafkit.TopicPartition, offset int64, _ int32, code int16) error {
+				if err := kafkaErr("fetch offsets of group "+group+" for", partitionName(tp), code, nil); err != nil {
 					return err
 				}
-			}
-		}
-		return nil
+				if offset >= 0 {
+					out[tp] = offset
+				}
+				return nil
+			})
 	})
 	return out, err
 }
@@ -255,7 +209,7 @@ func (c *Client) AlterGroupOffsets(ctx context.Context, group string, offsets ma
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group, req.Generation = group, -1 // no generation: an admin commit to an empty group
 	req.RetentionTimeMillis = -1
-	for t, ps := range groupByTopic(slices.SortedFunc(maps.Keys(offsets), compareTP)) {
+	for t, ps := range client.PartitionsByTopic(slices.SortedFunc(maps.Keys(offsets), compareTP)) {
 		rt := kmsg.NewOffsetCommitRequestTopic()
 		rt.Topic, rt.TopicID = t, ids.byName[t]
 		for _, p := range ps {

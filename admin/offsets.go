@@ -33,7 +33,7 @@ func (c *Client) ListOffsets(ctx context.Context, spec int64, partitions ...kafk
 	return perLeader(ctx, c, "list offsets", partitions, func(ctx context.Context, leader int32, tps []kafkit.TopicPartition) (map[kafkit.TopicPartition]ListedOffset, map[kafkit.TopicPartition]error, error) {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.ReplicaID = -1
-		for t, ps := range groupByTopic(tps) {
+		for t, ps := range client.PartitionsByTopic(tps) {
 			rt := kmsg.NewListOffsetsRequestTopic()
 			rt.Topic = t
 			for _, p := range ps {
@@ -71,7 +71,7 @@ func (c *Client) DeleteRecords(ctx context.Context, before map[kafkit.TopicParti
 	return perLeader(ctx, c, "delete records", tps, func(ctx context.Context, leader int32, tps []kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, map[kafkit.TopicPartition]error, error) {
 		req := kmsg.NewPtrDeleteRecordsRequest()
 		req.TimeoutMillis = c.timeoutMillis()
-		for t, ps := range groupByTopic(tps) {
+		for t, ps := range client.PartitionsByTopic(tps) {
 			rt := kmsg.NewDeleteRecordsRequestTopic()
 			rt.Topic = t
 			for _, p := range ps {
@@ -153,7 +153,7 @@ func perLeader[T any](ctx context.Context, c *Client, op string, tps []kafkit.To
 		}
 		pending = retry
 		if len(retry) > 0 {
-			c.cl.InvalidateMetadata(topicsOf(retry)...)
+			c.cl.InvalidateMetadata(client.TopicsOf(retry)...)
 			return lastErr
 		}
 		return nil
@@ -171,7 +171,7 @@ func perLeader[T any](ctx context.Context, c *Client, op string, tps []kafkit.To
 // leaders maps partitions to their leaders; partitions whose topic or
 // partition is unknown or leaderless come back as errors.
 func (c *Client) leaders(ctx context.Context, tps []kafkit.TopicPartition) (map[int32][]kafkit.TopicPartition, map[kafkit.TopicPartition]error, error) {
-	md, err := c.cl.Metadata(ctx, topicsOf(tps)...)
+	md, err := c.cl.Metadata(ctx, client.TopicsOf(tps)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,26 +208,6 @@ func (c *Client) Partitions(ctx context.Context, topics ...string) ([]kafkit.Top
 		}
 	}
 	return out, nil
-}
-
-func groupByTopic(tps []kafkit.TopicPartition) map[string][]int32 {
-	m := make(map[string][]int32)
-	for _, tp := range tps {
-		m[tp.Topic] = append(m[tp.Topic], tp.Partition)
-	}
-	return m
-}
-
-func topicsOf(tps []kafkit.TopicPartition) []string {
-	seen := make(map[string]bool)
-	var out []string
-	for _, tp := range tps {
-		if !seen[tp.Topic] {
-			seen[tp.Topic] = true
-			out = append(out, tp.Topic)
-		}
-	}
-	return out
 }
 
 func partitionName(tp kafkit.TopicPartition) string {

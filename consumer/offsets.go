@@ -145,17 +145,8 @@ func (c *Consumer) leaders(ctx context.Context, tps []kafkit.TopicPartition) (by
 	return byLeader, failed, nil
 }
 
-func topicsOf(tps []kafkit.TopicPartition) []string {
-	seen := make(map[string]bool)
-	var out []string
-	for _, tp := range tps {
-		if !seen[tp.Topic] {
-			seen[tp.Topic] = true
-			out = append(out, tp.Topic)
-		}
-	}
-	return out
-}
+// topicsOf lists the distinct topics of tps.
+func topicsOf(tps []kafkit.TopicPartition) []string { return client.TopicsOf(tps) }
 
 // BeginningOffsets returns the log start offset of each partition.
 func (c *Consumer) BeginningOffsets(ctx context.Context, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]int64, error) {
@@ -222,24 +213,8 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []kafkit.TopicPartiti
 	if err != nil {
 		return nil, err
 	}
-	byTopic := make(map[string][]int32)
-	for _, tp := range tps {
-		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
-	}
-	req := kmsg.NewPtrOffsetFetchRequest()
+	req := client.NewOffsetFetch(c.cfg.GroupID, tps, ids.byName)
 	req.RequireStable = true
-	req.Group = c.cfg.GroupID // v0-v7
-	g := kmsg.NewOffsetFetchRequestGroup()
-	g.Group = c.cfg.GroupID // v8+
-	for t, ps := range byTopic {
-		old := kmsg.NewOffsetFetchRequestTopic()
-		old.Topic, old.Partitions = t, ps
-		req.Topics = append(req.Topics, old)
-		gt := kmsg.NewOffsetFetchRequestGroupTopic()
-		gt.Topic, gt.TopicID, gt.Partitions = t, ids.byName[t], ps
-		g.Topics = append(g.Topics, gt)
-	}
-	req.Groups = []kmsg.OffsetFetchRequestGroup{g}
 
 	out := make(map[kafkit.TopicPartition]offsetEpoch)
 	err = c.retry(ctx, "OffsetFetch", func() error {
@@ -252,51 +227,17 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []kafkit.TopicPartiti
 			c.lostCoordinator(coord)
 			return err
 		}
-		resp := kresp.(*kmsg.OffsetFetchResponse)
-		add := func(topic string, p int32, offset int64, epoch int32, code int16) error {
-			if err := kerr.ErrorForCode(code); err != nil {
-				return fmt.Errorf("OffsetFetch %s[%d]: %w", topic, p, err)
-			}
-			if offset >= 0 {
-				out[kafkit.TopicPartition{Topic: topic, Partition: p}] = offsetEpoch{offset, epoch}
-			}
-			return nil
-		}
-		if resp.GetVersion() >= 8 {
-			if len(resp.Groups) != 1 {
-				return fmt.Errorf("OffsetFetch: %d groups in the response, want 1", len(resp.Groups))
-			}
-			rg := resp.Groups[0]
-			if rg.ErrorCode == kerr.GroupIDNotFound.Code {
-				return nil // a group that never committed (some brokers say so instead of -1 offsets)
-			}
-			if err := c.coordinatorErr(coord, rg.ErrorCode); err != nil {
-				return err
-			}
-			for _, t := range rg.Topics {
-				name := t.Topic
-				if resp.GetVersion() >= 10 {
-					name = ids.byID[t.TopicID]
+		return client.ReadOffsetFetch(kresp.(*kmsg.OffsetFetchResponse), ids.byID,
+			func(code int16) error { return c.coordinatorErr(coord, code) },
+			func(tp kafkit.TopicPartition, offset int64, epoch int32, code int16) error {
+				if err := kerr.ErrorForCode(code); err != nil {
+					return fmt.Errorf("OffsetFetch %s[%d]: %w", tp.Topic, tp.Partition, err)
 				}
-				for _, p := range t.Partitions {
-					if err := add(name, p.Partition, p.Offset, p.LeaderEpoch, p.ErrorCode); err != nil {
-						return err
-					}
+				if offset >= 0 {
+					out[tp] = offsetEpoch{offset, epoch}
 				}
-			}
-			return nil
-		}
-		if err := c.coordinatorErr(coord, resp.ErrorCode); err != nil {
-			return err
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := add(t.Topic, p.Partition, p.Offset, p.LeaderEpoch, p.ErrorCode); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+				return nil
+			})
 	})
 	return out, err
 }
