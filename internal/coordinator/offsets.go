@@ -80,17 +80,9 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			sp.Partition = rp.Partition
-			meta, code := c.checkOffset(gerr, rt.Topic, rp.Partition, rp.Metadata)
-			switch {
-			case code != 0:
-				sp.ErrorCode = code
-			default:
-				epoch := rp.LeaderEpoch
-				if req.Version < 6 {
-					epoch = -1
-				}
-				tp := topicPartition{rt.Topic, rp.Partition}
-				o := committed{offset: rp.Offset, leaderEpoch: epoch, metadata: meta, commitTime: now}
+			tp := topicPartition{rt.Topic, rp.Partition}
+			o, code := c.checkOffset(gerr, tp, rp.Offset, epochSince(req.Version, 6, rp.LeaderEpoch), rp.Metadata, now)
+			if sp.ErrorCode = code; code == 0 {
 				recs = append(recs, Record{Key: offsetKey(g.id, tp), Value: offsetValue(o)})
 				writes = append(writes, pending{tp, o, sp})
 			}
@@ -314,20 +306,29 @@ func (c *Coordinator) DeleteTopicOffsets(ctx context.Context, topic string) erro
 
 // checkOffset validates one partition of an offset commit (plain or
 // transactional): the group's own error first, then an unknown partition,
-// then metadata over offset.metadata.max.bytes. It returns the metadata to
+// then metadata over offset.metadata.max.bytes. It returns the offset to
 // store and the error code (0 when the commit may go ahead).
-func (c *Coordinator) checkOffset(gerr *kerr.Error, topic string, partition int32, metadata *string) (string, int16) {
-	var meta string
+func (c *Coordinator) checkOffset(gerr *kerr.Error, tp topicPartition, offset int64, leaderEpoch int32, metadata *string, now time.Time) (committed, int16) {
+	o := committed{offset: offset, leaderEpoch: leaderEpoch, commitTime: now}
 	if metadata != nil {
-		meta = *metadata
+		o.metadata = *metadata
 	}
 	switch {
 	case gerr != nil:
-		return meta, gerr.Code
-	case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(topic, partition):
-		return meta, kerr.UnknownTopicOrPartition.Code
-	case len(meta) > c.cfg.MaxMetadataBytes:
-		return meta, kerr.OffsetMetadataTooLarge.Code
+		return o, gerr.Code
+	case c.cfg.KnownPartition != nil && !c.cfg.KnownPartition(tp.topic, tp.partition):
+		return o, kerr.UnknownTopicOrPartition.Code
+	case len(o.metadata) > c.cfg.MaxMetadataBytes:
+		return o, kerr.OffsetMetadataTooLarge.Code
 	}
-	return meta, 0
+	return o, 0
+}
+
+// epochSince is a partition's committed leader epoch: -1 when the request
+// version is older than since, the first that carries one.
+func epochSince(version, since int16, epoch int32) int32 {
+	if version < since {
+		return -1
+	}
+	return epoch
 }

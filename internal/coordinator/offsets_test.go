@@ -304,3 +304,30 @@ func TestDeleteTopicOffsets(t *testing.T) {
 		}
 	})
 }
+
+// OffsetCommit carries a leader epoch from v6 on; an older request's epoch
+// field is not on the wire, so the commit stores -1 whatever the struct says.
+func TestCommitLeaderEpochByVersion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{}, nil)
+		defer h.stop()
+		for _, tc := range []struct {
+			version int16
+			want    int32
+		}{{5, -1}, {6, 3}} {
+			req := kmsg.NewPtrOffsetCommitRequest()
+			req.Version, req.Group, req.Generation = tc.version, "simple", -1
+			req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Offset: 1, LeaderEpoch: 3}}}}
+			if resp, err := h.c.CommitOffsets(context.Background(), req); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("v%d commit: %v %+v", tc.version, err, resp)
+			}
+			got, err := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "simple", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := got.Topics[0].Partitions[0].LeaderEpoch; e != tc.want {
+				t.Errorf("v%d commit stored leader epoch %d, want %d", tc.version, e, tc.want)
+			}
+		}
+	})
+}

@@ -44,17 +44,10 @@ func (c *Coordinator) txnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Reco
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
-			meta, code := c.checkOffset(gerr, rt.Topic, rp.Partition, rp.Metadata)
-			switch {
-			case code != 0:
-				sp.ErrorCode = code
-			default:
-				epoch := rp.LeaderEpoch
-				if req.Version < 2 {
-					epoch = -1
-				}
-				o := committed{offset: rp.Offset, leaderEpoch: epoch, metadata: meta, commitTime: now}
-				recs = append(recs, Record{Key: offsetKey(req.Group, topicPartition{rt.Topic, rp.Partition}), Value: offsetValue(o)})
+			tp := topicPartition{rt.Topic, rp.Partition}
+			o, code := c.checkOffset(gerr, tp, rp.Offset, epochSince(req.Version, 2, rp.LeaderEpoch), rp.Metadata, now)
+			if sp.ErrorCode = code; code == 0 {
+				recs = append(recs, Record{Key: offsetKey(req.Group, tp), Value: offsetValue(o)})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
