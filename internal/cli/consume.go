@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -83,32 +84,25 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 	}); err != nil {
 		return err
 	}
-	props, err := g.props()
-	if err != nil {
-		return err
+	set := map[string]string{
+		"isolation.level": o.isolationLevel,
+		// Without a group the reset policy also positions the assigned
+		// partitions: no committed offsets exist.
+		"auto.offset.reset": consumer.OffsetResetLatest,
+		"client.id":         "kafkit-console-consumer",
 	}
-	props["isolation.level"] = o.isolationLevel
-	// Without a group the reset policy also positions the assigned
-	// partitions: no committed offsets exist.
-	props["auto.offset.reset"] = consumer.OffsetResetLatest
 	if o.fromBeginning || o.offset == "earliest" {
-		props["auto.offset.reset"] = consumer.OffsetResetEarliest
+		set["auto.offset.reset"] = consumer.OffsetResetEarliest
 	}
-	props["client.id"] = "kafkit-console-consumer"
 	if o.group != "" {
-		props["group.id"] = o.group
+		set["group.id"] = o.group
 		// Commit only what was printed, when done (not what Poll returned).
-		props["enable.auto.commit"] = "false"
+		set["enable.auto.commit"] = "false"
 	}
-	cfg, err := consumer.ConfigFromProperties(props)
+	cfg, err := clientConfig(g, set, consumer.ConfigFromProperties,
+		func(c *consumer.Config) (**tls.Config, **kafkit.SASL) { return &c.TLS, &c.SASL })
 	if err != nil {
 		return err
-	}
-	if cfg.TLS, err = g.tlsConfig(cfg.TLS); err != nil {
-		return err
-	}
-	if s := g.sasl(); s != nil {
-		cfg.SASL = &kafkit.SASL{Mechanism: s.Mechanism, User: s.User, Password: s.Password}
 	}
 	if o.maxMessages > 0 {
 		cfg.MaxPollRecords = min(o.maxMessages, 500)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -80,23 +81,14 @@ func (g *globals) produce(ctx context.Context, o produceOpts, in io.Reader) erro
 	}); err != nil {
 		return err
 	}
-	props, err := g.props()
+	cfg, err := clientConfig(g, map[string]string{
+		"acks":             o.acks,
+		"compression.type": o.compression,
+		"client.id":        "kafkit-console-producer",
+	}, producer.ConfigFromProperties, func(c *producer.Config) (**tls.Config, **kafkit.SASL) { return &c.TLS, &c.SASL })
 	if err != nil {
 		return err
 	}
-	props["acks"] = o.acks
-	props["compression.type"] = o.compression
-	cfg, err := producer.ConfigFromProperties(props)
-	if err != nil {
-		return err
-	}
-	if cfg.TLS, err = g.tlsConfig(cfg.TLS); err != nil {
-		return err
-	}
-	if s := g.sasl(); s != nil {
-		cfg.SASL = s
-	}
-	cfg.ClientID = "kafkit-console-producer"
 	p, err := producer.New(cfg)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 
@@ -93,18 +94,36 @@ func newRoot(g *globals) *cobra.Command {
 	return root
 }
 
-// props returns the --command-config properties with bootstrap.servers set
-// from --bootstrap-server.
-func (g *globals) props() (map[string]string, error) {
+// clientConfig loads a producer, consumer or admin Config (load is its
+// ConfigFromProperties) from the --command-config properties, with
+// bootstrap.servers from --bootstrap-server and the command's own keys
+// (set) on top, then lays the TLS and SASL flags over the fields that
+// security points to.
+func clientConfig[C any](g *globals, set map[string]string, load func(map[string]string) (C, error),
+	security func(*C) (**tls.Config, **kafkit.SASL),
+) (C, error) {
 	props := map[string]string{}
 	if g.commandConfig != "" {
 		var err error
 		if props, err = readProperties(g.commandConfig); err != nil {
-			return nil, err
+			var zero C
+			return zero, err
 		}
 	}
 	props["bootstrap.servers"] = g.bootstrap
-	return props, nil
+	maps.Copy(props, set)
+	cfg, err := load(props)
+	if err != nil {
+		return cfg, err
+	}
+	t, s := security(&cfg)
+	if *t, err = g.tlsConfig(*t); err != nil {
+		return cfg, err
+	}
+	if flags := g.sasl(); flags != nil {
+		*s = flags
+	}
+	return cfg, nil
 }
 
 // tlsConfig is the TLS the flags ask for, or base (from --command-config)
@@ -148,20 +167,10 @@ func (g *globals) sasl() *kafkit.SASL {
 
 // admin connects an admin client.
 func (g *globals) admin(ctx context.Context) (*admin.Client, error) {
-	props, err := g.props()
+	cfg, err := clientConfig(g, map[string]string{"client.id": "kafkit-cli"}, admin.ConfigFromProperties,
+		func(c *admin.Config) (**tls.Config, **kafkit.SASL) { return &c.TLS, &c.SASL })
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := admin.ConfigFromProperties(props)
-	if err != nil {
-		return nil, err
-	}
-	cfg.ClientID = "kafkit-cli"
-	if cfg.TLS, err = g.tlsConfig(cfg.TLS); err != nil {
-		return nil, err
-	}
-	if s := g.sasl(); s != nil {
-		cfg.SASL = s
 	}
 	return admin.New(ctx, cfg)
 }
