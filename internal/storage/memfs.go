@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -16,9 +16,16 @@ import (
 // bytes that were Synced in files whose directory entry was made durable by
 // SyncDir, so tests can check durability claims without killing a process.
 type MemFS struct {
-	mu    sync.Mutex          // guards files and dirs (not file contents)
-	files map[string]*memNode // by cleaned path
-	dirs  map[string]struct{} // directories created by MkdirAll
+	mu   sync.Mutex         // guards dirs and their entries (not file contents)
+	dirs map[string]*memDir // by cleaned path; every ancestor of a dir is one too
+}
+
+// memDir holds a directory's entries, so listing, syncing or removing one
+// directory costs its own entries, not every file of the file system (a broker
+// holds thousands of partition directories).
+type memDir struct {
+	files   map[string]*memNode // by base name
+	subdirs map[string]struct{} // base names
 }
 
 // memNode is one file's contents, shared by every open handle. The bytes
@@ -79,10 +86,16 @@ var _ FS = (*MemFS)(nil)
 
 // NewMemFS returns an empty in-memory file system.
 func NewMemFS() *MemFS {
-	return &MemFS{files: make(map[string]*memNode), dirs: make(map[string]struct{})}
+	return &MemFS{dirs: make(map[string]*memDir)}
 }
 
 func pathErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
+
+// lookup returns the directory holding name and name's base; the directory is
+// nil if it does not exist. The caller holds m.mu.
+func (m *MemFS) lookup(name string) (*memDir, string) {
+	return m.dirs[filepath.Dir(name)], filepath.Base(name)
+}
 
 // OpenFile implements FS. Only O_CREATE, O_EXCL and O_TRUNC are honoured
 // besides the access mode.
@@ -90,18 +103,19 @@ func (m *MemFS) OpenFile(name string, flag int, _ fs.FileMode) (File, error) {
 	name = filepath.Clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, ok := m.files[name]
+	d, base := m.lookup(name)
+	if d == nil {
+		return nil, pathErr("open", name, fs.ErrNotExist)
+	}
+	n, ok := d.files[base]
 	switch {
 	case ok && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
 		return nil, pathErr("open", name, fs.ErrExist)
 	case !ok && flag&os.O_CREATE == 0:
 		return nil, pathErr("open", name, fs.ErrNotExist)
 	case !ok:
-		if _, ok := m.dirs[filepath.Dir(name)]; !ok {
-			return nil, pathErr("open", name, fs.ErrNotExist)
-		}
 		n = &memNode{modTime: time.Now()}
-		m.files[name] = n
+		d.files[base] = n
 	}
 	if flag&os.O_TRUNC != 0 {
 		n.mu.Lock()
@@ -116,38 +130,45 @@ func (m *MemFS) Remove(name string) error {
 	name = filepath.Clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.files[name]; ok {
-		delete(m.files, name)
-		return nil
-	}
-	if _, ok := m.dirs[name]; ok {
-		prefix := name + string(filepath.Separator)
-		for p := range m.files {
-			if strings.HasPrefix(p, prefix) {
-				return pathErr("remove", name, fmt.Errorf("directory not empty"))
-			}
+	parent, base := m.lookup(name)
+	if parent != nil {
+		if _, ok := parent.files[base]; ok {
+			delete(parent.files, base)
+			return nil
 		}
-		delete(m.dirs, name)
-		return nil
 	}
-	return pathErr("remove", name, fs.ErrNotExist)
+	d, ok := m.dirs[name]
+	if !ok {
+		return pathErr("remove", name, fs.ErrNotExist)
+	}
+	if len(d.files)+len(d.subdirs) > 0 {
+		return pathErr("remove", name, fmt.Errorf("directory not empty"))
+	}
+	m.removeDir(name)
+	return nil
+}
+
+// removeDir drops dir and everything below it. The caller holds m.mu.
+func (m *MemFS) removeDir(dir string) {
+	d := m.dirs[dir]
+	for sub := range d.subdirs {
+		m.removeDir(filepath.Join(dir, sub))
+	}
+	delete(m.dirs, dir)
+	if parent, base := m.lookup(dir); parent != nil && parent != d {
+		delete(parent.subdirs, base)
+	}
 }
 
 // RemoveAll implements FS.
 func (m *MemFS) RemoveAll(path string) error {
 	path = filepath.Clean(path)
-	prefix := path + string(filepath.Separator)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p := range m.files {
-		if p == path || strings.HasPrefix(p, prefix) {
-			delete(m.files, p)
-		}
-	}
-	for d := range m.dirs {
-		if d == path || strings.HasPrefix(d, prefix) {
-			delete(m.dirs, d)
-		}
+	if _, ok := m.dirs[path]; ok {
+		m.removeDir(path)
+	} else if parent, base := m.lookup(path); parent != nil {
+		delete(parent.files, base)
 	}
 	return nil
 }
@@ -157,12 +178,17 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	oldpath, newpath = filepath.Clean(oldpath), filepath.Clean(newpath)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, ok := m.files[oldpath]
-	if !ok {
+	from, oldBase := m.lookup(oldpath)
+	to, newBase := m.lookup(newpath)
+	if from == nil || from.files[oldBase] == nil {
 		return pathErr("rename", oldpath, fs.ErrNotExist)
 	}
-	delete(m.files, oldpath)
-	m.files[newpath] = n
+	if to == nil {
+		return pathErr("rename", newpath, fs.ErrNotExist)
+	}
+	n := from.files[oldBase]
+	delete(from.files, oldBase)
+	to.files[newBase] = n
 	n.mu.Lock()
 	n.entryDone = false
 	n.mu.Unlock()
@@ -174,12 +200,27 @@ func (m *MemFS) MkdirAll(path string, _ fs.FileMode) error {
 	path = filepath.Clean(path)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var missing []string // path and its missing ancestors, deepest first
 	for p := path; ; p = filepath.Dir(p) {
-		m.dirs[p] = struct{}{}
-		if parent := filepath.Dir(p); parent == p {
-			return nil
+		if _, ok := m.dirs[p]; ok {
+			break
+		}
+		if parent, base := m.lookup(p); parent != nil && parent.files[base] != nil {
+			return pathErr("mkdir", p, syscall.ENOTDIR)
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
 		}
 	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		p := missing[i]
+		m.dirs[p] = &memDir{files: make(map[string]*memNode), subdirs: make(map[string]struct{})}
+		if parent := filepath.Dir(p); parent != p {
+			m.dirs[parent].subdirs[filepath.Base(p)] = struct{}{}
+		}
+	}
+	return nil
 }
 
 // ReadDirNames implements FS.
@@ -187,19 +228,16 @@ func (m *MemFS) ReadDirNames(dir string) ([]string, error) {
 	dir = filepath.Clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.dirs[dir]; !ok {
+	d, ok := m.dirs[dir]
+	if !ok {
 		return nil, pathErr("readdir", dir, fs.ErrNotExist)
 	}
-	var names []string
-	for p := range m.files {
-		if filepath.Dir(p) == dir {
-			names = append(names, filepath.Base(p))
-		}
+	names := make([]string, 0, len(d.files)+len(d.subdirs))
+	for name := range d.files {
+		names = append(names, name)
 	}
-	for d := range m.dirs {
-		if d != dir && filepath.Dir(d) == dir {
-			names = append(names, filepath.Base(d))
-		}
+	for name := range d.subdirs {
+		names = append(names, name)
 	}
 	return names, nil
 }
@@ -209,8 +247,8 @@ func (m *MemFS) SyncDir(dir string) error {
 	dir = filepath.Clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p, n := range m.files {
-		if filepath.Dir(p) == dir {
+	if d, ok := m.dirs[dir]; ok {
+		for _, n := range d.files {
 			n.mu.Lock()
 			n.entryDone = true
 			n.mu.Unlock()
@@ -226,14 +264,16 @@ func (m *MemFS) SyncDir(dir string) error {
 func (m *MemFS) SimulateCrash() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p, n := range m.files {
-		n.mu.Lock()
-		if !n.entryDone {
-			delete(m.files, p)
-		} else {
-			n.resize(n.synced)
+	for _, d := range m.dirs {
+		for name, n := range d.files {
+			n.mu.Lock()
+			if !n.entryDone {
+				delete(d.files, name)
+			} else {
+				n.resize(n.synced)
+			}
+			n.mu.Unlock()
 		}
-		n.mu.Unlock()
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -106,5 +108,60 @@ func TestMemFSCrash(t *testing.T) {
 	}
 	if _, err := m.OpenFile("/nodir/f", os.O_CREATE|os.O_RDWR, 0o644); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("file in a missing directory: %v", err)
+	}
+}
+
+// TestMemFSDirectories checks the directory operations against what the OS
+// file system does, on the same sequence of calls.
+func TestMemFSDirectories(t *testing.T) {
+	for name, fsys := range map[string]FS{"mem": NewMemFS(), "os": OSFS{}} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			p := func(parts ...string) string { return filepath.Join(append([]string{root}, parts...)...) }
+			if err := fsys.MkdirAll(p("a", "b"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fsys.OpenFile(p("missing", "f"), os.O_CREATE|os.O_RDWR, 0o644); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("create in a missing directory: %v", err)
+			}
+			for _, f := range []string{p("a", "f1"), p("a", "b", "f2")} {
+				h, err := fsys.OpenFile(f, os.O_CREATE|os.O_RDWR, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.Close()
+			}
+			if err := fsys.MkdirAll(p("a", "f1", "x"), 0o755); err == nil {
+				t.Fatal("MkdirAll below a file succeeded")
+			}
+			names, err := fsys.ReadDirNames(p("a"))
+			sort.Strings(names)
+			if err != nil || !slices.Equal(names, []string{"b", "f1"}) {
+				t.Fatalf("ReadDirNames(a) = %v, %v", names, err)
+			}
+			if err := fsys.Remove(p("a", "b")); err == nil {
+				t.Fatal("removed a directory that holds a file")
+			}
+			if err := fsys.Rename(p("a", "b", "f2"), p("a", "f3")); err != nil {
+				t.Fatal(err)
+			}
+			if err := fsys.Remove(p("a", "b")); err != nil {
+				t.Fatalf("remove the emptied directory: %v", err)
+			}
+			names, _ = fsys.ReadDirNames(p("a"))
+			sort.Strings(names)
+			if !slices.Equal(names, []string{"f1", "f3"}) {
+				t.Fatalf("after rename and remove: %v", names)
+			}
+			if err := fsys.RemoveAll(p("a")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fsys.ReadDirNames(p("a")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("ReadDirNames after RemoveAll: %v", err)
+			}
+			if names, err := fsys.ReadDirNames(root); err != nil || len(names) != 0 {
+				t.Fatalf("root after RemoveAll(a) = %v, %v", names, err)
+			}
+		})
 	}
 }
