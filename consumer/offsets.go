@@ -182,11 +182,7 @@ func (c *Consumer) offsets(ctx context.Context, specs map[kafkit.TopicPartition]
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[kafkit.TopicPartition]int64, len(offs))
-	for tp, o := range offs {
-		out[tp] = o.offset
-	}
-	return out, nil
+	return plain(offs), nil
 }
 
 // Committed returns the group's committed offsets (the next offsets to read)
@@ -196,11 +192,7 @@ func (c *Consumer) Committed(ctx context.Context, partitions ...kafkit.TopicPart
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[kafkit.TopicPartition]int64, len(offs))
-	for tp, o := range offs {
-		out[tp] = o.offset
-	}
-	return out, nil
+	return plain(offs), nil
 }
 
 // fetchCommitted runs OffsetFetch (require_stable, so offsets pending in a
