@@ -240,6 +240,50 @@ func (c *Client) AlterGroupOffsets(ctx context.Context, group string, offsets ma
 	})
 }
 
+// DeleteGroupOffsets deletes group's committed offsets of partitions
+// (OffsetDelete, KIP-496; kafka-consumer-groups.sh --delete-offsets). The
+// group must be empty or not subscribe to the partitions' topics: Kafka
+// refuses each partition of a topic that a member of the group subscribes
+// to with GROUP_SUBSCRIBED_TO_TOPIC. A group-level failure
+// (kerr.GroupIDNotFound, kerr.NonEmptyGroup for a group that is not a
+// consumer group) fails the call; each partition's error is joined into
+// the error, the other partitions' offsets are deleted.
+func (c *Client) DeleteGroupOffsets(ctx context.Context, group string, partitions ...kafkit.TopicPartition) error {
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = group
+	for t, ps := range client.PartitionsByTopic(partitions) {
+		rt := kmsg.NewOffsetDeleteRequestTopic()
+		rt.Topic = t
+		for _, p := range ps {
+			rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+			rp.Partition = p
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	var resp *kmsg.OffsetDeleteResponse
+	if err := c.retry(ctx, func() error {
+		kresp, err := c.toCoordinator(ctx, group, req)
+		if err != nil {
+			return err
+		}
+		resp = kresp.(*kmsg.OffsetDeleteResponse)
+		return kafkaErr("delete offsets of group", group, resp.ErrorCode, nil)
+	}); err != nil {
+		return err
+	}
+	// Partition errors are final: retrying would not change the group's
+	// subscriptions, and an unknown partition stays unknown.
+	var errs []error
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			tp := kafkit.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			errs = append(errs, kafkaErr("delete offset of group "+group+" for", partitionName(tp), rp.ErrorCode, nil))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // requireInactive fails with ErrGroupActive unless group is Empty or Dead.
 func (c *Client) requireInactive(ctx context.Context, group string) error {
 	d, err := c.describeGroup(ctx, group)
