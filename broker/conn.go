@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kafkit/kafkit/internal/reqcheck"
+	"github.com/kafkit/kafkit/internal/wirecheck"
 )
 
 // reqCtx is what a handler knows about the request it serves.
@@ -266,7 +266,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	req := kmsg.RequestForKey(key)
 	req.SetVersion(version)
 	if req.IsFlexible() {
-		skipTags(&rd)
+		wirecheck.SkipTags(&rd)
 	}
 	body := rd.Src
 	if err := rd.Complete(); err != nil {
@@ -274,7 +274,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	}
 	// kmsg trusts the counts it reads (a forged tag count costs it tens of
 	// seconds of CPU); the schema walk bounds every count by the bytes left.
-	if err := reqcheck.Check(key, version, body); err != nil {
+	if err := wirecheck.Request(key, version, body); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCloseConn, err)
 	}
 	read := req.ReadFrom
@@ -318,16 +318,6 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	}
 	rc.dropChunks()
 	return bytesFrame(c.encode(corr, resp, flexHeader)), nil
-}
-
-// skipTags skips the request header's tagged fields. Unlike kmsg.SkipTags it
-// stops as soon as the input runs out, so a forged count of four billion
-// tags costs nothing.
-func skipTags(rd *kbin.Reader) {
-	for n := rd.Uvarint(); n > 0 && rd.Ok(); n-- {
-		rd.Uvarint() // tag
-		rd.Span(int(rd.Uvarint()))
-	}
 }
 
 // encode frames a response: size, correlation id, header tags, body.

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/wirecheck"
 )
 
 const (
@@ -349,10 +351,15 @@ func decodeResponse(req kmsg.Request, corr int32, frame []byte) (kmsg.Response, 
 		return nil, fmt.Errorf("%w: got %d, want %d", ErrCorrelationMismatch, got, corr)
 	}
 	if req.IsFlexible() && req.Key() != int16(kmsg.ApiVersions) {
-		kmsg.SkipTags(&b)
+		wirecheck.SkipTags(&b)
 	}
 	if err := b.Complete(); err != nil {
 		return nil, fmt.Errorf("%w: truncated %s response header", ErrConnectionClosed, kmsg.NameForKey(req.Key()))
+	}
+	// kmsg trusts the counts it reads; a forged tag count would cost it
+	// tens of seconds of CPU.
+	if err := wirecheck.Response(req.Key(), req.GetVersion(), b.Src); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConnectionClosed, err)
 	}
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())

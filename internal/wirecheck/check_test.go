@@ -1,4 +1,4 @@
-package reqcheck
+package wirecheck
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -53,39 +54,50 @@ func fill(v reflect.Value, depth int) {
 }
 
 // encodings returns, for every request kmsg knows and every version of it,
-// a filled request encoded by kmsg.
-func encodings(t *testing.T) map[[2]int16][]byte {
-	out := map[[2]int16][]byte{}
+// a filled request encoded by kmsg, and the same for its response.
+func encodings(t testing.TB) (reqs, resps map[[2]int16][]byte) {
+	reqs, resps = map[[2]int16][]byte{}, map[[2]int16][]byte{}
 	for key := int16(0); key < 200; key++ {
 		req := kmsg.RequestForKey(key)
 		if req == nil {
 			continue
 		}
-		if requests[key] == nil {
+		if requests[key] == nil || responses[key] == nil {
 			t.Errorf("kmsg knows %s (key %d) but there is no schema for it", kmsg.NameForKey(key), key)
 			continue
 		}
+		resp := req.ResponseKind()
 		fill(reflect.ValueOf(req).Elem(), 0)
+		fill(reflect.ValueOf(resp).Elem(), 0)
 		for v := int16(0); v <= req.MaxVersion(); v++ {
 			req.SetVersion(v)
-			out[[2]int16{key, v}] = req.AppendTo(nil)
+			resp.SetVersion(v)
+			reqs[[2]int16{key, v}] = req.AppendTo(nil)
+			resps[[2]int16{key, v}] = resp.AppendTo(nil)
 		}
 	}
-	return out
+	return reqs, resps
 }
 
-// TestSchemasMatchKmsg: every request kmsg encodes, at every version, with
-// every field set (tagged fields too), is accepted and walked to its last
-// byte.
+// TestSchemasMatchKmsg: every request and response kmsg encodes, at every
+// version, with every field set (tagged fields too), is accepted and walked
+// to its last byte.
 func TestSchemasMatchKmsg(t *testing.T) {
-	for kv, body := range encodings(t) {
-		rest, err := walk(kv[0], kv[1], body)
-		if err != nil {
-			t.Errorf("%s v%d: %v", kmsg.NameForKey(kv[0]), kv[1], err)
-			continue
-		}
-		if rest != 0 {
-			t.Errorf("%s v%d: walked %d of %d bytes", kmsg.NameForKey(kv[0]), kv[1], len(body)-rest, len(body))
+	reqs, resps := encodings(t)
+	for _, c := range []struct {
+		encs   map[[2]int16][]byte
+		schema map[int16]*message
+	}{{reqs, requests}, {resps, responses}} {
+		for kv, body := range c.encs {
+			m := c.schema[kv[0]]
+			rest, err := walk(m, kv[1], body)
+			if err != nil {
+				t.Errorf("%s v%d: %v", m.name, kv[1], err)
+				continue
+			}
+			if rest != 0 {
+				t.Errorf("%s v%d: walked %d of %d bytes", m.name, kv[1], len(body)-rest, len(body))
+			}
 		}
 	}
 }
@@ -111,65 +123,79 @@ func TestForgedTagCounts(t *testing.T) {
 		{"Fetch tagged struct", 1, 12, append(append(make([]byte, 25), 1, 1, 1, 1, 1, 17,
 			0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1), forged...)},
 	} {
-		if err := Check(tc.key, tc.version, tc.body); err == nil {
+		if err := Request(tc.key, tc.version, tc.body); err == nil {
 			t.Errorf("%s: forged tag count accepted", tc.name)
 		}
 	}
 }
 
 // TestCheckedBodiesDecodeQuickly puts a forged tag count at every position of
-// flexible requests and has kmsg decode every body Check accepts: a forged
-// count Check missed costs kmsg seconds, which fails the test.
+// flexible requests and responses and has kmsg decode every body the check
+// accepts: a forged count the check missed costs kmsg seconds, which fails
+// the test.
 func TestCheckedBodiesDecodeQuickly(t *testing.T) {
-	encs := encodings(t)
+	reqs, resps := encodings(t)
 	for _, kv := range [][2]int16{{18, 3}, {3, 12}, {1, 12}, {1, 16}, {0, 9}, {11, 6}, {19, 5}, {8, 8}, {9, 8}, {44, 1}, {60, 1}} {
-		body := encs[kv]
-		accepted := 0
-		for p := 0; p <= len(body); p++ {
-			mutated := append(append(append([]byte{}, body[:p]...), forged...), body[p:]...)
-			for _, b := range [][]byte{mutated, mutated[:p+len(forged)]} {
-				if Check(kv[0], kv[1], b) != nil {
-					continue
-				}
-				accepted++
-				req := kmsg.RequestForKey(kv[0])
-				req.SetVersion(kv[1])
-				start := time.Now()
-				req.ReadFrom(b)
-				if d := time.Since(start); d > 2*time.Second {
-					t.Fatalf("%s v%d, forged count at %d: accepted, and kmsg took %v", kmsg.NameForKey(kv[0]), kv[1], p, d)
+		for _, response := range []bool{false, true} {
+			var msg interface {
+				SetVersion(int16)
+				ReadFrom([]byte) error
+			} = kmsg.RequestForKey(kv[0])
+			body, check := reqs[kv], Request
+			if response {
+				body, check, msg = resps[kv], Response, kmsg.RequestForKey(kv[0]).ResponseKind()
+			}
+			msg.SetVersion(kv[1])
+			accepted := 0
+			for p := 0; p <= len(body); p++ {
+				mutated := append(append(append([]byte{}, body[:p]...), forged...), body[p:]...)
+				for _, b := range [][]byte{mutated, mutated[:p+len(forged)]} {
+					if check(kv[0], kv[1], b) != nil {
+						continue
+					}
+					accepted++
+					start := time.Now()
+					msg.ReadFrom(b)
+					if d := time.Since(start); d > 2*time.Second {
+						t.Fatalf("%s v%d (response %v), forged count at %d: accepted, and kmsg took %v", kmsg.NameForKey(kv[0]), kv[1], response, p, d)
+					}
 				}
 			}
+			if accepted == 0 {
+				t.Errorf("%s v%d (response %v): no mutation accepted; the test decodes nothing", kmsg.NameForKey(kv[0]), kv[1], response)
+			}
 		}
-		if accepted == 0 {
-			t.Errorf("%s v%d: no mutation accepted; the test decodes nothing", kmsg.NameForKey(kv[0]), kv[1])
-		}
+	}
+}
+
+func TestSkipTagsStopsAtTheEnd(t *testing.T) {
+	rd := kbin.Reader{Src: forged}
+	done := make(chan struct{})
+	go func() { SkipTags(&rd); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SkipTags looped over a forged count")
+	}
+	if rd.Ok() {
+		t.Fatal("a forged header tag count was read as valid")
 	}
 }
 
 func TestUnknownKeyOrVersion(t *testing.T) {
-	if Check(-1, 0, nil) == nil || Check(18, 99, nil) == nil {
+	if Request(-1, 0, nil) == nil || Request(18, 99, nil) == nil || Response(18, 99, nil) == nil {
 		t.Fatal("a key or version without a schema was accepted")
 	}
 }
 
-func FuzzCheck(f *testing.F) {
-	encs := map[[2]int16][]byte{}
-	for key := int16(0); key < 200; key++ {
-		if req := kmsg.RequestForKey(key); req != nil {
-			fill(reflect.ValueOf(req).Elem(), 0)
-			for v := int16(0); v <= req.MaxVersion(); v++ {
-				req.SetVersion(v)
-				encs[[2]int16{key, v}] = req.AppendTo(nil)
-			}
-		}
-	}
-	for kv, body := range encs {
+func FuzzRequest(f *testing.F) {
+	reqs, _ := encodings(f)
+	for kv, body := range reqs {
 		f.Add(kv[0], kv[1], body)
 		f.Add(kv[0], kv[1], append(bytes.Clone(body), forged...))
 	}
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
-		if Check(key, version, body) != nil {
+		if Request(key, version, body) != nil {
 			return
 		}
 		req := kmsg.RequestForKey(key)

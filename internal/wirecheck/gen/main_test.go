@@ -8,7 +8,7 @@ import (
 
 // TestGeneratedIsCurrent regenerates the schemas from the franz-go version
 // go.mod requires: after a franz-go upgrade it fails until `go generate
-// ./internal/reqcheck` is run.
+// ./internal/wirecheck` is run.
 func TestGeneratedIsCurrent(t *testing.T) {
 	dir, err := DefinitionsDir()
 	if err != nil {
@@ -23,6 +23,6 @@ func TestGeneratedIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("internal/reqcheck/schema_gen.go is stale: run go generate ./internal/reqcheck")
+		t.Fatal("internal/wirecheck/schema_gen.go is stale: run go generate ./internal/wirecheck")
 	}
 }

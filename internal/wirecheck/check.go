@@ -1,14 +1,15 @@
-// Package reqcheck checks the structure of a Kafka request body against its
-// schema before kmsg decodes it.
+// Package wirecheck checks the structure of a Kafka request or response body
+// against its schema before kmsg decodes it.
 //
 // kmsg decodes a tag section by looping over the tag count it reads, even
-// after the input has run out, so a 20-byte request carrying a forged count of
-// four billion tags keeps a core busy for tens of seconds. Check walks the
-// same layout kmsg decodes (the schemas are generated from the definitions kmsg
-// itself is generated from) and refuses a body in which any length, array
-// count or tag count claims more than the bytes left, so every body it
-// accepts decodes in time proportional to its length.
-package reqcheck
+// after the input has run out, so a 20-byte message carrying a forged count
+// of four billion tags keeps a core busy for tens of seconds. The checks walk
+// the same layout kmsg decodes (the schemas are generated from the definitions
+// kmsg itself is generated from) and refuse a body in which any length, array
+// count or tag count claims more than the bytes left, so every body they
+// accept decodes in time proportional to its length: the broker checks
+// requests, the client checks responses.
+package wirecheck
 
 //go:generate go run ./gen
 
@@ -46,31 +47,46 @@ type field struct {
 	tag      uint32
 }
 
-type request struct {
+type message struct {
 	name       string
 	maxVersion int16
 	flexible   int16 // first flexible version; -1 for none
 	fields     []field
 }
 
-// Check reports whether body, a request's bytes after its header, has the
+// Request reports whether body, a request's bytes after its header, has the
 // layout of request key at version.
-func Check(key, version int16, body []byte) error {
-	_, err := walk(key, version, body)
+func Request(key, version int16, body []byte) error {
+	_, err := walk(requests[key], version, body)
 	return err
 }
 
-// walk checks body and returns how many bytes follow the request (kmsg
-// ignores them, and so does Check).
-func walk(key, version int16, body []byte) (rest int, err error) {
-	r := requests[key]
-	if r == nil || version < 0 || version > r.maxVersion {
-		return 0, fmt.Errorf("no schema for api key %d version %d", key, version)
+// Response reports whether body, a response's bytes after its header, has
+// the layout of the response to request key at version.
+func Response(key, version int16, body []byte) error {
+	_, err := walk(responses[key], version, body)
+	return err
+}
+
+// SkipTags skips a message header's tag section. Unlike kmsg.SkipTags it
+// stops as soon as the input runs out.
+func SkipTags(rd *kbin.Reader) {
+	for n := rd.Uvarint(); n > 0 && rd.Ok(); n-- {
+		rd.Uvarint() // tag
+		rd.Span(int(rd.Uvarint()))
 	}
-	w := walker{version: version, flexible: r.flexible >= 0 && version >= r.flexible}
+}
+
+// walk checks body and returns how many bytes follow the message (kmsg
+// ignores them, and so do the checks).
+func walk(m *message, version int16, body []byte) (rest int, err error) {
+	if m == nil || version < 0 || version > m.maxVersion {
+		return 0, fmt.Errorf("no schema for this api key at version %d", version)
+	}
+	w := walker{version: version, flexible: m.flexible >= 0 && version >= m.flexible}
 	rd := kbin.Reader{Src: body}
-	if err := w.fields(&rd, r.fields); err != nil {
-		return 0, fmt.Errorf("malformed %s v%d: %w", r.name, version, err)
+	if err := w.fields(&rd, m.fields); err != nil {
+		return 0, fmt.Errorf("malformed %s v%d: %w", m.name, version, err)
 	}
 	return len(rd.Src), nil
 }
