@@ -25,6 +25,7 @@ type consumeOpts struct {
 	format         string
 	isolationLevel string
 	timeout        time.Duration
+	properties     []string // --consumer-property key=value
 }
 
 func consumeCmd(g *globals) *cobra.Command {
@@ -59,7 +60,7 @@ Ends with "Processed a total of N messages" on stderr.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.topic, "topic", "", "topic to read")
-	f.StringVar(&o.group, "group", "", "consumer group to join (offsets are committed); default: no group")
+	f.StringVar(&o.group, "group", "", "consumer group to join; offsets are committed every auto.commit.interval.ms (default 5000, see --consumer-property) and on exit; default: no group")
 	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the earliest offset when there is no committed one")
 	f.IntVar(&o.maxMessages, "max-messages", 0, "exit after this many records (0: no limit)")
 	f.Int32Var(&o.partition, "partition", -1, "read only this partition (default: all)")
@@ -67,6 +68,7 @@ Ends with "Processed a total of N messages" on stderr.`,
 	f.StringVar(&o.format, "format", "%v", "output format per record (see above)")
 	f.StringVar(&o.isolationLevel, "isolation-level", consumer.ReadUncommitted, "read_uncommitted or read_committed")
 	f.Int64Var(&timeoutMS, "timeout-ms", 0, "exit when no record arrives for this long (0: wait forever)")
+	f.StringArrayVar(&o.properties, "consumer-property", nil, "consumer property key=value, e.g. auto.commit.interval.ms=1000 (repeatable)")
 	cmd.MarkFlagRequired("topic")
 	return cmd
 }
@@ -91,13 +93,23 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 		"auto.offset.reset": consumer.OffsetResetLatest,
 		"client.id":         "kafkit-console-consumer",
 	}
+	for _, kv := range o.properties {
+		k, v, err := keyValue("--consumer-property", kv)
+		if err != nil {
+			return err
+		}
+		set[k] = v
+	}
 	if o.fromBeginning || o.offset == "earliest" {
 		set["auto.offset.reset"] = consumer.OffsetResetEarliest
 	}
 	if o.group != "" {
+		// As kafka-console-consumer.sh: the consumer's own auto-commit
+		// (enable.auto.commit, every auto.commit.interval.ms, both
+		// settable in --command-config) commits what was printed, and
+		// Close commits the rest, so a killed consumer re-reads at most
+		// one interval's records.
 		set["group.id"] = o.group
-		// Commit only what was printed, when done (not what Poll returned).
-		set["enable.auto.commit"] = "false"
 	}
 	cfg, err := clientConfig(g, set, consumer.ConfigFromProperties,
 		func(c *consumer.Config) (**tls.Config, **kafkit.SASL) { return &c.TLS, &c.SASL })
@@ -117,7 +129,10 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 	}
 
 	out := bufio.NewWriter(g.io.Out)
-	printed := make(map[kafkit.TopicPartition]int64) // next offset per partition, to commit
+	// unprinted holds, per partition, the first record a Poll returned that
+	// --max-messages left unprinted: the position to go back to before
+	// Close commits, so that only printed records count as consumed.
+	unprinted := make(map[kafkit.TopicPartition]int64)
 	n, loopErr := 0, error(nil)
 	for o.maxMessages == 0 || n < o.maxMessages {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -137,10 +152,13 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 		}
 		for _, r := range recs {
 			if o.maxMessages > 0 && n == o.maxMessages {
-				break
+				tp := kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+				if _, ok := unprinted[tp]; !ok {
+					unprinted[tp] = r.Offset
+				}
+				continue
 			}
 			format(out, r)
-			printed[kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
 			n++
 		}
 		if err := out.Flush(); err != nil {
@@ -148,11 +166,12 @@ func (g *globals) consume(ctx context.Context, o consumeOpts) error {
 			break
 		}
 	}
-	// Commit and leave even when interrupted: that is what Ctrl-C asks for.
+	// Commit (in Close) and leave even when interrupted: that is what
+	// Ctrl-C asks for.
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if o.group != "" && len(printed) > 0 && loopErr == nil {
-		loopErr = c.CommitOffsets(done, printed)
+	for tp, offset := range unprinted {
+		loopErr = errors.Join(loopErr, c.Seek(done, tp, offset))
 	}
 	closeErr := c.Close(done)
 	fmt.Fprintf(g.io.Err, "Processed a total of %d messages\n", n)

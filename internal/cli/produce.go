@@ -160,13 +160,22 @@ func (g *globals) produce(ctx context.Context, o produceOpts, in io.Reader) erro
 func parseHeaders(hs []string) ([]kafkit.Header, error) {
 	var out []kafkit.Header
 	for _, h := range hs {
-		k, v, ok := strings.Cut(h, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--header: want key=value, got %q", h)
+		k, v, err := keyValue("--header", h)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, kafkit.Header{Key: k, Value: []byte(v)})
 	}
 	return out, nil
+}
+
+// keyValue splits a key=value flag value.
+func keyValue(flag, s string) (key, value string, err error) {
+	key, value, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return "", "", fmt.Errorf("%s: want key=value, got %q", flag, s)
+	}
+	return key, value, nil
 }
 
 // isTerminal reports whether w is a terminal, where progress lines help.
