@@ -55,6 +55,8 @@ type Config struct {
 	OffsetsTopicReplicationFactor int64 // offsets.topic.replication.factor
 	OffsetsTopicNumPartitions     int64 // offsets.topic.num.partitions
 	OffsetsRetentionMinutes       int64 // offsets.retention.minutes
+	OffsetsRetentionCheckMs       int64 // offsets.retention.check.interval.ms
+	OffsetMetadataMaxBytes        int64 // offset.metadata.max.bytes
 	GroupInitialRebalanceDelayMs  int64 // group.initial.rebalance.delay.ms
 	GroupMinSessionTimeoutMs      int64 // group.min.session.timeout.ms
 	GroupMaxSessionTimeoutMs      int64 // group.max.session.timeout.ms

@@ -44,26 +44,7 @@ func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
 // COORDINATOR_LOAD_IN_PROGRESS until the replay is done. Both goroutines
 // end with the broker's context.
 func (b *Broker) startCoordinators() error {
-	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
-	cfg := coordinator.Config{
-		NumPartitions:         int32(b.cfg.OffsetsTopicNumPartitions),
-		InitialRebalanceDelay: ms(b.cfg.GroupInitialRebalanceDelayMs),
-		MinSessionTimeout:     ms(b.cfg.GroupMinSessionTimeoutMs),
-		MaxSessionTimeout:     ms(b.cfg.GroupMaxSessionTimeoutMs),
-		MaxGroupSize:          int(b.cfg.GroupMaxSize),
-		OffsetsRetention:      time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute,
-		KnownPartition:        func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
-		Logger:                b.log,
-	}
-	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
-	// means none.
-	if cfg.InitialRebalanceDelay == 0 {
-		cfg.InitialRebalanceDelay = -1
-	}
-	if cfg.MinSessionTimeout == 0 {
-		cfg.MinSessionTimeout = -1
-	}
-	groups, err := coordinator.New(cfg, offsetsStore{b})
+	groups, err := coordinator.New(b.groupConfig(), offsetsStore{b})
 	if err != nil {
 		return err
 	}
@@ -76,6 +57,35 @@ func (b *Broker) startCoordinators() error {
 		}
 	})
 	return b.startTxnCoordinator()
+}
+
+// groupConfig is the group coordinator's part of the broker's config.
+func (b *Broker) groupConfig() coordinator.Config {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	cfg := coordinator.Config{
+		NumPartitions:         int32(b.cfg.OffsetsTopicNumPartitions),
+		InitialRebalanceDelay: ms(b.cfg.GroupInitialRebalanceDelayMs),
+		MinSessionTimeout:     ms(b.cfg.GroupMinSessionTimeoutMs),
+		MaxSessionTimeout:     ms(b.cfg.GroupMaxSessionTimeoutMs),
+		MaxGroupSize:          int(b.cfg.GroupMaxSize),
+		OffsetsRetention:      time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute,
+		RetentionCheck:        ms(b.cfg.OffsetsRetentionCheckMs),
+		MaxMetadataBytes:      int(b.cfg.OffsetMetadataMaxBytes),
+		KnownPartition:        func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
+		Logger:                b.log,
+	}
+	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
+	// means none.
+	if cfg.InitialRebalanceDelay == 0 {
+		cfg.InitialRebalanceDelay = -1
+	}
+	if cfg.MinSessionTimeout == 0 {
+		cfg.MinSessionTimeout = -1
+	}
+	if cfg.MaxMetadataBytes == 0 {
+		cfg.MaxMetadataBytes = -1
+	}
+	return cfg
 }
 
 // stopCoordinators has nothing left to do: the coordinator loop ends with

@@ -182,6 +182,8 @@ var brokerProps = []brokerProp{
 	intProp("offsets.topic.replication.factor", 3, 1, math.MaxInt16, "Replication factor of __consumer_offsets (capped at the broker count).", func(c *Config) *int64 { return &c.OffsetsTopicReplicationFactor }),
 	intProp("offsets.topic.num.partitions", 50, 1, math.MaxInt32, "Partitions of __consumer_offsets.", func(c *Config) *int64 { return &c.OffsetsTopicNumPartitions }),
 	intProp("offsets.retention.minutes", 10080, 1, math.MaxInt32, "Committed offsets of an empty group are kept this long.", func(c *Config) *int64 { return &c.OffsetsRetentionMinutes }),
+	intProp("offsets.retention.check.interval.ms", 600000, 1, maxLong, "How often committed offsets are checked for expiry (offsets.retention.minutes).", func(c *Config) *int64 { return &c.OffsetsRetentionCheckMs }),
+	intProp("offset.metadata.max.bytes", 4096, 0, math.MaxInt32, "Longest metadata an offset commit may carry; a longer one fails with OFFSET_METADATA_TOO_LARGE.", func(c *Config) *int64 { return &c.OffsetMetadataMaxBytes }),
 	intProp("group.initial.rebalance.delay.ms", 3000, 0, math.MaxInt32, "Wait for more members before the first rebalance of an empty group.", func(c *Config) *int64 { return &c.GroupInitialRebalanceDelayMs }),
 	intProp("group.min.session.timeout.ms", 6000, 0, math.MaxInt32, "Smallest session.timeout.ms a member may ask for.", func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }),
 	intProp("group.max.session.timeout.ms", 1800000, 0, math.MaxInt32, "Largest session.timeout.ms a member may ask for.", func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }),

@@ -17,7 +17,7 @@ type Config struct {
 	MaxGroupSize          int           // group.max.size (default unlimited)
 	OffsetsRetention      time.Duration // offsets.retention.minutes (default 7 days)
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms (default 10min)
-	MaxMetadataBytes      int           // offset.metadata.max.bytes (default 4096)
+	MaxMetadataBytes      int           // offset.metadata.max.bytes (default 4096; negative means 0)
 
 	// KnownPartition reports whether a topic partition exists; commits to
 	// others fail with UNKNOWN_TOPIC_OR_PARTITION. Nil accepts every one.
@@ -58,6 +58,8 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMetadataBytes == 0 {
 		c.MaxMetadataBytes = 4096
+	} else if c.MaxMetadataBytes < 0 {
+		c.MaxMetadataBytes = 0
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -331,3 +331,24 @@ func TestCommitLeaderEpochByVersion(t *testing.T) {
 		}
 	})
 }
+
+// offset.metadata.max.bytes=0 (MaxMetadataBytes negative) allows empty
+// metadata only.
+func TestCommitMetadataLimitZero(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{MaxMetadataBytes: -1}, nil)
+		defer h.stop()
+		for metadata, want := range map[string]int16{"": 0, "x": kerr.OffsetMetadataTooLarge.Code} {
+			req := kmsg.NewPtrOffsetCommitRequest()
+			req.Group, req.Generation = "simple", -1
+			req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Offset: 1, Metadata: ptr(metadata)}}}}
+			resp, err := h.c.CommitOffsets(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != want {
+				t.Errorf("metadata %q: %v, want %v", metadata, kerr.ErrorForCode(code), kerr.ErrorForCode(want))
+			}
+		}
+	})
+}
