@@ -5,7 +5,6 @@ import (
 	"context"
 	"maps"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +14,10 @@ import (
 	"github.com/kafkit/kafkit/producer"
 )
 
-// lockedBuffer lets the test read what a running command wrote so far.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // consoleConsumer starts `consume` with args in the background; wait
-// returns its exit code once ctx is cancelled or it ends by itself.
-func consoleConsumer(ctx context.Context, addr string, out, errOut *lockedBuffer, args ...string) (wait func() int) {
+// returns its exit code once ctx is cancelled or it ends by itself. out and
+// errOut may be read once wait has returned.
+func consoleConsumer(ctx context.Context, addr string, out, errOut *bytes.Buffer, args ...string) (wait func() int) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, append([]string{"--bootstrap-server", addr, "consume"}, args...), IO{In: strings.NewReader(""), Out: out, Err: errOut})
@@ -59,6 +41,7 @@ func awaitOffsets(t *testing.T, adm *admin.Client, group string, want map[kafkit
 	}
 }
 
+// sendValues writes values to topic and waits for them to be acknowledged.
 func sendValues(t *testing.T, addr, topic string, values ...string) {
 	t.Helper()
 	p, err := producer.New(producer.Config{BootstrapServers: []string{addr}})
@@ -76,22 +59,30 @@ func sendValues(t *testing.T, addr, topic string, values ...string) {
 	}
 }
 
-// kafka-console-consumer.sh commits every auto.commit.interval.ms while it
-// runs, not only at exit: a consumer that is killed does not re-read
-// everything it printed.
-func TestConsoleConsumerCommitsPeriodically(t *testing.T) {
+// topicWithRecords starts a broker with a one-partition topic holding the
+// lines of records, and an admin client for it.
+func topicWithRecords(t *testing.T, topic, records string) (string, *admin.Client) {
+	t.Helper()
 	addr := broker.NewTest(t).Addr()
-	ok(t, addr, "", "topics", "create", "--topic", "ticks", "--partitions", "1")
-	ok(t, addr, "t0\nt1\nt2\n", "produce", "--topic", "ticks")
+	ok(t, addr, "", "topics", "create", "--topic", topic, "--partitions", "1")
+	ok(t, addr, records, "produce", "--topic", topic)
 	adm, err := admin.New(t.Context(), admin.Config{BootstrapServers: []string{addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer adm.Close()
+	t.Cleanup(func() { adm.Close() })
+	return addr, adm
+}
+
+// kafka-console-consumer.sh commits every auto.commit.interval.ms while it
+// runs, not only at exit: a consumer that is killed does not re-read
+// everything it printed.
+func TestConsoleConsumerCommitsPeriodically(t *testing.T) {
+	addr, adm := topicWithRecords(t, "ticks", "t0\nt1\nt2\n")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out, errOut lockedBuffer
+	var out, errOut bytes.Buffer
 	wait := consoleConsumer(ctx, addr, &out, &errOut, "--topic", "ticks", "--group", "g", "--from-beginning", "--consumer-property", "auto.commit.interval.ms=100")
 	tp := kafkit.TopicPartition{Topic: "ticks"}
 	awaitOffsets(t, adm, "g", map[kafkit.TopicPartition]int64{tp: 3}) // while it still runs
@@ -110,16 +101,9 @@ func TestConsoleConsumerCommitsPeriodically(t *testing.T) {
 // With --max-messages, records a Poll returned past the limit are not
 // printed, so they must not be committed either: the next run prints them.
 func TestConsoleConsumerCommitsOnlyPrinted(t *testing.T) {
-	addr := broker.NewTest(t).Addr()
-	ok(t, addr, "", "topics", "create", "--topic", "jobs", "--partitions", "1")
-	ok(t, addr, "j0\nj1\n", "produce", "--topic", "jobs")
-	adm, err := admin.New(t.Context(), admin.Config{BootstrapServers: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
+	addr, adm := topicWithRecords(t, "jobs", "j0\nj1\n")
 
-	var out, errOut lockedBuffer
+	var out, errOut bytes.Buffer
 	wait := consoleConsumer(t.Context(), addr, &out, &errOut, "--topic", "jobs", "--group", "g", "--from-beginning", "--max-messages", "3", "--consumer-property", "auto.commit.interval.ms=100")
 	tp := kafkit.TopicPartition{Topic: "jobs"}
 	// Two printed and committed; the next Poll returns up to three more
