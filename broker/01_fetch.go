@@ -12,18 +12,14 @@ import (
 
 // Fetch: v4-18. v4 is the first version whose records are batch v2 only
 // (older ones would need down-conversion, removed in Kafka 4.0); v7 adds
-// fetch sessions, v12 is flexible, v13 names topics by id.
-//
-// Fetch sessions (KIP-227): kafkit answers every fetch sessionless
-// (SessionID 0), which the protocol defines as "no session was created";
-// clients then send full fetch requests, and incremental fetches on a session
-// we never created get FETCH_SESSION_ID_NOT_FOUND.
+// fetch sessions (fetch_session.go), v12 is flexible, v13 names topics by id.
 var fetchVersions = versions{4, 18}
 
 func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.SessionID != 0 && req.SessionEpoch != -1 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	fc := b.fetchSessions.open(rc.version, req)
+	if fc.errorCode != 0 {
+		resp.ErrorCode = fc.errorCode
 		return resp, nil
 	}
 	var deadline time.Time
@@ -31,17 +27,19 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	}
 	var wake chan struct{}
+	var waitingOn []*partition
 	defer func() {
-		if wake != nil {
-			for _, p := range b.fetchPartitions(rc, req) {
-				p.removeWaiter(wake)
-			}
+		for _, p := range waitingOn {
+			p.removeWaiter(wake)
 		}
 	}()
 	for {
 		resp.Topics = resp.Topics[:0]
-		total, parts := b.fillFetch(rc, req, resp)
+		total, parts := b.fillFetch(rc, fc.targets, req, resp)
 		if int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
+			if fc.session != nil {
+				b.fetchSessions.respond(&fc, resp, rc.version)
+			}
 			return resp, nil
 		}
 		// Long poll: register on every partition before re-reading, so an
@@ -51,6 +49,7 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 			for _, p := range parts {
 				p.addWaiter(wake)
 			}
+			waitingOn = parts
 			continue
 		}
 		timer := time.NewTimer(time.Until(deadline))
@@ -63,33 +62,18 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	}
 }
 
-// fetchPartitions lists the existing partitions a fetch names.
-func (b *Broker) fetchPartitions(rc *reqCtx, req *kmsg.FetchRequest) []*partition {
-	var parts []*partition
-	for _, rt := range req.Topics {
-		t := b.fetchTopic(rc, rt)
-		if t == nil {
-			continue
-		}
-		for _, rp := range rt.Partitions {
-			if rp.Partition >= 0 && int(rp.Partition) < len(t.partitions) {
-				parts = append(parts, t.partitions[rp.Partition])
-			}
-		}
-	}
-	return parts
-}
-
-func (b *Broker) fetchTopic(rc *reqCtx, rt kmsg.FetchRequestTopic) *topic {
+// fetchTopic finds a target's topic: by id from v13, by name before.
+func (b *Broker) fetchTopic(rc *reqCtx, k sessionKey) *topic {
 	if rc.version >= 13 {
-		return b.topics.getByID(rt.TopicID)
+		return b.topics.getByID(k.id)
 	}
-	return b.topics.get(rt.Topic)
+	return b.topics.get(k.topic)
 }
 
-// fillFetch reads every requested partition into resp and returns the bytes
-// gathered and the partitions that exist (for long-poll wake-ups).
-func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []*partition) {
+// fillFetch reads every target into resp (consecutive targets of one topic
+// share a response topic) and returns the bytes gathered and the partitions
+// that exist (for long-poll wake-ups).
+func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []*partition) {
 	maxBytes := req.MaxBytes
 	if rc.version < 3 || maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
@@ -103,77 +87,79 @@ func (b *Broker) fillFetch(rc *reqCtx, req *kmsg.FetchRequest, resp *kmsg.FetchR
 		buf = (*rc.scratch)[:0]
 		defer func() { *rc.scratch = buf[:0] }()
 	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t := b.fetchTopic(rc, rt)
-		missing := kerr.UnknownTopicOrPartition
-		if rc.version >= 13 {
-			missing = kerr.UnknownTopicID
+	missing := kerr.UnknownTopicOrPartition
+	if rc.version >= 13 {
+		missing = kerr.UnknownTopicID
+	}
+	var t *topic
+	for i, tg := range targets {
+		if i == 0 || tg.key.topic != targets[i-1].key.topic || tg.key.id != targets[i-1].key.id {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = tg.key.topic, tg.key.id
+			resp.Topics = append(resp.Topics, st)
+			t = b.fetchTopic(rc, tg.key)
 		}
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			// Empty, never null, when there is no data: Kafka always sends
-			// MemoryRecords (kafka-python cannot read a null records field).
-			sp.RecordBatches = []byte{}
-			switch {
-			case t == nil:
-				sp.ErrorCode = missing.Code
-			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
-				p := t.partitions[rp.Partition]
-				parts = append(parts, p)
-				// The stable offset first: it never passes the end offset read after.
-				sp.LastStableOffset = p.log.LastStableOffset()
-				sp.HighWatermark, sp.LogStartOffset = p.log.EndOffset(), p.log.StartOffset()
-				if readCommitted {
-					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-				}
-				limit := min(rp.PartitionMaxBytes, maxBytes-int32(total))
-				if limit <= 0 && total > 0 {
-					break
-				}
-				// KIP-74: the first partition with data returns at least one
-				// whole batch even above the limits, so a consumer never stalls.
-				if rc.zeroCopy && !readCommitted {
-					n, ok, err := b.fetchChunk(rc, p, rp.FetchOffset, max(limit, 0), total == 0, &sp)
-					if err != nil {
-						sp.ErrorCode = fetchErrorCode(b, p, err)
-						break
-					}
-					if ok {
-						total += n
-						break
-					}
-				}
-				start := len(buf)
-				var err error
-				if readCommitted {
-					buf, err = p.log.ReadCommitted(rp.FetchOffset, max(limit, 0), total == 0, buf)
-				} else {
-					buf, err = p.log.Read(rp.FetchOffset, max(limit, 0), total == 0, buf)
-				}
+		st := &resp.Topics[len(resp.Topics)-1]
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = tg.key.partition
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		// Empty, never null, when there is no data: Kafka always sends
+		// MemoryRecords (kafka-python cannot read a null records field).
+		sp.RecordBatches = []byte{}
+		switch {
+		case t == nil:
+			sp.ErrorCode = missing.Code
+		case tg.key.partition < 0 || int(tg.key.partition) >= len(t.partitions):
+			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case tg.leaderEpoch > 0:
+			sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+		default:
+			p := t.partitions[tg.key.partition]
+			parts = append(parts, p)
+			// The stable offset first: it never passes the end offset read after.
+			sp.LastStableOffset = p.log.LastStableOffset()
+			sp.HighWatermark, sp.LogStartOffset = p.log.EndOffset(), p.log.StartOffset()
+			if readCommitted {
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			limit := min(tg.maxBytes, maxBytes-int32(total))
+			if limit <= 0 && total > 0 {
+				break
+			}
+			// KIP-74: the first partition with data returns at least one
+			// whole batch even above the limits, so a consumer never stalls.
+			if rc.zeroCopy && !readCommitted {
+				n, ok, err := b.fetchChunk(rc, p, tg.offset, max(limit, 0), total == 0, &sp)
 				if err != nil {
 					sp.ErrorCode = fetchErrorCode(b, p, err)
-					buf = buf[:start]
 					break
 				}
-				if len(buf) > start {
-					sp.RecordBatches = buf[start:len(buf):len(buf)]
+				if ok {
+					total += n
+					break
 				}
-				if readCommitted {
-					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, sp.RecordBatches)
-				}
-				total += len(buf) - start
 			}
-			st.Partitions = append(st.Partitions, sp)
+			start := len(buf)
+			var err error
+			if readCommitted {
+				buf, err = p.log.ReadCommitted(tg.offset, max(limit, 0), total == 0, buf)
+			} else {
+				buf, err = p.log.Read(tg.offset, max(limit, 0), total == 0, buf)
+			}
+			if err != nil {
+				sp.ErrorCode = fetchErrorCode(b, p, err)
+				buf = buf[:start]
+				break
+			}
+			if len(buf) > start {
+				sp.RecordBatches = buf[start:len(buf):len(buf)]
+			}
+			if readCommitted {
+				sp.AbortedTransactions = abortedTransactions(p, tg.offset, sp.RecordBatches)
+			}
+			total += len(buf) - start
 		}
-		resp.Topics = append(resp.Topics, st)
+		st.Partitions = append(st.Partitions, sp)
 	}
 	return total, parts
 }

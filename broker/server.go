@@ -45,9 +45,10 @@ type Broker struct {
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
 
-	topics  *topicRegistry
-	pids    *producerIDs
-	dynamic *dynamicConfigs
+	topics        *topicRegistry
+	pids          *producerIDs
+	dynamic       *dynamicConfigs
+	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
 }
@@ -68,6 +69,8 @@ func New(cfg Config) (*Broker, error) {
 		log:    logger.With("broker", cfg.BrokerID),
 		nodeID: int32(cfg.BrokerID),
 		conns:  make(map[net.Conn]struct{}),
+
+		fetchSessions: newFetchSessionCache(fetchSessionSlots),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if cfg.InMemory {
