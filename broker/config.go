@@ -44,6 +44,7 @@ type Config struct {
 	SocketRequestMaxBytes    int64  // socket.request.max.bytes
 	MessageMaxBytes          int64  // message.max.bytes
 	ConnectionsMaxIdleMs     int64  // connections.max.idle.ms
+	FetchSessionCacheSlots   int64  // max.incremental.fetch.session.cache.slots
 
 	CleanerEnable            bool    // log.cleaner.enable
 	CleanerBackoffMs         int64   // log.cleaner.backoff.ms: pause between cleaner passes

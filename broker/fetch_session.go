@@ -26,13 +26,10 @@ import (
 //
 // The cache holds max.incremental.fetch.session.cache.slots sessions (Kafka's
 // default 1000). When it is full a new session takes the place of the least
-// recently used one if that has been idle for
-// min.incremental.fetch.session.eviction.ms (120 s), else of the smallest one
-// if the new session is larger; otherwise the fetch goes sessionless.
-const (
-	fetchSessionSlots       = 1000
-	fetchSessionMinEviction = 120 * time.Second
-)
+// recently used one if that has been idle for 120 s (Kafka's fixed minimum),
+// else of the smallest one if the new session is larger; otherwise the fetch
+// goes sessionless.
+const fetchSessionMinEviction = 120 * time.Second
 
 // sessionKey names a partition the way the fetch version does: by topic name
 // below v13, by topic id from v13.

@@ -214,3 +214,12 @@ func TestKgoConsumesThroughASession(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchSessionsOff(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.FetchSessionCacheSlots = 0 }))
+	createTestTopic(t, b, "off", 1)
+	r := sessionFetch(dial(t, b), 12, "off", [16]byte{}, 0, 0, map[int32]int64{0: 0})
+	if r.ErrorCode != 0 || r.SessionID != 0 || len(answered(r)) != 1 {
+		t.Fatalf("with no session slots: error %d, session %d, partitions %v", r.ErrorCode, r.SessionID, answered(r))
+	}
+}

@@ -70,7 +70,7 @@ func New(cfg Config) (*Broker, error) {
 		nodeID: int32(cfg.BrokerID),
 		conns:  make(map[net.Conn]struct{}),
 
-		fetchSessions: newFetchSessionCache(fetchSessionSlots),
+		fetchSessions: newFetchSessionCache(int(cfg.FetchSessionCacheSlots)),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if cfg.InMemory {
