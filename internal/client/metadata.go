@@ -67,6 +67,20 @@ type metaCache struct {
 	wanted     map[string]struct{} // topics kept fresh by periodic refreshes
 	running    *refresh            // the refresh in flight, joined by concurrent callers
 	trigger    chan struct{}       // wakes metadataLoop for an early refresh; capacity 1
+
+	// seq numbers refreshes and invalidations in the order they happen, so
+	// that a caller who invalidated a topic (say after adding partitions)
+	// never takes an answer to a request sent before that.
+	seq             uint64
+	invalidated     map[string]uint64 // topic → seq of its last invalidation
+	allInvalidated  uint64            // seq of the last invalidation of every topic
+	lastInvalidated uint64            // seq of the last invalidation of any topic
+}
+
+// invalidatedLocked is the seq of topic's last invalidation. Called with
+// m.mu held.
+func (m *metaCache) invalidatedLocked(topic string) uint64 {
+	return max(m.invalidated[topic], m.allInvalidated)
 }
 
 type topicEntry struct {
@@ -76,21 +90,22 @@ type topicEntry struct {
 
 // refresh is one Metadata request shared by every caller that needs it.
 type refresh struct {
+	seq    uint64 // m.seq when it started
 	all    bool
 	topics map[string]struct{}
 	done   chan struct{}
 	err    error // set before done is closed
 }
 
-func (r *refresh) covers(all bool, topics []string) bool {
-	if r.all {
-		return true
-	}
+// coversLocked reports whether r answers for topics (all when all): it asks
+// for them and started after they were last invalidated. Called with m.mu
+// held.
+func (m *metaCache) coversLocked(r *refresh, all bool, topics []string) bool {
 	if all {
-		return false
+		return r.all && r.seq > m.lastInvalidated
 	}
 	for _, t := range topics {
-		if _, ok := r.topics[t]; !ok {
+		if _, ok := r.topics[t]; (!ok && !r.all) || r.seq <= m.invalidatedLocked(t) {
 			return false
 		}
 	}
@@ -103,6 +118,7 @@ func (m *metaCache) init() {
 	m.topics = make(map[string]topicEntry)
 	m.wanted = make(map[string]struct{})
 	m.trigger = make(chan struct{}, 1)
+	m.invalidated = make(map[string]uint64)
 }
 
 // healthy reports whether a topic's metadata can be trusted for the full
@@ -193,14 +209,18 @@ func (cl *Client) Metadata(ctx context.Context, topics ...string) (*Metadata, er
 func (cl *Client) InvalidateMetadata(topics ...string) {
 	m := &cl.meta
 	m.mu.Lock()
+	m.seq++
+	m.lastInvalidated = m.seq
+	m.allAt = time.Time{} // the list of every topic holds the named ones too
 	if len(topics) == 0 {
-		m.allAt = time.Time{}
+		m.allInvalidated = m.seq
 		for t, e := range m.topics {
 			e.fetched = time.Time{}
 			m.topics[t] = e
 		}
 	}
 	for _, t := range topics {
+		m.invalidated[t] = m.seq
 		if e, ok := m.topics[t]; ok {
 			e.fetched = time.Time{}
 			m.topics[t] = e
@@ -268,9 +288,10 @@ func (cl *Client) metadataLoop() {
 func (cl *Client) startRefreshLocked(all bool, topics []string) (r *refresh, covers bool) {
 	m := &cl.meta
 	if m.running != nil {
-		return m.running, m.running.covers(all, topics)
+		return m.running, m.coversLocked(m.running, all, topics)
 	}
-	r = &refresh{all: all || m.wantAll, topics: make(map[string]struct{}), done: make(chan struct{})}
+	m.seq++
+	r = &refresh{seq: m.seq, all: all || m.wantAll, topics: make(map[string]struct{}), done: make(chan struct{})}
 	for t := range m.wanted {
 		r.topics[t] = struct{}{}
 	}
@@ -353,15 +374,27 @@ func (cl *Client) applyMetadata(r *refresh, resp *kmsg.MetadataResponse) error {
 	if resp.ClusterID != nil {
 		m.clusterID = *resp.ClusterID
 	}
-	if r.all {
-		m.topics = topics
-		m.allAt = now
-	} else {
+	if !r.all {
 		for t := range r.topics {
 			if _, ok := topics[t]; !ok {
 				topics[t] = topicEntry{meta: TopicMeta{Name: t, Err: kerr.UnknownTopicOrPartition}, fetched: now}
 			}
 		}
+	}
+	// What was invalidated while the request was out stays stale: the
+	// answer may predate the change that caused the invalidation.
+	for t, e := range topics {
+		if m.invalidatedLocked(t) >= r.seq {
+			e.fetched = time.Time{}
+			topics[t] = e
+		}
+	}
+	if r.all {
+		m.topics = topics
+		if m.lastInvalidated < r.seq {
+			m.allAt = now
+		}
+	} else {
 		maps.Copy(m.topics, topics)
 	}
 	m.mu.Unlock()
