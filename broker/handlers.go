@@ -57,6 +57,13 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.AlterConfigs, alterConfigsVersions, b.handleAlterConfigs)
 	register(t, kmsg.DescribeLogDirs, describeLogDirsVersions, b.handleDescribeLogDirs)
 	register(t, kmsg.IncrementalAlterConfigs, incrementalAlterConfigsVersions, b.handleIncrementalAlterConfigs)
+	register(t, kmsg.DescribeACLs, describeACLsVersions, b.handleDescribeACLs)
+	register(t, kmsg.CreateACLs, createACLsVersions, b.handleCreateACLs)
+	register(t, kmsg.DeleteACLs, deleteACLsVersions, b.handleDeleteACLs)
+	register(t, kmsg.ElectLeaders, electLeadersVersions, b.handleElectLeaders)
+	register(t, kmsg.AlterPartitionAssignments, alterPartitionReassignmentsVersions, b.handleAlterPartitionReassignments)
+	register(t, kmsg.ListPartitionReassignments, listPartitionReassignmentsVersions, b.handleListPartitionReassignments)
+	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)
 	b.registerCoordinatorHandlers(t)
 	return t
 }

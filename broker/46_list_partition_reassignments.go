@@ -1,0 +1,16 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListPartitionReassignments: v0. AlterPartitionReassignments completes at
+// once on a single broker (the only valid target is the current replica
+// set), so no reassignment is ever in progress: Kafka lists only partitions
+// being reassigned and leaves out named topics it does not know, so the
+// answer is always empty, with a null error message.
+var listPartitionReassignmentsVersions = versions{0, 0}
+
+func (b *Broker) handleListPartitionReassignments(rc *reqCtx, req *kmsg.ListPartitionReassignmentsRequest) (kmsg.Response, error) {
+	return req.ResponseKind(), nil
+}
