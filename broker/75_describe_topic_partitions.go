@@ -108,8 +108,9 @@ func (b *Broker) handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTop
 }
 
 // describedPartition is a Metadata partition in DescribeTopicPartitions'
-// shape; the eligible leader replica lists (KIP-966) stay empty because the
-// ISR always holds every replica.
+// shape; the eligible leader replica lists (KIP-966) are empty because the
+// ISR always holds every replica. Empty, not null: Kafka always sends lists
+// here and Java's AdminClient reads them without a null check.
 func describedPartition(mp kmsg.MetadataResponseTopicPartition) kmsg.DescribeTopicPartitionsResponseTopicPartition {
 	p := kmsg.NewDescribeTopicPartitionsResponseTopicPartition()
 	p.Partition = mp.Partition
@@ -118,5 +119,6 @@ func describedPartition(mp kmsg.MetadataResponseTopicPartition) kmsg.DescribeTop
 	p.Replicas = mp.Replicas
 	p.ISR = mp.ISR
 	p.OfflineReplicas = mp.OfflineReplicas
+	p.EligibleLeaderReplicas, p.LastKnownELR = []int32{}, []int32{}
 	return p
 }

@@ -71,7 +71,7 @@ func TestDescribeTopicPartitions(t *testing.T) {
 	}
 	for _, p := range a.Partitions {
 		if p.ErrorCode != 0 || p.LeaderID != b.nodeID || p.LeaderEpoch != 0 || fmt.Sprint(p.Replicas, p.ISR) != fmt.Sprint([]int32{b.nodeID}, []int32{b.nodeID}) ||
-			len(p.OfflineReplicas) != 0 || len(p.EligibleLeaderReplicas) != 0 || len(p.LastKnownELR) != 0 {
+			len(p.OfflineReplicas) != 0 || p.EligibleLeaderReplicas == nil || len(p.EligibleLeaderReplicas) != 0 || p.LastKnownELR == nil || len(p.LastKnownELR) != 0 {
 			t.Errorf("dtp-a-%d: %+v", p.Partition, p)
 		}
 	}
