@@ -21,10 +21,6 @@ import (
 // reports all the operations a topic supports.
 var describeTopicPartitionsVersions = versions{0, 0}
 
-// maxRequestPartitionSizeLimit is Kafka's max.request.partition.size.limit
-// default: the most partitions one response lists, whatever the client asks.
-const maxRequestPartitionSizeLimit = 2000
-
 // topicOperations is the AclOperation bitfield of a topic with no authorizer:
 // READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
 // ALTER_CONFIGS (Kafka's AclEntry.supportedOperations(TOPIC)).
@@ -63,7 +59,7 @@ func (b *Broker) handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTop
 		}
 	}
 
-	remaining := min(maxRequestPartitionSizeLimit, int(req.ResponsePartitionLimit))
+	remaining := min(int(b.cfg.MaxRequestPartitionLimit), int(req.ResponsePartitionLimit))
 	for _, name := range names {
 		if remaining == 0 {
 			resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name}

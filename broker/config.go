@@ -45,6 +45,7 @@ type Config struct {
 	MessageMaxBytes          int64  // message.max.bytes
 	ConnectionsMaxIdleMs     int64  // connections.max.idle.ms
 	FetchSessionCacheSlots   int64  // max.incremental.fetch.session.cache.slots
+	MaxRequestPartitionLimit int64  // max.request.partition.size.limit
 
 	CleanerEnable            bool    // log.cleaner.enable
 	CleanerBackoffMs         int64   // log.cleaner.backoff.ms: pause between cleaner passes
@@ -189,6 +190,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SocketRequestMaxBytes < 1 {
 		bad("socket.request.max.bytes", "must be at least 1, got %d", c.SocketRequestMaxBytes)
+	}
+	if c.FetchSessionCacheSlots < 0 {
+		bad("max.incremental.fetch.session.cache.slots", "must be at least 0, got %d", c.FetchSessionCacheSlots)
+	}
+	if c.MaxRequestPartitionLimit < 1 {
+		bad("max.request.partition.size.limit", "must be at least 1, got %d", c.MaxRequestPartitionLimit)
 	}
 	if c.MessageMaxBytes < 0 {
 		bad("message.max.bytes", "must be at least 0, got %d", c.MessageMaxBytes)
