@@ -61,6 +61,8 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.CreateACLs, createACLsVersions, b.handleCreateACLs)
 	register(t, kmsg.DeleteACLs, deleteACLsVersions, b.handleDeleteACLs)
 	register(t, kmsg.ElectLeaders, electLeadersVersions, b.handleElectLeaders)
+	register(t, kmsg.SASLHandshake, saslHandshakeVersions, b.handleSaslHandshake)
+	register(t, kmsg.SASLAuthenticate, saslAuthenticateVersions, b.handleSaslAuthenticate)
 	register(t, kmsg.AlterPartitionAssignments, alterPartitionReassignmentsVersions, b.handleAlterPartitionReassignments)
 	register(t, kmsg.ListPartitionReassignments, listPartitionReassignmentsVersions, b.handleListPartitionReassignments)
 	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)
