@@ -29,18 +29,22 @@ func (b *Broker) handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Res
 		case rt.Topic != nil && *rt.Topic != "":
 			t = b.topics.get(*rt.Topic)
 			if t == nil && autoCreate {
-				var err error
-				t, err = b.topics.create(createSpec{name: *rt.Topic, partitions: -1, replicationFactor: -1})
-				if err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
+				// As in Kafka (KRaft), the request that triggers the
+				// creation is answered UNKNOWN_TOPIC_OR_PARTITION with no
+				// partitions; clients ask again and find the topic, which
+				// here exists already.
+				created, err := b.topics.create(createSpec{name: *rt.Topic, partitions: -1, replicationFactor: -1})
+				if created != nil || errorCode(err) != kerr.TopicAlreadyExists.Code {
 					mt := kmsg.NewMetadataResponseTopic()
 					mt.Topic = rt.Topic
-					mt.ErrorCode = errorCode(err)
+					mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+					if err != nil {
+						mt.ErrorCode = errorCode(err)
+					}
 					resp.Topics = append(resp.Topics, mt)
 					continue
 				}
-				if t == nil { // lost a creation race
-					t = b.topics.get(*rt.Topic)
-				}
+				t = b.topics.get(*rt.Topic) // lost a creation race
 			}
 			if t == nil {
 				mt := kmsg.NewMetadataResponseTopic()

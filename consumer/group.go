@@ -36,6 +36,7 @@ type group struct {
 	// Owned by run.
 	owned  []kafkit.TopicPartition // what this member owns in the current generation
 	joined map[string]int32        // subscribed topics → partition counts at the last join
+	absent bool                    // a topic subscribed by name had no metadata at the last join
 }
 
 func newGroup(c *Consumer) (*group, error) {
@@ -228,6 +229,9 @@ func (g *group) joinAndSync() error {
 		return err
 	}
 	g.joined = counts
+	c.mu.Lock()
+	g.absent = c.subPattern == nil && len(counts) < len(topics)
+	c.mu.Unlock()
 	coord, err := c.coordinator(g.ctx)
 	if err != nil {
 		return err
@@ -524,7 +528,16 @@ func (g *group) heartbeatLoop() error {
 	c := g.c
 	hb := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer hb.Stop()
-	meta := time.NewTicker(c.cfg.MetadataMaxAge)
+	// The subscription is checked every metadata.max.age.ms; while a topic
+	// subscribed by name has no metadata (Kafka answers the request that
+	// auto-creates a topic without it) it is checked again after
+	// retry.backoff.ms, backing off to retry.backoff.max.ms, as Java's
+	// consumer refreshes metadata for topics it does not know.
+	next := func() time.Duration { return c.cfg.MetadataMaxAge }
+	if g.absent {
+		next = client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax).NextBackOff
+	}
+	meta := time.NewTimer(next())
 	defer meta.Stop()
 	for {
 		select {
@@ -536,6 +549,7 @@ func (g *group) heartbeatLoop() error {
 			if _, counts, err := g.subscription(); err == nil && !maps.Equal(counts, g.joined) {
 				return nil
 			}
+			meta.Reset(next())
 		case <-hb.C:
 			c.mu.Lock()
 			stalled := !c.polling && time.Since(c.lastPoll) > c.cfg.MaxPollInterval
