@@ -35,8 +35,10 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	}()
 	for {
 		resp.Topics = resp.Topics[:0]
-		total, parts := b.fillFetch(rc, fc.targets, req, resp)
-		if int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
+		total, parts, failed := b.fillFetch(rc, fc.targets, req, resp)
+		// As Kafka, a partition error (OFFSET_OUT_OF_RANGE, an unknown
+		// topic...) is answered at once rather than after max wait.
+		if failed || int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
 			if fc.session != nil {
 				b.fetchSessions.respond(&fc, resp, rc.version)
 			}
@@ -71,16 +73,14 @@ func (b *Broker) fetchTopic(rc *reqCtx, k sessionKey) *topic {
 }
 
 // fillFetch reads every target into resp (consecutive targets of one topic
-// share a response topic) and returns the bytes gathered and the partitions
-// that exist (for long-poll wake-ups).
-func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []*partition) {
+// share a response topic) and returns the bytes gathered, the partitions
+// that exist (for long-poll wake-ups) and whether any partition failed.
+func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (total int, parts []*partition, failed bool) {
 	maxBytes := req.MaxBytes
 	if rc.version < 3 || maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
 	readCommitted := req.IsolationLevel == 1
-	var total int
-	var parts []*partition
 	rc.dropChunks() // a long poll's earlier gathering
 	var buf []byte
 	if rc.scratch != nil {
@@ -159,9 +159,10 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			}
 			total += len(buf) - start
 		}
+		failed = failed || sp.ErrorCode != 0
 		st.Partitions = append(st.Partitions, sp)
 	}
-	return total, parts
+	return total, parts, failed
 }
 
 // fetchChunk puts the partition's data in the response as a file chunk that
