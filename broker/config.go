@@ -173,32 +173,12 @@ func (c *Config) Validate() error {
 	if !c.InMemory && c.DataDir == "" {
 		bad("log.dirs", "a data directory is required unless the broker runs in memory")
 	}
-	if c.NumPartitions < 1 {
-		bad("num.partitions", "must be at least 1, got %d", c.NumPartitions)
-	}
-	if c.DefaultReplicationFactor < 1 {
-		bad("default.replication.factor", "must be at least 1, got %d", c.DefaultReplicationFactor)
-	}
-	if c.SegmentBytes < 14 {
-		bad("log.segment.bytes", "must be at least 14, got %d", c.SegmentBytes)
-	}
-	if c.RetentionCheckIntervalMs < 1 {
-		bad("log.retention.check.interval.ms", "must be at least 1, got %d", c.RetentionCheckIntervalMs)
-	}
-	if c.FlushMessages < 1 {
-		bad("log.flush.interval.messages", "must be at least 1, got %d", c.FlushMessages)
-	}
-	if c.SocketRequestMaxBytes < 1 {
-		bad("socket.request.max.bytes", "must be at least 1, got %d", c.SocketRequestMaxBytes)
-	}
-	if c.FetchSessionCacheSlots < 0 {
-		bad("max.incremental.fetch.session.cache.slots", "must be at least 0, got %d", c.FetchSessionCacheSlots)
-	}
-	if c.MaxRequestPartitionLimit < 1 {
-		bad("max.request.partition.size.limit", "must be at least 1, got %d", c.MaxRequestPartitionLimit)
-	}
-	if c.MessageMaxBytes < 0 {
-		bad("message.max.bytes", "must be at least 0, got %d", c.MessageMaxBytes)
+	for _, p := range brokerProps {
+		if p.check != nil {
+			if err := p.check(c); err != nil {
+				bad(p.key, "%v", err)
+			}
+		}
 	}
 	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
 		bad("group.min.session.timeout.ms", "%d is larger than group.max.session.timeout.ms %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)

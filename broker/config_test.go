@@ -80,6 +80,16 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "listeners:") || !strings.Contains(err.Error(), "log.dirs:") {
 		t.Errorf("Validate = %v, want listeners and log.dirs named", err)
 	}
+	// A Config built in Go is held to the same ranges as a parsed one.
+	cfg = DefaultConfig()
+	cfg.InMemory = true
+	cfg.SegmentBytes, cfg.MaxRequestPartitionLimit, cfg.FetchSessionCacheSlots = 5, 0, -1
+	err = cfg.Validate()
+	for _, key := range []string{"log.segment.bytes", "max.request.partition.size.limit", "max.incremental.fetch.session.cache.slots"} {
+		if err == nil || !strings.Contains(err.Error(), key+": value") {
+			t.Errorf("Validate = %v, want %s out of range", err, key)
+		}
+	}
 }
 
 func TestTopicConfigDefaultsFollowBroker(t *testing.T) {

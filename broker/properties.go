@@ -39,6 +39,9 @@ type brokerProp struct {
 	set func(c *Config, v string) error
 	// dynamic keys may change at runtime through (Incremental)AlterConfigs.
 	dynamic bool
+	// check validates the typed field of a Config built in Go rather than
+	// parsed (nil when parsing is the only way in).
+	check func(c *Config) error
 }
 
 func parseInt(v string, min, max int64) (int64, error) {
@@ -46,10 +49,14 @@ func parseInt(v string, min, max int64) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("not an integer: %q", v)
 	}
+	return n, inRange(n, min, max)
+}
+
+func inRange(n, min, max int64) error {
 	if n < min || n > max {
-		return 0, fmt.Errorf("value %d out of range [%d, %d]", n, min, max)
+		return fmt.Errorf("value %d out of range [%d, %d]", n, min, max)
 	}
-	return n, nil
+	return nil
 }
 
 func parseBool(v string) (bool, error) {
@@ -73,6 +80,8 @@ func intProp(key string, def int64, min, max int64, doc string, field func(*Conf
 			*field(c) = n
 		}
 		return err
+	}, check: func(c *Config) error {
+		return inRange(*field(c), min, max)
 	}}
 }
 
