@@ -176,7 +176,7 @@ func (b *Builder) Finish(p Producer) ([]byte, error) {
 	out := b.buf
 	if b.opts.Compression != None {
 		var err error
-		out, err = compress(b.opts.Compression, make([]byte, HeaderLen, HeaderLen+len(b.buf)/2+64), b.buf[HeaderLen:])
+		out, err = Compress(b.opts.Compression, make([]byte, HeaderLen, HeaderLen+len(b.buf)/2+64), b.buf[HeaderLen:])
 		if err != nil {
 			return nil, err
 		}

@@ -87,8 +87,8 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// compress appends src compressed with c to dst.
-func compress(c Codec, dst, src []byte) ([]byte, error) {
+// Compress appends src (a batch's records section) compressed with c to dst.
+func Compress(c Codec, dst, src []byte) ([]byte, error) {
 	switch c {
 	case None:
 		return append(dst, src...), nil

@@ -465,7 +465,7 @@ func (p *cleanPass) filter(h *batchHeader, raw []byte) ([]byte, error) {
 	case len(kept) == 0 && !p.lastOfProducer(h):
 		return nil, nil
 	}
-	return rewriteBatch(raw, h, kept), nil
+	return rewriteBatch(raw, h, kept)
 }
 
 // lastOfProducer reports whether the batch is its producer's latest, which
@@ -479,12 +479,14 @@ func (p *cleanPass) lastOfProducer(h *batchHeader) bool {
 	return ok && last == h.baseOffset
 }
 
-// rewriteBatch encodes the kept records of a batch, uncompressed, with their
-// offset and timestamp deltas; the header keeps everything else (base
-// offset, lastOffsetDelta, timestamps, producer fields, transactional and
-// control bits).
-func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) []byte {
-	out := append(make([]byte, 0, len(raw)), raw[:batchHeaderLen]...)
+// rewriteBatch encodes the kept records of a batch with their offset and
+// timestamp deltas, compressed with the batch's codec as Kafka's cleaner does
+// (an empty batch, kept for its producer, is written uncompressed as Kafka
+// writes it); the header keeps everything else (base offset,
+// lastOffsetDelta, timestamps, producer fields, transactional and control
+// bits).
+func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) ([]byte, error) {
+	var records []byte
 	var hdrs []kmsg.Header
 	for i := range kept {
 		r := &kept[i]
@@ -502,14 +504,24 @@ func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) []byte {
 		// The length prefix counts the bytes after it: encode once with a
 		// one-byte zero prefix to measure.
 		rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-		out = rec.AppendTo(out)
+		records = rec.AppendTo(records)
+	}
+	attributes := uint16(h.attributes)
+	codec := recordbatch.Codec(attributes & 0x07)
+	if len(kept) == 0 {
+		attributes &^= 0x07
+		codec = recordbatch.None
+	}
+	out, err := recordbatch.Compress(codec, append(make([]byte, 0, len(raw)), raw[:batchHeaderLen]...), records)
+	if err != nil {
+		return nil, fmt.Errorf("recompressing a cleaned batch with %s: %w", codec, err)
 	}
 	be := binary.BigEndian
 	be.PutUint32(out[offBatchLength:], uint32(len(out)-logOverhead))
-	be.PutUint16(out[offAttributes:], uint16(h.attributes)&^0x07)
+	be.PutUint16(out[offAttributes:], attributes)
 	be.PutUint32(out[offRecordCount:], uint32(len(kept)))
 	be.PutUint32(out[offCRC:], batchCRC(out))
-	return out
+	return out, nil
 }
 
 // cleanGroup cleans the segments of group, which end where the segment

@@ -758,3 +758,63 @@ func TestMaxCompactionLagRollsActiveSegment(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestCleanKeepsCompression: a batch the cleaner rewrites keeps its codec,
+// as Kafka's cleaner does, so a compacted compressed topic does not grow.
+func TestCleanKeepsCompression(t *testing.T) {
+	for _, codec := range []recordbatch.Codec{recordbatch.None, recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			// Ten records per batch over three keys: cleaning keeps some of
+			// each batch's records and rewrites it.
+			value := strings.Repeat("compressible ", 20)
+			var batches [][]kv
+			var raw [][]byte
+			largest := 0
+			for b := 0; b < 12; b++ {
+				var recs []kv
+				for i := 0; i < 10; i++ {
+					recs = append(recs, put(fmt.Sprintf("key%d", (b*10+i)%3), fmt.Sprintf("%s%d", value, b*10+i)))
+				}
+				batches = append(batches, recs)
+				raw = append(raw, kvBatch(t, 1000, recordbatch.Options{Compression: codec}, recordbatch.NoProducer(), recs...))
+				largest = max(largest, len(raw[b]))
+			}
+			// About one batch per segment, so every batch but the active
+			// segment's is cleanable.
+			l := mustOpen(t, NewMemFS(), "/log", Config{SegmentBytes: int64(largest + largest/2), CleanupPolicy: CleanupCompact, IndexIntervalBytes: 100})
+			defer l.Close()
+			p := produced{}
+			for b, recs := range batches {
+				res := mustAppend(t, l, raw[b], 1000)
+				for i, r := range recs {
+					p[res.BaseOffset+int64(i)] = r
+				}
+			}
+			st, err := l.Clean(msTime(2000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.RecordsRemoved == 0 {
+				t.Fatalf("nothing cleaned: %+v", st)
+			}
+			checkRecords(t, l, p, wantCompacted(p, st.FirstUncleanable, false))
+			for off := l.StartOffset(); off < l.EndOffset(); {
+				b, err := l.Read(off, 1<<20, true, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := recordbatch.NewReader(b, recordbatch.ReadOptions{VerifyCRC: true})
+				var batch recordbatch.Batch
+				for r.Next(&batch) {
+					if got := batch.Attributes.Codec(); got != codec {
+						t.Fatalf("batch at %d: codec %s after cleaning, want %s", batch.BaseOffset, got, codec)
+					}
+					off = batch.NextOffset()
+				}
+				if r.Err() != nil {
+					t.Fatal(r.Err())
+				}
+			}
+		})
+	}
+}

@@ -213,11 +213,12 @@
 //   - a batch keeps its offsets, header fields (base offset,
 //     lastOffsetDelta, timestamps, producer id, epoch, sequence,
 //     transactional and control bits) and, if every record stays, its bytes;
-//     otherwise its kept records are re-encoded uncompressed with their
-//     offset and timestamp deltas and the CRC recomputed. A batch left
-//     without records goes, unless it is its producer's latest batch: that
-//     one stays empty (record count 0), as in Kafka, so the producer's
-//     state can be rebuilt from the log.
+//     otherwise its kept records are re-encoded with their offset and
+//     timestamp deltas, compressed with the batch's codec as Kafka does,
+//     and the CRC recomputed. A batch left without records goes, unless it
+//     is its producer's latest batch: that one stays empty (record count 0,
+//     uncompressed), as in Kafka, so the producer's state can be rebuilt
+//     from the log.
 //
 // Consecutive segments are grouped into one as long as their sizes before
 // cleaning add up to at most segment.bytes and their offsets and index
