@@ -34,9 +34,8 @@ func (b *Broker) handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (
 			configs:           map[string]string{},
 		}
 		if len(rt.ReplicaAssignment) > 0 {
-			spec.assignment = make(map[int32][]int32, len(rt.ReplicaAssignment))
 			for _, a := range rt.ReplicaAssignment {
-				spec.assignment[a.Partition] = a.Replicas
+				spec.assignment = append(spec.assignment, replicaAssignment{partition: a.Partition, replicas: a.Replicas})
 			}
 		}
 		for _, c := range rt.Configs {

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,17 +59,9 @@ func (b *Broker) reassignmentError(t *topic, name string, rp kmsg.AlterPartition
 		return fail(kerr.UnknownTopicOrPartition, "Unable to find partition %s:%d.", name, rp.Partition)
 	case rp.Replicas == nil:
 		return kerr.NoReassignmentInProgress.Code, nil
-	case len(rp.Replicas) == 0:
-		return fail(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
 	}
-	sorted := slices.Sorted(slices.Values(rp.Replicas))
-	for i, id := range sorted {
-		if id != b.nodeID {
-			return fail(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", id)
-		}
-		if i > 0 && sorted[i-1] == id {
-			return fail(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", id)
-		}
+	if err := checkReplicas(b.nodeID, rp.Replicas); err != nil {
+		return err.err.Code, &err.msg
 	}
 	return 0, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,6 +211,30 @@ type topicError struct {
 func (e *topicError) Error() string { return e.msg }
 func (e *topicError) Unwrap() error { return e.err }
 
+// replicaAssignment is one partition's manual replica list in CreateTopics.
+type replicaAssignment struct {
+	partition int32
+	replicas  []int32
+}
+
+// checkReplicas is Kafka's controller check of a manual replica list, in its
+// order, on a cluster whose only broker is nodeID.
+func checkReplicas(nodeID int32, replicas []int32) *topicError {
+	if len(replicas) == 0 {
+		return newTopicError(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+	}
+	sorted := slices.Sorted(slices.Values(replicas))
+	for i, id := range sorted {
+		if id != nodeID {
+			return newTopicError(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", id)
+		}
+		if i > 0 && sorted[i-1] == id {
+			return newTopicError(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", id)
+		}
+	}
+	return nil
+}
+
 func newTopicError(err *kerr.Error, format string, args ...any) *topicError {
 	return &topicError{err: err, msg: fmt.Sprintf(format, args...)}
 }
@@ -292,7 +317,7 @@ type createSpec struct {
 	name              string
 	partitions        int32 // -1: num.partitions
 	replicationFactor int16 // -1: default.replication.factor
-	assignment        map[int32][]int32
+	assignment        []replicaAssignment
 	configs           map[string]string
 	internal          bool
 	validateOnly      bool
@@ -311,16 +336,21 @@ func (r *topicRegistry) create(s createSpec) (*topic, error) {
 		if s.partitions != -1 || s.replicationFactor != -1 {
 			return nil, newTopicError(kerr.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
 		}
-		s.partitions = int32(len(s.assignment))
-		for p, replicas := range s.assignment {
-			if p < 0 || p >= s.partitions {
-				return nil, newTopicError(kerr.InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence")
+		seen := make(map[int32]bool, len(s.assignment))
+		for _, a := range s.assignment {
+			if seen[a.partition] {
+				return nil, newTopicError(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", a.partition)
 			}
-			s.replicationFactor = int16(len(replicas))
-			for _, id := range replicas {
-				if id != r.b.nodeID {
-					return nil, newTopicError(kerr.InvalidReplicaAssignment, "Unknown broker %d in replica assignment", id)
-				}
+			seen[a.partition] = true
+			if err := checkReplicas(r.b.nodeID, a.replicas); err != nil {
+				return nil, err
+			}
+			s.replicationFactor = int16(len(a.replicas))
+		}
+		s.partitions = int32(len(s.assignment))
+		for p := range s.partitions {
+			if !seen[p] {
+				return nil, newTopicError(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
 			}
 		}
 	}
