@@ -39,14 +39,11 @@ type sessionKey struct {
 	partition int32
 }
 
-// sessionPartition is a partition of a session: where the client fetches from,
-// and what the last response told it (so unchanged partitions are left out).
+// sessionPartition is a partition of a session: where the client fetches
+// from, and what the last response told it (so unchanged partitions are left
+// out).
 type sessionPartition struct {
-	key         sessionKey
-	offset      int64
-	maxBytes    int32
-	leaderEpoch int32
-
+	fetchTarget
 	hw, lso, logStart int64 // -1 until sent
 }
 
@@ -87,11 +84,17 @@ type fetchContext struct {
 	errorCode   int16 // the whole fetch fails with this
 }
 
-func requestKey(version int16, t *kmsg.FetchRequestTopic, partition int32) sessionKey {
+// keyFor names a partition of a fetch request or response by the version's
+// topic naming.
+func keyFor(version int16, topic string, id [16]byte, partition int32) sessionKey {
 	if version >= 13 {
-		return sessionKey{id: t.TopicID, partition: partition}
+		return sessionKey{id: id, partition: partition}
 	}
-	return sessionKey{topic: t.Topic, partition: partition}
+	return sessionKey{topic: topic, partition: partition}
+}
+
+func targetOf(version int16, rt *kmsg.FetchRequestTopic, rp kmsg.FetchRequestTopicPartition) fetchTarget {
+	return fetchTarget{key: keyFor(version, rt.Topic, rt.TopicID, rp.Partition), offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch}
 }
 
 func nextFetchEpoch(e int32) int32 {
@@ -111,7 +114,7 @@ func (c *fetchSessionCache) open(version int16, req *kmsg.FetchRequest) fetchCon
 		for i := range req.Topics {
 			rt := &req.Topics[i]
 			for _, rp := range rt.Partitions {
-				fc.targets = append(fc.targets, fetchTarget{key: requestKey(version, rt, rp.Partition), offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch})
+				fc.targets = append(fc.targets, targetOf(version, rt, rp))
 			}
 		}
 		if version >= 7 && req.SessionEpoch == 0 {
@@ -134,24 +137,20 @@ func (c *fetchSessionCache) open(version int16, req *kmsg.FetchRequest) fetchCon
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		for _, rp := range rt.Partitions {
-			k := requestKey(version, rt, rp.Partition)
-			sp := s.byKey[k]
+			t := targetOf(version, rt, rp)
+			sp := s.byKey[t.key]
 			if sp == nil {
-				sp = &sessionPartition{key: k, hw: -1, lso: -1, logStart: -1}
-				s.byKey[k] = sp
+				sp = &sessionPartition{hw: -1, lso: -1, logStart: -1}
+				s.byKey[t.key] = sp
 				s.parts = append(s.parts, sp)
 			}
-			sp.offset, sp.maxBytes, sp.leaderEpoch = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
+			sp.fetchTarget = t
 		}
 	}
 	for i := range req.ForgottenTopics {
 		ft := &req.ForgottenTopics[i]
 		for _, p := range ft.Partitions {
-			k := sessionKey{topic: ft.Topic, partition: p}
-			if version >= 13 {
-				k = sessionKey{id: ft.TopicID, partition: p}
-			}
-			delete(s.byKey, k)
+			delete(s.byKey, keyFor(version, ft.Topic, ft.TopicID, p))
 		}
 	}
 	kept := s.parts[:0]
@@ -164,7 +163,7 @@ func (c *fetchSessionCache) open(version int16, req *kmsg.FetchRequest) fetchCon
 	s.parts = kept
 	fc := fetchContext{session: s, incremental: true}
 	for _, sp := range s.parts {
-		fc.targets = append(fc.targets, fetchTarget{key: sp.key, offset: sp.offset, maxBytes: sp.maxBytes, leaderEpoch: sp.leaderEpoch})
+		fc.targets = append(fc.targets, sp.fetchTarget)
 	}
 	return fc
 }
@@ -189,7 +188,7 @@ func (c *fetchSessionCache) create(targets []fetchTarget) *fetchSession {
 		if s.byKey[t.key] != nil {
 			continue
 		}
-		sp := &sessionPartition{key: t.key, offset: t.offset, maxBytes: t.maxBytes, leaderEpoch: t.leaderEpoch, hw: -1, lso: -1, logStart: -1}
+		sp := &sessionPartition{fetchTarget: t, hw: -1, lso: -1, logStart: -1}
 		s.byKey[t.key] = sp
 		s.parts = append(s.parts, sp)
 	}
@@ -237,11 +236,7 @@ func (c *fetchSessionCache) respond(fc *fetchContext, resp *kmsg.FetchResponse, 
 	for _, rt := range resp.Topics {
 		parts := rt.Partitions[:0]
 		for _, rp := range rt.Partitions {
-			k := sessionKey{topic: rt.Topic, partition: rp.Partition}
-			if version >= 13 {
-				k = sessionKey{id: rt.TopicID, partition: rp.Partition}
-			}
-			sp := s.byKey[k]
+			sp := s.byKey[keyFor(version, rt.Topic, rt.TopicID, rp.Partition)]
 			if sp == nil { // forgotten meanwhile
 				continue
 			}
