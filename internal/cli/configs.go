@@ -11,11 +11,29 @@ import (
 
 func configsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "configs", Short: "Describe and alter topic and broker configs (like kafka-configs.sh)"}
-	var entityType, entityName string
+	var (
+		entityType, entityName string
+		topic, broker          string
+		entityDefault          bool
+	)
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&entityType, "entity-type", "", "topics or brokers")
 	pf.StringVar(&entityName, "entity-name", "", "the topic name or broker id")
+	pf.BoolVar(&entityDefault, "entity-default", false, "the brokers' cluster-wide default (with --entity-type brokers)")
+	pf.StringVar(&topic, "topic", "", "short for --entity-type topics --entity-name TOPIC")
+	pf.StringVar(&broker, "broker", "", "short for --entity-type brokers --entity-name ID")
 	resource := func() (admin.ConfigResource, error) {
+		switch {
+		case topic != "" && broker != "", (topic != "" || broker != "") && entityType != "":
+			return admin.ConfigResource{}, fmt.Errorf("give one entity: --topic, --broker, or --entity-type with --entity-name")
+		case topic != "":
+			entityType, entityName = "topics", topic
+		case broker != "":
+			entityType, entityName = "brokers", broker
+		}
+		if entityDefault && entityName != "" {
+			return admin.ConfigResource{}, fmt.Errorf("--entity-default and --entity-name cannot be used together")
+		}
 		switch entityType {
 		case "topics", "topic":
 			if entityName == "" {

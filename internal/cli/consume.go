@@ -26,6 +26,9 @@ type consumeOpts struct {
 	isolationLevel string
 	timeout        time.Duration
 	properties     []string // --consumer-property key=value
+	// printer, if set, prints records instead of format (Kafka's
+	// DefaultMessageFormatter for kafka-console-consumer.sh).
+	printer func(*bufio.Writer, *kafkit.Record)
 }
 
 func consumeCmd(g *globals) *cobra.Command {
@@ -74,9 +77,12 @@ Ends with "Processed a total of N messages" on stderr.`,
 }
 
 func (g *globals) consume(ctx context.Context, o consumeOpts) error {
-	format, err := parseFormat(o.format)
-	if err != nil {
-		return err
+	format := o.printer
+	if format == nil {
+		var err error
+		if format, err = parseFormat(o.format); err != nil {
+			return err
+		}
 	}
 	var partitions []kafkit.TopicPartition
 	if err := g.withAdminCtx(ctx, func(ctx context.Context, adm *admin.Client) error {

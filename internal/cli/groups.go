@@ -17,7 +17,7 @@ import (
 
 func groupsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "groups", Short: "List, describe, reset offsets of and delete consumer groups (like kafka-consumer-groups.sh)"}
-	cmd.AddCommand(groupsListCmd(g), groupsDescribeCmd(g), groupsResetCmd(g), groupsDeleteCmd(g))
+	cmd.AddCommand(groupsListCmd(g), groupsDescribeCmd(g), groupsResetCmd(g), groupsDeleteCmd(g), groupsDeleteOffsetsCmd(g))
 	return cmd
 }
 
@@ -62,15 +62,27 @@ type groupDescription struct {
 
 func groupsDescribeCmd(g *globals) *cobra.Command {
 	var (
-		groups  []string
-		members bool
+		groups                    []string
+		members, state, allGroups bool
 	)
 	cmd := &cobra.Command{
-		Use:   "describe --group G... [--members]",
-		Short: "Show a group's committed offsets, log end offsets and lag per partition (or its members with --members)",
+		Use:   "describe (--group G... | --all-groups) [--members | --state]",
+		Short: "Show a group's committed offsets, log end offsets and lag per partition (or its members with --members, its state with --state)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allGroups == (len(groups) > 0) {
+				return errors.New("give exactly one of --group or --all-groups")
+			}
+			if members && state {
+				return errors.New("--members and --state cannot be used together")
+			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				if allGroups {
+					var err error
+					if groups, err = allGroupNames(ctx, adm); err != nil {
+						return err
+					}
+				}
 				var out []groupDescription
 				for _, name := range groups {
 					ds, err := adm.DescribeGroups(ctx, name)
@@ -98,6 +110,8 @@ func groupsDescribeCmd(g *globals) *cobra.Command {
 					}
 					var err error
 					switch {
+					case state:
+						err = writeState(ctx, g, adm, d)
 					case !members:
 						err = writeLag(g, d)
 					case len(d.Members) > 0:
@@ -111,10 +125,39 @@ func groupsDescribeCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&groups, "group", nil, "group to describe (repeatable)")
-	cmd.Flags().BoolVar(&members, "members", false, "list the members and how many partitions each has")
-	cmd.MarkFlagRequired("group")
+	f := cmd.Flags()
+	f.StringArrayVar(&groups, "group", nil, "group to describe (repeatable)")
+	f.BoolVar(&allGroups, "all-groups", false, "describe every group")
+	f.BoolVar(&members, "members", false, "list the members and how many partitions each has")
+	f.BoolVar(&state, "state", false, "show the group's coordinator, assignment strategy, state and member count")
+	f.Bool("offsets", true, "show offsets and lag per partition (the default view)")
+	f.Bool("verbose", false, "accepted as kafka-consumer-groups.sh takes it")
 	return cmd
+}
+
+// allGroupNames lists every group, for --all-groups.
+func allGroupNames(ctx context.Context, adm *admin.Client) ([]string, error) {
+	ls, err := adm.ListGroups(ctx)
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.Group
+	}
+	return names, err
+}
+
+// writeState prints describe --state as kafka-consumer-groups.sh does.
+func writeState(ctx context.Context, g *globals, adm *admin.Client, d groupDescription) error {
+	coordinator := fmt.Sprintf("(%d)", d.Coordinator)
+	if cl, err := adm.DescribeCluster(ctx); err == nil {
+		for _, b := range cl.Brokers {
+			if b.ID == d.Coordinator {
+				coordinator = fmt.Sprintf("%s:%d (%d)", b.Host, b.Port, b.ID)
+			}
+		}
+	}
+	t := newTable(g.io.Out, "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS")
+	t.row(d.Group, coordinator, dashIfEmpty(d.Protocol), d.State, len(d.Members))
+	return t.flush()
 }
 
 func writeLag(g *globals, d groupDescription) error {
@@ -279,13 +322,25 @@ func resetPartitions(ctx context.Context, adm *admin.Client, group string, topic
 }
 
 func groupsDeleteCmd(g *globals) *cobra.Command {
-	var groups []string
+	var (
+		groups    []string
+		allGroups bool
+	)
 	cmd := &cobra.Command{
-		Use:   "delete --group G...",
+		Use:   "delete (--group G... | --all-groups)",
 		Short: "Delete consumer groups that have no members, with their committed offsets",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allGroups == (len(groups) > 0) {
+				return errors.New("give exactly one of --group or --all-groups")
+			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				if allGroups {
+					var err error
+					if groups, err = allGroupNames(ctx, adm); err != nil {
+						return err
+					}
+				}
 				if err := adm.DeleteGroups(ctx, groups...); err != nil {
 					return err
 				}
@@ -298,6 +353,43 @@ func groupsDeleteCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&groups, "group", nil, "group to delete (repeatable)")
+	cmd.Flags().BoolVar(&allGroups, "all-groups", false, "delete every group without members")
+	return cmd
+}
+
+func groupsDeleteOffsetsCmd(g *globals) *cobra.Command {
+	var (
+		group  string
+		topics []string
+	)
+	cmd := &cobra.Command{
+		Use:   "delete-offsets --group G --topic T[:P,...]...",
+		Short: "Delete a group's committed offsets of some partitions (OffsetDelete); the group must not consume them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
+				tps, err := resetPartitions(ctx, adm, group, topics)
+				if err != nil {
+					return err
+				}
+				if err := adm.DeleteGroupOffsets(ctx, group, tps...); err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(g.io.Out, map[string]any{"Group": group, "Deleted": tps})
+				}
+				fmt.Fprintf(g.io.Out, "Request succeed for deleting offsets from group %s.\n\n", group)
+				t := newTable(g.io.Out, "TOPIC", "PARTITION", "STATUS")
+				for _, tp := range tps {
+					t.row(tp.Topic, tp.Partition, "Successful")
+				}
+				return t.flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&group, "group", "", "the consumer group")
+	cmd.Flags().StringArrayVar(&topics, "topic", nil, "topic whose offsets to delete, optionally with partitions: t or t:0,2 (repeatable)")
 	cmd.MarkFlagRequired("group")
+	cmd.MarkFlagRequired("topic")
 	return cmd
 }

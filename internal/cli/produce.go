@@ -27,6 +27,12 @@ type produceOpts struct {
 	progress          bool
 	progressEvery     int
 	partition         int32
+	properties        []string // --producer-property key=value
+
+	// kafka-console-producer.sh's reader settings (--property).
+	parseHeaders                                           bool
+	headersDelimiter, headersSeparator, headerKeySeparator string
+	nullMarker                                             string
 }
 
 func produceCmd(g *globals) *cobra.Command {
@@ -57,6 +63,7 @@ func produceCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.acks, "acks", "all", "acks: all, -1, 0 or 1")
 	f.StringVar(&o.compression, "compression", "none", "compression.type: none, gzip, snappy, lz4, zstd")
 	f.Int32Var(&o.partition, "partition", kafkit.AnyPartition, "partition to write to (default: the partitioner chooses)")
+	f.StringArrayVar(&o.properties, "producer-property", nil, "producer property key=value, e.g. linger.ms=5 (repeatable)")
 	f.BoolVar(&o.progress, "progress", false, "print progress on stderr (default when stderr is a terminal)")
 	f.IntVar(&o.progressEvery, "progress-every", 100000, "lines between progress lines")
 	cmd.MarkFlagRequired("topic")
@@ -81,11 +88,19 @@ func (g *globals) produce(ctx context.Context, o produceOpts, in io.Reader) erro
 	}); err != nil {
 		return err
 	}
-	cfg, err := clientConfig(g, map[string]string{
+	set := map[string]string{
 		"acks":             o.acks,
 		"compression.type": o.compression,
 		"client.id":        "kafkit-console-producer",
-	}, producer.ConfigFromProperties, func(c *producer.Config) (**tls.Config, **kafkit.SASL) { return &c.TLS, &c.SASL })
+	}
+	for _, kv := range o.properties {
+		k, v, err := keyValue("--producer-property", kv)
+		if err != nil {
+			return err
+		}
+		set[k] = v
+	}
+	cfg, err := clientConfig(g, set, producer.ConfigFromProperties, func(c *producer.Config) (**tls.Config, **kafkit.SASL) { return &c.TLS, &c.SASL })
 	if err != nil {
 		return err
 	}
@@ -117,14 +132,10 @@ func (g *globals) produce(ctx context.Context, o produceOpts, in io.Reader) erro
 		}
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(line) > 0 || rerr == nil {
-			rec := &kafkit.Record{Topic: o.topic, Partition: o.partition, Value: line, Headers: headers}
-			if o.parseKey {
-				k, v, ok := bytes.Cut(line, []byte(o.keySeparator))
-				if !ok {
-					p.Close(ctx)
-					return fmt.Errorf("line %d has no key separator %q (--parse-key)", n+1, o.keySeparator)
-				}
-				rec.Key, rec.Value = k, v
+			rec, err := o.parseLine(line, headers)
+			if err != nil {
+				p.Close(ctx)
+				return fmt.Errorf("line %d: %w", n+1, err)
 			}
 			if err := p.Send(ctx, rec, onAck); err != nil {
 				p.Close(ctx)
@@ -155,6 +166,43 @@ func (g *globals) produce(ctx context.Context, o produceOpts, in io.Reader) erro
 		fmt.Fprintf(g.io.Err, "Produced a total of %d messages\n", n)
 	}
 	return nil
+}
+
+// parseLine makes a record of one input line: [headers<delim>][key<sep>]value,
+// as --parse-key (and kafka-console-producer.sh's parse.headers) ask.
+func (o *produceOpts) parseLine(line []byte, headers []kafkit.Header) (*kafkit.Record, error) {
+	rec := &kafkit.Record{Topic: o.topic, Partition: o.partition, Value: line, Headers: headers}
+	if o.parseHeaders {
+		hs, rest, ok := bytes.Cut(line, []byte(o.headersDelimiter))
+		if !ok {
+			return nil, fmt.Errorf("no headers delimiter %q (parse.headers)", o.headersDelimiter)
+		}
+		rec.Value = rest
+		for h := range strings.SplitSeq(string(hs), o.headersSeparator) {
+			k, v, ok := strings.Cut(h, o.headerKeySeparator)
+			if !ok {
+				return nil, fmt.Errorf("header %q has no key separator %q", h, o.headerKeySeparator)
+			}
+			rec.Headers = append(rec.Headers, kafkit.Header{Key: k, Value: o.nullable([]byte(v))})
+		}
+	}
+	if o.parseKey {
+		k, v, ok := bytes.Cut(rec.Value, []byte(o.keySeparator))
+		if !ok {
+			return nil, fmt.Errorf("no key separator %q (--parse-key)", o.keySeparator)
+		}
+		rec.Key, rec.Value = o.nullable(k), v
+	}
+	rec.Value = o.nullable(rec.Value)
+	return rec, nil
+}
+
+// nullable is nil for the null.marker, so that it produces a null.
+func (o *produceOpts) nullable(b []byte) []byte {
+	if o.nullMarker != "" && string(b) == o.nullMarker {
+		return nil
+	}
+	return b
 }
 
 func parseHeaders(hs []string) ([]kafkit.Header, error) {

@@ -33,12 +33,19 @@ const defaultBootstrap = "localhost:9092"
 func Run(ctx context.Context, args []string, io IO) int {
 	g := &globals{io: io}
 	root := newRoot(g)
+	args, err := rewriteActions(root, args)
+	if err != nil {
+		fmt.Fprintln(io.Err, "Error: "+err.Error())
+		return 1
+	}
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(io.Err, "Error: "+g.explain(err))
+		if !errors.Is(err, errReported) {
+			fmt.Fprintln(io.Err, "Error: "+g.explain(err))
+		}
 		return 1
 	}
 	return 0
@@ -56,6 +63,14 @@ type globals struct {
 	tlsInsecure                        bool
 	saslMechanism                      string
 	saslUser, saslPassword             string
+
+	// brokerList and zookeeper are flags of older Kafka tools: the first is
+	// --bootstrap-server's old name, the second is refused with advice.
+	brokerList, zookeeper string
+	// kafkaTool names the Kafka tool kafkit runs as (kafka-topics, ...),
+	// whose output differs from kafkit's own where Kafka's does; "" when
+	// run as kafkit.
+	kafkaTool string
 }
 
 func newRoot(g *globals) *cobra.Command {
@@ -67,6 +82,12 @@ func newRoot(g *globals) *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output != "table" && g.output != "json" {
 				return fmt.Errorf("--output must be table or json, not %q", g.output)
+			}
+			if g.zookeeper != "" {
+				return errors.New("--zookeeper is not supported: kafkit has no ZooKeeper (as Kafka since 3.x, KRaft); connect to a broker with --bootstrap-server HOST:PORT instead")
+			}
+			if g.brokerList != "" && !cmd.Flags().Changed("bootstrap-server") {
+				g.bootstrap = g.brokerList
 			}
 			return nil
 		},
@@ -87,10 +108,19 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	f.StringVar(&g.saslUser, "sasl-username", "", "SASL user")
 	f.StringVar(&g.saslPassword, "sasl-password", "", "SASL password")
+	f.StringVar(&g.brokerList, "broker-list", "", "old name of --bootstrap-server (kafka-console-producer.sh, perf tools)")
+	f.StringVar(&g.zookeeper, "zookeeper", "", "not supported: use --bootstrap-server")
+	f.MarkHidden("broker-list")
+	f.MarkHidden("zookeeper")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g))
+	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g), toolsCmd())
+	for command, ac := range actionCommands {
+		root.AddCommand(toolAliasCmd(g, ac.tool, command))
+	}
+	root.AddCommand(consoleProducerCmd(g), consoleConsumerCmd(g), getOffsetsCmd(g), deleteRecordsCmd(g),
+		apiVersionsCmd(g), producerPerfCmd(g), consumerPerfCmd(g))
 	return root
 }
 
@@ -198,6 +228,8 @@ func (e errUnknownTopic) Error() string { return fmt.Sprintf("topic '%s' does no
 func (g *globals) explain(err error) string {
 	var unknown errUnknownTopic
 	switch {
+	case errors.As(err, &unknown) && g.kafkaTool == "kafka-topics":
+		return fmt.Sprintf("Topic '%s' does not exist as expected", string(unknown))
 	case errors.As(err, &unknown):
 		return unknown.Error()
 	case errors.Is(err, client.ErrNoBrokers) || errors.Is(err, client.ErrDial):
