@@ -22,7 +22,7 @@ import (
 var kafkaTools = []string{
 	"kafka-topics", "kafka-console-producer", "kafka-console-consumer", "kafka-consumer-groups",
 	"kafka-configs", "kafka-get-offsets", "kafka-delete-records", "kafka-broker-api-versions",
-	"kafka-producer-perf-test", "kafka-consumer-perf-test",
+	"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-acls",
 }
 
 // actionCommands maps a kafkit command that Kafka's tools drive with an
@@ -34,6 +34,7 @@ var actionCommands = map[string]struct {
 	"topics":  {"kafka-topics", []string{"create", "list", "describe", "alter", "delete"}},
 	"groups":  {"kafka-consumer-groups", []string{"list", "describe", "delete", "reset-offsets", "delete-offsets"}},
 	"configs": {"kafka-configs", []string{"describe", "alter"}},
+	"acls":    {"kafka-acls", []string{"add", "remove", "list"}},
 }
 
 // toolName is the Kafka tool a program name stands for ("" if none):
