@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -63,6 +65,117 @@ func (c *Client) APIVersions(ctx context.Context, broker int32) ([]APIVersion, e
 	out := make([]APIVersion, len(resp.ApiKeys))
 	for i, k := range resp.ApiKeys {
 		out[i] = APIVersion{Key: k.ApiKey, Min: k.MinVersion, Max: k.MaxVersion}
+	}
+	return out, nil
+}
+
+// ElectLeaders asks the controller to elect leaders (kmsg.ElectionType:
+// 0 preferred, 1 unclean) for partitions, or for every partition when none
+// are named. The result has each partition's outcome: nil when a leader was
+// elected, kerr.ElectionNotNeeded when the right one already leads.
+func (c *Client) ElectLeaders(ctx context.Context, electionType int8, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]error, error) {
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.ElectionType, req.TimeoutMillis = electionType, c.timeoutMillis()
+	if len(partitions) > 0 {
+		for t, ps := range client.PartitionsByTopic(partitions) {
+			rt := kmsg.NewElectLeadersRequestTopic()
+			rt.Topic, rt.Partitions = t, ps
+			req.Topics = append(req.Topics, rt)
+		}
+	} else {
+		req.Topics = nil // null: every partition
+	}
+	var resp *kmsg.ElectLeadersResponse
+	if err := c.retry(ctx, func() error {
+		kresp, err := c.toController(ctx, req)
+		if err == nil {
+			resp = kresp.(*kmsg.ElectLeadersResponse)
+			err = kafkaErr("elect leaders", "cluster", resp.ErrorCode, nil)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make(map[kafkit.TopicPartition]error)
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			tp := kafkit.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			out[tp] = kafkaErr("elect leader", partitionName(tp), rp.ErrorCode, rp.ErrorMessage)
+		}
+	}
+	return out, nil
+}
+
+// Reassignment is a partition reassignment in progress.
+type Reassignment struct {
+	Replicas, Adding, Removing []int32
+}
+
+// AlterPartitionReassignments starts moving each partition to its target
+// replicas (the first the preferred leader), or cancels the partition's
+// reassignment when its target is nil. The result has each partition's
+// outcome.
+func (c *Client) AlterPartitionReassignments(ctx context.Context, targets map[kafkit.TopicPartition][]int32) (map[kafkit.TopicPartition]error, error) {
+	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	req.TimeoutMillis = c.timeoutMillis()
+	tps := slices.SortedFunc(maps.Keys(targets), compareTP)
+	for t, ps := range client.PartitionsByTopic(tps) {
+		rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+		rt.Topic = t
+		for _, p := range ps {
+			rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+			rp.Partition, rp.Replicas = p, targets[kafkit.TopicPartition{Topic: t, Partition: p}]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	var resp *kmsg.AlterPartitionAssignmentsResponse
+	if err := c.retry(ctx, func() error {
+		kresp, err := c.toController(ctx, req)
+		if err == nil {
+			resp = kresp.(*kmsg.AlterPartitionAssignmentsResponse)
+			err = kafkaErr("alter partition reassignments", "cluster", resp.ErrorCode, resp.ErrorMessage)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make(map[kafkit.TopicPartition]error)
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			tp := kafkit.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			out[tp] = kafkaErr("reassign", partitionName(tp), rp.ErrorCode, rp.ErrorMessage)
+		}
+	}
+	return out, nil
+}
+
+// ListPartitionReassignments returns the reassignments in progress, of
+// partitions or of every partition when none are named.
+func (c *Client) ListPartitionReassignments(ctx context.Context, partitions ...kafkit.TopicPartition) (map[kafkit.TopicPartition]Reassignment, error) {
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	req.TimeoutMillis = c.timeoutMillis()
+	for t, ps := range client.PartitionsByTopic(partitions) {
+		rt := kmsg.NewListPartitionReassignmentsRequestTopic()
+		rt.Topic, rt.Partitions = t, ps
+		req.Topics = append(req.Topics, rt)
+	}
+	var resp *kmsg.ListPartitionReassignmentsResponse
+	if err := c.retry(ctx, func() error {
+		kresp, err := c.toController(ctx, req)
+		if err == nil {
+			resp = kresp.(*kmsg.ListPartitionReassignmentsResponse)
+			err = kafkaErr("list partition reassignments", "cluster", resp.ErrorCode, resp.ErrorMessage)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make(map[kafkit.TopicPartition]Reassignment)
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			out[kafkit.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = Reassignment{rp.Replicas, rp.AddingReplicas, rp.RemovingReplicas}
+		}
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,9 +199,7 @@ func deleteRecordsCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(g.io.Out, "Executing records delete operation")
 				low, err := adm.DeleteRecords(ctx, before)
 				fmt.Fprintln(g.io.Out, "Records delete operation completed:")
-				for _, tp := range slices.SortedFunc(maps.Keys(before), func(a, b kafkit.TopicPartition) int {
-					return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-				}) {
+				for _, tp := range slices.SortedFunc(maps.Keys(before), compareTP) {
 					if lw, ok := low[tp]; ok {
 						fmt.Fprintf(g.io.Out, "partition: %s-%d\tlow_watermark: %d\n", tp.Topic, tp.Partition, lw)
 					} else {

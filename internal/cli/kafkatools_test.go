@@ -342,3 +342,47 @@ func TestACLTools(t *testing.T) {
 		t.Errorf("our broker without an authorizer: exit %d, %q", r.code, r.err)
 	}
 }
+
+func TestPartitionTools(t *testing.T) {
+	b := broker.NewTest(t).Addr()
+	toolOK(t, "kafka-topics.sh", "", "--bootstrap-server", b, "--create", "--topic", "p", "--partitions", "2")
+	r := toolOK(t, "kafka-leader-election.sh", "", "--bootstrap-server", b, "--election-type", "preferred", "--topic", "p", "--partition", "1")
+	if r.out != "Valid replica already elected for partitions p-1\n" {
+		t.Errorf("leader election printed %q", r.out)
+	}
+	r = tool(t, "kafka-leader-election.sh", "", "--bootstrap-server", b, "--election-type", "PREFERRED", "--topic", "p", "--partition", "7")
+	if r.code != 1 || !strings.HasPrefix(r.out, "Error completing leader election (PREFERRED) for partition: p-7: ") ||
+		!strings.Contains(r.err, "1 replica(s) could not be elected") {
+		t.Errorf("election of a missing partition: exit %d, %q, %q", r.code, r.out, r.err)
+	}
+
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	move := write("move.json", `{"topics":[{"topic":"p"}],"version":1}`)
+	r = toolOK(t, "kafka-reassign-partitions.sh", "", "--bootstrap-server", b, "--generate", "--topics-to-move-json-file", move, "--broker-list", "0")
+	same := `{"version":1,"partitions":[{"topic":"p","partition":0,"replicas":[0],"log_dirs":["any"]},{"topic":"p","partition":1,"replicas":[0],"log_dirs":["any"]}]}`
+	if want := "Current partition replica assignment\n" + same + "\n\nProposed partition reassignment configuration\n" + same + "\n"; r.out != want {
+		t.Errorf("--generate printed %q, want %q", r.out, want)
+	}
+	plan := write("plan.json", `{"version":1,"partitions":[{"topic":"p","partition":1,"replicas":[0]}]}`)
+	r = toolOK(t, "kafka-reassign-partitions.sh", "", "--bootstrap-server", b, "--execute", "--reassignment-json-file", plan)
+	if !strings.HasSuffix(r.out, "Save this to use as the --reassignment-json-file option during rollback\nSuccessfully started partition reassignment for p-1\n") {
+		t.Errorf("--execute printed %q", r.out)
+	}
+	if r = toolOK(t, "kafka-reassign-partitions.sh", "", "--bootstrap-server", b, "--verify", "--reassignment-json-file", plan); r.out != "Status of partition reassignment:\nReassignment of partition p-1 is completed.\n" {
+		t.Errorf("--verify printed %q", r.out)
+	}
+	if r = toolOK(t, "kafka-reassign-partitions.sh", "", "--bootstrap-server", b, "--list"); r.out != "No partition reassignments found.\n" {
+		t.Errorf("--list printed %q", r.out)
+	}
+	bad := write("bad.json", `{"version":1,"partitions":[{"topic":"p","partition":0,"replicas":[3]}]}`)
+	if r = tool(t, "kafka-reassign-partitions.sh", "", "--bootstrap-server", b, "--execute", "--reassignment-json-file", bad); r.code != 1 || !strings.Contains(r.err, "Unknown broker id 3") {
+		t.Errorf("--execute onto a missing broker: exit %d, %q", r.code, r.err)
+	}
+}

@@ -120,7 +120,8 @@ func newRoot(g *globals) *cobra.Command {
 		root.AddCommand(toolAliasCmd(g, ac.tool, command))
 	}
 	root.AddCommand(consoleProducerCmd(g), consoleConsumerCmd(g), getOffsetsCmd(g), deleteRecordsCmd(g),
-		apiVersionsCmd(g), producerPerfCmd(g), consumerPerfCmd(g))
+		apiVersionsCmd(g), producerPerfCmd(g), consumerPerfCmd(g), leaderElectionCmd(g),
+		reassignPartitionsCmd(g))
 	return root
 }
 
