@@ -62,7 +62,7 @@ func TestDecodeBatchErrors(t *testing.T) {
 	// the batch with the records before it.
 	b := EncodeBatch(&Topic{Name: "a"}, &Topic{Name: "b"})
 	i := len(EncodeBatch(&Topic{Name: "a"})) // the second record's header starts here
-	b[i+1] = 1                              // its version
+	b[i+1] = 1                               // its version
 	recs, err := DecodeBatch(b)
 	if !errors.Is(err, ErrUnknownRecord) || len(recs) != 1 {
 		t.Errorf("newer version: %d records, %v", len(recs), err)
