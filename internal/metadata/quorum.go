@@ -1,0 +1,199 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// QuorumConfig configures one node of the metadata quorum.
+type QuorumConfig struct {
+	// NodeID is node.id.
+	NodeID int32
+	// Voters is controller.quorum.voters: every controller's id and the
+	// host:port of its CONTROLLER listener, where the quorum's Raft
+	// traffic goes.
+	Voters map[int32]string
+	// Dir holds the log, the stable store and snapshots (Kafka keeps the
+	// metadata log in __cluster_metadata-0 under the first log dir).
+	Dir string
+	// Listener, if set, is where this node takes the quorum's connections;
+	// otherwise it listens on its own address in Voters.
+	Listener net.Listener
+	// OnApply is the FSM's hook (see NewFSM); it may be nil.
+	OnApply func(offset uint64, records []Record, img *Image)
+	Logger  *slog.Logger
+	// ElectionTimeout is Kafka's controller.quorum.election.timeout.ms
+	// (1 s); hashicorp/raft's heartbeat and election timeouts take it.
+	ElectionTimeout time.Duration
+}
+
+// Quorum is one node of the metadata quorum: a Raft member whose state
+// machine is the metadata image.
+type Quorum struct {
+	cfg   QuorumConfig
+	raft  *raft.Raft
+	fsm   *FSM
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+}
+
+// ErrNotController is an append on a node that is not the active
+// controller (NOT_CONTROLLER on the wire); ErrUnknownOutcome an append
+// whose leadership was lost before it was known to be committed: it may or
+// may not have been.
+var (
+	ErrNotController  = errors.New("metadata: this node is not the active controller")
+	ErrUnknownOutcome = errors.New("metadata: leadership lost; the append may or may not have been committed")
+)
+
+// OpenQuorum starts this node's Raft member. A node whose log is empty
+// bootstraps the quorum with every voter, as each voter does with the same
+// list, so a fresh cluster needs no format step.
+func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
+	if _, ok := cfg.Voters[cfg.NodeID]; !ok {
+		return nil, fmt.Errorf("controller.quorum.voters: node.id %d is not among the voters %v", cfg.NodeID, slices.Sorted(maps.Keys(cfg.Voters)))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = time.Second
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: slogWriter{cfg.Logger}, Level: hclog.Info})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = serverID(cfg.NodeID)
+	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.ElectionTimeout, cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
+	rc.Logger = hl
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("metadata log %s: %w", cfg.Dir, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Voters[cfg.NodeID]); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("controller listener: %w", err)
+		}
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: streamLayer{ln}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+	})
+	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store}
+	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trans); err != nil {
+		trans.Close()
+		store.Close()
+		return nil, err
+	}
+	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has {
+		var servers []raft.Server
+		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {
+			servers = append(servers, raft.Server{ID: serverID(id), Address: raft.ServerAddress(cfg.Voters[id])})
+		}
+		// ErrCantBootstrap means another voter's configuration arrived
+		// first: the quorum exists.
+		if err := q.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			q.Close()
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
+
+// Controller is the active controller's node id, or false while there is
+// none (an election is under way or the quorum is lost).
+func (q *Quorum) Controller() (int32, bool) {
+	_, id := q.raft.LeaderWithID()
+	n, err := strconv.Atoi(string(id))
+	return int32(n), err == nil && id != ""
+}
+
+// IsController reports whether this node is the active controller.
+func (q *Quorum) IsController() bool { return q.raft.State() == raft.Leader }
+
+// Append commits records as one batch and returns its offset once this
+// node has applied it. Only the active controller appends; others get
+// ErrNotController.
+func (q *Quorum) Append(ctx context.Context, records ...Record) (uint64, error) {
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := q.raft.Apply(EncodeBatch(records...), timeout)
+	switch err := f.Error(); {
+	case errors.Is(err, raft.ErrNotLeader):
+		return 0, ErrNotController
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return 0, ErrUnknownOutcome
+	case err != nil:
+		return 0, err
+	}
+	if err, _ := f.Response().(error); err != nil {
+		return f.Index(), err
+	}
+	return f.Index(), nil
+}
+
+// View runs fn with this node's image (see FSM.View).
+func (q *Quorum) View(fn func(*Image)) { q.fsm.View(fn) }
+
+// AppliedOffset is the offset of the last batch this node applied.
+func (q *Quorum) AppliedOffset() uint64 { return q.raft.AppliedIndex() }
+
+// Close leaves Raft, then closes the transport and the log.
+func (q *Quorum) Close() error {
+	err := q.raft.Shutdown().Error()
+	return errors.Join(err, q.trans.Close(), q.store.Close())
+}
+
+// streamLayer is raft's transport over a listener of ours.
+type streamLayer struct{ net.Listener }
+
+func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
+}
+
+// slogWriter takes hclog's lines ("... [WARN]  raft: msg: k=v") into slog
+// at their level.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for tag, l := range map[string]slog.Level{"[TRACE]": slog.LevelDebug - 4, "[DEBUG]": slog.LevelDebug, "[WARN]": slog.LevelWarn, "[ERROR]": slog.LevelError} {
+		if strings.Contains(line, tag) {
+			level = l
+		}
+	}
+	if i := strings.Index(line, "] "); i >= 0 {
+		line = strings.TrimSpace(line[i+2:])
+	}
+	w.l.Log(context.Background(), level, line)
+	return len(p), nil
+}
