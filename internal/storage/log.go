@@ -297,16 +297,6 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 			return recovered, err
 		}
 		recovered = append(recovered, s)
-		if n := len(l.segments); n > 1 && s.size == 0 && i+1 == len(bases) && s.base > l.segments[n-2].next {
-			// An empty active segment is created at the end of the previous
-			// one; a gap means the previous one lost its tail (the disk did
-			// not keep what a roll fsynced). Continue from the real end.
-			l.logger.Error("empty last segment starts past the end of the previous one; deleting it",
-				"segment", base, "previous_end", l.segments[n-2].next)
-			l.segments = l.segments[:n-1]
-			recovered = recovered[:len(recovered)-1]
-			return recovered, errors.Join(s.close(), l.removeSegmentFiles(bases[i:]))
-		}
 		if dropped > 0 {
 			l.logger.Warn("truncated invalid tail of segment", "segment", base, "bytes_dropped", dropped,
 				"reason", reason, "log_end_offset", s.next)
@@ -766,6 +756,11 @@ func (l *Log) read(offset int64, committed bool, maxBytes int32, minOne bool, ds
 			return dst, err
 		}
 		if found {
+			if h.baseOffset >= limit {
+				// offset lies in a gap compaction left right below the
+				// limit: the first batch after it is not stable yet.
+				return dst, nil
+			}
 			return readBatches(s, pos, h.size, limit, maxBytes, minOne, dst)
 		}
 	}

@@ -1,0 +1,96 @@
+package storage
+
+// Issue 24: the log's edge cases as Kafka's log handles them, one test (or
+// more) per numbered case of the issue.
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
+)
+
+// emptiedFirstSegment builds a compacted log whose first segment cleaning
+// emptied ([0, 2) held a=1 and a's tombstone) followed by the segment at 2,
+// and returns it with the time after the two passes.
+func emptiedFirstSegment(t *testing.T, fsys FS, dir string) (*Log, int64) {
+	t.Helper()
+	cfg := compactCfg()
+	cfg.DeleteRetentionMs = time.Minute
+	l := mustOpen(t, fsys, dir, cfg)
+	now := time.Now().UnixMilli()
+	appendKVs(t, l, now, produced{}, put("a", "1"), tombstone("a"))
+	if err := l.roll(msTime(now)); err != nil {
+		t.Fatal(err)
+	}
+	// The first pass drops a=1 and keeps the tombstone (cleaned once); the
+	// second, past delete.retention.ms, drops it too.
+	for _, at := range []int64{now, now + time.Hour.Milliseconds()} {
+		if _, err := l.Clean(msTime(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if segs := segmentBases(t, l); len(segs) != 2 || segs[1] != 2 || l.segments[0].size != 0 {
+		t.Fatalf("segments %v (first %d bytes), want an emptied [0] and the active 2", segs, l.segments[0].size)
+	}
+	return l, now + time.Hour.Milliseconds()
+}
+
+// Case 1: an empty last segment past the previous segment's end is normal
+// in a compacted log; recovery keeps it, and the end offset with it.
+func TestRecoveryKeepsEmptySegmentAfterCompactionGap(t *testing.T) {
+	for _, fc := range fsCases {
+		t.Run(fc.name, func(t *testing.T) {
+			fsys, dir := fc.new(t)
+			l, _ := emptiedFirstSegment(t, fsys, dir)
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			// No Close: the next Open is unclean.
+			l2 := mustOpen(t, fsys, dir, compactCfg())
+			defer l2.Close()
+			if end := l2.EndOffset(); end != 2 {
+				t.Fatalf("end offset after the unclean restart = %d, want 2", end)
+			}
+			res := mustAppend(t, l2, kvBatch(t, 0, recordbatch.Options{}, recordbatch.NoProducer(), put("b", "1")), 0)
+			if res.BaseOffset != 2 {
+				t.Fatalf("next append got offset %d, want 2 (offsets handed out again)", res.BaseOffset)
+			}
+		})
+	}
+}
+
+// Case 2: a read_committed read from an offset in a gap right below the
+// LSO must not return the open transaction's first batch.
+func TestReadCommittedGapBelowLSO(t *testing.T) {
+	l, _ := emptiedFirstSegment(t, NewMemFS(), "/d/t-0")
+	defer l.Close()
+	open := kvBatch(t, 0, recordbatch.Options{Transactional: true}, recordbatch.Producer{ID: 9, Epoch: 0, BaseSequence: 0}, put("t", "open"))
+	mustAppend(t, l, open, 0)
+	if lso := l.LastStableOffset(); lso != 2 {
+		t.Fatalf("LSO = %d, want 2", lso)
+	}
+	for off := int64(0); off < 2; off++ {
+		b, err := l.ReadCommitted(off, 1<<20, true, nil)
+		if err != nil || len(b) != 0 {
+			t.Fatalf("ReadCommitted(%d) = %d bytes (%v), want none: the batch at 2 is not stable", off, len(b), err)
+		}
+	}
+}
+
+// Case 7: the LSO never falls below the log start offset.
+func TestLastStableOffsetClampedToLogStart(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	mustAppend(t, l, txnBatch(t, 1, 0, 2), 0)                // 0-1: open transaction
+	mustAppend(t, l, makeBatch(t, batchSpec{records: 4}), 0) // 2-5
+	if _, err := l.DeleteRecordsBefore(5); err != nil {
+		t.Fatal(err)
+	}
+	if lso := l.LastStableOffset(); lso != 5 {
+		t.Fatalf("LSO after DeleteRecords(5) past the open transaction = %d, want the log start 5", lso)
+	}
+	if b, err := l.ReadCommitted(5, 1<<20, true, nil); err != nil || len(b) != 0 {
+		t.Fatalf("ReadCommitted(5) = %d bytes, %v; want none (offset 5 is not stable)", len(b), err)
+	}
+}
