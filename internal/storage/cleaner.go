@@ -456,14 +456,17 @@ func (p *cleanPass) filter(h *batchHeader, raw []byte) ([]byte, error) {
 		}
 	}
 	p.stats.RecordsRemoved += int64(len(recs) - len(kept))
-	if len(kept) > 0 && h.attributes&attrTransactional != 0 {
+	if len(kept) == 0 && !p.lastOfProducer(h) {
+		return nil, nil
+	}
+	if h.attributes&attrTransactional != 0 {
+		// The marker stays while any batch of its transaction does, an
+		// emptied one included (Kafka's cleaner): a replay of the batch
+		// without its marker would reopen the transaction for good.
 		p.txnData[h.producerID] = true
 	}
-	switch {
-	case len(kept) == len(recs):
+	if len(kept) == len(recs) {
 		return raw, nil
-	case len(kept) == 0 && !p.lastOfProducer(h):
-		return nil, nil
 	}
 	return rewriteBatch(raw, h, kept)
 }

@@ -120,10 +120,11 @@
 // # Snapshots
 //
 // "<offset>.snapshot" holds the idempotent producers' state after every
-// batch below <offset>: big-endian version int16 (2), CRC-32C uint32 of the
+// batch below <offset>: big-endian version int16 (3), CRC-32C uint32 of the
 // rest, count int32, then per producer: producer id int64, epoch int16,
 // coordinator epoch int32 (of its last marker, -1 before any), first offset
-// of its open transaction int64 (-1 when none),
+// of its open transaction int64 (-1 when none), timestamp int64 of its last
+// batch or marker (producer.id.expiration.ms counts from it),
 // batch count int8 (at most 5), and per recent batch: first sequence int32,
 // last sequence int32, base offset int64, last offset int64, timestamp
 // int64. It is written at every roll and at Close; only the newest is kept.
@@ -205,10 +206,10 @@
 //   - a record stays if no later record has its key; a record without a key
 //     goes;
 //   - a tombstone (null value), or a transaction marker whose transaction
-//     has no record left, stays until it was cleaned once and its
+//     has no batch left, stays until it was cleaned once and its
 //     timestamp is delete.retention.ms old; a marker of a transaction with
-//     records left stays; dropping an abort marker drops its .txnindex
-//     entry;
+//     a batch left (even one emptied, see below) stays; dropping an abort
+//     marker drops its .txnindex entry;
 //   - records of aborted transactions go;
 //   - a batch keeps its offsets, header fields (base offset,
 //     lastOffsetDelta, timestamps, producer id, epoch, sequence,

@@ -4,6 +4,9 @@ package storage
 // more) per numbered case of the issue.
 
 import (
+	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +95,82 @@ func TestLastStableOffsetClampedToLogStart(t *testing.T) {
 	}
 	if b, err := l.ReadCommitted(5, 1<<20, true, nil); err != nil || len(b) != 0 {
 		t.Fatalf("ReadCommitted(5) = %d bytes, %v; want none (offset 5 is not stable)", len(b), err)
+	}
+}
+
+// Case 8: the cleaner keeps a transaction's marker while its last batch
+// stays (emptied, as its producer's latest), so a full replay of the log
+// (no snapshot) closes the transaction again and the LSO moves on.
+func TestCleanKeepsMarkerOfEmptiedTransaction(t *testing.T) {
+	for _, commit := range []bool{false, true} {
+		fsys, dir := NewMemFS(), "/d/t-0"
+		cfg := compactCfg()
+		cfg.DeleteRetentionMs = time.Minute
+		l := mustOpen(t, fsys, dir, cfg)
+		now := time.Now().UnixMilli()
+		// Producer 7's only batch: its records are aborted, or (committed)
+		// overwritten by later records of the same key.
+		mustAppend(t, l, kvBatch(t, now, recordbatch.Options{Transactional: true}, recordbatch.Producer{ID: 7, Epoch: 0, BaseSequence: 0}, put("a", "txn")), now)
+		mustMarker(t, l, 7, 0, commit)
+		for i := range 30 {
+			appendKVs(t, l, now, produced{}, put("a", string(rune('0'+i%10))))
+		}
+		for _, at := range []int64{now, now + time.Hour.Milliseconds()} {
+			if _, err := l.Clean(msTime(at)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		end := l.EndOffset()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		removeSnapshots(t, fsys, dir)
+		l = mustOpen(t, fsys, dir, cfg)
+		if lso := l.LastStableOffset(); lso != end {
+			t.Errorf("commit=%v: LSO after a full replay = %d, want the end %d (the transaction reopened)", commit, lso, end)
+		}
+		l.Close()
+	}
+}
+
+func removeSnapshots(t *testing.T, fsys FS, dir string) {
+	t.Helper()
+	names, err := fsys.ReadDirNames(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, extSnapshot) {
+			if err := fsys.Remove(filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// Case 9: a producer whose only trace is a marker (a fencing abort bumps
+// its epoch and forgets its batches) expires producer.id.expiration.ms after
+// the marker, not at the next check, so its zombie stays fenced; the
+// marker's time survives a restart through the snapshot.
+func TestExpireProducersCountsFromMarker(t *testing.T) {
+	fsys, dir := NewMemFS(), "/d/t-0"
+	l := mustOpen(t, fsys, dir, Config{})
+	now := time.Now()
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, epoch: 0, seq: 0, attrs: attrTransactional, ts: now.UnixMilli()}), now.UnixMilli())
+	mustMarker(t, l, 1, 1, false) // the coordinator's fencing abort
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, dir, Config{})
+	defer l.Close()
+	if n := l.ExpireProducers(now.Add(time.Minute), time.Hour); n != 0 {
+		t.Fatalf("ExpireProducers a minute after the marker forgot %d producers, want 0", n)
+	}
+	zombie := makeBatch(t, batchSpec{pid: 1, epoch: 0, seq: 1, attrs: attrTransactional, ts: now.UnixMilli()})
+	if _, err := l.Append(zombie, now, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("zombie of the fenced epoch: %v, want ErrInvalidProducerEpoch", err)
+	}
+	if n := l.ExpireProducers(now.Add(2*time.Hour), time.Hour); n != 1 {
+		t.Fatalf("ExpireProducers past the expiration forgot %d producers, want 1", n)
 	}
 }

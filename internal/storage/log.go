@@ -526,7 +526,7 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 			if err != nil {
 				return AppendResult{}, err
 			}
-			first, err := l.producers.checkMarker(&h, coordinatorEpoch)
+			first, err := l.producers.checkMarker(&h, coordinatorEpoch, ts)
 			if err != nil {
 				return AppendResult{}, err
 			}
