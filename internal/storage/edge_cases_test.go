@@ -6,7 +6,9 @@ package storage
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,7 +76,7 @@ func TestReadCommittedGapBelowLSO(t *testing.T) {
 		t.Fatalf("LSO = %d, want 2", lso)
 	}
 	for off := int64(0); off < 2; off++ {
-		b, err := l.ReadCommitted(off, 1<<20, true, nil)
+		b, _, err := l.ReadCommitted(off, 1<<20, true, nil)
 		if err != nil || len(b) != 0 {
 			t.Fatalf("ReadCommitted(%d) = %d bytes (%v), want none: the batch at 2 is not stable", off, len(b), err)
 		}
@@ -93,7 +95,7 @@ func TestLastStableOffsetClampedToLogStart(t *testing.T) {
 	if lso := l.LastStableOffset(); lso != 5 {
 		t.Fatalf("LSO after DeleteRecords(5) past the open transaction = %d, want the log start 5", lso)
 	}
-	if b, err := l.ReadCommitted(5, 1<<20, true, nil); err != nil || len(b) != 0 {
+	if b, _, err := l.ReadCommitted(5, 1<<20, true, nil); err != nil || len(b) != 0 {
 		t.Fatalf("ReadCommitted(5) = %d bytes, %v; want none (offset 5 is not stable)", len(b), err)
 	}
 }
@@ -172,5 +174,74 @@ func TestExpireProducersCountsFromMarker(t *testing.T) {
 	}
 	if n := l.ExpireProducers(now.Add(2*time.Hour), time.Hour); n != 1 {
 		t.Fatalf("ExpireProducers past the expiration forgot %d producers, want 1", n)
+	}
+}
+
+// Case 3: ReadCommitted returns the aborted transactions of the batches it
+// read from the same read, so retention or DeleteRecords racing it never
+// leaves aborted records without their entry.
+func TestReadCommittedAbortedUnderRetention(t *testing.T) {
+	// A segment per batch or two: every DeleteRecords deletes some.
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentBytes: 200})
+	defer l.Close()
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		for i := range 2000 {
+			pid := int64(i%7 + 1)
+			mustAppend(t, l, makeBatch(t, batchSpec{}), 0)
+			if _, err := l.Append(makeBatch(t, batchSpec{pid: pid, seq: int32(i / 7), attrs: attrTransactional}), time.Now(), 0); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := l.WriteMarker(pid, 0, false, 0); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := l.DeleteRecordsBefore(l.EndOffset()); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var buf []byte
+	reads, off := 0, int64(0)
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		// A consumer behind the log start offset, reading a segment at a
+		// time (a read never spans segments).
+		if off < l.StartOffset() || off >= l.EndOffset() {
+			off = l.StartOffset()
+		}
+		data, aborted, err := l.ReadCommitted(off, 1<<20, true, buf[:0])
+		if errors.Is(err, ErrOffsetOutOfRange) || len(data) == 0 {
+			off = -1
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = data
+		off = nextOffsetAfter(data)
+		for _, b := range decodeBatches(t, data) {
+			if b.Attributes&attrTransactional == 0 || b.Attributes&attrControl != 0 {
+				continue
+			}
+			reads++
+			if !slices.ContainsFunc(aborted, func(a Aborted) bool { return a.ProducerID == b.ProducerID && a.FirstOffset <= b.FirstOffset }) {
+				t.Fatalf("aborted batch of producer %d at %d read without its entry (got %v)", b.ProducerID, b.FirstOffset, aborted)
+			}
+		}
+	}
+	wg.Wait()
+	if reads == 0 {
+		t.Fatal("no aborted batch was read")
 	}
 }

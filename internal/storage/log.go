@@ -726,14 +726,42 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byt
 
 // ReadCommitted is Read for a read_committed consumer: it returns only
 // batches below the last stable offset, so an offset at or above it (and
-// at most EndOffset) returns dst unchanged.
-func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
-	return l.read(offset, true, maxBytes, minOne, dst)
+// at most EndOffset) returns dst unchanged. It also returns the aborted
+// transactions with records in the batches it returned
+// (AbortedTransactions from offset to the end of the last one), collected
+// under the same lock as the data, as Kafka collects both from one read:
+// retention or DeleteRecords in between would drop entries of records
+// already read.
+func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byte, []Aborted, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	start := len(dst)
+	dst, err := l.readLocked(offset, true, maxBytes, minOne, dst)
+	if err != nil || len(dst) == start {
+		return dst, nil, err
+	}
+	return dst, l.abortedLocked(offset, nextOffsetAfter(dst[start:])), nil
 }
 
 func (l *Log) read(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.readLocked(offset, committed, maxBytes, minOne, dst)
+}
+
+// nextOffsetAfter is the offset after the last of whole batches.
+func nextOffsetAfter(batches []byte) int64 {
+	var next int64
+	for pos := 0; pos+batchHeaderLen <= len(batches); {
+		h := parseHeader(batches[pos:])
+		next = h.nextOffset()
+		pos += int(h.size)
+	}
+	return next
+}
+
+// readLocked is read; the caller holds mu for reading.
+func (l *Log) readLocked(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	if l.closed {
 		return dst, ErrClosed
 	}

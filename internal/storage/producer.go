@@ -23,16 +23,16 @@ type batchMeta struct {
 // producerEntry is the state kept for one producer id.
 type producerEntry struct {
 	epoch            int16
-	coordinatorEpoch int32                         // of the producer's last transaction marker, -1 before any
-	txnFirst         int64                         // first offset of the ongoing transaction, -1 when none
+	coordinatorEpoch int32 // of the producer's last transaction marker, -1 before any
+	txnFirst         int64 // first offset of the ongoing transaction, -1 when none
 	// lastTimestamp is the timestamp of the producer's last batch or
 	// transaction marker, -1 before any: expiration counts from it (Kafka's
 	// ProducerStateEntry.lastTimestamp), so a producer whose only trace is
 	// a fencing marker is remembered, and its zombie refused, as long as
 	// one with batches.
 	lastTimestamp int64
-	batches          [maxProducerBatches]batchMeta // ring buffer, oldest at head
-	head, n          int
+	batches       [maxProducerBatches]batchMeta // ring buffer, oldest at head
+	head, n       int
 }
 
 func newProducerEntry(epoch int16) producerEntry {

@@ -157,6 +157,11 @@ type Aborted struct {
 func (l *Log) AbortedTransactions(fetchOffset, upperBoundOffset int64) []Aborted {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.abortedLocked(fetchOffset, upperBoundOffset)
+}
+
+// abortedLocked is AbortedTransactions; the caller holds mu for reading.
+func (l *Log) abortedLocked(fetchOffset, upperBoundOffset int64) []Aborted {
 	var out []Aborted
 	i := sort.Search(len(l.aborted), func(i int) bool { return l.aborted[i].LastOffset >= fetchOffset })
 	for _, e := range l.aborted[i:] {
