@@ -4,6 +4,7 @@ package storage
 // more) per numbered case of the issue.
 
 import (
+	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
@@ -243,5 +246,83 @@ func TestReadCommittedAbortedUnderRetention(t *testing.T) {
 	wg.Wait()
 	if reads == 0 {
 		t.Fatal("no aborted batch was read")
+	}
+}
+
+// lyingBatch encodes records (offset deltas as given) under a header that
+// claims count records, lastOffsetDelta and maxTs, compressed with codec,
+// with a correct CRC.
+func lyingBatch(t testing.TB, deltas []int32, count, lastOffsetDelta int32, maxTs int64, codec recordbatch.Codec) []byte {
+	t.Helper()
+	var recs []byte
+	for i, d := range deltas {
+		r := kmsg.Record{TimestampDelta64: int64(i), OffsetDelta: d, Key: []byte{'k', byte('0' + i)}, Value: []byte("value")}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		recs = r.AppendTo(recs)
+	}
+	var err error
+	if recs, err = recordbatch.Compress(codec, nil, recs); err != nil {
+		t.Fatal(err)
+	}
+	b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: int16(codec), LastOffsetDelta: lastOffsetDelta,
+		FirstTimestamp: 1000, MaxTimestamp: maxTs, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		NumRecords: count, Records: recs}
+	b.Length = int32(49 + len(recs))
+	out := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(out[offCRC:], batchCRC(out))
+	return out
+}
+
+// Case 5: a produced batch whose header lies about its records is refused
+// as Kafka's LogValidator refuses it (INVALID_RECORD) and nothing is
+// stored; a wrong maxTimestamp is replaced by the records' largest, as
+// Kafka sets it.
+func TestAppendValidatesRecordsAgainstHeader(t *testing.T) {
+	for _, codec := range []recordbatch.Codec{recordbatch.None, recordbatch.LZ4} {
+		for _, tc := range []struct {
+			name                   string
+			deltas                 []int32
+			count, lastOffsetDelta int32
+		}{
+			{"one claimed, three carried", []int32{0, 1, 2}, 1, 0},
+			{"three claimed, two carried", []int32{0, 1}, 3, 2},
+			{"relative offsets out of order", []int32{0, 2, 1}, 3, 2},
+			{"relative offsets from one", []int32{1, 2, 3}, 3, 2},
+		} {
+			t.Run(codec.String()+"/"+tc.name, func(t *testing.T) {
+				l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+				defer l.Close()
+				mustAppend(t, l, makeBatch(t, batchSpec{}), 0)
+				_, err := l.Append(lyingBatch(t, tc.deltas, tc.count, tc.lastOffsetDelta, 1000+int64(len(tc.deltas))-1, codec), time.Now(), 0)
+				if !errors.Is(err, ErrInvalidRecord) {
+					t.Fatalf("Append = %v, want ErrInvalidRecord", err)
+				}
+				if end := l.EndOffset(); end != 1 {
+					t.Fatalf("end offset %d after the refused append, want 1", end)
+				}
+			})
+		}
+		t.Run(codec.String()+"/maxTimestamp", func(t *testing.T) {
+			l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+			defer l.Close()
+			// The header claims a timestamp far in the future; the records
+			// are at 1000..1002.
+			mustAppend(t, l, lyingBatch(t, []int32{0, 1, 2}, 3, 2, 1<<50, codec), 0)
+			got := readAll(t, l, 0) // decodeBatches checks the CRC
+			if len(got) != 1 || got[0].MaxTimestamp != 1002 {
+				t.Fatalf("stored maxTimestamp %d, want the records' largest 1002", got[0].MaxTimestamp)
+			}
+			if _, ok, err := l.BatchForTimestamp(1003); ok || err != nil {
+				t.Fatalf("BatchForTimestamp(1003) found a batch (%v): the header's timestamp was kept", err)
+			}
+		})
+	}
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	bad := lyingBatch(t, []int32{0}, 1, 0, 1000, recordbatch.LZ4)
+	bad[batchHeaderLen+2] ^= 0xff // inside the LZ4 frame header
+	binary.BigEndian.PutUint32(bad[offCRC:], batchCRC(bad))
+	if _, err := l.Append(bad, time.Now(), 0); !errors.Is(err, ErrCorruptMessage) {
+		t.Fatalf("undecompressable records: %v, want ErrCorruptMessage", err)
 	}
 }
