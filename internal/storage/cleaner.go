@@ -250,16 +250,20 @@ func appendAborted(m map[int64][]txnIndexEntry, e txnIndexEntry) map[int64][]txn
 
 // run maps the dirty segments, then cleans and swaps in group after group.
 // Failing to read a segment that retention deleted meanwhile abandons the
-// pass without an error.
+// pass without an error; any other failure is returned.
 func (p *cleanPass) run(now time.Time) error {
 	k := len(p.segs) - 1
 	err := p.mapLatest(p.segs[:k])
+	failed := p.segs[:k]
 	for i := 0; i < k && err == nil; {
 		j := p.groupEnd(i, k)
 		err = p.cleanGroup(p.segs[i:j], p.segs[j].base, i == 0, now)
+		failed = p.segs[i:j]
 		i = j
 	}
-	if err != nil && !p.l.stillHolds(p.segs[:k]) {
+	// Only the failed group's segments tell whether retention took them:
+	// those of the groups already swapped in are gone from the log anyway.
+	if err != nil && !p.l.stillHolds(failed) {
 		p.abandoned = true
 		return nil
 	}

@@ -6,10 +6,13 @@ package storage
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -325,4 +328,64 @@ func TestAppendValidatesRecordsAgainstHeader(t *testing.T) {
 	if _, err := l.Append(bad, time.Now(), 0); !errors.Is(err, ErrCorruptMessage) {
 		t.Fatalf("undecompressable records: %v, want ErrCorruptMessage", err)
 	}
+}
+
+// cleanedFullFS fails every write to the failAt-th .log.cleaned file
+// opened (counting from 1), as a full disk would.
+type cleanedFullFS struct {
+	FS
+	mu     sync.Mutex // guards opened
+	opened int
+	failAt int
+}
+
+func (f *cleanedFullFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(name, extLog+extCleaned) {
+		return file, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened++
+	if f.opened == f.failAt {
+		return fullFile{file}, nil
+	}
+	return file, nil
+}
+
+type fullFile struct{ File }
+
+func (fullFile) WriteAt([]byte, int64) (int, error) { return 0, syscall.ENOSPC }
+
+// Case 10: a Clean whose second group fails (disk full) reports the error
+// and leaves the cleaner checkpoint where it was.
+func TestCleanReportsErrorAfterFirstGroup(t *testing.T) {
+	fsys := &cleanedFullFS{FS: NewMemFS(), failAt: 2}
+	l := mustOpen(t, fsys, "/d/t-0", compactCfg())
+	defer l.Close()
+	p := produced{}
+	// Every group keeps records (and so writes its .log.cleaned).
+	for i := range 50 {
+		appendKVs(t, l, 1000, p, put(fmt.Sprint(i%40), fmt.Sprint(i)))
+	}
+	if err := l.roll(msTime(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.segments); n < 4 {
+		t.Fatalf("%d segments, want several groups", n)
+	}
+	if _, err := l.Clean(msTime(2000)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Clean with a full disk at the second group = %v, want ENOSPC", err)
+	}
+	l.appendMu.Lock()
+	firstDirty := l.cleanerFirstDirty()
+	l.appendMu.Unlock()
+	if firstDirty != 0 {
+		t.Fatalf("cleaner checkpoint moved to %d after the failed Clean, want 0", firstDirty)
+	}
+	// The disk has room again: the next Clean finishes the job.
+	if _, err := l.Clean(msTime(2000)); err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, l, p, wantCompacted(p, l.active().base, false))
 }
