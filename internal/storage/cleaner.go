@@ -489,14 +489,19 @@ func (p *cleanPass) lastOfProducer(h *batchHeader) bool {
 // rewriteBatch encodes the kept records of a batch with their offset and
 // timestamp deltas, compressed with the batch's codec as Kafka's cleaner does
 // (an empty batch, kept for its producer, is written uncompressed as Kafka
-// writes it); the header keeps everything else (base offset,
-// lastOffsetDelta, timestamps, producer fields, transactional and control
-// bits).
+// writes it); maxTimestamp becomes the kept records' largest, and the
+// header keeps everything else (base offset, lastOffsetDelta, first
+// timestamp, producer fields, transactional and control bits).
 func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) ([]byte, error) {
 	var records []byte
 	var hdrs []kmsg.Header
+	maxTs := h.maxTimestamp // an emptied batch keeps its header's
 	for i := range kept {
 		r := &kept[i]
+		if i == 0 {
+			maxTs = -1
+		}
+		maxTs = max(maxTs, r.Timestamp.UnixMilli())
 		hdrs = hdrs[:0]
 		for _, hd := range r.Headers {
 			hdrs = append(hdrs, kmsg.Header{Key: hd.Key, Value: hd.Value})
@@ -527,6 +532,10 @@ func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) ([]byte, err
 	be.PutUint32(out[offBatchLength:], uint32(len(out)-logOverhead))
 	be.PutUint16(out[offAttributes:], attributes)
 	be.PutUint32(out[offRecordCount:], uint32(len(kept)))
+	// The dropped records may have held the largest timestamp: the header
+	// gets the kept ones' (Kafka's cleaner rebuilds it), so that a lookup by
+	// timestamp moves on to a later batch.
+	be.PutUint64(out[offMaxTimestamp:], uint64(maxTs))
 	be.PutUint32(out[offCRC:], batchCRC(out))
 	return out, nil
 }

@@ -212,11 +212,12 @@
 //     marker drops its .txnindex entry;
 //   - records of aborted transactions go;
 //   - a batch keeps its offsets, header fields (base offset,
-//     lastOffsetDelta, timestamps, producer id, epoch, sequence,
+//     lastOffsetDelta, first timestamp, producer id, epoch, sequence,
 //     transactional and control bits) and, if every record stays, its bytes;
 //     otherwise its kept records are re-encoded with their offset and
 //     timestamp deltas, compressed with the batch's codec as Kafka does,
-//     and the CRC recomputed. A batch left without records goes, unless it
+//     maxTimestamp set to the kept records' largest, and the CRC
+//     recomputed. A batch left without records goes, unless it
 //     is its producer's latest batch: that one stays empty (record count 0,
 //     uncompressed), as in Kafka, so the producer's state can be rebuilt
 //     from the log.

@@ -419,3 +419,34 @@ func BenchmarkValidateIncoming(b *testing.B) {
 		})
 	}
 }
+
+// Case 6: a batch the cleaner rewrites gets the largest timestamp of the
+// records it keeps, so a lookup by timestamp moves on to a later batch.
+func TestCleanRewritesMaxTimestamp(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", compactCfg())
+	defer l.Close()
+	bl := recordbatch.NewBuilder(recordbatch.Options{}, 256)
+	bl.Append(1000, []byte("a"), []byte("old"), nil)
+	bl.Append(5000, []byte("b"), []byte("overwritten"), nil) // the batch's largest timestamp
+	first, err := bl.Finish(recordbatch.NoProducer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, first, 0)
+	appendKVs(t, l, 1000, produced{}, put("b", "new"))   // 2
+	appendKVs(t, l, 3000, produced{}, put("c", "later")) // 3
+	if err := l.roll(msTime(5000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Clean(msTime(6000)); err != nil {
+		t.Fatal(err)
+	}
+	b, ok, err := l.BatchForTimestamp(2000)
+	if err != nil || !ok {
+		t.Fatalf("BatchForTimestamp(2000): ok=%v %v", ok, err)
+	}
+	if got := decodeBatches(t, b)[0]; got.FirstOffset != 3 {
+		t.Fatalf("BatchForTimestamp(2000) = the batch at %d (maxTimestamp %d), want the one at 3 holding the first record at or after 2000",
+			got.FirstOffset, got.MaxTimestamp)
+	}
+}
