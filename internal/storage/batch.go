@@ -35,6 +35,9 @@ const (
 	attrTimestampType = 0x08 // attributes bit 3: LogAppendTime
 	attrTransactional = 0x10
 	attrControl       = 0x20
+	// attrDeleteHorizon (bit 6, KIP-534): firstTimestamp holds the batch's
+	// delete horizon, set by the cleaner.
+	attrDeleteHorizon = 0x40
 
 	magicV2 = 2
 )

@@ -206,8 +206,11 @@
 //   - a record stays if no later record has its key; a record without a key
 //     goes;
 //   - a tombstone (null value), or a transaction marker whose transaction
-//     has no batch left, stays until it was cleaned once and its
-//     timestamp is delete.retention.ms old; a marker of a transaction with
+//     has no batch left, stays until its batch's delete horizon has passed
+//     (KIP-534): the pass that first keeps one stamps its batch with
+//     attributes bit 6 and firstTimestamp = the pass's time plus
+//     delete.retention.ms (record timestamp deltas are rewritten relative
+//     to it, so record timestamps do not change); a marker of a transaction with
 //     a batch left (even one emptied, see below) stays; dropping an abort
 //     marker drops its .txnindex entry;
 //   - records of aborted transactions go;

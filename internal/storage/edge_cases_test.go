@@ -18,6 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
@@ -448,5 +449,40 @@ func TestCleanRewritesMaxTimestamp(t *testing.T) {
 	if got := decodeBatches(t, b)[0]; got.FirstOffset != 3 {
 		t.Fatalf("BatchForTimestamp(2000) = the batch at %d (maxTimestamp %d), want the one at 3 holding the first record at or after 2000",
 			got.FirstOffset, got.MaxTimestamp)
+	}
+}
+
+// Case 4: a tombstone kept by the pass that first cleans it stays
+// delete.retention.ms from that pass, whatever its own timestamp, and the
+// stamp (the batch's delete horizon) leaves record timestamps unchanged.
+func TestTombstoneRetentionCountsFromFirstCleaning(t *testing.T) {
+	cfg := compactCfg()
+	cfg.DeleteRetentionMs = time.Hour
+	l := mustOpen(t, NewMemFS(), "/d/t-0", cfg)
+	defer l.Close()
+	p := produced{}
+	appendKVs(t, l, 1000, p, put("gone", "x"), tombstone("gone"))
+	for i := range 30 {
+		appendKVs(t, l, 1000, p, put("filler", fmt.Sprint(i)))
+	}
+	week := 7 * 24 * time.Hour.Milliseconds() // first cleaned after segment.ms
+	for _, at := range []int64{week, week + time.Minute.Milliseconds()} {
+		if _, err := l.Clean(msTime(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := readRecords(t, l)
+	i := slices.IndexFunc(recs, func(r kafkit.Record) bool { return string(r.Key) == "gone" })
+	if i < 0 {
+		t.Fatal("tombstone removed a minute after its first cleaning (by its own timestamp)")
+	}
+	if recs[i].Value != nil || recs[i].Timestamp.UnixMilli() != 1000 {
+		t.Fatalf("kept tombstone: value %q timestamp %d, want null at 1000", recs[i].Value, recs[i].Timestamp.UnixMilli())
+	}
+	if _, err := l.Clean(msTime(week + time.Hour.Milliseconds() + 1)); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(readRecords(t, l), func(r kafkit.Record) bool { return string(r.Key) == "gone" }) {
+		t.Fatal("tombstone kept past delete.retention.ms after its first cleaning")
 	}
 }
