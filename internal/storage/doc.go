@@ -163,7 +163,9 @@
 //     batch the index.interval.bytes rule would have indexed, and must not
 //     carry a timestamp above the last .timeindex entry (every segment that
 //     stopped being active has its final entry), so a lost or cut index file
-//     is noticed. A failed check falls back to recovery. Trusted batches are
+//     is noticed. A failed check falls back to recovery of that segment
+//     alone (as Kafka's): a truncation there (bit rot) leaves the later,
+//     flushed segments in place. Trusted batches are
 //     not CRC-checked (as in Kafka), and lowering index.interval.bytes makes
 //     the next Open rebuild the indexes once. The whole index files are read
 //     at Open for the active segment, and for the others on their first
@@ -175,8 +177,10 @@
 //     recovered: every batch's length, magic, CRC and offsets are validated,
 //     the .log is truncated at the first invalid batch (torn write, garbage,
 //     bad CRC), both index files are rebuilt, and if the truncated segment is
-//     not the last one, every later segment is deleted. Dropped bytes are
-//     logged.
+//     not the last one, every later segment is deleted (none of it was
+//     flushed). Dropped bytes are logged. An empty last segment whose base
+//     lies past the previous segment's end (a gap compaction leaves) keeps
+//     the log end offset at its base, as in Kafka.
 //
 // A segment whose base is below the end of the previous one is deleted with
 // every later segment. The log start offset is the larger of the checkpoint

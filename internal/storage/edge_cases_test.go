@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -484,5 +485,47 @@ func TestTombstoneRetentionCountsFromFirstCleaning(t *testing.T) {
 	}
 	if slices.ContainsFunc(readRecords(t, l), func(r kafkit.Record) bool { return string(r.Key) == "gone" }) {
 		t.Fatal("tombstone kept past delete.retention.ms after its first cleaning")
+	}
+}
+
+// Suspected item: bit rot in a flushed segment cuts that segment only, as
+// Kafka's recovery of a segment that fails its sanity checks does; the
+// later segments (acknowledged, flushed data) stay.
+func TestBitRotRecoversOnlyTheBadSegment(t *testing.T) {
+	for _, fc := range fsCases {
+		t.Run(fc.name, func(t *testing.T) {
+			fsys, dir := fc.new(t)
+			cfg := Config{SegmentBytes: 500}
+			l := mustOpen(t, fsys, dir, cfg)
+			for range 12 {
+				mustAppend(t, l, makeBatch(t, batchSpec{valueSize: 100}), 0)
+			}
+			bases := segmentBases(t, l)
+			end := l.EndOffset()
+			if len(bases) < 3 {
+				t.Fatalf("segments %v, want at least 3", bases)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// The magic byte of the first segment's second batch rots.
+			f, err := fsys.OpenFile(offsetFileName(dir, bases[0], extLog), os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := int64(len(makeBatch(t, batchSpec{valueSize: 100})))
+			if _, err := f.WriteAt([]byte{9}, size+offMagic); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			l = mustOpen(t, fsys, dir, cfg)
+			defer l.Close()
+			if got := segmentBases(t, l); !slices.Equal(got, bases) || l.EndOffset() != end {
+				t.Fatalf("after bit rot in segment %d: segments %v end %d, want %v end %d", bases[0], got, l.EndOffset(), bases, end)
+			}
+			if got := readAll(t, l, bases[1]); len(got) != int(end-bases[1]) {
+				t.Fatalf("%d batches readable after the bad segment, want %d", len(got), end-bases[1])
+			}
+		})
 	}
 }

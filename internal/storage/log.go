@@ -282,7 +282,8 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 			return recovered, err
 		}
 		l.segments = append(l.segments, s)
-		if clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint) {
+		trusted := clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint)
+		if trusted {
 			err := s.load(buf)
 			if err == nil {
 				continue
@@ -300,7 +301,11 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 		if dropped > 0 {
 			l.logger.Warn("truncated invalid tail of segment", "segment", base, "bytes_dropped", dropped,
 				"reason", reason, "log_end_offset", s.next)
-			if i+1 < len(bases) {
+			// A flushed segment's later segments were flushed too: like
+			// Kafka, recovery cuts only the segment that failed its checks
+			// (bit rot). After the recovery point, what follows a torn
+			// write was never flushed and goes.
+			if i+1 < len(bases) && !trusted {
 				l.logger.Warn("deleting segments after the truncated one", "segments", bases[i+1:])
 				return recovered, l.removeSegmentFiles(bases[i+1:])
 			}
