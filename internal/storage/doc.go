@@ -22,14 +22,19 @@
 // Only record batches of magic 2 are stored, byte for byte as the Produce
 // request carried them, except for the fields the broker owns: the base
 // offset (bytes 0-7) and partition leader epoch (bytes 12-15), which lie
-// outside the CRC, and under message.timestamp.type=LogAppendTime the
-// attributes timestamp-type bit and maxTimestamp (bytes 35-42), after which
-// the CRC-32C (Castagnoli, over bytes 21 to the end) is recomputed. Records
-// are never decoded, except the one control record of a transaction
-// marker, and in compacted logs (cleanup.policy with compact), where Append
-// refuses records without a key (ErrInvalidRecord) and the cleaner
-// rewrites batches: every other check and every index uses the 61-byte
-// header.
+// outside the CRC, and maxTimestamp (bytes 35-42): the largest record
+// timestamp, as Kafka's LogValidator sets it whatever the client claimed,
+// and under message.timestamp.type=LogAppendTime the append time with the
+// attributes timestamp-type bit; after a change of either the CRC-32C
+// (Castagnoli, over bytes 21 to the end) is recomputed. Append walks each
+// batch's records (decompressed if need be) reading only their lengths,
+// timestamp deltas and offset deltas: exactly recordCount records
+// (= lastOffsetDelta+1) with offset deltas 0, 1, ... (else
+// ErrInvalidRecord). Records are otherwise never decoded, except the one
+// control record of a transaction marker, and in compacted logs
+// (cleanup.policy with compact), where Append refuses records without a key
+// (ErrInvalidRecord) and the cleaner rewrites batches: every other check
+// and every index uses the 61-byte header.
 //
 // # Directory layout
 //
