@@ -173,6 +173,9 @@ func TestExpireProducersCountsFromMarker(t *testing.T) {
 	}
 	l = mustOpen(t, fsys, dir, Config{})
 	defer l.Close()
+	if st := l.ProducerStates(); len(st) != 1 || st[0].LastTimestamp < now.UnixMilli() {
+		t.Fatalf("producer states %+v, want the marker's time as LastTimestamp (DescribeProducers)", st)
+	}
 	if n := l.ExpireProducers(now.Add(time.Minute), time.Hour); n != 0 {
 		t.Fatalf("ExpireProducers a minute after the marker forgot %d producers, want 0", n)
 	}

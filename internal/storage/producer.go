@@ -283,7 +283,7 @@ type ProducerState struct {
 	ProducerID    int64
 	ProducerEpoch int16
 	LastSequence  int32
-	LastTimestamp int64 // maxTimestamp of the producer's last batch
+	LastTimestamp int64 // maxTimestamp of the producer's last batch or marker (Kafka's lastTimestamp)
 	LastOffset    int64 // last offset of the producer's last batch
 	// CoordinatorEpoch is that of the producer's last transaction marker,
 	// -1 before any.
@@ -296,10 +296,10 @@ type ProducerState struct {
 func (p *producerStates) list() []ProducerState {
 	out := make([]ProducerState, 0, len(p.m))
 	for pid, e := range p.m {
-		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: -1, LastOffset: -1,
+		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: e.lastTimestamp, LastOffset: -1,
 			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: e.txnFirst}
 		if b, ok := e.last(); ok {
-			s.LastSequence, s.LastTimestamp, s.LastOffset = b.lastSeq, b.timestamp, b.lastOffset
+			s.LastSequence, s.LastOffset = b.lastSeq, b.lastOffset
 		}
 		out = append(out, s)
 	}
