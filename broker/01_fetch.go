@@ -141,8 +141,11 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			}
 			start := len(buf)
 			var err error
+			var aborted []storage.Aborted
 			if readCommitted {
-				buf, err = p.log.ReadCommitted(tg.offset, max(limit, 0), total == 0, buf)
+				// Data and aborted transactions from one read: retention in
+				// between would drop entries of records already read.
+				buf, aborted, err = p.log.ReadCommitted(tg.offset, max(limit, 0), total == 0, buf)
 			} else {
 				buf, err = p.log.Read(tg.offset, max(limit, 0), total == 0, buf)
 			}
@@ -154,8 +157,9 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			if len(buf) > start {
 				sp.RecordBatches = buf[start:len(buf):len(buf)]
 			}
-			if readCommitted {
-				sp.AbortedTransactions = abortedTransactions(p, tg.offset, sp.RecordBatches)
+			for _, a := range aborted {
+				sp.AbortedTransactions = append(sp.AbortedTransactions,
+					kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
 			}
 			total += len(buf) - start
 		}

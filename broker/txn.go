@@ -278,32 +278,6 @@ func txnError(err error, fenced *kerr.Error) *kerr.Error {
 	return kerr.UnknownServerError
 }
 
-// abortedTransactions lists, for a read_committed fetch from fetchOffset
-// that returned batches, the aborted transactions with records in them.
-func abortedTransactions(p *partition, fetchOffset int64, batches []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
-	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	if len(batches) == 0 {
-		return out
-	}
-	for _, a := range p.log.AbortedTransactions(fetchOffset, nextOffsetAfter(batches)) {
-		out = append(out, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
-	}
-	return out
-}
-
-// nextOffsetAfter is the offset after the last of whole stored batches,
-// read from the headers (base offset at 0, length at 8, lastOffsetDelta at
-// 23).
-func nextOffsetAfter(batches []byte) int64 {
-	var next int64
-	for pos := 0; pos+recordbatch.HeaderLen <= len(batches); {
-		b := batches[pos:]
-		next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
-		pos += int(binary.BigEndian.Uint32(b[8:])) + 12
-	}
-	return next
-}
-
 // isControlBatch reports whether a produced batch claims to be a control
 // batch (attributes bit 5).
 func isControlBatch(records []byte) bool {

@@ -124,6 +124,14 @@ func streamClose(w io.WriteCloser, out *appendWriter, src []byte) ([]byte, error
 	return out.b, nil
 }
 
+// Decompress returns a batch's records section src decompressed with c (src
+// itself for None).
+func Decompress(c Codec, src []byte) ([]byte, error) {
+	// Batches typically inflate several times; starting at 16KB (Kafka's
+	// batch.size) saves most regrowth for small, well-compressed batches.
+	return decompress(c, src, min(max(4*len(src), 16<<10), maxDecompressed))
+}
+
 // decompress returns src decompressed with c. sizeHint presizes the output.
 func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 	switch c {

@@ -155,9 +155,7 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 	if codec > Zstd {
 		return fmt.Errorf("%w: batch at offset %d: %d", ErrUnknownCodec, h.FirstOffset, codec)
 	}
-	// Batches typically inflate several times; starting at 16KB (Kafka's
-	// batch.size) saves most regrowth for small, well-compressed batches.
-	data, err := decompress(codec, h.Records, min(max(4*len(h.Records), 16<<10), maxDecompressed))
+	data, err := Decompress(codec, h.Records)
 	if err != nil {
 		return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.FirstOffset, codec, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // Byte layout of a v2 record batch header (KIP-98), as the wire and the .log
@@ -33,6 +35,9 @@ const (
 	attrTimestampType = 0x08 // attributes bit 3: LogAppendTime
 	attrTransactional = 0x10
 	attrControl       = 0x20
+	// attrDeleteHorizon (bit 6, KIP-534): firstTimestamp holds the batch's
+	// delete horizon, set by the cleaner.
+	attrDeleteHorizon = 0x40
 
 	magicV2 = 2
 )
@@ -131,7 +136,8 @@ type incoming struct {
 }
 
 // validateIncoming checks every batch of an Append's input (framing, magic,
-// CRC, record count) without looking inside the records. It needs no
+// CRC, record count, the records' structure and offsets) and sets each
+// batch's maxTimestamp from its records (validateRecords). It needs no
 // configuration, so it runs before the log's lock is taken.
 func validateIncoming(records []byte) (in incoming, err error) {
 	if len(records) == 0 {
@@ -152,12 +158,94 @@ func validateIncoming(records []byte) (in incoming, err error) {
 			// range has its record (Kafka's "inconsistent batch offset range").
 			return in, fmt.Errorf("%w: record count %d but lastOffsetDelta %d", ErrInvalidRecord, h.recordCount, h.lastOffsetDelta)
 		}
+		if err := validateRecords(b[:h.size], &h); err != nil {
+			return in, fmt.Errorf("batch at byte %d: %w", pos, err)
+		}
 		in.batches++
 		in.records += int64(h.recordCount)
 		in.maxBatch = max(in.maxBatch, h.size)
 		pos += int(h.size)
 	}
 	return in, nil
+}
+
+// validateRecords walks the records of a produced batch that passed its frame
+// and CRC checks, as Kafka's LogValidator does, reading only their lengths
+// and deltas (no allocation for an uncompressed batch): the batch must
+// hold exactly recordCount records (INVALID_RECORD), with
+// offset deltas 0, 1, ... (Kafka does not check them in uncompressed
+// batches and rewrites compressed ones; kafkit never rewrites a produced
+// batch, so it refuses them with INVALID_RECORD), and maxTimestamp is set to
+// the largest record timestamp, as Kafka sets it, with a new CRC if the
+// client's was wrong.
+func validateRecords(batch []byte, h *batchHeader) error {
+	data := batch[batchHeaderLen:]
+	if codec := recordbatch.Codec(h.attributes & 0x07); codec != recordbatch.None {
+		var err error
+		if data, err = recordbatch.Decompress(codec, data); err != nil {
+			return fmt.Errorf("%w: %s records: %v", ErrCorruptMessage, codec, err)
+		}
+	}
+	maxTs := int64(-1) // Kafka's NO_TIMESTAMP
+	for i := range h.recordCount {
+		rec, rest, ok := nextVarBytes(data)
+		if !ok {
+			return fmt.Errorf("%w: record %d of %d: bad length", ErrInvalidRecord, i, h.recordCount)
+		}
+		data = rest
+		tsDelta, offsetDelta, ok := recordDeltas(rec)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: record %d: invalid record header", ErrInvalidRecord, i)
+		case offsetDelta != int64(i):
+			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, offsetDelta)
+		}
+		maxTs = max(maxTs, h.firstTimestamp+tsDelta)
+	}
+	if len(data) != 0 {
+		return fmt.Errorf("%w: incorrect declared batch size, records still remaining after %d", ErrInvalidRecord, h.recordCount)
+	}
+	if maxTs != h.maxTimestamp {
+		binary.BigEndian.PutUint64(batch[offMaxTimestamp:], uint64(maxTs))
+		binary.BigEndian.PutUint32(batch[offCRC:], batchCRC(batch))
+		h.maxTimestamp = maxTs
+	}
+	return nil
+}
+
+// nextVarBytes splits a varint-length-prefixed field off b.
+func nextVarBytes(b []byte) (field, rest []byte, ok bool) {
+	n, w := varint(b)
+	if w <= 0 || n < 0 || n > int64(len(b)-w) {
+		return nil, nil, false
+	}
+	return b[w : w+int(n)], b[w+int(n):], true
+}
+
+// varint is binary.Varint (zigzag, as Kafka's records use) with a fast path
+// for the one-byte values most lengths and deltas are.
+func varint(b []byte) (int64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
+	}
+	return binary.Varint(b)
+}
+
+// recordDeltas reads the start of a record body (after its length):
+// attributes int8, timestampDelta varlong and offsetDelta varint. The key,
+// value and headers are left unread: the length frames the record, and
+// reading them would double the walk's cost for what the CRC already
+// guards.
+func recordDeltas(rec []byte) (tsDelta, offsetDelta int64, ok bool) {
+	if len(rec) < 1 {
+		return 0, 0, false
+	}
+	tsDelta, w := varint(rec[1:])
+	if w <= 0 {
+		return 0, 0, false
+	}
+	offsetDelta, w2 := varint(rec[1+w:])
+	return tsDelta, offsetDelta, w2 > 0
 }
 
 // assignOffsets rewrites the header fields the broker owns, in place. Only a

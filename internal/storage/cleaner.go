@@ -77,11 +77,11 @@ func (c *Config) rollMs() int64 {
 // Cleanable reports the share of the cleanable bytes that were not cleaned
 // yet (Kafka's dirty ratio) and whether the log is due for Clean: its
 // cleanup.policy has compact and the ratio reaches min.cleanable.dirty.ratio,
-// a dirty segment is older than max.compaction.lag.ms, or a tombstone (or
-// transaction marker) that the last Clean kept has outlived
-// delete.retention.ms (as with KIP-534, so that deletes complete without
-// new writes; kafkit does not persist that time, so after a restart the
-// next Clean has to be triggered by dirt). The broker's
+// a dirty segment is older than max.compaction.lag.ms, or the delete
+// horizon of a tombstone (or transaction marker) that the last Clean kept
+// has passed (as with KIP-534, so that deletes complete without new
+// writes; kafkit does not persist that time, so after a restart the next
+// Clean has to be triggered by dirt). The broker's
 // cleaner cleans the dirtiest due log first.
 func (l *Log) Cleanable(now time.Time) (dirtyRatio float64, due bool) {
 	l.appendMu.Lock()
@@ -149,8 +149,9 @@ func (l *Log) cleanableSegments(now time.Time) int {
 
 // Clean compacts the closed segments below the first uncleanable offset
 // (see cleanableSegments), whatever the dirty ratio: it keeps the latest
-// record of each key, drops tombstones and transaction markers that were
-// cleaned before and are older than delete.retention.ms, drops aborted
+// record of each key, drops tombstones and transaction markers whose
+// delete horizon (delete.retention.ms after the Clean that first kept
+// them) has passed, drops aborted
 // transactional records, and regroups the segments into as few as
 // segment.bytes allows, keeping every offset (compaction leaves gaps). Each
 // group is written to new files and swapped in atomically (see doc.go);
@@ -176,8 +177,8 @@ func (l *Log) Clean(now time.Time) (CleanStats, error) {
 		return p.stats, fmt.Errorf("storage: clean %s: %w", l.dir, err)
 	}
 	l.tombstoneDue = 0
-	if p.oldestKept < math.MaxInt64 {
-		l.tombstoneDue = max(p.oldestKept+p.cfg.DeleteRetentionMs.Milliseconds(), 1)
+	if p.firstHorizon < math.MaxInt64 {
+		l.tombstoneDue = max(p.firstHorizon, 1)
 	}
 	l.mu.Lock()
 	l.aborted = slices.DeleteFunc(l.aborted, func(e txnIndexEntry) bool { return p.droppedAbort[e.LastOffset] })
@@ -220,13 +221,13 @@ func (l *Log) beginClean(now time.Time) (*cleanPass, error) {
 		cfg:          l.cfg,
 		segs:         slices.Clone(l.segments[:k+1]),
 		firstDirty:   l.cleanerFirstDirty(),
-		horizon:      now.UnixMilli() - l.cfg.DeleteRetentionMs.Milliseconds(),
+		now:          now.UnixMilli(),
 		latest:       map[string]int64{},
 		lastBatch:    map[int64]int64{},
 		txnData:      map[int64]bool{},
 		droppedAbort: map[int64]bool{},
 		stats:        CleanStats{FirstUncleanable: l.segments[k].base},
-		oldestKept:   math.MaxInt64,
+		firstHorizon: math.MaxInt64,
 		abortIndex:   slices.Clone(l.aborted),
 	}
 	for _, e := range p.abortIndex {
@@ -250,16 +251,20 @@ func appendAborted(m map[int64][]txnIndexEntry, e txnIndexEntry) map[int64][]txn
 
 // run maps the dirty segments, then cleans and swaps in group after group.
 // Failing to read a segment that retention deleted meanwhile abandons the
-// pass without an error.
+// pass without an error; any other failure is returned.
 func (p *cleanPass) run(now time.Time) error {
 	k := len(p.segs) - 1
 	err := p.mapLatest(p.segs[:k])
+	failed := p.segs[:k]
 	for i := 0; i < k && err == nil; {
 		j := p.groupEnd(i, k)
 		err = p.cleanGroup(p.segs[i:j], p.segs[j].base, i == 0, now)
+		failed = p.segs[i:j]
 		i = j
 	}
-	if err != nil && !p.l.stillHolds(p.segs[:k]) {
+	// Only the failed group's segments tell whether retention took them:
+	// those of the groups already swapped in are gone from the log anyway.
+	if err != nil && !p.l.stillHolds(failed) {
 		p.abandoned = true
 		return nil
 	}
@@ -303,7 +308,7 @@ type cleanPass struct {
 	cfg        Config
 	segs       []*segment // the cleanable segments, then the first uncleanable one
 	firstDirty int64      // below it, segments were cleaned before
-	horizon    int64      // cleaned tombstones and markers with timestamps below it go
+	now        int64      // the pass's time (ms)
 	// latest is the offset of the latest record of each key in the dirty
 	// segments.
 	latest map[string]int64
@@ -318,9 +323,9 @@ type cleanPass struct {
 	txnData map[int64]bool
 	// droppedAbort holds the offsets of the abort markers dropped.
 	droppedAbort map[int64]bool
-	// oldestKept is the smallest timestamp of the tombstones and markers
-	// kept, math.MaxInt64 if none.
-	oldestKept int64
+	// firstHorizon is the earliest delete horizon of the batches kept
+	// with tombstones or markers that may go, math.MaxInt64 if none.
+	firstHorizon int64
 	// abandoned: a group was gone (retention) when its swap came.
 	abandoned bool
 	stats     CleanStats
@@ -402,23 +407,43 @@ func (p *cleanPass) mapLatest(segs []*segment) error {
 }
 
 // keepRecord applies the compaction rules to one record of a committed (or
-// non-transactional) batch.
-func (p *cleanPass) keepRecord(r *kafkit.Record) bool {
+// non-transactional) batch whose delete horizon is horizon (-1 if unset):
+// a tombstone stays until the horizon has passed.
+func (p *cleanPass) keepRecord(r *kafkit.Record, horizon int64) bool {
 	if r.Key == nil {
 		return false
 	}
 	if latest, ok := p.latest[string(r.Key)]; ok && latest > r.Offset {
 		return false
 	}
-	if r.Value != nil {
-		return true
+	return r.Value != nil || horizon < 0 || horizon > p.now
+}
+
+// deleteHorizon returns the delete horizon of a batch (KIP-534): when a
+// pass first keeps a tombstone or a marker that may go, it stamps the
+// batch with attributes bit 6 and firstTimestamp = the pass's time plus
+// delete.retention.ms, and they go once that time has passed. It returns
+// -1 for a batch not stamped yet.
+func deleteHorizon(h *batchHeader) int64 {
+	if h.attributes&attrDeleteHorizon == 0 {
+		return -1
 	}
-	ts := r.Timestamp.UnixMilli()
-	if r.Offset >= p.firstDirty || ts >= p.horizon {
-		p.oldestKept = min(p.oldestKept, ts)
-		return true
+	return h.firstTimestamp
+}
+
+// keepUntilHorizon notes that the batch keeps something that goes at its
+// delete horizon, and returns the horizon to stamp it with (-1 if it has
+// one).
+func (p *cleanPass) keepUntilHorizon(h *batchHeader) (stamp int64) {
+	horizon := deleteHorizon(h)
+	if horizon < 0 {
+		horizon = p.now + p.cfg.DeleteRetentionMs.Milliseconds()
+		stamp = horizon
+	} else {
+		stamp = -1
 	}
-	return false
+	p.firstHorizon = min(p.firstHorizon, horizon)
+	return stamp
 }
 
 // filter returns the batch as the cleaned segment keeps it, or nil to drop
@@ -434,9 +459,16 @@ func (p *cleanPass) filter(h *batchHeader, raw []byte) ([]byte, error) {
 		if hasData {
 			return raw, nil
 		}
-		if h.baseOffset >= p.firstDirty || h.maxTimestamp >= p.horizon {
-			p.oldestKept = min(p.oldestKept, h.maxTimestamp)
-			return raw, nil
+		if horizon := deleteHorizon(h); horizon < 0 || horizon > p.now {
+			stamp := p.keepUntilHorizon(h)
+			if stamp < 0 {
+				return raw, nil
+			}
+			recs, err := p.records(raw)
+			if err != nil {
+				return nil, err
+			}
+			return rewriteBatch(raw, h, recs, stamp)
 		}
 		if !commit {
 			p.droppedAbort[h.baseOffset] = true
@@ -449,23 +481,33 @@ func (p *cleanPass) filter(h *batchHeader, raw []byte) ([]byte, error) {
 		return nil, err
 	}
 	aborted := p.aborted(h)
+	horizon := deleteHorizon(h)
 	kept := recs[:0]
+	tombstones := false
 	for i := range recs {
-		if !aborted && p.keepRecord(&recs[i]) {
+		if !aborted && p.keepRecord(&recs[i], horizon) {
 			kept = append(kept, recs[i])
+			tombstones = tombstones || recs[i].Value == nil
 		}
 	}
 	p.stats.RecordsRemoved += int64(len(recs) - len(kept))
-	if len(kept) > 0 && h.attributes&attrTransactional != 0 {
-		p.txnData[h.producerID] = true
+	stamp := int64(-1)
+	if tombstones {
+		stamp = p.keepUntilHorizon(h)
 	}
-	switch {
-	case len(kept) == len(recs):
-		return raw, nil
-	case len(kept) == 0 && !p.lastOfProducer(h):
+	if len(kept) == 0 && !p.lastOfProducer(h) {
 		return nil, nil
 	}
-	return rewriteBatch(raw, h, kept)
+	if h.attributes&attrTransactional != 0 {
+		// The marker stays while any batch of its transaction does, an
+		// emptied one included (Kafka's cleaner): a replay of the batch
+		// without its marker would reopen the transaction for good.
+		p.txnData[h.producerID] = true
+	}
+	if len(kept) == len(recs) && stamp < 0 {
+		return raw, nil
+	}
+	return rewriteBatch(raw, h, kept, stamp)
 }
 
 // lastOfProducer reports whether the batch is its producer's latest, which
@@ -482,20 +524,30 @@ func (p *cleanPass) lastOfProducer(h *batchHeader) bool {
 // rewriteBatch encodes the kept records of a batch with their offset and
 // timestamp deltas, compressed with the batch's codec as Kafka's cleaner does
 // (an empty batch, kept for its producer, is written uncompressed as Kafka
-// writes it); the header keeps everything else (base offset,
-// lastOffsetDelta, timestamps, producer fields, transactional and control
-// bits).
-func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) ([]byte, error) {
+// writes it); maxTimestamp becomes the kept records' largest, and the
+// header keeps everything else (base offset, lastOffsetDelta, first
+// timestamp, producer fields, transactional and control bits).
+func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record, horizon int64) ([]byte, error) {
+	base := h.firstTimestamp
+	if horizon >= 0 {
+		// Record timestamps stay as they were: deltas from the horizon.
+		base = horizon
+	}
 	var records []byte
 	var hdrs []kmsg.Header
+	maxTs := h.maxTimestamp // an emptied batch keeps its header's
 	for i := range kept {
 		r := &kept[i]
+		if i == 0 {
+			maxTs = -1
+		}
+		maxTs = max(maxTs, r.Timestamp.UnixMilli())
 		hdrs = hdrs[:0]
 		for _, hd := range r.Headers {
 			hdrs = append(hdrs, kmsg.Header{Key: hd.Key, Value: hd.Value})
 		}
 		rec := kmsg.Record{
-			TimestampDelta64: r.Timestamp.UnixMilli() - h.firstTimestamp,
+			TimestampDelta64: r.Timestamp.UnixMilli() - base,
 			OffsetDelta:      int32(r.Offset - h.baseOffset),
 			Key:              r.Key,
 			Value:            r.Value,
@@ -507,6 +559,9 @@ func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) ([]byte, err
 		records = rec.AppendTo(records)
 	}
 	attributes := uint16(h.attributes)
+	if horizon >= 0 {
+		attributes |= attrDeleteHorizon
+	}
 	codec := recordbatch.Codec(attributes & 0x07)
 	if len(kept) == 0 {
 		attributes &^= 0x07
@@ -520,6 +575,11 @@ func rewriteBatch(raw []byte, h *batchHeader, kept []kafkit.Record) ([]byte, err
 	be.PutUint32(out[offBatchLength:], uint32(len(out)-logOverhead))
 	be.PutUint16(out[offAttributes:], attributes)
 	be.PutUint32(out[offRecordCount:], uint32(len(kept)))
+	// The dropped records may have held the largest timestamp: the header
+	// gets the kept ones' (Kafka's cleaner rebuilds it), so that a lookup by
+	// timestamp moves on to a later batch.
+	be.PutUint64(out[offMaxTimestamp:], uint64(maxTs))
+	be.PutUint64(out[offFirstTimestamp:], uint64(base))
 	be.PutUint32(out[offCRC:], batchCRC(out))
 	return out, nil
 }

@@ -245,8 +245,11 @@ func TestCleanTombstones(t *testing.T) {
 			hasGone := func() bool {
 				return slices.ContainsFunc(readRecords(t, l), func(r kafkit.Record) bool { return string(r.Key) == "gone" })
 			}
-			// First pass: the tombstone is dirty, so it stays whatever its age.
-			if _, err := l.Clean(msTime(1000 + 2*time.Hour.Milliseconds())); err != nil {
+			// First pass, long after the tombstone's own timestamp: it stays,
+			// and delete.retention.ms counts from now (KIP-534, issue 24
+			// case 4).
+			first := 1000 + 2*time.Hour.Milliseconds()
+			if _, err := l.Clean(msTime(first)); err != nil {
 				t.Fatal(err)
 			}
 			if !hasGone() {
@@ -254,27 +257,27 @@ func TestCleanTombstones(t *testing.T) {
 			}
 			// Without new writes the log becomes due when the kept
 			// tombstone may go.
-			if _, due := l.Cleanable(msTime(1000 + time.Hour.Milliseconds() - 1)); due {
-				t.Fatal("due before the tombstone's delete.retention.ms ended")
+			if _, due := l.Cleanable(msTime(first + time.Hour.Milliseconds() - 1)); due {
+				t.Fatal("due before delete.retention.ms after the first cleaning ended")
 			}
-			if _, due := l.Cleanable(msTime(1000 + time.Hour.Milliseconds())); !due {
-				t.Fatal("not due when the tombstone's delete.retention.ms ended")
+			if _, due := l.Cleanable(msTime(first + time.Hour.Milliseconds())); !due {
+				t.Fatal("not due when delete.retention.ms after the first cleaning ended")
 			}
-			// Cleaned, but younger than delete.retention.ms: stays.
-			if _, err := l.Clean(msTime(1000 + time.Hour.Milliseconds() - 1)); err != nil {
+			// Cleaned, but less than delete.retention.ms ago: stays.
+			if _, err := l.Clean(msTime(first + time.Hour.Milliseconds() - 1)); err != nil {
 				t.Fatal(err)
 			}
 			if !hasGone() {
-				t.Fatal("tombstone removed before delete.retention.ms")
+				t.Fatal("tombstone removed before delete.retention.ms after its first cleaning")
 			}
-			st, err := l.Clean(msTime(1000 + time.Hour.Milliseconds() + 1))
+			st, err := l.Clean(msTime(first + time.Hour.Milliseconds() + 1))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if hasGone() {
 				t.Fatal("tombstone kept after delete.retention.ms")
 			}
-			if _, due := l.Cleanable(msTime(1000 + 10*time.Hour.Milliseconds())); due {
+			if _, due := l.Cleanable(msTime(first + 10*time.Hour.Milliseconds())); due {
 				t.Fatal("due with nothing left to remove")
 			}
 			checkRecords(t, l, p, wantCompacted(p, st.FirstUncleanable, true))
@@ -401,13 +404,14 @@ func TestCleanTransactions(t *testing.T) {
 	if _, err := l.Clean(msTime(now + 2*time.Hour.Milliseconds())); err != nil {
 		t.Fatal(err)
 	}
-	// The abort marker's data is gone: it goes after delete.retention.ms;
-	// the commit marker's transaction still has a record.
-	if a, c := markers(); a || !c {
-		t.Fatalf("markers after the horizon: abort %v commit %v, want commit only", a, c)
+	// The aborted records are gone, but their batch stays (emptied) as
+	// producer 7's latest, so its abort marker stays with it, as in Kafka
+	// (issue 24 case 8); the commit marker's transaction still has a record.
+	if a, c := markers(); !a || !c {
+		t.Fatalf("markers after the horizon: abort %v commit %v, want both", a, c)
 	}
-	if got := l.AbortedTransactions(0, l.EndOffset()); len(got) != 0 {
-		t.Fatalf("aborted transactions after the marker went: %v", got)
+	if got := l.AbortedTransactions(0, l.EndOffset()); len(got) != 1 || got[0].ProducerID != 7 {
+		t.Fatalf("aborted transactions after the horizon: %v, want producer 7's", got)
 	}
 }
 

@@ -75,9 +75,9 @@ type Config struct {
 	// with CleanupCompact, Clean compacts the log and Append refuses records
 	// without a key.
 	CleanupPolicy CleanupPolicy
-	// DeleteRetentionMs is delete.retention.ms: how long a tombstone stays
-	// after its record timestamp once it has been cleaned. Kafka's 0 is
-	// time.Nanosecond.
+	// DeleteRetentionMs is delete.retention.ms: how long a tombstone (or
+	// a transaction marker with no batch left) stays after the Clean that
+	// first kept it (KIP-534). Kafka's 0 is time.Nanosecond.
 	DeleteRetentionMs time.Duration
 	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio, in [0, 1]: Clean
 	// runs when the dirty part is at least this share of the cleanable

@@ -22,14 +22,19 @@
 // Only record batches of magic 2 are stored, byte for byte as the Produce
 // request carried them, except for the fields the broker owns: the base
 // offset (bytes 0-7) and partition leader epoch (bytes 12-15), which lie
-// outside the CRC, and under message.timestamp.type=LogAppendTime the
-// attributes timestamp-type bit and maxTimestamp (bytes 35-42), after which
-// the CRC-32C (Castagnoli, over bytes 21 to the end) is recomputed. Records
-// are never decoded, except the one control record of a transaction
-// marker, and in compacted logs (cleanup.policy with compact), where Append
-// refuses records without a key (ErrInvalidRecord) and the cleaner
-// rewrites batches: every other check and every index uses the 61-byte
-// header.
+// outside the CRC, and maxTimestamp (bytes 35-42): the largest record
+// timestamp, as Kafka's LogValidator sets it whatever the client claimed,
+// and under message.timestamp.type=LogAppendTime the append time with the
+// attributes timestamp-type bit; after a change of either the CRC-32C
+// (Castagnoli, over bytes 21 to the end) is recomputed. Append walks each
+// batch's records (decompressed if need be) reading only their lengths,
+// timestamp deltas and offset deltas: exactly recordCount records
+// (= lastOffsetDelta+1) with offset deltas 0, 1, ... (else
+// ErrInvalidRecord). Records are otherwise never decoded, except the one
+// control record of a transaction marker, and in compacted logs
+// (cleanup.policy with compact), where Append refuses records without a key
+// (ErrInvalidRecord) and the cleaner rewrites batches: every other check
+// and every index uses the 61-byte header.
 //
 // # Directory layout
 //
@@ -120,10 +125,11 @@
 // # Snapshots
 //
 // "<offset>.snapshot" holds the idempotent producers' state after every
-// batch below <offset>: big-endian version int16 (2), CRC-32C uint32 of the
+// batch below <offset>: big-endian version int16 (3), CRC-32C uint32 of the
 // rest, count int32, then per producer: producer id int64, epoch int16,
 // coordinator epoch int32 (of its last marker, -1 before any), first offset
-// of its open transaction int64 (-1 when none),
+// of its open transaction int64 (-1 when none), timestamp int64 of its last
+// batch or marker (producer.id.expiration.ms counts from it),
 // batch count int8 (at most 5), and per recent batch: first sequence int32,
 // last sequence int32, base offset int64, last offset int64, timestamp
 // int64. It is written at every roll and at Close; only the newest is kept.
@@ -162,7 +168,9 @@
 //     batch the index.interval.bytes rule would have indexed, and must not
 //     carry a timestamp above the last .timeindex entry (every segment that
 //     stopped being active has its final entry), so a lost or cut index file
-//     is noticed. A failed check falls back to recovery. Trusted batches are
+//     is noticed. A failed check falls back to recovery of that segment
+//     alone (as Kafka's): a truncation there (bit rot) leaves the later,
+//     flushed segments in place. Trusted batches are
 //     not CRC-checked (as in Kafka), and lowering index.interval.bytes makes
 //     the next Open rebuild the indexes once. The whole index files are read
 //     at Open for the active segment, and for the others on their first
@@ -174,8 +182,10 @@
 //     recovered: every batch's length, magic, CRC and offsets are validated,
 //     the .log is truncated at the first invalid batch (torn write, garbage,
 //     bad CRC), both index files are rebuilt, and if the truncated segment is
-//     not the last one, every later segment is deleted. Dropped bytes are
-//     logged.
+//     not the last one, every later segment is deleted (none of it was
+//     flushed). Dropped bytes are logged. An empty last segment whose base
+//     lies past the previous segment's end (a gap compaction leaves) keeps
+//     the log end offset at its base, as in Kafka.
 //
 // A segment whose base is below the end of the previous one is deleted with
 // every later segment. The log start offset is the larger of the checkpoint
@@ -205,17 +215,21 @@
 //   - a record stays if no later record has its key; a record without a key
 //     goes;
 //   - a tombstone (null value), or a transaction marker whose transaction
-//     has no record left, stays until it was cleaned once and its
-//     timestamp is delete.retention.ms old; a marker of a transaction with
-//     records left stays; dropping an abort marker drops its .txnindex
-//     entry;
+//     has no batch left, stays until its batch's delete horizon has passed
+//     (KIP-534): the pass that first keeps one stamps its batch with
+//     attributes bit 6 and firstTimestamp = the pass's time plus
+//     delete.retention.ms (record timestamp deltas are rewritten relative
+//     to it, so record timestamps do not change); a marker of a transaction with
+//     a batch left (even one emptied, see below) stays; dropping an abort
+//     marker drops its .txnindex entry;
 //   - records of aborted transactions go;
 //   - a batch keeps its offsets, header fields (base offset,
-//     lastOffsetDelta, timestamps, producer id, epoch, sequence,
+//     lastOffsetDelta, first timestamp, producer id, epoch, sequence,
 //     transactional and control bits) and, if every record stays, its bytes;
 //     otherwise its kept records are re-encoded with their offset and
 //     timestamp deltas, compressed with the batch's codec as Kafka does,
-//     and the CRC recomputed. A batch left without records goes, unless it
+//     maxTimestamp set to the kept records' largest, and the CRC
+//     recomputed. A batch left without records goes, unless it
 //     is its producer's latest batch: that one stays empty (record count 0,
 //     uncompressed), as in Kafka, so the producer's state can be rebuilt
 //     from the log.

@@ -282,7 +282,8 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 			return recovered, err
 		}
 		l.segments = append(l.segments, s)
-		if clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint) {
+		trusted := clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint)
+		if trusted {
 			err := s.load(buf)
 			if err == nil {
 				continue
@@ -297,20 +298,14 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 			return recovered, err
 		}
 		recovered = append(recovered, s)
-		if n := len(l.segments); n > 1 && s.size == 0 && i+1 == len(bases) && s.base > l.segments[n-2].next {
-			// An empty active segment is created at the end of the previous
-			// one; a gap means the previous one lost its tail (the disk did
-			// not keep what a roll fsynced). Continue from the real end.
-			l.logger.Error("empty last segment starts past the end of the previous one; deleting it",
-				"segment", base, "previous_end", l.segments[n-2].next)
-			l.segments = l.segments[:n-1]
-			recovered = recovered[:len(recovered)-1]
-			return recovered, errors.Join(s.close(), l.removeSegmentFiles(bases[i:]))
-		}
 		if dropped > 0 {
 			l.logger.Warn("truncated invalid tail of segment", "segment", base, "bytes_dropped", dropped,
 				"reason", reason, "log_end_offset", s.next)
-			if i+1 < len(bases) {
+			// A flushed segment's later segments were flushed too: like
+			// Kafka, recovery cuts only the segment that failed its checks
+			// (bit rot). After the recovery point, what follows a torn
+			// write was never flushed and goes.
+			if i+1 < len(bases) && !trusted {
 				l.logger.Warn("deleting segments after the truncated one", "segments", bases[i+1:])
 				return recovered, l.removeSegmentFiles(bases[i+1:])
 			}
@@ -536,7 +531,7 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 			if err != nil {
 				return AppendResult{}, err
 			}
-			first, err := l.producers.checkMarker(&h, coordinatorEpoch)
+			first, err := l.producers.checkMarker(&h, coordinatorEpoch, ts)
 			if err != nil {
 				return AppendResult{}, err
 			}
@@ -736,14 +731,42 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byt
 
 // ReadCommitted is Read for a read_committed consumer: it returns only
 // batches below the last stable offset, so an offset at or above it (and
-// at most EndOffset) returns dst unchanged.
-func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
-	return l.read(offset, true, maxBytes, minOne, dst)
+// at most EndOffset) returns dst unchanged. It also returns the aborted
+// transactions with records in the batches it returned
+// (AbortedTransactions from offset to the end of the last one), collected
+// under the same lock as the data, as Kafka collects both from one read:
+// retention or DeleteRecords in between would drop entries of records
+// already read.
+func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byte) ([]byte, []Aborted, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	start := len(dst)
+	dst, err := l.readLocked(offset, true, maxBytes, minOne, dst)
+	if err != nil || len(dst) == start {
+		return dst, nil, err
+	}
+	return dst, l.abortedLocked(offset, nextOffsetAfter(dst[start:])), nil
 }
 
 func (l *Log) read(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.readLocked(offset, committed, maxBytes, minOne, dst)
+}
+
+// nextOffsetAfter is the offset after the last of whole batches.
+func nextOffsetAfter(batches []byte) int64 {
+	var next int64
+	for pos := 0; pos+batchHeaderLen <= len(batches); {
+		h := parseHeader(batches[pos:])
+		next = h.nextOffset()
+		pos += int(h.size)
+	}
+	return next
+}
+
+// readLocked is read; the caller holds mu for reading.
+func (l *Log) readLocked(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	if l.closed {
 		return dst, ErrClosed
 	}
@@ -766,6 +789,11 @@ func (l *Log) read(offset int64, committed bool, maxBytes int32, minOne bool, ds
 			return dst, err
 		}
 		if found {
+			if h.baseOffset >= limit {
+				// offset lies in a gap compaction left right below the
+				// limit: the first batch after it is not stable yet.
+				return dst, nil
+			}
 			return readBatches(s, pos, h.size, limit, maxBytes, minOne, dst)
 		}
 	}

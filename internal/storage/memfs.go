@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,9 +13,14 @@ import (
 )
 
 // MemFS is an in-memory FS for the broker's --in-memory mode and for tests.
-// It also models what survives a power loss: SimulateCrash keeps only the
-// bytes that were Synced in files whose directory entry was made durable by
-// SyncDir, so tests can check durability claims without killing a process.
+// It also models what survives a power loss, as POSIX allows it: a file's
+// bytes are durable up to its last Sync, and a directory's entries as of its
+// last SyncDir. Creates, removes and renames after that are pending: a
+// crash keeps a prefix of them, in order (a journaling file system commits
+// directory operations in order), so a rename over an existing file leaves
+// one of the two files under the name, never none, and a remove not
+// followed by SyncDir may be undone. SimulateCrash keeps no pending
+// operation; SimulateCrashKeeping keeps some.
 type MemFS struct {
 	mu   sync.Mutex         // guards dirs and their entries (not file contents)
 	dirs map[string]*memDir // by cleaned path; every ancestor of a dir is one too
@@ -26,6 +32,31 @@ type MemFS struct {
 type memDir struct {
 	files   map[string]*memNode // by base name
 	subdirs map[string]struct{} // base names
+	// durable is files as of the last SyncDir, pending the directory
+	// operations since then, in order.
+	durable map[string]*memNode
+	pending []dirOp
+}
+
+// dirOp is a directory operation not yet made durable: name now refers to
+// node (nil: removed).
+type dirOp struct {
+	name string
+	node *memNode
+}
+
+func newMemDir() *memDir {
+	return &memDir{files: make(map[string]*memNode), subdirs: make(map[string]struct{}), durable: make(map[string]*memNode)}
+}
+
+// set changes an entry, as a pending operation. The caller holds m.mu.
+func (d *memDir) set(name string, n *memNode) {
+	if n == nil {
+		delete(d.files, name)
+	} else {
+		d.files[name] = n
+	}
+	d.pending = append(d.pending, dirOp{name: name, node: n})
 }
 
 // memNode is one file's contents, shared by every open handle. The bytes
@@ -33,12 +64,11 @@ type memDir struct {
 // segment never copies what it already holds and an append never stalls on
 // a copy of the whole file.
 type memNode struct {
-	mu        sync.RWMutex // guards the fields below
-	chunks    [][]byte
-	size      int64
-	synced    int64 // length of the prefix made durable by Sync
-	entryDone bool  // the directory entry is durable (SyncDir after creation or rename)
-	modTime   time.Time
+	mu      sync.RWMutex // guards the fields below
+	chunks  [][]byte
+	size    int64
+	synced  int64 // length of the prefix made durable by Sync
+	modTime time.Time
 }
 
 const memChunk = 1 << 16
@@ -115,7 +145,7 @@ func (m *MemFS) OpenFile(name string, flag int, _ fs.FileMode) (File, error) {
 		return nil, pathErr("open", name, fs.ErrNotExist)
 	case !ok:
 		n = &memNode{modTime: time.Now()}
-		d.files[base] = n
+		d.set(base, n)
 	}
 	if flag&os.O_TRUNC != 0 {
 		n.mu.Lock()
@@ -133,7 +163,7 @@ func (m *MemFS) Remove(name string) error {
 	parent, base := m.lookup(name)
 	if parent != nil {
 		if _, ok := parent.files[base]; ok {
-			delete(parent.files, base)
+			parent.set(base, nil)
 			return nil
 		}
 	}
@@ -167,13 +197,14 @@ func (m *MemFS) RemoveAll(path string) error {
 	defer m.mu.Unlock()
 	if _, ok := m.dirs[path]; ok {
 		m.removeDir(path)
-	} else if parent, base := m.lookup(path); parent != nil {
-		delete(parent.files, base)
+	} else if parent, base := m.lookup(path); parent != nil && parent.files[base] != nil {
+		parent.set(base, nil)
 	}
 	return nil
 }
 
-// Rename implements FS. The new entry is durable only after SyncDir.
+// Rename implements FS. It is durable only after SyncDir of both
+// directories.
 func (m *MemFS) Rename(oldpath, newpath string) error {
 	oldpath, newpath = filepath.Clean(oldpath), filepath.Clean(newpath)
 	m.mu.Lock()
@@ -187,11 +218,8 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 		return pathErr("rename", newpath, fs.ErrNotExist)
 	}
 	n := from.files[oldBase]
-	delete(from.files, oldBase)
-	to.files[newBase] = n
-	n.mu.Lock()
-	n.entryDone = false
-	n.mu.Unlock()
+	from.set(oldBase, nil)
+	to.set(newBase, n)
 	return nil
 }
 
@@ -215,7 +243,7 @@ func (m *MemFS) MkdirAll(path string, _ fs.FileMode) error {
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		p := missing[i]
-		m.dirs[p] = &memDir{files: make(map[string]*memNode), subdirs: make(map[string]struct{})}
+		m.dirs[p] = newMemDir()
 		if parent := filepath.Dir(p); parent != p {
 			m.dirs[parent].subdirs[filepath.Base(p)] = struct{}{}
 		}
@@ -248,33 +276,55 @@ func (m *MemFS) SyncDir(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if d, ok := m.dirs[dir]; ok {
-		for _, n := range d.files {
-			n.mu.Lock()
-			n.entryDone = true
-			n.mu.Unlock()
-		}
+		d.durable = maps.Clone(d.files)
+		d.pending = d.pending[:0]
 	}
 	return nil
 }
 
-// SimulateCrash drops everything a power loss could lose: files whose
-// directory entry was never synced, and every byte past the synced prefix of
-// the others. Open handles keep working on the dropped state, as if the
-// process had survived to observe the reboot; tests close them first.
-func (m *MemFS) SimulateCrash() {
+// SimulateCrash drops everything a power loss could lose: the directory
+// operations not made durable by SyncDir, and every byte past the synced
+// prefix of the files. Open handles keep working on the dropped state, as
+// if the process had survived to observe the reboot; tests close them
+// first.
+func (m *MemFS) SimulateCrash() { m.SimulateCrashKeeping(0) }
+
+// SimulateCrashKeeping is SimulateCrash where the first n pending directory
+// operations of each directory (all with n < 0) did reach the disk.
+func (m *MemFS) SimulateCrashKeeping(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, d := range m.dirs {
-		for name, n := range d.files {
-			n.mu.Lock()
-			if !n.entryDone {
-				delete(d.files, name)
+		keep := d.pending
+		if n >= 0 && n < len(keep) {
+			keep = keep[:n]
+		}
+		for _, op := range keep {
+			if op.node == nil {
+				delete(d.durable, op.name)
 			} else {
-				n.resize(n.synced)
+				d.durable[op.name] = op.node
 			}
-			n.mu.Unlock()
+		}
+		d.files, d.pending = maps.Clone(d.durable), d.pending[:0]
+		for _, node := range d.files {
+			node.mu.Lock()
+			node.resize(node.synced)
+			node.mu.Unlock()
 		}
 	}
+}
+
+// PendingDirOps returns the largest number of pending directory operations
+// of a directory: SimulateCrashKeeping's n beyond it keeps them all.
+func (m *MemFS) PendingDirOps() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	most := 0
+	for _, d := range m.dirs {
+		most = max(most, len(d.pending))
+	}
+	return most
 }
 
 // memFile is an open handle of a MemFS file.

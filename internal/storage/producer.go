@@ -23,14 +23,20 @@ type batchMeta struct {
 // producerEntry is the state kept for one producer id.
 type producerEntry struct {
 	epoch            int16
-	coordinatorEpoch int32                         // of the producer's last transaction marker, -1 before any
-	txnFirst         int64                         // first offset of the ongoing transaction, -1 when none
-	batches          [maxProducerBatches]batchMeta // ring buffer, oldest at head
-	head, n          int
+	coordinatorEpoch int32 // of the producer's last transaction marker, -1 before any
+	txnFirst         int64 // first offset of the ongoing transaction, -1 when none
+	// lastTimestamp is the timestamp of the producer's last batch or
+	// transaction marker, -1 before any: expiration counts from it (Kafka's
+	// ProducerStateEntry.lastTimestamp), so a producer whose only trace is
+	// a fencing marker is remembered, and its zombie refused, as long as
+	// one with batches.
+	lastTimestamp int64
+	batches       [maxProducerBatches]batchMeta // ring buffer, oldest at head
+	head, n       int
 }
 
 func newProducerEntry(epoch int16) producerEntry {
-	return producerEntry{epoch: epoch, coordinatorEpoch: -1, txnFirst: -1}
+	return producerEntry{epoch: epoch, coordinatorEpoch: -1, txnFirst: -1, lastTimestamp: -1}
 }
 
 func (e *producerEntry) at(i int) *batchMeta { return &e.batches[(e.head+i)%maxProducerBatches] }
@@ -74,6 +80,7 @@ func (e *producerEntry) add(epoch int16, m batchMeta, transactional bool) {
 	}
 	*e.at(e.n) = m
 	e.n++
+	e.lastTimestamp = m.timestamp
 }
 
 // inSequence reports whether next follows last, wrapping at MaxInt32.
@@ -131,7 +138,7 @@ func (p *producerStates) check(h *batchHeader, base, ts int64) (dup batchMeta, i
 		} else if h.producerEpoch < e.epoch {
 			return dup, false, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, e.epoch)
 		}
-		e.noteUnsequenced(h, base)
+		e.noteUnsequenced(h, base, ts)
 		return dup, false, nil
 	}
 	if known {
@@ -161,10 +168,11 @@ func (p *producerStates) check(h *batchHeader, base, ts int64) (dup batchMeta, i
 // noSequence is the base sequence of batches outside idempotence.
 const noSequence = -1
 
-// noteUnsequenced applies a batch without a sequence written at base: its
-// epoch and transaction, but no batch to deduplicate by.
-func (e *producerEntry) noteUnsequenced(h *batchHeader, base int64) {
+// noteUnsequenced applies a batch without a sequence written at base with
+// maxTimestamp ts: its epoch and transaction, but no batch to deduplicate by.
+func (e *producerEntry) noteUnsequenced(h *batchHeader, base, ts int64) {
 	e.setEpoch(h.producerEpoch)
+	e.lastTimestamp = ts
 	if h.attributes&attrTransactional != 0 && e.txnFirst < 0 {
 		e.txnFirst = base
 	}
@@ -180,19 +188,21 @@ func (p *producerStates) stageNew(pid int64, epoch int16) *producerEntry {
 // marker of a newer epoch (an abort after an epoch bump, KIP-360) moves the
 // producer to that epoch. It returns the first offset of the transaction it
 // ends, -1 if none was ongoing in this partition.
-func (p *producerStates) checkMarker(h *batchHeader, coordinatorEpoch int32) (first int64, err error) {
+func (p *producerStates) checkMarker(h *batchHeader, coordinatorEpoch int32, ts int64) (first int64, err error) {
 	e, known := p.lookup(h.producerID)
 	if !known {
 		e = p.stageNew(h.producerID, h.producerEpoch)
 	} else if h.producerEpoch < e.epoch {
 		return -1, fmt.Errorf("%w: marker of producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, e.epoch)
 	}
-	return e.endTxn(h.producerEpoch, coordinatorEpoch), nil
+	return e.endTxn(h.producerEpoch, coordinatorEpoch, ts), nil
 }
 
-func (e *producerEntry) endTxn(epoch int16, coordinatorEpoch int32) (first int64) {
+// endTxn applies a marker with timestamp ts.
+func (e *producerEntry) endTxn(epoch int16, coordinatorEpoch int32, ts int64) (first int64) {
 	e.setEpoch(epoch)
 	e.coordinatorEpoch = coordinatorEpoch
+	e.lastTimestamp = ts
 	first, e.txnFirst = e.txnFirst, -1
 	return first
 }
@@ -237,7 +247,7 @@ func (p *producerStates) entry(pid int64, epoch int16) *producerEntry {
 // replay applies a data batch read back from the log, without checks.
 func (p *producerStates) replay(h *batchHeader) {
 	if h.baseSequence == noSequence {
-		p.entry(h.producerID, h.producerEpoch).noteUnsequenced(h, h.baseOffset)
+		p.entry(h.producerID, h.producerEpoch).noteUnsequenced(h, h.baseOffset, h.maxTimestamp)
 		return
 	}
 	p.entry(h.producerID, h.producerEpoch).add(h.producerEpoch, batchMeta{firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
@@ -247,19 +257,19 @@ func (p *producerStates) replay(h *batchHeader) {
 // replayMarker applies a transaction marker read back from the log and
 // returns the first offset of the transaction it ended, -1 if none.
 func (p *producerStates) replayMarker(h *batchHeader, coordinatorEpoch int32) int64 {
-	return p.entry(h.producerID, h.producerEpoch).endTxn(h.producerEpoch, coordinatorEpoch)
+	return p.entry(h.producerID, h.producerEpoch).endTxn(h.producerEpoch, coordinatorEpoch, h.maxTimestamp)
 }
 
-// expire forgets producers whose last batch's timestamp is at or before
-// cutoff and that have no ongoing transaction (it would otherwise be lost
-// with them), and returns how many.
+// expire forgets producers whose last batch's or marker's timestamp is at
+// or before cutoff and that have no ongoing transaction (it would otherwise
+// be lost with them), and returns how many.
 func (p *producerStates) expire(cutoff int64) int {
 	n := 0
 	for pid, e := range p.m {
 		if e.txnFirst >= 0 {
 			continue
 		}
-		if last, ok := e.last(); !ok || last.timestamp <= cutoff {
+		if e.lastTimestamp <= cutoff {
 			delete(p.m, pid)
 			n++
 		}
@@ -273,7 +283,7 @@ type ProducerState struct {
 	ProducerID    int64
 	ProducerEpoch int16
 	LastSequence  int32
-	LastTimestamp int64 // maxTimestamp of the producer's last batch
+	LastTimestamp int64 // maxTimestamp of the producer's last batch or marker (Kafka's lastTimestamp)
 	LastOffset    int64 // last offset of the producer's last batch
 	// CoordinatorEpoch is that of the producer's last transaction marker,
 	// -1 before any.
@@ -286,10 +296,10 @@ type ProducerState struct {
 func (p *producerStates) list() []ProducerState {
 	out := make([]ProducerState, 0, len(p.m))
 	for pid, e := range p.m {
-		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: -1, LastOffset: -1,
+		s := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: e.lastTimestamp, LastOffset: -1,
 			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: e.txnFirst}
 		if b, ok := e.last(); ok {
-			s.LastSequence, s.LastTimestamp, s.LastOffset = b.lastSeq, b.timestamp, b.lastOffset
+			s.LastSequence, s.LastOffset = b.lastSeq, b.lastOffset
 		}
 		out = append(out, s)
 	}
@@ -299,13 +309,13 @@ func (p *producerStates) list() []ProducerState {
 
 // Snapshot file layout (big-endian), see doc.go:
 //
-//	version int16 (2) | crc uint32 (CRC-32C of what follows) | count int32
-//	count × { producerId int64 | epoch int16 | coordinatorEpoch int32 | txnFirstOffset int64 | batches int8
+//	version int16 (3) | crc uint32 (CRC-32C of what follows) | count int32
+//	count × { producerId int64 | epoch int16 | coordinatorEpoch int32 | txnFirstOffset int64 | lastTimestamp int64 | batches int8
 //	          batches × { firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64 | timestamp int64 } }
 const (
-	snapshotVersion   = 2
+	snapshotVersion   = 3
 	snapshotHeaderLen = 10
-	snapshotEntryLen  = 23
+	snapshotEntryLen  = 31
 	snapshotBatchLen  = 32
 )
 
@@ -323,6 +333,7 @@ func (p *producerStates) encode() []byte {
 		b = be.AppendUint16(b, uint16(e.epoch))
 		b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
 		b = be.AppendUint64(b, uint64(e.txnFirst))
+		b = be.AppendUint64(b, uint64(e.lastTimestamp))
 		b = append(b, byte(e.n))
 		for i := range e.n {
 			m := e.at(i)
@@ -356,7 +367,8 @@ func decodeProducerStates(b []byte) (producerStates, error) {
 		e := &ne
 		e.coordinatorEpoch = int32(be.Uint32(b[10:]))
 		e.txnFirst = int64(be.Uint64(b[14:]))
-		nb := int(b[22])
+		lastTimestamp := int64(be.Uint64(b[22:]))
+		nb := int(b[30])
 		if e.txnFirst < -1 {
 			return producerStates{}, fmt.Errorf("%w: producer %d transaction offset %d", errBadSnapshot, pid, e.txnFirst)
 		}
@@ -369,6 +381,7 @@ func decodeProducerStates(b []byte) (producerStates, error) {
 				baseOffset: int64(be.Uint64(b[8:])), lastOffset: int64(be.Uint64(b[16:])), timestamp: int64(be.Uint64(b[24:]))}, false)
 			b = b[snapshotBatchLen:]
 		}
+		e.lastTimestamp = lastTimestamp
 		p.m[pid] = e
 	}
 	if len(b) != 0 {

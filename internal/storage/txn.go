@@ -128,7 +128,9 @@ func (l *Log) WriteMarker(producerID int64, epoch int16, commit bool, coordinato
 }
 
 // LastStableOffset returns the last stable offset: the first offset of the
-// oldest ongoing transaction, or the end offset when there is none.
+// oldest ongoing transaction, or the end offset when there is none, and never
+// below the log start offset (DeleteRecords may delete the start of an open
+// transaction; Kafka's UnifiedLog clamps it the same way).
 // read_committed consumers read below it.
 func (l *Log) LastStableOffset() int64 {
 	l.mu.RLock()
@@ -138,7 +140,7 @@ func (l *Log) LastStableOffset() int64 {
 
 func (l *Log) lastStableLocked() int64 {
 	if l.firstUnstable >= 0 {
-		return l.firstUnstable
+		return max(l.firstUnstable, l.start.Load())
 	}
 	return l.end.Load()
 }
@@ -155,6 +157,11 @@ type Aborted struct {
 func (l *Log) AbortedTransactions(fetchOffset, upperBoundOffset int64) []Aborted {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.abortedLocked(fetchOffset, upperBoundOffset)
+}
+
+// abortedLocked is AbortedTransactions; the caller holds mu for reading.
+func (l *Log) abortedLocked(fetchOffset, upperBoundOffset int64) []Aborted {
 	var out []Aborted
 	i := sort.Search(len(l.aborted), func(i int) bool { return l.aborted[i].LastOffset >= fetchOffset })
 	for _, e := range l.aborted[i:] {

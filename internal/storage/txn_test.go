@@ -68,10 +68,10 @@ func TestLastStableOffsetAndAbortedTransactions(t *testing.T) {
 			if lso := l.LastStableOffset(); lso != 1 {
 				t.Fatalf("LSO = %d, want producer 1's first offset 1", lso)
 			}
-			if b, err := l.ReadCommitted(0, 1<<20, true, nil); err != nil || len(decodeBatches(t, b)) != 1 {
+			if b, _, err := l.ReadCommitted(0, 1<<20, true, nil); err != nil || len(decodeBatches(t, b)) != 1 {
 				t.Fatalf("ReadCommitted(0) = %d bytes, %v; want only the batch below the LSO", len(b), err)
 			}
-			if b, err := l.ReadCommitted(2, 1<<20, true, nil); err != nil || len(b) != 0 {
+			if b, _, err := l.ReadCommitted(2, 1<<20, true, nil); err != nil || len(b) != 0 {
 				t.Fatalf("ReadCommitted above the LSO = %d bytes, %v", len(b), err)
 			}
 			if m := mustMarker(t, l, 1, 0, false); m != 5 {
@@ -129,7 +129,7 @@ func TestLastStableOffsetAndAbortedTransactions(t *testing.T) {
 func countCommitted(t *testing.T, l *Log) int {
 	n := 0
 	for off := int64(0); ; {
-		b, err := l.ReadCommitted(off, 1<<20, true, nil)
+		b, _, err := l.ReadCommitted(off, 1<<20, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +382,7 @@ func BenchmarkTransaction(b *testing.B) {
 				if _, err := l.WriteMarker(1, 0, i%4 != 3, 0); err != nil {
 					b.Fatal(err)
 				}
-				if buf, err = l.ReadCommitted(res.BaseOffset, 1<<20, true, buf[:0]); err != nil || len(buf) == 0 {
+				if buf, _, err = l.ReadCommitted(res.BaseOffset, 1<<20, true, buf[:0]); err != nil || len(buf) == 0 {
 					b.Fatalf("ReadCommitted: %d bytes, %v", len(buf), err)
 				}
 				_ = l.AbortedTransactions(res.BaseOffset, l.LastStableOffset())
