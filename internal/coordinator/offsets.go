@@ -19,8 +19,30 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req *kmsg.OffsetCommitR
 
 // FetchOffsets answers one group of an OffsetFetch request (the v8+ form;
 // older versions map onto it). Nil Topics asks for every committed offset.
-func (c *Coordinator) FetchOffsets(ctx context.Context, req kmsg.OffsetFetchRequestGroup) (kmsg.OffsetFetchResponseGroup, error) {
-	return call(ctx, c, func() kmsg.OffsetFetchResponseGroup { return c.fetch(req) })
+// With requireStable (v7+, KIP-447) a partition with an offset of an open
+// transaction answers UNSTABLE_OFFSET_COMMIT; the client retries.
+func (c *Coordinator) FetchOffsets(ctx context.Context, req kmsg.OffsetFetchRequestGroup, requireStable bool) (kmsg.OffsetFetchResponseGroup, error) {
+	return call(ctx, c, func() kmsg.OffsetFetchResponseGroup {
+		out := c.fetch(req)
+		if g := c.groups[req.Group]; requireStable && g != nil {
+			markUnstable(&out, g)
+		}
+		return out
+	})
+}
+
+// markUnstable replaces the offsets of g's partitions with a pending
+// transactional commit by UNSTABLE_OFFSET_COMMIT.
+func markUnstable(out *kmsg.OffsetFetchResponseGroup, g *group) {
+	for i := range out.Topics {
+		t := &out.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if g.pendingTxn(topicPartition{t.Topic, p.Partition}) {
+				p.Offset, p.ErrorCode = -1, kerr.UnstableOffsetCommit.Code
+			}
+		}
+	}
 }
 
 // DeleteOffsets handles an OffsetDelete request.
@@ -92,7 +114,8 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	if len(recs) == 0 {
 		return resp
 	}
-	if err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
+	base, err := c.store.Append(c.PartitionFor(g.id), recs)
+	if err != nil {
 		c.log.Warn("storing offset commit", "group", g.id, "err", err)
 		for _, w := range writes {
 			w.out.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -101,6 +124,7 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	}
 	c.groups[g.id] = g
 	for _, w := range writes {
+		w.o.logOffset = base
 		g.offsets[w.tp] = w.o
 	}
 	return resp
@@ -212,14 +236,14 @@ func (c *Coordinator) removeOffsets(g *group, tps []topicPartition) error {
 			recs = append(recs, Record{Key: offsetKey(g.id, tp)})
 		}
 	}
-	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs)
+	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs) && len(g.txnOffsets) == 0
 	if dies {
 		recs = append(recs, Record{Key: groupKey(g.id)})
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
+	if _, err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
 		return err
 	}
 	for _, tp := range tps {
