@@ -391,15 +391,22 @@ func (c *Coordinator) maybeCompleteJoin(g *group) {
 	}
 }
 
-// completeJoin ends the join phase: members that did not rejoin are
-// removed, the next generation starts and every joined member is answered.
+// completeJoin ends the join phase: dynamic members that did not rejoin
+// are removed (static ones stay until their session expires, KIP-345), the
+// next generation starts and every joined member is answered. If no member
+// rejoined, the phase waits another rebalance timeout, as Kafka's does.
 func (c *Coordinator) completeJoin(g *group) {
 	c.stopRebalanceTimer(g)
 	g.initialDelay = false
 	for _, m := range g.members {
-		if m.join == nil {
+		if m.join == nil && m.instanceID == nil {
 			c.removeMember(g, m)
 		}
+	}
+	if len(g.members) > 0 && !g.electJoinedLeader() {
+		c.log.Warn("no member rejoined; waiting for them or their session timeouts", "group", g.id)
+		c.setRebalanceTimer(g, g.maxRebalanceTimeout(), c.completeJoin)
+		return
 	}
 	now := time.Now()
 	g.generation++
@@ -416,9 +423,10 @@ func (c *Coordinator) completeJoin(g *group) {
 	g.subscribed = subscribedTopics(g)
 	g.transition(stateCompletingRebalance, now)
 	for _, m := range g.members {
-		resp := c.joinResponse(g, m)
-		m.join <- resp
-		m.join = nil
+		if m.join != nil {
+			m.join <- c.joinResponse(g, m)
+			m.join = nil
+		}
 		m.isNew = false
 		g.awaitingSync[m.id] = true
 		c.scheduleHeartbeat(g, m)
@@ -637,6 +645,21 @@ func (c *Coordinator) leaveOne(g *group, lm kmsg.LeaveGroupRequestMember) *kerr.
 	c.log.Info("member left group", "group", g.id, "member", id)
 	c.removeMemberAndUpdateGroup(g, m)
 	return nil
+}
+
+// electJoinedLeader keeps a leader that rejoined, or hands the lead to a
+// member that did (a static leader may stay away); false when none did.
+func (g *group) electJoinedLeader() bool {
+	if l := g.members[g.leader]; l != nil && l.join != nil {
+		return true
+	}
+	for _, m := range g.sortedMembers() {
+		if m.join != nil {
+			g.leader = m.id
+			return true
+		}
+	}
+	return false
 }
 
 // removeMember takes m out of the group, failing its waiting calls, and
