@@ -540,3 +540,134 @@ func TestTxnOffsetCommitDuringCompletingRebalance(t *testing.T) {
 		t.Fatalf("EndTxn: %v", kerr.ErrorForCode(code))
 	}
 }
+
+// TestStaticJoinWithUnknownInstance (low): a JoinGroup naming a known member
+// id with a group.instance.id the group does not know is refused with
+// UNKNOWN_MEMBER_ID (Kafka's validateExistingMember).
+func TestStaticJoinWithUnknownInstance(t *testing.T) {
+	b := NewTest(t)
+	c := dial(t, b)
+	var j *kmsg.JoinGroupResponse
+	for i := 0; i < 500; i++ {
+		if j = joinGroup(c, "g", "", nil, 10*time.Second); j.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if j.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(j.ErrorCode))
+	}
+	again := joinGroup(c, "g", j.MemberID, kmsg.StringPtr("never-joined"), 10*time.Second)
+	if again.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("join of a known member under an unknown instance id: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(again.ErrorCode))
+	}
+}
+
+// TestStaticLeaderRejoinSkipsAssignment (low, KIP-814): a static leader
+// rejoining a Stable group with JoinGroup v9 learns it leads, with the
+// members, and SkipAssignment set; before v9 it is told the old leader id.
+func TestStaticLeaderRejoinSkipsAssignment(t *testing.T) {
+	b := NewTest(t)
+	c := dial(t, b)
+	instance := kmsg.StringPtr("static")
+	join := func(v int16) *kmsg.JoinGroupResponse {
+		req := joinRequest("g", "", instance, 10*time.Second)
+		req.SetVersion(v)
+		var resp *kmsg.JoinGroupResponse
+		for i := 0; i < 500; i++ {
+			if resp = c.roundTrip(req).(*kmsg.JoinGroupResponse); resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if resp.ErrorCode != 0 {
+			t.Fatalf("v%d static join: %v", v, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp
+	}
+	first := join(9)
+	if code := syncGroup(c, "g", first.MemberID, instance, first.Generation); code != 0 {
+		t.Fatalf("SyncGroup: %v", kerr.ErrorForCode(code))
+	}
+	old := join(5)
+	if old.LeaderID != first.MemberID || old.SkipAssignment || len(old.Members) != 0 {
+		t.Errorf("v5 rejoin: leader %q (old %q), skip %v, %d members: want the old leader id", old.LeaderID, first.MemberID, old.SkipAssignment, len(old.Members))
+	}
+	now := join(9)
+	if now.Generation != first.Generation || now.LeaderID != now.MemberID || !now.SkipAssignment || len(now.Members) != 1 {
+		t.Errorf("v9 rejoin: generation %d (was %d), leader %q (self %q), skip %v, %d members", now.Generation, first.Generation, now.LeaderID, now.MemberID, now.SkipAssignment, len(now.Members))
+	}
+}
+
+// TestInitialRebalanceDelayNotCapped (low): the join phase of an empty group
+// waits the full group.initial.rebalance.delay.ms even when the members'
+// rebalance timeout is shorter, as Kafka's InitialDelayedJoin does.
+func TestInitialRebalanceDelayNotCapped(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.GroupInitialRebalanceDelayMs = 1500 }))
+	c := dial(t, b)
+	start := time.Now()
+	var j *kmsg.JoinGroupResponse
+	for i := 0; i < 500; i++ {
+		start = time.Now()
+		if j = joinGroup(c, "g", "", nil, 200*time.Millisecond); j.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if j.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(j.ErrorCode))
+	}
+	if waited := time.Since(start); waited < 1400*time.Millisecond {
+		t.Fatalf("join answered after %v, before the 1.5 s initial delay", waited)
+	}
+}
+
+// TestOffsetCommitOwnExpiry (low): OffsetCommit v2-4's retention time and
+// v1's commit timestamp count as in Kafka: an offset committed with a
+// retention time expires after it, one committed at an old timestamp
+// expires at the next check, one with the default (-1) stays.
+func TestOffsetCommitOwnExpiry(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.OffsetsRetentionCheckMs = 20 }))
+	c := dial(t, b)
+	createTestTopic(t, b, "in", 3)
+	commit := func(v int16, partition int32, retention, timestamp int64) {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.SetVersion(v)
+		req.Group, req.Generation, req.RetentionTimeMillis = "r", -1, retention
+		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "in", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: partition, Offset: 7, Timestamp: timestamp, LeaderEpoch: -1}}}}
+		for i := 0; ; i++ {
+			code := c.roundTrip(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+			if code == 0 {
+				return
+			}
+			if code != kerr.CoordinatorLoadInProgress.Code || i == 500 {
+				t.Fatalf("v%d commit: %v", v, kerr.ErrorForCode(code))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	commit(2, 0, 300, -1)
+	commit(1, 1, -1, time.Now().Add(-8*24*time.Hour).UnixMilli())
+	commit(4, 2, -1, -1)
+	committed := func() map[int32]int64 {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.SetVersion(5)
+		req.Group = "r"
+		req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "in", Partitions: []int32{0, 1, 2}}}
+		out := map[int32]int64{}
+		for _, p := range c.roundTrip(req).(*kmsg.OffsetFetchResponse).Topics[0].Partitions {
+			out[p.Partition] = p.Offset
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for got := committed(); got[0] != -1 || got[1] != -1; got = committed() {
+		if time.Now().After(deadline) {
+			t.Fatalf("offsets %v: the v2 commit with a 300 ms retention and the v1 commit 8 days old did not expire", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := committed(); got[2] != 7 {
+		t.Fatalf("the v4 commit with the default retention expired: %v", got)
+	}
+}

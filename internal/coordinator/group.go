@@ -35,6 +35,10 @@ type committed struct {
 	leaderEpoch int32
 	metadata    string
 	commitTime  time.Time
+	// expireTime is the explicit expiry of a commit of OffsetCommit v1-4
+	// (retention time, KIP-211's "old expiration semantics"); zero when
+	// offsets.retention.minutes applies.
+	expireTime time.Time
 	// logOffset is the base offset of the commit's batch in
 	// __consumer_offsets: a transaction's offsets replace a commit only if
 	// they were appended after it.

@@ -65,10 +65,15 @@ func offsetKey(group string, tp topicPartition) []byte {
 	return k.AppendTo(nil)
 }
 
+// offsetValue is the commit's record value: version 3, or version 1 (no
+// leader epoch) for a commit with an explicit expiry, as Kafka writes them.
 func offsetValue(o committed) []byte {
 	v := kmsg.OffsetCommitValue{
 		Version: offsetValueVer, Offset: o.offset, LeaderEpoch: o.leaderEpoch,
 		Metadata: o.metadata, CommitTimestamp: o.commitTime.UnixMilli(),
+	}
+	if !o.expireTime.IsZero() {
+		v.Version, v.ExpireTimestamp = 1, o.expireTime.UnixMilli()
 	}
 	return v.AppendTo(nil)
 }
@@ -156,6 +161,9 @@ func (l *loader) apply(r LogRecord) error {
 			epoch = -1
 		}
 		o := committed{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp), logOffset: r.Offset}
+		if v.Version == 1 && v.ExpireTimestamp >= 0 {
+			o.expireTime = time.UnixMilli(v.ExpireTimestamp)
+		}
 		if r.ProducerID >= 0 {
 			l.txns.hold(g, r.ProducerID, tp, o)
 			return nil
