@@ -32,9 +32,9 @@ import (
 )
 
 func TestExactlyOnceRandomized(t *testing.T) {
-	iterations, inputs, restarts := 1, 150, 1
+	iterations, inputs, restarts := 1, 200, 2
 	if os.Getenv("KAFKIT_EOS_LONG") != "" {
-		iterations, inputs, restarts = 100, 400, 3
+		iterations, inputs, restarts = 100, 400, 4
 	}
 	for i := range iterations {
 		seed := uint64(time.Now().UnixNano())
@@ -97,10 +97,14 @@ func runEOS(t *testing.T, rng *rand.Rand, inputs, restarts int) {
 	for _, out := range []string{"eos-out-kgo", "eos-out-sdk"} {
 		createTopic(t, addr, out, eosPartitions)
 	}
-	produceSeq(t, addr, eosIn, 0, inputs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// The inputs arrive in chunks while the broker restarts, so the
+	// pipelines work through the restarts.
+	fed := make(chan error, 1)
+	frng := rand.New(rand.NewPCG(rng.Uint64(), 1))
+	go func() { fed <- feedInputs(ctx, addr, inputs, frng) }()
 	monitor := newOffsetMonitor(addr, []string{"eos-kgo", "eos-sdk"})
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -140,8 +144,11 @@ func runEOS(t *testing.T, rng *rand.Rand, inputs, restarts int) {
 		}
 	}
 	for range restarts {
-		time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
+		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
 		cl.restart()
+	}
+	if err := <-fed; err != nil {
+		t.Fatalf("producing the inputs: %v", err)
 	}
 	for _, p := range pipelines {
 		waitFor(t, 2*time.Minute, p.group+" to commit every input", func() bool { return caughtUp(addr, p.group) })
@@ -156,14 +163,21 @@ func runEOS(t *testing.T, rng *rand.Rand, inputs, restarts int) {
 	waitFor(t, eosTxnTimeout+20*time.Second, "every LSO at its high watermark", func() bool {
 		return laggingLSO(t, addr) == ""
 	})
+	inputSeen := map[string]int{}
+	for _, v := range kgoConsumeAll(t, addr, eosIn, kgo.ReadCommitted(), inputs) {
+		inputSeen[v]++
+	}
+	if len(inputSeen) != inputs {
+		t.Fatalf("the input topic holds %d distinct values, want %d", len(inputSeen), inputs)
+	}
 	for _, p := range pipelines {
 		seen := map[string]int{}
 		for _, v := range kgoConsumeAll(t, addr, p.out, kgo.ReadCommitted(), inputs) {
 			seen[v]++
 		}
 		for i := range inputs {
-			if n := seen["out-"+strconv.Itoa(i)]; n != 1 {
-				t.Errorf("%s: input %d is %d times in the committed output", p.out, i, n)
+			if n := seen["out-"+strconv.Itoa(i)]; n != inputSeen[strconv.Itoa(i)] {
+				t.Errorf("%s: input %d (%d times in the input) is %d times in the committed output", p.out, i, inputSeen[strconv.Itoa(i)], n)
 			}
 		}
 		if len(seen) != inputs {
@@ -173,6 +187,30 @@ func runEOS(t *testing.T, rng *rand.Rand, inputs, restarts int) {
 	if msg := monitor.err(); msg != "" {
 		t.Error(msg)
 	}
+}
+
+// feedInputs produces the values 0..n-1 to the input topic in small chunks
+// over a few seconds, idempotently and retrying through broker restarts.
+func feedInputs(ctx context.Context, addr string, n int, rng *rand.Rand) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(eosIn), kgo.RetryTimeout(time.Minute))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for lo := 0; lo < n; {
+		hi := min(n, lo+1+rng.IntN(15))
+		var recs []*kgo.Record
+		for i := lo; i < hi; i++ {
+			s := strconv.Itoa(i)
+			recs = append(recs, &kgo.Record{Key: []byte(s), Value: []byte(s)})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return err
+		}
+		lo = hi
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+	}
+	return nil
 }
 
 // kgoEOSWorker is one member of the franz-go pipeline, until ctx ends or
