@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/storage"
 )
 
 // Produce: v3-13. v3 is the first version carrying record batch v2 (magic 2);
@@ -55,7 +57,15 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				sp.ErrorCode = kerr.InvalidRecord.Code
 			default:
 				p := t.partitions[rp.Partition]
-				res, err := p.log.Append(rp.Records, now, 0)
+				var res storage.AppendResult
+				var err error
+				if e, msg := b.verifiedAppend(req.TransactionID, t.name, rp.Partition, rp.Records, func() { res, err = p.log.Append(rp.Records, now, 0) }); e != nil {
+					sp.ErrorCode = e.Code
+					if rc.version >= 8 {
+						sp.ErrorMessage = &msg
+					}
+					break
+				}
 				if err != nil {
 					sp.ErrorCode = errorCode(err)
 					if rc.version >= 8 {

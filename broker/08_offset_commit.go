@@ -2,9 +2,10 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
-// OffsetCommit: v0-9. v1 adds generation and member id, v2-4 a retention
-// time (ignored since Kafka 2.1, KIP-211: offsets expire
-// offsets.retention.minutes after their group empties), v6 leader epochs,
+// OffsetCommit: v0-9. v1 adds generation and member id (and a commit
+// timestamp per partition), v2-4 a retention time (the offset's own expiry,
+// as Kafka still honours it; from v5 offsets expire
+// offsets.retention.minutes after their group empties, KIP-211), v6 leader epochs,
 // v7 group.instance.id, v8 is flexible. v10 names topics by id (not yet).
 // The response comes once the commit is in __consumer_offsets.
 var offsetCommitVersions = versions{0, 9}

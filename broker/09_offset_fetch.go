@@ -1,10 +1,7 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/kafkit/kafkit"
 )
 
 // OffsetFetch: v0-9. v1 reads Kafka-stored offsets (v0 meant ZooKeeper;
@@ -31,7 +28,7 @@ func (b *Broker) handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (km
 		groups = []kmsg.OffsetFetchRequestGroup{g}
 	}
 	for _, rg := range groups {
-		out, err := b.coord.groups.FetchOffsets(rc.ctx, rg)
+		out, err := b.coord.groups.FetchOffsets(rc.ctx, rg, req.RequireStable)
 		if err != nil {
 			code, err := coordinatorFailed(rc, err)
 			if err != nil {
@@ -39,9 +36,6 @@ func (b *Broker) handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (km
 			}
 			out = kmsg.NewOffsetFetchResponseGroup()
 			out.Group, out.ErrorCode = rg.Group, code
-		}
-		if req.RequireStable {
-			markUnstable(&out, b.coord.txnOffsets.unstable(rg.Group))
 		}
 		resp.Groups = append(resp.Groups, out)
 	}
@@ -75,18 +69,4 @@ func (b *Broker) handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (km
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
-}
-
-// markUnstable replaces the offsets of partitions with a pending
-// transactional commit by UNSTABLE_OFFSET_COMMIT; the client retries.
-func markUnstable(g *kmsg.OffsetFetchResponseGroup, unstable map[kafkit.TopicPartition]bool) {
-	for i := range g.Topics {
-		t := &g.Topics[i]
-		for j := range t.Partitions {
-			p := &t.Partitions[j]
-			if unstable[kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}] {
-				p.Offset, p.ErrorCode = -1, kerr.UnstableOffsetCommit.Code
-			}
-		}
-	}
 }

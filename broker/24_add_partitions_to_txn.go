@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"cmp"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -39,7 +41,8 @@ func (b *Broker) handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToT
 
 // addPartitionsToTxn answers one transaction: unknown partitions get
 // UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, as
-// Kafka does; otherwise every partition gets the coordinator's answer.
+// Kafka does; otherwise every partition gets the coordinator's answer, per
+// partition for a verification (VerifyOnly).
 func (b *Broker) addPartitionsToTxn(rc *reqCtx, id string, producerID int64, epoch int16, verifyOnly bool, topics []kmsg.AddPartitionsToTxnRequestTransactionTopic) []kmsg.AddPartitionsToTxnResponseTransactionTopic {
 	parts := make(map[string][]int32, len(topics))
 	unknown := false
@@ -50,8 +53,13 @@ func (b *Broker) addPartitionsToTxn(rc *reqCtx, id string, producerID int64, epo
 		parts[t.Topic] = append(parts[t.Topic], t.Partitions...)
 	}
 	var coordErr *kerr.Error
-	if !unknown {
-		coordErr = b.coord.txns.AddPartitions(id, producerID, epoch, parts, verifyOnly, rc.version, 2)
+	var verified map[string]map[int32]*kerr.Error
+	switch {
+	case unknown:
+	case verifyOnly:
+		verified, coordErr = b.coord.txns.VerifyPartitions(id, producerID, epoch, parts)
+	default:
+		coordErr = b.coord.txns.AddPartitions(id, producerID, epoch, parts, rc.version, 2)
 	}
 	out := make([]kmsg.AddPartitionsToTxnResponseTransactionTopic, 0, len(topics))
 	for _, t := range topics {
@@ -62,8 +70,8 @@ func (b *Broker) addPartitionsToTxn(rc *reqCtx, id string, producerID int64, epo
 			rp.Partition = p
 			switch {
 			case !unknown:
-				if coordErr != nil {
-					rp.ErrorCode = coordErr.Code
+				if e := cmp.Or(coordErr, verified[t.Topic][p]); e != nil {
+					rp.ErrorCode = e.Code
 				}
 			case b.topics.partition(t.Topic, p) == nil:
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -18,47 +18,41 @@ import (
 var txnOffsetCommitVersions = versions{0, 4}
 
 func (b *Broker) handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (kmsg.Response, error) {
-	recs, resp, err := b.coord.groups.TxnOffsetRecords(rc.ctx, req)
-	if err != nil {
-		// The group coordinator stopped: the broker is closing.
-		return nil, err
+	fenced := kerr.InvalidProducerEpoch
+	if rc.version >= 3 {
+		fenced = kerr.ProducerFenced
 	}
-	partition := b.coord.groups.PartitionFor(req.Group)
-	write := func() *kerr.Error {
-		if len(recs) == 0 {
-			return nil
-		}
+	write := func(partition int32, recs []coordinator.Record) (int64, *kerr.Error) {
 		t, err := b.offsetsTopic()
+		var base int64
 		if err == nil {
-			err = appendBatch(t, partition, recs, recordbatch.Producer{ID: req.ProducerID, Epoch: req.ProducerEpoch, BaseSequence: -1})
+			base, err = appendBatch(t, partition, recs, recordbatch.Producer{ID: req.ProducerID, Epoch: req.ProducerEpoch, BaseSequence: -1})
 		}
 		if err != nil {
 			b.log.Warn("writing transactional offsets", "group", req.Group, "producer_id", req.ProducerID, "err", err)
-			fenced := kerr.InvalidProducerEpoch
-			if rc.version >= 3 {
-				fenced = kerr.ProducerFenced
-			}
-			return txnError(err, fenced)
+			return -1, txnError(err, fenced)
 		}
-		b.coord.txnOffsets.add(partition, req.ProducerID, cloneRecords(recs))
-		return nil
+		return base, nil
 	}
-	if e := b.coord.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version, write); e != nil {
-		for i := range resp.Topics {
-			for j := range resp.Topics[i].Partitions {
-				if resp.Topics[i].Partitions[j].ErrorCode == 0 {
-					resp.Topics[i].Partitions[j].ErrorCode = e.Code
-				}
+	var resp *kmsg.TxnOffsetCommitResponse
+	var closing error
+	e := b.coord.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version, func() {
+		resp, closing = b.coord.groups.CommitTxnOffsets(rc.ctx, req, write)
+	})
+	if closing != nil {
+		// The group coordinator stopped: the broker is closing.
+		return nil, closing
+	}
+	if e != nil {
+		resp = req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				st.Partitions = append(st.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: rp.Partition, ErrorCode: e.Code})
 			}
+			resp.Topics = append(resp.Topics, st)
 		}
 	}
 	return resp, nil
-}
-
-func cloneRecords(recs []coordinator.Record) []coordinator.Record {
-	out := make([]coordinator.Record, len(recs))
-	for i, r := range recs {
-		out[i] = coordinator.Record{Key: append([]byte(nil), r.Key...), Value: append([]byte(nil), r.Value...)}
-	}
-	return out
 }

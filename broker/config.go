@@ -69,6 +69,7 @@ type Config struct {
 	TxnStateNumPartitions       int64 // transaction.state.log.num.partitions
 	TxnMaxTimeoutMs             int64 // transaction.max.timeout.ms
 	TransactionalIDExpirationMs int64 // transactional.id.expiration.ms
+	TxnPartitionVerification    bool  // transaction.partition.verification.enable
 	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
 
 	// Logger receives the broker's logs; nil discards them.

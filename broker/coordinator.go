@@ -19,9 +19,16 @@ const offsetsTopic = "__consumer_offsets"
 // coordinatorHooks holds the group and transaction coordinators once they
 // exist; the broker core only starts, stops and routes to them.
 type coordinatorHooks struct {
-	groups     *coordinator.Coordinator
-	txns       *coordinator.TxnCoordinator
-	txnOffsets *txnOffsets // see txn.go
+	groups *coordinator.Coordinator
+	txns   *coordinator.TxnCoordinator
+	// groupsLoaded is closed when the group coordinator's Load returned:
+	// the transaction coordinator completes prepared transactions, whose
+	// offsets the group coordinator must hold, only then.
+	groupsLoaded chan struct{}
+	// offsetsPartitions and txnPartitions are the partition counts of
+	// __consumer_offsets and __transaction_state: those of the topics that
+	// exist, as Kafka takes them, else the configured ones.
+	offsetsPartitions, txnPartitions int32
 }
 
 func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
@@ -44,14 +51,17 @@ func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
 // COORDINATOR_LOAD_IN_PROGRESS until the replay is done. Both goroutines
 // end with the broker's context.
 func (b *Broker) startCoordinators() error {
+	b.coord.offsetsPartitions = b.internalPartitions(offsetsTopic, b.cfg.OffsetsTopicNumPartitions)
+	b.coord.txnPartitions = b.internalPartitions(txnStateTopic, b.cfg.TxnStateNumPartitions)
 	groups, err := coordinator.New(b.groupConfig(), offsetsStore{b})
 	if err != nil {
 		return err
 	}
 	b.coord.groups = groups
-	b.coord.txnOffsets = newTxnOffsets()
+	b.coord.groupsLoaded = make(chan struct{})
 	b.goStart(func() { groups.Run(b.ctx) })
 	b.goStart(func() {
+		defer close(b.coord.groupsLoaded)
 		if err := groups.Load(b.ctx, b.replayOffsets); err != nil && b.ctx.Err() == nil {
 			b.log.Error("group coordinator failed to load; group requests will keep failing", "err", err)
 		}
@@ -59,11 +69,22 @@ func (b *Broker) startCoordinators() error {
 	return b.startTxnCoordinator()
 }
 
+// internalPartitions is the partition count of a coordinator's internal
+// topic: that of the topic if it exists, whatever the configuration says
+// now (another count would move groups and transactional ids to other
+// partitions, where replay lets older records win), else configured.
+func (b *Broker) internalPartitions(name string, configured int64) int32 {
+	if t := b.topics.get(name); t != nil {
+		return int32(len(t.partitions))
+	}
+	return int32(configured)
+}
+
 // groupConfig is the group coordinator's part of the broker's config.
 func (b *Broker) groupConfig() coordinator.Config {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	cfg := coordinator.Config{
-		NumPartitions:         int32(b.cfg.OffsetsTopicNumPartitions),
+		NumPartitions:         b.coord.offsetsPartitions,
 		InitialRebalanceDelay: ms(b.cfg.GroupInitialRebalanceDelayMs),
 		MinSessionTimeout:     ms(b.cfg.GroupMinSessionTimeoutMs),
 		MaxSessionTimeout:     ms(b.cfg.GroupMaxSessionTimeoutMs),
@@ -96,35 +117,18 @@ func (b *Broker) stopCoordinators() {}
 // appended to the group's partition of __consumer_offsets.
 type offsetsStore struct{ b *Broker }
 
-func (s offsetsStore) Append(partition int32, recs []coordinator.Record) error {
+func (s offsetsStore) Append(partition int32, recs []coordinator.Record) (int64, error) {
 	t, err := s.b.offsetsTopic()
 	if err != nil {
-		return err
+		return -1, err
 	}
-	if partition < 0 || int(partition) >= len(t.partitions) {
-		return fmt.Errorf("%s has %d partitions, not %d", offsetsTopic, len(t.partitions), partition+1)
-	}
-	now := time.Now()
-	bld := recordbatch.NewBuilder(recordbatch.Options{}, 0)
-	for _, r := range recs {
-		bld.Append(now.UnixMilli(), r.Key, r.Value, nil)
-	}
-	batch, err := bld.Finish(recordbatch.NoProducer())
-	if err != nil {
-		return err
-	}
-	p := t.partitions[partition]
-	if _, err := p.log.Append(batch, now, 0); err != nil {
-		return fmt.Errorf("appending to %s-%d: %w", offsetsTopic, partition, err)
-	}
-	p.notify()
-	return nil
+	return appendBatch(t, partition, recs, recordbatch.NoProducer())
 }
 
-// offsetsTopic returns __consumer_offsets (see internalTopic), with
-// offsets.topic.num.partitions partitions.
+// offsetsTopic returns __consumer_offsets (see internalTopic), with the
+// group coordinator's partition count.
 func (b *Broker) offsetsTopic() (*topic, error) {
-	return b.internalTopic(offsetsTopic, b.cfg.OffsetsTopicNumPartitions, b.cfg.OffsetsTopicReplicationFactor)
+	return b.internalTopic(offsetsTopic, int64(b.coord.offsetsPartitions), b.cfg.OffsetsTopicReplicationFactor)
 }
 
 // internalTopic returns a coordinator's internal topic, creating it on first
@@ -149,20 +153,31 @@ func (b *Broker) internalTopic(name string, partitions, replicationFactor int64)
 }
 
 // replayOffsets yields every record of __consumer_offsets, partition by
-// partition in offset order, for the coordinator's Load.
-func (b *Broker) replayOffsets(yield func(coordinator.Record, error) bool) {
-	replay := b.newOffsetsReplay() // transactional offsets: see txn.go
-	defer replay.finish()
+// partition in offset order, for the coordinator's Load, with transactional
+// batches and markers marked as such.
+func (b *Broker) replayOffsets(yield func(coordinator.LogRecord, error) bool) {
 	err := b.replayBatches(offsetsTopic, func(p *partition, batch *recordbatch.Batch) bool {
-		for _, rec := range replay.visible(p.index, batch) {
-			if !yield(rec, nil) {
+		r := coordinator.LogRecord{Partition: p.index, Offset: batch.BaseOffset, ProducerID: -1}
+		if batch.Attributes.Transactional() {
+			r.ProducerID = batch.ProducerID
+		}
+		if batch.Attributes.Control() {
+			r.Marker = coordinator.AbortMarker
+			if len(batch.Records) == 1 && isCommitMarker(batch.Records[0].Key) {
+				r.Marker = coordinator.CommitMarker
+			}
+			return yield(r, nil)
+		}
+		for _, rec := range batch.Records {
+			r.Key, r.Value = rec.Key, rec.Value
+			if !yield(r, nil) {
 				return false
 			}
 		}
 		return true
 	})
 	if err != nil {
-		yield(coordinator.Record{}, err)
+		yield(coordinator.LogRecord{}, err)
 	}
 }
 

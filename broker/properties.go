@@ -203,6 +203,7 @@ var brokerProps = []brokerProp{
 	intProp("transaction.state.log.min.isr", 2, 1, math.MaxInt32, "min.insync.replicas of __transaction_state.", func(c *Config) *int64 { return &c.TxnStateMinISR }),
 	intProp("transaction.state.log.num.partitions", 50, 1, math.MaxInt32, "Partitions of __transaction_state.", func(c *Config) *int64 { return &c.TxnStateNumPartitions }),
 	intProp("transaction.max.timeout.ms", 900000, 1, math.MaxInt32, "Largest transaction.timeout.ms a producer may ask for.", func(c *Config) *int64 { return &c.TxnMaxTimeoutMs }),
+	boolProp("transaction.partition.verification.enable", true, "Reject a transactional produce to a partition not in the producer's ongoing transaction with INVALID_TXN_STATE (KIP-890).", func(c *Config) *bool { return &c.TxnPartitionVerification }),
 	intProp("transactional.id.expiration.ms", 604800000, 1, math.MaxInt32, "Idle transactional ids are forgotten after this long.", func(c *Config) *int64 { return &c.TransactionalIDExpirationMs }),
 	intProp("producer.id.expiration.ms", 86400000, -1, math.MaxInt32, "Idle idempotent producer state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
 	{key: "process.roles", typ: typeList, def: "broker,controller", doc: "KRaft roles; a kafkit broker is always broker,controller.", set: func(_ *Config, v string) error {

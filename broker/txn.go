@@ -5,14 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/coordinator"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 	"github.com/kafkit/kafkit/internal/storage"
@@ -39,7 +36,7 @@ func (b *Broker) registerTxnHandlers(t *handlerTable) {
 func (b *Broker) startTxnCoordinator() error {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	txns, err := coordinator.NewTxnCoordinator(coordinator.TxnConfig{
-		NumPartitions:       int32(b.cfg.TxnStateNumPartitions),
+		NumPartitions:       b.coord.txnPartitions,
 		MaxTimeout:          ms(b.cfg.TxnMaxTimeoutMs),
 		IDExpiration:        ms(b.cfg.TransactionalIDExpirationMs),
 		OffsetsPartitionFor: b.coord.groups.PartitionFor,
@@ -52,7 +49,7 @@ func (b *Broker) startTxnCoordinator() error {
 	b.goStart(func() { txns.Run(b.ctx) })
 	b.goStart(func() {
 		select {
-		case <-b.coord.txnOffsets.replayed:
+		case <-b.coord.groupsLoaded:
 		case <-b.ctx.Done():
 			return
 		}
@@ -64,16 +61,16 @@ func (b *Broker) startTxnCoordinator() error {
 }
 
 // txnStateTopicGet returns __transaction_state (see internalTopic), with
-// transaction.state.log.num.partitions partitions.
+// the transaction coordinator's partition count.
 func (b *Broker) txnStateTopicGet() (*topic, error) {
-	return b.internalTopic(txnStateTopic, b.cfg.TxnStateNumPartitions, b.cfg.TxnStateReplicationFactor)
+	return b.internalTopic(txnStateTopic, int64(b.coord.txnPartitions), b.cfg.TxnStateReplicationFactor)
 }
 
 // appendBatch writes recs as one batch of the given producer (transactional
-// when p.ID >= 0) to a partition of t.
-func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordbatch.Producer) error {
+// when p.ID >= 0) to a partition of t and returns its base offset.
+func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordbatch.Producer) (int64, error) {
 	if partition < 0 || int(partition) >= len(t.partitions) {
-		return fmt.Errorf("%s has %d partitions, not %d", t.name, len(t.partitions), partition+1)
+		return -1, fmt.Errorf("%s has %d partitions, not %d", t.name, len(t.partitions), partition+1)
 	}
 	now := time.Now()
 	bld := recordbatch.NewBuilder(recordbatch.Options{Transactional: p.ID >= 0}, 0)
@@ -82,14 +79,15 @@ func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordb
 	}
 	batch, err := bld.Finish(p)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	tp := t.partitions[partition]
-	if _, err := tp.log.Append(batch, now, 0); err != nil {
-		return fmt.Errorf("appending to %s-%d: %w", t.name, partition, err)
+	res, err := tp.log.Append(batch, now, 0)
+	if err != nil {
+		return -1, fmt.Errorf("appending to %s-%d: %w", t.name, partition, err)
 	}
 	tp.notify()
-	return nil
+	return res.BaseOffset, nil
 }
 
 // txnBackend gives the transaction coordinator the broker's logs.
@@ -100,14 +98,17 @@ func (s txnBackend) AppendTxnState(partition int32, recs []coordinator.Record) e
 	if err != nil {
 		return err
 	}
-	return appendBatch(t, partition, recs, recordbatch.NoProducer())
+	_, err = appendBatch(t, partition, recs, recordbatch.NoProducer())
+	return err
 }
 
 func (s txnBackend) NewProducerID() (int64, error) { return s.b.pids.next() }
 
-// WriteTxnMarker writes the marker and, in __consumer_offsets, hands the
-// producer's offsets of a committed transaction to the group coordinator,
-// retrying while it loads.
+// WriteTxnMarker writes the marker and, in __consumer_offsets, has the group
+// coordinator commit or drop the producer's pending offsets there. It runs
+// under the transaction coordinator's lock, so it does not wait for the
+// group coordinator: the transaction coordinator loads only after it, and a
+// failure leaves the transaction prepared, completed again by its timer.
 func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
 	t := s.b.topics.get(topicName)
 	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
@@ -122,17 +123,7 @@ func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partit
 	if topicName != offsetsTopic {
 		return nil
 	}
-	recs := s.b.coord.txnOffsets.take(partition, producerID)
-	if !commit || len(recs) == 0 {
-		return nil
-	}
-	return backoff.Retry(func() error {
-		err := s.b.coord.groups.ApplyTxnOffsets(ctx, recs)
-		if err != nil && !errors.Is(err, coordinator.ErrLoading) {
-			return backoff.Permanent(err)
-		}
-		return err
-	}, backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0)), ctx))
+	return s.b.coord.groups.CompleteTxnOffsets(ctx, partition, producerID, commit)
 }
 
 // replayTxnState yields every record of __transaction_state, partition by
@@ -151,115 +142,6 @@ func (b *Broker) replayTxnState(yield func(coordinator.Record, error) bool) {
 	}
 }
 
-// txnOffsets holds the offsets TxnOffsetCommit wrote into __consumer_offsets
-// for transactions still open, by partition and producer, until the
-// transaction's marker there commits them (to the group coordinator) or
-// aborts them.
-type txnOffsets struct {
-	mu      sync.Mutex // guards pending
-	pending map[txnOffsetsKey][]coordinator.Record
-	// replayed is closed when the replay of __consumer_offsets has put the
-	// offsets of transactions open at the last shutdown in pending.
-	replayed     chan struct{}
-	replayedOnce sync.Once
-}
-
-type txnOffsetsKey struct {
-	partition  int32
-	producerID int64
-}
-
-func newTxnOffsets() *txnOffsets {
-	return &txnOffsets{pending: make(map[txnOffsetsKey][]coordinator.Record), replayed: make(chan struct{})}
-}
-
-func (o *txnOffsets) add(partition int32, producerID int64, recs []coordinator.Record) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	k := txnOffsetsKey{partition, producerID}
-	o.pending[k] = append(o.pending[k], recs...)
-}
-
-func (o *txnOffsets) take(partition int32, producerID int64) []coordinator.Record {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	k := txnOffsetsKey{partition, producerID}
-	recs := o.pending[k]
-	delete(o.pending, k)
-	return recs
-}
-
-// unstable lists the partitions of group with a transactional offset still
-// pending (KIP-447: OffsetFetch with RequireStable answers them
-// UNSTABLE_OFFSET_COMMIT until the transaction ends).
-func (o *txnOffsets) unstable(group string) map[kafkit.TopicPartition]bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out map[kafkit.TopicPartition]bool
-	for _, recs := range o.pending {
-		for _, r := range recs {
-			var k kmsg.OffsetCommitKey
-			if k.ReadFrom(r.Key) != nil || k.Group != group {
-				continue
-			}
-			if out == nil {
-				out = map[kafkit.TopicPartition]bool{}
-			}
-			out[kafkit.TopicPartition{Topic: k.Topic, Partition: k.Partition}] = true
-		}
-	}
-	return out
-}
-
-// offsetsReplay filters the replay of __consumer_offsets for the group
-// coordinator as a read_committed reader would, but in place: a
-// transaction's offsets are held back until its marker, then yielded
-// (commit) or dropped (abort); those without a marker at the end go to the
-// broker's pending transactional offsets, for the transaction coordinator to
-// end. One goroutine (the group coordinator's load) uses it.
-type offsetsReplay struct {
-	dst  *txnOffsets
-	open map[txnOffsetsKey][]coordinator.Record
-}
-
-func (b *Broker) newOffsetsReplay() *offsetsReplay {
-	return &offsetsReplay{dst: b.coord.txnOffsets, open: make(map[txnOffsetsKey][]coordinator.Record)}
-}
-
-// visible returns the records of batch that take effect at its position.
-func (r *offsetsReplay) visible(partition int32, batch *recordbatch.Batch) []coordinator.Record {
-	k := txnOffsetsKey{partition, batch.ProducerID}
-	switch {
-	case batch.Attributes.Control():
-		recs := r.open[k]
-		delete(r.open, k)
-		if len(batch.Records) == 1 && isCommitMarker(batch.Records[0].Key) {
-			return recs
-		}
-		return nil
-	case batch.Attributes.Transactional():
-		for _, rec := range batch.Records {
-			// The read buffer is reused; held records need their own bytes.
-			r.open[k] = append(r.open[k], coordinator.Record{Key: append([]byte(nil), rec.Key...), Value: append([]byte(nil), rec.Value...)})
-		}
-		return nil
-	}
-	recs := make([]coordinator.Record, len(batch.Records))
-	for i, rec := range batch.Records {
-		recs[i] = coordinator.Record{Key: rec.Key, Value: rec.Value}
-	}
-	return recs
-}
-
-// finish hands the offsets of open transactions over; it runs once the
-// replay stops, however it stops.
-func (r *offsetsReplay) finish() {
-	for k, recs := range r.open {
-		r.dst.add(k.partition, k.producerID, recs)
-	}
-	r.dst.replayedOnce.Do(func() { close(r.dst.replayed) })
-}
-
 func isCommitMarker(key []byte) bool {
 	var k kmsg.ControlRecordKey
 	return k.ReadFrom(key) == nil && k.Type == kmsg.ControlRecordKeyTypeCommit
@@ -276,6 +158,43 @@ func txnError(err error, fenced *kerr.Error) *kerr.Error {
 		return ke
 	}
 	return kerr.UnknownServerError
+}
+
+// verifiedAppend runs append, the write of a produced batch; a
+// transactional batch of a producer that names its transactional id is
+// written only if its partition is in the producer's ongoing transaction
+// (transaction.partition.verification.enable, KIP-890 part 1), otherwise it
+// gets the error Kafka's ReplicaManager answers, with its message.
+// Without the check a stray or late batch would open a transaction no
+// marker ever ends, and the partition's LSO would stay put.
+func (b *Broker) verifiedAppend(txnID *string, topic string, partition int32, records []byte, append func()) (*kerr.Error, string) {
+	producerID, epoch, ok := transactionalBatch(records)
+	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification {
+		append()
+		return nil, ""
+	}
+	switch e := b.coord.txns.Verified(*txnID, producerID, epoch, topic, partition, append); e {
+	case nil:
+		return nil, ""
+	case kerr.InvalidTxnState:
+		return e, "Partition was not added to the transaction"
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch, e.Message
+	case kerr.ConcurrentTransactions, kerr.CoordinatorLoadInProgress, kerr.CoordinatorNotAvailable, kerr.NotCoordinator:
+		// Retriable for every client, without a metadata refresh.
+		return kerr.NotEnoughReplicas, "Unable to verify the partition has been added to the transaction. Underlying error: " + e.Message
+	default:
+		return e, e.Message
+	}
+}
+
+// transactionalBatch returns the producer id (offset 43) and epoch (51) of
+// a produced batch whose attributes (21) mark it transactional (bit 4).
+func transactionalBatch(records []byte) (int64, int16, bool) {
+	if len(records) < recordbatch.HeaderLen || binary.BigEndian.Uint16(records[21:])&0x10 == 0 {
+		return 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(records[43:])), int16(binary.BigEndian.Uint16(records[51:])), true
 }
 
 // isControlBatch reports whether a produced batch claims to be a control

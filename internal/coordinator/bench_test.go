@@ -18,7 +18,7 @@ func BenchmarkCommitOffsets(b *testing.B) {
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	if err := c.Load(ctx, func(func(Record, error) bool) {}); err != nil {
+	if err := c.Load(ctx, func(func(LogRecord, error) bool) {}); err != nil {
 		b.Fatal(err)
 	}
 	req := kmsg.NewPtrOffsetCommitRequest()

@@ -22,6 +22,7 @@ type Coordinator struct {
 	// Owned by the Run goroutine.
 	loaded bool
 	groups map[string]*group
+	txns   txnIndex // groups with offsets of open transactions
 }
 
 // New returns a coordinator that writes its state through store. It answers
@@ -37,7 +38,7 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 	return &Coordinator{
 		cfg: cfg, store: store, log: cfg.Logger,
 		ops: make(chan func()), done: make(chan struct{}),
-		groups: make(map[string]*group),
+		groups: make(map[string]*group), txns: make(txnIndex),
 	}, nil
 }
 
@@ -86,11 +87,13 @@ func (c *Coordinator) stopTimers() {
 }
 
 // Load replays the records of __consumer_offsets (every partition, each in
-// offset order) and then starts answering requests. It decodes on the
-// caller's goroutine, so the loop keeps answering COORDINATOR_LOAD_IN_PROGRESS
-// meanwhile. A record that cannot be decoded fails the load.
-func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]) error {
-	l := loader{groups: make(map[string]*group), now: time.Now()}
+// offset order, markers included) and then starts answering requests. It
+// decodes on the caller's goroutine, so the loop keeps answering
+// COORDINATOR_LOAD_IN_PROGRESS meanwhile. A record that cannot be decoded
+// fails the load. Offsets of transactions without a marker stay pending
+// until CompleteTxnOffsets.
+func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[LogRecord, error]) error {
+	l := loader{groups: make(map[string]*group), txns: make(txnIndex), partitionFor: c.PartitionFor, now: time.Now()}
 	for r, err := range recs {
 		if err != nil {
 			return fmt.Errorf("loading __consumer_offsets: %w", err)
@@ -100,12 +103,12 @@ func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]) e
 		}
 	}
 	for id, g := range l.groups {
-		if g.protocolType == "" && g.generation == 0 && len(g.offsets) == 0 {
+		if g.protocolType == "" && g.generation == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
 			delete(l.groups, id) // only tombstones remained
 		}
 	}
 	_, err := call(ctx, c, func() struct{} {
-		c.groups = l.groups
+		c.groups, c.txns = l.groups, l.txns
 		for _, g := range c.groups {
 			for _, m := range g.members {
 				c.scheduleHeartbeat(g, m)
@@ -172,5 +175,6 @@ func newMemberID(prefix string) string {
 
 // storeGroup writes the group's metadata record.
 func (c *Coordinator) storeGroup(g *group) error {
-	return c.store.Append(c.PartitionFor(g.id), []Record{{Key: groupKey(g.id), Value: groupValue(g)}})
+	_, err := c.store.Append(c.PartitionFor(g.id), []Record{{Key: groupKey(g.id), Value: groupValue(g)}})
+	return err
 }

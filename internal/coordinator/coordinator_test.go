@@ -252,11 +252,11 @@ func TestLoadInProgress(t *testing.T) {
 		if err != nil || resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
 			t.Fatalf("before Load: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
 		}
-		fetch, _ := c.FetchOffsets(ctx, kmsg.OffsetFetchRequestGroup{Group: "g"})
+		fetch, _ := c.FetchOffsets(ctx, kmsg.OffsetFetchRequestGroup{Group: "g"}, false)
 		if fetch.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
 			t.Fatalf("fetch before Load: %v", kerr.ErrorForCode(fetch.ErrorCode))
 		}
-		if err := c.Load(ctx, func(func(Record, error) bool) {}); err != nil {
+		if err := c.Load(ctx, func(func(LogRecord, error) bool) {}); err != nil {
 			t.Fatal(err)
 		}
 		resp, _ = c.JoinGroup(ctx, "c", "/h", joinReq("g", ""))

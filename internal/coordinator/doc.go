@@ -29,4 +29,15 @@
 // the partition of __consumer_offsets that PartitionFor picks; deletions are
 // tombstones. Load replays those records at startup; until it has finished,
 // every request is answered with COORDINATOR_LOAD_IN_PROGRESS.
+//
+// # Transactional offsets
+//
+// TxnOffsetCommit's offsets are written as the producer's transactional
+// batch and held in their group, pending, until the transaction's marker
+// (CompleteTxnOffsets, or the marker met in the replay) commits or drops
+// them; the write and the hold, the fetch with RequireStable and the
+// completion are each one step of the loop, as Kafka does them under the
+// group lock. A committed transactional offset replaces the group's offset
+// only if it was appended after it, so a later plain commit wins, as it
+// does in Kafka and after compaction.
 package coordinator

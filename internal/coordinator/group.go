@@ -35,6 +35,14 @@ type committed struct {
 	leaderEpoch int32
 	metadata    string
 	commitTime  time.Time
+	// expireTime is the explicit expiry of a commit of OffsetCommit v1-4
+	// (retention time, KIP-211's "old expiration semantics"); zero when
+	// offsets.retention.minutes applies.
+	expireTime time.Time
+	// logOffset is the base offset of the commit's batch in
+	// __consumer_offsets: a transaction's offsets replace a commit only if
+	// they were appended after it.
+	logOffset int64
 }
 
 // group is one consumer group; owned by the Run goroutine.
@@ -74,6 +82,9 @@ type group struct {
 	subscribed map[string]bool
 
 	offsets map[topicPartition]committed
+	// txnOffsets are the offsets of open transactions, by producer id,
+	// written by TxnOffsetCommit and waiting for the transaction's marker.
+	txnOffsets map[int64]map[topicPartition]committed
 }
 
 // member is one group member; owned by the Run goroutine.
@@ -103,7 +114,7 @@ func newGroup(id string, now time.Time) *group {
 		id: id, stateSince: now,
 		members: make(map[string]*member), static: make(map[string]string),
 		pending: make(map[string]*time.Timer), awaitingSync: make(map[string]bool),
-		offsets: make(map[topicPartition]committed),
+		offsets: make(map[topicPartition]committed), txnOffsets: make(map[int64]map[topicPartition]committed),
 	}
 }
 

@@ -21,17 +21,18 @@ type memStore struct {
 	fail error
 }
 
-func (s *memStore) Append(p int32, recs []Record) error {
+func (s *memStore) Append(p int32, recs []Record) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
-		return s.fail
+		return -1, s.fail
 	}
 	if s.recs == nil {
 		s.recs = make(map[int32][]Record)
 	}
+	base := int64(len(s.recs[p]))
 	s.recs[p] = append(s.recs[p], recs...)
-	return nil
+	return base, nil
 }
 
 func (s *memStore) setFail(err error) {
@@ -43,18 +44,18 @@ func (s *memStore) setFail(err error) {
 // all yields every stored record, partition by partition, as the broker
 // replays __consumer_offsets: from one reused buffer, so a coordinator that
 // keeps the bytes it is handed without copying them is caught.
-func (s *memStore) all(yield func(Record, error) bool) {
+func (s *memStore) all(yield func(LogRecord, error) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var scratch []byte
 	for _, p := range slices.Sorted(maps.Keys(s.recs)) {
-		for _, r := range s.recs[p] {
+		for i, r := range s.recs[p] {
 			scratch = append(append(scratch[:0], r.Key...), r.Value...)
 			reused := Record{Key: scratch[:len(r.Key):len(r.Key)]}
 			if r.Value != nil {
 				reused.Value = scratch[len(r.Key):]
 			}
-			if !yield(reused, nil) {
+			if !yield(LogRecord{Record: reused, Partition: p, Offset: int64(i), ProducerID: -1}, nil) {
 				return
 			}
 			for i := range scratch {
@@ -227,7 +228,7 @@ func (h *harness) committedOffset(group, topic string) int64 {
 	rg := kmsg.NewOffsetFetchRequestGroup()
 	rg.Group = group
 	rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}
-	resp, err := h.c.FetchOffsets(context.Background(), rg)
+	resp, err := h.c.FetchOffsets(context.Background(), rg, false)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -166,7 +166,13 @@ func (c *Coordinator) joinKnown(g *group, j joining) {
 		c.addMemberAndRebalance(g, id, j)
 		return
 	}
-	if g.fenced(j.req.InstanceID, id) {
+	switch inst := j.req.InstanceID; {
+	case inst != nil && g.static[*inst] == "":
+		// Kafka's validateExistingMember: a static join must name a known
+		// instance.
+		j.ch <- joinError(kerr.UnknownMemberID.Code, id)
+		return
+	case g.fenced(inst, id):
 		j.ch <- joinError(kerr.FencedInstanceID.Code, id)
 		return
 	}
@@ -305,10 +311,16 @@ func (c *Coordinator) replaceStatic(g *group, old *member, id string, j joining)
 		}
 		m.join = nil
 		resp := c.joinResponse(g, &m)
-		// The old leader id keeps a rejoining leader from running a trivial
-		// assignment that a Stable group would never hand out.
-		resp.LeaderID = prevLeader
-		resp.Members = nil
+		if j.req.Version >= 9 {
+			// KIP-814: the leader learns it leads but keeps the current
+			// assignment.
+			resp.SkipAssignment = m.id == g.leader
+		} else {
+			// The old leader id keeps a rejoining leader from running a
+			// trivial assignment that a Stable group would never hand out.
+			resp.LeaderID = prevLeader
+			resp.Members = nil
+		}
 		j.ch <- resp
 	case stateCompletingRebalance:
 		c.prepareRebalance(g)
@@ -325,9 +337,10 @@ func (c *Coordinator) maybePrepareRebalance(g *group) {
 }
 
 // prepareRebalance starts a rebalance: members have until the longest
-// rebalance timeout to rejoin. The first rebalance of an empty group waits
+// rebalance timeout to rejoin. The rebalance of an empty group waits
 // group.initial.rebalance.delay.ms for more members instead, extended while
-// new ones arrive, up to the rebalance timeout (Kafka's InitialDelayedJoin).
+// new ones arrive, as long as the rebalance timeout leaves time (Kafka's
+// InitialDelayedJoin).
 func (c *Coordinator) prepareRebalance(g *group) {
 	if g.state == stateCompletingRebalance {
 		for _, m := range g.members {
@@ -342,9 +355,9 @@ func (c *Coordinator) prepareRebalance(g *group) {
 	timeout := g.maxRebalanceTimeout()
 	if g.state == stateEmpty && c.cfg.InitialRebalanceDelay > 0 {
 		g.initialDelay, g.newMemberAdded = true, false
-		delay := min(c.cfg.InitialRebalanceDelay, timeout)
+		// Kafka waits the full delay, whatever the rebalance timeout.
 		g.remaining = max(timeout-c.cfg.InitialRebalanceDelay, 0)
-		c.setRebalanceTimer(g, delay, c.initialDelayExpired)
+		c.setRebalanceTimer(g, c.cfg.InitialRebalanceDelay, c.initialDelayExpired)
 	} else {
 		c.setRebalanceTimer(g, timeout, c.completeJoin)
 	}
@@ -391,15 +404,22 @@ func (c *Coordinator) maybeCompleteJoin(g *group) {
 	}
 }
 
-// completeJoin ends the join phase: members that did not rejoin are
-// removed, the next generation starts and every joined member is answered.
+// completeJoin ends the join phase: dynamic members that did not rejoin
+// are removed (static ones stay until their session expires, KIP-345), the
+// next generation starts and every joined member is answered. If no member
+// rejoined, the phase waits another rebalance timeout, as Kafka's does.
 func (c *Coordinator) completeJoin(g *group) {
 	c.stopRebalanceTimer(g)
 	g.initialDelay = false
 	for _, m := range g.members {
-		if m.join == nil {
+		if m.join == nil && m.instanceID == nil {
 			c.removeMember(g, m)
 		}
+	}
+	if len(g.members) > 0 && !g.electJoinedLeader() {
+		c.log.Warn("no member rejoined; waiting for them or their session timeouts", "group", g.id)
+		c.setRebalanceTimer(g, g.maxRebalanceTimeout(), c.completeJoin)
+		return
 	}
 	now := time.Now()
 	g.generation++
@@ -416,9 +436,10 @@ func (c *Coordinator) completeJoin(g *group) {
 	g.subscribed = subscribedTopics(g)
 	g.transition(stateCompletingRebalance, now)
 	for _, m := range g.members {
-		resp := c.joinResponse(g, m)
-		m.join <- resp
-		m.join = nil
+		if m.join != nil {
+			m.join <- c.joinResponse(g, m)
+			m.join = nil
+		}
 		m.isNew = false
 		g.awaitingSync[m.id] = true
 		c.scheduleHeartbeat(g, m)
@@ -637,6 +658,21 @@ func (c *Coordinator) leaveOne(g *group, lm kmsg.LeaveGroupRequestMember) *kerr.
 	c.log.Info("member left group", "group", g.id, "member", id)
 	c.removeMemberAndUpdateGroup(g, m)
 	return nil
+}
+
+// electJoinedLeader keeps a leader that rejoined, or hands the lead to a
+// member that did (a static leader may stay away); false when none did.
+func (g *group) electJoinedLeader() bool {
+	if l := g.members[g.leader]; l != nil && l.join != nil {
+		return true
+	}
+	for _, m := range g.sortedMembers() {
+		if m.join != nil {
+			g.leader = m.id
+			return true
+		}
+	}
+	return false
 }
 
 // removeMember takes m out of the group, failing its waiting calls, and

@@ -19,8 +19,30 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req *kmsg.OffsetCommitR
 
 // FetchOffsets answers one group of an OffsetFetch request (the v8+ form;
 // older versions map onto it). Nil Topics asks for every committed offset.
-func (c *Coordinator) FetchOffsets(ctx context.Context, req kmsg.OffsetFetchRequestGroup) (kmsg.OffsetFetchResponseGroup, error) {
-	return call(ctx, c, func() kmsg.OffsetFetchResponseGroup { return c.fetch(req) })
+// With requireStable (v7+, KIP-447) a partition with an offset of an open
+// transaction answers UNSTABLE_OFFSET_COMMIT; the client retries.
+func (c *Coordinator) FetchOffsets(ctx context.Context, req kmsg.OffsetFetchRequestGroup, requireStable bool) (kmsg.OffsetFetchResponseGroup, error) {
+	return call(ctx, c, func() kmsg.OffsetFetchResponseGroup {
+		out := c.fetch(req)
+		if g := c.groups[req.Group]; requireStable && g != nil {
+			markUnstable(&out, g)
+		}
+		return out
+	})
+}
+
+// markUnstable replaces the offsets of g's partitions with a pending
+// transactional commit by UNSTABLE_OFFSET_COMMIT.
+func markUnstable(out *kmsg.OffsetFetchResponseGroup, g *group) {
+	for i := range out.Topics {
+		t := &out.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if g.pendingTxn(topicPartition{t.Topic, p.Partition}) {
+				p.Offset, p.ErrorCode = -1, kerr.UnstableOffsetCommit.Code
+			}
+		}
+	}
 }
 
 // DeleteOffsets handles an OffsetDelete request.
@@ -83,6 +105,7 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 			tp := topicPartition{rt.Topic, rp.Partition}
 			o, code := c.checkOffset(gerr, tp, rp.Offset, epochSince(req.Version, 6, rp.LeaderEpoch), rp.Metadata, now)
 			if sp.ErrorCode = code; code == 0 {
+				commitTimes(req, rp, &o)
 				recs = append(recs, Record{Key: offsetKey(g.id, tp), Value: offsetValue(o)})
 				writes = append(writes, pending{tp, o, sp})
 			}
@@ -92,7 +115,8 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	if len(recs) == 0 {
 		return resp
 	}
-	if err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
+	base, err := c.store.Append(c.PartitionFor(g.id), recs)
+	if err != nil {
 		c.log.Warn("storing offset commit", "group", g.id, "err", err)
 		for _, w := range writes {
 			w.out.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -101,6 +125,7 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	}
 	c.groups[g.id] = g
 	for _, w := range writes {
+		w.o.logOffset = base
 		g.offsets[w.tp] = w.o
 	}
 	return resp
@@ -212,14 +237,14 @@ func (c *Coordinator) removeOffsets(g *group, tps []topicPartition) error {
 			recs = append(recs, Record{Key: offsetKey(g.id, tp)})
 		}
 	}
-	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs)
+	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs) && len(g.txnOffsets) == 0
 	if dies {
 		recs = append(recs, Record{Key: groupKey(g.id)})
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
+	if _, err := c.store.Append(c.PartitionFor(g.id), recs); err != nil {
 		return err
 	}
 	for _, tp := range tps {
@@ -244,22 +269,27 @@ func (c *Coordinator) removeGroup(g *group) {
 // expireOffsets applies offsets.retention.minutes (KIP-211): a group's
 // offsets expire once it has been Empty that long; a simple group's
 // offsets, and a Stable consumer group's offsets of topics no member
-// subscribes to any more, expire that long after their commit.
+// subscribes to any more, expire that long after their commit. An offset
+// with its own expiry (OffsetCommit v1-4) expires then instead.
 func (c *Coordinator) expireOffsets(now time.Time) {
 	keep := c.cfg.OffsetsRetention
 	for _, g := range c.groups {
 		var expired []topicPartition
 		for tp, o := range g.offsets {
-			var due bool
+			var since time.Time
 			switch {
 			case g.protocolType != "" && g.state == stateEmpty:
-				due = now.Sub(g.stateSince) >= keep
-			case g.protocolType == "":
-				due = now.Sub(o.commitTime) >= keep
-			case g.protocolType == "consumer" && g.state == stateStable && g.subscribed != nil:
-				due = !g.subscribed[tp.topic] && now.Sub(o.commitTime) >= keep
+				since = g.stateSince
+			case g.protocolType == "",
+				g.protocolType == "consumer" && g.state == stateStable && g.subscribed != nil && !g.subscribed[tp.topic]:
+				since = o.commitTime
+			default:
+				continue
 			}
-			if due {
+			if g.pendingTxn(tp) {
+				continue // Kafka keeps an offset an open transaction will replace
+			}
+			if o.expireTime.IsZero() && now.Sub(since) >= keep || !o.expireTime.IsZero() && !now.Before(o.expireTime) {
 				expired = append(expired, tp)
 			}
 		}
@@ -322,6 +352,18 @@ func (c *Coordinator) checkOffset(gerr *kerr.Error, tp topicPartition, offset in
 		return o, kerr.OffsetMetadataTooLarge.Code
 	}
 	return o, 0
+}
+
+// commitTimes applies the times older OffsetCommit versions carry, as Kafka
+// still does: v1's commit timestamp per partition, v2-4's retention time,
+// which gives the offset its own expiry (-1: the broker's retention).
+func commitTimes(req *kmsg.OffsetCommitRequest, rp kmsg.OffsetCommitRequestTopicPartition, o *committed) {
+	if req.Version == 1 && rp.Timestamp != -1 {
+		o.commitTime = time.UnixMilli(rp.Timestamp)
+	}
+	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis != -1 {
+		o.expireTime = o.commitTime.Add(time.Duration(req.RetentionTimeMillis) * time.Millisecond)
+	}
 }
 
 // epochSince is a partition's committed leader epoch: -1 when the request

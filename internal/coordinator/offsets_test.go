@@ -92,14 +92,14 @@ func TestFetchAll(t *testing.T) {
 		h := start(t, Config{}, nil)
 		defer h.stop()
 		h.commit("g", "", -1, map[string]int64{"b": 2, "a": 1})
-		resp, err := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "g"})
+		resp, err := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "g"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(resp.Topics) != 2 || resp.Topics[0].Topic != "a" || resp.Topics[1].Topic != "b" || resp.Topics[1].Partitions[0].Offset != 2 {
 			t.Fatalf("fetch all: %+v", resp.Topics)
 		}
-		unknown, _ := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "none"})
+		unknown, _ := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "none"}, false)
 		if unknown.ErrorCode != 0 || len(unknown.Topics) != 0 {
 			t.Fatalf("fetch of unknown group: %+v", unknown)
 		}
@@ -321,7 +321,7 @@ func TestCommitLeaderEpochByVersion(t *testing.T) {
 			if resp, err := h.c.CommitOffsets(context.Background(), req); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
 				t.Fatalf("v%d commit: %v %+v", tc.version, err, resp)
 			}
-			got, err := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "simple", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}})
+			got, err := h.c.FetchOffsets(context.Background(), kmsg.OffsetFetchRequestGroup{Group: "simple", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}}, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,10 +18,37 @@ type Record struct {
 // Store appends records to a partition of __consumer_offsets. The
 // coordinator calls it from its loop goroutine and answers the request that
 // caused the write only after Append returned, so an acknowledged commit is
-// in the log.
+// in the log. Append returns the batch's base offset: of two commits of a
+// partition, the one appended later wins, as in Kafka and as compaction
+// keeps them.
 type Store interface {
-	Append(partition int32, recs []Record) error
+	Append(partition int32, recs []Record) (int64, error)
 }
+
+// LogRecord is a record of __consumer_offsets as Load replays it.
+type LogRecord struct {
+	Record
+	Partition int32
+	// Offset is the base offset of the record's batch.
+	Offset int64
+	// ProducerID is the transactional producer whose batch (offsets of
+	// TxnOffsetCommit) or marker this is; -1 for the coordinator's own
+	// records.
+	ProducerID int64
+	// Marker is set for a transaction marker (its Record is empty): the
+	// producer's offsets held back since its TxnOffsetCommit take effect
+	// (commit) or are dropped (abort).
+	Marker Marker
+}
+
+// Marker is a transaction marker's kind.
+type Marker int8
+
+const (
+	NoMarker Marker = iota
+	CommitMarker
+	AbortMarker
+)
 
 // Key versions of Kafka's __consumer_offsets schemas: 0 and 1 are offset
 // commits, 2 is group metadata; later ones belong to the KIP-848 protocol
@@ -38,10 +65,15 @@ func offsetKey(group string, tp topicPartition) []byte {
 	return k.AppendTo(nil)
 }
 
+// offsetValue is the commit's record value: version 3, or version 1 (no
+// leader epoch) for a commit with an explicit expiry, as Kafka writes them.
 func offsetValue(o committed) []byte {
 	v := kmsg.OffsetCommitValue{
 		Version: offsetValueVer, Offset: o.offset, LeaderEpoch: o.leaderEpoch,
 		Metadata: o.metadata, CommitTimestamp: o.commitTime.UnixMilli(),
+	}
+	if !o.expireTime.IsZero() {
+		v.Version, v.ExpireTimestamp = 1, o.expireTime.UnixMilli()
 	}
 	return v.AppendTo(nil)
 }
@@ -80,10 +112,13 @@ func groupValue(g *group) []byte {
 func ptr[T any](v T) *T { return &v }
 
 // loader rebuilds groups from replayed records: the last record of a key
-// wins and a tombstone removes it, as log compaction would leave it.
+// wins and a tombstone removes it, as log compaction would leave it. A
+// transaction's offsets wait in their group until its marker.
 type loader struct {
-	groups map[string]*group
-	now    time.Time
+	groups       map[string]*group
+	txns         txnIndex
+	partitionFor func(group string) int32
+	now          time.Time
 }
 
 func (l *loader) get(id string) *group {
@@ -95,7 +130,11 @@ func (l *loader) get(id string) *group {
 	return g
 }
 
-func (l *loader) apply(r Record) error {
+func (l *loader) apply(r LogRecord) error {
+	if r.Marker != NoMarker {
+		l.txns.complete(l.groups, r.Partition, r.ProducerID, l.partitionFor, r.Marker == CommitMarker)
+		return nil
+	}
 	if len(r.Key) < 2 {
 		return fmt.Errorf("record key of %d bytes", len(r.Key))
 	}
@@ -108,7 +147,9 @@ func (l *loader) apply(r Record) error {
 		g := l.get(k.Group)
 		tp := topicPartition{k.Topic, k.Partition}
 		if r.Value == nil {
-			delete(g.offsets, tp)
+			if r.ProducerID < 0 {
+				delete(g.offsets, tp)
+			}
 			return nil
 		}
 		var v kmsg.OffsetCommitValue
@@ -119,7 +160,15 @@ func (l *loader) apply(r Record) error {
 		if v.Version < 3 {
 			epoch = -1
 		}
-		g.offsets[tp] = committed{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp)}
+		o := committed{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp), logOffset: r.Offset}
+		if v.Version == 1 && v.ExpireTimestamp >= 0 {
+			o.expireTime = time.UnixMilli(v.ExpireTimestamp)
+		}
+		if r.ProducerID >= 0 {
+			l.txns.hold(g, r.ProducerID, tp, o)
+			return nil
+		}
+		g.offsets[tp] = o
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(r.Key); err != nil {

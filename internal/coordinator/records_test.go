@@ -28,7 +28,7 @@ func TestLoaderReadsKafkaRecords(t *testing.T) {
 		}
 		return Record{Key: k.AppendTo(nil), Value: val.AppendTo(nil)}
 	}
-	l := loader{groups: make(map[string]*group), now: time.Now()}
+	l := loader{groups: make(map[string]*group), txns: make(txnIndex), partitionFor: func(string) int32 { return 0 }, now: time.Now()}
 	recs := []Record{
 		{Key: key(0, "g", "t", 0), Value: value(0, 10)},
 		{Key: key(1, "g", "t", 1), Value: value(1, 11)},
@@ -40,8 +40,8 @@ func TestLoaderReadsKafkaRecords(t *testing.T) {
 		groupRec(3, "gone", "b", "c"),               // a later record wins; its leader left
 		{Key: []byte{0, 3, 0, 0}, Value: []byte{1}}, // KIP-848 record: skipped
 	}
-	for _, r := range recs {
-		if err := l.apply(r); err != nil {
+	for i, r := range recs {
+		if err := l.apply(LogRecord{Record: r, Offset: int64(i), ProducerID: -1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +70,7 @@ func TestLoaderReadsKafkaRecords(t *testing.T) {
 	if m := g.members["c"]; string(m.assignment) != "c" || m.rebalanceTimeout != 20*time.Second {
 		t.Errorf("member c: %+v", m)
 	}
-	if err := l.apply(Record{Key: []byte{0}}); err == nil {
+	if err := l.apply(LogRecord{Record: Record{Key: []byte{0}}, ProducerID: -1}); err == nil {
 		t.Error("a one-byte key was accepted")
 	}
 }

@@ -294,10 +294,11 @@ func (c *TxnCoordinator) commitStep(t, next *txnMeta) *kerr.Error {
 }
 
 // bumpEpoch moves next to a new epoch, or to a new producer id when the
-// epoch is exhausted.
+// epoch is exhausted (Kafka's rotation at 32766: a producer never gets
+// 32767, which only fencing uses).
 func (c *TxnCoordinator) bumpEpoch(next *txnMeta) *kerr.Error {
 	next.lastProducerID, next.lastEpoch = -1, -1
-	if next.epoch < math.MaxInt16-1 {
+	if !exhausted(next.epoch) {
 		next.epoch++
 		return nil
 	}
@@ -309,6 +310,8 @@ func (c *TxnCoordinator) bumpEpoch(next *txnMeta) *kerr.Error {
 	next.producerID, next.epoch = id, 0
 	return nil
 }
+
+func exhausted(epoch int16) bool { return epoch >= math.MaxInt16-1 }
 
 // complete ends t's transaction: PrepareCommit/PrepareAbort persisted
 // (unless t is in it already), a marker in every partition of the
@@ -406,12 +409,18 @@ func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDR
 		return -1, -1, kerr.ConcurrentTransactions
 	case kmsg.TransactionStateOngoing:
 		// Fence the previous instance: its transaction ends with markers
-		// of the next epoch, which is then this producer's.
+		// of the next epoch, which is then this producer's, unless that
+		// is the last one (then the producer gets a new id).
 		if e := c.abortFenced(ctx, t); e != nil {
 			return -1, -1, e
 		}
 		next := t.clone()
 		next.timeout = req.Timeout
+		if exhausted(next.epoch) {
+			if e := c.bumpEpoch(next); e != nil {
+				return -1, -1, e
+			}
+		}
 		if e := c.commitStep(t, next); e != nil {
 			return -1, -1, e
 		}
@@ -431,12 +440,16 @@ func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDR
 	return t.producerID, t.epoch, nil
 }
 
-// abortFenced aborts t's ongoing transaction under a bumped epoch, which
-// fences the producer that ran it. The caller holds mu.
+// abortFenced aborts t's ongoing transaction under the next epoch of the
+// same producer id, which fences the producer that ran it: the markers must
+// carry the id of the transaction's data, so even epoch 32766 moves to
+// 32767 here rather than to a new id (Kafka's prepareFenceProducerEpoch).
+// The caller holds mu.
 func (c *TxnCoordinator) abortFenced(ctx context.Context, t *txnMeta) *kerr.Error {
 	next := t.clone()
-	if e := c.bumpEpoch(next); e != nil {
-		return e
+	next.lastProducerID, next.lastEpoch = -1, -1
+	if next.epoch < math.MaxInt16 {
+		next.epoch++
 	}
 	next.state = kmsg.TransactionStatePrepareAbort
 	if e := c.commitStep(t, next); e != nil {
@@ -452,6 +465,16 @@ func (c *TxnCoordinator) abortFenced(ctx context.Context, t *txnMeta) *kerr.Erro
 // check validates a producer's request against its transactional id; the
 // caller holds mu.
 func (c *TxnCoordinator) check(id string, producerID int64, epoch int16, version, fencedVersion int16) (*txnMeta, *kerr.Error) {
+	t, e := c.owner(id, producerID, epoch, version, fencedVersion)
+	if e == nil && t.prepared() {
+		return nil, kerr.ConcurrentTransactions
+	}
+	return t, e
+}
+
+// owner checks that the producer owns the transactional id at its current
+// epoch; the caller holds mu.
+func (c *TxnCoordinator) owner(id string, producerID int64, epoch int16, version, fencedVersion int16) (*txnMeta, *kerr.Error) {
 	if !c.loaded {
 		return nil, kerr.CoordinatorLoadInProgress
 	}
@@ -461,33 +484,19 @@ func (c *TxnCoordinator) check(id string, producerID int64, epoch int16, version
 		return nil, kerr.InvalidProducerIDMapping
 	case epoch != t.epoch:
 		return nil, fenced(version, fencedVersion)
-	case t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort:
-		return nil, kerr.ConcurrentTransactions
 	}
 	return t, nil
 }
 
 // AddPartitions adds partitions (topic → partitions) to the producer's
 // transaction, starting one if none is ongoing (AddPartitionsToTxn;
-// PRODUCER_FENCED from fencedVersion on). With verifyOnly (v4+ brokers'
-// verification) it only reports INVALID_TXN_STATE unless every partition is
-// in the ongoing transaction.
-func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16, partitions map[string][]int32, verifyOnly bool, version, fencedVersion int16) *kerr.Error {
+// PRODUCER_FENCED from fencedVersion on).
+func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16, partitions map[string][]int32, version, fencedVersion int16) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, e := c.check(id, producerID, epoch, version, fencedVersion)
 	if e != nil {
 		return e
-	}
-	if verifyOnly {
-		for topic, ps := range partitions {
-			for _, p := range ps {
-				if t.state != kmsg.TransactionStateOngoing || !t.partitions[topic][p] {
-					return kerr.InvalidTxnState
-				}
-			}
-		}
-		return nil
 	}
 	next := t.clone()
 	changed := false
@@ -516,10 +525,59 @@ func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16,
 	return nil
 }
 
+// VerifyPartitions answers AddPartitionsToTxn's VerifyOnly (v4+, KIP-890):
+// an error for the whole transaction, or, per partition, INVALID_TXN_STATE
+// unless it is in the producer's transaction (nil when every one is).
+func (c *TxnCoordinator) VerifyPartitions(id string, producerID int64, epoch int16, partitions map[string][]int32) (map[string]map[int32]*kerr.Error, *kerr.Error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, e := c.check(id, producerID, epoch, 4, 0)
+	if e != nil {
+		return nil, e
+	}
+	var out map[string]map[int32]*kerr.Error
+	for topic, ps := range partitions {
+		for _, p := range ps {
+			if t.partitions[topic][p] {
+				continue
+			}
+			if out == nil {
+				out = make(map[string]map[int32]*kerr.Error)
+			}
+			if out[topic] == nil {
+				out[topic] = make(map[int32]*kerr.Error)
+			}
+			out[topic][p] = kerr.InvalidTxnState
+		}
+	}
+	return out, nil
+}
+
+// Verified runs write, a transactional produce to a partition, only if the
+// partition is in the producer's ongoing transaction (KIP-890 part 1), and
+// under the coordinator's lock, so no marker of that transaction comes
+// between the check and the write. Otherwise it returns the coordinator's
+// error: INVALID_TXN_STATE for a partition never added or a transaction
+// already ended, PRODUCER_FENCED for an old epoch, INVALID_PRODUCER_ID_MAPPING,
+// CONCURRENT_TRANSACTIONS while markers are written.
+func (c *TxnCoordinator) Verified(id string, producerID int64, epoch int16, topic string, partition int32, write func()) *kerr.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, e := c.check(id, producerID, epoch, 4, 0)
+	switch {
+	case e != nil:
+		return e
+	case !t.partitions[topic][partition]:
+		return kerr.InvalidTxnState
+	}
+	write()
+	return nil
+}
+
 // AddOffsets adds the group's __consumer_offsets partition to the
 // producer's transaction (AddOffsetsToTxn).
 func (c *TxnCoordinator) AddOffsets(id string, producerID int64, epoch int16, group string, version int16) *kerr.Error {
-	return c.AddPartitions(id, producerID, epoch, map[string][]int32{OffsetsTopic: {c.cfg.OffsetsPartitionFor(group)}}, false, version, 2)
+	return c.AddPartitions(id, producerID, epoch, map[string][]int32{OffsetsTopic: {c.cfg.OffsetsPartitionFor(group)}}, version, 2)
 }
 
 // CommitOffsets handles the transactional side of a TxnOffsetCommit: the
@@ -528,7 +586,7 @@ func (c *TxnCoordinator) AddOffsets(id string, producerID int64, epoch int16, gr
 // write (which appends the offsets to __consumer_offsets) runs under the
 // coordinator's lock, so the transaction cannot end between the check and
 // the write.
-func (c *TxnCoordinator) CommitOffsets(id string, producerID int64, epoch int16, group string, version int16, write func() *kerr.Error) *kerr.Error {
+func (c *TxnCoordinator) CommitOffsets(id string, producerID int64, epoch int16, group string, version int16, write func()) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, e := c.check(id, producerID, epoch, version, 3)
@@ -538,7 +596,8 @@ func (c *TxnCoordinator) CommitOffsets(id string, producerID int64, epoch int16,
 	if t.state != kmsg.TransactionStateOngoing || !t.partitions[OffsetsTopic][c.cfg.OffsetsPartitionFor(group)] {
 		return kerr.InvalidTxnState
 	}
-	return write()
+	write()
+	return nil
 }
 
 // EndTxn commits or aborts the producer's transaction and returns once every
@@ -547,11 +606,23 @@ func (c *TxnCoordinator) CommitOffsets(id string, producerID int64, epoch int16,
 func (c *TxnCoordinator) EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool, version int16) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, e := c.check(id, producerID, epoch, version, 2)
+	t, e := c.owner(id, producerID, epoch, version, 2)
 	if e != nil {
 		return e
 	}
 	switch t.state {
+	case kmsg.TransactionStatePrepareCommit:
+		// Kafka: ending it the other way is invalid, the same way is
+		// retried until the markers are written.
+		if commit {
+			return kerr.ConcurrentTransactions
+		}
+		return kerr.InvalidTxnState
+	case kmsg.TransactionStatePrepareAbort:
+		if !commit {
+			return kerr.ConcurrentTransactions
+		}
+		return kerr.InvalidTxnState
 	case kmsg.TransactionStateCompleteCommit:
 		if commit {
 			return nil

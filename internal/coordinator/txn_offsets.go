@@ -9,70 +9,163 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TxnOffsetRecords checks a TxnOffsetCommit as CommitOffsets checks a
-// commit (the member and generation, KIP-447, unless the request carries
-// none of them as before v3; known partitions; offset.metadata.max.bytes)
-// and returns the __consumer_offsets records for the accepted partitions,
-// which the broker writes as the producer's transactional batch, with the
-// response carrying each partition's error. Nothing is written or
-// committed here.
-func (c *Coordinator) TxnOffsetRecords(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) ([]Record, *kmsg.TxnOffsetCommitResponse, error) {
-	type result struct {
-		recs []Record
-		resp *kmsg.TxnOffsetCommitResponse
-	}
-	r, err := call(ctx, c, func() result {
-		recs, resp := c.txnOffsetRecords(req)
-		return result{recs, resp}
-	})
-	return r.recs, r.resp, err
+// TxnWriter appends the records of a TxnOffsetCommit to a partition of
+// __consumer_offsets as the producer's transactional batch and returns its
+// base offset, or the error the producer gets.
+type TxnWriter func(partition int32, recs []Record) (int64, *kerr.Error)
+
+// CommitTxnOffsets handles the group side of a TxnOffsetCommit: it checks
+// the member and generation as Kafka checks a transactional commit, writes
+// the accepted partitions' offsets through write and holds them, in the
+// group, as the producer's pending offsets until CompleteTxnOffsets. All of
+// it runs on the loop, so no OffsetFetch sees the offsets written but not
+// pending, or neither pending nor committed.
+func (c *Coordinator) CommitTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetCommitRequest, write TxnWriter) (*kmsg.TxnOffsetCommitResponse, error) {
+	return call(ctx, c, func() *kmsg.TxnOffsetCommitResponse { return c.commitTxn(req, write) })
 }
 
-func (c *Coordinator) txnOffsetRecords(req *kmsg.TxnOffsetCommitRequest) ([]Record, *kmsg.TxnOffsetCommitResponse) {
+func (c *Coordinator) commitTxn(req *kmsg.TxnOffsetCommitRequest, write TxnWriter) *kmsg.TxnOffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	var gerr *kerr.Error
-	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != nil {
-		oc := kmsg.NewPtrOffsetCommitRequest()
-		oc.Group, oc.Generation, oc.MemberID, oc.InstanceID = req.Group, req.Generation, req.MemberID, req.InstanceID
-		_, gerr = c.commitAllowed(oc)
-	}
+	g, gerr := c.txnCommitAllowed(req)
 	now := time.Now()
 	var recs []Record
+	var tps []topicPartition
+	var os []committed
+	var accepted []*kmsg.TxnOffsetCommitResponseTopicPartition
 	for _, rt := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+		st.Partitions = make([]kmsg.TxnOffsetCommitResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
 			sp.Partition = rp.Partition
 			tp := topicPartition{rt.Topic, rp.Partition}
 			o, code := c.checkOffset(gerr, tp, rp.Offset, epochSince(req.Version, 2, rp.LeaderEpoch), rp.Metadata, now)
 			if sp.ErrorCode = code; code == 0 {
 				recs = append(recs, Record{Key: offsetKey(req.Group, tp), Value: offsetValue(o)})
+				tps, os, accepted = append(tps, tp), append(os, o), append(accepted, sp)
 			}
-			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return recs, resp
+	if len(recs) == 0 {
+		return resp
+	}
+	base, e := write(c.PartitionFor(g.id), recs)
+	if e != nil {
+		for _, sp := range accepted {
+			sp.ErrorCode = e.Code
+		}
+		return resp
+	}
+	c.groups[g.id] = g
+	for i, tp := range tps {
+		os[i].logOffset = base
+		c.txns.hold(g, req.ProducerID, tp, os[i])
+	}
+	return resp
 }
 
-// ApplyTxnOffsets makes the offset records of a committed transaction
-// (built by TxnOffsetRecords) the groups' committed offsets. They are in
-// __consumer_offsets already, made visible by the commit marker, so nothing
-// is written. It fails with ErrLoading until Load has finished; a Load
-// that replays the marker applies them itself.
-func (c *Coordinator) ApplyTxnOffsets(ctx context.Context, recs []Record) error {
+// txnCommitAllowed is Kafka's validation of a transactional offset commit:
+// member and generation only when the request names them (KIP-447), and not
+// the group's state, which the plain commit checks: Java's producer takes
+// REBALANCE_IN_PROGRESS here as fatal.
+func (c *Coordinator) txnCommitAllowed(req *kmsg.TxnOffsetCommitRequest) (*group, *kerr.Error) {
+	if !c.loaded {
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	g := c.groups[req.Group]
+	switch {
+	case g == nil && req.Generation >= 0:
+		return nil, kerr.IllegalGeneration
+	case g == nil:
+		// Kafka creates the group, Empty, as for a simple commit.
+		return newGroup(req.Group, time.Now()), nil
+	case g.state == stateDead:
+		return nil, kerr.CoordinatorNotAvailable
+	case req.Generation < 0 && g.state == stateEmpty:
+		return g, nil
+	case req.Generation < 0 && req.MemberID == "" && req.InstanceID == nil:
+		// Before v3 the request carries no membership to check.
+		return g, nil
+	case req.InstanceID != nil && g.static[*req.InstanceID] == "":
+		return nil, kerr.UnknownMemberID
+	case g.fenced(req.InstanceID, req.MemberID):
+		return nil, kerr.FencedInstanceID
+	case g.members[req.MemberID] == nil:
+		return nil, kerr.UnknownMemberID
+	case req.Generation != g.generation:
+		return nil, kerr.IllegalGeneration
+	}
+	return g, nil
+}
+
+// CompleteTxnOffsets ends the producer's pending offsets in a partition of
+// __consumer_offsets once its transaction's marker is there: on commit each
+// becomes the committed offset unless a commit appended after it already
+// is; on abort they are dropped. It fails with ErrLoading until Load has
+// finished (the transaction coordinator completes the transaction later).
+func (c *Coordinator) CompleteTxnOffsets(ctx context.Context, partition int32, producerID int64, commit bool) error {
 	err, cerr := call(ctx, c, func() error {
 		if !c.loaded {
 			return ErrLoading
 		}
-		l := loader{groups: c.groups, now: time.Now()}
-		for _, r := range recs {
-			if err := l.apply(r); err != nil {
-				return err
-			}
-		}
+		c.txns.complete(c.groups, partition, producerID, c.PartitionFor, commit)
 		return nil
 	})
 	return errors.Join(cerr, err)
+}
+
+// txnIndex lists, by producer id, the groups holding offsets of the
+// producer's open transaction.
+type txnIndex map[int64]map[string]bool
+
+func (x txnIndex) hold(g *group, producerID int64, tp topicPartition, o committed) {
+	ps := g.txnOffsets[producerID]
+	if ps == nil {
+		ps = make(map[topicPartition]committed)
+		g.txnOffsets[producerID] = ps
+	}
+	// Several commits of one transaction: the last one counts.
+	ps[tp] = o
+	if x[producerID] == nil {
+		x[producerID] = make(map[string]bool)
+	}
+	x[producerID][g.id] = true
+}
+
+// complete ends the producer's pending offsets in the groups of one
+// __consumer_offsets partition (partitionFor maps a group to its own).
+func (x txnIndex) complete(groups map[string]*group, partition int32, producerID int64, partitionFor func(string) int32, commit bool) {
+	for id := range x[producerID] {
+		if partitionFor(id) != partition {
+			continue
+		}
+		delete(x[producerID], id)
+		g := groups[id]
+		if g == nil {
+			continue
+		}
+		if commit {
+			for tp, o := range g.txnOffsets[producerID] {
+				if cur, ok := g.offsets[tp]; !ok || cur.logOffset < o.logOffset {
+					g.offsets[tp] = o
+				}
+			}
+		}
+		delete(g.txnOffsets, producerID)
+	}
+	if len(x[producerID]) == 0 {
+		delete(x, producerID)
+	}
+}
+
+// pendingTxn reports whether an open transaction holds an offset of tp.
+func (g *group) pendingTxn(tp topicPartition) bool {
+	for _, ps := range g.txnOffsets {
+		if _, ok := ps[tp]; ok {
+			return true
+		}
+	}
+	return false
 }

@@ -130,25 +130,22 @@ func TestTxnCommitAndAbort(t *testing.T) {
 	if e := c.EndTxn(t.Context(), "tx", pid, epoch, true, 3); e != kerr.InvalidTxnState {
 		t.Fatalf("EndTxn without a transaction: %v", e)
 	}
-	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"a": {1, 0}, "b": {2}}, false, 3, 2); e != nil {
+	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"a": {1, 0}, "b": {2}}, 3, 2); e != nil {
 		t.Fatal(e)
 	}
 	if e := c.AddOffsets("tx", pid, epoch, "g", 3); e != nil {
 		t.Fatal(e)
 	}
 	wrote := 0
-	write := func() *kerr.Error { wrote++; return nil }
+	write := func() { wrote++ }
 	if e := c.CommitOffsets("tx", pid, epoch, "g", 3, write); e != nil || wrote != 1 {
 		t.Fatalf("CommitOffsets after AddOffsets: %v, %d writes", e, wrote)
 	}
 	if e := c.CommitOffsets("tx", pid, epoch, "other-group", 3, write); e != kerr.InvalidTxnState || wrote != 1 {
 		t.Fatalf("CommitOffsets of a group not added: %v, %d writes", e, wrote)
 	}
-	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"a": {0}}, true, 4, 2); e != nil {
-		t.Fatalf("verify-only of an added partition: %v", e)
-	}
-	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"a": {5}}, true, 4, 2); e != kerr.InvalidTxnState {
-		t.Fatalf("verify-only of a partition not added: %v", e)
+	if errs, e := c.VerifyPartitions("tx", pid, epoch, map[string][]int32{"a": {0, 5}}); e != nil || len(errs) != 1 || errs["a"][5] != kerr.InvalidTxnState || errs["a"][0] != nil {
+		t.Fatalf("verify-only of an added and a missing partition: %v %v", errs, e)
 	}
 	s := txnState(t, c, "tx")
 	if s.State != "Ongoing" || len(s.Topics) != 3 || s.StartTimestamp < 0 {
@@ -171,7 +168,7 @@ func TestTxnCommitAndAbort(t *testing.T) {
 	if e := c.EndTxn(t.Context(), "tx", pid, epoch, false, 3); e != kerr.InvalidTxnState {
 		t.Fatalf("abort after commit: %v", e)
 	}
-	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"c": {0}}, false, 3, 2); e != nil {
+	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"c": {0}}, 3, 2); e != nil {
 		t.Fatal(e)
 	}
 	if e := c.EndTxn(t.Context(), "tx", pid, epoch, false, 3); e != nil {
@@ -190,7 +187,7 @@ func TestTxnFencing(t *testing.T) {
 		f := &fakeTxnBackend{}
 		c := newTestTxnCoordinator(t, f)
 		pid, old := mustInit(t, c, InitProducerIDRequest{TransactionalID: "tx"})
-		if e := c.AddPartitions("tx", pid, old, map[string][]int32{"a": {0}}, false, tc.version, 2); e != nil {
+		if e := c.AddPartitions("tx", pid, old, map[string][]int32{"a": {0}}, tc.version, 2); e != nil {
 			t.Fatal(e)
 		}
 		// A second instance fences the first: its transaction is aborted
@@ -202,7 +199,7 @@ func TestTxnFencing(t *testing.T) {
 		if got := f.takeMarkers(); !slices.Equal(got, []txnMarker{{"a", 0, pid, epoch, false}}) {
 			t.Fatalf("fencing markers %v", got)
 		}
-		if e := c.AddPartitions("tx", pid, old, map[string][]int32{"a": {0}}, false, tc.version, 2); e != tc.want {
+		if e := c.AddPartitions("tx", pid, old, map[string][]int32{"a": {0}}, tc.version, 2); e != tc.want {
 			t.Errorf("v%d AddPartitions of the fenced epoch: %v, want %v", tc.version, e, tc.want)
 		}
 		if e := c.EndTxn(t.Context(), "tx", pid, old, true, tc.version); e != tc.want {
@@ -211,7 +208,7 @@ func TestTxnFencing(t *testing.T) {
 		if e := c.EndTxn(t.Context(), "tx", pid+100, epoch, true, tc.version); e != kerr.InvalidProducerIDMapping {
 			t.Errorf("EndTxn with another producer id: %v", e)
 		}
-		if e := c.AddPartitions("nobody", pid, epoch, map[string][]int32{"a": {0}}, false, tc.version, 2); e != kerr.InvalidProducerIDMapping {
+		if e := c.AddPartitions("nobody", pid, epoch, map[string][]int32{"a": {0}}, tc.version, 2); e != kerr.InvalidProducerIDMapping {
 			t.Errorf("unknown transactional id: %v", e)
 		}
 	}
@@ -282,7 +279,7 @@ func TestTxnRecovery(t *testing.T) {
 		pid   int64
 		epoch int16
 	}{{"prepared", pidA, epochA}, {"ongoing", pidB, epochB}} {
-		if e := c.AddPartitions(tx.id, tx.pid, tx.epoch, map[string][]int32{"t": {0, 1}}, false, 3, 2); e != nil {
+		if e := c.AddPartitions(tx.id, tx.pid, tx.epoch, map[string][]int32{"t": {0, 1}}, 3, 2); e != nil {
 			t.Fatal(e)
 		}
 	}
@@ -293,7 +290,7 @@ func TestTxnRecovery(t *testing.T) {
 	if s := txnState(t, c, "prepared"); s.State != "PrepareCommit" {
 		t.Fatalf("after failed markers: %+v", s)
 	}
-	if e := c.AddPartitions("prepared", pidA, epochA, map[string][]int32{"t": {2}}, false, 3, 2); e != kerr.ConcurrentTransactions {
+	if e := c.AddPartitions("prepared", pidA, epochA, map[string][]int32{"t": {2}}, 3, 2); e != kerr.ConcurrentTransactions {
 		t.Fatalf("AddPartitions while prepared: %v", e)
 	}
 	// A restart while markers still fail keeps it prepared; the timer
@@ -350,7 +347,7 @@ func TestTxnIDExpiration(t *testing.T) {
 	c := newTestTxnCoordinator(t, f)
 	mustInit(t, c, InitProducerIDRequest{TransactionalID: "idle"})
 	pid, epoch := mustInit(t, c, InitProducerIDRequest{TransactionalID: "busy"})
-	if e := c.AddPartitions("busy", pid, epoch, map[string][]int32{"t": {0}}, false, 3, 2); e != nil {
+	if e := c.AddPartitions("busy", pid, epoch, map[string][]int32{"t": {0}}, 3, 2); e != nil {
 		t.Fatal(e)
 	}
 	c.expireIDs(time.Now().Add(8 * 24 * time.Hour))
@@ -373,7 +370,7 @@ func TestListTransactionsFilters(t *testing.T) {
 	c := newTestTxnCoordinator(t, &fakeTxnBackend{})
 	pa, ea := mustInit(t, c, InitProducerIDRequest{TransactionalID: "app-1"})
 	pb, _ := mustInit(t, c, InitProducerIDRequest{TransactionalID: "app-2"})
-	if e := c.AddPartitions("app-1", pa, ea, map[string][]int32{"t": {0}}, false, 3, 2); e != nil {
+	if e := c.AddPartitions("app-1", pa, ea, map[string][]int32{"t": {0}}, 3, 2); e != nil {
 		t.Fatal(e)
 	}
 	pattern := "^app-2$"
@@ -410,7 +407,7 @@ func TestTxnRunAbortsAtTheDeadline(t *testing.T) {
 		defer cancel()
 		go c.Run(ctx)
 		pid, epoch := mustInit(t, c, InitProducerIDRequest{TransactionalID: "tx", Timeout: 1500 * time.Millisecond})
-		if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"t": {0}}, false, 3, 2); e != nil {
+		if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"t": {0}}, 3, 2); e != nil {
 			t.Fatal(e)
 		}
 		time.Sleep(1400 * time.Millisecond)
