@@ -60,6 +60,7 @@ type batch struct {
 	restamp bool
 	reseq   bool // the sequence was rewritten: OUT_OF_ORDER_SEQUENCE_NUMBER for it is expected once
 	onWire  bool // in a request whose response has not been handled
+	maybe   bool // an attempt may have been written: its answer was lost or came after the write
 	expired bool // failed by delivery.timeout.ms while on the wire; its response only settles sequences
 }
 

@@ -44,6 +44,11 @@ var (
 	// ErrAbortableTransaction is returned when a record in the current
 	// transaction failed: the transaction can only be aborted.
 	ErrAbortableTransaction = errors.New("producer: transaction must be aborted")
+	// ErrUnknownOutcome wraps the error of records that failed although an
+	// earlier attempt may have been written: its response was lost, or
+	// answered an error the broker gives after writing
+	// (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+	ErrUnknownOutcome = errors.New("producer: the records may have been written")
 )
 
 // errKind is what an error from the cluster means for the producer.

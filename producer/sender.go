@@ -56,6 +56,7 @@ type sender struct {
 	needPID     bool                     // a partition must start over under a newer producer id (KIP-360, non-transactional)
 	stopping    bool                     // Close: fail what is left once nothing is in flight
 	onWire      map[*produceReq]struct{} // requests whose responses are not handled yet
+	settling    []chan struct{}          // closed once nothing is on the wire (see settle)
 
 	writers map[int32]*brokerWriter // per-broker request writers, created on first use
 
@@ -140,6 +141,13 @@ func (s *sender) run() {
 			s.failQueued(ErrClosed)
 			return
 		}
+		if len(s.settling) > 0 && s.totalInflight == 0 {
+			s.resolveAll()
+			for _, ch := range s.settling {
+				close(ch)
+			}
+			s.settling = nil
+		}
 		next := s.drain(time.Now())
 		s.maybeFetchPID()
 
@@ -184,6 +192,7 @@ func (s *sender) drain(now time.Time) time.Time {
 		if pq.inflight == 0 {
 			pq.retrying = false
 		}
+		s.maybeResolve(pq)
 		if s.expire(pq, now, soon) || (pq.inflight > 0 && pq.retrying) || !s.seqReady(pq) || !s.txnAllow(pq) {
 			continue
 		}
@@ -544,6 +553,7 @@ func (s *sender) failed(b *batch, err error, now time.Time) {
 			return
 		}
 	}
+	b.maybe = b.maybe || mayHaveWritten(err)
 	switch classify(err, fromProduce, txn) {
 	case errFatal:
 		s.p.setFatal(err)
@@ -560,6 +570,14 @@ func (s *sender) failed(b *batch, err error, now time.Time) {
 			s.failRejected(b, err) // an abortable error fails the transaction in fail
 		}
 	}
+}
+
+// mayHaveWritten reports errors that leave open whether the broker wrote
+// the batch.
+func mayHaveWritten(err error) bool {
+	return errors.Is(err, kerr.RequestTimedOut) || errors.Is(err, kerr.NotEnoughReplicasAfterAppend) ||
+		errors.Is(err, errNoPartitionResponse) || errors.Is(err, client.ErrConnectionClosed) ||
+		errors.Is(err, client.ErrRequestTimeout) || errors.Is(err, client.ErrCorrelationMismatch)
 }
 
 // outOfOrder handles OUT_OF_ORDER_SEQUENCE_NUMBER as Java's
@@ -760,6 +778,12 @@ func (s *sender) succeeded(b *batch, baseOffset, logAppendTime int64) {
 // adjustSequencesDueToFailedBatch. Only that partition is touched.
 func (s *sender) failRejected(b *batch, err error) {
 	pq := b.pq
+	if b.maybe {
+		// An earlier attempt may have been written: the broker checks
+		// records before it recognizes a resent batch.
+		s.failUnknown(b, fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
+		return
+	}
 	if i := slices.Index(pq.seqd, b); i >= 0 {
 		n := len(b.records)
 		for _, o := range pq.seqd[i+1:] {
@@ -840,9 +864,6 @@ func (s *sender) seqReady(pq *partQueue) bool {
 		return false
 	}
 	settled := len(pq.seqd) == 0 && pq.inflight == 0
-	if pq.unresolved >= 0 && settled {
-		s.resolve(pq)
-	}
 	current := pq.pid.ID == s.pid.ID && pq.pid.Epoch == s.pid.Epoch
 	if pq.bump {
 		if current || pq.inflight > 0 {
@@ -866,13 +887,16 @@ func (s *sender) seqReady(pq *partQueue) bool {
 	return false
 }
 
-// resolve settles a partition with an unknown outcome once nothing
+// maybeResolve settles a partition with an unknown outcome once nothing
 // sequenced is outstanding (Java's maybeResolveSequences): if the
 // acknowledgements reached the last sequence used, the batch was written
 // after all; otherwise the broker has a gap we cannot fill, so the
 // partition starts over under a new producer id, and a transaction must
 // abort (and bump its epoch).
-func (s *sender) resolve(pq *partQueue) {
+func (s *sender) maybeResolve(pq *partQueue) {
+	if pq.unresolved < 0 || len(pq.seqd) > 0 || pq.inflight > 0 {
+		return
+	}
 	pq.unresolved = -1
 	if pq.ackedSeq == pq.nextSeq {
 		return
@@ -883,6 +907,32 @@ func (s *sender) resolve(pq *partQueue) {
 	}
 	s.p.txn.bumpEpoch.Store(true)
 	s.p.txnFailed(errUnacked)
+}
+
+// resolveAll settles every partition it can.
+func (s *sender) resolveAll() {
+	for _, pq := range s.acc.parts.Load().list {
+		s.maybeResolve(pq)
+	}
+}
+
+// settle waits until no produce request is on the wire, batches that
+// expired there included, and their partitions' sequences are settled: a
+// transaction ends only after every batch it sent was answered, or a late
+// batch could land after its end marker.
+func (s *sender) settle(ctx context.Context) error {
+	ch := make(chan struct{})
+	if err := s.call(ctx, func() { s.settling = append(s.settling, ch) }); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return ErrClosed
+	}
 }
 
 // requestBump makes pq start over at sequence 0 under a newer producer id

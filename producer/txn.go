@@ -199,6 +199,9 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	if err := p.Flush(ctx); err != nil {
 		return err
 	}
+	if err := p.snd.settle(ctx); err != nil {
+		return err
+	}
 	// An AddPartitionsToTxn still running (its batches were dropped by an
 	// abort) must finish before EndTxn, or it would reach the coordinator
 	// under the epoch EndTxn v5 retires and fence us.
