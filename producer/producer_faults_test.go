@@ -416,4 +416,3 @@ func TestFaultInflightExpiryThenContinue(t *testing.T) {
 		t.Fatalf("y at %d, log end %d", r.Offset, n)
 	}
 }
-
