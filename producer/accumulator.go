@@ -50,6 +50,18 @@ type batch struct {
 	attempts int
 	retryAt  time.Time
 	lastErr  error
+
+	// Idempotence, sender-owned: the producer id and epoch of the batch's
+	// sequence, and whether raw must be restamped (the sequence moved to
+	// close a gap, or to start over under a new producer id) before the
+	// next attempt; restamping waits for the batch to be back from the
+	// wire, where the client may still be writing its bytes.
+	pid     recordbatch.Producer
+	restamp bool
+	reseq   bool // the sequence was rewritten: OUT_OF_ORDER_SEQUENCE_NUMBER for it is expected once
+	onWire  bool // in a request whose response has not been handled
+	maybe   bool // an attempt may have been written: its answer was lost or came after the write
+	expired bool // failed by delivery.timeout.ms while on the wire; its response only settles sequences
 }
 
 func (b *batch) size() int {
@@ -69,6 +81,16 @@ type partQueue struct {
 	closed  bool // the producer is closing: appends fail with ErrClosed
 
 	// Sender-owned.
+	// Idempotence, as Java's TxnPartitionEntry: the producer id and epoch
+	// the partition's sequences run under (it moves to the producer's
+	// current one only when none of its sequenced batches is left, or,
+	// after bump, when none is on the wire and they start over from 0), the
+	// sequenced batches not yet completed in sequence order, and the
+	// sequence after a batch whose outcome is unknown (-1: none).
+	pid            recordbatch.Producer
+	seqd           []*batch
+	unresolved     int32
+	bump           bool  // start over at sequence 0 under a newer producer id than pid (KIP-360)
 	nextSeq        int32 // sequence of the next record drained for the first time
 	ackedSeq       int32 // sequence after the last acknowledged record
 	inflight       int   // batches in flight
@@ -130,7 +152,7 @@ func (a *accumulator) queue(tp kafkit.TopicPartition) *partQueue {
 	if pq := old.byTP[tp]; pq != nil {
 		return pq
 	}
-	pq := &partQueue{tp: tp, inflightBroker: -1, closed: a.closed}
+	pq := &partQueue{tp: tp, inflightBroker: -1, closed: a.closed, pid: recordbatch.NoProducer(), unresolved: -1}
 	next := &partsMap{byTP: make(map[kafkit.TopicPartition]*partQueue, len(old.byTP)+1), list: append(old.list[:len(old.list):len(old.list)], pq)}
 	for k, v := range old.byTP {
 		next.byTP[k] = v
@@ -288,9 +310,16 @@ func (a *accumulator) recycle(b *batch) {
 // complete releases a finished batch's memory, recycles its storage and
 // wakes its Flush waiters. Sender goroutine only.
 func (a *accumulator) complete(b *batch) {
+	a.release(b)
+	a.replace(b)
+}
+
+// release gives back a batch's buffer.memory and storage. A batch that
+// expired on the wire is completed first and released when its response
+// comes back, once the client no longer reads its bytes.
+func (a *accumulator) release(b *batch) {
 	a.recycle(b)
 	a.mem.release(b.reserved)
-	a.replace(b)
 }
 
 // replace retires b in favour of parts (a split batch): they take over its

@@ -164,7 +164,16 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 		r.Timestamp = time.UnixMilli(p.clock.nowMilli()) // Kafka keeps milliseconds
 	}
 	r.TimestampType = kafkit.CreateTime
-	return p.acc.append(ctx, &deadline, p.queueFor(ti, r.Topic, r.Partition), pd)
+	pq := p.queueFor(ti, r.Topic, r.Partition)
+	if p.s.TransactionalID != "" {
+		// Waiting for metadata above may have outlasted the transaction.
+		p.txn.gate.RLock()
+		defer p.txn.gate.RUnlock()
+		if err := p.txnCheckSend(); err != nil {
+			return err
+		}
+	}
+	return p.acc.append(ctx, &deadline, pq, pd)
 }
 
 func (p *Producer) queueFor(ti *topicInfo, topic string, partition int32) *partQueue {
@@ -363,12 +372,14 @@ func (p *Producer) fatalErr() error {
 
 // initProducerID asks for a producer id (and epoch): from any broker for an
 // idempotent producer, from the transaction coordinator (txnID non-nil)
-// otherwise, retrying retriable errors until ctx ends.
-func (p *Producer) initProducerID(ctx context.Context, txnID *string) (int64, int16, error) {
+// otherwise, retrying retriable errors until ctx ends. curID and curEpoch
+// (-1 for none) name the id being bumped (KIP-360).
+func (p *Producer) initProducerID(ctx context.Context, txnID *string, curID int64, curEpoch int16) (int64, int16, error) {
 	bo := client.NewBackoff(p.s.RetryBackoff, p.s.RetryBackoffMax)
 	for {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.TransactionalID = txnID
+		req.ProducerID, req.ProducerEpoch = curID, curEpoch
 		req.TransactionTimeoutMillis = int32(p.s.TransactionTimeout.Milliseconds())
 		var resp kmsg.Response
 		var err error
@@ -386,7 +397,7 @@ func (p *Producer) initProducerID(ctx context.Context, txnID *string) (int64, in
 				return r.ProducerID, r.ProducerEpoch, nil
 			}
 		}
-		if !client.IsRetriable(err) && !errors.Is(err, kerr.ConcurrentTransactions) {
+		if classify(err, fromCoordinator, txnID != nil) != errRetriable {
 			return 0, 0, err
 		}
 		if serr := sleepCtx(ctx, bo.NextBackOff()); serr != nil {

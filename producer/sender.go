@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,8 +53,10 @@ type sender struct {
 	pid         recordbatch.Producer // id and epoch; BaseSequence unused
 	pidReady    bool
 	pidFetching bool
-	resetPID    bool // an idempotence error: get a new producer id once nothing is in flight and resequence
-	stopping    bool // Close: fail what is left once nothing is in flight
+	needPID     bool                     // a partition must start over under a newer producer id (KIP-360, non-transactional)
+	stopping    bool                     // Close: fail what is left once nothing is in flight
+	onWire      map[*produceReq]struct{} // requests whose responses are not handled yet
+	settling    []chan struct{}          // closed once nothing is on the wire (see settle)
 
 	writers map[int32]*brokerWriter // per-broker request writers, created on first use
 
@@ -83,6 +86,7 @@ func newSender(ctx context.Context, p *Producer) *sender {
 		done:           make(chan struct{}),
 		brokerInflight: make(map[int32]int),
 		reqs:           make(map[int32]*produceReq),
+		onWire:         make(map[*produceReq]struct{}),
 		pid:            recordbatch.NoProducer(),
 	}
 }
@@ -137,6 +141,13 @@ func (s *sender) run() {
 			s.failQueued(ErrClosed)
 			return
 		}
+		if len(s.settling) > 0 && s.totalInflight == 0 {
+			s.resolveAll()
+			for _, ch := range s.settling {
+				close(ch)
+			}
+			s.settling = nil
+		}
 		next := s.drain(time.Now())
 		s.maybeFetchPID()
 
@@ -173,14 +184,16 @@ func (s *sender) drain(now time.Time) time.Time {
 	if s.stopping {
 		return next // Close gave up on what is still queued
 	}
-	blocked := s.s.idempotent && (!s.pidReady || s.resetPID)
+	s.txnDropIfAbortable()
+	s.expireOnWire(now, soon)
 	flushing := s.acc.flushing.Load() > 0
 	needMeta := false
 	for _, pq := range s.acc.parts.Load().list {
 		if pq.inflight == 0 {
 			pq.retrying = false
 		}
-		if s.expire(pq, now, soon) || blocked || (pq.inflight > 0 && pq.retrying) || !s.txnAllow(pq) {
+		s.maybeResolve(pq)
+		if s.expire(pq, now, soon) || (pq.inflight > 0 && pq.retrying) || !s.seqReady(pq) || !s.txnAllow(pq) {
 			continue
 		}
 		leader := s.leader(pq.tp)
@@ -289,24 +302,33 @@ func (s *sender) requeue(b *batch) {
 }
 
 // prepare finishes a batch the first time it is drained: compression,
-// header, and (idempotence) its base sequence, which it keeps on retries.
+// header, and (idempotence) its base sequence, which it keeps on retries
+// unless a gap before it closed or its partition started over.
 func (s *sender) prepare(pq *partQueue, b *batch) bool {
 	if b.raw == nil {
 		stamp := recordbatch.NoProducer()
 		if s.s.idempotent {
-			b.seq = pq.nextSeq
+			b.pid, b.seq = pq.pid, pq.nextSeq
 			pq.nextSeq = addSeq(pq.nextSeq, len(b.records))
-			stamp = recordbatch.Producer{ID: s.pid.ID, Epoch: s.pid.Epoch, BaseSequence: b.seq}
+			pq.seqd = append(pq.seqd, b)
+			stamp = b.stamp()
 		}
 		raw, err := b.builder.Finish(stamp)
 		if err != nil {
-			s.fail(b, fmt.Errorf("producer: building batch for %s-%d: %w", pq.tp.Topic, pq.tp.Partition, err))
+			s.failRejected(b, fmt.Errorf("producer: building batch for %s-%d: %w", pq.tp.Topic, pq.tp.Partition, err))
 			return false
 		}
 		b.raw, b.builder = raw, nil
+	} else if b.restamp {
+		recordbatch.Restamp(b.raw, b.stamp())
 	}
+	b.restamp = false
 	b.attempts++
 	return true
+}
+
+func (b *batch) stamp() recordbatch.Producer {
+	return recordbatch.Producer{ID: b.pid.ID, Epoch: b.pid.Epoch, BaseSequence: b.seq}
 }
 
 func (s *sender) send(req *produceReq) {
@@ -332,7 +354,9 @@ func (s *sender) send(req *produceReq) {
 		kreq.Topics[ti].Partitions = append(kreq.Topics[ti].Partitions, p)
 		b.pq.inflight++
 		b.pq.inflightBroker = req.broker
+		b.onWire = true
 	}
+	s.onWire[req] = struct{}{}
 	s.brokerInflight[req.broker]++
 	s.totalInflight++
 	s.writer(req.broker).push(func() {
@@ -404,31 +428,40 @@ func (s *sender) writer(id int32) *brokerWriter {
 	return w
 }
 
-// addSeq advances a sequence number by n records; Kafka's sequences wrap
-// from math.MaxInt32 to 0.
+// addSeq advances a sequence number by n records (n may be negative);
+// Kafka's sequences wrap from math.MaxInt32 to 0.
 func addSeq(seq int32, n int) int32 {
-	return int32((int64(seq) + int64(n)) % (math.MaxInt32 + 1))
+	const span = math.MaxInt32 + 1
+	return int32(((int64(seq)+int64(n))%span + span) % span)
 }
 
 // errNoPartitionResponse marks a batch the broker's response left out.
 var errNoPartitionResponse = errors.New("producer: produce response did not mention the partition")
 
+// errUnacked is the abortable error of a transaction in which records sent
+// to the broker expired unacknowledged: whether they were written is
+// unknown, so only an abort can settle it (Java's
+// TransactionAbortableException for unresolved sequences).
+var errUnacked = errors.New("producer: records sent to the broker were neither acknowledged nor rejected before they expired")
+
 func (s *sender) handleProduce(req *produceReq, resp kmsg.Response, err error) {
 	s.brokerInflight[req.broker]--
 	s.totalInflight--
+	delete(s.onWire, req)
 	for _, b := range req.batches {
 		b.pq.inflight--
+		b.onWire = false
 	}
 	now := time.Now()
 	if err != nil {
 		for _, b := range req.batches {
-			s.failed(b, fmt.Errorf("producing to broker %d: %w", req.broker, err), now)
+			s.answered(b, fmt.Errorf("producing to broker %d: %w", req.broker, err), -1, -1, now)
 		}
 		return
 	}
 	if s.s.Acks == AcksNone {
 		for _, b := range req.batches {
-			s.succeeded(b, -1, -1)
+			s.answered(b, nil, -1, -1, now)
 		}
 		return
 	}
@@ -436,65 +469,140 @@ func (s *sender) handleProduce(req *produceReq, resp kmsg.Response, err error) {
 	for _, t := range resp.(*kmsg.ProduceResponse).Topics {
 		for _, p := range t.Partitions {
 			for i, b := range req.batches {
-				if answered[i] || b.pq.tp.Partition != p.Partition || (b.pq.tp.Topic != t.Topic && req.ids[i] != t.TopicID) {
+				if answered[i] || b.pq.tp.Partition != p.Partition || !topicMatches(&t, b.pq.tp.Topic, req.ids[i]) {
 					continue
 				}
 				answered[i] = true
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && !errors.Is(err, kerr.DuplicateSequenceNumber) {
-					if p.ErrorMessage != nil && *p.ErrorMessage != "" {
-						err = fmt.Errorf("%w: %s", err, *p.ErrorMessage)
-					}
-					s.failed(b, err, now)
-				} else {
-					s.succeeded(b, p.BaseOffset, p.LogAppendTime)
+				err := kerr.ErrorForCode(p.ErrorCode)
+				if errors.Is(err, kerr.DuplicateSequenceNumber) {
+					err = nil
+				} else if err != nil && p.ErrorMessage != nil && *p.ErrorMessage != "" {
+					err = fmt.Errorf("%w: %s", err, *p.ErrorMessage)
 				}
+				s.answered(b, err, p.BaseOffset, p.LogAppendTime, now)
 				break
 			}
 		}
 	}
 	for i, b := range req.batches {
 		if !answered[i] {
-			s.failed(b, errNoPartitionResponse, now)
+			s.answered(b, errNoPartitionResponse, -1, -1, now)
 		}
 	}
 }
 
-// failed decides what a batch's failure means: retry it, renew the producer
-// id, or fail its records.
+// topicMatches reports whether a response topic is the one a batch was
+// sent to: by name when the response names topics (v12 and older, where
+// every topic id is zero), by id otherwise (v13+). The broker may list the
+// topics in any order.
+func topicMatches(t *kmsg.ProduceResponseTopic, name string, id [16]byte) bool {
+	if t.Topic != "" {
+		return t.Topic == name
+	}
+	return id != [16]byte{} && t.TopicID == id
+}
+
+// answered handles one batch's outcome. A batch that already expired on
+// the wire has had its callbacks; its answer only settles its partition's
+// sequences and frees its memory.
+func (s *sender) answered(b *batch, err error, baseOffset, logAppendTime int64, now time.Time) {
+	if b.expired {
+		if err == nil && b.seq >= 0 {
+			s.acked(b)
+		}
+		s.acc.release(b)
+		return
+	}
+	if err != nil {
+		s.failed(b, err, now)
+	} else {
+		s.succeeded(b, baseOffset, logAppendTime)
+	}
+}
+
+// failed decides what a batch's failure means: retry it, start its
+// partition over under a new producer id, or fail its records. The
+// idempotence errors depend on the partition's sequences; classify decides
+// the rest.
 func (s *sender) failed(b *batch, err error, now time.Time) {
-	pq := b.pq
 	txn := s.s.TransactionalID != ""
-	switch {
-	case s.stopping || errors.Is(err, client.ErrClosed):
-		s.fail(b, fmt.Errorf("%w: %w", ErrClosed, err))
-	case s.s.idempotent && errors.Is(err, kerr.OutOfOrderSequenceNumber):
-		if b.seq != pq.ackedSeq {
-			// An earlier batch of this partition is not acknowledged yet:
-			// it failed or is being retried, so this one is out of order
-			// only because of it. Retry behind it.
-			s.retry(b, err, now)
+	if s.stopping || errors.Is(err, client.ErrClosed) {
+		s.failUnknown(b, fmt.Errorf("%w: %w", ErrClosed, err))
+		return
+	}
+	if s.s.idempotent {
+		switch {
+		case errors.Is(err, kerr.OutOfOrderSequenceNumber):
+			s.outOfOrder(b, err, now)
+			return
+		case errors.Is(err, kerr.UnknownProducerID) && txn:
+			// The broker has no state for us: the transaction must abort
+			// and the next one starts under a bumped epoch.
+			s.p.txn.bumpEpoch.Store(true)
+			s.failRejected(b, err)
+			return
+		case errors.Is(err, kerr.UnknownProducerID), errors.Is(err, kerr.InvalidProducerEpoch) && !txn:
+			// KIP-360: the partition starts over under a new producer id;
+			// UNKNOWN_PRODUCER_ID's batch was not written, so it is resent.
+			s.requestBump(b.pq)
+			if errors.Is(err, kerr.UnknownProducerID) {
+				s.retry(b, err, now)
+			} else {
+				s.failRejected(b, err)
+			}
 			return
 		}
-		// The broker lost our sequence: as Java does, fail the batch and
-		// continue under a new epoch (see fail).
-		s.fail(b, err)
-	case s.s.idempotent && errors.Is(err, kerr.UnknownProducerID) && !txn:
-		// The broker forgot the producer id (its records were deleted by
-		// retention): get a new one and resend under it.
-		s.resetPID = true
-		s.retry(b, err, now)
-	case errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.ProducerFenced),
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed), errors.Is(err, kerr.InvalidTxnState):
-		if txn {
-			s.p.setFatal(err)
-		}
-		s.fail(b, err)
-	case (errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)) && len(b.records) > 1:
-		s.split(b, err)
-	case client.IsRetriable(err) || errors.Is(err, errNoPartitionResponse):
+	}
+	b.maybe = b.maybe || mayHaveWritten(err)
+	switch classify(err, fromProduce, txn) {
+	case errFatal:
+		s.p.setFatal(err)
+		s.failRejected(b, err)
+	case errRetriable:
 		s.retry(b, err, now)
 	default:
-		s.fail(b, err)
+		switch {
+		case (errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)) && len(b.records) > 1:
+			s.split(b, err)
+		case errors.Is(err, errNoPartitionResponse):
+			s.retry(b, err, now)
+		default:
+			s.failRejected(b, err) // an abortable error fails the transaction in fail
+		}
+	}
+}
+
+// mayHaveWritten reports errors that leave open whether the broker wrote
+// the batch.
+func mayHaveWritten(err error) bool {
+	return errors.Is(err, kerr.RequestTimedOut) || errors.Is(err, kerr.NotEnoughReplicasAfterAppend) ||
+		errors.Is(err, errNoPartitionResponse) || errors.Is(err, client.ErrConnectionClosed) ||
+		errors.Is(err, client.ErrRequestTimeout) || errors.Is(err, client.ErrCorrelationMismatch)
+}
+
+// outOfOrder handles OUT_OF_ORDER_SEQUENCE_NUMBER as Java's
+// TransactionManager.canRetry does.
+func (s *sender) outOfOrder(b *batch, err error, now time.Time) {
+	pq := b.pq
+	reseq := b.reseq
+	b.reseq = false
+	switch {
+	case pq.unresolved < 0 && (reseq || b.seq != pq.ackedSeq):
+		// An earlier batch failed or is being retried, or this one was
+		// renumbered while on the wire: out of order only because of it.
+		s.retry(b, err, now)
+	case s.s.TransactionalID != "":
+		// The broker lost our sequence: the transaction must abort and
+		// the next one starts under a bumped epoch.
+		s.p.txn.bumpEpoch.Store(true)
+		s.failRejected(b, err)
+	case pq.unresolved < 0 || b.seq == pq.unresolved:
+		// KIP-360: the broker lost our sequence, or a batch whose outcome
+		// we do not know left a gap: start over under a new producer id.
+		s.requestBump(pq)
+		s.retry(b, err, now)
+	default:
+		s.retry(b, err, now) // wait for the unresolved sequence to resolve
 	}
 }
 
@@ -517,6 +625,8 @@ func (s *sender) split(b *batch, err error) {
 			seq:      -1,
 			attempts: b.attempts,
 			lastErr:  err,
+			pid:      b.pid,
+			reseq:    b.reseq,
 		}
 		if i == 0 {
 			nb.reserved = b.reserved // buffer.memory moves with the records
@@ -528,18 +638,21 @@ func (s *sender) split(b *batch, err error) {
 		stamp := recordbatch.NoProducer()
 		if seq >= 0 {
 			nb.seq = seq
-			stamp = recordbatch.Producer{ID: s.pid.ID, Epoch: s.pid.Epoch, BaseSequence: seq}
+			stamp = nb.stamp()
 			seq = addSeq(seq, len(recs))
 		}
 		raw, ferr := bld.Finish(stamp)
 		if ferr != nil {
-			s.fail(b, ferr)
+			s.failRejected(b, ferr)
 			return
 		}
 		nb.raw = raw
 		parts = append(parts, nb)
 	}
 	s.log.Debug("splitting batch", "topic", pq.tp.Topic, "partition", pq.tp.Partition, "records", len(b.records), "err", err)
+	if i := slices.Index(pq.seqd, b); i >= 0 {
+		pq.seqd = slices.Replace(pq.seqd, i, i+1, parts...)
+	}
 	s.acc.replace(b, parts...)
 	pq.retrying = true
 	for _, nb := range parts {
@@ -551,11 +664,11 @@ func (s *sender) retry(b *batch, err error, now time.Time) {
 	pq := b.pq
 	b.lastErr = err
 	if now.Sub(b.created) >= s.s.DeliveryTimeout {
-		s.fail(b, s.timeoutErr(b, now))
+		s.failUnknown(b, s.timeoutErr(b, now))
 		return
 	}
 	if b.attempts > s.s.Retries {
-		s.fail(b, err)
+		s.failUnknown(b, err)
 		return
 	}
 	if metadataErr(err) {
@@ -594,8 +707,7 @@ func (s *sender) timeoutErr(b *batch, now time.Time) error {
 }
 
 // expire fails the queued batches of pq older than delivery.timeout.ms and
-// reports whether pq is left empty. In-flight batches expire when their
-// response comes back.
+// reports whether pq is left empty.
 func (s *sender) expire(pq *partQueue, now time.Time, soon func(time.Time)) bool {
 	var expired []*batch
 	pq.mu.Lock()
@@ -613,15 +725,34 @@ func (s *sender) expire(pq *partQueue, now time.Time, soon func(time.Time)) bool
 	empty := len(pq.batches) == 0
 	pq.mu.Unlock()
 	for _, b := range expired {
-		s.fail(b, s.timeoutErr(b, now))
+		s.failUnknown(b, s.timeoutErr(b, now))
 	}
 	return empty
+}
+
+// expireOnWire fails the batches on the wire for delivery.timeout.ms
+// without waiting for their responses (which may take request.timeout.ms
+// more), as Java's Sender does. Their outcome is unknown: their sequences
+// stay unresolved until the responses come back.
+func (s *sender) expireOnWire(now time.Time, soon func(time.Time)) {
+	for req := range s.onWire {
+		for _, b := range req.batches {
+			if b.expired {
+				continue
+			}
+			if due := b.created.Add(s.s.DeliveryTimeout); now.Before(due) {
+				soon(due)
+				continue
+			}
+			s.failUnknown(b, s.timeoutErr(b, now))
+		}
+	}
 }
 
 func (s *sender) succeeded(b *batch, baseOffset, logAppendTime int64) {
 	pq := b.pq
 	if b.seq >= 0 {
-		pq.ackedSeq = addSeq(b.seq, len(b.records))
+		s.acked(b)
 	}
 	if pq.backoff != nil {
 		pq.backoff.Reset()
@@ -641,26 +772,71 @@ func (s *sender) succeeded(b *batch, baseOffset, logAppendTime int64) {
 	s.acc.complete(b)
 }
 
-// fail completes a batch with err. A batch that was sent leaves a gap in
-// its partition's sequence numbers that the broker would reject every later
-// batch for, so (as Java's client does) the producer moves to a new epoch:
-// a new producer id now, or for a transactional producer a bumped epoch
-// once the transaction is aborted.
-func (s *sender) fail(b *batch, err error) {
-	if b.seq >= 0 && s.s.idempotent && !s.stopping {
-		if s.s.TransactionalID == "" {
-			s.resetPID = true
-		} else {
-			s.p.txn.bumpEpoch.Store(true)
-		}
+// failRejected fails a batch the broker did not write: the sequences after
+// it move down over its records, so the later batches (which the broker
+// rejects as out of order meanwhile) follow on without a gap, as Java's
+// adjustSequencesDueToFailedBatch. Only that partition is touched.
+func (s *sender) failRejected(b *batch, err error) {
+	pq := b.pq
+	if b.maybe {
+		// An earlier attempt may have been written: the broker checks
+		// records before it recognizes a resent batch.
+		s.failUnknown(b, fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
+		return
 	}
+	if i := slices.Index(pq.seqd, b); i >= 0 {
+		n := len(b.records)
+		for _, o := range pq.seqd[i+1:] {
+			o.seq, o.restamp, o.reseq = addSeq(o.seq, -n), true, true
+		}
+		pq.nextSeq = addSeq(pq.nextSeq, -n)
+	}
+	s.fail(b, err)
+}
+
+// failUnknown fails a batch that may or may not have been written (it
+// expired or ran out of retries after being sent). Its partition's
+// sequence stays unresolved until every batch sent before and after it is
+// settled (see resolve); nothing new is sent to the partition meanwhile.
+func (s *sender) failUnknown(b *batch, err error) {
+	if slices.Contains(b.pq.seqd, b) {
+		b.pq.unresolved = addSeq(b.seq, len(b.records))
+	}
+	s.fail(b, err)
+}
+
+// fail completes a batch with err; failRejected and failUnknown settle its
+// sequence first. A batch still on the wire keeps its memory until its
+// response comes back.
+func (s *sender) fail(b *batch, err error) {
+	s.forget(b)
 	if s.s.TransactionalID != "" {
 		s.p.txnFailed(err)
 	}
 	for i := range b.records {
 		s.p.finishRecord(&b.records[i], err)
 	}
-	s.acc.complete(b)
+	if b.onWire {
+		b.expired = true
+		s.acc.replace(b)
+	} else {
+		s.acc.complete(b)
+	}
+}
+
+// acked records a batch's sequence as written.
+func (s *sender) acked(b *batch) {
+	s.forget(b)
+	if b.pid.ID == b.pq.pid.ID && b.pid.Epoch == b.pq.pid.Epoch {
+		b.pq.ackedSeq = addSeq(b.seq, len(b.records))
+	}
+}
+
+// forget drops b from its partition's outstanding sequenced batches.
+func (s *sender) forget(b *batch) {
+	if i := slices.Index(b.pq.seqd, b); i >= 0 {
+		b.pq.seqd = slices.Delete(b.pq.seqd, i, i+1)
+	}
 }
 
 // failQueued fails every batch still queued, and makes later appends fail
@@ -671,6 +847,115 @@ func (s *sender) failQueued(err error) {
 			s.fail(b, err)
 		}
 	}
+}
+
+// seqReady reports whether pq's head batch may be sent as far as sequences
+// go, moving pq to the producer's current id and epoch when it can, as
+// Java's RecordAccumulator.shouldStopDrainBatchesForPartition and
+// TransactionManager.maybeUpdateProducerIdAndEpoch: a batch already
+// sequenced is resent under the id it was written under; a new one waits
+// until nothing sequenced is outstanding if the partition is on an older
+// id, or while an earlier batch's outcome is unknown.
+func (s *sender) seqReady(pq *partQueue) bool {
+	if !s.s.idempotent {
+		return true
+	}
+	if !s.pidReady {
+		return false
+	}
+	settled := len(pq.seqd) == 0 && pq.inflight == 0
+	current := pq.pid.ID == s.pid.ID && pq.pid.Epoch == s.pid.Epoch
+	if pq.bump {
+		if current || pq.inflight > 0 {
+			return false
+		}
+		s.renumber(pq)
+		return true
+	}
+	pq.mu.Lock()
+	headSeq := len(pq.batches) > 0 && pq.batches[0].seq >= 0
+	pq.mu.Unlock()
+	switch {
+	case headSeq:
+		return true
+	case current:
+		return pq.unresolved < 0
+	case settled:
+		s.renumber(pq)
+		return true
+	}
+	return false
+}
+
+// maybeResolve settles a partition with an unknown outcome once nothing
+// sequenced is outstanding (Java's maybeResolveSequences): if the
+// acknowledgements reached the last sequence used, the batch was written
+// after all; otherwise the broker has a gap we cannot fill, so the
+// partition starts over under a new producer id, and a transaction must
+// abort (and bump its epoch).
+func (s *sender) maybeResolve(pq *partQueue) {
+	if pq.unresolved < 0 || len(pq.seqd) > 0 || pq.inflight > 0 {
+		return
+	}
+	pq.unresolved = -1
+	if pq.ackedSeq == pq.nextSeq {
+		return
+	}
+	if s.s.TransactionalID == "" {
+		s.requestBump(pq)
+		return
+	}
+	s.p.txn.bumpEpoch.Store(true)
+	s.p.txnFailed(errUnacked)
+}
+
+// resolveAll settles every partition it can.
+func (s *sender) resolveAll() {
+	for _, pq := range s.acc.parts.Load().list {
+		s.maybeResolve(pq)
+	}
+}
+
+// settle waits until no produce request is on the wire, batches that
+// expired there included, and their partitions' sequences are settled: a
+// transaction ends only after every batch it sent was answered, or a late
+// batch could land after its end marker.
+func (s *sender) settle(ctx context.Context) error {
+	ch := make(chan struct{})
+	if err := s.call(ctx, func() { s.settling = append(s.settling, ch) }); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return ErrClosed
+	}
+}
+
+// requestBump makes pq start over at sequence 0 under a newer producer id
+// than the one it uses now, once none of its batches is on the wire
+// (KIP-360); an idempotent producer asks for one.
+func (s *sender) requestBump(pq *partQueue) {
+	pq.bump = true
+	if pq.pid.ID == s.pid.ID && pq.pid.Epoch == s.pid.Epoch {
+		s.needPID = true
+	}
+}
+
+// renumber moves pq to the producer's current id and epoch and numbers its
+// outstanding sequenced batches (none on the wire) from 0, in order, as
+// Java's startSequencesAtBeginning.
+func (s *sender) renumber(pq *partQueue) {
+	pq.pid = s.pid
+	seq := int32(0)
+	for _, b := range pq.seqd {
+		b.pid, b.seq, b.restamp, b.reseq = s.pid, seq, true, true
+		seq = addSeq(seq, len(b.records))
+	}
+	pq.nextSeq, pq.ackedSeq, pq.unresolved, pq.bump = seq, 0, -1, false
 }
 
 func (s *sender) leader(tp kafkit.TopicPartition) int32 {
@@ -733,18 +1018,18 @@ func (s *sender) setMeta(m *client.Metadata) {
 }
 
 // maybeFetchPID starts InitProducerId for an idempotent (non-transactional)
-// producer that has no producer id yet, or must replace it, once nothing is
-// in flight.
+// producer that has no producer id yet, or whose partition must start over
+// under a new one. Partitions keep the id they use until they can move.
 func (s *sender) maybeFetchPID() {
 	if !s.s.idempotent || s.s.TransactionalID != "" || s.pidFetching || s.stopping {
 		return
 	}
-	if (s.pidReady && !s.resetPID) || s.totalInflight > 0 {
+	if s.pidReady && !s.needPID {
 		return
 	}
 	s.pidFetching = true
 	s.p.spawn(func() {
-		id, epoch, err := s.p.initProducerID(s.ctx, nil)
+		id, epoch, err := s.p.initProducerID(s.ctx, nil, -1, -1)
 		s.post(func() {
 			s.pidFetching = false
 			if err != nil {
@@ -754,34 +1039,16 @@ func (s *sender) maybeFetchPID() {
 				}
 				return
 			}
+			s.needPID = false
 			s.setPID(id, epoch)
 		})
 	})
 }
 
-// setPID installs a producer id and epoch and, after an idempotence error,
-// renumbers the sequences of every batch already stamped (nothing is in
-// flight then), as Java's client does after resetting its producer id.
+// setPID installs a producer id and epoch; each partition moves to it when
+// seqReady lets it.
 func (s *sender) setPID(id int64, epoch int16) {
-	s.pid = recordbatch.Producer{ID: id, Epoch: epoch}
+	s.pid = recordbatch.Producer{ID: id, Epoch: epoch, BaseSequence: -1}
 	s.pidReady = true
 	s.log.Debug("producer id", "producer_id", id, "epoch", epoch)
-	if !s.resetPID {
-		return
-	}
-	s.resetPID = false
-	for _, pq := range s.acc.parts.Load().list {
-		pq.mu.Lock()
-		seq := int32(0)
-		for _, b := range pq.batches {
-			if b.raw == nil {
-				continue
-			}
-			b.seq = seq
-			recordbatch.Restamp(b.raw, recordbatch.Producer{ID: id, Epoch: epoch, BaseSequence: seq})
-			seq = addSeq(seq, len(b.records))
-		}
-		pq.nextSeq, pq.ackedSeq = seq, 0
-		pq.mu.Unlock()
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,10 +30,20 @@ type txnState struct {
 	inTxn    atomic.Bool
 	ending   atomic.Bool           // Commit or Abort running: Send is refused, as in Java
 	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
-	// bumpEpoch is set by the sender when a batch that was sent failed:
-	// its sequence gap must not outlive the transaction, so Abort gets a
-	// new epoch from InitProducerId (KIP-360) before the next one.
+	// bumpEpoch is set by the sender when the broker lost our sequence
+	// or a sent batch's outcome is unknown: that must not outlive the
+	// transaction, so Abort gets a new epoch from InitProducerId (KIP-360)
+	// before the next one.
 	bumpEpoch atomic.Bool
+	// started: a partition or a group's offsets were added to the
+	// transaction, so the coordinator knows it; an empty one ends without
+	// EndTxn, as in Java (the coordinator answers INVALID_TXN_STATE).
+	started atomic.Bool
+	// gate closes the window between Send's state check and its append:
+	// Send holds it shared across both, Commit and Abort take it once
+	// ending is set, so no record lands after their flush (Java re-checks
+	// after Send's waits and holds EndTxn while any batch is incomplete).
+	gate sync.RWMutex
 }
 
 // chanMutex is a mutex that can be acquired with a ctx; make(chanMutex, 1).
@@ -73,7 +84,7 @@ func (p *Producer) InitTransactions(ctx context.Context) error {
 	if p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: InitTransactions during a transaction", ErrTransactionState)
 	}
-	if err := p.renewTxnProducerID(ctx); err != nil {
+	if err := p.renewTxnProducerID(ctx, false); err != nil {
 		return err
 	}
 	p.txn.ready = true
@@ -81,17 +92,22 @@ func (p *Producer) InitTransactions(ctx context.Context) error {
 }
 
 // renewTxnProducerID asks the transaction coordinator for the producer id
-// and epoch (a first one, or the epoch bump after an abort) and hands them
-// to the sender, which renumbers from there.
-func (p *Producer) renewTxnProducerID(ctx context.Context) error {
-	id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID)
+// and epoch and hands them to the sender. The epoch bump after an abort
+// names the current id and epoch (KIP-360), so the coordinator bumps ours
+// only if no newer instance fenced it; a first call names none.
+func (p *Producer) renewTxnProducerID(ctx context.Context, bump bool) error {
+	curID, curEpoch := int64(-1), int16(-1)
+	if bump {
+		var err error
+		if curID, curEpoch, err = p.pidEpoch(ctx); err != nil {
+			return err
+		}
+	}
+	id, epoch, err := p.initProducerID(ctx, &p.s.TransactionalID, curID, curEpoch)
 	if err != nil {
 		return p.txnErr("InitProducerId", err)
 	}
-	return p.snd.call(ctx, func() {
-		p.snd.resetPID = true
-		p.snd.setPID(id, epoch)
-	})
+	return p.snd.call(ctx, func() { p.snd.setPID(id, epoch) })
 }
 
 // BeginTransaction starts a transaction; records sent until Commit or
@@ -109,6 +125,7 @@ func (p *Producer) BeginTransaction() error {
 		return fmt.Errorf("%w: a transaction is already in progress", ErrTransactionState)
 	}
 	p.txn.abortErr.Store(nil)
+	p.txn.started.Store(false)
 	p.txn.inTxn.Store(true)
 	return nil
 }
@@ -169,12 +186,20 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	}
 	p.txn.ending.Store(true)
 	defer p.txn.ending.Store(false)
+	p.txn.gate.Lock()
+	p.txn.gate.Unlock() //nolint:staticcheck // waits for the Sends past their state check
+	if e := p.txn.abortErr.Load(); commit && e != nil {
+		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
+	}
 	if !commit {
 		if err := p.snd.call(ctx, func() { p.snd.dropUnsent(errTxnAborted) }); err != nil {
 			return err
 		}
 	}
 	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	if err := p.snd.settle(ctx); err != nil {
 		return err
 	}
 	// An AddPartitionsToTxn still running (its batches were dropped by an
@@ -194,11 +219,14 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	if e := p.txn.abortErr.Load(); commit && e != nil {
 		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
 	}
-	if err := p.endTxn(ctx, commit); err != nil {
-		return err
+	if p.txn.started.Load() {
+		if err := p.endTxn(ctx, commit); err != nil {
+			return err
+		}
+		p.txn.started.Store(false)
 	}
 	if p.txn.bumpEpoch.Load() {
-		if err := p.renewTxnProducerID(ctx); err != nil {
+		if err := p.renewTxnProducerID(ctx, true); err != nil {
 			return err
 		}
 		p.txn.bumpEpoch.Store(false)
@@ -238,10 +266,7 @@ func (p *Producer) endTxn(ctx context.Context, commit bool) error {
 	}
 	// EndTxn v5 (KIP-890) bumps the epoch; sequences restart under it.
 	if r := resp.(*kmsg.EndTxnResponse); r.Version >= 5 && r.ProducerID >= 0 {
-		return p.snd.call(ctx, func() {
-			p.snd.resetPID = true
-			p.snd.setPID(r.ProducerID, r.ProducerEpoch)
-		})
+		return p.snd.call(ctx, func() { p.snd.setPID(r.ProducerID, r.ProducerEpoch) })
 	}
 	return nil
 }
@@ -249,8 +274,22 @@ func (p *Producer) endTxn(ctx context.Context, commit bool) error {
 // SendOffsetsToTransaction commits offsets (the next offset to read, per
 // partition) for the consumer group in group as part of the current
 // transaction: they become visible only if the transaction commits
-// (consume-transform-produce).
+// (consume-transform-produce). If it fails, the transaction can only be
+// aborted (the error wraps ErrAbortableTransaction, or ErrFatal when the
+// producer was fenced): committing outputs without their inputs' offsets
+// would process the inputs twice.
 func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[kafkit.TopicPartition]int64, group GroupMetadata) error {
+	if err := p.sendOffsets(ctx, offsets, group); err != nil {
+		if !errors.Is(err, ErrFatal) && !errors.Is(err, ErrTransactionState) && !errors.Is(err, ErrNotTransactional) && !errors.Is(err, ErrAbortableTransaction) {
+			p.txnFailed(err)
+			err = fmt.Errorf("%w: %w", ErrAbortableTransaction, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *Producer) sendOffsets(ctx context.Context, offsets map[kafkit.TopicPartition]int64, group GroupMetadata) error {
 	if err := p.transactional(); err != nil {
 		return err
 	}
@@ -272,6 +311,7 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[kaf
 	}); err != nil {
 		return p.txnErr("AddOffsetsToTxn", err)
 	}
+	p.txn.started.Store(true)
 	commit := kmsg.NewPtrTxnOffsetCommitRequest()
 	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = p.s.TransactionalID, group.GroupID, id, epoch
 	commit.Generation, commit.MemberID, commit.InstanceID = group.GenerationID, group.MemberID, group.GroupInstanceID
@@ -308,16 +348,20 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[kaf
 	return nil
 }
 
-// txnErr classifies a coordinator error: fencing and the errors Java's
-// TransactionManager treats as fatal make the producer fatal; everything
-// else is returned wrapped with the request's name.
+// txnErr applies classify to a coordinator's error: a fatal one makes the
+// producer fatal, an abortable one fails the transaction; everything is
+// returned wrapped with the request's name.
 func (p *Producer) txnErr(what string, err error) error {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) ||
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidProducerIDMapping) {
-		p.setFatal(fmt.Errorf("%s: %w", what, err))
+	err = fmt.Errorf("%s: %w", what, err)
+	switch classify(err, fromCoordinator, true) {
+	case errFatal:
+		p.setFatal(err)
 		return p.fatalErr()
+	case errAbortable:
+		p.txnFailed(err)
+		return fmt.Errorf("%w: %w", ErrAbortableTransaction, err)
 	}
-	return fmt.Errorf("producer: %s: %w", what, err)
+	return fmt.Errorf("producer: %w", err)
 }
 
 // coordinatorRequest sends req to the coordinator of key (keyType 0 group,
@@ -336,7 +380,7 @@ func (p *Producer) coordinatorRequest(ctx context.Context, keyType int8, key str
 				}
 			}
 		}
-		if !client.IsRetriable(err) && !errors.Is(err, kerr.ConcurrentTransactions) {
+		if classify(err, fromCoordinator, true) != errRetriable {
 			return nil, err
 		}
 		if serr := sleepCtx(ctx, bo.NextBackOff()); serr != nil {
@@ -410,7 +454,7 @@ func (s *sender) addPartitions() {
 				for _, pt := range t.Partitions {
 					if err := kerr.ErrorForCode(pt.ErrorCode); err != nil {
 						errs[kafkit.TopicPartition{Topic: t.Topic, Partition: pt.Partition}] = err
-						if client.IsRetriable(err) || errors.Is(err, kerr.ConcurrentTransactions) {
+						if classify(err, fromCoordinator, true) == errRetriable {
 							retry = err
 						}
 					}
@@ -429,12 +473,13 @@ func (s *sender) addPartitions() {
 				}
 				if perr == nil {
 					pq.addedToTxn = true
+					s.p.txn.started.Store(true)
 					continue
 				}
 				if errors.Is(perr, kerr.OperationNotAttempted) {
 					continue // another partition failed; this one is retried with the next batch
 				}
-				if errors.Is(perr, kerr.ProducerFenced) || errors.Is(perr, kerr.InvalidProducerEpoch) {
+				if classify(perr, fromCoordinator, true) == errFatal {
 					s.p.setFatal(fmt.Errorf("AddPartitionsToTxn: %w", perr))
 				}
 				s.failPartition(pq, fmt.Errorf("AddPartitionsToTxn %s-%d: %w", pq.tp.Topic, pq.tp.Partition, perr))
@@ -452,6 +497,18 @@ func (s *sender) failPartition(pq *partQueue, err error) {
 	pq.mu.Unlock()
 	for _, b := range batches {
 		s.fail(b, err)
+	}
+}
+
+// txnDropIfAbortable fails the batches never sent once the transaction can
+// only be aborted (Java's abortUndrainedBatches): sending them would only
+// make Commit and Abort wait for records nobody can commit.
+func (s *sender) txnDropIfAbortable() {
+	if s.s.TransactionalID == "" {
+		return
+	}
+	if e := s.p.txn.abortErr.Load(); e != nil {
+		s.dropUnsent(fmt.Errorf("%w: %w", ErrAbortableTransaction, *e))
 	}
 }
 
