@@ -635,8 +635,7 @@ func (g *group) await(ev *pollEvent) error {
 	var meta *time.Timer
 	var next func() time.Duration
 	if ev != nil {
-		g.pending = ev
-		defer func() { g.pending = nil }()
+		g.pending = ev // until it ran: queueLoss abandons it otherwise
 		done = ev.done
 	} else {
 		rejoin = g.rejoin
@@ -657,6 +656,7 @@ func (g *group) await(ev *pollEvent) error {
 	for {
 		select {
 		case <-done:
+			g.pending = nil
 			return nil
 		case <-g.ctx.Done():
 			return g.ctx.Err()
@@ -718,6 +718,7 @@ func (g *group) queueLoss() *pollEvent {
 	c := g.c
 	if g.pending != nil {
 		c.abandon(g.pending)
+		g.pending = nil
 	}
 	g.owned = nil
 	drain(g.lost)
