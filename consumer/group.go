@@ -633,6 +633,7 @@ func (g *group) await(ev *pollEvent) error {
 	var done, rejoin <-chan struct{}
 	var metaC <-chan time.Time
 	var meta *time.Timer
+	var checked chan bool // the subscription check under way, if any
 	var next func() time.Duration
 	if ev != nil {
 		g.pending = ev // until it ran: queueLoss abandons it otherwise
@@ -665,9 +666,19 @@ func (g *group) await(ev *pollEvent) error {
 		case <-g.lost:
 			return g.takeFailure()
 		case <-metaC:
-			if _, counts, err := g.subscription(g.ctx); err == nil && !maps.Equal(counts, g.joined) {
+			// Off this goroutine: a slow Metadata call must not
+			// delay heartbeats past the session timeout.
+			ch, joined := make(chan bool, 1), g.joined
+			c.wg.Go(func() {
+				_, counts, err := g.subscription(g.ctx)
+				ch <- err == nil && !maps.Equal(counts, joined)
+			})
+			checked = ch
+		case changed := <-checked:
+			if changed {
 				return nil
 			}
+			checked = nil
 			meta.Reset(next())
 		case <-hb.C:
 			if _, id, _ := g.identity(); id == "" {
