@@ -409,3 +409,66 @@ func TestCooperativeWithholdsOwnedPartitions(t *testing.T) {
 		t.Fatal("validation accepted a partition moving while its owner holds it")
 	}
 }
+
+// Suspected in issue 22: an automatic commit that failed is not taken for
+// done; the next one commits the same offsets again.
+func TestAutoCommitRetriedAfterFailure(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "ac"))
+	a := startMember(t, c, "ac", cooperative)
+	waitFor(t, "the assignment", 20*time.Second, func() bool { return a.owned() == 2 })
+	f := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.OffsetMetadataTooLarge})
+	produce(t, c, spread("ac", 2, 0, 10)...)
+	waitFor(t, "the records", 20*time.Second, func() bool { return len(a.processed()) == 10 })
+	if err := f.Wait(testCtx(t, 10*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the offsets committed after the failed commit", 10*time.Second, func() bool {
+		return committedOffset(t, c, "g", kafkit.TopicPartition{Topic: "ac", Partition: 0}) == 5 &&
+			committedOffset(t, c, "g", kafkit.TopicPartition{Topic: "ac", Partition: 1}) == 5
+	})
+}
+
+// Suspected in issue 22: Close from another goroutine while Poll runs a
+// rebalance callback waits for that callback before running its own.
+func TestCloseWaitsForRunningCallback(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "cc"))
+	var inside, overlap sync.Mutex
+	overlapped := false
+	enter := func() {
+		if !inside.TryLock() {
+			overlap.Lock()
+			overlapped = true
+			overlap.Unlock()
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		inside.Unlock()
+	}
+	started := make(chan struct{}, 1)
+	a := newConsumer(t, c, func(cfg *Config) {
+		cfg.GroupID = "g"
+		cfg.OnAssigned = func([]kafkit.TopicPartition) {
+			signal(started)
+			enter()
+		}
+		cfg.OnRevoked = func([]kafkit.TopicPartition) { enter() }
+		cfg.OnLost = func([]kafkit.TopicPartition) { enter() }
+	})
+	if err := a.Subscribe("cc"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = a.Poll(testCtx(t, 20*time.Second)) }()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no assignment")
+	}
+	if err := a.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	overlap.Lock()
+	defer overlap.Unlock()
+	if overlapped {
+		t.Fatal("Close ran a callback while Poll's OnAssigned was running")
+	}
+}
