@@ -472,3 +472,56 @@ func TestCloseWaitsForRunningCallback(t *testing.T) {
 		t.Fatal("Close ran a callback while Poll's OnAssigned was running")
 	}
 }
+
+// Suspected in issue 22: a slow Metadata answer while the member checks its
+// subscription does not stop its heartbeats (the session would expire).
+func TestSlowMetadataKeepsMembership(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "sm"))
+	a := startMember(t, c, "sm", func(cfg *Config) {
+		cfg.SessionTimeout = time.Second
+		cfg.MetadataMaxAge = 200 * time.Millisecond
+	})
+	waitFor(t, "the assignment", 20*time.Second, func() bool { return a.owned() == 2 })
+	var once sync.Once
+	slowed := make(chan struct{})
+	c.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		once.Do(func() {
+			close(slowed)
+			c.SleepControl(func() { time.Sleep(3 * time.Second) })
+		})
+		return nil, nil, false
+	})
+	<-slowed
+	time.Sleep(3500 * time.Millisecond)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.lost) != 0 || len(a.revd) != 0 {
+		t.Fatalf("a slow Metadata answer cost the membership: lost %v revoked %v", a.lost, a.revd)
+	}
+}
+
+// Case 22.1: time inside a rebalance callback counts against
+// max.poll.interval.ms, as in Java: a member whose OnRevoked hangs leaves the
+// group and the others take its partitions.
+func TestHangingCallbackLeaves(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "hc"))
+	release := make(chan struct{})
+	defer close(release)
+	a := startMember(t, c, "hc", func(cfg *Config) {
+		cooperative(cfg)
+		cfg.MaxPollInterval = time.Second
+		cfg.OnRevoked = func([]kafkit.TopicPartition) { <-release }
+	})
+	waitFor(t, "A owning every partition", 20*time.Second, func() bool { return a.owned() == 4 })
+	id := a.cons.GroupMetadata().MemberID
+	leaves := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.LeaveGroup}, Observe: true, Count: -1, When: func(r kmsg.Request) bool {
+		lg := r.(*kmsg.LeaveGroupRequest)
+		return len(lg.Members) == 1 && lg.Members[0].MemberID == id
+	}})
+	b := startMember(t, c, "hc", func(cfg *Config) { cooperative(cfg); cfg.MaxPollInterval = time.Second })
+	if err := leaves.Wait(testCtx(t, 20*time.Second), 1); err != nil {
+		t.Fatalf("the member stuck in OnRevoked never left: %v", err)
+	}
+	waitFor(t, "B owning every partition", 20*time.Second, func() bool { return b.owned() == 4 })
+}
