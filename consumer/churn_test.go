@@ -19,10 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/broker"
@@ -442,31 +439,5 @@ func runChurn(t *testing.T, tg churnTarget, assignor string, iteration int, rede
 	}
 	if testing.Verbose() {
 		t.Logf("iteration %d: redelivered %v", iteration, maps.Clone(l.redeliv))
-	}
-}
-
-// createTopics creates topics with kgo, failing on any error but
-// TOPIC_ALREADY_EXISTS.
-func createTopics(t *testing.T, c cluster, partitions int32, topics ...string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	for _, name := range topics {
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rt := range resp.Topics {
-		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil && err != kerr.TopicAlreadyExists {
-			t.Fatalf("creating %s: %v", rt.Topic, err)
-		}
 	}
 }

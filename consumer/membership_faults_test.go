@@ -157,11 +157,7 @@ func TestStallDuringCooperativeRevocationLeaves(t *testing.T) {
 	}
 	a := startMember(t, c, "st", cfg)
 	waitFor(t, "A owning every partition", 20*time.Second, func() bool { return a.owned() == 4 })
-	id := a.cons.GroupMetadata().MemberID
-	leaves := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.LeaveGroup}, Observe: true, Count: -1, When: func(r kmsg.Request) bool {
-		lg := r.(*kmsg.LeaveGroupRequest)
-		return len(lg.Members) == 1 && lg.Members[0].MemberID == id
-	}})
+	leaves := observeLeave(c, a.cons.GroupMetadata().MemberID)
 	a.halt(t)
 	stopped := time.Now()
 	b := startMember(t, c, "st", cfg)
@@ -179,6 +175,14 @@ func TestStallDuringCooperativeRevocationLeaves(t *testing.T) {
 	waitFor(t, "B owning every partition", 20*time.Second, func() bool { return b.owned() == 4 })
 	produce(t, c, spread("st", 4, 0, 40)...)
 	waitFor(t, "B consuming the stalled member's partitions", 20*time.Second, func() bool { return len(b.processed()) >= 40 })
+}
+
+// observeLeave counts the LeaveGroup requests of member id.
+func observeLeave(c *kfake.Cluster, id string) *kfake.FaultHandle {
+	return c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.LeaveGroup}, Observe: true, Count: -1, When: func(r kmsg.Request) bool {
+		lg := r.(*kmsg.LeaveGroupRequest)
+		return len(lg.Members) == 1 && lg.Members[0].MemberID == id
+	}})
 }
 
 // Case 22.2: a commit retried across a rebalance does not land in the new
@@ -514,11 +518,7 @@ func TestHangingCallbackLeaves(t *testing.T) {
 		cfg.OnRevoked = func([]kafkit.TopicPartition) { <-release }
 	})
 	waitFor(t, "A owning every partition", 20*time.Second, func() bool { return a.owned() == 4 })
-	id := a.cons.GroupMetadata().MemberID
-	leaves := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.LeaveGroup}, Observe: true, Count: -1, When: func(r kmsg.Request) bool {
-		lg := r.(*kmsg.LeaveGroupRequest)
-		return len(lg.Members) == 1 && lg.Members[0].MemberID == id
-	}})
+	leaves := observeLeave(c, a.cons.GroupMetadata().MemberID)
 	b := startMember(t, c, "hc", func(cfg *Config) { cooperative(cfg); cfg.MaxPollInterval = time.Second })
 	if err := leaves.Wait(testCtx(t, 20*time.Second), 1); err != nil {
 		t.Fatalf("the member stuck in OnRevoked never left: %v", err)
