@@ -331,17 +331,19 @@ func runChurn(t *testing.T, tg churnTarget, assignor string, iteration int, rede
 	for p := range int32(churnPartitions) {
 		all = append(all, kafkit.TopicPartition{Topic: topic, Partition: p})
 	}
-	var commitMu sync.Mutex
+	var commitMu sync.Mutex // serializes watch; guards lastCommitted
 	lastCommitted := make(map[kafkit.TopicPartition]int64)
 	watch := func() map[kafkit.TopicPartition]int64 {
+		// One at a time: answers to overlapping requests may arrive
+		// in either order.
+		commitMu.Lock()
+		defer commitMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		got, err := watcher.Committed(ctx, all...)
 		if err != nil {
 			return nil // the coordinator is restarting
 		}
-		commitMu.Lock()
-		defer commitMu.Unlock()
 		for tp, o := range got {
 			if o < lastCommitted[tp] {
 				l.mu.Lock()
