@@ -153,17 +153,19 @@ func (stickyAssignor) assign(members []*member, partitions map[string]int32) map
 	}
 
 	// Current owners; when two members claim a partition, the claim from
-	// the newer generation wins.
+	// the newer generation wins. A member keeps only what it still
+	// subscribes to, but every claim is withheld from the others below:
+	// the owner has not revoked it yet.
 	owner := make(map[kafkit.TopicPartition]*member)
 	for _, m := range sorted {
 		for _, tp := range m.owned {
-			if !exists(tp) || !m.subscribes(tp.Topic) {
-				continue
-			}
 			if prev, ok := owner[tp]; !ok || m.generation > prev.generation {
 				owner[tp] = m
 			}
 		}
+	}
+	keeps := func(m *member, tp kafkit.TopicPartition) bool {
+		return owner[tp] == m && exists(tp) && m.subscribes(tp.Topic)
 	}
 
 	var total int
@@ -179,7 +181,7 @@ func (stickyAssignor) assign(members []*member, partitions map[string]int32) map
 	ownedOf := func(m *member) []kafkit.TopicPartition {
 		var tps []kafkit.TopicPartition
 		for _, tp := range m.owned {
-			if owner[tp] == m {
+			if keeps(m, tp) {
 				tps = append(tps, tp)
 			}
 		}
@@ -232,6 +234,28 @@ func (stickyAssignor) assign(members []*member, partitions map[string]int32) map
 		})
 	}
 	return out
+}
+
+// validateCooperative checks what a cooperative assignor must guarantee, as
+// Java's leader does before SyncGroup: no partition that some member owns is
+// given to another member in the same rebalance.
+func validateCooperative(members []*member, out map[string][]kafkit.TopicPartition) error {
+	owners := make(map[kafkit.TopicPartition][]string)
+	for _, m := range members {
+		for _, tp := range m.owned {
+			owners[tp] = append(owners[tp], m.id)
+		}
+	}
+	for _, m := range members {
+		for _, tp := range out[m.id] {
+			for _, o := range owners[tp] {
+				if o != m.id && !slices.Contains(m.owned, tp) {
+					return fmt.Errorf("cooperative assignment gives %s[%d], still owned by %s, to %s", tp.Topic, tp.Partition, o, m.id)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func compareTP(a, b kafkit.TopicPartition) int {

@@ -39,23 +39,43 @@ func (c *Consumer) consumedLocked(only []kafkit.TopicPartition) map[kafkit.Topic
 }
 
 // Commit synchronously commits the position of every assigned partition:
-// everything Poll has returned so far.
+// everything Poll has returned so far. Without a deadline in ctx it gives
+// up after default.api.timeout.ms, as Java's commitSync does. A group member
+// commits only in a stable generation and never into a later one: a commit
+// made while the member rejoins, or whose generation ended before it was
+// accepted, fails with ErrCommitFailed.
 func (c *Consumer) Commit(ctx context.Context) error {
 	c.mu.Lock()
 	offsets := c.consumedLocked(nil)
 	c.mu.Unlock()
+	ctx, cancel := c.withAPITimeout(ctx)
+	defer cancel()
 	return c.commit(ctx, offsets)
 }
 
 // CommitOffsets synchronously commits offsets: for each partition, the next
-// offset the group should read.
+// offset the group should read. It is bounded and tied to its generation as
+// Commit is.
 func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[kafkit.TopicPartition]int64) error {
+	ctx, cancel := c.withAPITimeout(ctx)
+	defer cancel()
 	return c.commit(ctx, withoutEpochs(offsets))
 }
 
+// withAPITimeout bounds ctx by default.api.timeout.ms unless it has a
+// deadline already.
+func (c *Consumer) withAPITimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.cfg.DefaultAPITimeout)
+}
+
 // CommitAsync commits offsets (every position when nil) on a background
-// goroutine and calls cb, if not nil, with the outcome. Commits are not
-// ordered with respect to each other; a later synchronous Commit is.
+// goroutine and calls cb, if not nil, with the outcome. As Java's
+// commitAsync, it is sent once, never retried, and only in the generation it
+// was asked in. Commits reach the coordinator in the order they were asked
+// for.
 func (c *Consumer) CommitAsync(offsets map[kafkit.TopicPartition]int64, cb func(map[kafkit.TopicPartition]int64, error)) {
 	var oe map[kafkit.TopicPartition]offsetEpoch
 	if offsets == nil {
@@ -81,12 +101,12 @@ func (c *Consumer) commitInBackground(oe map[kafkit.TopicPartition]offsetEpoch, 
 		}
 		return
 	}
-	ticket := c.takeTicket()
+	turn := c.commitTurn()
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DefaultAPITimeout)
 		defer cancel()
-		err := c.commitInTurn(ctx, ticket, oe)
+		err := turn.run(ctx, func() error { return c.sendCommit(ctx, turn.member, oe, false) })
 		if cb != nil {
 			cb(plain(oe), err)
 		}
@@ -111,9 +131,9 @@ func plain(oe map[kafkit.TopicPartition]offsetEpoch) map[kafkit.TopicPartition]i
 
 // maybeAutoCommit commits, in the background, what earlier Polls returned,
 // once auto.commit.interval.ms has passed and something changed since the
-// last automatic commit. Poll runs it on entry and while it waits for records
-// (the caller is back in Poll, so it is done with the records it had). It
-// returns when it wants to run next (zero: never).
+// last automatic commit that succeeded. Poll runs it on entry and while it
+// waits for records (the caller is back in Poll, so it is done with the
+// records it had). It returns when it wants to run next (zero: never).
 func (c *Consumer) maybeAutoCommit() time.Duration {
 	if c.cfg.DisableAutoCommit || c.cfg.GroupID == "" {
 		return 0
@@ -127,52 +147,86 @@ func (c *Consumer) maybeAutoCommit() time.Duration {
 	offsets := c.consumedLocked(nil)
 	if maps.Equal(offsets, c.lastAutoOffsets) {
 		offsets = nil
-	} else {
-		c.lastAutoOffsets = offsets
 	}
 	c.mu.Unlock()
 	if len(offsets) > 0 {
-		c.commitInBackground(offsets, nil)
+		c.commitInBackground(offsets, func(_ map[kafkit.TopicPartition]int64, err error) {
+			if err == nil {
+				c.mu.Lock()
+				c.lastAutoOffsets = offsets
+				c.mu.Unlock()
+			}
+		})
 	}
 	return c.cfg.AutoCommitInterval
 }
 
-// takeTicket fixes a commit's place in line: commits reach the coordinator in
-// the order they were asked for, so an earlier asynchronous commit can never
-// overwrite a later one.
-func (c *Consumer) takeTicket() uint64 {
+// commitTurn is a commit's place in line, taken when the commit is asked
+// for: commits reach the coordinator in that order, so an earlier
+// asynchronous commit can never overwrite a later one. It also fixes the
+// membership the commit carries.
+type commitTurn struct {
+	prev, mine chan struct{} // the commit before is done; this one is done
+	member     membership
+	err        error // no stable membership to commit in
+}
+
+func (c *Consumer) commitTurn() *commitTurn {
+	t := &commitTurn{mine: make(chan struct{})}
+	t.member, t.err = c.commitMembership()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.commitNext
-	c.commitNext++
+	t.prev, c.commitTail = c.commitTail, t.mine
+	c.mu.Unlock()
 	return t
 }
 
-// commit commits offsets after every commit asked for before it.
-func (c *Consumer) commit(ctx context.Context, offsets map[kafkit.TopicPartition]offsetEpoch) error {
-	return c.commitInTurn(ctx, c.takeTicket(), offsets)
-}
-
-func (c *Consumer) commitInTurn(ctx context.Context, ticket uint64, offsets map[kafkit.TopicPartition]offsetEpoch) error {
-	c.mu.Lock()
-	for c.commitTurn != ticket {
-		c.commitCond.Wait()
+// run waits for the commits before this one (until ctx ends: the commit is
+// then not sent, and those after it wait for the ones before) and sends it.
+func (t *commitTurn) run(ctx context.Context, send func() error) error {
+	select {
+	case <-t.prev:
+	case <-ctx.Done():
+		go func() {
+			<-t.prev
+			close(t.mine)
+		}()
+		return fmt.Errorf("OffsetCommit: waiting for earlier commits: %w", ctx.Err())
 	}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.commitTurn++
-		c.commitCond.Broadcast()
-		c.mu.Unlock()
-	}()
-	return c.sendCommit(ctx, offsets)
+	defer close(t.mine)
+	if t.err != nil {
+		return t.err
+	}
+	return send()
 }
 
-// sendCommit sends OffsetCommit to the coordinator with the current
-// generation and member id (generation -1 for manually assigned consumers),
-// retrying retriable errors until ctx ends. ILLEGAL_GENERATION,
-// UNKNOWN_MEMBER_ID and REBALANCE_IN_PROGRESS fail with ErrCommitFailed.
-func (c *Consumer) sendCommit(ctx context.Context, offsets map[kafkit.TopicPartition]offsetEpoch) (err error) {
+// commitMembership returns the membership a commit asked for now carries:
+// generation -1 for a manually assigned consumer, the stable generation of a
+// group member, or ErrCommitFailed while it has none.
+func (c *Consumer) commitMembership() (membership, error) {
+	if c.group == nil || c.isManual() {
+		return membership{generation: -1}, nil
+	}
+	m, ok := c.group.stableIdentity()
+	if !ok {
+		return m, fmt.Errorf("%w: the member is joining the group or lost its membership", ErrCommitFailed)
+	}
+	return m, nil
+}
+
+// commit commits offsets after every commit asked for before it, retrying
+// retriable errors while its generation lasts.
+func (c *Consumer) commit(ctx context.Context, offsets map[kafkit.TopicPartition]offsetEpoch) error {
+	t := c.commitTurn()
+	return t.run(ctx, func() error { return c.sendCommit(ctx, t.member, offsets, true) })
+}
+
+// sendCommit sends OffsetCommit to the coordinator for member m, retrying
+// retriable errors until ctx ends when retry is set. It fails with
+// ErrCommitFailed, without sending, once m's generation is over, and when
+// the coordinator answers ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+// FENCED_INSTANCE_ID (which end the membership unless it has moved on
+// already) or REBALANCE_IN_PROGRESS.
+func (c *Consumer) sendCommit(ctx context.Context, m membership, offsets map[kafkit.TopicPartition]offsetEpoch, retry bool) (err error) {
 	if c.cfg.GroupID == "" {
 		return ErrNoGroup
 	}
@@ -188,17 +242,19 @@ func (c *Consumer) sendCommit(ctx context.Context, offsets map[kafkit.TopicParti
 	if err != nil {
 		return err
 	}
-	return c.retry(ctx, "OffsetCommit", func() error {
+	op := func() error {
+		if m.generation >= 0 {
+			if now, ok := c.group.stableIdentity(); !ok || now.generation != m.generation || now.memberID != m.memberID {
+				return fmt.Errorf("%w: generation %d ended before the commit was accepted", ErrCommitFailed, m.generation)
+			}
+		}
 		coord, err := c.coordinator(ctx)
 		if err != nil {
 			return err
 		}
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Group = c.cfg.GroupID
-		req.Generation, req.MemberID, req.InstanceID = -1, "", nil
-		if c.group != nil && !c.isManual() {
-			req.Generation, req.MemberID, req.InstanceID = c.group.identity()
-		}
+		req.Generation, req.MemberID, req.InstanceID = m.generation, m.memberID, m.instanceID
 		byTopic := make(map[string]*kmsg.OffsetCommitRequestTopic)
 		for _, tp := range tps {
 			t := byTopic[tp.Topic]
@@ -230,10 +286,9 @@ func (c *Consumer) sendCommit(ctx context.Context, offsets map[kafkit.TopicParti
 				perr := c.coordinatorErr(coord, p.ErrorCode)
 				switch {
 				case perr == nil:
-				case errors.Is(perr, kerr.IllegalGeneration), errors.Is(perr, kerr.UnknownMemberID),
-					errors.Is(perr, kerr.RebalanceInProgress), errors.Is(perr, kerr.FencedInstanceID):
-					if c.group != nil {
-						c.group.requestRejoin()
+				case lostMembership(perr), errors.Is(perr, kerr.RebalanceInProgress), errors.Is(perr, kerr.FencedInstanceID):
+					if m.generation >= 0 {
+						c.group.commitRejected(m.generation, perr)
 					}
 					return fmt.Errorf("%w: %s[%d]: %w", ErrCommitFailed, name, p.Partition, perr)
 				default:
@@ -242,7 +297,11 @@ func (c *Consumer) sendCommit(ctx context.Context, offsets map[kafkit.TopicParti
 			}
 		}
 		return errors.Join(errs...)
-	})
+	}
+	if !retry {
+		return op()
+	}
+	return c.retry(ctx, "OffsetCommit", op)
 }
 
 func (c *Consumer) isManual() bool {

@@ -34,16 +34,15 @@ type Consumer struct {
 	manual          bool                                  // Assign
 	parts           map[kafkit.TopicPartition]*partState  // the current assignment
 	events          []*pollEvent                          // group work waiting for Poll
-	lastPoll        time.Time                             // when Poll was last entered or left, for max.poll.interval.ms
-	polling         bool                                  // inside Poll: the application is not busy elsewhere
+	running         *pollEvent                            // the group work Poll is running now
+	lastPoll        time.Time                             // when Poll was last entered, or woke from waiting, for max.poll.interval.ms
+	polling         bool                                  // Poll is waiting for records: the application is not busy elsewhere (callbacks are)
 	lastAuto        time.Time                             // last automatic commit
 	lastAutoOffsets map[kafkit.TopicPartition]offsetEpoch // what it committed
 	fatal           error                                 // the consumer can no longer work (fenced)
 	groupErr        error                                 // a membership failure for the next Poll, once
 	rrNext          int                                   // round-robin start among partitions in Poll
-	commitNext      uint64                                // the next commit ticket to hand out
-	commitTurn      uint64                                // the ticket whose commit may run now
-	commitCond      *sync.Cond                            // signals commitTurn changes; uses mu
+	commitTail      chan struct{}                         // closed once the last commit asked for is done
 
 	wake      chan struct{} // capacity 1: wakes Poll (records, events, errors)
 	fetchWake chan struct{} // capacity 1: wakes the fetcher (a partition became fetchable)
@@ -73,8 +72,10 @@ type partState struct {
 // pollEvent is group work that must run on the goroutine calling Poll
 // (rebalance callbacks, commits on revoke).
 type pollEvent struct {
-	fn   func(ctx context.Context)
-	done chan struct{}
+	fn        func(ctx context.Context)
+	done      chan struct{} // closed once it ran or was abandoned
+	started   bool          // guarded by Consumer.mu
+	abandoned bool          // guarded by Consumer.mu: the membership it was for ended; it never runs
 }
 
 // New creates a consumer and connects to the cluster (bootstrap). It neither
@@ -99,7 +100,8 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 		lastPoll:  time.Now(),
 		lastAuto:  time.Now(),
 	}
-	c.commitCond = sync.NewCond(&c.mu)
+	c.commitTail = make(chan struct{})
+	close(c.commitTail)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.GroupID != "" {
 		c.group, err = newGroup(c)
@@ -231,24 +233,16 @@ func (c *Consumer) assignedLocked() []kafkit.TopicPartition {
 // each into storage of its own: the records returned stay valid however long
 // the application keeps them.
 func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
-	c.mu.Lock()
-	c.polling, c.lastPoll = true, time.Now()
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.polling, c.lastPoll = false, time.Now()
-		c.mu.Unlock()
-	}()
+	c.polled()
+	defer c.polled()
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
-		events := c.events
-		c.events = nil
 		c.mu.Unlock()
-		c.runEvents(ctx, events)
+		c.runEvents(ctx)
 		nextAuto := c.maybeAutoCommit()
 
 		c.mu.Lock()
@@ -276,9 +270,30 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 	}
 }
 
+// polled restarts the max.poll.interval.ms timer: the application called
+// Poll, or Poll stopped waiting.
+func (c *Consumer) polled() {
+	c.mu.Lock()
+	c.polling, c.lastPoll = false, time.Now()
+	c.mu.Unlock()
+}
+
+// pollExpired reports whether the application has not called Poll within
+// max.poll.interval.ms. Time spent in rebalance callbacks counts, as in
+// Java's consumer; time waiting inside Poll does not.
+func (c *Consumer) pollExpired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.polling && time.Since(c.lastPoll) > c.cfg.MaxPollInterval
+}
+
 // waitForWork blocks Poll until records, group work or Close arrive, or the
 // next automatic commit is due (after autoCommit, unless zero).
 func (c *Consumer) waitForWork(ctx context.Context, autoCommit time.Duration) error {
+	c.mu.Lock()
+	c.polling = true
+	c.mu.Unlock()
+	defer c.polled()
 	var autoC <-chan time.Time
 	if autoCommit > 0 {
 		t := time.NewTimer(autoCommit)
@@ -295,19 +310,73 @@ func (c *Consumer) waitForWork(ctx context.Context, autoCommit time.Duration) er
 	return nil
 }
 
-// runEvents runs group work on the Poll goroutine. Commits on revoke must not
+// runEvents runs group work on the Poll goroutine, one event at a time: an
+// event is taken and marked started under one lock, so the membership
+// goroutine can abandon any it has not started. Commits on revoke must not
 // fail because Poll was called with a short ctx, so the work gets its own
 // default.api.timeout.ms, keeping ctx's values.
-func (c *Consumer) runEvents(ctx context.Context, events []*pollEvent) {
-	if len(events) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DefaultAPITimeout)
-	defer cancel()
-	for _, ev := range events {
+func (c *Consumer) runEvents(ctx context.Context) {
+	var cancel context.CancelFunc
+	for {
+		c.mu.Lock()
+		var ev *pollEvent
+		for ev == nil && len(c.events) > 0 {
+			ev = c.events[0]
+			c.events = c.events[1:]
+			if ev.abandoned {
+				ev = nil
+			}
+		}
+		if ev == nil {
+			c.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+			return
+		}
+		ev.started, c.running = true, ev
+		c.mu.Unlock()
+		if cancel == nil {
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DefaultAPITimeout)
+		}
 		ev.fn(ctx)
+		c.mu.Lock()
+		c.running = nil
+		c.mu.Unlock()
 		close(ev.done)
 	}
+}
+
+// abandon drops ev unless Poll has started it: the membership it was for
+// ended.
+func (c *Consumer) abandon(ev *pollEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !ev.started && !ev.abandoned {
+		ev.abandoned = true
+		close(ev.done)
+	}
+}
+
+// abandonEvents drops the group work no Poll has started and waits (until
+// ctx ends) for the one Poll is running, if any. Called once the membership
+// goroutine has stopped.
+func (c *Consumer) abandonEvents(ctx context.Context) error {
+	c.mu.Lock()
+	events, running := c.events, c.running
+	c.events = nil
+	c.mu.Unlock()
+	for _, ev := range events {
+		c.abandon(ev)
+	}
+	if running != nil {
+		select {
+		case <-running.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // takeLocked moves up to max.poll.records buffered records out, starting at a

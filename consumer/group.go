@@ -26,21 +26,25 @@ type group struct {
 	ctx    context.Context // cancelled by close; stops run
 	cancel context.CancelFunc
 	rejoin chan struct{} // capacity 1: subscription or metadata changed, or a commit saw a rebalance
+	lost   chan struct{} // capacity 1: a commit found this membership gone (failure says why)
 	done   chan struct{} // closed when run returns; nil until start
 
-	mu         sync.Mutex // guards coord, memberID, generation
+	mu         sync.Mutex // guards coord, memberID, generation, stable, failure
 	coord      int32      // -1 while unknown
 	memberID   string
 	generation int32
+	stable     bool  // SyncGroup completed for generation: commits may carry it (Java's generationIfStable)
+	failure    error // what a commit saw when it signalled lost
 
 	// Owned by run.
-	owned  []kafkit.TopicPartition // what this member owns in the current generation
-	joined map[string]int32        // subscribed topics → partition counts at the last join
-	absent bool                    // a topic subscribed by name had no metadata at the last join
+	pending *pollEvent              // the callback run waits for, abandoned if the membership ends meanwhile
+	owned   []kafkit.TopicPartition // what this member owns in the current generation
+	joined  map[string]int32        // subscribed topics → partition counts at the last join
+	absent  bool                    // a topic subscribed by name had no metadata at the last join
 }
 
 func newGroup(c *Consumer) (*group, error) {
-	g := &group{c: c, coord: -1, generation: -1, rejoin: make(chan struct{}, 1), eager: false}
+	g := &group{c: c, coord: -1, generation: -1, rejoin: make(chan struct{}, 1), lost: make(chan struct{}, 1)}
 	for _, name := range c.cfg.PartitionAssignmentStrategy {
 		a, err := assignorByName(name)
 		if err != nil {
@@ -75,17 +79,82 @@ func (g *group) instanceID() *string {
 	return nil
 }
 
-// identity returns what commits must carry: generation, member id, instance id.
+// identity returns the current membership: generation, member id, instance
+// id (the generation may still be syncing).
 func (g *group) identity() (int32, string, *string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.generation, g.memberID, g.instanceID()
 }
 
+// membership is what a commit carries: the generation it was made in.
+type membership struct {
+	generation int32
+	memberID   string
+	instanceID *string
+}
+
+// stableIdentity returns the membership commits may carry, and false while
+// the member is joining, syncing or has lost its membership: as Java's
+// consumer, it sends no commit then.
+func (g *group) stableIdentity() (membership, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return membership{g.generation, g.memberID, g.instanceID()}, g.stable
+}
+
 func (g *group) setMember(id string, generation int32) {
 	g.mu.Lock()
-	g.memberID, g.generation = id, generation
+	g.memberID, g.generation, g.stable = id, generation, false
 	g.mu.Unlock()
+}
+
+func (g *group) setStable() {
+	g.mu.Lock()
+	g.stable = true
+	g.mu.Unlock()
+}
+
+// resetLocked forgets the membership as the coordinator asked: a new member
+// id after UNKNOWN_MEMBER_ID, a new generation otherwise. Called with g.mu
+// held.
+func (g *group) resetLocked(err error) {
+	if errors.Is(err, kerr.UnknownMemberID) {
+		g.memberID = ""
+	}
+	g.generation, g.stable = -1, false
+}
+
+// commitRejected handles a membership error on a commit made in generation
+// gen. UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION and FENCED_INSTANCE_ID end the
+// membership and the membership goroutine hands the partitions to OnLost;
+// REBALANCE_IN_PROGRESS asks for a rejoin. An error about a generation the
+// member has already left changes nothing (Java's generationUnchanged).
+func (g *group) commitRejected(gen int32, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.generation != gen || gen < 0 {
+		return
+	}
+	if errors.Is(err, kerr.RebalanceInProgress) {
+		g.requestRejoin()
+		return
+	}
+	g.resetLocked(err)
+	g.failure = err
+	signal(g.lost)
+}
+
+// takeFailure returns what a commit saw when it signalled lost.
+func (g *group) takeFailure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err := g.failure
+	g.failure = nil
+	if errors.Is(err, kerr.FencedInstanceID) {
+		return fmt.Errorf("%w: %w", ErrFenced, err)
+	}
+	return err
 }
 
 // coordinator returns the group coordinator, finding it when unknown.
@@ -125,27 +194,39 @@ func (c *Consumer) lostCoordinator(coord int32) {
 // errRejoin means the group started another rebalance during ours.
 var errRejoin = errors.New("rejoin")
 
-// run is the membership goroutine: join, sync, heartbeat, repeat.
+// errPollTimeout means Poll was not called within max.poll.interval.ms.
+var errPollTimeout = errors.New("Poll not called within max.poll.interval.ms")
+
+// lostMembership reports whether err means the coordinator no longer knows
+// this membership: what it owned may already belong to others.
+func lostMembership(err error) bool {
+	return errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration)
+}
+
+// run is the membership goroutine: join, sync, heartbeat, repeat. Every wait
+// in it (callbacks, joins, syncs, the stable phase) watches the heartbeat's
+// errors, the commits' and max.poll.interval.ms, as Java's coordinator does.
 func (g *group) run() {
 	defer close(g.done)
 	bo := client.NewBackoff(g.c.cfg.RetryBackoff, g.c.cfg.RetryBackoffMax)
 	for g.ctx.Err() == nil {
-		err := g.joinAndSync()
+		err := g.rebalance()
 		if err == nil {
 			bo.Reset()
-			err = g.heartbeatLoop()
+			err = g.await(nil)
 		}
 		switch {
 		case err == nil, errors.Is(err, errRejoin):
-		case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration):
-			// The coordinator no longer knows this membership: what it
-			// owned may already belong to others, so it is lost, not
-			// revoked (no commit), and the member rejoins at once.
-			if lerr := g.loseOwned(); lerr != nil {
-				return
-			}
+		case errors.Is(err, errPollTimeout):
+			g.leaveForPollTimeout()
+		case lostMembership(err):
+			// Lost, not revoked (no commit); the member rejoins once
+			// Poll ran OnLost.
+			g.loseAll()
 		case errors.Is(err, ErrFenced):
+			ev := g.queueLoss()
 			g.c.setFatal(err)
+			g.waitRan(ev)
 			return
 		case g.ctx.Err() != nil:
 			return
@@ -182,7 +263,7 @@ func (c *Consumer) setFatal(err error) {
 
 // subscription resolves the subscribed topics (matching the pattern against
 // every topic for SubscribePattern) and their partition counts.
-func (g *group) subscription() ([]string, map[string]int32, error) {
+func (g *group) subscription(ctx context.Context) ([]string, map[string]int32, error) {
 	c := g.c
 	c.mu.Lock()
 	topics, re := slices.Clone(c.subTopics), c.subPattern
@@ -190,7 +271,7 @@ func (g *group) subscription() ([]string, map[string]int32, error) {
 	var md *client.Metadata
 	var err error
 	if re != nil {
-		if md, err = c.cl.Metadata(g.ctx); err != nil {
+		if md, err = c.cl.Metadata(ctx); err != nil {
 			return nil, nil, err
 		}
 		for name, t := range md.Topics {
@@ -198,7 +279,7 @@ func (g *group) subscription() ([]string, map[string]int32, error) {
 				topics = append(topics, name)
 			}
 		}
-	} else if md, err = c.cl.Metadata(g.ctx, topics...); err != nil {
+	} else if md, err = c.cl.Metadata(ctx, topics...); err != nil {
 		return nil, nil, err
 	}
 	slices.Sort(topics)
@@ -211,20 +292,51 @@ func (g *group) subscription() ([]string, map[string]int32, error) {
 	return topics, counts, nil
 }
 
-// joinAndSync runs one rebalance: (eager) revoke, JoinGroup, the leader's
-// assignment, SyncGroup, then applies the result on the Poll goroutine.
-func (g *group) joinAndSync() error {
+// rebalance runs one rebalance: (eager) revoke, JoinGroup, the leader's
+// assignment, SyncGroup, then applies the result on the Poll goroutine. The
+// requests end with errPollTimeout once Poll has not been called within
+// max.poll.interval.ms.
+func (g *group) rebalance() error {
 	c := g.c
 	if g.eager && len(g.owned) > 0 {
 		revoked := g.owned
-		if err := g.waitPoll(c.runOnPoll(func(ctx context.Context) { c.revoke(ctx, revoked) })); err != nil {
+		if err := g.await(c.runOnPoll(func(ctx context.Context) { c.revoke(ctx, revoked) })); err != nil {
 			return err
 		}
 		g.owned = nil
 	}
 	drain(g.rejoin) // this rebalance serves any rejoin asked so far
+	ctx, cancel := context.WithCancelCause(g.ctx)
+	defer cancel(nil)
+	c.wg.Go(func() { g.watchPoll(ctx, cancel) })
+	err := g.joinAndSync(ctx)
+	if err != nil && errors.Is(context.Cause(ctx), errPollTimeout) {
+		return errPollTimeout
+	}
+	return err
+}
 
-	topics, counts, err := g.subscription()
+// watchPoll cancels ctx with errPollTimeout once Poll has not been called
+// within max.poll.interval.ms.
+func (g *group) watchPoll(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(g.c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if g.c.pollExpired() {
+				cancel(errPollTimeout)
+				return
+			}
+		}
+	}
+}
+
+func (g *group) joinAndSync(ctx context.Context) error {
+	c := g.c
+	topics, counts, err := g.subscription(ctx)
 	if err != nil {
 		return err
 	}
@@ -232,11 +344,11 @@ func (g *group) joinAndSync() error {
 	c.mu.Lock()
 	g.absent = c.subPattern == nil && len(counts) < len(topics)
 	c.mu.Unlock()
-	coord, err := c.coordinator(g.ctx)
+	coord, err := c.coordinator(ctx)
 	if err != nil {
 		return err
 	}
-	join, err := g.join(coord, topics)
+	join, err := g.join(ctx, coord, topics)
 	if err != nil {
 		return err
 	}
@@ -244,7 +356,7 @@ func (g *group) joinAndSync() error {
 	// SkipAssignment: a static leader rejoined an unchanged group, whose
 	// assignment stands (KIP-814).
 	if join.LeaderID == join.MemberID && !join.SkipAssignment {
-		if plan, err = g.plan(*join.Protocol, join.Members); err != nil {
+		if plan, err = g.plan(ctx, *join.Protocol, join.Members); err != nil {
 			return err
 		}
 	}
@@ -253,7 +365,7 @@ func (g *group) joinAndSync() error {
 	sync.Group, sync.Generation, sync.MemberID, sync.InstanceID = c.cfg.GroupID, join.Generation, join.MemberID, g.instanceID()
 	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), join.Protocol
 	sync.GroupAssignment = plan
-	kresp, err := c.cl.RequestBroker(g.ctx, coord, sync)
+	kresp, err := c.cl.RequestBroker(ctx, coord, sync)
 	if err != nil {
 		c.lostCoordinator(coord)
 		return err
@@ -275,6 +387,7 @@ func (g *group) joinAndSync() error {
 		}
 	}
 	slices.SortFunc(assigned, compareTP)
+	g.setStable()
 	c.log.Info("joined group", "group", c.cfg.GroupID, "generation", join.Generation, "member", join.MemberID, "protocol", *join.Protocol, "partitions", len(assigned))
 	return g.apply(assigned)
 }
@@ -282,7 +395,7 @@ func (g *group) joinAndSync() error {
 // join sends JoinGroup until the coordinator accepts this member: the first
 // attempt of a dynamic member is answered MEMBER_ID_REQUIRED with the id to
 // use (KIP-394).
-func (g *group) join(coord int32, topics []string) (*kmsg.JoinGroupResponse, error) {
+func (g *group) join(ctx context.Context, coord int32, topics []string) (*kmsg.JoinGroupResponse, error) {
 	c := g.c
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Version = 3
@@ -298,6 +411,9 @@ func (g *group) join(coord int32, topics []string) (*kmsg.JoinGroupResponse, err
 		meta.OwnedPartitions = append(meta.OwnedPartitions, op)
 	}
 	metaBytes := meta.AppendTo(nil)
+	g.mu.Lock()
+	g.stable = false // no commits until this rebalance completes
+	g.mu.Unlock()
 	for range 3 {
 		req := kmsg.NewPtrJoinGroupRequest()
 		req.Group = c.cfg.GroupID
@@ -311,7 +427,7 @@ func (g *group) join(coord int32, topics []string) (*kmsg.JoinGroupResponse, err
 			p.Name, p.Metadata = a.name(), metaBytes
 			req.Protocols = append(req.Protocols, p)
 		}
-		kresp, err := c.cl.RequestBroker(g.ctx, coord, req)
+		kresp, err := c.cl.RequestBroker(ctx, coord, req)
 		if err != nil {
 			c.lostCoordinator(coord)
 			return nil, err
@@ -351,11 +467,10 @@ func (g *group) memberErr(coord int32, code int16) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, kerr.UnknownMemberID):
-		g.setMember("", -1)
-	case errors.Is(err, kerr.IllegalGeneration):
-		_, id, _ := g.identity()
-		g.setMember(id, -1)
+	case lostMembership(err):
+		g.mu.Lock()
+		g.resetLocked(err)
+		g.mu.Unlock()
 	case errors.Is(err, kerr.FencedInstanceID):
 		return fmt.Errorf("%w: %w", ErrFenced, err)
 	case errors.Is(err, kerr.RebalanceInProgress):
@@ -365,7 +480,7 @@ func (g *group) memberErr(coord int32, code int16) error {
 }
 
 // plan computes the assignment as the group leader.
-func (g *group) plan(protocol string, joined []kmsg.JoinGroupResponseMember) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
+func (g *group) plan(ctx context.Context, protocol string, joined []kmsg.JoinGroupResponseMember) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
 	a, err := assignorByName(protocol)
 	if err != nil {
 		return nil, fmt.Errorf("group chose %w", err)
@@ -394,7 +509,7 @@ func (g *group) plan(protocol string, joined []kmsg.JoinGroupResponseMember) ([]
 		}
 		members = append(members, m)
 	}
-	md, err := g.c.cl.Metadata(g.ctx, slices.Sorted(maps.Keys(topicSet))...)
+	md, err := g.c.cl.Metadata(ctx, slices.Sorted(maps.Keys(topicSet))...)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +520,11 @@ func (g *group) plan(protocol string, joined []kmsg.JoinGroupResponseMember) ([]
 		}
 	}
 	out := a.assign(members, counts)
+	if a.cooperative() {
+		if err := validateCooperative(members, out); err != nil {
+			return nil, err
+		}
+	}
 	plan := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(members))
 	for _, m := range members {
 		var ma kmsg.ConsumerMemberAssignment
@@ -445,7 +565,7 @@ func (g *group) apply(assigned []kafkit.TopicPartition) error {
 		}
 	})
 	g.owned = assigned
-	if err := g.waitPoll(ev); err != nil {
+	if err := g.await(ev); err != nil {
 		return err
 	}
 	if len(revoked) > 0 && !g.eager {
@@ -498,73 +618,84 @@ func (c *Consumer) drop(tps []kafkit.TopicPartition) {
 	c.mu.Unlock()
 }
 
-// waitPoll waits until the Poll goroutine ran ev, heartbeating meanwhile so
-// that a slow Poll loop (up to max.poll.interval.ms) does not cost the
-// membership.
-func (g *group) waitPoll(ev *pollEvent) error {
-	t := time.NewTicker(g.c.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ev.done:
-			return nil
-		case <-g.ctx.Done():
-			return g.ctx.Err()
-		case <-t.C:
-			if _, id, _ := g.identity(); id == "" {
-				continue
-			}
-			if err := g.heartbeat(); errors.Is(err, errRejoin) {
-				g.requestRejoin()
-			}
-		}
-	}
-}
-
-// heartbeatLoop heartbeats every heartbeat.interval.ms until a rebalance is
-// needed (it then returns nil), watching max.poll.interval.ms and the
-// subscription's topics and partition counts.
-func (g *group) heartbeatLoop() error {
+// await is every wait of a member that has joined: for ev to run on the
+// Poll goroutine, or (ev nil, a stable member) for a reason to rebalance: a
+// rejoin asked for, or a change in the subscription's topics or partition
+// counts. Meanwhile it heartbeats every heartbeat.interval.ms, watches
+// max.poll.interval.ms, and takes the membership failures commits saw. It
+// returns nil when ev ran or a rebalance is due, errPollTimeout, a lost
+// membership (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION), ErrFenced, or ctx's
+// error; ev is then abandoned by loseAll if it has not started.
+func (g *group) await(ev *pollEvent) error {
 	c := g.c
 	hb := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer hb.Stop()
-	// The subscription is checked every metadata.max.age.ms; while a topic
-	// subscribed by name has no metadata (Kafka answers the request that
-	// auto-creates a topic without it) it is checked again after
-	// retry.backoff.ms, backing off to retry.backoff.max.ms, as Java's
-	// consumer refreshes metadata for topics it does not know.
-	next := func() time.Duration { return c.cfg.MetadataMaxAge }
-	if g.absent {
-		next = client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax).NextBackOff
+	var done, rejoin <-chan struct{}
+	var metaC <-chan time.Time
+	var meta *time.Timer
+	var checked chan bool // the subscription check under way, if any
+	var next func() time.Duration
+	if ev != nil {
+		g.pending = ev // until it ran: queueLoss abandons it otherwise
+		done = ev.done
+	} else {
+		rejoin = g.rejoin
+		// The subscription is checked every metadata.max.age.ms; while
+		// a topic subscribed by name has no metadata (Kafka answers the
+		// request that auto-creates a topic without it) it is checked
+		// again after retry.backoff.ms, backing off to
+		// retry.backoff.max.ms, as Java's consumer refreshes metadata
+		// for topics it does not know.
+		next = func() time.Duration { return c.cfg.MetadataMaxAge }
+		if g.absent {
+			next = client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax).NextBackOff
+		}
+		meta = time.NewTimer(next())
+		defer meta.Stop()
+		metaC = meta.C
 	}
-	meta := time.NewTimer(next())
-	defer meta.Stop()
 	for {
 		select {
+		case <-done:
+			g.pending = nil
+			return nil
 		case <-g.ctx.Done():
 			return g.ctx.Err()
-		case <-g.rejoin:
+		case <-rejoin:
 			return nil
-		case <-meta.C:
-			if _, counts, err := g.subscription(); err == nil && !maps.Equal(counts, g.joined) {
+		case <-g.lost:
+			return g.takeFailure()
+		case <-metaC:
+			// Off this goroutine: a slow Metadata call must not
+			// delay heartbeats past the session timeout.
+			ch, joined := make(chan bool, 1), g.joined
+			c.wg.Go(func() {
+				_, counts, err := g.subscription(g.ctx)
+				ch <- err == nil && !maps.Equal(counts, joined)
+			})
+			checked = ch
+		case changed := <-checked:
+			if changed {
 				return nil
 			}
+			checked = nil
 			meta.Reset(next())
 		case <-hb.C:
-			c.mu.Lock()
-			stalled := !c.polling && time.Since(c.lastPoll) > c.cfg.MaxPollInterval
-			c.mu.Unlock()
-			if stalled {
-				return g.leaveForPollTimeout()
+			if _, id, _ := g.identity(); id == "" {
+				continue
+			}
+			if c.pollExpired() {
+				return errPollTimeout
 			}
 			err := g.heartbeat()
 			switch {
 			case err == nil:
 			case errors.Is(err, errRejoin):
-				return nil
-			case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration):
-				return g.loseOwned()
-			case errors.Is(err, ErrFenced):
+				if ev == nil {
+					return nil
+				}
+				g.requestRejoin() // once ev ran
+			case lostMembership(err), errors.Is(err, ErrFenced):
 				return err
 			default:
 				c.log.Warn("heartbeat failed", "group", c.cfg.GroupID, "err", err)
@@ -590,27 +721,52 @@ func (g *group) heartbeat() error {
 	return g.memberErr(coord, kresp.(*kmsg.HeartbeatResponse).ErrorCode)
 }
 
-// loseOwned hands the owned partitions to OnLost on the Poll goroutine.
-func (g *group) loseOwned() error {
-	lost := g.owned
-	g.owned = nil
-	if len(lost) == 0 {
-		return nil
+// queueLoss ends the membership's work on the Poll goroutine: the callback
+// run was waiting for is abandoned unless it started, and the next Poll
+// hands every partition the consumer still has to OnLost (as Java's
+// onPartitionsLost, without committing: they may already belong to others).
+func (g *group) queueLoss() *pollEvent {
+	c := g.c
+	if g.pending != nil {
+		c.abandon(g.pending)
+		g.pending = nil
 	}
-	return g.waitPoll(g.c.runOnPoll(func(context.Context) { g.c.lose(lost) }))
+	g.owned = nil
+	drain(g.lost)
+	return c.runOnPoll(func(context.Context) {
+		c.mu.Lock()
+		lost := c.assignedLocked()
+		c.mu.Unlock()
+		if len(lost) > 0 {
+			c.lose(lost)
+		}
+	})
 }
 
+// waitRan waits until Poll ran ev: a member that lost its membership
+// rejoins only from Poll, as Java's consumer does, so a stalled application
+// does not rejoin and stall the group again.
+func (g *group) waitRan(ev *pollEvent) {
+	select {
+	case <-ev.done:
+	case <-g.ctx.Done():
+	}
+}
+
+func (g *group) loseAll() { g.waitRan(g.queueLoss()) }
+
 // leaveForPollTimeout leaves the group because Poll was not called within
-// max.poll.interval.ms, as Java does, so the partitions move to live members;
+// max.poll.interval.ms, as Java does, so the partitions move to live
+// members (a static member is not sent away: its session timeout decides);
 // the next Poll loses the partitions and the member rejoins.
-func (g *group) leaveForPollTimeout() error {
+func (g *group) leaveForPollTimeout() {
 	c := g.c
 	c.log.Warn("Poll not called within max.poll.interval.ms; leaving the group", "group", c.cfg.GroupID, "max_poll_interval", c.cfg.MaxPollInterval)
 	if g.instanceID() == nil {
 		g.leave(g.ctx)
 	}
 	g.setMember("", -1)
-	return g.loseOwned()
+	g.loseAll()
 }
 
 // leave sends LeaveGroup for this member; failures only cost the rest of the
@@ -638,19 +794,33 @@ func (g *group) leave(ctx context.Context) {
 	}
 }
 
-// stop stops the membership goroutine, commits (with enable.auto.commit),
-// runs OnRevoked for the assignment, and leaves the group (dynamic members).
+// stop stops the membership goroutine, waits for a callback the Poll
+// goroutine is running (so that none runs concurrently with the ones below)
+// and, for a member of a stable generation, commits (with
+// enable.auto.commit), runs OnRevoked for the assignment and leaves the
+// group (dynamic members). A member whose membership was lost or is
+// rebalancing runs OnLost instead and commits nothing, as Java's consumer.
 func (g *group) stop(ctx context.Context) error {
 	c := g.c
 	g.cancel()
 	if g.done != nil {
 		<-g.done
 	}
+	if err := c.abandonEvents(ctx); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	assigned := c.assignedLocked()
 	offsets := c.consumedLocked(nil)
 	manual := c.manual
 	c.mu.Unlock()
+	_, stable := g.stableIdentity()
+	if !manual && g.done != nil && !stable {
+		if len(assigned) > 0 {
+			c.lose(assigned)
+		}
+		return nil
+	}
 	var err error
 	if !c.cfg.DisableAutoCommit {
 		err = c.commit(ctx, offsets)

@@ -1,9 +1,10 @@
 package consumer
 
 import (
-	"context"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,20 +27,33 @@ func onBoth(t *testing.T, partitions int32, topics []string, fn func(t *testing.
 	t.Run("kfake", func(t *testing.T) { fn(t, newCluster(t, kfake.SeedTopics(partitions, topics...))) })
 	t.Run("kafkit", func(t *testing.T) {
 		b := broker.NewTest(t, broker.WithConfig(func(c *broker.Config) { c.GroupMinSessionTimeoutMs = 100 }))
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		req := kmsg.NewPtrCreateTopicsRequest()
-		for _, name := range topics {
-			rt := kmsg.NewCreateTopicsRequestTopic()
-			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
-			req.Topics = append(req.Topics, rt)
-		}
-		if _, err := req.RequestWith(context.Background(), cl); err != nil {
-			t.Fatal(err)
-		}
+		createTopics(t, kafkitCluster{b}, partitions, topics...)
 		fn(t, kafkitCluster{b})
 	})
+}
+
+// createTopics creates topics with kgo, failing on any error but
+// TOPIC_ALREADY_EXISTS.
+func createTopics(t *testing.T, c cluster, partitions int32, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	for _, name := range topics {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil && err != kerr.TopicAlreadyExists {
+			t.Fatalf("creating %s: %v", rt.Topic, err)
+		}
+	}
 }
