@@ -422,7 +422,7 @@ func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
 	ps.pending = ps.pending[1:]
 	job := &decodeJob{done: make(chan struct{}), count: rb.records, size: len(rb.raw)}
 	ps.ahead = job
-	c.wg.Go(func() {
+	decode := func() {
 		defer close(job.done)
 		var b recordbatch.Batch
 		rd := recordbatch.NewReader(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
@@ -434,8 +434,18 @@ func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
 		default:
 			job.err = recordbatch.ErrCorrupt // scan saw a whole batch
 		}
-	})
+	}
+	if len(rb.raw) <= inlineDecodeBytes {
+		decode()
+		return
+	}
+	c.wg.Go(decode)
 }
+
+// inlineDecodeBytes is the size up to which a batch is decoded at once
+// rather than on a goroutine of its own: a few records take less time than
+// the hand-over, which a consumer reading as records arrive pays per batch.
+const inlineDecodeBytes = 4 << 10
 
 // nextBatchLocked moves ps's next decoded batch holding records at or after
 // its position into ps.buf, waiting for its decode (which takes no lock), and

@@ -102,12 +102,8 @@ func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results c
 	}
 	r, err := c.leaders(c.ctx, ready)
 	if err == nil {
-		var ids topicIDMap
-		if ids, err = c.topicIDs(c.ctx, topicsOf(ready)); err == nil {
-			c.sendFetches(r, ids, busy, results)
-		}
-	}
-	if err != nil {
+		c.sendFetches(r, idsOf(r.md), busy, results)
+	} else {
 		if c.ctx.Err() == nil {
 			c.log.Debug("fetch round", "err", err)
 		}

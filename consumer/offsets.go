@@ -284,19 +284,23 @@ type topicIDMap struct {
 }
 
 func (c *Consumer) topicIDs(ctx context.Context, topics []string) (topicIDMap, error) {
-	m := topicIDMap{byName: make(map[string][16]byte), byID: make(map[[16]byte]string)}
 	if len(topics) == 0 {
-		return m, nil
+		return idsOf(&client.Metadata{}), nil
 	}
 	md, err := c.cl.Metadata(ctx, topics...)
 	if err != nil {
-		return m, err
+		return topicIDMap{}, err
 	}
+	return idsOf(md), nil
+}
+
+func idsOf(md *client.Metadata) topicIDMap {
+	m := topicIDMap{byName: make(map[string][16]byte), byID: make(map[[16]byte]string)}
 	for _, t := range md.Topics {
 		m.byName[t.Name] = t.ID
 		m.byID[t.ID] = t.Name
 	}
-	return m, nil
+	return m
 }
 
 // coordinatorErr maps a group-level error code, forgetting the coordinator
