@@ -100,6 +100,9 @@ func (l *latencies) waitFor(tb testing.TB, want int64) {
 	}
 }
 
+// e2eRuns counts BenchmarkEndToEndLatency's iterations across -count.
+var e2eRuns int
+
 // BenchmarkEndToEndLatency: produce 10,000 records/s of 100 bytes for 10 s
 // to 8 partitions of our broker (linger 0, acks=all, idempotent: both
 // producers' defaults otherwise) while one consumer at its defaults reads
@@ -117,10 +120,20 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 		createTopic(b, br.Addr(), theirs, e2ePartitions)
 		b.StartTimer()
 
-		settle()
-		o := ourLatency(b, br.Addr(), ours, d)
-		settle()
-		k := kgoLatency(b, br.Addr(), theirs, d)
+		// Which client goes first alternates between runs (-count), so
+		// neither always meets the state the other left.
+		var o, k *latencies
+		runs := []func(){
+			func() { o = ourLatency(b, br.Addr(), ours, d) },
+			func() { k = kgoLatency(b, br.Addr(), theirs, d) },
+		}
+		if e2eRuns++; e2eRuns%2 == 0 {
+			slices.Reverse(runs)
+		}
+		for _, run := range runs {
+			settle()
+			run()
+		}
 		for _, m := range []struct {
 			name string
 			q    float64
