@@ -82,7 +82,7 @@ func (c *Consumer) listOffsetsOnce(ctx context.Context, specs map[kafkit.TopicPa
 		return nil, nil, err
 	}
 	failed := r.failed
-	for leader, tps := range r.byLeader {
+	c.askLeaders(ctx, r, "ListOffsets", failed, func(tps []kafkit.TopicPartition) kmsg.Request {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.ReplicaID = -1
 		req.IsolationLevel = c.isolationLevel()
@@ -97,28 +97,46 @@ func (c *Consumer) listOffsetsOnce(ctx context.Context, specs map[kafkit.TopicPa
 			t := &req.Topics[len(req.Topics)-1]
 			t.Partitions = append(t.Partitions, p)
 		}
-		kresp, err := c.cl.RequestBroker(ctx, leader, req)
+		return req
+	}, func(kresp kmsg.Response, ok func(kafkit.TopicPartition, int16) bool) {
+		for _, t := range kresp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if tp := (kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}); ok(tp, p.ErrorCode) {
+					out[tp] = offsetEpoch{p.Offset, p.LeaderEpoch}
+				}
+			}
+		}
+	})
+	return out, failed, nil
+}
+
+// askLeaders sends each leader in r the request build makes for its
+// partitions, and hands each response to read, whose ok records a
+// partition's error code in failed (forgetting the topic's metadata when the
+// error is retriable) and reports whether the partition succeeded. A request
+// that fails fails its partitions.
+func (c *Consumer) askLeaders(ctx context.Context, r routes, what string, failed map[kafkit.TopicPartition]error,
+	build func([]kafkit.TopicPartition) kmsg.Request, read func(kmsg.Response, func(kafkit.TopicPartition, int16) bool)) {
+	for leader, tps := range r.byLeader {
+		kresp, err := c.cl.RequestBroker(ctx, leader, build(tps))
 		if err != nil {
 			for _, tp := range tps {
 				failed[tp] = err
 			}
 			continue
 		}
-		for _, t := range kresp.(*kmsg.ListOffsetsResponse).Topics {
-			for _, p := range t.Partitions {
-				tp := kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					if client.IsRetriable(err) {
-						c.cl.InvalidateMetadata(tp.Topic)
-					}
-					failed[tp] = fmt.Errorf("ListOffsets %s[%d]: %w", tp.Topic, tp.Partition, err)
-					continue
-				}
-				out[tp] = offsetEpoch{p.Offset, p.LeaderEpoch}
+		read(kresp, func(tp kafkit.TopicPartition, code int16) bool {
+			err := kerr.ErrorForCode(code)
+			if err == nil {
+				return true
 			}
-		}
+			if client.IsRetriable(err) {
+				c.cl.InvalidateMetadata(tp.Topic)
+			}
+			failed[tp] = fmt.Errorf("%s %s[%d]: %w", what, tp.Topic, tp.Partition, err)
+			return false
+		})
 	}
-	return out, failed, nil
 }
 
 // pick is specs restricted to tps.
@@ -493,10 +511,10 @@ func (c *Consumer) validatePositions(ctx context.Context, tps []kafkit.TopicPart
 	}
 	maps.Copy(failed, r.failed)
 	ends := make(map[kafkit.TopicPartition]offsetEpoch)
-	for leader, ltps := range r.byLeader {
+	c.askLeaders(ctx, r, "OffsetForLeaderEpoch", failed, func(tps []kafkit.TopicPartition) kmsg.Request {
 		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 		req.ReplicaID = -1
-		for _, tp := range ltps {
+		for _, tp := range tps {
 			p := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
 			p.Partition, p.CurrentLeaderEpoch, p.LeaderEpoch = tp.Partition, r.epoch(tp), asks[tp].pos.epoch
 			if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
@@ -507,27 +525,16 @@ func (c *Consumer) validatePositions(ctx context.Context, tps []kafkit.TopicPart
 			t := &req.Topics[len(req.Topics)-1]
 			t.Partitions = append(t.Partitions, p)
 		}
-		kresp, err := c.cl.RequestBroker(ctx, leader, req)
-		if err != nil {
-			for _, tp := range ltps {
-				failed[tp] = err
-			}
-			continue
-		}
+		return req
+	}, func(kresp kmsg.Response, ok func(kafkit.TopicPartition, int16) bool) {
 		for _, t := range kresp.(*kmsg.OffsetForLeaderEpochResponse).Topics {
 			for _, p := range t.Partitions {
-				tp := kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					if client.IsRetriable(err) {
-						c.cl.InvalidateMetadata(tp.Topic)
-					}
-					failed[tp] = fmt.Errorf("OffsetForLeaderEpoch %s[%d]: %w", tp.Topic, tp.Partition, err)
-					continue
+				if tp := (kafkit.TopicPartition{Topic: t.Topic, Partition: p.Partition}); ok(tp, p.ErrorCode) {
+					ends[tp] = offsetEpoch{p.EndOffset, p.LeaderEpoch}
 				}
-				ends[tp] = offsetEpoch{p.EndOffset, p.LeaderEpoch}
 			}
 		}
-	}
+	})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

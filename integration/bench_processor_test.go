@@ -1,15 +1,12 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/broker"
@@ -31,19 +28,12 @@ import (
 func BenchmarkProcessorOverhead(b *testing.B) {
 	b.Run("throughput", func(b *testing.B) {
 		n := sdkBenchRecords(1_000_000)
-		value := bytes.Repeat([]byte("v"), 100)
 		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			br := broker.NewTest(b, broker.OnDisk())
-			topic := "proc-" + strconv.Itoa(i)
-			createTopic(b, br.Addr(), topic, 8)
-			produceRate(b, br.Addr(), topic, n, value, kgo.ProducerBatchCompression(kgo.NoCompression()))
-			b.StartTimer()
-
+			addr, topic := preloaded(b, "proc-"+strconv.Itoa(i), n)
 			settle()
-			procRate := processorRate(b, br.Addr(), topic, n)
+			procRate := processorRate(b, addr, topic, n)
 			settle()
-			pollRate := ourConsumeRate(b, br.Addr(), topic, n, consumer.Config{})
+			pollRate := ourConsumeRate(b, addr, topic, n, consumer.Config{})
 			b.ReportMetric(procRate, "processor_rec/s")
 			b.ReportMetric(pollRate, "poll_rec/s")
 			b.ReportMetric(procRate/pollRate, "ratio")
