@@ -5,6 +5,7 @@ package consumer
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -158,10 +159,16 @@ func TestLeaderChangeTruncationResets(t *testing.T) {
 
 // With auto.offset.reset=none the same truncation makes Poll fail with
 // ErrLogTruncation (Java's LogTruncationException) until the application
-// seeks.
+// seeks; so does a leader that does not know the epoch (end offset -1).
 func TestLeaderChangeTruncationNone(t *testing.T) {
+	for _, end := range []int64{4, -1} {
+		t.Run(fmt.Sprintf("end=%d", end), func(t *testing.T) { testLeaderChangeTruncationNone(t, end) })
+	}
+}
+
+func testLeaderChangeTruncationNone(t *testing.T, end int64) {
 	c, cons := epochCluster(t, func(cfg *Config) { cfg.AutoOffsetReset = OffsetResetNone })
-	truncateAt(c, 4, make(chan kmsg.OffsetForLeaderEpochRequestTopicPartition, 1))
+	truncateAt(c, end, make(chan kmsg.OffsetForLeaderEpochRequestTopicPartition, 1))
 	moveLeader(t, c)
 	produce(t, c, spread("t", 1, 10, 2)...)
 

@@ -146,9 +146,17 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, busy map[int32]*[client
 			if err == nil {
 				res.resp = resp.(*kmsg.FetchResponse)
 			}
-			select { // never block the connection's reader
+			// Never block the connection's reader, nor the fetcher
+			// itself when the request fails before it is queued.
+			select {
 			case results <- res:
-			case <-c.ctx.Done():
+			default: // short-lived: ends with the send or Close (not in c.wg, which Close may be waiting on)
+				go func() {
+					select {
+					case results <- res:
+					case <-c.ctx.Done():
+					}
+				}()
 			}
 		})
 	}

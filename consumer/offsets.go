@@ -480,7 +480,7 @@ func (ps *partState) backOff(cfg Config, now time.Time) {
 // leader election): it moves back to the end of that epoch, or with
 // auto.offset.reset=none the partition fails with ErrLogTruncation. When the
 // leader does not know the epoch, the position is reset per
-// auto.offset.reset. Partitions whose position has no epoch need no check.
+// auto.offset.reset (ErrLogTruncation under none). Partitions whose position has no epoch need no check.
 func (c *Consumer) validatePositions(ctx context.Context, tps []kafkit.TopicPartition) map[kafkit.TopicPartition]error {
 	type ask struct {
 		ps  *partState
@@ -553,15 +553,16 @@ func (c *Consumer) validatePositions(ctx context.Context, tps []kafkit.TopicPart
 // DivergingEpoch) to ps, as Java's SubscriptionState.maybeCompleteValidation
 // does. Called with c.mu held.
 func (c *Consumer) truncatedLocked(tp kafkit.TopicPartition, ps *partState, offset int64, end offsetEpoch) {
+	unknown := end.offset < 0 || end.epoch < 0
 	switch {
-	case end.offset < 0 || end.epoch < 0:
+	case (unknown || end.offset < offset) && c.cfg.AutoOffsetReset == OffsetResetNone:
+		ps.err = fmt.Errorf("%w: %s[%d] at offset %d: the leader's log diverges from offset %d (epoch %d; -1: unknown)", ErrLogTruncation, tp.Topic, tp.Partition, offset, end.offset, end.epoch)
+		ps.dropBuffered()
+		signal(c.wake)
+	case unknown:
 		c.log.Info("the leader does not know the position's epoch; resetting", "topic", tp.Topic, "partition", tp.Partition, "offset", offset, "auto_offset_reset", c.cfg.AutoOffsetReset)
 		ps.needPosition, ps.resetting, ps.validate = true, true, false
 		ps.dropBuffered()
-	case end.offset < offset && c.cfg.AutoOffsetReset == OffsetResetNone:
-		ps.err = fmt.Errorf("%w: %s[%d] at offset %d: the leader's log diverges from offset %d (epoch %d)", ErrLogTruncation, tp.Topic, tp.Partition, offset, end.offset, end.epoch)
-		ps.dropBuffered()
-		signal(c.wake)
 	case end.offset < offset:
 		c.log.Info("log truncation detected; resuming at the first offset known to diverge", "topic", tp.Topic, "partition", tp.Partition, "offset", offset, "diverges_at", end.offset, "epoch", end.epoch)
 		ps.setPosition(end)
