@@ -103,6 +103,20 @@ func (l *latencies) waitFor(tb testing.TB, want int64) {
 // e2eRuns counts BenchmarkEndToEndLatency's iterations across -count.
 var e2eRuns int
 
+// alternate runs ours and theirs (settling the heap before each) in that
+// order on odd runs and reversed on even ones, counting runs in *n across
+// -count, so neither client always meets the state the other left.
+func alternate(n *int, ours, theirs func()) {
+	runs := []func(){ours, theirs}
+	if *n++; *n%2 == 0 {
+		slices.Reverse(runs)
+	}
+	for _, run := range runs {
+		settle()
+		run()
+	}
+}
+
 // BenchmarkEndToEndLatency: produce 10,000 records/s of 100 bytes for 10 s
 // to 8 partitions of our broker (linger 0, acks=all, idempotent: both
 // producers' defaults otherwise) while one consumer at its defaults reads
@@ -120,20 +134,10 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 		createTopic(b, br.Addr(), theirs, e2ePartitions)
 		b.StartTimer()
 
-		// Which client goes first alternates between runs (-count), so
-		// neither always meets the state the other left.
 		var o, k *latencies
-		runs := []func(){
+		alternate(&e2eRuns,
 			func() { o = ourLatency(b, br.Addr(), ours, d) },
-			func() { k = kgoLatency(b, br.Addr(), theirs, d) },
-		}
-		if e2eRuns++; e2eRuns%2 == 0 {
-			slices.Reverse(runs)
-		}
-		for _, run := range runs {
-			settle()
-			run()
-		}
+			func() { k = kgoLatency(b, br.Addr(), theirs, d) })
 		for _, m := range []struct {
 			name string
 			q    float64

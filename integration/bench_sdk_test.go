@@ -105,12 +105,16 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 // 500, 1 MiB per partition, 50 MiB per fetch; kgo: the same fetch sizes,
 // every buffered record per PollFetches). "tuned" sets both the same way:
 // 10 MiB per partition, 50 MiB per fetch, up to 10,000 records per poll
-// (kgo's PollRecords).
+// (kgo's PollRecords). Which client goes first alternates between runs.
 //
 //	go test -run '^$' -bench BenchmarkConsumerVsKgo -benchtime 1x ./integration/
+// consumerBenchRuns counts each BenchmarkConsumerVsKgo case's runs across
+// -count.
+var consumerBenchRuns [2]int
+
 func BenchmarkConsumerVsKgo(b *testing.B) {
 	n := sdkBenchRecords(2_000_000)
-	for _, tc := range []struct {
+	for c, tc := range []struct {
 		name string
 		ours consumer.Config
 		kgo  []kgo.Opt
@@ -127,10 +131,10 @@ func BenchmarkConsumerVsKgo(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				addr, topic := preloaded(b, "consume-"+strconv.Itoa(i), n)
-				settle()
-				oursRate := ourConsumeRate(b, addr, topic, n, tc.ours)
-				settle()
-				kgoRate := kgoConsumeRate(b, addr, topic, n, tc.max, tc.kgo...)
+				var oursRate, kgoRate float64
+				alternate(&consumerBenchRuns[c],
+					func() { oursRate = ourConsumeRate(b, addr, topic, n, tc.ours) },
+					func() { kgoRate = kgoConsumeRate(b, addr, topic, n, tc.max, tc.kgo...) })
 				b.ReportMetric(oursRate, "ours_rec/s")
 				b.ReportMetric(kgoRate, "kgo_rec/s")
 				b.ReportMetric(oursRate/kgoRate, "ratio")
