@@ -108,6 +108,7 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 // (kgo's PollRecords). Which client goes first alternates between runs.
 //
 //	go test -run '^$' -bench BenchmarkConsumerVsKgo -benchtime 1x ./integration/
+//
 // consumerBenchRuns counts each BenchmarkConsumerVsKgo case's runs across
 // -count.
 var consumerBenchRuns [2]int
