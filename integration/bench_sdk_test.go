@@ -98,6 +98,10 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 	return float64(n) / elapsed.Seconds()
 }
 
+// consumerBenchRuns counts each BenchmarkConsumerVsKgo case's runs across
+// -count.
+var consumerBenchRuns [2]int
+
 // BenchmarkConsumerVsKgo: our consumer and kgo each read the same N records
 // of 100 bytes (written by kgo in 1 MiB batches, uncompressed) from 8
 // partitions of our broker, in the same run, groupless, from the start.
@@ -108,10 +112,6 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 // (kgo's PollRecords). Which client goes first alternates between runs.
 //
 //	go test -run '^$' -bench BenchmarkConsumerVsKgo -benchtime 1x ./integration/
-//
-// consumerBenchRuns counts each BenchmarkConsumerVsKgo case's runs across
-// -count.
-var consumerBenchRuns [2]int
 
 func BenchmarkConsumerVsKgo(b *testing.B) {
 	n := sdkBenchRecords(2_000_000)
