@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
 	"github.com/kafkit/kafkit/internal/recordbatch"
@@ -54,19 +56,25 @@ type Consumer struct {
 type partState struct {
 	needPosition bool            // position unknown: committed offset or auto.offset.reset decides
 	polled       bool            // a Poll ran since assignment: only then may the fetcher resolve a missing position (as Java's poll() does), so that a Seek right after Assign never races a reset
+	validate     bool            // KIP-320: the position must be checked with OffsetForLeaderEpoch before fetching
+	lookup       bool            // a position lookup or validation is under way in the background
 	position     int64           // next offset Poll returns
 	fetchOffset  int64           // next offset to fetch; buffered records fill [position, fetchOffset)
-	epoch        int32           // leader epoch of the last returned record, for commits
+	epoch        int32           // leader epoch of the last returned record (or of the position's source), for commits and validation
+	fetchEpoch   int32           // leader epoch of the last fetched batch: Fetch's LastFetchedEpoch
+	leaderEpoch  int32           // the leader epoch the last Fetch was sent with; -1 before the first
 	buf          []kafkit.Record // decoded, not yet returned: the rest of one batch's slab
 	ahead        *decodeJob      // the batch after buf, being decoded in the background
 	pending      []rawBatch      // fetched, not yet decoded, after ahead
+	bufBytes     int             // wire size of ahead and pending: the fetcher keeps it below max.partition.fetch.bytes
 	inflight     bool            // a Fetch for this partition is outstanding
 	paused       bool
-	resetting    bool      // OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, ignoring the commit
-	err          error     // returned by every Poll until Seek (auto.offset.reset=none, fatal fetch errors); blocks fetching
-	retryAt      time.Time // after a partition error, no fetch before this
-	highWater    int64     // from the last fetch, for Lag; -1 unknown
-	lastStable   int64     // likewise, under read_committed
+	resetting    bool            // reset per auto.offset.reset, ignoring the commit (OFFSET_OUT_OF_RANGE, unknown epoch)
+	err          error           // returned by every Poll until Seek (auto.offset.reset=none, fatal fetch errors); blocks fetching
+	retryAt      time.Time       // after a partition error, no lookup or fetch before this
+	bo           backoff.BackOff // this partition's back-off after consecutive failures; nil after a success
+	highWater    int64           // from the last fetch, for Lag; -1 unknown
+	lastStable   int64           // likewise, under read_committed
 }
 
 // pollEvent is group work that must run on the goroutine calling Poll
@@ -202,7 +210,7 @@ func (c *Consumer) Unsubscribe(ctx context.Context) error {
 }
 
 func newPartState() *partState {
-	return &partState{needPosition: true, epoch: -1, highWater: -1, lastStable: -1}
+	return &partState{needPosition: true, epoch: -1, fetchEpoch: -1, leaderEpoch: -1, highWater: -1, lastStable: -1}
 }
 
 // Assignment returns the partitions currently assigned, sorted.
@@ -451,6 +459,7 @@ type rawBatch struct {
 type decodeJob struct {
 	done    chan struct{}
 	count   int32 // records in the batch header
+	size    int   // the batch's wire size
 	records []kafkit.Record
 	err     error
 }
@@ -461,7 +470,15 @@ func (ps *partState) buffered() bool {
 
 // dropBuffered forgets fetched records; a decode under way finishes into a
 // job nobody reads.
-func (ps *partState) dropBuffered() { ps.buf, ps.ahead, ps.pending = nil, nil, nil }
+func (ps *partState) dropBuffered() {
+	ps.buf, ps.ahead, ps.pending, ps.bufBytes = nil, nil, nil, 0
+}
+
+// rewind drops what was fetched beyond the position, to fetch it again.
+func (ps *partState) rewind() {
+	ps.dropBuffered()
+	ps.fetchOffset, ps.fetchEpoch = ps.position, ps.epoch
+}
 
 // decodeAheadLocked starts decoding ps's next pending batch unless one is
 // under way already. Called with c.mu held.
@@ -472,9 +489,9 @@ func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
 	rb := ps.pending[0]
 	ps.pending[0] = rawBatch{}
 	ps.pending = ps.pending[1:]
-	job := &decodeJob{done: make(chan struct{}), count: rb.records}
+	job := &decodeJob{done: make(chan struct{}), count: rb.records, size: len(rb.raw)}
 	ps.ahead = job
-	c.wg.Go(func() {
+	decode := func() {
 		defer close(job.done)
 		var b recordbatch.Batch
 		rd := recordbatch.NewReader(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
@@ -486,8 +503,18 @@ func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
 		default:
 			job.err = recordbatch.ErrCorrupt // scan saw a whole batch
 		}
-	})
+	}
+	if len(rb.raw) <= inlineDecodeBytes {
+		decode()
+		return
+	}
+	c.wg.Go(decode)
 }
+
+// inlineDecodeBytes is the size up to which a batch is decoded at once
+// rather than on a goroutine of its own: a few records take less time than
+// the hand-over, which a consumer reading as records arrive pays per batch.
+const inlineDecodeBytes = 4 << 10
 
 // nextBatchLocked moves ps's next decoded batch holding records at or after
 // its position into ps.buf, waiting for its decode (which takes no lock), and
@@ -503,6 +530,8 @@ func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool
 		}
 		<-job.done
 		ps.ahead = nil
+		ps.bufBytes -= job.size
+		signal(c.fetchWake) // the buffer shrank: the partition may be fetchable again
 		if job.err != nil {
 			ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, ps.position, job.err)
 			ps.dropBuffered()
@@ -677,8 +706,8 @@ func (c *Consumer) setPosition(tp kafkit.TopicPartition, offset int64) error {
 	if !ok {
 		return fmt.Errorf("%w: %s[%d]", ErrNotAssigned, tp.Topic, tp.Partition)
 	}
-	ps.needPosition, ps.resetting, ps.position, ps.fetchOffset, ps.err = false, false, offset, offset, nil
-	ps.dropBuffered()
+	ps.setPosition(offsetEpoch{offset, -1})
+	ps.err, ps.bo = nil, nil
 	signal(c.fetchWake)
 	return nil
 }
@@ -686,6 +715,7 @@ func (c *Consumer) setPosition(tp kafkit.TopicPartition, offset int64) error {
 // Position returns the next offset Poll will return for tp, resolving it
 // (committed offset or auto.offset.reset) if it is not known yet.
 func (c *Consumer) Position(ctx context.Context, tp kafkit.TopicPartition) (int64, error) {
+	var bo backoff.BackOff
 	for {
 		c.mu.Lock()
 		ps, ok := c.parts[tp]
@@ -703,8 +733,22 @@ func (c *Consumer) Position(ctx context.Context, tp kafkit.TopicPartition) (int6
 			return pos, nil
 		}
 		c.mu.Unlock()
-		if err := c.resolvePositions(ctx, []kafkit.TopicPartition{tp}); err != nil {
+		err := c.resolvePositions(ctx, []kafkit.TopicPartition{tp})[tp]
+		if err == nil {
+			continue
+		}
+		if !client.IsRetriable(err) {
 			return -1, err
+		}
+		if bo == nil {
+			bo = client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax)
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("position of %s[%d]: %w (last error: %w)", tp.Topic, tp.Partition, ctx.Err(), err)
+		case <-c.ctx.Done():
+			return -1, ErrClosed
+		case <-timerC(bo.NextBackOff()):
 		}
 	}
 }

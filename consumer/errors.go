@@ -9,6 +9,12 @@ var (
 	// offset (or its position is out of range) and auto.offset.reset is
 	// "none". It wraps the partition; the application must Seek it.
 	ErrNoOffset = errors.New("kafkit consumer: no offset and auto.offset.reset=none")
+	// ErrLogTruncation is returned by Poll when a partition's log was
+	// truncated below its position (an unclean leader election, detected
+	// by KIP-320's epoch checks) and auto.offset.reset is "none" (Java's
+	// LogTruncationException). It wraps the partition and the first
+	// offset known to diverge; the application must Seek it.
+	ErrLogTruncation = errors.New("kafkit consumer: log truncation detected and auto.offset.reset=none")
 	// ErrCommitFailed means the group rebalanced (the generation or member
 	// id is no longer valid) and the commit was rejected; the partitions
 	// have been or will be revoked.

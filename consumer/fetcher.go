@@ -3,7 +3,6 @@ package consumer
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -14,10 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// fetchResult is a Fetch response (or failure) for one broker, with the
-// partition states and offsets it was asked for.
+// fetchResult is a Fetch response (or failure) from one broker's fetch
+// connection, with the partition states and offsets it was asked for.
 type fetchResult struct {
 	broker int32
+	conn   int
 	asked  map[kafkit.TopicPartition]fetchAsk
 	ids    topicIDMap
 	resp   *kmsg.FetchResponse
@@ -29,34 +29,34 @@ type fetchAsk struct {
 	offset int64
 }
 
-// fetchLoop is the fetcher goroutine. It resolves missing positions, keeps one
-// Fetch in flight per broker for the partitions that broker leads whose
-// buffers Poll has drained, and turns responses into buffered records. It
-// owns inflight; partition states are shared with Poll under c.mu.
+// The fetch pipeline. A partition is fetchable while fewer than
+// max.partition.fetch.bytes of its fetched data wait for Poll, so the next
+// response is already under way while the application works on the current
+// one; nothing is fetched while the consumer holds fetch.max.bytes
+// altogether, which bounds the buffer. Every fetchable partition not in a
+// fetch already goes into the next Fetch to its leader, sent at once with
+// fetch.min.bytes (default 1), so the broker answers as soon as any of them
+// has data. A broker gets up to client.FetchConns fetches, each on its own
+// connection and for different partitions: Kafka answers a connection's
+// requests in order, so a Fetch of idle partitions that the broker holds
+// for fetch.max.wait.ms must not delay a partition that becomes fetchable
+// meanwhile. (With a single Fetch in flight per broker covering only
+// drained partitions, a record landing on a partition left out of it
+// waited for that Fetch to expire: half of fetch.max.wait.ms at the median.)
+
+// fetchLoop is the fetcher goroutine. It starts position lookups, keeps the
+// fetch pipeline full and turns responses into buffered records. It owns
+// busy; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
 	results := make(chan fetchResult, 8)
-	inflight := make(map[int32]bool)
-	var retryAt time.Time // no position lookups or fetch planning before this, after a failure
+	busy := make(map[int32]*[client.FetchConns]bool) // broker → fetch connections with a Fetch in flight
 	for {
-		var wait time.Duration = time.Hour
-		if time.Now().After(retryAt) {
-			var err error
-			if wait, err = c.fetchRound(inflight, results); err != nil {
-				if c.ctx.Err() != nil {
-					return
-				}
-				c.log.Debug("fetch round", "err", err)
-				retryAt = time.Now().Add(c.cfg.RetryBackoff)
-				wait = c.cfg.RetryBackoff
-			}
-		} else {
-			wait = time.Until(retryAt)
-		}
+		wait := c.fetchRound(busy, results)
 		select {
 		case <-c.ctx.Done():
 			return
 		case r := <-results:
-			delete(inflight, r.broker)
+			busy[r.broker][r.conn] = false
 			c.handleFetch(r)
 		case <-c.fetchWake:
 		case <-timerC(wait):
@@ -64,109 +64,112 @@ func (c *Consumer) fetchLoop() {
 	}
 }
 
-// fetchRound resolves positions and sends the fetches that can be sent. It
-// returns how long until a partition backing off becomes fetchable.
-func (c *Consumer) fetchRound(inflight map[int32]bool, results chan<- fetchResult) (time.Duration, error) {
+// fetchRound starts the position lookups and sends the fetches that can
+// start now. It returns how long until a partition backing off is due.
+func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results chan<- fetchResult) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	var needPos, ready []kafkit.TopicPartition
+	var resolve, validate, ready []kafkit.TopicPartition
 	c.mu.Lock()
+	held := 0
+	for _, ps := range c.parts {
+		held += ps.bufBytes
+	}
 	for tp, ps := range c.parts {
 		switch {
-		case ps.err != nil, ps.paused, ps.inflight, ps.buffered(), ps.needPosition && !ps.polled:
+		case ps.err != nil, ps.paused, ps.inflight, ps.lookup, ps.needPosition && !ps.polled:
 		case now.Before(ps.retryAt):
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
-			needPos = append(needPos, tp)
-		default:
+			ps.lookup = true
+			resolve = append(resolve, tp)
+		case ps.validate:
+			ps.lookup = true
+			validate = append(validate, tp)
+		case ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes):
 			ready = append(ready, tp)
 		}
 	}
 	c.mu.Unlock()
-	if len(needPos) > 0 {
-		// Resolved partitions are fetched in the next round; a failure
-		// holds back only the partitions that need a position.
-		if err := c.resolvePositions(c.ctx, needPos); err != nil && c.ctx.Err() == nil {
-			if client.IsRetriable(err) {
-				c.log.Debug("resolving positions", "err", err)
-				c.backOff(needPos, now.Add(c.cfg.RetryBackoff))
-				wait = min(wait, c.cfg.RetryBackoff)
-			} else {
-				c.failPartitions(needPos, err)
-			}
-		} else {
-			wait = 0
-		}
+	if len(resolve) > 0 {
+		c.wg.Go(func() { c.lookUp(resolve, c.resolvePositions) })
+	}
+	if len(validate) > 0 {
+		c.wg.Go(func() { c.lookUp(validate, c.validatePositions) })
 	}
 	if len(ready) == 0 {
-		return wait, nil
+		return wait
 	}
-	slices.SortFunc(ready, compareTP)
-	byLeader, failed, err := c.leaders(c.ctx, ready)
-	if err != nil {
-		return 0, err
-	}
-	if len(failed) > 0 {
-		for tp, ferr := range failed {
-			c.log.Debug("no leader to fetch from", "topic", tp.Topic, "partition", tp.Partition, "err", ferr)
+	r, err := c.leaders(c.ctx, ready)
+	if err == nil {
+		c.sendFetches(r, idsOf(r.md), busy, results)
+	} else {
+		if c.ctx.Err() == nil {
+			c.log.Debug("fetch round", "err", err)
 		}
-		c.backOff(slices.Collect(maps.Keys(failed)), now.Add(c.cfg.RetryBackoff))
+		return min(wait, c.cfg.RetryBackoff)
+	}
+	if len(r.failed) > 0 {
+		c.mu.Lock()
+		for tp, ferr := range r.failed {
+			c.log.Debug("no leader to fetch from", "topic", tp.Topic, "partition", tp.Partition, "err", ferr)
+			if ps, ok := c.parts[tp]; ok {
+				ps.backOff(c.cfg, now)
+			}
+		}
+		c.mu.Unlock()
 		wait = min(wait, c.cfg.RetryBackoff)
 	}
-	ids, err := c.topicIDs(c.ctx, topicsOf(ready))
-	if err != nil {
-		return 0, err
-	}
-	for leader, tps := range byLeader {
-		if inflight[leader] {
+	return wait
+}
+
+// sendFetches sends each leader a Fetch for its ready partitions on a fetch
+// connection without one in flight.
+func (c *Consumer) sendFetches(r routes, ids topicIDMap, busy map[int32]*[client.FetchConns]bool, results chan<- fetchResult) {
+	for leader, tps := range r.byLeader {
+		conns := busy[leader]
+		if conns == nil {
+			conns = new([client.FetchConns]bool)
+			busy[leader] = conns
+		}
+		conn := slices.Index(conns[:], false)
+		if conn < 0 {
 			continue
 		}
-		req, asked := c.buildFetch(tps, ids)
+		req, asked := c.buildFetch(r, tps, ids)
 		if len(asked) == 0 {
 			continue
 		}
-		inflight[leader] = true
-		c.cl.RequestBrokerAsync(c.ctx, leader, req, func(resp kmsg.Response, err error) {
-			r := fetchResult{broker: leader, asked: asked, ids: ids, err: err}
+		conns[conn] = true
+		c.cl.RequestFetchAsync(c.ctx, leader, conn, req, func(resp kmsg.Response, err error) {
+			res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
 			if err == nil {
-				r.resp = resp.(*kmsg.FetchResponse)
+				res.resp = resp.(*kmsg.FetchResponse)
 			}
-			select { // never block the connection's reader
-			case results <- r:
-			case <-c.ctx.Done():
+			// Never block the connection's reader, nor the fetcher
+			// itself when the request fails before it is queued.
+			select {
+			case results <- res:
+			default: // short-lived: ends with the send or Close (not in c.wg, which Close may be waiting on)
+				go func() {
+					select {
+					case results <- res:
+					case <-c.ctx.Done():
+					}
+				}()
 			}
 		})
 	}
-	return wait, nil
-}
-
-// backOff holds partitions back from position lookups and fetches until at.
-func (c *Consumer) backOff(tps []kafkit.TopicPartition, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, tp := range tps {
-		if ps, ok := c.parts[tp]; ok {
-			ps.retryAt = at
-		}
-	}
-}
-
-// failPartitions hands err to Poll for partitions that cannot make progress
-// until the application acts (Seek, or fixing ACLs and reassigning).
-func (c *Consumer) failPartitions(tps []kafkit.TopicPartition, err error) {
-	c.mu.Lock()
-	for _, tp := range tps {
-		if ps, ok := c.parts[tp]; ok && ps.err == nil {
-			ps.err = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, err)
-		}
-	}
-	c.mu.Unlock()
-	signal(c.wake)
 }
 
 // buildFetch builds one broker's Fetch (no fetch session: every request is a
-// full fetch) and marks its partitions in flight.
-func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
+// full fetch) and marks its partitions in flight. Each partition carries the
+// leader epoch from the metadata and the epoch of the last batch fetched
+// (KIP-320), so that a fenced leader refuses it and a diverged log answers
+// with where it diverges. A partition whose leader epoch moved on since its
+// last fetch is validated first, as Java's consumer does after a leader
+// change.
+func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicIDMap) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = int32(c.cfg.FetchMaxWait.Milliseconds())
@@ -177,11 +180,20 @@ func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kms
 	asked := make(map[kafkit.TopicPartition]fetchAsk, len(tps))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	revalidate := false
 	for _, tp := range tps {
 		ps, ok := c.parts[tp]
-		if !ok || ps.needPosition || ps.inflight || ps.paused || ps.buffered() || ps.err != nil {
+		if !ok || ps.needPosition || ps.validate || ps.lookup || ps.inflight || ps.paused || ps.err != nil {
 			continue // changed since the round started
 		}
+		epoch := r.epoch(tp)
+		if ps.leaderEpoch >= 0 && epoch > ps.leaderEpoch && ps.epoch >= 0 {
+			ps.leaderEpoch, ps.validate = epoch, true
+			ps.rewind()
+			revalidate = true
+			continue
+		}
+		ps.leaderEpoch = epoch
 		ps.inflight = true
 		asked[tp] = fetchAsk{ps, ps.fetchOffset}
 		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
@@ -192,12 +204,15 @@ func (c *Consumer) buildFetch(tps []kafkit.TopicPartition, ids topicIDMap) (*kms
 		p := kmsg.NewFetchRequestTopicPartition()
 		p.Partition = tp.Partition
 		p.FetchOffset = ps.fetchOffset
-		p.CurrentLeaderEpoch = -1
-		p.LastFetchedEpoch = -1
+		p.CurrentLeaderEpoch = epoch
+		p.LastFetchedEpoch = ps.fetchEpoch
 		p.LogStartOffset = -1
 		p.PartitionMaxBytes = c.cfg.MaxPartitionFetchBytes
 		t := &req.Topics[len(req.Topics)-1]
 		t.Partitions = append(t.Partitions, p)
+	}
+	if revalidate {
+		signal(c.fetchWake)
 	}
 	return req, asked
 }
@@ -215,34 +230,32 @@ func (c *Consumer) handleFetch(r fetchResult) {
 		c.mu.Lock()
 		for tp, a := range r.asked {
 			a.ps.inflight = false
-			a.ps.retryAt = now.Add(c.cfg.RetryBackoff)
+			a.ps.backOff(c.cfg, now)
 			c.cl.InvalidateMetadata(tp.Topic)
 		}
 		c.mu.Unlock()
 		return
 	}
 
-	type scanned struct {
-		tp      kafkit.TopicPartition
-		p       *kmsg.FetchResponseTopicPartition
-		batches []rawBatch
-		next    int64
-		err     error
+	type part struct {
+		tp kafkit.TopicPartition
+		p  *kmsg.FetchResponseTopicPartition
+		scanned
 	}
-	var parts []scanned
+	var parts []part
 	for _, t := range r.resp.Topics {
 		name := t.Topic
 		if r.resp.GetVersion() >= 13 {
 			name = r.ids.byID[t.TopicID]
 		}
 		for i := range t.Partitions {
-			d := scanned{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
+			d := part{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
 			a, ok := r.asked[d.tp]
 			if !ok {
 				continue
 			}
 			if d.p.ErrorCode == 0 {
-				d.batches, d.next, d.err = c.scan(a.offset, d.p)
+				d.scanned = c.scan(a.offset, d.p)
 			}
 			parts = append(parts, d)
 		}
@@ -257,10 +270,10 @@ func (c *Consumer) handleFetch(r fetchResult) {
 	got := false
 	for _, d := range parts {
 		a := r.asked[d.tp]
-		if c.parts[d.tp] != a.ps || a.ps.needPosition || a.ps.fetchOffset != a.offset {
+		if c.parts[d.tp] != a.ps || a.ps.needPosition || a.ps.validate || a.ps.fetchOffset != a.offset {
 			continue // revoked, reassigned or sought while in flight
 		}
-		if c.applyPartition(d.tp, a.ps, a.offset, d.p, d.batches, d.next, d.err, now) {
+		if c.applyPartition(d.tp, a.ps, a.offset, d.p, d.scanned, now) {
 			got = true
 		}
 	}
@@ -270,9 +283,9 @@ func (c *Consumer) handleFetch(r fetchResult) {
 }
 
 // applyPartition handles one partition of a Fetch response (its error code,
-// or its record batches) and reports whether batches were buffered. Called
-// with c.mu held.
-func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, batches []rawBatch, next int64, scanErr error, now time.Time) bool {
+// where its log diverges, or its record batches) and reports whether batches
+// were buffered. Called with c.mu held.
+func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offset int64, p *kmsg.FetchResponseTopicPartition, sc scanned, now time.Time) bool {
 	err := kerr.ErrorForCode(p.ErrorCode)
 	switch {
 	case err == nil:
@@ -286,40 +299,74 @@ func (c *Consumer) applyPartition(tp kafkit.TopicPartition, ps *partState, offse
 			ps.dropBuffered()
 		}
 		return false
+	case errors.Is(err, kerr.FencedLeaderEpoch):
+		// Our leader epoch is older than the broker's: a new leader
+		// was elected, whose log may have lost what we fetched. Learn
+		// the new leader and validate the position with it.
+		c.cl.InvalidateMetadata(tp.Topic)
+		if ps.epoch >= 0 {
+			ps.validate = true
+			ps.rewind()
+		}
+		ps.backOff(c.cfg, now)
+		return false
 	case client.IsRetriable(err), errors.Is(err, kerr.UnknownTopicID):
-		// NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH,
+		// NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH,
 		// UNKNOWN_TOPIC_OR_PARTITION ...: the leader moved or metadata
 		// is stale.
 		c.cl.InvalidateMetadata(tp.Topic)
-		ps.retryAt = now.Add(c.cfg.RetryBackoff)
+		ps.backOff(c.cfg, now)
 		return false
 	default:
 		ps.err = fmt.Errorf("fetch %s[%d]: %w", tp.Topic, tp.Partition, err)
 		signal(c.wake)
 		return false
 	}
+	ps.bo = nil
 	ps.highWater, ps.lastStable = p.HighWatermark, p.LastStableOffset
-	if scanErr != nil {
-		ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, offset, scanErr)
+	if d := p.DivergingEpoch; d.EndOffset >= 0 && d.Epoch >= 0 {
+		// KIP-320: the leader's log diverges from ours before the
+		// fetch offset. What Poll has returned is checked against
+		// where it diverges; the rest is fetched again.
+		ps.rewind()
+		c.truncatedLocked(tp, ps, ps.position, offsetEpoch{d.EndOffset, d.Epoch})
+		return false
+	}
+	if sc.err != nil {
+		ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, offset, sc.err)
 		signal(c.wake)
 		return false
 	}
-	ps.fetchOffset = next
-	if len(batches) == 0 {
-		ps.position = next // only markers or aborted data: nothing to return in between
+	ps.fetchOffset = sc.next
+	if sc.epoch >= 0 {
+		ps.fetchEpoch = sc.epoch
+	}
+	if len(sc.batches) == 0 {
+		if !ps.buffered() {
+			ps.position = sc.next // only markers or aborted data: nothing to return in between
+		}
 		return false
 	}
-	ps.pending = batches
+	ps.pending = append(ps.pending, sc.batches...)
+	ps.bufBytes += sc.bytes
 	c.decodeAheadLocked(tp, ps)
 	return true
+}
+
+// scanned is what scan found in one partition of a Fetch response.
+type scanned struct {
+	batches []rawBatch // holding records for Poll
+	bytes   int        // their size
+	next    int64      // the next offset to fetch
+	epoch   int32      // leader epoch of the last batch; -1 without batches
+	err     error
 }
 
 // scan walks a partition's record batches, checking their CRCs and reading
 // only their headers, and returns the batches holding records for Poll to
 // decode as it needs them: control batches and, under read_committed,
-// batches of aborted transactions are dropped here. It returns the next
-// offset to fetch.
-func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) ([]rawBatch, int64, error) {
+// batches of aborted transactions are dropped here.
+func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) scanned {
 	readCommitted := c.cfg.IsolationLevel == ReadCommitted
 	aborted := slices.Clone(p.AbortedTransactions)
 	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
@@ -328,11 +375,8 @@ func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) ([]ra
 	abortedPIDs := make(map[int64]bool)
 
 	rd := recordbatch.NewReader(p.RecordBatches, recordbatch.ReadOptions{VerifyCRC: !c.cfg.SkipCRCCheck, SkipRecords: true})
-	var (
-		b       recordbatch.Batch
-		batches []rawBatch
-		next    = offset
-	)
+	var b recordbatch.Batch
+	sc := scanned{next: offset, epoch: -1}
 	for rd.Next(&b) {
 		last := b.NextOffset() - 1
 		if readCommitted {
@@ -341,18 +385,20 @@ func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) ([]ra
 				aborted = aborted[1:]
 			}
 		}
-		next = max(next, b.NextOffset())
+		sc.next = max(sc.next, b.NextOffset())
+		sc.epoch = b.PartitionLeaderEpoch
 		switch {
 		case b.Attributes.Control():
 			// A transaction marker ends that producer's aborted range.
 			delete(abortedPIDs, b.ProducerID)
 		case readCommitted && b.Attributes.Transactional() && abortedPIDs[b.ProducerID]:
 		case last >= offset && b.NumRecords > 0:
-			batches = append(batches, rawBatch{b.Raw, b.NumRecords})
+			sc.batches = append(sc.batches, rawBatch{b.Raw, b.NumRecords})
+			sc.bytes += len(b.Raw)
 		}
 	}
 	if err := rd.Err(); err != nil {
-		return nil, offset, err
+		return scanned{next: offset, epoch: -1, err: err}
 	}
-	return batches, next, nil
+	return sc
 }

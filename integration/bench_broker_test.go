@@ -144,7 +144,14 @@ func produceRate(tb testing.TB, addr, topic string, n int, value []byte, opts ..
 // default fetch sizes (50 MiB per response, 1 MiB per partition).
 func consumeRate(tb testing.TB, addr, topic string, n int) float64 {
 	tb.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	return kgoConsumeRate(tb, addr, topic, n, 0)
+}
+
+// kgoConsumeRate reads n records of topic from the start with kgo, taking
+// up to maxPoll records per poll (all buffered ones when 0).
+func kgoConsumeRate(tb testing.TB, addr, topic string, n, maxPoll int, opts ...kgo.Opt) float64 {
+	tb.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -154,7 +161,7 @@ func consumeRate(tb testing.TB, addr, topic string, n int) float64 {
 	start := time.Now()
 	got := 0
 	for got < n {
-		fs := cl.PollFetches(ctx)
+		fs := cl.PollRecords(ctx, maxPoll)
 		if err := ctx.Err(); err != nil {
 			tb.Fatalf("consumed %d of %d: %v", got, n, err)
 		}

@@ -98,36 +98,69 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 	return float64(n) / elapsed.Seconds()
 }
 
+// consumerBenchRuns counts each BenchmarkConsumerVsKgo case's runs across
+// -count.
+var consumerBenchRuns [2]int
+
 // BenchmarkConsumerVsKgo: our consumer and kgo each read the same N records
-// of 100 bytes from 8 partitions of our broker, in the same run.
+// of 100 bytes (written by kgo in 1 MiB batches, uncompressed) from 8
+// partitions of our broker, in the same run, groupless, from the start.
+// "defaults" runs both clients at their defaults (ours: max.poll.records
+// 500, 1 MiB per partition, 50 MiB per fetch; kgo: the same fetch sizes,
+// every buffered record per PollFetches). "tuned" sets both the same way:
+// 10 MiB per partition, 50 MiB per fetch, up to 10,000 records per poll
+// (kgo's PollRecords). Which client goes first alternates between runs.
 //
 //	go test -run '^$' -bench BenchmarkConsumerVsKgo -benchtime 1x ./integration/
+
 func BenchmarkConsumerVsKgo(b *testing.B) {
 	n := sdkBenchRecords(2_000_000)
-	value := bytes.Repeat([]byte("v"), 100)
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		br := broker.NewTest(b, broker.OnDisk())
-		topic := "consume-" + strconv.Itoa(i)
-		createTopic(b, br.Addr(), topic, 8)
-		produceRate(b, br.Addr(), topic, n, value)
-		b.StartTimer()
-
-		settle()
-		oursRate := ourConsumeRate(b, br.Addr(), topic, n)
-		settle()
-		kgoRate := consumeRate(b, br.Addr(), topic, n)
-		b.ReportMetric(oursRate, "ours_rec/s")
-		b.ReportMetric(kgoRate, "kgo_rec/s")
-		b.ReportMetric(oursRate/kgoRate, "ratio")
+	for c, tc := range []struct {
+		name string
+		ours consumer.Config
+		kgo  []kgo.Opt
+		max  int // records per kgo poll; 0: all buffered
+	}{
+		{name: "defaults"},
+		{
+			name: "tuned",
+			ours: consumer.Config{MaxPollRecords: 10000, FetchMaxBytes: 50 << 20, MaxPartitionFetchBytes: 10 << 20},
+			kgo:  []kgo.Opt{kgo.FetchMaxBytes(50 << 20), kgo.FetchMaxPartitionBytes(10 << 20)},
+			max:  10000,
+		},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				addr, topic := preloaded(b, "consume-"+strconv.Itoa(i), n)
+				var oursRate, kgoRate float64
+				alternate(&consumerBenchRuns[c],
+					func() { oursRate = ourConsumeRate(b, addr, topic, n, tc.ours) },
+					func() { kgoRate = kgoConsumeRate(b, addr, topic, n, tc.max, tc.kgo...) })
+				b.ReportMetric(oursRate, "ours_rec/s")
+				b.ReportMetric(kgoRate, "kgo_rec/s")
+				b.ReportMetric(oursRate/kgoRate, "ratio")
+			}
+		})
 	}
 }
 
-func ourConsumeRate(tb testing.TB, addr, topic string, n int) float64 {
+// preloaded starts our broker (on disk) with a topic of 8 partitions holding
+// n records of 100 bytes written by kgo in 1 MiB batches, uncompressed, and
+// returns its address; the benchmark timer is stopped meanwhile.
+func preloaded(b *testing.B, topic string, n int) (addr, _ string) {
+	b.StopTimer()
+	defer b.StartTimer()
+	br := broker.NewTest(b, broker.OnDisk())
+	createTopic(b, br.Addr(), topic, 8)
+	produceRate(b, br.Addr(), topic, n, bytes.Repeat([]byte("v"), 100), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	return br.Addr(), topic
+}
+
+func ourConsumeRate(tb testing.TB, addr, topic string, n int, cfg consumer.Config) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}, MaxPollRecords: 10000,
-		FetchMaxBytes: 50 << 20, MaxPartitionFetchBytes: 10 << 20})
+	cfg.BootstrapServers = []string{addr}
+	c, err := consumer.New(ctx, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,6 +23,7 @@ const (
 	laneDefault lane = iota
 	laneProduce
 	laneFetch
+	laneFetch2 // a second fetch connection: see RequestFetchAsync
 	laneGroup
 	numLanes
 )
@@ -146,9 +147,9 @@ func (b *broker) acquire(ctx context.Context, l lane, noWait bool) (*conn, error
 // send queues req on the lane's connection; fn is called once with the
 // outcome unless send returns an error. A connection found dead before the
 // write is replaced once, since nothing was sent on it.
-func (b *broker) send(ctx context.Context, req kmsg.Request, noWait bool, fn func(kmsg.Response, error)) error {
+func (b *broker) send(ctx context.Context, l lane, req kmsg.Request, noWait bool, fn func(kmsg.Response, error)) error {
 	for attempt := 0; ; attempt++ {
-		c, err := b.acquire(ctx, laneOf(req), noWait)
+		c, err := b.acquire(ctx, l, noWait)
 		if err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func (b *broker) request(ctx context.Context, req kmsg.Request, noWait bool) (km
 		err  error
 	}
 	done := make(chan result, 1)
-	if err := b.send(ctx, req, noWait, func(r kmsg.Response, err error) { done <- result{r, err} }); err != nil {
+	if err := b.send(ctx, laneOf(req), req, noWait, func(r kmsg.Response, err error) { done <- result{r, err} }); err != nil {
 		return nil, err
 	}
 	select {

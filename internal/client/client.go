@@ -238,9 +238,25 @@ func (cl *Client) RequestBroker(ctx context.Context, id int32, req kmsg.Request)
 // connection. ctx bounds only the queuing; once written, the request ends with
 // its response, request.timeout.ms or the connection's failure.
 func (cl *Client) RequestBrokerAsync(ctx context.Context, id int32, req kmsg.Request, fn func(kmsg.Response, error)) {
+	cl.requestAsync(ctx, id, laneOf(req), req, fn)
+}
+
+// FetchConns is how many connections to one broker RequestFetchAsync can
+// spread Fetch requests over.
+const FetchConns = 2
+
+// RequestFetchAsync is RequestBrokerAsync for a Fetch on the broker's fetch
+// connection conn (0 <= conn < FetchConns). Kafka answers a connection's
+// requests in order, so a Fetch the broker holds for fetch.max.wait.ms
+// delays every Fetch behind it on its connection, but none on the other.
+func (cl *Client) RequestFetchAsync(ctx context.Context, id int32, conn int, req *kmsg.FetchRequest, fn func(kmsg.Response, error)) {
+	cl.requestAsync(ctx, id, [FetchConns]lane{laneFetch, laneFetch2}[conn], req, fn)
+}
+
+func (cl *Client) requestAsync(ctx context.Context, id int32, l lane, req kmsg.Request, fn func(kmsg.Response, error)) {
 	b, err := cl.broker(ctx, id)
 	if err == nil {
-		err = b.send(ctx, req, false, fn)
+		err = b.send(ctx, l, req, false, fn)
 	}
 	if err != nil {
 		fn(nil, err)

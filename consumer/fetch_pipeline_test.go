@@ -1,0 +1,49 @@
+package consumer
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kafkit/kafkit"
+)
+
+// Issue 16's 250 ms: a record produced to a partition that is not in the
+// Fetch the broker is holding (it had buffered data when that Fetch was
+// sent) must not wait for that Fetch's fetch.max.wait.ms. Records go to p0
+// only, one at a time, while p1 stays idle; with a 10 s max wait, each must
+// arrive well within the 5 s each round allows. With a 1-byte
+// max.partition.fetch.bytes p0 is left out of the Fetch sent while its
+// record is buffered, so its next Fetch must go on the second connection.
+func TestPartitionOutsideHeldFetchNotDelayed(t *testing.T) {
+	for _, partBytes := range []int32{0, 1} {
+		t.Run(fmt.Sprintf("max.partition.fetch.bytes=%d", partBytes), func(t *testing.T) {
+			testPartitionOutsideHeldFetch(t, partBytes)
+		})
+	}
+}
+
+func testPartitionOutsideHeldFetch(t *testing.T, partBytes int32) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	cons := newConsumer(t, c, func(cfg *Config) {
+		cfg.FetchMaxWait, cfg.MaxPartitionFetchBytes = 10*time.Second, partBytes
+	})
+	p0, p1 := kafkit.TopicPartition{Topic: "t", Partition: 0}, kafkit.TopicPartition{Topic: "t", Partition: 1}
+	if err := cons.Assign(p0, p1); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	for _, tp := range []kafkit.TopicPartition{p0, p1} {
+		if err := cons.Seek(ctx, tp, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		produce(t, c, spread("t", 1, i, 1)...)
+		if recs := pollN(t, testCtx(t, 5*time.Second), cons, 1); recs[0].Offset != int64(i) || recs[0].Partition != 0 {
+			t.Fatalf("round %d: got p%d offset %d", i, recs[0].Partition, recs[0].Offset)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package integration
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/consumer"
+	"github.com/kafkit/kafkit/producer"
+)
+
+// e2eRate and e2eDuration are BenchmarkEndToEndLatency's load: 10,000
+// records/s for 10 s (KAFKIT_E2E_SECONDS shortens or lengthens a run).
+const e2eRate = 10_000
+
+func e2eDuration() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("KAFKIT_E2E_SECONDS")); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return 10 * time.Second
+}
+
+// e2ePartitions is the latency topics' partition count.
+const e2ePartitions = 8
+
+// latencies collects produce-to-poll latencies. The first 8 bytes of each
+// record's value are the UnixNano at which it was handed to the producer;
+// 0 marks a warm-up record, which is counted but not measured.
+type latencies struct {
+	got     atomic.Int64 // records seen, warm-up included
+	samples []time.Duration
+}
+
+func (l *latencies) record(value []byte, now time.Time) {
+	l.got.Add(1)
+	if sent := int64(binary.BigEndian.Uint64(value)); sent != 0 {
+		l.samples = append(l.samples, now.Sub(time.Unix(0, sent)))
+	}
+}
+
+// percentile returns the q-quantile (0 < q < 1) in milliseconds.
+func (l *latencies) percentile(q float64) float64 {
+	s := slices.Clone(l.samples)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return float64(s[min(int(q*float64(len(s))), len(s)-1)]) / float64(time.Millisecond)
+}
+
+// e2eProduce sends warm-up records until the consumer has seen one, then
+// e2eRate records/s for d, each stamped with the time it was sent, and
+// returns how many records it sent in all.
+func e2eProduce(tb testing.TB, l *latencies, d time.Duration, send func(value []byte)) int {
+	tb.Helper()
+	value := make([]byte, 100)
+	deadline := time.Now().Add(30 * time.Second)
+	warm := 0
+	for ; l.got.Load() == 0; warm++ {
+		if time.Now().After(deadline) {
+			tb.Fatal("the consumer saw no warm-up record in 30 s")
+		}
+		send(value) // all zero: warm-up
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := int(d.Seconds() * e2eRate)
+	interval := time.Second / e2eRate
+	next := time.Now()
+	for i := 0; i < n; i++ {
+		if wait := time.Until(next); wait > 0 {
+			time.Sleep(wait)
+		}
+		v := make([]byte, 100)
+		binary.BigEndian.PutUint64(v, uint64(time.Now().UnixNano()))
+		send(v)
+		next = next.Add(interval)
+	}
+	return warm + n
+}
+
+// waitFor waits until the consumer has seen want records (warm-up
+// included) or fails after a minute.
+func (l *latencies) waitFor(tb testing.TB, want int64) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for l.got.Load() < want {
+		if time.Now().After(deadline) {
+			tb.Fatalf("consumed %d of %d records", l.got.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// e2eRuns counts BenchmarkEndToEndLatency's iterations across -count.
+var e2eRuns int
+
+// alternate runs ours and theirs (settling the heap before each) in that
+// order on odd runs and reversed on even ones, counting runs in *n across
+// -count, so neither client always meets the state the other left.
+func alternate(n *int, ours, theirs func()) {
+	runs := []func(){ours, theirs}
+	if *n++; *n%2 == 0 {
+		slices.Reverse(runs)
+	}
+	for _, run := range runs {
+		settle()
+		run()
+	}
+}
+
+// BenchmarkEndToEndLatency: produce 10,000 records/s of 100 bytes for 10 s
+// to 8 partitions of our broker (linger 0, acks=all, idempotent: both
+// producers' defaults otherwise) while one consumer at its defaults reads
+// them, and report the produce-to-poll latency's p50, p99 and p99.9 for our
+// producer and consumer, and for kgo's, in the same run.
+//
+//	go test -run '^$' -bench BenchmarkEndToEndLatency -benchtime 1x ./integration/
+func BenchmarkEndToEndLatency(b *testing.B) {
+	d := e2eDuration()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		br := broker.NewTest(b, broker.OnDisk())
+		ours, theirs := "e2e-ours-"+strconv.Itoa(i), "e2e-kgo-"+strconv.Itoa(i)
+		createTopic(b, br.Addr(), ours, e2ePartitions)
+		createTopic(b, br.Addr(), theirs, e2ePartitions)
+		b.StartTimer()
+
+		var o, k *latencies
+		alternate(&e2eRuns,
+			func() { o = ourLatency(b, br.Addr(), ours, d) },
+			func() { k = kgoLatency(b, br.Addr(), theirs, d) })
+		for _, m := range []struct {
+			name string
+			q    float64
+		}{{"p50", 0.5}, {"p99", 0.99}, {"p99.9", 0.999}} {
+			b.ReportMetric(o.percentile(m.q), "ours_"+m.name+"_ms")
+			b.ReportMetric(k.percentile(m.q), "kgo_"+m.name+"_ms")
+		}
+		b.ReportMetric(o.percentile(0.5)/k.percentile(0.5), "p50_ratio")
+	}
+}
+
+// ourLatency runs the load through our producer and a consumer assigned
+// every partition of topic, both at their defaults (linger 0 aside).
+func ourLatency(tb testing.TB, addr, topic string, d time.Duration) *latencies {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}, AutoOffsetReset: consumer.OffsetResetEarliest})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var tps []kafkit.TopicPartition
+	for p := int32(0); p < e2ePartitions; p++ {
+		tps = append(tps, kafkit.TopicPartition{Topic: topic, Partition: p})
+	}
+	if err := c.Assign(tps...); err != nil {
+		tb.Fatal(err)
+	}
+	l := &latencies{}
+	done := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			recs, err := c.Poll(ctx)
+			now := time.Now()
+			if err != nil {
+				done <- err
+				return
+			}
+			for _, r := range recs {
+				l.record(r.Value, now)
+			}
+		}
+		done <- nil
+	}()
+	return runLatency(tb, l, d, done, cancel, func() func([]byte) {
+		p, err := producer.New(producer.Config{BootstrapServers: []string{addr}, Linger: -1})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { p.Close(context.Background()) })
+		return func(v []byte) {
+			if err := p.Send(ctx, &kafkit.Record{Topic: topic, Partition: kafkit.AnyPartition, Value: v}, nil); err != nil {
+				tb.Error(err)
+			}
+		}
+	})
+}
+
+// kgoLatency runs the load through kgo's producer and consumer (groupless,
+// from the start of the new topic), both at their defaults (linger 0
+// aside).
+func kgoLatency(tb testing.TB, addr, topic string, d time.Duration) *latencies {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	l := &latencies{}
+	done := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			now := time.Now()
+			if ctx.Err() != nil {
+				break
+			}
+			if err := fs.Err(); err != nil {
+				done <- err
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { l.record(r.Value, now) })
+		}
+		done <- nil
+	}()
+	return runLatency(tb, l, d, done, cancel, func() func([]byte) {
+		p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(p.Close)
+		return func(v []byte) { p.Produce(ctx, &kgo.Record{Value: v}, nil) }
+	})
+}
+
+// runLatency produces the load with the producer newProducer makes, waits
+// for the consumer goroutine to see every record, and stops it.
+func runLatency(tb testing.TB, l *latencies, d time.Duration, done <-chan error, stop func(), newProducer func() func([]byte)) *latencies {
+	tb.Helper()
+	send := newProducer()
+	l.waitFor(tb, int64(e2eProduce(tb, l, d, send)))
+	stop()
+	if err := <-done; err != nil && err != context.Canceled {
+		tb.Fatal(err)
+	}
+	return l
+}
