@@ -150,6 +150,7 @@ var (
 	encoders     sync.Map  // encoderKey → *sync.Pool of the codec's writer
 	gzipReaders  sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
 	lz4Readers   = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
+	lz4Scratch   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	zstdDecoders = sync.Pool{New: func() any {
 		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
 		return d
@@ -287,10 +288,23 @@ func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 		}
 		return readAllLimited(r, sizeHint)
 	case LZ4:
+		// Kafka's lz4 frames do not record their size (Java's and
+		// franz-go's writers leave it out), so the frame inflates into a
+		// pooled scratch buffer and is copied out once at its size: growing
+		// a guessed buffer copies more, and a frame of 4MB blocks bounds
+		// its size no better than 4MB a block.
 		r := lz4Readers.Get().(*lz4.Reader)
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
-		return readAllLimited(r, sizeHint)
+		scratch := lz4Scratch.Get().(*bytes.Buffer)
+		defer lz4Scratch.Put(scratch)
+		scratch.Reset()
+		if n, err := scratch.ReadFrom(io.LimitReader(r, maxDecompressed+1)); err != nil {
+			return nil, err
+		} else if n > maxDecompressed {
+			return nil, errTooLarge
+		}
+		return bytes.Clone(scratch.Bytes()), nil
 	case Snappy:
 		if bytes.HasPrefix(src, xerialMagic) {
 			return decodeXerial(src)
