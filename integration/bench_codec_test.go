@@ -78,32 +78,33 @@ func BenchmarkProducerCodecVsKgo(b *testing.B) {
 				createTopic(b, br.Addr(), theirs, codecBenchPartitions)
 				b.StartTimer()
 
-				var oursRate, kgoRate float64
-				runOurs := func() { settle(); oursRate = ourCodecProduceRate(b, br.Addr(), ours, codec.name, n, value) }
-				runKgo := func() { settle(); kgoRate = kgoCodecProduceRate(b, br.Addr(), theirs, codec.kgo, n, value) }
-				if oursFirst(b) {
-					runOurs()
-					runKgo()
-				} else {
-					runKgo()
-					runOurs()
-				}
-				b.ReportMetric(oursRate, "ours_rec/s")
-				b.ReportMetric(kgoRate, "kgo_rec/s")
-				b.ReportMetric(oursRate/kgoRate, "ratio")
+				compareRates(b,
+					func() float64 { return ourCodecProduceRate(b, br.Addr(), ours, codec.name, n, value) },
+					func() float64 { return kgoCodecProduceRate(b, br.Addr(), theirs, codec.kgo, n, value) })
 			}
 		})
 	}
 }
 
-// codecBenchRuns counts each codec benchmark's iterations across -count, so
+// codecBenchRuns counts each codec benchmark's runs across -count, so
 // which client goes first alternates between runs (-count 3 -benchtime 1x
 // prints one line, hence one ratio, per run).
 var codecBenchRuns = map[string]int{}
 
-func oursFirst(b *testing.B) bool {
+// compareRates measures both clients, each on a settled heap, in the
+// order of this run, and reports both rates and their ratio.
+func compareRates(b *testing.B, ours, kgo func() float64) {
 	codecBenchRuns[b.Name()]++
-	return codecBenchRuns[b.Name()]%2 == 1
+	var oursRate, kgoRate float64
+	first, second := func() { settle(); oursRate = ours() }, func() { settle(); kgoRate = kgo() }
+	if codecBenchRuns[b.Name()]%2 == 0 {
+		first, second = second, first
+	}
+	first()
+	second()
+	b.ReportMetric(oursRate, "ours_rec/s")
+	b.ReportMetric(kgoRate, "kgo_rec/s")
+	b.ReportMetric(oursRate/kgoRate, "ratio")
 }
 
 // firstErr keeps the first error a produce callback reports.
@@ -195,19 +196,9 @@ func BenchmarkConsumerCodecVsKgo(b *testing.B) {
 				kgoCodecProduceRate(b, br.Addr(), topic, codec.kgo, n, value)
 				b.StartTimer()
 
-				var oursRate, kgoRate float64
-				runOurs := func() { settle(); oursRate = ourCodecConsumeRate(b, br.Addr(), topic, n) }
-				runKgo := func() { settle(); kgoRate = kgoCodecConsumeRate(b, br.Addr(), topic, n) }
-				if oursFirst(b) {
-					runOurs()
-					runKgo()
-				} else {
-					runKgo()
-					runOurs()
-				}
-				b.ReportMetric(oursRate, "ours_rec/s")
-				b.ReportMetric(kgoRate, "kgo_rec/s")
-				b.ReportMetric(oursRate/kgoRate, "ratio")
+				compareRates(b,
+					func() float64 { return ourCodecConsumeRate(b, br.Addr(), topic, n) },
+					func() float64 { return kgoCodecConsumeRate(b, br.Addr(), topic, n) })
 			}
 		})
 	}

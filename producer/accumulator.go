@@ -338,11 +338,18 @@ func (a *accumulator) seal(b *batch) {
 	}()
 }
 
-// sealing reports whether b's compression is still under way; the sender
-// leaves such a batch queued until the sealing goroutine wakes it.
-func (b *batch) sealing() bool {
-	if b.sealed == nil {
+// sealing is asked by the sender of a batch ready to drain (under pq.mu):
+// it seals a batch that lingered out before filling, closing it to appends,
+// so that the sender never compresses, and reports whether b's compression
+// is still under way; the sender leaves such a batch queued until the
+// sealing goroutine wakes it.
+func (a *accumulator) sealing(b *batch) bool {
+	if a.opts.Compression == recordbatch.None || b.raw != nil {
 		return false
+	}
+	if b.sealed == nil {
+		b.full = true
+		a.seal(b)
 	}
 	select {
 	case <-b.sealed:
@@ -352,25 +359,19 @@ func (b *batch) sealing() bool {
 	}
 }
 
-// finish returns b's wire bytes stamped with p: the sealed batch, or, for
-// a batch drained before it filled, the batch compressed now. Sender
-// goroutine only.
+// finish returns b's wire bytes stamped with p: the builder's for an
+// uncompressed batch, the sealing's result otherwise (the sender drains a
+// compressed batch only once sealed). Sender goroutine only.
 func (a *accumulator) finish(b *batch, p recordbatch.Producer) ([]byte, error) {
-	if b.sealed != nil {
-		<-b.sealed
-		if b.sealErr != nil {
-			return nil, b.sealErr
-		}
-		recordbatch.Restamp(b.sealedRaw, p)
-		return b.sealedRaw, nil
+	if b.sealed == nil {
+		return b.builder.Finish(p)
 	}
-	var dst []byte
-	if a.opts.Compression != recordbatch.None {
-		dst, _ = a.bufs.get()
+	<-b.sealed
+	if b.sealErr != nil {
+		return nil, b.sealErr
 	}
-	raw, spare, err := b.builder.FinishInto(dst, p)
-	a.putBuf(spare)
-	return raw, err
+	recordbatch.Restamp(b.sealedRaw, p)
+	return b.sealedRaw, nil
 }
 
 // recycle keeps a completed batch's storage for a later batch: its wire

@@ -259,7 +259,7 @@ func (s *sender) takeReady(pq *partQueue, now time.Time, flushing bool, room int
 	if !b.full && len(pq.batches) == 1 && !flushing && now.Sub(b.created) < s.s.Linger {
 		return nil, b.created.Add(s.s.Linger)
 	}
-	if b.sealing() {
+	if s.acc.sealing(b) {
 		return nil, time.Time{} // its sealing goroutine wakes the sender
 	}
 	if b.size() > room && !first {

@@ -1,15 +1,23 @@
 package producer
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // Issue 20: the compression.<codec>.level keys (KIP-390), their defaults
-// and Kafka's ranges, and the level of the configured codec reaching the
-// batches.
+// and Kafka's ranges, the level of the configured codec reaching the
+// batches, and batches compressed when they seal.
 
 func TestCompressionLevelProperties(t *testing.T) {
 	c, err := ConfigFromProperties(map[string]string{
@@ -63,5 +71,41 @@ func TestCompressionLevelProperties(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v does not mention %q", err, want)
 		}
+	}
+}
+
+// TestSealedBatchesInOrder: compressed batches seal (compress) on their
+// own goroutines as they fill or linger out, yet reach the log whole, once
+// and in order, also when the first Produce fails and the sealed batches
+// are retried with their stamped sequences.
+func TestSealedBatchesInOrder(t *testing.T) {
+	for _, codec := range []string{"lz4", "zstd"} {
+		t.Run(codec, func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(3, "t"))
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				return errorResponse(req, kerr.NotEnoughReplicas.Code), nil, true // once
+			})
+			p := newProducer(t, c, Config{CompressionType: codec, BatchSize: 1024, Linger: 20 * time.Millisecond})
+			const n = 3000
+			a := newAcks()
+			for i := range n {
+				r := &kafkit.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprintf("%05d-%s", i, strings.Repeat("x", i%50)))}
+				if err := a.send(t, p, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Flush(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			a.wg.Wait()
+			next := map[int32]int{0: 0, 1: 1, 2: 2}
+			for _, r := range consume(t, c, "t", n) {
+				i, _ := strconv.Atoi(string(r.Value[:5]))
+				if i != next[r.Partition] || a.errs[string(r.Value)] != nil {
+					t.Fatalf("partition %d: record %d (err %v), want %d", r.Partition, i, a.errs[string(r.Value)], next[r.Partition])
+				}
+				next[r.Partition] += 3
+			}
+		})
 	}
 }
