@@ -44,6 +44,14 @@ type batch struct {
 	full     bool          // no more appends; guarded by pq.mu while queued
 	done     chan struct{} // closed on completion, for Flush
 
+	// Compression started when the batch filled (see seal): sealed is
+	// closed once sealedRaw and sealErr are set. sealed and sealedLen are
+	// set under pq.mu; the builder then belongs to the sealing goroutine.
+	sealed    chan struct{}
+	sealedLen int // the uncompressed size, for size() while sealing
+	sealedRaw []byte
+	sealErr   error
+
 	// Sender-owned.
 	raw      []byte // the finished wire bytes, reused by retries
 	seq      int32  // base sequence, -1 until first drained (idempotence only)
@@ -65,8 +73,11 @@ type batch struct {
 }
 
 func (b *batch) size() int {
-	if b.raw != nil {
+	switch {
+	case b.raw != nil:
 		return len(b.raw)
+	case b.sealed != nil:
+		return b.sealedLen
 	}
 	return b.builder.Len()
 }
@@ -108,9 +119,9 @@ type partsMap struct {
 
 type accumulator struct {
 	batchSize int
-	codec     recordbatch.Codec
-	txn       bool
-	wake      func() // tells the sender a batch was created or filled
+	opts      recordbatch.Options // codec, level, transactional
+	bufCap    int                 // capacity of recycled buffers: batch.size, compressed or not
+	wake      func()              // tells the sender a batch was created, filled or sealed
 
 	partsMu sync.Mutex // serializes writers of parts, guards closed
 	parts   atomic.Pointer[partsMap]
@@ -121,21 +132,28 @@ type accumulator struct {
 	incMu      sync.Mutex // guards incomplete; taken after partQueue.mu, never before
 	incomplete map[*batch]struct{}
 
-	// free recycles the storage of completed uncompressed batches: the
-	// sender puts, Send's goroutines take, neither ever blocks.
-	free chan batchStorage
+	// Recycled storage, so that steady sending allocates no batch memory:
+	// buffers of bufCap bytes serve as builders' buffers and as the
+	// destinations of compression; records slices hold batches' pendings.
+	// The sender and sealing goroutines put, Send's goroutines and sealing
+	// goroutines take.
+	bufs freeList[[]byte]
+	recs freeList[[]pending]
 
 	flushing atomic.Int32 // >0 while Flush or Close wants every batch sent now
 }
 
 func newAccumulator(s *settings, wake func()) *accumulator {
+	// Keep at most the batches buffer.memory can hold, and 64.
+	keep := int(min(64, max(1, s.BufferMemory/int64(s.BatchSize))))
 	a := &accumulator{
 		batchSize:  s.BatchSize,
-		codec:      s.codec,
-		txn:        s.TransactionalID != "",
+		opts:       s.batchOpts,
+		bufCap:     recordbatch.HeaderLen + recordbatch.CompressedCap(s.codec, max(0, s.BatchSize-recordbatch.HeaderLen)),
 		wake:       wake,
 		incomplete: make(map[*batch]struct{}),
-		free:       make(chan batchStorage, 64),
+		bufs:       make(freeList[[]byte], keep),
+		recs:       make(freeList[[]pending], keep),
 	}
 	a.mem.init(s.BufferMemory, s.MaxBlock)
 	a.parts.Store(&partsMap{byTP: map[kafkit.TopicPartition]*partQueue{}})
@@ -203,7 +221,7 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 	st := a.storage(int(reserve))
 	b := &batch{
 		pq:       pq,
-		builder:  recordbatch.NewBuilderBuffer(recordbatch.Options{Compression: a.codec, Transactional: a.txn}, st.buf),
+		builder:  recordbatch.NewBuilderBuffer(a.opts, st.buf),
 		records:  st.records,
 		created:  time.Now(),
 		reserved: reserve,
@@ -256,6 +274,7 @@ func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) bool {
 	}
 	if !b.builder.TryAppend(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) {
 		b.full = true
+		a.seal(b)
 		a.wake()
 		return false
 	}
@@ -268,6 +287,7 @@ func (a *accumulator) added(b *batch, p pending) {
 	b.records = append(b.records, p)
 	if b.builder.Len() >= a.batchSize {
 		b.full = true
+		a.seal(b)
 		a.wake()
 	}
 }
@@ -278,31 +298,116 @@ type batchStorage struct {
 	records []pending
 }
 
+// freeList recycles storage between goroutines without ever blocking: a put
+// to a full list drops the value, a get from an empty one reports false.
+type freeList[T any] chan T
+
+func (f freeList[T]) get() (v T, ok bool) {
+	select {
+	case v, ok = <-f:
+	default:
+	}
+	return v, ok
+}
+
+func (f freeList[T]) put(v T) {
+	select {
+	case f <- v:
+	default:
+	}
+}
+
 // storage returns recycled storage for a new batch of batch.size bytes, or
 // a fresh buffer of size bytes.
 func (a *accumulator) storage(size int) batchStorage {
-	if size == a.batchSize {
-		select {
-		case st := <-a.free:
-			return st
-		default:
-		}
+	if size != a.batchSize {
+		return batchStorage{buf: make([]byte, 0, size)}
 	}
-	return batchStorage{buf: make([]byte, 0, size)}
+	buf, ok := a.bufs.get()
+	if !ok {
+		buf = make([]byte, 0, a.bufCap)
+	}
+	recs, _ := a.recs.get()
+	return batchStorage{buf: buf, records: recs}
 }
 
-// recycle keeps a completed batch's storage for a later batch. Only
-// uncompressed batches of batch.size qualify: their wire bytes are the
-// builder's buffer, which the client no longer reads once the batch's
-// request completed.
-func (a *accumulator) recycle(b *batch) {
-	if a.codec != recordbatch.None || cap(b.raw) != a.batchSize {
+// putBuf keeps buf for a later batch if it has the recycled size.
+func (a *accumulator) putBuf(buf []byte) {
+	if cap(buf) == a.bufCap {
+		a.bufs.put(buf[:0])
+	}
+}
+
+// seal starts compressing a batch that has just filled, on a goroutine of
+// its own: batches then compress on every core while Send's callers fill
+// the next ones and the sender sends, where compressing in the sender (as
+// franz-go compresses in its connection writer) runs every batch through
+// one goroutine. The producer fields are stamped when the sender drains
+// the batch (finish). Called with pq.mu held, once the batch is full.
+func (a *accumulator) seal(b *batch) {
+	if a.opts.Compression == recordbatch.None || b.sealed != nil {
 		return
 	}
-	clear(b.records)
+	b.sealed, b.sealedLen = make(chan struct{}), b.builder.Len()
+	bld := b.builder
+	go func() {
+		dst, _ := a.bufs.get()
+		raw, spare, err := bld.FinishInto(dst, recordbatch.NoProducer())
+		a.putBuf(spare)
+		b.sealedRaw, b.sealErr = raw, err
+		close(b.sealed)
+		a.wake()
+	}()
+}
+
+// sealing is asked by the sender of a batch ready to drain (under pq.mu):
+// it seals a batch that lingered out before filling, closing it to appends,
+// so that the sender never compresses, and reports whether b's compression
+// is still under way; the sender leaves such a batch queued until the
+// sealing goroutine wakes it.
+func (a *accumulator) sealing(b *batch) bool {
+	if a.opts.Compression == recordbatch.None || b.raw != nil {
+		return false
+	}
+	if b.sealed == nil {
+		b.full = true
+		a.seal(b)
+	}
 	select {
-	case a.free <- batchStorage{buf: b.raw[:0], records: b.records[:0]}:
+	case <-b.sealed:
+		return false
 	default:
+		return true
+	}
+}
+
+// finish returns b's wire bytes stamped with p: the builder's for an
+// uncompressed batch, the sealing's result otherwise (the sender drains a
+// compressed batch only once sealed). Sender goroutine only.
+func (a *accumulator) finish(b *batch, p recordbatch.Producer) ([]byte, error) {
+	if b.sealed == nil {
+		return b.builder.Finish(p)
+	}
+	<-b.sealed
+	if b.sealErr != nil {
+		return nil, b.sealErr
+	}
+	recordbatch.Restamp(b.sealedRaw, p)
+	return b.sealedRaw, nil
+}
+
+// recycle keeps a completed batch's storage for a later batch: its wire
+// bytes (the builder's buffer, or compression's destination), which the
+// client no longer reads once the batch's request completed, and its
+// records slice.
+func (a *accumulator) recycle(b *batch) {
+	if b.sealed != nil {
+		<-b.sealed // the sealing goroutine may still be writing into its buffers
+	}
+	a.putBuf(b.raw)
+	if b.records != nil {
+		clear(b.records)
+		a.recs.put(b.records[:0])
 	}
 	b.raw, b.records = nil, nil
 }

@@ -69,6 +69,11 @@ type Config struct {
 	MaxBlock        time.Duration // max.block.ms; default 60s; negative: 0 (never block)
 	MaxRequestSize  int           // max.request.size; default 1048576
 	CompressionType string        // compression.type: none, gzip, snappy, lz4, zstd; default none
+	// The codecs' levels (KIP-390); 0 means Kafka's default: gzip -1 (the
+	// codec's default), lz4 9 (the fast compressor), zstd 3.
+	CompressionGzipLevel int // compression.gzip.level: 1..9 or -1
+	CompressionLZ4Level  int // compression.lz4.level: 1..17
+	CompressionZstdLevel int // compression.zstd.level: -131072..22
 	// EnableIdempotence is enable.idempotence. nil (the default) enables it
 	// unless acks, retries or max.in.flight.requests.per.connection conflict
 	// with it, as Java does; an explicit true with a conflict is an error.
@@ -116,6 +121,7 @@ type settings struct {
 	Config
 	idempotent bool
 	codec      recordbatch.Codec
+	batchOpts  recordbatch.Options // how batches are built: codec, its level, transactional
 }
 
 func (c Config) settings() settings {
@@ -156,7 +162,10 @@ func (c Config) settings() settings {
 	if c.EnableIdempotence != nil {
 		idem = *c.EnableIdempotence
 	}
-	return settings{Config: c, idempotent: idem, codec: codec}
+	level := map[recordbatch.Codec]int{recordbatch.Gzip: c.CompressionGzipLevel, recordbatch.LZ4: c.CompressionLZ4Level,
+		recordbatch.Zstd: c.CompressionZstdLevel}[codec]
+	opts := recordbatch.Options{Compression: codec, Level: level, Transactional: c.TransactionalID != ""}
+	return settings{Config: c, idempotent: idem, codec: codec, batchOpts: opts}
 }
 
 // Validate reports every problem with c at once (joined with errors.Join,
@@ -189,6 +198,14 @@ func (c Config) Validate() error {
 	}
 	if _, err := recordbatch.ParseCodec(c.CompressionType); err != nil {
 		p.Add("compression.type", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.CompressionType)
+	}
+	for _, l := range []struct {
+		codec recordbatch.Codec
+		level int
+	}{{recordbatch.Gzip, c.CompressionGzipLevel}, {recordbatch.LZ4, c.CompressionLZ4Level}, {recordbatch.Zstd, c.CompressionZstdLevel}} {
+		if err := recordbatch.CheckLevel(l.codec, l.level); err != nil {
+			p.Add("compression."+l.codec.String()+".level", "%v", err)
+		}
 	}
 	if c.RequestTimeout < 0 {
 		p.Add("request.timeout.ms", "must be >= 0; got %v", c.RequestTimeout)
@@ -266,6 +283,12 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			if _, err := recordbatch.ParseCodec(c.CompressionType); err != nil {
 				p.Add(k, "must be one of none, gzip, snappy, lz4, zstd; got %q", v)
 			}
+		case "compression.gzip.level":
+			c.CompressionGzipLevel = parseLevel(&p, k, v, recordbatch.Gzip)
+		case "compression.lz4.level":
+			c.CompressionLZ4Level = parseLevel(&p, k, v, recordbatch.LZ4)
+		case "compression.zstd.level":
+			c.CompressionZstdLevel = parseLevel(&p, k, v, recordbatch.Zstd)
 		case "enable.idempotence":
 			b := p.Bool(k, v)
 			c.EnableIdempotence = &b
@@ -308,6 +331,18 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 	c.BootstrapServers, c.ClientID = conn.BootstrapServers, conn.ClientID
 	c.TLS, c.SASL = conn.Resolve(p.Add)
 	return c, p.Err()
+}
+
+// parseLevel reads a compression.<codec>.level property. Unlike the
+// Config field, where 0 means the default, a property of 0 is out of
+// range for gzip and lz4, as in Kafka; zstd's 0 is zstd's own default.
+func parseLevel(p *props.Problems, key, value string, codec recordbatch.Codec) int {
+	n := int(p.Int(key, value, math.MinInt32, math.MaxInt32))
+	if recordbatch.CheckLevel(codec, n) != nil || n == 0 && codec != recordbatch.Zstd {
+		p.Add(key, "must be in %s; got %q", recordbatch.ValidLevels(codec), value)
+		return 0
+	}
+	return n
 }
 
 // clientConfig is the internal/client configuration the producer's settings

@@ -272,6 +272,9 @@ func (s *sender) takeReady(pq *partQueue, now time.Time, flushing bool, room int
 	if !b.full && len(pq.batches) == 1 && !flushing && now.Sub(b.created) < s.s.Linger {
 		return nil, b.created.Add(s.s.Linger)
 	}
+	if s.acc.sealing(b) {
+		return nil, time.Time{} // its sealing goroutine wakes the sender
+	}
 	if b.size() > room && !first {
 		return nil, now // the request is full; the next drain takes it
 	}
@@ -313,7 +316,7 @@ func (s *sender) prepare(pq *partQueue, b *batch) bool {
 			pq.seqd = append(pq.seqd, b)
 			stamp = b.stamp()
 		}
-		raw, err := b.builder.Finish(stamp)
+		raw, err := s.acc.finish(b, stamp)
 		if err != nil {
 			s.failRejected(b, fmt.Errorf("producer: building batch for %s-%d: %w", pq.tp.Topic, pq.tp.Partition, err))
 			return false
@@ -631,7 +634,7 @@ func (s *sender) split(b *batch, err error) {
 		if i == 0 {
 			nb.reserved = b.reserved // buffer.memory moves with the records
 		}
-		bld := recordbatch.NewBuilder(recordbatch.Options{Compression: s.s.codec, Transactional: s.s.TransactionalID != ""}, 0)
+		bld := recordbatch.NewBuilder(s.s.batchOpts, 0)
 		for _, p := range recs {
 			bld.Append(p.rec.Timestamp.UnixMilli(), p.rec.Key, p.rec.Value, p.rec.Headers)
 		}

@@ -3,6 +3,7 @@ package recordbatch
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,7 +38,10 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Options fix the attributes of a batch being built.
 type Options struct {
-	Compression   Codec
+	Compression Codec
+	// Level is the codec's compression.<codec>.level; 0 means Kafka's
+	// default (see CheckLevel).
+	Level         int
 	Transactional bool // records belong to a transaction (Produce inside a txn)
 	Control       bool // a control batch (commit/abort markers) written by a coordinator
 }
@@ -173,13 +177,25 @@ func (b *Builder) appendBody(body int, ts int64, key, value []byte, headers []ka
 // partition leader epoch -1, as producers send them). The Builder must not
 // be used afterwards; the returned slice belongs to the caller.
 func (b *Builder) Finish(p Producer) ([]byte, error) {
+	batch, _, err := b.FinishInto(nil, p)
+	return batch, err
+}
+
+// FinishInto is Finish with a compressed batch written into dst's storage
+// (its contents are overwritten; nil allocates), so callers can recycle the
+// buffers of completed compressed batches. It also hands back the builder's
+// own buffer, which compression leaves unused (nil for an uncompressed
+// batch, which is that buffer). Like Java's producer, it compresses even
+// records that do not shrink.
+func (b *Builder) FinishInto(dst []byte, p Producer) (batch, spare []byte, err error) {
 	out := b.buf
 	if b.opts.Compression != None {
-		var err error
-		out, err = Compress(b.opts.Compression, make([]byte, HeaderLen, HeaderLen+len(b.buf)/2+64), b.buf[HeaderLen:])
-		if err != nil {
-			return nil, err
+		records := b.buf[HeaderLen:]
+		dst = slices.Grow(dst[:0], HeaderLen+CompressedCap(b.opts.Compression, len(records)))
+		if out, err = compress(b.opts.Compression, b.opts.Level, dst[:HeaderLen], records); err != nil {
+			return nil, nil, err
 		}
+		spare = b.buf[:0]
 	}
 	b.buf = nil
 	hdr := kmsg.RecordBatch{
@@ -198,7 +214,7 @@ func (b *Builder) Finish(p Producer) ([]byte, error) {
 	}
 	hdr.AppendTo(out[:0]) // overwrites the reserved header bytes in place
 	putCRC(out)
-	return out, nil
+	return out, spare, nil
 }
 
 // Restamp rewrites the producer id, epoch and base sequence of a finished

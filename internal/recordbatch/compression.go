@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
@@ -55,28 +55,136 @@ func ParseCodec(name string) (Codec, error) {
 // fetch.max.bytes) sit far below it.
 const maxDecompressed = 256 << 20
 
+// Kafka's compression.<codec>.level keys (KIP-390): their defaults and
+// ranges. Snappy has no level. A Level of 0 in Options means the default.
+const (
+	GzipDefaultLevel = -1 // Deflater.DEFAULT_COMPRESSION: the codec's own default
+	GzipMinLevel     = 1
+	GzipMaxLevel     = 9
+	LZ4DefaultLevel  = 9 // Java's fast compressor; every other level is LZ4 HC
+	LZ4MinLevel      = 1
+	LZ4MaxLevel      = 17
+	ZstdDefaultLevel = 3
+	ZstdMinLevel     = -131072
+	ZstdMaxLevel     = 22
+)
+
+// CheckLevel reports whether level is a valid compression.<codec>.level
+// for c. 0 (the default) is always valid.
+func CheckLevel(c Codec, level int) error {
+	var ok bool
+	switch c {
+	case Gzip:
+		ok = level == GzipDefaultLevel || level >= GzipMinLevel && level <= GzipMaxLevel
+	case LZ4:
+		ok = level >= LZ4MinLevel && level <= LZ4MaxLevel
+	case Zstd:
+		ok = level >= ZstdMinLevel && level <= ZstdMaxLevel
+	default:
+		ok = true
+	}
+	if !ok && level != 0 {
+		return fmt.Errorf("%w: %s level %d (valid values: %s)", ErrInvalidLevel, c, level, ValidLevels(c))
+	}
+	return nil
+}
+
+// ValidLevels describes c's valid levels as Kafka's config docs do.
+func ValidLevels(c Codec) string {
+	switch c {
+	case Gzip:
+		return "[1,...,9] or -1"
+	case LZ4:
+		return "[1,...,17]"
+	case Zstd:
+		return "[-131072,...,22]"
+	}
+	return "none (" + c.String() + " has no level)"
+}
+
+// encoderKey names one pool of encoders: a codec at a level in its
+// library's terms (gzip's level, pierrec's lz4.CompressionLevel, klauspost's
+// zstd.EncoderLevel).
+type encoderKey struct {
+	codec Codec
+	level int
+}
+
+// libraryLevel maps a Kafka level (0 for the default) to c's library level,
+// the way Java's codecs read it: lz4 level 9 is the fast compressor and any
+// other the HC one (pierrec's HC stops at its level 9), zstd levels map to
+// klauspost's four speeds as zstd's own levels rank them.
+func libraryLevel(c Codec, level int) (encoderKey, error) {
+	if err := CheckLevel(c, level); err != nil {
+		return encoderKey{}, err
+	}
+	switch c {
+	case Gzip:
+		if level == 0 {
+			level = GzipDefaultLevel
+		}
+	case LZ4:
+		switch {
+		case level == 0 || level == LZ4DefaultLevel:
+			level = int(lz4.Fast)
+		case level < LZ4DefaultLevel:
+			level = int(lz4.Level1) << (level - 1)
+		default:
+			level = int(lz4.Level9)
+		}
+	case Zstd:
+		if level == 0 {
+			level = ZstdDefaultLevel
+		}
+		level = int(zstd.EncoderLevelFromZstd(level))
+	default:
+		level = 0
+	}
+	return encoderKey{c, level}, nil
+}
+
 // Codec state is expensive to create (zstd and gzip allocate large tables),
-// so encoders and decoders are pooled. The pools are caches with no
-// observable state, hence package level.
+// so encoders and decoders are pooled, encoders per codec and level. The
+// pools are caches with no observable state, hence package level.
 var (
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-	gzipReaders sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
-	lz4Writers  = sync.Pool{New: func() any {
-		w := lz4.NewWriter(nil)
-		// Java's KafkaLZ4BlockOutputStream writes 64KB independent blocks.
-		_ = w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1))
-		return w
-	}}
+	encoders     sync.Map  // encoderKey → *sync.Pool of the codec's writer
+	gzipReaders  sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
 	lz4Readers   = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	zstdEncoders = sync.Pool{New: func() any {
-		e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(64<<10), zstd.WithZeroFrames(true))
-		return e
-	}}
+	lz4Scratch   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	zstdDecoders = sync.Pool{New: func() any {
 		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
 		return d
 	}}
 )
+
+func encoderPool(k encoderKey) *sync.Pool {
+	if p, ok := encoders.Load(k); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := encoders.LoadOrStore(k, &sync.Pool{New: func() any { return newEncoder(k) }})
+	return p.(*sync.Pool)
+}
+
+// newEncoder makes a writer for k, whose level libraryLevel checked.
+func newEncoder(k encoderKey) any {
+	switch k.codec {
+	case Gzip:
+		w, _ := gzip.NewWriterLevel(nil, k.level)
+		return w
+	case LZ4:
+		w := lz4.NewWriter(nil)
+		// As Java's Lz4BlockOutputStream: 64KB independent blocks, no
+		// content checksum (the batch's CRC covers the bytes).
+		_ = w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1), lz4.ChecksumOption(false),
+			lz4.CompressionLevelOption(lz4.CompressionLevel(k.level)))
+		return w
+	case Zstd:
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(64<<10), zstd.WithZeroFrames(true),
+			zstd.WithEncoderLevel(zstd.EncoderLevel(k.level)))
+		return e
+	}
+	return nil
+}
 
 // appendWriter is an io.Writer appending to a byte slice, so streaming
 // codecs write straight after the batch header.
@@ -87,31 +195,57 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Compress appends src (a batch's records section) compressed with c to dst.
-func Compress(c Codec, dst, src []byte) ([]byte, error) {
+// CompressedCap is the room to give Compress for n bytes of records so
+// that it does not have to grow its destination: the codecs store data that
+// does not shrink as raw blocks, at a few bytes per block.
+func CompressedCap(c Codec, n int) int {
 	switch c {
 	case None:
-		return append(dst, src...), nil
-	case Gzip:
-		w := gzipWriters.Get().(*gzip.Writer)
-		defer gzipWriters.Put(w)
-		out := appendWriter{dst}
-		w.Reset(&out)
-		return streamClose(w, &out, src)
-	case LZ4:
-		w := lz4Writers.Get().(*lz4.Writer)
-		defer lz4Writers.Put(w)
-		out := appendWriter{dst}
-		w.Reset(&out)
-		return streamClose(w, &out, src)
+		return n
 	case Snappy:
+		return xerialBound(n)
+	}
+	return n + n>>10 + 64
+}
+
+// Compress appends src (a batch's records section) compressed with c at
+// its default level to dst.
+func Compress(c Codec, dst, src []byte) ([]byte, error) {
+	return compress(c, 0, dst, src)
+}
+
+// compress appends src compressed with c at the Kafka level (0: default).
+func compress(c Codec, level int, dst, src []byte) ([]byte, error) {
+	if c == None {
+		return append(dst, src...), nil
+	}
+	if c == Snappy {
 		return appendXerial(dst, src), nil
-	case Zstd:
-		e := zstdEncoders.Get().(*zstd.Encoder)
-		defer zstdEncoders.Put(e)
+	}
+	if c < 0 || c > Zstd {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
+	}
+	k, err := libraryLevel(c, level)
+	if err != nil {
+		return nil, err
+	}
+	pool := encoderPool(k)
+	enc := pool.Get()
+	defer pool.Put(enc)
+	dst = slices.Grow(dst, CompressedCap(c, len(src)))
+	if e, ok := enc.(*zstd.Encoder); ok {
 		return e.EncodeAll(src, dst), nil
 	}
-	return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
+	w := enc.(streamEncoder)
+	out := appendWriter{dst}
+	w.Reset(&out)
+	return streamClose(w, &out, src)
+}
+
+// streamEncoder is what gzip's and lz4's writers have in common.
+type streamEncoder interface {
+	io.WriteCloser
+	Reset(io.Writer)
 }
 
 func streamClose(w io.WriteCloser, out *appendWriter, src []byte) ([]byte, error) {
@@ -132,7 +266,10 @@ func Decompress(c Codec, src []byte) ([]byte, error) {
 	return decompress(c, src, min(max(4*len(src), 16<<10), maxDecompressed))
 }
 
-// decompress returns src decompressed with c. sizeHint presizes the output.
+// decompress returns src decompressed with c into one allocation of its
+// size where the format tells it (gzip's trailer, zstd's frame header,
+// xerial's and snappy's block headers), or of sizeHint otherwise. The result
+// is not pooled: decoded records alias it.
 func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 	switch c {
 	case None:
@@ -159,18 +296,35 @@ func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 		}
 		return readAllLimited(r, sizeHint)
 	case LZ4:
+		// Kafka's lz4 frames do not record their size (Java's and
+		// franz-go's writers leave it out), so the frame inflates into a
+		// pooled scratch buffer and is copied out once at its size: growing
+		// a guessed buffer copies more, and a frame of 4MB blocks bounds
+		// its size no better than 4MB a block.
 		r := lz4Readers.Get().(*lz4.Reader)
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
-		return readAllLimited(r, sizeHint)
+		scratch := lz4Scratch.Get().(*bytes.Buffer)
+		defer lz4Scratch.Put(scratch)
+		scratch.Reset()
+		if n, err := scratch.ReadFrom(io.LimitReader(r, maxDecompressed+1)); err != nil {
+			return nil, err
+		} else if n > maxDecompressed {
+			return nil, errTooLarge
+		}
+		return bytes.Clone(scratch.Bytes()), nil
 	case Snappy:
 		if bytes.HasPrefix(src, xerialMagic) {
 			return decodeXerial(src)
 		}
-		return decodeSnappyBlock(nil, src)
+		return decodeSnappyBlocks([][]byte{src})
 	case Zstd:
 		d := zstdDecoders.Get().(*zstd.Decoder)
 		defer zstdDecoders.Put(d)
+		var h zstd.Header
+		if h.Decode(src) == nil && h.HasFCS {
+			return d.DecodeAll(src, nil) // allocates the frame's content size
+		}
 		return d.DecodeAll(src, make([]byte, 0, sizeHint))
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
@@ -215,15 +369,23 @@ var (
 
 const xerialBlock = 32 << 10
 
+func xerialBound(n int) int {
+	blocks := (n + xerialBlock - 1) / xerialBlock
+	return len(xerialHeader) + blocks*(4+s2.MaxEncodedLen(xerialBlock))
+}
+
+// appendXerial appends src in xerial framing. It encodes as snappy-java and
+// franz-go do (s2's snappy-compatible fast encoder), not with
+// klauspost/compress/snappy.Encode, which is s2's slower "better" mode.
 func appendXerial(dst, src []byte) []byte {
-	dst = append(dst, xerialHeader...)
+	dst = append(slices.Grow(dst, xerialBound(len(src))), xerialHeader...)
 	for len(src) > 0 {
 		chunk := src[:min(len(src), xerialBlock)]
 		src = src[len(chunk):]
 		start := len(dst)
-		need := 4 + snappy.MaxEncodedLen(len(chunk))
+		need := 4 + s2.MaxEncodedLen(len(chunk))
 		dst = slices.Grow(dst, need)[:start+need]
-		enc := snappy.Encode(dst[start+4:], chunk)
+		enc := s2.EncodeSnappy(dst[start+4:], chunk) // in place: dst has the room
 		binary.BigEndian.PutUint32(dst[start:], uint32(len(enc)))
 		dst = dst[:start+4+len(enc)]
 	}
@@ -235,7 +397,7 @@ func decodeXerial(src []byte) ([]byte, error) {
 		return nil, errMalformedXerial
 	}
 	src = src[len(xerialHeader):]
-	var out []byte
+	var blocks [][]byte
 	for len(src) > 0 {
 		if len(src) < 4 {
 			return nil, errMalformedXerial
@@ -245,30 +407,35 @@ func decodeXerial(src []byte) ([]byte, error) {
 		if uint64(n) > uint64(len(src)) {
 			return nil, errMalformedXerial
 		}
-		var err error
-		if out, err = decodeSnappyBlock(out, src[:n]); err != nil {
-			return nil, err
-		}
+		blocks = append(blocks, src[:n])
 		src = src[n:]
 	}
-	return out, nil
+	return decodeSnappyBlocks(blocks)
 }
 
 var errMalformedXerial = errors.New("malformed xerial snappy framing")
 
-// decodeSnappyBlock appends the raw snappy block src to dst.
-func decodeSnappyBlock(dst, src []byte) ([]byte, error) {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return nil, err
+// decodeSnappyBlocks decodes raw snappy blocks one after another into one
+// allocation: their headers give the size.
+func decodeSnappyBlocks(blocks [][]byte) ([]byte, error) {
+	total := 0
+	for _, b := range blocks {
+		n, err := s2.DecodedLen(b)
+		if err != nil {
+			return nil, err
+		}
+		if total += n; total > maxDecompressed {
+			return nil, errTooLarge
+		}
 	}
-	if n > maxDecompressed-len(dst) {
-		return nil, errTooLarge
+	out := make([]byte, total)
+	at := 0
+	for _, b := range blocks {
+		n, _ := s2.DecodedLen(b)
+		if _, err := s2.Decode(out[at:at+n], b); err != nil {
+			return nil, err
+		}
+		at += n
 	}
-	start := len(dst)
-	dst = append(dst, make([]byte, n)...)
-	if _, err := snappy.Decode(dst[start:], src); err != nil {
-		return nil, err
-	}
-	return dst, nil
+	return out, nil
 }

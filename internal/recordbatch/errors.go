@@ -11,4 +11,7 @@ var (
 	ErrUnsupportedMagic = errors.New("recordbatch: unsupported message format (magic < 2)")
 	// ErrUnknownCodec is returned for a compression type outside 0..4.
 	ErrUnknownCodec = errors.New("recordbatch: unknown compression codec")
+	// ErrInvalidLevel is returned for a compression level outside its
+	// codec's compression.<codec>.level range.
+	ErrInvalidLevel = errors.New("recordbatch: invalid compression level")
 )
