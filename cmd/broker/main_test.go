@@ -34,7 +34,7 @@ func TestRunsAndStopsOnSignal(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1"}, &out, &errOut)
+		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1", "--http", ""}, &out, &errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "listening on 127.0.0.1:") {
