@@ -12,6 +12,7 @@ package console
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/admin"
 	"github.com/kafkit/kafkit/producer"
 )
@@ -34,6 +36,8 @@ var assets embed.FS
 // Config configures a console.
 type Config struct {
 	BootstrapServers []string
+	TLS              *tls.Config  // as the admin, consumer and producer configs
+	SASL             *kafkit.SASL // as the admin, consumer and producer configs
 	// ReadOnly hides every form that changes the cluster and refuses their
 	// requests with 403.
 	ReadOnly bool
@@ -83,7 +87,8 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	adm, err := admin.New(ctx, admin.Config{BootstrapServers: cfg.BootstrapServers, ClientID: "kafkit-console", Logger: cfg.Logger})
+	adm, err := admin.New(ctx, admin.Config{BootstrapServers: cfg.BootstrapServers, ClientID: "kafkit-console",
+		TLS: cfg.TLS, SASL: cfg.SASL, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -241,7 +241,7 @@ func (c *Console) read(ctx context.Context, ranges map[kafkit.TopicPartition][2]
 		return nil, nil
 	}
 	cons, err := consumer.New(ctx, consumer.Config{BootstrapServers: c.cfg.BootstrapServers, ClientID: "kafkit-console",
-		DisableAutoCommit: true, Logger: c.log})
+		DisableAutoCommit: true, TLS: c.cfg.TLS, SASL: c.cfg.SASL, Logger: c.log})
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +338,8 @@ func (c *Console) getProducer() (*producer.Producer, error) {
 	c.prodMu.Lock()
 	defer c.prodMu.Unlock()
 	if c.producer == nil {
-		p, err := producer.New(producer.Config{BootstrapServers: c.cfg.BootstrapServers, ClientID: "kafkit-console", Logger: c.log})
+		p, err := producer.New(producer.Config{BootstrapServers: c.cfg.BootstrapServers, ClientID: "kafkit-console",
+			TLS: c.cfg.TLS, SASL: c.cfg.SASL, Logger: c.log})
 		if err != nil {
 			return nil, err
 		}

@@ -90,7 +90,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g))
+	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g), consoleCmd(g))
 	return root
 }
 
