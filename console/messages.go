@@ -347,3 +347,17 @@ func (c *Console) getProducer() (*producer.Producer, error) {
 	}
 	return c.producer, nil
 }
+
+// dropProducer closes the producer so the next produce starts with fresh
+// metadata.
+func (c *Console) dropProducer() {
+	c.prodMu.Lock()
+	p := c.producer
+	c.producer = nil
+	c.prodMu.Unlock()
+	if p != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Close(ctx)
+	}
+}

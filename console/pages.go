@@ -404,6 +404,7 @@ func (c *Console) addPartitions(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	c.dropProducer() // it would refuse the new partitions until its metadata ages out
 	done(w, r, "/topics/"+url.PathEscape(name), fmt.Sprintf("%s now has %d partitions", name, total))
 }
 
