@@ -39,11 +39,11 @@ type brokerMetrics struct {
 
 	// requests and latency are per API key and version, created on first use
 	// so that /metrics lists only what clients used (as Kafka's JMX does).
-	requests     [kmsg.MaxKey + 1][]atomic.Pointer[prometheus.Counter]
-	latency      [kmsg.MaxKey + 1]atomic.Pointer[[2]prometheus.Observer]
-	requestsVec  *prometheus.CounterVec
-	totalTimeVec *prometheus.SummaryVec
-	durationVec  *prometheus.HistogramVec
+	requests    [kmsg.MaxKey + 1][]atomic.Pointer[prometheus.Counter]
+	latency     [kmsg.MaxKey + 1]atomic.Pointer[requestLatency]
+	requestsVec *prometheus.CounterVec
+	durationVec *prometheus.HistogramVec
+	lastRotate  atomic.Int64 // unix nanoseconds of the latency windows' last swap
 
 	reg *prometheus.Registry
 }
@@ -54,13 +54,6 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		Name: "kafka_network_requestmetrics_requests_total",
 		Help: "Requests received, by API (Kafka's RequestMetrics RequestsPerSec).",
 	}, []string{"request", "version"})
-	m.totalTimeVec = prometheus.NewSummaryVec(prometheus.SummaryOpts{
-		Name: "kafka_network_requestmetrics_totaltimems",
-		Help: "Time to handle a request in milliseconds, by API (Kafka's RequestMetrics TotalTimeMs percentiles).",
-		// Kafka's JMX histogram percentiles.
-		Objectives: map[float64]float64{0.5: 0.05, 0.75: 0.025, 0.95: 0.005, 0.98: 0.002, 0.99: 0.001, 0.999: 0.0001},
-		MaxAge:     time.Minute,
-	}, []string{"request"})
 	m.durationVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:                        "kafkit_request_duration_seconds",
 		Help:                        "Time to handle a request, by API (native histogram; classic buckets for scrapers without them).",
@@ -72,7 +65,8 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 			m.requests[key] = make([]atomic.Pointer[prometheus.Counter], h.max+1)
 		}
 	}
-	m.reg.MustRegister(m.requestsVec, m.totalTimeVec, m.durationVec, m,
+	m.lastRotate.Store(time.Now().UnixNano())
+	m.reg.MustRegister(m.requestsVec, m.durationVec, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -103,16 +97,50 @@ func (m *brokerMetrics) request(key, version int16, start time.Time) {
 		c = slot.Load()
 	}
 	(*c).Inc()
-	obs := m.latency[key].Load()
-	if obs == nil {
-		name := kmsg.NameForKey(key)
-		o := [2]prometheus.Observer{m.totalTimeVec.WithLabelValues(name), m.durationVec.WithLabelValues(name)}
-		m.latency[key].CompareAndSwap(nil, &o)
-		obs = m.latency[key].Load()
+	rl := m.latency[key].Load()
+	if rl == nil {
+		m.latency[key].CompareAndSwap(nil, &requestLatency{native: m.durationVec.WithLabelValues(kmsg.NameForKey(key))})
+		rl = m.latency[key].Load()
 	}
 	d := time.Since(start)
-	obs[0].Observe(float64(d) / float64(time.Millisecond))
-	obs[1].Observe(d.Seconds())
+	rl.hist.observe(d)
+	rl.native.Observe(d.Seconds())
+}
+
+// requestLatency is one API's request time: Kafka's TotalTimeMs
+// percentiles come from hist, the native histogram from native.
+type requestLatency struct {
+	hist   latency
+	native prometheus.Observer
+}
+
+// totalTimeQuantiles are the percentiles Kafka's JMX histograms expose
+// (50thPercentile ... 999thPercentile).
+var totalTimeQuantiles = []float64{0.5, 0.75, 0.95, 0.98, 0.99, 0.999}
+
+// latencyWindow is how often the latency windows swap: the percentiles
+// cover the last one to two of them.
+const latencyWindow = time.Minute
+
+func (m *brokerMetrics) collectLatency(ch chan<- prometheus.Metric) {
+	now := time.Now().UnixNano()
+	last := m.lastRotate.Load()
+	rotate := now-last >= int64(latencyWindow) && m.lastRotate.CompareAndSwap(last, now)
+	for key := range m.latency {
+		rl := m.latency[key].Load()
+		if rl == nil {
+			continue
+		}
+		if rotate {
+			rl.hist.rotate()
+		}
+		qs := rl.hist.quantiles(totalTimeQuantiles)
+		byQ := make(map[float64]float64, len(qs))
+		for i, q := range totalTimeQuantiles {
+			byQ[q] = qs[i]
+		}
+		ch <- prometheus.MustNewConstSummary(descTotalTime, rl.hist.count.Load(), float64(rl.hist.sumUs.Load())/1000, byQ, kmsg.NameForKey(int16(key)))
+	}
 }
 
 // produced counts one partition of a Produce request the way Kafka's
@@ -237,6 +265,7 @@ var (
 	descGlobalParts    = gaugeDesc("kafka_controller_kafkacontroller_globalpartitioncount", "Partitions in the cluster.")
 	descGlobalTopics   = gaugeDesc("kafka_controller_kafkacontroller_globaltopiccount", "Topics in the cluster.")
 	descBrokers        = gaugeDesc("kafka_brokers", "Brokers in the cluster (kafka_exporter).")
+	descTotalTime      = prometheus.NewDesc("kafka_network_requestmetrics_totaltimems", "Time to handle a request in milliseconds, by API (Kafka's RequestMetrics TotalTimeMs percentiles over the last minute or two).", []string{"request"}, nil)
 	descConnections    = prometheus.NewDesc("kafka_server_socket_server_metrics_connection_count", "Open client connections, by listener.", []string{"listener"}, nil)
 
 	descLogSize     = prometheus.NewDesc("kafka_log_log_size", "Bytes of a partition's log.", partitionLabel, nil)
@@ -278,6 +307,7 @@ func (m *brokerMetrics) Describe(chan<- *prometheus.Desc) {}
 // Collect computes the gauges and reports the topic counters.
 func (m *brokerMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.collectTopicStats(ch, &m.all, "")
+	m.collectLatency(ch)
 	topics := m.b.topics.all()
 	live := make(map[string]bool, len(topics))
 	parts := 0
