@@ -252,5 +252,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("group page shows lag %q, want 12", got)
 	}
 	waitChart(t, ctx, "#chart-lag", 3)
+	// More records arrive while the page is open: the chart follows the lag
+	// up without a reload.
+	produce(8, 42)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#chart-lag"), "data-last"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attr.Value == "20" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lag chart's last value is %q, want 20", attr.Value)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Reloaded, the page's tables agree with the chart.
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/groups/"+group)); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#total-lag"); got != "20" {
+		t.Errorf("reloaded group page shows lag %q, want 20", got)
+	}
+	waitChart(t, ctx, "#chart-lag", 3)
 	screenshot(t, ctx, "group")
 }

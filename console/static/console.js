@@ -19,6 +19,8 @@ function drawChart(el) {
     const view = [data[0], ...cols.map(c => data[c] || [])];
     const points = data[0].length;
     el.dataset.points = String(points);
+    const first = view[1];
+    el.dataset.last = points && first[points - 1] != null ? String(first[points - 1]) : "";
     if (points === 0) {
       if (!el.querySelector(".nodata")) {
         el.innerHTML = '<div class="nodata">collecting samples…</div>';
