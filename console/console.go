@@ -128,14 +128,14 @@ func (c *Console) routes() {
 	m := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	m.HandleFunc("GET /{$}", c.overview)
-	m.HandleFunc("GET /topics", c.topicList)
-	m.HandleFunc("GET /topics/{topic}", c.topicPage)
-	m.HandleFunc("GET /topics/{topic}/messages", c.messages)
-	m.HandleFunc("GET /groups", c.groupList)
-	m.HandleFunc("GET /groups/{group}", c.groupPage)
-	m.HandleFunc("GET /brokers", c.brokerList)
-	m.HandleFunc("GET /brokers/{id}", c.brokerPage)
+	m.HandleFunc("GET /{$}", c.handle(c.overview))
+	m.HandleFunc("GET /topics", c.handle(c.topicList))
+	m.HandleFunc("GET /topics/{topic}", c.handle(c.topicPage))
+	m.HandleFunc("GET /topics/{topic}/messages", c.handle(c.messages))
+	m.HandleFunc("GET /groups", c.handle(c.groupList))
+	m.HandleFunc("GET /groups/{group}", c.handle(c.groupPage))
+	m.HandleFunc("GET /brokers", c.handle(c.brokerList))
+	m.HandleFunc("GET /brokers/{id}", c.handle(c.brokerPage))
 	m.HandleFunc("GET /api/series/overview", c.overviewSeries)
 	m.HandleFunc("GET /api/series/groups/{group}", c.groupSeries)
 	m.HandleFunc("GET /api/series/topics/{topic}", c.topicSeries)
@@ -173,7 +173,8 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // mode, and only from the console's own pages (a form posted from another
 // site carries its Origin), since basic auth credentials are sent by the
 // browser whoever asks.
-func (c *Console) write(fn http.HandlerFunc) http.HandlerFunc {
+func (c *Console) write(fn handlerFunc) http.HandlerFunc {
+	h := c.handle(fn)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if c.cfg.ReadOnly {
 			http.Error(w, "the console is read-only", http.StatusForbidden)
@@ -189,6 +190,45 @@ func (c *Console) write(fn http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, "cross-site request refused", http.StatusForbidden)
 			return
 		}
-		fn(w, r)
+		h(w, r)
 	}
+}
+
+// handlerFunc serves a page or an action within ctx (bounded by
+// requestTimeout); an error shows the error page with statusOf(err).
+type handlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request) error
+
+// requestTimeout bounds the cluster calls behind one page.
+const requestTimeout = 15 * time.Second
+
+func (c *Console) handle(fn handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		if err := fn(ctx, w, r); err != nil {
+			if err := c.render(w, r, statusOf(err), "error", "Error", err.Error()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		}
+	}
+}
+
+// statusError gives an error the status the error page answers with;
+// errors without one are the cluster's (502 Bad Gateway).
+type statusError struct {
+	status int
+	error
+}
+
+func (e statusError) Unwrap() error { return e.error }
+
+func badRequest(err error) error { return statusError{http.StatusBadRequest, err} }
+func notFound(err error) error   { return statusError{http.StatusNotFound, err} }
+func conflict(err error) error   { return statusError{http.StatusConflict, err} }
+
+func statusOf(err error) int {
+	if se, ok := errors.AsType[statusError](err); ok {
+		return se.status
+	}
+	return http.StatusBadGateway
 }

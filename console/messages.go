@@ -111,34 +111,28 @@ func parseBrowse(r *http.Request) (browseQuery, error) {
 	return b, nil
 }
 
-func (c *Console) messages(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) messages(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	topic := r.PathValue("topic")
 	bq, err := parseBrowse(r)
 	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
-		return
+		return badRequest(err)
 	}
 	tps, err := c.admin.Partitions(ctx, topic)
 	if err != nil {
-		c.fail(w, r, http.StatusNotFound, err)
-		return
+		return notFound(err)
 	}
 	all := tps
 	if bq.Partition >= 0 {
 		if int(bq.Partition) >= len(tps) {
-			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%s has no partition %d", topic, bq.Partition))
-			return
+			return badRequest(fmt.Errorf("%s has no partition %d", topic, bq.Partition))
 		}
 		tps = []kafkit.TopicPartition{{Topic: topic, Partition: bq.Partition}}
 	}
 	msgs, err := c.browse(ctx, tps, bq)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
-	c.render(w, r, http.StatusOK, "messages", topic+" messages", struct {
+	return c.render(w, r, http.StatusOK, "messages", topic+" messages", struct {
 		Topic      string
 		Partitions []kafkit.TopicPartition
 		Query      browseQuery
@@ -297,17 +291,14 @@ func toMessage(r *kafkit.Record) message {
 
 // produce sends one record from the form: key, value, headers (one
 // key=value per line) and an optional partition.
-func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) produce(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	topic := r.PathValue("topic")
 	rec := &kafkit.Record{Topic: topic, Partition: kafkit.AnyPartition, Value: []byte(r.FormValue("value"))}
 	if k := r.FormValue("key"); k != "" {
 		rec.Key = []byte(k)
 	}
 	if p, err := formInt(r, "partition", -1); err != nil {
-		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("produce: partition %q is not a number", r.FormValue("partition")))
-		return
+		return badRequest(fmt.Errorf("produce: partition %q is not a number", r.FormValue("partition")))
 	} else {
 		rec.Partition = int32(p)
 	}
@@ -317,8 +308,7 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("produce: header line %q is not key=value", line))
-			return
+			return badRequest(fmt.Errorf("produce: header line %q is not key=value", line))
 		}
 		rec.Headers = append(rec.Headers, kafkit.Header{Key: k, Value: []byte(v)})
 	}
@@ -327,11 +317,11 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 		err = p.SendSync(ctx, rec)
 	}
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	done(w, r, "/topics/"+url.PathEscape(topic)+"/messages",
 		fmt.Sprintf("produced to partition %d at offset %d", rec.Partition, rec.Offset))
+	return nil
 }
 
 func (c *Console) getProducer() (*producer.Producer, error) {

@@ -75,32 +75,22 @@ type page struct {
 	Data     any
 }
 
-func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
 	var buf bytes.Buffer
 	p := page{Title: title, Nav: name, ReadOnly: c.cfg.ReadOnly, Notice: r.URL.Query().Get("done"), Data: data}
 	if err := c.pages[name].Execute(&buf, p); err != nil {
 		c.log.Error("console: rendering", "page", name, "err", err)
-		http.Error(w, "rendering failed: "+err.Error(), http.StatusInternalServerError)
-		return
+		return statusError{http.StatusInternalServerError, fmt.Errorf("rendering %s: %w", name, err)}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
-}
-
-// fail shows an error page; status 502 for the cluster's failures, 400 for
-// the request's.
-func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
-	c.render(w, r, status, "error", "Error", err.Error())
+	return nil
 }
 
 // done redirects after a successful action, the page showing what was done.
 func done(w http.ResponseWriter, r *http.Request, to, what string) {
 	http.Redirect(w, r, to+"?done="+url.QueryEscape(what), http.StatusSeeOther)
-}
-
-func reqCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), 15*time.Second)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -168,20 +158,16 @@ func (c *Console) clusterState(ctx context.Context) (clusterState, error) {
 	return s, nil
 }
 
-func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) overview(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	s, err := c.clusterState(ctx)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	groups, err := c.admin.ListGroups(ctx)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
-	c.render(w, r, http.StatusOK, "overview", "Overview", struct {
+	return c.render(w, r, http.StatusOK, "overview", "Overview", struct {
 		clusterState
 		Groups     int
 		HasMetrics bool
@@ -211,15 +197,12 @@ type topicRow struct {
 	Rate        float64
 }
 
-func (c *Console) topicList(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) topicList(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	internal := r.URL.Query().Get("internal") != ""
 	topics, err := c.admin.DescribeTopics(ctx)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	var tps []kafkit.TopicPartition
 	var rows []topicRow
@@ -255,7 +238,7 @@ func (c *Console) topicList(w http.ResponseWriter, r *http.Request) {
 			rows[i].Messages = n
 		}
 	}
-	c.render(w, r, http.StatusOK, "topics", "Topics", struct {
+	return c.render(w, r, http.StatusOK, "topics", "Topics", struct {
 		Query    string
 		Internal bool
 		Topics   []topicRow
@@ -289,14 +272,11 @@ type topicGroup struct {
 	Lag   int64
 }
 
-func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) topicPage(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("topic")
 	ds, err := c.admin.DescribeTopics(ctx, name)
 	if err != nil {
-		c.fail(w, r, http.StatusNotFound, err)
-		return
+		return notFound(err)
 	}
 	t := ds[0]
 	tps := make([]kafkit.TopicPartition, len(t.Partitions))
@@ -305,13 +285,11 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 	}
 	starts, err := c.admin.ListOffsets(ctx, kafkit.OffsetEarliest, tps...)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	ends, err := c.admin.ListOffsets(ctx, kafkit.OffsetLatest, tps...)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	rows := make([]partitionRow, len(t.Partitions))
 	for i, p := range t.Partitions {
@@ -319,8 +297,7 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 	}
 	cfgs, err := c.admin.DescribeConfigs(ctx, admin.ConfigResource{Type: admin.TopicResource, Name: name})
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	var groups []topicGroup
 	if gl, err := c.admin.ListGroups(ctx); err == nil {
@@ -342,7 +319,7 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	c.render(w, r, http.StatusOK, "topic", name, struct {
+	return c.render(w, r, http.StatusOK, "topic", name, struct {
 		Topic      admin.TopicDescription
 		Partitions []partitionRow
 		Configs    []admin.ConfigEntry
@@ -350,21 +327,18 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 	}{t, rows, cfgs[0].Entries, groups})
 }
 
-func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) createTopic(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.FormValue("name"))
 	parts, err1 := formInt(r, "partitions", -1)
 	rf, err2 := formInt(r, "replication", -1)
 	if name == "" || err1 != nil || err2 != nil {
-		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("create topic: a name and whole numbers of partitions and replicas are needed"))
-		return
+		return badRequest(fmt.Errorf("create topic: a name and whole numbers of partitions and replicas are needed"))
 	}
 	if _, err := c.admin.CreateTopics(ctx, false, admin.NewTopic{Name: name, Partitions: int32(parts), ReplicationFactor: int16(rf)}); err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
-		return
+		return badRequest(err)
 	}
 	done(w, r, "/topics/"+url.PathEscape(name), "created topic "+name)
+	return nil
 }
 
 // formInt reads an optional integer field (def when empty).
@@ -376,71 +350,62 @@ func formInt(r *http.Request, key string, def int64) (int64, error) {
 	return strconv.ParseInt(v, 10, 64)
 }
 
-func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) deleteTopic(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("topic")
 	if r.FormValue("confirm") != name {
-		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("delete topic: type the topic's name %q to confirm", name))
-		return
+		return badRequest(fmt.Errorf("delete topic: type the topic's name %q to confirm", name))
 	}
 	if err := c.admin.DeleteTopics(ctx, name); err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
-		return
+		return badRequest(err)
 	}
 	done(w, r, "/topics", "deleted topic "+name)
+	return nil
 }
 
-func (c *Console) addPartitions(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) addPartitions(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("topic")
 	total, err := formInt(r, "total", 0)
 	if err != nil || total <= 0 {
-		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("add partitions: the new total must be a positive number"))
-		return
+		return badRequest(fmt.Errorf("add partitions: the new total must be a positive number"))
 	}
 	if err := c.admin.CreatePartitions(ctx, false, map[string]int32{name: int32(total)}); err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
-		return
+		return badRequest(err)
 	}
 	c.dropProducer() // it would refuse the new partitions until its metadata ages out
 	done(w, r, "/topics/"+url.PathEscape(name), fmt.Sprintf("%s now has %d partitions", name, total))
+	return nil
 }
 
 // alterConfig sets a config, or with an empty value (or "reset") returns
 // it to its default, as kafka-configs --alter --add-config / --delete-config.
-func (c *Console) alterConfig(w http.ResponseWriter, r *http.Request, res admin.ConfigResource, back string) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) alterConfig(ctx context.Context, w http.ResponseWriter, r *http.Request, res admin.ConfigResource, back string) error {
 	key := strings.TrimSpace(r.FormValue("name"))
 	op := admin.AlterOp{Name: key, Op: admin.OpSet, Value: r.FormValue("value")}
 	if r.FormValue("reset") != "" {
 		op = admin.AlterOp{Name: key, Op: admin.OpDelete}
 	}
 	if key == "" {
-		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("alter config: no config name"))
-		return
+		return badRequest(fmt.Errorf("alter config: no config name"))
 	}
 	if err := c.admin.IncrementalAlterConfigs(ctx, res, []admin.AlterOp{op}, false); err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
-		return
+		return badRequest(err)
 	}
 	what := "set " + key + "=" + op.Value
 	if op.Op == admin.OpDelete {
 		what = "reset " + key + " to its default"
 	}
 	done(w, r, back, what)
+	return nil
 }
 
-func (c *Console) alterTopicConfig(w http.ResponseWriter, r *http.Request) {
+func (c *Console) alterTopicConfig(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("topic")
-	c.alterConfig(w, r, admin.ConfigResource{Type: admin.TopicResource, Name: name}, "/topics/"+url.PathEscape(name))
+	return c.alterConfig(ctx, w, r, admin.ConfigResource{Type: admin.TopicResource, Name: name}, "/topics/"+url.PathEscape(name))
 }
 
-func (c *Console) alterBrokerConfig(w http.ResponseWriter, r *http.Request) {
+func (c *Console) alterBrokerConfig(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	c.alterConfig(w, r, admin.ConfigResource{Type: admin.BrokerResource, Name: id}, "/brokers/"+url.PathEscape(id))
+	return c.alterConfig(ctx, w, r, admin.ConfigResource{Type: admin.BrokerResource, Name: id}, "/brokers/"+url.PathEscape(id))
 }
 
 // groupRow is one line of the group list.
@@ -449,13 +414,10 @@ type groupRow struct {
 	Lag int64 // -1 when unknown
 }
 
-func (c *Console) groupList(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) groupList(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	gl, err := c.admin.ListGroups(ctx)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	names := make([]string, len(gl))
 	for i, g := range gl {
@@ -465,8 +427,7 @@ func (c *Console) groupList(w http.ResponseWriter, r *http.Request) {
 	if len(names) > 0 {
 		ds, err := c.admin.DescribeGroups(ctx, names...)
 		if err != nil && len(ds) == 0 {
-			c.fail(w, r, http.StatusBadGateway, err)
-			return
+			return err
 		}
 		for _, d := range ds {
 			row := groupRow{GroupDescription: d, Lag: -1}
@@ -476,7 +437,7 @@ func (c *Console) groupList(w http.ResponseWriter, r *http.Request) {
 			rows = append(rows, row)
 		}
 	}
-	c.render(w, r, http.StatusOK, "groups", "Consumer groups", rows)
+	return c.render(w, r, http.StatusOK, "groups", "Consumer groups", rows)
 }
 
 // groupView is the group page's data; Plan is a reset's result.
@@ -507,27 +468,21 @@ func (c *Console) groupView(ctx context.Context, group string) (groupView, error
 	return v, nil
 }
 
-func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) groupPage(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	v, err := c.groupView(ctx, r.PathValue("group"))
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
-	c.render(w, r, http.StatusOK, "group", v.Desc.Group, v)
+	return c.render(w, r, http.StatusOK, "group", v.Desc.Group, v)
 }
 
 // resetOffsets plans (dry run) or applies an offset reset of the group's
 // partitions (of one topic if chosen), refused while the group has members.
-func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) resetOffsets(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	group := r.PathValue("group")
 	v, err := c.groupView(ctx, group)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
 	spec, err := resetSpec(r)
 	var plan []admin.OffsetReset
@@ -543,7 +498,7 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		plan, err = c.admin.ResetOffsets(ctx, group, spec, tps, execute)
 		if err == nil && execute {
 			done(w, r, "/groups/"+url.PathEscape(group), fmt.Sprintf("reset %d partitions", len(plan)))
-			return
+			return nil
 		}
 	}
 	status := http.StatusOK
@@ -552,7 +507,7 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		v.Err = err.Error()
 	}
 	v.Plan, v.Dry = plan, err == nil
-	c.render(w, r, status, "group", group, v)
+	return c.render(w, r, status, "group", group, v)
 }
 
 func resetSpec(r *http.Request) (admin.ResetSpec, error) {
@@ -592,38 +547,30 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, 2006-01-02T15:04 UTC, or epoch milliseconds)", s)
 }
 
-func (c *Console) deleteGroup(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) deleteGroup(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	group := r.PathValue("group")
 	if err := c.admin.DeleteGroups(ctx, group); err != nil {
-		c.fail(w, r, http.StatusConflict, err)
-		return
+		return conflict(err)
 	}
 	done(w, r, "/groups", "deleted group "+group)
+	return nil
 }
 
-func (c *Console) brokerList(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) brokerList(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	s, err := c.clusterState(ctx)
 	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, err)
-		return
+		return err
 	}
-	c.render(w, r, http.StatusOK, "brokers", "Brokers", s)
+	return c.render(w, r, http.StatusOK, "brokers", "Brokers", s)
 }
 
-func (c *Console) brokerPage(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := reqCtx(r)
-	defer cancel()
+func (c *Console) brokerPage(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	cfgs, err := c.admin.DescribeConfigs(ctx, admin.ConfigResource{Type: admin.BrokerResource, Name: id})
 	if err != nil {
-		c.fail(w, r, http.StatusNotFound, err)
-		return
+		return notFound(err)
 	}
-	c.render(w, r, http.StatusOK, "broker", "Broker "+id, struct {
+	return c.render(w, r, http.StatusOK, "broker", "Broker "+id, struct {
 		ID      string
 		Configs []admin.ConfigEntry
 	}{id, cfgs[0].Entries})
