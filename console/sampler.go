@@ -203,28 +203,23 @@ func brokerBytes(g prometheus.Gatherer) [2]float64 {
 	return out
 }
 
-// overviewData, topicData and groupData copy a series for JSON (nil when
-// there is none yet).
+// overviewData, topicData and groupData copy a series for JSON (empty
+// columns when there is none yet).
 func (s *sampler) overviewData() [][]*float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.overview.data()
 }
 
-func (s *sampler) topicData(topic string) [][]*float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ts := s.topics[topic]; ts != nil {
-		return ts.data()
-	}
-	return newSeries(1).data()
-}
+func (s *sampler) topicData(topic string) [][]*float64 { return s.data(s.topics, topic) }
 
-func (s *sampler) groupData(group string) [][]*float64 {
+func (s *sampler) groupData(group string) [][]*float64 { return s.data(s.groups, group) }
+
+func (s *sampler) data(m map[string]*series, key string) [][]*float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if gs := s.groups[group]; gs != nil {
-		return gs.data()
+	if ser := m[key]; ser != nil {
+		return ser.data()
 	}
 	return newSeries(1).data()
 }

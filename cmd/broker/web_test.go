@@ -46,6 +46,13 @@ func TestServesConsoleAndMetrics(t *testing.T) {
 	if body := get(""); !strings.Contains(body, "Cluster") {
 		t.Errorf("console overview:\n%.2000s", body)
 	}
+	stopRun(t, done)
+}
+
+// stopRun sends the test process SIGTERM, which run handles, and waits for
+// run's result on done.
+func stopRun(t *testing.T, done <-chan error) {
+	t.Helper()
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {
 	case err := <-done:
