@@ -51,7 +51,11 @@ type Config struct {
 	// from kafka_server_brokertopicmetrics_bytesin/bytesout_total. Without
 	// it the console sees only what clients see: messages in per second.
 	Metrics prometheus.Gatherer
-	Logger  *slog.Logger
+	// MetricsURLs, when Metrics is nil, are Prometheus endpoints serving
+	// those series (kafkit brokers' /metrics, or Kafka brokers' JMX
+	// exporter), scraped at each sample and summed.
+	MetricsURLs []string
+	Logger      *slog.Logger
 }
 
 // Console serves the web console; it is an http.Handler.
@@ -96,6 +100,9 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 	if err != nil {
 		adm.Close()
 		return nil, err
+	}
+	if cfg.Metrics == nil && len(cfg.MetricsURLs) > 0 {
+		cfg.Metrics = scrapeURLs(cfg.MetricsURLs)
 	}
 	c := &Console{cfg: cfg, admin: adm, pages: pages, log: cfg.Logger, done: make(chan struct{})}
 	c.sampler = newSampler(adm, cfg.Metrics, cfg.SampleInterval, cfg.History, cfg.Logger)

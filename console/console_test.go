@@ -325,3 +325,36 @@ func TestConsoleOnKfake(t *testing.T) {
 	mustContain(t, "kfake group", get(t, srv, "/groups/kf-group", 200), `id="total-lag">1<`)
 	mustContain(t, "kfake messages", get(t, srv, "/topics/kf-topic/messages", 200), "kf-key", "after")
 }
+
+// TestConsoleBytesFromMetricsURL: a console outside the broker charts bytes
+// in and out from the broker's /metrics endpoint.
+func TestConsoleBytesFromMetricsURL(t *testing.T) {
+	b := broker.NewTest(t)
+	metrics := httptest.NewServer(b.MetricsHandler())
+	defer metrics.Close()
+	srv := serve(t, b.Addr(), console.Config{MetricsURLs: []string{metrics.URL}})
+	mustContain(t, "overview", get(t, srv, "/", 200), `id="chart-bytes"`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("bytes"), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 1000)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		var data [][]*float64
+		if err := json.Unmarshal([]byte(get(t, srv, "/api/series/overview", 200)), &data); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(data[2]); n > 0 && data[2][n-1] != nil && *data[2][n-1] > 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("bytes in/s never rose: %v", data[2])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

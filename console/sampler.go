@@ -176,13 +176,16 @@ func (s *sampler) topicEnds(ctx context.Context) (map[string]int64, error) {
 	return ends, nil
 }
 
-// brokerBytes reads the broker-wide bytes in and out counters.
+// brokerBytes sums the brokers' broker-wide bytes in and out counters;
+// unknown (NaN) unless every broker answered.
 func brokerBytes(g prometheus.Gatherer) [2]float64 {
 	out := [2]float64{math.NaN(), math.NaN()}
 	fams, err := g.Gather()
 	if err != nil {
 		return out
 	}
+	out = [2]float64{}
+	found := [2]bool{}
 	for _, f := range fams {
 		i := -1
 		switch f.GetName() {
@@ -196,8 +199,14 @@ func brokerBytes(g prometheus.Gatherer) [2]float64 {
 		}
 		for _, m := range f.GetMetric() {
 			if len(m.GetLabel()) == 0 {
-				out[i] = m.GetCounter().GetValue()
+				out[i] += m.GetCounter().GetValue() + m.GetUntyped().GetValue()
+				found[i] = true
 			}
+		}
+	}
+	for i := range out {
+		if !found[i] {
+			out[i] = math.NaN()
 		}
 	}
 	return out

@@ -24,9 +24,10 @@ func consoleCmd(g *globals) *cobra.Command {
 		listen   string
 		readOnly bool
 		user     string
+		metrics  []string
 	)
 	cmd := &cobra.Command{
-		Use:   "console [--listen 127.0.0.1:8080] [--read-only] [--username U]",
+		Use:   "console [--listen 127.0.0.1:8080] [--read-only] [--username U] [--metrics-url URL ...]",
 		Short: "Serve the web console for the cluster (topics, messages, groups and their lag, brokers)",
 		Long: `Serve kafkit's web console for the cluster at --bootstrap-server until interrupted.
 With --username, the console asks for HTTP basic authentication; the password is read from $` + consolePasswordEnv + `.`,
@@ -37,7 +38,7 @@ With --username, the console asks for HTTP basic authentication; the password is
 			if err != nil {
 				return err
 			}
-			cc := console.Config{BootstrapServers: cfg.BootstrapServers, TLS: cfg.TLS, SASL: cfg.SASL, ReadOnly: readOnly}
+			cc := console.Config{BootstrapServers: cfg.BootstrapServers, TLS: cfg.TLS, SASL: cfg.SASL, ReadOnly: readOnly, MetricsURLs: metrics}
 			if user != "" {
 				cc.Username = user
 				if g.io.Getenv != nil {
@@ -53,6 +54,7 @@ With --username, the console asks for HTTP basic authentication; the password is
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the console on")
 	f.BoolVar(&readOnly, "read-only", false, "hide and refuse every change to the cluster")
+	f.StringArrayVar(&metrics, "metrics-url", nil, "a broker's Prometheus endpoint (kafkit's /metrics, or Kafka's JMX exporter) for the bytes in/out chart (repeatable, one per broker)")
 	f.StringVar(&user, "username", "", "require HTTP basic authentication as this user (password from $"+consolePasswordEnv+")")
 	return cmd
 }
