@@ -80,6 +80,7 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 					p.notify()
 				}
 			}
+			b.metrics.produced(t, rp.Records, sp.ErrorCode)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -291,7 +291,12 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 		id = *clientID
 	}
 	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy}
+	start := time.Now()
 	resp, err := h.fn(rc, req)
+	c.b.metrics.request(key, version, start)
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		c.b.metrics.fetched(fr, rc.chunks)
+	}
 	if err != nil || resp == nil {
 		rc.dropChunks()
 		if err != nil {

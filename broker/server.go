@@ -51,6 +51,8 @@ type Broker struct {
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
+
+	metrics *brokerMetrics
 }
 
 // New validates cfg, opens (and recovers) the data directory and starts
@@ -113,6 +115,7 @@ func New(cfg Config) (*Broker, error) {
 	p, _ := strconv.Atoi(port)
 	b.advHost, b.advPort = host, int32(p)
 	b.handlers = b.newHandlers()
+	b.metrics = newBrokerMetrics(b)
 	if err := b.startCoordinators(); err != nil {
 		ln.Close()
 		b.topics.close()

@@ -25,10 +25,14 @@ type consumerInstruments struct {
 	commits      metric.Int64Counter
 	commitErrors metric.Int64Counter
 	lag          metric.Int64ObservableGauge
+	group        []attribute.KeyValue // messaging.consumer.group.name, when known
 }
 
-func newConsumerInstruments(meter metric.Meter) (*consumerInstruments, error) {
+func newConsumerInstruments(meter metric.Meter, group string) (*consumerInstruments, error) {
 	c := &consumerInstruments{meter: meter}
+	if group != "" {
+		c.group = []attribute.KeyValue{semconv.MessagingConsumerGroupName(group)}
+	}
 	var err error
 	if c.consumed, err = meter.Int64Counter("messaging.client.consumed.messages",
 		metric.WithUnit("{message}"), metric.WithDescription("Records the consumer handed to the application.")); err != nil {
@@ -65,7 +69,7 @@ func (m *Metrics) OnConsume(ctx context.Context, records []*kafkit.Record) {
 		per[tp] = a
 	}
 	for tp, a := range per {
-		set := metric.WithAttributeSet(partitionSet(tp, "receive"))
+		set := metric.WithAttributeSet(m.consumer.partitionSet(tp, "receive"))
 		m.consumer.consumed.Add(ctx, a.n, set)
 		m.consumer.bytes.Add(ctx, a.bytes, set)
 	}
@@ -73,7 +77,7 @@ func (m *Metrics) OnConsume(ctx context.Context, records []*kafkit.Record) {
 
 // OnCommit counts the commit, and the failure by error.type.
 func (m *Metrics) OnCommit(ctx context.Context, _ map[kafkit.TopicPartition]int64, err error) {
-	attrs := []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingOperationName("commit")}
+	attrs := append([]attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingOperationName("commit")}, m.consumer.group...)
 	if err != nil {
 		attrs = append(attrs, errorType(err))
 	}
@@ -95,17 +99,17 @@ func (m *Metrics) ObserveLag(lag func(ctx context.Context) (map[kafkit.TopicPart
 			return nil
 		}
 		for tp, n := range lags {
-			o.ObserveInt64(m.consumer.lag, n, metric.WithAttributeSet(partitionSet(tp, "receive")))
+			o.ObserveInt64(m.consumer.lag, n, metric.WithAttributeSet(m.consumer.partitionSet(tp, "receive")))
 		}
 		return nil
 	}, m.consumer.lag)
 }
 
-func partitionSet(tp kafkit.TopicPartition, op string) attribute.Set {
-	return attribute.NewSet(
+func (c *consumerInstruments) partitionSet(tp kafkit.TopicPartition, op string) attribute.Set {
+	return attribute.NewSet(append([]attribute.KeyValue{
 		semconv.MessagingSystemKafka,
 		semconv.MessagingOperationName(op),
 		semconv.MessagingDestinationName(tp.Topic),
 		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(tp.Partition))),
-	)
+	}, c.group...)...)
 }

@@ -17,6 +17,10 @@ import (
 type MetricsConfig struct {
 	// MeterProvider creates the meter; nil means otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
+	// ConsumerGroup is the consumer's group.id: the consumer's points then
+	// carry messaging.consumer.group.name, as the semantic conventions ask
+	// (the interceptor cannot see the consumer's config).
+	ConsumerGroup string
 }
 
 // Metrics records, per acknowledged or failed record:
@@ -66,7 +70,7 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)); err != nil {
 		return nil, err
 	}
-	if m.consumer, err = newConsumerInstruments(meter); err != nil {
+	if m.consumer, err = newConsumerInstruments(meter, cfg.ConsumerGroup); err != nil {
 		return nil, err
 	}
 	return &m, nil

@@ -3,6 +3,10 @@
 //	go run ./cmd/broker                        # 127.0.0.1:9092, data in $TMPDIR/kafkit-logs
 //	go run ./cmd/broker --config server.properties --override log.retention.hours=1
 //	go run ./cmd/broker --in-memory --listen 127.0.0.1:0
+//	go run ./cmd/broker --http ""              # no web console or /metrics
+//
+// The web console and Prometheus metrics (/metrics) are served on
+// 127.0.0.1:8080 unless --http (or the key kafkit.http.listen) says otherwise.
 package main
 
 import (
@@ -44,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	inMemory := fs.Bool("in-memory", false, "keep all data in memory (nothing survives a restart)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
+	httpAddr := fs.String("http", "", "address of the web console and /metrics, host:port (overrides kafkit.http.listen; default 127.0.0.1:8080; empty turns them off)")
 	var props overrides
 	fs.Var(&props, "override", "key=value overriding a server.properties key (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +83,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fileProps[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
+	httpListen, ok := fileProps[httpListenKey]
+	if !ok {
+		httpListen = "127.0.0.1:8080"
+	}
+	delete(fileProps, httpListenKey)
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "http" {
+			httpListen = *httpAddr
+		}
+	})
 	cfg, unknown, err := broker.ConfigFromProperties(fileProps)
 	if err != nil {
 		return err
@@ -120,11 +135,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
+	var web *webServer
+	if httpListen != "" {
+		if web, err = startWeb(b, httpListen, logger); err != nil {
+			b.Close(context.Background())
+			return err
+		}
+		fmt.Fprintf(stdout, "kafkit console on http://%s/ (Prometheus metrics at /metrics)\n", web.addr)
+	}
 	s := <-sig
 	signal.Stop(sig)
 	logger.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if web != nil {
+		web.close(ctx)
+	}
 	if err := b.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -34,7 +33,7 @@ func TestRunsAndStopsOnSignal(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1"}, &out, &errOut)
+		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1", "--http", ""}, &out, &errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "listening on 127.0.0.1:") {
@@ -49,15 +48,7 @@ func TestRunsAndStopsOnSignal(t *testing.T) {
 	if !strings.Contains(errOut.String(), "made.up") {
 		t.Errorf("unknown key not warned about: %q", errOut.String())
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop on SIGTERM")
-	}
+	stopRun(t, done)
 	if !strings.Contains(out.String(), "stopped") {
 		t.Errorf("no stop message: %q", out.String())
 	}

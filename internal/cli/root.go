@@ -115,7 +115,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g), aclsCmd(g), toolsCmd())
+	root.AddCommand(topicsCmd(g), produceCmd(g), consumeCmd(g), groupsCmd(g), configsCmd(g), clusterCmd(g), aclsCmd(g), consoleCmd(g), toolsCmd())
 	for command, ac := range actionCommands {
 		root.AddCommand(toolAliasCmd(g, ac.tool, command))
 	}

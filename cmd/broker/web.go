@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/console"
+)
+
+// httpListenKey is the server.properties key of the console's address.
+const httpListenKey = "kafkit.http.listen"
+
+// webServer serves the broker's /metrics and the web console.
+type webServer struct {
+	addr    string
+	srv     *http.Server
+	console *console.Console
+}
+
+func startWeb(b *broker.Broker, addr string, logger *slog.Logger) (*webServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http: %w", err)
+	}
+	// The console is a client like any other; a broker bound to every
+	// interface is reached on loopback.
+	host, port, _ := net.SplitHostPort(b.Addr())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := console.New(ctx, console.Config{BootstrapServers: []string{net.JoinHostPort(host, port)},
+		Metrics: b.Metrics(), Logger: logger.With("component", "console")})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", b.MetricsHandler())
+	mux.Handle("/", c)
+	w := &webServer{addr: ln.Addr().String(), console: c, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	go w.srv.Serve(ln)
+	return w, nil
+}
+
+func (w *webServer) close(ctx context.Context) {
+	w.srv.Shutdown(ctx)
+	w.console.Close()
+}
