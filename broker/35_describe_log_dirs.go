@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"syscall"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,10 +14,8 @@ func (b *Broker) handleDescribeLogDirs(rc *reqCtx, req *kmsg.DescribeLogDirsRequ
 	dir.Dir = b.dataDirDescription()
 	dir.TotalBytes, dir.UsableBytes = -1, -1
 	if !b.cfg.InMemory {
-		var st syscall.Statfs_t
-		if syscall.Statfs(b.cfg.DataDir, &st) == nil {
-			dir.TotalBytes = int64(st.Blocks) * st.Bsize
-			dir.UsableBytes = int64(st.Bavail) * st.Bsize
+		if total, usable, err := diskSpace(b.cfg.DataDir); err == nil {
+			dir.TotalBytes, dir.UsableBytes = total, usable
 		}
 	}
 	add := func(t *topic, parts []int32) {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sort"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/storage"
 )
 
 // Config is the broker's configuration, with Kafka's server.properties keys
@@ -46,6 +48,7 @@ type Config struct {
 	ConnectionsMaxIdleMs     int64  // connections.max.idle.ms
 	FetchSessionCacheSlots   int64  // max.incremental.fetch.session.cache.slots
 	MaxRequestPartitionLimit int64  // max.request.partition.size.limit
+	LogMaxOpenFiles          int64  // log.max.open.files: segment and index files held open at once
 
 	CleanerEnable            bool    // log.cleaner.enable
 	CleanerBackoffMs         int64   // log.cleaner.backoff.ms: pause between cleaner passes
@@ -74,6 +77,13 @@ type Config struct {
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+
+	// wrapFS, when set (by tests), wraps the broker's file system: the
+	// storage FS seam through which faults such as ENOSPC are injected.
+	wrapFS func(storage.FS) storage.FS
+	// copyChunks, when set (by tests and benchmarks), sends zero-copy fetch
+	// data by copying it as the platforms without sendfile do.
+	copyChunks bool
 
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.

@@ -118,7 +118,7 @@ func (c *conn) writeLoop() {
 			f.release()
 			continue
 		}
-		err := writeFrame(c.nc, w, f)
+		err := writeFrame(c.nc, w, f, c.b.cfg.copyChunks)
 		f.release()
 		if err != nil {
 			failed = true

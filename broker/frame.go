@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,7 +18,7 @@ import (
 
 // frame is one encoded response on its way to the socket: encoded bytes,
 // and for a zero-copy Fetch, file chunks the writer sends from the segment
-// files straight to the socket (sendfile) between them.
+// files straight to the socket (sendChunk) between them.
 type frame struct {
 	segs []frameSeg
 }
@@ -137,9 +136,9 @@ func copyChunks(resp kmsg.Response, chunks []pendingChunk) error {
 	return nil
 }
 
-// writeFrame writes f to the socket: bytes through w, chunks by sendfile
+// writeFrame writes f to the socket: bytes through w, chunks by sendChunk
 // after flushing w.
-func writeFrame(nc net.Conn, w *bufio.Writer, f *frame) error {
+func writeFrame(nc net.Conn, w *bufio.Writer, f *frame, copyChunks bool) error {
 	for _, s := range f.segs {
 		if s.chunk.File == nil {
 			if _, err := w.Write(s.b); err != nil {
@@ -150,53 +149,26 @@ func writeFrame(nc net.Conn, w *bufio.Writer, f *frame) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		if err := sendChunk(nc, s.chunk); err != nil {
+		if err := sendChunk(nc, s.chunk, copyChunks); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sendChunk copies a file range to the socket in the kernel (sendfile),
-// with an explicit offset: the chunk's descriptor shares its file position
-// with the storage's, which must not be used.
-func sendChunk(nc net.Conn, ch storage.Chunk) error {
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
-		_, err := io.Copy(nc, io.NewSectionReader(ch.File, ch.Pos, ch.Len))
-		return err
+// sendChunk sends a file chunk (its File positioned at its Pos) through Go's
+// net package, which has the kernel copy it where it can: sendfile for TCP
+// on Linux, macOS and FreeBSD, TransmitFile on Windows Server. Elsewhere
+// (Windows client editions, TLS) net copies through a buffer, as
+// copyChunks=true forces here to measure what that costs.
+func sendChunk(nc net.Conn, ch storage.Chunk, copyChunks bool) error {
+	var dst io.Writer = nc
+	if copyChunks {
+		dst = struct{ io.Writer }{nc} // hides net.Conn's ReadFrom
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return err
+	n, err := io.Copy(dst, io.LimitReader(ch.File, ch.Len))
+	if err == nil && n < ch.Len {
+		err = io.ErrUnexpectedEOF // the file is shorter than the chunk
 	}
-	src, err := ch.File.SyscallConn()
-	if err != nil {
-		return err
-	}
-	off, remain := ch.Pos, ch.Len
-	var sendErr error
-	ctlErr := src.Control(func(in uintptr) {
-		err = raw.Write(func(out uintptr) bool {
-			for remain > 0 {
-				n, err := syscall.Sendfile(int(out), int(in), &off, int(min(remain, 1<<30)))
-				if n > 0 {
-					remain -= int64(n)
-				}
-				switch {
-				case err == syscall.EAGAIN:
-					return false // wait until the socket is writable
-				case err == syscall.EINTR:
-				case err != nil:
-					sendErr = err
-					return true
-				case n == 0:
-					sendErr = io.ErrUnexpectedEOF // the file is shorter than the chunk
-					return true
-				}
-			}
-			return true
-		})
-	})
-	return errors.Join(ctlErr, err, sendErr)
+	return err
 }

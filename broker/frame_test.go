@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -12,10 +13,23 @@ import (
 )
 
 // TestZeroCopyFetch: on disk, fetch data is spliced from the segment files
-// into the kmsg-encoded response (sendfile); every version's response must
-// decode to exactly the stored batches, for several partitions at once.
+// into the kmsg-encoded response; every version's response must decode to
+// exactly the stored batches, for several partitions at once, whether the
+// chunks go by sendfile or by the copy the platforms without it use.
 func TestZeroCopyFetch(t *testing.T) {
-	b := NewTest(t, OnDisk())
+	for _, copyChunks := range []bool{false, true} {
+		path := "sendfile through Go's net package (" + runtime.GOOS + ")"
+		if copyChunks {
+			path = "copy fallback, forced"
+		}
+		t.Run(path, func(t *testing.T) {
+			t.Logf("fetch data path: %s", path)
+			testZeroCopyFetch(t, NewTest(t, OnDisk(), WithConfig(func(c *Config) { c.copyChunks = copyChunks })))
+		})
+	}
+}
+
+func testZeroCopyFetch(t *testing.T, b *Broker) {
 	tp, err := b.topics.create(createSpec{name: "zc", partitions: 3, replicationFactor: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -189,6 +189,7 @@ var brokerProps = []brokerProp{
 	intProp("message.max.bytes", 1048588, 0, math.MaxInt32, "Largest record batch accepted (topic key max.message.bytes).", func(c *Config) *int64 { return &c.MessageMaxBytes }),
 	intProp("connections.max.idle.ms", 600000, -1, maxLong, "Idle connections are closed after this long; -1 never.", func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
 	intProp("max.request.partition.size.limit", 2000, 1, math.MaxInt32, "Most partitions one DescribeTopicPartitions response lists.", func(c *Config) *int64 { return &c.MaxRequestPartitionLimit }),
+	intProp("log.max.open.files", 8192, 16, math.MaxInt32, "Segment and index files kept open at once (kafkit's own key): the least recently used are closed and reopened on their next use, so partitions that are not in use hold no file descriptor. Keep it well below the process's open-file limit (ulimit -n), which client connections share.", func(c *Config) *int64 { return &c.LogMaxOpenFiles }),
 	intProp("max.incremental.fetch.session.cache.slots", 1000, 0, math.MaxInt32, "Fetch sessions (KIP-227) kept at once; 0 answers every fetch sessionless.", func(c *Config) *int64 { return &c.FetchSessionCacheSlots }),
 	intProp("offsets.topic.replication.factor", 3, 1, math.MaxInt16, "Replication factor of __consumer_offsets (capped at the broker count).", func(c *Config) *int64 { return &c.OffsetsTopicReplicationFactor }),
 	intProp("offsets.topic.num.partitions", 50, 1, math.MaxInt32, "Partitions of __consumer_offsets.", func(c *Config) *int64 { return &c.OffsetsTopicNumPartitions }),

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ type Broker struct {
 	cfg       Config
 	log       *slog.Logger
 	fs        storage.FS
+	dirLock   *os.File // the data directory's .lock, held until Close
 	ln        net.Listener
 	nodeID    int32
 	advHost   string
@@ -58,7 +60,7 @@ type Broker struct {
 // New validates cfg, opens (and recovers) the data directory and starts
 // listening. Serving begins at once on a background goroutine; use Addr for
 // the bound address and Close to stop.
-func New(cfg Config) (*Broker, error) {
+func New(cfg Config) (_ *Broker, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
@@ -79,7 +81,18 @@ func New(cfg Config) (*Broker, error) {
 		b.fs = storage.NewMemFS()
 		b.cfg.DataDir = "/kafkit-memory"
 	} else {
-		b.fs = storage.OSFS{}
+		if b.dirLock, err = lockDataDir(b.cfg.DataDir, b.log); err != nil {
+			return nil, fmt.Errorf("log.dirs: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				b.dirLock.Close()
+			}
+		}()
+		b.fs = storage.NewFileCache(storage.OSFS{}, int(cfg.LogMaxOpenFiles))
+	}
+	if cfg.wrapFS != nil {
+		b.fs = cfg.wrapFS(b.fs)
 	}
 	meta, err := loadMetaProperties(b.fs, b.cfg.DataDir, cfg.ClusterID, b.nodeID)
 	if err != nil {
@@ -261,6 +274,10 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 		b.stopCoordinators()
 		b.closeErr = b.topics.close()
+		if b.dirLock != nil {
+			// Only now may another broker take the directory.
+			b.closeErr = errors.Join(b.closeErr, b.dirLock.Close())
+		}
 		b.log.Info("broker stopped")
 	})
 	return b.closeErr

@@ -329,6 +329,9 @@ func (r *topicRegistry) create(s createSpec) (*topic, error) {
 	if err := validateTopicName(s.name); err != nil {
 		return nil, err
 	}
+	if dev := windowsDeviceName(s.name); noDeviceNames && dev != "" {
+		return nil, newTopicError(kerr.InvalidTopicException, "Topic name %s is illegal on Windows: its partition directories would be named after the device %s", s.name, dev)
+	}
 	if strings.HasPrefix(s.name, "__") && !s.internal && (s.name == "__consumer_offsets" || s.name == "__transaction_state") {
 		return nil, newTopicError(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", s.name)
 	}
@@ -416,12 +419,11 @@ func (r *topicRegistry) create(s createSpec) (*topic, error) {
 	return t, nil
 }
 
-// collision reports an existing topic whose name differs only by '.' vs '_'
-// (they collide in Kafka's metric names, so Kafka refuses them).
+// collision reports an existing topic whose name has the same collisionKey.
 func (r *topicRegistry) collision(name string) string {
-	norm := strings.ReplaceAll(name, ".", "_")
+	norm := collisionKey(name, foldCaseNames)
 	for other := range r.byName {
-		if strings.ReplaceAll(other, ".", "_") == norm {
+		if collisionKey(other, foldCaseNames) == norm {
 			return other
 		}
 	}

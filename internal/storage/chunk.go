@@ -3,16 +3,20 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"sort"
-	"syscall"
 )
 
 // Chunk is a byte range of one segment file that a Fetch response can carry
 // as it is, copied from the file to the socket by the kernel (sendfile).
-// File is a duplicate descriptor owned by the Chunk, so the bytes stay
+// File is a descriptor of its own, opened by name under the log's read lock
+// (so the name still is the segment) and positioned at Pos: the bytes stay
 // readable even if retention or compaction removes the segment before the
-// response is written; Close releases it.
+// response is written (on Windows the removal waits for Close instead), and
+// its file position is its own, which Go's net package needs to send it with
+// sendfile on every platform. It does not count against the log's open-file
+// cache. Close releases it.
 type Chunk struct {
 	File *os.File
 	Pos  int64
@@ -52,8 +56,7 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 	var scratch [batchHeaderLen]byte
 	for i := l.segmentFor(offset); i < len(l.segments); i++ {
 		s := l.segments[i]
-		f, isOS := s.log.(*os.File)
-		if !isOS {
+		if !isOSFile(s.log) {
 			return c, false, nil
 		}
 		pos, h, found, err := s.locate(offset, scratch[:])
@@ -88,11 +91,11 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 				return c, false, err
 			}
 		}
-		dup, err := dupFile(f)
+		f, err := openChunkFile(s.logPath, pos)
 		if err != nil {
-			return c, false, fmt.Errorf("storage: %s: %w", s.logPath, err)
+			return c, false, fmt.Errorf("storage: %w", err)
 		}
-		return Chunk{File: dup, Pos: pos, Len: n}, true, nil
+		return Chunk{File: f, Pos: pos, Len: n}, true, nil
 	}
 	return c, true, nil
 }
@@ -121,20 +124,15 @@ func (s *segment) wholeBatchesUpTo(pos, firstSize, cut int64) (int64, error) {
 	return b - pos, nil
 }
 
-// dupFile returns a second descriptor of f's open file.
-func dupFile(f *os.File) (*os.File, error) {
-	rc, err := f.SyscallConn()
+// openChunkFile opens a read-only descriptor of name positioned at pos.
+func openChunkFile(name string, pos int64) (*os.File, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	var fd int
-	var dupErr error
-	if err := rc.Control(func(orig uintptr) { fd, dupErr = syscall.Dup(int(orig)) }); err != nil {
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		f.Close()
 		return nil, err
 	}
-	if dupErr != nil {
-		return nil, dupErr
-	}
-	syscall.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), f.Name()), nil
+	return f, nil
 }

@@ -26,7 +26,10 @@ type FS interface {
 	SyncDir(dir string) error
 }
 
-// File is an open file of an FS.
+// File is an open file of an FS. Sync of an OSFS file is the durable one of
+// each platform, as Go's os package makes it: fsync(2), on macOS
+// fcntl(F_FULLFSYNC) (plain fsync there leaves the data in the drive's
+// cache), on Windows FlushFileBuffers.
 type File interface {
 	io.ReaderAt
 	io.WriterAt
@@ -73,18 +76,8 @@ func (OSFS) ReadDirNames(dir string) ([]string, error) {
 	return f.Readdirnames(-1)
 }
 
-// SyncDir implements FS.
-func (OSFS) SyncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// SyncDir implements FS (see syncDir for each platform).
+func (OSFS) SyncDir(dir string) error { return syncDir(dir) }
 
 // fileInfo is the fs.FileInfo of MemFS files.
 type fileInfo struct {
