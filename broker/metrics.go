@@ -402,7 +402,7 @@ func (m *brokerMetrics) collectGroups(ch chan<- prometheus.Metric, hwm map[strin
 	for _, g := range lg.Groups {
 		req := kmsg.NewOffsetFetchRequestGroup()
 		req.Group = g.Group
-		fg, err := groups.FetchOffsets(ctx, req)
+		fg, err := groups.FetchOffsets(ctx, req, false)
 		if err != nil || fg.ErrorCode != 0 {
 			continue
 		}
