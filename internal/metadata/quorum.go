@@ -163,8 +163,14 @@ func (q *Quorum) Append(ctx context.Context, records ...Record) (uint64, error) 
 // View runs fn with this node's image (see FSM.View).
 func (q *Quorum) View(fn func(*Image)) { q.fsm.View(fn) }
 
-// AppliedOffset is the offset of the last batch this node applied.
-func (q *Quorum) AppliedOffset() uint64 { return q.raft.AppliedIndex() }
+// AppliedOffset is the offset of the last batch this node's image has
+// applied. (Raft's own applied index runs ahead of the FSM: it counts
+// entries handed to the FSM's goroutine, not yet applied.)
+func (q *Quorum) AppliedOffset() uint64 {
+	var off uint64
+	q.fsm.View(func(img *Image) { off = img.Offset })
+	return off
+}
 
 // Close leaves Raft, then closes the transport and the log.
 func (q *Quorum) Close() error {
