@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func BenchmarkProducerCodecVsKgo(b *testing.B) {
 				createTopic(b, br.Addr(), theirs, codecBenchPartitions)
 				b.StartTimer()
 
-				compareRates(b,
+				compareRates(b, n,
 					func() float64 { return ourCodecProduceRate(b, br.Addr(), ours, codec.name, n, value) },
 					func() float64 { return kgoCodecProduceRate(b, br.Addr(), theirs, codec.kgo, n, value) })
 			}
@@ -92,11 +93,24 @@ func BenchmarkProducerCodecVsKgo(b *testing.B) {
 var codecBenchRuns = map[string]int{}
 
 // compareRates measures both clients, each on a settled heap, in the
-// order of this run, and reports both rates and their ratio.
-func compareRates(b *testing.B, ours, kgo func() float64) {
+// order of this run, and reports both rates and their ratio, and the CPU
+// time this process spent per record during each (the broker's share
+// included, which is the same work for both): on a machine shared with
+// other jobs the wall-clock rates swing with the load, CPU per record much
+// less.
+func compareRates(b *testing.B, n int, ours, kgo func() float64) {
 	codecBenchRuns[b.Name()]++
 	var oursRate, kgoRate float64
-	first, second := func() { settle(); oursRate = ours() }, func() { settle(); kgoRate = kgo() }
+	var oursCPU, kgoCPU time.Duration
+	measure := func(rate *float64, cpu *time.Duration, run func() float64) func() {
+		return func() {
+			settle()
+			before := processCPU(b, os.Getpid())
+			*rate = run()
+			*cpu = processCPU(b, os.Getpid()) - before
+		}
+	}
+	first, second := measure(&oursRate, &oursCPU, ours), measure(&kgoRate, &kgoCPU, kgo)
 	if codecBenchRuns[b.Name()]%2 == 0 {
 		first, second = second, first
 	}
@@ -105,6 +119,8 @@ func compareRates(b *testing.B, ours, kgo func() float64) {
 	b.ReportMetric(oursRate, "ours_rec/s")
 	b.ReportMetric(kgoRate, "kgo_rec/s")
 	b.ReportMetric(oursRate/kgoRate, "ratio")
+	b.ReportMetric(float64(oursCPU.Nanoseconds())/float64(n), "ours_cpu_ns/rec")
+	b.ReportMetric(float64(kgoCPU.Nanoseconds())/float64(n), "kgo_cpu_ns/rec")
 }
 
 // firstErr keeps the first error a produce callback reports.
@@ -196,7 +212,7 @@ func BenchmarkConsumerCodecVsKgo(b *testing.B) {
 				kgoCodecProduceRate(b, br.Addr(), topic, codec.kgo, n, value)
 				b.StartTimer()
 
-				compareRates(b,
+				compareRates(b, n,
 					func() float64 { return ourCodecConsumeRate(b, br.Addr(), topic, n) },
 					func() float64 { return kgoCodecConsumeRate(b, br.Addr(), topic, n) })
 			}
