@@ -196,11 +196,6 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		ps.leaderEpoch = epoch
 		ps.inflight = true
 		asked[tp] = fetchAsk{ps, ps.fetchOffset}
-		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic, t.TopicID = tp.Topic, ids.byName[tp.Topic]
-			req.Topics = append(req.Topics, t)
-		}
 		p := kmsg.NewFetchRequestTopicPartition()
 		p.Partition = tp.Partition
 		p.FetchOffset = ps.fetchOffset
@@ -208,8 +203,13 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		p.LastFetchedEpoch = ps.fetchEpoch
 		p.LogStartOffset = -1
 		p.PartitionMaxBytes = c.cfg.MaxPartitionFetchBytes
-		t := &req.Topics[len(req.Topics)-1]
-		t.Partitions = append(t.Partitions, p)
+		req.Topics = addToTopic(req.Topics, tp.Topic, func() kmsg.FetchRequestTopic {
+			t := kmsg.NewFetchRequestTopic()
+			t.TopicID = ids.byName[tp.Topic]
+			return t
+		}, func(t *kmsg.FetchRequestTopic) (*string, *[]kmsg.FetchRequestTopicPartition) {
+			return &t.Topic, &t.Partitions
+		}, p)
 	}
 	if revalidate {
 		signal(c.fetchWake)
