@@ -69,7 +69,9 @@ func (c *Consumer) fetchLoop() {
 func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results chan<- fetchResult) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	var resolve, validate, ready []kafkit.TopicPartition
+	var ready []kafkit.TopicPartition
+	resolve := make(map[kafkit.TopicPartition]*partState)
+	validate := make(map[kafkit.TopicPartition]*partState)
 	c.mu.Lock()
 	held := 0
 	for _, ps := range c.parts {
@@ -82,10 +84,10 @@ func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results c
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
 			ps.lookup = true
-			resolve = append(resolve, tp)
+			resolve[tp] = ps
 		case ps.validate:
 			ps.lookup = true
-			validate = append(validate, tp)
+			validate[tp] = ps
 		case ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes):
 			ready = append(ready, tp)
 		}

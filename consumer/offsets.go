@@ -447,18 +447,17 @@ func (ps *partState) setPosition(o offsetEpoch) {
 // positions asynchronously too). Each partition that failed retriably backs
 // off on its own (retry.backoff.ms doubling up to retry.backoff.max.ms); a
 // non-retriable failure becomes the partition's error for Poll.
-func (c *Consumer) lookUp(tps []kafkit.TopicPartition, what func(context.Context, []kafkit.TopicPartition) map[kafkit.TopicPartition]error) {
+func (c *Consumer) lookUp(states map[kafkit.TopicPartition]*partState, what func(context.Context, []kafkit.TopicPartition) map[kafkit.TopicPartition]error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DefaultAPITimeout)
 	defer cancel()
-	failed := what(ctx, tps)
+	failed := what(ctx, slices.Collect(maps.Keys(states)))
 	now := time.Now()
 	c.mu.Lock()
-	for _, tp := range tps {
-		ps, ok := c.parts[tp]
-		if !ok {
-			continue
-		}
+	for tp, ps := range states {
 		ps.lookup = false
+		if c.parts[tp] != ps {
+			continue // revoked meanwhile
+		}
 		err := failed[tp]
 		switch {
 		case err == nil:
