@@ -225,3 +225,40 @@ func TestFetchDivergingEpoch(t *testing.T) {
 		t.Fatalf("Fetch at %d with LastFetchedEpoch %d, CurrentLeaderEpoch %d; want 10, 0, 0", rp.FetchOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
 	}
 }
+
+// KIP-320: a position taken from a committed offset that carries its leader
+// epoch is validated with OffsetForLeaderEpoch before it is fetched from, as
+// Java's consumer does; a log truncated below it moves the consumer back.
+func TestCommittedPositionValidated(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	produce(t, c, spread("t", 1, 0, 10)...)
+	tp := kafkit.TopicPartition{Topic: "t", Partition: 0}
+	ctx := testCtx(t, 10*time.Second)
+	first := newConsumer(t, c, func(cfg *Config) {
+		cfg.GroupID, cfg.DisableAutoCommit, cfg.MaxPollRecords = "g", true, 8
+		cfg.AutoOffsetReset = OffsetResetEarliest
+	})
+	if err := first.Assign(tp); err != nil {
+		t.Fatal(err)
+	}
+	pollN(t, ctx, first, 8)
+	if err := first.Commit(ctx); err != nil { // offset 8, epoch 0
+		t.Fatal(err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	asked := make(chan kmsg.OffsetForLeaderEpochRequestTopicPartition, 1)
+	truncateAt(c, 6, asked)
+	second := newConsumer(t, c, func(cfg *Config) { cfg.GroupID = "g" })
+	if err := second.Assign(tp); err != nil {
+		t.Fatal(err)
+	}
+	if recs := pollN(t, ctx, second, 4); recs[0].Offset != 6 {
+		t.Fatalf("first offset after the committed 8 was validated against a log diverging at 6: %d", recs[0].Offset)
+	}
+	if rp := <-asked; rp.LeaderEpoch != 0 {
+		t.Fatalf("validated the commit's epoch %d, want 0", rp.LeaderEpoch)
+	}
+}

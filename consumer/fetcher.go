@@ -69,7 +69,9 @@ func (c *Consumer) fetchLoop() {
 func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results chan<- fetchResult) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	var resolve, validate, ready []kafkit.TopicPartition
+	var ready []kafkit.TopicPartition
+	resolve := make(map[kafkit.TopicPartition]*partState)
+	validate := make(map[kafkit.TopicPartition]*partState)
 	c.mu.Lock()
 	held := 0
 	for _, ps := range c.parts {
@@ -82,10 +84,10 @@ func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results c
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
 			ps.lookup = true
-			resolve = append(resolve, tp)
+			resolve[tp] = ps
 		case ps.validate:
 			ps.lookup = true
-			validate = append(validate, tp)
+			validate[tp] = ps
 		case ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes):
 			ready = append(ready, tp)
 		}
@@ -196,11 +198,6 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		ps.leaderEpoch = epoch
 		ps.inflight = true
 		asked[tp] = fetchAsk{ps, ps.fetchOffset}
-		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic, t.TopicID = tp.Topic, ids.byName[tp.Topic]
-			req.Topics = append(req.Topics, t)
-		}
 		p := kmsg.NewFetchRequestTopicPartition()
 		p.Partition = tp.Partition
 		p.FetchOffset = ps.fetchOffset
@@ -208,8 +205,13 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		p.LastFetchedEpoch = ps.fetchEpoch
 		p.LogStartOffset = -1
 		p.PartitionMaxBytes = c.cfg.MaxPartitionFetchBytes
-		t := &req.Topics[len(req.Topics)-1]
-		t.Partitions = append(t.Partitions, p)
+		req.Topics = addToTopic(req.Topics, tp.Topic, func() kmsg.FetchRequestTopic {
+			t := kmsg.NewFetchRequestTopic()
+			t.TopicID = ids.byName[tp.Topic]
+			return t
+		}, func(t *kmsg.FetchRequestTopic) (*string, *[]kmsg.FetchRequestTopicPartition) {
+			return &t.Topic, &t.Partitions
+		}, p)
 	}
 	if revalidate {
 		signal(c.fetchWake)

@@ -89,13 +89,10 @@ func (c *Consumer) listOffsetsOnce(ctx context.Context, specs map[kafkit.TopicPa
 		for _, tp := range tps {
 			p := kmsg.NewListOffsetsRequestTopicPartition()
 			p.Partition, p.Timestamp, p.CurrentLeaderEpoch = tp.Partition, specs[tp], r.epoch(tp)
-			if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
-				t := kmsg.NewListOffsetsRequestTopic()
-				t.Topic = tp.Topic
-				req.Topics = append(req.Topics, t)
-			}
-			t := &req.Topics[len(req.Topics)-1]
-			t.Partitions = append(t.Partitions, p)
+			req.Topics = addToTopic(req.Topics, tp.Topic, kmsg.NewListOffsetsRequestTopic,
+				func(t *kmsg.ListOffsetsRequestTopic) (*string, *[]kmsg.ListOffsetsRequestTopicPartition) {
+					return &t.Topic, &t.Partitions
+				}, p)
 		}
 		return req
 	}, func(kresp kmsg.Response, ok func(kafkit.TopicPartition, int16) bool) {
@@ -137,6 +134,23 @@ func (c *Consumer) askLeaders(ctx context.Context, r routes, what string, failed
 			return false
 		})
 	}
+}
+
+// addToTopic adds p to topics, the topic list of a request, under topic:
+// to the last entry when it is that topic (callers add partitions sorted by
+// topic), else to a new entry from newTopic. fields exposes an entry's name
+// and partitions.
+func addToTopic[T, P any](topics []T, topic string, newTopic func() T, fields func(*T) (*string, *[]P), p P) []T {
+	if n := len(topics); n > 0 {
+		if name, parts := fields(&topics[n-1]); *name == topic {
+			*parts = append(*parts, p)
+			return topics
+		}
+	}
+	t := newTopic()
+	name, parts := fields(&t)
+	*name, *parts = topic, append(*parts, p)
+	return append(topics, t)
 }
 
 // pick is specs restricted to tps.
@@ -433,18 +447,17 @@ func (ps *partState) setPosition(o offsetEpoch) {
 // positions asynchronously too). Each partition that failed retriably backs
 // off on its own (retry.backoff.ms doubling up to retry.backoff.max.ms); a
 // non-retriable failure becomes the partition's error for Poll.
-func (c *Consumer) lookUp(tps []kafkit.TopicPartition, what func(context.Context, []kafkit.TopicPartition) map[kafkit.TopicPartition]error) {
+func (c *Consumer) lookUp(states map[kafkit.TopicPartition]*partState, what func(context.Context, []kafkit.TopicPartition) map[kafkit.TopicPartition]error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DefaultAPITimeout)
 	defer cancel()
-	failed := what(ctx, tps)
+	failed := what(ctx, slices.Collect(maps.Keys(states)))
 	now := time.Now()
 	c.mu.Lock()
-	for _, tp := range tps {
-		ps, ok := c.parts[tp]
-		if !ok {
-			continue
-		}
+	for tp, ps := range states {
 		ps.lookup = false
+		if c.parts[tp] != ps {
+			continue // revoked meanwhile
+		}
 		err := failed[tp]
 		switch {
 		case err == nil:
@@ -517,13 +530,10 @@ func (c *Consumer) validatePositions(ctx context.Context, tps []kafkit.TopicPart
 		for _, tp := range tps {
 			p := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
 			p.Partition, p.CurrentLeaderEpoch, p.LeaderEpoch = tp.Partition, r.epoch(tp), asks[tp].pos.epoch
-			if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
-				t := kmsg.NewOffsetForLeaderEpochRequestTopic()
-				t.Topic = tp.Topic
-				req.Topics = append(req.Topics, t)
-			}
-			t := &req.Topics[len(req.Topics)-1]
-			t.Partitions = append(t.Partitions, p)
+			req.Topics = addToTopic(req.Topics, tp.Topic, kmsg.NewOffsetForLeaderEpochRequestTopic,
+				func(t *kmsg.OffsetForLeaderEpochRequestTopic) (*string, *[]kmsg.OffsetForLeaderEpochRequestTopicPartition) {
+					return &t.Topic, &t.Partitions
+				}, p)
 		}
 		return req
 	}, func(kresp kmsg.Response, ok func(kafkit.TopicPartition, int16) bool) {
