@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -357,4 +358,33 @@ func TestConsoleBytesFromMetricsURL(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestConsoleBrowsesTransactionalTopic: a range ending in a transaction
+// marker (which no consumer returns) still ends, with the records shown (read
+// uncommitted, as kafka-console-consumer reads by default).
+func TestConsoleBrowsesTransactionalTopic(t *testing.T) {
+	b := broker.NewTest(t)
+	srv := serve(t, b.Addr(), console.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("txn"), kgo.AllowAutoTopicCreation(),
+		kgo.TransactionalID("console-txn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i, commit := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("txn-record-%d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := get(t, srv, "/topics/txn/messages?order=oldest", 200)
+	mustContain(t, "transactional topic", body, "txn-record-0", "txn-record-1")
 }

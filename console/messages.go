@@ -252,26 +252,30 @@ func (c *Console) read(ctx context.Context, ranges map[kafkit.TopicPartition][2]
 			return nil, err
 		}
 	}
-	pending := len(ranges)
-	reached := map[kafkit.TopicPartition]bool{}
+	// A partition is done when its position reaches the range's end; that
+	// also ends ranges whose last offsets are transaction markers or were
+	// compacted away, which Poll never returns.
+	done := map[kafkit.TopicPartition]bool{}
 	var out []message
-	for pending > 0 {
-		recs, err := cons.Poll(ctx)
-		if err != nil {
-			if ctx.Err() != nil && len(out) > 0 {
-				break // show what arrived (a log with gaps may never reach its end)
+	for len(done) < len(ranges) {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		recs, err := cons.Poll(pctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			if len(out) > 0 {
+				break // show what arrived
 			}
 			return nil, err
 		}
 		for _, rec := range recs {
-			tp := kafkit.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-			rg := ranges[tp]
+			rg := ranges[kafkit.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}]
 			if rec.Offset >= rg[0] && rec.Offset < rg[1] {
 				out = append(out, toMessage(rec))
 			}
-			if rec.Offset >= rg[1]-1 && !reached[tp] {
-				reached[tp] = true
-				pending--
+		}
+		for tp, rg := range ranges {
+			if pos, err := cons.Position(ctx, tp); err == nil && pos >= rg[1] {
+				done[tp] = true
 			}
 		}
 	}
