@@ -388,3 +388,39 @@ func TestConsoleBrowsesTransactionalTopic(t *testing.T) {
 	body := get(t, srv, "/topics/txn/messages?order=oldest", 200)
 	mustContain(t, "transactional topic", body, "txn-record-0", "txn-record-1")
 }
+
+// TestConsoleSeveralClusters: NewMulti lists the clusters and serves each
+// one's pages under /clusters/{name}/, with links and redirects that stay
+// inside that cluster.
+func TestConsoleSeveralClusters(t *testing.T) {
+	a, b := broker.NewTest(t), broker.NewTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := console.NewMulti(ctx, []console.Config{
+		{Name: "east", BootstrapServers: []string{a.Addr()}},
+		{Name: "west", BootstrapServers: []string{b.Addr()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	mustContain(t, "cluster list", get(t, srv, "/", 200), `href="/clusters/east/"`, `href="/clusters/west/"`)
+	if loc := post(t, srv, "/clusters/east/topics", url.Values{"name": {"only-east"}}, http.StatusSeeOther); !strings.HasPrefix(loc, "/clusters/east/topics/only-east?") {
+		t.Errorf("create in east redirects to %q", loc)
+	}
+	east := get(t, srv, "/clusters/east/topics", 200)
+	mustContain(t, "east's topics", east, `href="/clusters/east/topics/only-east"`, `id="cluster-name">east<`, `src="/clusters/east/static/console.js"`)
+	if west := get(t, srv, "/clusters/west/topics", 200); strings.Contains(west, "only-east") {
+		t.Error("west lists east's topic")
+	}
+	mustContain(t, "west overview", get(t, srv, "/clusters/west/", 200), b.ClusterID())
+	if _, err := console.NewMulti(ctx, []console.Config{{Name: "x", BootstrapServers: []string{a.Addr()}}, {Name: "x", BootstrapServers: []string{b.Addr()}}}); err == nil {
+		t.Error("two clusters named x were accepted")
+	}
+}

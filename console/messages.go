@@ -323,7 +323,7 @@ func (c *Console) produce(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return err
 	}
-	done(w, r, "/topics/"+url.PathEscape(topic)+"/messages",
+	c.redirectDone(w, r, "/topics/"+url.PathEscape(topic)+"/messages",
 		fmt.Sprintf("produced to partition %d at offset %d", rec.Partition, rec.Offset))
 	return nil
 }
