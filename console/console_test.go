@@ -420,6 +420,7 @@ func TestConsoleSeveralClusters(t *testing.T) {
 		t.Error("west lists east's topic")
 	}
 	mustContain(t, "west overview", get(t, srv, "/clusters/west/", 200), b.ClusterID())
+	mustContain(t, "east's script", get(t, srv, "/clusters/east/static/console.js", 200), "drawChart")
 	if _, err := console.NewMulti(ctx, []console.Config{{Name: "x", BootstrapServers: []string{a.Addr()}}, {Name: "x", BootstrapServers: []string{b.Addr()}}}); err == nil {
 		t.Error("two clusters named x were accepted")
 	}
