@@ -27,10 +27,11 @@ type shown struct {
 }
 
 func show(b []byte) shown {
+	trimmed := bytes.TrimSpace(b)
 	switch {
 	case b == nil:
 		return shown{Text: "null", Kind: "null"}
-	case json.Valid(b) && len(bytes.TrimSpace(b)) > 0 && (bytes.TrimSpace(b)[0] == '{' || bytes.TrimSpace(b)[0] == '['):
+	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed):
 		var out bytes.Buffer
 		json.Indent(&out, b, "", "  ")
 		return shown{Text: out.String(), Kind: "json"}
@@ -172,7 +173,7 @@ func (c *Console) browse(ctx context.Context, tps []kafkit.TopicPartition, bq br
 			byTime[tp] = o.Offset
 		}
 	}
-	var from map[kafkit.TopicPartition][2]int64 = map[kafkit.TopicPartition][2]int64{}
+	from := map[kafkit.TopicPartition][2]int64{}
 	for _, tp := range tps {
 		lo, hi := starts[tp].Offset, ends[tp].Offset
 		var a, b int64
