@@ -193,6 +193,13 @@ func TestConsolePagesAndActions(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// The topic list shows the lag of the topic's groups from that sample.
+	list := get(t, srv, "/topics", 200)
+	row := list[strings.Index(list, `data-name="orders"`):]
+	if row = row[:strings.Index(row, "</tr>")]; !strings.HasSuffix(row, `<td class="num">2</td>`) {
+		t.Errorf("topic list row of orders does not end with lag 2: %s", row)
+	}
+
 	dry := post(t, srv, "/groups/billing/reset", url.Values{"to": {"earliest"}}, http.StatusOK)
 	mustContain(t, "dry run", dry, "Dry run: nothing changed yet", `id="total-lag">2<`)
 	post(t, srv, "/groups/billing/reset", url.Values{"to": {"offset"}, "value": {"x"}}, http.StatusConflict)

@@ -204,6 +204,7 @@ type topicRow struct {
 	Size        int64
 	Messages    int64
 	Rate        float64
+	Lag         int64 // summed over the topic's groups; -1: none
 }
 
 func (c *Console) topicList(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
@@ -220,7 +221,7 @@ func (c *Console) topicList(ctx context.Context, w http.ResponseWriter, r *http.
 			continue
 		}
 		rows = append(rows, topicRow{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions),
-			Replication: t.ReplicationFactor(), Rate: c.sampler.topicRate(t.Name)})
+			Replication: t.ReplicationFactor(), Rate: c.sampler.topicRate(t.Name), Lag: c.sampler.lagOf(t.Name)})
 		for _, p := range t.Partitions {
 			tps = append(tps, kafkit.TopicPartition{Topic: t.Name, Partition: p.Partition})
 		}
