@@ -35,6 +35,8 @@ var assets embed.FS
 
 // Config configures a console.
 type Config struct {
+	// Name names the cluster in the page header (and in NewMulti's list).
+	Name             string
 	BootstrapServers []string
 	TLS              *tls.Config  // as the admin, consumer and producer configs
 	SASL             *kafkit.SASL // as the admin, consumer and producer configs
@@ -51,6 +53,10 @@ type Config struct {
 	// from kafka_server_brokertopicmetrics_bytesin/bytesout_total. Without
 	// it the console sees only what clients see: messages in per second.
 	Metrics prometheus.Gatherer
+	// BasePath is the path the console is mounted under (behind
+	// http.StripPrefix(BasePath, console)); "" for the root. Every link
+	// and redirect starts with it.
+	BasePath string
 	// MetricsURLs, when Metrics is nil, are Prometheus endpoints serving
 	// those series (kafkit brokers' /metrics, or Kafka brokers' JMX
 	// exporter), scraped at each sample and summed.
@@ -66,6 +72,7 @@ type Console struct {
 	sampler *sampler
 	pages   map[string]*pageTemplate
 	log     *slog.Logger
+	multi   bool // served by a Multi
 
 	prodMu   sync.Mutex
 	producer *producer.Producer // created on the first produce
@@ -159,21 +166,29 @@ func (c *Console) routes() {
 
 // ServeHTTP adds the security headers and basic auth to every response.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if guard(w, r, c.cfg.Username, c.cfg.Password) {
+		c.mux.ServeHTTP(w, r)
+	}
+}
+
+// guard sets the security headers every response carries and checks basic
+// auth when user is set; false means it answered 401.
+func guard(w http.ResponseWriter, r *http.Request, user, password string) bool {
 	h := w.Header()
 	// Everything is served from here: no inline script or style, no CDN.
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	if c.cfg.Username != "" {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(c.cfg.Username)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(p), []byte(c.cfg.Password)) != 1 {
-			h.Set("WWW-Authenticate", `Basic realm="kafkit console", charset="UTF-8"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
+	if user == "" {
+		return true
 	}
-	c.mux.ServeHTTP(w, r)
+	u, p, ok := r.BasicAuth()
+	if ok && subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(password)) == 1 {
+		return true
+	}
+	h.Set("WWW-Authenticate", `Basic realm="kafkit console", charset="UTF-8"`)
+	http.Error(w, "authentication required", http.StatusUnauthorized)
+	return false
 }
 
 // write guards a handler that changes the cluster: refused in read-only

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -192,6 +193,13 @@ func TestConsolePagesAndActions(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// The topic list shows the lag of the topic's groups from that sample.
+	list := get(t, srv, "/topics", 200)
+	row := list[strings.Index(list, `data-name="orders"`):]
+	if row = row[:strings.Index(row, "</tr>")]; !strings.HasSuffix(row, `<td class="num">2</td>`) {
+		t.Errorf("topic list row of orders does not end with lag 2: %s", row)
+	}
+
 	dry := post(t, srv, "/groups/billing/reset", url.Values{"to": {"earliest"}}, http.StatusOK)
 	mustContain(t, "dry run", dry, "Dry run: nothing changed yet", `id="total-lag">2<`)
 	post(t, srv, "/groups/billing/reset", url.Values{"to": {"offset"}, "value": {"x"}}, http.StatusConflict)
@@ -356,5 +364,71 @@ func TestConsoleBytesFromMetricsURL(t *testing.T) {
 			t.Fatalf("bytes in/s never rose: %v", data[2])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConsoleBrowsesTransactionalTopic: a range ending in a transaction
+// marker (which no consumer returns) still ends, with the records shown (read
+// uncommitted, as kafka-console-consumer reads by default).
+func TestConsoleBrowsesTransactionalTopic(t *testing.T) {
+	b := broker.NewTest(t)
+	srv := serve(t, b.Addr(), console.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("txn"), kgo.AllowAutoTopicCreation(),
+		kgo.TransactionalID("console-txn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i, commit := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("txn-record-%d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := get(t, srv, "/topics/txn/messages?order=oldest", 200)
+	mustContain(t, "transactional topic", body, "txn-record-0", "txn-record-1")
+}
+
+// TestConsoleSeveralClusters: NewMulti lists the clusters and serves each
+// one's pages under /clusters/{name}/, with links and redirects that stay
+// inside that cluster.
+func TestConsoleSeveralClusters(t *testing.T) {
+	a, b := broker.NewTest(t), broker.NewTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := console.NewMulti(ctx, []console.Config{
+		{Name: "east", BootstrapServers: []string{a.Addr()}},
+		{Name: "west", BootstrapServers: []string{b.Addr()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	mustContain(t, "cluster list", get(t, srv, "/", 200), `href="/clusters/east/"`, `href="/clusters/west/"`)
+	if loc := post(t, srv, "/clusters/east/topics", url.Values{"name": {"only-east"}}, http.StatusSeeOther); !strings.HasPrefix(loc, "/clusters/east/topics/only-east?") {
+		t.Errorf("create in east redirects to %q", loc)
+	}
+	east := get(t, srv, "/clusters/east/topics", 200)
+	mustContain(t, "east's topics", east, `href="/clusters/east/topics/only-east"`, `id="cluster-name">east<`, `src="/clusters/east/static/console.js"`)
+	if west := get(t, srv, "/clusters/west/topics", 200); strings.Contains(west, "only-east") {
+		t.Error("west lists east's topic")
+	}
+	mustContain(t, "west overview", get(t, srv, "/clusters/west/", 200), b.ClusterID())
+	mustContain(t, "east's script", get(t, srv, "/clusters/east/static/console.js", 200), "drawChart")
+	if _, err := console.NewMulti(ctx, []console.Config{{Name: "x", BootstrapServers: []string{a.Addr()}}, {Name: "x", BootstrapServers: []string{b.Addr()}}}); err == nil {
+		t.Error("two clusters named x were accepted")
 	}
 }

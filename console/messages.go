@@ -27,10 +27,11 @@ type shown struct {
 }
 
 func show(b []byte) shown {
+	trimmed := bytes.TrimSpace(b)
 	switch {
 	case b == nil:
 		return shown{Text: "null", Kind: "null"}
-	case json.Valid(b) && len(bytes.TrimSpace(b)) > 0 && (bytes.TrimSpace(b)[0] == '{' || bytes.TrimSpace(b)[0] == '['):
+	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed):
 		var out bytes.Buffer
 		json.Indent(&out, b, "", "  ")
 		return shown{Text: out.String(), Kind: "json"}
@@ -172,7 +173,7 @@ func (c *Console) browse(ctx context.Context, tps []kafkit.TopicPartition, bq br
 			byTime[tp] = o.Offset
 		}
 	}
-	var from map[kafkit.TopicPartition][2]int64 = map[kafkit.TopicPartition][2]int64{}
+	from := map[kafkit.TopicPartition][2]int64{}
 	for _, tp := range tps {
 		lo, hi := starts[tp].Offset, ends[tp].Offset
 		var a, b int64
@@ -252,26 +253,30 @@ func (c *Console) read(ctx context.Context, ranges map[kafkit.TopicPartition][2]
 			return nil, err
 		}
 	}
-	pending := len(ranges)
-	reached := map[kafkit.TopicPartition]bool{}
+	// A partition is done when its position reaches the range's end; that
+	// also ends ranges whose last offsets are transaction markers or were
+	// compacted away, which Poll never returns.
+	done := map[kafkit.TopicPartition]bool{}
 	var out []message
-	for pending > 0 {
-		recs, err := cons.Poll(ctx)
-		if err != nil {
-			if ctx.Err() != nil && len(out) > 0 {
-				break // show what arrived (a log with gaps may never reach its end)
+	for len(done) < len(ranges) {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		recs, err := cons.Poll(pctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			if len(out) > 0 {
+				break // show what arrived
 			}
 			return nil, err
 		}
 		for _, rec := range recs {
-			tp := kafkit.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-			rg := ranges[tp]
+			rg := ranges[kafkit.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}]
 			if rec.Offset >= rg[0] && rec.Offset < rg[1] {
 				out = append(out, toMessage(rec))
 			}
-			if rec.Offset >= rg[1]-1 && !reached[tp] {
-				reached[tp] = true
-				pending--
+		}
+		for tp, rg := range ranges {
+			if pos, err := cons.Position(ctx, tp); err == nil && pos >= rg[1] {
+				done[tp] = true
 			}
 		}
 	}
@@ -319,7 +324,7 @@ func (c *Console) produce(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return err
 	}
-	done(w, r, "/topics/"+url.PathEscape(topic)+"/messages",
+	c.redirectDone(w, r, "/topics/"+url.PathEscape(topic)+"/messages",
 		fmt.Sprintf("produced to partition %d at offset %d", rec.Partition, rec.Offset))
 	return nil
 }

@@ -72,12 +72,21 @@ type page struct {
 	Nav      string
 	ReadOnly bool
 	Notice   string // the result of the action that led here
+	Base     string // Config.BasePath, before every link
+	Cluster  string // Config.Name
+	Multi    bool   // one of several clusters: link back to the list
 	Data     any
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
+	return c.execute(w, status, name, page{Title: title, Nav: name, ReadOnly: c.cfg.ReadOnly,
+		Notice: r.URL.Query().Get("done"), Base: c.cfg.BasePath, Cluster: c.cfg.Name, Multi: c.multi, Data: data})
+}
+
+// execute renders a page into a buffer first, so a template error still
+// leaves the response unwritten.
+func (c *Console) execute(w http.ResponseWriter, status int, name string, p page) error {
 	var buf bytes.Buffer
-	p := page{Title: title, Nav: name, ReadOnly: c.cfg.ReadOnly, Notice: r.URL.Query().Get("done"), Data: data}
 	if err := c.pages[name].Execute(&buf, p); err != nil {
 		c.log.Error("console: rendering", "page", name, "err", err)
 		return statusError{http.StatusInternalServerError, fmt.Errorf("rendering %s: %w", name, err)}
@@ -88,9 +97,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	return nil
 }
 
-// done redirects after a successful action, the page showing what was done.
-func done(w http.ResponseWriter, r *http.Request, to, what string) {
-	http.Redirect(w, r, to+"?done="+url.QueryEscape(what), http.StatusSeeOther)
+// redirectDone redirects after a successful action, the page showing what was done.
+func (c *Console) redirectDone(w http.ResponseWriter, r *http.Request, to, what string) {
+	http.Redirect(w, r, c.cfg.BasePath+to+"?done="+url.QueryEscape(what), http.StatusSeeOther)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -195,6 +204,7 @@ type topicRow struct {
 	Size        int64
 	Messages    int64
 	Rate        float64
+	Lag         int64 // summed over the topic's groups; -1: none
 }
 
 func (c *Console) topicList(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
@@ -211,7 +221,7 @@ func (c *Console) topicList(ctx context.Context, w http.ResponseWriter, r *http.
 			continue
 		}
 		rows = append(rows, topicRow{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions),
-			Replication: t.ReplicationFactor(), Rate: c.sampler.topicRate(t.Name)})
+			Replication: t.ReplicationFactor(), Rate: c.sampler.topicRate(t.Name), Lag: c.sampler.lagOf(t.Name)})
 		for _, p := range t.Partitions {
 			tps = append(tps, kafkit.TopicPartition{Topic: t.Name, Partition: p.Partition})
 		}
@@ -337,7 +347,7 @@ func (c *Console) createTopic(ctx context.Context, w http.ResponseWriter, r *htt
 	if _, err := c.admin.CreateTopics(ctx, false, admin.NewTopic{Name: name, Partitions: int32(parts), ReplicationFactor: int16(rf)}); err != nil {
 		return badRequest(err)
 	}
-	done(w, r, "/topics/"+url.PathEscape(name), "created topic "+name)
+	c.redirectDone(w, r, "/topics/"+url.PathEscape(name), "created topic "+name)
 	return nil
 }
 
@@ -358,7 +368,7 @@ func (c *Console) deleteTopic(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := c.admin.DeleteTopics(ctx, name); err != nil {
 		return badRequest(err)
 	}
-	done(w, r, "/topics", "deleted topic "+name)
+	c.redirectDone(w, r, "/topics", "deleted topic "+name)
 	return nil
 }
 
@@ -372,7 +382,7 @@ func (c *Console) addPartitions(ctx context.Context, w http.ResponseWriter, r *h
 		return badRequest(err)
 	}
 	c.dropProducer() // it would refuse the new partitions until its metadata ages out
-	done(w, r, "/topics/"+url.PathEscape(name), fmt.Sprintf("%s now has %d partitions", name, total))
+	c.redirectDone(w, r, "/topics/"+url.PathEscape(name), fmt.Sprintf("%s now has %d partitions", name, total))
 	return nil
 }
 
@@ -394,7 +404,7 @@ func (c *Console) alterConfig(ctx context.Context, w http.ResponseWriter, r *htt
 	if op.Op == admin.OpDelete {
 		what = "reset " + key + " to its default"
 	}
-	done(w, r, back, what)
+	c.redirectDone(w, r, back, what)
 	return nil
 }
 
@@ -497,7 +507,7 @@ func (c *Console) resetOffsets(ctx context.Context, w http.ResponseWriter, r *ht
 		execute := r.FormValue("execute") != ""
 		plan, err = c.admin.ResetOffsets(ctx, group, spec, tps, execute)
 		if err == nil && execute {
-			done(w, r, "/groups/"+url.PathEscape(group), fmt.Sprintf("reset %d partitions", len(plan)))
+			c.redirectDone(w, r, "/groups/"+url.PathEscape(group), fmt.Sprintf("reset %d partitions", len(plan)))
 			return nil
 		}
 	}
@@ -552,7 +562,7 @@ func (c *Console) deleteGroup(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := c.admin.DeleteGroups(ctx, group); err != nil {
 		return conflict(err)
 	}
-	done(w, r, "/groups", "deleted group "+group)
+	c.redirectDone(w, r, "/groups", "deleted group "+group)
 	return nil
 }
 

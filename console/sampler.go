@@ -72,6 +72,7 @@ type sampler struct {
 	overview *series          // messages in/s, bytes in/s, bytes out/s
 	topics   map[string]*series
 	rates    map[string]float64 // latest messages/s per topic
+	topicLag map[string]int64   // latest lag per topic, summed over its groups
 	groups   map[string]*series // total lag
 }
 
@@ -107,10 +108,14 @@ func (s *sampler) sample(ctx context.Context) {
 		bytes = brokerBytes(s.metrics)
 	}
 	lags := map[string]float64{}
+	topicLag := map[string]int64{}
 	if groups, err := s.admin.ListGroups(ctx); err == nil {
 		for _, g := range groups {
 			if gl, err := s.admin.Lag(ctx, g.Group); err == nil {
 				lags[g.Group] = float64(gl.Total)
+				for _, p := range gl.Partitions {
+					topicLag[p.Topic] += max(p.Lag, 0)
+				}
 			}
 		}
 	}
@@ -156,7 +161,7 @@ func (s *sampler) sample(ctx context.Context) {
 			delete(s.groups, g)
 		}
 	}
-	s.last, s.ends, s.bytes = now, ends, bytes
+	s.last, s.ends, s.bytes, s.topicLag = now, ends, bytes, topicLag
 }
 
 // topicEnds sums each topic's high watermarks.
@@ -231,6 +236,17 @@ func (s *sampler) data(m map[string]*series, key string) [][]*float64 {
 		return ser.data()
 	}
 	return newSeries(1).data()
+}
+
+// lagOf is a topic's lag summed over the groups that committed offsets
+// for it, at the latest sample (-1 when no group did).
+func (s *sampler) lagOf(topic string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.topicLag[topic]; ok {
+		return l
+	}
+	return -1
 }
 
 // topicRate is a topic's latest messages/s (NaN before two samples).

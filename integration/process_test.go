@@ -51,7 +51,7 @@ func startBrokerProcess(t testing.TB, dataDir string, args ...string) *brokerPro
 	if err != nil {
 		t.Fatalf("building cmd/broker: %v", err)
 	}
-	args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
+	args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", "--http", ""}, args...)
 	return startProcess(t, exec.Command(bin, args...))
 }
 

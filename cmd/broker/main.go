@@ -83,16 +83,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fileProps[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
-	httpListen, ok := fileProps[httpListenKey]
-	if !ok {
-		httpListen = "127.0.0.1:8080"
-	}
+	httpListen, httpChosen := fileProps[httpListenKey]
 	delete(fileProps, httpListenKey)
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "http" {
-			httpListen = *httpAddr
+			httpListen, httpChosen = *httpAddr, true
 		}
 	})
+	if !httpChosen {
+		httpListen = defaultHTTPListen
+	}
 	cfg, unknown, err := broker.ConfigFromProperties(fileProps)
 	if err != nil {
 		return err
@@ -137,11 +137,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
 	var web *webServer
 	if httpListen != "" {
-		if web, err = startWeb(b, httpListen, logger); err != nil {
+		web, err = startWeb(b, httpListen, logger)
+		switch {
+		case err != nil && httpChosen:
 			b.Close(context.Background())
 			return err
+		case err != nil:
+			// The default port may be taken (a second broker on the
+			// machine); the broker itself is still useful.
+			logger.Warn("no web console or /metrics", "err", err, "hint", "choose an address with --http")
+		default:
+			fmt.Fprintf(stdout, "kafkit console on http://%s/ (Prometheus metrics at /metrics)\n", web.addr)
 		}
-		fmt.Fprintf(stdout, "kafkit console on http://%s/ (Prometheus metrics at /metrics)\n", web.addr)
 	}
 	s := <-sig
 	signal.Stop(sig)

@@ -15,6 +15,10 @@ import (
 // httpListenKey is the server.properties key of the console's address.
 const httpListenKey = "kafkit.http.listen"
 
+// defaultHTTPListen is where the console and /metrics are served unless
+// --http or kafkit.http.listen says otherwise.
+const defaultHTTPListen = "127.0.0.1:8080"
+
 // webServer serves the broker's /metrics and the web console.
 type webServer struct {
 	addr    string

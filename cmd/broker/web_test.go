@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -62,4 +64,36 @@ func stopRun(t *testing.T, done <-chan error) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not stop on SIGTERM")
 	}
+}
+
+// TestBusyDefaultHTTPPortOnlyWarns: with the default address taken the
+// broker still starts (and says so), while an address asked for that is
+// taken stops start-up.
+func TestBusyDefaultHTTPPortOnlyWarns(t *testing.T) {
+	ln, err := net.Listen("tcp", defaultHTTPListen)
+	if err != nil {
+		t.Skipf("%s is taken by something else already: %v", defaultHTTPListen, err)
+	}
+	defer ln.Close()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--http", defaultHTTPListen}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--http") {
+		t.Errorf("an explicit busy --http: %v", err)
+	}
+	var sout, serr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run([]string{"--listen", "127.0.0.1:0", "--in-memory"}, &sout, &serr) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(serr.String(), "no web console") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning; stdout %q stderr %q", sout.String(), serr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for !strings.Contains(sout.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker did not start; stdout %q", sout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopRun(t, done)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kafkit/kafkit"
@@ -25,6 +26,7 @@ func consoleCmd(g *globals) *cobra.Command {
 		readOnly bool
 		user     string
 		metrics  []string
+		clusters []string
 	)
 	cmd := &cobra.Command{
 		Use:   "console [--listen 127.0.0.1:8080] [--read-only] [--username U] [--metrics-url URL ...]",
@@ -48,30 +50,53 @@ With --username, the console asks for HTTP basic authentication; the password is
 					return fmt.Errorf("--username needs the password in $%s", consolePasswordEnv)
 				}
 			}
-			return g.serveConsole(cmd.Context(), listen, cc)
+			return g.serveConsole(cmd.Context(), listen, cc, clusters)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the console on")
 	f.BoolVar(&readOnly, "read-only", false, "hide and refuse every change to the cluster")
+	f.StringArrayVar(&clusters, "cluster", nil, "NAME=HOST:PORT[,HOST:PORT]: serve this cluster too, under /clusters/NAME/ (repeatable; --bootstrap-server is then the cluster named \"default\")")
 	f.StringArrayVar(&metrics, "metrics-url", nil, "a broker's Prometheus endpoint (kafkit's /metrics, or Kafka's JMX exporter) for the bytes in/out chart (repeatable, one per broker)")
 	f.StringVar(&user, "username", "", "require HTTP basic authentication as this user (password from $"+consolePasswordEnv+")")
 	return cmd
 }
 
-func (g *globals) serveConsole(ctx context.Context, listen string, cfg console.Config) error {
+func (g *globals) serveConsole(ctx context.Context, listen string, cfg console.Config, clusters []string) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := console.New(cctx, cfg)
-	cancel()
-	if err != nil {
-		return err
+	defer cancel()
+	var handler http.Handler
+	if len(clusters) == 0 {
+		c, err := console.New(cctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		handler = c
+	} else {
+		cfg.Name = "default"
+		cfgs := []console.Config{cfg}
+		for _, spec := range clusters {
+			name, servers, ok := strings.Cut(spec, "=")
+			if !ok || name == "" || servers == "" {
+				return fmt.Errorf("--cluster wants NAME=HOST:PORT, got %q", spec)
+			}
+			more := cfg
+			more.Name, more.BootstrapServers, more.MetricsURLs = name, strings.Split(servers, ","), nil
+			cfgs = append(cfgs, more)
+		}
+		m, err := console.NewMulti(cctx, cfgs)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		handler = m
 	}
-	defer c.Close()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(g.io.Out, "kafkit console for %s on http://%s/\n", g.bootstrap, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
