@@ -16,7 +16,7 @@ var scramMechanisms = map[int8]string{1: MechanismSCRAMSHA256, 2: MechanismSCRAM
 // concurrent use: connections look credentials up while admin requests
 // change them.
 type SCRAMStore struct {
-	mu    sync.RWMutex                          // guards creds
+	mu    sync.RWMutex                        // guards creds
 	creds map[string]map[int8]SCRAMCredential // user → mechanism code → credential
 }
 
