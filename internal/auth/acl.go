@@ -47,7 +47,7 @@ type Authorizer struct {
 	superUsers   map[string]bool
 	allowIfNoACL bool
 
-	mu   sync.RWMutex       // guards acls
+	mu   sync.RWMutex // guards acls
 	acls map[ACL]struct{}
 }
 
