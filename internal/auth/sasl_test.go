@@ -99,7 +99,7 @@ func TestPlainServer(t *testing.T) {
 }
 
 // scramUsers is a CredentialLookup over a map keyed by mechanism/user.
-func scramUsers(t *testing.T, iterations int32, users map[string]string) CredentialLookup {
+func scramUsers(t testing.TB, iterations int32, users map[string]string) CredentialLookup {
 	t.Helper()
 	creds := map[string]SCRAMCredential{}
 	for _, mech := range []string{MechanismSCRAMSHA256, MechanismSCRAMSHA512} {
