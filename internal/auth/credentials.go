@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -38,17 +39,18 @@ func (s *SCRAMStore) Lookup(user, mechanism string) (SCRAMCredential, bool) {
 	return SCRAMCredential{}, false
 }
 
-// Set stores the credential of user for mechanism (a SCRAM mechanism
-// name), as a replayed metadata record or a configured user does.
-func (s *SCRAMStore) Set(user, mechanism string, c SCRAMCredential) {
+// Set stores the credential of user for mechanism, as a replayed
+// metadata record or a configured user does.
+func (s *SCRAMStore) Set(user, mechanism string, c SCRAMCredential) error {
 	for code, name := range scramMechanisms {
 		if name == mechanism {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.set(user, code, &c)
-			return
+			return nil
 		}
 	}
+	return fmt.Errorf("unsupported SCRAM mechanism %q", mechanism)
 }
 
 // set stores c, or deletes the credential when c is nil; s.mu is held.

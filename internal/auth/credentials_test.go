@@ -107,6 +107,9 @@ func TestSCRAMStoreLoginAfterAlter(t *testing.T) {
 	if _, ok := s.Lookup("carol", MechanismSCRAMSHA512); ok {
 		t.Fatal("SHA-512 credential appeared")
 	}
+	if err := s.Set("carol", "SCRAM-SHA-1", SCRAMCredential{}); err == nil {
+		t.Fatal("SCRAM-SHA-1 stored")
+	}
 }
 
 func TestSCRAMStoreDescribe(t *testing.T) {

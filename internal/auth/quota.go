@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,26 +50,37 @@ type QuotaEntity struct {
 	HasUser, HasClient, HasIP bool
 }
 
-func (e QuotaEntity) String() string {
-	var s string
+// quotaPart is one entity type of a QuotaEntity and its name (nil for the
+// default).
+type quotaPart struct {
+	typ  string
+	name *string
+}
+
+// parts returns the entity's types in Kafka's order: user, client-id, ip.
+func (e QuotaEntity) parts() []quotaPart {
+	var ps []quotaPart
 	for _, d := range []struct {
-		has  bool
-		typ  string
-		name *string
-	}{{e.HasUser, EntityUser, e.User}, {e.HasClient, EntityClientID, e.ClientID}, {e.HasIP, EntityIP, e.IP}} {
-		if !d.has {
-			continue
-		}
-		if s != "" {
-			s += ","
-		}
-		if d.name == nil {
-			s += d.typ + "=<default>"
-		} else {
-			s += d.typ + "=" + *d.name
+		has bool
+		p   quotaPart
+	}{{e.HasUser, quotaPart{EntityUser, e.User}}, {e.HasClient, quotaPart{EntityClientID, e.ClientID}}, {e.HasIP, quotaPart{EntityIP, e.IP}}} {
+		if d.has {
+			ps = append(ps, d.p)
 		}
 	}
-	return s
+	return ps
+}
+
+func (e QuotaEntity) String() string {
+	var s []string
+	for _, p := range e.parts() {
+		name := "<default>"
+		if p.name != nil {
+			name = *p.name
+		}
+		s = append(s, p.typ+"="+name)
+	}
+	return strings.Join(s, ",")
 }
 
 // entityKey is a comparable QuotaEntity.
@@ -303,13 +315,13 @@ func ThrottleTime(observed, limit float64, window time.Duration) time.Duration {
 
 // quotaEntityOf validates a request's entity as Kafka's
 // ClientQuotaControlManager does and returns it with the keys it accepts.
-func quotaEntityOf(types []string, names []*string) (QuotaEntity, map[string]bool, string) {
+func quotaEntityOf(parts []kmsg.AlterClientQuotasRequestEntryEntity) (QuotaEntity, map[string]bool, string) {
 	var e QuotaEntity
-	if len(types) == 0 {
+	if len(parts) == 0 {
 		return e, nil, "Invalid empty client quota entity"
 	}
-	for i, typ := range types {
-		name := names[i]
+	for _, part := range parts {
+		typ, name := part.Type, part.Name
 		var has *bool
 		var dst **string
 		switch typ {
@@ -368,11 +380,7 @@ func (q *Quotas) Alter(req *kmsg.AlterClientQuotasRequest) *kmsg.AlterClientQuot
 	resp := req.ResponseKind().(*kmsg.AlterClientQuotasResponse)
 	seen := map[entityKey]int{}
 	for _, e := range req.Entries {
-		types, names := make([]string, len(e.Entity)), make([]*string, len(e.Entity))
-		for i, ent := range e.Entity {
-			types[i], names[i] = ent.Type, ent.Name
-		}
-		if ent, _, msg := quotaEntityOf(types, names); msg == "" {
+		if ent, _, msg := quotaEntityOf(e.Entity); msg == "" {
 			seen[keyOf(ent)]++
 		}
 	}
@@ -380,14 +388,12 @@ func (q *Quotas) Alter(req *kmsg.AlterClientQuotasRequest) *kmsg.AlterClientQuot
 	defer q.mu.Unlock()
 	for _, e := range req.Entries {
 		r := kmsg.NewAlterClientQuotasResponseEntry()
-		types, names := make([]string, len(e.Entity)), make([]*string, len(e.Entity))
-		for i, ent := range e.Entity {
-			types[i], names[i] = ent.Type, ent.Name
+		for _, ent := range e.Entity {
 			re := kmsg.NewAlterClientQuotasResponseEntryEntity()
 			re.Type, re.Name = ent.Type, ent.Name
 			r.Entity = append(r.Entity, re)
 		}
-		ent, keys, msg := quotaEntityOf(types, names)
+		ent, keys, msg := quotaEntityOf(e.Entity)
 		if msg == "" && seen[keyOf(ent)] > 1 {
 			msg = "Ignoring duplicate entity " + ent.String()
 		}
@@ -453,17 +459,10 @@ func (q *Quotas) Describe(req *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeC
 	slices.SortFunc(keys, func(a, b entityKey) int { return cmp.Compare(a.entity().String(), b.entity().String()) })
 	for _, k := range keys {
 		entry := kmsg.NewDescribeClientQuotasResponseEntry()
-		e := k.entity()
-		for _, d := range []struct {
-			has  bool
-			typ  string
-			name *string
-		}{{e.HasUser, EntityUser, e.User}, {e.HasClient, EntityClientID, e.ClientID}, {e.HasIP, EntityIP, e.IP}} {
-			if d.has {
-				ent := kmsg.NewDescribeClientQuotasResponseEntryEntity()
-				ent.Type, ent.Name = d.typ, d.name
-				entry.Entity = append(entry.Entity, ent)
-			}
+		for _, p := range k.entity().parts() {
+			ent := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ent.Type, ent.Name = p.typ, p.name
+			entry.Entity = append(entry.Entity, ent)
 		}
 		var names []string
 		for key := range q.values[k] {
