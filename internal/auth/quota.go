@@ -439,13 +439,14 @@ func (q *Quotas) apply(k entityKey, ops []kmsg.AlterClientQuotasRequestEntryOp) 
 }
 
 // Describe answers DescribeClientQuotas: each component filters one entity
-// type (EXACT name, DEFAULT, or ANY); with Strict, entities with other
-// types are left out. Authorization (DESCRIBE_CONFIGS on the cluster) is
+// type (EXACT name, DEFAULT, or ANY) and an entity must pass them all
+// (KIP-546; Kafka 4's ClientQuotasImage takes the union instead); with
+// Strict, entities with other types are left out. Authorization (DESCRIBE_CONFIGS on the cluster) is
 // the caller's.
 func (q *Quotas) Describe(req *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeClientQuotasResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
-	if msg := validateQuotaFilter(req.Components); msg != "" {
-		resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr(msg)
+	if err, msg := validateQuotaFilter(req.Components); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = err.Code, kmsg.StringPtr(msg)
 		return resp
 	}
 	q.mu.Lock()
@@ -480,32 +481,33 @@ func (q *Quotas) Describe(req *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeC
 }
 
 // validateQuotaFilter checks DescribeClientQuotas' components as Kafka's
-// ClientQuotasImage does.
-func validateQuotaFilter(cs []kmsg.DescribeClientQuotasRequestComponent) string {
+// ClientQuotasImage does, in its order, and returns the error code and
+// message of the first problem.
+func validateQuotaFilter(cs []kmsg.DescribeClientQuotasRequestComponent) (*kerr.Error, string) {
 	types := map[string]bool{}
 	for _, c := range cs {
-		if c.EntityType == "" {
-			return "Invalid empty entity type."
-		}
-		if types[c.EntityType] {
-			return "Entity type " + c.EntityType + " cannot appear more than once in the filter."
+		switch {
+		case c.EntityType == "":
+			return kerr.InvalidRequest, "Invalid empty entity type."
+		case types[c.EntityType]:
+			return kerr.InvalidRequest, "Entity type " + c.EntityType + " cannot appear more than once in the filter."
+		case c.EntityType != EntityUser && c.EntityType != EntityClientID && c.EntityType != EntityIP:
+			return kerr.UnsupportedVersion, "Unsupported entity type " + c.EntityType
+		case c.MatchType == kmsg.QuotasMatchTypeExact && c.Match == nil:
+			return kerr.InvalidRequest, "Request specified MATCH_TYPE_EXACT, but set match string to null."
+		case c.MatchType == kmsg.QuotasMatchTypeDefault && c.Match != nil:
+			return kerr.InvalidRequest, "Request specified MATCH_TYPE_DEFAULT, but also specified a match string."
+		case c.MatchType == kmsg.QuotasMatchTypeAny && c.Match != nil:
+			return kerr.InvalidRequest, "Request specified MATCH_TYPE_SPECIFIED, but also specified a match string."
+		case c.MatchType > kmsg.QuotasMatchTypeAny || c.MatchType < kmsg.QuotasMatchTypeExact:
+			return kerr.InvalidRequest, fmt.Sprintf("Unknown match type %d", c.MatchType)
 		}
 		types[c.EntityType] = true
-		switch {
-		case c.MatchType == kmsg.QuotasMatchTypeExact && c.Match == nil:
-			return "Request specified MATCH_TYPE_EXACT, but set match string to null."
-		case c.MatchType == kmsg.QuotasMatchTypeDefault && c.Match != nil:
-			return "Request specified MATCH_TYPE_DEFAULT, but also specified a match string."
-		case c.MatchType == kmsg.QuotasMatchTypeAny && c.Match != nil:
-			return "Request specified MATCH_TYPE_ANY, but also specified a match string."
-		case c.MatchType > kmsg.QuotasMatchTypeAny || c.MatchType < kmsg.QuotasMatchTypeExact:
-			return fmt.Sprintf("Unknown match type %d", c.MatchType)
-		}
 	}
 	if types[EntityIP] && (types[EntityUser] || types[EntityClientID]) {
-		return "Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component."
+		return kerr.InvalidRequest, "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component."
 	}
-	return ""
+	return nil, ""
 }
 
 // quotaFilterMatches reports whether entity k passes the components.

@@ -205,15 +205,23 @@ func TestDescribeClientQuotas(t *testing.T) {
 			[]string{"Request specified MATCH_TYPE_DEFAULT, but also specified a match string."}, true},
 		{"type twice", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityUser, kmsg.QuotasMatchTypeAny, nil), comp(EntityUser, kmsg.QuotasMatchTypeAny, nil)}, false,
 			[]string{"Entity type user cannot appear more than once in the filter."}, true},
+		{"any with match", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityUser, kmsg.QuotasMatchTypeAny, ptr("x"))}, false,
+			[]string{"Request specified MATCH_TYPE_SPECIFIED, but also specified a match string."}, true},
 		{"ip with user", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityIP, kmsg.QuotasMatchTypeAny, nil), comp(EntityUser, kmsg.QuotasMatchTypeAny, nil)}, false,
-			[]string{"Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component."}, true},
+			[]string{"Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component."}, true},
+		{"unknown type", []kmsg.DescribeClientQuotasRequestComponent{comp("group", kmsg.QuotasMatchTypeAny, nil)}, false,
+			[]string{"Unsupported entity type group"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := kmsg.NewPtrDescribeClientQuotasRequest()
 			req.Components, req.Strict = tc.comps, tc.strict
 			resp := q.Describe(req)
 			if tc.err {
-				if resp.ErrorCode != kerr.InvalidRequest.Code || *resp.ErrorMessage != tc.want[0] {
+				code := kerr.InvalidRequest.Code
+				if tc.name == "unknown type" {
+					code = kerr.UnsupportedVersion.Code
+				}
+				if resp.ErrorCode != code || *resp.ErrorMessage != tc.want[0] {
 					t.Fatalf("%d %v", resp.ErrorCode, resp.ErrorMessage)
 				}
 				return
