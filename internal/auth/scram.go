@@ -115,26 +115,26 @@ func NewSCRAMServer(mechanism string, lookup CredentialLookup, rand io.Reader) (
 	return &scramServer{mechanism: mechanism, h: h, lookup: lookup, rand: rand}, nil
 }
 
-func (s *scramServer) Step(token []byte) (challenge []byte, done bool, p Principal, err error) {
+func (s *scramServer) Step(token []byte) ([]byte, bool, Principal, error) {
+	var challenge []byte
+	var err error
 	switch s.state {
 	case scramClientFirst:
-		challenge, err = s.clientFirst(string(token))
+		if challenge, err = s.clientFirst(string(token)); err == nil {
+			s.state = scramClientFinal
+			return challenge, false, Principal{}, nil
+		}
 	case scramClientFinal:
 		challenge, err = s.clientFinal(string(token))
-		done = err == nil
-		p = User(s.user)
 	default:
 		return nil, false, Principal{}, errStepAfterDone
 	}
-	if err != nil || done {
-		s.state, s.cred = scramEnded, SCRAMCredential{}
-		if err != nil {
-			return nil, false, Principal{}, err
-		}
-		return challenge, true, p, nil
+	// The exchange is over either way; drop the credential.
+	s.state, s.cred = scramEnded, SCRAMCredential{}
+	if err != nil {
+		return nil, false, Principal{}, err
 	}
-	s.state = scramClientFinal
-	return challenge, false, Principal{}, nil
+	return challenge, true, User(s.user), nil
 }
 
 // clientFirst handles `n,[a=authzid],n=<saslname>,r=<nonce>[,ext...]`.
