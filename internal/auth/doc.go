@@ -43,11 +43,12 @@
 // (IPLimit) by Kafka's precedence, and Record returns the throttle time of
 // a request from rates sampled over 11 windows of 1 s. The broker must
 // send that time as ThrottleMillis at once and stop reading the
-// connection for it (KIP-219), and must not count long-poll waits.
+// connection for it (KIP-219), must not count long-poll waits, and calls
+// ExpireIdle now and then to forget idle clients' rates.
 //
 // Not here yet: durable storage of credentials, ACLs and quotas (they live
 // in memory; the broker must persist changes in its metadata and replay
-// them into these types at start-up), expiry of idle quota sensors,
-// connection_creation_rate enforcement, TLS and principal mapping from
+// them into these types at start-up), connection_creation_rate
+// enforcement (IPLimit only resolves the quota), TLS and principal mapping from
 // certificates, and all of the wire hookup.
 package auth

@@ -37,10 +37,13 @@ var (
 	ipKeys         = map[string]bool{ConnectionCreationRate: true}
 )
 
-// Quota window defaults: quota.window.num and quota.window.size.seconds.
+// Quota window defaults: quota.window.num and quota.window.size.seconds;
+// and how long a client's rate is kept without traffic (Kafka's quota
+// sensors' inactive expiration).
 const (
-	QuotaSamples = 11
-	QuotaWindow  = time.Second
+	QuotaSamples    = 11
+	QuotaWindow     = time.Second
+	QuotaIdleExpiry = time.Hour
 )
 
 // QuotaEntity names who a quota applies to. A nil name is the default
@@ -223,15 +226,32 @@ func (q *Quotas) Record(now time.Time, user, clientID, key string, value float64
 	return r.RecordAndThrottle(now, value, limit)
 }
 
+// ExpireIdle forgets the rates of clients that recorded nothing for
+// QuotaIdleExpiry before now, so that a broker seeing many client ids does
+// not keep them all; the broker calls it now and then.
+func (q *Quotas) ExpireIdle(now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for k, r := range q.rates {
+		r.mu.Lock()
+		idle := now.Sub(r.last) > QuotaIdleExpiry
+		r.mu.Unlock()
+		if idle {
+			delete(q.rates, k)
+		}
+	}
+}
+
 // SampledRate is Kafka's Rate over a SampledStat: a per-second rate over
 // the last samples windows of window each. It is safe for concurrent use.
 type SampledRate struct {
 	samples int
 	window  time.Duration
 
-	mu      sync.Mutex // guards buckets and current
+	mu      sync.Mutex // guards buckets, current and last
 	buckets []bucket
 	current int
+	last    time.Time // of the latest record
 }
 
 type bucket struct {
@@ -265,6 +285,7 @@ func (r *SampledRate) Rate(now time.Time) float64 {
 // record adds value to the current window, opening a new one (reusing the
 // oldest) when the current window has ended.
 func (r *SampledRate) record(now time.Time, value float64) {
+	r.last = now
 	switch {
 	case len(r.buckets) == 0:
 		r.buckets = append(r.buckets, bucket{start: now})

@@ -342,4 +342,13 @@ func TestQuotasRecord(t *testing.T) {
 	if d := q.Record(t0, "u", "a", ConsumerByteRate, 1e12); d != 0 {
 		t.Fatal(d)
 	}
+	// Idle rates are forgotten after an hour, busy ones kept.
+	q.Record(t0.Add(QuotaIdleExpiry), "u", "b", ProducerByteRate, 1)
+	q.ExpireIdle(t0.Add(QuotaIdleExpiry + time.Second))
+	if len(q.rates) != 1 {
+		t.Fatalf("%d rates after expiry, want 1", len(q.rates))
+	}
+	if d := q.Record(t0.Add(QuotaIdleExpiry+time.Second), "u", "a", ProducerByteRate, 1000); d != 0 {
+		t.Fatalf("expired client a still throttled: %v", d)
+	}
 }
