@@ -7,7 +7,8 @@
 //
 // SASL: NewPlainServer, NewSCRAMServer (SCRAM-SHA-256/512) and
 // NewOAuthBearerServer (Kafka's unsecured JWS validator) return a Server,
-// a state machine stepped with each client token. The broker's connection
+// a state machine stepped with each client token; SASLConfig.NewServer
+// picks one by the mechanism a SaslHandshake names. The broker's connection
 // must run SaslServerAuthenticator's state machine around it: one
 // ApiVersions, then SaslHandshake (unknown mechanism: UNSUPPORTED_SASL_MECHANISM
 // with the enabled list, then close), then SaslAuthenticate rounds (or raw
@@ -49,6 +50,6 @@
 // Not here yet: durable storage of credentials, ACLs and quotas (they live
 // in memory; the broker must persist changes in its metadata and replay
 // them into these types at start-up), connection_creation_rate
-// enforcement (IPLimit only resolves the quota), TLS and principal mapping from
-// certificates, and all of the wire hookup.
+// enforcement (IPLimit only resolves the quota), TLS and principal mapping
+// from certificates, and all of the wire hookup.
 package auth

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"fmt"
+	"io"
+	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -65,3 +68,31 @@ func failed(mechanism, format string, args ...any) error {
 // errStepAfterDone is returned by a Server stepped after it finished or
 // failed; Kafka answers it with ILLEGAL_SASL_STATE.
 var errStepAfterDone = fmt.Errorf("%w: SASL token after the exchange ended", kerr.IllegalSaslState)
+
+// SASLConfig is one listener's SASL set-up.
+type SASLConfig struct {
+	Enabled []string           // sasl.enabled.mechanisms
+	Plain   PlainUsers         // PLAIN's users, from the listener's JAAS config
+	SCRAM   *SCRAMStore        // SCRAM credentials
+	OAuth   OAuthBearerOptions // the unsecured validator's options
+	Now     func() time.Time   // OAUTHBEARER's clock
+	Rand    io.Reader          // SCRAM's server nonces
+}
+
+// NewServer starts the exchange for the mechanism a SaslHandshake names.
+// A mechanism that is not enabled is an error that errors.Is
+// kerr.UnsupportedSaslMechanism; Kafka answers it with the enabled list.
+func (c *SASLConfig) NewServer(mechanism string) (Server, error) {
+	if !slices.Contains(c.Enabled, mechanism) {
+		return nil, fmt.Errorf("%w: %s is not among %v", kerr.UnsupportedSaslMechanism, mechanism, c.Enabled)
+	}
+	switch mechanism {
+	case MechanismPlain:
+		return NewPlainServer(c.Plain), nil
+	case MechanismSCRAMSHA256, MechanismSCRAMSHA512:
+		return NewSCRAMServer(mechanism, c.SCRAM.Lookup, c.Rand)
+	case MechanismOAuthBearer:
+		return NewOAuthBearerServer(c.OAuth, c.Now), nil
+	}
+	return nil, fmt.Errorf("%w: %s", kerr.UnsupportedSaslMechanism, mechanism)
+}

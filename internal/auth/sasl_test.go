@@ -298,3 +298,38 @@ func TestParseOAuthBearerJAAS(t *testing.T) {
 		t.Fatal("negative skew accepted")
 	}
 }
+
+func TestSASLConfigNewServer(t *testing.T) {
+	store := NewSCRAMStore()
+	cred, _ := NewSCRAMCredential(MechanismSCRAMSHA512, "pw", []byte("salt"), 4096)
+	store.Set("alice", MechanismSCRAMSHA512, cred)
+	now := time.Unix(1_700_000_000, 0)
+	c := &SASLConfig{
+		Enabled: []string{MechanismPlain, MechanismSCRAMSHA512, MechanismOAuthBearer, "GSSAPI"}, // GSSAPI: enabled but not implemented
+		Plain:   PlainUsers{"alice": "pw"},
+		SCRAM:   store,
+		Now:     func() time.Time { return now },
+		Rand:    rand.Reader,
+	}
+	for _, tc := range []struct {
+		mech   string
+		client sasl.Mechanism
+	}{
+		{MechanismPlain, plain.Auth{User: "alice", Pass: "pw"}.AsMechanism()},
+		{MechanismSCRAMSHA512, scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()},
+		{MechanismOAuthBearer, oauth.Auth{Token: jws(`{"alg":"none"}`, `{"sub":"alice","exp":1700000060}`)}.AsMechanism()},
+	} {
+		s, err := c.NewServer(tc.mech)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := exchange(t, tc.client, s); err != nil || p != User("alice") {
+			t.Fatalf("%s: %v %v", tc.mech, p, err)
+		}
+	}
+	for _, mech := range []string{MechanismSCRAMSHA256, "GSSAPI", "plain"} {
+		if _, err := c.NewServer(mech); !errors.Is(err, kerr.UnsupportedSaslMechanism) {
+			t.Fatalf("%s: %v", mech, err)
+		}
+	}
+}
