@@ -2,13 +2,9 @@ package client
 
 import (
 	"errors"
-	"regexp"
-	"strings"
-)
 
-// jaasOption matches username="..." or password="..." (with \" escapes) in a
-// JAAS login module line.
-var jaasOption = regexp.MustCompile(`(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"`)
+	"github.com/kafkit/kafkit/internal/props"
+)
 
 // ParseJAAS reads the username and password of a sasl.jaas.config value
 // such as `org.apache.kafka.common.security.plain.PlainLoginModule required
@@ -16,12 +12,12 @@ var jaasOption = regexp.MustCompile(`(username|password)\s*=\s*"((?:[^"\\]|\\.)*
 // way Java clients configure SASL; producer, consumer and admin property
 // loaders share it.
 func ParseJAAS(s string) (user, pass string, err error) {
-	for _, m := range jaasOption.FindAllStringSubmatch(s, -1) {
-		v := strings.ReplaceAll(m[2], `\"`, `"`)
-		if m[1] == "username" {
-			user = v
-		} else {
-			pass = v
+	for _, o := range props.JAASOptions(s) {
+		switch o.Key {
+		case "username":
+			user = o.Value
+		case "password":
+			pass = o.Value
 		}
 	}
 	if user == "" {
