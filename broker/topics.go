@@ -147,30 +147,46 @@ func (r *topicRegistry) partitionDir(topic string, p int32) string {
 const openConcurrency = 32
 
 // openPartitions opens partitions [from, to) of t, openConcurrency at a
-// time. On failure it returns the first error with the partitions it opened
-// (nil where it did not), for the caller to close or delete.
+// time. On failure it returns the first errors with the partitions it
+// opened (nil where it did not), for the caller to close or delete.
 func (r *topicRegistry) openPartitions(t *topic, from, to int32) ([]*partition, error) {
 	parts := make([]*partition, to-from)
-	var next atomic.Int32
-	next.Store(from)
 	var failed atomic.Bool
-	errs := make([]error, openConcurrency)
+	err := inParallel(len(parts), func(i int) error {
+		if failed.Load() {
+			return nil
+		}
+		p, err := r.openPartition(t, from+int32(i))
+		if err != nil {
+			failed.Store(true)
+			return err
+		}
+		parts[i] = p
+		return nil
+	})
+	return parts, err
+}
+
+// inParallel calls fn for every i in [0, n), openConcurrency at a time, and
+// joins their errors.
+func inParallel(n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var errs []error
 	var wg sync.WaitGroup
-	for w := range min(openConcurrency, int(to-from)) {
+	for range min(openConcurrency, n) {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < to && !failed.Load(); i = next.Add(1) - 1 {
-				p, err := r.openPartition(t, i)
-				if err != nil {
-					errs[w] = err
-					failed.Store(true)
-					return
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
 				}
-				parts[i-from] = p
 			}
 		})
 	}
 	wg.Wait()
-	return parts, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // closePartitions closes what openPartitions opened; deletePartitions also
@@ -670,18 +686,21 @@ func (r *topicRegistry) flushDue(now time.Time) {
 	}
 }
 
-// close flushes and closes every log.
+// close flushes and closes every log, openConcurrency at a time (each
+// writes and fsyncs its checkpoints, which the journal commits together).
 func (r *topicRegistry) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var errs []error
+	var parts []*partition
 	for _, t := range r.byName {
-		for _, p := range t.partitions {
-			if err := p.log.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("closing %s-%d: %w", t.name, p.index, err))
-			}
-			p.notify()
-		}
+		parts = append(parts, t.partitions...)
 	}
-	return errors.Join(errs...)
+	return inParallel(len(parts), func(i int) error {
+		p := parts[i]
+		defer p.notify()
+		if err := p.log.Close(); err != nil {
+			return fmt.Errorf("closing %s-%d: %w", p.topic, p.index, err)
+		}
+		return nil
+	})
 }
