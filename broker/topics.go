@@ -151,12 +151,13 @@ const openConcurrency = 32
 // opened (nil where it did not), for the caller to close or delete.
 func (r *topicRegistry) openPartitions(t *topic, from, to int32) ([]*partition, error) {
 	parts := make([]*partition, to-from)
+	batch := newSyncBatch(r.b.fs)
 	var failed atomic.Bool
 	err := inParallel(len(parts), func(i int) error {
 		if failed.Load() {
 			return nil
 		}
-		p, err := r.openPartition(t, from+int32(i))
+		p, err := r.openPartition(t, from+int32(i), batch)
 		if err != nil {
 			failed.Store(true)
 			return err
@@ -164,6 +165,10 @@ func (r *topicRegistry) openPartitions(t *topic, from, to int32) ([]*partition, 
 		parts[i] = p
 		return nil
 	})
+	if ferr := batch.flush(); ferr != nil && err == nil {
+		r.b.log.Error("could not sync the new partitions' directories", "topic", t.name, "err", ferr)
+		err = ferr
+	}
 	return parts, err
 }
 
@@ -207,9 +212,10 @@ func deletePartitions(parts []*partition) {
 	}
 }
 
-func (r *topicRegistry) openPartition(t *topic, i int32) (*partition, error) {
+// openPartition opens partition i of t through fsys (a syncBatch).
+func (r *topicRegistry) openPartition(t *topic, i int32, fsys storage.FS) (*partition, error) {
 	dir := r.partitionDir(t.name, i)
-	l, err := storage.Open(r.b.fs, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
+	l, err := storage.Open(fsys, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
 	if err != nil {
 		r.b.log.Error("could not open partition", "topic", t.name, "partition", i, "err", err)
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
@@ -218,10 +224,10 @@ func (r *topicRegistry) openPartition(t *topic, i int32) (*partition, error) {
 	// a restart finds it written already.
 	meta := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(t.id[:]))
 	name := dir + "/partition.metadata"
-	if old, err := readFile(r.b.fs, name); err == nil && string(old) == meta {
+	if old, err := readFile(fsys, name); err == nil && string(old) == meta {
 		return &partition{topic: t.name, index: i, log: l}, nil
 	}
-	if err := writeFileAtomic(r.b.fs, name, []byte(meta)); err != nil {
+	if err := writeFileAtomic(fsys, name, []byte(meta)); err != nil {
 		l.Close()
 		r.b.log.Error("could not write partition.metadata", "topic", t.name, "partition", i, "err", err)
 		return nil, fmt.Errorf("writing %s: %w", name, err)
