@@ -1,11 +1,9 @@
 package broker
 
 import (
-	"bytes"
 	"io/fs"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkit/kafkit/internal/storage"
+	"github.com/kafkit/kafkit/internal/testutil/syncbuf"
 )
 
 // enospcFS fails every write to files under dir with ENOSPC while full is
@@ -45,31 +44,13 @@ func (f *enospcFile) WriteAt(b []byte, off int64) (int, error) {
 	return f.File.WriteAt(b, off)
 }
 
-// lockedBuffer collects log output from the broker's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestStorageFaultAnsweredPerPartition: a full disk under one partition
 // (ENOSPC through the storage FS seam) answers its produces with
 // KAFKA_STORAGE_ERROR, logs the cause once with the partition, and leaves
 // the other partitions working; the partition works again once space is
 // back.
 func TestStorageFaultAnsweredPerPartition(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	var faulty *enospcFS
 	b := NewTest(t, OnDisk(), WithConfig(func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

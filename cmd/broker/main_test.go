@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/testutil/syncbuf"
 )
 
 func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
@@ -31,7 +33,7 @@ func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
 
 func TestRunsAndStopsOnSignal(t *testing.T) {
 	dir := t.TempDir()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1"}, &out, &errOut)
