@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
 }
 
 func TestRunsAndStopsOnSignal(t *testing.T) {
+	skipSignalTest(t)
 	dir := t.TempDir()
 	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
@@ -51,7 +51,7 @@ func TestRunsAndStopsOnSignal(t *testing.T) {
 	if !strings.Contains(errOut.String(), "made.up") {
 		t.Errorf("unknown key not warned about: %q", errOut.String())
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	stopSelf(t)
 	select {
 	case err := <-done:
 		if err != nil {
