@@ -67,12 +67,13 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 					break
 				}
 				if err != nil {
-					sp.ErrorCode = errorCode(err)
+					sp.ErrorCode = p.storageFault(b, "produce", err)
 					if rc.version >= 8 {
 						sp.ErrorMessage = errorMessage(err)
 					}
 					break
 				}
+				p.recovered(b)
 				sp.BaseOffset = res.BaseOffset
 				sp.LogAppendTime = res.LogAppendTime
 				sp.LogStartOffset = res.LogStartOffset

@@ -192,6 +192,9 @@ func fetchErrorCode(b *Broker, p *partition, err error) int16 {
 	if errors.Is(err, storage.ErrOffsetOutOfRange) {
 		return kerr.OffsetOutOfRange.Code
 	}
+	if isStorageFault(err) {
+		return p.storageFault(b, "fetch", err)
+	}
 	b.log.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
 	return errorCode(err)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,6 +43,8 @@ type partition struct {
 	// lastFlush is when the maintenance goroutine, its only user, last
 	// fsynced the log for flush.ms.
 	lastFlush time.Time
+	// fault is the last storage fault logged (storageFault), nil when none.
+	fault atomic.Pointer[string]
 
 	// waitMu guards waiters: long-polling fetches, each woken (without
 	// blocking) after every append or when the partition goes away.
@@ -119,13 +124,11 @@ func openTopicRegistry(b *Broker) (*topicRegistry, error) {
 		if t.configs == nil {
 			t.configs = map[string]string{}
 		}
-		for i := int32(0); i < rec.Partitions; i++ {
-			p, err := r.openPartition(t, i)
-			if err != nil {
-				r.close()
-				return nil, err
-			}
-			t.partitions = append(t.partitions, p)
+		t.partitions, err = r.openPartitions(t, 0, rec.Partitions)
+		if err != nil {
+			closePartitions(t.partitions)
+			r.close()
+			return nil, err
 		}
 		r.byName[t.name] = t
 		r.byID[t.id] = t
@@ -137,17 +140,97 @@ func (r *topicRegistry) partitionDir(topic string, p int32) string {
 	return r.b.cfg.DataDir + "/" + topic + "-" + strconv.Itoa(int(p))
 }
 
-func (r *topicRegistry) openPartition(t *topic, i int32) (*partition, error) {
+// openConcurrency is how many partitions openPartitions opens at once. Most
+// of a new partition's time goes to fsyncs (its directory, its first
+// segment, partition.metadata), which the file system's journal commits
+// together when they arrive together; and a restart's reads overlap.
+const openConcurrency = 32
+
+// openPartitions opens partitions [from, to) of t, openConcurrency at a
+// time. On failure it returns the first errors with the partitions it
+// opened (nil where it did not), for the caller to close or delete.
+func (r *topicRegistry) openPartitions(t *topic, from, to int32) ([]*partition, error) {
+	parts := make([]*partition, to-from)
+	batch := newSyncBatch(r.b.fs)
+	var failed atomic.Bool
+	err := inParallel(len(parts), func(i int) error {
+		if failed.Load() {
+			return nil
+		}
+		p, err := r.openPartition(t, from+int32(i), batch)
+		if err != nil {
+			failed.Store(true)
+			return err
+		}
+		parts[i] = p
+		return nil
+	})
+	if ferr := batch.flush(); ferr != nil && err == nil {
+		r.b.log.Error("could not sync the new partitions' directories", "topic", t.name, "err", ferr)
+		err = ferr
+	}
+	return parts, err
+}
+
+// inParallel calls fn for every i in [0, n), openConcurrency at a time, and
+// joins their errors.
+func inParallel(n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range min(openConcurrency, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// closePartitions closes what openPartitions opened; deletePartitions also
+// removes the data (a creation that failed).
+func closePartitions(parts []*partition) {
+	for _, p := range parts {
+		if p != nil {
+			p.log.Close()
+		}
+	}
+}
+
+func deletePartitions(parts []*partition) {
+	for _, p := range parts {
+		if p != nil {
+			p.log.Delete()
+		}
+	}
+}
+
+// openPartition opens partition i of t through fsys (a syncBatch).
+func (r *topicRegistry) openPartition(t *topic, i int32, fsys storage.FS) (*partition, error) {
 	dir := r.partitionDir(t.name, i)
-	l, err := storage.Open(r.b.fs, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
+	l, err := storage.Open(fsys, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
 	if err != nil {
+		r.b.log.Error("could not open partition", "topic", t.name, "partition", i, "err", err)
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
-	// Kafka's partition.metadata file ties the directory to the topic id.
+	// Kafka's partition.metadata file ties the directory to the topic id;
+	// a restart finds it written already.
 	meta := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(t.id[:]))
-	if err := writeFileAtomic(r.b.fs, dir+"/partition.metadata", []byte(meta)); err != nil {
+	name := dir + "/partition.metadata"
+	if old, err := readFile(fsys, name); err == nil && string(old) == meta {
+		return &partition{topic: t.name, index: i, log: l}, nil
+	}
+	if err := writeFileAtomic(fsys, name, []byte(meta)); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("writing %s/partition.metadata: %w", dir, err)
+		r.b.log.Error("could not write partition.metadata", "topic", t.name, "partition", i, "err", err)
+		return nil, fmt.Errorf("writing %s: %w", name, err)
 	}
 	return &partition{topic: t.name, index: i, log: l}, nil
 }
@@ -267,8 +350,42 @@ func errorCode(err error) int16 {
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, coordinator.ErrClosed):
 		return kerr.CoordinatorNotAvailable.Code
+	case isStorageFault(err):
+		return kerr.KafkaStorageError.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// isStorageFault reports an error of the file system under a log (no space,
+// too many open files, an I/O error), which Kafka answers with
+// KAFKA_STORAGE_ERROR.
+func isStorageFault(err error) bool {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	var sysErr *os.SyscallError
+	var errno syscall.Errno
+	return errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr) || errors.As(err, &errno)
+}
+
+// storageFault logs a storage fault of the partition once per distinct
+// cause (a full disk would otherwise log every produce) and returns its
+// error code; recovered clears it after the partition works again.
+func (p *partition) storageFault(b *Broker, op string, err error) int16 {
+	code := errorCode(err)
+	if code != kerr.KafkaStorageError.Code {
+		return code
+	}
+	cause := err.Error()
+	if last := p.fault.Swap(&cause); last == nil || *last != cause {
+		b.log.Error("storage fault; answering KAFKA_STORAGE_ERROR for this partition until it clears", "topic", p.topic, "partition", p.index, "op", op, "err", err)
+	}
+	return code
+}
+
+func (p *partition) recovered(b *Broker) {
+	if p.fault.Load() != nil && p.fault.Swap(nil) != nil {
+		b.log.Info("storage works again", "topic", p.topic, "partition", p.index)
+	}
 }
 
 // errorMessage is the message sent in responses that carry one; nil when the
@@ -395,24 +512,18 @@ func (r *topicRegistry) create(s createSpec) (*topic, error) {
 		t.partitions = make([]*partition, s.partitions)
 		return t, nil
 	}
-	for i := int32(0); i < s.partitions; i++ {
-		p, err := r.openPartition(t, i)
-		if err != nil {
-			for _, p := range t.partitions {
-				p.log.Delete()
-			}
-			return nil, err
-		}
-		t.partitions = append(t.partitions, p)
+	parts, err := r.openPartitions(t, 0, s.partitions)
+	if err != nil {
+		deletePartitions(parts)
+		return nil, err
 	}
+	t.partitions = parts
 	r.byName[t.name] = t
 	r.byID[t.id] = t
 	if err := r.persist(); err != nil {
 		delete(r.byName, t.name)
 		delete(r.byID, t.id)
-		for _, p := range t.partitions {
-			p.log.Delete()
-		}
+		deletePartitions(t.partitions)
 		return nil, err
 	}
 	r.b.log.Info("created topic", "topic", t.name, "partitions", s.partitions)
@@ -479,17 +590,12 @@ func (r *topicRegistry) grow(name string, count int32, validateOnly bool) error 
 	if validateOnly {
 		return nil
 	}
-	parts := append([]*partition(nil), t.partitions...)
-	for i := cur; i < count; i++ {
-		p, err := r.openPartition(t, i)
-		if err != nil {
-			for _, p := range parts[cur:] {
-				p.log.Delete()
-			}
-			return err
-		}
-		parts = append(parts, p)
+	added, err := r.openPartitions(t, cur, count)
+	if err != nil {
+		deletePartitions(added)
+		return err
 	}
+	parts := append(slices.Clip(t.partitions), added...)
 	nt := *t
 	nt.partitions = parts
 	r.byName[name] = &nt
@@ -497,9 +603,7 @@ func (r *topicRegistry) grow(name string, count int32, validateOnly bool) error 
 	if err := r.persist(); err != nil {
 		r.byName[name] = t
 		r.byID[t.id] = t
-		for _, p := range parts[cur:] {
-			p.log.Delete()
-		}
+		deletePartitions(added)
 		return err
 	}
 	return nil
@@ -588,18 +692,21 @@ func (r *topicRegistry) flushDue(now time.Time) {
 	}
 }
 
-// close flushes and closes every log.
+// close flushes and closes every log, openConcurrency at a time (each
+// writes and fsyncs its checkpoints, which the journal commits together).
 func (r *topicRegistry) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var errs []error
+	var parts []*partition
 	for _, t := range r.byName {
-		for _, p := range t.partitions {
-			if err := p.log.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("closing %s-%d: %w", t.name, p.index, err))
-			}
-			p.notify()
-		}
+		parts = append(parts, t.partitions...)
 	}
-	return errors.Join(errs...)
+	return inParallel(len(parts), func(i int) error {
+		p := parts[i]
+		defer p.notify()
+		if err := p.log.Close(); err != nil {
+			return fmt.Errorf("closing %s-%d: %w", p.topic, p.index, err)
+		}
+		return nil
+	})
 }

@@ -131,9 +131,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Signals are caught before the address is printed: whoever waits for
-	// that line may stop the broker right away.
+	// that line may stop the broker right away. The same two work on every
+	// platform: on Windows, Go delivers Ctrl-C and Ctrl-Break as
+	// os.Interrupt and closing the console, logging off or shutting down as
+	// SIGTERM.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
 	var web *webServer
 	if httpListen != "" {

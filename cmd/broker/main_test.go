@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/testutil/syncbuf"
 )
 
 func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
@@ -29,8 +31,9 @@ func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
 }
 
 func TestRunsAndStopsOnSignal(t *testing.T) {
+	skipSignalTest(t)
 	dir := t.TempDir()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1", "--http", ""}, &out, &errOut)

@@ -5,18 +5,19 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/testutil/syncbuf"
 )
 
 // TestServesConsoleAndMetrics: kafkit.http.listen (like --http) serves the console and /metrics and
 // prints their URL; the broker's own Prometheus names are there.
 func TestServesConsoleAndMetrics(t *testing.T) {
-	var out, errOut syncBuffer
+	skipSignalTest(t)
+	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--override", "kafkit.http.listen=127.0.0.1:0"}, &out, &errOut)
@@ -55,7 +56,7 @@ func TestServesConsoleAndMetrics(t *testing.T) {
 // run's result on done.
 func stopRun(t *testing.T, done <-chan error) {
 	t.Helper()
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	stopSelf(t)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -70,6 +71,7 @@ func stopRun(t *testing.T, done <-chan error) {
 // broker still starts (and says so), while an address asked for that is
 // taken stops start-up.
 func TestBusyDefaultHTTPPortOnlyWarns(t *testing.T) {
+	skipSignalTest(t)
 	ln, err := net.Listen("tcp", defaultHTTPListen)
 	if err != nil {
 		t.Skipf("%s is taken by something else already: %v", defaultHTTPListen, err)
@@ -79,7 +81,7 @@ func TestBusyDefaultHTTPPortOnlyWarns(t *testing.T) {
 	if err := run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--http", defaultHTTPListen}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--http") {
 		t.Errorf("an explicit busy --http: %v", err)
 	}
-	var sout, serr syncBuffer
+	var sout, serr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run([]string{"--listen", "127.0.0.1:0", "--in-memory"}, &sout, &serr) }()
 	deadline := time.Now().Add(20 * time.Second)

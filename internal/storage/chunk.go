@@ -34,8 +34,9 @@ func (c Chunk) Close() error {
 // ReadChunk locates what Read would return for a fetch at offset, as a
 // file range instead of a copy: whole batches up to maxBytes (at least the
 // first when minOne, KIP-74), never spanning two segments, stopping at the
-// high watermark, or at the last stable offset when committed. ok is false when the log's files are not OS files
-// (the in-memory mode): the caller then uses Read. A Chunk with Len 0 means
+// high watermark, or at the last stable offset when committed. ok is false
+// when the log's files are not OS files (the in-memory mode) or a descriptor
+// for the chunk cannot be opened: the caller then uses Read. A Chunk with Len 0 means
 // no data.
 func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne bool) (c Chunk, ok bool, err error) {
 	l.mu.RLock()
@@ -93,7 +94,10 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 		}
 		f, err := openChunkFile(s.logPath, pos)
 		if err != nil {
-			return c, false, fmt.Errorf("storage: %w", err)
+			// Out of descriptors, most likely: Read serves the fetch
+			// through the log's open files instead, or reports what is
+			// really wrong.
+			return c, false, nil
 		}
 		return Chunk{File: f, Pos: pos, Len: n}, true, nil
 	}

@@ -270,7 +270,7 @@ func (l *Log) load(now time.Time) error {
 // It returns the segments it recovered, whose rewritten files are not yet
 // fsynced.
 func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now time.Time) (recovered []*segment, err error) {
-	buf := make([]byte, batchHeaderLen, 64<<10)
+	buf := make([]byte, batchHeaderLen) // recover grows it to the largest batch
 	for i, base := range bases {
 		if n := len(l.segments); n > 0 && base < l.segments[n-1].next {
 			l.logger.Error("segment overlaps the previous one; deleting it and every later segment",
