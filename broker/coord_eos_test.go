@@ -282,8 +282,24 @@ func TestTransactionalProduceVerified(t *testing.T) {
 		t.Fatalf("produce of a fenced instance: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
 	}
 
-	// The verification a partition leader sends (AddPartitionsToTxn v4
-	// VerifyOnly) answers per partition.
+	off := NewTest(t, WithConfig(func(c *Config) { c.TxnPartitionVerification = false }))
+	oc := dial(t, off)
+	createTestTopic(t, off, "v", 1)
+	q := initTxn(t, oc, "tx")
+	if code := q.produce(t, "v", 0); code != 0 {
+		t.Fatalf("verification disabled: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// TestVerifyOnlyAnswersPerPartition (low): AddPartitionsToTxn v4 with
+// VerifyOnly, as a partition leader sends it, answers each partition:
+// INVALID_TXN_STATE only for those not in the transaction.
+func TestVerifyOnlyAnswersPerPartition(t *testing.T) {
+	b := NewTest(t)
+	c := dial(t, b)
+	createTestTopic(t, b, "v", 2)
+	p := initTxn(t, c, "tx")
+	p.addPartitions(t, "v", 1)
 	verify := kmsg.NewPtrAddPartitionsToTxnRequest()
 	verify.SetVersion(4)
 	verify.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch, VerifyOnly: true,
@@ -294,14 +310,6 @@ func TestTransactionalProduceVerified(t *testing.T) {
 	}
 	if got[0] != kerr.InvalidTxnState.Code || got[1] != 0 {
 		t.Fatalf("VerifyOnly of v-0 (not added) and v-1 (added): %v", got)
-	}
-
-	off := NewTest(t, WithConfig(func(c *Config) { c.TxnPartitionVerification = false }))
-	oc := dial(t, off)
-	createTestTopic(t, off, "v", 1)
-	q := initTxn(t, oc, "tx")
-	if code := q.produce(t, "v", 0); code != 0 {
-		t.Fatalf("verification disabled: %v", kerr.ErrorForCode(code))
 	}
 }
 

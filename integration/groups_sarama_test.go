@@ -326,6 +326,7 @@ func TestSaramaSessionTimeoutExpiresMember(t *testing.T) {
 	}
 	sync := kmsg.NewPtrSyncGroupRequest()
 	sync.Group, sync.MemberID, sync.Generation = group, jr.MemberID, jr.Generation
+	sync.ProtocolType, sync.Protocol = jr.ProtocolType, jr.Protocol // mandatory from v5
 	sr, err := sync.RequestWith(ctx, cl)
 	if err != nil || sr.ErrorCode != 0 {
 		t.Fatalf("sync: %v %+v", err, sr)

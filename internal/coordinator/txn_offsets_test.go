@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -101,4 +102,45 @@ func TestCompleteTxnOffsetsWhileLoading(t *testing.T) {
 			t.Fatalf("before Load: %v", err)
 		}
 	})
+}
+
+// TestReplayTxnOffsets: in the replay a transaction's offsets wait for its
+// marker in their own partition (a marker of the same producer in another
+// partition belongs to another transaction), a commit marker applies them
+// unless a plain commit was appended after them, and those without a marker
+// stay pending.
+func TestReplayTxnOffsets(t *testing.T) {
+	partitionFor := func(g string) int32 { return map[string]int32{"g1": 1, "g2": 2}[g] }
+	l := loader{groups: make(map[string]*group), txns: make(txnIndex), partitionFor: partitionFor, now: time.Now()}
+	rec := func(partition int32, offset, pid int64, group string, value int64) LogRecord {
+		o := committed{offset: value, leaderEpoch: -1}
+		return LogRecord{Record: Record{Key: offsetKey(group, topicPartition{"t", 0}), Value: offsetValue(o)}, Partition: partition, Offset: offset, ProducerID: pid}
+	}
+	marker := func(partition int32, offset, pid int64, m Marker) LogRecord {
+		return LogRecord{Partition: partition, Offset: offset, ProducerID: pid, Marker: m}
+	}
+	for _, r := range []LogRecord{
+		rec(1, 0, 9, "g1", 10),        // open transaction of producer 9 in partition 1
+		rec(1, 1, -1, "g1", 5),        // a plain commit after it
+		rec(2, 0, 9, "g2", 20),        // producer 9's earlier transaction in partition 2
+		marker(2, 1, 9, CommitMarker), // ends only partition 2's offsets
+		rec(2, 2, 7, "g2", 30),
+		rec(2, 3, -1, "g2", 25), // a plain commit appended after producer 7's offset
+		marker(2, 4, 7, CommitMarker),
+	} {
+		if err := l.apply(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp := topicPartition{"t", 0}
+	if got := l.groups["g1"].offsets[tp].offset; got != 5 || !l.groups["g1"].pendingTxn(tp) {
+		t.Errorf("g1: offset %d, pending %v; want 5 and producer 9's offset still pending", got, l.groups["g1"].pendingTxn(tp))
+	}
+	if got := l.groups["g2"].offsets[tp].offset; got != 25 || l.groups["g2"].pendingTxn(tp) {
+		t.Errorf("g2: offset %d, pending %v; want the later plain commit 25, nothing pending", got, l.groups["g2"].pendingTxn(tp))
+	}
+	l.txns.complete(l.groups, 1, 9, partitionFor, true)
+	if got := l.groups["g1"].offsets[tp].offset; got != 5 || l.groups["g1"].pendingTxn(tp) || len(l.txns) != 0 {
+		t.Errorf("g1 after producer 9's commit: offset %d, pending %v, index %v; want the later plain commit 5, nothing pending", got, l.groups["g1"].pendingTxn(tp), l.txns)
+	}
 }
