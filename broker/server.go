@@ -283,6 +283,42 @@ func (b *Broker) Close(ctx context.Context) error {
 	return b.closeErr
 }
 
+// NewClusterID is a random cluster id as Kafka's tools print one
+// (kafka-storage.sh random-uuid): 16 bytes, URL-safe base64.
+func NewClusterID() string {
+	var id [16]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+func writeMetaProperties(fsys storage.FS, path, clusterID string, nodeID int32) error {
+	content := fmt.Sprintf("#Written by kafkit\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
+	if err := writeFileAtomic(fsys, path, []byte(content)); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// ErrAlreadyFormatted is a log directory that holds meta.properties.
+var ErrAlreadyFormatted = errors.New("already formatted")
+
+// FormatLogDir writes meta.properties with clusterID and the node id into
+// cfg's log directory, as kafka-storage.sh format does, and returns the
+// directory. A directory already formatted is left as it is, with
+// ErrAlreadyFormatted. (A broker formats an empty directory itself: this
+// is only for scripts that run Kafka's format step.)
+func FormatLogDir(cfg Config, clusterID string) (string, error) {
+	fsys := storage.OSFS{}
+	if err := fsys.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return cfg.DataDir, fmt.Errorf("log.dirs: %w", err)
+	}
+	path := cfg.DataDir + "/meta.properties"
+	if _, err := readFile(fsys, path); err == nil {
+		return cfg.DataDir, ErrAlreadyFormatted
+	}
+	return cfg.DataDir, writeMetaProperties(fsys, path, clusterID, int32(cfg.BrokerID))
+}
+
 // metaProperties is Kafka's meta.properties: cluster id and node id.
 type metaProperties struct {
 	clusterID string
@@ -308,13 +344,10 @@ func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID in
 		}
 	}
 	if clusterID == "" {
-		var id [16]byte
-		rand.Read(id[:])
-		clusterID = base64.RawURLEncoding.EncodeToString(id[:])
+		clusterID = NewClusterID()
 	}
-	content := fmt.Sprintf("#Written by kafkit\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
-	if err := writeFileAtomic(fsys, path, []byte(content)); err != nil {
-		return metaProperties{}, fmt.Errorf("writing %s: %w", path, err)
+	if err := writeMetaProperties(fsys, path, clusterID, nodeID); err != nil {
+		return metaProperties{}, err
 	}
 	return metaProperties{clusterID: clusterID}, nil
 }

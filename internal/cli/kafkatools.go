@@ -23,7 +23,8 @@ var kafkaTools = []string{
 	"kafka-topics", "kafka-console-producer", "kafka-console-consumer", "kafka-consumer-groups",
 	"kafka-configs", "kafka-get-offsets", "kafka-delete-records", "kafka-broker-api-versions",
 	"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-acls",
-	"kafka-leader-election", "kafka-reassign-partitions",
+	"kafka-leader-election", "kafka-reassign-partitions", "kafka-server-start", "kafka-server-stop",
+	"kafka-storage",
 }
 
 // actionCommands maps a kafkit command that Kafka's tools drive with an

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/internal/testutil/syncbuf"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -384,5 +385,71 @@ func TestPartitionTools(t *testing.T) {
 	bad := write("bad.json", `{"version":1,"partitions":[{"topic":"p","partition":0,"replicas":[3]}]}`)
 	if r = tool(t, "kafka-reassign-partitions.sh", "", "--bootstrap-server", b, "--execute", "--reassignment-json-file", bad); r.code != 1 || !strings.Contains(r.err, "Unknown broker id 3") {
 		t.Errorf("--execute onto a missing broker: exit %d, %q", r.code, r.err)
+	}
+}
+
+// TestServerStartStop formats a log directory with kafka-storage.sh, runs
+// the broker with kafka-server-start.sh on a server.properties, uses it,
+// and stops it with kafka-server-stop.sh.
+func TestServerStartStop(t *testing.T) {
+	skipSignalTest(t)
+	t.Setenv("TMPDIR", t.TempDir()) // the server registry
+	dir := t.TempDir()
+	props := filepath.Join(dir, "server.properties")
+	logs := filepath.Join(dir, "kraft-combined-logs")
+	if err := os.WriteFile(props, []byte("node.id=1\nlisteners=PLAINTEXT://127.0.0.1:0\nlog.dirs="+logs+"\nkafkit.http.listen=\n"+
+		"offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(toolOK(t, "kafka-storage.sh", "", "random-uuid").out)
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(id) {
+		t.Fatalf("random-uuid printed %q", id)
+	}
+	if r := toolOK(t, "kafka-storage.sh", "", "format", "-t", id, "-c", props); r.out != "Formatting "+logs+" with cluster.id "+id+".\n" {
+		t.Errorf("format printed %q", r.out)
+	}
+	if r := tool(t, "kafka-storage.sh", "", "format", "-t", id, "-c", props); r.code != 1 || !strings.Contains(r.err, "is already formatted") {
+		t.Errorf("format again: exit %d, %q", r.code, r.err)
+	}
+	toolOK(t, "kafka-storage.sh", "", "format", "-t", id, "-c", props, "--ignore-formatted")
+	if r := toolOK(t, "kafka-storage.sh", "", "info", "-c", props); !strings.Contains(r.out, "Found metadata: {cluster.id="+id+", node.id=1, version=1}") {
+		t.Errorf("info printed %q", r.out)
+	}
+
+	if r := tool(t, "kafka-server-stop.sh", ""); r.code != 1 || r.out != "No kafka server to stop\n" {
+		t.Errorf("stop with no server: exit %d, %q", r.code, r.out)
+	}
+	var out, errOut syncbuf.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(context.Background(), []string{"/opt/kafka/bin/kafka-server-start.sh", props, "--override", "num.partitions=2"},
+			IO{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	}()
+	addrRE := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+) \(data: ([^,]+), cluster id (\S+)\)`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil; m = addrRE.FindStringSubmatch(out.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker did not start: %q %q", out.String(), errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m[2] != logs || strings.TrimSuffix(m[3], ")") != id {
+		t.Errorf("broker runs on %s with cluster id %s, want %s and %s", m[2], m[3], logs, id)
+	}
+	toolOK(t, "kafka-topics.sh", "", "--bootstrap-server", m[1], "--create", "--topic", "t")
+	if r := toolOK(t, "kafka-topics.sh", "", "--bootstrap-server", m[1], "--describe", "--topic", "t"); !strings.Contains(r.out, "PartitionCount: 2") {
+		t.Errorf("--override num.partitions=2 not applied: %q", r.out)
+	}
+	toolOK(t, "kafka-server-stop.sh", "")
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), "kafkit broker stopped") {
+			t.Errorf("kafka-server-start exited %d: %q %q", code, out.String(), errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker did not stop after kafka-server-stop.sh")
+	}
+	if r := tool(t, "kafka-server-start.sh", ""); r.code != 1 || !strings.Contains(r.err, "USAGE: kafka-server-start.sh [-daemon] server.properties") {
+		t.Errorf("no properties file: exit %d, %q", r.code, r.err)
 	}
 }

@@ -121,7 +121,7 @@ func newRoot(g *globals) *cobra.Command {
 	}
 	root.AddCommand(consoleProducerCmd(g), consoleConsumerCmd(g), getOffsetsCmd(g), deleteRecordsCmd(g),
 		apiVersionsCmd(g), producerPerfCmd(g), consumerPerfCmd(g), leaderElectionCmd(g),
-		reassignPartitionsCmd(g))
+		reassignPartitionsCmd(g), serverStartCmd(g), serverStopCmd(g), storageCmd(g))
 	return root
 }
 

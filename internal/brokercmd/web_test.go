@@ -1,4 +1,4 @@
-package main
+package brokercmd
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func TestServesConsoleAndMetrics(t *testing.T) {
 	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--override", "kafkit.http.listen=127.0.0.1:0"}, &out, &errOut)
+		done <- Run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--override", "kafkit.http.listen=127.0.0.1:0"}, &out, &errOut)
 	}()
 	urlRE := regexp.MustCompile(`console on (http://127\.0\.0\.1:\d+/)`)
 	deadline := time.Now().Add(20 * time.Second)
@@ -78,12 +78,12 @@ func TestBusyDefaultHTTPPortOnlyWarns(t *testing.T) {
 	}
 	defer ln.Close()
 	var out, errOut bytes.Buffer
-	if err := run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--http", defaultHTTPListen}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--http") {
+	if err := Run([]string{"--listen", "127.0.0.1:0", "--in-memory", "--http", defaultHTTPListen}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--http") {
 		t.Errorf("an explicit busy --http: %v", err)
 	}
 	var sout, serr syncbuf.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run([]string{"--listen", "127.0.0.1:0", "--in-memory"}, &sout, &serr) }()
+	go func() { done <- Run([]string{"--listen", "127.0.0.1:0", "--in-memory"}, &sout, &serr) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(serr.String(), "no web console") {
 		if time.Now().After(deadline) {

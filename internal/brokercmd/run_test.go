@@ -1,4 +1,4 @@
-package main
+package brokercmd
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
 	props := filepath.Join(dir, "server.properties")
 	os.WriteFile(props, []byte("log.dirs="+dir+"\nnum.partitions=many\nlog.segment.bytes=1\nsome.unknown.key=1\n"), 0o644)
 	var out, errOut bytes.Buffer
-	err := run([]string{"--config", props, "--listen", "127.0.0.1:0"}, &out, &errOut)
+	err := Run([]string{"--config", props, "--listen", "127.0.0.1:0"}, &out, &errOut)
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -25,7 +25,7 @@ func TestBadConfigStopsStartupNamingTheKey(t *testing.T) {
 			t.Errorf("error does not name %s: %v", key, err)
 		}
 	}
-	if err := run([]string{"--override", "nonsense"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--override") {
+	if err := Run([]string{"--override", "nonsense"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--override") {
 		t.Errorf("bad --override: %v", err)
 	}
 }
@@ -36,7 +36,7 @@ func TestRunsAndStopsOnSignal(t *testing.T) {
 	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1", "--http", ""}, &out, &errOut)
+		done <- Run([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--override", "made.up=1", "--override", "zookeeper.connect=localhost:2181", "--http", ""}, &out, &errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "listening on 127.0.0.1:") {
@@ -50,6 +50,9 @@ func TestRunsAndStopsOnSignal(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "made.up") {
 		t.Errorf("unknown key not warned about: %q", errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "ZooKeeper is not used") || !strings.Contains(errOut.String(), "key=zookeeper.connect") {
+		t.Errorf("zookeeper.connect not explained: %q", errOut.String())
 	}
 	stopRun(t, done)
 	if !strings.Contains(out.String(), "stopped") {

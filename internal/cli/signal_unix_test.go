@@ -1,0 +1,7 @@
+//go:build unix
+
+package cli
+
+import "testing"
+
+func skipSignalTest(*testing.T) {}
