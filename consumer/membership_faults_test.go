@@ -175,6 +175,37 @@ func TestStallDuringCooperativeRevocationLeaves(t *testing.T) {
 	waitFor(t, "B owning every partition", 20*time.Second, func() bool { return b.owned() == 4 })
 	produce(t, c, spread("st", 4, 0, 40)...)
 	waitFor(t, "B consuming the stalled member's partitions", 20*time.Second, func() bool { return len(b.processed()) >= 40 })
+
+	// A's next Poll finds its partitions lost, and A rejoins.
+	stop := pollLoop(a.cons)
+	defer stop()
+	waitFor(t, "A's OnLost and its partitions back", 20*time.Second, func() bool {
+		a.mu.Lock()
+		lost := len(a.lost)
+		a.mu.Unlock()
+		return lost == 1 && a.owned() == 2 && b.owned() == 2
+	})
+}
+
+// Issue 19: the poll timer runs while a commit on revocation is in flight
+// (here one that keeps failing retriably): the member leaves the group.
+func TestStallInRevocationCommitLeaves(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "rc"))
+	produce(t, c, spread("rc", 2, 0, 10)...)
+	cfg := func(cfg *Config) {
+		cfg.PartitionAssignmentStrategy = []string{AssignorRange}
+		cfg.MaxPollInterval = time.Second
+	}
+	a := startMember(t, c, "rc", cfg)
+	waitFor(t, "A's records", 20*time.Second, func() bool { return len(a.processed()) == 10 })
+	leaves := observeLeave(c, a.cons.GroupMetadata().MemberID)
+	f := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: -1})
+	defer f.Remove() // before the members' Close commits
+	b := startMember(t, c, "rc", cfg)
+	if err := leaves.Wait(testCtx(t, 20*time.Second), 1); err != nil {
+		t.Fatalf("the member stuck committing on revocation never left: %v", err)
+	}
+	waitFor(t, "B owning both partitions", 20*time.Second, func() bool { return b.owned() == 2 })
 }
 
 // observeLeave counts the LeaveGroup requests of member id.
