@@ -124,6 +124,14 @@ func TestFaultResponseTopicsReordered(t *testing.T) {
 		return resp, nil, true
 	})
 	p := newProducer(t, c, Config{Linger: time.Hour})
+	for _, topic := range []string{"a", "b"} { // the sender learns both leaders
+		if err := p.Send(testCtx(t), &kafkit.Record{Topic: topic, Partition: 0, Value: []byte("warm-up")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a := newAcks()
 	for _, topic := range []string{"a", "b"} {
 		if err := a.send(t, p, &kafkit.Record{Topic: topic, Partition: 0, Value: []byte(topic)}); err != nil {

@@ -53,7 +53,7 @@ type sender struct {
 	pid         recordbatch.Producer // id and epoch; BaseSequence unused
 	pidReady    bool
 	pidFetching bool
-	needPID     bool                     // a partition must start over under a newer producer id (KIP-360, non-transactional)
+	needPID     bool                     // a partition must start over under a newer epoch (KIP-360, non-transactional)
 	stopping    bool                     // Close: fail what is left once nothing is in flight
 	onWire      map[*produceReq]struct{} // requests whose responses are not handled yet
 	settling    []chan struct{}          // closed once nothing is on the wire (see settle)
@@ -1017,14 +1017,24 @@ func (s *sender) setMeta(m *client.Metadata) {
 	}
 }
 
-// maybeFetchPID starts InitProducerId for an idempotent (non-transactional)
-// producer that has no producer id yet, or whose partition must start over
-// under a new one. Partitions keep the id they use until they can move.
+// maybeFetchPID gives an idempotent (non-transactional) producer its
+// producer id, and a newer epoch when a partition must start over. As in
+// Java (KIP-360) the epoch is bumped locally: the broker takes a higher
+// epoch at sequence 0 and from then on rejects the old epoch, so a request
+// of the old one that reaches it late cannot be written after the
+// partition moved on. Only an exhausted epoch takes a new producer id from
+// InitProducerId. Partitions keep the epoch they use until they can move.
 func (s *sender) maybeFetchPID() {
 	if !s.s.idempotent || s.s.TransactionalID != "" || s.pidFetching || s.stopping {
 		return
 	}
 	if s.pidReady && !s.needPID {
+		return
+	}
+	if s.pidReady && s.pid.Epoch < math.MaxInt16 {
+		s.needPID = false
+		s.setPID(s.pid.ID, s.pid.Epoch+1)
+		s.wake() // drain again: the partitions waiting for it can move
 		return
 	}
 	s.pidFetching = true

@@ -293,6 +293,9 @@ func (p *Producer) sendOffsets(ctx context.Context, offsets map[kafkit.TopicPart
 	if err := p.transactional(); err != nil {
 		return err
 	}
+	if len(offsets) == 0 {
+		return nil // as Java: an empty poll adds nothing to the transaction
+	}
 	if err := p.txn.mu.lock(ctx); err != nil {
 		return err
 	}
