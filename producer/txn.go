@@ -25,8 +25,13 @@ type GroupMetadata = kafkit.GroupMetadata
 
 // txnState is the client side of the transaction protocol.
 type txnState struct {
-	mu       chanMutex // serializes the transactional calls; guards ready
+	mu       chanMutex // serializes the transactional calls; guards ready and endSent
 	ready    bool      // InitTransactions succeeded
+	// endSent is the EndTxn (commit or abort) sent for the current
+	// transaction whose call failed: the coordinator may have applied it,
+	// so only the same end may be tried again (Java's COMMITTING and
+	// ABORTING states).
+	endSent *bool
 	inTxn    atomic.Bool
 	ending   atomic.Bool           // Commit or Abort running: Send is refused, as in Java
 	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
@@ -184,6 +189,12 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	if !p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: no transaction in progress", ErrTransactionState)
 	}
+	if sent := p.txn.endSent; sent != nil && *sent != commit {
+		if *sent {
+			return fmt.Errorf("%w: the transaction's commit was sent and may have been applied: call CommitTransaction again", ErrTransactionState)
+		}
+		return fmt.Errorf("%w: the transaction's abort was sent and may have been applied: call AbortTransaction again", ErrTransactionState)
+	}
 	p.txn.ending.Store(true)
 	defer p.txn.ending.Store(false)
 	p.txn.gate.Lock()
@@ -214,12 +225,15 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 		case <-adding:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-p.snd.done:
+			return ErrClosed // Close: the sender will not report it
 		}
 	}
 	if e := p.txn.abortErr.Load(); commit && e != nil {
 		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
 	}
 	if p.txn.started.Load() {
+		p.txn.endSent = &commit
 		if err := p.endTxn(ctx, commit); err != nil {
 			return err
 		}
@@ -240,6 +254,7 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	}
 	p.txn.inTxn.Store(false)
 	p.txn.abortErr.Store(nil)
+	p.txn.endSent = nil
 	return nil
 }
 
