@@ -25,13 +25,13 @@ type GroupMetadata = kafkit.GroupMetadata
 
 // txnState is the client side of the transaction protocol.
 type txnState struct {
-	mu       chanMutex // serializes the transactional calls; guards ready and endSent
-	ready    bool      // InitTransactions succeeded
+	mu    chanMutex // serializes the transactional calls; guards ready and endSent
+	ready bool      // InitTransactions succeeded
 	// endSent is the EndTxn (commit or abort) sent for the current
 	// transaction whose call failed: the coordinator may have applied it,
 	// so only the same end may be tried again (Java's COMMITTING and
 	// ABORTING states).
-	endSent *bool
+	endSent  *bool
 	inTxn    atomic.Bool
 	ending   atomic.Bool           // Commit or Abort running: Send is refused, as in Java
 	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
