@@ -947,8 +947,23 @@ func (s *sender) requestBump(pq *partQueue) {
 
 // renumber moves pq to the producer's current id and epoch and numbers its
 // outstanding sequenced batches (none on the wire) from 0, in order, as
-// Java's startSequencesAtBeginning.
+// Java's startSequencesAtBeginning. A batch an earlier attempt of which may
+// have been written fails instead: under new numbers the broker could not
+// recognize it and would write it twice.
 func (s *sender) renumber(pq *partQueue) {
+	var unsure []*batch
+	pq.mu.Lock()
+	pq.batches = slices.DeleteFunc(pq.batches, func(b *batch) bool {
+		if b.seq >= 0 && b.maybe {
+			unsure = append(unsure, b)
+			return true
+		}
+		return false
+	})
+	pq.mu.Unlock()
+	for _, b := range unsure {
+		s.fail(b, fmt.Errorf("%w: %w", ErrUnknownOutcome, b.lastErr))
+	}
 	pq.pid = s.pid
 	seq := int32(0)
 	for _, b := range pq.seqd {
