@@ -184,7 +184,6 @@ func (s *sender) drain(now time.Time) time.Time {
 	if s.stopping {
 		return next // Close gave up on what is still queued
 	}
-	s.txnDropIfAbortable()
 	s.expireOnWire(now, soon)
 	flushing := s.acc.flushing.Load() > 0
 	needMeta := false

@@ -153,11 +153,15 @@ func (p *Producer) txnCheckSend() error {
 	return nil
 }
 
-// txnFailed records that a record of the current transaction failed: the
-// transaction can then only be aborted. Sender goroutine.
+// txnFailed records that the current transaction failed: it can then only
+// be aborted, and its batches never sent are dropped (Java's
+// abortUndrainedBatches): sending them would only make Commit and Abort
+// wait for records nobody can commit. The drop runs on the sender before
+// anything Commit or Abort asks of it later, so it cannot reach the next
+// transaction.
 func (p *Producer) txnFailed(err error) {
-	if p.txn.inTxn.Load() {
-		p.txn.abortErr.CompareAndSwap(nil, &err)
+	if p.txn.inTxn.Load() && p.txn.abortErr.CompareAndSwap(nil, &err) {
+		p.snd.post(func() { p.snd.dropUnsent(fmt.Errorf("%w: %w", ErrAbortableTransaction, err)) })
 	}
 }
 
@@ -515,18 +519,6 @@ func (s *sender) failPartition(pq *partQueue, err error) {
 	pq.mu.Unlock()
 	for _, b := range batches {
 		s.fail(b, err)
-	}
-}
-
-// txnDropIfAbortable fails the batches never sent once the transaction can
-// only be aborted (Java's abortUndrainedBatches): sending them would only
-// make Commit and Abort wait for records nobody can commit.
-func (s *sender) txnDropIfAbortable() {
-	if s.s.TransactionalID == "" {
-		return
-	}
-	if e := s.p.txn.abortErr.Load(); e != nil {
-		s.dropUnsent(fmt.Errorf("%w: %w", ErrAbortableTransaction, *e))
 	}
 }
 
