@@ -115,8 +115,13 @@ func (s *sender) call(ctx context.Context, fn func()) error {
 		fn()
 		close(done)
 	})
+	return s.await(ctx, done)
+}
+
+// await waits for ch to close, or for ctx, or for the sender to stop.
+func (s *sender) await(ctx context.Context, ch <-chan struct{}) error {
 	select {
-	case <-done:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -924,14 +929,7 @@ func (s *sender) settle(ctx context.Context) error {
 	if err := s.call(ctx, func() { s.settling = append(s.settling, ch) }); err != nil {
 		return err
 	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.done:
-		return ErrClosed
-	}
+	return s.await(ctx, ch)
 }
 
 // requestBump makes pq start over at sequence 0 under a newer producer id

@@ -225,12 +225,8 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 		return err
 	}
 	if adding != nil {
-		select {
-		case <-adding:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.snd.done:
-			return ErrClosed // Close: the sender will not report it
+		if err := p.snd.await(ctx, adding); err != nil {
+			return err // ErrClosed: the sender will not report it
 		}
 	}
 	if e := p.txn.abortErr.Load(); commit && e != nil {
