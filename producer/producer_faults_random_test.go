@@ -290,12 +290,14 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 	wg.Wait()
 
 	stored := map[string]int64{}
+	epochs := map[string]int16{}
 	last := map[int32]string{}
 	for _, r := range consumeAll(t, c, topic, kgo.ReadUncommitted()) {
 		v := string(r.Value)
 		if _, dup := stored[v]; dup {
-			t.Fatalf("record %s stored twice (offsets %d and %d)", v, stored[v], r.Offset)
+			t.Fatalf("record %s stored twice (offsets %d and %d, epochs %d and %d; callback %v)", v, stored[v], r.Offset, epochs[v], r.ProducerEpoch, outs[v].err)
 		}
+		epochs[v] = r.ProducerEpoch
 		stored[v] = r.Offset
 		if !strings.HasPrefix(v, strconv.Itoa(int(r.Partition))+"-") {
 			t.Fatalf("record %s in partition %d", v, r.Partition)

@@ -4,6 +4,7 @@ package producer
 // Sender, RecordAccumulator and TransactionManager handle them.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -124,6 +125,14 @@ func TestFaultResponseTopicsReordered(t *testing.T) {
 		return resp, nil, true
 	})
 	p := newProducer(t, c, Config{Linger: time.Hour})
+	for _, topic := range []string{"a", "b"} { // the sender learns both leaders
+		if err := p.Send(testCtx(t), &kafkit.Record{Topic: topic, Partition: 0, Value: []byte("warm-up")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a := newAcks()
 	for _, topic := range []string{"a", "b"} {
 		if err := a.send(t, p, &kafkit.Record{Topic: topic, Partition: 0, Value: []byte(topic)}); err != nil {
@@ -414,5 +423,111 @@ func TestFaultInflightExpiryThenContinue(t *testing.T) {
 	}
 	if n := endOffset(t, c, "t", 0); n != r.Offset+1 || n > 2 {
 		t.Fatalf("y at %d, log end %d", r.Offset, n)
+	}
+}
+
+// Suspected in issue 21: the epoch bump after a transaction that lost its
+// sequences names the current producer id and epoch (KIP-360), so the
+// coordinator bumps them only if no newer instance took over.
+func TestFaultEpochBumpNamesCurrentProducer(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	var inits []*kmsg.InitProducerIDRequest
+	c.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		inits = append(inits, req.(*kmsg.InitProducerIDRequest))
+		return nil, nil, false
+	})
+	produceFault(c, "t", 0, kerr.UnknownProducerID)
+	p := txnProducer(t, c, Config{})
+	ctx := testCtx(t)
+	id, epoch, err := p.pidEpoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SendSync(ctx, &kafkit.Record{Topic: "t", Value: []byte("x")}); !errors.Is(err, kerr.UnknownProducerID) {
+		t.Fatalf("send: %v", err)
+	}
+	if err := p.AbortTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// EndTxn v5 (KIP-890) may have bumped the epoch once already.
+	if len(inits) != 2 || inits[0].ProducerID != -1 || inits[1].ProducerID != id || inits[1].ProducerEpoch < epoch {
+		t.Fatalf("InitProducerId requests %d; the bump named producer %d epoch %d, want %d epoch %d or later", len(inits), inits[len(inits)-1].ProducerID, inits[len(inits)-1].ProducerEpoch, id, epoch)
+	}
+	commitOne(t, p, "t", "next")
+}
+
+// Suspected in issue 21: a Commit whose EndTxn reached the coordinator but
+// whose call ended before the answer cannot be followed by an abort (the
+// commit may be applied); the commit is retried instead, as in Java.
+func TestFaultAbortAfterUnansweredCommit(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.SleepControl(func() { <-release }) // the first EndTxn is applied late
+		return nil, nil, false
+	})
+	p := txnProducer(t, c, Config{})
+	ctx := testCtx(t)
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SendSync(ctx, &kafkit.Record{Topic: "t", Value: []byte("committed")}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := p.CommitTransaction(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("commit: %v, want the deadline", err)
+	}
+	if err := p.AbortTransaction(ctx); !errors.Is(err, ErrTransactionState) {
+		t.Fatalf("abort after an unanswered commit: %v, want ErrTransactionState", err)
+	}
+	close(release)
+	if err := p.CommitTransaction(ctx); err != nil {
+		t.Fatalf("retried commit: %v", err)
+	}
+	commitOne(t, p, "t", "next")
+	got := consume(t, c, "t", 2, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if string(got[0].Value) != "committed" {
+		t.Fatalf("read %s first", got[0].Value)
+	}
+}
+
+// Suspected in issue 21: Close while a Commit waits for AddPartitionsToTxn
+// ends the Commit instead of leaving it waiting for its ctx.
+func TestFaultCloseDuringCommit(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.AddPartitionsToTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	t.Cleanup(func() { close(release) })
+	p := txnProducer(t, c, Config{})
+	ctx := testCtx(t)
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(ctx, &kafkit.Record{Topic: "t", Value: []byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	committed := make(chan error, 1)
+	go func() { committed <- p.CommitTransaction(ctx) }()
+	time.Sleep(100 * time.Millisecond) // let Commit wait
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	p.Close(closeCtx)
+	select {
+	case err := <-committed:
+		if err == nil {
+			t.Fatal("Commit succeeded although its partition was never added")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Commit still waiting after Close returned")
 	}
 }

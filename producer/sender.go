@@ -53,7 +53,7 @@ type sender struct {
 	pid         recordbatch.Producer // id and epoch; BaseSequence unused
 	pidReady    bool
 	pidFetching bool
-	needPID     bool                     // a partition must start over under a newer producer id (KIP-360, non-transactional)
+	needPID     bool                     // a partition must start over under a newer epoch (KIP-360, non-transactional)
 	stopping    bool                     // Close: fail what is left once nothing is in flight
 	onWire      map[*produceReq]struct{} // requests whose responses are not handled yet
 	settling    []chan struct{}          // closed once nothing is on the wire (see settle)
@@ -115,8 +115,13 @@ func (s *sender) call(ctx context.Context, fn func()) error {
 		fn()
 		close(done)
 	})
+	return s.await(ctx, done)
+}
+
+// await waits for ch to close, or for ctx, or for the sender to stop.
+func (s *sender) await(ctx context.Context, ch <-chan struct{}) error {
 	select {
-	case <-done:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -184,7 +189,6 @@ func (s *sender) drain(now time.Time) time.Time {
 	if s.stopping {
 		return next // Close gave up on what is still queued
 	}
-	s.txnDropIfAbortable()
 	s.expireOnWire(now, soon)
 	flushing := s.acc.flushing.Load() > 0
 	needMeta := false
@@ -928,14 +932,7 @@ func (s *sender) settle(ctx context.Context) error {
 	if err := s.call(ctx, func() { s.settling = append(s.settling, ch) }); err != nil {
 		return err
 	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.done:
-		return ErrClosed
-	}
+	return s.await(ctx, ch)
 }
 
 // requestBump makes pq start over at sequence 0 under a newer producer id
@@ -950,8 +947,23 @@ func (s *sender) requestBump(pq *partQueue) {
 
 // renumber moves pq to the producer's current id and epoch and numbers its
 // outstanding sequenced batches (none on the wire) from 0, in order, as
-// Java's startSequencesAtBeginning.
+// Java's startSequencesAtBeginning. A batch an earlier attempt of which may
+// have been written fails instead: under new numbers the broker could not
+// recognize it and would write it twice.
 func (s *sender) renumber(pq *partQueue) {
+	var unsure []*batch
+	pq.mu.Lock()
+	pq.batches = slices.DeleteFunc(pq.batches, func(b *batch) bool {
+		if b.seq >= 0 && b.maybe {
+			unsure = append(unsure, b)
+			return true
+		}
+		return false
+	})
+	pq.mu.Unlock()
+	for _, b := range unsure {
+		s.fail(b, fmt.Errorf("%w: %w", ErrUnknownOutcome, b.lastErr))
+	}
 	pq.pid = s.pid
 	seq := int32(0)
 	for _, b := range pq.seqd {
@@ -1020,14 +1032,24 @@ func (s *sender) setMeta(m *client.Metadata) {
 	}
 }
 
-// maybeFetchPID starts InitProducerId for an idempotent (non-transactional)
-// producer that has no producer id yet, or whose partition must start over
-// under a new one. Partitions keep the id they use until they can move.
+// maybeFetchPID gives an idempotent (non-transactional) producer its
+// producer id, and a newer epoch when a partition must start over. As in
+// Java (KIP-360) the epoch is bumped locally: the broker takes a higher
+// epoch at sequence 0 and from then on rejects the old epoch, so a request
+// of the old one that reaches it late cannot be written after the
+// partition moved on. Only an exhausted epoch takes a new producer id from
+// InitProducerId. Partitions keep the epoch they use until they can move.
 func (s *sender) maybeFetchPID() {
 	if !s.s.idempotent || s.s.TransactionalID != "" || s.pidFetching || s.stopping {
 		return
 	}
 	if s.pidReady && !s.needPID {
+		return
+	}
+	if s.pidReady && s.pid.Epoch < math.MaxInt16 {
+		s.needPID = false
+		s.setPID(s.pid.ID, s.pid.Epoch+1)
+		s.wake() // drain again: the partitions waiting for it can move
 		return
 	}
 	s.pidFetching = true

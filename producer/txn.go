@@ -25,8 +25,13 @@ type GroupMetadata = kafkit.GroupMetadata
 
 // txnState is the client side of the transaction protocol.
 type txnState struct {
-	mu       chanMutex // serializes the transactional calls; guards ready
-	ready    bool      // InitTransactions succeeded
+	mu    chanMutex // serializes the transactional calls; guards ready and endSent
+	ready bool      // InitTransactions succeeded
+	// endSent is the EndTxn (commit or abort) sent for the current
+	// transaction whose call failed: the coordinator may have applied it,
+	// so only the same end may be tried again (Java's COMMITTING and
+	// ABORTING states).
+	endSent  *bool
 	inTxn    atomic.Bool
 	ending   atomic.Bool           // Commit or Abort running: Send is refused, as in Java
 	abortErr atomic.Pointer[error] // first failure of a record in the current transaction
@@ -148,11 +153,15 @@ func (p *Producer) txnCheckSend() error {
 	return nil
 }
 
-// txnFailed records that a record of the current transaction failed: the
-// transaction can then only be aborted. Sender goroutine.
+// txnFailed records that the current transaction failed: it can then only
+// be aborted, and its batches never sent are dropped (Java's
+// abortUndrainedBatches): sending them would only make Commit and Abort
+// wait for records nobody can commit. The drop runs on the sender before
+// anything Commit or Abort asks of it later, so it cannot reach the next
+// transaction.
 func (p *Producer) txnFailed(err error) {
-	if p.txn.inTxn.Load() {
-		p.txn.abortErr.CompareAndSwap(nil, &err)
+	if p.txn.inTxn.Load() && p.txn.abortErr.CompareAndSwap(nil, &err) {
+		p.snd.post(func() { p.snd.dropUnsent(fmt.Errorf("%w: %w", ErrAbortableTransaction, err)) })
 	}
 }
 
@@ -184,6 +193,12 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	if !p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: no transaction in progress", ErrTransactionState)
 	}
+	if sent := p.txn.endSent; sent != nil && *sent != commit {
+		if *sent {
+			return fmt.Errorf("%w: the transaction's commit was sent and may have been applied: call CommitTransaction again", ErrTransactionState)
+		}
+		return fmt.Errorf("%w: the transaction's abort was sent and may have been applied: call AbortTransaction again", ErrTransactionState)
+	}
 	p.txn.ending.Store(true)
 	defer p.txn.ending.Store(false)
 	p.txn.gate.Lock()
@@ -210,16 +225,15 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 		return err
 	}
 	if adding != nil {
-		select {
-		case <-adding:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := p.snd.await(ctx, adding); err != nil {
+			return err // ErrClosed: the sender will not report it
 		}
 	}
 	if e := p.txn.abortErr.Load(); commit && e != nil {
 		return fmt.Errorf("%w: %w", ErrAbortableTransaction, *e)
 	}
 	if p.txn.started.Load() {
+		p.txn.endSent = &commit
 		if err := p.endTxn(ctx, commit); err != nil {
 			return err
 		}
@@ -240,6 +254,7 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	}
 	p.txn.inTxn.Store(false)
 	p.txn.abortErr.Store(nil)
+	p.txn.endSent = nil
 	return nil
 }
 
@@ -292,6 +307,9 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[kaf
 func (p *Producer) sendOffsets(ctx context.Context, offsets map[kafkit.TopicPartition]int64, group GroupMetadata) error {
 	if err := p.transactional(); err != nil {
 		return err
+	}
+	if len(offsets) == 0 {
+		return nil // as Java: an empty poll adds nothing to the transaction
 	}
 	if err := p.txn.mu.lock(ctx); err != nil {
 		return err
@@ -497,18 +515,6 @@ func (s *sender) failPartition(pq *partQueue, err error) {
 	pq.mu.Unlock()
 	for _, b := range batches {
 		s.fail(b, err)
-	}
-}
-
-// txnDropIfAbortable fails the batches never sent once the transaction can
-// only be aborted (Java's abortUndrainedBatches): sending them would only
-// make Commit and Abort wait for records nobody can commit.
-func (s *sender) txnDropIfAbortable() {
-	if s.s.TransactionalID == "" {
-		return
-	}
-	if e := s.p.txn.abortErr.Load(); e != nil {
-		s.dropUnsent(fmt.Errorf("%w: %w", ErrAbortableTransaction, *e))
 	}
 }
 

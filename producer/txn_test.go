@@ -179,7 +179,14 @@ func TestAbortableTransaction(t *testing.T) {
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	a := sendN(t, p, "t", "bad-", 10)
+	a := newAcks()
+	for i := range 10 {
+		// Once the first record failed, Send refuses the rest.
+		err := a.send(t, p, &kafkit.Record{Topic: "t", Partition: int32(i % 2), Value: []byte("bad-" + strconv.Itoa(i))})
+		if err != nil && !errors.Is(err, ErrAbortableTransaction) {
+			t.Fatal(err)
+		}
+	}
 	a.wg.Wait()
 	if err := p.CommitTransaction(ctx); !errors.Is(err, ErrAbortableTransaction) || !errors.Is(err, kerr.InvalidRecord) {
 		t.Fatalf("commit after a failed record: %v", err)
