@@ -46,6 +46,12 @@ type ACLFilter struct {
 	Permission   kmsg.ACLPermissionType
 }
 
+// wire is the filter as requests carry it: ANY for zero enums, null for
+// empty strings.
+func (f ACLFilter) wire() (kmsg.ACLResourceType, *string, kmsg.ACLResourcePatternType, *string, *string, kmsg.ACLOperation, kmsg.ACLPermissionType) {
+	return orAny(f.ResourceType), nullable(f.ResourceName), orAny(f.PatternType), nullable(f.Principal), nullable(f.Host), orAny(f.Operation), orAny(f.Permission)
+}
+
 func orAny[T ~int8](v T) T {
 	if v == 0 {
 		return 1 // ANY in every ACL enum
@@ -69,14 +75,8 @@ func (c *Client) CreateACLs(ctx context.Context, acls ...ACL) error {
 		cr.Principal, cr.Host, cr.Operation, cr.PermissionType = a.Principal, a.Host, a.Operation, a.Permission
 		req.Creations = append(req.Creations, cr)
 	}
-	var resp *kmsg.CreateACLsResponse
-	if err := c.retry(ctx, func() error {
-		kresp, err := c.cl.Request(ctx, req)
-		if err == nil {
-			resp = kresp.(*kmsg.CreateACLsResponse)
-		}
-		return err
-	}); err != nil {
+	resp, err := ask(ctx, c, c.cl.Request, "create acls", req, func(*kmsg.CreateACLsResponse) (int16, *string) { return 0, nil })
+	if err != nil {
 		return err
 	}
 	var errs []error
@@ -91,17 +91,9 @@ func (c *Client) CreateACLs(ctx context.Context, acls ...ACL) error {
 // DescribeACLs lists the ACLs that f selects.
 func (c *Client) DescribeACLs(ctx context.Context, f ACLFilter) ([]ACL, error) {
 	req := kmsg.NewPtrDescribeACLsRequest()
-	req.ResourceType, req.ResourceName, req.ResourcePatternType = orAny(f.ResourceType), nullable(f.ResourceName), orAny(f.PatternType)
-	req.Principal, req.Host, req.Operation, req.PermissionType = nullable(f.Principal), nullable(f.Host), orAny(f.Operation), orAny(f.Permission)
-	var resp *kmsg.DescribeACLsResponse
-	if err := c.retry(ctx, func() error {
-		kresp, err := c.cl.Request(ctx, req)
-		if err == nil {
-			resp = kresp.(*kmsg.DescribeACLsResponse)
-			err = kafkaErr("describe acls", "cluster", resp.ErrorCode, resp.ErrorMessage)
-		}
-		return err
-	}); err != nil {
+	req.ResourceType, req.ResourceName, req.ResourcePatternType, req.Principal, req.Host, req.Operation, req.PermissionType = f.wire()
+	resp, err := ask(ctx, c, c.cl.Request, "describe acls", req, func(r *kmsg.DescribeACLsResponse) (int16, *string) { return r.ErrorCode, r.ErrorMessage })
+	if err != nil {
 		return nil, err
 	}
 	var out []ACL
@@ -118,18 +110,11 @@ func (c *Client) DeleteACLs(ctx context.Context, filters ...ACLFilter) ([]ACL, e
 	req := kmsg.NewPtrDeleteACLsRequest()
 	for _, f := range filters {
 		rf := kmsg.NewDeleteACLsRequestFilter()
-		rf.ResourceType, rf.ResourceName, rf.ResourcePatternType = orAny(f.ResourceType), nullable(f.ResourceName), orAny(f.PatternType)
-		rf.Principal, rf.Host, rf.Operation, rf.PermissionType = nullable(f.Principal), nullable(f.Host), orAny(f.Operation), orAny(f.Permission)
+		rf.ResourceType, rf.ResourceName, rf.ResourcePatternType, rf.Principal, rf.Host, rf.Operation, rf.PermissionType = f.wire()
 		req.Filters = append(req.Filters, rf)
 	}
-	var resp *kmsg.DeleteACLsResponse
-	if err := c.retry(ctx, func() error {
-		kresp, err := c.cl.Request(ctx, req)
-		if err == nil {
-			resp = kresp.(*kmsg.DeleteACLsResponse)
-		}
-		return err
-	}); err != nil {
+	resp, err := ask(ctx, c, c.cl.Request, "delete acls", req, func(*kmsg.DeleteACLsResponse) (int16, *string) { return 0, nil })
+	if err != nil {
 		return nil, err
 	}
 	var (

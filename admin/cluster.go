@@ -85,15 +85,8 @@ func (c *Client) ElectLeaders(ctx context.Context, electionType int8, partitions
 	} else {
 		req.Topics = nil // null: every partition
 	}
-	var resp *kmsg.ElectLeadersResponse
-	if err := c.retry(ctx, func() error {
-		kresp, err := c.toController(ctx, req)
-		if err == nil {
-			resp = kresp.(*kmsg.ElectLeadersResponse)
-			err = kafkaErr("elect leaders", "cluster", resp.ErrorCode, nil)
-		}
-		return err
-	}); err != nil {
+	resp, err := askController(ctx, c, "elect leaders", req, func(r *kmsg.ElectLeadersResponse) (int16, *string) { return r.ErrorCode, nil })
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[kafkit.TopicPartition]error)
@@ -129,15 +122,9 @@ func (c *Client) AlterPartitionReassignments(ctx context.Context, targets map[ka
 		}
 		req.Topics = append(req.Topics, rt)
 	}
-	var resp *kmsg.AlterPartitionAssignmentsResponse
-	if err := c.retry(ctx, func() error {
-		kresp, err := c.toController(ctx, req)
-		if err == nil {
-			resp = kresp.(*kmsg.AlterPartitionAssignmentsResponse)
-			err = kafkaErr("alter partition reassignments", "cluster", resp.ErrorCode, resp.ErrorMessage)
-		}
-		return err
-	}); err != nil {
+	resp, err := askController(ctx, c, "alter partition reassignments", req,
+		func(r *kmsg.AlterPartitionAssignmentsResponse) (int16, *string) { return r.ErrorCode, r.ErrorMessage })
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[kafkit.TopicPartition]error)
@@ -160,15 +147,9 @@ func (c *Client) ListPartitionReassignments(ctx context.Context, partitions ...k
 		rt.Topic, rt.Partitions = t, ps
 		req.Topics = append(req.Topics, rt)
 	}
-	var resp *kmsg.ListPartitionReassignmentsResponse
-	if err := c.retry(ctx, func() error {
-		kresp, err := c.toController(ctx, req)
-		if err == nil {
-			resp = kresp.(*kmsg.ListPartitionReassignmentsResponse)
-			err = kafkaErr("list partition reassignments", "cluster", resp.ErrorCode, resp.ErrorMessage)
-		}
-		return err
-	}); err != nil {
+	resp, err := askController(ctx, c, "list partition reassignments", req,
+		func(r *kmsg.ListPartitionReassignmentsResponse) (int16, *string) { return r.ErrorCode, r.ErrorMessage })
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[kafkit.TopicPartition]Reassignment)
@@ -178,4 +159,25 @@ func (c *Client) ListPartitionReassignments(ctx context.Context, partitions ...k
 		}
 	}
 	return out, nil
+}
+
+// askController sends req to the controller, retrying what is retriable,
+// and fails with the response's top-level error (top reads it).
+func askController[R kmsg.Response](ctx context.Context, c *Client, op string, req kmsg.Request, top func(R) (int16, *string)) (R, error) {
+	return ask(ctx, c, c.toController, op, req, top)
+}
+
+// ask is askController through send (c.cl.Request for any broker).
+func ask[R kmsg.Response](ctx context.Context, c *Client, send func(context.Context, kmsg.Request) (kmsg.Response, error), op string, req kmsg.Request, top func(R) (int16, *string)) (R, error) {
+	var resp R
+	err := c.retry(ctx, func() error {
+		kresp, err := send(ctx, req)
+		if err != nil {
+			return err
+		}
+		resp = kresp.(R)
+		code, msg := top(resp)
+		return kafkaErr(op, "cluster", code, msg)
+	})
+	return resp, err
 }

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -170,10 +168,6 @@ func deleteRecordsCmd(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				return fmt.Errorf("--offset-json-file: %w", err)
-			}
 			var plan struct {
 				Partitions []struct {
 					Topic     string `json:"topic"`
@@ -181,8 +175,8 @@ func deleteRecordsCmd(g *globals) *cobra.Command {
 					Offset    *int64 `json:"offset"`
 				} `json:"partitions"`
 			}
-			if err := json.Unmarshal(data, &plan); err != nil {
-				return fmt.Errorf("--offset-json-file %s: %w", file, err)
+			if err := readJSONFile("--offset-json-file", file, &plan); err != nil {
+				return err
 			}
 			before := map[kafkit.TopicPartition]int64{}
 			for _, p := range plan.Partitions {

@@ -28,14 +28,22 @@ type partitionsJSON struct {
 	} `json:"partitions"`
 }
 
-func readPartitionsJSON(flag, path string) (partitionsJSON, error) {
-	var pj partitionsJSON
+// readJSONFile reads the JSON file a flag names into v.
+func readJSONFile(flag, path string, v any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return pj, fmt.Errorf("%s: %w", flag, err)
+		return fmt.Errorf("%s: %w", flag, err)
 	}
-	if err := json.Unmarshal(data, &pj); err != nil {
-		return pj, fmt.Errorf("%s %s: %w", flag, path, err)
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return nil
+}
+
+func readPartitionsJSON(flag, path string) (partitionsJSON, error) {
+	var pj partitionsJSON
+	if err := readJSONFile(flag, path, &pj); err != nil {
+		return pj, err
 	}
 	for _, p := range pj.Partitions {
 		if p.Topic == "" || p.Partition == nil {
@@ -295,17 +303,13 @@ func generateReassignment(ctx context.Context, g *globals, adm *admin.Client, to
 	if topicsFile == "" || brokerList == "" {
 		return errors.New("--generate needs --topics-to-move-json-file and --broker-list")
 	}
-	data, err := os.ReadFile(topicsFile)
-	if err != nil {
-		return fmt.Errorf("--topics-to-move-json-file: %w", err)
-	}
 	var tj struct {
 		Topics []struct {
 			Topic string `json:"topic"`
 		} `json:"topics"`
 	}
-	if err := json.Unmarshal(data, &tj); err != nil {
-		return fmt.Errorf("--topics-to-move-json-file %s: %w", topicsFile, err)
+	if err := readJSONFile("--topics-to-move-json-file", topicsFile, &tj); err != nil {
+		return err
 	}
 	var topics []string
 	for _, t := range tj.Topics {
@@ -377,15 +381,9 @@ func executeReassignment(ctx context.Context, g *globals, adm *admin.Client, tar
 	}
 	maps.DeleteFunc(current, func(tp kafkit.TopicPartition, _ []int32) bool { _, ok := targets[tp]; return !ok })
 	fmt.Fprintf(g.io.Out, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", reassignmentJSON(current))
-	res, err := adm.AlterPartitionReassignments(ctx, targets)
+	failed, err := reassign(ctx, adm, targets, tps)
 	if err != nil {
 		return err
-	}
-	var failed []string
-	for _, tp := range tps {
-		if res[tp] != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", tpString(tp), res[tp]))
-		}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("Error reassigning partition(s):\n%s", strings.Join(failed, "\n"))
@@ -438,19 +436,29 @@ func cancelReassignment(ctx context.Context, g *globals, adm *admin.Client, tps 
 	for _, tp := range active {
 		cancels[tp] = nil
 	}
-	res, err := adm.AlterPartitionReassignments(ctx, cancels)
+	failed, err := reassign(ctx, adm, cancels, active)
 	if err != nil {
 		return err
-	}
-	var failed []string
-	for _, tp := range active {
-		if res[tp] != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", tpString(tp), res[tp]))
-		}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("Error cancelling partition %s for:\n%s", plural(len(failed), "reassignment"), strings.Join(failed, "\n"))
 	}
 	fmt.Fprintf(g.io.Out, "Successfully cancelled partition %s for: %s\n", plural(len(active), "reassignment"), joinTPs(active, ","))
 	return nil
+}
+
+// reassign sends targets (nil replicas cancel) and returns the failures,
+// "topic-partition: error", in the order of tps.
+func reassign(ctx context.Context, adm *admin.Client, targets map[kafkit.TopicPartition][]int32, tps []kafkit.TopicPartition) ([]string, error) {
+	res, err := adm.AlterPartitionReassignments(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
+	var failed []string
+	for _, tp := range tps {
+		if res[tp] != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", tpString(tp), res[tp]))
+		}
+	}
+	return failed, nil
 }
