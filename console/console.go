@@ -150,6 +150,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /groups/{group}", c.handle(c.groupPage))
 	m.HandleFunc("GET /brokers", c.handle(c.brokerList))
 	m.HandleFunc("GET /brokers/{id}", c.handle(c.brokerPage))
+	m.HandleFunc("GET /acls", c.handle(c.aclList))
 	m.HandleFunc("GET /api/series/overview", c.overviewSeries)
 	m.HandleFunc("GET /api/series/groups/{group}", c.groupSeries)
 	m.HandleFunc("GET /api/series/topics/{topic}", c.topicSeries)

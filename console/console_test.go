@@ -14,7 +14,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkit/kafkit/admin"
 	"github.com/kafkit/kafkit/broker"
 	"github.com/kafkit/kafkit/console"
 )
@@ -122,6 +124,7 @@ func TestConsolePagesAndActions(t *testing.T) {
 	const topic = "orders"
 
 	mustContain(t, "overview", get(t, srv, "/", 200), b.ClusterID(), `id="brokers">1<`, `id="controller">0<`, "chart-bytes")
+	mustContain(t, "acls without an authorizer", get(t, srv, "/acls", 200), `id="acls-disabled"`, "SECURITY_DISABLED")
 	if loc := post(t, srv, "/topics", url.Values{"name": {topic}, "partitions": {"2"}}, http.StatusSeeOther); !strings.HasPrefix(loc, "/topics/"+topic+"?done=") {
 		t.Errorf("create redirects to %q", loc)
 	}
@@ -332,6 +335,18 @@ func TestConsoleOnKfake(t *testing.T) {
 	mustContain(t, "kfake groups", get(t, srv, "/groups", 200), `href="/groups/kf-group"`)
 	mustContain(t, "kfake group", get(t, srv, "/groups/kf-group", 200), `id="total-lag">1<`)
 	mustContain(t, "kfake messages", get(t, srv, "/topics/kf-topic/messages", 200), "kf-key", "after")
+
+	// kfake keeps ACLs: the ACL page lists them.
+	adm, err := admin.New(ctx, admin.Config{BootstrapServers: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.CreateACLs(ctx, admin.ACL{ResourceType: kmsg.ACLResourceTypeTopic, ResourceName: "kf-topic", PatternType: kmsg.ACLResourcePatternTypeLiteral,
+		Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeAllow}); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "kfake acls", get(t, srv, "/acls", 200), `id="acl-table"`, "<td>TOPIC</td><td>kf-topic</td><td>LITERAL</td><td>User:alice</td><td>*</td><td>READ</td><td>ALLOW</td>")
 }
 
 // TestConsoleBytesFromMetricsURL: a console outside the broker charts bytes
