@@ -77,16 +77,20 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 	mt.Topic = &name
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
-	replicas := []int32{b.nodeID}
-	for i := range t.partitions {
-		p := kmsg.NewMetadataResponseTopicPartition()
+	// Every partition shares the same replica lists and the slice is sized
+	// once: at 10,000 partitions the growth copies and the per-partition
+	// allocations were most of the handler's CPU.
+	replicas, offline := []int32{b.nodeID}, []int32{}
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.partitions))
+	for i := range mt.Partitions {
+		p := &mt.Partitions[i]
+		p.Default()
 		p.Partition = int32(i)
 		p.Leader = b.nodeID
 		p.LeaderEpoch = 0
 		p.Replicas = replicas
 		p.ISR = replicas
-		p.OfflineReplicas = []int32{}
-		mt.Partitions = append(mt.Partitions, p)
+		p.OfflineReplicas = offline
 	}
 	return mt
 }

@@ -47,7 +47,7 @@ var _ FS = OSFS{}
 
 // OpenFile implements FS.
 func (OSFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := openOSFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
