@@ -55,7 +55,8 @@ func BenchmarkProducerVsKgo(b *testing.B) {
 		settle()
 		oursRate := ourProduceRate(b, br.Addr(), ours, n, value)
 		settle()
-		kgoRate := produceRate(b, br.Addr(), theirs, n, value, kgo.ProducerLinger(5*time.Millisecond))
+		kgoRate := produceRate(b, br.Addr(), theirs, n, value, kgo.ProducerLinger(5*time.Millisecond),
+			kgo.ProducerBatchCompression(kgo.NoCompression())) // kgo compresses with snappy by default
 		b.ReportMetric(oursRate, "ours_rec/s")
 		b.ReportMetric(kgoRate, "kgo_rec/s")
 		b.ReportMetric(oursRate/kgoRate, "ratio")
