@@ -213,60 +213,13 @@ func BenchmarkConsumerCodecVsKgo(b *testing.B) {
 				b.StartTimer()
 
 				compareRates(b, n,
-					func() float64 { return ourCodecConsumeRate(b, br.Addr(), topic, n) },
-					func() float64 { return kgoCodecConsumeRate(b, br.Addr(), topic, n) })
+					func() float64 {
+						return ourConsumeRate(b, br.Addr(), topic, n, consumer.Config{MaxPollRecords: codecBenchPoll})
+					},
+					func() float64 { return kgoConsumeRate(b, br.Addr(), topic, n, codecBenchPoll) })
 			}
 		})
 	}
 }
 
 const codecBenchPoll = 10_000
-
-func ourCodecConsumeRate(tb testing.TB, addr, topic string, n int) float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}, MaxPollRecords: codecBenchPoll})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	tps := make([]kafkit.TopicPartition, codecBenchPartitions)
-	for p := range tps {
-		tps[p] = kafkit.TopicPartition{Topic: topic, Partition: int32(p)}
-	}
-	if err := c.Assign(tps...); err != nil {
-		tb.Fatal(err)
-	}
-	if err := c.SeekToBeginning(ctx, tps...); err != nil {
-		tb.Fatal(err)
-	}
-	start := time.Now()
-	for got := 0; got < n; {
-		recs, err := c.Poll(ctx)
-		if err != nil {
-			tb.Fatalf("consumed %d of %d: %v", got, n, err)
-		}
-		got += len(recs)
-	}
-	return float64(n) / time.Since(start).Seconds()
-}
-
-func kgoCodecConsumeRate(tb testing.TB, addr, topic string, n int) float64 {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	for got := 0; got < n; {
-		fs := cl.PollRecords(ctx, codecBenchPoll)
-		if err := ctx.Err(); err != nil {
-			tb.Fatalf("consumed %d of %d: %v", got, n, err)
-		}
-		fs.EachError(func(t string, p int32, err error) { tb.Fatalf("fetch %s/%d: %v", t, p, err) })
-		got += fs.NumRecords()
-	}
-	return float64(n) / time.Since(start).Seconds()
-}
