@@ -24,6 +24,14 @@ type reqCtx struct {
 	clientID string
 	host     string // client's IP
 	version  int16
+	// principal is who the connection authenticated as, in Kafka's
+	// "User:name" form (KafkaPrincipal); User:ANONYMOUS before or without
+	// authentication, as on a Kafka PLAINTEXT listener.
+	principal string
+	// listener is the name of the listener the connection came in on
+	// (PLAINTEXT, SASL_SSL, CONTROLLER, ...): Metadata, DescribeCluster and
+	// FindCoordinator answer with that listener's endpoints.
+	listener string
 	// scratch is the connection's reusable buffer for record bytes read
 	// from the logs (Fetch): handlers run one at a time per connection and
 	// the response is encoded before the next request, so it can be reused.
@@ -63,6 +71,9 @@ type conn struct {
 	reqBuf []byte
 	// zeroCopy: fetches may send file chunks (TCP, logs on disk).
 	zeroCopy bool
+	// principal and listener: see reqCtx.
+	principal string
+	listener  string
 }
 
 // respBufs recycles encoded response buffers once the writer has sent them,
@@ -78,6 +89,14 @@ const connBufSize = 16 << 10
 // maxPooledResp keeps huge one-off responses from pinning memory in the pool.
 const maxPooledResp = 64 << 20
 
+// anonymousPrincipal is Kafka's KafkaPrincipal.ANONYMOUS, the principal of
+// an unauthenticated connection.
+const anonymousPrincipal = "User:ANONYMOUS"
+
+// plaintextListener is the name of the listener a broker configured with only
+// a listen address serves (Kafka's default listeners=PLAINTEXT://:9092).
+const plaintextListener = "PLAINTEXT"
+
 // minRequestSize is the smallest request body: api key, version and
 // correlation id (the client id may be null).
 const minRequestSize = 8
@@ -89,6 +108,9 @@ func (b *Broker) serveConn(nc net.Conn) {
 		b: b, nc: nc, host: host, ctx: ctx, cancel: cancel,
 		log: b.log.With("remote", nc.RemoteAddr().String()),
 		out: make(chan *frame, 64),
+
+		principal: anonymousPrincipal,
+		listener:  plaintextListener,
 	}
 	_, isTCP := nc.(*net.TCPConn)
 	c.zeroCopy = isTCP && !b.cfg.InMemory
@@ -290,7 +312,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	if clientID != nil {
 		id = *clientID
 	}
-	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy}
+	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
 	start := time.Now()
 	resp, err := h.fn(rc, req)
 	c.b.metrics.request(key, version, start)
