@@ -29,15 +29,21 @@ func (b *Broker) handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Res
 		case rt.Topic != nil && *rt.Topic != "":
 			t = b.topics.get(*rt.Topic)
 			if t == nil && autoCreate {
-				// As in Kafka (KRaft), the request that triggers the
-				// creation is answered UNKNOWN_TOPIC_OR_PARTITION with no
-				// partitions; clients ask again and find the topic, which
-				// here exists already.
+				// The request that triggers the creation is answered
+				// without partitions and LEADER_NOT_AVAILABLE, as Kafka
+				// answers when the topic was created before the response
+				// (its synchronous path, AutoTopicCreationManager's
+				// createTopicsInZk): the creation here is synchronous too.
+				// KRaft answers UNKNOWN_TOPIC_OR_PARTITION only because its
+				// controller has not created the topic yet. Both are
+				// retriable, but "unknown" tells a group leader (kafka-go,
+				// Java) the topic does not exist, so it settles on an empty
+				// assignment and never sees the partitions made for it.
 				created, err := b.topics.create(createSpec{name: *rt.Topic, partitions: -1, replicationFactor: -1})
 				if created != nil || errorCode(err) != kerr.TopicAlreadyExists.Code {
 					mt := kmsg.NewMetadataResponseTopic()
 					mt.Topic = rt.Topic
-					mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+					mt.ErrorCode = kerr.LeaderNotAvailable.Code
 					if err != nil {
 						mt.ErrorCode = errorCode(err)
 					}

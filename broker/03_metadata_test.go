@@ -7,9 +7,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TestMetadataAutoCreate: as Kafka (KRaft) does, the Metadata request that
-// auto-creates a topic is answered UNKNOWN_TOPIC_OR_PARTITION without
-// partitions; the next one finds the topic with num.partitions partitions.
+// TestMetadataAutoCreate: the Metadata request that auto-creates a topic is
+// answered LEADER_NOT_AVAILABLE without partitions, as Kafka answers when the
+// creation completed before the response; the next one finds the topic with
+// num.partitions partitions.
 // With AllowAutoTopicCreation false (v4+) nothing is created.
 func TestMetadataAutoCreate(t *testing.T) {
 	b := NewTest(t, WithConfig(func(c *Config) { c.NumPartitions = 2 }))
@@ -29,7 +30,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 			}
 		}
 		first := ask(v, topic, true)
-		if first.ErrorCode != kerr.UnknownTopicOrPartition.Code || len(first.Partitions) != 0 {
+		if first.ErrorCode != kerr.LeaderNotAvailable.Code || len(first.Partitions) != 0 {
 			t.Fatalf("v%d creating request: error %d, %d partitions", v, first.ErrorCode, len(first.Partitions))
 		}
 		second := ask(v, topic, true)

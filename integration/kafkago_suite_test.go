@@ -13,10 +13,13 @@ import (
 const kafkaGoVersion = "v0.4.51"
 
 // kafkaGoSkip names the kafka-go tests that cannot pass against any broker:
-// getOffsets (reader_test.go) builds a ConsumerGroup without Validate, so its
-// connect func is nil and the test binary panics in ConsumerGroup.coordinator
-// whatever the broker.
-const kafkaGoSkip = "TestReaderConsumerGroup/(consumer_group_commits_on_close|verify_offset_committed)"
+//   - getOffsets (reader_test.go) builds a ConsumerGroup without Validate, so
+//     its connect func is nil and the test binary panics in
+//     ConsumerGroup.coordinator;
+//   - "consumer group rebalance" writes 24 records round-robin over the 3
+//     partitions its scenario creates and then wants 12 from each of two
+//     readers, but the one given a single partition holds only 8.
+const kafkaGoSkip = "TestReaderConsumerGroup/(consumer_group_commits_on_close|verify_offset_committed|consumer_group_rebalance$)"
 
 // TestKafkaGoSuite runs segmentio/kafka-go's own test suite against
 // cmd/broker, set up as kafka-go's CI sets up Kafka 3.7 (broker id 1,
