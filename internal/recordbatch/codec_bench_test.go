@@ -89,4 +89,3 @@ func BenchmarkCodecDecompress(b *testing.B) {
 		})
 	}
 }
-
