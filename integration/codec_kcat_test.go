@@ -21,7 +21,8 @@ import (
 // Issue 20: batches our producer compresses with each codec are read by
 // kcat (librdkafka), and batches kcat compresses are read by our consumer.
 // franz-go and sarama are checked both ways per codec in
-// internal/recordbatch/interop_test.go.
+// codec_interop_test.go (our producer and consumer) and
+// internal/recordbatch/interop_test.go (the batch format).
 
 const kcatCodecRecords = 3000
 
@@ -133,7 +134,7 @@ func TestCodecsWeReadKcatBatches(t *testing.T) {
 				// our broker) no longer offer; it logs "Broker does not
 				// support compression type" and sends the batch
 				// uncompressed.
-				t.Skipf("this kcat's librdkafka does not compress %s for a broker without Produce v0-v2, as with Kafka 4.0; kgo's and sarama's %s batches are read in internal/recordbatch", codec, codec)
+				t.Skipf("this kcat's librdkafka does not compress %s for a broker without Produce v0-v2, as with Kafka 4.0; our consumer reads kgo's and sarama's %s batches in TestCodecsWeReadThirdPartyProducers", codec, codec)
 			}
 			if len(got) != 1 || got[want] == 0 {
 				t.Fatalf("stored batches by codec: %v, want only %s", got, want)
