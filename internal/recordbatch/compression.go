@@ -150,7 +150,7 @@ var (
 	encoders     sync.Map  // encoderKey → *sync.Pool of the codec's writer
 	gzipReaders  sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
 	lz4Readers   = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	lz4Scratch   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	lz4Scratch   = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 	zstdDecoders = sync.Pool{New: func() any {
 		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
 		return d
@@ -312,20 +312,20 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
 		if cap(dst) > 0 {
-			return readFromLimited(bytes.NewBuffer(dst), r)
+			return readAllLimited(r, dst)
 		}
 		// Kafka's lz4 frames do not record their size (Java's and
 		// franz-go's writers leave it out), so without a destination the
 		// frame inflates into a pooled scratch buffer and is copied out
 		// once at its size: growing a guessed buffer copies more, and a
 		// frame of 4MB blocks bounds its size no better than 4MB a block.
-		scratch := lz4Scratch.Get().(*bytes.Buffer)
+		scratch := lz4Scratch.Get().(*[]byte)
 		defer lz4Scratch.Put(scratch)
-		scratch.Reset()
-		out, err := readFromLimited(scratch, r)
+		out, err := readAllLimited(r, (*scratch)[:0])
 		if err != nil {
 			return nil, err
 		}
+		*scratch = out
 		return bytes.Clone(out), nil
 	case Snappy:
 		if bytes.HasPrefix(src, xerialMagic) {
@@ -351,16 +351,6 @@ func room(dst []byte, n int) []byte {
 		return dst[:0]
 	}
 	return make([]byte, 0, n)
-}
-
-// readFromLimited reads r to its end into buf, up to maxDecompressed bytes.
-func readFromLimited(buf *bytes.Buffer, r io.Reader) ([]byte, error) {
-	if n, err := buf.ReadFrom(io.LimitReader(r, maxDecompressed+1)); err != nil {
-		return nil, err
-	} else if n > maxDecompressed {
-		return nil, errTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
 // readAllLimited reads r to its end, appending to buf.

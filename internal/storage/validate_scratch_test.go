@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // (zeroing, page faults, garbage collection), on the broker's serial
 // path of every connection's produce requests.
 func TestValidateReusesDecompressBuffer(t *testing.T) {
-	plain := makeBatch(t, batchSpec{records: 2000, valueSize: 100, ts: time.Now().UnixMilli()})
+	plain := makeBatch(t, batchSpec{records: 8000, valueSize: 100, ts: time.Now().UnixMilli()})
 	rb := decodeBatches(t, plain)[0]
 	inflated := len(rb.Records)
 	for _, codec := range []recordbatch.Codec{recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd} {
@@ -29,19 +30,22 @@ func TestValidateReusesDecompressBuffer(t *testing.T) {
 			batch := cb.AppendTo(nil)
 			binary.BigEndian.PutUint32(batch[offCRC:], batchCRC(batch))
 
-			const runs = 50
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			for range runs {
+			// The median of the runs, against a quarter of the batch:
+			// the race detector makes sync.Pool drop a quarter of what
+			// it is given, here the codecs' decoders too (~100KB each).
+			perRun := make([]uint64, 21)
+			for i := range perRun {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
 				if _, err := validateIncoming(batch); err != nil {
 					t.Fatal(err)
 				}
+				runtime.ReadMemStats(&after)
+				perRun[i] = after.TotalAlloc - before.TotalAlloc
 			}
-			runtime.ReadMemStats(&after)
-			// The race detector makes sync.Pool drop a quarter of what
-			// it is given, hence half a batch, not nothing.
-			if perRun := int(after.TotalAlloc-before.TotalAlloc) / runs; perRun > inflated/2 {
-				t.Fatalf("validation allocated %d bytes a batch; the records inflate to %d", perRun, inflated)
+			slices.Sort(perRun)
+			if median := perRun[len(perRun)/2]; median > uint64(inflated/4) {
+				t.Fatalf("validation allocated %d bytes a batch (median); the records inflate to %d", median, inflated)
 			}
 		})
 	}
