@@ -53,26 +53,13 @@ func TestCodecsThirdPartyReadOurProducer(t *testing.T) {
 			createTopic(t, b.Addr(), topic, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			// 16 KiB batches: about twenty of them, each sequence after
-			// the first restamped into a compressed batch.
-			p, err := producer.New(producer.Config{BootstrapServers: []string{b.Addr()}, CompressionType: codec, Linger: 5 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range codecInteropRecords {
+			// batch.size's default 16 KiB: about twenty batches, each
+			// sequence after the first restamped into a compressed batch.
+			produceOurs(t, ctx, b.Addr(), codec, codecInteropRecords, func(i int) *kafkit.Record {
 				r := codecInteropRecord(codec, i)
-				rec := &kafkit.Record{Topic: topic, Partition: 0, Key: []byte(r.key), Value: []byte(r.value),
+				return &kafkit.Record{Topic: topic, Partition: 0, Key: []byte(r.key), Value: []byte(r.value),
 					Headers: []kafkit.Header{{Key: "i", Value: []byte(r.header)}}}
-				if err := p.Send(ctx, rec, nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := p.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
+			})
 			want, _ := recordbatch.ParseCodec(codec)
 			if got := storedCodecs(t, b.Addr(), topic); len(got) != 1 || got[want] < 2 {
 				t.Fatalf("stored batches by codec: %v, want several, all %s", got, want)
@@ -186,32 +173,62 @@ func TestCodecsWeReadThirdPartyProducers(t *testing.T) {
 					t.Fatalf("stored batches by codec: %v, want only %s", got, want)
 				}
 
-				c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{b.Addr()}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close(context.Background())
-				tp := kafkit.TopicPartition{Topic: topic, Partition: 0}
-				if err := c.Assign(tp); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.SeekToBeginning(ctx, tp); err != nil {
-					t.Fatal(err)
-				}
-				for got := 0; got < codecInteropRecords; {
-					recs, err := c.Poll(ctx)
-					if err != nil {
-						t.Fatalf("after %d records: %v", got, err)
+				readPartitionZero(t, ctx, b.Addr(), topic, codecInteropRecords, func(i int, r *kafkit.Record) {
+					if len(r.Headers) != 1 {
+						t.Fatalf("record %d: headers %v", i, r.Headers)
 					}
-					for _, r := range recs {
-						if len(r.Headers) != 1 {
-							t.Fatalf("record %d: headers %v", got, r.Headers)
-						}
-						checkCodecRecord(t, codec, got, r.Offset, r.Key, r.Value, r.Headers[0].Key, r.Headers[0].Value)
-						got++
-					}
-				}
+					checkCodecRecord(t, codec, i, r.Offset, r.Key, r.Value, r.Headers[0].Key, r.Headers[0].Value)
+				})
 			})
 		}
+	}
+}
+
+// readPartitionZero reads n records of topic's partition 0 from its start
+// with our consumer, handing record i to check.
+func readPartitionZero(t *testing.T, ctx context.Context, addr, topic string, n int, check func(i int, r *kafkit.Record)) {
+	t.Helper()
+	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	tp := kafkit.TopicPartition{Topic: topic, Partition: 0}
+	if err := c.Assign(tp); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SeekToBeginning(ctx, tp); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < n; {
+		recs, err := c.Poll(ctx)
+		if err != nil {
+			t.Fatalf("after %d records: %v", got, err)
+		}
+		for _, r := range recs {
+			check(got, r)
+			got++
+		}
+	}
+}
+
+// produceOurs sends record(0..n-1) with our producer compressing with
+// codec, and waits until all are acknowledged.
+func produceOurs(t *testing.T, ctx context.Context, addr, codec string, n int, record func(i int) *kafkit.Record) {
+	t.Helper()
+	p, err := producer.New(producer.Config{BootstrapServers: []string{addr}, CompressionType: codec, Linger: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := p.Send(ctx, record(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
