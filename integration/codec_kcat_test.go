@@ -12,16 +12,15 @@ import (
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/broker"
-	"github.com/kafkit/kafkit/consumer"
 	"github.com/kafkit/kafkit/internal/client"
 	"github.com/kafkit/kafkit/internal/recordbatch"
-	"github.com/kafkit/kafkit/producer"
 )
 
 // Issue 20: batches our producer compresses with each codec are read by
 // kcat (librdkafka), and batches kcat compresses are read by our consumer.
 // franz-go and sarama are checked both ways per codec in
-// internal/recordbatch/interop_test.go.
+// codec_interop_test.go (our producer and consumer) and
+// internal/recordbatch/interop_test.go (the batch format).
 
 const kcatCodecRecords = 3000
 
@@ -79,22 +78,9 @@ func TestCodecsKcatReadsOurBatches(t *testing.T) {
 		t.Run(codec, func(t *testing.T) {
 			topic := "ours-" + codec
 			createTopic(t, b.Addr(), topic, 1)
-			p, err := producer.New(producer.Config{BootstrapServers: []string{b.Addr()}, CompressionType: codec, Linger: 20 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range kcatCodecRecords {
-				rec := &kafkit.Record{Topic: topic, Partition: 0, Key: fmt.Appendf(nil, "k%d", i), Value: []byte(kcatCodecValue(codec, i))}
-				if err := p.Send(ctx, rec, nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := p.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
+			produceOurs(t, ctx, b.Addr(), codec, kcatCodecRecords, func(i int) *kafkit.Record {
+				return &kafkit.Record{Topic: topic, Partition: 0, Key: fmt.Appendf(nil, "k%d", i), Value: []byte(kcatCodecValue(codec, i))}
+			})
 			want, _ := recordbatch.ParseCodec(codec)
 			if got := storedCodecs(t, b.Addr(), topic); len(got) != 1 || got[want] == 0 {
 				t.Fatalf("stored batches by codec: %v, want only %s", got, want)
@@ -133,7 +119,7 @@ func TestCodecsWeReadKcatBatches(t *testing.T) {
 				// our broker) no longer offer; it logs "Broker does not
 				// support compression type" and sends the batch
 				// uncompressed.
-				t.Skipf("this kcat's librdkafka does not compress %s for a broker without Produce v0-v2, as with Kafka 4.0; kgo's and sarama's %s batches are read in internal/recordbatch", codec, codec)
+				t.Skipf("this kcat's librdkafka does not compress %s for a broker without Produce v0-v2, as with Kafka 4.0; our consumer reads kgo's and sarama's %s batches in TestCodecsWeReadThirdPartyProducers", codec, codec)
 			}
 			if len(got) != 1 || got[want] == 0 {
 				t.Fatalf("stored batches by codec: %v, want only %s", got, want)
@@ -141,30 +127,11 @@ func TestCodecsWeReadKcatBatches(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{b.Addr()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close(context.Background())
-			tp := kafkit.TopicPartition{Topic: topic, Partition: 0}
-			if err := c.Assign(tp); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.SeekToBeginning(ctx, tp); err != nil {
-				t.Fatal(err)
-			}
-			for got := 0; got < kcatCodecRecords; {
-				recs, err := c.Poll(ctx)
-				if err != nil {
-					t.Fatalf("after %d records: %v", got, err)
+			readPartitionZero(t, ctx, b.Addr(), topic, kcatCodecRecords, func(i int, r *kafkit.Record) {
+				if r.Offset != int64(i) || string(r.Key) != fmt.Sprintf("k%d", i) || string(r.Value) != kcatCodecValue(codec, i) {
+					t.Fatalf("record %d: offset %d key %q value %q", i, r.Offset, r.Key, r.Value)
 				}
-				for _, r := range recs {
-					if r.Offset != int64(got) || string(r.Key) != fmt.Sprintf("k%d", got) || string(r.Value) != kcatCodecValue(codec, got) {
-						t.Fatalf("record %d: offset %d key %q value %q", got, r.Offset, r.Key, r.Value)
-					}
-					got++
-				}
-			}
+			})
 		})
 	}
 }

@@ -150,7 +150,7 @@ var (
 	encoders     sync.Map  // encoderKey → *sync.Pool of the codec's writer
 	gzipReaders  sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
 	lz4Readers   = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	lz4Scratch   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	lz4Scratch   = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 	zstdDecoders = sync.Pool{New: func() any {
 		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
 		return d
@@ -259,18 +259,30 @@ func streamClose(w io.WriteCloser, out *appendWriter, src []byte) ([]byte, error
 }
 
 // Decompress returns a batch's records section src decompressed with c (src
-// itself for None).
+// itself for None) in an allocation of its own, which records read from it
+// may alias.
 func Decompress(c Codec, src []byte) ([]byte, error) {
-	// Batches typically inflate several times; starting at 16KB (Kafka's
-	// batch.size) saves most regrowth for small, well-compressed batches.
-	return decompress(c, src, min(max(4*len(src), 16<<10), maxDecompressed))
+	return decompress(c, nil, src)
 }
 
-// decompress returns src decompressed with c into one allocation of its
-// size where the format tells it (gzip's trailer, zstd's frame header,
-// xerial's and snappy's block headers), or of sizeHint otherwise. The result
-// is not pooled: decoded records alias it.
-func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
+// DecompressInto is Decompress writing into dst's storage (its contents are
+// overwritten), which it grows only if too small: for callers that keep
+// nothing of the records, as a broker validating produced batches, one
+// buffer then serves batch after batch, where a fresh one per batch costs
+// its zeroing, page faults and garbage collection. Like Decompress it
+// returns src itself for None.
+func DecompressInto(c Codec, dst, src []byte) ([]byte, error) {
+	return decompress(c, dst[:0], src)
+}
+
+// decompress returns src decompressed with c, appended to dst (empty), or
+// if dst has no room for it, to one allocation of its size where the format
+// tells it (gzip's trailer, zstd's frame header, xerial's and snappy's
+// block headers) or of a guess otherwise.
+func decompress(c Codec, dst, src []byte) ([]byte, error) {
+	// Batches typically inflate several times; a guess starting at 16KB
+	// (Kafka's batch.size) saves most regrowth for small batches.
+	sizeHint := min(max(4*len(src), 16<<10), maxDecompressed)
 	switch c {
 	case None:
 		return src, nil
@@ -294,44 +306,55 @@ func decompress(c Codec, src []byte, sizeHint int) ([]byte, error) {
 				sizeHint = isize
 			}
 		}
-		return readAllLimited(r, sizeHint)
+		return readAllLimited(r, room(dst, sizeHint))
 	case LZ4:
-		// Kafka's lz4 frames do not record their size (Java's and
-		// franz-go's writers leave it out), so the frame inflates into a
-		// pooled scratch buffer and is copied out once at its size: growing
-		// a guessed buffer copies more, and a frame of 4MB blocks bounds
-		// its size no better than 4MB a block.
 		r := lz4Readers.Get().(*lz4.Reader)
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
-		scratch := lz4Scratch.Get().(*bytes.Buffer)
-		defer lz4Scratch.Put(scratch)
-		scratch.Reset()
-		if n, err := scratch.ReadFrom(io.LimitReader(r, maxDecompressed+1)); err != nil {
-			return nil, err
-		} else if n > maxDecompressed {
-			return nil, errTooLarge
+		if cap(dst) > 0 {
+			return readAllLimited(r, dst)
 		}
-		return bytes.Clone(scratch.Bytes()), nil
+		// Kafka's lz4 frames do not record their size (Java's and
+		// franz-go's writers leave it out), so without a destination the
+		// frame inflates into a pooled scratch buffer and is copied out
+		// once at its size: growing a guessed buffer copies more, and a
+		// frame of 4MB blocks bounds its size no better than 4MB a block.
+		scratch := lz4Scratch.Get().(*[]byte)
+		defer lz4Scratch.Put(scratch)
+		out, err := readAllLimited(r, (*scratch)[:0])
+		if err != nil {
+			return nil, err
+		}
+		*scratch = out
+		return bytes.Clone(out), nil
 	case Snappy:
 		if bytes.HasPrefix(src, xerialMagic) {
-			return decodeXerial(src)
+			return decodeXerial(dst, src)
 		}
-		return decodeSnappyBlocks([][]byte{src})
+		return decodeSnappyBlocks(dst, [][]byte{src})
 	case Zstd:
 		d := zstdDecoders.Get().(*zstd.Decoder)
 		defer zstdDecoders.Put(d)
 		var h zstd.Header
-		if h.Decode(src) == nil && h.HasFCS {
-			return d.DecodeAll(src, nil) // allocates the frame's content size
+		if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize <= maxDecompressed {
+			sizeHint = int(h.FrameContentSize)
 		}
-		return d.DecodeAll(src, make([]byte, 0, sizeHint))
+		return d.DecodeAll(src, room(dst, sizeHint))
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
 }
 
-func readAllLimited(r io.Reader, sizeHint int) ([]byte, error) {
-	buf := make([]byte, 0, sizeHint)
+// room returns dst (empty) if it has room for n bytes, else a new buffer
+// with that room.
+func room(dst []byte, n int) []byte {
+	if cap(dst) >= n {
+		return dst[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// readAllLimited reads r to its end, appending to buf.
+func readAllLimited(r io.Reader, buf []byte) ([]byte, error) {
 	var probe [512]byte // checks for EOF at a full buffer before growing it
 	for {
 		var n int
@@ -392,7 +415,7 @@ func appendXerial(dst, src []byte) []byte {
 	return dst
 }
 
-func decodeXerial(src []byte) ([]byte, error) {
+func decodeXerial(dst, src []byte) ([]byte, error) {
 	if len(src) < len(xerialHeader) {
 		return nil, errMalformedXerial
 	}
@@ -410,14 +433,14 @@ func decodeXerial(src []byte) ([]byte, error) {
 		blocks = append(blocks, src[:n])
 		src = src[n:]
 	}
-	return decodeSnappyBlocks(blocks)
+	return decodeSnappyBlocks(dst, blocks)
 }
 
 var errMalformedXerial = errors.New("malformed xerial snappy framing")
 
-// decodeSnappyBlocks decodes raw snappy blocks one after another into one
-// allocation: their headers give the size.
-func decodeSnappyBlocks(blocks [][]byte) ([]byte, error) {
+// decodeSnappyBlocks decodes raw snappy blocks one after another into dst
+// or, if it is too small, one allocation: their headers give the size.
+func decodeSnappyBlocks(dst []byte, blocks [][]byte) ([]byte, error) {
 	total := 0
 	for _, b := range blocks {
 		n, err := s2.DecodedLen(b)
@@ -428,7 +451,7 @@ func decodeSnappyBlocks(blocks [][]byte) ([]byte, error) {
 			return nil, errTooLarge
 		}
 	}
-	out := make([]byte, total)
+	out := room(dst, total)[:total]
 	at := 0
 	for _, b := range blocks {
 		n, _ := s2.DecodedLen(b)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"sync"
 
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
@@ -181,10 +182,13 @@ func validateIncoming(records []byte) (in incoming, err error) {
 func validateRecords(batch []byte, h *batchHeader) error {
 	data := batch[batchHeaderLen:]
 	if codec := recordbatch.Codec(h.attributes & 0x07); codec != recordbatch.None {
+		scratch := validateScratch.Get().(*[]byte)
+		defer putValidateScratch(scratch)
 		var err error
-		if data, err = recordbatch.Decompress(codec, data); err != nil {
+		if data, err = recordbatch.DecompressInto(codec, *scratch, data); err != nil {
 			return fmt.Errorf("%w: %s records: %v", ErrCorruptMessage, codec, err)
 		}
+		*scratch = data
 	}
 	maxTs := int64(-1) // Kafka's NO_TIMESTAMP
 	for i := range h.recordCount {
@@ -211,6 +215,22 @@ func validateRecords(batch []byte, h *batchHeader) error {
 		h.maxTimestamp = maxTs
 	}
 	return nil
+}
+
+// validateScratch holds the buffers compressed batches decompress into for
+// validateRecords, which keeps nothing of them: a fresh buffer per batch
+// cost more than the decompression itself (zeroing and faulting in its
+// pages, then collecting it).
+var validateScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxValidateScratch bounds the buffers kept for reuse: batches inflating
+// past it (beyond Kafka's default message.max.bytes many times) are rare.
+const maxValidateScratch = 16 << 20
+
+func putValidateScratch(b *[]byte) {
+	if cap(*b) <= maxValidateScratch {
+		validateScratch.Put(b)
+	}
 }
 
 // nextVarBytes splits a varint-length-prefixed field off b.
