@@ -47,6 +47,7 @@ type Log struct {
 	recoveryPoint  int64     // offsets below it are fsynced and need no recovery
 	snapshotOffset int64     // offset of the producer snapshot file on disk, -1 if none
 	firstDirty     int64     // the cleaner's checkpoint, -1 until read (cleaner.go)
+	cleanMarker    bool      // .kafka_cleanshutdown is on disk: nothing changed since Open (unclean)
 	tombstoneDue   int64     // when the oldest tombstone or marker a Clean kept may go (ms), 0 if none
 	delta          segmentDelta
 	scratch        [timeIndexEntrySize]byte
@@ -126,12 +127,13 @@ func parseOffsetName(name, ext string) (int64, bool) {
 }
 
 // load reads the directory and recovers it; it runs before l is shared.
+// The files it reads are those the listing names, so a restart after a
+// clean shutdown costs few system calls per partition.
 func (l *Log) load(now time.Time) error {
-	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
-		return err
-	}
 	names, err := l.fsys.ReadDirNames(l.dir)
-	if err == nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		names, err = nil, l.fsys.MkdirAll(l.dir, 0o755)
+	} else if err == nil {
 		names, err = l.recoverCleaning(names)
 	}
 	if err != nil {
@@ -144,14 +146,10 @@ func (l *Log) load(now time.Time) error {
 			return err
 		}
 	}
-	var bases, snapshots []int64
+	var bases, snapshots, txnIndexes []int64
 	indexFiles := map[string]int64{}
-	clean := false
+	clean := slices.Contains(names, cleanShutdownFile)
 	for _, name := range names {
-		if name == cleanShutdownFile {
-			clean = true
-			continue
-		}
 		if strings.HasSuffix(name, extTmp) {
 			// Left by an interrupted writeFileAtomic; the target is intact.
 			l.removeFile(name)
@@ -167,6 +165,9 @@ func (l *Log) load(now time.Time) error {
 				snapshots = append(snapshots, off)
 			default:
 				indexFiles[name] = off
+				if ext == extTxnIndex {
+					txnIndexes = append(txnIndexes, off)
+				}
 			}
 		}
 	}
@@ -177,15 +178,21 @@ func (l *Log) load(now time.Time) error {
 		}
 	}
 
-	recoveryPoint, _, err := readCheckpoint(l.fsys, l.dir, recoveryPointFile)
-	if err != nil {
-		l.logger.Warn("ignoring unreadable recovery point; recovering every segment", "err", err)
-		recoveryPoint = 0
+	// After a clean shutdown the recovery point is the log end offset
+	// (Close wrote it before the marker) and recovery trusts everything.
+	recoveryPoint := int64(0)
+	if !clean && slices.Contains(names, recoveryPointFile) {
+		if recoveryPoint, _, err = readCheckpoint(l.fsys, l.dir, recoveryPointFile); err != nil {
+			l.logger.Warn("ignoring unreadable recovery point; recovering every segment", "err", err)
+			recoveryPoint = 0
+		}
 	}
-	logStart, _, err := readCheckpoint(l.fsys, l.dir, logStartOffsetFile)
-	if err != nil {
-		l.logger.Warn("ignoring unreadable log start offset", "err", err)
-		logStart = 0
+	logStart := int64(0)
+	if slices.Contains(names, logStartOffsetFile) {
+		if logStart, _, err = readCheckpoint(l.fsys, l.dir, logStartOffsetFile); err != nil {
+			l.logger.Warn("ignoring unreadable log start offset", "err", err)
+			logStart = 0
+		}
 	}
 	if !clean && len(bases) > 0 {
 		l.logger.Info("no clean shutdown marker; recovering segments after the recovery point", "recovery_point", recoveryPoint)
@@ -215,6 +222,7 @@ func (l *Log) load(now time.Time) error {
 			return err
 		}
 	}
+	changed := false // a file of the log was created or rewritten
 	if n := len(l.segments); n == 0 || logStart > l.segments[n-1].next {
 		// Empty, or everything is below a log start offset set by
 		// DeleteRecords: start over at the log start offset.
@@ -223,7 +231,7 @@ func (l *Log) load(now time.Time) error {
 				return err
 			}
 		}
-		recovered = nil
+		recovered, changed = nil, true
 		s, err := openSegment(l.fsys, l.dir, logStart, true, now, int64(l.cfg.IndexIntervalBytes), l.logger)
 		if err != nil {
 			return err
@@ -233,14 +241,18 @@ func (l *Log) load(now time.Time) error {
 			return err
 		}
 	}
+	changed = changed || len(recovered) > 0
 	last := l.segments[len(l.segments)-1]
+	if clean && !changed {
+		recoveryPoint = last.next
+	}
 	l.start.Store(max(logStart, l.segments[0].base))
 	l.end.Store(last.next)
 
-	if err := l.loadProducers(snapshots); err != nil {
+	if err := l.loadProducers(snapshots, txnIndexes); err != nil {
 		return err
 	}
-	if len(recovered) > 0 || recoveryPoint != last.next {
+	if changed || recoveryPoint != last.next {
 		// Recovery rewrote files; make that durable so it is not redone.
 		for _, s := range recovered {
 			if err := s.sync(); err != nil {
@@ -253,15 +265,31 @@ func (l *Log) load(now time.Time) error {
 	}
 	l.recoveryPoint = last.next
 	l.lastFlush = now
-	if clean {
-		// From now on a crash must be treated as unclean.
-		if err := l.fsys.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
-			return err
-		}
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			return err
-		}
+	// The marker stays while the log is as the clean shutdown left it, so
+	// that a restart of a broker whose partitions are mostly idle fsyncs
+	// nothing for them; unclean removes it before the first change.
+	l.cleanMarker = clean
+	if changed {
+		return l.unclean()
 	}
+	return nil
+}
+
+// unclean removes the clean-shutdown marker, durably, before the first
+// change to a log that Open found closed cleanly: from then on a crash
+// must be treated as unclean. Every writer calls it before it touches a
+// file. The caller holds appendMu (or is load).
+func (l *Log) unclean() error {
+	if !l.cleanMarker {
+		return nil
+	}
+	if err := l.fsys.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	l.cleanMarker = false
 	return nil
 }
 
@@ -334,7 +362,8 @@ func (l *Log) removeFile(name string) {
 
 // loadProducers rebuilds the producers' state from the newest usable
 // snapshot plus the batch headers after it (all headers without one).
-func (l *Log) loadProducers(snapshots []int64) error {
+// txnIndexes are the bases of the segments with a .txnindex file.
+func (l *Log) loadProducers(snapshots, txnIndexes []int64) error {
 	slices.Sort(snapshots)
 	from := l.segments[0].base
 	end := l.end.Load()
@@ -356,7 +385,7 @@ func (l *Log) loadProducers(snapshots []int64) error {
 		l.logger.Warn("ignoring producer snapshot", "file", name, "err", err)
 		l.removeFile(filepath.Base(name))
 	}
-	if err := l.loadTxnIndexes(from); err != nil {
+	if err := l.loadTxnIndexes(from, txnIndexes); err != nil {
 		// Start over from the first batch, which rebuilds every entry.
 		l.logger.Warn("ignoring aborted transaction indexes; replaying every batch", "err", err)
 		l.producers, from = newProducerStates(), l.segments[0].base
@@ -556,6 +585,9 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		pos += int(h.size)
 	}
 
+	if err := l.unclean(); err != nil {
+		return AppendResult{}, err
+	}
 	active := l.active()
 	if l.shouldRoll(active, int64(len(records)), in.batches, maxTs, next-1, now) {
 		if err := l.roll(now); err != nil {
@@ -927,6 +959,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newStart int64, err error) {
 	if offset <= l.start.Load() {
 		return l.start.Load(), nil
 	}
+	if err := l.unclean(); err != nil {
+		return l.start.Load(), err
+	}
 	if err := writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, offset); err != nil {
 		return l.start.Load(), fmt.Errorf("storage: %w", err)
 	}
@@ -1020,6 +1055,9 @@ func (l *Log) deleteOldSegments(now time.Time, deletable func(s, next *segment) 
 	if count == 0 {
 		return 0, nil
 	}
+	if err := l.unclean(); err != nil {
+		return 0, err
+	}
 	if count == len(l.segments) {
 		if err := l.roll(now); err != nil {
 			return 0, err
@@ -1056,6 +1094,9 @@ func (l *Log) Flush() error {
 }
 
 func (l *Log) flush(now time.Time) error {
+	if l.cleanMarker {
+		return nil // nothing was written since the clean shutdown
+	}
 	s := l.active()
 	if err := s.sync(); err != nil {
 		return fmt.Errorf("storage: fsync %s: %w", s.logPath, err)
@@ -1074,6 +1115,10 @@ func (l *Log) Close() error {
 	defer l.appendMu.Unlock()
 	if l.closed {
 		return nil
+	}
+	if l.cleanMarker {
+		// Unchanged since the clean shutdown that wrote the marker.
+		return l.closeFiles()
 	}
 	err := l.finish()
 	if err == nil {
