@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -152,12 +152,13 @@ const openConcurrency = 32
 func (r *topicRegistry) openPartitions(t *topic, from, to int32) ([]*partition, error) {
 	parts := make([]*partition, to-from)
 	batch := newSyncBatch(r.b.fs)
+	cfg := r.b.conf().storageConfig(t.configs)
 	var failed atomic.Bool
 	err := inParallel(len(parts), func(i int) error {
 		if failed.Load() {
 			return nil
 		}
-		p, err := r.openPartition(t, from+int32(i), batch)
+		p, err := r.openPartition(t, from+int32(i), cfg, batch)
 		if err != nil {
 			failed.Store(true)
 			return err
@@ -212,10 +213,11 @@ func deletePartitions(parts []*partition) {
 	}
 }
 
-// openPartition opens partition i of t through fsys (a syncBatch).
-func (r *topicRegistry) openPartition(t *topic, i int32, fsys storage.FS) (*partition, error) {
+// openPartition opens partition i of t, whose storage configuration is cfg,
+// through fsys (a syncBatch).
+func (r *topicRegistry) openPartition(t *topic, i int32, cfg storage.Config, fsys storage.FS) (*partition, error) {
 	dir := r.partitionDir(t.name, i)
-	l, err := storage.Open(fsys, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
+	l, err := storage.Open(fsys, dir, cfg, r.b.log.With("topic", t.name, "partition", i))
 	if err != nil {
 		r.b.log.Error("could not open partition", "topic", t.name, "partition", i, "err", err)
 		return nil, fmt.Errorf("opening %s: %w", dir, err)

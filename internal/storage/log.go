@@ -206,7 +206,7 @@ func (l *Log) load(now time.Time) error {
 		// Appends go to the last segment's index files at the positions
 		// its in-memory indexes give: they must be the files' contents.
 		s := l.segments[n-1]
-		index, tindex, err := s.readIndexes()
+		index, tindex, err := s.readIndexes(s.size)
 		switch {
 		case err == nil:
 			s.index, s.tindex = index, tindex
@@ -312,7 +312,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 		l.segments = append(l.segments, s)
 		trusted := clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint)
 		if trusted {
-			err := s.load(buf)
+			err := s.load(buf, i == len(bases)-1)
 			if err == nil {
 				continue
 			}
