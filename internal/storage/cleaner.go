@@ -216,7 +216,7 @@ func (l *Log) beginClean(now time.Time) (*cleanPass, error) {
 	if k == 0 {
 		return nil, nil
 	}
-	if err := l.unclean(); err != nil {
+	if err := l.beforeWrite(); err != nil {
 		return nil, err
 	}
 	p := &cleanPass{

@@ -149,7 +149,11 @@
 // the write (and, when the flush policy calls for it, the fsync) returned.
 // flush.messages=1 fsyncs the .log before every Append returns: an
 // acknowledged append survives power loss. New segment files are created
-// with an fsync of the directory before any batch goes in them. A roll
+// with an fsync of the directory before any batch goes in them. A new log's
+// first segment files are created by its first write (with an fsync of the
+// partition directory and of its parent), not by Open: a new log that was
+// never written leaves its directory empty, and Close writes nothing for
+// it (the next Open makes the same empty log). A roll
 // fsyncs the finished segment and its indexes and moves the recovery point
 // to the new segment's base; Flush moves it to the log end offset.
 //
@@ -199,9 +203,14 @@
 // segments that are no longer active get their .txnindex rewritten. A
 // .txnindex that fails its checks (size, version, entries outside its
 // segment or out of order) discards the snapshot: everything is replayed.
-// Open finally fsyncs the recovered files, writes the recovery point at the
-// log end offset and removes .kafka_cleanshutdown, so a crash from then on
-// is seen as unclean.
+// Open finally fsyncs the recovered files and writes the recovery point at
+// the log end offset. It reads only the files the directory lists, and
+// after a clean shutdown not the recovery point (it is the log end offset).
+// .kafka_cleanshutdown stays while the log is as the clean shutdown left
+// it: the first change (append, DeleteRecords, retention, compaction)
+// removes it and fsyncs the directory before it touches any file, so a
+// crash from then on is seen as unclean, and a Close without a change
+// writes nothing. So a restart fsyncs nothing for idle partitions.
 //
 // # Compaction
 //

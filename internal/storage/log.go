@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -48,6 +49,7 @@ type Log struct {
 	snapshotOffset int64     // offset of the producer snapshot file on disk, -1 if none
 	firstDirty     int64     // the cleaner's checkpoint, -1 until read (cleaner.go)
 	cleanMarker    bool      // .kafka_cleanshutdown is on disk: nothing changed since Open (unclean)
+	filesPending   bool      // a new log whose active segment's files are not created yet (createFiles)
 	tombstoneDue   int64     // when the oldest tombstone or marker a Clean kept may go (ms), 0 if none
 	delta          segmentDelta
 	scratch        [timeIndexEntrySize]byte
@@ -139,13 +141,6 @@ func (l *Log) load(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		// A new partition: its directory entry must survive a power loss
-		// before anything acknowledged goes in it.
-		if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
-			return err
-		}
-	}
 	var bases, snapshots, txnIndexes []int64
 	indexFiles := map[string]int64{}
 	clean := slices.Contains(names, cleanShutdownFile)
@@ -231,15 +226,15 @@ func (l *Log) load(now time.Time) error {
 				return err
 			}
 		}
-		recovered, changed = nil, true
-		s, err := openSegment(l.fsys, l.dir, logStart, true, now, int64(l.cfg.IndexIntervalBytes), l.logger)
-		if err != nil {
-			return err
+		if len(l.segments) > 0 {
+			changed = true
+			if err := l.fsys.SyncDir(l.dir); err != nil {
+				return err
+			}
 		}
-		l.segments = []*segment{s}
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			return err
-		}
+		recovered = nil
+		l.segments = []*segment{newSegment(l.dir, logStart, now, int64(l.cfg.IndexIntervalBytes), l.logger)}
+		l.filesPending = true
 	}
 	changed = changed || len(recovered) > 0
 	last := l.segments[len(l.segments)-1]
@@ -252,8 +247,9 @@ func (l *Log) load(now time.Time) error {
 	if err := l.loadProducers(snapshots, txnIndexes); err != nil {
 		return err
 	}
-	if changed || recoveryPoint != last.next {
+	if len(recovered) > 0 || recoveryPoint != last.next {
 		// Recovery rewrote files; make that durable so it is not redone.
+		// (A new log needs no checkpoint: a missing one means offset 0.)
 		for _, s := range recovered {
 			if err := s.sync(); err != nil {
 				return err
@@ -267,7 +263,7 @@ func (l *Log) load(now time.Time) error {
 	l.lastFlush = now
 	// The marker stays while the log is as the clean shutdown left it, so
 	// that a restart of a broker whose partitions are mostly idle fsyncs
-	// nothing for them; unclean removes it before the first change.
+	// nothing for them; beforeWrite removes it before the first change.
 	l.cleanMarker = clean
 	if changed {
 		return l.unclean()
@@ -275,10 +271,22 @@ func (l *Log) load(now time.Time) error {
 	return nil
 }
 
-// unclean removes the clean-shutdown marker, durably, before the first
-// change to a log that Open found closed cleanly: from then on a crash
-// must be treated as unclean. Every writer calls it before it touches a
-// file. The caller holds appendMu (or is load).
+// untouched reports whether nothing was written since Open: the log is on
+// disk as Open found it (clean-shutdown marker included), or it is new and
+// its first segment's files do not exist yet.
+func (l *Log) untouched() bool { return l.cleanMarker || l.filesPending }
+
+// beforeWrite prepares the log for its first change since Open; every
+// writer calls it before it touches a file. The caller holds appendMu.
+func (l *Log) beforeWrite() error {
+	if err := l.unclean(); err != nil {
+		return err
+	}
+	return l.createFiles()
+}
+
+// unclean removes the clean-shutdown marker, durably: from then on a crash
+// must be treated as unclean.
 func (l *Log) unclean() error {
 	if !l.cleanMarker {
 		return nil
@@ -290,6 +298,38 @@ func (l *Log) unclean() error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	l.cleanMarker = false
+	return nil
+}
+
+// createFiles creates a new log's first segment files, which Open left for
+// the first write so that creating a topic of many partitions creates only
+// their directories; as for any new segment, the files' directory entries
+// (and the partition directory's own) are fsynced before a batch goes in
+// them, as Kafka flushes a new log's parent directory before its first
+// flush.
+func (l *Log) createFiles() error {
+	if !l.filesPending {
+		return nil
+	}
+	s := l.active()
+	log, idx, tidx, err := s.openFiles(l.fsys, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+	if err == nil {
+		err = errors.Join(l.fsys.SyncDir(l.dir), l.fsys.SyncDir(filepath.Dir(l.dir)))
+		if err != nil {
+			log.Close()
+			idx.Close()
+			tidx.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("storage: create segment %s: %w", s.logPath, err)
+	}
+	// Readers look at the fields under mu (they never read an empty
+	// segment's files, but the race detector cannot know that).
+	l.mu.Lock()
+	s.log, s.idx, s.tidx = log, idx, tidx
+	l.mu.Unlock()
+	l.filesPending = false
 	return nil
 }
 
@@ -585,7 +625,7 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		pos += int(h.size)
 	}
 
-	if err := l.unclean(); err != nil {
+	if err := l.beforeWrite(); err != nil {
 		return AppendResult{}, err
 	}
 	active := l.active()
@@ -959,7 +999,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newStart int64, err error) {
 	if offset <= l.start.Load() {
 		return l.start.Load(), nil
 	}
-	if err := l.unclean(); err != nil {
+	if err := l.beforeWrite(); err != nil {
 		return l.start.Load(), err
 	}
 	if err := writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, offset); err != nil {
@@ -1055,7 +1095,7 @@ func (l *Log) deleteOldSegments(now time.Time, deletable func(s, next *segment) 
 	if count == 0 {
 		return 0, nil
 	}
-	if err := l.unclean(); err != nil {
+	if err := l.beforeWrite(); err != nil {
 		return 0, err
 	}
 	if count == len(l.segments) {
@@ -1094,8 +1134,8 @@ func (l *Log) Flush() error {
 }
 
 func (l *Log) flush(now time.Time) error {
-	if l.cleanMarker {
-		return nil // nothing was written since the clean shutdown
+	if l.untouched() {
+		return nil // nothing to make durable
 	}
 	s := l.active()
 	if err := s.sync(); err != nil {
@@ -1116,8 +1156,9 @@ func (l *Log) Close() error {
 	if l.closed {
 		return nil
 	}
-	if l.cleanMarker {
-		// Unchanged since the clean shutdown that wrote the marker.
+	if l.untouched() {
+		// Unchanged since the clean shutdown that wrote the marker, or
+		// new and empty: a restart finds it as it is.
 		return l.closeFiles()
 	}
 	err := l.finish()

@@ -65,30 +65,51 @@ type segment struct {
 // three files. The caller fills the published state by load, recover or, for
 // a new segment, nothing.
 func openSegment(fsys FS, dir string, base int64, create bool, now time.Time, interval int64, logger *slog.Logger) (*segment, error) {
+	s := newSegment(dir, base, now, interval, logger)
+	s.indexReady.Store(create)
 	flag := os.O_RDWR | os.O_CREATE
 	if create {
 		flag |= os.O_TRUNC
 	}
-	s := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
-		logPath: offsetFileName(dir, base, extLog), interval: interval, logger: logger}
-	s.indexReady.Store(create)
 	var err error
-	if s.log, err = fsys.OpenFile(s.logPath, flag, 0o644); err != nil {
-		return nil, err
-	}
-	if s.idx, err = fsys.OpenFile(offsetFileName(dir, base, extIndex), flag, 0o644); err != nil {
-		s.log.Close()
-		return nil, err
-	}
-	if s.tidx, err = fsys.OpenFile(offsetFileName(dir, base, extTimeIndex), flag, 0o644); err != nil {
-		s.log.Close()
-		s.idx.Close()
+	s.log, s.idx, s.tidx, err = s.openFiles(fsys, flag)
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// newSegment returns an empty segment whose files do not exist yet (a new
+// log's: see Log.beforeWrite); its files are nil until createFiles.
+func newSegment(dir string, base int64, now time.Time, interval int64, logger *slog.Logger) *segment {
+	s := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
+		logPath: offsetFileName(dir, base, extLog), interval: interval, logger: logger}
+	s.indexReady.Store(true)
+	return s
+}
+
+// openFiles opens the segment's .log, .index and .timeindex with flag.
+func (s *segment) openFiles(fsys FS, flag int) (log, idx, tidx File, err error) {
+	dir := filepath.Dir(s.logPath)
+	if log, err = fsys.OpenFile(s.logPath, flag, 0o644); err != nil {
+		return nil, nil, nil, err
+	}
+	if idx, err = fsys.OpenFile(offsetFileName(dir, s.base, extIndex), flag, 0o644); err != nil {
+		log.Close()
+		return nil, nil, nil, err
+	}
+	if tidx, err = fsys.OpenFile(offsetFileName(dir, s.base, extTimeIndex), flag, 0o644); err != nil {
+		log.Close()
+		idx.Close()
+		return nil, nil, nil, err
+	}
+	return log, idx, tidx, nil
+}
+
 func (s *segment) close() error {
+	if s.log == nil {
+		return nil // never created
+	}
 	return errors.Join(s.log.Close(), s.idx.Close(), s.tidx.Close())
 }
 
@@ -104,6 +125,9 @@ func (s *segment) remove(fsys FS, dir string) error {
 }
 
 func (s *segment) sync() error {
+	if s.log == nil {
+		return nil
+	}
 	return errors.Join(s.log.Sync(), s.idx.Sync(), s.tidx.Sync())
 }
 
