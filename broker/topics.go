@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -140,10 +140,8 @@ func (r *topicRegistry) partitionDir(topic string, p int32) string {
 	return r.b.cfg.DataDir + "/" + topic + "-" + strconv.Itoa(int(p))
 }
 
-// openConcurrency is how many partitions openPartitions opens at once. Most
-// of a new partition's time goes to fsyncs (its directory, its first
-// segment, partition.metadata), which the file system's journal commits
-// together when they arrive together; and a restart's reads overlap.
+// openConcurrency is how many partitions openPartitions opens at once, so
+// that a restart's reads and recovery fsyncs overlap in the file system.
 const openConcurrency = 32
 
 // openPartitions opens partitions [from, to) of t, openConcurrency at a
@@ -222,17 +220,10 @@ func (r *topicRegistry) openPartition(t *topic, i int32, cfg storage.Config, fsy
 		r.b.log.Error("could not open partition", "topic", t.name, "partition", i, "err", err)
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
-	// Kafka's partition.metadata file ties the directory to the topic id;
-	// a restart finds it written already.
-	meta := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(t.id[:]))
-	name := dir + "/partition.metadata"
-	if old, err := readFile(fsys, name); err == nil && string(old) == meta {
-		return &partition{topic: t.name, index: i, log: l}, nil
-	}
-	if err := writeFileAtomic(fsys, name, []byte(meta)); err != nil {
+	if err := l.AssignTopicID(t.id); err != nil {
 		l.Close()
 		r.b.log.Error("could not write partition.metadata", "topic", t.name, "partition", i, "err", err)
-		return nil, fmt.Errorf("writing %s: %w", name, err)
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
 	return &partition{topic: t.name, index: i, log: l}, nil
 }

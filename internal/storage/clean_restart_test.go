@@ -6,8 +6,8 @@ package storage
 // remove it, durably, before it touches a file.
 
 import (
-	"os"
 	"io/fs"
+	"os"
 	"slices"
 	"testing"
 	"time"

@@ -50,6 +50,8 @@ type Log struct {
 	firstDirty     int64     // the cleaner's checkpoint, -1 until read (cleaner.go)
 	cleanMarker    bool      // .kafka_cleanshutdown is on disk: nothing changed since Open (unclean)
 	filesPending   bool      // a new log whose active segment's files are not created yet (createFiles)
+	dirPending     bool      // with filesPending: the directory does not exist either
+	pendingMeta    []byte    // partition.metadata for createFiles to write (AssignTopicID)
 	tombstoneDue   int64     // when the oldest tombstone or marker a Clean kept may go (ms), 0 if none
 	delta          segmentDelta
 	scratch        [timeIndexEntrySize]byte
@@ -134,7 +136,8 @@ func parseOffsetName(name, ext string) (int64, bool) {
 func (l *Log) load(now time.Time) error {
 	names, err := l.fsys.ReadDirNames(l.dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		names, err = nil, l.fsys.MkdirAll(l.dir, 0o755)
+		// A new log: createFiles makes the directory with the files.
+		names, err, l.dirPending = nil, nil, true
 	} else if err == nil {
 		names, err = l.recoverCleaning(names)
 	}
@@ -271,6 +274,29 @@ func (l *Log) load(now time.Time) error {
 	return nil
 }
 
+// createDir makes a new log's directory and writes its pending
+// partition.metadata.
+func (l *Log) createDir() error {
+	if !l.dirPending {
+		return nil
+	}
+	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	if l.pendingMeta != nil {
+		f, err := l.fsys.OpenFile(filepath.Join(l.dir, partitionMetaFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(l.pendingMeta, 0)
+		if err = errors.Join(err, f.Close()); err != nil {
+			return err
+		}
+	}
+	l.dirPending, l.pendingMeta = false, nil
+	return nil
+}
+
 // untouched reports whether nothing was written since Open: the log is on
 // disk as Open found it (clean-shutdown marker included), or it is new and
 // its first segment's files do not exist yet.
@@ -301,15 +327,21 @@ func (l *Log) unclean() error {
 	return nil
 }
 
-// createFiles creates a new log's first segment files, which Open left for
-// the first write so that creating a topic of many partitions creates only
-// their directories; as for any new segment, the files' directory entries
+// createFiles creates a new log's directory (if missing), partition.metadata
+// (if assigned) and first segment files, which Open left for the first
+// write so that creating a topic of many partitions creates no file (as in
+// KRaft, where the metadata log records the topic and brokers make the
+// logs afterwards); as for any new segment, the files' directory entries
 // (and the partition directory's own) are fsynced before a batch goes in
 // them, as Kafka flushes a new log's parent directory before its first
-// flush.
+// flush. partition.metadata is not fsynced: AssignTopicID at the next
+// start replaces a copy a power loss cut.
 func (l *Log) createFiles() error {
 	if !l.filesPending {
 		return nil
+	}
+	if err := l.createDir(); err != nil {
+		return fmt.Errorf("storage: create %s: %w", l.dir, err)
 	}
 	s := l.active()
 	log, idx, tidx, err := s.openFiles(l.fsys, os.O_RDWR|os.O_CREATE|os.O_TRUNC)

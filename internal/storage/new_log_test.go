@@ -5,13 +5,15 @@ package storage
 // only; the files must be durable before an acknowledged batch goes in.
 
 import (
+	"errors"
+	"io/fs"
 	"testing"
 
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
-// Opening, reading, flushing and closing a new log creates nothing in its
-// directory, and the next Open finds the same empty log.
+// Opening, reading, flushing and closing a new log creates nothing, not
+// even its directory, and the next Open finds the same empty log.
 func TestNewLogCreatesNoFilesUntilWritten(t *testing.T) {
 	mem := NewMemFS()
 	count := &changeFS{crashFS{FS: mem}}
@@ -42,8 +44,8 @@ func TestNewLogCreatesNoFilesUntilWritten(t *testing.T) {
 	if count.ops != 0 {
 		t.Fatalf("%d file-system changes, want none", count.ops)
 	}
-	if names, err := mem.ReadDirNames(restartDir); err != nil || len(names) != 0 {
-		t.Fatalf("the directory holds %v (%v), want nothing", names, err)
+	if names, err := mem.ReadDirNames(restartDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the directory holds %v (%v), want no directory", names, err)
 	}
 }
 
@@ -53,11 +55,22 @@ func TestNewLogFirstAppendSurvivesPowerLoss(t *testing.T) {
 	mem := NewMemFS()
 	cfg := Config{FlushMessages: 1}
 	l := mustOpen(t, mem, restartDir, cfg)
+	id := [16]byte{1, 2, 3}
+	if err := l.AssignTopicID(id); err != nil {
+		t.Fatal(err)
+	}
 	res := mustAppend(t, l, kvBatch(t, 1000, recordbatch.Options{}, recordbatch.NoProducer(), put("k", "v")), 1000)
 	l.closeFiles() // the machine loses power
 	mem.SimulateCrash()
 	l = mustOpen(t, mem, restartDir, cfg)
 	defer l.Close()
+	// partition.metadata is not fsynced: the start repairs it.
+	if err := l.AssignTopicID(id); err != nil {
+		t.Fatal(err)
+	}
+	if meta, err := readFile(mem, restartDir+"/"+partitionMetaFile); err != nil || string(meta) != string(encodePartitionMeta(id)) {
+		t.Fatalf("partition.metadata holds %q (%v)", meta, err)
+	}
 	got := readRecords(t, l)
 	if len(got) != 1 || got[0].Offset != res.BaseOffset || string(got[0].Value) != "v" {
 		t.Fatalf("read back %v, want the acknowledged record at %d", got, res.BaseOffset)
