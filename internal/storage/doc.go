@@ -47,7 +47,8 @@
 //	<offset>.snapshot  idempotent-producer state as of log end offset <offset>
 //	recovery-point-offset-checkpoint   offsets below it are fsynced
 //	log-start-offset-checkpoint        log start offset set by DeleteRecords
-//	.kafka_cleanshutdown               present only while the log is closed cleanly
+//	.kafka_cleanshutdown               present while the log is as a clean shutdown left it
+//	partition.metadata                 the topic id (AssignTopicID), as Kafka's
 //	cleaner-offset-checkpoint          offsets below it were compacted (Kafka keeps
 //	                                   one per log directory; kafkit one per partition)
 //	<base>.<ext>.cleaned, .swap        a compaction in progress (see Compaction)
