@@ -12,9 +12,8 @@ import (
 // the start-up) goes through: it notes the directory syncs they ask for
 // instead of making each, and flush makes each noted directory durable once,
 // openConcurrency at a time, before the batch's partitions are used or its
-// topic is recorded. A new partition asks for three (the data directory,
-// its own directory twice), so a topic of 10,000 partitions needs 10,001
-// directory fsyncs instead of 30,000, which the journal commits together.
+// topic is recorded. (A new partition asks for none: its log syncs its
+// directories at its first write. Recovery at start-up asks for some.)
 // After flush every call goes straight through, so the logs keep it as
 // their FS. (syncfs(2) would make it one call on Linux, but it also flushes
 // whatever else is dirty on the file system, at a cost nobody can bound.)

@@ -140,10 +140,8 @@ func (r *topicRegistry) partitionDir(topic string, p int32) string {
 	return r.b.cfg.DataDir + "/" + topic + "-" + strconv.Itoa(int(p))
 }
 
-// openConcurrency is how many partitions openPartitions opens at once. Most
-// of a new partition's time goes to fsyncs (its directory, its first
-// segment, partition.metadata), which the file system's journal commits
-// together when they arrive together; and a restart's reads overlap.
+// openConcurrency is how many partitions openPartitions opens at once, so
+// that a restart's reads and recovery fsyncs overlap in the file system.
 const openConcurrency = 32
 
 // openPartitions opens partitions [from, to) of t, openConcurrency at a
@@ -152,12 +150,13 @@ const openConcurrency = 32
 func (r *topicRegistry) openPartitions(t *topic, from, to int32) ([]*partition, error) {
 	parts := make([]*partition, to-from)
 	batch := newSyncBatch(r.b.fs)
+	cfg := r.b.conf().storageConfig(t.configs)
 	var failed atomic.Bool
 	err := inParallel(len(parts), func(i int) error {
 		if failed.Load() {
 			return nil
 		}
-		p, err := r.openPartition(t, from+int32(i), batch)
+		p, err := r.openPartition(t, from+int32(i), cfg, batch)
 		if err != nil {
 			failed.Store(true)
 			return err
@@ -212,25 +211,19 @@ func deletePartitions(parts []*partition) {
 	}
 }
 
-// openPartition opens partition i of t through fsys (a syncBatch).
-func (r *topicRegistry) openPartition(t *topic, i int32, fsys storage.FS) (*partition, error) {
+// openPartition opens partition i of t, whose storage configuration is cfg,
+// through fsys (a syncBatch).
+func (r *topicRegistry) openPartition(t *topic, i int32, cfg storage.Config, fsys storage.FS) (*partition, error) {
 	dir := r.partitionDir(t.name, i)
-	l, err := storage.Open(fsys, dir, r.b.conf().storageConfig(t.configs), r.b.log.With("topic", t.name, "partition", i))
+	l, err := storage.Open(fsys, dir, cfg, r.b.log.With("topic", t.name, "partition", i))
 	if err != nil {
 		r.b.log.Error("could not open partition", "topic", t.name, "partition", i, "err", err)
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
-	// Kafka's partition.metadata file ties the directory to the topic id;
-	// a restart finds it written already.
-	meta := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(t.id[:]))
-	name := dir + "/partition.metadata"
-	if old, err := readFile(fsys, name); err == nil && string(old) == meta {
-		return &partition{topic: t.name, index: i, log: l}, nil
-	}
-	if err := writeFileAtomic(fsys, name, []byte(meta)); err != nil {
+	if err := l.AssignTopicID(t.id); err != nil {
 		l.Close()
 		r.b.log.Error("could not write partition.metadata", "topic", t.name, "partition", i, "err", err)
-		return nil, fmt.Errorf("writing %s: %w", name, err)
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
 	return &partition{topic: t.name, index: i, log: l}, nil
 }

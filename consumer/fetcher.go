@@ -18,7 +18,7 @@ import (
 type fetchResult struct {
 	broker int32
 	conn   int
-	asked  map[kafkit.TopicPartition]fetchAsk
+	asked  map[kafkit.TopicPartition]fetchAsk // every partition the Fetch covers (its session's)
 	ids    topicIDMap
 	resp   *kmsg.FetchResponse
 	err    error
@@ -43,20 +43,33 @@ type fetchAsk struct {
 // meanwhile. (With a single Fetch in flight per broker covering only
 // drained partitions, a record landing on a partition left out of it
 // waited for that Fetch to expire: half of fetch.max.wait.ms at the median.)
+// Each fetch connection carries its own fetch session (fetch_session.go).
+
+// fetchConn is one of a broker's fetch connections: whether a Fetch is in
+// flight on it, and its fetch session.
+type fetchConn struct {
+	busy    bool
+	session fetchSession
+}
+
+// brokerConns are a broker's fetch connections.
+type brokerConns = [client.FetchConns]fetchConn
 
 // fetchLoop is the fetcher goroutine. It starts position lookups, keeps the
 // fetch pipeline full and turns responses into buffered records. It owns
-// busy; partition states are shared with Poll under c.mu.
+// conns; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
 	results := make(chan fetchResult, 8)
-	busy := make(map[int32]*[client.FetchConns]bool) // broker → fetch connections with a Fetch in flight
+	conns := make(map[int32]*brokerConns)
 	for {
-		wait := c.fetchRound(busy, results)
+		wait := c.fetchRound(conns, results)
 		select {
 		case <-c.ctx.Done():
 			return
 		case r := <-results:
-			busy[r.broker][r.conn] = false
+			fc := &conns[r.broker][r.conn]
+			fc.busy = false
+			fc.session.handle(r.resp, r.err)
 			c.handleFetch(r)
 		case <-c.fetchWake:
 		case <-timerC(wait):
@@ -66,7 +79,7 @@ func (c *Consumer) fetchLoop() {
 
 // fetchRound starts the position lookups and sends the fetches that can
 // start now. It returns how long until a partition backing off is due.
-func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results chan<- fetchResult) time.Duration {
+func (c *Consumer) fetchRound(conns map[int32]*brokerConns, results chan<- fetchResult) time.Duration {
 	now := time.Now()
 	wait := time.Hour
 	var ready []kafkit.TopicPartition
@@ -104,7 +117,7 @@ func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results c
 	}
 	r, err := c.leaders(c.ctx, ready)
 	if err == nil {
-		c.sendFetches(r, idsOf(r.md), busy, results)
+		c.sendFetches(r, idsOf(r.md), conns, results)
 	} else {
 		if c.ctx.Err() == nil {
 			c.log.Debug("fetch round", "err", err)
@@ -126,23 +139,29 @@ func (c *Consumer) fetchRound(busy map[int32]*[client.FetchConns]bool, results c
 }
 
 // sendFetches sends each leader a Fetch for its ready partitions on a fetch
-// connection without one in flight.
-func (c *Consumer) sendFetches(r routes, ids topicIDMap, busy map[int32]*[client.FetchConns]bool, results chan<- fetchResult) {
+// connection without one in flight, the one whose session holds most of
+// them (so that sessions change little).
+func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*brokerConns, results chan<- fetchResult) {
 	for leader, tps := range r.byLeader {
-		conns := busy[leader]
-		if conns == nil {
-			conns = new([client.FetchConns]bool)
-			busy[leader] = conns
+		bc := conns[leader]
+		if bc == nil {
+			bc = new(brokerConns)
+			conns[leader] = bc
 		}
-		conn := slices.Index(conns[:], false)
+		conn, best := -1, -1
+		for i := range bc {
+			if n := bc[i].session.overlap(tps); !bc[i].busy && n > best {
+				conn, best = i, n
+			}
+		}
 		if conn < 0 {
 			continue
 		}
-		req, asked := c.buildFetch(r, tps, ids)
+		req, asked := c.buildFetch(r, tps, ids, &bc[conn].session)
 		if len(asked) == 0 {
 			continue
 		}
-		conns[conn] = true
+		bc[conn].busy = true
 		c.cl.RequestFetchAsync(c.ctx, leader, conn, req, func(resp kmsg.Response, err error) {
 			res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
 			if err == nil {
@@ -164,24 +183,28 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, busy map[int32]*[client
 	}
 }
 
-// buildFetch builds one broker's Fetch (no fetch session: every request is a
-// full fetch) and marks its partitions in flight. Each partition carries the
-// leader epoch from the metadata and the epoch of the last batch fetched
-// (KIP-320), so that a fenced leader refuses it and a diverged log answers
-// with where it diverges. A partition whose leader epoch moved on since its
-// last fetch is validated first, as Java's consumer does after a leader
-// change.
-func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicIDMap) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
+// buildFetch builds one broker's Fetch on session and marks its partitions
+// in flight. Each partition carries the leader epoch from the metadata and
+// the epoch of the last batch fetched (KIP-320), so that a fenced leader
+// refuses it and a diverged log answers with where it diverges. A partition
+// whose leader epoch moved on since its last fetch is validated first, as
+// Java's consumer does after a leader change.
+func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicIDMap, session *fetchSession) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = int32(c.cfg.FetchMaxWait.Milliseconds())
 	req.MinBytes = c.cfg.FetchMinBytes
 	req.MaxBytes = c.cfg.FetchMaxBytes
 	req.IsolationLevel = c.isolationLevel()
-	req.SessionID, req.SessionEpoch = 0, -1
 	asked := make(map[kafkit.TopicPartition]fetchAsk, len(tps))
+	want := make([]wantPart, 0, len(tps))
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer func() {
+		c.mu.Unlock()
+		if len(asked) > 0 {
+			session.fill(req, want)
+		}
+	}()
 	revalidate := false
 	for _, tp := range tps {
 		ps, ok := c.parts[tp]
@@ -198,20 +221,8 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		ps.leaderEpoch = epoch
 		ps.inflight = true
 		asked[tp] = fetchAsk{ps, ps.fetchOffset}
-		p := kmsg.NewFetchRequestTopicPartition()
-		p.Partition = tp.Partition
-		p.FetchOffset = ps.fetchOffset
-		p.CurrentLeaderEpoch = epoch
-		p.LastFetchedEpoch = ps.fetchEpoch
-		p.LogStartOffset = -1
-		p.PartitionMaxBytes = c.cfg.MaxPartitionFetchBytes
-		req.Topics = addToTopic(req.Topics, tp.Topic, func() kmsg.FetchRequestTopic {
-			t := kmsg.NewFetchRequestTopic()
-			t.TopicID = ids.byName[tp.Topic]
-			return t
-		}, func(t *kmsg.FetchRequestTopic) (*string, *[]kmsg.FetchRequestTopicPartition) {
-			return &t.Topic, &t.Partitions
-		}, p)
+		want = append(want, wantPart{tp, sessionPart{topicID: ids.byName[tp.Topic], fetchOffset: ps.fetchOffset,
+			leaderEpoch: epoch, lastFetchedEpoch: ps.fetchEpoch, maxBytes: c.cfg.MaxPartitionFetchBytes}})
 	}
 	if revalidate {
 		signal(c.fetchWake)
@@ -229,11 +240,14 @@ func (c *Consumer) handleFetch(r fetchResult) {
 	}
 	if err != nil {
 		c.log.Debug("fetch failed", "broker", r.broker, "err", err)
+		session := isSessionError(err) // the next Fetch, a full one, fixes it
 		c.mu.Lock()
 		for tp, a := range r.asked {
 			a.ps.inflight = false
-			a.ps.backOff(c.cfg, now)
-			c.cl.InvalidateMetadata(tp.Topic)
+			if !session {
+				a.ps.backOff(c.cfg, now)
+				c.cl.InvalidateMetadata(tp.Topic)
+			}
 		}
 		c.mu.Unlock()
 		return

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,7 +17,36 @@ const (
 	recoveryPointFile  = "recovery-point-offset-checkpoint"
 	logStartOffsetFile = "log-start-offset-checkpoint"
 	cleanShutdownFile  = ".kafka_cleanshutdown"
+	partitionMetaFile  = "partition.metadata"
 )
+
+// encodePartitionMeta is Kafka's partition.metadata: the topic id that
+// ties the directory to its topic.
+func encodePartitionMeta(topicID [16]byte) []byte {
+	return fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(topicID[:]))
+}
+
+// AssignTopicID records the partition's topic id in partition.metadata, as
+// Kafka's UnifiedLog.assignTopicId does; a file that holds another id or
+// is unreadable is replaced. A new log writes it with its first segment's
+// files (Log.createFiles), not at once.
+func (l *Log) AssignTopicID(topicID [16]byte) error {
+	meta := encodePartitionMeta(topicID)
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.dirPending {
+		l.pendingMeta = meta
+		return nil
+	}
+	name := filepath.Join(l.dir, partitionMetaFile)
+	if old, err := readFile(l.fsys, name); err == nil && bytes.Equal(old, meta) {
+		return nil
+	}
+	return writeFileAtomic(l.fsys, name, meta)
+}
 
 // writeFileAtomic replaces name with data so that a crash leaves either the
 // old or the new contents: write a temporary file, fsync it, rename it over

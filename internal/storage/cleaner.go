@@ -216,6 +216,9 @@ func (l *Log) beginClean(now time.Time) (*cleanPass, error) {
 	if k == 0 {
 		return nil, nil
 	}
+	if err := l.beforeWrite(); err != nil {
+		return nil, err
+	}
 	p := &cleanPass{
 		l:            l,
 		cfg:          l.cfg,

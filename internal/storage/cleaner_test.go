@@ -211,7 +211,7 @@ func checkIndexes(t *testing.T, l *Log) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, s := range l.segments {
-		index, tindex, err := s.readIndexes()
+		index, tindex, err := s.readIndexes(s.size)
 		if err != nil {
 			t.Fatalf("segment %d: %v", s.base, err)
 		}

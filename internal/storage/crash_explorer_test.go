@@ -131,7 +131,11 @@ func crashWorkload(t *testing.T, fsys FS, dir string) crashAcks {
 	if err != nil {
 		return acks
 	}
-	defer l.closeFiles()
+	defer func() {
+		if l != nil {
+			l.closeFiles()
+		}
+	}()
 	now := time.Now()
 	appendBatch := func(b []byte, retry bool) bool {
 		sent := slices.Clone(b)
@@ -168,6 +172,12 @@ func crashWorkload(t *testing.T, fsys FS, dir string) crashAcks {
 			start, err := l.DeleteRecordsBefore(acks.endOffset - 6)
 			if ok = err == nil; ok {
 				acks.logStart = start
+			}
+		case 10: // a clean restart: the marker goes before the next write (issue 16)
+			ok = l.Close() == nil
+			if ok {
+				l, err = Open(fsys, dir, crashCfg, nil)
+				ok = err == nil
 			}
 		case 16: // one left open
 			ok = appendBatch(makeBatch(t, batchSpec{pid: 4, attrs: attrTransactional, valueSize: 30, ts: ts}), false)

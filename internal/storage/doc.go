@@ -47,7 +47,8 @@
 //	<offset>.snapshot  idempotent-producer state as of log end offset <offset>
 //	recovery-point-offset-checkpoint   offsets below it are fsynced
 //	log-start-offset-checkpoint        log start offset set by DeleteRecords
-//	.kafka_cleanshutdown               present only while the log is closed cleanly
+//	.kafka_cleanshutdown               present while the log is as a clean shutdown left it
+//	partition.metadata                 the topic id (AssignTopicID), as Kafka's
 //	cleaner-offset-checkpoint          offsets below it were compacted (Kafka keeps
 //	                                   one per log directory; kafkit one per partition)
 //	<base>.<ext>.cleaned, .swap        a compaction in progress (see Compaction)
@@ -149,7 +150,11 @@
 // the write (and, when the flush policy calls for it, the fsync) returned.
 // flush.messages=1 fsyncs the .log before every Append returns: an
 // acknowledged append survives power loss. New segment files are created
-// with an fsync of the directory before any batch goes in them. A roll
+// with an fsync of the directory before any batch goes in them. A new log's
+// first segment files are created by its first write (with an fsync of the
+// partition directory and of its parent), not by Open: a new log that was
+// never written leaves its directory empty, and Close writes nothing for
+// it (the next Open makes the same empty log). A roll
 // fsyncs the finished segment and its indexes and moves the recovery point
 // to the new segment's base; Flush moves it to the log end offset.
 //
@@ -199,9 +204,14 @@
 // segments that are no longer active get their .txnindex rewritten. A
 // .txnindex that fails its checks (size, version, entries outside its
 // segment or out of order) discards the snapshot: everything is replayed.
-// Open finally fsyncs the recovered files, writes the recovery point at the
-// log end offset and removes .kafka_cleanshutdown, so a crash from then on
-// is seen as unclean.
+// Open finally fsyncs the recovered files and writes the recovery point at
+// the log end offset. It reads only the files the directory lists, and
+// after a clean shutdown not the recovery point (it is the log end offset).
+// .kafka_cleanshutdown stays while the log is as the clean shutdown left
+// it: the first change (append, DeleteRecords, retention, compaction)
+// removes it and fsyncs the directory before it touches any file, so a
+// crash from then on is seen as unclean, and a Close without a change
+// writes nothing. So a restart fsyncs nothing for idle partitions.
 //
 // # Compaction
 //

@@ -68,7 +68,7 @@ func (OSFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(p
 
 // ReadDirNames implements FS.
 func (OSFS) ReadDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+	f, err := openOSFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

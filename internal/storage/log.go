@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -47,6 +48,10 @@ type Log struct {
 	recoveryPoint  int64     // offsets below it are fsynced and need no recovery
 	snapshotOffset int64     // offset of the producer snapshot file on disk, -1 if none
 	firstDirty     int64     // the cleaner's checkpoint, -1 until read (cleaner.go)
+	cleanMarker    bool      // .kafka_cleanshutdown is on disk: nothing changed since Open (unclean)
+	filesPending   bool      // a new log whose active segment's files are not created yet (createFiles)
+	dirPending     bool      // with filesPending: the directory does not exist either
+	pendingMeta    []byte    // partition.metadata for createFiles to write (AssignTopicID)
 	tombstoneDue   int64     // when the oldest tombstone or marker a Clean kept may go (ms), 0 if none
 	delta          segmentDelta
 	scratch        [timeIndexEntrySize]byte
@@ -126,32 +131,23 @@ func parseOffsetName(name, ext string) (int64, bool) {
 }
 
 // load reads the directory and recovers it; it runs before l is shared.
+// The files it reads are those the listing names, so a restart after a
+// clean shutdown costs few system calls per partition.
 func (l *Log) load(now time.Time) error {
-	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
-		return err
-	}
 	names, err := l.fsys.ReadDirNames(l.dir)
-	if err == nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		// A new log: createFiles makes the directory with the files.
+		names, err, l.dirPending = nil, nil, true
+	} else if err == nil {
 		names, err = l.recoverCleaning(names)
 	}
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		// A new partition: its directory entry must survive a power loss
-		// before anything acknowledged goes in it.
-		if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
-			return err
-		}
-	}
-	var bases, snapshots []int64
+	var bases, snapshots, txnIndexes []int64
 	indexFiles := map[string]int64{}
-	clean := false
+	clean := slices.Contains(names, cleanShutdownFile)
 	for _, name := range names {
-		if name == cleanShutdownFile {
-			clean = true
-			continue
-		}
 		if strings.HasSuffix(name, extTmp) {
 			// Left by an interrupted writeFileAtomic; the target is intact.
 			l.removeFile(name)
@@ -167,6 +163,9 @@ func (l *Log) load(now time.Time) error {
 				snapshots = append(snapshots, off)
 			default:
 				indexFiles[name] = off
+				if ext == extTxnIndex {
+					txnIndexes = append(txnIndexes, off)
+				}
 			}
 		}
 	}
@@ -177,15 +176,21 @@ func (l *Log) load(now time.Time) error {
 		}
 	}
 
-	recoveryPoint, _, err := readCheckpoint(l.fsys, l.dir, recoveryPointFile)
-	if err != nil {
-		l.logger.Warn("ignoring unreadable recovery point; recovering every segment", "err", err)
-		recoveryPoint = 0
+	// After a clean shutdown the recovery point is the log end offset
+	// (Close wrote it before the marker) and recovery trusts everything.
+	recoveryPoint := int64(0)
+	if !clean && slices.Contains(names, recoveryPointFile) {
+		if recoveryPoint, _, err = readCheckpoint(l.fsys, l.dir, recoveryPointFile); err != nil {
+			l.logger.Warn("ignoring unreadable recovery point; recovering every segment", "err", err)
+			recoveryPoint = 0
+		}
 	}
-	logStart, _, err := readCheckpoint(l.fsys, l.dir, logStartOffsetFile)
-	if err != nil {
-		l.logger.Warn("ignoring unreadable log start offset", "err", err)
-		logStart = 0
+	logStart := int64(0)
+	if slices.Contains(names, logStartOffsetFile) {
+		if logStart, _, err = readCheckpoint(l.fsys, l.dir, logStartOffsetFile); err != nil {
+			l.logger.Warn("ignoring unreadable log start offset", "err", err)
+			logStart = 0
+		}
 	}
 	if !clean && len(bases) > 0 {
 		l.logger.Info("no clean shutdown marker; recovering segments after the recovery point", "recovery_point", recoveryPoint)
@@ -199,7 +204,7 @@ func (l *Log) load(now time.Time) error {
 		// Appends go to the last segment's index files at the positions
 		// its in-memory indexes give: they must be the files' contents.
 		s := l.segments[n-1]
-		index, tindex, err := s.readIndexes()
+		index, tindex, err := s.readIndexes(s.size)
 		switch {
 		case err == nil:
 			s.index, s.tindex = index, tindex
@@ -215,6 +220,7 @@ func (l *Log) load(now time.Time) error {
 			return err
 		}
 	}
+	changed := false // a file of the log was created or rewritten
 	if n := len(l.segments); n == 0 || logStart > l.segments[n-1].next {
 		// Empty, or everything is below a log start offset set by
 		// DeleteRecords: start over at the log start offset.
@@ -223,25 +229,30 @@ func (l *Log) load(now time.Time) error {
 				return err
 			}
 		}
+		if len(l.segments) > 0 {
+			changed = true
+			if err := l.fsys.SyncDir(l.dir); err != nil {
+				return err
+			}
+		}
 		recovered = nil
-		s, err := openSegment(l.fsys, l.dir, logStart, true, now, int64(l.cfg.IndexIntervalBytes), l.logger)
-		if err != nil {
-			return err
-		}
-		l.segments = []*segment{s}
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			return err
-		}
+		l.segments = []*segment{newSegment(l.dir, logStart, now, int64(l.cfg.IndexIntervalBytes), l.logger)}
+		l.filesPending = true
 	}
+	changed = changed || len(recovered) > 0
 	last := l.segments[len(l.segments)-1]
+	if clean && !changed {
+		recoveryPoint = last.next
+	}
 	l.start.Store(max(logStart, l.segments[0].base))
 	l.end.Store(last.next)
 
-	if err := l.loadProducers(snapshots); err != nil {
+	if err := l.loadProducers(snapshots, txnIndexes); err != nil {
 		return err
 	}
 	if len(recovered) > 0 || recoveryPoint != last.next {
 		// Recovery rewrote files; make that durable so it is not redone.
+		// (A new log needs no checkpoint: a missing one means offset 0.)
 		for _, s := range recovered {
 			if err := s.sync(); err != nil {
 				return err
@@ -253,15 +264,104 @@ func (l *Log) load(now time.Time) error {
 	}
 	l.recoveryPoint = last.next
 	l.lastFlush = now
-	if clean {
-		// From now on a crash must be treated as unclean.
-		if err := l.fsys.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
+	// The marker stays while the log is as the clean shutdown left it, so
+	// that a restart of a broker whose partitions are mostly idle fsyncs
+	// nothing for them; beforeWrite removes it before the first change.
+	l.cleanMarker = clean
+	if changed {
+		return l.unclean()
+	}
+	return nil
+}
+
+// createDir makes a new log's directory and writes its pending
+// partition.metadata.
+func (l *Log) createDir() error {
+	if !l.dirPending {
+		return nil
+	}
+	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	if l.pendingMeta != nil {
+		f, err := l.fsys.OpenFile(filepath.Join(l.dir, partitionMetaFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
 			return err
 		}
-		if err := l.fsys.SyncDir(l.dir); err != nil {
+		_, err = f.WriteAt(l.pendingMeta, 0)
+		if err = errors.Join(err, f.Close()); err != nil {
 			return err
 		}
 	}
+	l.dirPending, l.pendingMeta = false, nil
+	return nil
+}
+
+// untouched reports whether nothing was written since Open: the log is on
+// disk as Open found it (clean-shutdown marker included), or it is new and
+// its first segment's files do not exist yet.
+func (l *Log) untouched() bool { return l.cleanMarker || l.filesPending }
+
+// beforeWrite prepares the log for its first change since Open; every
+// writer calls it before it touches a file. The caller holds appendMu.
+func (l *Log) beforeWrite() error {
+	if err := l.unclean(); err != nil {
+		return err
+	}
+	return l.createFiles()
+}
+
+// unclean removes the clean-shutdown marker, durably: from then on a crash
+// must be treated as unclean.
+func (l *Log) unclean() error {
+	if !l.cleanMarker {
+		return nil
+	}
+	if err := l.fsys.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	l.cleanMarker = false
+	return nil
+}
+
+// createFiles creates a new log's directory (if missing), partition.metadata
+// (if assigned) and first segment files, which Open left for the first
+// write so that creating a topic of many partitions creates no file (as in
+// KRaft, where the metadata log records the topic and brokers make the
+// logs afterwards); as for any new segment, the files' directory entries
+// (and the partition directory's own) are fsynced before a batch goes in
+// them, as Kafka flushes a new log's parent directory before its first
+// flush. partition.metadata is not fsynced: AssignTopicID at the next
+// start replaces a copy a power loss cut.
+func (l *Log) createFiles() error {
+	if !l.filesPending {
+		return nil
+	}
+	if err := l.createDir(); err != nil {
+		return fmt.Errorf("storage: create %s: %w", l.dir, err)
+	}
+	s := l.active()
+	log, idx, tidx, err := s.openFiles(l.fsys, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+	if err == nil {
+		err = errors.Join(l.fsys.SyncDir(l.dir), l.fsys.SyncDir(filepath.Dir(l.dir)))
+		if err != nil {
+			log.Close()
+			idx.Close()
+			tidx.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("storage: create segment %s: %w", s.logPath, err)
+	}
+	// Readers look at the fields under mu (they never read an empty
+	// segment's files, but the race detector cannot know that).
+	l.mu.Lock()
+	s.log, s.idx, s.tidx = log, idx, tidx
+	l.mu.Unlock()
+	l.filesPending = false
 	return nil
 }
 
@@ -284,7 +384,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoveryPoint int64, now t
 		l.segments = append(l.segments, s)
 		trusted := clean || (i+1 < len(bases) && bases[i+1] <= recoveryPoint)
 		if trusted {
-			err := s.load(buf)
+			err := s.load(buf, i == len(bases)-1)
 			if err == nil {
 				continue
 			}
@@ -334,7 +434,8 @@ func (l *Log) removeFile(name string) {
 
 // loadProducers rebuilds the producers' state from the newest usable
 // snapshot plus the batch headers after it (all headers without one).
-func (l *Log) loadProducers(snapshots []int64) error {
+// txnIndexes are the bases of the segments with a .txnindex file.
+func (l *Log) loadProducers(snapshots, txnIndexes []int64) error {
 	slices.Sort(snapshots)
 	from := l.segments[0].base
 	end := l.end.Load()
@@ -356,7 +457,7 @@ func (l *Log) loadProducers(snapshots []int64) error {
 		l.logger.Warn("ignoring producer snapshot", "file", name, "err", err)
 		l.removeFile(filepath.Base(name))
 	}
-	if err := l.loadTxnIndexes(from); err != nil {
+	if err := l.loadTxnIndexes(from, txnIndexes); err != nil {
 		// Start over from the first batch, which rebuilds every entry.
 		l.logger.Warn("ignoring aborted transaction indexes; replaying every batch", "err", err)
 		l.producers, from = newProducerStates(), l.segments[0].base
@@ -556,6 +657,9 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		pos += int(h.size)
 	}
 
+	if err := l.beforeWrite(); err != nil {
+		return AppendResult{}, err
+	}
 	active := l.active()
 	if l.shouldRoll(active, int64(len(records)), in.batches, maxTs, next-1, now) {
 		if err := l.roll(now); err != nil {
@@ -927,6 +1031,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newStart int64, err error) {
 	if offset <= l.start.Load() {
 		return l.start.Load(), nil
 	}
+	if err := l.beforeWrite(); err != nil {
+		return l.start.Load(), err
+	}
 	if err := writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, offset); err != nil {
 		return l.start.Load(), fmt.Errorf("storage: %w", err)
 	}
@@ -1020,6 +1127,9 @@ func (l *Log) deleteOldSegments(now time.Time, deletable func(s, next *segment) 
 	if count == 0 {
 		return 0, nil
 	}
+	if err := l.beforeWrite(); err != nil {
+		return 0, err
+	}
 	if count == len(l.segments) {
 		if err := l.roll(now); err != nil {
 			return 0, err
@@ -1056,6 +1166,9 @@ func (l *Log) Flush() error {
 }
 
 func (l *Log) flush(now time.Time) error {
+	if l.untouched() {
+		return nil // nothing to make durable
+	}
 	s := l.active()
 	if err := s.sync(); err != nil {
 		return fmt.Errorf("storage: fsync %s: %w", s.logPath, err)
@@ -1074,6 +1187,11 @@ func (l *Log) Close() error {
 	defer l.appendMu.Unlock()
 	if l.closed {
 		return nil
+	}
+	if l.untouched() {
+		// Unchanged since the clean shutdown that wrote the marker, or
+		// new and empty: a restart finds it as it is.
+		return l.closeFiles()
 	}
 	err := l.finish()
 	if err == nil {

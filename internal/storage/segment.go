@@ -65,30 +65,51 @@ type segment struct {
 // three files. The caller fills the published state by load, recover or, for
 // a new segment, nothing.
 func openSegment(fsys FS, dir string, base int64, create bool, now time.Time, interval int64, logger *slog.Logger) (*segment, error) {
+	s := newSegment(dir, base, now, interval, logger)
+	s.indexReady.Store(create)
 	flag := os.O_RDWR | os.O_CREATE
 	if create {
 		flag |= os.O_TRUNC
 	}
-	s := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
-		logPath: offsetFileName(dir, base, extLog), interval: interval, logger: logger}
-	s.indexReady.Store(create)
 	var err error
-	if s.log, err = fsys.OpenFile(s.logPath, flag, 0o644); err != nil {
-		return nil, err
-	}
-	if s.idx, err = fsys.OpenFile(offsetFileName(dir, base, extIndex), flag, 0o644); err != nil {
-		s.log.Close()
-		return nil, err
-	}
-	if s.tidx, err = fsys.OpenFile(offsetFileName(dir, base, extTimeIndex), flag, 0o644); err != nil {
-		s.log.Close()
-		s.idx.Close()
+	s.log, s.idx, s.tidx, err = s.openFiles(fsys, flag)
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// newSegment returns an empty segment whose files do not exist yet (a new
+// log's: see Log.beforeWrite); its files are nil until createFiles.
+func newSegment(dir string, base int64, now time.Time, interval int64, logger *slog.Logger) *segment {
+	s := &segment{base: base, next: base, maxTs: -1, maxTsOffset: -1, rollTs: -1, created: now,
+		logPath: offsetFileName(dir, base, extLog), interval: interval, logger: logger}
+	s.indexReady.Store(true)
+	return s
+}
+
+// openFiles opens the segment's .log, .index and .timeindex with flag.
+func (s *segment) openFiles(fsys FS, flag int) (log, idx, tidx File, err error) {
+	dir := filepath.Dir(s.logPath)
+	if log, err = fsys.OpenFile(s.logPath, flag, 0o644); err != nil {
+		return nil, nil, nil, err
+	}
+	if idx, err = fsys.OpenFile(offsetFileName(dir, s.base, extIndex), flag, 0o644); err != nil {
+		log.Close()
+		return nil, nil, nil, err
+	}
+	if tidx, err = fsys.OpenFile(offsetFileName(dir, s.base, extTimeIndex), flag, 0o644); err != nil {
+		log.Close()
+		idx.Close()
+		return nil, nil, nil, err
+	}
+	return log, idx, tidx, nil
+}
+
 func (s *segment) close() error {
+	if s.log == nil {
+		return nil // never created
+	}
 	return errors.Join(s.log.Close(), s.idx.Close(), s.tidx.Close())
 }
 
@@ -104,6 +125,9 @@ func (s *segment) remove(fsys FS, dir string) error {
 }
 
 func (s *segment) sync() error {
+	if s.log == nil {
+		return nil
+	}
 	return errors.Join(s.log.Sync(), s.idx.Sync(), s.tidx.Sync())
 }
 
@@ -283,14 +307,16 @@ func readWhole(f File) ([]byte, error) {
 // load trusts the segment's files after cheap checks, reading only the last
 // entry of each index and the batch headers after the last .index entry (to
 // find the end); the whole index files are read on first use
-// (ensureIndexes), so Open stays fast and cold segments cost no memory.
-// Those headers must agree with the indexes: no batch that the interval rule
-// would have indexed may lack its .index entry, and the .timeindex must end
-// with the segment's largest timestamp (the entry written when a segment
-// stops being active), so a lost or cut index file is noticed. Any
-// inconsistency is returned (wrapping ErrCorrupt) so the caller can recover
-// the segment instead. It runs before the Log is shared.
-func (s *segment) load(buf []byte) error {
+// (ensureIndexes), so Open stays fast and cold segments cost no memory. The
+// active segment's are read whole at once (appends need them), which also
+// gives their last entries. Those headers must agree with the indexes: no
+// batch that the interval rule would have indexed may lack its .index
+// entry, and the .timeindex must end with the segment's largest timestamp
+// (the entry written when a segment stops being active), so a lost or cut
+// index file is noticed. Any inconsistency is returned (wrapping
+// ErrCorrupt) so the caller can recover the segment instead. It runs before
+// the Log is shared.
+func (s *segment) load(buf []byte, active bool) error {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return err
@@ -299,22 +325,19 @@ func (s *segment) load(buf []byte) error {
 	if size > math.MaxInt32 {
 		return fmt.Errorf("%w: %s: %d bytes exceed a segment's limit", ErrCorrupt, s.logPath, size)
 	}
-	lastIdx, hasIdx, err := readLastEntry(s.idx, offsetIndexEntrySize, buf)
-	if err != nil {
-		return fmt.Errorf("index of %s: %w", s.logPath, err)
+	var idx []offsetEntry
+	var tidx []timeEntry
+	if active {
+		if idx, tidx, err = s.readIndexes(size); err != nil {
+			return err
+		}
+		s.index, s.tindex = idx, tidx
+		s.indexReady.Store(true)
+		idx, tidx = idx[max(len(idx)-1, 0):], tidx[max(len(tidx)-1, 0):]
+	} else if idx, tidx, err = s.readLastEntries(size, buf); err != nil {
+		return err
 	}
-	idx, err := decodeOffsetIndex(lastIdx, size)
-	if err != nil {
-		return fmt.Errorf("%w: index of %s: %v", ErrCorrupt, s.logPath, err)
-	}
-	lastT, _, err := readLastEntry(s.tidx, timeIndexEntrySize, buf)
-	if err != nil {
-		return fmt.Errorf("time index of %s: %w", s.logPath, err)
-	}
-	tidx, err := decodeTimeIndex(lastT)
-	if err != nil {
-		return fmt.Errorf("%w: time index of %s: %v", ErrCorrupt, s.logPath, err)
-	}
+	hasIdx := len(idx) > 0
 	if len(tidx) > 0 {
 		s.maxTs, s.maxTsOffset = tidx[0].ts, s.base+int64(tidx[0].rel)
 	}
@@ -344,6 +367,9 @@ func (s *segment) load(buf []byte) error {
 		if problem != "" {
 			return fmt.Errorf("%w: %s at %d: %s", ErrCorrupt, s.logPath, pos, problem)
 		}
+		if pos == 0 {
+			s.rollTs = h.maxTimestamp
+		}
 		wantLast = -1
 		s.bytesSinceIndex += int64(h.size)
 		next = h.nextOffset()
@@ -353,28 +379,52 @@ func (s *segment) load(buf []byte) error {
 		return fmt.Errorf("%w: %s: index entries but no batch at the last one", ErrCorrupt, s.logPath)
 	}
 	s.size, s.next = size, next
+	if !hasIdx {
+		return nil // the scan started at the first batch
+	}
 	return s.loadRollTs(buf)
+}
+
+// readLastEntries reads and checks the last entry of each index file (none
+// for an empty file) of a segment whose .log holds logSize bytes.
+func (s *segment) readLastEntries(logSize int64, buf []byte) ([]offsetEntry, []timeEntry, error) {
+	last, err := readLastEntry(s.idx, offsetIndexEntrySize, buf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("index of %s: %w", s.logPath, err)
+	}
+	idx, err := decodeOffsetIndex(last, logSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: index of %s: %v", ErrCorrupt, s.logPath, err)
+	}
+	if last, err = readLastEntry(s.tidx, timeIndexEntrySize, buf); err != nil {
+		return nil, nil, fmt.Errorf("time index of %s: %w", s.logPath, err)
+	}
+	tidx, err := decodeTimeIndex(last)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: time index of %s: %v", ErrCorrupt, s.logPath, err)
+	}
+	return idx, tidx, nil
 }
 
 // readLastEntry returns the last entry of an index file (nil if empty);
 // a size that is not a multiple of the entry size wraps ErrCorrupt.
-func readLastEntry(f File, entrySize int64, buf []byte) ([]byte, bool, error) {
+func readLastEntry(f File, entrySize int64, buf []byte) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	size := fi.Size()
 	if size%entrySize != 0 {
-		return nil, false, fmt.Errorf("%w: size %d is not a multiple of %d", ErrCorrupt, size, entrySize)
+		return nil, fmt.Errorf("%w: size %d is not a multiple of %d", ErrCorrupt, size, entrySize)
 	}
 	if size == 0 {
-		return nil, false, nil
+		return nil, nil
 	}
 	b := buf[:entrySize]
 	if _, err := f.ReadAt(b, size-entrySize); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return b, true, nil
+	return b, nil
 }
 
 // ensureIndexes reads the index files of a segment that load left unread.
@@ -392,7 +442,7 @@ func (s *segment) ensureIndexes() error {
 	if s.indexReady.Load() {
 		return nil
 	}
-	index, tindex, err := s.readIndexes()
+	index, tindex, err := s.readIndexes(s.size)
 	if errors.Is(err, ErrCorrupt) {
 		s.logger.Warn("index files fail their checks; using indexes rebuilt in memory", "segment", s.base, "err", err)
 		index, tindex, err = s.scanIndexes()
@@ -405,13 +455,14 @@ func (s *segment) ensureIndexes() error {
 	return nil
 }
 
-// readIndexes reads and fully checks both index files.
-func (s *segment) readIndexes() ([]offsetEntry, []timeEntry, error) {
+// readIndexes reads and fully checks both index files of a segment whose
+// .log holds logSize bytes.
+func (s *segment) readIndexes(logSize int64) ([]offsetEntry, []timeEntry, error) {
 	b, err := readWhole(s.idx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read index of %s: %w", s.logPath, err)
 	}
-	index, err := decodeOffsetIndex(b, s.size)
+	index, err := decodeOffsetIndex(b, logSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: index of %s: %v", ErrCorrupt, s.logPath, err)
 	}

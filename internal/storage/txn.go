@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"time"
 
@@ -225,17 +226,18 @@ func (l *Log) writeTxnIndex(s *segment) error {
 
 // loadTxnIndexes reads the .txnindex entries of the markers below from (the
 // offset the producer state replay starts at; later ones are rebuilt by the
-// replay). It runs in load, before l is shared.
-func (l *Log) loadTxnIndexes(from int64) error {
+// replay) from the segments whose bases are in present (the files the
+// directory lists). It runs in load, before l is shared.
+func (l *Log) loadTxnIndexes(from int64, present []int64) error {
 	l.aborted = l.aborted[:0]
 	for _, s := range l.segments {
 		if s.base >= from {
 			break
 		}
-		b, err := readFile(l.fsys, offsetFileName(l.dir, s.base, extTxnIndex))
-		if errors.Is(err, fs.ErrNotExist) {
+		if !slices.Contains(present, s.base) {
 			continue
 		}
+		b, err := readFile(l.fsys, offsetFileName(l.dir, s.base, extTxnIndex))
 		if err != nil {
 			return err
 		}

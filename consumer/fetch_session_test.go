@@ -1,0 +1,148 @@
+package consumer
+
+// Issue 16: KIP-227 incremental fetch sessions, as Java's
+// FetchSessionHandler.
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit"
+)
+
+func named(req *kmsg.FetchRequest) (parts, forgotten int) {
+	for _, t := range req.Topics {
+		parts += len(t.Partitions)
+	}
+	for _, t := range req.ForgottenTopics {
+		forgotten += len(t.Partitions)
+	}
+	return parts, forgotten
+}
+
+func TestFetchSessionRequests(t *testing.T) {
+	tp := func(p int32) kafkit.TopicPartition { return kafkit.TopicPartition{Topic: "t", Partition: p} }
+	want := func(offsets ...int64) []wantPart {
+		var w []wantPart
+		for p, off := range offsets {
+			w = append(w, wantPart{tp(int32(p)), sessionPart{fetchOffset: off, leaderEpoch: 1, maxBytes: 100}})
+		}
+		return w
+	}
+	var s fetchSession
+	step := func(w []wantPart, resp *kmsg.FetchResponse, err error, wantID, wantEpoch int32, wantParts, wantForgotten int) {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		s.fill(req, w)
+		if parts, forgotten := named(req); req.SessionID != wantID || req.SessionEpoch != wantEpoch || parts != wantParts || forgotten != wantForgotten {
+			t.Fatalf("session %d epoch %d naming %d partitions, forgetting %d; want %d, %d, %d, %d",
+				req.SessionID, req.SessionEpoch, parts, forgotten, wantID, wantEpoch, wantParts, wantForgotten)
+		}
+		s.handle(resp, err)
+	}
+	ok := func(id int32) *kmsg.FetchResponse {
+		r := kmsg.NewPtrFetchResponse()
+		r.SessionID = id
+		return r
+	}
+	step(want(0, 0, 0), ok(7), nil, 0, 0, 3, 0)   // full: opens session 7
+	step(want(5, 0, 0), ok(7), nil, 7, 1, 1, 0)   // only the partition that moved
+	step(want(5, 0, 0), ok(7), nil, 7, 2, 0, 0)   // nothing changed: names nothing
+	step(want(5, 0), ok(7), nil, 7, 3, 0, 1)      // partition 2 is no longer wanted
+	step(want(5, 0, 3), nil, errTest, 7, 4, 1, 0) // the Fetch fails...
+	step(want(5, 0, 3), ok(9), nil, 7, 0, 3, 0)   // ...so the next is full, closing 7
+	session := ok(9)
+	session.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+	step(want(6, 0, 3), session, nil, 9, 1, 1, 0)
+	step(want(6, 0, 3), ok(0), nil, 9, 0, 3, 0) // full again; the broker keeps no session
+	step(want(6, 0, 3), ok(0), nil, 0, 0, 3, 0) // so every Fetch is full
+	s.id, s.epoch = 3, 1<<31-1
+	step(want(6, 0, 3), ok(3), nil, 3, 1<<31-1, 0, 0)
+	if s.epoch != 1 {
+		t.Fatalf("epoch after MaxInt32: %d, want 1", s.epoch)
+	}
+}
+
+type testError struct{}
+
+func (testError) Error() string { return "test" }
+
+var errTest = testError{}
+
+// Against kfake: the consumer opens a session, then idle fetches name no
+// partition; a session error makes the next Fetch full, and records keep
+// coming without a back-off.
+func TestFetchSessionIncremental(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(8, "t"))
+	produce(t, c, spread("t", 8, 0, 80)...)
+	var mu sync.Mutex
+	var fetches []*kmsg.FetchRequest
+	failNext := false
+	c.ControlKey(kmsg.Fetch.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.FetchRequest)
+		mu.Lock()
+		defer mu.Unlock()
+		fetches = append(fetches, req)
+		if failNext && req.SessionEpoch > 0 {
+			failNext = false
+			resp := req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp, nil, true
+		}
+		return nil, nil, false
+	})
+	cons := newConsumer(t, c, func(cfg *Config) { cfg.AutoOffsetReset = OffsetResetEarliest })
+	var tps []kafkit.TopicPartition
+	for p := range int32(8) {
+		tps = append(tps, kafkit.TopicPartition{Topic: "t", Partition: p})
+	}
+	if err := cons.Assign(tps...); err != nil {
+		t.Fatal(err)
+	}
+	pollN(t, testCtx(t, 10*time.Second), cons, 80)
+	time.Sleep(500 * time.Millisecond) // fetch.max.wait.ms is 100: idle Fetches
+
+	mu.Lock()
+	var id int32
+	idle := 0
+	for i, req := range fetches {
+		parts, _ := named(req)
+		switch {
+		case i == 0 && req.SessionEpoch != 0:
+			t.Fatalf("first Fetch: epoch %d, want 0 (a full Fetch opening a session)", req.SessionEpoch)
+		case req.SessionEpoch > 0 && id == 0:
+			id = req.SessionID
+		case req.SessionEpoch > 0 && req.SessionID != id:
+			t.Fatalf("Fetch %d: session %d, want %d", i, req.SessionID, id)
+		}
+		if req.SessionEpoch > 0 && parts == 0 {
+			idle++
+		}
+	}
+	if id == 0 || idle < 2 {
+		t.Fatalf("%d Fetches, session %d, %d naming no partition; want incremental idle Fetches", len(fetches), id, idle)
+	}
+	failNext, fetches = true, nil
+	mu.Unlock()
+
+	time.Sleep(300 * time.Millisecond)
+	produce(t, c, spread("t", 8, 80, 8)...)
+	pollN(t, testCtx(t, 10*time.Second), cons, 8)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, req := range fetches {
+		if req.SessionEpoch == 0 {
+			if parts, _ := named(req); req.SessionID != id || parts != 8 || i == 0 {
+				t.Fatalf("Fetch %d after the session error: session %d naming %d partitions; want a full Fetch closing %d", i, req.SessionID, parts, id)
+			}
+			return
+		}
+	}
+	t.Fatal("no full Fetch after FETCH_SESSION_ID_NOT_FOUND")
+}
