@@ -25,6 +25,9 @@ type coordinatorHooks struct {
 	// the transaction coordinator completes prepared transactions, whose
 	// offsets the group coordinator must hold, only then.
 	groupsLoaded chan struct{}
+	// txnsLoaded is closed when the transaction coordinator's Load
+	// returned (after groupsLoaded): both coordinators serve requests.
+	txnsLoaded chan struct{}
 	// offsetsPartitions and txnPartitions are the partition counts of
 	// __consumer_offsets and __transaction_state: those of the topics that
 	// exist, as Kafka takes them, else the configured ones.

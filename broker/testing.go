@@ -22,7 +22,8 @@ func OnDisk() TestOption {
 // NewTest starts a broker for a test on a random 127.0.0.1 port, in memory
 // by default, with Kafka's single-node development settings (replication
 // factors of 1, no initial rebalance delay). It is closed and its data removed
-// by t.Cleanup. Logs go to t.Log at warn level and above.
+// by t.Cleanup. Logs go to t.Log at warn level and above. It returns once
+// the group and transaction coordinators have loaded.
 func NewTest(t testing.TB, opts ...TestOption) *Broker {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -49,6 +50,14 @@ func NewTest(t testing.TB, opts ...TestOption) *Broker {
 			t.Errorf("closing test broker: %v", err)
 		}
 	})
+	// A test's first group or transactional request must not race the
+	// coordinators' load (COORDINATOR_LOAD_IN_PROGRESS): clients retry it,
+	// but a test sending raw requests would flake.
+	select {
+	case <-b.coord.txnsLoaded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker.NewTest: the group and transaction coordinators did not load within 30s")
+	}
 	return b
 }
 

@@ -46,8 +46,10 @@ func (b *Broker) startTxnCoordinator() error {
 		return err
 	}
 	b.coord.txns = txns
+	b.coord.txnsLoaded = make(chan struct{})
 	b.goStart(func() { txns.Run(b.ctx) })
 	b.goStart(func() {
+		defer close(b.coord.txnsLoaded)
 		select {
 		case <-b.coord.groupsLoaded:
 		case <-b.ctx.Done():
