@@ -25,7 +25,7 @@ type Broker struct {
 	cfg       Config
 	log       *slog.Logger
 	fs        storage.FS
-	dirLock   *os.File // the data directory's .lock, held until Close
+	dirLock   *os.File         // the data directory's .lock, held until Close
 	listeners []*boundListener // every served listener; the first is Addr's
 	nodeID    int32
 	advHost   string // the first listener's advertised endpoint
