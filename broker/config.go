@@ -102,6 +102,9 @@ type Config struct {
 
 	// scramUsers are SCRAM credentials NewTest options add at start-up.
 	scramUsers []scramUser
+	// onPrincipal, when set (by tests), sees each connection's principal
+	// once TLS or SASL has established it.
+	onPrincipal func(listener, principal string)
 
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.

@@ -188,6 +188,7 @@ func (c *conn) saslStep(token []byte) ([]byte, time.Duration, error) {
 		s.expires = now.Add(lifetime)
 	}
 	c.principal, s.state, s.reauthOf = principal.String(), saslComplete, ""
+	c.principalSet()
 	return challenge, lifetime, nil
 }
 

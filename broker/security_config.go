@@ -148,9 +148,14 @@ func listenerKeyAllowed(key string) bool {
 // name (for errors), else the global one.
 func (c *Config) listenerKey(listener, key string) (value, name string, ok bool) {
 	if v, ok := c.ListenerConfigs[listener][key]; ok {
-		return v, listenerKeyPrefix + strings.ToLower(listener) + "." + key, true
+		return v, listenerKeyName(listener, key), true
 	}
 	return "", key, false
+}
+
+// listenerKeyName is key's per-listener name: listener.name.<l>.<key>.
+func listenerKeyName(listener, key string) string {
+	return listenerKeyPrefix + strings.ToLower(listener) + "." + key
 }
 
 // listenerSSL is the ssl.* settings of a listener: the global keys with
@@ -194,7 +199,9 @@ func (b *Broker) listenerSASL(listener string) (*saslListener, error) {
 			return nil, fmt.Errorf("%s: %s is not supported (kafkit serves %s)", key, m, strings.Join(supportedMechanisms, ", "))
 		}
 		prefix := strings.ToLower(m) + "."
-		jaas, jaasKey, hasJAAS := c.listenerKey(listener, prefix+"sasl.jaas.config")
+		// Kafka reads a broker's JAAS options from the listener's key only.
+		jaas, _, hasJAAS := c.listenerKey(listener, prefix+"sasl.jaas.config")
+		jaasKey := listenerKeyName(listener, prefix+"sasl.jaas.config")
 		switch m {
 		case auth.MechanismPlain:
 			if !hasJAAS {

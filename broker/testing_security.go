@@ -64,7 +64,7 @@ func WithPlainUser(user, password string) TestOption {
 			if jaas == "" {
 				jaas = "org.apache.kafka.common.security.plain.PlainLoginModule required;"
 			}
-			c.setListenerKey(listenerKeyPrefix+strings.ToLower(l)+".plain.sasl.jaas.config", strings.TrimSuffix(jaas, ";")+entry+";")
+			c.setListenerKey(listenerKeyName(l, "plain.sasl.jaas.config"), strings.TrimSuffix(jaas, ";")+entry+";")
 		}
 	}
 }

@@ -36,12 +36,20 @@ func (c *conn) secure(l *boundListener) error {
 				return fmt.Errorf("listener %s: %w", l.Name, err)
 			}
 			c.principal = "User:" + name
+			c.principalSet()
 		}
 	}
 	if l.sasl != nil {
 		c.sasl = &saslConn{l: l.sasl}
 	}
 	return nil
+}
+
+// principalSet reports an established principal to the test seam.
+func (c *conn) principalSet() {
+	if f := c.b.cfg.onPrincipal; f != nil {
+		f(c.listener, c.principal)
+	}
 }
 
 // listenerTLS builds the TLS server config of a listener from its ssl.*
