@@ -183,7 +183,7 @@ func (b *Broker) bindListeners(ls []Listener) error {
 		bl := &boundListener{Listener: l}
 		var err error
 		if bl.isTLS() {
-			if bl.tls, bl.principal, err = b.cfg.listenerTLS(l.Name); err != nil {
+			if bl.tls, bl.principal, err = b.cfg.listenerTLS(l.Name, l.Protocol); err != nil {
 				b.closeListeners()
 				return err
 			}

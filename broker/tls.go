@@ -54,8 +54,13 @@ func (c *conn) principalSet() {
 
 // listenerTLS builds the TLS server config of a listener from its ssl.*
 // keys (PEM only) and its principal mapping rules.
-func (c *Config) listenerTLS(listener string) (*tls.Config, *principalMapper, error) {
+func (c *Config) listenerTLS(listener, protocol string) (*tls.Config, *principalMapper, error) {
 	s := c.listenerSSL(listener)
+	if protocol == ProtocolSASLSSL {
+		// KIP-684: a SASL_SSL listener asks for client certificates only
+		// through its own listener.name.<l>.ssl.client.auth.
+		s.ClientAuth, _, _ = c.listenerKey(listener, "ssl.client.auth")
+	}
 	key := func(k string) string { return c.sslKeyName(listener, k) }
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if err := requirePEM(key("ssl.keystore.type"), s.KeystoreType, s.KeystoreLocation != "" || s.KeystoreCertificateChain != ""); err != nil {
