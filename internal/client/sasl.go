@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -21,6 +22,11 @@ func (s *SASL) mechanism() (sasl.Mechanism, error) {
 		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism(), nil
 	case MechanismScramSHA512:
 		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism(), nil
+	case MechanismOAuthBearer:
+		return oauth.Oauth(func(ctx context.Context) (oauth.Auth, error) {
+			token, err := s.TokenSource.Token(ctx)
+			return oauth.Auth{Token: token}, err
+		}), nil
 	}
 	return nil, fmt.Errorf("%w: unsupported sasl.mechanism %q", ErrSASL, s.Mechanism)
 }
