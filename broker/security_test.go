@@ -270,6 +270,16 @@ func authenticate(c *rawConn, version int16, token string) *kmsg.SASLAuthenticat
 	return c.roundTrip(req).(*kmsg.SASLAuthenticateResponse)
 }
 
+// authFails checks a SASL_AUTHENTICATION_FAILED answer with msg, then the
+// close.
+func authFails(c *rawConn, r *kmsg.SASLAuthenticateResponse, msg string) {
+	c.t.Helper()
+	if r.ErrorCode != kerr.SaslAuthenticationFailed.Code || r.ErrorMessage == nil || *r.ErrorMessage != msg {
+		c.t.Errorf("authenticate: %+v, want SASL_AUTHENTICATION_FAILED %q", r, msg)
+	}
+	c.expectClosed()
+}
+
 func TestSASLStateMachine(t *testing.T) {
 	b, seen := saslTest(t)
 	addr := b.ListenerAddr(ProtocolSASLPlaintext)
@@ -298,20 +308,12 @@ func TestSASLStateMachine(t *testing.T) {
 		if r := handshake(c, 1, "PLAIN"); r.ErrorCode != 0 || !slices.Contains(r.SupportedMechanisms, "PLAIN") {
 			t.Fatalf("handshake: %+v", r)
 		}
-		r := authenticate(c, 2, "\x00alice\x00nope")
-		if r.ErrorCode != kerr.SaslAuthenticationFailed.Code || r.ErrorMessage == nil || *r.ErrorMessage != "Authentication failed: Invalid username or password" {
-			t.Errorf("authenticate: %+v", r)
-		}
-		c.expectClosed()
+		authFails(c, authenticate(c, 2, "\x00alice\x00nope"), "Authentication failed: Invalid username or password")
 	})
 	t.Run("unknown user gets the same answer", func(t *testing.T) {
 		c := dialAddr(t, addr, nil)
 		handshake(c, 1, "PLAIN")
-		r := authenticate(c, 1, "\x00mallory\x00alice-pw")
-		if r.ErrorCode != kerr.SaslAuthenticationFailed.Code || *r.ErrorMessage != "Authentication failed: Invalid username or password" {
-			t.Errorf("authenticate: %+v", r)
-		}
-		c.expectClosed()
+		authFails(c, authenticate(c, 1, "\x00mallory\x00alice-pw"), "Authentication failed: Invalid username or password")
 	})
 	t.Run("other request during authentication closes", func(t *testing.T) {
 		c := dialAddr(t, addr, nil)
@@ -401,11 +403,7 @@ func TestSASLReauthentication(t *testing.T) {
 	t.Run("another principal", func(t *testing.T) {
 		c := login(t)
 		handshake(c, 1, "PLAIN")
-		r := authenticate(c, 2, "\x00carol\x00carol-pw")
-		if r.ErrorCode != kerr.SaslAuthenticationFailed.Code || *r.ErrorMessage != "Cannot change principals during re-authentication from User.alice: User.carol" {
-			t.Errorf("re-authenticate: %+v", r)
-		}
-		c.expectClosed()
+		authFails(c, authenticate(c, 2, "\x00carol\x00carol-pw"), "Cannot change principals during re-authentication from User.alice: User.carol")
 	})
 	t.Run("another mechanism", func(t *testing.T) {
 		c := login(t)

@@ -2,15 +2,11 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509/pkix"
 	"strconv"
 	"testing"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kafkit/kafkit/broker"
@@ -45,7 +41,7 @@ func BenchmarkSecurityProtocols(b *testing.B) {
 		} {
 			addr := br.ListenerAddr(p.name)
 			topic := "bench-" + p.name + "-" + strconv.Itoa(i)
-			createTopicWith(b, addr, topic, benchPartitions, p.opts)
+			createTopic(b, br.Addr(), topic, benchPartitions)
 			settle()
 			produce := produceRate(b, addr, topic, n, value, append([]kgo.Opt{kgo.ProducerBatchCompression(kgo.NoCompression())}, p.opts...)...) * mb / float64(n)
 			settle()
@@ -60,28 +56,5 @@ func BenchmarkSecurityProtocols(b *testing.B) {
 				b.ReportMetric(consume/base[1], p.name+"_consume_vs_plaintext")
 			}
 		}
-	}
-}
-
-// createTopicWith creates topic through a kgo client with opts (TLS, SASL).
-func createTopicWith(tb testing.TB, addr, topic string, partitions int32, opts []kgo.Opt) {
-	tb.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
-	}
-	if err != nil {
-		tb.Fatalf("creating %s: %v", topic, err)
 	}
 }

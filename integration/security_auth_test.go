@@ -42,6 +42,11 @@ func secureBroker(t *testing.T) (*broker.Broker, *broker.TestCA) {
 	return b, ca
 }
 
+// saslListeners maps each SASL protocol to the client TLS it needs.
+func saslListeners(t *testing.T, ca *broker.TestCA) map[string]*tls.Config {
+	return map[string]*tls.Config{broker.ProtocolSASLPlaintext: nil, broker.ProtocolSASLSSL: ca.ClientTLS(t, pkix.Name{})}
+}
+
 type saslCase struct {
 	mechanism, user, password string
 }
@@ -62,7 +67,8 @@ func kgoMechanism(c saslCase) sasl.Mechanism {
 	return scram.Auth{User: c.user, Pass: c.password}.AsSha512Mechanism()
 }
 
-// kgoProduce authenticates with kgo and produces one record.
+// kgoProduce authenticates with kgo (Ping, which reports a failed
+// connection at once where producing retries it) and produces one record.
 func kgoProduce(addr string, tlsCfg *tls.Config, m sasl.Mechanism, topic string) error {
 	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.RecordRetries(1), kgo.RetryTimeout(5 * time.Second)}
 	if tlsCfg != nil {
@@ -78,16 +84,15 @@ func kgoProduce(addr string, tlsCfg *tls.Config, m sasl.Mechanism, topic string)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		return err
+	}
 	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
 }
 
 func TestKgoAuthenticates(t *testing.T) {
 	b, ca := secureBroker(t)
-	for _, proto := range []string{broker.ProtocolSASLPlaintext, broker.ProtocolSASLSSL} {
-		var tlsCfg *tls.Config
-		if proto == broker.ProtocolSASLSSL {
-			tlsCfg = ca.ClientTLS(t, pkix.Name{})
-		}
+	for proto, tlsCfg := range saslListeners(t, ca) {
 		for _, c := range saslCases {
 			if err := kgoProduce(b.ListenerAddr(proto), tlsCfg, kgoMechanism(c), "kgo-auth"); err != nil {
 				t.Errorf("kgo %s over %s: %v", c.mechanism, proto, err)
@@ -197,11 +202,7 @@ func saramaProduce(addr string, cfg *sarama.Config) error {
 
 func TestSaramaAuthenticates(t *testing.T) {
 	b, ca := secureBroker(t)
-	for _, proto := range []string{broker.ProtocolSASLPlaintext, broker.ProtocolSASLSSL} {
-		var tlsCfg *tls.Config
-		if proto == broker.ProtocolSASLSSL {
-			tlsCfg = ca.ClientTLS(t, pkix.Name{})
-		}
+	for proto, tlsCfg := range saslListeners(t, ca) {
 		for _, c := range saslCases {
 			// Handshake v1 (SaslAuthenticate) and v0 (raw tokens).
 			for _, hs := range []int16{sarama.SASLHandshakeV1, sarama.SASLHandshakeV0} {
