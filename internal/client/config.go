@@ -117,19 +117,21 @@ func (cfg Config) Validate() error {
 // admin) does: a known mechanism with a user, or OAUTHBEARER with a token
 // source.
 func ValidateSASL(mechanism, user string, tokens kafkit.TokenSource) error {
+	var errs []error
 	switch mechanism {
 	case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
-		if user == "" {
-			return errors.New("sasl.jaas.config: user is required")
-		}
 	case MechanismOAuthBearer:
 		if tokens == nil {
 			return errors.New("sasl.jaas.config: OAUTHBEARER needs a token source")
 		}
+		return nil
 	default:
-		return fmt.Errorf("sasl.mechanism: unsupported %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)", mechanism)
+		errs = append(errs, fmt.Errorf("sasl.mechanism: unsupported %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)", mechanism))
 	}
-	return nil
+	if user == "" {
+		errs = append(errs, errors.New("sasl.jaas.config: user is required"))
+	}
+	return errors.Join(errs...)
 }
 
 // FromSASL converts the SDK's public SASL setting (kafkit.SASL, shared by
