@@ -554,3 +554,38 @@ func TestFetchOverTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestDescribeConfigsHidesKeys: the TLS key and passwords are sensitive:
+// DescribeConfigs names them without their values, as Kafka.
+func TestDescribeConfigsHidesKeys(t *testing.T) {
+	ca := NewTestCA(t)
+	b := NewTest(t, WithListener(ProtocolSSL), WithTLS(ca, "none"), WithConfig(func(c *Config) {
+		if err := c.Set(map[string]string{"ssl.keystore.key": c.SSL.KeystoreKey}); err != nil {
+			t.Fatal(err)
+		}
+	}))
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.SetVersion(4)
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, "0"
+	req.Resources, req.IncludeSynonyms = append(req.Resources, r), true
+	resp := dial(t, b).roundTrip(req).(*kmsg.DescribeConfigsResponse)
+	found := false
+	for _, c := range resp.Resources[0].Configs {
+		if c.Name != "ssl.keystore.key" {
+			continue
+		}
+		found = true
+		if c.Value != nil || !c.IsSensitive || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
+			t.Errorf("ssl.keystore.key: value %v sensitive %v source %v", c.Value, c.IsSensitive, c.Source)
+		}
+		for _, s := range c.ConfigSynonyms {
+			if s.Value != nil {
+				t.Errorf("synonym %v shows the key", s.Source)
+			}
+		}
+	}
+	if !found {
+		t.Error("ssl.keystore.key not described")
+	}
+}
