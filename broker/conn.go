@@ -270,14 +270,7 @@ var errCloseConn = errors.New("closing connection")
 // handle decodes one request frame, runs its handler and returns the encoded
 // response frame (nil when none is sent, as for acks=0 produce).
 func (c *conn) handle(msg []byte) (out *frame, err error) {
-	defer func() {
-		// A malformed request must never take the broker down; kmsg decoding
-		// is bounds-checked, this is the last line of defence for handlers.
-		if r := recover(); r != nil {
-			c.log.Error("panic while handling request; closing connection", "panic", r)
-			out, err = nil, fmt.Errorf("%w: internal error", errCloseConn)
-		}
-	}()
+	defer c.recoverRequest(&out, &err)
 	d, out, err := c.decode(msg)
 	if d == nil {
 		return out, err
@@ -320,6 +313,17 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	}
 	rc.dropChunks()
 	return bytesFrame(c.encode(corr, resp, flexHeader)), nil
+}
+
+// recoverRequest, deferred, turns a panic while serving a request into
+// closing the connection: a malformed request must never take the broker
+// down; kmsg decoding is bounds-checked, this is the last line of defence
+// for handlers and the SASL mechanisms.
+func (c *conn) recoverRequest(out **frame, err *error) {
+	if r := recover(); r != nil {
+		c.log.Error("panic while handling request; closing connection", "panic", r)
+		*out, *err = nil, fmt.Errorf("%w: internal error", errCloseConn)
+	}
 }
 
 // request is a decoded request frame.

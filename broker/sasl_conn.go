@@ -48,11 +48,12 @@ var errAuthFailed = errors.New("authentication failed")
 // serve routes a request frame: through the SASL authenticator until the
 // connection is authenticated (and for a re-authentication), else to the
 // handlers. A non-nil frame with an error is sent before the close.
-func (c *conn) serve(buf []byte) (*frame, error) {
+func (c *conn) serve(buf []byte) (out *frame, err error) {
 	s := c.sasl
 	if s == nil {
 		return c.handle(buf)
 	}
+	defer c.recoverRequest(&out, &err)
 	if s.state == saslComplete {
 		key := int16(binary.BigEndian.Uint16(buf))
 		if key == int16(kmsg.SASLHandshake) && s.supportsReauth {
