@@ -589,3 +589,25 @@ func TestDescribeConfigsHidesKeys(t *testing.T) {
 		t.Error("ssl.keystore.key not described")
 	}
 }
+
+// TestInlinePEMFromProperties: a server.properties with the key material
+// inline on one line (as Kafka's docs show it) serves TLS.
+func TestInlinePEMFromProperties(t *testing.T) {
+	ca := NewTestCA(t)
+	oneLine := func(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " ") }
+	text := "listeners=SSL://127.0.0.1:0\nssl.keystore.type=PEM\nssl.truststore.type=PEM\n" +
+		"ssl.keystore.certificate.chain=" + oneLine(ca.serverChain) + "\n" +
+		"ssl.keystore.key=" + oneLine(ca.serverKey) + "\n" +
+		"ssl.truststore.certificates=" + oneLine(ca.CertPEM) + "\nssl.client.auth=required\n"
+	props, err := ReadProperties(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewTest(t, WithConfig(func(c *Config) {
+		if err := c.Set(props); err != nil {
+			t.Fatal(err)
+		}
+	}))
+	c := dialAddr(t, b.ListenerAddr(ProtocolSSL), ca.ClientTLS(t, pkix.Name{CommonName: "inline"}))
+	c.roundTrip(kmsg.NewPtrMetadataRequest())
+}

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/props"
 )
 
 // secure prepares a new connection for its listener: the TLS handshake
@@ -66,7 +68,8 @@ func (c *Config) listenerTLS(listener, protocol string) (*tls.Config, *principal
 	if err := requirePEM(key("ssl.keystore.type"), s.KeystoreType, s.KeystoreLocation != "" || s.KeystoreCertificateChain != ""); err != nil {
 		return nil, nil, err
 	}
-	chain, keyPEM := []byte(s.KeystoreCertificateChain), []byte(s.KeystoreKey)
+	// Inline values often come on one line from a properties file.
+	chain, keyPEM := []byte(props.NormalizePEM(s.KeystoreCertificateChain)), []byte(props.NormalizePEM(s.KeystoreKey))
 	src := key("ssl.keystore.certificate.chain")
 	if s.KeystoreLocation != "" {
 		data, err := os.ReadFile(s.KeystoreLocation)
@@ -92,7 +95,7 @@ func (c *Config) listenerTLS(listener, protocol string) (*tls.Config, *principal
 		return nil, nil, err
 	}
 	if trusted {
-		cas, src := []byte(s.TruststoreCertificates), key("ssl.truststore.certificates")
+		cas, src := []byte(props.NormalizePEM(s.TruststoreCertificates)), key("ssl.truststore.certificates")
 		if s.TruststoreLocation != "" {
 			if cas, err = os.ReadFile(s.TruststoreLocation); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", key("ssl.truststore.location"), err)

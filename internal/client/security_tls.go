@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"strings"
+
+	"github.com/kafkit/kafkit/internal/props"
 )
 
 // sslClientKeys are the ssl.* client keys kafkit reads (PEM key material
@@ -33,7 +35,7 @@ func (s SecurityProps) tlsConfig(bad func(key, format string, args ...any)) *tls
 			return t
 		}
 	}
-	cas, key := []byte(ssl["ssl.truststore.certificates"]), "ssl.truststore.certificates"
+	cas, key := []byte(props.NormalizePEM(ssl["ssl.truststore.certificates"])), "ssl.truststore.certificates"
 	if loc := ssl["ssl.truststore.location"]; loc != "" {
 		var err error
 		if cas, err = os.ReadFile(loc); err != nil {
@@ -48,7 +50,7 @@ func (s SecurityProps) tlsConfig(bad func(key, format string, args ...any)) *tls
 			bad(key, "no PEM certificate found")
 		}
 	}
-	chain, keyPEM, src := []byte(ssl["ssl.keystore.certificate.chain"]), []byte(ssl["ssl.keystore.key"]), "ssl.keystore.certificate.chain"
+	chain, keyPEM, src := []byte(props.NormalizePEM(ssl["ssl.keystore.certificate.chain"])), []byte(props.NormalizePEM(ssl["ssl.keystore.key"])), "ssl.keystore.certificate.chain"
 	if loc := ssl["ssl.keystore.location"]; loc != "" {
 		data, err := os.ReadFile(loc)
 		if err != nil {
