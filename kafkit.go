@@ -4,7 +4,10 @@
 // can import it without pulling in the network stack.
 package kafkit
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Header is one record header. Kafka allows duplicate keys and keeps order.
 type Header struct {
@@ -56,16 +59,32 @@ const (
 // SASL is the authentication of producers, consumers and admin clients
 // (security.protocol SASL_PLAINTEXT, or SASL_SSL together with TLS).
 type SASL struct {
-	Mechanism string // sasl.mechanism: SASLPlain, SASLScramSHA256 or SASLScramSHA512
+	Mechanism string // sasl.mechanism: SASLPlain, SASLScramSHA256, SASLScramSHA512 or SASLOAuthBearer
 	User      string // sasl.username
 	Password  string // sasl.password
+	// TokenSource gives the token (a JWT) OAUTHBEARER authenticates with;
+	// it is asked for each new connection, so it may refresh. Wrap a
+	// function with TokenSourceFunc.
+	TokenSource TokenSource
 }
+
+// TokenSource supplies OAUTHBEARER tokens.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// TokenSourceFunc is a function used as a TokenSource.
+type TokenSourceFunc func(ctx context.Context) (string, error)
+
+// Token calls f.
+func (f TokenSourceFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
 
 // SASL mechanisms, with Kafka's names.
 const (
 	SASLPlain       = "PLAIN"
 	SASLScramSHA256 = "SCRAM-SHA-256"
 	SASLScramSHA512 = "SCRAM-SHA-512"
+	SASLOAuthBearer = "OAUTHBEARER"
 )
 
 // GroupMetadata identifies a consumer group member, as Java's

@@ -64,11 +64,8 @@ func (c Config) Validate() error {
 		}
 	}
 	if s := c.SASL; s != nil {
-		if !slices.Contains([]string{kafkit.SASLPlain, kafkit.SASLScramSHA256, kafkit.SASLScramSHA512}, s.Mechanism) {
-			p.Add("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", s.Mechanism)
-		}
-		if s.User == "" {
-			p.Add("sasl.jaas.config", "a username is required")
+		if err := client.ValidateSASL(s.Mechanism, s.User, s.TokenSource); err != nil {
+			return errors.Join(p.Err(), err)
 		}
 	}
 	return p.Err()
@@ -85,7 +82,7 @@ func (c Config) clientConfig() client.Config {
 		Logger:          c.Logger,
 	}
 	if c.SASL != nil {
-		cfg.SASL = &client.SASL{Mechanism: c.SASL.Mechanism, User: c.SASL.User, Password: c.SASL.Password}
+		cfg.SASL = client.FromSASL(c.SASL)
 	}
 	return cfg
 }

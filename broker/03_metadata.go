@@ -12,7 +12,8 @@ var metadataVersions = versions{0, 13}
 
 func (b *Broker) handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.nodeID, Host: b.advHost, Port: b.advPort}}
+	host, port := b.endpoint(rc.listener)
+	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.nodeID, Host: host, Port: port}}
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.nodeID
 

@@ -18,9 +18,10 @@ func (b *Broker) handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequ
 	if rc.version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
+	host, port := b.endpoint(rc.listener)
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
-		c.Key, c.NodeID, c.Host, c.Port = key, b.nodeID, b.advHost, b.advPort
+		c.Key, c.NodeID, c.Host, c.Port = key, b.nodeID, host, port
 		var err error
 		switch req.CoordinatorType {
 		case 0:

@@ -100,7 +100,11 @@ func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []km
 		// Every level that sets the key, highest precedence first.
 		var levels []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
 		add := func(v string, src int8) {
-			levels = append(levels, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.key, Value: &v, Source: kmsg.ConfigSource(src)})
+			value := &v
+			if p.typ == typePassword {
+				value = nil // sensitive: Kafka never returns a password (or a key)
+			}
+			levels = append(levels, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: p.key, Value: value, Source: kmsg.ConfigSource(src)})
 		}
 		if v, ok := values[b.brokerName()][p.key]; ok {
 			add(v, sourceDynamicBroker)
@@ -120,6 +124,7 @@ func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []km
 			c.Source = kmsg.ConfigSource(sourceDefault)
 		}
 		c.IsDefault = c.Source == kmsg.ConfigSource(sourceDefault)
+		c.IsSensitive = p.typ == typePassword
 		if synonyms {
 			c.ConfigSynonyms = levels
 		}

@@ -5,8 +5,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// SaslAuthenticate: v0-2. Answered as a Kafka PLAINTEXT listener answers
-// it: ILLEGAL_SASL_STATE, with Kafka's message.
+// SaslAuthenticate: v0-2. The authenticator (sasl_conn.go) serves it while
+// a SASL connection authenticates; after that, or on a listener without
+// SASL, Kafka answers ILLEGAL_SASL_STATE with this message.
 var saslAuthenticateVersions = versions{0, 2}
 
 func (b *Broker) handleSaslAuthenticate(_ *reqCtx, req *kmsg.SASLAuthenticateRequest) (kmsg.Response, error) {

@@ -18,7 +18,8 @@ func (b *Broker) handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequ
 	}
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.nodeID
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.nodeID, Host: b.advHost, Port: b.advPort}}
+	host, port := b.endpoint(rc.listener)
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.nodeID, Host: host, Port: port}}
 	resp.ClusterAuthorizedOperations = -2147483648
 	return resp, nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kafkit/kafkit/internal/storage"
@@ -16,8 +17,8 @@ import (
 // ConfigFromProperties, then adjust fields; New validates it.
 type Config struct {
 	BrokerID       int64  // broker.id / node.id
-	Listen         string // listeners (host:port); ":0" or "127.0.0.1:0" picks a free port
-	AdvertisedAddr string // advertised.listeners; empty means the bound address
+	Listen         string // the one PLAINTEXT listener (host:port) when Listeners is empty; ":0" or "127.0.0.1:0" picks a free port
+	AdvertisedAddr string // the first listener's advertised address when AdvertisedListeners is empty; empty means the bound address
 	DataDir        string // log.dirs
 	InMemory       bool   // keep every log in memory (tests, --in-memory); DataDir is ignored
 	ClusterID      string // cluster.id; generated when empty
@@ -75,6 +76,20 @@ type Config struct {
 	TxnPartitionVerification    bool  // transaction.partition.verification.enable
 	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
 
+	Listeners               []Listener        // listeners (NAME://host:port,...); empty: one PLAINTEXT listener on Listen
+	AdvertisedListeners     []Listener        // advertised.listeners; a listener not named here advertises its bound address
+	ListenerProtocols       map[string]string // listener.security.protocol.map; nil is Kafka's default (each protocol maps to itself)
+	ControllerListenerNames []string          // controller.listener.names: parsed and checked, bound by the quorum, not served here
+	InterBrokerListenerName string            // inter.broker.listener.name
+
+	SSL                         SSLConfig // ssl.*: every TLS listener's settings unless it overrides them
+	SASLEnabledMechanisms       []string  // sasl.enabled.mechanisms
+	ConnectionsMaxReauthMs      int64     // connections.max.reauth.ms
+	FailedAuthenticationDelayMs int64     // connection.failed.authentication.delay.ms
+	// ListenerConfigs holds the listener.name.<listener>.<key> keys:
+	// listener name (upper case) → key without the prefix → value.
+	ListenerConfigs map[string]map[string]string
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -84,6 +99,12 @@ type Config struct {
 	// copyChunks, when set (by tests and benchmarks), sends zero-copy fetch
 	// data by copying it as the platforms without sendfile do.
 	copyChunks bool
+
+	// scramUsers are SCRAM credentials NewTest options add at start-up.
+	scramUsers []scramUser
+	// onPrincipal, when set (by tests), sees each connection's principal
+	// once TLS or SASL has established it.
+	onPrincipal func(listener, principal string)
 
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.
@@ -105,6 +126,9 @@ func DefaultConfig() Config {
 		}
 	}
 	c.DataDir = ""
+	// Kafka's default listeners value is one PLAINTEXT listener: Listen
+	// carries it, so callers that set only Listen keep working.
+	c.Listeners = nil
 	return c
 }
 
@@ -127,7 +151,7 @@ func ConfigFromProperties(props map[string]string) (cfg Config, unknown []string
 	cfg = DefaultConfig()
 	err = cfg.Set(props)
 	for k := range props {
-		if _, ok := brokerPropByKey[k]; !ok {
+		if _, ok := brokerPropByKey[k]; !ok && !strings.HasPrefix(k, listenerKeyPrefix) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -151,6 +175,12 @@ func (c *Config) Set(props map[string]string) error {
 	})
 	var errs []error
 	for _, k := range keys {
+		if isListenerKey, err := c.setListenerKey(k, props[k]); isListenerKey {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			}
+			continue
+		}
 		p, ok := brokerPropByKey[k]
 		if !ok {
 			continue
@@ -173,8 +203,8 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("listeners", "want host:port, got %q", c.Listen)
+	if _, err := c.resolvedListeners(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AdvertisedAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {

@@ -65,7 +65,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"log.segment.bytes":          "5",
 		"auto.create.topics.enable":  "maybe",
 		"log.message.timestamp.type": "Sometime",
-		"listeners":                  "SSL://a:1",
+		"listeners":                  "PLAINTEXT://a",
 	})
 	if err == nil {
 		t.Fatal("want errors")

@@ -74,6 +74,9 @@ type conn struct {
 	// principal and listener: see reqCtx.
 	principal string
 	listener  string
+	// sasl runs SaslServerAuthenticator's state machine on a SASL
+	// listener (nil on others); see sasl_conn.go.
+	sasl *saslConn
 }
 
 // respBufs recycles encoded response buffers once the writer has sent them,
@@ -101,7 +104,7 @@ const plaintextListener = "PLAINTEXT"
 // correlation id (the client id may be null).
 const minRequestSize = 8
 
-func (b *Broker) serveConn(nc net.Conn) {
+func (b *Broker) serveConn(nc net.Conn, l *boundListener) {
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
 	ctx, cancel := context.WithCancel(b.ctx)
 	c := &conn{
@@ -110,9 +113,16 @@ func (b *Broker) serveConn(nc net.Conn) {
 		out: make(chan *frame, 64),
 
 		principal: anonymousPrincipal,
-		listener:  plaintextListener,
+		listener:  l.Name,
 	}
-	_, isTCP := nc.(*net.TCPConn)
+	if err := c.secure(l); err != nil {
+		c.log.Info("closing connection", "reason", err)
+		cancel()
+		c.nc.Close()
+		return
+	}
+	// TLS connections copy fetch data: sendfile cannot encrypt.
+	_, isTCP := c.nc.(*net.TCPConn)
 	c.zeroCopy = isTCP && !b.cfg.InMemory
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -127,7 +137,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 	close(c.out)
 	wg.Wait()
 	cancel()
-	nc.Close()
+	c.nc.Close()
 }
 
 // writeLoop writes encoded responses until out is closed. After a write error
@@ -198,8 +208,11 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		resp, err := c.handle(buf)
+		resp, err := c.serve(buf)
 		if err != nil {
+			if resp != nil {
+				c.out <- resp // the answer that precedes the close (failed authentication)
+			}
 			return err
 		}
 		// Produce handlers copy the records into the log and keep nothing
@@ -257,57 +270,12 @@ var errCloseConn = errors.New("closing connection")
 // handle decodes one request frame, runs its handler and returns the encoded
 // response frame (nil when none is sent, as for acks=0 produce).
 func (c *conn) handle(msg []byte) (out *frame, err error) {
-	defer func() {
-		// A malformed request must never take the broker down; kmsg decoding
-		// is bounds-checked, this is the last line of defence for handlers.
-		if r := recover(); r != nil {
-			c.log.Error("panic while handling request; closing connection", "panic", r)
-			out, err = nil, fmt.Errorf("%w: internal error", errCloseConn)
-		}
-	}()
-	rd := kbin.Reader{Src: msg}
-	key := rd.Int16()
-	version := rd.Int16()
-	corr := rd.Int32()
-	clientID := rd.NullableString()
-	if rd.Complete() != nil {
-		return nil, fmt.Errorf("%w: truncated request header", errCloseConn)
+	defer c.recoverRequest(&out, &err)
+	d, out, err := c.decode(msg)
+	if d == nil {
+		return out, err
 	}
-	h := c.b.handlers.lookup(key)
-	if h == nil {
-		return nil, fmt.Errorf("%w: unknown api key %d", errCloseConn, key)
-	}
-	if version < h.min || version > h.max {
-		if key == int16(kmsg.ApiVersions) {
-			// KIP-511: answer with v0 listing what we support so the client
-			// can pick a version.
-			return bytesFrame(c.encode(corr, c.b.apiVersionsUnsupported(), false)), nil
-		}
-		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errCloseConn, version, kmsg.NameForKey(key), h.min, h.max)
-	}
-	req := kmsg.RequestForKey(key)
-	req.SetVersion(version)
-	if req.IsFlexible() {
-		wirecheck.SkipTags(&rd)
-	}
-	body := rd.Src
-	if err := rd.Complete(); err != nil {
-		return nil, fmt.Errorf("%w: malformed request header", errCloseConn)
-	}
-	// kmsg trusts the counts it reads (a forged tag count costs it tens of
-	// seconds of CPU); the schema walk bounds every count by the bytes left.
-	if err := wirecheck.Request(key, version, body); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCloseConn, err)
-	}
-	read := req.ReadFrom
-	if key == int16(kmsg.Produce) {
-		// Produce keeps nothing of its request past the handler, so its
-		// records may alias the frame instead of being copied out of it.
-		read = req.(kmsg.UnsafeReadFrom).UnsafeReadFrom
-	}
-	if err := read(body); err != nil {
-		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errCloseConn, kmsg.NameForKey(key), version, err)
-	}
+	key, version, corr, clientID, req, h := d.key, d.version, d.corr, d.clientID, d.req, d.h
 	var id string
 	if clientID != nil {
 		id = *clientID
@@ -345,6 +313,76 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	}
 	rc.dropChunks()
 	return bytesFrame(c.encode(corr, resp, flexHeader)), nil
+}
+
+// recoverRequest, deferred, turns a panic while serving a request into
+// closing the connection: a malformed request must never take the broker
+// down; kmsg decoding is bounds-checked, this is the last line of defence
+// for handlers and the SASL mechanisms.
+func (c *conn) recoverRequest(out **frame, err *error) {
+	if r := recover(); r != nil {
+		c.log.Error("panic while handling request; closing connection", "panic", r)
+		*out, *err = nil, fmt.Errorf("%w: internal error", errCloseConn)
+	}
+}
+
+// request is a decoded request frame.
+type request struct {
+	key, version int16
+	corr         int32
+	clientID     *string
+	req          kmsg.Request
+	h            *handler
+}
+
+// decode parses a request frame. A request it cannot serve closes the
+// connection (error), except an ApiVersions of an unknown version, which is
+// answered (frame) so the client can pick a version (KIP-511).
+func (c *conn) decode(msg []byte) (*request, *frame, error) {
+	rd := kbin.Reader{Src: msg}
+	key := rd.Int16()
+	version := rd.Int16()
+	corr := rd.Int32()
+	clientID := rd.NullableString()
+	if rd.Complete() != nil {
+		return nil, nil, fmt.Errorf("%w: truncated request header", errCloseConn)
+	}
+	h := c.b.handlers.lookup(key)
+	if h == nil {
+		return nil, nil, fmt.Errorf("%w: unknown api key %d", errCloseConn, key)
+	}
+	if version < h.min || version > h.max {
+		if key == int16(kmsg.ApiVersions) {
+			// KIP-511: answer with v0 listing what we support so the client
+			// can pick a version.
+			return nil, bytesFrame(c.encode(corr, c.b.apiVersionsUnsupported(), false)), nil
+		}
+		return nil, nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errCloseConn, version, kmsg.NameForKey(key), h.min, h.max)
+	}
+	req := kmsg.RequestForKey(key)
+	req.SetVersion(version)
+	if req.IsFlexible() {
+		wirecheck.SkipTags(&rd)
+	}
+	body := rd.Src
+	if err := rd.Complete(); err != nil {
+		return nil, nil, fmt.Errorf("%w: malformed request header", errCloseConn)
+	}
+	// kmsg trusts the counts it reads (a forged tag count costs it tens of
+	// seconds of CPU); the schema walk bounds every count by the bytes left.
+	if err := wirecheck.Request(key, version, body); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errCloseConn, err)
+	}
+	read := req.ReadFrom
+	if key == int16(kmsg.Produce) {
+		// Produce keeps nothing of its request past the handler, so its
+		// records may alias the frame instead of being copied out of it.
+		read = req.(kmsg.UnsafeReadFrom).UnsafeReadFrom
+	}
+	if err := read(body); err != nil {
+		return nil, nil, fmt.Errorf("%w: malformed %s v%d request: %v", errCloseConn, kmsg.NameForKey(key), version, err)
+	}
+	return &request{key: key, version: version, corr: corr, clientID: clientID, req: req, h: h}, nil, nil
 }
 
 // encode frames a response: size, correlation id, header tags, body.

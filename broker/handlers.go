@@ -63,6 +63,8 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.ElectLeaders, electLeadersVersions, b.handleElectLeaders)
 	register(t, kmsg.SASLHandshake, saslHandshakeVersions, b.handleSaslHandshake)
 	register(t, kmsg.SASLAuthenticate, saslAuthenticateVersions, b.handleSaslAuthenticate)
+	register(t, kmsg.DescribeUserSCRAMCredentials, describeUserSCRAMCredentialsVersions, b.handleDescribeUserSCRAMCredentials)
+	register(t, kmsg.AlterUserSCRAMCredentials, alterUserSCRAMCredentialsVersions, b.handleAlterUserSCRAMCredentials)
 	register(t, kmsg.AlterPartitionAssignments, alterPartitionReassignmentsVersions, b.handleAlterPartitionReassignments)
 	register(t, kmsg.ListPartitionReassignments, listPartitionReassignmentsVersions, b.handleListPartitionReassignments)
 	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)

@@ -104,20 +104,20 @@ func ignoredProp(key, def, doc string) brokerProp {
 
 const maxLong = math.MaxInt64
 
-var brokerProps = []brokerProp{
+var brokerProps = append([]brokerProp{
 	intProp("broker.id", 0, -1, math.MaxInt32, "The broker id of this server.", func(c *Config) *int64 { return &c.BrokerID }),
 	intProp("node.id", 0, -1, math.MaxInt32, "KRaft name of broker.id.", func(c *Config) *int64 { return &c.BrokerID }),
-	{key: "listeners", typ: typeString, def: "PLAINTEXT://127.0.0.1:9092", doc: "Listener to bind: PLAINTEXT://host:port (one listener).", set: func(c *Config, v string) error {
-		hp, err := parseListener(v)
+	{key: "listeners", typ: typeString, def: "PLAINTEXT://127.0.0.1:9092", doc: "Listeners to bind: NAME://host:port,... (protocols from listener.security.protocol.map).", set: func(c *Config, v string) error {
+		ls, err := parseListeners(v)
 		if err == nil {
-			c.Listen = hp
+			c.Listeners, c.Listen = ls, ls[0].Addr()
 		}
 		return err
 	}},
-	{key: "advertised.listeners", typ: typeString, null: true, doc: "Address given to clients in Metadata; defaults to the bound listener.", set: func(c *Config, v string) error {
-		hp, err := parseListener(v)
+	{key: "advertised.listeners", typ: typeString, null: true, doc: "Endpoints given to clients per listener; a listener not named advertises its bound address.", set: func(c *Config, v string) error {
+		ls, err := parseListeners(v)
 		if err == nil {
-			c.AdvertisedAddr = hp
+			c.AdvertisedListeners, c.AdvertisedAddr = ls, ls[0].Addr()
 		}
 		return err
 	}},
@@ -216,9 +216,6 @@ var brokerProps = []brokerProp{
 	{key: "cluster.id", typ: typeString, null: true, doc: "Cluster id reported in Metadata; generated and stored in meta.properties when unset.", set: func(c *Config, v string) error { c.ClusterID = v; return nil }},
 	ignoredProp("controller.quorum.voters", "", "KRaft voters"),
 	ignoredProp("controller.quorum.bootstrap.servers", "", "KRaft bootstrap"),
-	ignoredProp("controller.listener.names", "", "KRaft controller listener names"),
-	ignoredProp("inter.broker.listener.name", "", "Inter-broker listener"),
-	ignoredProp("listener.security.protocol.map", "", "Listener to protocol map"),
 	ignoredProp("num.network.threads", "3", "Network threads"),
 	ignoredProp("num.io.threads", "8", "I/O threads"),
 	ignoredProp("socket.send.buffer.bytes", "102400", "SO_SNDBUF"),
@@ -226,7 +223,7 @@ var brokerProps = []brokerProp{
 	ignoredProp("num.recovery.threads.per.data.dir", "2", "Recovery threads"),
 	ignoredProp("share.coordinator.state.topic.replication.factor", "3", "Share groups"),
 	ignoredProp("share.coordinator.state.topic.min.isr", "2", "Share groups"),
-}
+}, securityProps...)
 
 func optionalInt(field func(*Config) **int64) func(*Config, string) error {
 	return func(c *Config, v string) error {
@@ -245,23 +242,6 @@ var brokerPropByKey = func() map[string]*brokerProp {
 	}
 	return m
 }()
-
-func parseListener(v string) (string, error) {
-	v = strings.TrimSpace(v)
-	if strings.Contains(v, ",") {
-		return "", fmt.Errorf("only one listener is supported, got %q", v)
-	}
-	if i := strings.Index(v, "://"); i >= 0 {
-		if proto := v[:i]; proto != "PLAINTEXT" && proto != "BROKER" && proto != "CLIENT" {
-			return "", fmt.Errorf("only PLAINTEXT listeners are supported, got %q", v)
-		}
-		v = v[i+3:]
-	}
-	if !strings.Contains(v, ":") {
-		return "", fmt.Errorf("want host:port, got %q", v)
-	}
-	return v, nil
-}
 
 func validateCleanupPolicy(v string) error {
 	for _, p := range strings.Split(v, ",") {

@@ -11,9 +11,11 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/kafkit/kafkit/internal/auth"
 	"github.com/kafkit/kafkit/internal/storage"
 )
 
@@ -23,10 +25,10 @@ type Broker struct {
 	cfg       Config
 	log       *slog.Logger
 	fs        storage.FS
-	dirLock   *os.File // the data directory's .lock, held until Close
-	ln        net.Listener
+	dirLock   *os.File         // the data directory's .lock, held until Close
+	listeners []*boundListener // every served listener; the first is Addr's
 	nodeID    int32
-	advHost   string
+	advHost   string // the first listener's advertised endpoint
 	advPort   int32
 	clusterID string
 	handlers  *handlerTable
@@ -53,6 +55,12 @@ type Broker struct {
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
+
+	// scram holds the SCRAM credentials, persisted in <log.dirs>/scram-credentials.json.
+	scram *auth.SCRAMStore
+	// scramMu serializes AlterUserScramCredentials so that each change is
+	// on disk before the next one starts.
+	scramMu sync.Mutex
 
 	metrics *brokerMetrics
 }
@@ -108,38 +116,36 @@ func New(cfg Config) (_ *Broker, err error) {
 	if b.topics, err = openTopicRegistry(b); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		b.topics.close()
-		return nil, fmt.Errorf("listeners: %w", err)
-	}
-	b.ln = ln
-	adv := cfg.AdvertisedAddr
-	if adv == "" {
-		adv = ln.Addr().String()
-	}
-	host, port, _ := net.SplitHostPort(adv)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	if port == "0" {
-		_, port, _ = net.SplitHostPort(ln.Addr().String())
-	}
-	p, _ := strconv.Atoi(port)
-	b.advHost, b.advPort = host, int32(p)
-	b.handlers = b.newHandlers()
-	b.metrics = newBrokerMetrics(b)
-	if err := b.startCoordinators(); err != nil {
-		ln.Close()
+	if b.scram, err = openSCRAMStore(b.fs, b.cfg.DataDir); err != nil {
 		b.topics.close()
 		return nil, err
 	}
-	b.goStart(b.acceptLoop)
+	for _, u := range cfg.scramUsers {
+		if err := b.scram.Set(u.user, u.mechanism, u.cred); err != nil {
+			b.topics.close()
+			return nil, err
+		}
+	}
+	ls, _ := cfg.resolvedListeners() // checked by Validate
+	if err := b.bindListeners(ls); err != nil {
+		b.topics.close()
+		return nil, err
+	}
+	b.handlers = b.newHandlers()
+	b.metrics = newBrokerMetrics(b)
+	if err := b.startCoordinators(); err != nil {
+		b.closeListeners()
+		b.topics.close()
+		return nil, err
+	}
+	for _, l := range b.listeners {
+		b.goStart(func() { b.acceptLoop(l) })
+	}
 	b.goStart(b.maintenanceLoop)
 	if b.cfg.CleanerEnable {
 		b.goStart(b.cleanerLoop)
 	}
-	b.log.Info("broker started", "addr", ln.Addr().String(), "data_dir", b.dataDirDescription(), "cluster_id", b.clusterID)
+	b.log.Info("broker started", "listeners", b.listenerDescription(), "data_dir", b.dataDirDescription(), "cluster_id", b.clusterID)
 	return b, nil
 }
 
@@ -157,8 +163,16 @@ func (b *Broker) conf() *Config { return b.dynamic.effective.Load() }
 // brokerName is this broker's config resource name (its id).
 func (b *Broker) brokerName() string { return strconv.Itoa(int(b.nodeID)) }
 
-// Addr is the address the broker listens on.
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// Addr is the address of the broker's first listener (see ListenerAddr).
+func (b *Broker) Addr() string { return b.listeners[0].ln.Addr().String() }
+
+func (b *Broker) listenerDescription() string {
+	var parts []string
+	for _, l := range b.listeners {
+		parts = append(parts, l.Name+"://"+l.ln.Addr().String())
+	}
+	return strings.Join(parts, ",")
+}
 
 // DataDir is the directory holding the logs ("(in memory)" in memory mode).
 func (b *Broker) DataDir() string { return b.dataDirDescription() }
@@ -181,10 +195,10 @@ func (b *Broker) goStart(fn func()) bool {
 	return true
 }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(l *boundListener) {
 	var delay time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -207,7 +221,7 @@ func (b *Broker) acceptLoop() {
 		b.conns[nc] = struct{}{}
 		b.connsMu.Unlock()
 		if !b.goStart(func() {
-			b.serveConn(nc)
+			b.serveConn(nc, l)
 			b.connsMu.Lock()
 			delete(b.conns, nc)
 			b.connsMu.Unlock()
@@ -249,7 +263,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.closed = true
 		b.startMu.Unlock()
 		b.cancel()
-		b.ln.Close()
+		b.closeListeners()
 		b.connsMu.Lock()
 		for nc := range b.conns {
 			// Unblock readers waiting for the next request; a request being

@@ -163,9 +163,8 @@ func (c Config) Validate() error {
 	if c.GroupInstanceID != "" && c.GroupID == "" {
 		p.Add("group.instance.id", "requires group.id")
 	}
-	if c.SASL != nil {
-		// The client validates the SASL settings; the seed is a placeholder.
-		if err := (client.Config{SeedBrokers: []string{"-"}, SASL: client.FromSASL(c.SASL)}).Validate(); err != nil {
+	if s := c.SASL; s != nil {
+		if err := client.ValidateSASL(s.Mechanism, s.User, s.TokenSource); err != nil {
 			return errors.Join(p.Err(), err)
 		}
 	}

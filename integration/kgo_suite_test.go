@@ -1,9 +1,17 @@
 package integration
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/kafkit/kafkit/internal/cli"
 )
 
 // TestFranzGoSuite runs franz-go's own kgo test suite (the version go.mod
@@ -13,17 +21,58 @@ import (
 // opt-in:
 //
 //	KAFKIT_KGO_SUITE=1 go test -run TestFranzGoSuite -v ./integration/
+//
+// The broker is set up as franz-go's CI sets up Kafka: PLAINTEXT on one
+// port, SASL_PLAINTEXT with SCRAM-SHA-256 on another, and the SCRAM user
+// created over PLAINTEXT with kafka-configs' --add-config (here kafkit's,
+// which sends AlterUserScramCredentials), so the suite's TestSCRAMAuth and
+// TestSCRAMAuthBadCredentials run. KAFKIT_KGO_RUN passes -run to the suite.
 func TestFranzGoSuite(t *testing.T) {
 	if os.Getenv("KAFKIT_KGO_SUITE") == "" {
 		t.Skip("set KAFKIT_KGO_SUITE=1 to run franz-go's kgo tests against cmd/broker")
 	}
-	p := startBrokerProcess(t, t.TempDir())
-	cmd := exec.Command("go", "test", "-count=1", "-timeout", "15m", "github.com/twmb/franz-go/pkg/kgo")
+	bin, err := brokerBinary()
+	if err != nil {
+		t.Fatalf("building cmd/broker: %v", err)
+	}
+	dir := t.TempDir()
+	saslAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	props := filepath.Join(dir, "server.properties")
+	os.WriteFile(props, []byte("listeners=PLAINTEXT://127.0.0.1:"+strconv.Itoa(freePort(t))+",SASL_PLAINTEXT://"+saslAddr+"\n"+
+		"sasl.enabled.mechanisms=SCRAM-SHA-256\n"+
+		"offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n"), 0o600)
+	p := startProcess(t, exec.Command(bin, "--config", props, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--http", ""))
+
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if code := cli.Run(ctx, []string{"--bootstrap-server", p.addr, "kafka-configs", "--alter", "--entity-type", "users", "--entity-name", "kgo-scram",
+		"--add-config", "SCRAM-SHA-256=[iterations=4096,password=kgo-secret]"}, cli.IO{Out: &out, Err: &errOut}); code != 0 {
+		t.Fatalf("creating the SCRAM user: %s", errOut.String())
+	}
+
+	args := []string{"test", "-count=1", "-timeout", "15m"}
+	if run := os.Getenv("KAFKIT_KGO_RUN"); run != "" {
+		args = append(args, "-run", run, "-v")
+	}
+	cmd := exec.Command("go", append(args, "github.com/twmb/franz-go/pkg/kgo")...)
 	// One broker: topics with replication factor 1.
-	cmd.Env = append(os.Environ(), "KGO_SEEDS="+p.addr, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none")
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s", out)
+	cmd.Env = append(os.Environ(), "KGO_SEEDS="+p.addr, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none",
+		"KGO_TEST_SCRAM=kgo-scram:kgo-secret:256", "KGO_TEST_SCRAM_SEEDS="+saslAddr)
+	suite, err := cmd.CombinedOutput()
+	t.Logf("%s", suite)
 	if err != nil {
 		t.Fatalf("franz-go's kgo tests against cmd/broker: %v", err)
 	}
+}
+
+// freePort is a port nothing listens on now, for a process that must be
+// told its ports before it starts.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -3,6 +3,7 @@ package producer
 import (
 	"cmp"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -230,8 +231,10 @@ func (c Config) Validate() error {
 	if c.TransactionalID != "" && !s.idempotent {
 		p.Add("enable.idempotence", "transactional.id requires enable.idempotence=true (and acks=all, max.in.flight.requests.per.connection <= 5, retries > 0)")
 	}
-	if c.SASL != nil && !slices.Contains([]string{client.MechanismPlain, client.MechanismScramSHA256, client.MechanismScramSHA512}, c.SASL.Mechanism) {
-		p.Add("sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got %q", c.SASL.Mechanism)
+	if s := c.SASL; s != nil {
+		if err := client.ValidateSASL(s.Mechanism, s.User, s.TokenSource); err != nil {
+			return errors.Join(p.Err(), err)
+		}
 	}
 	return p.Err()
 }

@@ -28,29 +28,27 @@ func NewSCRAMStore() *SCRAMStore {
 
 // Lookup is the store's CredentialLookup for NewSCRAMServer.
 func (s *SCRAMStore) Lookup(user, mechanism string) (SCRAMCredential, bool) {
+	code, ok := scramCode(mechanism)
+	if !ok {
+		return SCRAMCredential{}, false
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for code, name := range scramMechanisms {
-		if name == mechanism {
-			c, ok := s.creds[user][code]
-			return c, ok
-		}
-	}
-	return SCRAMCredential{}, false
+	c, ok := s.creds[user][code]
+	return c, ok
 }
 
 // Set stores the credential of user for mechanism, as a replayed
 // metadata record or a configured user does.
 func (s *SCRAMStore) Set(user, mechanism string, c SCRAMCredential) error {
-	for code, name := range scramMechanisms {
-		if name == mechanism {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.set(user, code, &c)
-			return nil
-		}
+	code, ok := scramCode(mechanism)
+	if !ok {
+		return fmt.Errorf("unsupported SCRAM mechanism %q", mechanism)
 	}
-	return fmt.Errorf("unsupported SCRAM mechanism %q", mechanism)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set(user, code, &c)
+	return nil
 }
 
 // set stores c, or deletes the credential when c is nil; s.mu is held.
@@ -200,4 +198,51 @@ func (s *SCRAMStore) Alter(req *kmsg.AlterUserSCRAMCredentialsRequest) *kmsg.Alt
 	}
 	resp.Results = append(resp.Results, failed...)
 	return resp
+}
+
+// Credentials copies every credential: user → mechanism name → credential,
+// what the broker persists.
+func (s *SCRAMStore) Credentials() map[string]map[string]SCRAMCredential {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]map[string]SCRAMCredential, len(s.creds))
+	for user, byCode := range s.creds {
+		out[user] = make(map[string]SCRAMCredential, len(byCode))
+		for code, c := range byCode {
+			out[user][scramMechanisms[code]] = c
+		}
+	}
+	return out
+}
+
+// Replace swaps the store's content for creds (as Credentials returns
+// them): the broker loads its persisted credentials with it and undoes an
+// Alter it could not persist.
+func (s *SCRAMStore) Replace(creds map[string]map[string]SCRAMCredential) error {
+	next := map[string]map[int8]SCRAMCredential{}
+	for user, byName := range creds {
+		for name, c := range byName {
+			code, ok := scramCode(name)
+			if !ok {
+				return fmt.Errorf("unsupported SCRAM mechanism %q for user %q", name, user)
+			}
+			if next[user] == nil {
+				next[user] = map[int8]SCRAMCredential{}
+			}
+			next[user][code] = c
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creds = next
+	return nil
+}
+
+func scramCode(mechanism string) (int8, bool) {
+	for code, name := range scramMechanisms {
+		if name == mechanism {
+			return code, true
+		}
+	}
+	return 0, false
 }

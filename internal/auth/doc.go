@@ -47,9 +47,10 @@
 // connection for it (KIP-219), must not count long-poll waits, and calls
 // ExpireIdle now and then to forget idle clients' rates.
 //
-// Not here yet: durable storage of credentials, ACLs and quotas (they live
-// in memory; the broker must persist changes in its metadata and replay
-// them into these types at start-up), connection_creation_rate
-// enforcement (IPLimit only resolves the quota), TLS and principal mapping
-// from certificates, and all of the wire hookup.
+// The broker wires the authentication side: its listeners, TLS and
+// principal mapping (broker/tls.go), the SaslServerAuthenticator state
+// machine around Server (broker/sasl_conn.go) and the SCRAM credentials'
+// durability (broker/scram_credentials.go, through Credentials and
+// Replace). Not here yet: durable storage of ACLs and quotas, and
+// connection_creation_rate enforcement (IPLimit only resolves the quota).
 package auth

@@ -204,7 +204,10 @@ func (s *scramServer) clientFinal(msg string) ([]byte, error) {
 	if len(attrs) < 2 || !strings.HasPrefix(attrs[0], "c=") || err != nil || !bytes.HasPrefix(cbind, []byte("n,")) {
 		return nil, failed(s.mechanism, "client-final message with bad channel binding")
 	}
-	if attrs[1] != "r="+s.nonce {
+	// Kafka's ScramSaslServer only checks that the nonce ends with the
+	// server-first nonce: librdkafka sends its client nonce in front of it
+	// again, and the proof covers the message as sent.
+	if !strings.HasPrefix(attrs[1], "r=") || !strings.HasSuffix(attrs[1], s.nonce) {
 		return nil, failed(s.mechanism, "invalid client nonce in the final client message")
 	}
 	proof, err := base64.StdEncoding.DecodeString(proofAttr)

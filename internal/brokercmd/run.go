@@ -96,7 +96,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		logger.Warn("unknown configuration key ignored", "key", k)
 	}
 	if _, ok := fileProps["listeners"]; !ok || *listen != "" {
-		cfg.Listen = "127.0.0.1:9092"
+		cfg.Listen, cfg.Listeners = "127.0.0.1:9092", nil
 		if *listen != "" {
 			cfg.Listen = *listen
 		}

@@ -17,7 +17,7 @@ func configsCmd(g *globals) *cobra.Command {
 		entityDefault          bool
 	)
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&entityType, "entity-type", "", "topics or brokers")
+	pf.StringVar(&entityType, "entity-type", "", "topics, brokers or users")
 	pf.StringVar(&entityName, "entity-name", "", "the topic name or broker id")
 	pf.BoolVar(&entityDefault, "entity-default", false, "the brokers' cluster-wide default (with --entity-type brokers)")
 	pf.StringVar(&topic, "topic", "", "short for --entity-type topics --entity-name TOPIC")
@@ -52,6 +52,9 @@ func configsCmd(g *globals) *cobra.Command {
 		Short: "Show the configs set on a topic or broker (every config with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if isUsersEntity(entityType) {
+				return g.describeUserConfigs(cmd, entityName)
+			}
 			r, err := resource()
 			if err != nil {
 				return err
@@ -88,11 +91,14 @@ func configsCmd(g *globals) *cobra.Command {
 		Short: "Set or remove configs, leaving the others as they are",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := resource()
+			set, err := keyValues("--add-config", adds, true)
 			if err != nil {
 				return err
 			}
-			set, err := keyValues("--add-config", adds, true)
+			if isUsersEntity(entityType) {
+				return g.alterUserConfigs(cmd, entityName, set, deletes)
+			}
+			r, err := resource()
 			if err != nil {
 				return err
 			}

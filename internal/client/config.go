@@ -15,13 +15,16 @@ const (
 	MechanismPlain       = "PLAIN"
 	MechanismScramSHA256 = "SCRAM-SHA-256"
 	MechanismScramSHA512 = "SCRAM-SHA-512"
+	MechanismOAuthBearer = "OAUTHBEARER"
 )
 
 // SASL holds sasl.mechanism and the JAAS user and password.
 type SASL struct {
-	Mechanism string // MechanismPlain, MechanismScramSHA256 or MechanismScramSHA512
+	Mechanism string // MechanismPlain, MechanismScramSHA256, MechanismScramSHA512 or MechanismOAuthBearer
 	User      string
 	Password  string
+	// TokenSource gives OAUTHBEARER's token for each new connection.
+	TokenSource kafkit.TokenSource
 }
 
 // Config configures a Client. The zero value of every field except
@@ -105,14 +108,28 @@ func (cfg Config) Validate() error {
 		}
 	}
 	if s := cfg.SASL; s != nil {
-		switch s.Mechanism {
-		case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
-		default:
-			errs = append(errs, fmt.Errorf("sasl.mechanism: unsupported %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism))
+		errs = append(errs, ValidateSASL(s.Mechanism, s.User, s.TokenSource))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateSASL checks a SASL setting as every client (producer, consumer,
+// admin) does: a known mechanism with a user, or OAUTHBEARER with a token
+// source.
+func ValidateSASL(mechanism, user string, tokens kafkit.TokenSource) error {
+	var errs []error
+	switch mechanism {
+	case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
+	case MechanismOAuthBearer:
+		if tokens == nil {
+			return errors.New("sasl.jaas.config: OAUTHBEARER needs a token source")
 		}
-		if s.User == "" {
-			errs = append(errs, errors.New("sasl.jaas.config: user is required"))
-		}
+		return nil
+	default:
+		errs = append(errs, fmt.Errorf("sasl.mechanism: unsupported %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)", mechanism))
+	}
+	if user == "" {
+		errs = append(errs, errors.New("sasl.jaas.config: user is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -123,5 +140,5 @@ func FromSASL(s *kafkit.SASL) *SASL {
 	if s == nil {
 		return nil
 	}
-	return &SASL{Mechanism: s.Mechanism, User: s.User, Password: s.Password}
+	return &SASL{Mechanism: s.Mechanism, User: s.User, Password: s.Password, TokenSource: s.TokenSource}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/kafkit/kafkit"
 )
 
 // mechanism maps the configured sasl.mechanism to its message logic.
@@ -21,8 +23,34 @@ func (s *SASL) mechanism() (sasl.Mechanism, error) {
 		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism(), nil
 	case MechanismScramSHA512:
 		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism(), nil
+	case MechanismOAuthBearer:
+		return oauthBearer{s.TokenSource}, nil
 	}
 	return nil, fmt.Errorf("%w: unsupported sasl.mechanism %q", ErrSASL, s.Mechanism)
+}
+
+// oauthBearer is RFC 7628's client as Java's: a refused token gets the
+// broker's JSON error challenge, which is acknowledged with \x01 so the
+// broker answers SASL_AUTHENTICATION_FAILED with that JSON.
+type oauthBearer struct{ tokens kafkit.TokenSource }
+
+func (oauthBearer) Name() string { return MechanismOAuthBearer }
+
+func (o oauthBearer) Authenticate(ctx context.Context, _ string) (sasl.Session, []byte, error) {
+	token, err := o.tokens.Token(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("OAUTHBEARER token source: %w", err)
+	}
+	return oauthSession{}, []byte("n,,\x01auth=Bearer " + token + "\x01\x01"), nil
+}
+
+type oauthSession struct{}
+
+func (oauthSession) Challenge(resp []byte) (bool, []byte, error) {
+	if len(resp) == 0 {
+		return true, nil, nil
+	}
+	return false, []byte{0x01}, nil
 }
 
 // authenticate runs SaslHandshake v1 and then SaslAuthenticate exchanges

@@ -13,6 +13,7 @@ import (
 // sasl.username / sasl.password.
 type SecurityProps struct {
 	protocol, mechanism, jaas, user, password string
+	ssl                                       map[string]string // ssl.* keys
 }
 
 // Take records key when it is a security key and reports whether it was.
@@ -29,7 +30,13 @@ func (s *SecurityProps) Take(key, value string) bool {
 	case "sasl.password":
 		s.password = value
 	default:
-		return false
+		if !sslClientKeys[key] {
+			return false
+		}
+		if s.ssl == nil {
+			s.ssl = map[string]string{}
+		}
+		s.ssl[key] = strings.TrimSpace(value)
 	}
 	return true
 }
@@ -47,13 +54,24 @@ func (s SecurityProps) Resolve(bad func(key, format string, args ...any)) (*tls.
 	switch protocol {
 	case "", "PLAINTEXT", "SASL_PLAINTEXT":
 	case "SSL", "SASL_SSL":
-		t = &tls.Config{MinVersion: tls.VersionTLS12}
+		t = s.tlsConfig(bad)
 	default:
 		bad("security.protocol", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; got %q", s.protocol)
 		return nil, nil
 	}
 	if !strings.HasPrefix(protocol, "SASL_") {
 		return t, nil
+	}
+	mechanism := s.mechanism
+	if mechanism == "" {
+		mechanism = kafkit.SASLPlain
+	}
+	if mechanism == kafkit.SASLOAuthBearer {
+		src, err := UnsecuredTokenSource(s.jaas)
+		if err != nil {
+			bad("sasl.jaas.config", "%v", err)
+		}
+		return t, &kafkit.SASL{Mechanism: mechanism, TokenSource: src}
 	}
 	user, pass := s.user, s.password
 	if s.jaas != "" {
@@ -63,10 +81,6 @@ func (s SecurityProps) Resolve(bad func(key, format string, args ...any)) (*tls.
 		}
 	} else if user == "" {
 		bad("sasl.jaas.config", `%s needs a username: set sasl.jaas.config (or sasl.username)`, protocol)
-	}
-	mechanism := s.mechanism
-	if mechanism == "" {
-		mechanism = kafkit.SASLPlain
 	}
 	return t, &kafkit.SASL{Mechanism: mechanism, User: user, Password: pass}
 }

@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/auth"
+	"github.com/kafkit/kafkit/internal/storage"
+)
+
+// scramFile holds the SCRAM credentials of a single node (salt, StoredKey,
+// ServerKey and iterations per user and mechanism; never a password), as
+// Kafka keeps them in its metadata log.
+const scramFile = "scram-credentials.json"
+
+func openSCRAMStore(fsys storage.FS, dir string) (*auth.SCRAMStore, error) {
+	s := auth.NewSCRAMStore()
+	path := dir + "/" + scramFile
+	data, err := readFile(fsys, path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var creds map[string]map[string]auth.SCRAMCredential
+	if err := json.Unmarshal(data, &creds); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := s.Replace(creds); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// DescribeUserScramCredentials: v0 (flexible).
+var describeUserSCRAMCredentialsVersions = versions{0, 0}
+
+func (b *Broker) handleDescribeUserSCRAMCredentials(_ *reqCtx, req *kmsg.DescribeUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+	return b.scram.Describe(req), nil
+}
+
+// AlterUserScramCredentials: v0 (flexible). Changes are durable before the
+// answer; if they cannot be written they are undone and every user the
+// request changed gets the storage error.
+var alterUserSCRAMCredentialsVersions = versions{0, 0}
+
+func (b *Broker) handleAlterUserSCRAMCredentials(_ *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+	b.scramMu.Lock()
+	defer b.scramMu.Unlock()
+	before := b.scram.Credentials()
+	resp := b.scram.Alter(req)
+	data, err := json.MarshalIndent(b.scram.Credentials(), "", "  ")
+	if err == nil {
+		err = writeFileAtomic(b.fs, b.cfg.DataDir+"/"+scramFile, data)
+	}
+	if err != nil {
+		b.log.Error("persisting SCRAM credentials", "err", err)
+		if rerr := b.scram.Replace(before); rerr != nil {
+			return nil, rerr
+		}
+		for i := range resp.Results {
+			if r := &resp.Results[i]; r.ErrorCode == 0 {
+				r.ErrorCode, r.ErrorMessage = kerr.KafkaStorageError.Code, kmsg.StringPtr(err.Error())
+			}
+		}
+	}
+	return resp, nil
+}
