@@ -83,6 +83,11 @@ func (c *Coordinator) stopTimers() {
 				m.heartbeat.Stop()
 			}
 		}
+		if g.consumer != nil {
+			for _, m := range g.consumer.members {
+				c.stopConsumerTimers(m)
+			}
+		}
 	}
 }
 

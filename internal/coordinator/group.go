@@ -3,7 +3,6 @@ package coordinator
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -80,6 +79,12 @@ type group struct {
 	// subscribed are the topics the members' consumer-protocol metadata
 	// names; nil when unknown (other protocol types or undecodable).
 	subscribed map[string]bool
+
+	// consumer is set for a group of type "consumer" (KIP-848); its
+	// classic fields then stay unused but for state, which is Empty or
+	// Stable (has members), and subscribed, so offsets expire and are
+	// deleted as for a classic consumer group.
+	consumer *consumerGroup
 
 	offsets map[topicPartition]committed
 	// txnOffsets are the offsets of open transactions, by producer id,
@@ -293,15 +298,4 @@ func (g *group) awaitingJoin() int {
 		}
 	}
 	return n
-}
-
-// parseState matches a ListGroups states filter entry (case-insensitive, as
-// Kafka parses it).
-func parseState(s string) (state, bool) {
-	for i, n := range stateNames {
-		if strings.EqualFold(n, s) {
-			return state(i), true
-		}
-	}
-	return 0, false
 }
