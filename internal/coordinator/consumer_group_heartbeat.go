@@ -148,7 +148,7 @@ func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.C
 		c.replaceStaticMember(g, replaced, m)
 	}
 	before := m.assigned
-	bump := c.updateMember(cg, m, req, clientID, clientHost)
+	bump := c.updateMember(cg, m, req, clientID, clientHost, cg.members[m.id] != m && replaced == nil)
 	if sub := c.subscriptionMetadata(cg); !maps.Equal(sub, cg.subscription) {
 		cg.subscription, bump = sub, true
 		g.subscribed = make(map[string]bool, len(sub))
@@ -267,9 +267,9 @@ func (c *Coordinator) replaceStaticMember(g *group, old, m *consumerMember) {
 
 // updateMember applies what the heartbeat carries (null fields are
 // unchanged) and adds a new member; it reports whether the group epoch
-// must move: a new member or a changed subscription.
-func (c *Coordinator) updateMember(cg *consumerGroup, m *consumerMember, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) bool {
-	changed := cg.members[m.id] != m
+// must move: a new member (not a static one taking over its instance's
+// place) or a changed subscription.
+func (c *Coordinator) updateMember(cg *consumerGroup, m *consumerMember, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string, changed bool) bool {
 	cg.members[m.id] = m
 	if req.InstanceID != nil {
 		m.instanceID = req.InstanceID
