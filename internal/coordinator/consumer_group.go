@@ -112,6 +112,7 @@ type consumerGroup struct {
 	// group epoch; a difference bumps the epoch.
 	subscription map[string]topicMeta
 	assignor     string // the assignor of the last target assignment
+	stored       cgStored
 }
 
 func newConsumerGroup() *consumerGroup {

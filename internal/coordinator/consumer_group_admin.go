@@ -159,6 +159,14 @@ const offsetCommitMemberEpochs = 9
 // becomeClassic turns a consumer group without members into a classic one
 // (a classic member joining it), keeping its offsets, as Kafka converts an
 // empty consumer group.
-func (g *group) becomeClassic() {
+func (c *Coordinator) becomeClassic(g *group) {
+	c.appendTombstones(g)
 	g.consumer, g.protocolType, g.subscribed = nil, "", nil
+}
+
+// appendTombstones deletes g's metadata records before it changes type.
+func (c *Coordinator) appendTombstones(g *group) {
+	if _, err := c.store.Append(c.PartitionFor(g.id), g.tombstones()); err != nil {
+		c.log.Warn("deleting group metadata", "group", g.id, "err", err)
+	}
 }

@@ -169,6 +169,7 @@ func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.C
 	if g.state != stateStable {
 		g.transition(stateStable, time.Now())
 	}
+	c.storeConsumerGroup(g)
 
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
@@ -184,6 +185,9 @@ func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.C
 // whose offsets it keeps, as Kafka converts an empty classic group) a
 // consumer group.
 func (c *Coordinator) becomeConsumerGroup(g *group, cg *consumerGroup) {
+	if _, ok := c.groups[g.id]; ok {
+		c.appendTombstones(g)
+	}
 	g.consumer = cg
 	g.protocolType, g.protocol, g.leader = "consumer", "", ""
 	c.groups[g.id] = g
@@ -437,6 +441,7 @@ func (c *Coordinator) consumerLeave(req *kmsg.ConsumerGroupHeartbeatRequest, res
 		cg.claim(m) // its partitions wait for it
 		c.stopRevocation(m)
 		c.scheduleConsumerSession(g, m)
+		c.storeConsumerGroup(g)
 		c.log.Info("static member left temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
 		return nil
 	}
@@ -463,6 +468,7 @@ func (c *Coordinator) removeConsumerMember(g *group, m *consumerMember) {
 		g.subscribed = nil
 		cg.subscription = make(map[string]topicMeta)
 	}
+	c.storeConsumerGroup(g)
 }
 
 // scheduleConsumerSession restarts m's session timer

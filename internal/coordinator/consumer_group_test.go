@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -570,4 +571,60 @@ func TestConsumerGroupAndClassic(t *testing.T) {
 			t.Errorf("after a classic join: %+v", l["cg"])
 		}
 	})
+}
+
+// TestConsumerGroupSurvivesRestart replays a consumer group from its
+// records: epochs, members, targets and a revocation in progress come back,
+// so members carry on with their epochs; a deleted group stays deleted.
+func TestConsumerGroupSurvivesRestart(t *testing.T) {
+	f := newFakeTopics(map[string]int32{"t": 4})
+	store := &memStore{}
+	h := start(t, Config{Topics: f}, store)
+	a, b := h.member(f, "g", "a"), h.member(f, "g", "b")
+	a.inst = kmsg.StringPtr("static-a")
+	a.join("t")
+	b.join("t")
+	a.beat() // a revoking two partitions at epoch 1
+	before := describeCG(t, h, "g")
+	h.stop()
+
+	h = start(t, Config{Topics: f}, store)
+	defer h.stop()
+	after := describeCG(t, h, "g")
+	if a, b := jsonOf(t, after), jsonOf(t, before); a != b {
+		t.Fatalf("after a restart:\n%s\nbefore:\n%s", a, b)
+	}
+	a.h, b.h = h, h
+	if r := b.beat(); r.ErrorCode != 0 || b.count() != 0 {
+		t.Fatalf("b after the restart: %v owns %v (a has not revoked yet)", kerr.ErrorForCode(r.ErrorCode), b.owned)
+	}
+	if r := a.beat(); r.ErrorCode != 0 || r.MemberEpoch != 2 || a.count() != 2 {
+		t.Fatalf("a after the restart: %v epoch %d owns %v", kerr.ErrorForCode(r.ErrorCode), r.MemberEpoch, a.owned)
+	}
+	if r := b.beat(); r.ErrorCode != 0 || b.count() != 2 {
+		t.Fatalf("b once a revoked: %v owns %v", kerr.ErrorForCode(r.ErrorCode), b.owned)
+	}
+	noDoubleOwners(t, a, b)
+	for _, m := range []*cgMember{a, b} {
+		leave := m.request()
+		leave.MemberEpoch = leaveEpoch
+		m.send(leave)
+	}
+	resp, err := h.c.DeleteGroups(context.Background(), &kmsg.DeleteGroupsRequest{Groups: []string{"g"}})
+	if err != nil || resp.Groups[0].ErrorCode != 0 {
+		t.Fatalf("delete: %v %v", err, resp)
+	}
+	h.stop()
+	h = start(t, Config{Topics: f}, store)
+	if d := describeCG(t, h, "g"); d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Errorf("a deleted group after a restart: %+v", d)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -133,6 +133,7 @@ func (g *group) transition(s state, now time.Time) {
 func (g *group) resetMembership() {
 	g.state = stateEmpty
 	g.protocolType, g.protocol, g.leader, g.generation = "", "", "", 0
+	g.consumer = nil
 	clear(g.members)
 	clear(g.static)
 	g.subscribed = nil

@@ -101,7 +101,7 @@ func (c *Coordinator) join(clientID, clientHost string, req *kmsg.JoinGroupReque
 			// one protocol.
 			return fail(kerr.InconsistentGroupProtocol, req.MemberID)
 		}
-		g.becomeClassic()
+		c.becomeClassic(g)
 	}
 	if !c.acceptJoining(g, req.MemberID) {
 		return fail(kerr.GroupMaxSizeReached, req.MemberID)

@@ -251,7 +251,7 @@ func (c *Coordinator) removeOffsets(g *group, tps []topicPartition) error {
 	}
 	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs) && len(g.txnOffsets) == 0
 	if dies {
-		recs = append(recs, Record{Key: groupKey(g.id)})
+		recs = append(recs, g.tombstones()...)
 	}
 	if len(recs) == 0 {
 		return nil
