@@ -141,9 +141,7 @@ func (t groupTopics) TopicName(id [16]byte) (string, bool) {
 func (t groupTopics) TopicNames() []string {
 	var names []string
 	for _, tp := range t.r.all() {
-		if !tp.internal {
-			names = append(names, tp.name)
-		}
+		names = append(names, tp.name)
 	}
 	return names
 }

@@ -133,8 +133,9 @@ type TopicSource interface {
 	Topic(name string) (id [16]byte, partitions int32, ok bool)
 	// TopicName returns the name of the topic with id.
 	TopicName(id [16]byte) (string, bool)
-	// TopicNames lists the topics a regular expression may subscribe to
-	// (internal topics excluded, as in Kafka).
+	// TopicNames lists the topics a regular expression may subscribe to:
+	// all of them, internal ones included, as Kafka matches against its
+	// whole metadata image.
 	TopicNames() []string
 }
 

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -93,11 +94,9 @@ func uniformAssign(s assignSpec) map[string]tpSet {
 		}
 		return best
 	}
-	var all []topicPartition
 	for _, topic := range slices.Sorted(maps.Keys(eligible)) {
 		for p := range s.meta[topic].partitions {
 			tp := topicPartition{topic, p}
-			all = append(all, tp)
 			if _, ok := owner[tp]; !ok {
 				id := leastLoaded(topic)
 				out[id][tp] = struct{}{}
@@ -105,16 +104,25 @@ func uniformAssign(s assignSpec) map[string]tpSet {
 			}
 		}
 	}
+	// Then the most loaded member gives a partition to the least loaded
+	// one that can take it, one at a time, so only the surplus moves.
 	// Every move lowers the sum of squared loads, so this ends.
+	byLoad := slices.Clone(s.members)
 	for moved := true; moved; {
 		moved = false
-		for _, tp := range all {
-			from, to := owner[tp], leastLoaded(tp.topic)
-			if len(out[from]) > len(out[to])+1 {
-				delete(out[from], tp)
-				out[to][tp] = struct{}{}
-				owner[tp] = to
-				moved = true
+		slices.SortStableFunc(byLoad, func(a, b string) int { return cmp.Compare(len(out[b]), len(out[a])) })
+		for _, from := range byLoad {
+			for _, tp := range out[from].sorted() {
+				if to := leastLoaded(tp.topic); len(out[from]) > len(out[to])+1 {
+					delete(out[from], tp)
+					out[to][tp] = struct{}{}
+					owner[tp] = to
+					moved = true
+					break
+				}
+			}
+			if moved {
+				break
 			}
 		}
 	}
