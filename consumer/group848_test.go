@@ -1,9 +1,13 @@
 package consumer
 
 import (
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/broker"
 )
@@ -47,8 +51,9 @@ func onBoth848(t *testing.T, partitions int32, topics []string, fn func(t *testi
 // TestGroupTestsOnConsumerProtocol runs the consumer's group tests with
 // group.protocol=consumer: exactly-once processing across three members,
 // a member joining with only the surplus partitions moving (no
-// stop-the-world rebalance), and a killed member's partitions redelivered
-// from its last commit.
+// stop-the-world rebalance), a killed member's partitions redelivered from
+// its last commit, a static member's restart without a rebalance, and a
+// member that stops polling leaving its partitions to the others.
 func TestGroupTestsOnConsumerProtocol(t *testing.T) {
 	t.Run("ThreeMembersExactlyOnce", func(t *testing.T) {
 		onBoth848(t, 12, []string{"orders"}, testGroupThreeMembersExactlyOnce)
@@ -59,4 +64,77 @@ func TestGroupTestsOnConsumerProtocol(t *testing.T) {
 	t.Run("KilledMemberRedelivers", func(t *testing.T) {
 		onBoth848(t, 4, []string{"k"}, testKilledMemberRedelivers)
 	})
+	t.Run("StaticMembershipRestart", func(t *testing.T) {
+		onBoth848(t, 4, []string{"st"}, testStaticMembershipRestart)
+	})
+	t.Run("MaxPollIntervalLeaves", func(t *testing.T) {
+		onBoth848(t, 2, []string{"mp"}, testMaxPollIntervalLeaves)
+	})
+}
+
+// TestConsumerProtocolFencedMemberRejoins: a member the coordinator fences
+// (FENCED_MEMBER_EPOCH, as for a zombie whose epoch the group moved past)
+// hands its partitions to OnLost without committing and rejoins at epoch 0
+// under the same member id, as Java's consumer does, then gets its
+// partitions back; UNKNOWN_MEMBER_ID makes it rejoin under a new id.
+func TestConsumerProtocolFencedMemberRejoins(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "z"), kfake.BrokerConfigs(consumerGroupConfigs))
+	produce(t, c, spread("z", 2, 0, 100)...)
+	m := startMember(t, consumerProtocol{c}, "z", nil)
+	waitFor(t, "both partitions", 10*time.Second, func() bool { return m.owned() == 2 })
+
+	var mu sync.Mutex // guards joins
+	var joins []*kmsg.ConsumerGroupHeartbeatRequest
+	inject := func(code int16) {
+		injected := false
+		c.ControlKey(int16(kmsg.ConsumerGroupHeartbeat), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+			mu.Lock()
+			defer mu.Unlock()
+			if req.MemberEpoch == 0 {
+				joins = append(joins, req)
+			}
+			if injected || req.MemberEpoch <= 0 {
+				return nil, nil, false
+			}
+			injected = true
+			resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			resp.ErrorCode = code
+			return resp, nil, true
+		})
+	}
+	_, firstID := m.identity()
+	inject(kerr.FencedMemberEpoch.Code)
+	waitFor(t, "the fenced member's partitions lost", 10*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.lost) == 1 && len(m.lost[0]) == 2
+	})
+	waitFor(t, "the partitions back after the rejoin", 10*time.Second, func() bool { return m.owned() == 2 })
+	mu.Lock()
+	if len(joins) == 0 || joins[0].MemberID != firstID {
+		t.Errorf("rejoins after FENCED_MEMBER_EPOCH: %d, first with member id %q, want %q", len(joins), joins[0].MemberID, firstID)
+	}
+	joins = nil
+	mu.Unlock()
+
+	inject(kerr.UnknownMemberID.Code)
+	waitFor(t, "a second loss", 10*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.lost) == 2
+	})
+	waitFor(t, "the partitions back under a new member id", 10*time.Second, func() bool { return m.owned() == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(joins) == 0 || joins[0].MemberID == firstID || joins[0].MemberID == "" {
+		t.Errorf("the rejoin after UNKNOWN_MEMBER_ID kept member id %q", firstID)
+	}
+}
+
+// identity is the member's id and epoch, as its commits carry them.
+func (m *groupMember) identity() (int32, string) {
+	md := m.cons.GroupMetadata()
+	return md.GenerationID, md.MemberID
 }
