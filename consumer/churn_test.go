@@ -52,10 +52,12 @@ type brokerChurn struct {
 	b   *broker.Broker
 }
 
-func newBrokerChurn(t *testing.T) *brokerChurn {
+func newBrokerChurn(t *testing.T, props ...map[string]string) *brokerChurn {
 	cfg := broker.DefaultConfig()
-	if err := cfg.Set(broker.DevOverrides); err != nil {
-		t.Fatal(err)
+	for _, p := range append([]map[string]string{broker.DevOverrides}, props...) {
+		if err := cfg.Set(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg.Listen, cfg.DataDir, cfg.GroupMinSessionTimeoutMs = "127.0.0.1:0", t.TempDir(), 100
 	b, err := broker.New(cfg)

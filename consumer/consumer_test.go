@@ -69,7 +69,7 @@ func newConsumer(t *testing.T, c cluster, mod func(*Config)) *Consumer {
 	if mod != nil {
 		mod(&cfg)
 	}
-	if _, ok := c.(consumerProtocol); ok {
+	if _, ok := c.(interface{ consumerProtocol() }); ok {
 		onConsumerProtocol(&cfg)
 	}
 	cons, err := New(testCtx(t, 10*time.Second), cfg)

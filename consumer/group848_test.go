@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -16,10 +18,21 @@ import (
 // (KIP-848): newConsumer switches every consumer of a group test to it.
 type consumerProtocol struct{ cluster }
 
+func (consumerProtocol) consumerProtocol() {}
+
+// churn848 is a churn target whose consumers use group.protocol=consumer.
+type churn848 struct{ churnTarget }
+
+func (churn848) consumerProtocol() {}
+
 // onConsumerProtocol turns a test's config into a consumer-protocol one:
 // the broker decides the session timeout, heartbeat interval and
-// assignment, so those keys must not be set.
+// assignment, so those keys must not be set. A test's single assignor
+// becomes the server-side one closest to it, as franz-go maps them.
 func onConsumerProtocol(cfg *Config) {
+	if s := cfg.PartitionAssignmentStrategy; len(s) == 1 && cfg.GroupRemoteAssignor == "" {
+		cfg.GroupRemoteAssignor = map[string]string{AssignorRange: "range", AssignorCooperativeSticky: "uniform", AssignorRoundRobin: "uniform"}[s[0]]
+	}
 	cfg.GroupProtocol = GroupProtocolConsumer
 	cfg.SessionTimeout, cfg.HeartbeatInterval, cfg.PartitionAssignmentStrategy = 0, 0, nil
 }
@@ -137,4 +150,46 @@ func TestConsumerProtocolFencedMemberRejoins(t *testing.T) {
 func (m *groupMember) identity() (int32, string) {
 	md := m.cons.GroupMetadata()
 	return md.GenerationID, md.MemberID
+}
+
+// TestGroupChurn848 is the churn test (members join, close, are killed,
+// stall; the coordinator restarts or moves) on the consumer protocol, with
+// the server-side assignors: a short run by default, KAFKIT_CHURN_LONG=1
+// (or N) for 100 (N) iterations on every pair of assignor and broker.
+func TestGroupChurn848(t *testing.T) {
+	iterations := 1
+	if v := os.Getenv("KAFKIT_CHURN_LONG"); v != "" {
+		iterations = 100
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			iterations = n
+		}
+	}
+	targets := map[string]func(t *testing.T) churnTarget{
+		"kfake": func(t *testing.T) churnTarget {
+			return churn848{fakeChurn{newCluster(t, kfake.BrokerConfigs(consumerGroupConfigs))}}
+		},
+		"kafkit": func(t *testing.T) churnTarget { return churn848{newBrokerChurn(t, consumerGroupConfigs)} },
+	}
+	// runChurn's assignor is mapped to the server-side one by
+	// onConsumerProtocol: cooperative-sticky → uniform, range → range.
+	short := map[string][]string{AssignorCooperativeSticky: {"kafkit"}, AssignorRange: {"kfake"}}
+	for _, assignor := range []string{AssignorCooperativeSticky, AssignorRange} {
+		names := short[assignor]
+		if iterations > 1 {
+			names = []string{"kfake", "kafkit"}
+		}
+		for _, name := range names {
+			t.Run(assignor+"/"+name, func(t *testing.T) {
+				tg := targets[name](t)
+				redelivered := make(map[string]int)
+				for i := range iterations {
+					runChurn(t, tg, assignor, i, redelivered)
+					if t.Failed() {
+						t.Fatalf("iteration %d failed", i)
+					}
+				}
+				t.Logf("%d iterations; records redelivered by the scenario before them: %v", iterations, redelivered)
+			})
+		}
+	}
 }
