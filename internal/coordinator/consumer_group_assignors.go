@@ -94,9 +94,11 @@ func uniformAssign(s assignSpec) map[string]tpSet {
 		}
 		return best
 	}
+	var all []topicPartition // every partition, in order
 	for _, topic := range slices.Sorted(maps.Keys(eligible)) {
 		for p := range s.meta[topic].partitions {
 			tp := topicPartition{topic, p}
+			all = append(all, tp)
 			if _, ok := owner[tp]; !ok {
 				id := leastLoaded(topic)
 				out[id][tp] = struct{}{}
@@ -111,8 +113,15 @@ func uniformAssign(s assignSpec) map[string]tpSet {
 	for moved := true; moved; {
 		moved = false
 		slices.SortStableFunc(byLoad, func(a, b string) int { return cmp.Compare(len(out[b]), len(out[a])) })
+		least := len(out[byLoad[len(byLoad)-1]])
 		for _, from := range byLoad {
-			for _, tp := range out[from].sorted() {
+			if len(out[from]) <= least+1 {
+				break // neither it nor anyone after it can give
+			}
+			for _, tp := range all {
+				if owner[tp] != from {
+					continue
+				}
 				if to := leastLoaded(tp.topic); len(out[from]) > len(out[to])+1 {
 					delete(out[from], tp)
 					out[to][tp] = struct{}{}

@@ -169,7 +169,7 @@ func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.C
 	if g.state != stateStable {
 		g.transition(stateStable, time.Now())
 	}
-	c.storeConsumerGroup(g)
+	c.storeConsumerGroup(g, m)
 
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
@@ -441,7 +441,7 @@ func (c *Coordinator) consumerLeave(req *kmsg.ConsumerGroupHeartbeatRequest, res
 		cg.claim(m) // its partitions wait for it
 		c.stopRevocation(m)
 		c.scheduleConsumerSession(g, m)
-		c.storeConsumerGroup(g)
+		c.storeConsumerGroup(g, m)
 		c.log.Info("static member left temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
 		return nil
 	}

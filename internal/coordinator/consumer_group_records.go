@@ -129,11 +129,12 @@ func (c *Coordinator) currentAssignmentValue(cg *consumerGroup, m *consumerMembe
 }
 
 // storeConsumerGroup writes what changed in g since its last write: the
-// group and assignment epochs, the subscription metadata, and each
-// member's metadata, target and current assignment. A failed write is
+// group and assignment epochs, the subscription metadata, the records of
+// the members given (every member's after a new target assignment: their
+// targets changed) and tombstones for members gone. A failed write is
 // logged: the state in memory stays ahead of the log, and after a restart
 // the members it concerns are fenced and rejoin.
-func (c *Coordinator) storeConsumerGroup(g *group) {
+func (c *Coordinator) storeConsumerGroup(g *group, ms ...*consumerMember) {
 	cg := g.consumer
 	st := &cg.stored
 	if st.members == nil {
@@ -148,7 +149,10 @@ func (c *Coordinator) storeConsumerGroup(g *group) {
 	}
 	put(&st.subscription, cgKey(cgPartitionMetadataKey, g.id), subscriptionValue(cg))
 	put(&st.epoch, cgKey(cgMetadataKey, g.id), int32Value(cg.epoch))
-	for _, m := range cg.sortedMembers() {
+	if !bytes.Equal(st.assignmentEpoch, int32Value(cg.assignmentEpoch)) {
+		ms = cg.sortedMembers()
+	}
+	for _, m := range ms {
 		sm := st.members[m.id]
 		if sm == nil {
 			sm = &cgStoredMember{}
@@ -158,7 +162,7 @@ func (c *Coordinator) storeConsumerGroup(g *group) {
 		put(&sm.target, cgKey(cgTargetMemberKey, g.id, m.id), endValue(c.appendPartitions(value(), cg, cg.target[m.id])))
 	}
 	put(&st.assignmentEpoch, cgKey(cgTargetMetadataKey, g.id), int32Value(cg.assignmentEpoch))
-	for _, m := range cg.sortedMembers() {
+	for _, m := range ms {
 		put(&st.members[m.id].current, cgKey(cgCurrentAssignmentKey, g.id, m.id), c.currentAssignmentValue(cg, m))
 	}
 	for id := range st.members {

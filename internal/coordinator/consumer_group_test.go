@@ -172,7 +172,7 @@ func noDoubleOwners(t *testing.T, ms ...*cgMember) {
 	}
 }
 
-func describeCG(t *testing.T, h *harness, group string) kmsg.ConsumerGroupDescribeResponseGroup {
+func describeCG(t testing.TB, h *harness, group string) kmsg.ConsumerGroupDescribeResponseGroup {
 	t.Helper()
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
 	req.Groups = []string{group}
