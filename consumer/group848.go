@@ -174,6 +174,8 @@ func (g *group) session848(succeeded func()) error {
 				if target, err = g.assignment848(resp.Assignment); err != nil {
 					return err
 				}
+				_, id, _ := g.identity()
+				c.log.Info("group assignment", "group", c.cfg.GroupID, "member", id, "epoch", resp.MemberEpoch, "partitions", len(target), "owned", len(g.owned))
 			}
 			hb.Reset(interval)
 		}
