@@ -561,17 +561,7 @@ func (g *group) apply(assigned []kafkit.TopicPartition) error {
 		if len(revoked) > 0 {
 			c.revoke(ctx, revoked)
 		}
-		c.mu.Lock()
-		for _, tp := range added {
-			if _, ok := c.parts[tp]; !ok {
-				c.parts[tp] = newPartState()
-			}
-		}
-		c.mu.Unlock()
-		signal(c.fetchWake)
-		if c.cfg.OnAssigned != nil {
-			c.cfg.OnAssigned(added)
-		}
+		c.assign(added)
 	})
 	g.owned = assigned
 	if err := g.await(ev); err != nil {

@@ -1,8 +1,6 @@
 package consumer
 
 import (
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -157,13 +155,6 @@ func (m *groupMember) identity() (int32, string) {
 // the server-side assignors: a short run by default, KAFKIT_CHURN_LONG=1
 // (or N) for 100 (N) iterations on every pair of assignor and broker.
 func TestGroupChurn848(t *testing.T) {
-	iterations := 1
-	if v := os.Getenv("KAFKIT_CHURN_LONG"); v != "" {
-		iterations = 100
-		if n, err := strconv.Atoi(v); err == nil && n > 1 {
-			iterations = n
-		}
-	}
 	targets := map[string]func(t *testing.T) churnTarget{
 		"kfake": func(t *testing.T) churnTarget {
 			return churn848{fakeChurn{newCluster(t, kfake.BrokerConfigs(consumerGroupConfigs))}}
@@ -176,23 +167,5 @@ func TestGroupChurn848(t *testing.T) {
 	// move, a member's partitions sometimes stay unconsumed until the
 	// run's 60 s bound (seen in 2 of ~25 iterations, not yet explained).
 	short := map[string][]string{AssignorCooperativeSticky: {"kfake", "kafkit"}, AssignorRange: {"kafkit"}}
-	for _, assignor := range []string{AssignorCooperativeSticky, AssignorRange} {
-		names := short[assignor]
-		if iterations > 1 {
-			names = []string{"kfake", "kafkit"}
-		}
-		for _, name := range names {
-			t.Run(assignor+"/"+name, func(t *testing.T) {
-				tg := targets[name](t)
-				redelivered := make(map[string]int)
-				for i := range iterations {
-					runChurn(t, tg, assignor, i, redelivered)
-					if t.Failed() {
-						t.Fatalf("iteration %d failed", i)
-					}
-				}
-				t.Logf("%d iterations; records redelivered by the scenario before them: %v", iterations, redelivered)
-			})
-		}
-	}
+	churnPairs(t, churnIterations(), targets, []string{AssignorCooperativeSticky, AssignorRange}, short)
 }
