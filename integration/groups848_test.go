@@ -79,6 +79,15 @@ func newKgoMember848(t *testing.T, addr, group, topic, name string, tr *tracker,
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.stop = consumeSeqs(t, cl, name, tr)
+	return m
+}
+
+// consumeSeqs polls cl in the background, recording each record's
+// sequence number (its value) as consumed by name. stop (also a cleanup)
+// ends polling and closes the client, which commits what was polled and
+// leaves the group.
+func consumeSeqs(t *testing.T, cl *kgo.Client, name string, tr *tracker) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -97,15 +106,15 @@ func newKgoMember848(t *testing.T, addr, group, topic, name string, tr *tracker,
 		}
 	})
 	var once sync.Once
-	m.stop = func() {
+	stop = func() {
 		once.Do(func() {
 			cancel()
 			wg.Wait()
-			cl.Close() // commits what was polled, then leaves (epoch -1)
+			cl.Close()
 		})
 	}
-	t.Cleanup(m.stop)
-	return m
+	t.Cleanup(stop)
+	return stop
 }
 
 func (m *kgoMember848) ownedNow() []int32 {
