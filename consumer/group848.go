@@ -55,10 +55,9 @@ func (g *group) setEpoch(epoch int32) {
 func (g *group) run848() {
 	defer close(g.done)
 	c := g.c
-	bo := client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax)
 	g.setMember(newMemberID848(), 0)
 	for g.ctx.Err() == nil {
-		err := g.session848(bo.Reset)
+		err := g.session848()
 		_, id, _ := g.identity()
 		switch {
 		case g.ctx.Err() != nil:
@@ -72,7 +71,7 @@ func (g *group) run848() {
 		case errors.Is(err, kerr.FencedMemberEpoch):
 			g.loseAll()
 			g.setMember(id, 0)
-		case errors.Is(err, ErrFenced), errors.Is(err, kerr.UnreleasedInstanceID):
+		default: // ErrFenced, UNRELEASED_INSTANCE_ID
 			// Java's consumer fails for good on both: another process
 			// holds this group.instance.id.
 			if !errors.Is(err, ErrFenced) {
@@ -82,29 +81,29 @@ func (g *group) run848() {
 			c.setFatal(err)
 			g.waitRan(ev)
 			return
-		default:
-			if !errors.Is(err, errNoTopics) {
-				c.log.Warn("group membership", "group", c.cfg.GroupID, "err", err)
-			}
-			if !client.IsRetriable(err) && !errors.Is(err, errNoTopics) {
-				c.reportGroupErr(err)
-			}
-			select {
-			case <-g.ctx.Done():
-				return
-			case <-timerC(bo.NextBackOff()):
-			}
 		}
 	}
 }
 
-// session848 heartbeats and reconciles until the membership needs
-// attention from run848: a membership error, a poll timeout, or a failed
-// request (after which the next session starts with a full heartbeat, so
-// an assignment in a lost answer is sent again). succeeded is called on
-// every answered heartbeat.
-func (g *group) session848(succeeded func()) error {
+// membershipOver reports whether a heartbeat error ends this membership
+// (run848 decides what follows); other errors are retried in the session.
+func membershipOver(err error) bool {
+	for _, e := range []error{kerr.UnknownMemberID, kerr.GroupIDNotFound, kerr.FencedMemberEpoch, ErrFenced, kerr.UnreleasedInstanceID} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// session848 heartbeats and reconciles until the membership ends: a
+// membership error, a poll timeout, or the group's end. A failed heartbeat
+// is retried after retry.backoff.ms (growing to retry.backoff.max.ms) as a
+// full one, so an assignment in a lost answer is sent again; a callback
+// under way is kept meanwhile.
+func (g *group) session848() error {
 	c := g.c
+	bo := client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax)
 	hb := time.NewTimer(0)
 	defer hb.Stop()
 	meta := time.NewTicker(c.cfg.MetadataMaxAge)
@@ -162,18 +161,34 @@ func (g *group) session848(succeeded func()) error {
 			}
 			resp, err := g.heartbeat848(full)
 			if err != nil {
-				return err
+				if membershipOver(err) || g.ctx.Err() != nil {
+					return err
+				}
+				if !errors.Is(err, errNoTopics) {
+					c.log.Warn("group heartbeat failed", "group", c.cfg.GroupID, "err", err)
+					if !client.IsRetriable(err) {
+						c.reportGroupErr(err)
+					}
+				}
+				full = true
+				hb.Reset(bo.NextBackOff())
+				continue
 			}
-			succeeded()
+			bo.Reset()
 			full = false
 			g.setEpoch(resp.MemberEpoch)
 			if resp.HeartbeatIntervalMillis > 0 {
 				interval = time.Duration(resp.HeartbeatIntervalMillis) * time.Millisecond
 			}
 			if resp.Assignment != nil {
-				if target, err = g.assignment848(resp.Assignment); err != nil {
-					return err
+				next, err := g.assignment848(resp.Assignment)
+				if err != nil {
+					c.log.Warn("group assignment", "group", c.cfg.GroupID, "err", err)
+					full = true // ask again once the metadata knows the topic
+					hb.Reset(bo.NextBackOff())
+					continue
 				}
+				target = next
 				_, id, _ := g.identity()
 				c.log.Info("group assignment", "group", c.cfg.GroupID, "member", id, "epoch", resp.MemberEpoch, "partitions", len(target), "owned", len(g.owned))
 			}
