@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/broker"
 )
 
@@ -168,4 +170,60 @@ func TestGroupChurn848(t *testing.T) {
 	// run's 60 s bound (seen in 2 of ~25 iterations, not yet explained).
 	short := map[string][]string{AssignorCooperativeSticky: {"kfake", "kafkit"}, AssignorRange: {"kafkit"}}
 	churnPairs(t, churnIterations(), targets, []string{AssignorCooperativeSticky, AssignorRange}, short)
+}
+
+// TestConsumerProtocolHeartbeatFailsDuringRevocation: heartbeats fail
+// (NOT_COORDINATOR) while OnRevoked runs; once it returns, the member
+// reports the revoked partitions gone and the broker hands them to the
+// member that joined.
+func TestConsumerProtocolHeartbeatFailsDuringRevocation(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "r"), kfake.BrokerConfigs(consumerGroupConfigs))
+	inRevoke, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a := startMember(t, consumerProtocol{c}, "r", func(cfg *Config) {
+		record := cfg.OnRevoked
+		cfg.OnRevoked = func(tps []kafkit.TopicPartition) {
+			once.Do(func() {
+				close(inRevoke)
+				<-release
+			})
+			record(tps)
+		}
+	})
+	waitFor(t, "a owns every partition", 10*time.Second, func() bool { return a.owned() == 4 })
+	_, aID := a.identity()
+	b := startMember(t, consumerProtocol{c}, "r", nil)
+	select {
+	case <-inRevoke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a was not asked to revoke")
+	}
+	var mu sync.Mutex // guards failed
+	failed := 0
+	c.ControlKey(int16(kmsg.ConsumerGroupHeartbeat), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+		mu.Lock()
+		defer mu.Unlock()
+		if req.MemberID != aID || failed == 3 {
+			return nil, nil, false
+		}
+		failed++
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp, nil, true
+	})
+	waitFor(t, "the failed heartbeats", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failed == 3
+	})
+	close(release)
+	waitFor(t, "b to get its share", 10*time.Second, func() bool { return b.owned() == 2 && a.owned() == 2 })
+	time.Sleep(300 * time.Millisecond) // a second revocation would run now
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n := len(slices.Concat(a.revd...)); n != 2 {
+		t.Errorf("OnRevoked was given %d partitions (%v), want the 2 that moved, once", n, a.revd)
+	}
 }
