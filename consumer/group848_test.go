@@ -165,9 +165,10 @@ func TestGroupChurn848(t *testing.T) {
 	}
 	// runChurn's assignor is mapped to the server-side one by
 	// onConsumerProtocol: cooperative-sticky → uniform, range → range.
-	// range on kfake is left to the long run: there, after a coordinator
-	// move, a member's partitions sometimes stay unconsumed until the
-	// run's 60 s bound (seen in 2 of ~25 iterations, not yet explained).
+	// range on kfake is left to the long run: there a partition sometimes
+	// stays unconsumed after a member joins or is killed, until the run's
+	// 60 s bound (3 failures in ~40 iterations; whether kfake or our
+	// client is at fault is not known yet).
 	short := map[string][]string{AssignorCooperativeSticky: {"kfake", "kafkit"}, AssignorRange: {"kafkit"}}
 	churnPairs(t, churnIterations(), targets, []string{AssignorCooperativeSticky, AssignorRange}, short)
 }
