@@ -19,6 +19,7 @@ type GroupListing struct {
 	Group        string
 	ProtocolType string // "consumer" for consumer groups
 	State        string // Stable, Empty, ...; "" if the broker does not say (ListGroups < v4)
+	Type         string // classic or consumer (KIP-848); "" if the broker does not say (ListGroups < v5)
 }
 
 // ListGroups returns the groups of every broker, sorted by id. Brokers that
@@ -45,7 +46,7 @@ func (c *Client) ListGroups(ctx context.Context) ([]GroupListing, error) {
 			continue
 		}
 		for _, g := range resp.Groups {
-			out = append(out, GroupListing{Group: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState})
+			out = append(out, GroupListing{Group: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState, Type: g.GroupType})
 		}
 	}
 	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.Group, b.Group) })
@@ -59,23 +60,38 @@ type GroupMember struct {
 	ClientID   string
 	Host       string
 	// Assignment is what the member was given, decoded for consumer
-	// groups (ProtocolType "consumer"); nil for other protocols.
+	// groups (ProtocolType "consumer"); nil for other protocols. In a
+	// KIP-848 group it is what the member owns now.
 	Assignment []kafkit.TopicPartition
+	// Epoch and TargetAssignment are a KIP-848 member's epoch and the
+	// assignment it is moving to.
+	Epoch            int32                   `json:",omitempty"`
+	TargetAssignment []kafkit.TopicPartition `json:",omitempty"`
 }
 
 // GroupDescription describes one group.
 type GroupDescription struct {
-	Group        string
-	State        string // Kafka's state: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+	Group string
+	// Type is classic, or consumer for a KIP-848 group.
+	Type string
+	// State is Kafka's state: Empty, PreparingRebalance,
+	// CompletingRebalance, Stable, Dead; for a consumer group Empty,
+	// Assigning, Reconciling, Stable.
+	State        string
 	ProtocolType string
-	Protocol     string // the assignor a consumer group chose
+	Protocol     string // the assignor a consumer group chose (the broker's, for a KIP-848 group)
 	Coordinator  int32
 	Members      []GroupMember
+	// Epoch and AssignmentEpoch are a KIP-848 group's group epoch and
+	// the epoch of its target assignment.
+	Epoch, AssignmentEpoch int32 `json:",omitempty"`
 }
 
 // DescribeGroups describes each group, in order, asking each group's
-// coordinator. A group that does not exist comes back in state Dead (as
-// Kafka answers); failures are joined into the error.
+// coordinator: with ConsumerGroupDescribe first and, for a classic group or
+// a broker without KIP-848, DescribeGroups, as Java's admin client does. A
+// group that does not exist comes back in state Dead (as Kafka answers);
+// failures are joined into the error.
 func (c *Client) DescribeGroups(ctx context.Context, groups ...string) ([]GroupDescription, error) {
 	var out []GroupDescription
 	var errs []error
@@ -97,6 +113,10 @@ func (c *Client) describeGroup(ctx context.Context, group string) (GroupDescript
 		if err != nil {
 			return err
 		}
+		var found bool
+		if d, found, err = c.describeConsumerGroup(ctx, coord, group); err != nil || found {
+			return err
+		}
 		req := kmsg.NewPtrDescribeGroupsRequest()
 		req.Groups = []string{group}
 		kresp, err := c.cl.RequestBroker(ctx, coord, req)
@@ -115,7 +135,7 @@ func (c *Client) describeGroup(ctx context.Context, group string) (GroupDescript
 		if err := kafkaErr("describe group", group, rg.ErrorCode, rg.ErrorMessage); err != nil {
 			return err
 		}
-		d = GroupDescription{Group: group, State: rg.State, ProtocolType: rg.ProtocolType, Protocol: rg.Protocol, Coordinator: coord}
+		d = GroupDescription{Group: group, Type: "classic", State: rg.State, ProtocolType: rg.ProtocolType, Protocol: rg.Protocol, Coordinator: coord}
 		for _, m := range rg.Members {
 			gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
 			if m.InstanceID != nil {
@@ -138,6 +158,55 @@ func (c *Client) describeGroup(ctx context.Context, group string) (GroupDescript
 		return nil
 	})
 	return d, err
+}
+
+// describeConsumerGroup describes a KIP-848 group with
+// ConsumerGroupDescribe; found is false for a group of another type, or a
+// broker without the API.
+func (c *Client) describeConsumerGroup(ctx context.Context, coord int32, group string) (d GroupDescription, found bool, err error) {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{group}
+	kresp, err := c.cl.RequestBroker(ctx, coord, req)
+	if errors.Is(err, client.ErrUnsupportedAPI) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, err
+	}
+	resp := kresp.(*kmsg.ConsumerGroupDescribeResponse)
+	if len(resp.Groups) != 1 {
+		return d, false, fmt.Errorf("describe group %s: %d groups in the answer, want 1", group, len(resp.Groups))
+	}
+	rg := resp.Groups[0]
+	if rg.ErrorCode == kerr.GroupIDNotFound.Code {
+		return d, false, nil
+	}
+	if err := kafkaErr("describe consumer group", group, rg.ErrorCode, rg.ErrorMessage); err != nil {
+		return d, false, err
+	}
+	d = GroupDescription{Group: group, Type: "consumer", State: rg.State, ProtocolType: "consumer", Protocol: rg.AssignorName,
+		Coordinator: coord, Epoch: rg.Epoch, AssignmentEpoch: rg.AssignmentEpoch}
+	for _, m := range rg.Members {
+		gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Epoch: m.MemberEpoch,
+			Assignment: assignedPartitions(m.Assignment), TargetAssignment: assignedPartitions(m.TargetAssignment)}
+		if m.InstanceID != nil {
+			gm.InstanceID = *m.InstanceID
+		}
+		d.Members = append(d.Members, gm)
+	}
+	return d, true, nil
+}
+
+// assignedPartitions lists a KIP-848 assignment, sorted.
+func assignedPartitions(a kmsg.Assignment) []kafkit.TopicPartition {
+	var out []kafkit.TopicPartition
+	for _, t := range a.TopicPartitions {
+		for _, p := range t.Partitions {
+			out = append(out, kafkit.TopicPartition{Topic: t.Topic, Partition: p})
+		}
+	}
+	slices.SortFunc(out, compareTP)
+	return out
 }
 
 // DeleteGroups deletes empty groups and their committed offsets; a group

@@ -6,7 +6,9 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 // timestamp per partition), v2-4 a retention time (the offset's own expiry,
 // as Kafka still honours it; from v5 offsets expire
 // offsets.retention.minutes after their group empties, KIP-211), v6 leader epochs,
-// v7 group.instance.id, v8 is flexible. v10 names topics by id (not yet).
+// v7 group.instance.id, v8 is flexible, v9 carries a consumer group's member
+// epoch as the generation (KIP-848; consumer groups need it). v10 names
+// topics by id (not yet).
 // The response comes once the commit is in __consumer_offsets.
 var offsetCommitVersions = versions{0, 9}
 

@@ -9,7 +9,7 @@ import (
 // of the group's offsets) and a top-level error, v5 leader epochs, v6 is
 // flexible, v7 RequireStable (partitions with a pending transactional
 // offset answer UNSTABLE_OFFSET_COMMIT, KIP-447), v8 batches groups, v9 member epochs of the
-// KIP-848 protocol (ignored). v10 names topics by id (not yet).
+// KIP-848 protocol (a consumer group's member must name its current epoch). v10 names topics by id (not yet).
 var offsetFetchVersions = versions{0, 9}
 
 func (b *Broker) handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {

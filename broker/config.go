@@ -67,6 +67,11 @@ type Config struct {
 	GroupMinSessionTimeoutMs      int64 // group.min.session.timeout.ms
 	GroupMaxSessionTimeoutMs      int64 // group.max.session.timeout.ms
 	GroupMaxSize                  int64 // group.max.size
+	// KIP-848 consumer groups.
+	GroupConsumerHeartbeatIntervalMs int64    // group.consumer.heartbeat.interval.ms
+	GroupConsumerSessionTimeoutMs    int64    // group.consumer.session.timeout.ms
+	GroupConsumerMaxSize             int64    // group.consumer.max.size
+	GroupConsumerAssignors           []string // group.consumer.assignors
 
 	TxnStateReplicationFactor   int64 // transaction.state.log.replication.factor
 	TxnStateMinISR              int64 // transaction.state.log.min.isr

@@ -46,6 +46,8 @@ func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
 	register(t, kmsg.ListGroups, listGroupsVersions, b.handleListGroups)
 	register(t, kmsg.DeleteGroups, deleteGroupsVersions, b.handleDeleteGroups)
 	register(t, kmsg.OffsetDelete, offsetDeleteVersions, b.handleOffsetDelete)
+	register(t, kmsg.ConsumerGroupHeartbeat, consumerGroupHeartbeatVersions, b.handleConsumerGroupHeartbeat)
+	register(t, kmsg.ConsumerGroupDescribe, consumerGroupDescribeVersions, b.handleConsumerGroupDescribe)
 	b.registerTxnHandlers(t)
 }
 
@@ -87,16 +89,21 @@ func (b *Broker) internalPartitions(name string, configured int64) int32 {
 func (b *Broker) groupConfig() coordinator.Config {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	cfg := coordinator.Config{
-		NumPartitions:         b.coord.offsetsPartitions,
-		InitialRebalanceDelay: ms(b.cfg.GroupInitialRebalanceDelayMs),
-		MinSessionTimeout:     ms(b.cfg.GroupMinSessionTimeoutMs),
-		MaxSessionTimeout:     ms(b.cfg.GroupMaxSessionTimeoutMs),
-		MaxGroupSize:          int(b.cfg.GroupMaxSize),
-		OffsetsRetention:      time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute,
-		RetentionCheck:        ms(b.cfg.OffsetsRetentionCheckMs),
-		MaxMetadataBytes:      int(b.cfg.OffsetMetadataMaxBytes),
-		KnownPartition:        func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
-		Logger:                b.log,
+		NumPartitions:             b.coord.offsetsPartitions,
+		InitialRebalanceDelay:     ms(b.cfg.GroupInitialRebalanceDelayMs),
+		MinSessionTimeout:         ms(b.cfg.GroupMinSessionTimeoutMs),
+		MaxSessionTimeout:         ms(b.cfg.GroupMaxSessionTimeoutMs),
+		MaxGroupSize:              int(b.cfg.GroupMaxSize),
+		OffsetsRetention:          time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute,
+		RetentionCheck:            ms(b.cfg.OffsetsRetentionCheckMs),
+		MaxMetadataBytes:          int(b.cfg.OffsetMetadataMaxBytes),
+		ConsumerHeartbeatInterval: ms(b.cfg.GroupConsumerHeartbeatIntervalMs),
+		ConsumerSessionTimeout:    ms(b.cfg.GroupConsumerSessionTimeoutMs),
+		ConsumerMaxSize:           int(b.cfg.GroupConsumerMaxSize),
+		ConsumerAssignors:         b.cfg.GroupConsumerAssignors,
+		Topics:                    groupTopics{b.topics},
+		KnownPartition:            func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
+		Logger:                    b.log,
 	}
 	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
 	// means none.
@@ -115,6 +122,32 @@ func (b *Broker) groupConfig() coordinator.Config {
 // stopCoordinators has nothing left to do: the coordinator loop ends with
 // the broker's context, before the logs close.
 func (b *Broker) stopCoordinators() {}
+
+// groupTopics is the topic registry as consumer groups see it.
+type groupTopics struct{ r *topicRegistry }
+
+func (t groupTopics) Topic(name string) ([16]byte, int32, bool) {
+	tp := t.r.get(name)
+	if tp == nil {
+		return [16]byte{}, 0, false
+	}
+	return tp.id, int32(len(tp.partitions)), true
+}
+
+func (t groupTopics) TopicName(id [16]byte) (string, bool) {
+	if tp := t.r.getByID(id); tp != nil {
+		return tp.name, true
+	}
+	return "", false
+}
+
+func (t groupTopics) TopicNames() []string {
+	var names []string
+	for _, tp := range t.r.all() {
+		names = append(names, tp.name)
+	}
+	return names
+}
 
 // offsetsStore is the group coordinator's Store: one record batch per call,
 // appended to the group's partition of __consumer_offsets.

@@ -200,6 +200,22 @@ var brokerProps = append([]brokerProp{
 	intProp("group.min.session.timeout.ms", 6000, 0, math.MaxInt32, "Smallest session.timeout.ms a member may ask for.", func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }),
 	intProp("group.max.session.timeout.ms", 1800000, 0, math.MaxInt32, "Largest session.timeout.ms a member may ask for.", func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }),
 	intProp("group.max.size", math.MaxInt32, 1, math.MaxInt32, "Maximum members of one group.", func(c *Config) *int64 { return &c.GroupMaxSize }),
+	intProp("group.consumer.heartbeat.interval.ms", 5000, 1, math.MaxInt32, "Heartbeat interval the coordinator gives members of consumer groups (KIP-848).", func(c *Config) *int64 { return &c.GroupConsumerHeartbeatIntervalMs }),
+	intProp("group.consumer.session.timeout.ms", 45000, 1, math.MaxInt32, "A consumer-group member (KIP-848) that does not heartbeat for this long is removed.", func(c *Config) *int64 { return &c.GroupConsumerSessionTimeoutMs }),
+	intProp("group.consumer.max.size", math.MaxInt32, 1, math.MaxInt32, "Maximum members of one consumer group (KIP-848).", func(c *Config) *int64 { return &c.GroupConsumerMaxSize }),
+	{key: "group.consumer.assignors", typ: typeList, def: "uniform,range", doc: "Server-side assignors of consumer groups (KIP-848), uniform and range; the first is the default.", set: func(c *Config, v string) error {
+		var names []string
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("must name at least one assignor")
+		}
+		c.GroupConsumerAssignors = names
+		return nil
+	}},
 	intProp("transaction.state.log.replication.factor", 3, 1, math.MaxInt16, "Replication factor of __transaction_state (capped at the broker count).", func(c *Config) *int64 { return &c.TxnStateReplicationFactor }),
 	intProp("transaction.state.log.min.isr", 2, 1, math.MaxInt32, "min.insync.replicas of __transaction_state.", func(c *Config) *int64 { return &c.TxnStateMinISR }),
 	intProp("transaction.state.log.num.partitions", 50, 1, math.MaxInt32, "Partitions of __transaction_state.", func(c *Config) *int64 { return &c.TxnStateNumPartitions }),

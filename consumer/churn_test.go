@@ -52,10 +52,12 @@ type brokerChurn struct {
 	b   *broker.Broker
 }
 
-func newBrokerChurn(t *testing.T) *brokerChurn {
+func newBrokerChurn(t *testing.T, props ...map[string]string) *brokerChurn {
 	cfg := broker.DefaultConfig()
-	if err := cfg.Set(broker.DevOverrides); err != nil {
-		t.Fatal(err)
+	for _, p := range append([]map[string]string{broker.DevOverrides}, props...) {
+		if err := cfg.Set(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg.Listen, cfg.DataDir, cfg.GroupMinSessionTimeoutMs = "127.0.0.1:0", t.TempDir(), 100
 	b, err := broker.New(cfg)
@@ -97,13 +99,7 @@ func (bc *brokerChurn) restartCoordinator(t *testing.T) {
 }
 
 func TestGroupChurn(t *testing.T) {
-	iterations := 1
-	if v := os.Getenv("KAFKIT_CHURN_LONG"); v != "" {
-		iterations = 100
-		if n, err := strconv.Atoi(v); err == nil && n > 1 {
-			iterations = n // KAFKIT_CHURN_LONG=N: N iterations
-		}
-	}
+	iterations := churnIterations()
 	targets := map[string]func(t *testing.T) churnTarget{
 		"kfake":  func(t *testing.T) churnTarget { return fakeChurn{newCluster(t)} },
 		"kafkit": func(t *testing.T) churnTarget { return newBrokerChurn(t) },
@@ -115,7 +111,26 @@ func TestGroupChurn(t *testing.T) {
 		AssignorRoundRobin:        {"kfake"},
 		AssignorCooperativeSticky: {"kafkit"},
 	}
-	for _, assignor := range []string{AssignorRange, AssignorRoundRobin, AssignorCooperativeSticky} {
+	churnPairs(t, iterations, targets, []string{AssignorRange, AssignorRoundRobin, AssignorCooperativeSticky}, short)
+}
+
+// churnIterations is 1 for the short run, 100 with KAFKIT_CHURN_LONG=1, N
+// with KAFKIT_CHURN_LONG=N.
+func churnIterations() int {
+	iterations := 1
+	if v := os.Getenv("KAFKIT_CHURN_LONG"); v != "" {
+		iterations = 100
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			iterations = n // KAFKIT_CHURN_LONG=N: N iterations
+		}
+	}
+	return iterations
+}
+
+// churnPairs runs the churn test for each assignor on the targets short
+// names (every target when iterations > 1).
+func churnPairs(t *testing.T, iterations int, targets map[string]func(t *testing.T) churnTarget, assignors []string, short map[string][]string) {
+	for _, assignor := range assignors {
 		names := short[assignor]
 		if iterations > 1 {
 			names = []string{"kfake", "kafkit"}

@@ -244,9 +244,11 @@ func (c *Consumer) sendCommit(ctx context.Context, m membership, offsets map[kaf
 	}
 	op := func() error {
 		if m.generation >= 0 {
-			if now, ok := c.group.stableIdentity(); !ok || now.generation != m.generation || now.memberID != m.memberID {
+			now, ok := c.group.stableIdentity()
+			if !ok || now.memberID != m.memberID || !m.epochs && now.generation != m.generation {
 				return fmt.Errorf("%w: generation %d ended before the commit was accepted", ErrCommitFailed, m.generation)
 			}
+			m.generation = now.generation // a member epoch moves on within the membership
 		}
 		coord, err := c.coordinator(ctx)
 		if err != nil {
@@ -290,6 +292,10 @@ func (c *Consumer) sendCommit(ctx context.Context, m membership, offsets map[kaf
 					if m.generation >= 0 {
 						c.group.commitRejected(m.generation, perr)
 					}
+					return fmt.Errorf("%w: %s[%d]: %w", ErrCommitFailed, name, p.Partition, perr)
+				case errors.Is(perr, kerr.StaleMemberEpoch):
+					// The member epoch moved on since the commit was sent
+					// (brokers before KIP-1251 accept only the latest).
 					return fmt.Errorf("%w: %s[%d]: %w", ErrCommitFailed, name, p.Partition, perr)
 				default:
 					errs = append(errs, fmt.Errorf("OffsetCommit %s[%d]: %w", name, p.Partition, perr))

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kafkit/kafkit"
@@ -35,6 +36,12 @@ const (
 	AssignorCooperativeSticky = "cooperative-sticky"
 )
 
+// Values of group.protocol.
+const (
+	GroupProtocolClassic  = "classic"  // JoinGroup/SyncGroup; the group leader assigns
+	GroupProtocolConsumer = "consumer" // KIP-848: the broker assigns, rebalances are incremental (Kafka 4.0+)
+)
+
 // Config configures a Consumer. The zero value of every field means Kafka's
 // default; the Kafka key is in each field's comment.
 type Config struct {
@@ -42,6 +49,17 @@ type Config struct {
 	ClientID         string   // client.id; default "kafkit-consumer"
 	GroupID          string   // group.id; "" means no group (manual Assign only, no commits)
 	GroupInstanceID  string   // group.instance.id; non-empty enables static membership
+
+	// GroupProtocol is group.protocol: classic (default) or consumer
+	// (KIP-848). With consumer the broker decides the heartbeat interval,
+	// the session timeout and the assignment, so session.timeout.ms,
+	// heartbeat.interval.ms and partition.assignment.strategy must not be
+	// set, as in Java's consumer.
+	GroupProtocol string
+	// GroupRemoteAssignor is group.remote.assignor: the server-side
+	// assignor (uniform, range) a consumer-protocol member asks for; ""
+	// leaves the choice to the broker.
+	GroupRemoteAssignor string
 
 	SessionTimeout     time.Duration // session.timeout.ms; default 45s
 	HeartbeatInterval  time.Duration // heartbeat.interval.ms; default 3s
@@ -105,6 +123,7 @@ func (c Config) withDefaults() Config {
 	def(&c.ReconnectBackoffMax, time.Second)
 	def(&c.MetadataMaxAge, 5*time.Minute)
 	c.ClientID = cmp.Or(c.ClientID, "kafkit-consumer")
+	c.GroupProtocol = cmp.Or(strings.ToLower(c.GroupProtocol), GroupProtocolClassic)
 	c.MaxPollRecords = cmp.Or(c.MaxPollRecords, 500)
 	c.AutoOffsetReset = cmp.Or(c.AutoOffsetReset, OffsetResetLatest)
 	if len(c.PartitionAssignmentStrategy) == 0 {
@@ -163,6 +182,17 @@ func (c Config) Validate() error {
 	if c.GroupInstanceID != "" && c.GroupID == "" {
 		p.Add("group.instance.id", "requires group.id")
 	}
+	switch {
+	case d.GroupProtocol == GroupProtocolClassic:
+	case d.GroupProtocol != GroupProtocolConsumer:
+		p.Add("group.protocol", "must be classic or consumer, got %q", c.GroupProtocol)
+	default:
+		for key, set := range map[string]bool{"session.timeout.ms": c.SessionTimeout != 0, "heartbeat.interval.ms": c.HeartbeatInterval != 0, "partition.assignment.strategy": len(c.PartitionAssignmentStrategy) > 0} {
+			if set {
+				p.Add(key, "is not supported when group.protocol is consumer (the broker decides it)")
+			}
+		}
+	}
 	if s := c.SASL; s != nil {
 		if err := client.ValidateSASL(s.Mechanism, s.User, s.TokenSource); err != nil {
 			return errors.Join(p.Err(), err)
@@ -213,6 +243,10 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			c.GroupID = v
 		case "group.instance.id":
 			c.GroupInstanceID = v
+		case "group.protocol":
+			c.GroupProtocol = v
+		case "group.remote.assignor":
+			c.GroupRemoteAssignor = v
 		case "max.poll.records":
 			c.MaxPollRecords = int(i32(key, v))
 		case "enable.auto.commit":

@@ -69,6 +69,9 @@ func newConsumer(t *testing.T, c cluster, mod func(*Config)) *Consumer {
 	if mod != nil {
 		mod(&cfg)
 	}
+	if _, ok := c.(interface{ consumerProtocol() }); ok {
+		onConsumerProtocol(&cfg)
+	}
 	cons, err := New(testCtx(t, 10*time.Second), cfg)
 	if err != nil {
 		t.Fatal(err)

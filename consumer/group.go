@@ -15,7 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// group is the consumer's membership in group.id on the classic protocol.
+// group is the consumer's membership in group.id, on the classic protocol
+// or (group848.go) on the consumer protocol of KIP-848.
 // Its goroutine (run) owns owned and joined; the fields under mu are also
 // read by commits from other goroutines.
 type group struct {
@@ -41,6 +42,7 @@ type group struct {
 	owned   []kafkit.TopicPartition // what this member owns in the current generation
 	joined  map[string]int32        // subscribed topics → partition counts at the last join
 	absent  bool                    // a topic subscribed by name had no metadata at the last join
+	ids848  topicIDMap              // topic ids of the last consumer-protocol heartbeat
 }
 
 func newGroup(c *Consumer) (*group, error) {
@@ -67,6 +69,10 @@ func (g *group) start() {
 		return
 	}
 	g.done = make(chan struct{})
+	if g.is848() {
+		g.c.wg.Go(g.run848)
+		return
+	}
 	g.c.wg.Go(g.run)
 }
 
@@ -92,6 +98,9 @@ type membership struct {
 	generation int32
 	memberID   string
 	instanceID *string
+	// epochs: generation is a KIP-848 member epoch, which moves on
+	// without ending the membership; a commit carries the latest.
+	epochs bool
 }
 
 // stableIdentity returns the membership commits may carry, and false while
@@ -100,7 +109,7 @@ type membership struct {
 func (g *group) stableIdentity() (membership, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return membership{g.generation, g.memberID, g.instanceID()}, g.stable
+	return membership{g.generation, g.memberID, g.instanceID(), g.is848()}, g.stable
 }
 
 func (g *group) setMember(id string, generation int32) {
@@ -552,17 +561,7 @@ func (g *group) apply(assigned []kafkit.TopicPartition) error {
 		if len(revoked) > 0 {
 			c.revoke(ctx, revoked)
 		}
-		c.mu.Lock()
-		for _, tp := range added {
-			if _, ok := c.parts[tp]; !ok {
-				c.parts[tp] = newPartState()
-			}
-		}
-		c.mu.Unlock()
-		signal(c.fetchWake)
-		if c.cfg.OnAssigned != nil {
-			c.cfg.OnAssigned(added)
-		}
+		c.assign(added)
 	})
 	g.owned = assigned
 	if err := g.await(ev); err != nil {
@@ -762,7 +761,10 @@ func (g *group) loseAll() { g.waitRan(g.queueLoss()) }
 func (g *group) leaveForPollTimeout() {
 	c := g.c
 	c.log.Warn("Poll not called within max.poll.interval.ms; leaving the group", "group", c.cfg.GroupID, "max_poll_interval", c.cfg.MaxPollInterval)
-	if g.instanceID() == nil {
+	switch {
+	case g.is848():
+		g.leave848(g.ctx)
+	case g.instanceID() == nil:
 		g.leave(g.ctx)
 	}
 	g.setMember("", -1)
@@ -829,7 +831,10 @@ func (g *group) stop(ctx context.Context) error {
 		if c.cfg.OnRevoked != nil && len(assigned) > 0 {
 			c.cfg.OnRevoked(assigned)
 		}
-		if g.instanceID() == nil {
+		switch {
+		case g.is848():
+			g.leave848(ctx)
+		case g.instanceID() == nil:
 			g.leave(ctx)
 		}
 	}

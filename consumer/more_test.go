@@ -243,7 +243,10 @@ func TestFollowsLeaderMove(t *testing.T) {
 }
 
 func TestStaticMembershipRestart(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(4, "st"))
+	testStaticMembershipRestart(t, newCluster(t, kfake.SeedTopics(4, "st")))
+}
+
+func testStaticMembershipRestart(t *testing.T, c cluster) {
 	static := func(id string) func(*Config) {
 		return func(cfg *Config) {
 			cfg.GroupInstanceID = id
@@ -287,7 +290,10 @@ func TestStaticMembershipRestart(t *testing.T) {
 }
 
 func TestMaxPollIntervalLeaves(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(2, "mp"))
+	testMaxPollIntervalLeaves(t, newCluster(t, kfake.SeedTopics(2, "mp")))
+}
+
+func testMaxPollIntervalLeaves(t *testing.T, c cluster) {
 	fast := func(cfg *Config) {
 		cfg.MaxPollInterval = 500 * time.Millisecond
 		cfg.PartitionAssignmentStrategy = []string{AssignorRange}

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -46,35 +45,7 @@ func TestKgoCooperativeStickyGroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				fs := cl.PollFetches(ctx)
-				fs.EachRecord(func(r *kgo.Record) {
-					seq, err := strconv.Atoi(string(r.Value))
-					if err != nil {
-						t.Errorf("record value %q", r.Value)
-						return
-					}
-					tr.mu.Lock()
-					tr.seen[seq] = append(tr.seen[seq], name)
-					tr.mu.Unlock()
-				})
-			}
-		}()
-		var once sync.Once
-		stop = func() {
-			once.Do(func() {
-				cancel()
-				wg.Wait()
-				cl.Close() // commits what was polled, then leaves the group
-			})
-		}
-		t.Cleanup(stop)
-		return stop
+		return consumeSeqs(t, cl, name, tr)
 	}
 
 	// Records arrive in three phases, each after a membership change, so

@@ -23,34 +23,72 @@ func groupsCmd(g *globals) *cobra.Command {
 
 func groupsListCmd(g *globals) *cobra.Command {
 	var state bool
+	var typ string
 	cmd := &cobra.Command{
-		Use:   "list [--state]",
+		Use:   "list [--state] [--type [classic|consumer]]",
 		Short: "List consumer groups",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			showType := cmd.Flags().Changed("type")
+			typ = strings.TrimSpace(typ)
+			if len(args) == 1 {
+				// --type's value after a space, as kafka-consumer-groups.sh
+				// takes it (a flag with an optional value needs = here).
+				if !showType || typ != "" {
+					return fmt.Errorf("unexpected argument %q", args[0])
+				}
+				typ = args[0]
+			}
+			switch typ {
+			case "", "classic", "consumer":
+			default:
+				return fmt.Errorf("--type must be classic or consumer, got %q", typ)
+			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				groups, err := adm.ListGroups(ctx)
+				all, err := adm.ListGroups(ctx)
 				if err != nil {
 					return err
+				}
+				var groups []admin.GroupListing
+				for _, gr := range all {
+					if typ == "" || strings.EqualFold(gr.Type, typ) {
+						groups = append(groups, gr)
+					}
 				}
 				if g.output == "json" {
 					return printJSON(g.io.Out, groups)
 				}
-				if !state {
+				if !state && !showType {
 					for _, gr := range groups {
 						fmt.Fprintln(g.io.Out, gr.Group)
 					}
 					return nil
 				}
-				t := newTable(g.io.Out, "GROUP", "STATE")
+				header := []string{"GROUP"}
+				if showType {
+					header = append(header, "TYPE")
+				}
+				if state {
+					header = append(header, "STATE")
+				}
+				t := newTable(g.io.Out, header...)
 				for _, gr := range groups {
-					t.row(gr.Group, dashIfEmpty(gr.State))
+					row := []any{gr.Group}
+					if showType {
+						row = append(row, dashIfEmpty(gr.Type))
+					}
+					if state {
+						row = append(row, dashIfEmpty(gr.State))
+					}
+					t.row(row...)
 				}
 				return t.flush()
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&state, "state", false, "show each group's state")
+	cmd.Flags().StringVar(&typ, "type", "", "show each group's type (classic or consumer); with a value, list only groups of that type")
+	cmd.Flags().Lookup("type").NoOptDefVal = " "
 	return cmd
 }
 
@@ -62,8 +100,8 @@ type groupDescription struct {
 
 func groupsDescribeCmd(g *globals) *cobra.Command {
 	var (
-		groups                    []string
-		members, state, allGroups bool
+		groups                             []string
+		members, state, allGroups, verbose bool
 	)
 	cmd := &cobra.Command{
 		Use:   "describe (--group G... | --all-groups) [--members | --state]",
@@ -111,11 +149,11 @@ func groupsDescribeCmd(g *globals) *cobra.Command {
 					var err error
 					switch {
 					case state:
-						err = writeState(ctx, g, adm, d)
+						err = writeState(ctx, g, adm, d, verbose)
 					case !members:
 						err = writeLag(g, d)
 					case len(d.Members) > 0:
-						err = writeMembers(g, d)
+						err = writeMembers(g, d, verbose)
 					}
 					if err != nil {
 						return err
@@ -131,7 +169,7 @@ func groupsDescribeCmd(g *globals) *cobra.Command {
 	f.BoolVar(&members, "members", false, "list the members and how many partitions each has")
 	f.BoolVar(&state, "state", false, "show the group's coordinator, assignment strategy, state and member count")
 	f.Bool("offsets", true, "show offsets and lag per partition (the default view)")
-	f.Bool("verbose", false, "accepted as kafka-consumer-groups.sh takes it")
+	f.BoolVar(&verbose, "verbose", false, "with --members: each member's instance id and assignment (and, in a consumer-protocol group, its epoch and target assignment); with --state: a consumer-protocol group's epochs")
 	return cmd
 }
 
@@ -146,7 +184,7 @@ func allGroupNames(ctx context.Context, adm *admin.Client) ([]string, error) {
 }
 
 // writeState prints describe --state as kafka-consumer-groups.sh does.
-func writeState(ctx context.Context, g *globals, adm *admin.Client, d groupDescription) error {
+func writeState(ctx context.Context, g *globals, adm *admin.Client, d groupDescription, verbose bool) error {
 	coordinator := fmt.Sprintf("(%d)", d.Coordinator)
 	if cl, err := adm.DescribeCluster(ctx); err == nil {
 		for _, b := range cl.Brokers {
@@ -154,6 +192,11 @@ func writeState(ctx context.Context, g *globals, adm *admin.Client, d groupDescr
 				coordinator = fmt.Sprintf("%s:%d (%d)", b.Host, b.Port, b.ID)
 			}
 		}
+	}
+	if verbose && d.Type == "consumer" {
+		t := newTable(g.io.Out, "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "GROUP-EPOCH", "TARGET-ASSIGNMENT-EPOCH", "#MEMBERS")
+		t.row(d.Group, coordinator, dashIfEmpty(d.Protocol), d.State, d.Epoch, d.AssignmentEpoch, len(d.Members))
+		return t.flush()
 	}
 	t := newTable(g.io.Out, "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS")
 	t.row(d.Group, coordinator, dashIfEmpty(d.Protocol), d.State, len(d.Members))
@@ -169,12 +212,50 @@ func writeLag(g *globals, d groupDescription) error {
 	return t.flush()
 }
 
-func writeMembers(g *globals, d groupDescription) error {
-	t := newTable(g.io.Out, "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS")
+// writeMembers prints describe --members as kafka-consumer-groups.sh does;
+// --verbose adds the assignments, and for a consumer-protocol group the
+// member epochs and target assignments (Kafka 4's columns).
+func writeMembers(g *globals, d groupDescription, verbose bool) error {
+	switch {
+	case !verbose:
+		t := newTable(g.io.Out, "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS")
+		for _, m := range d.Members {
+			t.row(d.Group, m.MemberID, m.Host, m.ClientID, len(m.Assignment))
+		}
+		return t.flush()
+	case d.Type == "consumer":
+		t := newTable(g.io.Out, "GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT")
+		for _, m := range d.Members {
+			t.row(d.Group, m.MemberID, dashIfEmpty(m.InstanceID), m.Host, m.ClientID, len(m.Assignment),
+				m.Epoch, assignmentString(m.Assignment), d.AssignmentEpoch, assignmentString(m.TargetAssignment))
+		}
+		return t.flush()
+	}
+	t := newTable(g.io.Out, "GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT")
 	for _, m := range d.Members {
-		t.row(d.Group, m.MemberID, m.Host, m.ClientID, len(m.Assignment))
+		t.row(d.Group, m.MemberID, dashIfEmpty(m.InstanceID), m.Host, m.ClientID, len(m.Assignment), assignmentString(m.Assignment))
 	}
 	return t.flush()
+}
+
+// assignmentString prints partitions as kafka-consumer-groups.sh does:
+// topic(0,1),other(2); "-" for none.
+func assignmentString(tps []kafkit.TopicPartition) string {
+	var b strings.Builder
+	for i, tp := range tps {
+		switch {
+		case i == 0:
+			fmt.Fprintf(&b, "%s(%d", tp.Topic, tp.Partition)
+		case tps[i-1].Topic != tp.Topic:
+			fmt.Fprintf(&b, "),%s(%d", tp.Topic, tp.Partition)
+		default:
+			fmt.Fprintf(&b, ",%d", tp.Partition)
+		}
+	}
+	if b.Len() == 0 {
+		return "-"
+	}
+	return b.String() + ")"
 }
 
 func groupsResetCmd(g *globals) *cobra.Command {

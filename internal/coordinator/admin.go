@@ -15,7 +15,8 @@ import (
 const groupOperations = 1<<3 | 1<<6 | 1<<8
 
 // ListGroups handles a ListGroups request (v4 states filter, v5 types
-// filter; every kafkit group is of type "classic").
+// filter: "classic" or "consumer"; both match case-insensitively, as in
+// Kafka).
 func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (*kmsg.ListGroupsResponse, error) {
 	return call(ctx, c, func() *kmsg.ListGroupsResponse {
 		resp := kmsg.NewPtrListGroupsResponse()
@@ -23,21 +24,15 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 			return resp
 		}
-		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
-			return resp
-		}
-		var states []state
-		for _, s := range req.StatesFilter {
-			if st, ok := parseState(s); ok {
-				states = append(states, st)
-			}
+		matches := func(filter []string, v string) bool {
+			return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 		}
 		for _, g := range c.groups {
-			if g.state == stateDead || len(req.StatesFilter) > 0 && !slices.Contains(states, g.state) {
+			if g.state == stateDead || !matches(req.TypesFilter, g.groupType()) || !matches(req.StatesFilter, g.stateName()) {
 				continue
 			}
 			lg := kmsg.NewListGroupsResponseGroup()
-			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.state.String(), "classic"
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.stateName(), g.groupType()
 			resp.Groups = append(resp.Groups, lg)
 		}
 		slices.SortFunc(resp.Groups, func(a, b kmsg.ListGroupsResponseGroup) int { return strings.Compare(a.Group, b.Group) })
@@ -61,11 +56,16 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 			switch {
 			case !c.loaded:
 				dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-			case g == nil:
+			case g == nil || g.consumer != nil:
+				// A consumer group is not a classic group (KIP-1043's
+				// answer from v6; Dead before).
 				dg.State = stateDead.String()
 				if req.Version >= 6 {
 					dg.ErrorCode = kerr.GroupIDNotFound.Code
 					dg.ErrorMessage = ptr(fmt.Sprintf("Group %s not found.", id))
+					if g != nil {
+						dg.ErrorMessage = ptr(fmt.Sprintf("Group %s is not a classic group.", id))
+					}
 				}
 			default:
 				dg.State, dg.ProtocolType = g.state.String(), g.protocolType

@@ -19,6 +19,16 @@ type Config struct {
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms (default 10min)
 	MaxMetadataBytes      int           // offset.metadata.max.bytes (default 4096; negative means 0)
 
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms (default 5s)
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms (default 45s)
+	ConsumerMaxSize           int           // group.consumer.max.size (default unlimited)
+	// ConsumerAssignors are group.consumer.assignors by name ("uniform",
+	// "range"); the first is the default (default: uniform, range).
+	ConsumerAssignors []string
+	// Topics is the cluster's topics as KIP-848 consumer groups subscribe
+	// to and are assigned them; nil means no topic exists.
+	Topics TopicSource
+
 	// KnownPartition reports whether a topic partition exists; commits to
 	// others fail with UNKNOWN_TOPIC_OR_PARTITION. Nil accepts every one.
 	KnownPartition func(topic string, partition int32) bool
@@ -61,6 +71,21 @@ func (c Config) withDefaults() Config {
 	} else if c.MaxMetadataBytes < 0 {
 		c.MaxMetadataBytes = 0
 	}
+	if c.ConsumerHeartbeatInterval == 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if c.ConsumerSessionTimeout == 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if c.ConsumerMaxSize == 0 {
+		c.ConsumerMaxSize = 1<<31 - 1
+	}
+	if len(c.ConsumerAssignors) == 0 {
+		c.ConsumerAssignors = []string{assignorUniform, assignorRange}
+	}
+	if c.Topics == nil {
+		c.Topics = noTopics{}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,5 +110,37 @@ func (c Config) Validate() error {
 	if c.RetentionCheck < 0 {
 		errs = append(errs, fmt.Errorf("offsets.retention.check.interval.ms: must be at least 1, got %v", c.RetentionCheck))
 	}
+	if c.ConsumerHeartbeatInterval < 0 || c.ConsumerSessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("group.consumer.heartbeat.interval.ms and group.consumer.session.timeout.ms: must be positive"))
+	} else if c.ConsumerHeartbeatInterval != 0 && c.ConsumerSessionTimeout != 0 && c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout {
+		errs = append(errs, fmt.Errorf("group.consumer.heartbeat.interval.ms: %v must be lower than group.consumer.session.timeout.ms %v", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout))
+	}
+	if c.ConsumerMaxSize < 0 {
+		errs = append(errs, fmt.Errorf("group.consumer.max.size: must be at least 1, got %d", c.ConsumerMaxSize))
+	}
+	for _, a := range c.ConsumerAssignors {
+		if assignorByName(a) == nil {
+			errs = append(errs, fmt.Errorf("group.consumer.assignors: unknown assignor %q (kafkit has %s and %s)", a, assignorUniform, assignorRange))
+		}
+	}
 	return errors.Join(errs...)
 }
+
+// TopicSource is the cluster's topics as consumer groups see them. Its
+// methods are called on the coordinator's loop and must not block on it.
+type TopicSource interface {
+	// Topic returns a topic's id and partition count.
+	Topic(name string) (id [16]byte, partitions int32, ok bool)
+	// TopicName returns the name of the topic with id.
+	TopicName(id [16]byte) (string, bool)
+	// TopicNames lists the topics a regular expression may subscribe to:
+	// all of them, internal ones included, as Kafka matches against its
+	// whole metadata image.
+	TopicNames() []string
+}
+
+type noTopics struct{}
+
+func (noTopics) Topic(string) ([16]byte, int32, bool) { return [16]byte{}, 0, false }
+func (noTopics) TopicName([16]byte) (string, bool)    { return "", false }
+func (noTopics) TopicNames() []string                 { return nil }

@@ -83,6 +83,11 @@ func (c *Coordinator) stopTimers() {
 				m.heartbeat.Stop()
 			}
 		}
+		if g.consumer != nil {
+			for _, m := range g.consumer.members {
+				c.stopConsumerTimers(m)
+			}
+		}
 	}
 }
 
@@ -93,7 +98,7 @@ func (c *Coordinator) stopTimers() {
 // fails the load. Offsets of transactions without a marker stay pending
 // until CompleteTxnOffsets.
 func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[LogRecord, error]) error {
-	l := loader{groups: make(map[string]*group), txns: make(txnIndex), partitionFor: c.PartitionFor, now: time.Now()}
+	l := loader{cg: cgLoader{c.cfg.Topics}, groups: make(map[string]*group), txns: make(txnIndex), partitionFor: c.PartitionFor, now: time.Now()}
 	for r, err := range recs {
 		if err != nil {
 			return fmt.Errorf("loading __consumer_offsets: %w", err)
@@ -103,6 +108,9 @@ func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[LogRecord, error]
 		}
 	}
 	for id, g := range l.groups {
+		if g.consumer != nil {
+			l.cg.finish(g, l.now)
+		}
 		if g.protocolType == "" && g.generation == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
 			delete(l.groups, id) // only tombstones remained
 		}
@@ -112,6 +120,12 @@ func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[LogRecord, error]
 		for _, g := range c.groups {
 			for _, m := range g.members {
 				c.scheduleHeartbeat(g, m)
+			}
+			if g.consumer != nil {
+				for _, m := range g.consumer.members {
+					c.scheduleConsumerSession(g, m)
+					c.watchRevocation(g, m)
+				}
 			}
 		}
 		c.loaded = true

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,6 +80,12 @@ type group struct {
 	// names; nil when unknown (other protocol types or undecodable).
 	subscribed map[string]bool
 
+	// consumer is set for a group of type "consumer" (KIP-848); its
+	// classic fields then stay unused but for state, which is Empty or
+	// Stable (has members), and subscribed, so offsets expire and are
+	// deleted as for a classic consumer group.
+	consumer *consumerGroup
+
 	offsets map[topicPartition]committed
 	// txnOffsets are the offsets of open transactions, by producer id,
 	// written by TxnOffsetCommit and waiting for the transaction's marker.
@@ -128,6 +133,7 @@ func (g *group) transition(s state, now time.Time) {
 func (g *group) resetMembership() {
 	g.state = stateEmpty
 	g.protocolType, g.protocol, g.leader, g.generation = "", "", "", 0
+	g.consumer = nil
 	clear(g.members)
 	clear(g.static)
 	g.subscribed = nil
@@ -293,15 +299,4 @@ func (g *group) awaitingJoin() int {
 		}
 	}
 	return n
-}
-
-// parseState matches a ListGroups states filter entry (case-insensitive, as
-// Kafka parses it).
-func parseState(s string) (state, bool) {
-	for i, n := range stateNames {
-		if strings.EqualFold(n, s) {
-			return state(i), true
-		}
-	}
-	return 0, false
 }

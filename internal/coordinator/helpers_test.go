@@ -67,7 +67,7 @@ func (s *memStore) all(yield func(LogRecord, error) bool) {
 
 // harness runs a coordinator inside a synctest bubble.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	c     *Coordinator
 	store *memStore
 	stop  func()
@@ -80,7 +80,7 @@ const (
 
 // start runs a loaded coordinator on store (a fresh one when nil); call
 // h.stop before the bubble ends.
-func start(t *testing.T, cfg Config, store *memStore) *harness {
+func start(t testing.TB, cfg Config, store *memStore) *harness {
 	t.Helper()
 	if store == nil {
 		store = &memStore{}
@@ -160,7 +160,7 @@ func (h *harness) join(req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
 }
 
 // recv returns a finished join's response, failing if it is still blocked.
-func recv[T any](t *testing.T, ch <-chan T) T {
+func recv[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:

@@ -94,6 +94,15 @@ func (c *Coordinator) join(clientID, clientHost string, req *kmsg.JoinGroupReque
 		}
 		g = newGroup(req.Group, time.Now())
 	}
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			// Kafka would take the classic member into the consumer group
+			// (group.consumer.migration.policy); kafkit keeps groups of
+			// one protocol.
+			return fail(kerr.InconsistentGroupProtocol, req.MemberID)
+		}
+		c.becomeClassic(g)
+	}
 	if !c.acceptJoining(g, req.MemberID) {
 		return fail(kerr.GroupMaxSizeReached, req.MemberID)
 	}

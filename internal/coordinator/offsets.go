@@ -67,6 +67,11 @@ func (c *Coordinator) commitAllowed(req *kmsg.OffsetCommitRequest) (*group, *ker
 	switch {
 	case g.state == stateDead:
 		return nil, kerr.CoordinatorNotAvailable
+	case g.consumer != nil:
+		if err := consumerCommitAllowed(g, req.MemberID, req.Generation, req.Version); err != nil {
+			return nil, err
+		}
+		return g, nil
 	case g.fenced(req.InstanceID, req.MemberID):
 		return nil, kerr.FencedInstanceID
 	case req.Generation < 0 && g.state == stateEmpty:
@@ -104,6 +109,9 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 			sp.Partition = rp.Partition
 			tp := topicPartition{rt.Topic, rp.Partition}
 			o, code := c.checkOffset(gerr, tp, rp.Offset, epochSince(req.Version, 6, rp.LeaderEpoch), rp.Metadata, now)
+			if code == 0 && staleCommit(g, req.MemberID, req.Generation, tp) {
+				code = kerr.StaleMemberEpoch.Code
+			}
 			if sp.ErrorCode = code; code == 0 {
 				commitTimes(req, rp, &o)
 				recs = append(recs, Record{Key: offsetKey(g.id, tp), Value: offsetValue(o)})
@@ -140,6 +148,10 @@ func (c *Coordinator) fetch(req kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchRe
 	}
 	var offsets map[topicPartition]committed
 	if g := c.groups[req.Group]; g != nil {
+		if err := consumerFetchAllowed(g, req.MemberID, req.MemberEpoch); err != nil {
+			out.ErrorCode = err.Code
+			return out
+		}
 		offsets = g.offsets
 	}
 	partition := func(p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
@@ -239,7 +251,7 @@ func (c *Coordinator) removeOffsets(g *group, tps []topicPartition) error {
 	}
 	dies := g.state == stateEmpty && len(g.pending) == 0 && len(g.offsets) == len(recs) && len(g.txnOffsets) == 0
 	if dies {
-		recs = append(recs, Record{Key: groupKey(g.id)})
+		recs = append(recs, g.tombstones()...)
 	}
 	if len(recs) == 0 {
 		return nil

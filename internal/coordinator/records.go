@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -115,6 +116,7 @@ func ptr[T any](v T) *T { return &v }
 // wins and a tombstone removes it, as log compaction would leave it. A
 // transaction's offsets wait in their group until its marker.
 type loader struct {
+	cg           cgLoader
 	groups       map[string]*group
 	txns         txnIndex
 	partitionFor func(group string) int32
@@ -217,7 +219,10 @@ func (l *loader) apply(r LogRecord) error {
 			g.state = stateStable
 			g.subscribed = subscribedTopics(g)
 		}
+	case cgMetadataKey, cgPartitionMetadataKey, cgMemberMetadataKey, cgTargetMetadataKey, cgTargetMemberKey, cgCurrentAssignmentKey:
+		k := &kbin.Reader{Src: r.Key[2:]}
+		return l.cg.apply(l.get(k.String()), binary.BigEndian.Uint16(r.Key), k, r.Value)
 	}
-	// Keys of version 3 and above are KIP-848 records kafkit does not use.
+	// Other key versions (share groups' and later ones) are not kafkit's.
 	return nil
 }

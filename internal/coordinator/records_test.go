@@ -37,8 +37,8 @@ func TestLoaderReadsKafkaRecords(t *testing.T) {
 		{Key: key(1, "g", "t", 4), Value: value(3, 14)},
 		{Key: key(1, "g", "t", 4)}, // tombstone
 		groupRec(0, "a", "a", "b"),
-		groupRec(3, "gone", "b", "c"),               // a later record wins; its leader left
-		{Key: []byte{0, 3, 0, 0}, Value: []byte{1}}, // KIP-848 record: skipped
+		groupRec(3, "gone", "b", "c"),                // a later record wins; its leader left
+		{Key: []byte{0, 11, 0, 0}, Value: []byte{1}}, // a share-group record: skipped
 	}
 	for i, r := range recs {
 		if err := l.apply(LogRecord{Record: r, Offset: int64(i), ProducerID: -1}); err != nil {

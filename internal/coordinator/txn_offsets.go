@@ -88,6 +88,11 @@ func (c *Coordinator) txnCommitAllowed(req *kmsg.TxnOffsetCommitRequest) (*group
 	case req.Generation < 0 && req.MemberID == "" && req.InstanceID == nil:
 		// Before v3 the request carries no membership to check.
 		return g, nil
+	case g.consumer != nil:
+		if err := consumerCommitAllowed(g, req.MemberID, req.Generation, offsetCommitMemberEpochs); err != nil {
+			return nil, err
+		}
+		return g, nil
 	case req.InstanceID != nil && g.static[*req.InstanceID] == "":
 		return nil, kerr.UnknownMemberID
 	case g.fenced(req.InstanceID, req.MemberID):
