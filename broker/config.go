@@ -75,6 +75,18 @@ type Config struct {
 	TxnPartitionVerification    bool  // transaction.partition.verification.enable
 	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
 
+	// KRaft cluster keys (cluster_config.go).
+	ProcessRoles              []string // process.roles, sorted; empty: the single-node broker
+	QuorumVoters              string   // controller.quorum.voters (id@host:port,...)
+	QuorumBootstrapServers    string   // controller.quorum.bootstrap.servers
+	ControllerListenerNames   string   // controller.listener.names
+	ControllerListen          string   // the controller's entry of listeners (host:port); else its voter address
+	InterBrokerListenerName   string   // inter.broker.listener.name
+	BrokerRack                string   // broker.rack
+	BrokerHeartbeatIntervalMs int64    // broker.heartbeat.interval.ms
+	BrokerSessionTimeoutMs    int64    // broker.session.timeout.ms
+	QuorumElectionTimeoutMs   int64    // controller.quorum.election.timeout.ms
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -191,6 +203,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateCluster(bad)
 	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
 		bad("group.min.session.timeout.ms", "%d is larger than group.max.session.timeout.ms %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
 	}

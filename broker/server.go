@@ -292,7 +292,7 @@ func NewClusterID() string {
 }
 
 func writeMetaProperties(fsys storage.FS, path, clusterID string, nodeID int32) error {
-	content := fmt.Sprintf("#Written by kafkit\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
+	content := fmt.Sprintf("#\n#Written by kafkit\nnode.id=%d\ndirectory.id=%s\nversion=1\ncluster.id=%s\n", nodeID, NewClusterID(), clusterID)
 	if err := writeFileAtomic(fsys, path, []byte(content)); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -338,6 +338,9 @@ func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID in
 		stored := props["cluster.id"]
 		if clusterID != "" && stored != "" && stored != clusterID {
 			return metaProperties{}, fmt.Errorf("cluster.id: configured %q but %s holds %q", clusterID, path, stored)
+		}
+		if err := checkStoredNodeID(props, path, nodeID); err != nil {
+			return metaProperties{}, err
 		}
 		if stored != "" {
 			return metaProperties{clusterID: stored}, nil
