@@ -20,5 +20,8 @@ func (b *Broker) handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequ
 	resp.ControllerID = b.nodeID
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.nodeID, Host: b.advHost, Port: b.advPort}}
 	resp.ClusterAuthorizedOperations = -2147483648
+	if b.cluster != nil {
+		b.cluster.describeCluster(rc, resp)
+	}
 	return resp, nil
 }

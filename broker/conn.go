@@ -101,7 +101,7 @@ const plaintextListener = "PLAINTEXT"
 // correlation id (the client id may be null).
 const minRequestSize = 8
 
-func (b *Broker) serveConn(nc net.Conn) {
+func (b *Broker) serveConn(nc net.Conn, listener string) {
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
 	ctx, cancel := context.WithCancel(b.ctx)
 	c := &conn{
@@ -110,7 +110,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 		out: make(chan *frame, 64),
 
 		principal: anonymousPrincipal,
-		listener:  plaintextListener,
+		listener:  listener,
 	}
 	_, isTCP := nc.(*net.TCPConn)
 	c.zeroCopy = isTCP && !b.cfg.InMemory

@@ -55,6 +55,11 @@ type Broker struct {
 	coord coordinatorHooks
 
 	metrics *brokerMetrics
+
+	// cluster is this node's part in a cluster; nil for a single node.
+	cluster *cluster
+	// crash makes Close skip the controlled shutdown (NewTestCluster's Kill).
+	crash bool
 }
 
 // New validates cfg, opens (and recovers) the data directory and starts
@@ -134,7 +139,14 @@ func New(cfg Config) (_ *Broker, err error) {
 		b.topics.close()
 		return nil, err
 	}
-	b.goStart(b.acceptLoop)
+	if cfg.clusterMode() {
+		if err := b.startCluster(); err != nil {
+			ln.Close()
+			b.topics.close()
+			return nil, err
+		}
+	}
+	b.goStart(func() { b.acceptLoop(ln, plaintextListener) })
 	b.goStart(b.maintenanceLoop)
 	if b.cfg.CleanerEnable {
 		b.goStart(b.cleanerLoop)
@@ -181,10 +193,10 @@ func (b *Broker) goStart(fn func()) bool {
 	return true
 }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(ln net.Listener, listener string) {
 	var delay time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -207,7 +219,7 @@ func (b *Broker) acceptLoop() {
 		b.conns[nc] = struct{}{}
 		b.connsMu.Unlock()
 		if !b.goStart(func() {
-			b.serveConn(nc)
+			b.serveConn(nc, listener)
 			b.connsMu.Lock()
 			delete(b.conns, nc)
 			b.connsMu.Unlock()
@@ -245,11 +257,17 @@ func (b *Broker) maintenanceLoop() {
 // or until ctx is done. Calling Close again returns the first result.
 func (b *Broker) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
+		if b.cluster != nil && !b.crash {
+			b.cluster.controlledShutdown(ctx)
+		}
 		b.startMu.Lock()
 		b.closed = true
 		b.startMu.Unlock()
 		b.cancel()
 		b.ln.Close()
+		if b.cluster != nil {
+			b.cluster.mux.Other().Close()
+		}
 		b.connsMu.Lock()
 		for nc := range b.conns {
 			// Unblock readers waiting for the next request; a request being
@@ -272,8 +290,11 @@ func (b *Broker) Close(ctx context.Context) error {
 			b.connsMu.Unlock()
 			<-done
 		}
+		if b.cluster != nil {
+			b.closeErr = b.cluster.close()
+		}
 		b.stopCoordinators()
-		b.closeErr = b.topics.close()
+		b.closeErr = errors.Join(b.closeErr, b.topics.close())
 		if b.dirLock != nil {
 			// Only now may another broker take the directory.
 			b.closeErr = errors.Join(b.closeErr, b.dirLock.Close())

@@ -452,6 +452,9 @@ func (r *topicRegistry) create(s createSpec) (*topic, error) {
 	if strings.HasPrefix(s.name, "__") && !s.internal && (s.name == "__consumer_offsets" || s.name == "__transaction_state") {
 		return nil, newTopicError(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", s.name)
 	}
+	if r.b.cluster != nil {
+		return r.b.cluster.createTopic(s)
+	}
 	if len(s.assignment) > 0 {
 		if s.partitions != -1 || s.replicationFactor != -1 {
 			return nil, newTopicError(kerr.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
@@ -543,6 +546,13 @@ func (r *topicRegistry) collision(name string) string {
 
 // delete removes a topic and its data.
 func (r *topicRegistry) delete(name string) error {
+	if r.b.cluster != nil {
+		return r.b.cluster.deleteTopic(name)
+	}
+	return r.deleteLocal(name)
+}
+
+func (r *topicRegistry) deleteLocal(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.byName[name]
@@ -571,6 +581,13 @@ func (r *topicRegistry) delete(name string) error {
 
 // grow raises a topic's partition count (CreatePartitions).
 func (r *topicRegistry) grow(name string, count int32, validateOnly bool) error {
+	if r.b.cluster != nil {
+		return r.b.cluster.growTopic(name, count, validateOnly)
+	}
+	return r.growLocal(name, count, validateOnly)
+}
+
+func (r *topicRegistry) growLocal(name string, count int32, validateOnly bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.byName[name]

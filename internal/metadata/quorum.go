@@ -228,3 +228,8 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Log(context.Background(), level, line)
 	return len(p), nil
 }
+
+// TransferLeadership hands the active controller's role to another voter
+// (a controlled shutdown of the active controller); it returns when the
+// transfer is done or failed.
+func (q *Quorum) TransferLeadership() error { return q.raft.LeadershipTransfer().Error() }

@@ -1,0 +1,255 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func clusterClient(t *testing.T, c *TestCluster, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// nodeClient talks to one node only (no metadata-driven routing).
+func nodeClient(t *testing.T, b *Broker) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// createTopic creates a topic through any broker, retrying what Kafka's
+// clients retry, until the deadline.
+func createTopic(t *testing.T, cl *kgo.Client, name string, partitions int32, rf int16) error {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+		req.Topics = append(req.Topics, rt)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := req.RequestWith(ctx, cl)
+		cancel()
+		if err == nil {
+			err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+		}
+		if err == nil {
+			return nil
+		}
+		if last = err; !kerr.IsRetriable(err) && err != kerr.NotController {
+			return err
+		}
+	}
+	return last
+}
+
+// metadataOf asks one node for a topic's metadata.
+func metadataOf(t *testing.T, b *Broker, topic string) *kmsg.MetadataResponse {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = &topic
+	req.Topics = append(req.Topics, rt)
+	resp, err := nodeClient(t, b).SeedBrokers()[0].Request(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.(*kmsg.MetadataResponse)
+}
+
+// Three nodes: every client sees three brokers and the controller; 12
+// partitions × RF 3 are led 4 per node; kgo produces through the leaders
+// and consumes back.
+func TestClusterTopicsAndLeaders(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "spread", 12, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("spread", 12)
+	var md *kmsg.MetadataResponse
+	for id := int32(1); id <= 3; id++ {
+		md = metadataOf(t, c.Broker(id), "spread")
+		if len(md.Brokers) != 3 || md.ControllerID != c.Controller() {
+			t.Fatalf("node %d: brokers %v, controller %d (want 3 brokers, controller %d)", id, md.Brokers, md.ControllerID, c.Controller())
+		}
+	}
+	leads := map[int32]int{}
+	for _, p := range md.Topics[0].Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 || p.Leader != p.Replicas[0] {
+			t.Errorf("partition %d: leader %d replicas %v isr %v", p.Partition, p.Leader, p.Replicas, p.ISR)
+		}
+		leads[p.Leader]++
+	}
+	if leads[1] != 4 || leads[2] != 4 || leads[3] != 4 {
+		t.Errorf("leaders per node %v, want 4 each", leads)
+	}
+	pcl := clusterClient(t, c, kgo.DefaultProduceTopic("spread"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := int32(0); p < 12; p++ {
+		if err := pcl.ProduceSync(context.Background(), &kgo.Record{Partition: p, Value: []byte{byte(p)}}).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	// Each record is in its leader's log, and only there.
+	for p := int32(0); p < 12; p++ {
+		leader := c.Leader("spread", p)
+		for id := int32(1); id <= 3; id++ {
+			end := c.Broker(id).topics.partition("spread", p).log.EndOffset()
+			if want := map[bool]int64{true: 1, false: 0}[id == leader]; end != want {
+				t.Errorf("partition %d on node %d (leader %d): end offset %d, want %d", p, id, leader, end, want)
+			}
+		}
+	}
+	ccl := clusterClient(t, c, kgo.ConsumeTopics("spread"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for got < 12 && ctx.Err() == nil {
+		fs := ccl.PollFetches(ctx)
+		fs.EachRecord(func(*kgo.Record) { got++ })
+	}
+	if got != 12 {
+		t.Errorf("consumed %d of 12 records", got)
+	}
+}
+
+// A partition request to a broker that does not lead it is refused with
+// NOT_LEADER_OR_FOLLOWER naming the leader (KIP-951), and stale or future
+// leader epochs with FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
+func TestClusterNotLeader(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "one", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("one", 1)
+	leader := c.Leader("one", 0)
+	other := leader%3 + 1
+	ocl := nodeClient(t, c.Broker(other))
+
+	prod := kmsg.NewPtrProduceRequest()
+	prod.Acks = 1
+	prod.TimeoutMillis = 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = "one", c.Broker(leader).topics.get("one").id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = nil
+	rt.Partitions = append(rt.Partitions, rp)
+	prod.Topics = append(prod.Topics, rt)
+	r, err := ocl.SeedBrokers()[0].Request(context.Background(), prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp := r.(*kmsg.ProduceResponse)
+	sp := presp.Topics[0].Partitions[0]
+	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != leader || len(presp.Brokers) != 1 || presp.Brokers[0].NodeID != leader {
+		t.Errorf("produce to a follower: code %d current leader %+v brokers %+v", sp.ErrorCode, sp.CurrentLeader, presp.Brokers)
+	}
+
+	lcl := nodeClient(t, c.Broker(leader))
+	for _, tc := range []struct {
+		epoch int32
+		want  int16
+	}{{-1, 0}, {0, 0}, {1, kerr.UnknownLeaderEpoch.Code}} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "one"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.CurrentLeaderEpoch, lp.Timestamp = tc.epoch, -1
+		lt.Partitions = append(lt.Partitions, lp)
+		req.Topics = append(req.Topics, lt)
+		r, err := lcl.SeedBrokers()[0].Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.(*kmsg.ListOffsetsResponse)
+		if got := resp.Topics[0].Partitions[0].ErrorCode; got != tc.want {
+			t.Errorf("ListOffsets at leader epoch %d: code %d, want %d", tc.epoch, got, tc.want)
+		}
+	}
+}
+
+// Killing the active controller elects another, and topic creation works
+// again; the killed node rejoins with a new broker epoch.
+func TestClusterControllerFailover(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	first := c.Controller()
+	epoch := c.Broker(first).cluster.epoch.Load()
+	c.Kill(first)
+	if next := c.Controller(); next == first {
+		t.Fatalf("controller still %d", next)
+	}
+	if err := createTopic(t, cl, "after-failover", 3, 2); err != nil {
+		t.Fatalf("create after failover: %v", err)
+	}
+	c.Restart(first)
+	c.AwaitTopic("after-failover", 3)
+	if again := c.Broker(first).cluster.epoch.Load(); again <= epoch {
+		t.Errorf("rejoined with broker epoch %d, had %d", again, epoch)
+	}
+	if tp := c.Broker(first).topics.get("after-failover"); tp == nil {
+		t.Error("the restarted node did not catch up with the topic created while it was down")
+	}
+}
+
+// A controlled shutdown moves the broker's leaderships before it stops; a
+// killed broker is fenced after broker.session.timeout.ms and its
+// leaderships move.
+func TestClusterShutdownAndFencing(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "moves", 6, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("moves", 6)
+	ledBy := func(id int32) (n int) {
+		for p := int32(0); p < 6; p++ {
+			if c.Leader("moves", p) == id {
+				n++
+			}
+		}
+		return n
+	}
+	if ledBy(3) == 0 {
+		t.Fatal("node 3 leads nothing")
+	}
+	c.Stop(3)
+	// Moved before Stop returned: no wait for a session to expire.
+	if n := ledBy(3); n != 0 {
+		t.Errorf("after a controlled shutdown node 3 still leads %d partitions", n)
+	}
+	c.Restart(3)
+	c.AwaitLive(3)
+
+	victim := int32(2)
+	if c.Controller() == victim {
+		victim = 1
+	}
+	if ledBy(victim) == 0 {
+		t.Fatalf("node %d leads nothing", victim)
+	}
+	killed := time.Now()
+	c.Kill(victim)
+	c.AwaitLive(2)
+	if since := time.Since(killed); since < 1500*time.Millisecond {
+		t.Errorf("fenced %v after the kill, before broker.session.timeout.ms (1.5 s)", since)
+	}
+	if n := ledBy(victim); n != 0 {
+		t.Errorf("the fenced node still leads %d partitions", n)
+	}
+}
