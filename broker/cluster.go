@@ -100,6 +100,7 @@ func (b *Broker) startCluster() (err error) {
 		return err
 	}
 	b.cluster = c
+	b.pids.allocate = c.allocateProducerIDs
 	b.goStart(func() { b.acceptLoop(c.mux.Other(), controllerListener) })
 	c.wg.Add(2)
 	go c.brokerLoop()
@@ -292,4 +293,25 @@ func (c *cluster) heartbeat(ctx context.Context, wantShutDown bool) (*kmsg.Broke
 // advertised PLAINTEXT endpoint (a list, for several listeners later).
 func (b *Broker) endpoints() []metadata.Endpoint {
 	return []metadata.Endpoint{{Name: plaintextListener, Host: b.advHost, Port: b.advPort, SecurityProtocol: 0}}
+}
+
+// allocateProducerIDs takes a block of producer ids from the active
+// controller.
+func (c *cluster) allocateProducerIDs() (int64, error) {
+	ctx, cancel := context.WithTimeout(c.b.ctx, localWait)
+	defer cancel()
+	req := kmsg.NewPtrAllocateProducerIDsRequest()
+	req.BrokerID, req.BrokerEpoch = c.b.nodeID, c.epoch.Load()
+	if req.BrokerEpoch == 0 {
+		return 0, kerr.CoordinatorNotAvailable // not registered yet: retriable
+	}
+	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.AllocateProducerIDsResponse).ErrorCode })
+	if err != nil {
+		return 0, forwardError(err)
+	}
+	r := resp.(*kmsg.AllocateProducerIDsResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return 0, err
+	}
+	return r.ProducerIDStart, nil
 }

@@ -27,6 +27,31 @@ var brokerHeartbeatVersions = versions{0, 1}
 func (b *Broker) registerClusterHandlers(t *handlerTable) {
 	register(t, kmsg.BrokerRegistration, brokerRegistrationVersions, b.handleBrokerRegistration)
 	register(t, kmsg.BrokerHeartbeat, brokerHeartbeatVersions, b.handleBrokerHeartbeat)
+	register(t, kmsg.AllocateProducerIDs, allocateProducerIDsVersions, b.handleAllocateProducerIDs)
+}
+
+// AllocateProducerIDs: v0 (KIP-730).
+var allocateProducerIDsVersions = versions{0, 0}
+
+// handleAllocateProducerIDs gives a registered broker the next block of
+// producer ids, recorded in the metadata log so that no block is given
+// twice, across controller failovers too.
+func (b *Broker) handleAllocateProducerIDs(rc *reqCtx, req *kmsg.AllocateProducerIDsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+	var start int64
+	_, err := b.cluster.decide(rc.ctx, func(img *metadata.Image) ([]metadata.Record, error) {
+		if br := img.Brokers[req.BrokerID]; br == nil || br.Epoch != req.BrokerEpoch {
+			return nil, kerr.StaleBrokerEpoch
+		}
+		start = img.NextProducerID
+		return []metadata.Record{&metadata.ProducerIDs{BrokerID: req.BrokerID, BrokerEpoch: req.BrokerEpoch, NextProducerID: start + pidBlock}}, nil
+	})
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	resp.ProducerIDStart, resp.ProducerIDLen = start, pidBlock
+	return resp, nil
 }
 
 // decide runs fn on the image under the controller's lock, appends the

@@ -142,7 +142,7 @@ func (b *Broker) internalTopic(name string, partitions, replicationFactor int64)
 	}
 	t, err := b.topics.create(createSpec{
 		name: name, partitions: int32(partitions),
-		replicationFactor: int16(min(replicationFactor, 1)),
+		replicationFactor: int16(min(replicationFactor, b.liveBrokerCount())),
 		configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
 		internal:          true,
 	})
