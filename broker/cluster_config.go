@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net"
@@ -156,4 +158,22 @@ func checkStoredNodeID(props map[string]string, path string, nodeID int32) error
 		return fmt.Errorf("node.id: stored node id %s doesn't match the configured node.id %d in %s. If you moved your data, make sure your configured node id matches. If you intend to create a new node, you should remove all data in your data directories", v, nodeID, path)
 	}
 	return nil
+}
+
+// freshClusterID is the cluster id a node writes into a log directory
+// never formatted (kafka-storage.sh format is optional here). The nodes of
+// a cluster must agree on it without talking: they share
+// controller.quorum.voters, so it is derived from that, in Kafka's
+// cluster id form; a single node takes a random one.
+func (c *Config) freshClusterID() string {
+	if !c.clusterMode() {
+		return NewClusterID()
+	}
+	voters := c.voters()
+	var canon []string
+	for _, id := range slices.Sorted(maps.Keys(voters)) {
+		canon = append(canon, fmt.Sprintf("%d@%s", id, voters[id]))
+	}
+	sum := sha256.Sum256([]byte("kafkit cluster " + strings.Join(canon, ",")))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }

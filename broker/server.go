@@ -99,7 +99,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	if cfg.wrapFS != nil {
 		b.fs = cfg.wrapFS(b.fs)
 	}
-	meta, err := loadMetaProperties(b.fs, b.cfg.DataDir, cfg.ClusterID, b.nodeID)
+	meta, err := loadMetaProperties(b.fs, b.cfg.DataDir, cfg.ClusterID, b.nodeID, cfg.freshClusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +345,8 @@ type metaProperties struct {
 	clusterID string
 }
 
-func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID int32) (metaProperties, error) {
+// fresh names the cluster id of a directory never formatted.
+func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID int32, fresh func() string) (metaProperties, error) {
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return metaProperties{}, fmt.Errorf("log.dirs: %w", err)
 	}
@@ -368,7 +369,7 @@ func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID in
 		}
 	}
 	if clusterID == "" {
-		clusterID = NewClusterID()
+		clusterID = fresh()
 	}
 	if err := writeMetaProperties(fsys, path, clusterID, nodeID); err != nil {
 		return metaProperties{}, err
