@@ -167,6 +167,10 @@ func TestClusterOfProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every node's image has the three brokers soon after one has.
+	for deadline := time.Now().Add(10 * time.Second); len(sc.Brokers()) != 3 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		sc.RefreshMetadata()
+	}
 	if n := len(sc.Brokers()); n != 3 {
 		t.Errorf("sarama sees %d brokers", n)
 	}
