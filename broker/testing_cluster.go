@@ -165,7 +165,10 @@ func (c *TestCluster) AwaitTopic(topic string, partitions int) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, b := range c.nodes {
-			if t := b.topics.get(topic); b != nil && (t == nil || len(t.partitions) != partitions) {
+			if b == nil {
+				continue
+			}
+			if t := b.topics.get(topic); t == nil || len(t.partitions) != partitions {
 				return false
 			}
 		}
@@ -206,14 +209,24 @@ func (c *TestCluster) Leader(topic string, partition int32) int32 {
 	return leader
 }
 
-// AwaitLive waits (up to 15 s) until the image has n registered, unfenced
-// brokers.
+// AwaitLive waits (up to 15 s) until every running node's image has n
+// registered, unfenced brokers.
 func (c *TestCluster) AwaitLive(n int) {
 	c.t.Helper()
-	c.await(fmt.Sprintf("%d live brokers", n), func(b *Broker) bool {
-		live := 0
-		b.cluster.q.View(func(img *metadata.Image) { live = len(liveBrokers(img, plaintextListener)) })
-		return live == n
+	c.await(fmt.Sprintf("%d live brokers on every node", n), func(*Broker) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, b := range c.nodes {
+			if b == nil {
+				continue
+			}
+			live := 0
+			b.cluster.q.View(func(img *metadata.Image) { live = len(liveBrokers(img, plaintextListener)) })
+			if live != n {
+				return false
+			}
+		}
+		return true
 	})
 }
 
