@@ -324,3 +324,39 @@ func coordinatorPartition(c *TestCluster, group string) int32 {
 	}
 	return -1
 }
+
+// With two of three voters down, metadata changes fail with a retriable
+// error; when they return nothing committed is lost and changes work
+// again.
+func TestClusterQuorumLoss(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "kept", 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("kept", 2)
+	c.Kill(2)
+	c.Kill(3)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "refused", 1, 1
+	req.Topics = append(req.Topics, rt)
+	r, err := nodeClient(t, c.Broker(1)).SeedBrokers()[0].Request(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.(*kmsg.CreateTopicsResponse).Topics[0]
+	if err := kerr.ErrorForCode(st.ErrorCode); err == nil || !kerr.IsRetriable(err) {
+		t.Errorf("creation without a quorum: %v (%v), want a retriable error", err, st.ErrorMessage)
+	}
+	c.Restart(2)
+	c.Restart(3)
+	if err := createTopic(t, cl, "later", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("kept", 2)
+	c.AwaitTopic("later", 1)
+	if tp := c.Broker(1).topics.get("refused"); tp != nil {
+		t.Error("the refused topic exists")
+	}
+}
