@@ -12,10 +12,12 @@ import (
 // the broker leading its partition of __consumer_offsets
 // (__transaction_state), as in Kafka. Each broker's coordinators serve the
 // keys FindCoordinator sends to it and keep their state in the partitions
-// it leads. What is NOT done yet: refusing with NOT_COORDINATOR the keys
-// of partitions this broker does not lead, and loading/unloading a
-// partition's state when its leadership moves (with issue 12's replication
-// there is state to load; without it, a moved coordinator starts empty).
+// it leads; the group coordinator answers NOT_COORDINATOR for groups of
+// partitions it does not lead. What is NOT done yet: the same for the
+// transaction coordinator, and loading/unloading a partition's state when
+// its leadership moves (with issue 12's replication there is state to
+// load; without it, a moved coordinator starts empty, and one that leads
+// a partition again finds the state it had).
 
 // findCoordinator points a FindCoordinator answer at the leader of key's
 // partition of the coordinator's topic, creating the topic on first use.
@@ -56,4 +58,20 @@ func (b *Broker) liveBrokerCount() int64 {
 	n := 0
 	b.cluster.q.View(func(img *metadata.Image) { n = len(liveBrokers(img, plaintextListener)) })
 	return int64(max(n, 1))
+}
+
+// ownsOffsetsPartition is the group coordinator's Owns: on a cluster, the
+// partitions of __consumer_offsets this broker leads.
+func (b *Broker) ownsOffsetsPartition(partition int32) bool {
+	c := b.cluster
+	if c == nil {
+		return !b.cfg.clusterMode()
+	}
+	leads := false
+	c.q.View(func(img *metadata.Image) {
+		if t := img.Topics[offsetsTopic]; t != nil && int(partition) < len(t.Partitions) {
+			leads = t.Partitions[partition].Leader == b.nodeID
+		}
+	})
+	return leads
 }

@@ -314,6 +314,24 @@ func TestClusterGroupCoordinatorMoves(t *testing.T) {
 	}
 	produce('b')
 	consume('b')
+
+	// A broker that does not lead the group's partition sends the client
+	// to find the coordinator again.
+	owner := c.Leader(offsetsTopic, partition)
+	for id := int32(1); id <= 3; id++ {
+		if id == owner || c.Broker(id) == nil {
+			continue
+		}
+		hb := kmsg.NewPtrHeartbeatRequest()
+		hb.Group, hb.MemberID, hb.Generation = "grp", "m", 1
+		r, err := nodeClient(t, c.Broker(id)).SeedBrokers()[0].Request(context.Background(), hb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := r.(*kmsg.HeartbeatResponse).ErrorCode; code != kerr.NotCoordinator.Code {
+			t.Errorf("heartbeat of grp on node %d (coordinator %d): code %d, want NOT_COORDINATOR", id, owner, code)
+		}
+	}
 }
 
 func coordinatorPartition(c *TestCluster, group string) int32 {

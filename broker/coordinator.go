@@ -93,6 +93,7 @@ func (b *Broker) groupConfig() coordinator.Config {
 		RetentionCheck:        ms(b.cfg.OffsetsRetentionCheckMs),
 		MaxMetadataBytes:      int(b.cfg.OffsetMetadataMaxBytes),
 		KnownPartition:        func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
+		Owns:                  b.ownsOffsetsPartition,
 		Logger:                b.log,
 	}
 	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
