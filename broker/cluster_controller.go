@@ -28,6 +28,7 @@ func (b *Broker) registerClusterHandlers(t *handlerTable) {
 	register(t, kmsg.BrokerRegistration, brokerRegistrationVersions, b.handleBrokerRegistration)
 	register(t, kmsg.BrokerHeartbeat, brokerHeartbeatVersions, b.handleBrokerHeartbeat)
 	register(t, kmsg.AllocateProducerIDs, allocateProducerIDsVersions, b.handleAllocateProducerIDs)
+	register(t, kmsg.WriteTxnMarkers, writeTxnMarkersVersions, b.handleWriteTxnMarkers)
 }
 
 // AllocateProducerIDs: v0 (KIP-730).

@@ -378,3 +378,52 @@ func TestClusterQuorumLoss(t *testing.T) {
 		t.Error("the refused topic exists")
 	}
 }
+
+// A transaction over partitions led by three different nodes: the
+// coordinator writes the markers on each leader (WriteTxnMarkers), so a
+// read_committed consumer sees the committed records and not the aborted
+// ones.
+func TestClusterTransactionAcrossLeaders(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "txn", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("txn", 3)
+	leaders := map[int32]bool{}
+	for p := int32(0); p < 3; p++ {
+		leaders[c.Leader("txn", p)] = true
+	}
+	if len(leaders) != 3 {
+		t.Fatalf("partitions led by %v, want three nodes", leaders)
+	}
+	pcl := clusterClient(t, c, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("txn"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, commit := range []bool{false, true} {
+		if err := pcl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 3; p++ {
+			v := []byte("aborted")
+			if commit {
+				v = []byte("committed")
+			}
+			if err := pcl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: v}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pcl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end transaction (commit %v): %v", commit, err)
+		}
+	}
+	ccl := clusterClient(t, c, kgo.ConsumeTopics("txn"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]int{}
+	for got["committed"] < 3 && ctx.Err() == nil {
+		ccl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Value)]++ })
+	}
+	if got["committed"] != 3 || got["aborted"] != 0 {
+		t.Errorf("read_committed consumed %v, want the 3 committed records only", got)
+	}
+}
