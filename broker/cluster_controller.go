@@ -29,6 +29,7 @@ func (b *Broker) registerClusterHandlers(t *handlerTable) {
 	register(t, kmsg.BrokerHeartbeat, brokerHeartbeatVersions, b.handleBrokerHeartbeat)
 	register(t, kmsg.AllocateProducerIDs, allocateProducerIDsVersions, b.handleAllocateProducerIDs)
 	register(t, kmsg.WriteTxnMarkers, writeTxnMarkersVersions, b.handleWriteTxnMarkers)
+	register(t, kmsg.AlterPartition, alterPartitionVersions, b.handleAlterPartition)
 }
 
 // AllocateProducerIDs: v0 (KIP-730).

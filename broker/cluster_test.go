@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/metadata"
 )
 
 func clusterClient(t *testing.T, c *TestCluster, opts ...kgo.Opt) *kgo.Client {
@@ -426,4 +428,68 @@ func TestClusterTransactionAcrossLeaders(t *testing.T) {
 	if got["committed"] != 3 || got["aborted"] != 0 {
 		t.Errorf("read_committed consumed %v, want the 3 committed records only", got)
 	}
+}
+
+// AlterPartition from a partition's leader, on the active controller's
+// CONTROLLER endpoint, shrinks the ISR that Metadata reports; a stale
+// partition epoch is refused.
+func TestClusterAlterPartition(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "isr", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("isr", 1)
+	leader := c.Leader("isr", 0)
+	md := metadataOf(t, c.Broker(leader), "isr")
+	p := md.Topics[0].Partitions[0]
+	var follower int32
+	for _, r := range p.ISR {
+		if r != leader {
+			follower = r
+		}
+	}
+	ctl := c.Controller()
+	ctlClient, err := c.Broker(ctl).cluster.client(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alter := func(partitionEpoch int32) *kmsg.AlterPartitionResponse {
+		t.Helper()
+		req := kmsg.NewPtrAlterPartitionRequest()
+		req.BrokerID, req.BrokerEpoch = leader, c.Broker(leader).cluster.epoch.Load()
+		rt := kmsg.NewAlterPartitionRequestTopic()
+		rt.Topic, rt.TopicID = "isr", md.Topics[0].TopicID
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.LeaderEpoch, rp.PartitionEpoch = p.LeaderEpoch, partitionEpoch
+		for _, r := range p.ISR {
+			if r != follower {
+				rp.NewISR = append(rp.NewISR, r)
+				rp.NewEpochISR = append(rp.NewEpochISR, kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: r, BrokerEpoch: c.Broker(r).cluster.epoch.Load()})
+			}
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		r, err := ctlClient.SeedBrokers()[0].Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*kmsg.AlterPartitionResponse)
+	}
+	var epoch int32
+	c.Broker(ctl).cluster.q.View(func(img *metadata.Image) { epoch = img.Topics["isr"].Partitions[0].PartitionEpoch })
+	if code := alter(epoch + 5).Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidUpdateVersion.Code {
+		t.Errorf("stale partition epoch: code %d", code)
+	}
+	resp := alter(epoch)
+	sp := resp.Topics[0].Partitions[0]
+	if resp.ErrorCode != 0 || sp.ErrorCode != 0 || len(sp.ISR) != 2 || sp.PartitionEpoch != epoch+1 {
+		t.Fatalf("shrink: %+v", resp)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if isr := metadataOf(t, c.Broker(leader), "isr").Topics[0].Partitions[0].ISR; len(isr) == 2 {
+			return
+		}
+	}
+	t.Error("Metadata never showed the shrunk ISR")
 }

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -18,11 +17,5 @@ func TestFranzGoSuiteCluster(t *testing.T) {
 	}
 	pc := startProcessCluster(t, 3)
 	pc.metadata(3)
-	cmd := exec.Command("go", "test", "-count=1", "-timeout", "15m", "github.com/twmb/franz-go/pkg/kgo")
-	cmd.Env = append(os.Environ(), "KGO_SEEDS="+strings.Join(pc.addrs, ","), "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none")
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s", out)
-	if err != nil {
-		t.Fatalf("franz-go's kgo tests against three nodes: %v", err)
-	}
+	runKgoSuite(t, strings.Join(pc.addrs, ","))
 }

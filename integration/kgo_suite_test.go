@@ -18,12 +18,17 @@ func TestFranzGoSuite(t *testing.T) {
 		t.Skip("set KAFKIT_KGO_SUITE=1 to run franz-go's kgo tests against cmd/broker")
 	}
 	p := startBrokerProcess(t, t.TempDir())
+	runKgoSuite(t, p.addr)
+}
+
+// runKgoSuite runs franz-go's kgo tests against seeds, with topics of
+// replication factor 1.
+func runKgoSuite(t *testing.T, seeds string) {
 	cmd := exec.Command("go", "test", "-count=1", "-timeout", "15m", "github.com/twmb/franz-go/pkg/kgo")
-	// One broker: topics with replication factor 1.
-	cmd.Env = append(os.Environ(), "KGO_SEEDS="+p.addr, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none")
+	cmd.Env = append(os.Environ(), "KGO_SEEDS="+seeds, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none")
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
-		t.Fatalf("franz-go's kgo tests against cmd/broker: %v", err)
+		t.Fatalf("franz-go's kgo tests against %s: %v", seeds, err)
 	}
 }
