@@ -493,3 +493,41 @@ func TestClusterAlterPartition(t *testing.T) {
 	}
 	t.Error("Metadata never showed the shrunk ISR")
 }
+
+// A topic config altered through a node that is not the controller is
+// recorded by the controller and reaches every node's logs.
+func TestClusterTopicConfigs(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "conf", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("conf", 1)
+	other := c.Controller()%3 + 1
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "conf"
+	r.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("60000")}}
+	req.Resources = append(req.Resources, r)
+	resp, err := nodeClient(t, c.Broker(other)).SeedBrokers()[0].Request(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode; code != 0 {
+		t.Fatalf("alter through node %d: %v", other, kerr.ErrorForCode(code))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := 0
+		for id := int32(1); id <= 3; id++ {
+			if c.Broker(id).topics.get("conf").configs["retention.ms"] == "60000" {
+				n++
+			}
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention.ms reached %d of 3 nodes", n)
+		}
+	}
+}

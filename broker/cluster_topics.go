@@ -125,16 +125,26 @@ func (c *cluster) forwardCreate(s createSpec) (*topic, error) {
 	}
 	st := resp.(*kmsg.CreateTopicsResponse).Topics[0]
 	if st.ErrorCode != 0 {
-		msg := kerr.ErrorForCode(st.ErrorCode).Error()
-		if st.ErrorMessage != nil {
-			msg = *st.ErrorMessage
-		}
-		return nil, newTopicError(kerr.ErrorForCode(st.ErrorCode).(*kerr.Error), "%s", msg)
+		return nil, answerError(st.ErrorCode, st.ErrorMessage)
 	}
 	if s.validateOnly {
 		return &topic{name: s.name, id: st.TopicID, configs: s.configs, partitions: make([]*partition, st.NumPartitions)}, nil
 	}
 	return awaitLocal(ctx, func() bool { t := c.b.topics.get(s.name); return t != nil && t.id == st.TopicID }, func() *topic { return c.b.topics.get(s.name) })
+}
+
+// answerError is the controller's answer to a forwarded request, with
+// its message.
+func answerError(code int16, message *string) error {
+	ke, ok := kerr.ErrorForCode(code).(*kerr.Error)
+	if !ok {
+		ke = kerr.UnknownServerError
+	}
+	msg := ke.Error()
+	if message != nil {
+		msg = *message
+	}
+	return newTopicError(ke, "%s", msg)
 }
 
 // forwardError is a failure to reach the active controller: retriable,
@@ -221,11 +231,7 @@ func (c *cluster) growTopic(name string, count int32, validateOnly bool) error {
 	}
 	st := resp.(*kmsg.CreatePartitionsResponse).Topics[0]
 	if st.ErrorCode != 0 {
-		msg := kerr.ErrorForCode(st.ErrorCode).Error()
-		if st.ErrorMessage != nil {
-			msg = *st.ErrorMessage
-		}
-		return newTopicError(kerr.ErrorForCode(st.ErrorCode).(*kerr.Error), "%s", msg)
+		return answerError(st.ErrorCode, st.ErrorMessage)
 	}
 	if validateOnly {
 		return nil
@@ -271,7 +277,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 		if c.b.topics.get(name) == nil {
 			continue
 		}
-		if err := c.b.topics.setConfigs(name, maps.Clone(img.Configs[metadata.ConfigResource{Type: metadata.ConfigTopic, Name: name}])); err != nil {
+		if err := c.b.topics.setConfigsLocal(name, maps.Clone(img.Configs[metadata.ConfigResource{Type: metadata.ConfigTopic, Name: name}])); err != nil {
 			c.b.log.Warn("applying topic configs", "topic", name, "err", err)
 		}
 	}
@@ -292,7 +298,7 @@ func (r *topicRegistry) adopt(name string, id [16]byte, partitions int32, config
 				return err
 			}
 		}
-		return r.setConfigs(name, maps.Clone(configs))
+		return r.setConfigsLocal(name, maps.Clone(configs))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -314,4 +320,61 @@ func (r *topicRegistry) adopt(name string, id [16]byte, partitions int32, config
 		return err
 	}
 	return nil
+}
+
+// setTopicConfigs is topicRegistry.setConfigs on a cluster: the
+// controller records the keys that change (Config records, a null value
+// deleting one); another node forwards them as IncrementalAlterConfigs.
+func (c *cluster) setTopicConfigs(name string, next map[string]string) error {
+	ctx, cancel := context.WithTimeout(c.b.ctx, localWait)
+	defer cancel()
+	res := metadata.ConfigResource{Type: metadata.ConfigTopic, Name: name}
+	if c.q.IsController() {
+		_, err := c.decide(ctx, func(img *metadata.Image) ([]metadata.Record, error) {
+			if img.Topics[name] == nil {
+				return nil, newTopicError(kerr.UnknownTopicOrPartition, "Topic %s does not exist", name)
+			}
+			var out []metadata.Record
+			cur := img.Configs[res]
+			for _, k := range slices.Sorted(maps.Keys(next)) {
+				if v, ok := cur[k]; !ok || v != next[k] {
+					v := next[k]
+					out = append(out, &metadata.Config{ResourceType: res.Type, ResourceName: name, Name: k, Value: &v})
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(cur)) {
+				if _, ok := next[k]; !ok {
+					out = append(out, &metadata.Config{ResourceType: res.Type, ResourceName: name, Name: k})
+				}
+			}
+			return out, nil
+		})
+		return kafkaError(err)
+	}
+	var cur map[string]string
+	c.q.View(func(img *metadata.Image) { cur = maps.Clone(img.Configs[res]) })
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, name
+	for _, k := range slices.Sorted(maps.Keys(next)) {
+		if v, ok := cur[k]; !ok || v != next[k] {
+			r.Configs = append(r.Configs, kmsg.IncrementalAlterConfigsRequestResourceConfig{Name: k, Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr(next[k])})
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cur)) {
+		if _, ok := next[k]; !ok {
+			r.Configs = append(r.Configs, kmsg.IncrementalAlterConfigsRequestResourceConfig{Name: k, Op: kmsg.IncrementalAlterConfigOpDelete})
+		}
+	}
+	req.Resources = append(req.Resources, r)
+	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode })
+	if err != nil {
+		return forwardError(err)
+	}
+	rr := resp.(*kmsg.IncrementalAlterConfigsResponse).Resources[0]
+	if rr.ErrorCode != 0 {
+		return answerError(rr.ErrorCode, rr.ErrorMessage)
+	}
+	_, err = awaitLocal(ctx, func() bool { t := c.b.topics.get(name); return t == nil || maps.Equal(t.configs, next) }, func() bool { return true })
+	return err
 }

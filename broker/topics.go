@@ -628,6 +628,13 @@ func (r *topicRegistry) growLocal(name string, count int32, validateOnly bool) e
 
 // setConfigs replaces a topic's overrides and applies them to its logs live.
 func (r *topicRegistry) setConfigs(name string, configs map[string]string) error {
+	if r.b.cluster != nil {
+		return r.b.cluster.setTopicConfigs(name, configs)
+	}
+	return r.setConfigsLocal(name, configs)
+}
+
+func (r *topicRegistry) setConfigsLocal(name string, configs map[string]string) error {
 	if err := validateTopicConfigs(configs); err != nil {
 		return err
 	}
