@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -529,5 +530,69 @@ func TestClusterTopicConfigs(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("retention.ms reached %d of 3 nodes", n)
 		}
+	}
+}
+
+// Preferred leader election through any node: once the preferred replica
+// is back in the ISR (here by the leader's AlterPartition), ElectLeaders
+// PREFERRED gives it the leadership again.
+func TestClusterPreferredElection(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "pref", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("pref", 1)
+	preferred := c.Leader("pref", 0)
+	c.Stop(preferred)
+	c.Restart(preferred)
+	ctl := c.Controller()
+	var p metadata.PartitionState
+	var id [16]byte
+	c.Broker(ctl).cluster.q.View(func(img *metadata.Image) {
+		p, id = img.Topics["pref"].Partitions[0], img.Topics["pref"].ID
+		p.ISR = slices.Clone(p.ISR)
+	})
+	if p.Leader == preferred || slices.Contains(p.ISR, preferred) {
+		t.Fatalf("after the shutdown: %+v", p)
+	}
+	elect := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrElectLeadersRequest()
+		req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "pref", Partitions: []int32{0}}}
+		r, err := nodeClient(t, c.Broker(preferred)).SeedBrokers()[0].Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*kmsg.ElectLeadersResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	if code := elect(); code != kerr.PreferredLeaderNotAvailable.Code {
+		t.Errorf("election with the preferred replica out of the ISR: code %d", code)
+	}
+	ap := kmsg.NewPtrAlterPartitionRequest()
+	ap.BrokerID, ap.BrokerEpoch = p.Leader, c.Broker(p.Leader).cluster.epoch.Load()
+	ap.Topics = []kmsg.AlterPartitionRequestTopic{{Topic: "pref", TopicID: id, Partitions: []kmsg.AlterPartitionRequestTopicPartition{{
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: append(slices.Clone(p.ISR), preferred),
+	}}}}
+	for _, m := range ap.Topics[0].Partitions[0].NewISR {
+		ap.Topics[0].Partitions[0].NewEpochISR = append(ap.Topics[0].Partitions[0].NewEpochISR,
+			kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: m, BrokerEpoch: c.Broker(m).cluster.epoch.Load()})
+	}
+	ctlClient, err := c.Broker(ctl).cluster.client(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ctlClient.SeedBrokers()[0].Request(context.Background(), ap)
+	if err != nil || r.(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("expanding the ISR: %v %+v", err, r)
+	}
+	if code := elect(); code != 0 {
+		t.Fatalf("preferred election: code %d", code)
+	}
+	if leader := c.Leader("pref", 0); leader != preferred {
+		t.Errorf("leader %d after the election, want the preferred %d", leader, preferred)
+	}
+	if code := elect(); code != kerr.ElectionNotNeeded.Code {
+		t.Errorf("second election: code %d", code)
 	}
 }
