@@ -37,9 +37,10 @@ func TestClusterConfigKeys(t *testing.T) {
 	single, _, err := ConfigFromProperties(map[string]string{
 		"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@localhost:9093",
 		"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER", "log.dirs": "/tmp/x",
+		"advertised.listeners": "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
 	})
-	if err != nil || single.clusterMode() || single.Validate() != nil {
-		t.Errorf("single node: err %v, cluster %v, validate %v", err, single.clusterMode(), single.Validate())
+	if err != nil || single.clusterMode() || single.Validate() != nil || single.Listen != ":9092" || single.AdvertisedAddr != "localhost:9092" {
+		t.Errorf("single node: err %v, cluster %v, validate %v, %+v", err, single.clusterMode(), single.Validate(), single)
 	}
 	if d := DefaultConfig(); d.clusterMode() {
 		t.Error("the default config must be the single node")

@@ -120,6 +120,12 @@ var brokerProps = []brokerProp{
 		return err
 	}},
 	{key: "advertised.listeners", typ: typeString, null: true, doc: "Address given to clients in Metadata; defaults to the bound listener.", set: func(c *Config, v string) error {
+		// The CONTROLLER entry (Kafka's shipped files have one) is not
+		// a client's: brokers reach controllers by controller.quorum.voters.
+		v, _, err := splitControllerListener(v, c.ControllerListenerNames)
+		if err != nil {
+			return err
+		}
 		hp, err := parseListener(v)
 		if err == nil {
 			c.AdvertisedAddr = hp
