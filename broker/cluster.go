@@ -110,9 +110,13 @@ func (b *Broker) startCluster() (err error) {
 
 // controlledShutdown asks the controller, through heartbeats with
 // WantShutDown, to move this broker's leaderships away, until it answers
-// ShouldShutDown or ctx ends; the active controller then hands the quorum
-// to another voter.
+// ShouldShutDown, ctx ends, or broker.session.timeout.ms passed (the
+// controller would have fenced this broker by then; with the quorum lost,
+// as for the last nodes of a whole cluster stopping, none answers); the
+// active controller then hands the quorum to another voter.
 func (c *cluster) controlledShutdown(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.b.cfg.BrokerSessionTimeoutMs)*time.Millisecond)
+	defer cancel()
 	interval := time.Duration(c.b.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond / 4
 	for !c.shutDown.Load() && c.epoch.Load() > 0 && ctx.Err() == nil {
 		if _, err := c.heartbeat(ctx, true); err != nil {
