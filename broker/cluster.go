@@ -110,12 +110,12 @@ func (b *Broker) startCluster() (err error) {
 
 // controlledShutdown asks the controller, through heartbeats with
 // WantShutDown, to move this broker's leaderships away, until it answers
-// ShouldShutDown, ctx ends, or broker.session.timeout.ms passed (the
-// controller would have fenced this broker by then; with the quorum lost,
-// as for the last nodes of a whole cluster stopping, none answers); the
-// active controller then hands the quorum to another voter.
+// ShouldShutDown, ctx ends, or broker.session.timeout.ms (at least 10 s)
+// passed (the controller would have fenced this broker by then; with the
+// quorum lost, as for the last nodes of a whole cluster stopping, none
+// answers); the active controller then hands the quorum to another voter.
 func (c *cluster) controlledShutdown(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.b.cfg.BrokerSessionTimeoutMs)*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, max(time.Duration(c.b.cfg.BrokerSessionTimeoutMs)*time.Millisecond, 10*time.Second))
 	defer cancel()
 	interval := time.Duration(c.b.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond / 4
 	for !c.shutDown.Load() && c.epoch.Load() > 0 && ctx.Err() == nil {
