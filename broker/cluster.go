@@ -210,6 +210,11 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 	}
 	var last error = kerr.NotController
 	for _, id := range ids {
+		if id == c.b.nodeID && !c.q.IsController() {
+			// It would answer NOT_CONTROLLER, or forward an admin
+			// request to the controller again.
+			continue
+		}
 		cl, err := c.client(id)
 		if err != nil {
 			return nil, err
