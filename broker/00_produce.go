@@ -41,6 +41,7 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				sp.ErrorCode = missing.Code
 			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case b.cluster != nil && b.cluster.notLeader(t.name, rp.Partition, -1, &sp.ErrorCode, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch):
 			case !singleBatch(rp.Records):
 				// Kafka: v3+ requests carry exactly one batch per partition.
 				sp.ErrorCode = kerr.InvalidRecord.Code
@@ -88,6 +89,9 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 	}
 	if req.Acks == 0 {
 		return nil, nil // acks=0: Kafka sends no response at all
+	}
+	if b.cluster != nil {
+		b.cluster.produceEndpoints(rc, resp)
 	}
 	return resp, nil
 }

@@ -42,6 +42,9 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 			if fc.session != nil {
 				b.fetchSessions.respond(&fc, resp, rc.version)
 			}
+			if b.cluster != nil {
+				b.cluster.fetchEndpoints(rc, resp)
+			}
 			return resp, nil
 		}
 		// Long poll: register on every partition before re-reading, so an
@@ -111,7 +114,8 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			sp.ErrorCode = missing.Code
 		case tg.key.partition < 0 || int(tg.key.partition) >= len(t.partitions):
 			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		case tg.leaderEpoch > 0:
+		case b.cluster != nil && b.cluster.notLeader(t.name, tg.key.partition, tg.leaderEpoch, &sp.ErrorCode, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch):
+		case b.cluster == nil && tg.leaderEpoch > 0:
 			sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 		default:
 			p := t.partitions[tg.key.partition]

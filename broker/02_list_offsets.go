@@ -34,7 +34,8 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 			switch {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
+			case b.cluster != nil && b.cluster.notLeader(t.name, rp.Partition, rp.CurrentLeaderEpoch, &sp.ErrorCode, new(int32), new(int32)):
+			case b.cluster == nil && rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				off, ts, err := b.listOffset(t.partitions[rp.Partition], rp.Timestamp, req.IsolationLevel == 1)

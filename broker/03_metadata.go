@@ -11,6 +11,9 @@ import (
 var metadataVersions = versions{0, 13}
 
 func (b *Broker) handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	if b.cluster != nil {
+		return b.cluster.handleMetadata(rc, req)
+	}
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	host, port := b.endpoint(rc.listener)
 	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.nodeID, Host: host, Port: port}}

@@ -33,6 +33,9 @@ func (b *Broker) handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequ
 		default:
 			err = newTopicError(kerr.InvalidRequest, "Unknown coordinator type %d in FindCoordinator request", req.CoordinatorType)
 		}
+		if err == nil && b.cluster != nil {
+			err = b.cluster.findCoordinator(rc, req.CoordinatorType, key, &c)
+		}
 		if err != nil {
 			c.NodeID, c.Host, c.Port = -1, "", -1
 			c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)

@@ -32,6 +32,8 @@ func (b *Broker) handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (
 			replicationFactor: rt.ReplicationFactor,
 			validateOnly:      req.ValidateOnly,
 			configs:           map[string]string{},
+			// Another node's broker creating a coordinator's topic.
+			internal: rc.listener == controllerListener && isInternalTopic(rt.Topic),
 		}
 		if len(rt.ReplicaAssignment) > 0 {
 			for _, a := range rt.ReplicaAssignment {

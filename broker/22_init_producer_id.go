@@ -45,6 +45,10 @@ type producerIDs struct {
 	mu       sync.Mutex // guards nextID and blockEnd
 	nextID   int64
 	blockEnd int64
+	// allocate, on a cluster, takes the next block from the active
+	// controller (AllocateProducerIDs) instead of the file: ids are unique
+	// across the brokers.
+	allocate func() (start int64, err error)
 }
 
 const pidBlock = 1000
@@ -68,6 +72,13 @@ func openProducerIDs(fsys storage.FS, dir string) (*producerIDs, error) {
 func (p *producerIDs) next() (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.nextID == p.blockEnd && p.allocate != nil {
+		start, err := p.allocate()
+		if err != nil {
+			return 0, err
+		}
+		p.nextID, p.blockEnd = start, start+pidBlock
+	}
 	if p.nextID == p.blockEnd {
 		end := p.blockEnd + pidBlock
 		if err := writeFileAtomic(p.fs, p.path, binary.BigEndian.AppendUint64(nil, uint64(end))); err != nil {

@@ -36,9 +36,16 @@ func (b *Broker) handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequ
 	}
 	var resp *kmsg.TxnOffsetCommitResponse
 	var closing error
-	e := b.coord.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version, func() {
-		resp, closing = b.coord.groups.CommitTxnOffsets(rc.ctx, req, write)
-	})
+	commit := func() { resp, closing = b.coord.groups.CommitTxnOffsets(rc.ctx, req, write) }
+	var e *kerr.Error
+	if b.cluster != nil {
+		// The group's coordinator is mostly another broker than the
+		// transaction's; like Kafka's it does not ask that one (KIP-890's
+		// verification through it is not done on a cluster yet).
+		commit()
+	} else {
+		e = b.coord.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, rc.version, commit)
+	}
 	if closing != nil {
 		// The group coordinator stopped: the broker is closing.
 		return nil, closing

@@ -37,6 +37,9 @@ func (b *Broker) handleElectLeaders(rc *reqCtx, req *kmsg.ElectLeadersRequest) (
 		}
 		return resp, nil
 	}
+	if b.cluster != nil && req.ElectionType == 0 {
+		return b.cluster.electPreferred(rc, req)
+	}
 	if req.Topics == nil {
 		for _, t := range b.topics.all() {
 			st := kmsg.NewElectLeadersResponseTopic()

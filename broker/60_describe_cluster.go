@@ -21,5 +21,8 @@ func (b *Broker) handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequ
 	host, port := b.endpoint(rc.listener)
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.nodeID, Host: host, Port: port}}
 	resp.ClusterAuthorizedOperations = -2147483648
+	if b.cluster != nil {
+		b.cluster.describeCluster(rc, resp)
+	}
 	return resp, nil
 }

@@ -95,6 +95,15 @@ type Config struct {
 	// listener name (upper case) → key without the prefix → value.
 	ListenerConfigs map[string]map[string]string
 
+	// KRaft cluster keys (cluster_config.go).
+	ProcessRoles              []string // process.roles, sorted; empty: the single-node broker
+	QuorumVoters              string   // controller.quorum.voters (id@host:port,...)
+	QuorumBootstrapServers    string   // controller.quorum.bootstrap.servers
+	BrokerRack                string   // broker.rack
+	BrokerHeartbeatIntervalMs int64    // broker.heartbeat.interval.ms
+	BrokerSessionTimeoutMs    int64    // broker.session.timeout.ms
+	QuorumElectionTimeoutMs   int64    // controller.quorum.election.timeout.ms
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -226,6 +235,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateCluster(bad)
 	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
 		bad("group.min.session.timeout.ms", "%d is larger than group.max.session.timeout.ms %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
 	}

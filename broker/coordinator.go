@@ -103,6 +103,7 @@ func (b *Broker) groupConfig() coordinator.Config {
 		ConsumerAssignors:         b.cfg.GroupConsumerAssignors,
 		Topics:                    groupTopics{b.topics},
 		KnownPartition:            func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
+		Owns:                      b.ownsOffsetsPartition,
 		Logger:                    b.log,
 	}
 	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
@@ -178,7 +179,7 @@ func (b *Broker) internalTopic(name string, partitions, replicationFactor int64)
 	}
 	t, err := b.topics.create(createSpec{
 		name: name, partitions: int32(partitions),
-		replicationFactor: int16(min(replicationFactor, 1)),
+		replicationFactor: int16(min(replicationFactor, b.liveBrokerCount())),
 		configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
 		internal:          true,
 	})

@@ -69,5 +69,8 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.ListPartitionReassignments, listPartitionReassignmentsVersions, b.handleListPartitionReassignments)
 	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)
 	b.registerCoordinatorHandlers(t)
+	if b.cfg.clusterMode() {
+		b.registerClusterHandlers(t)
+	}
 	return t
 }

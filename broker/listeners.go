@@ -130,6 +130,11 @@ func (c *Config) resolvedListeners() ([]Listener, error) {
 		if l.Protocol == "" {
 			l.Protocol = protocols[l.Name]
 		}
+		if _, mapped := c.explicit["listener.security.protocol.map"]; l.Protocol == "" && !mapped && slices.Contains(c.controllerNames(), l.Name) {
+			// Kafka maps a controller listener missing from the
+			// default map to PLAINTEXT (effectiveListenerSecurityProtocolMap).
+			l.Protocol = ProtocolPlaintext
+		}
 		if l.Protocol == "" {
 			errs = append(errs, fmt.Errorf("listener.security.protocol.map: no security protocol defined for listener %s", l.Name))
 		}
@@ -148,7 +153,7 @@ func (c *Config) resolvedListeners() ([]Listener, error) {
 	}
 	served := 0
 	for _, l := range ls {
-		if !slices.Contains(c.ControllerListenerNames, l.Name) {
+		if !slices.Contains(c.controllerNames(), l.Name) {
 			served++
 		}
 	}
@@ -177,7 +182,7 @@ func (l *boundListener) isTLS() bool { return strings.HasSuffix(l.Protocol, "SSL
 // out what each advertises.
 func (b *Broker) bindListeners(ls []Listener) error {
 	for _, l := range ls {
-		if slices.Contains(b.cfg.ControllerListenerNames, l.Name) {
+		if slices.Contains(b.cfg.controllerNames(), l.Name) {
 			continue // the quorum binds its own endpoint
 		}
 		bl := &boundListener{Listener: l}

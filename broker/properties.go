@@ -223,15 +223,18 @@ var brokerProps = append([]brokerProp{
 	boolProp("transaction.partition.verification.enable", true, "Reject a transactional produce to a partition not in the producer's ongoing transaction with INVALID_TXN_STATE (KIP-890).", func(c *Config) *bool { return &c.TxnPartitionVerification }),
 	intProp("transactional.id.expiration.ms", 604800000, 1, math.MaxInt32, "Idle transactional ids are forgotten after this long.", func(c *Config) *int64 { return &c.TransactionalIDExpirationMs }),
 	intProp("producer.id.expiration.ms", 86400000, -1, math.MaxInt32, "Idle idempotent producer state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
-	{key: "process.roles", typ: typeList, def: "broker,controller", doc: "KRaft roles; a kafkit broker is always broker,controller.", set: func(_ *Config, v string) error {
-		if !strings.Contains(v, "broker") {
-			return fmt.Errorf("must include broker, got %q", v)
-		}
-		return nil
-	}},
+	{key: "process.roles", typ: typeList, null: true, doc: "KRaft roles: broker,controller (combined) runs a node of a cluster under controller.quorum.voters; unset, or a combined node that is the only voter, is the single-node broker.", set: setProcessRoles},
 	{key: "cluster.id", typ: typeString, null: true, doc: "Cluster id reported in Metadata; generated and stored in meta.properties when unset.", set: func(c *Config, v string) error { c.ClusterID = v; return nil }},
-	ignoredProp("controller.quorum.voters", "", "KRaft voters"),
-	ignoredProp("controller.quorum.bootstrap.servers", "", "KRaft bootstrap"),
+	{key: "controller.quorum.voters", typ: typeList, def: "", doc: "The controllers: id@host:port of each one's CONTROLLER listener, where the metadata quorum's Raft traffic and the brokers' registrations go.", set: func(c *Config, v string) error {
+		_, err := parseVoters(v)
+		c.QuorumVoters = v
+		return err
+	}},
+	{key: "controller.quorum.bootstrap.servers", typ: typeList, def: "", doc: "Dynamic quorum (KIP-853) bootstrap; only one server (a single node) is supported: use controller.quorum.voters for a cluster.", set: func(c *Config, v string) error { c.QuorumBootstrapServers = v; return nil }},
+	{key: "broker.rack", typ: typeString, null: true, doc: "Rack of the broker, for rack-aware replica placement.", set: func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
+	intProp("broker.heartbeat.interval.ms", 2000, 1, math.MaxInt32, "Time between a broker's heartbeats to the active controller.", func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }),
+	intProp("broker.session.timeout.ms", 9000, 1, math.MaxInt32, "A broker without a heartbeat for this long is fenced and its leaderships move.", func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
+	intProp("controller.quorum.election.timeout.ms", 1000, 1, math.MaxInt32, "Time without a leader's heartbeat before a controller starts an election.", func(c *Config) *int64 { return &c.QuorumElectionTimeoutMs }),
 	ignoredProp("num.network.threads", "3", "Network threads"),
 	ignoredProp("num.io.threads", "8", "I/O threads"),
 	ignoredProp("socket.send.buffer.bytes", "102400", "SO_SNDBUF"),

@@ -63,6 +63,11 @@ type Broker struct {
 	scramMu sync.Mutex
 
 	metrics *brokerMetrics
+
+	// cluster is this node's part in a cluster; nil for a single node.
+	cluster *cluster
+	// crash makes Close skip the controlled shutdown (NewTestCluster's Kill).
+	crash bool
 }
 
 // New validates cfg, opens (and recovers) the data directory and starts
@@ -102,7 +107,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	if cfg.wrapFS != nil {
 		b.fs = cfg.wrapFS(b.fs)
 	}
-	meta, err := loadMetaProperties(b.fs, b.cfg.DataDir, cfg.ClusterID, b.nodeID)
+	meta, err := loadMetaProperties(b.fs, b.cfg.DataDir, cfg.ClusterID, b.nodeID, cfg.freshClusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +143,15 @@ func New(cfg Config) (_ *Broker, err error) {
 		b.topics.close()
 		return nil, err
 	}
+	if cfg.clusterMode() {
+		if err := b.startCluster(); err != nil {
+			b.closeListeners()
+			b.topics.close()
+			return nil, err
+		}
+	}
 	for _, l := range b.listeners {
-		b.goStart(func() { b.acceptLoop(l) })
+		b.goStart(func() { b.acceptLoop(l.ln, l) })
 	}
 	b.goStart(b.maintenanceLoop)
 	if b.cfg.CleanerEnable {
@@ -195,10 +207,12 @@ func (b *Broker) goStart(fn func()) bool {
 	return true
 }
 
-func (b *Broker) acceptLoop(l *boundListener) {
+// acceptLoop serves ln's connections as listener l's (ln is l's socket,
+// or on a cluster node the Kafka side of the CONTROLLER port).
+func (b *Broker) acceptLoop(ln net.Listener, l *boundListener) {
 	var delay time.Duration
 	for {
-		nc, err := l.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -259,11 +273,17 @@ func (b *Broker) maintenanceLoop() {
 // or until ctx is done. Calling Close again returns the first result.
 func (b *Broker) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
+		if b.cluster != nil && !b.crash {
+			b.cluster.controlledShutdown(ctx)
+		}
 		b.startMu.Lock()
 		b.closed = true
 		b.startMu.Unlock()
 		b.cancel()
 		b.closeListeners()
+		if b.cluster != nil {
+			b.cluster.mux.Other().Close()
+		}
 		b.connsMu.Lock()
 		for nc := range b.conns {
 			// Unblock readers waiting for the next request; a request being
@@ -286,8 +306,11 @@ func (b *Broker) Close(ctx context.Context) error {
 			b.connsMu.Unlock()
 			<-done
 		}
+		if b.cluster != nil {
+			b.closeErr = b.cluster.close()
+		}
 		b.stopCoordinators()
-		b.closeErr = b.topics.close()
+		b.closeErr = errors.Join(b.closeErr, b.topics.close())
 		if b.dirLock != nil {
 			// Only now may another broker take the directory.
 			b.closeErr = errors.Join(b.closeErr, b.dirLock.Close())
@@ -306,7 +329,7 @@ func NewClusterID() string {
 }
 
 func writeMetaProperties(fsys storage.FS, path, clusterID string, nodeID int32) error {
-	content := fmt.Sprintf("#Written by kafkit\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
+	content := fmt.Sprintf("#\n#Written by kafkit\nnode.id=%d\ndirectory.id=%s\nversion=1\ncluster.id=%s\n", nodeID, NewClusterID(), clusterID)
 	if err := writeFileAtomic(fsys, path, []byte(content)); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -338,7 +361,8 @@ type metaProperties struct {
 	clusterID string
 }
 
-func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID int32) (metaProperties, error) {
+// fresh names the cluster id of a directory never formatted.
+func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID int32, fresh func() string) (metaProperties, error) {
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return metaProperties{}, fmt.Errorf("log.dirs: %w", err)
 	}
@@ -353,12 +377,15 @@ func loadMetaProperties(fsys storage.FS, dir string, clusterID string, nodeID in
 		if clusterID != "" && stored != "" && stored != clusterID {
 			return metaProperties{}, fmt.Errorf("cluster.id: configured %q but %s holds %q", clusterID, path, stored)
 		}
+		if err := checkStoredNodeID(props, path, nodeID); err != nil {
+			return metaProperties{}, err
+		}
 		if stored != "" {
 			return metaProperties{clusterID: stored}, nil
 		}
 	}
 	if clusterID == "" {
-		clusterID = NewClusterID()
+		clusterID = fresh()
 	}
 	if err := writeMetaProperties(fsys, path, clusterID, nodeID); err != nil {
 		return metaProperties{}, err

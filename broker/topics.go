@@ -445,6 +445,9 @@ func (r *topicRegistry) create(s createSpec) (*topic, error) {
 	if strings.HasPrefix(s.name, "__") && !s.internal && (s.name == "__consumer_offsets" || s.name == "__transaction_state") {
 		return nil, newTopicError(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", s.name)
 	}
+	if r.b.cluster != nil {
+		return r.b.cluster.createTopic(s)
+	}
 	if len(s.assignment) > 0 {
 		if s.partitions != -1 || s.replicationFactor != -1 {
 			return nil, newTopicError(kerr.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
@@ -536,6 +539,13 @@ func (r *topicRegistry) collision(name string) string {
 
 // delete removes a topic and its data.
 func (r *topicRegistry) delete(name string) error {
+	if r.b.cluster != nil {
+		return r.b.cluster.deleteTopic(name)
+	}
+	return r.deleteLocal(name)
+}
+
+func (r *topicRegistry) deleteLocal(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.byName[name]
@@ -564,6 +574,13 @@ func (r *topicRegistry) delete(name string) error {
 
 // grow raises a topic's partition count (CreatePartitions).
 func (r *topicRegistry) grow(name string, count int32, validateOnly bool) error {
+	if r.b.cluster != nil {
+		return r.b.cluster.growTopic(name, count, validateOnly)
+	}
+	return r.growLocal(name, count, validateOnly)
+}
+
+func (r *topicRegistry) growLocal(name string, count int32, validateOnly bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.byName[name]
@@ -604,6 +621,13 @@ func (r *topicRegistry) grow(name string, count int32, validateOnly bool) error 
 
 // setConfigs replaces a topic's overrides and applies them to its logs live.
 func (r *topicRegistry) setConfigs(name string, configs map[string]string) error {
+	if r.b.cluster != nil {
+		return r.b.cluster.setTopicConfigs(name, configs)
+	}
+	return r.setConfigsLocal(name, configs)
+}
+
+func (r *topicRegistry) setConfigsLocal(name string, configs map[string]string) error {
 	if err := validateTopicConfigs(configs); err != nil {
 		return err
 	}

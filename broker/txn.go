@@ -112,6 +112,16 @@ func (s txnBackend) NewProducerID() (int64, error) { return s.b.pids.next() }
 // group coordinator: the transaction coordinator loads only after it, and a
 // failure leaves the transaction prepared, completed again by its timer.
 func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
+	if c := s.b.cluster; c != nil {
+		if leader := c.partitionLeader(topicName, partition); leader >= 0 && leader != s.b.nodeID {
+			return c.forwardMarker(ctx, leader, topicName, partition, producerID, epoch, commit)
+		}
+	}
+	return s.writeMarkerHere(ctx, topicName, partition, producerID, epoch, commit)
+}
+
+// writeMarkerHere writes a marker to this node's log of the partition.
+func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
 	t := s.b.topics.get(topicName)
 	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
 		s.b.log.Info("transaction marker for a partition that no longer exists", "topic", topicName, "partition", partition, "producer_id", producerID)
@@ -171,7 +181,7 @@ func txnError(err error, fenced *kerr.Error) *kerr.Error {
 // marker ever ends, and the partition's LSO would stay put.
 func (b *Broker) verifiedAppend(txnID *string, topic string, partition int32, records []byte, append func()) (*kerr.Error, string) {
 	producerID, epoch, ok := transactionalBatch(records)
-	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification {
+	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification || b.cluster != nil {
 		append()
 		return nil, ""
 	}

@@ -3,11 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -36,9 +34,9 @@ func TestFranzGoSuite(t *testing.T) {
 		t.Fatalf("building cmd/broker: %v", err)
 	}
 	dir := t.TempDir()
-	saslAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	saslAddr := freePort(t)
 	props := filepath.Join(dir, "server.properties")
-	os.WriteFile(props, []byte("listeners=PLAINTEXT://127.0.0.1:"+strconv.Itoa(freePort(t))+",SASL_PLAINTEXT://"+saslAddr+"\n"+
+	os.WriteFile(props, []byte("listeners=PLAINTEXT://"+freePort(t)+",SASL_PLAINTEXT://"+saslAddr+"\n"+
 		"sasl.enabled.mechanisms=SCRAM-SHA-256\n"+
 		"offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n"), 0o600)
 	p := startProcess(t, exec.Command(bin, "--config", props, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--http", ""))
@@ -51,28 +49,21 @@ func TestFranzGoSuite(t *testing.T) {
 		t.Fatalf("creating the SCRAM user: %s", errOut.String())
 	}
 
+	runKgoSuite(t, p.addr, "KGO_TEST_SCRAM=kgo-scram:kgo-secret:256", "KGO_TEST_SCRAM_SEEDS="+saslAddr)
+}
+
+// runKgoSuite runs franz-go's kgo tests against seeds, with topics of
+// replication factor 1 and env added; KAFKIT_KGO_RUN picks tests (-run).
+func runKgoSuite(t *testing.T, seeds string, env ...string) {
 	args := []string{"test", "-count=1", "-timeout", "15m"}
 	if run := os.Getenv("KAFKIT_KGO_RUN"); run != "" {
 		args = append(args, "-run", run, "-v")
 	}
 	cmd := exec.Command("go", append(args, "github.com/twmb/franz-go/pkg/kgo")...)
-	// One broker: topics with replication factor 1.
-	cmd.Env = append(os.Environ(), "KGO_SEEDS="+p.addr, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none",
-		"KGO_TEST_SCRAM=kgo-scram:kgo-secret:256", "KGO_TEST_SCRAM_SEEDS="+saslAddr)
-	suite, err := cmd.CombinedOutput()
-	t.Logf("%s", suite)
+	cmd.Env = append(append(os.Environ(), "KGO_SEEDS="+seeds, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none"), env...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
 	if err != nil {
-		t.Fatalf("franz-go's kgo tests against cmd/broker: %v", err)
+		t.Fatalf("franz-go's kgo tests against %s: %v", seeds, err)
 	}
-}
-
-// freePort is a port nothing listens on now, for a process that must be
-// told its ports before it starts.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

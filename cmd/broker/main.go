@@ -4,6 +4,8 @@
 //	go run ./cmd/broker --config server.properties --override log.retention.hours=1
 //	go run ./cmd/broker --in-memory --listen 127.0.0.1:0
 //	go run ./cmd/broker --http ""              # no web console or /metrics
+//	go run ./cmd/broker --nodes 3              # a local three-node cluster: 9092-9094
+//	go run ./cmd/broker --config node1.properties   # a node of a cluster (process.roles, controller.quorum.voters)
 //
 // The web console and Prometheus metrics (/metrics) are served on
 // 127.0.0.1:8080 unless --http (or the key kafkit.http.listen) says otherwise.

@@ -40,6 +40,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	httpAddr := fs.String("http", "", "address of the web console and /metrics, host:port (overrides kafkit.http.listen; default 127.0.0.1:8080; empty turns them off)")
+	nodes := fs.Int("nodes", 1, "run a local cluster of this many combined nodes in this process (client ports from --listen's up, CONTROLLER ports 10000 above them, data in node-N under --data-dir)")
 	var props overrides
 	fs.Var(&props, "override", "key=value overriding a server.properties key (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +121,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *nodes > 1 {
+		return runNodes(cfg, *nodes, stdout)
 	}
 	b, err := broker.New(cfg)
 	if err != nil {

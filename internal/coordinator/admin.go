@@ -54,8 +54,8 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 			}
 			g := c.groups[id]
 			switch {
-			case !c.loaded:
-				dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			case c.unavailable(id) != nil:
+				dg.ErrorCode = c.unavailable(id).Code
 			case g == nil || g.consumer != nil:
 				// A consumer group is not a classic group (KIP-1043's
 				// answer from v6; Dead before).
@@ -107,8 +107,8 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 }
 
 func (c *Coordinator) deleteGroup(id string) *kerr.Error {
-	if !c.loaded {
-		return kerr.CoordinatorLoadInProgress
+	if err := c.unavailable(id); err != nil {
+		return err
 	}
 	g := c.groups[id]
 	switch {

@@ -10,6 +10,10 @@ import (
 // Config holds the broker settings the group coordinator obeys. The zero
 // value of a field means Kafka's default.
 type Config struct {
+	// Owns, on a cluster, says whether this broker leads a partition of
+	// __consumer_offsets: the groups of the others get NOT_COORDINATOR.
+	// Nil (a single node) owns every partition.
+	Owns                  func(partition int32) bool
 	NumPartitions         int32         // offsets.topic.num.partitions (default 50)
 	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms (default 3s; negative means 0)
 	MinSessionTimeout     time.Duration // group.min.session.timeout.ms (default 6s; negative means 0)

@@ -34,8 +34,8 @@ func (c *Coordinator) describeConsumerGroup(id string, ops bool) kmsg.ConsumerGr
 	}
 	g := c.groups[id]
 	switch {
-	case !c.loaded:
-		return fail(kerr.CoordinatorLoadInProgress, "")
+	case c.unavailable(id) != nil:
+		return fail(c.unavailable(id), "")
 	case id == "":
 		return fail(kerr.InvalidGroupID, "")
 	case g == nil:

@@ -105,8 +105,8 @@ func (c *Coordinator) assignorNames() string {
 }
 
 func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *groupError {
-	if !c.loaded {
-		return &groupError{err: kerr.CoordinatorLoadInProgress}
+	if err := c.unavailable(req.Group); err != nil {
+		return &groupError{err: err}
 	}
 	if e := c.validateConsumerHeartbeat(req); e != nil {
 		return e

@@ -7,6 +7,8 @@ import (
 	"iter"
 	"log/slog"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Coordinator is the group coordinator. Create it with New, run its loop
@@ -191,4 +193,17 @@ func newMemberID(prefix string) string {
 func (c *Coordinator) storeGroup(g *group) error {
 	_, err := c.store.Append(c.PartitionFor(g.id), []Record{{Key: groupKey(g.id), Value: groupValue(g)}})
 	return err
+}
+
+// unavailable is why this coordinator cannot serve a group's request now:
+// its state is still loading, or (on a cluster) the group's partition is
+// led by another broker, whose coordinator the client must find.
+func (c *Coordinator) unavailable(group string) *kerr.Error {
+	switch {
+	case !c.loaded:
+		return kerr.CoordinatorLoadInProgress
+	case c.cfg.Owns != nil && !c.cfg.Owns(c.PartitionFor(group)):
+		return kerr.NotCoordinator
+	}
+	return nil
 }

@@ -77,8 +77,8 @@ func (c *Coordinator) join(clientID, clientHost string, req *kmsg.JoinGroupReque
 		ch <- joinError(err.Code, memberID)
 		return ch
 	}
-	if !c.loaded {
-		return fail(kerr.CoordinatorLoadInProgress, req.MemberID)
+	if err := c.unavailable(req.Group); err != nil {
+		return fail(err, req.MemberID)
 	}
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID, req.MemberID)
@@ -478,8 +478,8 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest) chan *kmsg.SyncGroupRespo
 		ch <- syncError(err.Code)
 		return ch
 	}
-	if !c.loaded {
-		return fail(kerr.CoordinatorLoadInProgress)
+	if err := c.unavailable(req.Group); err != nil {
+		return fail(err)
 	}
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID)
@@ -573,8 +573,8 @@ func (c *Coordinator) syncResponse(g *group, m *member) *kmsg.SyncGroupResponse 
 func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	code := func() *kerr.Error {
-		if !c.loaded {
-			return kerr.CoordinatorLoadInProgress
+		if err := c.unavailable(req.Group); err != nil {
+			return err
 		}
 		if req.Group == "" {
 			return kerr.InvalidGroupID
@@ -608,8 +608,8 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 
 func (c *Coordinator) leave(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	if !c.loaded {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	if err := c.unavailable(req.Group); err != nil {
+		resp.ErrorCode = err.Code
 		return resp
 	}
 	if req.Group == "" {

@@ -53,8 +53,8 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, req *kmsg.OffsetDeleteR
 // commitAllowed is Kafka's validation of an offset commit; it returns the
 // group to commit to (possibly new, for a simple commit) or the error.
 func (c *Coordinator) commitAllowed(req *kmsg.OffsetCommitRequest) (*group, *kerr.Error) {
-	if !c.loaded {
-		return nil, kerr.CoordinatorLoadInProgress
+	if err := c.unavailable(req.Group); err != nil {
+		return nil, err
 	}
 	g := c.groups[req.Group]
 	if g == nil {
@@ -142,8 +142,8 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 func (c *Coordinator) fetch(req kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = req.Group
-	if !c.loaded {
-		out.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	if err := c.unavailable(req.Group); err != nil {
+		out.ErrorCode = err.Code
 		return out
 	}
 	var offsets map[topicPartition]committed
@@ -199,8 +199,8 @@ func (c *Coordinator) fetch(req kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchRe
 
 func (c *Coordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := kmsg.NewPtrOffsetDeleteResponse()
-	if !c.loaded {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	if err := c.unavailable(req.Group); err != nil {
+		resp.ErrorCode = err.Code
 		return resp
 	}
 	g := c.groups[req.Group]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -30,8 +31,9 @@ type QuorumConfig struct {
 	// Dir holds the log, the stable store and snapshots (Kafka keeps the
 	// metadata log in __cluster_metadata-0 under the first log dir).
 	Dir string
-	// Listener, if set, is where this node takes the quorum's connections;
-	// otherwise it listens on its own address in Voters.
+	// Listener, if set, is where this node takes the quorum's connections,
+	// their RaftPreamble consumed (a Mux's Raft side); otherwise it listens
+	// on its own address in Voters and takes only Raft connections there.
 	Listener net.Listener
 	// OnApply is the FSM's hook (see NewFSM); it may be nil.
 	OnApply func(offset uint64, records []Record, img *Image)
@@ -49,6 +51,7 @@ type Quorum struct {
 	fsm   *FSM
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
+	mux   *Mux // the listener OpenQuorum opened itself, if it did
 }
 
 // ErrNotController is an append on a node that is not the active
@@ -94,19 +97,26 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		return nil, err
 	}
 	ln := cfg.Listener
+	var mux *Mux
 	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Voters[cfg.NodeID]); err != nil {
+		raw, err := net.Listen("tcp", cfg.Voters[cfg.NodeID])
+		if err != nil {
 			store.Close()
 			return nil, fmt.Errorf("controller listener: %w", err)
 		}
+		mux = NewMux(raw, false)
+		ln = mux.Raft()
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: streamLayer{ln}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
 	})
-	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store}
+	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux}
 	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trans); err != nil {
 		trans.Close()
 		store.Close()
+		if mux != nil {
+			mux.Close()
+		}
 		return nil, err
 	}
 	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has {
@@ -175,14 +185,29 @@ func (q *Quorum) AppliedOffset() uint64 {
 // Close leaves Raft, then closes the transport and the log.
 func (q *Quorum) Close() error {
 	err := q.raft.Shutdown().Error()
-	return errors.Join(err, q.trans.Close(), q.store.Close())
+	err = errors.Join(err, q.trans.Close(), q.store.Close())
+	if q.mux != nil {
+		err = errors.Join(err, q.mux.Close())
+	}
+	return err
 }
 
 // streamLayer is raft's transport over a listener of ours.
 type streamLayer struct{ net.Listener }
 
+// Dial opens a Raft connection: RaftPreamble first (see Mux).
 func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+	nc, err := net.DialTimeout("tcp", string(addr), timeout)
+	if err != nil {
+		return nil, err
+	}
+	nc.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(nc, RaftPreamble); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetWriteDeadline(time.Time{})
+	return nc, nil
 }
 
 // slogWriter takes hclog's lines ("... [WARN]  raft: msg: k=v") into slog
@@ -203,3 +228,8 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Log(context.Background(), level, line)
 	return len(p), nil
 }
+
+// TransferLeadership hands the active controller's role to another voter
+// (a controlled shutdown of the active controller); it returns when the
+// transfer is done or failed.
+func (q *Quorum) TransferLeadership() error { return q.raft.LeadershipTransfer().Error() }

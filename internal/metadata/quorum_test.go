@@ -34,7 +34,7 @@ func startQuorum(t *testing.T, n int) []*quorumNode {
 	}
 	nodes := make([]*quorumNode, n)
 	for i := range n {
-		nodes[i] = &quorumNode{cfg: QuorumConfig{NodeID: int32(i + 1), Voters: voters, Dir: t.TempDir(), Listener: lns[i],
+		nodes[i] = &quorumNode{cfg: QuorumConfig{NodeID: int32(i + 1), Voters: voters, Dir: t.TempDir(), Listener: NewMux(lns[i], false).Raft(),
 			ElectionTimeout: 300 * time.Millisecond}}
 		nodes[i].open(t)
 	}

@@ -1,0 +1,334 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/metadata"
+)
+
+// cluster is a node's part in a cluster (process.roles with other voters):
+// its member of the metadata quorum, its registration with the active
+// controller and, while it is the active controller, the brokers'
+// sessions.
+//
+// Every node here is combined (broker,controller), so every node is a voter
+// of the quorum and applies the metadata log itself; a broker-only node
+// would follow the log as a Raft non-voter (AddNonvoter), on its broker
+// port through the same RaftPreamble split.
+//
+// Data replication is issue 12: a node opens a local log for every
+// partition of every topic in the image, and only the leader's is written;
+// a follower's stays empty, so a leadership move (fencing, controlled
+// shutdown) starts the partition over from an empty log.
+type cluster struct {
+	b      *Broker
+	q      *metadata.Quorum
+	mux    *metadata.Mux
+	voters map[int32]string
+
+	// incarnation identifies this run of the node (BrokerRegistration).
+	incarnation [16]byte
+	// epoch is the broker epoch the controller gave this run, 0 until it
+	// registered.
+	epoch atomic.Int64
+	// shutDown is set once the controller allowed a controlled shutdown.
+	shutDown atomic.Bool
+
+	// clients reach each controller's CONTROLLER endpoint.
+	clientsMu sync.Mutex
+	clients   map[int32]*kgo.Client
+
+	ctl controllerState
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// controllerState is what the active controller keeps outside the log, as
+// Kafka's does: the brokers' last heartbeats, reset on becoming active.
+type controllerState struct {
+	// mu serializes the controller's decisions: each reads the image,
+	// appends the records it decided, and returns once they are applied,
+	// so the next decision reads an image that has them.
+	mu         sync.Mutex
+	active     bool
+	lastBeat   map[int32]time.Time
+	registered map[int32]uint64 // offset of each broker's registration, when this controller wrote it
+}
+
+func (c *Config) voters() map[int32]string {
+	v, _ := parseVoters(c.QuorumVoters)
+	return v
+}
+
+// startCluster joins the quorum on the CONTROLLER endpoint, which also
+// serves Kafka requests from the other nodes, and starts registering.
+func (b *Broker) startCluster() (err error) {
+	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[int32]*kgo.Client{}, stop: make(chan struct{})}
+	rand.Read(c.incarnation[:])
+	c.ctl.lastBeat, c.ctl.registered = map[int32]time.Time{}, map[int32]uint64{}
+	addr := b.cfg.controllerListen()
+	if addr == "" {
+		addr = c.voters[b.nodeID]
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
+	}
+	c.mux = metadata.NewMux(ln, true)
+	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
+		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
+		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
+		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
+	})
+	if err != nil {
+		c.mux.Close()
+		return err
+	}
+	b.cluster = c
+	b.pids.allocate = c.allocateProducerIDs
+	// Other nodes' Kafka requests on the CONTROLLER port: plaintext, and
+	// answered with this node's first client endpoint where one is named.
+	ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
+	b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
+	c.wg.Add(2)
+	go c.brokerLoop()
+	go c.controllerLoop()
+	return nil
+}
+
+// controlledShutdown asks the controller, through heartbeats with
+// WantShutDown, to move this broker's leaderships away, until it answers
+// ShouldShutDown, ctx ends, or broker.session.timeout.ms (at least 10 s)
+// passed (the controller would have fenced this broker by then; with the
+// quorum lost, as for the last nodes of a whole cluster stopping, none
+// answers); the active controller then hands the quorum to another voter.
+func (c *cluster) controlledShutdown(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, max(time.Duration(c.b.cfg.BrokerSessionTimeoutMs)*time.Millisecond, 10*time.Second))
+	defer cancel()
+	interval := time.Duration(c.b.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond / 4
+	for !c.shutDown.Load() && c.epoch.Load() > 0 && ctx.Err() == nil {
+		if _, err := c.heartbeat(ctx, true); err != nil {
+			c.b.log.Debug("controlled shutdown heartbeat", "err", err)
+		}
+		if c.shutDown.Load() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
+	}
+	if c.q.IsController() {
+		c.q.TransferLeadership()
+	}
+}
+
+// close stops the loops and leaves the quorum (no controlled shutdown: a
+// crash or the end of one).
+func (c *cluster) close() error {
+	close(c.stop)
+	c.wg.Wait()
+	c.clientsMu.Lock()
+	for _, cl := range c.clients {
+		cl.Close()
+	}
+	c.clientsMu.Unlock()
+	err := c.q.Close()
+	return errors.Join(err, c.mux.Close())
+}
+
+// sleep waits d or until the cluster stops; false when it stopped.
+func (c *cluster) sleep(d time.Duration) bool {
+	select {
+	case <-c.stop:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// brokerLoop registers this broker with the active controller and then
+// heartbeats every broker.heartbeat.interval.ms; a STALE_BROKER_EPOCH (the
+// controller fenced an older registration) registers again.
+func (c *cluster) brokerLoop() {
+	defer c.wg.Done()
+	interval := time.Duration(c.b.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+	retry := min(interval, 200*time.Millisecond)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), interval+time.Second)
+		var err error
+		if c.epoch.Load() == 0 {
+			err = c.register(ctx)
+		} else {
+			_, err = c.heartbeat(ctx, false)
+		}
+		cancel()
+		wait := interval
+		if err != nil {
+			c.b.log.Debug("controller request", "err", err)
+			wait = retry
+		}
+		if c.epoch.Load() > 0 && err == nil && c.fencedHere() {
+			wait = retry // catching up: heartbeat soon to be unfenced
+		}
+		if !c.sleep(wait) {
+			return
+		}
+	}
+}
+
+// fencedHere reports whether this broker's own image has it fenced.
+func (c *cluster) fencedHere() bool {
+	fenced := true
+	c.q.View(func(img *metadata.Image) {
+		if br := img.Brokers[c.b.nodeID]; br != nil && br.Epoch == c.epoch.Load() {
+			fenced = br.Fenced
+		}
+	})
+	return fenced
+}
+
+// toController sends req to the active controller, as this node's quorum
+// member knows it, else to each voter in turn; NOT_CONTROLLER answers move
+// on to the next.
+func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
+	ids := slices.Sorted(maps.Keys(c.voters))
+	if id, ok := c.q.Controller(); ok {
+		ids = append([]int32{id}, ids...)
+	}
+	var last error = kerr.NotController
+	for _, id := range ids {
+		if id == c.b.nodeID && !c.q.IsController() {
+			// It would answer NOT_CONTROLLER, or forward an admin
+			// request to the controller again.
+			continue
+		}
+		cl, err := c.client(id)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		if err != nil {
+			last = err
+			continue
+		}
+		if code(resp) == kerr.NotController.Code {
+			continue
+		}
+		return resp, nil
+	}
+	return nil, last
+}
+
+func (c *cluster) client(id int32) (*kgo.Client, error) {
+	c.clientsMu.Lock()
+	defer c.clientsMu.Unlock()
+	if cl := c.clients[id]; cl != nil {
+		return cl, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.voters[id]), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
+		kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	c.clients[id] = cl
+	return cl, nil
+}
+
+// register sends BrokerRegistration with this broker's listener.
+func (c *cluster) register(ctx context.Context) error {
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.ClusterID, req.IncarnationID = c.b.nodeID, c.b.clusterID, c.incarnation
+	for _, ep := range c.b.endpoints() {
+		l := kmsg.NewBrokerRegistrationRequestListener()
+		l.Name, l.Host, l.Port, l.SecurityProtocol = ep.Name, ep.Host, uint16(ep.Port), ep.SecurityProtocol
+		req.Listeners = append(req.Listeners, l)
+	}
+	if c.b.cfg.BrokerRack != "" {
+		req.Rack = &c.b.cfg.BrokerRack
+	}
+	req.PreviousBrokerEpoch = -1
+	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.BrokerRegistrationResponse).ErrorCode })
+	if err != nil {
+		return err
+	}
+	r := resp.(*kmsg.BrokerRegistrationResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return fmt.Errorf("broker registration: %w", err)
+	}
+	c.epoch.Store(r.BrokerEpoch)
+	c.b.log.Info("registered with the controller", "broker_epoch", r.BrokerEpoch)
+	return nil
+}
+
+// heartbeat sends one BrokerHeartbeat; ShouldShutDown marks shutDown.
+func (c *cluster) heartbeat(ctx context.Context, wantShutDown bool) (*kmsg.BrokerHeartbeatResponse, error) {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = c.b.nodeID, c.epoch.Load()
+	req.CurrentMetadataOffset = int64(c.q.AppliedOffset())
+	req.WantShutdown = wantShutDown
+	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.BrokerHeartbeatResponse).ErrorCode })
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*kmsg.BrokerHeartbeatResponse)
+	switch err := kerr.ErrorForCode(r.ErrorCode); {
+	case errors.Is(err, kerr.StaleBrokerEpoch), errors.Is(err, kerr.BrokerIDNotRegistered):
+		c.b.log.Info("registration lost; registering again", "err", err)
+		c.epoch.CompareAndSwap(req.BrokerEpoch, 0)
+		return nil, err
+	case err != nil:
+		return nil, err
+	}
+	if r.ShouldShutdown {
+		c.shutDown.Store(true)
+	}
+	return r, nil
+}
+
+// endpoints are this broker's client listeners as it registers them: each
+// one's advertised endpoint with Kafka's SecurityProtocol id.
+func (b *Broker) endpoints() []metadata.Endpoint {
+	ids := map[string]int16{ProtocolPlaintext: 0, ProtocolSSL: 1, ProtocolSASLPlaintext: 2, ProtocolSASLSSL: 3}
+	var eps []metadata.Endpoint
+	for _, l := range b.listeners {
+		eps = append(eps, metadata.Endpoint{Name: l.Name, Host: l.advHost, Port: l.advPort, SecurityProtocol: ids[l.Protocol]})
+	}
+	return eps
+}
+
+// allocateProducerIDs takes a block of producer ids from the active
+// controller.
+func (c *cluster) allocateProducerIDs() (int64, error) {
+	ctx, cancel := context.WithTimeout(c.b.ctx, localWait)
+	defer cancel()
+	req := kmsg.NewPtrAllocateProducerIDsRequest()
+	req.BrokerID, req.BrokerEpoch = c.b.nodeID, c.epoch.Load()
+	if req.BrokerEpoch == 0 {
+		return 0, kerr.CoordinatorNotAvailable // not registered yet: retriable
+	}
+	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.AllocateProducerIDsResponse).ErrorCode })
+	if err != nil {
+		return 0, forwardError(err)
+	}
+	r := resp.(*kmsg.AllocateProducerIDsResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return 0, err
+	}
+	return r.ProducerIDStart, nil
+}

@@ -1,0 +1,174 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The KRaft keys of a cluster node. A node runs as a member of a cluster
+// (metadata quorum, registration, leaders from the image) only when
+// process.roles asks for it and controller.quorum.voters names other nodes:
+// without these keys, and with Kafka's shipped single-node combined
+// server.properties (one voter, itself), the broker is the single node it
+// always was, with no Raft started.
+
+// defaultControllerListener is the listener name Kafka's sample configs
+// give the controller.
+const defaultControllerListener = "CONTROLLER"
+
+func setProcessRoles(c *Config, v string) error {
+	var roles []string
+	for _, r := range strings.Split(v, ",") {
+		r = strings.TrimSpace(r)
+		switch r {
+		case "broker", "controller":
+			if slices.Contains(roles, r) {
+				return fmt.Errorf("%s is listed twice in %q", r, v)
+			}
+			roles = append(roles, r)
+		case "":
+		default:
+			return fmt.Errorf("unknown role %q: want broker, controller or broker,controller", r)
+		}
+	}
+	if len(roles) == 0 {
+		return fmt.Errorf("want broker, controller or broker,controller, got %q", v)
+	}
+	slices.Sort(roles)
+	c.ProcessRoles = roles
+	return nil
+}
+
+// parseVoters parses controller.quorum.voters: id@host:port, comma
+// separated.
+func parseVoters(v string) (map[int32]string, error) {
+	voters := map[int32]string{}
+	for _, e := range strings.Split(v, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(e, "@")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("want id@host:port entries, got %q", e)
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" || port == "0" {
+			return nil, fmt.Errorf("want id@host:port with a fixed port, got %q", e)
+		}
+		if _, dup := voters[int32(n)]; dup {
+			return nil, fmt.Errorf("node %d is listed twice", n)
+		}
+		voters[int32(n)] = addr
+	}
+	return voters, nil
+}
+
+// controllerNames are the controller's listener names:
+// controller.listener.names, else CONTROLLER (the name Kafka's sample
+// configs use) on a node with process.roles.
+func (c *Config) controllerNames() []string {
+	if len(c.ControllerListenerNames) > 0 || len(c.ProcessRoles) == 0 {
+		return c.ControllerListenerNames
+	}
+	return []string{defaultControllerListener}
+}
+
+// controllerListen is the host:port of the first controller listener in
+// listeners; empty when there is none (the quorum then binds the node's
+// controller.quorum.voters address).
+func (c *Config) controllerListen() string {
+	names := c.controllerNames()
+	for _, l := range c.Listeners {
+		if slices.Contains(names, l.Name) {
+			return l.Addr()
+		}
+	}
+	return ""
+}
+
+// clusterMode reports whether the config asks for a node of a cluster.
+func (c *Config) clusterMode() bool {
+	if len(c.ProcessRoles) == 0 {
+		return false
+	}
+	voters, _ := parseVoters(c.QuorumVoters)
+	_, self := voters[int32(c.BrokerID)]
+	return len(voters) > 1 || (len(voters) == 1 && !self)
+}
+
+// validateCluster checks the KRaft keys, naming the key at fault.
+func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
+	if len(c.ProcessRoles) == 0 {
+		return
+	}
+	voters, err := parseVoters(c.QuorumVoters)
+	if err != nil {
+		bad("controller.quorum.voters", "%v", err)
+		return
+	}
+	if len(voters) == 0 {
+		if bs := strings.Split(c.QuorumBootstrapServers, ","); c.QuorumBootstrapServers == "" || len(bs) > 1 {
+			bad("controller.quorum.voters", "a cluster node needs its controllers: set controller.quorum.voters=id@host:port,... (a dynamic quorum through controller.quorum.bootstrap.servers, KIP-853, is not supported with more than one controller)")
+		}
+		return
+	}
+	if !c.clusterMode() {
+		return
+	}
+	if c.BrokerID < 0 {
+		bad("node.id", "a cluster node needs node.id (>= 0), got %d", c.BrokerID)
+	}
+	if !slices.Equal(c.ProcessRoles, []string{"broker", "controller"}) {
+		bad("process.roles", "only combined nodes (broker,controller) are supported yet, got %s", strings.Join(c.ProcessRoles, ","))
+	}
+	if _, ok := voters[int32(c.BrokerID)]; !ok {
+		bad("controller.quorum.voters", "node.id %d has the controller role but is not among the voters %v", c.BrokerID, slices.Sorted(maps.Keys(voters)))
+	}
+	if c.InMemory {
+		bad("log.dirs", "a cluster node keeps its metadata log on disk: it cannot run in memory")
+	}
+	if c.BrokerSessionTimeoutMs <= c.BrokerHeartbeatIntervalMs {
+		bad("broker.session.timeout.ms", "%d must be larger than broker.heartbeat.interval.ms %d", c.BrokerSessionTimeoutMs, c.BrokerHeartbeatIntervalMs)
+	}
+}
+
+// checkStoredNodeID refuses a log directory that meta.properties gives to
+// another node, as Kafka does.
+func checkStoredNodeID(props map[string]string, path string, nodeID int32) error {
+	v, ok := props["node.id"]
+	if !ok {
+		v, ok = props["broker.id"] // version=0 files (ZooKeeper era)
+	}
+	if !ok {
+		return nil
+	}
+	if stored, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32); err != nil || int32(stored) != nodeID {
+		return fmt.Errorf("node.id: stored node id %s doesn't match the configured node.id %d in %s. If you moved your data, make sure your configured node id matches. If you intend to create a new node, you should remove all data in your data directories", v, nodeID, path)
+	}
+	return nil
+}
+
+// freshClusterID is the cluster id a node writes into a log directory
+// never formatted (kafka-storage.sh format is optional here). The nodes of
+// a cluster must agree on it without talking: they share
+// controller.quorum.voters, so it is derived from that, in Kafka's
+// cluster id form; a single node takes a random one.
+func (c *Config) freshClusterID() string {
+	if !c.clusterMode() {
+		return NewClusterID()
+	}
+	voters := c.voters()
+	var canon []string
+	for _, id := range slices.Sorted(maps.Keys(voters)) {
+		canon = append(canon, fmt.Sprintf("%d@%s", id, voters[id]))
+	}
+	sum := sha256.Sum256([]byte("kafkit cluster " + strings.Join(canon, ",")))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}

@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// A Kafka combined-mode server.properties configures a cluster node.
+func TestClusterConfigKeys(t *testing.T) {
+	cfg, unknown, err := ConfigFromProperties(map[string]string{
+		"process.roles":                  "broker,controller",
+		"node.id":                        "2",
+		"controller.quorum.voters":       "1@127.0.0.1:19093,2@127.0.0.1:19094,3@127.0.0.1:19095",
+		"listeners":                      "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19094",
+		"advertised.listeners":           "PLAINTEXT://localhost:19092",
+		"controller.listener.names":      "CONTROLLER",
+		"inter.broker.listener.name":     "PLAINTEXT",
+		"listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"broker.rack":                    "r1",
+		"broker.heartbeat.interval.ms":   "500",
+		"broker.session.timeout.ms":      "3000",
+		"log.dirs":                       t.TempDir(),
+	})
+	if err != nil || len(unknown) != 0 {
+		t.Fatalf("err %v, unknown %v", err, unknown)
+	}
+	if !cfg.clusterMode() || cfg.BrokerID != 2 || cfg.Listen != "127.0.0.1:19092" || cfg.controllerListen() != "127.0.0.1:19094" ||
+		cfg.BrokerRack != "r1" || cfg.BrokerHeartbeatIntervalMs != 500 || cfg.BrokerSessionTimeoutMs != 3000 {
+		t.Errorf("cfg = %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+
+	// Kafka's shipped single-node file: one voter, itself. No cluster.
+	single, _, err := ConfigFromProperties(map[string]string{
+		"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@localhost:9093",
+		"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER", "log.dirs": "/tmp/x",
+		"advertised.listeners": "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
+	})
+	if err != nil || single.clusterMode() || single.Validate() != nil || single.Listen != ":9092" || single.AdvertisedAddr != "localhost:9092" {
+		t.Errorf("single node: err %v, cluster %v, validate %v, %+v", err, single.clusterMode(), single.Validate(), single)
+	}
+	if d := DefaultConfig(); d.clusterMode() {
+		t.Error("the default config must be the single node")
+	}
+}
+
+func TestClusterConfigErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		props map[string]string
+		key   string
+	}{
+		{map[string]string{"process.roles": "broker,zookeeper"}, "process.roles:"},
+		{map[string]string{"controller.quorum.voters": "1@host"}, "controller.quorum.voters:"},
+		{map[string]string{"controller.quorum.voters": "x@host:1"}, "controller.quorum.voters:"},
+		{map[string]string{"listeners": "CONTROLLER://:9093"}, "listener.security.protocol.map:"},
+		{map[string]string{"process.roles": "broker,controller", "controller.listener.names": "CONTROLLER", "listeners": "CONTROLLER://:9093"}, "listeners:"},
+		{map[string]string{"broker.session.timeout.ms": "0"}, "broker.session.timeout.ms:"},
+	} {
+		cfg, _, err := ConfigFromProperties(tc.props)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%v: err %v, want it to name %s", tc.props, err, tc.key)
+		}
+	}
+	for _, tc := range []struct {
+		props map[string]string
+		key   string
+	}{
+		{map[string]string{"process.roles": "broker,controller", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "controller.quorum.voters: node.id 4"},
+		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "process.roles:"},
+		{map[string]string{"process.roles": "broker,controller", "controller.quorum.bootstrap.servers": "h:1,h:2"}, "controller.quorum.voters:"},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "broker.session.timeout.ms": "1000"}, "broker.session.timeout.ms:"},
+	} {
+		tc.props["log.dirs"] = "/tmp/x"
+		cfg, _, err := ConfigFromProperties(tc.props)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%v: err %v, want it to name %s", tc.props, err, tc.key)
+		}
+	}
+}
+
+// A log directory formatted for another node is refused, as Kafka does.
+func TestMetaPropertiesNodeIDMismatch(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.BrokerID = "127.0.0.1:0", dir, 1
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close(context.Background())
+	data, _ := readFile(b.fs, dir+"/meta.properties")
+	props, _ := ReadProperties(strings.NewReader(string(data)))
+	if props["node.id"] != "1" || props["version"] != "1" || props["cluster.id"] != b.ClusterID() || props["directory.id"] == "" {
+		t.Errorf("meta.properties = %q", data)
+	}
+	cfg.BrokerID = 2
+	if b, err := New(cfg); err == nil {
+		b.Close(context.Background())
+		t.Fatal("a directory of node 1 started as node 2")
+	} else if !strings.Contains(err.Error(), "stored node id 1 doesn't match the configured node.id 2") {
+		t.Errorf("err = %v", err)
+	}
+}

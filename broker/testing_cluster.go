@@ -1,0 +1,272 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kafkit/kafkit/internal/metadata"
+)
+
+// TestCluster is a cluster of combined nodes (ids 1..n) in one test
+// process, on 127.0.0.1, with its data in temporary directories; see
+// NewTestCluster.
+type TestCluster struct {
+	t     testing.TB
+	mu    sync.Mutex
+	cfgs  map[int32]Config
+	nodes map[int32]*Broker // nil while a node is stopped
+}
+
+// NewTestCluster starts an n-node cluster for a test, every node a broker
+// and a voter of the metadata quorum, with short timeouts (heartbeats every
+// 100 ms, sessions of 1.5 s, elections after 300 ms) so that failures show
+// quickly. opts adjust every node's Config. It returns once every broker
+// is registered and unfenced; t.Cleanup stops it.
+func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
+	t.Helper()
+	var voters []string
+	for id := 1; id <= n; id++ {
+		voters = append(voters, fmt.Sprintf("%d@%s", id, freeAddr(t)))
+	}
+	c := &TestCluster{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Broker{}}
+	clusterID := NewClusterID()
+	for id := int32(1); id <= int32(n); id++ {
+		cfg := DefaultConfig()
+		if err := cfg.Set(map[string]string{
+			"process.roles": "broker,controller", "controller.quorum.voters": strings.Join(voters, ","),
+			"broker.heartbeat.interval.ms": "100", "broker.session.timeout.ms": "1500",
+			"controller.quorum.election.timeout.ms": "300", "group.initial.rebalance.delay.ms": "0",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.BrokerID, cfg.ClusterID = int64(id), clusterID
+		cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		for _, o := range opts {
+			o(&cfg)
+		}
+		c.cfgs[id] = cfg
+	}
+	t.Cleanup(c.close)
+	var wg sync.WaitGroup
+	errs := make([]error, n+1)
+	for id := int32(1); id <= int32(n); id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[id] = c.start(id)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.AwaitLive(n)
+	return c
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (c *TestCluster) start(id int32) error {
+	c.mu.Lock()
+	cfg := c.cfgs[id]
+	c.mu.Unlock()
+	b, err := New(cfg)
+	if err != nil {
+		return fmt.Errorf("node %d: %w", id, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nodes[id] = b
+	// A restart comes back on the same client port.
+	cfg.Listen = b.Addr()
+	c.cfgs[id] = cfg
+	return nil
+}
+
+// Broker is node id, nil while it is stopped.
+func (c *TestCluster) Broker(id int32) *Broker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
+}
+
+// Addrs are the client addresses of the running nodes (bootstrap.servers).
+func (c *TestCluster) Addrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for id := int32(1); int(id) <= len(c.cfgs); id++ {
+		if b := c.nodes[id]; b != nil {
+			out = append(out, b.Addr())
+		}
+	}
+	return out
+}
+
+// Stop stops node id as SIGTERM does: a controlled shutdown that moves its
+// leaderships first.
+func (c *TestCluster) Stop(id int32) { c.stop(id, false) }
+
+// Kill stops node id without a controlled shutdown, as kill -9 does to the
+// cluster (its logs are still closed in order: the process lives on).
+func (c *TestCluster) Kill(id int32) { c.stop(id, true) }
+
+func (c *TestCluster) stop(id int32, crash bool) {
+	c.t.Helper()
+	c.mu.Lock()
+	b := c.nodes[id]
+	c.nodes[id] = nil
+	c.mu.Unlock()
+	if b == nil {
+		return
+	}
+	b.crash = crash
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		c.t.Errorf("stopping node %d: %v", id, err)
+	}
+}
+
+// Restart starts a stopped node again on its data and waits (up to 15 s)
+// until it is registered again and unfenced.
+func (c *TestCluster) Restart(id int32) {
+	c.t.Helper()
+	if err := c.start(id); err != nil {
+		c.t.Fatal(err)
+	}
+	b := c.Broker(id)
+	c.await(fmt.Sprintf("registration of node %d", id), func(*Broker) bool {
+		return b.cluster.epoch.Load() > 0 && !b.cluster.fencedHere()
+	})
+}
+
+// AwaitTopic waits (up to 15 s) until every running node's image has the
+// topic with partitions partitions and the node has their local logs.
+func (c *TestCluster) AwaitTopic(topic string, partitions int) {
+	c.t.Helper()
+	c.await("topic "+topic+" on every node", func(*Broker) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, b := range c.nodes {
+			if b == nil {
+				continue
+			}
+			if t := b.topics.get(topic); t == nil || len(t.partitions) != partitions {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Controller waits (up to 15 s) for an active controller among the
+// running nodes and returns its id.
+func (c *TestCluster) Controller() int32 {
+	c.t.Helper()
+	var id int32 = -1
+	c.await("an active controller", func(b *Broker) bool {
+		if b.cluster.q.IsController() {
+			id = b.nodeID
+			return true
+		}
+		return false
+	})
+	return id
+}
+
+// Leader is the leader of a partition in the active controller's image,
+// the first to have every change (-1 for none or an unknown partition).
+func (c *TestCluster) Leader(topic string, partition int32) int32 {
+	leader := int32(-1)
+	c.await("an active controller", func(b *Broker) bool {
+		if !b.cluster.q.IsController() {
+			return false
+		}
+		b.cluster.q.View(func(img *metadata.Image) {
+			if t := img.Topics[topic]; t != nil && int(partition) < len(t.Partitions) {
+				leader = t.Partitions[partition].Leader
+			}
+		})
+		return true
+	})
+	return leader
+}
+
+// AwaitLive waits (up to 15 s) until every running node's image has n
+// registered, unfenced brokers.
+func (c *TestCluster) AwaitLive(n int) {
+	c.t.Helper()
+	c.await(fmt.Sprintf("%d live brokers on every node", n), func(*Broker) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, b := range c.nodes {
+			if b == nil {
+				continue
+			}
+			live := 0
+			b.cluster.q.View(func(img *metadata.Image) { live = len(liveBrokers(img, plaintextListener)) })
+			if live != n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// await polls fn on the running nodes until it holds for one of them.
+func (c *TestCluster) await(what string, fn func(*Broker) bool) {
+	c.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c.mu.Lock()
+		var running []*Broker
+		for _, b := range c.nodes {
+			if b != nil {
+				running = append(running, b)
+			}
+		}
+		c.mu.Unlock()
+		for _, b := range running {
+			if fn(b) {
+				return
+			}
+		}
+	}
+	c.t.Fatalf("test cluster: no %s within 15 s", what)
+}
+
+func (c *TestCluster) close() {
+	c.mu.Lock()
+	var ids []int32
+	for id, b := range c.nodes {
+		if b != nil {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.stop(id, true)
+		}()
+	}
+	wg.Wait()
+}
