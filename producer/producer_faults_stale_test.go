@@ -120,3 +120,73 @@ func TestFaultStaleAttemptAfterRejection(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// In a transaction the rejected batch's records are moved over, as Java's
+// adjustSequencesDueToFailedBatch does: the transaction can only abort. B's
+// held attempt then carries the sequence after B's resend. Arriving before
+// the abort, it is written into the aborted transaction (as with Java's
+// producer: read_committed consumers never see it). Arriving while the next
+// transaction writes the partition, it must not be written there: EndTxn v5
+// (KIP-890) ended the aborted transaction under a new epoch, which fences it
+// (an older coordinator leaves the epoch, and the broker takes it for a
+// duplicate of the next transaction's batch at that sequence).
+func TestFaultStaleAttemptAfterTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		beforeAbort bool
+		stored      string
+	}{
+		{"before abort", true, "[first B B next]"},
+		{"in next transaction", false, "[first B next]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(1, "t"))
+			p := txnProducer(t, c, Config{Linger: -1, MaxInFlight: 5, RequestTimeout: time.Second,
+				DeliveryTimeout: 20 * time.Second, RetryBackoff: time.Millisecond})
+			ctx := testCtx(t)
+			commitOne(t, p, "t", "first")
+			a := newAcks()
+			send, release, woke := staleAttempt(t, c, p, a)
+			arrive := func() {
+				close(release)
+				<-woke
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			send()
+			a.wg.Wait()
+			if err := p.CommitTransaction(ctx); !errors.Is(err, ErrAbortableTransaction) || !errors.Is(err, kerr.InvalidRecord) {
+				t.Fatalf("commit: %v, want abortable INVALID_RECORD", err)
+			}
+			if tc.beforeAbort {
+				arrive()
+			}
+			if err := p.AbortTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.SendSync(ctx, &kafkit.Record{Topic: "t", Value: []byte("next")}); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.beforeAbort {
+				arrive()
+			}
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var committed, all []string
+			for _, r := range consumeAll(t, c, "t", kgo.ReadCommitted()) {
+				committed = append(committed, string(r.Value))
+			}
+			for _, r := range consumeAll(t, c, "t", kgo.ReadUncommitted()) {
+				all = append(all, string(r.Value))
+			}
+			if fmt.Sprint(committed) != "[first next]" || fmt.Sprint(all) != tc.stored {
+				t.Fatalf("committed %v, stored %v; want [first next] committed, %s stored", committed, all, tc.stored)
+			}
+		})
+	}
+}
