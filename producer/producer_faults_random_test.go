@@ -7,12 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,86 +24,180 @@ import (
 	"github.com/kafkit/kafkit"
 )
 
-// lockedRand is a rand shared by kfake's goroutines and the test.
-type lockedRand struct {
-	mu sync.Mutex
-	r  *rand.Rand
+// faultPlan injects the randomized test's faults into kfake's produce
+// handling, per partition of each request: errors the broker answers after
+// writing (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND) or instead of
+// writing (NOT_LEADER_OR_FOLLOWER, INVALID_RECORD), and per request killed
+// connections and delays past the client's request timeout (the broker then
+// writes what the client gave up on, as Kafka does with a request it read
+// before the client hung up).
+//
+// Each decision is drawn from the seed and the attempt itself (partition,
+// producer id and epoch, base sequence, record count, and how often that
+// batch arrived), not from the order requests reach kfake's goroutines, so a
+// seed brings the same faults to the same batches. How records fall into
+// batches still depends on timing. trace keeps what kfake was sent and what
+// it was told to do, for the failure report.
+type faultPlan struct {
+	c     *kfake.Cluster
+	seed  uint64
+	delay time.Duration
+	codes []faultCode
+	hits  []*kfake.FaultHandle // per code
+
+	mu      sync.Mutex // guards the fields below: kfake's goroutines and the test share them
+	off     bool
+	seen    map[attemptKey]int             // arrivals per attempt
+	drawn   map[kmsg.Request]map[int32]int // per request: each partition's code (-1: none)
+	trace   []string
+	kills   int
+	delays  int
+	started time.Time
 }
 
-func (l *lockedRand) chance(p float64) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.r.Float64() < p
+type faultCode struct {
+	err *kerr.Error
+	p   float64
 }
 
-func (l *lockedRand) intN(n int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.r.IntN(n)
+type attemptKey struct {
+	partition int32
+	id        int64
+	epoch     int16
+	seq, n    int32
 }
 
-// injectFaults makes kfake answer produce requests, per partition, with
-// errors applied (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND) or not
-// (NOT_LEADER_OR_FOLLOWER, INVALID_RECORD), kill connections before
-// applying, and delay requests past the client's request timeout, so that
-// the broker applies them but the response is lost. It returns the function
-// that stops injecting and the one that counts the faults injected.
-func injectFaults(c *kfake.Cluster, rng *lockedRand, delay time.Duration, rejects bool) (stop func(), count func() string) {
-	var stopped sync.Mutex
-	off := false
-	on := func() bool {
-		stopped.Lock()
-		defer stopped.Unlock()
-		return !off
+// mix hashes vals to a number in [0, 1) (splitmix64 steps).
+func mix(vals ...uint64) float64 {
+	var h uint64
+	for _, v := range vals {
+		h += v + 0x9e3779b97f4a7c15
+		h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9
+		h = (h ^ (h >> 27)) * 0x94d049bb133111eb
+		h ^= h >> 31
 	}
-	codes := []struct {
-		err *kerr.Error
-		p   float64
-	}{
-		{kerr.RequestTimedOut, 0.06}, {kerr.NotEnoughReplicasAfterAppend, 0.04}, {kerr.NotLeaderForPartition, 0.06},
-	}
+	return float64(h>>11) / (1 << 53)
+}
+
+func injectFaults(c *kfake.Cluster, seed uint64, parts int32, delay time.Duration, rejects bool) *faultPlan {
+	f := &faultPlan{c: c, seed: seed, delay: delay, seen: map[attemptKey]int{}, drawn: map[kmsg.Request]map[int32]int{},
+		started: time.Now(), codes: []faultCode{{kerr.RequestTimedOut, 0.06}, {kerr.NotEnoughReplicasAfterAppend, 0.04},
+			{kerr.NotLeaderForPartition, 0.06}}}
 	if rejects {
-		codes = append(codes, struct {
-			err *kerr.Error
-			p   float64
-		}{kerr.InvalidRecord, 0.03})
+		f.codes = append(f.codes, faultCode{kerr.InvalidRecord, 0.03})
 	}
-	var handles []*kfake.FaultHandle
-	for _, code := range codes {
-		p := code.p
-		handles = append(handles, c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: code.err, Count: -1,
-			When: func(kmsg.Request) bool { return on() && rng.chance(p) }}))
+	for i, code := range f.codes {
+		var fs []kfake.Fault
+		for p := range parts {
+			fs = append(fs, kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Partitions: []int32{p}, Err: code.err, Count: -1,
+				When: func(req kmsg.Request) bool { return f.code(req, p) == i }})
+		}
+		f.hits = append(f.hits, c.Fault(fs...))
 	}
-	var kills, delays atomic.Int32
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if !on() {
-			return nil, nil, false
-		}
-		switch {
-		case rng.chance(0.04):
-			kills.Add(1)
-			return nil, errors.New("injected: connection killed"), true
-		case rng.chance(0.05):
-			delays.Add(1)
-			d := time.Duration(rng.intN(int(delay)))
-			c.SleepControl(func() { time.Sleep(d) })
-		}
+	c.ControlKey(int16(kmsg.Produce), f.control)
+	return f
+}
+
+// code is the fault drawn for partition p of req.
+func (f *faultPlan) code(req kmsg.Request, p int32) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.drawn[req][p]; ok {
+		return c
+	}
+	return -1
+}
+
+// control runs once per produce request, before kfake handles it: it draws
+// the request's faults, kills its connection or delays it.
+func (f *faultPlan) control(req kmsg.Request) (kmsg.Response, error, bool) {
+	f.c.KeepControl()
+	f.mu.Lock()
+	if f.off {
+		f.mu.Unlock()
 		return nil, nil, false
-	})
-	stop = func() {
-		stopped.Lock()
-		off = true
-		stopped.Unlock()
 	}
-	count = func() string {
-		out := fmt.Sprintf("%d killed, %d delayed", kills.Load(), delays.Load())
-		for i, h := range handles {
-			out += fmt.Sprintf(", %d %s", h.Hits(), codes[i].err.Message)
+	line := fmt.Sprintf("%6dms produce", time.Since(f.started).Milliseconds())
+	draws := []uint64{f.seed}
+	codes := map[int32]int{}
+	for _, t := range req.(*kmsg.ProduceRequest).Topics {
+		for _, p := range t.Partitions {
+			var b kmsg.RecordBatch
+			if err := b.ReadFrom(p.Records); err != nil {
+				continue
+			}
+			k := attemptKey{p.Partition, b.ProducerID, b.ProducerEpoch, b.FirstSequence, b.NumRecords}
+			att := f.seen[k]
+			f.seen[k]++
+			u := mix(f.seed, uint64(k.partition), uint64(k.id), uint64(k.epoch), uint64(k.seq), uint64(k.n), uint64(att))
+			draws = append(draws, uint64(u*(1<<53)))
+			code, sum := -1, 0.0
+			for i, c := range f.codes {
+				if sum += c.p; code < 0 && u < sum {
+					code = i
+				}
+			}
+			codes[k.partition] = code
+			line += fmt.Sprintf(" [p%d epoch %d seq %d+%d attempt %d", k.partition, k.epoch, k.seq, k.n, att)
+			if code >= 0 {
+				line += " -> " + f.codes[code].err.Message
+			}
+			line += "]"
 		}
-		return out
 	}
-	return stop, count
+	f.drawn[req] = codes
+	u := mix(draws...)
+	kill := u < 0.04
+	var d time.Duration
+	switch {
+	case kill:
+		f.kills++
+		line += " KILLED"
+	case u < 0.09:
+		f.delays++
+		d = time.Duration(mix(append(draws, 1)...) * float64(f.delay))
+		line += fmt.Sprintf(" delayed %v", d.Round(time.Millisecond))
+	}
+	f.trace = append(f.trace, line)
+	f.mu.Unlock()
+	if kill {
+		return nil, errors.New("injected: connection killed"), true
+	}
+	if d > 0 {
+		f.c.SleepControl(func() { time.Sleep(d) })
+	}
+	return nil, nil, false
+}
+
+// stop ends the faults.
+func (f *faultPlan) stop() {
+	f.mu.Lock()
+	f.off = true
+	f.mu.Unlock()
+}
+
+// String counts the faults injected.
+func (f *faultPlan) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := fmt.Sprintf("%d killed, %d delayed", f.kills, f.delays)
+	for i, h := range f.hits {
+		out += fmt.Sprintf(", %d %s", h.Hits(), f.codes[i].err.Message)
+	}
+	return out
+}
+
+// traceOf is the trace of the requests that carried partition p.
+func (f *faultPlan) traceOf(p int32) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out strings.Builder
+	for _, l := range f.trace {
+		if strings.Contains(l, fmt.Sprintf("[p%d ", p)) {
+			out.WriteString(l + "\n")
+		}
+	}
+	return out.String()
 }
 
 // consumeAll reads every record of topic at level until the log stays
@@ -141,24 +235,36 @@ func consumeAll(t *testing.T, c *kfake.Cluster, topic string, level kgo.Isolatio
 	return out
 }
 
-// TestFaultsRandomized runs the randomized fault test: a few iterations by
-// default, 200 with KAFKIT_PRODUCER_FAULTS_LONG=1. Each iteration logs its
-// seed; KAFKIT_PRODUCER_FAULTS_SEED replays one.
+// TestFaultsRandomized runs the randomized fault test: by default a few
+// fixed seeds (so that `go test ./...` runs the same configurations every
+// time), 200 random ones with KAFKIT_PRODUCER_FAULTS_LONG=1 (or
+// KAFKIT_PRODUCER_FAULTS_ITERS of them). Each iteration logs its seed;
+// KAFKIT_PRODUCER_FAULTS_SEED replays one.
 func TestFaultsRandomized(t *testing.T) {
-	iters := 4
+	seeds := []uint64{1, 2, 3, 4} // odd: transactional
 	if os.Getenv("KAFKIT_PRODUCER_FAULTS_LONG") != "" {
-		iters = 200
+		iters := 200
+		if s := os.Getenv("KAFKIT_PRODUCER_FAULTS_ITERS"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			iters = n
+		}
+		base := uint64(time.Now().UnixNano())
+		seeds = seeds[:0]
+		for i := range iters {
+			seeds = append(seeds, base+uint64(i))
+		}
 	}
-	base := uint64(time.Now().UnixNano())
 	if s := os.Getenv("KAFKIT_PRODUCER_FAULTS_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		base, iters = v, 1
+		seeds = []uint64{v}
 	}
-	for i := range iters {
-		seed := base + uint64(i)
+	for i, seed := range seeds {
 		txn := seed%2 == 1
 		if !t.Run(fmt.Sprintf("seed=%d/txn=%v", seed, txn), func(t *testing.T) { randomFaultRun(t, seed, txn) }) {
 			t.Fatalf("iteration %d failed; replay with KAFKIT_PRODUCER_FAULTS_SEED=%d", i, seed)
@@ -174,8 +280,33 @@ type outcome struct {
 	txn   int // transaction number, -1 outside transactions
 }
 
+// syncBuffer is a log destination shared by the producer's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// linesOf is the logged lines about partition p.
+func (b *syncBuffer) linesOf(p int32) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out strings.Builder
+	for _, l := range strings.SplitAfter(b.buf.String(), "\n") {
+		if strings.Contains(l, fmt.Sprintf(" partition=%d ", p)) {
+			out.WriteString(l)
+		}
+	}
+	return out.String()
+}
+
 func randomFaultRun(t *testing.T, seed uint64, txn bool) {
-	rng := &lockedRand{r: rand.New(rand.NewPCG(seed, seed>>1))}
+	rng := rand.New(rand.NewPCG(seed, seed>>1)) // the workload's; only this goroutine draws from it
 	const (
 		parts = 4
 		topic = "r"
@@ -183,12 +314,14 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 	c := newCluster(t, kfake.SeedTopics(parts, topic))
 	requestTimeout := 300 * time.Millisecond
 	delivery := 20 * time.Second
-	if rng.chance(0.3) {
+	if rng.Float64() < 0.3 {
 		delivery = 2 * requestTimeout // batches expire, some on the wire: outcomes unknown
 	}
-	stop, injected := injectFaults(c, rng, 3*requestTimeout, true)
-	cfg := Config{BatchSize: 120, Linger: time.Millisecond, MaxInFlight: 1 + rng.intN(5), RetryBackoff: 5 * time.Millisecond,
-		RetryBackoffMax: 50 * time.Millisecond, RequestTimeout: requestTimeout, DeliveryTimeout: delivery}
+	faults := injectFaults(c, seed, parts, 3*requestTimeout, true)
+	log := &syncBuffer{}
+	cfg := Config{BatchSize: 120, Linger: time.Millisecond, MaxInFlight: 1 + rng.IntN(5), RetryBackoff: 5 * time.Millisecond,
+		RetryBackoffMax: 50 * time.Millisecond, RequestTimeout: requestTimeout, DeliveryTimeout: delivery,
+		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if txn {
 		cfg.TransactionalID = fmt.Sprint("rnd-", seed)
 	}
@@ -199,13 +332,23 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 			t.Fatal(err)
 		}
 	}
+	// fatalf reports a broken invariant of partition part with what the
+	// broker was sent and what the producer saw.
+	fatalf := func(part int32, format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+		t.Logf("config: max in flight %d, delivery timeout %v; faults: %v", cfg.MaxInFlight, delivery, faults)
+		t.Logf("partition %d, as the broker was sent it:\n%s", part, faults.traceOf(part))
+		t.Logf("partition %d, as the producer saw it:\n%s", part, log.linesOf(part))
+		t.FailNow()
+	}
 
 	var mu sync.Mutex
 	outs := map[string]*outcome{}
 	var wg sync.WaitGroup
 	seq := make([]int, parts)
 	send := func(txnNo int) error {
-		part := int32(rng.intN(parts))
+		part := int32(rng.IntN(parts))
 		v := fmt.Sprintf("%d-%06d", part, seq[part])
 		seq[part]++
 		o := &outcome{txn: txnNo}
@@ -268,7 +411,7 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 	wg.Wait()
 
 	// The producer is usable once the faults stop.
-	stop()
+	faults.stop()
 	if txn {
 		if err := p.BeginTransaction(); err != nil {
 			t.Fatal(err)
@@ -289,59 +432,71 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 	}
 	wg.Wait()
 
+	// Every record is stored at most once. A transaction the producer
+	// aborted may hold a record twice: after a rejected batch the later
+	// ones move down over its sequences (as Java's
+	// adjustSequencesDueToFailedBatch), and an attempt the client gave up
+	// on can then be written next to its resend
+	// (TestFaultStaleAttemptAfterTransaction); read_committed readers never
+	// see either copy (checked below).
 	stored := map[string]int64{}
 	epochs := map[string]int16{}
 	last := map[int32]string{}
 	for _, r := range consumeAll(t, c, topic, kgo.ReadUncommitted()) {
 		v := string(r.Value)
-		if _, dup := stored[v]; dup {
-			t.Fatalf("record %s stored twice (offsets %d and %d, epochs %d and %d; callback %v)", v, stored[v], r.Offset, epochs[v], r.ProducerEpoch, outs[v].err)
+		if off, dup := stored[v]; dup {
+			if o := outs[v]; txn && o != nil && !committed[o.txn] {
+				continue
+			}
+			fatalf(r.Partition, "record %s stored twice (offsets %d and %d, epochs %d and %d; callback %v)", v, off, r.Offset, epochs[v], r.ProducerEpoch, outs[v].err)
 		}
 		epochs[v] = r.ProducerEpoch
 		stored[v] = r.Offset
 		if !strings.HasPrefix(v, strconv.Itoa(int(r.Partition))+"-") {
-			t.Fatalf("record %s in partition %d", v, r.Partition)
+			fatalf(r.Partition, "record %s in partition %d", v, r.Partition)
 		}
 		if v <= last[r.Partition] {
-			t.Fatalf("partition %d: %s stored after %s", r.Partition, v, last[r.Partition])
+			fatalf(r.Partition, "partition %d: %s stored after %s", r.Partition, v, last[r.Partition])
 		}
 		last[r.Partition] = v
 	}
 	acked, failed, unknown := 0, 0, 0
 	for v, o := range outs {
+		part := int32(v[0] - '0')
 		if o.calls != 1 {
-			t.Fatalf("record %s: %d callbacks", v, o.calls)
+			fatalf(part, "record %s: %d callbacks", v, o.calls)
 		}
 		off, ok := stored[v]
 		switch {
 		case o.err == nil:
 			acked++
 			if !ok || off != o.rec.Offset {
-				t.Fatalf("record %s acknowledged at offset %d, stored: %v at %d", v, o.rec.Offset, ok, off)
+				fatalf(part, "record %s acknowledged at offset %d, stored: %v at %d", v, o.rec.Offset, ok, off)
 			}
 		case errors.Is(o.err, kerr.InvalidRecord) && !errors.Is(o.err, ErrUnknownOutcome):
 			failed++
 			if ok {
-				t.Fatalf("record %s rejected (%v) but stored at %d", v, o.err, off)
+				fatalf(part, "record %s rejected (%v) but stored at %d", v, o.err, off)
 			}
 		default:
 			unknown++ // expired, or dropped by an abort: stored at most once, checked above
 		}
 	}
 	if txn {
-		visible := map[string]bool{}
+		visible := map[string]int{}
 		for _, r := range consumeAll(t, c, topic, kgo.ReadCommitted()) {
-			visible[string(r.Value)] = true
+			visible[string(r.Value)]++
 		}
 		for v, o := range outs {
+			part := int32(v[0] - '0')
 			switch {
-			case committed[o.txn] && (o.err != nil || !visible[v]):
-				t.Fatalf("record %s of committed transaction %d: err %v, visible %v", v, o.txn, o.err, visible[v])
-			case !committed[o.txn] && visible[v]:
-				t.Fatalf("record %s of aborted transaction %d is visible to read_committed", v, o.txn)
+			case committed[o.txn] && (o.err != nil || visible[v] != 1):
+				fatalf(part, "record %s of committed transaction %d: err %v, visible %d times", v, o.txn, o.err, visible[v])
+			case !committed[o.txn] && visible[v] > 0:
+				fatalf(part, "record %s of aborted transaction %d is visible to read_committed", v, o.txn)
 			}
 		}
 	}
-	t.Logf("%d records: %d acknowledged, %d rejected, %d unknown/aborted; %d transactions committed; faults: %s",
-		len(outs), acked, failed, unknown, len(committed), injected())
+	t.Logf("%d records: %d acknowledged, %d rejected, %d unknown/aborted; %d transactions committed; faults: %v",
+		len(outs), acked, failed, unknown, len(committed), faults)
 }

@@ -513,6 +513,10 @@ func topicMatches(t *kmsg.ProduceResponseTopic, name string, id [16]byte) bool {
 // the wire has had its callbacks; its answer only settles its partition's
 // sequences and frees its memory.
 func (s *sender) answered(b *batch, err error, baseOffset, logAppendTime int64, now time.Time) {
+	if s.log.Enabled(s.ctx, slog.LevelDebug) {
+		s.log.Debug("produce answered", "topic", b.pq.tp.Topic, "partition", b.pq.tp.Partition, "producer_id", b.pid.ID,
+			"epoch", b.pid.Epoch, "sequence", b.seq, "records", len(b.records), "attempt", b.attempts, "offset", baseOffset, "err", err)
+	}
 	if b.expired {
 		if err == nil && b.seq >= 0 {
 			s.acked(b)
