@@ -1043,7 +1043,7 @@ func (s *sender) setMeta(m *client.Metadata) {
 	missing := false
 	for name, t := range m.Topics {
 		if t.Err == nil {
-			s.p.setPartitions(name, int32(len(t.Partitions)))
+			s.p.setTopicMeta(name, &t)
 		}
 		for _, p := range t.Partitions {
 			missing = missing || p.Leader < 0 || p.Err != nil
