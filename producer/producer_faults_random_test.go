@@ -326,7 +326,10 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 		cfg.TransactionalID = fmt.Sprint("rnd-", seed)
 	}
 	p := newProducer(t, c, cfg)
-	ctx := testCtx(t)
+	// Generous: under -race on a loaded machine an iteration's commits and
+	// flushes take many times their usual second or two.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	if txn {
 		if err := p.InitTransactions(ctx); err != nil {
 			t.Fatal(err)
