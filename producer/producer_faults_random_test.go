@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/testutil/syncbuf"
 )
 
 // faultPlan injects the randomized test's faults into kfake's produce
@@ -280,24 +281,10 @@ type outcome struct {
 	txn   int // transaction number, -1 outside transactions
 }
 
-// syncBuffer is a log destination shared by the producer's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// linesOf is the logged lines about partition p.
-func (b *syncBuffer) linesOf(p int32) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// linesAbout is the lines of log about partition p.
+func linesAbout(log string, p int32) string {
 	var out strings.Builder
-	for _, l := range strings.SplitAfter(b.buf.String(), "\n") {
+	for _, l := range strings.SplitAfter(log, "\n") {
 		if strings.Contains(l, fmt.Sprintf(" partition=%d ", p)) {
 			out.WriteString(l)
 		}
@@ -318,7 +305,7 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 		delivery = 2 * requestTimeout // batches expire, some on the wire: outcomes unknown
 	}
 	faults := injectFaults(c, seed, parts, 3*requestTimeout, true)
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cfg := Config{BatchSize: 120, Linger: time.Millisecond, MaxInFlight: 1 + rng.IntN(5), RetryBackoff: 5 * time.Millisecond,
 		RetryBackoffMax: 50 * time.Millisecond, RequestTimeout: requestTimeout, DeliveryTimeout: delivery,
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
@@ -342,7 +329,7 @@ func randomFaultRun(t *testing.T, seed uint64, txn bool) {
 		t.Errorf(format, args...)
 		t.Logf("config: max in flight %d, delivery timeout %v; faults: %v", cfg.MaxInFlight, delivery, faults)
 		t.Logf("partition %d, as the broker was sent it:\n%s", part, faults.traceOf(part))
-		t.Logf("partition %d, as the producer saw it:\n%s", part, log.linesOf(part))
+		t.Logf("partition %d, as the producer saw it:\n%s", part, linesAbout(log.String(), part))
 		t.FailNow()
 	}
 
