@@ -190,3 +190,55 @@ func TestFaultStaleAttemptAfterTransaction(t *testing.T) {
 		})
 	}
 }
+
+// A transaction's batch whose first attempt was lost and whose retry was
+// rejected leaves the partition's sequence unresolved, and settling it makes
+// the transaction abortable. A batch queued behind it was then still sent,
+// numbered after the gap the broker never saw filled, and retried
+// OUT_OF_ORDER_SEQUENCE_NUMBER until delivery.timeout.ms held up the commit.
+// As Java's Sender (abortUndrainedBatches), nothing new is sent in a
+// transaction that can only abort.
+func TestFaultNothingSentAfterTransactionFailed(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	release := make(chan struct{})
+	var n atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if n.Add(1) == 1 { // X's first attempt: held until Y is queued, then lost
+			c.SleepControl(func() { <-release })
+			return nil, errors.New("injected: connection killed"), true
+		}
+		return nil, nil, false
+	})
+	produceFault(c, "t", 0, kerr.InvalidRecord) // X's retry
+	p := txnProducer(t, c, Config{Linger: -1, MaxInFlight: 1, DeliveryTimeout: 5 * time.Minute,
+		RequestTimeout: 5 * time.Second, RetryBackoff: time.Millisecond})
+	ctx := testCtx(t)
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	a := newAcks()
+	for i, v := range []string{"X", "Y"} {
+		if err := a.send(t, p, &kafkit.Record{Topic: "t", Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			waitInflight(t, p, kafkit.TopicPartition{Topic: "t"}, 1)
+		}
+	}
+	close(release)
+	if err := p.CommitTransaction(ctx); !errors.Is(err, ErrAbortableTransaction) || !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("commit: %v, want abortable INVALID_RECORD", err)
+	}
+	a.wg.Wait()
+	if !errors.Is(a.errs["X"], ErrUnknownOutcome) {
+		t.Fatalf("X: %v, want an unknown outcome", a.errs["X"])
+	}
+	if !errors.Is(a.errs["Y"], ErrAbortableTransaction) || errors.Is(a.errs["Y"], kerr.OutOfOrderSequenceNumber) {
+		t.Fatalf("Y: %v, want dropped by the failed transaction", a.errs["Y"])
+	}
+	if err := p.AbortTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	commitOne(t, p, "t", "next")
+}

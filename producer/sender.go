@@ -312,6 +312,16 @@ func (s *sender) requeue(b *batch) {
 // header, and (idempotence) its base sequence, which it keeps on retries
 // unless a gap before it closed or its partition started over.
 func (s *sender) prepare(pq *partQueue, b *batch) bool {
+	if b.raw == nil && s.s.TransactionalID != "" {
+		// Nothing new goes out in a transaction that can only abort
+		// (Java's abortUndrainedBatches): dropUnsent is on its way, and a
+		// sequence numbered now may follow a gap the broker never saw
+		// filled, to be retried out of order until delivery.timeout.ms.
+		if e := s.p.txn.abortErr.Load(); e != nil {
+			s.fail(b, fmt.Errorf("%w: %w", ErrAbortableTransaction, *e))
+			return false
+		}
+	}
 	if b.raw == nil {
 		stamp := recordbatch.NoProducer()
 		if s.s.idempotent {
