@@ -201,37 +201,52 @@ func (f *faultPlan) traceOf(p int32) string {
 	return out.String()
 }
 
-// consumeAll reads every record of topic at level until the log stays
-// quiet.
+// consumeAll reads every record of topic at level, up to each partition's
+// log end offset as it is now: control records are read to know how far the
+// log was read, and left out, so a slow fetch on a loaded machine cannot end
+// the reading early. A transaction left open keeps read_committed short of
+// the end: the test then fails on its deadline, naming the partitions.
 func consumeAll(t *testing.T, c *kfake.Cluster, topic string, level kgo.IsolationLevel) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(level),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unread := map[int32]int64{} // partition → its last offset, until read
+	for _, p := range mresp.Topics[0].Partitions {
+		if end := endOffset(t, c, topic, p.Partition); end > 0 {
+			unread[p.Partition] = end - 1
+		}
+	}
 	var out []*kgo.Record
-	for quiet := 0; quiet < 4; {
-		pctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
-		fs := cl.PollFetches(pctx)
-		cancel()
+	for len(unread) > 0 {
+		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatal(ctx.Err())
+			t.Fatalf("consuming %s: %v; partitions not read to their last offset: %v", topic, ctx.Err(), unread)
 		}
 		for _, e := range fs.Errors() {
-			if !errors.Is(e.Err, context.DeadlineExceeded) {
-				t.Fatalf("consuming %s: %v", topic, e.Err)
+			t.Fatalf("consuming %s: %v", topic, e.Err)
+		}
+		for _, r := range fs.Records() {
+			if last, ok := unread[r.Partition]; ok && r.Offset >= last {
+				delete(unread, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
 			}
 		}
-		recs := fs.Records()
-		if len(recs) == 0 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		out = append(out, recs...)
 	}
 	return out
 }
