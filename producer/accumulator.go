@@ -70,6 +70,10 @@ type batch struct {
 	onWire  bool // in a request whose response has not been handled
 	maybe   bool // an attempt may have been written: its answer was lost or came after the write
 	expired bool // failed by delivery.timeout.ms while on the wire; its response only settles sequences
+
+	// Sequenced after a batch of its epoch the broker rejected: no attempt
+	// under that epoch can have been written (see failRejected).
+	behindGap bool
 }
 
 func (b *batch) size() int {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // Partitioner chooses the partition of a record whose Partition is
@@ -112,12 +114,31 @@ func (h *hashPartitioner) Partition(topic string, key []byte, valueLen int, numP
 	if numPartitions <= 0 {
 		return kafkit.AnyPartition
 	}
-	switch {
-	case h.fallbackOn == nullKey && key == nil,
-		h.fallbackOn == emptyKey && len(key) == 0:
+	if h.keyless(key) {
 		return h.fallback.Partition(topic, key, valueLen, numPartitions)
 	}
 	return h.hash(key, numPartitions)
+}
+
+func (h *hashPartitioner) keyless(key []byte) bool {
+	return h.fallbackOn == nullKey && key == nil || h.fallbackOn == emptyKey && len(key) == 0
+}
+
+// clusterPartitioner is implemented by the built-in partitioners that spread
+// keyless records stickily; the producer calls it in place of Partition, as
+// Java's RecordAccumulator drives its BuiltInPartitioner: the next sticky
+// partition is one with a leader (any while none has one, or none is known),
+// and what moves it on is the records' bytes in their batches (headers and
+// record framing included), not the key and value lengths Partition is given.
+type clusterPartitioner interface {
+	partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32
+}
+
+func (h *hashPartitioner) partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32 {
+	if cp, ok := h.fallback.(clusterPartitioner); ok && numPartitions > 0 && h.keyless(r.Key) {
+		return cp.partitionIn(r, numPartitions, available)
+	}
+	return h.Partition(r.Topic, r.Key, len(r.Value), numPartitions) // keys hash over every partition, as in Java
 }
 
 // murmur2Mod is Java's Utils.toPositive(Utils.murmur2(key)) % n, which
@@ -220,10 +241,11 @@ func (p *roundRobinPartitioner) Partition(topic string, _ []byte, _ int, numPart
 
 // NewUniformStickyPartitioner returns KIP-794's uniform sticky partitioner for
 // every record, keys ignored: each topic sticks to one partition until
-// batchSize bytes (key plus value lengths, an estimate of the batch bytes
-// Java counts) were produced to it, then moves to another partition chosen at
-// random. Unlike Java it never picks the partition it is leaving, so each
-// switch really spreads load.
+// batchSize bytes were produced to it, then moves to another partition chosen
+// at random. In a Producer it counts the bytes the records take in their
+// batches and moves only to partitions with a leader, as Java's; called
+// through Partition it counts key plus value lengths. Unlike Java it never
+// picks the partition it is leaving, so each switch really spreads load.
 func NewUniformStickyPartitioner(batchSize int) Partitioner {
 	if batchSize <= 0 {
 		batchSize = defaultBatchSize
@@ -245,6 +267,18 @@ type stickyTopic struct {
 }
 
 func (s *stickyPartitioner) Partition(topic string, key []byte, valueLen int, numPartitions int32) int32 {
+	return s.stick(topic, numPartitions, nil, len(key)+valueLen)
+}
+
+func (s *stickyPartitioner) partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32 {
+	var first recordbatch.Builder // a batch's first record: no timestamp or offset delta
+	return s.stick(r.Topic, numPartitions, available, first.RecordSize(0, r.Key, r.Value, r.Headers))
+}
+
+// stick returns topic's sticky partition for a record of size bytes, first
+// moving on (to one of available, if any of them is in range) once
+// batchSize bytes went to it.
+func (s *stickyPartitioner) stick(topic string, numPartitions int32, available []int32, size int) int32 {
 	if numPartitions <= 0 {
 		return kafkit.AnyPartition
 	}
@@ -256,17 +290,28 @@ func (s *stickyPartitioner) Partition(topic string, key []byte, valueLen int, nu
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.partition < 0 || t.partition >= numPartitions || t.produced >= s.batchSize {
-		t.partition = randomOtherPartition(t.partition, numPartitions)
+		t.partition = nextSticky(t.partition, numPartitions, available)
 		t.produced = 0
 	}
-	t.produced += len(key) + valueLen
+	t.produced += size
 	return t.partition
 }
 
-// randomOtherPartition picks a partition of n at random, other than cur when
-// cur is one of them and there is another.
-func randomOtherPartition(cur, n int32) int32 {
-	if cur < 0 || cur >= n || n == 1 {
+// nextSticky picks a partition at random among those of available below n
+// (all n when there is none), other than cur when there is another.
+func nextSticky(cur, n int32, available []int32) int32 {
+	cands := make([]int32, 0, len(available))
+	for _, p := range available {
+		if p >= 0 && p < n && p != cur {
+			cands = append(cands, p)
+		}
+	}
+	switch {
+	case len(cands) > 0:
+		return cands[rand.IntN(len(cands))]
+	case cur >= 0 && cur < n && slices.Contains(available, cur):
+		return cur // the only partition with a leader
+	case cur < 0 || cur >= n || n == 1:
 		return rand.Int32N(n)
 	}
 	p := rand.Int32N(n - 1)

@@ -53,7 +53,8 @@ type Producer struct {
 // by Send's metadata wait and the sender's refreshes.
 type topicInfo struct {
 	name       string
-	partitions atomic.Int32 // 0 until known
+	partitions atomic.Int32            // 0 until known
+	available  atomic.Pointer[[]int32] // the partitions with a leader, for sticky partitioning; nil until known
 	// queues caches the accumulator's queue of each partition (nil until
 	// first used), copy-on-write under Producer.topicsMu, so Send hashes
 	// the topic name once.
@@ -155,7 +156,15 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 		return err
 	}
 	if r.Partition == kafkit.AnyPartition {
-		r.Partition = p.part.Partition(r.Topic, r.Key, len(r.Value), n)
+		if cp, ok := p.part.(clusterPartitioner); ok {
+			var avail []int32
+			if a := ti.available.Load(); a != nil {
+				avail = *a
+			}
+			r.Partition = cp.partitionIn(r, n, avail)
+		} else {
+			r.Partition = p.part.Partition(r.Topic, r.Key, len(r.Value), n)
+		}
 	}
 	if r.Partition < 0 || r.Partition >= n {
 		return fmt.Errorf("%w: partition %d is not in the range [0...%d) of topic %s", ErrInvalidRecord, r.Partition, n, r.Topic)
@@ -213,7 +222,7 @@ func (p *Producer) partitions(ctx context.Context, ti *topicInfo, topic string, 
 				err = kerr.UnknownTopicOrPartition
 			}
 			if err == nil {
-				p.setPartitions(topic, int32(len(t.Partitions)))
+				p.setTopicMeta(topic, &t)
 				return int32(len(t.Partitions)), nil
 			}
 		}
@@ -247,8 +256,18 @@ func (p *Producer) topic(name string) *topicInfo {
 	return ti
 }
 
-func (p *Producer) setPartitions(topic string, n int32) {
-	p.topic(topic).partitions.Store(n)
+// setTopicMeta records topic's partition count and which partitions have a
+// leader.
+func (p *Producer) setTopicMeta(topic string, t *client.TopicMeta) {
+	var avail []int32
+	for _, pm := range t.Partitions {
+		if pm.Leader >= 0 && pm.Err == nil {
+			avail = append(avail, pm.ID)
+		}
+	}
+	ti := p.topic(topic)
+	ti.available.Store(&avail)
+	ti.partitions.Store(int32(len(t.Partitions)))
 }
 
 func (p *Producer) topicList() []string {

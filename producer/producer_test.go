@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
 )
 
 func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
@@ -30,6 +31,11 @@ func newProducer(t testing.TB, c *kfake.Cluster, cfg Config) *Producer {
 	t.Helper()
 	cfg.BootstrapServers = c.ListenAddrs()
 	p, err := New(cfg)
+	// New tries the seeds once, each within request.timeout.ms; tests with
+	// short ones may miss it on a loaded machine.
+	for deadline := time.Now().Add(30 * time.Second); client.IsRetriable(err) && time.Now().Before(deadline); {
+		p, err = New(cfg)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -312,6 +312,16 @@ func (s *sender) requeue(b *batch) {
 // header, and (idempotence) its base sequence, which it keeps on retries
 // unless a gap before it closed or its partition started over.
 func (s *sender) prepare(pq *partQueue, b *batch) bool {
+	if b.raw == nil && s.s.TransactionalID != "" {
+		// Nothing new goes out in a transaction that can only abort
+		// (Java's abortUndrainedBatches): dropUnsent is on its way, and a
+		// sequence numbered now may follow a gap the broker never saw
+		// filled, to be retried out of order until delivery.timeout.ms.
+		if e := s.p.txn.abortErr.Load(); e != nil {
+			s.fail(b, fmt.Errorf("%w: %w", ErrAbortableTransaction, *e))
+			return false
+		}
+	}
 	if b.raw == nil {
 		stamp := recordbatch.NoProducer()
 		if s.s.idempotent {
@@ -513,6 +523,10 @@ func topicMatches(t *kmsg.ProduceResponseTopic, name string, id [16]byte) bool {
 // the wire has had its callbacks; its answer only settles its partition's
 // sequences and frees its memory.
 func (s *sender) answered(b *batch, err error, baseOffset, logAppendTime int64, now time.Time) {
+	if s.log.Enabled(s.ctx, slog.LevelDebug) {
+		s.log.Debug("produce answered", "topic", b.pq.tp.Topic, "partition", b.pq.tp.Partition, "producer_id", b.pid.ID,
+			"epoch", b.pid.Epoch, "sequence", b.seq, "records", len(b.records), "attempt", b.attempts, "offset", baseOffset, "err", err)
+	}
 	if b.expired {
 		if err == nil && b.seq >= 0 {
 			s.acked(b)
@@ -779,10 +793,17 @@ func (s *sender) succeeded(b *batch, baseOffset, logAppendTime int64) {
 	s.acc.complete(b)
 }
 
-// failRejected fails a batch the broker did not write: the sequences after
-// it move down over its records, so the later batches (which the broker
-// rejects as out of order meanwhile) follow on without a gap, as Java's
-// adjustSequencesDueToFailedBatch. Only that partition is touched.
+// failRejected fails a batch the broker did not write. Only its partition
+// is touched, as in Java's TransactionManager.handleFailedBatch: a
+// transaction moves the later sequences down over the rejected records
+// (adjustSequencesDueToFailedBatch), so the later batches, which the broker
+// rejects as out of order meanwhile, follow on without a gap; an idempotent
+// producer starts the partition over under a bumped epoch instead (KIP-360).
+// Moving sequences is unsafe while a request the client gave up on may still
+// reach the broker: its batch, resent under a lower sequence, leaves its old
+// sequence next in line, and the old request is written as well. A
+// transaction's records are aborted and the epoch it ends under fences such
+// requests (KIP-890); an idempotent producer has only the bump.
 func (s *sender) failRejected(b *batch, err error) {
 	pq := b.pq
 	if b.maybe {
@@ -792,11 +813,22 @@ func (s *sender) failRejected(b *batch, err error) {
 		return
 	}
 	if i := slices.Index(pq.seqd, b); i >= 0 {
-		n := len(b.records)
-		for _, o := range pq.seqd[i+1:] {
-			o.seq, o.restamp, o.reseq = addSeq(o.seq, -n), true, true
+		later := pq.seqd[i+1:]
+		if s.s.TransactionalID == "" {
+			// Under this epoch the broker waits for b's sequence,
+			// which is never sent again: the later batches' attempts
+			// cannot have been written, so renumber may resend them.
+			for _, o := range later {
+				o.behindGap = true
+			}
+			s.requestBump(pq)
+		} else {
+			n := len(b.records)
+			for _, o := range later {
+				o.seq, o.restamp, o.reseq = addSeq(o.seq, -n), true, true
+			}
+			pq.nextSeq = addSeq(pq.nextSeq, -n)
 		}
-		pq.nextSeq = addSeq(pq.nextSeq, -n)
 	}
 	s.fail(b, err)
 }
@@ -954,7 +986,7 @@ func (s *sender) renumber(pq *partQueue) {
 	var unsure []*batch
 	pq.mu.Lock()
 	pq.batches = slices.DeleteFunc(pq.batches, func(b *batch) bool {
-		if b.seq >= 0 && b.maybe {
+		if b.seq >= 0 && b.maybe && !b.behindGap {
 			unsure = append(unsure, b)
 			return true
 		}
@@ -967,7 +999,8 @@ func (s *sender) renumber(pq *partQueue) {
 	pq.pid = s.pid
 	seq := int32(0)
 	for _, b := range pq.seqd {
-		b.pid, b.seq, b.restamp, b.reseq = s.pid, seq, true, true
+		// The epoch fences the attempts made so far.
+		b.pid, b.seq, b.restamp, b.reseq, b.maybe, b.behindGap = s.pid, seq, true, true, false, false
 		seq = addSeq(seq, len(b.records))
 	}
 	pq.nextSeq, pq.ackedSeq, pq.unresolved, pq.bump = seq, 0, -1, false
@@ -1020,7 +1053,7 @@ func (s *sender) setMeta(m *client.Metadata) {
 	missing := false
 	for name, t := range m.Topics {
 		if t.Err == nil {
-			s.p.setPartitions(name, int32(len(t.Partitions)))
+			s.p.setTopicMeta(name, &t)
 		}
 		for _, p := range t.Partitions {
 			missing = missing || p.Leader < 0 || p.Err != nil
