@@ -821,6 +821,9 @@ func (g *group) stop(ctx context.Context) error {
 		if len(assigned) > 0 {
 			c.lose(assigned)
 		}
+		// Java's maybeLeaveGroup: a member with an id leaves even in the
+		// middle of a rebalance, or the group waits a session for it.
+		g.leaveGroup(ctx)
 		return nil
 	}
 	var err error
@@ -831,14 +834,20 @@ func (g *group) stop(ctx context.Context) error {
 		if c.cfg.OnRevoked != nil && len(assigned) > 0 {
 			c.cfg.OnRevoked(assigned)
 		}
-		switch {
-		case g.is848():
-			g.leave848(ctx)
-		case g.instanceID() == nil:
-			g.leave(ctx)
-		}
+		g.leaveGroup(ctx)
 	}
 	return err
+}
+
+// leaveGroup leaves with the protocol's request; a static member of a
+// classic group stays (its session keeps its partitions for its return).
+func (g *group) leaveGroup(ctx context.Context) {
+	switch {
+	case g.is848():
+		g.leave848(ctx)
+	case g.instanceID() == nil:
+		g.leave(ctx)
+	}
 }
 
 // reset prepares a stopped group for a new subscription. Called with c.mu
