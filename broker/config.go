@@ -75,6 +75,16 @@ type Config struct {
 	TxnPartitionVerification    bool  // transaction.partition.verification.enable
 	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
 
+	ShareRecordLockDurationMs    int64 // group.share.record.lock.duration.ms
+	ShareDeliveryCountLimit      int64 // group.share.delivery.count.limit
+	SharePartitionMaxRecordLocks int64 // group.share.partition.max.record.locks
+	ShareHeartbeatIntervalMs     int64 // group.share.heartbeat.interval.ms
+	ShareSessionTimeoutMs        int64 // group.share.session.timeout.ms
+	ShareMaxSize                 int64 // group.share.max.size
+	ShareMaxSessions             int64 // group.share.max.share.sessions
+	ShareStateNumPartitions      int64 // share.coordinator.state.topic.num.partitions
+	ShareStateReplicationFactor  int64 // share.coordinator.state.topic.replication.factor
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 

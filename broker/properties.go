@@ -207,6 +207,15 @@ var brokerProps = []brokerProp{
 	boolProp("transaction.partition.verification.enable", true, "Reject a transactional produce to a partition not in the producer's ongoing transaction with INVALID_TXN_STATE (KIP-890).", func(c *Config) *bool { return &c.TxnPartitionVerification }),
 	intProp("transactional.id.expiration.ms", 604800000, 1, math.MaxInt32, "Idle transactional ids are forgotten after this long.", func(c *Config) *int64 { return &c.TransactionalIDExpirationMs }),
 	intProp("producer.id.expiration.ms", 86400000, -1, math.MaxInt32, "Idle idempotent producer state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
+	intProp("group.share.record.lock.duration.ms", 30000, 1000, 3600000, "How long a share group member holds the records it acquired before they are released for redelivery (a group's share.record.lock.duration.ms overrides it).", func(c *Config) *int64 { return &c.ShareRecordLockDurationMs }),
+	intProp("group.share.delivery.count.limit", 5, 2, 10, "Deliveries of a record to share group members before it is archived (a group's share.delivery.count.limit overrides it).", func(c *Config) *int64 { return &c.ShareDeliveryCountLimit }),
+	intProp("group.share.partition.max.record.locks", 2000, 100, 10000, "Records of one share-partition in flight (from the share-partition start offset) at once.", func(c *Config) *int64 { return &c.SharePartitionMaxRecordLocks }),
+	intProp("group.share.heartbeat.interval.ms", 5000, 1000, math.MaxInt32, "Heartbeat interval given to share group members.", func(c *Config) *int64 { return &c.ShareHeartbeatIntervalMs }),
+	intProp("group.share.session.timeout.ms", 45000, 1000, math.MaxInt32, "A share group member that does not heartbeat for this long is removed and its records released.", func(c *Config) *int64 { return &c.ShareSessionTimeoutMs }),
+	intProp("group.share.max.size", 200, 1, 1000, "Maximum members of one share group.", func(c *Config) *int64 { return &c.ShareMaxSize }),
+	intProp("group.share.max.share.sessions", 2000, 1, math.MaxInt32, "Share sessions kept at once; a new one beyond it fails with SHARE_SESSION_LIMIT_REACHED.", func(c *Config) *int64 { return &c.ShareMaxSessions }),
+	intProp("share.coordinator.state.topic.num.partitions", 50, 1, math.MaxInt32, "Partitions of __share_group_state.", func(c *Config) *int64 { return &c.ShareStateNumPartitions }),
+	intProp("share.coordinator.state.topic.replication.factor", 3, 1, math.MaxInt16, "Replication factor of __share_group_state (capped at the broker count).", func(c *Config) *int64 { return &c.ShareStateReplicationFactor }),
 	{key: "process.roles", typ: typeList, def: "broker,controller", doc: "KRaft roles; a kafkit broker is always broker,controller.", set: func(_ *Config, v string) error {
 		if !strings.Contains(v, "broker") {
 			return fmt.Errorf("must include broker, got %q", v)

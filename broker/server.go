@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kafkit/kafkit/internal/share"
 	"github.com/kafkit/kafkit/internal/storage"
 )
 
@@ -53,6 +54,10 @@ type Broker struct {
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
+	// share holds the share groups (KIP-932); groupConfigs the GROUP
+	// config resources they read.
+	share        *share.Manager
+	groupConfigs *groupConfigs
 
 	metrics *brokerMetrics
 }
@@ -131,6 +136,13 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.metrics = newBrokerMetrics(b)
 	if err := b.startCoordinators(); err != nil {
 		ln.Close()
+		b.topics.close()
+		return nil, err
+	}
+	if err := b.startShareGroups(); err != nil {
+		b.cancel()
+		ln.Close()
+		b.goroutines.Wait()
 		b.topics.close()
 		return nil, err
 	}
