@@ -83,6 +83,7 @@ type HeartbeatResult struct {
 // (UNKNOWN_MEMBER_ID), and epoch -1 leaves.
 func (g *Group) heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, bool), now time.Time, sessionTimeout time.Duration, maxSize int) HeartbeatResult {
 	m := g.members[req.Member]
+	changed := false
 	switch {
 	case req.Epoch == -1:
 		if m == nil {
@@ -105,7 +106,7 @@ func (g *Group) heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, bo
 		// A member rejoining with epoch 0 starts over, as in Kafka.
 		m.Epoch, m.Assignment = 0, nil
 		m.Topics = nil
-		g.bump()
+		changed = true
 	case m == nil:
 		return HeartbeatResult{Err: kerr.UnknownMemberID, Message: "Member " + req.Member + " is not a member of group " + g.ID + "."}
 	case req.Epoch != m.Epoch:
@@ -117,10 +118,11 @@ func (g *Group) heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, bo
 	}
 	if req.Topics != nil && !slices.Equal(sortedCopy(req.Topics), m.Topics) {
 		m.Topics = sortedCopy(req.Topics)
-		g.bump()
+		changed = true
 	}
 	m.deadline = now.Add(sessionTimeout)
-	if g.metadataChanged(meta) {
+	// One bump per heartbeat, whatever changed, as Kafka's group epoch.
+	if changed || g.metadataChanged(meta) {
 		g.bump()
 	}
 	if g.AssignmentEpoch != g.Epoch {
