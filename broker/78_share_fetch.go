@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,6 +63,9 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 		resp.ErrorCode = e.Code
 		return resp, nil
 	}
+	if req.ShareSessionEpoch == 0 {
+		b.closeShareSessionWithConn(rc, group, member, view.Session)
+	}
 	b.applyShareAcks(group, member, acks, func(tp share.TP, code int16) { out.partition(tp).AcknowledgeErrorCode = code })
 	for tp := range view.Fresh {
 		out.partition(tp)
@@ -77,6 +81,21 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 	}
 	b.shareAcquire(rc, req, group, member, view.Parts, out)
 	return resp, nil
+}
+
+// closeShareSessionWithConn ends a share session when the connection that
+// opened it closes, releasing what the member still holds, as Kafka does: a
+// consumer that went away without closing its session (or whose fetch was
+// answered after it gave up on it) does not keep records locked until the
+// locks expire. The connection's requests are all answered by then. A
+// broker shutting down leaves the sessions be (nothing of them is durable).
+func (b *Broker) closeShareSessionWithConn(rc *reqCtx, group, member string, s *share.Session) {
+	context.AfterFunc(rc.ctx, func() {
+		if b.ctx.Err() != nil {
+			return
+		}
+		b.goStart(func() { b.share.CloseSessionIf(group, member, s) })
+	})
 }
 
 func deref(s *string) string {

@@ -181,3 +181,30 @@ func TestShareSessionErrors(t *testing.T) {
 		t.Errorf("heartbeat with a wrong epoch: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// TestShareSessionClosedWithConnection: records acquired in a share session
+// whose connection closed come back at once (with their delivery counted),
+// not after the 30 s lock, as Kafka drops a session with its connection.
+func TestShareSessionClosedWithConnection(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "sc", 1)
+	id := b.topics.get("sc").id
+	a := newShareClient(t, b)
+	produceTo(t, a.cl, "sc", 0, 5)
+	a.setGroupConfig("sc-g", "share.auto.offset.reset", "earliest")
+	if got := acquired(a.fetch("sc-g", "gone", 0, id)); !slices.Equal(got, [][3]int64{{0, 4, 1}}) {
+		t.Fatalf("acquired %v", got)
+	}
+	a.cl.Close()
+	c := newShareClient(t, b)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := acquired(c.fetch("sc-g", "next", 0, id)); len(got) > 0 {
+			if !slices.Equal(got, [][3]int64{{0, 4, 2}}) {
+				t.Fatalf("after the first consumer's connection closed: %v", got)
+			}
+			return
+		}
+	}
+	t.Fatal("records of a closed connection's session still locked")
+}

@@ -22,9 +22,9 @@ type confirmations struct {
 	t         *testing.T
 	mu        sync.Mutex
 	pending   map[kafkit.TopicPartition]map[int64]decision // acknowledged, not yet confirmed
-	confirmed map[int]consumer.AcknowledgeType        // value -> final type confirmed
-	delivered map[int][]int16                         // value -> delivery counts
-	by        map[string]int                          // consumer -> records delivered
+	confirmed map[int]consumer.AcknowledgeType             // value -> final type confirmed
+	delivered map[int][]int16                              // value -> delivery counts
+	by        map[string]int                               // consumer -> records delivered
 }
 
 // decision is what a consumer did with one delivery of a record.
@@ -187,7 +187,7 @@ func TestShareConsumerSDKChurn(t *testing.T) {
 	shareTargets(t, func(t *testing.T, tg testutil.Target) {
 		const topic, group = "share-churn", "share-churn-g"
 		createTopicOn(t, tg.Bootstrap, topic, 2)
-		setGroupConfigs(t, tg.Bootstrap, group, "share.auto.offset.reset", "earliest")
+		setGroupConfigs(t, tg.Bootstrap, group, "share.auto.offset.reset", "earliest", "share.heartbeat.interval.ms", "1000")
 		produceValues(t, tg.Bootstrap, topic, 0, total)
 		conf := newConfirmations(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -29,6 +29,8 @@ type Session struct {
 type SessionView struct {
 	Parts []TP
 	Fresh map[TP]bool
+	// Session identifies the session, for CloseSessionIf.
+	Session *Session
 }
 
 // FetchSession opens or advances the share session of a ShareFetch with
@@ -76,7 +78,7 @@ func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []
 		}
 	}
 	s.epoch = nextEpoch(epoch)
-	view := SessionView{Parts: slices.Clone(s.parts), Fresh: s.fresh}
+	view := SessionView{Parts: slices.Clone(s.parts), Fresh: s.fresh, Session: s}
 	s.fresh = map[TP]bool{}
 	m.mu.Unlock()
 	return view, nil
@@ -116,10 +118,20 @@ func (m *Manager) CheckClose(group, member string) *kerr.Error {
 // CloseSession ends the member's share session and releases the records
 // it still holds on the session's partitions (after the closing request's
 // acknowledgements were applied).
-func (m *Manager) CloseSession(group, member string) {
+func (m *Manager) CloseSession(group, member string) { m.CloseSessionIf(group, member, nil) }
+
+// CloseSessionIf is CloseSession of the member's session only if it still
+// is s (nil: whichever it is): the connection that opened s went away, as
+// Kafka drops a share session with its connection, but a newer session
+// must stay.
+func (m *Manager) CloseSessionIf(group, member string, only *Session) {
 	key := sessionKey{group, member}
 	m.mu.Lock()
 	s := m.sessions[key]
+	if only != nil && s != only {
+		m.mu.Unlock()
+		return
+	}
 	delete(m.sessions, key)
 	var parts map[Key]*sharePart
 	if s != nil {
