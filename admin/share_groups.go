@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/kafkit/kafkit"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,37 +15,7 @@ import (
 // ListShareGroups returns the share groups (KIP-932) of every broker,
 // sorted by id; State is Empty or Stable. Delete one with DeleteGroups.
 func (c *Client) ListShareGroups(ctx context.Context) ([]GroupListing, error) {
-	md, err := c.metadata(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []GroupListing
-	var errs []error
-	for _, id := range slices.Sorted(maps.Keys(md.Brokers)) {
-		var resp *kmsg.ListGroupsResponse
-		err := c.retry(ctx, func() error {
-			req := kmsg.NewPtrListGroupsRequest()
-			req.TypesFilter = []string{"share"}
-			kresp, err := c.cl.RequestBroker(ctx, id, req)
-			if err != nil {
-				return err
-			}
-			resp = kresp.(*kmsg.ListGroupsResponse)
-			return kafkaErr("list share groups on broker", fmt.Sprint(id), resp.ErrorCode, nil)
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, g := range resp.Groups {
-			// A broker before ListGroups v5 ignores the filter.
-			if g.ProtocolType == "share" {
-				out = append(out, GroupListing{Group: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState})
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.Group, b.Group) })
-	return out, errors.Join(errs...)
+	return c.listGroups(ctx, []string{"share"})
 }
 
 // ShareGroupMember is one member of a share group.

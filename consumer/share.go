@@ -605,23 +605,19 @@ func (c *ShareConsumer) shareFetchRequest(t *target, acks map[tpid]map[int64]Ack
 	for tp := range acks {
 		parts[tp] = true
 	}
-	topics := map[[16]byte]int{}
-	for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTPID) {
-		i, ok := topics[tp.id]
-		if !ok {
-			i = len(req.Topics)
-			topics[tp.id] = i
-			rt := kmsg.NewShareFetchRequestTopic()
-			rt.TopicID = tp.id
-			req.Topics = append(req.Topics, rt)
+	for _, g := range byTopic(slices.Collect(maps.Keys(parts))) {
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = g[0].id
+		for _, tp := range g {
+			rp := kmsg.NewShareFetchRequestTopicPartition()
+			rp.Partition = tp.partition
+			first, last, types := ackBatches(acks[tp])
+			for j := range first {
+				rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: first[j], LastOffset: last[j], AcknowledgeTypes: types[j]})
+			}
+			rt.Partitions = append(rt.Partitions, rp)
 		}
-		rp := kmsg.NewShareFetchRequestTopicPartition()
-		rp.Partition = tp.partition
-		first, last, types := ackBatches(acks[tp])
-		for j := range first {
-			rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: first[j], LastOffset: last[j], AcknowledgeTypes: types[j]})
-		}
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		req.Topics = append(req.Topics, rt)
 	}
 	if s.epoch != 0 {
 		for tp := range s.parts {
@@ -631,6 +627,20 @@ func (c *ShareConsumer) shareFetchRequest(t *target, acks map[tpid]map[int64]Ack
 		}
 	}
 	return req
+}
+
+// byTopic sorts partitions and groups them by topic, as share requests
+// list them.
+func byTopic(tps []tpid) [][]tpid {
+	slices.SortFunc(tps, compareTPID)
+	var out [][]tpid
+	for i, tp := range tps {
+		if i == 0 || tp.id != tps[i-1].id {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], tp)
+	}
+	return out
 }
 
 func compareTPID(a, b tpid) int {
@@ -817,23 +827,19 @@ func (c *ShareConsumer) commitLocked(ctx context.Context, final bool) (map[kafki
 		if final {
 			req.ShareSessionEpoch = -1
 		}
-		topics := map[[16]byte]int{}
-		for _, tp := range slices.SortedFunc(maps.Keys(acks), compareTPID) {
-			i, ok := topics[tp.id]
-			if !ok {
-				i = len(req.Topics)
-				topics[tp.id] = i
-				rt := kmsg.NewShareAcknowledgeRequestTopic()
-				rt.TopicID = tp.id
-				req.Topics = append(req.Topics, rt)
+		for _, g := range byTopic(slices.Collect(maps.Keys(acks))) {
+			rt := kmsg.NewShareAcknowledgeRequestTopic()
+			rt.TopicID = g[0].id
+			for _, tp := range g {
+				rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+				rp.Partition = tp.partition
+				first, last, types := ackBatches(acks[tp])
+				for j := range first {
+					rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: first[j], LastOffset: last[j], AcknowledgeTypes: types[j]})
+				}
+				rt.Partitions = append(rt.Partitions, rp)
 			}
-			rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
-			rp.Partition = tp.partition
-			first, last, types := ackBatches(acks[tp])
-			for j := range first {
-				rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: first[j], LastOffset: last[j], AcknowledgeTypes: types[j]})
-			}
-			req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+			req.Topics = append(req.Topics, rt)
 		}
 		kresp, rerr := c.cl.RequestBroker(ctx, b, req)
 		var resp *kmsg.ShareAcknowledgeResponse

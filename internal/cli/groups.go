@@ -22,14 +22,19 @@ func groupsCmd(g *globals) *cobra.Command {
 }
 
 func groupsListCmd(g *globals) *cobra.Command {
+	return listGroupsCmd(g, "List consumer groups", (*admin.Client).ListGroups)
+}
+
+// listGroupsCmd is the list subcommand of groups and share-groups.
+func listGroupsCmd(g *globals, short string, list func(*admin.Client, context.Context) ([]admin.GroupListing, error)) *cobra.Command {
 	var state bool
 	cmd := &cobra.Command{
 		Use:   "list [--state]",
-		Short: "List consumer groups",
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				groups, err := adm.ListGroups(ctx)
+				groups, err := list(adm, ctx)
 				if err != nil {
 					return err
 				}

@@ -21,36 +21,7 @@ func shareGroupsCmd(g *globals) *cobra.Command {
 }
 
 func shareGroupsListCmd(g *globals) *cobra.Command {
-	var state bool
-	cmd := &cobra.Command{
-		Use:   "list [--state]",
-		Short: "List share groups",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				groups, err := adm.ListShareGroups(ctx)
-				if err != nil {
-					return err
-				}
-				if g.output == "json" {
-					return printJSON(g.io.Out, groups)
-				}
-				if !state {
-					for _, gr := range groups {
-						fmt.Fprintln(g.io.Out, gr.Group)
-					}
-					return nil
-				}
-				t := newTable(g.io.Out, "GROUP", "STATE")
-				for _, gr := range groups {
-					t.row(gr.Group, dashIfEmpty(gr.State))
-				}
-				return t.flush()
-			})
-		},
-	}
-	cmd.Flags().BoolVar(&state, "state", false, "show each group's state")
-	return cmd
+	return listGroupsCmd(g, "List share groups", (*admin.Client).ListShareGroups)
 }
 
 // shareGroupNames is --group, or every share group with --all-groups.
