@@ -30,6 +30,13 @@ func TestShareGroupsCommands(t *testing.T) {
 		fmt.Fprintf(&in, "j%d\n", i)
 	}
 	ok(t, addr, in.String(), "produce", "--topic", "jobs")
+	ok(t, addr, "", "configs", "alter", "--entity-type", "groups", "--entity-name", "workers", "--add-config", "share.record.lock.duration.ms=15000")
+	if r := ok(t, addr, "", "configs", "describe", "--entity-type", "groups", "--entity-name", "workers"); !strings.Contains(r.out, "share.record.lock.duration.ms=15000") {
+		t.Errorf("group configs: %q", r.out)
+	}
+	if r := run(t, addr, "", "configs", "alter", "--entity-type", "groups", "--entity-name", "workers", "--add-config", "share.auto.offset.reset=soon"); r.code == 0 {
+		t.Errorf("an invalid share.auto.offset.reset was accepted")
+	}
 	// A share group starts at the latest offset: reset it to the start first.
 	ok(t, addr, "", "share-groups", "reset-offsets", "--group", "workers", "--topic", "jobs", "--to-earliest", "--execute")
 
