@@ -76,6 +76,12 @@ type Config struct {
 	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
 
 	ShareRecordLockDurationMs    int64 // group.share.record.lock.duration.ms
+	ShareMinRecordLockDurationMs int64 // group.share.min.record.lock.duration.ms
+	ShareMaxRecordLockDurationMs int64 // group.share.max.record.lock.duration.ms
+	ShareMinHeartbeatIntervalMs  int64 // group.share.min.heartbeat.interval.ms
+	ShareMaxHeartbeatIntervalMs  int64 // group.share.max.heartbeat.interval.ms
+	ShareMinSessionTimeoutMs     int64 // group.share.min.session.timeout.ms
+	ShareMaxSessionTimeoutMs     int64 // group.share.max.session.timeout.ms
 	ShareDeliveryCountLimit      int64 // group.share.delivery.count.limit
 	SharePartitionMaxRecordLocks int64 // group.share.partition.max.record.locks
 	ShareHeartbeatIntervalMs     int64 // group.share.heartbeat.interval.ms

@@ -30,12 +30,15 @@ type groupProp struct {
 	key, doc string
 	typ      propType
 	// def is the value when the group does not set it: the broker's.
-	def   func(c *Config) string
-	check func(v string) error
+	def func(c *Config) string
+	// check validates a value against the broker's bounds.
+	check func(c *Config, v string) error
 }
 
-func intCheck(min, max int64) func(string) error {
-	return func(v string) error { _, err := parseInt(v, min, max); return err }
+// boundedBy checks a value against the broker's min and max keys, as
+// Kafka's GroupConfig does.
+func boundedBy(min, max func(c *Config) int64) func(*Config, string) error {
+	return func(c *Config, v string) error { _, err := parseInt(v, min(c), max(c)); return err }
 }
 
 func brokerInt(f func(c *Config) int64) func(c *Config) string {
@@ -45,17 +48,21 @@ func brokerInt(f func(c *Config) int64) func(c *Config) string {
 // groupProps are Kafka 4.2's share group configs (GroupConfig.java).
 var groupProps = []groupProp{
 	{key: "share.auto.offset.reset", typ: typeString, doc: "Where a share group starts on a partition it has no state for: latest, earliest or by_duration:<ISO-8601 duration>.",
-		def: func(*Config) string { return "latest" }, check: checkShareAutoOffsetReset},
+		def: func(*Config) string { return "latest" }, check: func(_ *Config, v string) error { return checkShareAutoOffsetReset(v) }},
 	{key: "share.record.lock.duration.ms", typ: typeInt, doc: "The group's acquisition lock duration.",
-		def: brokerInt(func(c *Config) int64 { return c.ShareRecordLockDurationMs }), check: intCheck(1000, 3600000)},
+		def:   brokerInt(func(c *Config) int64 { return c.ShareRecordLockDurationMs }),
+		check: boundedBy(func(c *Config) int64 { return c.ShareMinRecordLockDurationMs }, func(c *Config) int64 { return c.ShareMaxRecordLockDurationMs })},
 	{key: "share.delivery.count.limit", typ: typeInt, doc: "The group's delivery count limit.",
-		def: brokerInt(func(c *Config) int64 { return c.ShareDeliveryCountLimit }), check: intCheck(2, 10)},
+		def:   brokerInt(func(c *Config) int64 { return c.ShareDeliveryCountLimit }),
+		check: boundedBy(func(*Config) int64 { return 2 }, func(*Config) int64 { return 10 })},
 	{key: "share.heartbeat.interval.ms", typ: typeInt, doc: "The group's heartbeat interval.",
-		def: brokerInt(func(c *Config) int64 { return c.ShareHeartbeatIntervalMs }), check: intCheck(1000, 1<<31-1)},
+		def:   brokerInt(func(c *Config) int64 { return c.ShareHeartbeatIntervalMs }),
+		check: boundedBy(func(c *Config) int64 { return c.ShareMinHeartbeatIntervalMs }, func(c *Config) int64 { return c.ShareMaxHeartbeatIntervalMs })},
 	{key: "share.session.timeout.ms", typ: typeInt, doc: "The group's member session timeout.",
-		def: brokerInt(func(c *Config) int64 { return c.ShareSessionTimeoutMs }), check: intCheck(1000, 1<<31-1)},
+		def:   brokerInt(func(c *Config) int64 { return c.ShareSessionTimeoutMs }),
+		check: boundedBy(func(c *Config) int64 { return c.ShareMinSessionTimeoutMs }, func(c *Config) int64 { return c.ShareMaxSessionTimeoutMs })},
 	{key: "share.isolation.level", typ: typeString, doc: "read_uncommitted, or read_committed to deliver only committed transactional records.",
-		def: func(*Config) string { return "read_uncommitted" }, check: func(v string) error {
+		def: func(*Config) string { return "read_uncommitted" }, check: func(_ *Config, v string) error {
 			if v != "read_uncommitted" && v != "read_committed" {
 				return fmt.Errorf("must be read_uncommitted or read_committed, got %q", v)
 			}
@@ -137,7 +144,7 @@ func (g *groupConfigs) alter(group string, fn func(cur map[string]string) (map[s
 		if p == nil {
 			return newTopicError(kerr.InvalidConfig, "Unknown group config name: %s", k)
 		}
-		if err := p.check(v); err != nil {
+		if err := p.check(g.b.conf(), v); err != nil {
 			return newTopicError(kerr.InvalidConfig, "Invalid value %s for configuration %s: %v", v, k, err)
 		}
 	}

@@ -9,21 +9,33 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkit/kafkit/broker"
 	"github.com/kafkit/kafkit/internal/testutil"
 )
 
-// shareTargets runs fn against the targets that have share groups: our
-// broker and kfake (the Apache Kafka image the container target runs
-// predates KIP-932's stable RPCs).
+// shareTargets runs fn against the clusters that have share groups: our
+// broker, with the floors of the groups' lock duration and heartbeat
+// interval lowered to 1 s (Kafka's group.share.min.* keys) so tests need
+// not wait 15 s for a lock or 5 s for a heartbeat, and kfake. (The Apache
+// Kafka image the container target runs predates KIP-932's stable RPCs.)
 func shareTargets(t *testing.T, fn func(t *testing.T, tg testutil.Target)) {
-	testutil.ForEachTarget(t, func(t *testing.T, tg testutil.Target) {
-		if tg.Name == testutil.ApacheKafka {
-			t.Skip(testutil.KafkaImage + " has no share groups (Kafka 4.2+)")
+	t.Run(testutil.Kafkit, func(t *testing.T) {
+		b := broker.NewTest(t, broker.WithConfig(func(c *broker.Config) {
+			c.ShareMinRecordLockDurationMs, c.ShareMinHeartbeatIntervalMs = 1000, 1000
+		}))
+		fn(t, testutil.Target{Name: testutil.Kafkit, Bootstrap: []string{b.Addr()}, Broker: b})
+	})
+	t.Run(testutil.Kfake, func(t *testing.T) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+		if err != nil {
+			t.Fatal(err)
 		}
-		fn(t, tg)
+		t.Cleanup(c.Close)
+		fn(t, testutil.Target{Name: testutil.Kfake, Bootstrap: c.ListenAddrs()})
 	})
 }
 

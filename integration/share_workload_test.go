@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,9 @@ func (l *shareLedger) check(t *testing.T, total int) {
 			continue
 		case acc == rej:
 			t.Errorf("record %d accepted %v rejected %v", v, acc, rej)
-		case v%100 == 50 && v%1000 != 0 && (len(dcs) < 2 || dcs[1] < 2):
+		case v%100 == 50 && v%1000 != 0 && slices.Max(dcs) < 2:
+			// (A release the restart lost is redelivered with the same
+			// count: acquisitions are not durable, as in Kafka.)
 			t.Errorf("record %d released once, then delivered with counts %v", v, dcs)
 		}
 		for i, dc := range dcs {
