@@ -149,32 +149,21 @@ func assignmentString(tps []kafkit.TopicPartition) string {
 
 func shareGroupsResetCmd(g *globals) *cobra.Command {
 	var (
-		group                string
-		topics               []string
-		allTopics            bool
-		toEarliest, toLatest bool
-		toDatetime           string
-		toOffset, shiftBy    int64
-		execute, dryRun      bool
+		group string
+		rf    resetFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "reset-offsets --group G (--topic T[:P,...]... | --all-topics) (--to-earliest | --to-latest | --to-datetime D | --to-offset N | --shift-by N) [--execute]",
 		Short: "Move a share group's start offsets (the group must have no members); shows the plan only (a dry run) unless --execute",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := resetSpec(cmd, toEarliest, toLatest, toDatetime, toOffset, shiftBy)
+			spec, err := rf.spec(cmd)
 			if err != nil {
 				return err
 			}
-			if allTopics == (len(topics) > 0) {
-				return errors.New("give exactly one of --topic or --all-topics")
-			}
-			if execute && dryRun {
-				return errors.New("--dry-run and --execute cannot be used together")
-			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
 				var tps []kafkit.TopicPartition
-				if allTopics {
+				if rf.allTopics {
 					offs, err := adm.ShareGroupOffsets(ctx, group)
 					if err != nil {
 						return err
@@ -183,41 +172,26 @@ func shareGroupsResetCmd(g *globals) *cobra.Command {
 						return fmt.Errorf("share group '%s' has no offsets; name the topics with --topic", group)
 					}
 					tps = slices.Collect(maps.Keys(offs))
-				} else if tps, err = resetPartitions(ctx, adm, group, topics); err != nil {
+				} else if tps, err = resetPartitions(ctx, adm, group, rf.topics); err != nil {
 					return err
 				}
-				plan, err := adm.ResetShareGroupOffsets(ctx, group, spec, tps, execute)
+				plan, err := adm.ResetShareGroupOffsets(ctx, group, spec, tps, rf.execute)
 				if err != nil {
 					return err
 				}
 				if g.output == "json" {
-					return printJSON(g.io.Out, map[string]any{"Group": group, "Executed": execute, "Offsets": plan})
+					return printJSON(g.io.Out, map[string]any{"Group": group, "Executed": rf.execute, "Offsets": plan})
 				}
 				t := newTable(g.io.Out, "GROUP", "TOPIC", "PARTITION", "NEW-OFFSET")
 				for _, r := range plan {
 					t.row(group, r.Topic, r.Partition, r.Target)
 				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				if !execute {
-					fmt.Fprintln(g.io.Err, "Dry run: no offsets were changed. Add --execute to apply this plan.")
-				}
-				return nil
+				return rf.done(g, t)
 			})
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&group, "group", "", "the share group")
-	f.StringArrayVar(&topics, "topic", nil, "topic to reset, optionally with partitions: t or t:0,2 (repeatable)")
-	f.BoolVar(&allTopics, "all-topics", false, "reset every topic the group has offsets for")
-	f.BoolVar(&toEarliest, "to-earliest", false, "to the earliest offset")
-	f.BoolVar(&toLatest, "to-latest", false, "to the latest offset")
-	f.StringVar(&toDatetime, "to-datetime", "", "to the first offset at or after this time: YYYY-MM-DDTHH:mm:SS.sss, optionally with a zone (Z, +01:00); local time otherwise")
-	f.Int64Var(&toOffset, "to-offset", 0, "to this offset")
-	f.Int64Var(&shiftBy, "shift-by", 0, "move the start offsets by N (negative: back)")
-	f.BoolVar(&execute, "execute", false, "apply the plan")
-	f.BoolVar(&dryRun, "dry-run", false, "only show the plan (the default)")
+	cmd.Flags().StringVar(&group, "group", "", "the share group")
+	rf.bind(cmd, "start offsets")
 	cmd.MarkFlagRequired("group")
 	return cmd
 }
