@@ -17,6 +17,8 @@ type ResourceType int8
 const (
 	TopicResource  = ResourceType(kmsg.ConfigResourceTypeTopic)
 	BrokerResource = ResourceType(kmsg.ConfigResourceTypeBroker)
+	// GroupResource is a group's configs (share.auto.offset.reset, ...).
+	GroupResource = ResourceType(kmsg.ConfigResourceTypeGroupConfig)
 )
 
 func (t ResourceType) String() string {
@@ -25,6 +27,8 @@ func (t ResourceType) String() string {
 		return "topic"
 	case BrokerResource:
 		return "broker"
+	case GroupResource:
+		return "group"
 	}
 	return fmt.Sprintf("ResourceType(%d)", int8(t))
 }

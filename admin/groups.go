@@ -25,6 +25,13 @@ type GroupListing struct {
 // ListGroups returns the groups of every broker, sorted by id. Brokers that
 // fail are reported in the error; the groups of the others are returned.
 func (c *Client) ListGroups(ctx context.Context) ([]GroupListing, error) {
+	return c.listGroups(ctx, nil)
+}
+
+// listGroups asks every broker for its groups of the given types (nil:
+// every type; brokers before ListGroups v5 ignore the filter, so the
+// listing is filtered by protocol type here too).
+func (c *Client) listGroups(ctx context.Context, types []string) ([]GroupListing, error) {
 	md, err := c.metadata(ctx)
 	if err != nil {
 		return nil, err
@@ -34,7 +41,9 @@ func (c *Client) ListGroups(ctx context.Context) ([]GroupListing, error) {
 	for _, id := range slices.Sorted(maps.Keys(md.Brokers)) {
 		var resp *kmsg.ListGroupsResponse
 		err := c.retry(ctx, func() error {
-			kresp, err := c.cl.RequestBroker(ctx, id, kmsg.NewPtrListGroupsRequest())
+			req := kmsg.NewPtrListGroupsRequest()
+			req.TypesFilter = types
+			kresp, err := c.cl.RequestBroker(ctx, id, req)
 			if err != nil {
 				return err
 			}
@@ -46,7 +55,11 @@ func (c *Client) ListGroups(ctx context.Context) ([]GroupListing, error) {
 			continue
 		}
 		for _, g := range resp.Groups {
-			out = append(out, GroupListing{Group: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState, Type: g.GroupType})
+			// Brokers before ListGroups v5 ignore the filter and give no
+			// type: those groups are matched by their protocol type.
+			if types == nil || slices.Contains(types, g.GroupType) || (g.GroupType == "" && slices.Contains(types, g.ProtocolType)) {
+				out = append(out, GroupListing{Group: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState, Type: g.GroupType})
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.Group, b.Group) })

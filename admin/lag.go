@@ -119,6 +119,17 @@ func (c *Client) ResetOffsets(ctx context.Context, group string, spec ResetSpec,
 	if err != nil {
 		return nil, err
 	}
+	plan, err := c.resetPlan(ctx, group, spec, partitions, committed)
+	if err != nil || !execute {
+		return plan, err
+	}
+	return plan, c.AlterGroupOffsets(ctx, group, planOffsets(plan))
+}
+
+// resetPlan computes the new offsets of partitions from their current ones
+// (a group's committed offsets or a share group's start offsets), each
+// within the log's bounds.
+func (c *Client) resetPlan(ctx context.Context, group string, spec ResetSpec, partitions []kafkit.TopicPartition, current map[kafkit.TopicPartition]int64) ([]OffsetReset, error) {
 	earliest, err := c.ListOffsets(ctx, kafkit.OffsetEarliest, partitions...)
 	if err != nil {
 		return nil, err
@@ -138,7 +149,7 @@ func (c *Client) ResetOffsets(ctx context.Context, group string, spec ResetSpec,
 	for _, tp := range slices.SortedFunc(slices.Values(partitions), compareTP) {
 		lo, hi := earliest[tp].Offset, latest[tp].Offset
 		r := OffsetReset{TopicPartition: tp, Current: -1}
-		cur, hasCur := committed[tp]
+		cur, hasCur := current[tp]
 		if hasCur {
 			r.Current = cur
 		}
@@ -156,7 +167,7 @@ func (c *Client) ResetOffsets(ctx context.Context, group string, spec ResetSpec,
 			r.Target = spec.Offset
 		case ResetShiftBy:
 			if !hasCur {
-				errs = append(errs, fmt.Errorf("%w: group %s has no committed offset on %s to shift", ErrInvalidResetSpec, group, partitionName(tp)))
+				errs = append(errs, fmt.Errorf("%w: group %s has no offset on %s to shift", ErrInvalidResetSpec, group, partitionName(tp)))
 				continue
 			}
 			r.Target = cur + spec.Offset
@@ -164,12 +175,13 @@ func (c *Client) ResetOffsets(ctx context.Context, group string, spec ResetSpec,
 		r.Target = min(max(r.Target, lo), hi)
 		plan = append(plan, r)
 	}
-	if err := errors.Join(errs...); err != nil || !execute {
-		return plan, err
-	}
+	return plan, errors.Join(errs...)
+}
+
+func planOffsets(plan []OffsetReset) map[kafkit.TopicPartition]int64 {
 	offsets := make(map[kafkit.TopicPartition]int64, len(plan))
 	for _, r := range plan {
 		offsets[r.TopicPartition] = r.Target
 	}
-	return plan, c.AlterGroupOffsets(ctx, group, offsets)
+	return offsets
 }

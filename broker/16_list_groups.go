@@ -14,5 +14,6 @@ func (b *Broker) handleListGroups(rc *reqCtx, req *kmsg.ListGroupsRequest) (kmsg
 			return nil, err
 		}
 	}
+	b.listShareGroups(req, resp)
 	return resp, nil
 }

@@ -35,6 +35,8 @@ func (b *Broker) handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequ
 				break
 			}
 			res.Configs = b.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeGroupConfig:
+			res.Configs = b.groupConfigs.describe(rr.ResourceName, rr.ConfigNames, req.IncludeDocumentation)
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
 			msg := "Unsupported resource type " + rr.ResourceType.String()

@@ -56,6 +56,8 @@ func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validat
 			return newTopicError(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.nodeID, name)
 		}
 		return b.dynamic.alter(name, fn, validateOnly)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.groupConfigs.alter(name, fn, validateOnly)
 	}
 	return newTopicError(kerr.InvalidRequest, "Unsupported resource type %s", strconv.Itoa(int(typ)))
 }

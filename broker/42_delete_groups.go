@@ -20,5 +20,6 @@ func (b *Broker) handleDeleteGroups(rc *reqCtx, req *kmsg.DeleteGroupsRequest) (
 			resp.Groups = append(resp.Groups, g)
 		}
 	}
+	b.deleteShareGroups(resp)
 	return resp, nil
 }

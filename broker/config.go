@@ -96,13 +96,28 @@ type Config struct {
 	ListenerConfigs map[string]map[string]string
 
 	// KRaft cluster keys (cluster_config.go).
-	ProcessRoles              []string // process.roles, sorted; empty: the single-node broker
-	QuorumVoters              string   // controller.quorum.voters (id@host:port,...)
-	QuorumBootstrapServers    string   // controller.quorum.bootstrap.servers
-	BrokerRack                string   // broker.rack
-	BrokerHeartbeatIntervalMs int64    // broker.heartbeat.interval.ms
-	BrokerSessionTimeoutMs    int64    // broker.session.timeout.ms
-	QuorumElectionTimeoutMs   int64    // controller.quorum.election.timeout.ms
+	ProcessRoles                 []string // process.roles, sorted; empty: the single-node broker
+	QuorumVoters                 string   // controller.quorum.voters (id@host:port,...)
+	QuorumBootstrapServers       string   // controller.quorum.bootstrap.servers
+	BrokerRack                   string   // broker.rack
+	BrokerHeartbeatIntervalMs    int64    // broker.heartbeat.interval.ms
+	BrokerSessionTimeoutMs       int64    // broker.session.timeout.ms
+	QuorumElectionTimeoutMs      int64    // controller.quorum.election.timeout.ms
+	ShareRecordLockDurationMs    int64    // group.share.record.lock.duration.ms
+	ShareMinRecordLockDurationMs int64    // group.share.min.record.lock.duration.ms
+	ShareMaxRecordLockDurationMs int64    // group.share.max.record.lock.duration.ms
+	ShareMinHeartbeatIntervalMs  int64    // group.share.min.heartbeat.interval.ms
+	ShareMaxHeartbeatIntervalMs  int64    // group.share.max.heartbeat.interval.ms
+	ShareMinSessionTimeoutMs     int64    // group.share.min.session.timeout.ms
+	ShareMaxSessionTimeoutMs     int64    // group.share.max.session.timeout.ms
+	ShareDeliveryCountLimit      int64    // group.share.delivery.count.limit
+	SharePartitionMaxRecordLocks int64    // group.share.partition.max.record.locks
+	ShareHeartbeatIntervalMs     int64    // group.share.heartbeat.interval.ms
+	ShareSessionTimeoutMs        int64    // group.share.session.timeout.ms
+	ShareMaxSize                 int64    // group.share.max.size
+	ShareMaxSessions             int64    // group.share.max.share.sessions
+	ShareStateNumPartitions      int64    // share.coordinator.state.topic.num.partitions
+	ShareStateReplicationFactor  int64    // share.coordinator.state.topic.replication.factor
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger

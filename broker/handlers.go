@@ -72,5 +72,6 @@ func (b *Broker) newHandlers() *handlerTable {
 	if b.cfg.clusterMode() {
 		b.registerClusterHandlers(t)
 	}
+	b.registerShareHandlers(t)
 	return t
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit/internal/auth"
+	"github.com/kafkit/kafkit/internal/share"
 	"github.com/kafkit/kafkit/internal/storage"
 )
 
@@ -55,6 +56,10 @@ type Broker struct {
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
+	// share holds the share groups (KIP-932); groupConfigs the GROUP
+	// config resources they read.
+	share        *share.Manager
+	groupConfigs *groupConfigs
 
 	// scram holds the SCRAM credentials, persisted in <log.dirs>/scram-credentials.json.
 	scram *auth.SCRAMStore
@@ -140,6 +145,13 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.metrics = newBrokerMetrics(b)
 	if err := b.startCoordinators(); err != nil {
 		b.closeListeners()
+		b.topics.close()
+		return nil, err
+	}
+	if err := b.startShareGroups(); err != nil {
+		b.cancel()
+		b.closeListeners()
+		b.goroutines.Wait()
 		b.topics.close()
 		return nil, err
 	}

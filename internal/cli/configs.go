@@ -17,7 +17,7 @@ func configsCmd(g *globals) *cobra.Command {
 		entityDefault          bool
 	)
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&entityType, "entity-type", "", "topics, brokers or users")
+	pf.StringVar(&entityType, "entity-type", "", "topics, brokers, users or groups")
 	pf.StringVar(&entityName, "entity-name", "", "the topic name or broker id")
 	pf.BoolVar(&entityDefault, "entity-default", false, "the brokers' cluster-wide default (with --entity-type brokers)")
 	pf.StringVar(&topic, "topic", "", "short for --entity-type topics --entity-name TOPIC")
@@ -42,8 +42,13 @@ func configsCmd(g *globals) *cobra.Command {
 			return admin.ConfigResource{Type: admin.TopicResource, Name: entityName}, nil
 		case "brokers", "broker":
 			return admin.ConfigResource{Type: admin.BrokerResource, Name: entityName}, nil
+		case "groups", "group":
+			if entityName == "" {
+				return admin.ConfigResource{}, fmt.Errorf("--entity-name is required for --entity-type groups")
+			}
+			return admin.ConfigResource{Type: admin.GroupResource, Name: entityName}, nil
 		}
-		return admin.ConfigResource{}, fmt.Errorf("--entity-type must be topics or brokers, got %q", entityType)
+		return admin.ConfigResource{}, fmt.Errorf("--entity-type must be topics, brokers or groups, got %q", entityType)
 	}
 
 	var all bool

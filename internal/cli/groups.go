@@ -22,11 +22,23 @@ func groupsCmd(g *globals) *cobra.Command {
 }
 
 func groupsListCmd(g *globals) *cobra.Command {
+	return listGroupsCmd(g, "List consumer groups", listConsumerGroups)
+}
+
+// listConsumerGroups lists the groups kafka-consumer-groups.sh lists:
+// classic and consumer groups, not share groups.
+func listConsumerGroups(adm *admin.Client, ctx context.Context) ([]admin.GroupListing, error) {
+	all, err := adm.ListGroups(ctx)
+	return slices.DeleteFunc(all, func(gr admin.GroupListing) bool { return gr.Type == "share" || gr.ProtocolType == "share" }), err
+}
+
+// listGroupsCmd is the list subcommand of groups and share-groups.
+func listGroupsCmd(g *globals, short string, list func(*admin.Client, context.Context) ([]admin.GroupListing, error)) *cobra.Command {
 	var state bool
 	var typ string
 	cmd := &cobra.Command{
 		Use:   "list [--state] [--type [classic|consumer]]",
-		Short: "List consumer groups",
+		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			showType := cmd.Flags().Changed("type")
@@ -45,7 +57,7 @@ func groupsListCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("--type must be classic or consumer, got %q", typ)
 			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				all, err := adm.ListGroups(ctx)
+				all, err := list(adm, ctx)
 				if err != nil {
 					return err
 				}
@@ -260,68 +272,92 @@ func assignmentString(tps []kafkit.TopicPartition) string {
 
 func groupsResetCmd(g *globals) *cobra.Command {
 	var (
-		group                string
-		topics               []string
-		allTopics            bool
-		toEarliest, toLatest bool
-		toDatetime           string
-		toOffset, shiftBy    int64
-		execute, dryRun      bool
+		group string
+		rf    resetFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "reset-offsets --group G (--topic T[:P,...]... | --all-topics) (--to-earliest | --to-latest | --to-datetime D | --to-offset N | --shift-by N) [--execute]",
 		Short: "Move a group's committed offsets; shows the plan only (a dry run) unless --execute",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := resetSpec(cmd, toEarliest, toLatest, toDatetime, toOffset, shiftBy)
+			spec, err := rf.spec(cmd)
 			if err != nil {
 				return err
 			}
-			if allTopics == (len(topics) > 0) {
-				return errors.New("give exactly one of --topic or --all-topics")
-			}
-			if execute && dryRun {
-				return errors.New("--dry-run and --execute cannot be used together")
-			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				tps, err := resetPartitions(ctx, adm, group, topics)
+				tps, err := resetPartitions(ctx, adm, group, rf.topics)
 				if err != nil {
 					return err
 				}
-				plan, err := adm.ResetOffsets(ctx, group, spec, tps, execute)
+				plan, err := adm.ResetOffsets(ctx, group, spec, tps, rf.execute)
 				if err != nil {
 					return err
 				}
 				if g.output == "json" {
-					return printJSON(g.io.Out, map[string]any{"Group": group, "Executed": execute, "Offsets": plan})
+					return printJSON(g.io.Out, map[string]any{"Group": group, "Executed": rf.execute, "Offsets": plan})
 				}
 				t := newTable(g.io.Out, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET")
 				for _, r := range plan {
 					t.row(group, r.Topic, r.Partition, orDash(r.Current), r.Target)
 				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				if !execute {
-					fmt.Fprintln(g.io.Err, "Dry run: no offsets were changed. Add --execute to apply this plan.")
-				}
-				return nil
+				return rf.done(g, t)
 			})
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&group, "group", "", "the consumer group")
-	f.StringArrayVar(&topics, "topic", nil, "topic to reset, optionally with partitions: t or t:0,2 (repeatable)")
-	f.BoolVar(&allTopics, "all-topics", false, "reset every topic the group has committed offsets for")
-	f.BoolVar(&toEarliest, "to-earliest", false, "to the earliest offset")
-	f.BoolVar(&toLatest, "to-latest", false, "to the latest offset")
-	f.StringVar(&toDatetime, "to-datetime", "", "to the first offset at or after this time: YYYY-MM-DDTHH:mm:SS.sss, optionally with a zone (Z, +01:00); local time otherwise")
-	f.Int64Var(&toOffset, "to-offset", 0, "to this offset")
-	f.Int64Var(&shiftBy, "shift-by", 0, "move the committed offsets by N (negative: back)")
-	f.BoolVar(&execute, "execute", false, "apply the plan")
-	f.BoolVar(&dryRun, "dry-run", false, "only show the plan (the default)")
+	cmd.Flags().StringVar(&group, "group", "", "the consumer group")
+	rf.bind(cmd, "committed offsets")
 	cmd.MarkFlagRequired("group")
 	return cmd
+}
+
+// resetFlags are the flags of reset-offsets, for groups and share groups.
+type resetFlags struct {
+	topics               []string
+	allTopics            bool
+	toEarliest, toLatest bool
+	toDatetime           string
+	toOffset, shiftBy    int64
+	execute, dryRun      bool
+}
+
+// bind declares the flags; what names the offsets moved.
+func (r *resetFlags) bind(cmd *cobra.Command, what string) {
+	f := cmd.Flags()
+	f.StringArrayVar(&r.topics, "topic", nil, "topic to reset, optionally with partitions: t or t:0,2 (repeatable)")
+	f.BoolVar(&r.allTopics, "all-topics", false, "reset every topic the group has "+what+" for")
+	f.BoolVar(&r.toEarliest, "to-earliest", false, "to the earliest offset")
+	f.BoolVar(&r.toLatest, "to-latest", false, "to the latest offset")
+	f.StringVar(&r.toDatetime, "to-datetime", "", "to the first offset at or after this time: YYYY-MM-DDTHH:mm:SS.sss, optionally with a zone (Z, +01:00); local time otherwise")
+	f.Int64Var(&r.toOffset, "to-offset", 0, "to this offset")
+	f.Int64Var(&r.shiftBy, "shift-by", 0, "move the "+what+" by N (negative: back)")
+	f.BoolVar(&r.execute, "execute", false, "apply the plan")
+	f.BoolVar(&r.dryRun, "dry-run", false, "only show the plan (the default)")
+}
+
+// spec checks the flags and returns the one reset they ask for.
+func (r *resetFlags) spec(cmd *cobra.Command) (admin.ResetSpec, error) {
+	spec, err := resetSpec(cmd, r.toEarliest, r.toLatest, r.toDatetime, r.toOffset, r.shiftBy)
+	if err != nil {
+		return spec, err
+	}
+	if r.allTopics == (len(r.topics) > 0) {
+		return spec, errors.New("give exactly one of --topic or --all-topics")
+	}
+	if r.execute && r.dryRun {
+		return spec, errors.New("--dry-run and --execute cannot be used together")
+	}
+	return spec, nil
+}
+
+// done prints the plan and, for a dry run, says nothing changed.
+func (r *resetFlags) done(g *globals, t *table) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if !r.execute {
+		fmt.Fprintln(g.io.Err, "Dry run: no offsets were changed. Add --execute to apply this plan.")
+	}
+	return nil
 }
 
 // resetSpec builds the one reset the flags ask for.

@@ -24,7 +24,7 @@ var kafkaTools = []string{
 	"kafka-configs", "kafka-get-offsets", "kafka-delete-records", "kafka-broker-api-versions",
 	"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-acls",
 	"kafka-leader-election", "kafka-reassign-partitions", "kafka-server-start", "kafka-server-stop",
-	"kafka-storage",
+	"kafka-storage", "kafka-share-groups",
 }
 
 // actionCommands maps a kafkit command that Kafka's tools drive with an
@@ -33,10 +33,11 @@ var actionCommands = map[string]struct {
 	tool    string
 	actions []string // flag name = subcommand name
 }{
-	"topics":  {"kafka-topics", []string{"create", "list", "describe", "alter", "delete"}},
-	"groups":  {"kafka-consumer-groups", []string{"list", "describe", "delete", "reset-offsets", "delete-offsets"}},
-	"configs": {"kafka-configs", []string{"describe", "alter"}},
-	"acls":    {"kafka-acls", []string{"add", "remove", "list"}},
+	"topics":       {"kafka-topics", []string{"create", "list", "describe", "alter", "delete"}},
+	"groups":       {"kafka-consumer-groups", []string{"list", "describe", "delete", "reset-offsets", "delete-offsets"}},
+	"configs":      {"kafka-configs", []string{"describe", "alter"}},
+	"acls":         {"kafka-acls", []string{"add", "remove", "list"}},
+	"share-groups": {"kafka-share-groups", []string{"list", "describe", "delete", "reset-offsets", "delete-offsets"}},
 }
 
 // toolName is the Kafka tool a program name stands for ("" if none):

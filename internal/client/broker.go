@@ -36,6 +36,8 @@ func laneOf(req kmsg.Request) lane {
 		return laneFetch
 	case *kmsg.JoinGroupRequest, *kmsg.SyncGroupRequest, *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest:
 		return laneGroup
+	case *kmsg.ShareFetchRequest: // long polls, as Fetch
+		return laneFetch
 	}
 	return laneDefault
 }

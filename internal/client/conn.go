@@ -149,6 +149,8 @@ func brokerWait(req kmsg.Request) time.Duration {
 	switch r := req.(type) {
 	case *kmsg.FetchRequest:
 		return time.Duration(r.MaxWaitMillis) * time.Millisecond
+	case *kmsg.ShareFetchRequest:
+		return time.Duration(r.MaxWaitMillis) * time.Millisecond
 	case *kmsg.JoinGroupRequest:
 		return time.Duration(max(r.RebalanceTimeoutMillis, r.SessionTimeoutMillis)) * time.Millisecond
 	case kmsg.TimeoutRequest:

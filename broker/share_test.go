@@ -1,0 +1,210 @@
+package broker
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// shareClient sends share requests on one kgo connection, as a share
+// consumer does (sessions belong to a member, not to a connection, but a
+// real client keeps one).
+type shareClient struct {
+	t  *testing.T
+	cl *kgo.Client
+	b  *Broker
+}
+
+func newShareClient(t *testing.T, b *Broker) *shareClient {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &shareClient{t, cl, b}
+}
+
+func (c *shareClient) send(req kmsg.Request) kmsg.Response {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := c.cl.Broker(int(c.b.nodeID)).Request(ctx, req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp
+}
+
+func (c *shareClient) setGroupConfig(group, key, value string) {
+	c.t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	res.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: key, Value: &value}}
+	req.Resources = append(req.Resources, res)
+	if code := c.send(req).(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode; code != 0 {
+		c.t.Fatalf("setting %s: %v", key, kerr.ErrorForCode(code))
+	}
+}
+
+func (c *shareClient) fetch(group, member string, epoch int32, id [16]byte, acks ...kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) *kmsg.ShareFetchResponse {
+	c.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &group, &member, epoch
+	req.MaxWaitMillis, req.MinBytes, req.MaxRecords, req.BatchSize = 500, 1, 100, 100
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = id
+	rp := kmsg.NewShareFetchRequestTopicPartition()
+	rp.AcknowledgementBatches = acks
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return c.send(req).(*kmsg.ShareFetchResponse)
+}
+
+func (c *shareClient) ack(group, member string, epoch int32, id [16]byte, acks ...kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch) *kmsg.ShareAcknowledgeResponse {
+	c.t.Helper()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &group, &member, epoch
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = id
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.AcknowledgementBatches = acks
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return c.send(req).(*kmsg.ShareAcknowledgeResponse)
+}
+
+// acquired lists a response's acquired runs as (first, last, delivery count).
+func acquired(resp *kmsg.ShareFetchResponse) [][3]int64 {
+	var out [][3]int64
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			for _, r := range p.AcquiredRecords {
+				out = append(out, [3]int64{r.FirstOffset, r.LastOffset, int64(r.DeliveryCount)})
+			}
+		}
+	}
+	return out
+}
+
+// TestShareStateSurvivesRestart: acknowledgements answered before a broker
+// restart hold after it (accepted and rejected records are never delivered
+// again, the released one and the ones still locked come back with their
+// deliveries counted), as do the share group and its configs.
+func TestShareStateSurvivesRestart(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Set(DevOverrides)
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { b.Close(context.Background()) }()
+	cfg.Listen = b.Addr()
+	createTestTopic(t, b, "st", 1)
+	id := b.topics.get("st").id
+	c := newShareClient(t, b)
+	produceTo(t, c.cl, "st", 0, 10)
+	c.setGroupConfig("st-g", "share.auto.offset.reset", "earliest")
+
+	if got := acquired(c.fetch("st-g", "m1", 0, id)); !slices.Equal(got, [][3]int64{{0, 9, 1}}) {
+		t.Fatalf("first fetch acquired %+v", got)
+	}
+	resp := c.ack("st-g", "m1", 1, id, kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 6, AcknowledgeTypes: []int8{1, 1, 1, 1, 1, 3, 2}})
+	if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acknowledge: %+v", resp)
+	}
+
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = New(cfg); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	c = newShareClient(t, b)
+	got := acquired(c.fetch("st-g", "m2", 0, id))
+	if want := [][3]int64{{6, 9, 2}}; !slices.Equal(got, want) {
+		t.Fatalf("after the restart acquired %+v, want %+v", got, want)
+	}
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "st-g"}}
+	dresp := c.send(req).(*kmsg.DescribeShareGroupOffsetsResponse)
+	if g := dresp.Groups[0]; g.ErrorCode != 0 || len(g.Topics) != 1 || g.Topics[0].Partitions[0].StartOffset != 6 || g.Topics[0].Partitions[0].Lag != 4 {
+		t.Fatalf("offsets after the restart: %+v", dresp.Groups)
+	}
+	lresp := c.send(kmsg.NewPtrListGroupsRequest()).(*kmsg.ListGroupsResponse)
+	if !slices.ContainsFunc(lresp.Groups, func(g kmsg.ListGroupsResponseGroup) bool { return g.Group == "st-g" && g.GroupType == "share" }) {
+		t.Fatalf("ListGroups after the restart: %+v", lresp.Groups)
+	}
+}
+
+// TestShareSessionErrors: the share session errors Kafka answers.
+func TestShareSessionErrors(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "se", 1)
+	id := b.topics.get("se").id
+	c := newShareClient(t, b)
+	if resp := c.fetch("se-g", "m", 3, id); resp.ErrorCode != kerr.ShareSessionNotFound.Code {
+		t.Errorf("fetch in a session never opened: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if resp := c.ack("se-g", "m", 0, id); resp.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
+		t.Errorf("acknowledge with epoch 0: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if resp := c.fetch("se-g", "m", 0, id); resp.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if resp := c.fetch("se-g", "m", 5, id); resp.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
+		t.Errorf("fetch with a wrong epoch: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	// Acknowledging offsets nobody acquired.
+	resp := c.fetch("se-g", "m", 1, id, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}})
+	if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].AcknowledgeErrorCode != kerr.InvalidRecordState.Code {
+		t.Errorf("acknowledging records not acquired: %+v", resp.Topics)
+	}
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.MemberEpoch = "se-g", "m", 3
+	if r := c.send(hb).(*kmsg.ShareGroupHeartbeatResponse); r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Errorf("heartbeat of an unknown member: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	hb.MemberEpoch, hb.SubscribedTopicNames = 0, []string{"se"}
+	r := c.send(hb).(*kmsg.ShareGroupHeartbeatResponse)
+	if r.ErrorCode != 0 || r.MemberEpoch != 1 || r.Assignment == nil || len(r.Assignment.TopicPartitions) != 1 || r.HeartbeatIntervalMillis != 5000 {
+		t.Fatalf("join: %+v", r)
+	}
+	hb.MemberEpoch, hb.SubscribedTopicNames = 9, nil
+	if r := c.send(hb).(*kmsg.ShareGroupHeartbeatResponse); r.ErrorCode != kerr.FencedMemberEpoch.Code {
+		t.Errorf("heartbeat with a wrong epoch: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
+
+// TestShareSessionClosedWithConnection: records acquired in a share session
+// whose connection closed come back at once (with their delivery counted),
+// not after the 30 s lock, as Kafka drops a session with its connection.
+func TestShareSessionClosedWithConnection(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "sc", 1)
+	id := b.topics.get("sc").id
+	a := newShareClient(t, b)
+	produceTo(t, a.cl, "sc", 0, 5)
+	a.setGroupConfig("sc-g", "share.auto.offset.reset", "earliest")
+	if got := acquired(a.fetch("sc-g", "gone", 0, id)); !slices.Equal(got, [][3]int64{{0, 4, 1}}) {
+		t.Fatalf("acquired %v", got)
+	}
+	a.cl.Close()
+	c := newShareClient(t, b)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := acquired(c.fetch("sc-g", "next", 0, id)); len(got) > 0 {
+			if !slices.Equal(got, [][3]int64{{0, 4, 2}}) {
+				t.Fatalf("after the first consumer's connection closed: %v", got)
+			}
+			return
+		}
+	}
+	t.Fatal("records of a closed connection's session still locked")
+}

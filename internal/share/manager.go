@@ -1,0 +1,465 @@
+package share
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Key names a share-partition: a group's view of one topic partition
+// (by topic id, so a re-created topic starts over).
+type Key struct {
+	Group     string
+	Topic     [16]byte
+	Partition int32
+}
+
+// Store keeps share-partition state durable: Save replaces a partition's
+// state, Delete drops it. Calls for one key never overlap.
+type Store interface {
+	Save(k Key, start int64, batches []StateBatch) error
+	Delete(k Key) error
+}
+
+// GroupConfig is the configuration a group runs with: the broker's
+// group.share.* values overridden by the group's share.* configs.
+type GroupConfig struct {
+	Limits
+	HeartbeatInterval time.Duration // share.heartbeat.interval.ms
+	SessionTimeout    time.Duration // share.session.timeout.ms
+}
+
+// Config configures a Manager.
+type Config struct {
+	Store Store
+	// GroupConfig returns a group's configuration.
+	GroupConfig func(group string) GroupConfig
+	// MaxGroupSize is group.share.max.size; MaxSessions is
+	// group.share.max.share.sessions.
+	MaxGroupSize, MaxSessions int
+}
+
+// Manager is the broker's share-group state: groups and their members,
+// share sessions, and share-partitions with their in-flight records.
+//
+// mu guards groups, sessions and parts (the maps and the groups in them);
+// each share-partition has its own mutex, so fetches and acknowledgements
+// of different partitions run in parallel. Lock order: mu, then a
+// partition's mu; never the reverse.
+type Manager struct {
+	cfg      Config
+	mu       sync.Mutex
+	groups   map[string]*Group
+	sessions map[sessionKey]*Session
+	parts    map[Key]*sharePart
+}
+
+// sharePart is one share-partition behind its lock; avail is closed (and
+// replaced) when records become available, waking long-polling fetches.
+type sharePart struct {
+	mu    sync.Mutex
+	p     *Partition
+	avail chan struct{}
+}
+
+// NewManager returns an empty Manager; Load restores durable state.
+func NewManager(cfg Config) *Manager {
+	return &Manager{cfg: cfg, groups: map[string]*Group{}, sessions: map[sessionKey]*Session{}, parts: map[Key]*sharePart{}}
+}
+
+// Load restores one share-partition's durable state at startup; its group
+// exists from then on (Empty until members join).
+func (m *Manager) Load(k Key, start int64, batches []StateBatch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.group(k.Group)
+	m.parts[k] = &sharePart{p: Restore(start, batches), avail: make(chan struct{})}
+}
+
+// Forget drops a share-partition restored by Load (a tombstone replayed
+// after it).
+func (m *Manager) Forget(k Key) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.parts, k)
+}
+
+func (m *Manager) group(id string) *Group {
+	g := m.groups[id]
+	if g == nil {
+		g = &Group{ID: id, members: map[string]*Member{}}
+		m.groups[id] = g
+	}
+	return g
+}
+
+// Heartbeat runs a ShareGroupHeartbeat. meta resolves a subscribed topic
+// name; a member that leaves has its records released and its share
+// session closed.
+func (m *Manager) Heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, bool), now time.Time) (HeartbeatResult, GroupConfig) {
+	gc := m.cfg.GroupConfig(req.Group)
+	m.mu.Lock()
+	g := m.groups[req.Group]
+	if g == nil && req.Epoch != 0 {
+		m.mu.Unlock()
+		return HeartbeatResult{Err: kerr.UnknownMemberID, Message: "Member " + req.Member + " is not a member of group " + req.Group + "."}, gc
+	}
+	g = m.group(req.Group)
+	res := g.heartbeat(req, meta, now, gc.SessionTimeout, m.cfg.MaxGroupSize)
+	var parts map[Key]*sharePart
+	if res.Left {
+		delete(m.sessions, sessionKey{req.Group, req.Member})
+		parts = m.groupParts(req.Group)
+	}
+	m.mu.Unlock()
+	m.releaseMember(parts, req.Member, gc.Limits)
+	return res, gc
+}
+
+// groupParts returns a group's share-partitions (the caller holds mu).
+func (m *Manager) groupParts(group string) map[Key]*sharePart {
+	out := map[Key]*sharePart{}
+	for k, sp := range m.parts {
+		if k.Group == group {
+			out[k] = sp
+		}
+	}
+	return out
+}
+
+func (m *Manager) groupKeys(group string) []Key {
+	var out []Key
+	for k := range m.parts {
+		if k.Group == group {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, compareKeys)
+	return out
+}
+
+func compareKeys(a, b Key) int {
+	if c := slices.Compare(a.Topic[:], b.Topic[:]); c != 0 {
+		return c
+	}
+	return int(a.Partition - b.Partition)
+}
+
+// releaseMember releases member's records in parts: it left the group or
+// its share session ended.
+func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Limits) {
+	for k, sp := range parts {
+		m.mutate(sp, k, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim) })
+	}
+}
+
+// mutate applies fn to a copy of the partition's state, saves it if fn
+// changed it and only then makes it current, so a failed write leaves the
+// state as it was durably; waiters are woken if records became available.
+func (m *Manager) mutate(sp *sharePart, k Key, fn func(p *Partition) (released, changed bool)) error {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	next := sp.p.clone()
+	released, changed := fn(next)
+	if !changed {
+		return nil
+	}
+	if err := m.save(k, next); err != nil {
+		return err
+	}
+	sp.p = next
+	if released {
+		close(sp.avail)
+		sp.avail = make(chan struct{})
+	}
+	return nil
+}
+
+func (m *Manager) save(k Key, p *Partition) error {
+	start, batches := p.Snapshot()
+	return m.cfg.Store.Save(k, start, batches)
+}
+
+func (p *Partition) clone() *Partition {
+	c := *p
+	c.recs = slices.Clone(p.recs)
+	return &c
+}
+
+// Tick expires acquisition locks and member sessions as of now.
+func (m *Manager) Tick(now time.Time) {
+	type gone struct {
+		group, member string
+	}
+	var left []gone
+	m.mu.Lock()
+	for id, g := range m.groups {
+		for _, mid := range g.expire(now) {
+			left = append(left, gone{id, mid})
+			delete(m.sessions, sessionKey{id, mid})
+		}
+	}
+	parts := maps.Clone(m.parts)
+	m.mu.Unlock()
+	for _, l := range left {
+		m.mu.Lock()
+		gp := m.groupParts(l.group)
+		m.mu.Unlock()
+		m.releaseMember(gp, l.member, m.cfg.GroupConfig(l.group).Limits)
+	}
+	for k, sp := range parts {
+		lim := m.cfg.GroupConfig(k.Group).Limits
+		m.mutate(sp, k, func(p *Partition) (bool, bool) { return p.Expire(now, lim) })
+	}
+}
+
+// part returns k's share-partition, creating it at init() when it has no
+// state yet (the group's share.auto.offset.reset decides where).
+func (m *Manager) part(k Key, init func() int64) (*sharePart, error) {
+	m.mu.Lock()
+	sp := m.parts[k]
+	m.mu.Unlock()
+	if sp != nil || init == nil {
+		return sp, nil
+	}
+	p := NewPartition(init())
+	if err := m.save(k, p); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.parts[k]; cur != nil {
+		return cur, nil
+	}
+	m.group(k.Group)
+	sp = &sharePart{p: p, avail: make(chan struct{})}
+	m.parts[k] = sp
+	return sp, nil
+}
+
+// Initialize makes sure k has state, starting it at init() if not: Kafka
+// initializes a share-partition when it is first assigned.
+func (m *Manager) Initialize(k Key, init func() int64) error {
+	_, err := m.part(k, init)
+	return err
+}
+
+// ErrStorage wraps a failure of the Store.
+var ErrStorage = errors.New("share state write failed")
+
+// Acknowledge applies member's acknowledgements to k.
+func (m *Manager) Acknowledge(k Key, member string, batches []AckBatch, now time.Time) *kerr.Error {
+	sp, _ := m.part(k, nil)
+	if sp == nil {
+		return kerr.InvalidRecordState
+	}
+	lim := m.cfg.GroupConfig(k.Group).Limits
+	var kerrOut *kerr.Error
+	err := m.mutate(sp, k, func(p *Partition) (bool, bool) {
+		released, e := p.Acknowledge(member, batches, now, lim)
+		kerrOut = e
+		return released, e == nil
+	})
+	if err != nil {
+		return kerr.KafkaStorageError
+	}
+	return kerrOut
+}
+
+// Fetch is one share-partition acquisition: the log's bounds and a
+// reader of the log.
+type Fetch struct {
+	Member     string
+	HWM        int64 // the end of what may be delivered
+	LogStart   int64
+	MaxRecords int
+	// Init gives the SPSO of a share-partition without state.
+	Init func() int64
+	// Read reads the log from offset from and returns the offset after the
+	// last whole batch it read.
+	Read func(from int64) (readEnd int64, err error)
+}
+
+// Acquire acquires records of k for f.Member. It returns the runs
+// acquired and the channel closed when more may become available.
+func (m *Manager) Acquire(k Key, f Fetch, now time.Time) ([]Range, <-chan struct{}, error) {
+	sp, err := m.part(k, f.Init)
+	if err != nil {
+		return nil, nil, err
+	}
+	lim := m.cfg.GroupConfig(k.Group).Limits
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.p.Start() < f.LogStart {
+		next := sp.p.clone()
+		next.MoveStart(f.LogStart)
+		if err := m.save(k, next); err != nil {
+			return nil, sp.avail, err
+		}
+		sp.p = next
+	}
+	from, ok := sp.p.NextAcquirable(f.HWM, lim)
+	if !ok || f.MaxRecords <= 0 {
+		return nil, sp.avail, nil
+	}
+	readEnd, err := f.Read(from)
+	if err != nil {
+		return nil, sp.avail, err
+	}
+	return sp.p.Acquire(f.Member, from, min(readEnd, f.HWM), f.MaxRecords, now, lim), sp.avail, nil
+}
+
+// GroupInfo is a group as ShareGroupDescribe shows it.
+type GroupInfo struct {
+	ID, State              string
+	Epoch, AssignmentEpoch int32
+	Members                []Member
+}
+
+// Describe returns a group's description, false if there is no such
+// share group.
+func (m *Manager) Describe(id string) (GroupInfo, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.groups[id]
+	if g == nil {
+		return GroupInfo{}, false
+	}
+	gi := GroupInfo{ID: id, State: g.State(), Epoch: g.Epoch, AssignmentEpoch: g.AssignmentEpoch}
+	for _, mem := range g.Members() {
+		gi.Members = append(gi.Members, *mem)
+	}
+	return gi, true
+}
+
+// Groups lists the share groups with their state.
+func (m *Manager) Groups() []GroupInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]GroupInfo, 0, len(m.groups))
+	for id, g := range m.groups {
+		out = append(out, GroupInfo{ID: id, State: g.State()})
+	}
+	slices.SortFunc(out, func(a, b GroupInfo) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// IsGroup reports whether id is a share group.
+func (m *Manager) IsGroup(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.groups[id] != nil
+}
+
+// PartitionOffsets is a share-partition as DescribeShareGroupOffsets
+// shows it.
+type PartitionOffsets struct {
+	Key
+	Start int64
+	// Done counts the records at or past the SPSO already acknowledged or
+	// archived (Kafka's delivery complete count), for the lag.
+	Done int64
+}
+
+// Offsets returns the group's share-partitions.
+func (m *Manager) Offsets(group string) []PartitionOffsets {
+	m.mu.Lock()
+	keys := m.groupKeys(group)
+	parts := make([]*sharePart, len(keys))
+	for i, k := range keys {
+		parts[i] = m.parts[k]
+	}
+	m.mu.Unlock()
+	out := make([]PartitionOffsets, len(keys))
+	for i, sp := range parts {
+		sp.mu.Lock()
+		out[i] = PartitionOffsets{Key: keys[i], Start: sp.p.Start(), Done: int64(len(sp.p.recs) - sp.p.InFlight())}
+		sp.mu.Unlock()
+	}
+	return out
+}
+
+// errNotEmpty is Kafka's answer to changing a group with members.
+var errNotEmpty = kerr.NonEmptyGroup
+
+// AlterOffsets sets the SPSO of k (AlterShareGroupOffsets): only while the
+// group has no members, as Kafka requires.
+func (m *Manager) AlterOffsets(k Key, offset int64) *kerr.Error {
+	m.mu.Lock()
+	if g := m.groups[k.Group]; g != nil && len(g.members) > 0 {
+		m.mu.Unlock()
+		return errNotEmpty
+	}
+	m.mu.Unlock()
+	sp, err := m.part(k, func() int64 { return offset })
+	if err != nil {
+		return kerr.KafkaStorageError
+	}
+	if err := m.mutate(sp, k, func(p *Partition) (bool, bool) { p.Reset(offset); return true, true }); err != nil {
+		return kerr.KafkaStorageError
+	}
+	return nil
+}
+
+// DeleteOffsets drops the state of the group's share-partitions of one
+// topic (DeleteShareGroupOffsets); the group must have no members.
+func (m *Manager) DeleteOffsets(group string, topic [16]byte) *kerr.Error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g := m.groups[group]; g != nil && len(g.members) > 0 {
+		return errNotEmpty
+	}
+	for _, k := range m.groupKeys(group) {
+		if k.Topic != topic {
+			continue
+		}
+		if err := m.cfg.Store.Delete(k); err != nil {
+			return kerr.KafkaStorageError
+		}
+		delete(m.parts, k)
+	}
+	return nil
+}
+
+// DeleteGroup deletes an empty share group and its state (DeleteGroups).
+func (m *Manager) DeleteGroup(group string) *kerr.Error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.groups[group]
+	if g == nil {
+		return kerr.GroupIDNotFound
+	}
+	if len(g.members) > 0 {
+		return errNotEmpty
+	}
+	for _, k := range m.groupKeys(group) {
+		if err := m.cfg.Store.Delete(k); err != nil {
+			return kerr.KafkaStorageError
+		}
+		delete(m.parts, k)
+	}
+	delete(m.groups, group)
+	return nil
+}
+
+// nextEpoch is the share session epoch after e: it wraps to 1, as 0 and
+// -1 open and close sessions.
+func nextEpoch(e int32) int32 {
+	if e == math.MaxInt32 {
+		return 1
+	}
+	return e + 1
+}

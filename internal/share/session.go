@@ -1,0 +1,154 @@
+package share
+
+import (
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+type sessionKey struct{ group, member string }
+
+// TP is a topic partition by topic id, as share sessions name them.
+type TP struct {
+	Topic     [16]byte
+	Partition int32
+}
+
+// Session is a member's share session (KIP-932): the partitions it
+// fetches, kept between requests so each ShareFetch only names changes,
+// and the epoch its next request must carry.
+type Session struct {
+	epoch int32
+	parts []TP
+	// fresh are partitions added since the last response: an incremental
+	// response names them even without records, as Kafka's does.
+	fresh map[TP]bool
+}
+
+// SessionView is a share session as one ShareFetch sees it.
+type SessionView struct {
+	Parts []TP
+	Fresh map[TP]bool
+	// Session identifies the session, for CloseSessionIf.
+	Session *Session
+}
+
+// FetchSession opens or advances the share session of a ShareFetch with
+// epoch 0 (a new session, replacing the member's old one, whose records
+// are released) or the session's current epoch (INVALID_SHARE_SESSION_EPOCH
+// otherwise; SHARE_SESSION_NOT_FOUND when there is none). add and forget
+// change its partitions. Epoch -1 is CheckClose then CloseSession.
+func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []TP) (SessionView, *kerr.Error) {
+	key := sessionKey{group, member}
+	m.mu.Lock()
+	s := m.sessions[key]
+	switch {
+	case epoch == 0:
+		var old map[Key]*sharePart
+		if s != nil {
+			old = m.sessionParts(group, s)
+		} else if m.cfg.MaxSessions > 0 && len(m.sessions) >= m.cfg.MaxSessions {
+			m.mu.Unlock()
+			return SessionView{}, kerr.ShareSessionLimitReached
+		}
+		s = &Session{fresh: map[TP]bool{}}
+		m.sessions[key] = s
+		if old != nil {
+			m.mu.Unlock()
+			m.releaseMember(old, member, m.cfg.GroupConfig(group).Limits)
+			m.mu.Lock()
+		}
+	case s == nil:
+		m.mu.Unlock()
+		return SessionView{}, kerr.ShareSessionNotFound
+	case epoch != s.epoch:
+		m.mu.Unlock()
+		return SessionView{}, kerr.InvalidShareSessionEpoch
+	}
+	for _, tp := range forget {
+		if i := slices.Index(s.parts, tp); i >= 0 {
+			s.parts = slices.Delete(s.parts, i, i+1)
+			delete(s.fresh, tp)
+		}
+	}
+	for _, tp := range add {
+		if !slices.Contains(s.parts, tp) {
+			s.parts = append(s.parts, tp)
+			s.fresh[tp] = true
+		}
+	}
+	s.epoch = nextEpoch(epoch)
+	view := SessionView{Parts: slices.Clone(s.parts), Fresh: s.fresh, Session: s}
+	s.fresh = map[TP]bool{}
+	m.mu.Unlock()
+	return view, nil
+}
+
+// AckSession checks and advances the share session of a ShareAcknowledge:
+// it never opens one (epoch 0 is INVALID_SHARE_SESSION_EPOCH), and epoch
+// -1 is CheckClose then CloseSession.
+func (m *Manager) AckSession(group, member string, epoch int32) *kerr.Error {
+	if epoch == 0 {
+		return kerr.InvalidShareSessionEpoch
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[sessionKey{group, member}]
+	switch {
+	case s == nil:
+		return kerr.ShareSessionNotFound
+	case epoch != s.epoch:
+		return kerr.InvalidShareSessionEpoch
+	}
+	s.epoch = nextEpoch(epoch)
+	return nil
+}
+
+// CheckClose tells whether a request with epoch -1 may close the member's
+// session: SHARE_SESSION_NOT_FOUND when it has none.
+func (m *Manager) CheckClose(group, member string) *kerr.Error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sessions[sessionKey{group, member}] == nil {
+		return kerr.ShareSessionNotFound
+	}
+	return nil
+}
+
+// CloseSession ends the member's share session and releases the records
+// it still holds on the session's partitions (after the closing request's
+// acknowledgements were applied).
+func (m *Manager) CloseSession(group, member string) { m.CloseSessionIf(group, member, nil) }
+
+// CloseSessionIf is CloseSession of the member's session only if it still
+// is s (nil: whichever it is): the connection that opened s went away, as
+// Kafka drops a share session with its connection, but a newer session
+// must stay.
+func (m *Manager) CloseSessionIf(group, member string, only *Session) {
+	key := sessionKey{group, member}
+	m.mu.Lock()
+	s := m.sessions[key]
+	if only != nil && s != only {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.sessions, key)
+	var parts map[Key]*sharePart
+	if s != nil {
+		parts = m.sessionParts(group, s)
+	}
+	m.mu.Unlock()
+	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits)
+}
+
+// sessionParts returns the share-partitions of s (the caller holds mu).
+func (m *Manager) sessionParts(group string, s *Session) map[Key]*sharePart {
+	out := map[Key]*sharePart{}
+	for _, tp := range s.parts {
+		k := Key{group, tp.Topic, tp.Partition}
+		if sp := m.parts[k]; sp != nil {
+			out[k] = sp
+		}
+	}
+	return out
+}
