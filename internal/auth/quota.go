@@ -356,7 +356,7 @@ func quotaEntityOf(parts []kmsg.AlterClientQuotasRequestEntryEntity) (QuotaEntit
 			return e, nil, "Unhandled client quota entity type: " + typ
 		}
 		if *has {
-			return e, nil, "Invalid empty client quota entity, duplicate entity entry " + typ
+			return e, nil, "Invalid client quota entity, duplicate entity entry " + typ
 		}
 		if name != nil && *name == "" {
 			return e, nil, "Empty " + typ + " not supported"
@@ -365,7 +365,8 @@ func quotaEntityOf(parts []kmsg.AlterClientQuotasRequestEntryEntity) (QuotaEntit
 	}
 	switch {
 	case e.HasIP && (e.HasUser || e.HasClient):
-		return e, nil, "Invalid empty client quota entity"
+		// Kafka's message, missing space included.
+		return e, nil, "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"
 	case e.HasIP:
 		if e.IP != nil && net.ParseIP(*e.IP) == nil {
 			return e, nil, *e.IP + " is not a valid IP or resolvable host."
@@ -385,7 +386,7 @@ func validateQuotaValue(keys map[string]bool, key string, v float64) string {
 	case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
 		return fmt.Sprintf("Quota %s must be greater than 0", key)
 	case integral && math.Abs(math.Trunc(v+1e-6)-v) > 1e-6:
-		return "Configuration " + key + " must be a Long value"
+		return key + " cannot be a fractional value."
 	}
 	return ""
 }
@@ -460,9 +461,10 @@ func (q *Quotas) apply(k entityKey, ops []kmsg.AlterClientQuotasRequestEntryOp) 
 }
 
 // Describe answers DescribeClientQuotas: each component filters one entity
-// type (EXACT name, DEFAULT, or ANY) and an entity must pass them all
-// (KIP-546; Kafka 4's ClientQuotasImage takes the union instead); with
-// Strict, entities with other types are left out. Authorization (DESCRIBE_CONFIGS on the cluster) is
+// type (EXACT name, DEFAULT, or ANY: the type present with any name or the
+// default) and an entity must pass them all, as Kafka's
+// ClientQuotasImage.describe matches; with Strict, entities with other
+// types are left out. Authorization (DESCRIBE_CONFIGS on the cluster) is
 // the caller's.
 func (q *Quotas) Describe(req *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeClientQuotasResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
