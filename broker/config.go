@@ -75,6 +75,12 @@ type Config struct {
 	TxnPartitionVerification    bool  // transaction.partition.verification.enable
 	ProducerIDExpirationMs      int64 // producer.id.expiration.ms
 
+	AuthorizerClassName       string // authorizer.class.name: "" (none) or StandardAuthorizer / AclAuthorizer
+	SuperUsers                string // super.users: "User:a;User:b"
+	AllowEveryoneIfNoACLFound bool   // allow.everyone.if.no.acl.found
+	QuotaWindowNum            int64  // quota.window.num
+	QuotaWindowSizeSeconds    int64  // quota.window.size.seconds
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -84,6 +90,11 @@ type Config struct {
 	// copyChunks, when set (by tests and benchmarks), sends zero-copy fetch
 	// data by copying it as the platforms without sendfile do.
 	copyChunks bool
+
+	// testPrincipal, when set (WithTestPrincipal), names the principal of
+	// each request of an unauthenticated connection from its client id, so
+	// that tests exercise ACLs without SASL.
+	testPrincipal func(clientID string) string
 
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.

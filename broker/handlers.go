@@ -67,5 +67,6 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.ListPartitionReassignments, listPartitionReassignmentsVersions, b.handleListPartitionReassignments)
 	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)
 	b.registerCoordinatorHandlers(t)
+	b.withAuthorization(t)
 	return t
 }

@@ -214,6 +214,18 @@ var brokerProps = []brokerProp{
 		return nil
 	}},
 	{key: "cluster.id", typ: typeString, null: true, doc: "Cluster id reported in Metadata; generated and stored in meta.properties when unset.", set: func(c *Config, v string) error { c.ClusterID = v; return nil }},
+	{key: "authorizer.class.name", typ: typeString, def: "", doc: "The authorizer: empty for none (every request allowed, ACL APIs answer SECURITY_DISABLED), or " + standardAuthorizerClass + " (or " + aclAuthorizerClass + ", taken as the same) for ACLs with StandardAuthorizer's rules.", set: func(c *Config, v string) error {
+		switch v = strings.TrimSpace(v); v {
+		case "", standardAuthorizerClass, aclAuthorizerClass:
+			c.AuthorizerClassName = v
+			return nil
+		}
+		return fmt.Errorf("only %s and %s are supported, got %q", standardAuthorizerClass, aclAuthorizerClass, v)
+	}},
+	{key: "super.users", typ: typeString, null: true, doc: "Principals, separated by ';', that every ACL check allows (User:admin;User:broker).", set: func(c *Config, v string) error { c.SuperUsers = v; return nil }},
+	boolProp("allow.everyone.if.no.acl.found", false, "Allow every principal on a resource that no ACL matches.", func(c *Config) *bool { return &c.AllowEveryoneIfNoACLFound }),
+	intProp("quota.window.num", 11, 1, math.MaxInt32, "Samples kept in memory for client quotas.", func(c *Config) *int64 { return &c.QuotaWindowNum }),
+	intProp("quota.window.size.seconds", 1, 1, math.MaxInt32, "Time span of each client quota sample.", func(c *Config) *int64 { return &c.QuotaWindowSizeSeconds }),
 	ignoredProp("controller.quorum.voters", "", "KRaft voters"),
 	ignoredProp("controller.quorum.bootstrap.servers", "", "KRaft bootstrap"),
 	ignoredProp("controller.listener.names", "", "KRaft controller listener names"),

@@ -50,6 +50,7 @@ type Broker struct {
 	topics        *topicRegistry
 	pids          *producerIDs
 	dynamic       *dynamicConfigs
+	acls          *acls
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
@@ -103,6 +104,9 @@ func New(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	if b.dynamic, err = openDynamicConfigs(b); err != nil {
+		return nil, err
+	}
+	if b.acls, err = openACLs(b); err != nil {
 		return nil, err
 	}
 	if b.topics, err = openTopicRegistry(b); err != nil {
