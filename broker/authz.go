@@ -879,7 +879,9 @@ func (b *Broker) authorizeOffsetCommit(rc *reqCtx, r *kmsg.OffsetCommitRequest, 
 // then DESCRIBE on the topics: named ones that may not be described get
 // TOPIC_AUTHORIZATION_FAILED, a request for all offsets leaves them out.
 func (b *Broker) authorizeOffsetFetch(rc *reqCtx, r *kmsg.OffsetFetchRequest, next handlerFn) (kmsg.Response, error) {
-	describeTopic := func(name string) bool { return b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) }
+	describeTopic := func(name string) bool {
+		return b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
+	}
 	if rc.version < 8 {
 		if !b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, r.Group) {
 			resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)

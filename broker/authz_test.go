@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestACLsDurable: ACLs created over the wire survive a restart on the same
+// data directory, deletions too, and a principal without ALTER on the
+// cluster may not change them.
+func TestACLsDurable(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *Broker {
+		return NewTest(t, OnDisk(), WithConfig(func(c *Config) { c.DataDir = dir }), WithAuthorizer("User:admin"),
+			WithTestPrincipal(func(id string) string { return "User:" + id }))
+	}
+	b := start()
+	create := kmsg.NewPtrCreateACLsRequest()
+	for _, name := range []string{"t1", "t2"} {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, name, kmsg.ACLResourcePatternTypeLiteral
+		c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+		create.Creations = append(create.Creations, c)
+	}
+	create.SetVersion(3)
+	bad := create.Creations[0]
+	bad.ResourcePatternType = kmsg.ACLResourcePatternTypeMatch
+	create.Creations = append(create.Creations, bad)
+	resp := sendAs(t, b, "admin", create).(*kmsg.CreateACLsResponse)
+	if len(resp.Results) != 3 || resp.Results[0].ErrorCode != 0 || resp.Results[1].ErrorCode != 0 || resp.Results[2].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("create: %+v", resp.Results)
+	}
+	if r := sendAs(t, b, "alice", create).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("alice creating ACLs: %v", kerr.ErrorForCode(r.Results[0].ErrorCode))
+	}
+	describeAll := kmsg.NewPtrDescribeACLsRequest()
+	describeAll.SetVersion(3)
+	describeAll.ResourceType, describeAll.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	describeAll.Operation, describeAll.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if r := sendAs(t, b, "alice", describeAll).(*kmsg.DescribeACLsResponse); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("alice describing ACLs: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	restart := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b = start()
+	}
+	restart()
+	if r := sendAs(t, b, "admin", describeAll).(*kmsg.DescribeACLsResponse); r.ErrorCode != 0 || len(r.Resources) != 2 {
+		t.Fatalf("after a restart: %v, %d resources", kerr.ErrorForCode(r.ErrorCode), len(r.Resources))
+	}
+	del := kmsg.NewPtrDeleteACLsRequest()
+	del.SetVersion(3)
+	f := kmsg.NewDeleteACLsRequestFilter()
+	f.ResourceType, f.ResourceName, f.ResourcePatternType = kmsg.ACLResourceTypeTopic, kmsg.StringPtr("t1"), kmsg.ACLResourcePatternTypeMatch
+	f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	del.Filters = append(del.Filters, f)
+	if r := sendAs(t, b, "admin", del).(*kmsg.DeleteACLsResponse); len(r.Results) != 1 || len(r.Results[0].MatchingACLs) != 1 {
+		t.Fatalf("delete: %+v", r.Results)
+	}
+	restart()
+	if r := sendAs(t, b, "admin", describeAll).(*kmsg.DescribeACLsResponse); len(r.Resources) != 1 || r.Resources[0].ResourceName != "t2" {
+		t.Fatalf("after deleting and a restart: %+v", r.Resources)
+	}
+}
+
+func TestAuthorizerClassName(t *testing.T) {
+	for _, v := range []string{"", standardAuthorizerClass, aclAuthorizerClass} {
+		if _, _, err := ConfigFromProperties(map[string]string{"authorizer.class.name": v}); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	if _, _, err := ConfigFromProperties(map[string]string{"authorizer.class.name": "com.example.Custom"}); err == nil {
+		t.Error("an unknown authorizer class was accepted")
+	}
+}
