@@ -41,6 +41,9 @@ type reqCtx struct {
 	chunks []pendingChunk
 	// zeroCopy allows chunks: a TCP connection to a broker on disk.
 	zeroCopy bool
+	// throttle is the quota throttle time the response carries: the
+	// connection reads nothing more until it has passed (KIP-219).
+	throttle time.Duration
 }
 
 // dropChunks releases the chunks gathered so far (a long poll gathers again).
@@ -74,6 +77,8 @@ type conn struct {
 	// principal and listener: see reqCtx.
 	principal string
 	listener  string
+	// throttle is the last response's quota throttle (see reqCtx).
+	throttle time.Duration
 }
 
 // respBufs recycles encoded response buffers once the writer has sent them,
@@ -216,6 +221,7 @@ func (c *conn) readLoop() error {
 			// drop, not block).
 			c.out <- resp
 		}
+		c.muteForThrottle(c.throttle)
 	}
 }
 
@@ -315,6 +321,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
 	start := time.Now()
 	resp, err := h.fn(rc, req)
+	c.throttle = rc.throttle
 	c.b.metrics.request(key, version, start)
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
 		c.b.metrics.fetched(fr, rc.chunks)

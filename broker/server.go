@@ -51,6 +51,7 @@ type Broker struct {
 	pids          *producerIDs
 	dynamic       *dynamicConfigs
 	acls          *acls
+	quotas        *clientQuotas
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
@@ -107,6 +108,9 @@ func New(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	if b.acls, err = openACLs(b); err != nil {
+		return nil, err
+	}
+	if b.quotas, err = openQuotas(b); err != nil {
 		return nil, err
 	}
 	if b.topics, err = openTopicRegistry(b); err != nil {

@@ -125,6 +125,9 @@ func (k entityKey) entity() QuotaEntity {
 // Quotas holds client quotas and the sampled rates they are enforced
 // over. It is safe for concurrent use.
 type Quotas struct {
+	samples int
+	window  time.Duration
+
 	mu     sync.Mutex // guards values and rates
 	values map[entityKey]map[string]float64
 	rates  map[rateKey]*SampledRate
@@ -138,9 +141,14 @@ type rateKey struct {
 	user, client string
 }
 
-// NewQuotas returns an empty quota store.
-func NewQuotas() *Quotas {
-	return &Quotas{values: map[entityKey]map[string]float64{}, rates: map[rateKey]*SampledRate{}}
+// NewQuotas returns an empty quota store measuring rates over Kafka's
+// default windows.
+func NewQuotas() *Quotas { return NewQuotasWindows(QuotaSamples, QuotaWindow) }
+
+// NewQuotasWindows returns an empty quota store measuring rates over
+// samples windows of window (quota.window.num, quota.window.size.seconds).
+func NewQuotasWindows(samples int, window time.Duration) *Quotas {
+	return &Quotas{samples: samples, window: window, values: map[entityKey]map[string]float64{}, rates: map[rateKey]*SampledRate{}}
 }
 
 // precedence lists, most specific first, the entities whose quota applies
@@ -219,7 +227,7 @@ func (q *Quotas) Record(now time.Time, user, clientID, key string, value float64
 	}
 	r := q.rates[rk]
 	if r == nil {
-		r = NewSampledRate(QuotaSamples, QuotaWindow)
+		r = NewSampledRate(q.samples, q.window)
 		q.rates[rk] = r
 	}
 	q.mu.Unlock()
