@@ -1,0 +1,141 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
+)
+
+func alterQuota(entity []kmsg.AlterClientQuotasRequestEntryEntity, key string, value float64, remove bool) *kmsg.AlterClientQuotasRequest {
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	req.SetVersion(1)
+	e := kmsg.NewAlterClientQuotasRequestEntry()
+	e.Entity = entity
+	e.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: key, Value: value, Remove: remove}}
+	req.Entries = append(req.Entries, e)
+	return req
+}
+
+// TestClientQuotasDurable: quotas set over the wire survive a restart,
+// invalid ones are refused with Kafka's message, and changing or reading
+// them needs ALTER_CONFIGS / DESCRIBE_CONFIGS on the cluster.
+func TestClientQuotasDurable(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *Broker {
+		return NewTest(t, OnDisk(), WithConfig(func(c *Config) { c.DataDir = dir }), WithAuthorizer("User:admin"),
+			WithTestPrincipal(func(id string) string { return "User:" + id }))
+	}
+	b := start()
+	alice := []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("alice")}}
+	defaultClient := []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id"}}
+	for _, req := range []*kmsg.AlterClientQuotasRequest{
+		alterQuota(alice, "producer_byte_rate", 1024, false),
+		alterQuota(defaultClient, "consumer_byte_rate", 2048, false),
+	} {
+		if r := sendAs(t, b, "admin", req).(*kmsg.AlterClientQuotasResponse); r.Entries[0].ErrorCode != 0 {
+			t.Fatalf("alter: %v %v", kerr.ErrorForCode(r.Entries[0].ErrorCode), r.Entries[0].ErrorMessage)
+		}
+	}
+	bad := sendAs(t, b, "admin", alterQuota(alice, "producer_byte_rate", 1.5, false)).(*kmsg.AlterClientQuotasResponse)
+	if e := bad.Entries[0]; e.ErrorCode != kerr.InvalidRequest.Code || *e.ErrorMessage != "producer_byte_rate cannot be a fractional value." {
+		t.Errorf("fractional rate: %v %v", kerr.ErrorForCode(e.ErrorCode), e.ErrorMessage)
+	}
+	if r := sendAs(t, b, "alice", alterQuota(alice, "producer_byte_rate", 1, false)).(*kmsg.AlterClientQuotasResponse); r.Entries[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("alice altering quotas: %v", kerr.ErrorForCode(r.Entries[0].ErrorCode))
+	}
+	describe := kmsg.NewPtrDescribeClientQuotasRequest()
+	describe.SetVersion(1)
+	if r := sendAs(t, b, "alice", describe).(*kmsg.DescribeClientQuotasResponse); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("alice describing quotas: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b = start()
+	r := sendAs(t, b, "admin", describe).(*kmsg.DescribeClientQuotasResponse)
+	if r.ErrorCode != 0 || len(r.Entries) != 2 {
+		t.Fatalf("after a restart: %v, %+v", kerr.ErrorForCode(r.ErrorCode), r.Entries)
+	}
+	for _, e := range r.Entries {
+		want := map[string]float64{"user": 1024, "client-id": 2048}[e.Entity[0].Type]
+		if len(e.Values) != 1 || e.Values[0].Value != want {
+			t.Errorf("%s: %+v", e.Entity[0].Type, e.Values)
+		}
+	}
+}
+
+// TestThrottledConnectionMuted is KIP-219 on the wire: a Produce over its
+// producer_byte_rate is answered at once with its throttle time, and the
+// connection reads nothing more until that time has passed.
+func TestThrottledConnectionMuted(t *testing.T) {
+	b := NewTest(t)
+	client := []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id", Name: kmsg.StringPtr("slow")}}
+	if r := sendAs(t, b, "admin", alterQuota(client, "producer_byte_rate", 32<<10, false)).(*kmsg.AlterClientQuotasResponse); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Entries[0].ErrorCode))
+	}
+	nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("slow"))
+	roundTrip := func(req kmsg.Request) (kmsg.Response, time.Duration) {
+		start := time.Now()
+		if _, err := nc.Write(f.AppendRequest(nil, req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		var size [4]byte
+		if _, err := io.ReadFull(nc, size[:]); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(nc, body); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		resp := req.ResponseKind()
+		body = body[4:]
+		if resp.IsFlexible() && req.Key() != int16(kmsg.ApiVersions) {
+			body = body[1:]
+		}
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		return resp, took
+	}
+	produce := kmsg.NewPtrProduceRequest()
+	produce.SetVersion(9)
+	produce.Acks, produce.TimeoutMillis = 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "muted"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	bl := recordbatch.NewBuilder(recordbatch.Options{}, 0)
+	bl.Append(time.Now().UnixMilli(), nil, make([]byte, 384<<10), nil) // 38 KiB/s over the first 10 s: about 2 s of throttle
+	if rp.Records, err = bl.Finish(recordbatch.NoProducer()); err != nil {
+		t.Fatal(err)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	produce.Topics = append(produce.Topics, rt)
+	pr, _ := roundTrip(produce)
+	throttle := time.Duration(pr.(*kmsg.ProduceResponse).ThrottleMillis) * time.Millisecond
+	if throttle <= 0 {
+		t.Fatalf("384 KiB against 32 KiB/s: no throttle time")
+	}
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.SetVersion(3)
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "test", "1"
+	if _, took := roundTrip(av); took < throttle*9/10 {
+		t.Errorf("the next request was answered after %v, inside the %v throttle", took, throttle)
+	}
+}
