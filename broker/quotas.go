@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -200,4 +201,31 @@ func (c *conn) muteForThrottle(d time.Duration) {
 	case <-t.C:
 	case <-c.ctx.Done():
 	}
+}
+
+// throttleConnection counts a new connection against its ip's
+// connection_creation_rate; over the quota, the connection is not served
+// and is closed once the throttle time has passed, as Kafka's
+// ConnectionQuotas does, and it reports true.
+func (b *Broker) throttleConnection(nc net.Conn) bool {
+	if !b.quotas.any.Load() {
+		return false
+	}
+	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+	d := b.quotas.q.RecordConnection(time.Now(), host)
+	if d <= 0 {
+		return false
+	}
+	if !b.goStart(func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-b.ctx.Done():
+		}
+		nc.Close()
+	}) {
+		nc.Close()
+	}
+	return true
 }

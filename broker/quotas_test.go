@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -137,5 +138,36 @@ func TestThrottledConnectionMuted(t *testing.T) {
 	av.ClientSoftwareName, av.ClientSoftwareVersion = "test", "1"
 	if _, took := roundTrip(av); took < throttle*9/10 {
 		t.Errorf("the next request was answered after %v, inside the %v throttle", took, throttle)
+	}
+}
+
+// TestConnectionCreationRate: over its ip's connection_creation_rate a new
+// connection is not served and is closed after the throttle time.
+func TestConnectionCreationRate(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.QuotaWindowNum = 2 }))
+	ip := []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "ip", Name: kmsg.StringPtr("127.0.0.1")}}
+	if r := sendAs(t, b, "admin", alterQuota(ip, "connection_creation_rate", 5, false)).(*kmsg.AlterClientQuotasResponse); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Entries[0].ErrorCode))
+	}
+	var served []bool
+	for range 8 {
+		nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		av := kmsg.NewPtrApiVersionsRequest()
+		if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, av, 1)); err != nil {
+			t.Fatal(err)
+		}
+		var size [4]byte
+		_, err = io.ReadFull(nc, size[:])
+		served = append(served, err == nil)
+		nc.Close()
+	}
+	// 5/s, measured over at least one 1 s window: the first five quick
+	// connections are served, the sixth is not.
+	if !slices.Equal(served[:6], []bool{true, true, true, true, true, false}) {
+		t.Errorf("served %v at 5 connections/s", served)
 	}
 }

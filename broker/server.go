@@ -208,6 +208,9 @@ func (b *Broker) acceptLoop() {
 			continue
 		}
 		delay = 0
+		if b.throttleConnection(nc) {
+			continue
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}

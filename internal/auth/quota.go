@@ -137,8 +137,8 @@ type Quotas struct {
 // per actual user and/or client-id, the dimensions of the entity whose
 // quota applies (so a default client-id quota limits each client on its own).
 type rateKey struct {
-	key          string
-	user, client string
+	key              string
+	user, client, ip string
 }
 
 // NewQuotas returns an empty quota store measuring rates over Kafka's
@@ -198,12 +198,43 @@ func (q *Quotas) limit(user, clientID, key string) (entityKey, float64, bool) {
 func (q *Quotas) IPLimit(ip string) (float64, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.ipLimit(ip)
+}
+
+// ipLimit is IPLimit with q.mu held.
+func (q *Quotas) ipLimit(ip string) (float64, bool) {
 	for _, k := range []entityKey{{hasIP: true, ip: ip}, {hasIP: true, defIP: true}} {
 		if v, ok := q.values[k][ConnectionCreationRate]; ok {
 			return v, true
 		}
 	}
 	return 0, false
+}
+
+// RecordConnection counts a new connection from ip at now against its
+// connection_creation_rate and returns how long it is throttled (Kafka's
+// ConnectionQuotas: the broker closes such a connection after that time,
+// without serving it); zero without a quota or within it.
+func (q *Quotas) RecordConnection(now time.Time, ip string) time.Duration {
+	q.mu.Lock()
+	limit, ok := q.ipLimit(ip)
+	if !ok {
+		q.mu.Unlock()
+		return 0
+	}
+	r := q.rate(rateKey{key: ConnectionCreationRate, ip: ip})
+	q.mu.Unlock()
+	return r.RecordAndThrottle(now, 1, limit)
+}
+
+// rate returns the sampled rate of k, created on first use; q.mu is held.
+func (q *Quotas) rate(k rateKey) *SampledRate {
+	r := q.rates[k]
+	if r == nil {
+		r = NewSampledRate(q.samples, q.window)
+		q.rates[k] = r
+	}
+	return r
 }
 
 // Record adds value (bytes, or request time as a percentage) to the rate
@@ -225,11 +256,7 @@ func (q *Quotas) Record(now time.Time, user, clientID, key string, value float64
 	if k.hasClient {
 		rk.client = clientID
 	}
-	r := q.rates[rk]
-	if r == nil {
-		r = NewSampledRate(q.samples, q.window)
-		q.rates[rk] = r
-	}
+	r := q.rate(rk)
 	q.mu.Unlock()
 	return r.RecordAndThrottle(now, value, limit)
 }

@@ -358,3 +358,32 @@ func TestQuotasRecord(t *testing.T) {
 		t.Fatalf("expired client a still throttled: %v", d)
 	}
 }
+
+func TestRecordConnection(t *testing.T) {
+	q := NewQuotasWindows(2, time.Second)
+	now := time.Unix(1000, 0)
+	if d := q.RecordConnection(now, "10.0.0.1"); d != 0 {
+		t.Fatalf("throttled without a quota: %v", d)
+	}
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	e := kmsg.NewAlterClientQuotasRequestEntry()
+	e.Entity = []kmsg.AlterClientQuotasRequestEntryEntity{{Type: EntityIP}}
+	e.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: ConnectionCreationRate, Value: 2}}
+	req.Entries = append(req.Entries, e)
+	if r := q.Alter(req); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(*r.Entries[0].ErrorMessage)
+	}
+	// The default ip quota of 2/s over 1 s (2 windows, one counted at
+	// least): the first two connections pass, the third is throttled.
+	for i := range 2 {
+		if d := q.RecordConnection(now, "10.0.0.1"); d != 0 {
+			t.Fatalf("connection %d throttled %v", i, d)
+		}
+	}
+	if d := q.RecordConnection(now, "10.0.0.1"); d != 500*time.Millisecond {
+		t.Errorf("third connection: throttle %v, want 500ms ((3-2)/2 × 1 s)", d)
+	}
+	if d := q.RecordConnection(now, "10.0.0.2"); d != 0 {
+		t.Errorf("another ip throttled %v: the rate is per ip", d)
+	}
+}
