@@ -278,7 +278,9 @@ func partitionSplit[T any](b *Broker, rc *reqCtx, op kmsg.ACLOperation, items *[
 	var denied []T
 	kept := (*items)[:0:0]
 	for i := range *items {
-		if b.allowed(rc, op, kmsg.ACLResourceTypeTopic, topic(&(*items)[i])) {
+		// An empty name is an unknown topic id: the handler answers
+		// UNKNOWN_TOPIC_ID, which discloses nothing.
+		if name := topic(&(*items)[i]); name == "" || b.allowed(rc, op, kmsg.ACLResourceTypeTopic, name) {
 			kept = append(kept, (*items)[i])
 		} else {
 			denied = append(denied, (*items)[i])

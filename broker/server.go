@@ -244,6 +244,7 @@ func (b *Broker) maintenanceLoop() {
 			return
 		case now := <-retention.C:
 			b.topics.applyRetention(now)
+			b.quotas.q.ExpireIdle(now) // forget idle clients' quota rates
 		case now := <-flush.C:
 			b.topics.flushDue(now)
 		}

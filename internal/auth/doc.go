@@ -47,9 +47,12 @@
 // connection for it (KIP-219), must not count long-poll waits, and calls
 // ExpireIdle now and then to forget idle clients' rates.
 //
-// Not here yet: durable storage of credentials, ACLs and quotas (they live
-// in memory; the broker must persist changes in its metadata and replay
-// them into these types at start-up), connection_creation_rate
-// enforcement (IPLimit only resolves the quota), TLS and principal mapping
-// from certificates, and all of the wire hookup.
+// RecordConnection does the same for connection_creation_rate per ip;
+// AuthorizeByResourceType is InitProducerId's "WRITE on any topic".
+//
+// The broker (broker/authz.go, broker/quotas.go) puts the checks in front
+// of its handlers, stores ACLs and quotas in its data directory (ACLs and
+// SetACLs; Describe and Alter) and enforces the quotas. Not here yet:
+// durable storage of SCRAM credentials, TLS and principal mapping from
+// certificates.
 package auth
