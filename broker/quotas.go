@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -128,8 +129,8 @@ func quotaExempt(key int16) bool {
 // bytes count against producer_byte_rate, a Fetch response's against
 // consumer_byte_rate, and handling time against request_percentage (a
 // Fetch's time is left out: it is mostly its long-poll wait, which Kafka
-// never counts). The response carries the longest throttle time at once
-// and the connection reads nothing more until it has passed (KIP-219).
+// never counts). The response carries the throttle time at once and the
+// connection reads nothing more until it has passed (KIP-219).
 func (b *Broker) withQuotas(t *handlerTable) {
 	for key, h := range t {
 		if h == nil || quotaExempt(int16(key)) {
@@ -137,13 +138,20 @@ func (b *Broker) withQuotas(t *handlerTable) {
 		}
 		next := h.fn
 		h.fn = func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error) {
+			if !b.quotas.any.Load() {
+				return next(rc, req)
+			}
+			user := auth.ParsePrincipal(rc.principal).Name
+			fetch, isFetch := req.(*kmsg.FetchRequest)
+			if isFetch {
+				b.capFetch(user, rc.clientID, fetch)
+			}
 			start := time.Now()
 			resp, err := next(rc, req)
-			if err != nil || !b.quotas.any.Load() {
+			if err != nil {
 				return resp, err
 			}
 			now := time.Now()
-			user := auth.ParsePrincipal(rc.principal).Name
 			var throttle time.Duration
 			switch r := req.(type) {
 			case *kmsg.ProduceRequest:
@@ -155,23 +163,49 @@ func (b *Broker) withQuotas(t *handlerTable) {
 				}
 				throttle = b.quotas.q.Record(now, user, rc.clientID, auth.ProducerByteRate, float64(n))
 			case *kmsg.FetchRequest:
-				if fr, ok := resp.(*kmsg.FetchResponse); ok {
-					throttle = b.quotas.q.Record(now, user, rc.clientID, auth.ConsumerByteRate, float64(fetchedBytes(fr, rc.chunks)))
-				}
+				throttle = b.throttleFetch(now, user, rc, resp.(*kmsg.FetchResponse))
 			}
-			if _, ok := req.(*kmsg.FetchRequest); !ok {
+			if !isFetch {
 				pct := float64(now.Sub(start)) * 100 / float64(time.Second)
 				throttle = max(throttle, b.quotas.q.Record(now, user, rc.clientID, auth.RequestPercentage, pct))
 			}
 			if throttle > 0 {
 				rc.throttle = throttle
 				if tr, ok := resp.(interface{ SetThrottle(int32) }); ok {
-					tr.SetThrottle(int32(min(throttle.Milliseconds(), int64(1<<31-1))))
+					tr.SetThrottle(int32(min(throttle.Milliseconds(), math.MaxInt32)))
 				}
 			}
 			return resp, nil
 		}
 	}
+}
+
+// capFetch limits a consumer's Fetch to what its consumer_byte_rate allows
+// over the quota windows but one, as Kafka's getMaxValueInQuotaWindow, so
+// that one response never exceeds what the quota can ever let through.
+func (b *Broker) capFetch(user, clientID string, r *kmsg.FetchRequest) {
+	limit, _, ok := b.quotas.q.Limit(user, clientID, auth.ConsumerByteRate)
+	if !ok {
+		return
+	}
+	window := limit * float64(max(b.cfg.QuotaWindowNum-1, 1)*b.cfg.QuotaWindowSizeSeconds)
+	if capped := int32(min(window, math.MaxInt32)); r.MaxBytes <= 0 || r.MaxBytes > capped {
+		r.MaxBytes = max(capped, 1)
+	}
+}
+
+// throttleFetch records a Fetch response's bytes against consumer_byte_rate.
+// A throttled Fetch is answered empty (its bytes taken back off the rate,
+// its file chunks released), as Kafka's getThrottledResponse.
+func (b *Broker) throttleFetch(now time.Time, user string, rc *reqCtx, fr *kmsg.FetchResponse) time.Duration {
+	n := float64(fetchedBytes(fr, rc.chunks))
+	throttle := b.quotas.q.Record(now, user, rc.clientID, auth.ConsumerByteRate, n)
+	if throttle > 0 {
+		b.quotas.q.Record(now, user, rc.clientID, auth.ConsumerByteRate, -n)
+		fr.Topics = nil
+		rc.dropChunks()
+	}
+	return throttle
 }
 
 // fetchedBytes is the size of a Fetch response's records, those sent from

@@ -84,51 +84,9 @@ func TestThrottledConnectionMuted(t *testing.T) {
 	if r := sendAs(t, b, "admin", alterQuota(client, "producer_byte_rate", 32<<10, false)).(*kmsg.AlterClientQuotasResponse); r.Entries[0].ErrorCode != 0 {
 		t.Fatal(kerr.ErrorForCode(r.Entries[0].ErrorCode))
 	}
-	nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("slow"))
-	roundTrip := func(req kmsg.Request) (kmsg.Response, time.Duration) {
-		start := time.Now()
-		if _, err := nc.Write(f.AppendRequest(nil, req, 1)); err != nil {
-			t.Fatal(err)
-		}
-		var size [4]byte
-		if _, err := io.ReadFull(nc, size[:]); err != nil {
-			t.Fatal(err)
-		}
-		body := make([]byte, binary.BigEndian.Uint32(size[:]))
-		if _, err := io.ReadFull(nc, body); err != nil {
-			t.Fatal(err)
-		}
-		took := time.Since(start)
-		resp := req.ResponseKind()
-		body = body[4:]
-		if resp.IsFlexible() && req.Key() != int16(kmsg.ApiVersions) {
-			body = body[1:]
-		}
-		if err := resp.ReadFrom(body); err != nil {
-			t.Fatal(err)
-		}
-		return resp, took
-	}
-	produce := kmsg.NewPtrProduceRequest()
-	produce.SetVersion(9)
-	produce.Acks, produce.TimeoutMillis = 1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "muted"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	bl := recordbatch.NewBuilder(recordbatch.Options{}, 0)
-	bl.Append(time.Now().UnixMilli(), nil, make([]byte, 384<<10), nil) // 38 KiB/s over the first 10 s: about 2 s of throttle
-	if rp.Records, err = bl.Finish(recordbatch.NoProducer()); err != nil {
-		t.Fatal(err)
-	}
-	rt.Partitions = append(rt.Partitions, rp)
-	produce.Topics = append(produce.Topics, rt)
-	pr, _ := roundTrip(produce)
+	roundTrip := wireConn(t, b, "slow")
+	// 384 KiB: 38 KiB/s over the first 10 s, about 2 s of throttle.
+	pr, _ := roundTrip(produceRequest(t, "muted", 384<<10))
 	throttle := time.Duration(pr.(*kmsg.ProduceResponse).ThrottleMillis) * time.Millisecond
 	if throttle <= 0 {
 		t.Fatalf("384 KiB against 32 KiB/s: no throttle time")
@@ -169,5 +127,113 @@ func TestConnectionCreationRate(t *testing.T) {
 	// connections are served, the sixth is not.
 	if !slices.Equal(served[:6], []bool{true, true, true, true, true, false}) {
 		t.Errorf("served %v at 5 connections/s", served)
+	}
+}
+
+// wireConn dials b and returns a function that sends a request with
+// clientID and returns its response and how long it took.
+func wireConn(t *testing.T, b *Broker, clientID string) func(kmsg.Request) (kmsg.Response, time.Duration) {
+	nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))
+	return func(req kmsg.Request) (kmsg.Response, time.Duration) {
+		start := time.Now()
+		if _, err := nc.Write(f.AppendRequest(nil, req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		var size [4]byte
+		if _, err := io.ReadFull(nc, size[:]); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(nc, body); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		resp := req.ResponseKind()
+		body = body[4:]
+		if resp.IsFlexible() && req.Key() != int16(kmsg.ApiVersions) {
+			body = body[1:]
+		}
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		return resp, took
+	}
+}
+
+// produceRequest is a v9 acks=1 Produce of one record of size bytes.
+func produceRequest(t *testing.T, topic string, size int) *kmsg.ProduceRequest {
+	produce := kmsg.NewPtrProduceRequest()
+	produce.SetVersion(9)
+	produce.Acks, produce.TimeoutMillis = 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	bl := recordbatch.NewBuilder(recordbatch.Options{}, 0)
+	bl.Append(time.Now().UnixMilli(), nil, make([]byte, size), nil)
+	var err error
+	if rp.Records, err = bl.Finish(recordbatch.NoProducer()); err != nil {
+		t.Fatal(err)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	produce.Topics = append(produce.Topics, rt)
+	return produce
+}
+
+// TestConsumerByteRateQuota: a consumer's Fetch is capped to what its
+// consumer_byte_rate lets through over the quota windows, and a Fetch over
+// the quota is answered empty with its throttle time, as Kafka's.
+func TestConsumerByteRateQuota(t *testing.T) {
+	b := NewTest(t, WithConfig(func(c *Config) { c.QuotaWindowNum = 2 }))
+	client := []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id", Name: kmsg.StringPtr("reader")}}
+	if r := sendAs(t, b, "admin", alterQuota(client, "consumer_byte_rate", 64<<10, false)).(*kmsg.AlterClientQuotasResponse); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Entries[0].ErrorCode))
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.SetVersion(4)
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "limited", 1, 1
+	create.Topics = append(create.Topics, ct)
+	if r := sendAs(t, b, "admin", create).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	produce := wireConn(t, b, "writer")
+	for range 8 {
+		if pr, _ := produce(produceRequest(t, "limited", 16<<10)); pr.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(pr.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode))
+		}
+	}
+	fetch := func(offset int64) *kmsg.FetchRequest {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.MaxBytes, req.MaxWaitMillis = 50<<20, 0
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "limited"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.PartitionMaxBytes = offset, 50<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	read := wireConn(t, b, "reader")
+	first, _ := read(fetch(0))
+	fr := first.(*kmsg.FetchResponse)
+	if fr.ThrottleMillis != 0 || len(fr.Topics) != 1 {
+		t.Fatalf("first fetch: throttle %d, %d topics", fr.ThrottleMillis, len(fr.Topics))
+	}
+	// 64 KiB/s over one window of 1 s: 64 KiB, here four 16 KiB batches
+	// and their overhead, less than the eight stored.
+	if n := len(fr.Topics[0].Partitions[0].RecordBatches); n == 0 || n > 64<<10+16<<10 {
+		t.Errorf("first fetch returned %d bytes, want at most what the quota allows", n)
+	}
+	second, _ := read(fetch(3))
+	fr = second.(*kmsg.FetchResponse)
+	if fr.ThrottleMillis <= 0 || len(fr.Topics) != 0 {
+		t.Errorf("second fetch over the quota: throttle %d, %d topics; want a throttle and an empty answer", fr.ThrottleMillis, len(fr.Topics))
 	}
 }
