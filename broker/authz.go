@@ -1,11 +1,7 @@
 package broker
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
-	"os"
 	"slices"
 	"sync"
 
@@ -42,19 +38,11 @@ func openACLs(b *Broker) (*acls, error) {
 	a := &acls{authz: auth.NewAuthorizer(auth.AuthorizerConfig{
 		SuperUsers: b.cfg.SuperUsers, AllowEveryoneIfNoACLFound: b.cfg.AllowEveryoneIfNoACLFound,
 	})}
-	path := b.cfg.DataDir + "/" + aclsFile
-	data, err := readFile(b.fs, path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	default:
-		var stored []auth.ACL
-		if err := json.Unmarshal(data, &stored); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		a.authz.SetACLs(stored)
+	var stored []auth.ACL
+	if err := readJSON(b.fs, b.cfg.DataDir+"/"+aclsFile, &stored); err != nil {
+		return nil, err
 	}
+	a.authz.SetACLs(stored)
 	return a, nil
 }
 
@@ -65,15 +53,12 @@ func (b *Broker) changeACLs(fn func()) error {
 	defer b.acls.mu.Unlock()
 	before := b.acls.authz.ACLs()
 	fn()
-	data, err := json.MarshalIndent(b.acls.authz.ACLs(), "", "  ")
-	if err == nil {
-		err = writeFileAtomic(b.fs, b.cfg.DataDir+"/"+aclsFile, data)
-	}
-	if err != nil {
+	if err := writeJSON(b.fs, b.cfg.DataDir+"/"+aclsFile, b.acls.authz.ACLs()); err != nil {
 		b.acls.authz.SetACLs(before)
 		b.log.Error("storing ACLs", "err", err)
+		return err
 	}
-	return err
+	return nil
 }
 
 // allowed is AuthHelper.authorize: may rc's principal, from its host, do
@@ -601,19 +586,14 @@ func (b *Broker) authorizeDeleteTopics(rc *reqCtx, r *kmsg.DeleteTopicsRequest, 
 }
 
 func (b *Broker) authorizeCreatePartitions(rc *reqCtx, r *kmsg.CreatePartitionsRequest, next handlerFn) (kmsg.Response, error) {
-	denied := partitionSplit(b, rc, kmsg.ACLOperationAlter, &r.Topics, func(t *kmsg.CreatePartitionsRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	cr := resp.(*kmsg.CreatePartitionsResponse)
-	for _, rt := range denied {
+	return filterThen(rc, r, next, &r.Topics, func(rt *kmsg.CreatePartitionsRequestTopic) (kmsg.CreatePartitionsResponseTopic, bool) {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
 		st.ErrorMessage = kmsg.StringPtr("The topic authorization is failed.")
-		cr.Topics = append(cr.Topics, st)
-	}
-	return cr, nil
+		return st, !b.allowed(rc, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic)
+	}, func(resp *kmsg.CreatePartitionsResponse, denied []kmsg.CreatePartitionsResponseTopic) {
+		resp.Topics = append(resp.Topics, denied...)
+	})
 }
 
 func (b *Broker) authorizeDeleteRecords(rc *reqCtx, r *kmsg.DeleteRecordsRequest, next handlerFn) (kmsg.Response, error) {
@@ -657,64 +637,64 @@ func (b *Broker) configResourceAllowed(rc *reqCtx, op kmsg.ACLOperation, typ kms
 	return nil
 }
 
-func (b *Broker) authorizeDescribeConfigs(rc *reqCtx, r *kmsg.DescribeConfigsRequest, next handlerFn) (kmsg.Response, error) {
-	var denied []kmsg.DescribeConfigsResponseResource
-	r.Resources = slices.DeleteFunc(r.Resources, func(rr kmsg.DescribeConfigsRequestResource) bool {
-		e := b.configResourceAllowed(rc, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
-		if e != nil {
-			d := kmsg.NewDescribeConfigsResponseResource()
-			d.ResourceType, d.ResourceName, d.ErrorCode, d.ErrorMessage = rr.ResourceType, rr.ResourceName, e.Code, kmsg.StringPtr(e.Description)
-			denied = append(denied, d)
+// filterThen takes out of *items those deny answers for, runs next on what
+// is left and hands the handler's response and the denied answers to merge.
+func filterThen[I, O any, R kmsg.Response](rc *reqCtx, req kmsg.Request, next handlerFn, items *[]I, deny func(*I) (O, bool), merge func(R, []O)) (kmsg.Response, error) {
+	var denied []O
+	kept := (*items)[:0:0]
+	for i := range *items {
+		if o, d := deny(&(*items)[i]); d {
+			denied = append(denied, o)
+		} else {
+			kept = append(kept, (*items)[i])
 		}
-		return e != nil
-	})
-	resp, err := next(rc, r)
-	if err != nil {
+	}
+	*items = kept
+	resp, err := next(rc, req)
+	if err != nil || len(denied) == 0 {
 		return resp, err
 	}
-	dr := resp.(*kmsg.DescribeConfigsResponse)
-	dr.Resources = append(dr.Resources, denied...)
-	return dr, nil
+	merge(resp.(R), denied)
+	return resp, nil
+}
+
+func (b *Broker) authorizeDescribeConfigs(rc *reqCtx, r *kmsg.DescribeConfigsRequest, next handlerFn) (kmsg.Response, error) {
+	return filterThen(rc, r, next, &r.Resources, func(rr *kmsg.DescribeConfigsRequestResource) (kmsg.DescribeConfigsResponseResource, bool) {
+		d := kmsg.NewDescribeConfigsResponseResource()
+		e := b.configResourceAllowed(rc, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		if e != nil {
+			d.ResourceType, d.ResourceName, d.ErrorCode, d.ErrorMessage = rr.ResourceType, rr.ResourceName, e.Code, kmsg.StringPtr(e.Description)
+		}
+		return d, e != nil
+	}, func(resp *kmsg.DescribeConfigsResponse, denied []kmsg.DescribeConfigsResponseResource) {
+		resp.Resources = append(resp.Resources, denied...)
+	})
 }
 
 func (b *Broker) authorizeAlterConfigs(rc *reqCtx, r *kmsg.AlterConfigsRequest, next handlerFn) (kmsg.Response, error) {
-	var denied []kmsg.AlterConfigsResponseResource
-	r.Resources = slices.DeleteFunc(r.Resources, func(rr kmsg.AlterConfigsRequestResource) bool {
+	return filterThen(rc, r, next, &r.Resources, func(rr *kmsg.AlterConfigsRequestResource) (kmsg.AlterConfigsResponseResource, bool) {
+		d := kmsg.NewAlterConfigsResponseResource()
 		e := b.configResourceAllowed(rc, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
 		if e != nil {
-			d := kmsg.NewAlterConfigsResponseResource()
 			d.ResourceType, d.ResourceName, d.ErrorCode, d.ErrorMessage = rr.ResourceType, rr.ResourceName, e.Code, kmsg.StringPtr(e.Description)
-			denied = append(denied, d)
 		}
-		return e != nil
+		return d, e != nil
+	}, func(resp *kmsg.AlterConfigsResponse, denied []kmsg.AlterConfigsResponseResource) {
+		resp.Resources = append(resp.Resources, denied...)
 	})
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	ar := resp.(*kmsg.AlterConfigsResponse)
-	ar.Resources = append(ar.Resources, denied...)
-	return ar, nil
 }
 
 func (b *Broker) authorizeIncrementalAlterConfigs(rc *reqCtx, r *kmsg.IncrementalAlterConfigsRequest, next handlerFn) (kmsg.Response, error) {
-	var denied []kmsg.IncrementalAlterConfigsResponseResource
-	r.Resources = slices.DeleteFunc(r.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) bool {
+	return filterThen(rc, r, next, &r.Resources, func(rr *kmsg.IncrementalAlterConfigsRequestResource) (kmsg.IncrementalAlterConfigsResponseResource, bool) {
+		d := kmsg.NewIncrementalAlterConfigsResponseResource()
 		e := b.configResourceAllowed(rc, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
 		if e != nil {
-			d := kmsg.NewIncrementalAlterConfigsResponseResource()
 			d.ResourceType, d.ResourceName, d.ErrorCode, d.ErrorMessage = rr.ResourceType, rr.ResourceName, e.Code, kmsg.StringPtr(e.Description)
-			denied = append(denied, d)
 		}
-		return e != nil
+		return d, e != nil
+	}, func(resp *kmsg.IncrementalAlterConfigsResponse, denied []kmsg.IncrementalAlterConfigsResponseResource) {
+		resp.Resources = append(resp.Resources, denied...)
 	})
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	ir := resp.(*kmsg.IncrementalAlterConfigsResponse)
-	ir.Resources = append(ir.Resources, denied...)
-	return ir, nil
 }
 
 // authorizeInitProducerID: WRITE on the transactional id; an idempotent
@@ -824,23 +804,13 @@ func (b *Broker) authorizeListGroups(rc *reqCtx, r *kmsg.ListGroupsRequest, next
 }
 
 func (b *Broker) authorizeDeleteGroups(rc *reqCtx, r *kmsg.DeleteGroupsRequest, next handlerFn) (kmsg.Response, error) {
-	var denied []kmsg.DeleteGroupsResponseGroup
-	r.Groups = slices.DeleteFunc(r.Groups, func(g string) bool {
-		if b.allowed(rc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, g) {
-			return false
-		}
+	return filterThen(rc, r, next, &r.Groups, func(g *string) (kmsg.DeleteGroupsResponseGroup, bool) {
 		d := kmsg.NewDeleteGroupsResponseGroup()
-		d.Group, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
-		denied = append(denied, d)
-		return true
+		d.Group, d.ErrorCode = *g, kerr.GroupAuthorizationFailed.Code
+		return d, !b.allowed(rc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, *g)
+	}, func(resp *kmsg.DeleteGroupsResponse, denied []kmsg.DeleteGroupsResponseGroup) {
+		resp.Groups = append(resp.Groups, denied...)
 	})
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	dr := resp.(*kmsg.DeleteGroupsResponse)
-	dr.Groups = append(dr.Groups, denied...)
-	return dr, nil
 }
 
 // offsetCommitErrors answers every partition of topics with code.

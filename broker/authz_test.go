@@ -81,3 +81,84 @@ func TestAuthorizerClassName(t *testing.T) {
 		t.Error("an unknown authorizer class was accepted")
 	}
 }
+
+// TestAuthorizationErrors checks, per API, the error Kafka's KafkaApis
+// gives a principal without the ACL, and that authorization comes before
+// existence.
+func TestAuthorizationErrors(t *testing.T) {
+	b := NewTest(t, WithAuthorizer("User:admin"), WithTestPrincipal(func(id string) string { return "User:" + id }))
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.SetVersion(5)
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "b", 1, 1
+	create.Topics = append(create.Topics, ct)
+	if r := sendAs(t, b, "admin", create).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	// bob may describe topic b, and nothing else.
+	acls := kmsg.NewPtrCreateACLsRequest()
+	acls.SetVersion(3)
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "b", kmsg.ACLResourcePatternTypeLiteral
+	c.Principal, c.Host, c.Operation, c.PermissionType = "User:bob", "*", kmsg.ACLOperationDescribe, kmsg.ACLPermissionTypeAllow
+	acls.Creations = append(acls.Creations, c)
+	if r := sendAs(t, b, "admin", acls).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Results[0].ErrorCode))
+	}
+	check := func(what string, got int16, want *kerr.Error) {
+		t.Helper()
+		if got != want.Code {
+			t.Errorf("%s: %v, want %v", what, kerr.ErrorForCode(got), want)
+		}
+	}
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.SetVersion(3)
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "b", Count: 2}}
+	check("CreatePartitions", sendAs(t, b, "bob", cp).(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode, kerr.TopicAuthorizationFailed)
+
+	ac := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ac.SetVersion(1)
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeBroker, "0"
+	ac.Resources = append(ac.Resources, res)
+	check("IncrementalAlterConfigs broker", sendAs(t, b, "bob", ac).(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode, kerr.ClusterAuthorizationFailed)
+
+	// DeleteTopics: DELETE is missing on b; on a missing topic that bob may
+	// not describe the answer is the same, so existence is not disclosed.
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.SetVersion(5)
+	dt.TopicNames = []string{"b", "absent"}
+	for _, r := range sendAs(t, b, "bob", dt).(*kmsg.DeleteTopicsResponse).Topics {
+		check("DeleteTopics "+*r.Topic, r.ErrorCode, kerr.TopicAuthorizationFailed)
+	}
+
+	dg := kmsg.NewPtrDeleteGroupsRequest()
+	dg.SetVersion(2)
+	dg.Groups = []string{"g"}
+	check("DeleteGroups", sendAs(t, b, "bob", dg).(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode, kerr.GroupAuthorizationFailed)
+
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(7)
+	of.Group = "g"
+	check("OffsetFetch", sendAs(t, b, "bob", of).(*kmsg.OffsetFetchResponse).ErrorCode, kerr.GroupAuthorizationFailed)
+
+	dgr := kmsg.NewPtrDescribeGroupsRequest()
+	dgr.SetVersion(5)
+	dgr.Groups = []string{"g"}
+	check("DescribeGroups", sendAs(t, b, "bob", dgr).(*kmsg.DescribeGroupsResponse).Groups[0].ErrorCode, kerr.GroupAuthorizationFailed)
+
+	// Idempotence needs IDEMPOTENT_WRITE on the cluster or WRITE on a topic.
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.SetVersion(4)
+	check("InitProducerId", sendAs(t, b, "bob", ip).(*kmsg.InitProducerIDResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+	if r := sendAs(t, b, "admin", ip).(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 {
+		t.Errorf("InitProducerId as a super user: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	lr := kmsg.NewPtrListPartitionReassignmentsRequest()
+	check("ListPartitionReassignments", sendAs(t, b, "bob", lr).(*kmsg.ListPartitionReassignmentsResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+
+	dq := kmsg.NewPtrDescribeClientQuotasRequest()
+	check("DescribeClientQuotas", sendAs(t, b, "bob", dq).(*kmsg.DescribeClientQuotasResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+}

@@ -1,12 +1,8 @@
 package broker
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,17 +38,9 @@ func (b *Broker) newQuotaStore() *auth.Quotas {
 
 func openQuotas(b *Broker) (*clientQuotas, error) {
 	c := &clientQuotas{q: b.newQuotaStore()}
-	path := b.cfg.DataDir + "/" + quotasFile
-	data, err := readFile(b.fs, path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return c, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
 	var stored []storedQuota
-	if err := json.Unmarshal(data, &stored); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+	if err := readJSON(b.fs, b.cfg.DataDir+"/"+quotasFile, &stored); err != nil {
+		return nil, err
 	}
 	restoreQuotas(c.q, stored)
 	c.any.Store(len(stored) > 0)
@@ -102,11 +90,7 @@ func (b *Broker) alterQuotas(req *kmsg.AlterClientQuotasRequest) (*kmsg.AlterCli
 		return resp, nil
 	}
 	stored := storedQuotas(scratch)
-	data, err := json.MarshalIndent(stored, "", "  ")
-	if err == nil {
-		err = writeFileAtomic(b.fs, b.cfg.DataDir+"/"+quotasFile, data)
-	}
-	if err != nil {
+	if err := writeJSON(b.fs, b.cfg.DataDir+"/"+quotasFile, stored); err != nil {
 		return nil, err
 	}
 	c.q.Alter(req)
