@@ -159,6 +159,31 @@ func TestAuthorizationErrors(t *testing.T) {
 	lr := kmsg.NewPtrListPartitionReassignmentsRequest()
 	check("ListPartitionReassignments", sendAs(t, b, "bob", lr).(*kmsg.ListPartitionReassignmentsResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
 
+	// Auto-creation needs CREATE: bob may describe the missing topic
+	// "newt" but not create it, so Metadata refuses and creates nothing.
+	c.ResourceName = "newt"
+	acls.Creations = []kmsg.CreateACLsRequestCreation{c}
+	if r := sendAs(t, b, "admin", acls).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Results[0].ErrorCode))
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	md.AllowAutoTopicCreation = true
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("newt")}}
+	check("Metadata auto-create without CREATE", sendAs(t, b, "bob", md).(*kmsg.MetadataResponse).Topics[0].ErrorCode, kerr.TopicAuthorizationFailed)
+	if b.topics.get("newt") != nil {
+		t.Error("Metadata created newt for a principal without CREATE")
+	}
+	c.Operation = kmsg.ACLOperationCreate
+	acls.Creations = []kmsg.CreateACLsRequestCreation{c}
+	if r := sendAs(t, b, "admin", acls).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Results[0].ErrorCode))
+	}
+	sendAs(t, b, "bob", md)
+	if b.topics.get("newt") == nil {
+		t.Error("Metadata did not create newt with CREATE on it")
+	}
+
 	dq := kmsg.NewPtrDescribeClientQuotasRequest()
 	check("DescribeClientQuotas", sendAs(t, b, "bob", dq).(*kmsg.DescribeClientQuotasResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
 }
