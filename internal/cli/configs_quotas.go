@@ -99,15 +99,23 @@ func (g *globals) describeQuotas(cmd *cobra.Command, t quotaTarget) error {
 // alterQuotas is kafka-configs.sh --alter for users, clients and ips.
 func (g *globals) alterQuotas(cmd *cobra.Command, t quotaTarget, set map[string]string, deletes []string) error {
 	head := t.types[0]
-	var unexpected []string
-	for _, k := range append(sortedKeys(set), deletes...) {
-		if !slices.Contains(quotaKeys[head], k) {
-			unexpected = append(unexpected, k)
+	what := map[string]string{"users": "quota and SCRAM credential", "clients": "quota", "ips": "connection quota"}[head]
+	for _, c := range []struct {
+		verb string
+		keys []string
+	}{{"added", sortedKeys(set)}, {"deleted", deletes}} {
+		var unexpected []string
+		for _, k := range c.keys {
+			if strings.HasPrefix(k, "SCRAM-") && head == "users" {
+				return fmt.Errorf("SCRAM credentials (%s) are not supported by this kafkit yet", k)
+			}
+			if !slices.Contains(quotaKeys[head], k) {
+				unexpected = append(unexpected, k)
+			}
 		}
-	}
-	if len(unexpected) > 0 {
-		what := map[string]string{"users": "quota", "clients": "quota", "ips": "connection quota"}[head]
-		return fmt.Errorf("Only %s configs can be added for '%s' using --bootstrap-server. Unexpected config names: %s", what, head, strings.Join(unexpected, ","))
+		if len(unexpected) > 0 {
+			return fmt.Errorf("Only %s configs can be %s for '%s' using --bootstrap-server. Unexpected config names: %s", what, c.verb, head, strings.Join(unexpected, ","))
+		}
 	}
 	values := map[string]float64{}
 	for k, v := range set {
