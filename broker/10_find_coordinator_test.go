@@ -15,13 +15,19 @@ import (
 // (clients negotiate versions; these tests pin them), and decodes the answer.
 func sendVersioned(t *testing.T, b *Broker, req kmsg.Request) kmsg.Response {
 	t.Helper()
+	return sendAs(t, b, "group-test", req)
+}
+
+// sendAs is sendVersioned with the client id clientID.
+func sendAs(t *testing.T, b *Broker, clientID string, req kmsg.Request) kmsg.Response {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("group-test"))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))
 	if _, err := nc.Write(f.AppendRequest(nil, req, 7)); err != nil {
 		t.Fatal(err)
 	}

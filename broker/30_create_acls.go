@@ -8,7 +8,8 @@ import (
 // CreateAcls: v0-3 (v1 adds pattern types, v2 is flexible; Kafka 4.0 dropped
 // v0). Without an authorizer Kafka fails every creation with
 // SECURITY_DISABLED and this message, one result per creation in request
-// order; so does the broker.
+// order; so does the broker. With one, creating needs ALTER on the cluster
+// and the ACLs are stored before the answer.
 var createACLsVersions = versions{0, 3}
 
 // noAuthorizer is the SecurityDisabledException message Kafka's CreateAcls
@@ -17,12 +18,23 @@ const noAuthorizer = "No Authorizer is configured."
 
 func (b *Broker) handleCreateACLs(rc *reqCtx, req *kmsg.CreateACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
-	for range req.Creations {
-		r := kmsg.NewCreateACLsResponseResult()
-		r.ErrorCode = kerr.SecurityDisabled.Code
-		msg := noAuthorizer
-		r.ErrorMessage = &msg
-		resp.Results = append(resp.Results, r)
+	fail := func(e *kerr.Error, msg string) kmsg.Response {
+		for range req.Creations {
+			r := kmsg.NewCreateACLsResponseResult()
+			r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(msg)
+			resp.Results = append(resp.Results, r)
+		}
+		return resp
 	}
-	return resp, nil
+	switch {
+	case b.acls.authz == nil:
+		return fail(kerr.SecurityDisabled, noAuthorizer), nil
+	case !b.allowedCluster(rc, kmsg.ACLOperationAlter):
+		return fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Description), nil
+	}
+	var created *kmsg.CreateACLsResponse
+	if err := b.changeACLs(func() { created = b.acls.authz.CreateACLs(req) }); err != nil {
+		return fail(kerr.UnknownServerError, err.Error()), nil
+	}
+	return created, nil
 }

@@ -7,17 +7,30 @@ import (
 
 // DeleteAcls: v0-3 (v1 adds pattern types, v2 is flexible; Kafka 4.0 dropped
 // v0). Without an authorizer Kafka answers each filter with SECURITY_DISABLED,
-// noAuthorizer's message and no matching ACLs; so does the broker.
+// noAuthorizer's message and no matching ACLs; so does the broker. With an
+// authorizer, deleting needs ALTER on the cluster and the change is stored
+// before the answer.
 var deleteACLsVersions = versions{0, 3}
 
 func (b *Broker) handleDeleteACLs(rc *reqCtx, req *kmsg.DeleteACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
-	for range req.Filters {
-		r := kmsg.NewDeleteACLsResponseResult()
-		r.ErrorCode = kerr.SecurityDisabled.Code
-		msg := noAuthorizer
-		r.ErrorMessage = &msg
-		resp.Results = append(resp.Results, r)
+	fail := func(e *kerr.Error, msg string) kmsg.Response {
+		for range req.Filters {
+			r := kmsg.NewDeleteACLsResponseResult()
+			r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(msg)
+			resp.Results = append(resp.Results, r)
+		}
+		return resp
 	}
-	return resp, nil
+	switch {
+	case b.acls.authz == nil:
+		return fail(kerr.SecurityDisabled, noAuthorizer), nil
+	case !b.allowedCluster(rc, kmsg.ACLOperationAlter):
+		return fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Description), nil
+	}
+	var deleted *kmsg.DeleteACLsResponse
+	if err := b.changeACLs(func() { deleted = b.acls.authz.DeleteACLs(req) }); err != nil {
+		return fail(kerr.UnknownServerError, err.Error()), nil
+	}
+	return deleted, nil
 }

@@ -17,14 +17,9 @@ import (
 // end). Named topics that do not exist are UNKNOWN_TOPIC_OR_PARTITION
 // (INVALID_TOPIC_EXCEPTION for illegal names); with the list of all topics
 // they cannot occur. A cursor whose topic is not among the named ones is
-// INVALID_REQUEST for every named topic. Without an authorizer every topic
-// reports all the operations a topic supports.
+// INVALID_REQUEST for every named topic. The authorized operations are
+// filled in by authz.go.
 var describeTopicPartitionsVersions = versions{0, 0}
-
-// topicOperations is the AclOperation bitfield of a topic with no authorizer:
-// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
-// ALTER_CONFIGS (Kafka's AclEntry.supportedOperations(TOPIC)).
-const topicOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
 
 func (b *Broker) handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
@@ -70,7 +65,6 @@ func (b *Broker) handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTop
 		}
 		st := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		st.Topic = &name
-		st.AuthorizedOperations = topicOperations
 		t := b.topics.get(name)
 		if t == nil {
 			if !all {

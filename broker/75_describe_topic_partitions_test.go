@@ -106,3 +106,8 @@ func TestDescribeTopicPartitions(t *testing.T) {
 		t.Errorf("cursor outside the named topics: %+v", resp.Topics)
 	}
 }
+
+// topicOperations is the AclOperation bitfield of a topic with no authorizer:
+// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+// ALTER_CONFIGS (Kafka's AclEntry.supportedOperations(TOPIC)).
+const topicOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11

@@ -118,6 +118,11 @@ type Config struct {
 	ShareMaxSessions             int64    // group.share.max.share.sessions
 	ShareStateNumPartitions      int64    // share.coordinator.state.topic.num.partitions
 	ShareStateReplicationFactor  int64    // share.coordinator.state.topic.replication.factor
+	AuthorizerClassName          string   // authorizer.class.name: "" (none) or StandardAuthorizer / AclAuthorizer
+	SuperUsers                   string   // super.users: "User:a;User:b"
+	AllowEveryoneIfNoACLFound    bool     // allow.everyone.if.no.acl.found
+	QuotaWindowNum               int64    // quota.window.num
+	QuotaWindowSizeSeconds       int64    // quota.window.size.seconds
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
@@ -134,6 +139,10 @@ type Config struct {
 	// onPrincipal, when set (by tests), sees each connection's principal
 	// once TLS or SASL has established it.
 	onPrincipal func(listener, principal string)
+	// testPrincipal, when set (WithTestPrincipal), names the principal of
+	// each request of an unauthenticated connection from its client id, so
+	// that tests exercise ACLs without SASL.
+	testPrincipal func(clientID string) string
 
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.

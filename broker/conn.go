@@ -41,6 +41,9 @@ type reqCtx struct {
 	chunks []pendingChunk
 	// zeroCopy allows chunks: a TCP connection to a broker on disk.
 	zeroCopy bool
+	// throttle is the quota throttle time the response carries: the
+	// connection reads nothing more until it has passed (KIP-219).
+	throttle time.Duration
 }
 
 // dropChunks releases the chunks gathered so far (a long poll gathers again).
@@ -77,6 +80,8 @@ type conn struct {
 	// sasl runs SaslServerAuthenticator's state machine on a SASL
 	// listener (nil on others); see sasl_conn.go.
 	sasl *saslConn
+	// throttle is the last response's quota throttle (see reqCtx).
+	throttle time.Duration
 }
 
 // respBufs recycles encoded response buffers once the writer has sent them,
@@ -229,6 +234,7 @@ func (c *conn) readLoop() error {
 			// drop, not block).
 			c.out <- resp
 		}
+		c.muteForThrottle(c.throttle)
 	}
 }
 
@@ -283,6 +289,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
 	start := time.Now()
 	resp, err := h.fn(rc, req)
+	c.throttle = rc.throttle
 	c.b.metrics.request(key, version, start)
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
 		c.b.metrics.fetched(fr, rc.chunks)

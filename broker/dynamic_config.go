@@ -1,11 +1,9 @@
 package broker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -42,15 +40,8 @@ var dynamicBrokerKeys = map[string]bool{
 func openDynamicConfigs(b *Broker) (*dynamicConfigs, error) {
 	d := &dynamicConfigs{b: b, values: map[string]map[string]string{}}
 	path := b.cfg.DataDir + "/" + dynamicConfigsFile
-	data, err := readFile(b.fs, path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	default:
-		if err := json.Unmarshal(data, &d.values); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
+	if err := readJSON(b.fs, path, &d.values); err != nil {
+		return nil, err
 	}
 	eff, err := d.build(d.values)
 	if err != nil {
@@ -114,11 +105,7 @@ func (d *dynamicConfigs) alter(name string, fn func(cur map[string]string) (map[
 	if validateOnly {
 		return nil
 	}
-	data, err := json.MarshalIndent(values, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(d.b.fs, d.b.cfg.DataDir+"/"+dynamicConfigsFile, data); err != nil {
+	if err := writeJSON(d.b.fs, d.b.cfg.DataDir+"/"+dynamicConfigsFile, values); err != nil {
 		return err
 	}
 	d.values = values

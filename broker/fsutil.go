@@ -2,6 +2,9 @@ package broker
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -56,3 +59,28 @@ func writeFileAtomic(fsys storage.FS, name string, data []byte) error {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// readJSON decodes the metadata file name into v; a missing file leaves v
+// as it is.
+func readJSON(fsys storage.FS, name string, v any) error {
+	data, err := readFile(fsys, name)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err == nil:
+		err = json.Unmarshal(data, v)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeJSON replaces the metadata file name with v, as writeFileAtomic.
+func writeJSON(fsys storage.FS, name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(fsys, name, data)
+}

@@ -68,10 +68,14 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.AlterPartitionAssignments, alterPartitionReassignmentsVersions, b.handleAlterPartitionReassignments)
 	register(t, kmsg.ListPartitionReassignments, listPartitionReassignmentsVersions, b.handleListPartitionReassignments)
 	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)
+	register(t, kmsg.DescribeClientQuotas, describeClientQuotasVersions, b.handleDescribeClientQuotas)
+	register(t, kmsg.AlterClientQuotas, alterClientQuotasVersions, b.handleAlterClientQuotas)
 	b.registerCoordinatorHandlers(t)
 	if b.cfg.clusterMode() {
 		b.registerClusterHandlers(t)
 	}
 	b.registerShareHandlers(t)
+	b.withAuthorization(t)
+	b.withQuotas(t)
 	return t
 }

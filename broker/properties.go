@@ -250,6 +250,18 @@ var brokerProps = append([]brokerProp{
 	intProp("broker.heartbeat.interval.ms", 2000, 1, math.MaxInt32, "Time between a broker's heartbeats to the active controller.", func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }),
 	intProp("broker.session.timeout.ms", 9000, 1, math.MaxInt32, "A broker without a heartbeat for this long is fenced and its leaderships move.", func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
 	intProp("controller.quorum.election.timeout.ms", 1000, 1, math.MaxInt32, "Time without a leader's heartbeat before a controller starts an election.", func(c *Config) *int64 { return &c.QuorumElectionTimeoutMs }),
+	{key: "authorizer.class.name", typ: typeString, def: "", doc: "The authorizer: empty for none (every request allowed, ACL APIs answer SECURITY_DISABLED), or " + standardAuthorizerClass + " (or " + aclAuthorizerClass + ", taken as the same) for ACLs with StandardAuthorizer's rules.", set: func(c *Config, v string) error {
+		switch v = strings.TrimSpace(v); v {
+		case "", standardAuthorizerClass, aclAuthorizerClass:
+			c.AuthorizerClassName = v
+			return nil
+		}
+		return fmt.Errorf("only %s and %s are supported, got %q", standardAuthorizerClass, aclAuthorizerClass, v)
+	}},
+	{key: "super.users", typ: typeString, null: true, doc: "Principals, separated by ';', that every ACL check allows (User:admin;User:broker).", set: func(c *Config, v string) error { c.SuperUsers = v; return nil }},
+	boolProp("allow.everyone.if.no.acl.found", false, "Allow every principal on a resource that no ACL matches.", func(c *Config) *bool { return &c.AllowEveryoneIfNoACLFound }),
+	intProp("quota.window.num", 11, 1, math.MaxInt32, "Samples kept in memory for client quotas.", func(c *Config) *int64 { return &c.QuotaWindowNum }),
+	intProp("quota.window.size.seconds", 1, 1, math.MaxInt32, "Time span of each client quota sample.", func(c *Config) *int64 { return &c.QuotaWindowSizeSeconds }),
 	ignoredProp("num.network.threads", "3", "Network threads"),
 	ignoredProp("num.io.threads", "8", "I/O threads"),
 	ignoredProp("socket.send.buffer.bytes", "102400", "SO_SNDBUF"),

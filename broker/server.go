@@ -53,6 +53,8 @@ type Broker struct {
 	topics        *topicRegistry
 	pids          *producerIDs
 	dynamic       *dynamicConfigs
+	acls          *acls
+	quotas        *clientQuotas
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
@@ -121,6 +123,12 @@ func New(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	if b.dynamic, err = openDynamicConfigs(b); err != nil {
+		return nil, err
+	}
+	if b.acls, err = openACLs(b); err != nil {
+		return nil, err
+	}
+	if b.quotas, err = openQuotas(b); err != nil {
 		return nil, err
 	}
 	if b.topics, err = openTopicRegistry(b); err != nil {
@@ -240,6 +248,9 @@ func (b *Broker) acceptLoop(ln net.Listener, l *boundListener) {
 			continue
 		}
 		delay = 0
+		if b.throttleConnection(nc) {
+			continue
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
@@ -273,6 +284,7 @@ func (b *Broker) maintenanceLoop() {
 			return
 		case now := <-retention.C:
 			b.topics.applyRetention(now)
+			b.quotas.q.ExpireIdle(now) // forget idle clients' quota rates
 		case now := <-flush.C:
 			b.topics.flushDue(now)
 		}

@@ -19,6 +19,20 @@ func OnDisk() TestOption {
 	return func(c *Config) { c.InMemory = false }
 }
 
+// WithAuthorizer turns the authorizer on (StandardAuthorizer's rules) with
+// superUsers (super.users, "User:a;User:b").
+func WithAuthorizer(superUsers string) TestOption {
+	return func(c *Config) { c.AuthorizerClassName, c.SuperUsers = standardAuthorizerClass, superUsers }
+}
+
+// WithTestPrincipal names each request's principal ("User:alice") from its
+// client id with fn, as SASL or TLS would name the connection's, so tests
+// exercise ACLs with several principals on one unsecured listener.
+// Test-only; an authenticated connection keeps its own principal.
+func WithTestPrincipal(fn func(clientID string) string) TestOption {
+	return func(c *Config) { c.testPrincipal = fn }
+}
+
 // NewTest starts a broker for a test on a random 127.0.0.1 port, in memory
 // by default, with Kafka's single-node development settings (replication
 // factors of 1, no initial rebalance delay). It is closed and its data removed

@@ -269,3 +269,41 @@ func checkACLs(t *testing.T, what string, got, acls []ACL, want []int) {
 		}
 	}
 }
+
+func TestAuthorizeByResourceType(t *testing.T) {
+	alice := User("alice")
+	acl := func(name string, pt kmsg.ACLResourcePatternType, op kmsg.ACLOperation, perm kmsg.ACLPermissionType) ACL {
+		return ACL{kmsg.ACLResourceTypeTopic, name, pt, "User:alice", "*", op, perm}
+	}
+	lit, pre := kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLResourcePatternTypePrefixed
+	allow, deny := kmsg.ACLPermissionTypeAllow, kmsg.ACLPermissionTypeDeny
+	w := kmsg.ACLOperationWrite
+	for _, tc := range []struct {
+		name string
+		acls []ACL
+		want bool
+	}{
+		{"none", nil, false},
+		{"literal allow", []ACL{acl("a", lit, w, allow)}, true},
+		{"all implies", []ACL{acl("a", lit, kmsg.ACLOperationAll, allow)}, true},
+		{"read does not", []ACL{acl("a", lit, kmsg.ACLOperationRead, allow)}, false},
+		{"literal denied", []ACL{acl("a", lit, w, allow), acl("a", lit, w, deny)}, false},
+		{"prefix dominates", []ACL{acl("abc", lit, w, allow), acl("ab", pre, w, deny)}, false},
+		{"prefix elsewhere", []ACL{acl("abc", lit, w, allow), acl("x", pre, w, deny)}, true},
+		{"wildcard deny", []ACL{acl("abc", lit, w, allow), acl("*", lit, w, deny)}, false},
+		{"wildcard allow", []ACL{acl("*", lit, w, allow)}, true},
+		{"other user", []ACL{{kmsg.ACLResourceTypeTopic, "a", lit, "User:bob", "*", w, allow}}, false},
+	} {
+		a := NewAuthorizer(AuthorizerConfig{})
+		a.SetACLs(tc.acls)
+		if got := a.AuthorizeByResourceType(alice, "127.0.0.1", w, kmsg.ACLResourceTypeTopic); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if !NewAuthorizer(AuthorizerConfig{SuperUsers: "User:alice"}).AuthorizeByResourceType(alice, "h", w, kmsg.ACLResourceTypeTopic) {
+		t.Error("super user denied")
+	}
+	if !NewAuthorizer(AuthorizerConfig{AllowEveryoneIfNoACLFound: true}).AuthorizeByResourceType(alice, "h", w, kmsg.ACLResourceTypeTopic) {
+		t.Error("allow.everyone.if.no.acl.found ignored")
+	}
+}

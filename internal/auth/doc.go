@@ -47,10 +47,13 @@
 // connection for it (KIP-219), must not count long-poll waits, and calls
 // ExpireIdle now and then to forget idle clients' rates.
 //
-// The broker wires the authentication side: its listeners, TLS and
-// principal mapping (broker/tls.go), the SaslServerAuthenticator state
-// machine around Server (broker/sasl_conn.go) and the SCRAM credentials'
-// durability (broker/scram_credentials.go, through Credentials and
-// Replace). Not here yet: durable storage of ACLs and quotas, and
-// connection_creation_rate enforcement (IPLimit only resolves the quota).
+// RecordConnection does the same for connection_creation_rate per ip;
+// AuthorizeByResourceType is InitProducerId's "WRITE on any topic".
+//
+// The broker wires all of it: its listeners, TLS and principal mapping
+// (broker/tls.go), the SaslServerAuthenticator state machine around Server
+// (broker/sasl_conn.go), the SCRAM credentials' durability
+// (broker/scram_credentials.go, through Credentials and Replace), and the
+// checks in front of its handlers with ACLs and quotas stored in its data
+// directory (broker/authz.go, broker/quotas.go).
 package auth

@@ -125,6 +125,9 @@ func (k entityKey) entity() QuotaEntity {
 // Quotas holds client quotas and the sampled rates they are enforced
 // over. It is safe for concurrent use.
 type Quotas struct {
+	samples int
+	window  time.Duration
+
 	mu     sync.Mutex // guards values and rates
 	values map[entityKey]map[string]float64
 	rates  map[rateKey]*SampledRate
@@ -134,13 +137,18 @@ type Quotas struct {
 // per actual user and/or client-id, the dimensions of the entity whose
 // quota applies (so a default client-id quota limits each client on its own).
 type rateKey struct {
-	key          string
-	user, client string
+	key              string
+	user, client, ip string
 }
 
-// NewQuotas returns an empty quota store.
-func NewQuotas() *Quotas {
-	return &Quotas{values: map[entityKey]map[string]float64{}, rates: map[rateKey]*SampledRate{}}
+// NewQuotas returns an empty quota store measuring rates over Kafka's
+// default windows.
+func NewQuotas() *Quotas { return NewQuotasWindows(QuotaSamples, QuotaWindow) }
+
+// NewQuotasWindows returns an empty quota store measuring rates over
+// samples windows of window (quota.window.num, quota.window.size.seconds).
+func NewQuotasWindows(samples int, window time.Duration) *Quotas {
+	return &Quotas{samples: samples, window: window, values: map[entityKey]map[string]float64{}, rates: map[rateKey]*SampledRate{}}
 }
 
 // precedence lists, most specific first, the entities whose quota applies
@@ -190,12 +198,43 @@ func (q *Quotas) limit(user, clientID, key string) (entityKey, float64, bool) {
 func (q *Quotas) IPLimit(ip string) (float64, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.ipLimit(ip)
+}
+
+// ipLimit is IPLimit with q.mu held.
+func (q *Quotas) ipLimit(ip string) (float64, bool) {
 	for _, k := range []entityKey{{hasIP: true, ip: ip}, {hasIP: true, defIP: true}} {
 		if v, ok := q.values[k][ConnectionCreationRate]; ok {
 			return v, true
 		}
 	}
 	return 0, false
+}
+
+// RecordConnection counts a new connection from ip at now against its
+// connection_creation_rate and returns how long it is throttled (Kafka's
+// ConnectionQuotas: the broker closes such a connection after that time,
+// without serving it); zero without a quota or within it.
+func (q *Quotas) RecordConnection(now time.Time, ip string) time.Duration {
+	q.mu.Lock()
+	limit, ok := q.ipLimit(ip)
+	if !ok {
+		q.mu.Unlock()
+		return 0
+	}
+	r := q.rate(rateKey{key: ConnectionCreationRate, ip: ip})
+	q.mu.Unlock()
+	return r.RecordAndThrottle(now, 1, limit)
+}
+
+// rate returns the sampled rate of k, created on first use; q.mu is held.
+func (q *Quotas) rate(k rateKey) *SampledRate {
+	r := q.rates[k]
+	if r == nil {
+		r = NewSampledRate(q.samples, q.window)
+		q.rates[k] = r
+	}
+	return r
 }
 
 // Record adds value (bytes, or request time as a percentage) to the rate
@@ -217,11 +256,7 @@ func (q *Quotas) Record(now time.Time, user, clientID, key string, value float64
 	if k.hasClient {
 		rk.client = clientID
 	}
-	r := q.rates[rk]
-	if r == nil {
-		r = NewSampledRate(QuotaSamples, QuotaWindow)
-		q.rates[rk] = r
-	}
+	r := q.rate(rk)
 	q.mu.Unlock()
 	return r.RecordAndThrottle(now, value, limit)
 }
@@ -356,7 +391,7 @@ func quotaEntityOf(parts []kmsg.AlterClientQuotasRequestEntryEntity) (QuotaEntit
 			return e, nil, "Unhandled client quota entity type: " + typ
 		}
 		if *has {
-			return e, nil, "Invalid empty client quota entity, duplicate entity entry " + typ
+			return e, nil, "Invalid client quota entity, duplicate entity entry " + typ
 		}
 		if name != nil && *name == "" {
 			return e, nil, "Empty " + typ + " not supported"
@@ -365,7 +400,8 @@ func quotaEntityOf(parts []kmsg.AlterClientQuotasRequestEntryEntity) (QuotaEntit
 	}
 	switch {
 	case e.HasIP && (e.HasUser || e.HasClient):
-		return e, nil, "Invalid empty client quota entity"
+		// Kafka's message, missing space included.
+		return e, nil, "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"
 	case e.HasIP:
 		if e.IP != nil && net.ParseIP(*e.IP) == nil {
 			return e, nil, *e.IP + " is not a valid IP or resolvable host."
@@ -385,7 +421,7 @@ func validateQuotaValue(keys map[string]bool, key string, v float64) string {
 	case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
 		return fmt.Sprintf("Quota %s must be greater than 0", key)
 	case integral && math.Abs(math.Trunc(v+1e-6)-v) > 1e-6:
-		return "Configuration " + key + " must be a Long value"
+		return key + " cannot be a fractional value."
 	}
 	return ""
 }
@@ -460,9 +496,10 @@ func (q *Quotas) apply(k entityKey, ops []kmsg.AlterClientQuotasRequestEntryOp) 
 }
 
 // Describe answers DescribeClientQuotas: each component filters one entity
-// type (EXACT name, DEFAULT, or ANY) and an entity must pass them all
-// (KIP-546; Kafka 4's ClientQuotasImage takes the union instead); with
-// Strict, entities with other types are left out. Authorization (DESCRIBE_CONFIGS on the cluster) is
+// type (EXACT name, DEFAULT, or ANY: the type present with any name or the
+// default) and an entity must pass them all, as Kafka's
+// ClientQuotasImage.describe matches; with Strict, entities with other
+// types are left out. Authorization (DESCRIBE_CONFIGS on the cluster) is
 // the caller's.
 func (q *Quotas) Describe(req *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeClientQuotasResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)

@@ -120,11 +120,11 @@ func TestAlterClientQuotasValidation(t *testing.T) {
 		{"unknown type", quotaEntry([]kmsg.AlterClientQuotasRequestEntryEntity{ent("group", ptr("g"))}, set(ProducerByteRate, 1)),
 			"Unhandled client quota entity type: group"},
 		{"type twice", quotaEntry([]kmsg.AlterClientQuotasRequestEntryEntity{ent(EntityUser, ptr("a")), ent(EntityUser, ptr("b"))}, set(ProducerByteRate, 1)),
-			"Invalid empty client quota entity, duplicate entity entry user"},
+			"Invalid client quota entity, duplicate entity entry user"},
 		{"empty name", quotaEntry([]kmsg.AlterClientQuotasRequestEntryEntity{ent(EntityClientID, ptr(""))}, set(ProducerByteRate, 1)),
 			"Empty client-id not supported"},
 		{"ip with user", quotaEntry([]kmsg.AlterClientQuotasRequestEntryEntity{ent(EntityIP, ptr("1.2.3.4")), ent(EntityUser, ptr("u"))}, set(ConnectionCreationRate, 1)),
-			"Invalid empty client quota entity"},
+			"Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"},
 		{"bad ip", quotaEntry([]kmsg.AlterClientQuotasRequestEntryEntity{ent(EntityIP, ptr("not-an-ip"))}, set(ConnectionCreationRate, 1)),
 			"not-an-ip is not a valid IP or resolvable host."},
 		{"ip key on user", quotaEntry(user, set(ConnectionCreationRate, 1)), "Invalid configuration key connection_creation_rate"},
@@ -133,7 +133,7 @@ func TestAlterClientQuotasValidation(t *testing.T) {
 		{"unknown key", quotaEntry(user, set("bytes", 1)), "Invalid configuration key bytes"},
 		{"zero", quotaEntry(user, set(ProducerByteRate, 0)), "Quota producer_byte_rate must be greater than 0"},
 		{"negative", quotaEntry(user, set(RequestPercentage, -1)), "Quota request_percentage must be greater than 0"},
-		{"fraction for a long", quotaEntry(user, set(ConsumerByteRate, 1.5)), "Configuration consumer_byte_rate must be a Long value"},
+		{"fraction for a long", quotaEntry(user, set(ConsumerByteRate, 1.5)), "consumer_byte_rate cannot be a fractional value."},
 		{"key twice", quotaEntry(user, set(ProducerByteRate, 1), remove(ProducerByteRate)),
 			"Duplicate quota key producer_byte_rate not updating quota for this entity user=u"},
 	} {
@@ -199,6 +199,12 @@ func TestDescribeClientQuotas(t *testing.T) {
 			[]string{"user=<default>"}, false},
 		{"any client", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityClientID, kmsg.QuotasMatchTypeAny, nil)}, false,
 			[]string{"client-id=<default>", "user=alice,client-id=app"}, false},
+		// ClientQuotasImage.describe: an entity must pass every component
+		// (a union would add user=alice and client-id=<default>).
+		{"user and any client", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityUser, kmsg.QuotasMatchTypeExact, ptr("alice")), comp(EntityClientID, kmsg.QuotasMatchTypeAny, nil)}, false,
+			[]string{"user=alice,client-id=app"}, false},
+		{"default user and default client", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityUser, kmsg.QuotasMatchTypeDefault, nil), comp(EntityClientID, kmsg.QuotasMatchTypeDefault, nil)}, false,
+			nil, false},
 		{"exact without match", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityUser, kmsg.QuotasMatchTypeExact, nil)}, false,
 			[]string{"Request specified MATCH_TYPE_EXACT, but set match string to null."}, true},
 		{"default with match", []kmsg.DescribeClientQuotasRequestComponent{comp(EntityUser, kmsg.QuotasMatchTypeDefault, ptr("x"))}, false,
@@ -350,5 +356,34 @@ func TestQuotasRecord(t *testing.T) {
 	}
 	if d := q.Record(t0.Add(QuotaIdleExpiry+time.Second), "u", "a", ProducerByteRate, 1000); d != 0 {
 		t.Fatalf("expired client a still throttled: %v", d)
+	}
+}
+
+func TestRecordConnection(t *testing.T) {
+	q := NewQuotasWindows(2, time.Second)
+	now := time.Unix(1000, 0)
+	if d := q.RecordConnection(now, "10.0.0.1"); d != 0 {
+		t.Fatalf("throttled without a quota: %v", d)
+	}
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	e := kmsg.NewAlterClientQuotasRequestEntry()
+	e.Entity = []kmsg.AlterClientQuotasRequestEntryEntity{{Type: EntityIP}}
+	e.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: ConnectionCreationRate, Value: 2}}
+	req.Entries = append(req.Entries, e)
+	if r := q.Alter(req); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(*r.Entries[0].ErrorMessage)
+	}
+	// The default ip quota of 2/s over 1 s (2 windows, one counted at
+	// least): the first two connections pass, the third is throttled.
+	for i := range 2 {
+		if d := q.RecordConnection(now, "10.0.0.1"); d != 0 {
+			t.Fatalf("connection %d throttled %v", i, d)
+		}
+	}
+	if d := q.RecordConnection(now, "10.0.0.1"); d != 500*time.Millisecond {
+		t.Errorf("third connection: throttle %v, want 500ms ((3-2)/2 × 1 s)", d)
+	}
+	if d := q.RecordConnection(now, "10.0.0.2"); d != 0 {
+		t.Errorf("another ip throttled %v: the rate is per ip", d)
 	}
 }

@@ -3,23 +3,51 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/kafkit/kafkit/admin"
 	"github.com/spf13/cobra"
 )
 
 func configsCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "configs", Short: "Describe and alter topic and broker configs (like kafka-configs.sh)"}
+	cmd := &cobra.Command{Use: "configs", Short: "Describe and alter topic and broker configs and client quotas (like kafka-configs.sh)"}
 	var (
 		entityType, entityName string
 		topic, broker          string
+		user, client, ip       string
 		entityDefault          bool
 	)
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&entityType, "entity-type", "", "topics, brokers, users or groups")
-	pf.StringVar(&entityName, "entity-name", "", "the topic name or broker id")
-	pf.BoolVar(&entityDefault, "entity-default", false, "the brokers' cluster-wide default (with --entity-type brokers)")
+	pf.StringVar(&entityType, "entity-type", "", "topics, brokers, groups, or users (quotas and SCRAM credentials), clients or ips (quotas)")
+	pf.StringVar(&entityName, "entity-name", "", "the topic name, broker id, user principal name, client id or ip")
+	pf.BoolVar(&entityDefault, "entity-default", false, "the cluster-wide default (brokers), or the default user, client or ip")
+	pf.StringVar(&user, "user", "", "short for --entity-type users --entity-name USER (with --client: that user's client)")
+	pf.StringVar(&client, "client", "", "short for --entity-type clients --entity-name CLIENT")
+	pf.StringVar(&ip, "ip", "", "short for --entity-type ips --entity-name IP")
+	// quota reports whether the command names a client quota entity
+	// (users, clients, ips), and which.
+	quota := func() (quotaTarget, bool, error) {
+		var t quotaTarget
+		if _, ok := quotaEntityTypes[entityType]; ok {
+			if user != "" || client != "" || ip != "" {
+				return t, true, fmt.Errorf("give the entity either with --entity-type or with --user, --client and --ip")
+			}
+			var name *string
+			if entityName != "" {
+				name = &entityName
+			}
+			t.add(entityType, name, entityName != "" || entityDefault)
+			return t, true, nil
+		}
+		for _, e := range []struct{ typ, name string }{{"users", user}, {"clients", client}, {"ips", ip}} {
+			if e.name != "" {
+				t.add(e.typ, &e.name, true)
+			}
+		}
+		if len(t.types) > 0 && entityType != "" {
+			return t, true, fmt.Errorf("give the entity either with --entity-type or with --user, --client and --ip")
+		}
+		return t, len(t.types) > 0, nil
+	}
 	pf.StringVar(&topic, "topic", "", "short for --entity-type topics --entity-name TOPIC")
 	pf.StringVar(&broker, "broker", "", "short for --entity-type brokers --entity-name ID")
 	resource := func() (admin.ConfigResource, error) {
@@ -48,16 +76,24 @@ func configsCmd(g *globals) *cobra.Command {
 			}
 			return admin.ConfigResource{Type: admin.GroupResource, Name: entityName}, nil
 		}
-		return admin.ConfigResource{}, fmt.Errorf("--entity-type must be topics, brokers or groups, got %q", entityType)
+		return admin.ConfigResource{}, fmt.Errorf("--entity-type must be topics, brokers, groups, users, clients or ips, got %q", entityType)
 	}
 
 	var all bool
 	describe := &cobra.Command{
-		Use:   "describe --entity-type topics|brokers --entity-name X [--all]",
+		Use:   "describe --entity-type topics|brokers|users|clients|ips --entity-name X [--all]",
 		Short: "Show the configs set on a topic or broker (every config with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if isUsersEntity(entityType) {
+			if t, ok, err := quota(); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				if err := g.describeQuotas(cmd, t); err != nil || !isUsersEntity(entityType) {
+					return err
+				}
+				// kafka-configs.sh describes a user's quotas and then
+				// its SCRAM credentials.
 				return g.describeUserConfigs(cmd, entityName)
 			}
 			r, err := resource()
@@ -92,7 +128,7 @@ func configsCmd(g *globals) *cobra.Command {
 
 	var adds, deletes []string
 	alter := &cobra.Command{
-		Use:   "alter --entity-type topics|brokers --entity-name X [--add-config k=v[,k2=v2]] [--delete-config k[,k2]]",
+		Use:   "alter --entity-type topics|brokers|users|clients|ips --entity-name X [--add-config k=v[,k2=v2]] [--delete-config k[,k2]]",
 		Short: "Set or remove configs, leaving the others as they are",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -100,8 +136,19 @@ func configsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if isUsersEntity(entityType) {
-				return g.alterUserConfigs(cmd, entityName, set, deletes)
+			if t, ok, err := quota(); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				// A user's SCRAM credentials and quotas go through
+				// their own APIs, as in Kafka's ConfigCommand.
+				scramSet, quotaSet, scramDel, quotaDel := splitSCRAM(set, deleteKeys(deletes))
+				if len(scramSet)+len(scramDel) > 0 {
+					if err := g.alterUserConfigs(cmd, entityName, scramSet, scramDel); err != nil || len(quotaSet)+len(quotaDel) == 0 {
+						return err
+					}
+				}
+				return g.alterQuotas(cmd, t, quotaSet, quotaDel)
 			}
 			r, err := resource()
 			if err != nil {
@@ -111,12 +158,8 @@ func configsCmd(g *globals) *cobra.Command {
 			for _, k := range sortedKeys(set) {
 				ops = append(ops, admin.AlterOp{Name: k, Op: admin.OpSet, Value: set[k]})
 			}
-			for _, d := range deletes {
-				for k := range strings.SplitSeq(d, ",") {
-					if k = strings.TrimSpace(k); k != "" {
-						ops = append(ops, admin.AlterOp{Name: k, Op: admin.OpDelete})
-					}
-				}
+			for _, k := range deleteKeys(deletes) {
+				ops = append(ops, admin.AlterOp{Name: k, Op: admin.OpDelete})
 			}
 			if len(ops) == 0 {
 				return fmt.Errorf("give --add-config or --delete-config")

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkit/kafkit/admin"
 )
@@ -29,6 +31,11 @@ func (g *globals) describeUserConfigs(cmd *cobra.Command, user string) error {
 			users = []string{user}
 		}
 		creds, err := adm.DescribeUserSCRAMCredentials(ctx, users...)
+		if errors.Is(err, kerr.ResourceNotFound) {
+			// ConfigCommand prints only the users that have
+			// credentials (after their quotas).
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -124,4 +131,25 @@ func scramUpsertion(user, mechanism, v string) (admin.SCRAMUpsertion, error) {
 		return up, fmt.Errorf("--add-config %s: password is required: %s=[iterations=4096,password=...]", mechanism, mechanism)
 	}
 	return up, nil
+}
+
+// splitSCRAM separates the SCRAM credential keys of an alter from the
+// quota keys.
+func splitSCRAM(set map[string]string, deletes []string) (scramSet, quotaSet map[string]string, scramDel, quotaDel []string) {
+	scramSet, quotaSet = map[string]string{}, map[string]string{}
+	for k, v := range set {
+		if isSCRAMKey(k) {
+			scramSet[k] = v
+		} else {
+			quotaSet[k] = v
+		}
+	}
+	for _, k := range deletes {
+		if isSCRAMKey(k) {
+			scramDel = append(scramDel, k)
+		} else {
+			quotaDel = append(quotaDel, k)
+		}
+	}
+	return scramSet, quotaSet, scramDel, quotaDel
 }

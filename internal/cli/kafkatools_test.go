@@ -303,39 +303,43 @@ func TestACLTools(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	b := fake.ListenAddrs()[0]
-	r := toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--operation", "Write", "--topic", "orders")
-	want := "Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`: \n" +
-		" \t(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)\n\t(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW) \n\n"
-	if r.out != want {
-		t.Errorf("add printed %q, want %q", r.out, want)
-	}
-	toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--add", "--deny-principal", "User:mallory", "--consumer", "--topic", "pay", "--group", "billing", "--resource-pattern-type", "prefixed")
-	r = toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--list")
-	for _, s := range []string{
-		"Current ACLs for resource `ResourcePattern(resourceType=GROUP, name=billing, patternType=PREFIXED)`: \n \t(principal=User:mallory, host=*, operation=READ, permissionType=DENY) \n\n",
-		"(principal=User:mallory, host=*, operation=DESCRIBE, permissionType=DENY)",
-		"Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`",
-	} {
-		if !strings.Contains(r.out, s) {
-			t.Errorf("list printed %q, want it to hold %q", r.out, s)
+	// kfake stores ACLs; so does our broker with its authorizer on
+	// (ANONYMOUS a super user, as the tool connects unauthenticated).
+	withAuthorizer := broker.NewTest(t, broker.WithAuthorizer("User:ANONYMOUS")).Addr()
+	for _, b := range []string{fake.ListenAddrs()[0], withAuthorizer} {
+		r := toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--operation", "Write", "--topic", "orders")
+		want := "Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`: \n" +
+			" \t(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)\n\t(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW) \n\n"
+		if r.out != want {
+			t.Errorf("add printed %q, want %q", r.out, want)
 		}
-	}
-	if r = toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--list", "--topic", "orders", "--principal", "User:bob"); strings.Contains(r.out, "alice") {
-		t.Errorf("list --principal User:bob printed alice's ACLs: %q", r.out)
-	}
-	// Without --force it asks; "n" keeps the ACLs.
-	r = toolOK(t, "kafka-acls.sh", "n\n", "--bootstrap-server", b, "--remove", "--topic", "orders")
-	if !strings.Contains(r.out, "Are you sure you want to delete all ACLs for resource filter `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`? (y/n)") {
-		t.Errorf("remove asked %q", r.out)
-	}
-	toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--remove", "--force", "--allow-principal", "User:alice", "--operation", "Write", "--topic", "orders")
-	r = toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--list", "--topic", "orders")
-	if !strings.Contains(r.out, "operation=READ") || strings.Contains(r.out, "operation=WRITE") {
-		t.Errorf("after removing WRITE, list printed %q", r.out)
-	}
-	if r := tool(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--add", "--topic", "orders"); r.code != 1 || !strings.Contains(r.err, "--allow-principal, --deny-principal") {
-		t.Errorf("add without principals: exit %d, %q", r.code, r.err)
+		toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--add", "--deny-principal", "User:mallory", "--consumer", "--topic", "pay", "--group", "billing", "--resource-pattern-type", "prefixed")
+		r = toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--list")
+		for _, s := range []string{
+			"Current ACLs for resource `ResourcePattern(resourceType=GROUP, name=billing, patternType=PREFIXED)`: \n \t(principal=User:mallory, host=*, operation=READ, permissionType=DENY) \n\n",
+			"(principal=User:mallory, host=*, operation=DESCRIBE, permissionType=DENY)",
+			"Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`",
+		} {
+			if !strings.Contains(r.out, s) {
+				t.Errorf("list printed %q, want it to hold %q", r.out, s)
+			}
+		}
+		if r = toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--list", "--topic", "orders", "--principal", "User:bob"); strings.Contains(r.out, "alice") {
+			t.Errorf("list --principal User:bob printed alice's ACLs: %q", r.out)
+		}
+		// Without --force it asks; "n" keeps the ACLs.
+		r = toolOK(t, "kafka-acls.sh", "n\n", "--bootstrap-server", b, "--remove", "--topic", "orders")
+		if !strings.Contains(r.out, "Are you sure you want to delete all ACLs for resource filter `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`? (y/n)") {
+			t.Errorf("remove asked %q", r.out)
+		}
+		toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--remove", "--force", "--allow-principal", "User:alice", "--operation", "Write", "--topic", "orders")
+		r = toolOK(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--list", "--topic", "orders")
+		if !strings.Contains(r.out, "operation=READ") || strings.Contains(r.out, "operation=WRITE") {
+			t.Errorf("after removing WRITE, list printed %q", r.out)
+		}
+		if r := tool(t, "kafka-acls.sh", "", "--bootstrap-server", b, "--add", "--topic", "orders"); r.code != 1 || !strings.Contains(r.err, "--allow-principal, --deny-principal") {
+			t.Errorf("add without principals: exit %d, %q", r.code, r.err)
+		}
 	}
 
 	ours := broker.NewTest(t).Addr()
