@@ -1,11 +1,17 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/kafkit/kafkit/internal/cli"
 )
 
 // kafkaGoVersion is the segmentio/kafka-go release whose tests
@@ -23,15 +29,14 @@ const kafkaGoSkip = "TestReaderConsumerGroup/(consumer_group_commits_on_close|ve
 
 // TestKafkaGoSuite runs segmentio/kafka-go's own test suite against
 // cmd/broker, set up as kafka-go's CI sets up Kafka 3.7 (broker id 1,
-// advertised as localhost:9092, message.max.bytes 200000000). kafka-go's tests
-// dial localhost:9092 themselves, so that port must be free. It downloads
+// advertised as localhost:9092, message.max.bytes 200000000, see below).
+// kafka-go's tests dial localhost:9092 and 9093 themselves. It downloads
 // kafka-go from the Go module proxy and takes several minutes, so it is
 // opt-in:
 //
 //	KAFKIT_KAFKAGO_SUITE=1 go test -run TestKafkaGoSuite -v ./integration/
 //
-// Tests needing the SASL_PLAINTEXT listener on 9093 (SCRAM users adminscram,
-// PLAIN user adminplain) fail until the broker has SASL listeners.
+// Ports 9092 and 9093 must be free.
 func TestKafkaGoSuite(t *testing.T) {
 	if os.Getenv("KAFKIT_KAFKAGO_SUITE") == "" {
 		t.Skip("set KAFKIT_KAFKAGO_SUITE=1 to run segmentio/kafka-go's tests against cmd/broker on localhost:9092")
@@ -53,10 +58,35 @@ func TestKafkaGoSuite(t *testing.T) {
 	if out, err := exec.Command("chmod", "-R", "u+w", src).CombinedOutput(); err != nil {
 		t.Fatalf("chmod: %v: %s", err, out)
 	}
-	startBrokerProcess(t, t.TempDir(), "--listen", "127.0.0.1:9092",
-		"--override", "broker.id=1",
-		"--override", "advertised.listeners=PLAINTEXT://localhost:9092",
-		"--override", "message.max.bytes=200000000")
+	// kafka-go's CI: PLAINTEXT on 9092, SASL_PLAINTEXT on 9093 with PLAIN
+	// user adminplain and SCRAM user adminscram, AclAuthorizer with
+	// allow.everyone.if.no.acl.found.
+	bin, err := brokerBinary()
+	if err != nil {
+		t.Fatalf("building cmd/broker: %v", err)
+	}
+	dir := t.TempDir()
+	props := filepath.Join(dir, "server.properties")
+	os.WriteFile(props, []byte(`broker.id=1
+listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9093
+advertised.listeners=PLAINTEXT://localhost:9092,SASL_PLAINTEXT://localhost:9093
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_adminplain="admin-secret";
+authorizer.class.name=kafka.security.authorizer.AclAuthorizer
+allow.everyone.if.no.acl.found=true
+message.max.bytes=200000000
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+`), 0o600)
+	p := startProcess(t, exec.Command(bin, "--config", props, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--http", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errOut bytes.Buffer
+	if code := cli.Run(ctx, []string{"--bootstrap-server", p.addr, "kafka-configs", "--alter", "--entity-type", "users", "--entity-name", "adminscram",
+		"--add-config", "SCRAM-SHA-256=[password=admin-secret-256],SCRAM-SHA-512=[password=admin-secret-512]"}, cli.IO{Out: io.Discard, Err: &errOut}); code != 0 {
+		t.Fatalf("creating the SCRAM user: %s", errOut.String())
+	}
 	cmd := exec.Command("go", "test", "-count=1", "-timeout", "20m", "-skip", kafkaGoSkip, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "KAFKA_VERSION=3.7.0", "KAFKA_SKIP_NETTEST=1", "GOFLAGS=-mod=mod")
