@@ -26,15 +26,23 @@ func (b *Broker) handleCreateACLs(rc *reqCtx, req *kmsg.CreateACLsRequest) (kmsg
 		}
 		return resp
 	}
+	return b.alterACLs(rc, fail, func() kmsg.Response { return b.acls.authz.CreateACLs(req) }), nil
+}
+
+// alterACLs makes an ACL change (CreateAcls, DeleteAcls) as Kafka's
+// AclApis do: SECURITY_DISABLED without an authorizer, ALTER on the cluster
+// first, and fail's answer for every entry when the change cannot be
+// stored.
+func (b *Broker) alterACLs(rc *reqCtx, fail func(*kerr.Error, string) kmsg.Response, change func() kmsg.Response) kmsg.Response {
 	switch {
 	case b.acls.authz == nil:
-		return fail(kerr.SecurityDisabled, noAuthorizer), nil
+		return fail(kerr.SecurityDisabled, noAuthorizer)
 	case !b.allowedCluster(rc, kmsg.ACLOperationAlter):
-		return fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Description), nil
+		return fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Description)
 	}
-	var created *kmsg.CreateACLsResponse
-	if err := b.changeACLs(func() { created = b.acls.authz.CreateACLs(req) }); err != nil {
-		return fail(kerr.UnknownServerError, err.Error()), nil
+	var out kmsg.Response
+	if err := b.changeACLs(func() { out = change() }); err != nil {
+		return fail(kerr.UnknownServerError, err.Error())
 	}
-	return created, nil
+	return out
 }

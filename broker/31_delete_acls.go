@@ -22,15 +22,5 @@ func (b *Broker) handleDeleteACLs(rc *reqCtx, req *kmsg.DeleteACLsRequest) (kmsg
 		}
 		return resp
 	}
-	switch {
-	case b.acls.authz == nil:
-		return fail(kerr.SecurityDisabled, noAuthorizer), nil
-	case !b.allowedCluster(rc, kmsg.ACLOperationAlter):
-		return fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Description), nil
-	}
-	var deleted *kmsg.DeleteACLsResponse
-	if err := b.changeACLs(func() { deleted = b.acls.authz.DeleteACLs(req) }); err != nil {
-		return fail(kerr.UnknownServerError, err.Error()), nil
-	}
-	return deleted, nil
+	return b.alterACLs(rc, fail, func() kmsg.Response { return b.acls.authz.DeleteACLs(req) }), nil
 }
