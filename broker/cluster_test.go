@@ -307,9 +307,15 @@ func TestClusterGroupCoordinatorMoves(t *testing.T) {
 	}
 	consume('a')
 
+	// COORDINATOR_NOT_AVAILABLE is retriable (a node whose image lags the
+	// controller's may answer it for a moment): ask again, as clients do.
 	req := kmsg.NewPtrFindCoordinatorRequest()
 	req.CoordinatorKey = "grp"
 	resp, err := req.RequestWith(context.Background(), cl)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && resp.ErrorCode == kerr.CoordinatorNotAvailable.Code && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		resp, err = req.RequestWith(context.Background(), cl)
+	}
 	if err != nil || resp.ErrorCode != 0 {
 		t.Fatalf("FindCoordinator: %v %v", err, resp)
 	}
