@@ -439,38 +439,49 @@ func resetPartitions(ctx context.Context, adm *admin.Client, group string, topic
 }
 
 func groupsDeleteCmd(g *globals) *cobra.Command {
+	return deleteGroupsCmd(g, "consumer", "Delete consumer groups that have no members, with their committed offsets",
+		func(ctx context.Context, adm *admin.Client, groups []string, all bool) ([]string, error) {
+			if all == (len(groups) > 0) {
+				return nil, errors.New("give exactly one of --group or --all-groups")
+			}
+			if all {
+				return allGroupNames(ctx, adm)
+			}
+			return groups, nil
+		})
+}
+
+// deleteGroupsCmd is the delete subcommand of groups and share-groups: the
+// groups names resolves (from --group or --all-groups) are deleted with
+// DeleteGroups, and the deletion reported in Kafka's tools' words.
+func deleteGroupsCmd(g *globals, kind, short string, names func(ctx context.Context, adm *admin.Client, groups []string, all bool) ([]string, error)) *cobra.Command {
 	var (
 		groups    []string
 		allGroups bool
 	)
 	cmd := &cobra.Command{
 		Use:   "delete (--group G... | --all-groups)",
-		Short: "Delete consumer groups that have no members, with their committed offsets",
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if allGroups == (len(groups) > 0) {
-				return errors.New("give exactly one of --group or --all-groups")
-			}
 			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				if allGroups {
-					var err error
-					if groups, err = allGroupNames(ctx, adm); err != nil {
-						return err
-					}
+				deleting, err := names(ctx, adm, groups, allGroups)
+				if err != nil {
+					return err
 				}
-				if err := adm.DeleteGroups(ctx, groups...); err != nil {
+				if err := adm.DeleteGroups(ctx, deleting...); err != nil {
 					return err
 				}
 				if g.output == "json" {
-					return printJSON(g.io.Out, map[string]any{"Deleted": groups})
+					return printJSON(g.io.Out, map[string]any{"Deleted": deleting})
 				}
-				_, err := fmt.Fprintf(g.io.Out, "Deletion of requested consumer groups ('%s') was successful.\n", strings.Join(groups, "', '"))
+				_, err = fmt.Fprintf(g.io.Out, "Deletion of requested %s groups ('%s') was successful.\n", kind, strings.Join(deleting, "', '"))
 				return err
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&groups, "group", nil, "group to delete (repeatable)")
-	cmd.Flags().BoolVar(&allGroups, "all-groups", false, "delete every group without members")
+	cmd.Flags().StringArrayVar(&groups, "group", nil, kind+" group to delete (repeatable)")
+	cmd.Flags().BoolVar(&allGroups, "all-groups", false, "delete every "+kind+" group without members")
 	return cmd
 }
 

@@ -197,34 +197,7 @@ func shareGroupsResetCmd(g *globals) *cobra.Command {
 }
 
 func shareGroupsDeleteCmd(g *globals) *cobra.Command {
-	var (
-		groups    []string
-		allGroups bool
-	)
-	cmd := &cobra.Command{
-		Use:   "delete (--group G... | --all-groups)",
-		Short: "Delete share groups that have no members, with their state",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withAdmin(cmd, func(ctx context.Context, adm *admin.Client) error {
-				names, err := shareGroupNames(ctx, adm, groups, allGroups)
-				if err != nil {
-					return err
-				}
-				if err := adm.DeleteGroups(ctx, names...); err != nil {
-					return err
-				}
-				if g.output == "json" {
-					return printJSON(g.io.Out, map[string]any{"Deleted": names})
-				}
-				_, err = fmt.Fprintf(g.io.Out, "Deletion of requested share groups ('%s') was successful.\n", strings.Join(names, "', '"))
-				return err
-			})
-		},
-	}
-	cmd.Flags().StringArrayVar(&groups, "group", nil, "share group to delete (repeatable)")
-	cmd.Flags().BoolVar(&allGroups, "all-groups", false, "delete every share group without members")
-	return cmd
+	return deleteGroupsCmd(g, "share", "Delete share groups that have no members, with their state", shareGroupNames)
 }
 
 func shareGroupsDeleteOffsetsCmd(g *globals) *cobra.Command {
