@@ -37,6 +37,14 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 		resp.ErrorCode = bad.Code
 		return resp, nil
 	}
+	if req.ShareSessionEpoch == 0 && len(acks) > 0 {
+		// Kafka's SharePartitionManager.newContext: records acquired in a
+		// session cannot be acknowledged in the request opening the next
+		// one (opening it releases them), so the whole request fails and
+		// no acknowledgement of it takes effect.
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
 	if req.ShareSessionEpoch == -1 {
 		// The final request only acknowledges, then the session ends.
 		if e := b.share.CheckClose(group, member); e != nil {

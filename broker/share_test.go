@@ -161,6 +161,11 @@ func TestShareSessionErrors(t *testing.T) {
 	if resp := c.fetch("se-g", "m", 5, id); resp.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
 		t.Errorf("fetch with a wrong epoch: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
+	// Acknowledgements in the request opening a session: INVALID_REQUEST,
+	// and the session stays as it was (epoch 1 goes on).
+	if resp := c.fetch("se-g", "m", 0, id, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}}); resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Errorf("acknowledging in an opening fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
 	// Acknowledging offsets nobody acquired.
 	resp := c.fetch("se-g", "m", 1, id, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}})
 	if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].AcknowledgeErrorCode != kerr.InvalidRecordState.Code {

@@ -519,6 +519,14 @@ func (c *ShareConsumer) fetchRound(ctx context.Context) ([]*ShareRecord, error) 
 	for _, b := range slices.Sorted(maps.Keys(leaders)) {
 		t := leaders[b]
 		acks := c.takeAcks(b, leaders)
+		if s := c.sessions[b]; s == nil || s.epoch == 0 {
+			// The records were acquired in a session the broker dropped (or
+			// is about to: this fetch opens the next one, which releases
+			// them), and Kafka refuses acknowledgements in an opening
+			// fetch: they fail, and the records come back.
+			c.failAcks(acks, kerr.ShareSessionNotFound)
+			acks = nil
+		}
 		answers = append(answers, answer{t: t, acks: acks, req: c.shareFetchRequest(t, acks)})
 	}
 	var wg sync.WaitGroup
@@ -926,5 +934,11 @@ func (c *ShareConsumer) leave(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return kerr.ErrorForCode(kresp.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode)
+	err = kerr.ErrorForCode(kresp.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode)
+	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedMemberEpoch) {
+		// The group no longer has this member (a coordinator restarted or
+		// its session expired): it has left already.
+		return nil
+	}
+	return err
 }

@@ -17,12 +17,17 @@ import (
 
 // confirmations tracks what the broker confirmed of our share consumers'
 // acknowledgements, per record value, and fails on any record delivered
-// again after its acceptance or rejection was confirmed.
+// again after its acceptance or rejection was confirmed, or confirmed
+// twice.
 type confirmations struct {
 	t         *testing.T
+	reject    func(v int) bool // the values the workload rejects
+	release   func(v int) bool // the values it releases on their first delivery
 	mu        sync.Mutex
 	pending   map[kafkit.TopicPartition]map[int64]decision // acknowledged, not yet confirmed
-	confirmed map[int]consumer.AcknowledgeType             // value -> final type confirmed
+	confirmed map[int]decision                             // value -> final decision confirmed
+	failed    int                                          // acknowledgements the broker refused or never got
+	released  map[int]int16                                // value -> delivery count of its last confirmed release
 	delivered map[int][]int16                              // value -> delivery counts
 	by        map[string]int                               // consumer -> records delivered
 }
@@ -31,29 +36,35 @@ type confirmations struct {
 type decision struct {
 	value int
 	ack   consumer.AcknowledgeType
+	count int16 // the delivery count of that delivery
 }
 
+// newConfirmations tracks a workload that rejects 10% of the values and
+// releases 10% on their first delivery.
 func newConfirmations(t *testing.T) *confirmations {
 	return &confirmations{t: t, pending: map[kafkit.TopicPartition]map[int64]decision{},
-		confirmed: map[int]consumer.AcknowledgeType{}, delivered: map[int][]int16{}, by: map[string]int{}}
+		reject: func(v int) bool { return v%10 == 0 }, release: func(v int) bool { return v%10 == 5 },
+		confirmed: map[int]decision{}, released: map[int]int16{}, delivered: map[int][]int16{}, by: map[string]int{}}
 }
 
-// deliver records a delivery and returns the workload's decision: 10% of
-// the values rejected, 10% released on their first delivery.
+// deliver records a delivery and returns the workload's decision.
 func (c *confirmations) deliver(name string, r *consumer.ShareRecord) consumer.AcknowledgeType {
 	v, _ := strconv.Atoi(string(r.Value))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, ok := c.confirmed[v]; ok {
-		c.t.Errorf("record %d delivered again (count %d) after %v was confirmed", v, r.DeliveryCount, t)
+	if d, ok := c.confirmed[v]; ok {
+		c.t.Errorf("record %d delivered again (count %d) after %v was confirmed", v, r.DeliveryCount, d.ack)
+	}
+	if n, ok := c.released[v]; ok && r.DeliveryCount <= n {
+		c.t.Errorf("record %d delivered with count %d after its release at delivery %d was confirmed", v, r.DeliveryCount, n)
 	}
 	c.delivered[v] = append(c.delivered[v], r.DeliveryCount)
 	c.by[name]++
 	t := consumer.Accept
 	switch {
-	case v%10 == 0:
+	case c.reject(v):
 		t = consumer.Reject
-	case v%10 == 5 && r.DeliveryCount == 1:
+	case c.release(v) && r.DeliveryCount == 1:
 		t = consumer.Release
 	}
 	return t
@@ -69,7 +80,7 @@ func (c *confirmations) acked(r *consumer.ShareRecord, t consumer.AcknowledgeTyp
 	if c.pending[tp] == nil {
 		c.pending[tp] = map[int64]decision{}
 	}
-	c.pending[tp][r.Offset] = decision{v, t}
+	c.pending[tp][r.Offset] = decision{v, t, r.DeliveryCount}
 }
 
 // onCommit is the consumers' OnAcknowledgementCommit.
@@ -82,8 +93,16 @@ func (c *confirmations) onCommit(tp kafkit.TopicPartition, offsets []int64, err 
 			continue
 		}
 		delete(c.pending[tp], off)
-		if err == nil && d.ack != consumer.Release {
-			c.confirmed[d.value] = d.ack
+		switch {
+		case err != nil:
+			c.failed++
+		case d.ack == consumer.Release:
+			c.released[d.value] = d.count
+		default:
+			if prev, ok := c.confirmed[d.value]; ok {
+				c.t.Errorf("record %d: %v confirmed at delivery %d after %v at delivery %d", d.value, d.ack, d.count, prev.ack, prev.count)
+			}
+			c.confirmed[d.value] = d
 		}
 	}
 }
@@ -98,17 +117,27 @@ func (c *confirmations) check(total int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for v := range total {
-		t, ok := c.confirmed[v]
+		d, ok := c.confirmed[v]
 		switch {
 		case !ok:
 			c.t.Errorf("record %d never confirmed (deliveries %v)", v, c.delivered[v])
-		case (v%10 == 0) != (t == consumer.Reject):
-			c.t.Errorf("record %d confirmed %v", v, t)
-		case v%10 == 5 && (len(c.delivered[v]) < 2 || c.delivered[v][1] < 2):
-			c.t.Errorf("record %d released once, delivered with counts %v", v, c.delivered[v])
+		case c.reject(v) != (d.ack == consumer.Reject):
+			c.t.Errorf("record %d confirmed %v", v, d.ack)
+		case c.release(v) && !c.reject(v) && d.count < 2:
+			c.t.Errorf("record %d released once, confirmed at delivery %d (counts %v)", v, d.count, c.delivered[v])
+		}
+		dcs := c.delivered[v]
+		for i, dc := range dcs {
+			if dc < 1 || dc > shareDeliveryLimit || (i > 0 && dc < dcs[i-1]) {
+				c.t.Errorf("record %d delivery counts %v", v, dcs)
+				break
+			}
 		}
 	}
 }
+
+// shareDeliveryLimit is group.share.delivery.count.limit at its default.
+const shareDeliveryLimit = 5
 
 func newShareConsumer(t *testing.T, seeds []string, group, topic string, c *confirmations, mode string) *consumer.ShareConsumer {
 	t.Helper()

@@ -2,9 +2,10 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,122 +13,61 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/consumer"
 )
 
-// shareLedger records what share consumers did with every record.
-type shareLedger struct {
-	mu         sync.Mutex
-	deliveries map[int][]int32 // value -> delivery counts seen, in order
-	accepted   map[int]int
-	rejected   map[int]int
-	ackErrors  atomic.Int64 // acknowledgements the broker did not confirm
-}
+// The workload's rule: 0.1% of the values rejected, 1% released on their
+// first delivery, the rest accepted.
+func workloadRejects(v int) bool  { return v%1000 == 0 }
+func workloadReleases(v int) bool { return v%100 == 50 }
 
-func newShareLedger() *shareLedger {
-	return &shareLedger{deliveries: map[int][]int32{}, accepted: map[int]int{}, rejected: map[int]int{}}
-}
-
-// decide is the workload's rule: 0.1% rejected, 1% released on their first
-// delivery, the rest accepted.
-func (l *shareLedger) decide(v int, dc int32) kgo.AckStatus {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.deliveries[v] = append(l.deliveries[v], dc)
-	switch {
-	case v%1000 == 0:
-		l.rejected[v]++
-		return kgo.AckReject
-	case v%100 == 50 && dc == 1:
-		return kgo.AckRelease
-	}
-	l.accepted[v]++
-	return kgo.AckAccept
-}
-
-func (l *shareLedger) done(total int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.accepted)+len(l.rejected) == total
-}
-
-// check verifies the ledger: every record accepted or rejected (none
-// lost), never both; the released ones delivered again with a higher
-// count; no count above the limit; and no record delivered again after an
-// acknowledgement the broker confirmed (duplicates only if some were not).
-func (l *shareLedger) check(t *testing.T, total int) {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	dups := 0
-	for v := range total {
-		dcs := l.deliveries[v]
-		_, acc := l.accepted[v]
-		_, rej := l.rejected[v]
-		switch {
-		case len(dcs) == 0:
-			t.Errorf("record %d never delivered", v)
-			continue
-		case acc == rej:
-			t.Errorf("record %d accepted %v rejected %v", v, acc, rej)
-		case v%100 == 50 && v%1000 != 0 && slices.Max(dcs) < 2:
-			// (A release the restart lost is redelivered with the same
-			// count: acquisitions are not durable, as in Kafka.)
-			t.Errorf("record %d released once, then delivered with counts %v", v, dcs)
-		}
-		for i, dc := range dcs {
-			if dc < 1 || dc > 5 || (i > 0 && dc < dcs[i-1]) {
-				t.Errorf("record %d delivery counts %v", v, dcs)
-				break
-			}
-		}
-		if n := l.accepted[v] + l.rejected[v]; n > 1 {
-			dups += n - 1
-		}
-	}
-	t.Logf("%d records: %d accepted, %d rejected, %d acknowledged twice, %d acknowledgement errors", total, len(l.accepted), len(l.rejected), dups, l.ackErrors.Load())
-	if dups > 0 && l.ackErrors.Load() == 0 {
-		t.Errorf("%d records acknowledged more than once though every acknowledgement was confirmed", dups)
-	}
-}
-
-// runShareConsumer polls with kgo's share consumer until ctx ends,
-// acknowledging by the ledger's rule.
-func runShareConsumer(ctx context.Context, t *testing.T, seeds []string, group, topic string, l *shareLedger) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ShareGroup(group), kgo.ConsumeTopics(topic),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.ShareMaxRecords(200),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.ShareAckCallback(func(_ *kgo.Client, rs kgo.ShareAckResults) {
-			for _, r := range rs {
-				if r.Err != nil {
-					l.ackErrors.Add(1)
-				}
-			}
-		}))
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer cl.Close()
-	for ctx.Err() == nil {
-		cl.PollRecords(ctx, 200).EachRecord(func(r *kgo.Record) {
-			v, _ := strconv.Atoi(string(r.Value))
-			r.Ack(l.decide(v, r.DeliveryCount()))
-		})
-		cl.FlushAcks(ctx)
-	}
-}
-
-// TestShareGroupWorkloadWithRestart is the share-group workload:
-// 4 kgo share consumers on one 2-partition topic, 1% of the records
-// released once and 0.1% rejected, our broker restarted in the middle.
+// TestShareGroupWorkloadWithRestart is the share-group workload: 4
+// share consumers on one 2-partition topic, 1% of the records released
+// once and 0.1% rejected, our broker restarted when half the records are
+// done. Every record must be accepted exactly once or rejected, as the
+// broker confirmed it, none lost, no record delivered again after its
+// acknowledgement was confirmed (so the restart lost none), delivery
+// counts rising past every confirmed release and never over the limit.
+// Our SDK's share consumer reports each record's outcome, so its run
+// checks exactly that; kgo reports outcomes per partition and request,
+// so its run counts a record as confirmed only when every outcome kgo
+// reported for its partition over that poll's flush succeeded, and allows
+// the others (the records of a partition with a failed outcome) to be
+// done without a confirmation when the broker shows them done.
 // 10,000 records by default, 100,000 with KAFKIT_SHARE_LONG=1.
 func TestShareGroupWorkloadWithRestart(t *testing.T) {
 	total := 10_000
 	if os.Getenv("KAFKIT_SHARE_LONG") != "" {
 		total = 100_000
 	}
+	t.Run("sdk", func(t *testing.T) {
+		conf := newConfirmations(t)
+		conf.reject, conf.release = workloadRejects, workloadReleases
+		runShareWorkload(t, total, func() int { return conf.progress() }, func(ctx context.Context, seeds []string, group, topic string, name string, stop *atomic.Bool) {
+			runSDKShareWorker(ctx, t, seeds, group, topic, name, conf, stop)
+		}, func(brokerDone bool) bool { return brokerDone && conf.done(total) })
+		conf.check(total)
+		t.Logf("sdk: %d records, %d acknowledgements failed (each reported for its record), deliveries per consumer %v", total, conf.failed, conf.by)
+	})
+	t.Run("kgo", func(t *testing.T) {
+		l := newKgoShareLedger(total)
+		runShareWorkload(t, total, l.progress, func(ctx context.Context, seeds []string, group, topic string, _ string, stop *atomic.Bool) {
+			runKgoShareWorker(ctx, t, seeds, group, topic, l, stop)
+		}, func(brokerDone bool) bool { return brokerDone })
+		l.check(t)
+	})
+}
+
+// runShareWorkload starts a broker with the workload's records and runs 4
+// workers, restarting the broker once progress reaches half of total; it
+// stops them once done says so, given whether the broker shows every
+// record done (each partition's share-partition start offset at its end).
+func runShareWorkload(t *testing.T, total int, progress func() int,
+	worker func(ctx context.Context, seeds []string, group, topic, name string, stop *atomic.Bool),
+	done func(brokerDone bool) bool) {
 	cfg := broker.DefaultConfig()
 	cfg.Set(broker.DevOverrides)
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
@@ -144,24 +84,22 @@ func TestShareGroupWorkloadWithRestart(t *testing.T) {
 	setGroupConfigs(t, seeds, group, "share.auto.offset.reset", "earliest")
 	produceValues(t, seeds, topic, 0, total)
 
-	l := newShareLedger()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	var stop atomic.Bool
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runShareConsumer(ctx, t, seeds, group, topic, l)
+			worker(ctx, seeds, group, topic, "c"+strconv.Itoa(i), &stop)
 		}()
 	}
-	restarted := false
-	for !l.done(total) && ctx.Err() == nil {
-		l.mu.Lock()
-		half := len(l.accepted) >= total/2
-		l.mu.Unlock()
-		if half && !restarted {
-			restarted = true
+	start := time.Now()
+	var restartedAt time.Duration
+	for ctx.Err() == nil {
+		if restartedAt == 0 && progress() >= total/2 {
+			restartedAt = time.Since(start)
 			if err := b.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -169,12 +107,236 @@ func TestShareGroupWorkloadWithRestart(t *testing.T) {
 				t.Fatalf("restart: %v", err)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if restartedAt != 0 && done(shareGroupDone(ctx, seeds, group, int64(total))) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
+	stop.Store(true)
 	wg.Wait()
-	if !restarted {
+	if ctx.Err() != nil {
+		t.Errorf("not done in time: %d of %d records confirmed", progress(), total)
+	}
+	if restartedAt == 0 {
 		t.Error("the broker was never restarted")
 	}
-	l.check(t, total)
+	t.Logf("%d records in %v, broker restarted after %v", total, time.Since(start).Round(time.Millisecond), restartedAt.Round(time.Millisecond))
+}
+
+// shareGroupDone reports whether the broker has every record of the
+// group's share-partitions done: their start offsets add up to total (each
+// partition holds its share of the records from offset 0).
+func shareGroupDone(ctx context.Context, seeds []string, group string, total int64) bool {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: group}}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, cl)
+	if err != nil || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+		return false
+	}
+	var sum int64
+	for _, tp := range resp.Groups[0].Topics {
+		for _, p := range tp.Partitions {
+			if p.ErrorCode != 0 {
+				return false
+			}
+			sum += p.StartOffset
+		}
+	}
+	return sum == total
+}
+
+// runSDKShareWorker is one of our share consumers in explicit mode: it
+// acknowledges every record it polls by the workload's rule, committing
+// synchronously after every other poll and otherwise letting the
+// acknowledgements ride on the next fetch. Poll errors are expected while
+// the broker restarts.
+func runSDKShareWorker(ctx context.Context, t *testing.T, seeds []string, group, topic, name string, conf *confirmations, stop *atomic.Bool) {
+	sc := newShareConsumer(t, seeds, group, topic, conf, consumer.AcknowledgeExplicit)
+	defer func() {
+		if err := sc.Close(context.Background()); err != nil {
+			t.Logf("%s close: %v", name, err)
+		}
+	}()
+	for i := 0; !stop.Load() && ctx.Err() == nil; i++ {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		recs, err := sc.Poll(pctx)
+		pcancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, r := range recs {
+			d := conf.deliver(name, r)
+			conf.acked(r, d)
+			if err := sc.Acknowledge(r, d); err != nil {
+				t.Errorf("%s acknowledge: %v", name, err)
+			}
+		}
+		if i%2 == 0 {
+			sc.CommitSync(ctx)
+		}
+	}
+}
+
+func (c *confirmations) progress() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.confirmed)
+}
+
+// kgoShareLedger is the kgo run's account of every record.
+type kgoShareLedger struct {
+	total     int
+	mu        sync.Mutex
+	delivered map[int][]int32 // value -> delivery counts
+	confirmed map[int][]int32 // value -> delivery counts of confirmed accepts and rejects
+	released  map[int]int32   // value -> delivery count of its last confirmed release
+	unsure    map[int]int     // value -> acknowledgements in a partition kgo reported a failure for
+	failures  int             // failed outcomes kgo reported
+	bad       []string
+}
+
+func newKgoShareLedger(total int) *kgoShareLedger {
+	return &kgoShareLedger{total: total, delivered: map[int][]int32{}, confirmed: map[int][]int32{},
+		released: map[int]int32{}, unsure: map[int]int{}}
+}
+
+func (l *kgoShareLedger) progress() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.confirmed)
+}
+
+func (l *kgoShareLedger) errorf(format string, args ...any) {
+	if len(l.bad) < 20 {
+		l.bad = append(l.bad, fmt.Sprintf(format, args...))
+	}
+}
+
+// deliver notes a delivery and returns the workload's decision.
+func (l *kgoShareLedger) deliver(v int, dc int32) kgo.AckStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.confirmed[v]) > 0 {
+		l.errorf("record %d delivered again (count %d) after its acknowledgement at delivery %v was confirmed", v, dc, l.confirmed[v])
+	}
+	if n, ok := l.released[v]; ok && dc <= n {
+		l.errorf("record %d delivered with count %d after its release at delivery %d was confirmed", v, dc, n)
+	}
+	l.delivered[v] = append(l.delivered[v], dc)
+	switch {
+	case workloadRejects(v):
+		return kgo.AckReject
+	case workloadReleases(v) && dc == 1:
+		return kgo.AckRelease
+	}
+	return kgo.AckAccept
+}
+
+// polled is one record of a poll and what became of it.
+type polled struct {
+	v, partition int
+	dc           int32
+	ack          kgo.AckStatus
+}
+
+// settle records the outcome of a poll's acknowledgements: failed holds
+// the partitions kgo reported a failure for during its flush.
+func (l *kgoShareLedger) settle(batch []polled, failed map[int32]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range failed {
+		l.failures += n
+	}
+	for _, r := range batch {
+		switch {
+		case failed[int32(r.partition)] > 0:
+			l.unsure[r.v]++
+		case r.ack == kgo.AckRelease:
+			l.released[r.v] = r.dc
+		default:
+			l.confirmed[r.v] = append(l.confirmed[r.v], r.dc)
+		}
+	}
+}
+
+func (l *kgoShareLedger) check(t *testing.T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.bad {
+		t.Error(b)
+	}
+	doneUnconfirmed := 0
+	for v := range l.total {
+		dcs := l.delivered[v]
+		switch c := l.confirmed[v]; {
+		case len(dcs) == 0:
+			t.Errorf("record %d never delivered", v)
+		case len(c) > 1:
+			t.Errorf("record %d acknowledged and confirmed at deliveries %v", v, c)
+		case len(c) == 0 && l.unsure[v] == 0:
+			t.Errorf("record %d never confirmed and no failure reported (deliveries %v)", v, dcs)
+		case len(c) == 0:
+			doneUnconfirmed++ // the broker shows it done
+		case workloadReleases(v) && !workloadRejects(v) && c[0] < 2:
+			t.Errorf("record %d released once, confirmed at delivery %d (counts %v)", v, c[0], dcs)
+		}
+		for i, dc := range dcs {
+			if dc < 1 || dc > shareDeliveryLimit || (i > 0 && dc < dcs[i-1]) {
+				t.Errorf("record %d delivery counts %v", v, dcs)
+				break
+			}
+		}
+	}
+	t.Logf("kgo: %d records, %d confirmed exactly once, %d done at the broker behind a partition outcome kgo reported failed, %d failed outcomes", l.total, len(l.confirmed), doneUnconfirmed, l.failures)
+}
+
+// runKgoShareWorker is one kgo share consumer: it acknowledges every record
+// it polls by the workload's rule and flushes after each poll, so every
+// outcome kgo reports until the flush returns belongs to that poll.
+func runKgoShareWorker(ctx context.Context, t *testing.T, seeds []string, group, topic string, l *kgoShareLedger, stop *atomic.Bool) {
+	var mu sync.Mutex
+	failed := map[int32]int{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ShareGroup(group), kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.ShareMaxRecords(200),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.ShareAckCallback(func(_ *kgo.Client, rs kgo.ShareAckResults) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range rs {
+				if r.Err != nil {
+					failed[r.Partition]++
+				}
+			}
+		}))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer cl.Close()
+	for !stop.Load() && ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollRecords(pctx, 200)
+		pcancel()
+		var batch []polled
+		fs.EachRecord(func(r *kgo.Record) {
+			v, _ := strconv.Atoi(string(r.Value))
+			ack := l.deliver(v, r.DeliveryCount())
+			r.Ack(ack)
+			batch = append(batch, polled{v: v, partition: int(r.Partition), dc: r.DeliveryCount(), ack: ack})
+		})
+		if err := cl.FlushAcks(ctx); err != nil {
+			return // the records' outcomes are unknown; the test is over
+		}
+		mu.Lock()
+		l.settle(batch, failed)
+		clear(failed)
+		mu.Unlock()
+	}
 }
