@@ -277,7 +277,9 @@ func (g *group) heartbeat848(full bool) (*kmsg.ConsumerGroupHeartbeatResponse, e
 // up ids it does not know yet.
 func (g *group) assignment848(a *kmsg.ConsumerGroupHeartbeatResponseAssignment) ([]kafkit.TopicPartition, error) {
 	ids := g.ids848
-	var out []kafkit.TopicPartition
+	// Never nil: an empty assignment is a target too (revoke everything),
+	// while a nil target means none is pending.
+	out := []kafkit.TopicPartition{}
 	for _, t := range a.Topics {
 		name, ok := ids.byID[t.TopicID]
 		if !ok {
