@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -293,9 +294,13 @@ func (c *Consumer) sendCommit(ctx context.Context, m membership, offsets map[kaf
 						c.group.commitRejected(m.generation, perr)
 					}
 					return fmt.Errorf("%w: %s[%d]: %w", ErrCommitFailed, name, p.Partition, perr)
-				case errors.Is(perr, kerr.StaleMemberEpoch):
+				case errors.Is(perr, kerr.StaleMemberEpoch) && retry:
 					// The member epoch moved on since the commit was sent
-					// (brokers before KIP-1251 accept only the latest).
+					// (brokers before KIP-1251 accept only the latest): a
+					// synchronous commit is sent again with the epoch the
+					// heartbeat brings, as Java's commitSync does.
+					return errStaleEpoch{fmt.Errorf("OffsetCommit %s[%d]: %w", name, p.Partition, perr)}
+				case errors.Is(perr, kerr.StaleMemberEpoch):
 					return fmt.Errorf("%w: %s[%d]: %w", ErrCommitFailed, name, p.Partition, perr)
 				default:
 					errs = append(errs, fmt.Errorf("OffsetCommit %s[%d]: %w", name, p.Partition, perr))
@@ -307,8 +312,21 @@ func (c *Consumer) sendCommit(ctx context.Context, m membership, offsets map[kaf
 	if !retry {
 		return op()
 	}
-	return c.retry(ctx, "OffsetCommit", op)
+	err = c.retryIf(ctx, "OffsetCommit", op, func(err error) bool {
+		return client.IsRetriable(err) || errors.As(err, new(errStaleEpoch))
+	})
+	if stale := new(errStaleEpoch); errors.As(err, stale) {
+		// Out of time before the heartbeat brought a newer epoch.
+		err = fmt.Errorf("%w: %w", ErrCommitFailed, stale.error)
+	}
+	return err
 }
+
+// errStaleEpoch is a commit answered STALE_MEMBER_EPOCH, retried while
+// ctx lasts.
+type errStaleEpoch struct{ error }
+
+func (e errStaleEpoch) Unwrap() error { return e.error }
 
 func (c *Consumer) isManual() bool {
 	c.mu.Lock()

@@ -30,10 +30,15 @@ func (c *Consumer) isolationLevel() int8 {
 // retry runs op until it succeeds, fails with a non-retriable error, or ctx
 // ends, backing off retry.backoff.ms .. retry.backoff.max.ms between tries.
 func (c *Consumer) retry(ctx context.Context, what string, op func() error) error {
+	return c.retryIf(ctx, what, op, client.IsRetriable)
+}
+
+// retryIf is retry with its own test of which errors are retriable.
+func (c *Consumer) retryIf(ctx context.Context, what string, op func() error, retriable func(error) bool) error {
 	bo := client.NewBackoff(c.cfg.RetryBackoff, c.cfg.RetryBackoffMax)
 	for {
 		err := op()
-		if err == nil || !client.IsRetriable(err) {
+		if err == nil || !retriable(err) {
 			return err
 		}
 		c.log.Debug("retrying", "op", what, "err", err)
