@@ -24,12 +24,21 @@ type confirmations struct {
 	reject    func(v int) bool // the values the workload rejects
 	release   func(v int) bool // the values it releases on their first delivery
 	mu        sync.Mutex
-	pending   map[kafkit.TopicPartition]map[int64]decision // acknowledged, not yet confirmed
-	confirmed map[int]decision                             // value -> final decision confirmed
-	failed    int                                          // acknowledgements the broker refused or never got
-	released  map[int]int16                                // value -> delivery count of its last confirmed release
-	delivered map[int][]int16                              // value -> delivery counts
-	by        map[string]int                               // consumer -> records delivered
+	pending   map[pendingKey]map[int64]decision // acknowledged, not yet confirmed
+	confirmed map[int]decision                  // value -> final decision confirmed
+	failed    int                               // acknowledgements the broker refused or never got
+	released  map[int]int16                     // value -> delivery count of its last confirmed release
+	delivered map[int][]int16                   // value -> delivery counts
+	by        map[string]int                    // consumer -> records delivered
+}
+
+// pendingKey is a consumer's partition: each consumer's outcomes are
+// matched with its own acknowledgements (a record whose acknowledgement
+// failed may be delivered to another consumer before the failure is
+// reported).
+type pendingKey struct {
+	consumer string
+	tp       kafkit.TopicPartition
 }
 
 // decision is what a consumer did with one delivery of a record.
@@ -42,7 +51,7 @@ type decision struct {
 // newConfirmations tracks a workload that rejects 10% of the values and
 // releases 10% on their first delivery.
 func newConfirmations(t *testing.T) *confirmations {
-	return &confirmations{t: t, pending: map[kafkit.TopicPartition]map[int64]decision{},
+	return &confirmations{t: t, pending: map[pendingKey]map[int64]decision{},
 		reject: func(v int) bool { return v%10 == 0 }, release: func(v int) bool { return v%10 == 5 },
 		confirmed: map[int]decision{}, released: map[int]int16{}, delivered: map[int][]int16{}, by: map[string]int{}}
 }
@@ -70,29 +79,30 @@ func (c *confirmations) deliver(name string, r *consumer.ShareRecord) consumer.A
 	return t
 }
 
-// acked notes that a consumer acknowledged r with t: the broker's
+// acked notes that consumer name acknowledged r with t: the broker's
 // confirmation is pending.
-func (c *confirmations) acked(r *consumer.ShareRecord, t consumer.AcknowledgeType) {
+func (c *confirmations) acked(name string, r *consumer.ShareRecord, t consumer.AcknowledgeType) {
 	v, _ := strconv.Atoi(string(r.Value))
-	tp := kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+	k := pendingKey{name, kafkit.TopicPartition{Topic: r.Topic, Partition: r.Partition}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending[tp] == nil {
-		c.pending[tp] = map[int64]decision{}
+	if c.pending[k] == nil {
+		c.pending[k] = map[int64]decision{}
 	}
-	c.pending[tp][r.Offset] = decision{v, t, r.DeliveryCount}
+	c.pending[k][r.Offset] = decision{v, t, r.DeliveryCount}
 }
 
-// onCommit is the consumers' OnAcknowledgementCommit.
-func (c *confirmations) onCommit(tp kafkit.TopicPartition, offsets []int64, err error) {
+// onCommit is consumer name's OnAcknowledgementCommit.
+func (c *confirmations) onCommit(name string, tp kafkit.TopicPartition, offsets []int64, err error) {
+	k := pendingKey{name, tp}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, off := range offsets {
-		d, ok := c.pending[tp][off]
+		d, ok := c.pending[k][off]
 		if !ok {
 			continue
 		}
-		delete(c.pending[tp], off)
+		delete(c.pending[k], off)
 		switch {
 		case err != nil:
 			c.failed++
@@ -139,12 +149,12 @@ func (c *confirmations) check(total int) {
 // shareDeliveryLimit is group.share.delivery.count.limit at its default.
 const shareDeliveryLimit = 5
 
-func newShareConsumer(t *testing.T, seeds []string, group, topic string, c *confirmations, mode string) *consumer.ShareConsumer {
+func newShareConsumer(t *testing.T, seeds []string, group, topic, name string, c *confirmations, mode string) *consumer.ShareConsumer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sc, err := consumer.NewShare(ctx, consumer.ShareConfig{BootstrapServers: seeds, GroupID: group, AcknowledgementMode: mode,
-		MaxPollRecords: 50, FetchMaxWait: 200 * time.Millisecond, OnAcknowledgementCommit: c.onCommit})
+		MaxPollRecords: 50, FetchMaxWait: 200 * time.Millisecond, OnAcknowledgementCommit: func(tp kafkit.TopicPartition, offsets []int64, err error) { c.onCommit(name, tp, offsets, err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +180,7 @@ func TestShareConsumerSDKExplicit(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 2 {
 			name := "c" + strconv.Itoa(i)
-			sc := newShareConsumer(t, tg.Bootstrap, group, topic, conf, consumer.AcknowledgeExplicit)
+			sc := newShareConsumer(t, tg.Bootstrap, group, topic, name, conf, consumer.AcknowledgeExplicit)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -185,7 +195,7 @@ func TestShareConsumerSDKExplicit(t *testing.T) {
 					}
 					for _, r := range recs {
 						d := conf.deliver(name, r)
-						conf.acked(r, d)
+						conf.acked(name, r, d)
 						if err := sc.Acknowledge(r, d); err != nil {
 							t.Errorf("acknowledge: %v", err)
 						}
@@ -230,7 +240,7 @@ func TestShareConsumerSDKChurn(t *testing.T) {
 				for gen := 0; !conf.done(total) && ctx.Err() == nil; gen++ {
 					name := "s" + strconv.Itoa(slot) + "g" + strconv.Itoa(gen)
 					mode := consumer.AcknowledgeExplicit
-					sc := newShareConsumer(t, tg.Bootstrap, group, topic, conf, mode)
+					sc := newShareConsumer(t, tg.Bootstrap, group, topic, name, conf, mode)
 					for polls := 1 + rng.IntN(8); polls > 0 && !conf.done(total) && ctx.Err() == nil; polls-- {
 						pctx, pcancel := context.WithTimeout(ctx, time.Second)
 						recs, err := sc.Poll(pctx)
@@ -245,7 +255,7 @@ func TestShareConsumerSDKChurn(t *testing.T) {
 							if polls == 1 && rng.IntN(10) == 0 {
 								continue
 							}
-							conf.acked(r, d)
+							conf.acked(name, r, d)
 							if err := sc.Acknowledge(r, d); err != nil {
 								t.Errorf("acknowledge: %v", err)
 							}

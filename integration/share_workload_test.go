@@ -158,7 +158,7 @@ func shareGroupDone(ctx context.Context, seeds []string, group string, total int
 // acknowledgements ride on the next fetch. Poll errors are expected while
 // the broker restarts.
 func runSDKShareWorker(ctx context.Context, t *testing.T, seeds []string, group, topic, name string, conf *confirmations, stop *atomic.Bool) {
-	sc := newShareConsumer(t, seeds, group, topic, conf, consumer.AcknowledgeExplicit)
+	sc := newShareConsumer(t, seeds, group, topic, name, conf, consumer.AcknowledgeExplicit)
 	defer func() {
 		if err := sc.Close(context.Background()); err != nil {
 			t.Logf("%s close: %v", name, err)
@@ -173,7 +173,7 @@ func runSDKShareWorker(ctx context.Context, t *testing.T, seeds []string, group,
 		}
 		for _, r := range recs {
 			d := conf.deliver(name, r)
-			conf.acked(r, d)
+			conf.acked(name, r, d)
 			if err := sc.Acknowledge(r, d); err != nil {
 				t.Errorf("%s acknowledge: %v", name, err)
 			}
