@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/consumer"
 	"github.com/kafkit/kafkit/internal/testutil"
@@ -164,6 +167,38 @@ func newShareConsumer(t *testing.T, seeds []string, group, topic, name string, c
 	return sc
 }
 
+// waitShareAssigned waits until the share group has n members, each
+// assigned a partition.
+func waitShareAssigned(t *testing.T, seeds []string, group string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req := kmsg.NewPtrShareGroupDescribeRequest()
+		req.GroupIDs = []string{group}
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err == nil && len(resp.Groups) == 1 {
+			assigned := 0
+			for _, m := range resp.Groups[0].Members {
+				if len(m.Assignment.TopicPartitions) > 0 {
+					assigned++
+				}
+			}
+			if assigned == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("share group %s: not %d members with partitions in 30 s", group, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestShareConsumerSDKExplicit: two of our share consumers in explicit mode
 // share one partition; rejected records never come back, released ones
 // come back with a delivery count of 2, every record is accepted or
@@ -178,9 +213,15 @@ func TestShareConsumerSDKExplicit(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		var wg sync.WaitGroup
+		var scs []*consumer.ShareConsumer
 		for i := range 2 {
+			scs = append(scs, newShareConsumer(t, tg.Bootstrap, group, topic, "c"+strconv.Itoa(i), conf, consumer.AcknowledgeExplicit))
+		}
+		// Both poll from when both hold the partition, so that neither
+		// takes every record before the other joined.
+		waitShareAssigned(t, tg.Bootstrap, group, 2)
+		for i, sc := range scs {
 			name := "c" + strconv.Itoa(i)
-			sc := newShareConsumer(t, tg.Bootstrap, group, topic, name, conf, consumer.AcknowledgeExplicit)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
