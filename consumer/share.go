@@ -534,7 +534,18 @@ func (c *ShareConsumer) fetchRound(ctx context.Context) ([]*ShareRecord, error) 
 		wg.Add(1)
 		go func(a *answer) {
 			defer wg.Done()
-			kresp, err := c.cl.RequestBroker(ctx, a.t.broker, a.req)
+			rctx := ctx
+			if len(a.acks) > 0 {
+				// Acknowledgements once sent take effect whether or not
+				// the caller still waits: their outcome must come back, or
+				// an acknowledgement the broker applied would be reported
+				// failed. The request (a long poll of at most
+				// fetch.max.wait.ms) is bounded by request.timeout.ms.
+				var cancel context.CancelFunc
+				rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FetchMaxWait+c.cfg.RequestTimeout)
+				defer cancel()
+			}
+			kresp, err := c.cl.RequestBroker(rctx, a.t.broker, a.req)
 			a.err = err
 			if err == nil {
 				a.resp = kresp.(*kmsg.ShareFetchResponse)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/broker"
 	"github.com/kafkit/kafkit/consumer"
 	"github.com/kafkit/kafkit/internal/testutil"
 )
@@ -319,4 +320,58 @@ func TestShareConsumerSDKChurn(t *testing.T) {
 		}
 		conf.check(total)
 	})
+}
+
+// TestShareConsumerAckOutlivesPollDeadline: an acknowledgement riding on a
+// ShareFetch whose Poll gives up (its ctx ends while the broker holds the
+// fetch for fetch.max.wait.ms) still gets its outcome: the broker applied
+// it, so it is reported as taking effect, never as failed.
+func TestShareConsumerAckOutlivesPollDeadline(t *testing.T) {
+	b := broker.NewTest(t)
+	seeds := []string{b.Addr()}
+	const topic, group = "share-ack-deadline", "share-ack-deadline-g"
+	createTopicOn(t, seeds, topic, 1)
+	setGroupConfigs(t, seeds, group, "share.auto.offset.reset", "earliest")
+	produceValues(t, seeds, topic, 0, 1)
+	var mu sync.Mutex // guards outcomes
+	var outcomes []error
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sc, err := consumer.NewShare(ctx, consumer.ShareConfig{BootstrapServers: seeds, GroupID: group, AcknowledgementMode: consumer.AcknowledgeExplicit,
+		FetchMaxWait: 2 * time.Second, OnAcknowledgementCommit: func(_ kafkit.TopicPartition, offsets []int64, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			for range offsets {
+				outcomes = append(outcomes, err)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close(context.Background())
+	if err := sc.Subscribe(topic); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*consumer.ShareRecord
+	for len(recs) == 0 && ctx.Err() == nil {
+		if recs, err = sc.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sc.Acknowledge(recs[0], consumer.Accept); err != nil {
+		t.Fatal(err)
+	}
+	// The fetch carrying the acknowledgement finds nothing new and waits
+	// 2 s at the broker; this Poll gives up after 200 ms.
+	pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer pcancel()
+	sc.Poll(pctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(outcomes) != 1 || outcomes[0] != nil {
+		t.Errorf("acknowledgement outcomes %v, want one success", outcomes)
+	}
+	if !shareGroupDone(ctx, seeds, group, 1) {
+		t.Error("the broker did not apply the acknowledgement")
+	}
 }
