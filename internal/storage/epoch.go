@@ -49,6 +49,9 @@ func (c *epochCache) assign(epoch int32, startOffset int64) bool {
 // truncateFromEnd removes the entries starting at or after endOffset (the
 // log was truncated there) and reports whether any went.
 func (c *epochCache) truncateFromEnd(endOffset int64) bool {
+	if endOffset < 0 {
+		return false // Kafka's UNDEFINED_EPOCH_OFFSET
+	}
 	i := len(*c)
 	for i > 0 && (*c)[i-1].startOffset >= endOffset {
 		i--

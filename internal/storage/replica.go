@@ -445,8 +445,19 @@ func (s *segment) cutAt(off int64) (segmentCut, error) {
 		c.next = h.nextOffset()
 		p += int64(h.size)
 	}
-	if pos == 0 {
+	switch {
+	case pos == 0:
 		c.rollTs = -1
+	case c.rollTs < 0:
+		// An inactive segment loaded at Open: segment.ms counts from its
+		// first batch once it is active again.
+		h, problem, err := s.readFrame(0, pos, buf)
+		if err != nil {
+			return c, err
+		}
+		if problem == "" {
+			c.rollTs = h.maxTimestamp
+		}
 	}
 	return c, nil
 }
