@@ -119,6 +119,28 @@ func TestAppendAsFollowerByteIdentical(t *testing.T) {
 			if ls, fs := stateOf(leader), stateOf(follower); !ls.equal(fs) {
 				t.Fatalf("reopened follower state\n%+v\nleader state\n%+v", fs, ls)
 			}
+			// Become leader: a retry of a batch the old leader acknowledged
+			// is a duplicate, the next one is in sequence, and the open
+			// transaction completes.
+			res, err = follower.Append(makeBatch(t, batchSpec{records: 2, pid: 1, seq: 4, tag: 'f'}), time.Now(), 6)
+			if err != nil || !res.Duplicate || res.BaseOffset != 11 {
+				t.Fatalf("retry on the new leader: %+v, %v; want a duplicate at 11", res, err)
+			}
+			if _, err := follower.Append(makeBatch(t, batchSpec{records: 1, pid: 1, seq: 7}), time.Now(), 6); !errors.Is(err, ErrOutOfOrderSequence) {
+				t.Fatalf("a sequence gap on the new leader: %v", err)
+			}
+			res, err = follower.Append(makeBatch(t, batchSpec{records: 1, pid: 1, seq: 6}), time.Now(), 6)
+			if err != nil || res.Duplicate || res.BaseOffset != 15 {
+				t.Fatalf("next batch on the new leader: %+v, %v", res, err)
+			}
+			if follower.LastStableOffset() != 14 {
+				t.Fatalf("LSO %d with pid 2's transaction open at 14", follower.LastStableOffset())
+			}
+			mustMarker(t, follower, 2, 0, true)
+			if follower.LastStableOffset() != follower.EndOffset() {
+				t.Fatalf("LSO %d after the commit, end %d", follower.LastStableOffset(), follower.EndOffset())
+			}
+			follower.Close()
 		})
 	}
 }
