@@ -13,7 +13,7 @@ import (
 // (pid 2) with an aborted and a committed transaction, across leader
 // epochs 1, 2 and 4. It returns the log and the offsets where each step
 // began.
-func leaderBatches(t *testing.T, l *Log) (steps []int64) {
+func leaderBatches(t testing.TB, l *Log) (steps []int64) {
 	t.Helper()
 	ts := time.Now().UnixMilli()
 	app := func(b []byte, epoch int32) {
@@ -41,7 +41,7 @@ func leaderBatches(t *testing.T, l *Log) (steps []int64) {
 }
 
 // rawLog reads every stored byte of l.
-func rawLog(t *testing.T, l *Log) []byte {
+func rawLog(t testing.TB, l *Log) []byte {
 	t.Helper()
 	var out []byte
 	for off := l.StartOffset(); off < l.EndOffset(); {
