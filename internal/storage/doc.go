@@ -192,7 +192,8 @@
 // log at o with empty producer state and epoch cache, every checkpoint
 // moved to o (a crash in between leaves segments below the log start,
 // which Open deletes).
-// Both wait for a running Clean.
+// Both wait for a running Clean, which gives its pass up at its next
+// batch (the groups it swapped in stay; the checkpoint does not move).
 //
 // # Checkpoint files
 //

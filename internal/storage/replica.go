@@ -174,7 +174,7 @@ func (l *Log) TruncateTo(off int64) error {
 	if off < 0 {
 		return fmt.Errorf("storage: truncate to negative offset %d", off)
 	}
-	l.cleanMu.Lock()
+	l.lockCleaner()
 	defer l.cleanMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -329,7 +329,7 @@ func (l *Log) TruncateFullyAndStartAt(off int64) error {
 	if off < 0 {
 		return fmt.Errorf("storage: restart at negative offset %d", off)
 	}
-	l.cleanMu.Lock()
+	l.lockCleaner()
 	defer l.cleanMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -491,4 +491,12 @@ func (s *segment) truncateFiles(c segmentCut) error {
 	return errors.Join(s.log.Truncate(c.size),
 		s.idx.Truncate(int64(len(c.index))*offsetIndexEntrySize),
 		s.tidx.Truncate(int64(len(c.tindex))*timeIndexEntrySize))
+}
+
+// lockCleaner takes cleanMu for a truncation, making a running Clean give
+// its pass up first.
+func (l *Log) lockCleaner() {
+	l.truncating.Add(1)
+	l.cleanMu.Lock()
+	l.truncating.Add(-1)
 }

@@ -3,6 +3,10 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,5 +71,69 @@ func TestFollowerOfCompactedLog(t *testing.T) {
 	f = mustOpen(t, fsys, "/d/f-0", compactCfg())
 	if got := rawLog(t, f); !bytes.Equal(got, all) {
 		t.Fatal("reopened, the follower's bytes differ")
+	}
+}
+
+// blockFS blocks the first creation of a ".log.cleaned" file until release
+// is closed, signalling started: a Clean is then running.
+type blockFS struct {
+	FS
+	once             sync.Once
+	started, release chan struct{}
+}
+
+func (b *blockFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	if strings.HasSuffix(name, extLog+extCleaned) {
+		b.once.Do(func() {
+			close(b.started)
+			<-b.release
+		})
+	}
+	return b.FS.OpenFile(name, flag, perm)
+}
+
+// A truncation does not wait for a running Clean's pass to end: the pass
+// gives up at its next batch and swaps nothing in.
+func TestTruncateGivesCleanUp(t *testing.T) {
+	fsys := &blockFS{FS: NewMemFS(), started: make(chan struct{}), release: make(chan struct{})}
+	l := mustOpen(t, fsys, "/d/t-0", compactCfg())
+	defer l.Close()
+	p := produced{}
+	for i := range 120 {
+		appendKVs(t, l, 1000, p, put(fmt.Sprintf("key%d", i%4), fmt.Sprintf("v%d", i)))
+	}
+	before := rawLog(t, l)
+	cleaned := make(chan error, 1)
+	go func() {
+		st, err := l.Clean(msTime(2000))
+		if err == nil && st.RecordsRemoved > 0 {
+			err = fmt.Errorf("the pass removed %d records", st.RecordsRemoved)
+		}
+		cleaned <- err
+	}()
+	<-fsys.started
+	truncated := make(chan error, 1)
+	go func() { truncated <- l.TruncateTo(50) }()
+	for l.truncating.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(fsys.release)
+	if err := <-cleaned; err != nil {
+		t.Fatalf("Clean: %v", err)
+	}
+	if err := <-truncated; err != nil {
+		t.Fatal(err)
+	}
+	if got := rawLog(t, l); !bytes.Equal(got, before[:keptBytes(before, 50)]) {
+		t.Fatalf("%d bytes after the truncation, want the first %d of the uncleaned log", len(got), keptBytes(before, 50))
+	}
+	if names, _ := fsys.ReadDirNames("/d/t-0"); slices.ContainsFunc(names, func(n string) bool {
+		return strings.HasSuffix(n, extCleaned) || strings.HasSuffix(n, extSwap)
+	}) {
+		t.Fatalf("files of the given-up pass are left: %v", names)
+	}
+	// The next pass cleans.
+	if st, err := l.Clean(msTime(2000)); err != nil || st.RecordsRemoved == 0 {
+		t.Fatalf("next pass: %+v, %v", st, err)
 	}
 }
