@@ -2,14 +2,17 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Names of the per-partition metadata files (see doc.go).
@@ -101,19 +104,106 @@ func encodeCheckpoint(dir string, offset int64) []byte {
 }
 
 func decodeCheckpoint(b []byte) (int64, error) {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) != 3 || lines[0] != "0" || lines[1] != "1" {
-		return 0, fmt.Errorf("not a one-entry version-0 checkpoint: %q", b)
+	m, err := decodeOffsetCheckpoint(b)
+	if err != nil {
+		return 0, err
 	}
-	fields := strings.Fields(lines[2])
-	if len(fields) != 3 {
-		return 0, fmt.Errorf("bad entry line %q", lines[2])
+	if len(m) != 1 {
+		return 0, fmt.Errorf("%d entries in a one-entry checkpoint", len(m))
 	}
-	off, err := strconv.ParseInt(fields[2], 10, 64)
-	if err != nil || off < 0 {
-		return 0, fmt.Errorf("bad offset in %q", lines[2])
+	var off int64
+	for _, off = range m {
 	}
 	return off, nil
+}
+
+// TopicPartition names a partition in a multi-partition checkpoint file.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// encodeOffsetCheckpoint is Kafka's OffsetCheckpointFile: version line 0,
+// the entry count, then "<topic> <partition> <offset>" lines (sorted here,
+// so that equal maps give equal files).
+func encodeOffsetCheckpoint(entries map[TopicPartition]int64) ([]byte, error) {
+	keys := make([]TopicPartition, 0, len(entries))
+	for tp := range entries {
+		if tp.Topic == "" || strings.ContainsFunc(tp.Topic, unicode.IsSpace) || tp.Partition < 0 {
+			return nil, fmt.Errorf("storage: %q partition %d cannot be written to a checkpoint file", tp.Topic, tp.Partition)
+		}
+		keys = append(keys, tp)
+	}
+	slices.SortFunc(keys, func(a, b TopicPartition) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	b := fmt.Appendf(nil, "0\n%d\n", len(keys))
+	for _, tp := range keys {
+		b = fmt.Appendf(b, "%s %d %d\n", tp.Topic, tp.Partition, entries[tp])
+	}
+	return b, nil
+}
+
+// decodeOffsetCheckpoint parses Kafka's checkpoint text format as its
+// CheckpointFile reads it (an empty file has no entries, fields are
+// separated by any whitespace, the count must match), refusing negative
+// partitions and offsets and repeated partitions, which Kafka never writes.
+func decodeOffsetCheckpoint(b []byte) (map[TopicPartition]int64, error) {
+	lines, err := checkpointLines(b)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[TopicPartition]int64, len(lines))
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("malformed line %q", line)
+		}
+		p, err1 := strconv.ParseInt(f[1], 10, 32)
+		off, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil || p < 0 || off < 0 {
+			return nil, fmt.Errorf("malformed line %q", line)
+		}
+		tp := TopicPartition{Topic: f[0], Partition: int32(p)}
+		if _, dup := m[tp]; dup {
+			return nil, fmt.Errorf("%s-%d appears twice", tp.Topic, tp.Partition)
+		}
+		m[tp] = off
+	}
+	return m, nil
+}
+
+// WriteOffsetCheckpoint writes a multi-partition checkpoint file (Kafka's
+// replication-offset-checkpoint, recovery-point-offset-checkpoint and
+// log-start-offset-checkpoint layout: see doc.go) at path, atomically: a
+// crash leaves the old file or the new one, never a mix.
+func WriteOffsetCheckpoint(fsys FS, path string, entries map[TopicPartition]int64) error {
+	b, err := encodeOffsetCheckpoint(entries)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(fsys, path, b); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	return nil
+}
+
+// ReadOffsetCheckpoint reads a file WriteOffsetCheckpoint (or Kafka) wrote.
+// A missing file is an empty map, as Kafka reads it; an unreadable one is
+// an error wrapping ErrCorrupt.
+func ReadOffsetCheckpoint(fsys FS, path string) (map[TopicPartition]int64, error) {
+	b, err := readFile(fsys, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[TopicPartition]int64{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", path, err)
+	}
+	m, err := decodeOffsetCheckpoint(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return m, nil
 }
 
 func writeCheckpoint(fsys FS, dir, name string, offset int64) error {

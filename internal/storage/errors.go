@@ -28,6 +28,10 @@ var (
 	// ErrInvalidProducerEpoch: a batch from an older producer epoch (Kafka
 	// INVALID_PRODUCER_EPOCH).
 	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
+	// ErrOffsetMismatch: batches replicated from the leader
+	// (AppendAsFollower) start below the log end offset: the follower's
+	// fetch position and its log disagree.
+	ErrOffsetMismatch = errors.New("storage: replicated batches do not start at the log end offset")
 	// ErrClosed: the log was closed or deleted.
 	ErrClosed = errors.New("storage: log closed")
 	// ErrCorrupt marks bad data found on disk (by recovery or by a read);

@@ -37,6 +37,10 @@ type Log struct {
 	// without appendMu and takes appendMu only to start and to swap
 	// (cleaner.go).
 	cleanMu sync.Mutex
+	// truncating counts the truncations waiting for cleanMu: a running
+	// Clean gives its pass up for them (as Kafka aborts cleaning before a
+	// truncation), so a follower is not held up by a long pass.
+	truncating atomic.Int32
 
 	// appendMu serializes writers. It guards the fields from here to mu,
 	// and the segment fields marked as owned by its holder.
@@ -69,6 +73,8 @@ type Log struct {
 	// them (and so reads them without mu).
 	firstUnstable int64
 	aborted       []txnIndexEntry
+	// epochs is the leader epoch cache (epoch.go), changed like aborted.
+	epochs epochCache
 
 	// start (log start offset) and end (log end offset) change under mu's
 	// write lock and are atomics so that they can be read without it.
@@ -236,6 +242,12 @@ func (l *Log) load(now time.Time) error {
 			}
 		}
 		recovered = nil
+		// The producers' state of deleted batches goes with them (Kafka's
+		// truncateFullyAndStartAt at load).
+		for _, off := range snapshots {
+			l.removeFile(filepath.Base(offsetFileName(l.dir, off, extSnapshot)))
+		}
+		snapshots, txnIndexes = nil, nil
 		l.segments = []*segment{newSegment(l.dir, logStart, now, int64(l.cfg.IndexIntervalBytes), l.logger)}
 		l.filesPending = true
 	}
@@ -248,6 +260,9 @@ func (l *Log) load(now time.Time) error {
 	l.end.Store(last.next)
 
 	if err := l.loadProducers(snapshots, txnIndexes); err != nil {
+		return err
+	}
+	if err := l.loadEpochs(slices.Contains(names, leaderEpochFile), recovered); err != nil {
 		return err
 	}
 	if len(recovered) > 0 || recoveryPoint != last.next {
@@ -660,48 +675,79 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 	if err := l.beforeWrite(); err != nil {
 		return AppendResult{}, err
 	}
+	epochs := withEpoch(l.epochs, leaderEpoch, base)
+	if err := l.persistEpochs(epochs); err != nil {
+		return AppendResult{}, err
+	}
+	stamp := func(b []byte, off int64) { assignOffsets(b, off, leaderEpoch, appendTime) }
+	err = l.writeBatches(records, in.batches, in.records, maxTs, next, epochs, now, stamp, func() {
+		l.producers.commit()
+		// The stable offset moves with the end offset, under one lock, so
+		// a reader never sees uncommitted data as stable. A transaction
+		// that starts now comes after every open one: it matters only when
+		// none is open.
+		if len(completed) > 0 || (txnData && l.firstUnstable < 0) {
+			l.firstUnstable = l.producers.firstUnstable()
+			l.recordAborts(completed)
+		}
+	})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime, LogStartOffset: l.start.Load()}, nil
+}
+
+// writeBatches writes whole batches (records: n of them, with nRecords
+// records, the largest timestamp maxTs, ending before offset next) at the
+// end of the log, rolling first if the active segment cannot take them.
+// stamp, if not nil, rewrites each batch's header in place before it is
+// indexed, given the batch's base offset (records' own base offsets are
+// used when stamp is nil). publish runs under mu's write lock after the
+// write, with the segment published and before the end offset moves, to
+// update the state that goes with the batches; epochs becomes the
+// published epoch cache there too. The caller holds appendMu and called
+// beforeWrite.
+func (l *Log) writeBatches(records []byte, n int, nRecords, maxTs, next int64, epochs epochCache, now time.Time, stamp func([]byte, int64), publish func()) error {
 	active := l.active()
-	if l.shouldRoll(active, int64(len(records)), in.batches, maxTs, next-1, now) {
+	if l.shouldRoll(active, int64(len(records)), n, maxTs, next-1, now) {
 		if err := l.roll(now); err != nil {
-			return AppendResult{}, err
+			return err
 		}
 		active = l.active()
 	}
-
 	pos := active.size
 	d := &l.delta
 	d.start(active)
-	off := base
+	off := l.end.Load()
 	for p := 0; p < len(records); {
 		b := records[p:]
 		size := int(binary.BigEndian.Uint32(b[offBatchLength:])) + logOverhead
-		assignOffsets(b[:size], off, leaderEpoch, appendTime)
+		if stamp != nil {
+			stamp(b[:size], off)
+		}
 		h := parseHeader(b)
-		d.addBatch(active, &h, pos+int64(p), int64(cfg.IndexIntervalBytes))
+		if !active.holds(&h) {
+			// Only a replicated gap of 2^31 offsets gets here: the new
+			// segment starts at the end offset, not at the batch.
+			return fmt.Errorf("%w: batch at offset %d does not fit a segment starting at %d", ErrInvalidRecord, h.baseOffset, active.base)
+		}
+		d.addBatch(active, &h, pos+int64(p), int64(l.cfg.IndexIntervalBytes))
 		off = h.nextOffset()
 		p += size
 	}
-	if err := l.write(active, records, pos, in.records, now); err != nil {
-		return AppendResult{}, err
+	if err := l.write(active, records, pos, nRecords, now); err != nil {
+		return err
 	}
-
-	l.producers.commit()
 	l.mu.Lock()
 	active.publish(d, pos+int64(len(records)), next)
-	// The stable offset moves with the end offset, under one lock, so a
-	// reader never sees uncommitted data as stable. A transaction that
-	// starts now comes after every open one: it matters only when none is
-	// open.
-	if len(completed) > 0 || (txnData && l.firstUnstable < 0) {
-		l.firstUnstable = l.producers.firstUnstable()
-		l.recordAborts(completed)
-	}
+	l.epochs = epochs
+	publish()
 	l.end.Store(next)
 	l.mu.Unlock()
 	if pos == 0 {
 		active.rollTs = int64(binary.BigEndian.Uint64(records[offMaxTimestamp:]))
 	}
-	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime, LogStartOffset: l.start.Load()}, nil
+	return nil
 }
 
 // write puts an append's bytes and index entries (l.delta) into the active
@@ -1040,6 +1086,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newStart int64, err error) {
 	l.mu.Lock()
 	l.start.Store(offset)
 	l.mu.Unlock()
+	l.truncateEpochsFromStart(offset)
 	_, err = l.deleteOldSegments(time.Now(), startOffsetBreached(offset))
 	return offset, err
 }
@@ -1141,6 +1188,7 @@ func (l *Log) deleteOldSegments(now time.Time, deletable func(s, next *segment) 
 	l.start.Store(max(l.start.Load(), l.segments[0].base))
 	l.aborted = slices.Delete(l.aborted, 0, len(abortedIn(l.aborted, 0, l.segments[0].base)))
 	l.mu.Unlock()
+	l.truncateEpochsFromStart(l.start.Load())
 	var errs []error
 	for _, s := range doomed {
 		l.logger.Info("deleting segment", "segment", s.base, "end_offset", s.next, "bytes", s.size)
