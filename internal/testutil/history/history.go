@@ -163,6 +163,23 @@ func (h *History) Final(partition int32, start, end int64, records []Record) {
 	h.final[partition] = f
 }
 
+// Now is the time since the history started, as its records have it.
+func (h *History) Now() time.Duration { return h.now() }
+
+// AckedAfter counts the produces acknowledged after at (liveness: the
+// cluster took writes again after a fault healed).
+func (h *History) AckedAfter(at time.Duration) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, w := range h.writes {
+		if w.Outcome == OK && w.Completed > at {
+			n++
+		}
+	}
+	return n
+}
+
 // Event notes a fault or another step of the test, for the report's
 // timeline.
 func (h *History) Event(format string, args ...any) {

@@ -61,6 +61,12 @@ func TestCleanHistory(t *testing.T) {
 	h.Read(1, 0, 4, "landed")
 	h.Final(0, 0, 5, finalOf("a0", "a1", "a2", "a3", "landed"))
 	h.Event("kill -9 node %d", 2)
+	if n := h.AckedAfter(0); n != 4 {
+		t.Errorf("AckedAfter(0) = %d, want 4", n)
+	}
+	if n := h.AckedAfter(h.Now()); n != 0 {
+		t.Errorf("AckedAfter(now) = %d, want 0", n)
+	}
 	r := h.Check()
 	if !r.Valid() {
 		t.Fatalf("clean history found invalid:\n%s", r)
