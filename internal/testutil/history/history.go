@@ -192,7 +192,9 @@ func (h *History) Event(format string, args ...any) {
 type Kind string
 
 const (
-	// Lost: acknowledged, and the final log of its partition lacks it.
+	// Lost: acknowledged, and the final log of its partition lacks it
+	// (or, where a partition was not read in full, pollers read past its
+	// offset and never met it).
 	Lost Kind = "lost"
 	// Duplicated: one produced value at two offsets.
 	Duplicated Kind = "duplicated"
@@ -342,12 +344,23 @@ func (h *History) Check() *Report {
 		}
 	}
 
+	// Without a final read of a partition, the pollers are the witnesses:
+	// one that read past an acknowledged offset should have met it.
+	polledTo := map[int32]int64{}
+	for _, rd := range h.reads {
+		if o, ok := polledTo[rd.Partition]; !ok || rd.Offset > o {
+			polledTo[rd.Partition] = rd.Offset
+		}
+	}
 	for _, w := range h.writes {
 		if w.Outcome != OK {
 			continue
 		}
 		f := h.final[w.Partition]
 		if f == nil {
+			if to, ok := polledTo[w.Partition]; ok && to > w.Offset && len(seen[w.Value]) == 0 {
+				add(Lost, w.Partition, w.Offset, w.Value, "acknowledged at %.3fs; never polled, though pollers read up to offset %d", w.Completed.Seconds(), to)
+			}
 			continue
 		}
 		inFinal := false

@@ -102,6 +102,23 @@ func TestLostUnread(t *testing.T) {
 	only(t, h.Check(), Lost, 1)
 }
 
+// Without a final read, pollers that read past an acknowledged offset
+// and never met the record witness its loss; one not yet reached is not
+// judged.
+func TestLostSkippedByPollers(t *testing.T) {
+	h := New()
+	for i := range 4 {
+		h.OK(h.Invoke(0, 0, fmt.Sprintf("a%d", i)), 0, int64(i))
+	}
+	h.Read(1, 0, 0, "a0")
+	h.Read(1, 0, 2, "a2") // a1 at 1 skipped; a3 at 3 not reached
+	r := h.Check()
+	only(t, r, Lost, 1)
+	if r.Anomalies[Lost][0].Value != "a1" || !strings.Contains(r.String(), "pollers read up to offset 2") {
+		t.Errorf("report:\n%s", r)
+	}
+}
+
 func TestDuplicated(t *testing.T) {
 	h, _ := clean()
 	h.Final(0, 0, 5, finalOf("a0", "a1", "a2", "a3", "a1")) // a1 again at 4
