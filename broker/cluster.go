@@ -95,7 +95,7 @@ func (b *Broker) startCluster() (err error) {
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
 		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
-		Dial:            b.cfg.peers(),
+		Dial:            b.cfg.peerOverrides(),
 	})
 	if err != nil {
 		c.mux.Close()

@@ -78,12 +78,17 @@ func parseVoters(v string) (map[int32]string, error) {
 // cluster id are made of.
 const peerOverridesKey = "kafkit.peer.address.overrides"
 
+// peerOverrides are kafkit.peer.address.overrides' entries.
+func (c *Config) peerOverrides() map[int32]string {
+	over, _ := parseVoters(c.PeerAddressOverrides)
+	return over
+}
+
 // peers is where this node dials each voter: its controller.quorum.voters
 // address unless kafkit.peer.address.overrides names another.
 func (c *Config) peers() map[int32]string {
 	peers := c.voters()
-	over, _ := parseVoters(c.PeerAddressOverrides)
-	maps.Copy(peers, over)
+	maps.Copy(peers, c.peerOverrides())
 	return peers
 }
 

@@ -14,32 +14,23 @@ import (
 // and commit without it, and once healed it catches up. (Were Dial
 // ignored, the blocked proxies would carry no traffic and change nothing.)
 func TestQuorumDialThroughProxies(t *testing.T) {
-	nodes := startQuorum(t, 3)
-	for _, nd := range nodes {
-		nd.close(t)
-	}
 	// links[from][to] carries from's connections to to.
 	links := map[int32]map[int32]*netproxy.Proxy{}
-	for _, from := range nodes {
-		id := from.cfg.NodeID
-		links[id] = map[int32]*netproxy.Proxy{}
-		from.cfg.Dial = map[int32]string{}
-		for to, addr := range from.cfg.Voters {
-			if to != id {
-				links[id][to] = netproxy.Start(t, addr)
-				from.cfg.Dial[to] = links[id][to].Addr()
+	nodes := startQuorum(t, 3, func(nodes []*quorumNode) {
+		for _, from := range nodes {
+			id := from.cfg.NodeID
+			links[id] = map[int32]*netproxy.Proxy{}
+			from.cfg.Dial = map[int32]string{}
+			for to, addr := range from.cfg.Voters {
+				if to != id {
+					links[id][to] = netproxy.Start(t, addr)
+					from.cfg.Dial[to] = links[id][to].Addr()
+				}
 			}
 		}
-	}
-	for _, nd := range nodes {
-		nd.open(t)
-	}
+	})
 	ctx := t.Context()
-	leader := controller(t, nodes)
-	off, err := leader.q.Append(ctx, &Topic{Name: "before", ID: [16]byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, off := appendOnController(t, nodes, &Topic{Name: "before", ID: [16]byte{1}})
 	converged(t, nodes, off)
 	// Followers need not have dialed anyone (a node elected before they
 	// timed out), the controller replicating to them has.
@@ -63,10 +54,7 @@ func TestQuorumDialThroughProxies(t *testing.T) {
 			others = append(others, nd)
 		}
 	}
-	second := controller(t, others)
-	if off, err = second.q.Append(ctx, &Topic{Name: "isolated", ID: [16]byte{2}}); err != nil {
-		t.Fatal(err)
-	}
+	_, off = appendOnController(t, others, &Topic{Name: "isolated", ID: [16]byte{2}})
 	converged(t, others, off)
 	actx, cancel := context.WithTimeout(ctx, time.Second)
 	if _, err := leader.q.Append(actx, &Topic{Name: "minority", ID: [16]byte{3}}); err == nil {
@@ -86,4 +74,22 @@ func TestQuorumDialThroughProxies(t *testing.T) {
 	if img.Topics["minority"] != nil {
 		t.Error("the isolated controller's append was committed")
 	}
+}
+
+// appendOnController appends rec on the controller among nodes, again on
+// the next one while a young leadership is lost (elections on a loaded
+// machine), up to 15 s.
+func appendOnController(t *testing.T, nodes []*quorumNode, rec Record) (*quorumNode, uint64) {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		nd := controller(t, nodes)
+		off, err := nd.q.Append(t.Context(), rec)
+		if err == nil {
+			return nd, off
+		}
+		last = err
+	}
+	t.Fatalf("append: %v", last)
+	return nil, 0
 }
