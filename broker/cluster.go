@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,7 @@ func (b *Broker) startCluster() (err error) {
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
 		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
+		Dial:            b.cfg.peerOverrides(),
 	})
 	if err != nil {
 		c.mux.Close()
@@ -222,7 +224,7 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 		if err != nil {
 			return nil, err
 		}
-		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		resp, err := cl.SeedBrokers()[0].Request(ctx, attempt(req))
 		if err != nil {
 			last = err
 			continue
@@ -235,13 +237,23 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 	return nil, last
 }
 
+// attempt is a shallow copy of req for one attempt: kgo sets the version
+// on the request it sends, and an attempt abandoned when its context ended
+// (a node that does not answer) may still be doing so when the next starts.
+func attempt(req kmsg.Request) kmsg.Request {
+	v := reflect.New(reflect.TypeOf(req).Elem())
+	v.Elem().Set(reflect.ValueOf(req).Elem())
+	return v.Interface().(kmsg.Request)
+}
+
 func (c *cluster) client(id int32) (*kgo.Client, error) {
 	c.clientsMu.Lock()
 	defer c.clientsMu.Unlock()
 	if cl := c.clients[id]; cl != nil {
 		return cl, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.voters[id]), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
+	// Through kafkit.peer.address.overrides where a test put a proxy.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.b.cfg.peers()[id]), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
 		kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return nil, err

@@ -70,6 +70,28 @@ func parseVoters(v string) (map[int32]string, error) {
 	return voters, nil
 }
 
+// peerOverridesKey is kafkit.peer.address.overrides: id@host:port entries
+// naming, for a voter, the address this node dials to reach it instead of
+// its controller.quorum.voters address. Fault-injection tests put a proxy
+// per link there, so they can cut or slow down one pair of nodes; the
+// voters' own addresses stay what the quorum's configuration and the
+// cluster id are made of.
+const peerOverridesKey = "kafkit.peer.address.overrides"
+
+// peerOverrides are kafkit.peer.address.overrides' entries.
+func (c *Config) peerOverrides() map[int32]string {
+	over, _ := parseVoters(c.PeerAddressOverrides)
+	return over
+}
+
+// peers is where this node dials each voter: its controller.quorum.voters
+// address unless kafkit.peer.address.overrides names another.
+func (c *Config) peers() map[int32]string {
+	peers := c.voters()
+	maps.Copy(peers, c.peerOverrides())
+	return peers
+}
+
 // controllerNames are the controller's listener names:
 // controller.listener.names, else CONTROLLER (the name Kafka's sample
 // configs use) on a node with process.roles.
@@ -130,6 +152,15 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 	}
 	if _, ok := voters[int32(c.BrokerID)]; !ok {
 		bad("controller.quorum.voters", "node.id %d has the controller role but is not among the voters %v", c.BrokerID, slices.Sorted(maps.Keys(voters)))
+	}
+	over, err := parseVoters(c.PeerAddressOverrides)
+	if err != nil {
+		bad(peerOverridesKey, "%v", err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(over)) {
+		if _, ok := voters[id]; !ok || id == int32(c.BrokerID) {
+			bad(peerOverridesKey, "node %d is not another voter of controller.quorum.voters %v", id, slices.Sorted(maps.Keys(voters)))
+		}
 	}
 	if c.InMemory {
 		bad("log.dirs", "a cluster node keeps its metadata log on disk: it cannot run in memory")

@@ -32,6 +32,15 @@ func TestClusterConfigKeys(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
+	if p := cfg.peers(); p[1] != "127.0.0.1:19093" || p[3] != "127.0.0.1:19095" {
+		t.Errorf("peers without overrides %v", p)
+	}
+	if err := cfg.Set(map[string]string{"kafkit.peer.address.overrides": "3@127.0.0.1:29095"}); err != nil || cfg.Validate() != nil {
+		t.Fatalf("overrides: %v, %v", err, cfg.Validate())
+	}
+	if p := cfg.peers(); p[1] != "127.0.0.1:19093" || p[3] != "127.0.0.1:29095" || cfg.voters()[3] != "127.0.0.1:19095" {
+		t.Errorf("peers with node 3 overridden %v (voters %v)", p, cfg.voters())
+	}
 
 	// Kafka's shipped single-node file: one voter, itself. No cluster.
 	single, _, err := ConfigFromProperties(map[string]string{
@@ -75,6 +84,9 @@ func TestClusterConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "process.roles:"},
 		{map[string]string{"process.roles": "broker,controller", "controller.quorum.bootstrap.servers": "h:1,h:2"}, "controller.quorum.voters:"},
 		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "broker.session.timeout.ms": "1000"}, "broker.session.timeout.ms:"},
+		{map[string]string{"kafkit.peer.address.overrides": "2@h"}, "kafkit.peer.address.overrides:"},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "kafkit.peer.address.overrides": "3@h:3"}, "kafkit.peer.address.overrides: node 3"},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "kafkit.peer.address.overrides": "1@h:3"}, "kafkit.peer.address.overrides: node 1"},
 	} {
 		tc.props["log.dirs"] = "/tmp/x"
 		cfg, _, err := ConfigFromProperties(tc.props)

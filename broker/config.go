@@ -98,6 +98,7 @@ type Config struct {
 	// KRaft cluster keys (cluster_config.go).
 	ProcessRoles                 []string // process.roles, sorted; empty: the single-node broker
 	QuorumVoters                 string   // controller.quorum.voters (id@host:port,...)
+	PeerAddressOverrides         string   // kafkit.peer.address.overrides (id@host:port,...; cluster_config.go)
 	QuorumBootstrapServers       string   // controller.quorum.bootstrap.servers
 	BrokerRack                   string   // broker.rack
 	BrokerHeartbeatIntervalMs    int64    // broker.heartbeat.interval.ms

@@ -245,6 +245,11 @@ var brokerProps = append([]brokerProp{
 		c.QuorumVoters = v
 		return err
 	}},
+	{key: peerOverridesKey, typ: typeList, def: "", doc: "kafkit only, for fault-injection tests: id@host:port entries, each an address this node dials instead of node id's controller.quorum.voters address (a proxy in between), for the quorum's Raft traffic and every request to that node.", set: func(c *Config, v string) error {
+		_, err := parseVoters(v)
+		c.PeerAddressOverrides = v
+		return err
+	}},
 	{key: "controller.quorum.bootstrap.servers", typ: typeList, def: "", doc: "Dynamic quorum (KIP-853) bootstrap; only one server (a single node) is supported: use controller.quorum.voters for a cluster.", set: func(c *Config, v string) error { c.QuorumBootstrapServers = v; return nil }},
 	{key: "broker.rack", typ: typeString, null: true, doc: "Rack of the broker, for rack-aware replica placement.", set: func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
 	intProp("broker.heartbeat.interval.ms", 2000, 1, math.MaxInt32, "Time between a broker's heartbeats to the active controller.", func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }),

@@ -16,21 +16,36 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/testutil/netproxy"
 )
 
-// processCluster is a three-node cluster of cmd/broker child processes,
-// each started from a Kafka-style combined-mode server.properties.
+// processCluster is a cluster of cmd/broker child processes, each started
+// from a Kafka-style combined-mode server.properties; with proxies, every
+// node reaches every other through a proxy of its own (links), so a test
+// can cut or slow down one pair (cluster_faults_test.go).
 type processCluster struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	files   []string // nodeN.properties, N = index+1
 	addrs   []string
 	running []*brokerProcess
+	// links[{from, to}] carries node from's connections to node to.
+	links map[[2]int]*netproxy.Proxy
+}
+
+// clusterOptions vary a processCluster.
+type clusterOptions struct {
+	// proxies routes each node's traffic to each other node through a
+	// proxy per link (kafkit.peer.address.overrides).
+	proxies bool
+	// props are more server.properties lines for every node.
+	props string
 }
 
 // freePort is an address (127.0.0.1:port) nothing listens on now, for a
 // process that must be told its ports before it starts.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,12 +54,17 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startProcessCluster(t *testing.T, n int) *processCluster {
+func startProcessCluster(t testing.TB, n int) *processCluster {
+	return startClusterWith(t, n, clusterOptions{})
+}
+
+func startClusterWith(t testing.TB, n int, o clusterOptions) *processCluster {
+	t.Helper()
 	bin, err := brokerBinary()
 	if err != nil {
 		t.Fatalf("building cmd/broker: %v", err)
 	}
-	pc := &processCluster{t: t, bin: bin, running: make([]*brokerProcess, n)}
+	pc := &processCluster{t: t, bin: bin, running: make([]*brokerProcess, n), links: map[[2]int]*netproxy.Proxy{}}
 	var voters []string
 	ctrl := make([]string, n)
 	for i := range n {
@@ -54,6 +74,18 @@ func startProcessCluster(t *testing.T, n int) *processCluster {
 	}
 	dir := t.TempDir()
 	for i := range n {
+		extra := o.props
+		if o.proxies {
+			var over []string
+			for j := range n {
+				if j != i {
+					p := netproxy.Start(t, ctrl[j])
+					pc.links[[2]int{i + 1, j + 1}] = p
+					over = append(over, fmt.Sprintf("%d@%s", j+1, p.Addr()))
+				}
+			}
+			extra += "kafkit.peer.address.overrides=" + strings.Join(over, ",") + "\n"
+		}
 		props := fmt.Sprintf(`# Kafka KRaft combined mode (config/server.properties of a three-node cluster)
 process.roles=broker,controller
 node.id=%d
@@ -74,7 +106,7 @@ broker.heartbeat.interval.ms=200
 broker.session.timeout.ms=2000
 group.initial.rebalance.delay.ms=0
 kafkit.http.listen=
-`, i+1, strings.Join(voters, ","), pc.addrs[i], ctrl[i], pc.addrs[i], filepath.Join(dir, fmt.Sprintf("logs-%d", i+1)))
+%s`, i+1, strings.Join(voters, ","), pc.addrs[i], ctrl[i], pc.addrs[i], filepath.Join(dir, fmt.Sprintf("logs-%d", i+1)), extra)
 		f := filepath.Join(dir, fmt.Sprintf("node%d.properties", i+1))
 		if err := os.WriteFile(f, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
@@ -128,13 +160,20 @@ func (pc *processCluster) metadata(wantBrokers int, topics ...string) *kmsg.Meta
 	return nil
 }
 
-func createTopicRetrying(t *testing.T, cl *kgo.Client, name string, partitions int32, rf int16, within time.Duration) error {
+// createTopicRetrying creates a topic, retrying while the cluster has no
+// controller yet; configs are name, value pairs.
+func createTopicRetrying(t testing.TB, cl *kgo.Client, name string, partitions int32, rf int16, within time.Duration, configs ...string) error {
 	t.Helper()
 	var last error
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+		for i := 0; i+1 < len(configs); i += 2 {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = configs[i], kmsg.StringPtr(configs[i+1])
+			rt.Configs = append(rt.Configs, c)
+		}
 		req.Topics = append(req.Topics, rt)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		resp, err := req.RequestWith(ctx, cl)

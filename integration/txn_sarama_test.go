@@ -132,17 +132,25 @@ func listOffset(t *testing.T, addr, topic string, partition int32, isolation int
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	off, err := queryOffset(context.Background(), cl, topic, partition, isolation, ts)
+	if err != nil {
+		t.Fatalf("ListOffsets: %v", err)
+	}
+	return off
+}
+
+// queryOffset sends ListOffsets through cl, which routes it to the
+// partition's leader.
+func queryOffset(ctx context.Context, cl *kgo.Client, topic string, partition int32, isolation int8, ts int64) (int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.IsolationLevel = isolation
 	req.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: partition, Timestamp: ts, CurrentLeaderEpoch: -1}}}}
-	resp, err := req.RequestWith(context.Background(), cl)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
-	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 {
-		t.Fatalf("ListOffsets: %v", kerr.ErrorForCode(p.ErrorCode))
-	}
-	return resp.Topics[0].Partitions[0].Offset
+	p := resp.Topics[0].Partitions[0]
+	return p.Offset, kerr.ErrorForCode(p.ErrorCode)
 }
 
 // rawProduce sends one batch (CRC and length filled in) and returns the

@@ -38,6 +38,10 @@ type QuorumConfig struct {
 	// OnApply is the FSM's hook (see NewFSM); it may be nil.
 	OnApply func(offset uint64, records []Record, img *Image)
 	Logger  *slog.Logger
+	// Dial, if set, is where this node dials each voter instead of its
+	// address in Voters (kafkit.peer.address.overrides: a proxy per link
+	// in fault tests); Voters stays the quorum's configuration.
+	Dial map[int32]string
 	// ElectionTimeout is Kafka's controller.quorum.election.timeout.ms
 	// (1 s); hashicorp/raft's heartbeat and election timeouts take it.
 	ElectionTimeout time.Duration
@@ -107,9 +111,13 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		mux = NewMux(raw, false)
 		ln = mux.Raft()
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: streamLayer{ln}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
-	})
+	tc := &raft.NetworkTransportConfig{Stream: streamLayer{ln}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl}
+	if len(cfg.Dial) > 0 {
+		addrs := maps.Clone(cfg.Voters)
+		maps.Copy(addrs, cfg.Dial)
+		tc.ServerAddressProvider = dialAddrs(addrs)
+	}
+	trans := raft.NewNetworkTransportWithConfig(tc)
 	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux}
 	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trans); err != nil {
 		trans.Close()
@@ -190,6 +198,18 @@ func (q *Quorum) Close() error {
 		err = errors.Join(err, q.mux.Close())
 	}
 	return err
+}
+
+// dialAddrs gives raft's transport the address to dial for each voter
+// (Voters overlaid with QuorumConfig.Dial).
+type dialAddrs map[int32]string
+
+func (d dialAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	n, err := strconv.ParseInt(string(id), 10, 32)
+	if addr, ok := d[int32(n)]; err == nil && ok {
+		return raft.ServerAddress(addr), nil
+	}
+	return "", fmt.Errorf("voter %s is not in controller.quorum.voters", id)
 }
 
 // streamLayer is raft's transport over a listener of ours.

@@ -20,7 +20,9 @@ type quorumNode struct {
 	q   *Quorum
 }
 
-func startQuorum(t *testing.T, n int) []*quorumNode {
+// startQuorum opens n voters on 127.0.0.1; adjust, if given, changes
+// their configs first.
+func startQuorum(t *testing.T, n int, adjust ...func([]*quorumNode)) []*quorumNode {
 	t.Helper()
 	voters := map[int32]string{}
 	var lns []net.Listener
@@ -36,7 +38,12 @@ func startQuorum(t *testing.T, n int) []*quorumNode {
 	for i := range n {
 		nodes[i] = &quorumNode{cfg: QuorumConfig{NodeID: int32(i + 1), Voters: voters, Dir: t.TempDir(), Listener: NewMux(lns[i], false).Raft(),
 			ElectionTimeout: 300 * time.Millisecond}}
-		nodes[i].open(t)
+	}
+	for _, fn := range adjust {
+		fn(nodes)
+	}
+	for _, nd := range nodes {
+		nd.open(t)
 	}
 	t.Cleanup(func() {
 		for _, nd := range nodes {
