@@ -53,6 +53,8 @@ type cluster struct {
 	clients   map[int32]*kgo.Client
 
 	ctl controllerState
+	// moves are the coordinators' loads and unloads (cluster_coordinators.go).
+	moves coordinatorMoves
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -79,6 +81,7 @@ func (c *Config) voters() map[int32]string {
 // serves Kafka requests from the other nodes, and starts registering.
 func (b *Broker) startCluster() (err error) {
 	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[int32]*kgo.Client{}, stop: make(chan struct{})}
+	c.moves.wake = make(chan struct{}, 1)
 	rand.Read(c.incarnation[:])
 	c.ctl.lastBeat, c.ctl.registered = map[int32]time.Time{}, map[int32]uint64{}
 	addr := b.cfg.controllerListen()
@@ -105,9 +108,10 @@ func (b *Broker) startCluster() (err error) {
 	// answered with this node's first client endpoint where one is named.
 	ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
 	b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.brokerLoop()
 	go c.controllerLoop()
+	go c.coordinatorLoop()
 	return nil
 }
 

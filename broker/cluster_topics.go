@@ -243,7 +243,7 @@ func (c *cluster) growTopic(name string, count int32, validateOnly bool) error {
 // onApply makes the local logs follow the image, in log order, on raft's
 // FSM goroutine: topics created or grown get their local logs (every
 // partition, see cluster), removed ones are deleted, topic configs
-// applied.
+// applied; then the coordinators follow their partitions' leadership.
 func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Image) {
 	touched := map[[16]byte]bool{}
 	configs := map[string]bool{}
@@ -281,6 +281,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 			c.b.log.Warn("applying topic configs", "topic", name, "err", err)
 		}
 	}
+	c.followCoordinators(img)
 }
 
 // adopt makes the local topic name the image's: id, at least partitions
