@@ -55,6 +55,9 @@ type cluster struct {
 	ctl controllerState
 	// moves are the coordinators' loads and unloads (cluster_coordinators.go).
 	moves coordinatorMoves
+	// verified are the transactions verified for partitions led here
+	// (cluster_txn.go).
+	verified verifiedTxns
 
 	stop chan struct{}
 	wg   sync.WaitGroup

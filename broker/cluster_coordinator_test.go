@@ -331,3 +331,64 @@ func TestClusterTxnCoordinatorNotCoordinator(t *testing.T) {
 		t.Fatalf("the producer's commit through its coordinator: %v", err)
 	}
 }
+
+// KIP-890 part 1 on a cluster: a partition leader verifies a transactional
+// batch with the transactional id's coordinator on another node
+// (AddPartitionsToTxn VerifyOnly): a partition never added, or a batch
+// after the transaction's marker, gets INVALID_TXN_STATE and leaves the
+// partition's LSO alone; a fenced instance gets INVALID_PRODUCER_EPOCH.
+func TestClusterTransactionalProduceVerified(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "v", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("v", 3)
+	x := findCoordinator(t, cl, "tx-v", 1)
+	var others []int32 // partitions of v led by nodes other than the coordinator
+	for p := int32(0); p < 3; p++ {
+		if c.Leader("v", p) != x {
+			others = append(others, p)
+		}
+	}
+	if len(others) < 2 {
+		t.Fatalf("partitions of v led by nodes other than the coordinator %d: %v", x, others)
+	}
+	pa, pb := others[0], others[1]
+	coord := initTxn(t, dial(t, c.Broker(x)), "tx-v")
+	at := func(p *txnProducer, partition int32) *txnProducer {
+		q := *p
+		q.c = dial(t, c.Broker(c.Leader("v", partition)))
+		return &q
+	}
+	coord.addPartitions(t, "v", pa)
+	if code := at(coord, pa).produce(t, "v", pa); code != 0 {
+		t.Fatalf("produce to an added partition led by another node: %v", kerr.ErrorForCode(code))
+	}
+	if code := at(coord, pa).produce(t, "v", pa); code != 0 {
+		t.Fatalf("second batch of the transaction: %v", kerr.ErrorForCode(code))
+	}
+	if code := at(coord, pb).produce(t, "v", pb); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("produce to a partition never added: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	if code := coord.endTxn(t, true); code != 0 {
+		t.Fatalf("EndTxn: %v", kerr.ErrorForCode(code))
+	}
+	if code := at(coord, pa).produce(t, "v", pa); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("produce after the commit marker: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	for _, p := range []int32{pa, pb} {
+		if lso, hw := stableAndHigh(t, at(coord, p).c, "v", p); lso != hw {
+			t.Errorf("v-%d: LSO %d, high watermark %d: a transaction stays open", p, lso, hw)
+		}
+	}
+	zombie := *coord
+	coord.reinit(t)
+	coord.addPartitions(t, "v", pb)
+	if code := at(&zombie, pb).produce(t, "v", pb); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("produce of a fenced instance: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+	}
+	if code := at(coord, pb).produce(t, "v", pb); code != 0 {
+		t.Fatalf("produce of the new instance: %v", kerr.ErrorForCode(code))
+	}
+}

@@ -137,6 +137,9 @@ func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, parti
 		return nil
 	}
 	p := t.partitions[partition]
+	if c := s.b.cluster; c != nil {
+		c.verified.ended(topicName, partition, producerID)
+	}
 	off, err := p.log.WriteMarker(producerID, epoch, commit, 0)
 	if err != nil {
 		return fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
@@ -190,14 +193,22 @@ func txnError(err error, fenced *kerr.Error) *kerr.Error {
 // (transaction.partition.verification.enable, KIP-890 part 1), otherwise it
 // gets the error Kafka's ReplicaManager answers, with its message.
 // Without the check a stray or late batch would open a transaction no
-// marker ever ends, and the partition's LSO would stay put.
+// marker ever ends, and the partition's LSO would stay put. On a cluster
+// the check goes to the transactional id's coordinator when that is
+// another node (cluster.verifiedAppend).
 func (b *Broker) verifiedAppend(txnID *string, topic string, partition int32, records []byte, append func()) (*kerr.Error, string) {
 	producerID, epoch, ok := transactionalBatch(records)
-	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification || b.cluster != nil {
+	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification {
 		append()
 		return nil, ""
 	}
-	switch e := b.coord.txns.Verified(*txnID, producerID, epoch, topic, partition, append); e {
+	var e *kerr.Error
+	if c := b.cluster; c != nil && !b.leadsInternal(txnStateTopic)(b.coord.txns.TxnPartitionFor(*txnID)) {
+		e = c.verifiedAppend(*txnID, producerID, epoch, topic, partition, append)
+	} else {
+		e = b.coord.txns.Verified(*txnID, producerID, epoch, topic, partition, append)
+	}
+	switch e {
 	case nil:
 		return nil, ""
 	case kerr.InvalidTxnState:
