@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -391,4 +392,144 @@ func TestClusterTransactionalProduceVerified(t *testing.T) {
 	if code := at(coord, pb).produce(t, "v", pb); code != 0 {
 		t.Fatalf("produce of the new instance: %v", kerr.ErrorForCode(code))
 	}
+}
+
+// A kgo consumer group and a transactional producer keep working when the
+// broker coordinating both is stopped, and again when it returns and leads
+// their partitions again; it then serves the group's offsets as its own log
+// has them. Without issue 12's replication the interim coordinator's log
+// of those partitions is empty: the group starts over (its records are
+// read again) and the transactional id is new there; when the first
+// coordinator leads again, the producer id it knows is the one before, so
+// the producer is fenced and started again, as an application restarts
+// one. Issue 12 makes both survive the moves.
+func TestClusterCoordinatorsFollowLeadership(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	x := findCoordinator(t, cl, "grp", 0)
+	c.AwaitTopic(offsetsTopic, 50)
+	findCoordinator(t, cl, "tx-0", 1)
+	c.AwaitTopic(txnStateTopic, 50)
+	txnID := ""
+	var b0 *Broker
+	for id := int32(1); id <= 3; id++ {
+		b0 = c.Broker(id)
+	}
+	for i := 0; txnID == "" && i < 1000; i++ {
+		id := fmt.Sprintf("tx-%d", i)
+		if c.Leader(txnStateTopic, b0.coord.txns.TxnPartitionFor(id)) == x {
+			txnID = id
+		}
+	}
+	if txnID == "" {
+		t.Fatalf("no transactional id coordinated by node %d", x)
+	}
+	// The data lives on the two other nodes, so that only the
+	// coordinators move.
+	var rest []int32
+	for id := int32(1); id <= 3; id++ {
+		if id != x {
+			rest = append(rest, id)
+		}
+	}
+	for _, name := range []string{"in", "out"} {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: rest}}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("creating %s: %v %+v", name, err, resp)
+		}
+		c.AwaitTopic(name, 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	seeds := func() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(c.Addrs()...), kgo.RetryTimeout(30 * time.Second)} }
+	plain := clusterClient(t, c)
+	// Short sessions: the group the first coordinator loads back has the
+	// member of phase a, whose session must end before the group
+	// rebalances without it (as in Kafka).
+	group, err := kgo.NewClient(append(seeds(), kgo.ConsumerGroup("grp"), kgo.ConsumeTopics("in"), kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(6*time.Second), kgo.RebalanceTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { group.Close() }()
+	newProducer := func() *kgo.Client {
+		p, err := kgo.NewClient(append(seeds(), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("out"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	txn := newProducer()
+	defer func() { txn.Close() }()
+
+	// phase moves one batch of records through the group and one
+	// transaction to out.
+	phase := func(tag string) {
+		t.Helper()
+		for i := range 5 {
+			if err := plain.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: fmt.Appendf(nil, "%s%d", tag, i)}).FirstErr(); err != nil {
+				t.Fatalf("%s: produce: %v", tag, err)
+			}
+		}
+		got := 0
+		for got < 5 && ctx.Err() == nil {
+			group.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				if string(r.Value[:1]) == tag {
+					got++
+				}
+			})
+		}
+		for ctx.Err() == nil {
+			if err := group.CommitUncommittedOffsets(ctx); err == nil {
+				break
+			} else {
+				t.Logf("%s: commit: %v (retrying)", tag, err)
+			}
+		}
+		for ctx.Err() == nil {
+			err := txn.BeginTransaction()
+			if err == nil {
+				err = txn.ProduceSync(ctx, &kgo.Record{Value: []byte(tag)}).FirstErr()
+				commit := err == nil
+				if endErr := txn.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err == nil {
+					err = endErr
+				}
+				if commit && err == nil {
+					break
+				}
+			}
+			t.Logf("%s: transaction: %v; starting the producer again", tag, err)
+			txn.Close()
+			txn = newProducer()
+		}
+		out, err := kgo.NewClient(append(seeds(), kgo.ConsumeTopics("out"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		for seen := false; !seen; {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: the committed transaction never showed in out", tag)
+			}
+			out.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen = seen || string(r.Value) == tag })
+		}
+	}
+	phase("a")
+	c.Stop(x)
+	phase("b")
+	c.Restart(x)
+	moveLeader(t, c, offsetsTopic, b0.coord.groups.PartitionFor("grp"), x)
+	moveLeader(t, c, txnStateTopic, b0.coord.txns.TxnPartitionFor(txnID), x)
+	want := committedInLog(t, c.Broker(x), "grp", "in", 0)
+	if code, off := offsetFetch(t, c.Broker(x), "grp", "in"); code != 0 || off != want || off < 5 {
+		t.Errorf("group offset on the returned coordinator: code %d offset %d, want its log's %d (at least the 5 records of phase a)", code, off, want)
+	}
+	phase("c")
 }
