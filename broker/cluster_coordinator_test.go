@@ -16,6 +16,13 @@ import (
 	"github.com/kafkit/kafkit/internal/metadata"
 )
 
+// steadyCluster is a test cluster whose brokers are not fenced by a slow
+// heartbeat on a loaded machine (sessions of 10 s): the tests using it move
+// leadership themselves.
+func steadyCluster(t *testing.T) *TestCluster {
+	return NewTestCluster(t, 3, WithConfig(func(c *Config) { c.BrokerSessionTimeoutMs = 10000 }))
+}
+
 // moveLeader has the active controller move a partition's leadership to
 // node to, with its live replicas in the ISR: the change a preferred
 // election or a reassignment makes once the replicas caught up (catching
@@ -146,7 +153,7 @@ func offsetFetch(t *testing.T, b *Broker, group, topic string) (int16, int64) {
 // rebalance it had in memory (never written: the group had no
 // assignment yet).
 func TestClusterCoordinatorUnloadsAndReloads(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := steadyCluster(t)
 	cl := clusterClient(t, c)
 	if err := createTopic(t, cl, "work", 1, 3); err != nil {
 		t.Fatal(err)
@@ -249,7 +256,7 @@ func TestClusterCoordinatorUnloadsAndReloads(t *testing.T) {
 // ids whose __transaction_state partition another node leads, for every
 // transactional request; the node leading it answers.
 func TestClusterTxnCoordinatorNotCoordinator(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := steadyCluster(t)
 	cl := clusterClient(t, c)
 	// A transactional producer creates __transaction_state and leaves an
 	// ongoing transaction behind.
@@ -266,6 +273,7 @@ func TestClusterTxnCoordinatorNotCoordinator(t *testing.T) {
 	if err := pcl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	c.AwaitTopic(txnStateTopic, 50)
 	var tp int32
 	for _, b := range c.nodes {
 		tp = b.coord.txns.TxnPartitionFor("tx-nc")
@@ -339,13 +347,14 @@ func TestClusterTxnCoordinatorNotCoordinator(t *testing.T) {
 // after the transaction's marker, gets INVALID_TXN_STATE and leaves the
 // partition's LSO alone; a fenced instance gets INVALID_PRODUCER_EPOCH.
 func TestClusterTransactionalProduceVerified(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := steadyCluster(t)
 	cl := clusterClient(t, c)
 	if err := createTopic(t, cl, "v", 3, 3); err != nil {
 		t.Fatal(err)
 	}
 	c.AwaitTopic("v", 3)
 	x := findCoordinator(t, cl, "tx-v", 1)
+	c.AwaitTopic(txnStateTopic, 50) // on the coordinator too, whose image may lag the answering node's
 	var others []int32 // partitions of v led by nodes other than the coordinator
 	for p := int32(0); p < 3; p++ {
 		if c.Leader("v", p) != x {
@@ -404,7 +413,7 @@ func TestClusterTransactionalProduceVerified(t *testing.T) {
 // the producer is fenced and started again, as an application restarts
 // one. Issue 12 makes both survive the moves.
 func TestClusterCoordinatorsFollowLeadership(t *testing.T) {
-	c := NewTestCluster(t, 3)
+	c := steadyCluster(t)
 	cl := clusterClient(t, c)
 	x := findCoordinator(t, cl, "grp", 0)
 	c.AwaitTopic(offsetsTopic, 50)
