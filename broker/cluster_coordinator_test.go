@@ -355,7 +355,7 @@ func TestClusterTransactionalProduceVerified(t *testing.T) {
 	c.AwaitTopic("v", 3)
 	x := findCoordinator(t, cl, "tx-v", 1)
 	c.AwaitTopic(txnStateTopic, 50) // on the coordinator too, whose image may lag the answering node's
-	var others []int32 // partitions of v led by nodes other than the coordinator
+	var others []int32              // partitions of v led by nodes other than the coordinator
 	for p := int32(0); p < 3; p++ {
 		if c.Leader("v", p) != x {
 			others = append(others, p)
