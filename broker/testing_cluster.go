@@ -123,8 +123,11 @@ func (c *TestCluster) Addrs() []string {
 // leaderships first.
 func (c *TestCluster) Stop(id int32) { c.stop(id, false) }
 
-// Kill stops node id without a controlled shutdown, as kill -9 does to the
-// cluster (its logs are still closed in order: the process lives on).
+// Kill stops node id as kill -9 does: no controlled shutdown, and its logs
+// are abandoned, not flushed or closed (what was written stays, as the
+// page cache keeps it), so that Restart recovers them. Its listeners,
+// metadata quorum and directory lock are released, as the process's death
+// releases them.
 func (c *TestCluster) Kill(id int32) { c.stop(id, true) }
 
 func (c *TestCluster) stop(id int32, crash bool) {
