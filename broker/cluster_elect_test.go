@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/metadata"
+)
+
+// ElectLeaders UNCLEAN through a node that is not the controller: a
+// partition with a leader needs none; one left without a leader (its only
+// ISR member stopped, unclean.leader.election.enable false) gets the live
+// replica outside its ISR as leader and sole ISR member, on every node's
+// image.
+func TestClusterUncleanElection(t *testing.T) {
+	c := steadyCluster(t)
+	cl := clusterClient(t, c)
+	ctl := c.Controller()
+	var a, b int32 // a leads with b as the other replica; neither is the controller
+	for id := int32(1); id <= 3; id++ {
+		if id != ctl {
+			if a == 0 {
+				a = id
+			} else {
+				b = id
+			}
+		}
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "u", -1, -1
+	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{a, b}}}
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(context.Background(), cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("creating u: %v %+v", err, resp)
+	}
+	c.AwaitTopic("u", 1)
+	elect := func(via int32, typ int8) *kmsg.ElectLeadersResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrElectLeadersRequest()
+		req.ElectionType = typ
+		req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "u", Partitions: []int32{0}}}
+		r, err := nodeClient(t, c.Broker(via)).SeedBrokers()[0].Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.(*kmsg.ElectLeadersResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("ElectLeaders: top-level code %d", resp.ErrorCode)
+		}
+		return &resp.Topics[0].Partitions[0]
+	}
+	if p := elect(b, 1); p.ErrorCode != kerr.ElectionNotNeeded.Code {
+		t.Errorf("unclean election of a partition with a leader: code %d", p.ErrorCode)
+	}
+	// The ISR shrinks to the leader (what its AlterPartition does when
+	// the follower lags), then the leader stops: the partition is offline.
+	if _, err := c.Broker(ctl).cluster.decide(context.Background(), func(img *metadata.Image) ([]metadata.Record, error) {
+		tp := img.Topics["u"]
+		return []metadata.Record{(&metadata.PartitionChange{TopicID: tp.ID, Partition: 0, Leader: metadata.NoLeaderChange}).SetISR([]int32{a})}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(a)
+	if leader := c.Leader("u", 0); leader != metadata.NoLeader {
+		t.Fatalf("leader %d after the only ISR member stopped, want none (unclean.leader.election.enable is false)", leader)
+	}
+	if p := elect(b, 0); p.ErrorCode != kerr.PreferredLeaderNotAvailable.Code {
+		t.Errorf("preferred election of the offline partition: code %d", p.ErrorCode)
+	}
+	if p := elect(b, 1); p.ErrorCode != 0 {
+		t.Fatalf("unclean election: code %d %v", p.ErrorCode, p.ErrorMessage)
+	}
+	c.await("the unclean leader on every node", func(*Broker) bool {
+		for _, id := range []int32{b, ctl} {
+			ok := false
+			c.Broker(id).cluster.q.View(func(img *metadata.Image) {
+				p := img.Topics["u"].Partitions[0]
+				ok = p.Leader == b && len(p.ISR) == 1 && p.ISR[0] == b
+			})
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if p := elect(ctl, 1); p.ErrorCode != kerr.ElectionNotNeeded.Code {
+		t.Errorf("second unclean election: code %d", p.ErrorCode)
+	}
+}
