@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -89,5 +90,66 @@ func TestClusterUncleanElection(t *testing.T) {
 	})
 	if p := elect(ctl, 1); p.ErrorCode != kerr.ElectionNotNeeded.Code {
 		t.Errorf("second unclean election: code %d", p.ErrorCode)
+	}
+}
+
+// Dynamic broker configs on a cluster go through the controller into the
+// metadata image and apply on every node: the cluster default on all,
+// a broker's own only on it (set through another node), and both survive
+// a restart (from the metadata log).
+func TestClusterDynamicBrokerConfigs(t *testing.T) {
+	c := steadyCluster(t)
+	ctl := c.Controller()
+	via := ctl%3 + 1 // not the controller: the request is forwarded
+	other := via%3 + 1
+	alter := func(resource string, key, value string) {
+		t.Helper()
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, resource
+		r.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: key, Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr(value)}}
+		req.Resources = append(req.Resources, r)
+		resp, err := nodeClient(t, c.Broker(via)).SeedBrokers()[0].Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rr := resp.(*kmsg.IncrementalAlterConfigsResponse).Resources[0]; rr.ErrorCode != 0 {
+			t.Fatalf("setting %s=%s on broker %q: code %d %v", key, value, resource, rr.ErrorCode, rr.ErrorMessage)
+		}
+	}
+	alter("", "log.retention.ms", "123456")
+	alter(strconv.Itoa(int(other)), "message.max.bytes", "2000000")
+	check := func() {
+		t.Helper()
+		c.await("the dynamic configs on every node", func(*Broker) bool {
+			for id := int32(1); id <= 3; id++ {
+				cfg := c.Broker(id).conf()
+				wantMax := int64(1048588)
+				if id == other {
+					wantMax = 2000000
+				}
+				if cfg.RetentionMs == nil || *cfg.RetentionMs != 123456 || cfg.MessageMaxBytes != wantMax {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	check()
+	c.Stop(other)
+	c.Restart(other)
+	check()
+
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, ""
+	r.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "log.dirs", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("/x")}}
+	req.Resources = append(req.Resources, r)
+	resp, err := nodeClient(t, c.Broker(via)).SeedBrokers()[0].Request(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode; code != kerr.InvalidRequest.Code {
+		t.Errorf("a static key: code %d, want INVALID_REQUEST", code)
 	}
 }
