@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -152,4 +154,105 @@ func TestClusterDynamicBrokerConfigs(t *testing.T) {
 	if code := resp.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode; code != kerr.InvalidRequest.Code {
 		t.Errorf("a static key: code %d, want INVALID_REQUEST", code)
 	}
+}
+
+// AlterPartitionReassignments on a cluster through a node that is not the
+// controller: the image shows the reassignment (ListPartitionReassignments
+// on every node) until the leader's AlterPartition puts the new replica in
+// the ISR, which completes it: the removed replica, which led, gives the
+// leadership to a target replica at a new leader epoch.
+func TestClusterPartitionReassignment(t *testing.T) {
+	c := steadyCluster(t)
+	cl := clusterClient(t, c)
+	ctl := c.Controller()
+	a, b := ctl%3+1, (ctl+1)%3+1 // a leads [a b]; the target is [b ctl]
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "ra", -1, -1
+	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{a, b}}}
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(context.Background(), cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("creating ra: %v %+v", err, resp)
+	}
+	c.AwaitTopic("ra", 1)
+	reassign := func(replicas []int32) kmsg.AlterPartitionAssignmentsResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+		req.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: "ra", Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0, Replicas: replicas}}}}
+		r, err := nodeClient(t, c.Broker(a)).SeedBrokers()[0].Request(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.(*kmsg.AlterPartitionAssignmentsResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("AlterPartitionReassignments: top-level code %d", resp.ErrorCode)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	list := func(id int32) []kmsg.ListPartitionReassignmentsResponseTopic {
+		t.Helper()
+		r, err := nodeClient(t, c.Broker(id)).SeedBrokers()[0].Request(context.Background(), kmsg.NewPtrListPartitionReassignmentsRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*kmsg.ListPartitionReassignmentsResponse).Topics
+	}
+	if p := reassign(nil); p.ErrorCode != kerr.NoReassignmentInProgress.Code || p.ErrorMessage != nil {
+		t.Errorf("cancel without a reassignment: code %d message %v", p.ErrorCode, p.ErrorMessage)
+	}
+	if p := reassign([]int32{b, 9}); p.ErrorCode != kerr.InvalidReplicaAssignment.Code || p.ErrorMessage == nil || !strings.Contains(*p.ErrorMessage, "broker 9") {
+		t.Errorf("an unregistered broker: code %d message %v", p.ErrorCode, p.ErrorMessage)
+	}
+	if p := reassign([]int32{b, ctl}); p.ErrorCode != 0 {
+		t.Fatalf("reassignment: code %d %v", p.ErrorCode, p.ErrorMessage)
+	}
+	c.await("the reassignment listed on every node", func(*Broker) bool {
+		for id := int32(1); id <= 3; id++ {
+			l := list(id)
+			if len(l) != 1 || len(l[0].Partitions) != 1 {
+				return false
+			}
+			p := l[0].Partitions[0]
+			if !slices.Equal(p.Replicas, []int32{b, ctl, a}) || !slices.Equal(p.AddingReplicas, []int32{ctl}) || !slices.Equal(p.RemovingReplicas, []int32{a}) {
+				t.Fatalf("node %d lists %+v", id, p)
+			}
+		}
+		return true
+	})
+
+	// The leader reports the new replica caught up.
+	var p metadata.PartitionState
+	var id [16]byte
+	c.Broker(ctl).cluster.q.View(func(img *metadata.Image) {
+		p, id = img.Topics["ra"].Partitions[0], img.Topics["ra"].ID
+	})
+	ap := kmsg.NewPtrAlterPartitionRequest()
+	ap.BrokerID, ap.BrokerEpoch = a, c.Broker(a).cluster.epoch.Load()
+	ap.Topics = []kmsg.AlterPartitionRequestTopic{{Topic: "ra", TopicID: id, Partitions: []kmsg.AlterPartitionRequestTopicPartition{{
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: []int32{a, b, ctl},
+	}}}}
+	for _, m := range []int32{a, b, ctl} {
+		ap.Topics[0].Partitions[0].NewEpochISR = append(ap.Topics[0].Partitions[0].NewEpochISR,
+			kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: m, BrokerEpoch: c.Broker(m).cluster.epoch.Load()})
+	}
+	ctlClient, err := c.Broker(ctl).cluster.client(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ctlClient.SeedBrokers()[0].Request(context.Background(), ap)
+	if err != nil || r.(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AlterPartition: %v %+v", err, r)
+	}
+	c.await("the completed reassignment on every node", func(*Broker) bool {
+		for n := int32(1); n <= 3; n++ {
+			if len(list(n)) != 0 {
+				return false
+			}
+			mp := metadataOf(t, c.Broker(n), "ra").Topics[0].Partitions[0]
+			if !slices.Equal(mp.Replicas, []int32{b, ctl}) || !slices.Equal(mp.ISR, []int32{b, ctl}) || mp.Leader != b || mp.LeaderEpoch != p.LeaderEpoch+1 {
+				return false
+			}
+		}
+		return true
+	})
 }
