@@ -138,8 +138,8 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 // Kafka's rules (KafkaConfig.validateValues) and messages: a node with the
 // controller role is a voter, a broker-only node is not and names the
 // controllers' listener without listening on it, a controller-only node
-// listens on controller listeners only. Single-role nodes that pass them
-// are refused for now: every kafkit cluster node is combined.
+// listens on controller listeners only. Controller-only nodes that pass
+// them are refused for now.
 func (c *Config) validateRoles(voters map[int32]string, bad func(key, format string, args ...any)) {
 	ids := slices.Sorted(maps.Keys(voters))
 	_, voter := voters[int32(c.BrokerID)]
@@ -170,8 +170,8 @@ func (c *Config) validateRoles(voters map[int32]string, bad func(key, format str
 			bad("listeners", "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller")
 		}
 	}
-	if len(c.ProcessRoles) == 1 {
-		bad("process.roles", "%s-only nodes are not supported yet: every kafkit cluster node is combined (broker,controller)", c.ProcessRoles[0])
+	if slices.Equal(c.ProcessRoles, []string{"controller"}) {
+		bad("process.roles", "controller-only nodes are not supported yet: a kafkit controller is combined (broker,controller)")
 	}
 }
 

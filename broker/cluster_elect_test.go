@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/internal/metadata"
@@ -255,4 +257,57 @@ func TestClusterPartitionReassignment(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// A broker-only node (process.roles=broker) joins three combined nodes: it
+// is not a voter but the quorum's observer, registers and is unfenced once
+// it follows the metadata log, leads its share of a new topic's
+// partitions, serves produce and fetch for them, and keeps its image when
+// the active controller changes.
+func TestClusterBrokerOnlyNode(t *testing.T) {
+	c := steadyCluster(t)
+	c.AddBroker(4)
+	c.AwaitLive(4)
+	ctl := c.Broker(c.Controller())
+	observers, err := ctl.cluster.q.Observers()
+	if err != nil || !slices.Equal(observers, []int32{4}) {
+		t.Fatalf("the quorum's observers: %v %v, want [4]", observers, err)
+	}
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "b4", 8, 2); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("b4", 8)
+	led := 0
+	for p := int32(0); p < 8; p++ {
+		if c.Leader("b4", p) == 4 {
+			led++
+		}
+	}
+	if led == 0 {
+		t.Fatal("the broker-only node leads none of 8 partitions")
+	}
+	pcl := clusterClient(t, c, kgo.DefaultProduceTopic("b4"))
+	for i := range 16 {
+		if err := pcl.ProduceSync(context.Background(), &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ccl := clusterClient(t, c, kgo.ConsumeTopics("b4"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for got := 0; got < 16; {
+		fs := ccl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 16 records", got)
+		}
+		got += fs.NumRecords()
+	}
+	// A new controller keeps replicating to the observer.
+	old := ctl.nodeID
+	c.Stop(old)
+	if err := createTopic(t, cl, "after", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.await("the new topic on the broker-only node", func(*Broker) bool { return c.Broker(4).topics.get("after") != nil })
 }

@@ -31,9 +31,6 @@ func (c *cluster) partitionLeader(topic string, partition int32) int32 {
 
 // forwardMarker writes one marker on the partition's leader.
 func (c *cluster) forwardMarker(ctx context.Context, leader int32, topic string, partition int32, producerID int64, epoch int16, commit bool) error {
-	if _, ok := c.voters[leader]; !ok {
-		return fmt.Errorf("transaction marker for %s-%d: leader %d has no CONTROLLER endpoint", topic, partition, leader)
-	}
 	cl, err := c.client(leader)
 	if err != nil {
 		return err
@@ -168,9 +165,6 @@ func (c *cluster) verifiedAppend(txnID string, producerID int64, epoch int16, to
 // producer's ongoing transaction (AddPartitionsToTxn, VerifyOnly).
 func (c *cluster) verifyWithCoordinator(txnID string, producerID int64, epoch int16, topic string, partition int32) *kerr.Error {
 	leader := c.partitionLeader(txnStateTopic, c.b.coord.txns.TxnPartitionFor(txnID))
-	if _, ok := c.voters[leader]; !ok {
-		return kerr.NotCoordinator
-	}
 	cl, err := c.client(leader)
 	if err != nil {
 		return kerr.NotCoordinator

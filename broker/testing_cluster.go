@@ -99,6 +99,23 @@ func (c *TestCluster) start(id int32) error {
 	return nil
 }
 
+// AddBroker starts broker-only node id (process.roles=broker, not a voter:
+// the active controller adds it to the quorum as an observer), with the
+// cluster's settings, and waits (up to 15 s) until it is registered and
+// unfenced. Ids follow the cluster's own (n+1, n+2 ...).
+func (c *TestCluster) AddBroker(id int32) {
+	c.t.Helper()
+	c.mu.Lock()
+	cfg := c.cfgs[1]
+	c.mu.Unlock()
+	cfg.ProcessRoles, cfg.ControllerListenerNames = []string{"broker"}, []string{defaultControllerListener}
+	cfg.BrokerID, cfg.Listen, cfg.DataDir = int64(id), "127.0.0.1:0", c.t.TempDir()
+	c.mu.Lock()
+	c.cfgs[id] = cfg
+	c.mu.Unlock()
+	c.Restart(id)
+}
+
 // Broker is node id, nil while it is stopped.
 func (c *TestCluster) Broker(id int32) *Broker {
 	c.mu.Lock()
