@@ -52,7 +52,12 @@ func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validat
 		}
 		return b.topics.setConfigs(name, next)
 	case kmsg.ConfigResourceTypeBroker:
-		if name != "" && name != b.brokerName() {
+		if b.cluster != nil && name != "" {
+			// Any broker's, through the controller.
+			if id, err := strconv.ParseInt(name, 10, 32); err != nil || id < 0 {
+				return newTopicError(kerr.InvalidRequest, "Unexpected broker id, expected an integer or empty string, but received %s", name)
+			}
+		} else if name != "" && name != b.brokerName() {
 			return newTopicError(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.nodeID, name)
 		}
 		return b.dynamic.alter(name, fn, validateOnly)

@@ -37,8 +37,8 @@ func (b *Broker) handleElectLeaders(rc *reqCtx, req *kmsg.ElectLeadersRequest) (
 		}
 		return resp, nil
 	}
-	if b.cluster != nil && req.ElectionType == 0 {
-		return b.cluster.electPreferred(rc, req)
+	if b.cluster != nil {
+		return b.cluster.electLeaders(rc, req)
 	}
 	if req.Topics == nil {
 		for _, t := range b.topics.all() {

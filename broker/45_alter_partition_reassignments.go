@@ -29,6 +29,9 @@ func (b *Broker) handleAlterPartitionReassignments(rc *reqCtx, req *kmsg.AlterPa
 		resp.ErrorMessage = &empty
 		return resp, nil
 	}
+	if b.cluster != nil {
+		return b.cluster.alterReassignments(rc, req)
+	}
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +27,11 @@ import (
 // controller and, while it is the active controller, the brokers'
 // sessions.
 //
-// Every node here is combined (broker,controller), so every node is a voter
-// of the quorum and applies the metadata log itself; a broker-only node
-// would follow the log as a Raft non-voter (AddNonvoter), on its broker
-// port through the same RaftPreamble split.
+// A node with the controller role is a voter of the quorum; a broker-only
+// node follows the log as a Raft non-voter that the active controller adds
+// when it registers (AddNonvoter, KRaft's observers), on its first client
+// listener through the same RaftPreamble split. Controller-only nodes are
+// not supported yet.
 //
 // Data replication is issue 12: a node opens a local log for every
 // partition of every topic in the image, and only the leader's is written;
@@ -54,6 +56,11 @@ type cluster struct {
 	clients   map[int32]*kgo.Client
 
 	ctl controllerState
+	// moves are the coordinators' loads and unloads (cluster_coordinators.go).
+	moves coordinatorMoves
+	// verified are the transactions verified for partitions led here
+	// (cluster_txn.go).
+	verified verifiedTxns
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -80,22 +87,34 @@ func (c *Config) voters() map[int32]string {
 // serves Kafka requests from the other nodes, and starts registering.
 func (b *Broker) startCluster() (err error) {
 	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[int32]*kgo.Client{}, stop: make(chan struct{})}
+	c.moves.wake = make(chan struct{}, 1)
 	rand.Read(c.incarnation[:])
 	c.ctl.lastBeat, c.ctl.registered = map[int32]time.Time{}, map[int32]uint64{}
-	addr := b.cfg.controllerListen()
-	if addr == "" {
-		addr = c.voters[b.nodeID]
+	// A broker-only node is the quorum's observer: the controller sends
+	// the log to its first client listener, where Raft connections are
+	// split from Kafka requests as on a controller's CONTROLLER port.
+	observer := !slices.Contains(b.cfg.ProcessRoles, "controller")
+	if observer {
+		l := b.listeners[0]
+		c.mux = metadata.NewMux(l.ln, true)
+		l.ln = c.mux.Other()
+	} else {
+		addr := b.cfg.controllerListen()
+		if addr == "" {
+			addr = c.voters[b.nodeID]
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
+		}
+		c.mux = metadata.NewMux(ln, true)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
-	}
-	c.mux = metadata.NewMux(ln, true)
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
 		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
 		Dial:            b.cfg.peerOverrides(),
+		Observer:        observer,
 	})
 	if err != nil {
 		c.mux.Close()
@@ -103,13 +122,17 @@ func (b *Broker) startCluster() (err error) {
 	}
 	b.cluster = c
 	b.pids.allocate = c.allocateProducerIDs
-	// Other nodes' Kafka requests on the CONTROLLER port: plaintext, and
-	// answered with this node's first client endpoint where one is named.
-	ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
-	b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
-	c.wg.Add(2)
+	if !observer {
+		// Other nodes' Kafka requests on the CONTROLLER port: plaintext,
+		// and answered with this node's first client endpoint where one
+		// is named.
+		ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
+		b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
+	}
+	c.wg.Add(3)
 	go c.brokerLoop()
 	go c.controllerLoop()
+	go c.coordinatorLoop()
 	return nil
 }
 
@@ -246,14 +269,30 @@ func attempt(req kmsg.Request) kmsg.Request {
 	return v.Interface().(kmsg.Request)
 }
 
+// client reaches node id: a controller on its CONTROLLER endpoint, a
+// broker-only node on the first listener it registered.
 func (c *cluster) client(id int32) (*kgo.Client, error) {
+	addr, ok := c.voters[id]
+	if !ok {
+		c.q.View(func(img *metadata.Image) {
+			if br := img.Brokers[id]; br != nil && len(br.Listeners) > 0 {
+				addr, ok = net.JoinHostPort(br.Listeners[0].Host, strconv.Itoa(int(br.Listeners[0].Port))), true
+			}
+		})
+	}
+	if !ok {
+		return nil, fmt.Errorf("node %d is neither a controller nor a registered broker", id)
+	}
 	c.clientsMu.Lock()
 	defer c.clientsMu.Unlock()
 	if cl := c.clients[id]; cl != nil {
 		return cl, nil
 	}
 	// Through kafkit.peer.address.overrides where a test put a proxy.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.b.cfg.peers()[id]), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
+	if over, ok := c.b.cfg.peerOverrides()[id]; ok {
+		addr = over
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
 		kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return nil, err

@@ -141,17 +141,12 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 		}
 		return
 	}
+	c.validateRoles(voters, bad)
 	if !c.clusterMode() {
 		return
 	}
 	if c.BrokerID < 0 {
 		bad("node.id", "a cluster node needs node.id (>= 0), got %d", c.BrokerID)
-	}
-	if !slices.Equal(c.ProcessRoles, []string{"broker", "controller"}) {
-		bad("process.roles", "only combined nodes (broker,controller) are supported yet, got %s", strings.Join(c.ProcessRoles, ","))
-	}
-	if _, ok := voters[int32(c.BrokerID)]; !ok {
-		bad("controller.quorum.voters", "node.id %d has the controller role but is not among the voters %v", c.BrokerID, slices.Sorted(maps.Keys(voters)))
 	}
 	over, err := parseVoters(c.PeerAddressOverrides)
 	if err != nil {
@@ -167,6 +162,47 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 	}
 	if c.BrokerSessionTimeoutMs <= c.BrokerHeartbeatIntervalMs {
 		bad("broker.session.timeout.ms", "%d must be larger than broker.heartbeat.interval.ms %d", c.BrokerSessionTimeoutMs, c.BrokerHeartbeatIntervalMs)
+	}
+}
+
+// validateRoles checks process.roles against the voters and listeners with
+// Kafka's rules (KafkaConfig.validateValues) and messages: a node with the
+// controller role is a voter, a broker-only node is not and names the
+// controllers' listener without listening on it, a controller-only node
+// listens on controller listeners only. Controller-only nodes that pass
+// them are refused for now.
+func (c *Config) validateRoles(voters map[int32]string, bad func(key, format string, args ...any)) {
+	ids := slices.Sorted(maps.Keys(voters))
+	_, voter := voters[int32(c.BrokerID)]
+	controller := slices.Contains(c.ProcessRoles, "controller")
+	switch {
+	case controller && !voter:
+		bad("controller.quorum.voters", "If process.roles contains the 'controller' role, the node id %d must be included in the set of voters controller.quorum.voters=%v", c.BrokerID, ids)
+	case !controller && voter:
+		bad("controller.quorum.voters", "If process.roles contains just the 'broker' role, the node id %d must not be included in the set of voters controller.quorum.voters=%v", c.BrokerID, ids)
+	}
+	ctl, others := 0, 0
+	for _, l := range c.Listeners {
+		if slices.Contains(c.controllerNames(), l.Name) {
+			ctl++
+		} else {
+			others++
+		}
+	}
+	switch roles := strings.Join(c.ProcessRoles, ","); roles {
+	case "broker":
+		if len(c.ControllerListenerNames) == 0 {
+			bad("controller.listener.names", "controller.listener.names must contain at least one value when running KRaft with just the broker role")
+		} else if ctl > 0 {
+			bad("controller.listener.names", "controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role")
+		}
+	case "controller":
+		if others > 0 || ctl == 0 {
+			bad("listeners", "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller")
+		}
+	}
+	if slices.Equal(c.ProcessRoles, []string{"controller"}) {
+		bad("process.roles", "controller-only nodes are not supported yet: a kafkit controller is combined (broker,controller)")
 	}
 }
 

@@ -80,8 +80,13 @@ func TestClusterConfigErrorsNameTheKey(t *testing.T) {
 		props map[string]string
 		key   string
 	}{
-		{map[string]string{"process.roles": "broker,controller", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "controller.quorum.voters: node.id 4"},
-		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "process.roles:"},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "controller.quorum.voters: If process.roles contains the 'controller' role, the node id 4 must be included in the set of voters"},
+		{map[string]string{"process.roles": "controller", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2", "listeners": "CONTROLLER://:9093"}, "controller.quorum.voters: If process.roles contains the 'controller' role, the node id 4 must be included"},
+		{map[string]string{"process.roles": "broker", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "controller.listener.names": "CONTROLLER"}, "controller.quorum.voters: If process.roles contains just the 'broker' role, the node id 1 must not be included"},
+		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "controller.listener.names: controller.listener.names must contain at least one value when running KRaft with just the broker role"},
+		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2", "controller.listener.names": "CONTROLLER", "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093"}, "controller.listener.names: controller.listener.names must not contain a value appearing in the 'listeners' configuration"},
+		{map[string]string{"process.roles": "controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093"}, "listeners: The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller"},
+		{map[string]string{"process.roles": "controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "listeners": "CONTROLLER://:9093"}, "process.roles: controller-only nodes are not supported yet"},
 		{map[string]string{"process.roles": "broker,controller", "controller.quorum.bootstrap.servers": "h:1,h:2"}, "controller.quorum.voters:"},
 		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "broker.session.timeout.ms": "1000"}, "broker.session.timeout.ms:"},
 		{map[string]string{"kafkit.peer.address.overrides": "2@h"}, "kafkit.peer.address.overrides:"},

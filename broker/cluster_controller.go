@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -126,6 +128,14 @@ func (b *Broker) handleBrokerRegistration(rc *reqCtx, req *kmsg.BrokerRegistrati
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
+	}
+	if _, voter := c.voters[req.BrokerID]; !voter && len(req.Listeners) > 0 {
+		// A broker-only node: the metadata log goes to it from now on.
+		l := req.Listeners[0]
+		if err := c.q.AddObserver(req.BrokerID, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))); err != nil {
+			resp.ErrorCode = errorCode(forwardError(err))
+			return resp, nil
+		}
 	}
 	c.ctl.mu.Lock()
 	c.ctl.lastBeat[req.BrokerID] = time.Now()

@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"cmp"
+	"slices"
+	"sync"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -10,14 +14,122 @@ import (
 
 // Coordinators on a cluster: a group's (transactional id's) coordinator is
 // the broker leading its partition of __consumer_offsets
-// (__transaction_state), as in Kafka. Each broker's coordinators serve the
-// keys FindCoordinator sends to it and keep their state in the partitions
-// it leads; the group coordinator answers NOT_COORDINATOR for groups of
-// partitions it does not lead. What is NOT done yet: the same for the
-// transaction coordinator, and loading/unloading a partition's state when
-// its leadership moves (with issue 12's replication there is state to
-// load; without it, a moved coordinator starts empty, and one that leads
-// a partition again finds the state it had).
+// (__transaction_state), as in Kafka. The coordinators serve only the
+// partitions this broker leads (Owns: leadsInternal): when an applied
+// metadata batch makes this broker a partition's leader, the partition's
+// state is loaded from the local log, its keys answering
+// COORDINATOR_LOAD_IN_PROGRESS meanwhile; when a batch takes the
+// leadership away, the partition is unloaded (waiting joins and syncs get
+// NOT_COORDINATOR, the state is dropped) and the coordinators' writes to
+// it are refused. Loads and unloads run in the order of the metadata log,
+// on one goroutine (coordinatorLoop), so a broker that leads a partition
+// again reloads it from its log. What the log holds after a move is issue
+// 12's replication: without it a new leader's log of the partition is the
+// one it had, often empty.
+
+// internalPartition is a partition of a coordinator's topic.
+type internalPartition struct {
+	topic     string
+	partition int32
+}
+
+// coordinatorMove is a leadership change of an internal partition for
+// this broker: it leads it now (load) or no longer (unload).
+type coordinatorMove struct {
+	internalPartition
+	lead bool
+}
+
+// coordinatorMoves follows, after each applied metadata batch, which
+// internal partitions this broker leads, and queues the changes for
+// coordinatorLoop.
+type coordinatorMoves struct {
+	mu    sync.Mutex // guards led and queue
+	led   map[internalPartition]bool
+	queue []coordinatorMove
+	wake  chan struct{} // buffered 1: coordinatorLoop has work
+}
+
+// followCoordinators queues the loads and unloads an applied batch
+// implies. It runs on raft's FSM goroutine (onApply) and must not block.
+func (c *cluster) followCoordinators(img *metadata.Image) {
+	led := map[internalPartition]bool{}
+	for _, name := range []string{offsetsTopic, txnStateTopic} {
+		if t := img.Topics[name]; t != nil {
+			for i, p := range t.Partitions {
+				if p.Leader == c.b.nodeID {
+					led[internalPartition{name, int32(i)}] = true
+				}
+			}
+		}
+	}
+	m := &c.moves
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var moves []coordinatorMove
+	for ip := range m.led {
+		if !led[ip] {
+			moves = append(moves, coordinatorMove{ip, false})
+		}
+	}
+	for ip := range led {
+		if !m.led[ip] {
+			moves = append(moves, coordinatorMove{ip, true})
+		}
+	}
+	if len(moves) == 0 {
+		return
+	}
+	slices.SortFunc(moves, func(a, b coordinatorMove) int {
+		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+	m.led = led
+	m.queue = append(m.queue, moves...)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// coordinatorLoop loads and unloads internal partitions in the order
+// followCoordinators queued them.
+func (c *cluster) coordinatorLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.moves.wake:
+		}
+		for {
+			c.moves.mu.Lock()
+			if len(c.moves.queue) == 0 {
+				c.moves.mu.Unlock()
+				break
+			}
+			mv := c.moves.queue[0]
+			c.moves.queue = c.moves.queue[1:]
+			c.moves.mu.Unlock()
+			if err := c.moveCoordinator(mv); err != nil && c.b.ctx.Err() == nil {
+				c.b.log.Error("coordinator partition load or unload failed; its keys will keep failing", "topic", mv.topic, "partition", mv.partition, "lead", mv.lead, "err", err)
+			}
+		}
+	}
+}
+
+func (c *cluster) moveCoordinator(mv coordinatorMove) error {
+	b, ctx := c.b, c.b.ctx
+	switch {
+	case mv.topic == offsetsTopic && mv.lead:
+		return b.coord.groups.LoadPartition(ctx, mv.partition, b.replayOffsets(mv.partition))
+	case mv.topic == offsetsTopic:
+		return b.coord.groups.UnloadPartition(ctx, mv.partition)
+	case mv.lead:
+		return b.coord.txns.LoadPartition(ctx, mv.partition, b.replayTxnState(mv.partition))
+	}
+	b.coord.txns.UnloadPartition(mv.partition)
+	return nil
+}
 
 // findCoordinator points a FindCoordinator answer at the leader of key's
 // partition of the coordinator's topic, creating the topic on first use.
@@ -60,18 +172,14 @@ func (b *Broker) liveBrokerCount() int64 {
 	return int64(max(n, 1))
 }
 
-// ownsOffsetsPartition is the group coordinator's Owns: on a cluster, the
-// partitions of __consumer_offsets this broker leads.
-func (b *Broker) ownsOffsetsPartition(partition int32) bool {
-	c := b.cluster
-	if c == nil {
-		return !b.cfg.clusterMode()
-	}
-	leads := false
-	c.q.View(func(img *metadata.Image) {
-		if t := img.Topics[offsetsTopic]; t != nil && int(partition) < len(t.Partitions) {
-			leads = t.Partitions[partition].Leader == b.nodeID
+// leadsInternal is a coordinator's Owns for its topic: on a cluster, the
+// partitions this broker leads; on a single node, all.
+func (b *Broker) leadsInternal(topic string) func(partition int32) bool {
+	return func(partition int32) bool {
+		c := b.cluster
+		if c == nil {
+			return !b.cfg.clusterMode() // a cluster node leads nothing before it joined
 		}
-	})
-	return leads
+		return c.partitionLeader(topic, partition) == b.nodeID
+	}
 }

@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -611,5 +614,32 @@ func TestClusterPreferredElection(t *testing.T) {
 	}
 	if code := elect(); code != kerr.ElectionNotNeeded.Code {
 		t.Errorf("second election: code %d", code)
+	}
+}
+
+// Kill is a crash: the killed node's logs keep what was written but get no
+// clean-shutdown marker, and its restart recovers them with the records.
+func TestClusterKillIsACrash(t *testing.T) {
+	c := NewTestCluster(t, 3)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "crash", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("crash", 1)
+	victim := c.Leader("crash", 0)
+	pcl := clusterClient(t, c, kgo.DefaultProduceTopic("crash"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	for i := range 10 {
+		if err := pcl.ProduceSync(context.Background(), &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := c.Broker(victim).topics.partitionDir("crash", 0)
+	c.Kill(victim)
+	if _, err := os.Stat(filepath.Join(dir, ".kafka_cleanshutdown")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the killed node's log has a clean-shutdown marker (err %v): it was closed, not crashed", err)
+	}
+	c.Restart(victim)
+	if end := c.Broker(victim).topics.get("crash").partitions[0].log.EndOffset(); end != 10 {
+		t.Errorf("after the crash and restart the log ends at %d, want the 10 records written", end)
 	}
 }

@@ -243,10 +243,11 @@ func (c *cluster) growTopic(name string, count int32, validateOnly bool) error {
 // onApply makes the local logs follow the image, in log order, on raft's
 // FSM goroutine: topics created or grown get their local logs (every
 // partition, see cluster), removed ones are deleted, topic configs
-// applied.
+// applied; then the coordinators follow their partitions' leadership.
 func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Image) {
 	touched := map[[16]byte]bool{}
 	configs := map[string]bool{}
+	brokerConfigs := false
 	for _, r := range records {
 		switch x := r.(type) {
 		case *metadata.Partition:
@@ -258,8 +259,11 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 				}
 			}
 		case *metadata.Config:
-			if x.ResourceType == metadata.ConfigTopic {
+			switch x.ResourceType {
+			case metadata.ConfigTopic:
 				configs[x.ResourceName] = true
+			case metadata.ConfigBroker:
+				brokerConfigs = true
 			}
 		}
 	}
@@ -281,6 +285,10 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 			c.b.log.Warn("applying topic configs", "topic", name, "err", err)
 		}
 	}
+	if brokerConfigs {
+		c.brokerConfigs(img)
+	}
+	c.followCoordinators(img)
 }
 
 // adopt makes the local topic name the image's: id, at least partitions
@@ -322,29 +330,41 @@ func (r *topicRegistry) adopt(name string, id [16]byte, partitions int32, config
 	return nil
 }
 
-// setTopicConfigs is topicRegistry.setConfigs on a cluster: the
-// controller records the keys that change (Config records, a null value
-// deleting one); another node forwards them as IncrementalAlterConfigs.
+// setTopicConfigs is topicRegistry.setConfigs on a cluster.
 func (c *cluster) setTopicConfigs(name string, next map[string]string) error {
+	return c.setConfigs(metadata.ConfigTopic, name, next, func(img *metadata.Image) error {
+		if img.Topics[name] == nil {
+			return newTopicError(kerr.UnknownTopicOrPartition, "Topic %s does not exist", name)
+		}
+		return nil
+	}, func() bool { t := c.b.topics.get(name); return t == nil || maps.Equal(t.configs, next) })
+}
+
+// setConfigs makes a config resource's dynamic values next: the
+// controller records the keys that change (Config records, a null value
+// deleting one) if check passes on its image; another node forwards them
+// as IncrementalAlterConfigs and waits until applied says its own image
+// and state have them.
+func (c *cluster) setConfigs(typ int8, name string, next map[string]string, check func(*metadata.Image) error, applied func() bool) error {
 	ctx, cancel := context.WithTimeout(c.b.ctx, localWait)
 	defer cancel()
-	res := metadata.ConfigResource{Type: metadata.ConfigTopic, Name: name}
+	res := metadata.ConfigResource{Type: typ, Name: name}
 	if c.q.IsController() {
 		_, err := c.decide(ctx, func(img *metadata.Image) ([]metadata.Record, error) {
-			if img.Topics[name] == nil {
-				return nil, newTopicError(kerr.UnknownTopicOrPartition, "Topic %s does not exist", name)
+			if err := check(img); err != nil {
+				return nil, err
 			}
 			var out []metadata.Record
 			cur := img.Configs[res]
 			for _, k := range slices.Sorted(maps.Keys(next)) {
 				if v, ok := cur[k]; !ok || v != next[k] {
 					v := next[k]
-					out = append(out, &metadata.Config{ResourceType: res.Type, ResourceName: name, Name: k, Value: &v})
+					out = append(out, &metadata.Config{ResourceType: typ, ResourceName: name, Name: k, Value: &v})
 				}
 			}
 			for _, k := range slices.Sorted(maps.Keys(cur)) {
 				if _, ok := next[k]; !ok {
-					out = append(out, &metadata.Config{ResourceType: res.Type, ResourceName: name, Name: k})
+					out = append(out, &metadata.Config{ResourceType: typ, ResourceName: name, Name: k})
 				}
 			}
 			return out, nil
@@ -355,7 +375,7 @@ func (c *cluster) setTopicConfigs(name string, next map[string]string) error {
 	c.q.View(func(img *metadata.Image) { cur = maps.Clone(img.Configs[res]) })
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	r := kmsg.NewIncrementalAlterConfigsRequestResource()
-	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, name
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceType(typ), name
 	for _, k := range slices.Sorted(maps.Keys(next)) {
 		if v, ok := cur[k]; !ok || v != next[k] {
 			r.Configs = append(r.Configs, kmsg.IncrementalAlterConfigsRequestResourceConfig{Name: k, Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr(next[k])})
@@ -375,6 +395,21 @@ func (c *cluster) setTopicConfigs(name string, next map[string]string) error {
 	if rr.ErrorCode != 0 {
 		return answerError(rr.ErrorCode, rr.ErrorMessage)
 	}
-	_, err = awaitLocal(ctx, func() bool { t := c.b.topics.get(name); return t == nil || maps.Equal(t.configs, next) }, func() bool { return true })
+	_, err = awaitLocal(ctx, applied, func() bool { return true })
 	return err
+}
+
+// brokerConfigs applies the image's dynamic broker configs (the cluster
+// default and this broker's own) to this node, after a batch changed
+// them.
+func (c *cluster) brokerConfigs(img *metadata.Image) {
+	values := map[string]map[string]string{}
+	for _, name := range []string{"", c.b.brokerName()} {
+		if kv := img.Configs[metadata.ConfigResource{Type: metadata.ConfigBroker, Name: name}]; len(kv) > 0 {
+			values[name] = maps.Clone(kv)
+		}
+	}
+	if err := c.b.dynamic.adopt(values); err != nil {
+		c.b.log.Error("applying the dynamic broker configs of the metadata image", "err", err)
+	}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,9 +66,15 @@ func (b *Broker) startCoordinators() error {
 	b.coord.groups = groups
 	b.coord.groupsLoaded = make(chan struct{})
 	b.goStart(func() { groups.Run(b.ctx) })
+	if b.cfg.clusterMode() {
+		// Partitions load as this node becomes their leader (see
+		// cluster_coordinators.go).
+		close(b.coord.groupsLoaded)
+		return b.startTxnCoordinator()
+	}
 	b.goStart(func() {
 		defer close(b.coord.groupsLoaded)
-		if err := groups.Load(b.ctx, b.replayOffsets); err != nil && b.ctx.Err() == nil {
+		if err := groups.Load(b.ctx, b.replayOffsets(-1)); err != nil && b.ctx.Err() == nil {
 			b.log.Error("group coordinator failed to load; group requests will keep failing", "err", err)
 		}
 	})
@@ -103,7 +110,7 @@ func (b *Broker) groupConfig() coordinator.Config {
 		ConsumerAssignors:         b.cfg.GroupConsumerAssignors,
 		Topics:                    groupTopics{b.topics},
 		KnownPartition:            func(topic string, p int32) bool { return b.topics.partition(topic, p) != nil },
-		Owns:                      b.ownsOffsetsPartition,
+		Owns:                      b.leadsInternal(offsetsTopic),
 		Logger:                    b.log,
 	}
 	// The coordinator reads zero as "Kafka's default"; an explicit 0 here
@@ -155,6 +162,9 @@ func (t groupTopics) TopicNames() []string {
 type offsetsStore struct{ b *Broker }
 
 func (s offsetsStore) Append(partition int32, recs []coordinator.Record) (int64, error) {
+	if !s.b.leadsInternal(offsetsTopic)(partition) {
+		return -1, kerr.NotCoordinator // the partition's groups are being unloaded
+	}
 	t, err := s.b.offsetsTopic()
 	if err != nil {
 		return -1, err
@@ -189,39 +199,43 @@ func (b *Broker) internalTopic(name string, partitions, replicationFactor int64)
 	return t, err
 }
 
-// replayOffsets yields every record of __consumer_offsets, partition by
-// partition in offset order, for the coordinator's Load, with transactional
-// batches and markers marked as such.
-func (b *Broker) replayOffsets(yield func(coordinator.LogRecord, error) bool) {
-	err := b.replayBatches(offsetsTopic, func(p *partition, batch *recordbatch.Batch) bool {
-		r := coordinator.LogRecord{Partition: p.index, Offset: batch.BaseOffset, ProducerID: -1}
-		if batch.Attributes.Transactional() {
-			r.ProducerID = batch.ProducerID
-		}
-		if batch.Attributes.Control() {
-			r.Marker = coordinator.AbortMarker
-			if len(batch.Records) == 1 && isCommitMarker(batch.Records[0].Key) {
-				r.Marker = coordinator.CommitMarker
+// replayOffsets yields every record of a partition of __consumer_offsets
+// (every partition, one after the other, for -1) in offset order, for the
+// coordinator's Load, with transactional batches and markers marked as
+// such.
+func (b *Broker) replayOffsets(index int32) iter.Seq2[coordinator.LogRecord, error] {
+	return func(yield func(coordinator.LogRecord, error) bool) {
+		err := b.replayBatches(offsetsTopic, index, func(p *partition, batch *recordbatch.Batch) bool {
+			r := coordinator.LogRecord{Partition: p.index, Offset: batch.BaseOffset, ProducerID: -1}
+			if batch.Attributes.Transactional() {
+				r.ProducerID = batch.ProducerID
 			}
-			return yield(r, nil)
-		}
-		for _, rec := range batch.Records {
-			r.Key, r.Value = rec.Key, rec.Value
-			if !yield(r, nil) {
-				return false
+			if batch.Attributes.Control() {
+				r.Marker = coordinator.AbortMarker
+				if len(batch.Records) == 1 && isCommitMarker(batch.Records[0].Key) {
+					r.Marker = coordinator.CommitMarker
+				}
+				return yield(r, nil)
 			}
+			for _, rec := range batch.Records {
+				r.Key, r.Value = rec.Key, rec.Value
+				if !yield(r, nil) {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			yield(coordinator.LogRecord{}, err)
 		}
-		return true
-	})
-	if err != nil {
-		yield(coordinator.LogRecord{}, err)
 	}
 }
 
-// replayBatches calls fn with every batch of an internal topic, partition by
-// partition in offset order, as the coordinators load their state; fn
-// returns false to stop. Record bytes are only valid during the call.
-func (b *Broker) replayBatches(name string, fn func(p *partition, batch *recordbatch.Batch) bool) error {
+// replayBatches calls fn with every batch of a partition of an internal
+// topic (of every partition, one after the other, for -1) in offset order,
+// as the coordinators load their state; fn returns false to stop. Record
+// bytes are only valid during the call.
+func (b *Broker) replayBatches(name string, index int32, fn func(p *partition, batch *recordbatch.Batch) bool) error {
 	t := b.topics.get(name)
 	if t == nil {
 		return nil
@@ -229,6 +243,9 @@ func (b *Broker) replayBatches(name string, fn func(p *partition, batch *recordb
 	var buf []byte
 	var batch recordbatch.Batch
 	for _, p := range t.partitions {
+		if index >= 0 && p.index != index {
+			continue
+		}
 		for off, end := p.log.StartOffset(), p.log.EndOffset(); off < end; {
 			var err error
 			if buf, err = p.log.Read(off, 1<<20, true, buf[:0]); err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkit/kafkit/internal/metadata"
 )
 
 // dynamicConfigs holds the broker configs changed at runtime through
@@ -72,14 +74,72 @@ func (d *dynamicConfigs) build(values map[string]map[string]string) (*Config, er
 }
 
 // alter replaces the dynamic values of one broker resource (name "" for the
-// cluster default), validating first; nothing changes on error.
+// cluster default), validating first; nothing changes on error. On a
+// cluster the values are the metadata image's, changed through the
+// controller: every node applies them (adopt) as it applies the log.
 func (d *dynamicConfigs) alter(name string, fn func(cur map[string]string) (map[string]string, error), validateOnly bool) error {
+	if c := d.b.cluster; c != nil {
+		var cur map[string]string
+		c.q.View(func(img *metadata.Image) {
+			cur = maps.Clone(img.Configs[metadata.ConfigResource{Type: metadata.ConfigBroker, Name: name}])
+		})
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		if err := d.validate(name, next); err != nil || validateOnly {
+			return err
+		}
+		return c.setConfigs(metadata.ConfigBroker, name, next, func(*metadata.Image) error { return nil }, func() bool {
+			applied := true
+			c.q.View(func(img *metadata.Image) {
+				applied = maps.Equal(img.Configs[metadata.ConfigResource{Type: metadata.ConfigBroker, Name: name}], next)
+			})
+			return applied
+		})
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next, err := fn(maps.Clone(d.values[name]))
 	if err != nil {
 		return err
 	}
+	if err := d.validate(name, next); err != nil || validateOnly {
+		return err
+	}
+	values := maps.Clone(d.values)
+	values[name] = next
+	if len(next) == 0 {
+		delete(values, name)
+	}
+	if err := writeJSON(d.b.fs, d.b.cfg.DataDir+"/"+dynamicConfigsFile, values); err != nil {
+		return err
+	}
+	eff, _ := d.build(values) // validated
+	d.values = values
+	d.effective.Store(eff)
+	d.b.topics.reconfigure()
+	return nil
+}
+
+// adopt makes values (by resource name) this node's dynamic broker
+// configs: a cluster node's, from the metadata image.
+func (d *dynamicConfigs) adopt(values map[string]map[string]string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	eff, err := d.build(values)
+	if err != nil {
+		return err
+	}
+	d.values = values
+	d.effective.Store(eff)
+	d.b.topics.reconfigure()
+	return nil
+}
+
+// validate checks one broker resource's next dynamic values: known keys
+// that may change at runtime, with values the config accepts.
+func (d *dynamicConfigs) validate(name string, next map[string]string) error {
 	var readOnly []string
 	for k := range next {
 		if _, known := brokerPropByKey[k]; !known {
@@ -93,24 +153,10 @@ func (d *dynamicConfigs) alter(name string, fn func(cur map[string]string) (map[
 		sort.Strings(readOnly)
 		return newTopicError(kerr.InvalidRequest, "Cannot update these configs dynamically: %s", strings.Join(readOnly, ","))
 	}
-	values := maps.Clone(d.values)
-	values[name] = next
-	if len(next) == 0 {
-		delete(values, name)
-	}
-	eff, err := d.build(values)
-	if err != nil {
+	// As the cluster default, so that every value is parsed.
+	if _, err := d.build(map[string]map[string]string{"": next}); err != nil {
 		return newTopicError(kerr.InvalidConfig, "%v", err)
 	}
-	if validateOnly {
-		return nil
-	}
-	if err := writeJSON(d.b.fs, d.b.cfg.DataDir+"/"+dynamicConfigsFile, values); err != nil {
-		return err
-	}
-	d.values = values
-	d.effective.Store(eff)
-	d.b.topics.reconfigure()
 	return nil
 }
 

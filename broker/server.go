@@ -73,7 +73,10 @@ type Broker struct {
 
 	// cluster is this node's part in a cluster; nil for a single node.
 	cluster *cluster
-	// crash makes Close skip the controlled shutdown (NewTestCluster's Kill).
+	// crash makes Close a crash (NewTestCluster's Kill): no controlled
+	// shutdown, and the logs are abandoned as kill -9 leaves them (written
+	// but neither flushed nor closed, no clean-shutdown marker), so the
+	// next start recovers them.
 	crash bool
 }
 
@@ -334,7 +337,9 @@ func (b *Broker) Close(ctx context.Context) error {
 			b.closeErr = b.cluster.close()
 		}
 		b.stopCoordinators()
-		b.closeErr = errors.Join(b.closeErr, b.topics.close())
+		if !b.crash {
+			b.closeErr = errors.Join(b.closeErr, b.topics.close())
+		}
 		if b.dirLock != nil {
 			// Only now may another broker take the directory.
 			b.closeErr = errors.Join(b.closeErr, b.dirLock.Close())

@@ -215,7 +215,7 @@ func (s shareStore) Delete(k share.Key) error { return s.append(k, nil) }
 // replayShareState loads every share-partition's latest state.
 func (b *Broker) replayShareState() error {
 	var bad error
-	err := b.replayBatches(shareStateTopic, func(_ *partition, batch *recordbatch.Batch) bool {
+	err := b.replayBatches(shareStateTopic, -1, func(_ *partition, batch *recordbatch.Batch) bool {
 		if batch.Attributes.Control() {
 			return true
 		}

@@ -99,6 +99,23 @@ func (c *TestCluster) start(id int32) error {
 	return nil
 }
 
+// AddBroker starts broker-only node id (process.roles=broker, not a voter:
+// the active controller adds it to the quorum as an observer), with the
+// cluster's settings, and waits (up to 15 s) until it is registered and
+// unfenced. Ids follow the cluster's own (n+1, n+2 ...).
+func (c *TestCluster) AddBroker(id int32) {
+	c.t.Helper()
+	c.mu.Lock()
+	cfg := c.cfgs[1]
+	c.mu.Unlock()
+	cfg.ProcessRoles, cfg.ControllerListenerNames = []string{"broker"}, []string{defaultControllerListener}
+	cfg.BrokerID, cfg.Listen, cfg.DataDir = int64(id), "127.0.0.1:0", c.t.TempDir()
+	c.mu.Lock()
+	c.cfgs[id] = cfg
+	c.mu.Unlock()
+	c.Restart(id)
+}
+
 // Broker is node id, nil while it is stopped.
 func (c *TestCluster) Broker(id int32) *Broker {
 	c.mu.Lock()
@@ -123,8 +140,11 @@ func (c *TestCluster) Addrs() []string {
 // leaderships first.
 func (c *TestCluster) Stop(id int32) { c.stop(id, false) }
 
-// Kill stops node id without a controlled shutdown, as kill -9 does to the
-// cluster (its logs are still closed in order: the process lives on).
+// Kill stops node id as kill -9 does: no controlled shutdown, and its logs
+// are abandoned, not flushed or closed (what was written stays, as the
+// page cache keeps it), so that Restart recovers them. Its listeners,
+// metadata quorum and directory lock are released, as the process's death
+// releases them.
 func (c *TestCluster) Kill(id int32) { c.stop(id, true) }
 
 func (c *TestCluster) stop(id int32, crash bool) {

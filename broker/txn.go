@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,6 +41,7 @@ func (b *Broker) startTxnCoordinator() error {
 		MaxTimeout:          ms(b.cfg.TxnMaxTimeoutMs),
 		IDExpiration:        ms(b.cfg.TransactionalIDExpirationMs),
 		OffsetsPartitionFor: b.coord.groups.PartitionFor,
+		Owns:                b.leadsInternal(txnStateTopic),
 		Logger:              b.log,
 	}, txnBackend{b})
 	if err != nil {
@@ -48,6 +50,10 @@ func (b *Broker) startTxnCoordinator() error {
 	b.coord.txns = txns
 	b.coord.txnsLoaded = make(chan struct{})
 	b.goStart(func() { txns.Run(b.ctx) })
+	if b.cfg.clusterMode() {
+		close(b.coord.txnsLoaded) // partitions load with their leadership
+		return nil
+	}
 	b.goStart(func() {
 		defer close(b.coord.txnsLoaded)
 		select {
@@ -55,7 +61,7 @@ func (b *Broker) startTxnCoordinator() error {
 		case <-b.ctx.Done():
 			return
 		}
-		if err := txns.Load(b.ctx, b.replayTxnState); err != nil && b.ctx.Err() == nil {
+		if err := txns.Load(b.ctx, b.replayTxnState(-1)); err != nil && b.ctx.Err() == nil {
 			b.log.Error("transaction coordinator failed to load; transactional requests will keep failing", "err", err)
 		}
 	})
@@ -96,6 +102,9 @@ func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordb
 type txnBackend struct{ b *Broker }
 
 func (s txnBackend) AppendTxnState(partition int32, recs []coordinator.Record) error {
+	if !s.b.leadsInternal(txnStateTopic)(partition) {
+		return kerr.NotCoordinator // the partition's transactions are being unloaded
+	}
 	t, err := s.b.txnStateTopicGet()
 	if err != nil {
 		return err
@@ -128,29 +137,35 @@ func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, parti
 		return nil
 	}
 	p := t.partitions[partition]
-	if _, err := p.log.WriteMarker(producerID, epoch, commit, 0); err != nil {
+	if c := s.b.cluster; c != nil {
+		c.verified.ended(topicName, partition, producerID)
+	}
+	off, err := p.log.WriteMarker(producerID, epoch, commit, 0)
+	if err != nil {
 		return fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
 	}
 	p.notify()
 	if topicName != offsetsTopic {
 		return nil
 	}
-	return s.b.coord.groups.CompleteTxnOffsets(ctx, partition, producerID, commit)
+	return s.b.coord.groups.CompleteTxnOffsets(ctx, partition, producerID, commit, off)
 }
 
-// replayTxnState yields every record of __transaction_state, partition by
-// partition in offset order, for the coordinator's Load.
-func (b *Broker) replayTxnState(yield func(coordinator.Record, error) bool) {
-	err := b.replayBatches(txnStateTopic, func(_ *partition, batch *recordbatch.Batch) bool {
-		for _, rec := range batch.Records {
-			if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
-				return false
+// replayTxnState yields every record of a partition of __transaction_state
+// (of every partition for -1) in offset order, for the coordinator's Load.
+func (b *Broker) replayTxnState(index int32) iter.Seq2[coordinator.Record, error] {
+	return func(yield func(coordinator.Record, error) bool) {
+		err := b.replayBatches(txnStateTopic, index, func(_ *partition, batch *recordbatch.Batch) bool {
+			for _, rec := range batch.Records {
+				if !yield(coordinator.Record{Key: rec.Key, Value: rec.Value}, nil) {
+					return false
+				}
 			}
+			return true
+		})
+		if err != nil {
+			yield(coordinator.Record{}, err)
 		}
-		return true
-	})
-	if err != nil {
-		yield(coordinator.Record{}, err)
 	}
 }
 
@@ -178,14 +193,22 @@ func txnError(err error, fenced *kerr.Error) *kerr.Error {
 // (transaction.partition.verification.enable, KIP-890 part 1), otherwise it
 // gets the error Kafka's ReplicaManager answers, with its message.
 // Without the check a stray or late batch would open a transaction no
-// marker ever ends, and the partition's LSO would stay put.
+// marker ever ends, and the partition's LSO would stay put. On a cluster
+// the check goes to the transactional id's coordinator when that is
+// another node (cluster.verifiedAppend).
 func (b *Broker) verifiedAppend(txnID *string, topic string, partition int32, records []byte, append func()) (*kerr.Error, string) {
 	producerID, epoch, ok := transactionalBatch(records)
-	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification || b.cluster != nil {
+	if !ok || txnID == nil || !b.cfg.TxnPartitionVerification {
 		append()
 		return nil, ""
 	}
-	switch e := b.coord.txns.Verified(*txnID, producerID, epoch, topic, partition, append); e {
+	var e *kerr.Error
+	if c := b.cluster; c != nil && !b.leadsInternal(txnStateTopic)(b.coord.txns.TxnPartitionFor(*txnID)) {
+		e = c.verifiedAppend(*txnID, producerID, epoch, topic, partition, append)
+	} else {
+		e = b.coord.txns.Verified(*txnID, producerID, epoch, topic, partition, append)
+	}
+	switch e {
 	case nil:
 		return nil, ""
 	case kerr.InvalidTxnState:

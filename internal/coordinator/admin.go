@@ -20,7 +20,7 @@ const groupOperations = 1<<3 | 1<<6 | 1<<8
 func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (*kmsg.ListGroupsResponse, error) {
 	return call(ctx, c, func() *kmsg.ListGroupsResponse {
 		resp := kmsg.NewPtrListGroupsResponse()
-		if !c.loaded {
+		if c.loading() {
 			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 			return resp
 		}

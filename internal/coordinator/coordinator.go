@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"iter"
 	"log/slog"
 	"time"
 
@@ -22,9 +21,14 @@ type Coordinator struct {
 	done chan struct{} // closed when Run returns
 
 	// Owned by the Run goroutine.
-	loaded bool
-	groups map[string]*group
-	txns   txnIndex // groups with offsets of open transactions
+	// loaded says, by partition of __consumer_offsets, whether its groups
+	// are here (see load.go).
+	loaded []bool
+	// deferred are transaction completions whose marker was written to a
+	// partition not loaded yet (see CompleteTxnOffsets).
+	deferred map[int32][]deferredCompletion
+	groups   map[string]*group
+	txns     txnIndex // groups with offsets of open transactions
 }
 
 // New returns a coordinator that writes its state through store. It answers
@@ -41,6 +45,7 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 		cfg: cfg, store: store, log: cfg.Logger,
 		ops: make(chan func()), done: make(chan struct{}),
 		groups: make(map[string]*group), txns: make(txnIndex),
+		loaded: make([]bool, cfg.NumPartitions), deferred: make(map[int32][]deferredCompletion),
 	}, nil
 }
 
@@ -65,9 +70,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 		case fn := <-c.ops:
 			fn()
 		case now := <-expire.C:
-			if c.loaded {
-				c.expireOffsets(now)
-			}
+			c.expireOffsets(now) // only loaded groups are here
 		}
 	}
 }
@@ -91,50 +94,6 @@ func (c *Coordinator) stopTimers() {
 			}
 		}
 	}
-}
-
-// Load replays the records of __consumer_offsets (every partition, each in
-// offset order, markers included) and then starts answering requests. It
-// decodes on the caller's goroutine, so the loop keeps answering
-// COORDINATOR_LOAD_IN_PROGRESS meanwhile. A record that cannot be decoded
-// fails the load. Offsets of transactions without a marker stay pending
-// until CompleteTxnOffsets.
-func (c *Coordinator) Load(ctx context.Context, recs iter.Seq2[LogRecord, error]) error {
-	l := loader{cg: cgLoader{c.cfg.Topics}, groups: make(map[string]*group), txns: make(txnIndex), partitionFor: c.PartitionFor, now: time.Now()}
-	for r, err := range recs {
-		if err != nil {
-			return fmt.Errorf("loading __consumer_offsets: %w", err)
-		}
-		if err := l.apply(r); err != nil {
-			return fmt.Errorf("loading __consumer_offsets: %w", err)
-		}
-	}
-	for id, g := range l.groups {
-		if g.consumer != nil {
-			l.cg.finish(g, l.now)
-		}
-		if g.protocolType == "" && g.generation == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
-			delete(l.groups, id) // only tombstones remained
-		}
-	}
-	_, err := call(ctx, c, func() struct{} {
-		c.groups, c.txns = l.groups, l.txns
-		for _, g := range c.groups {
-			for _, m := range g.members {
-				c.scheduleHeartbeat(g, m)
-			}
-			if g.consumer != nil {
-				for _, m := range g.consumer.members {
-					c.scheduleConsumerSession(g, m)
-					c.watchRevocation(g, m)
-				}
-			}
-		}
-		c.loaded = true
-		c.log.Info("loaded groups", "groups", len(c.groups))
-		return struct{}{}
-	})
-	return err
 }
 
 // call runs fn on the loop and returns its result.
@@ -196,14 +155,29 @@ func (c *Coordinator) storeGroup(g *group) error {
 }
 
 // unavailable is why this coordinator cannot serve a group's request now:
-// its state is still loading, or (on a cluster) the group's partition is
-// led by another broker, whose coordinator the client must find.
+// (on a cluster) the group's partition is led by another broker, whose
+// coordinator the client must find, or its state is still loading. A
+// partition this broker has stopped leading is NOT_COORDINATOR before its
+// unload reaches the loop.
 func (c *Coordinator) unavailable(group string) *kerr.Error {
+	p := c.PartitionFor(group)
 	switch {
-	case !c.loaded:
-		return kerr.CoordinatorLoadInProgress
-	case c.cfg.Owns != nil && !c.cfg.Owns(c.PartitionFor(group)):
+	case c.cfg.Owns != nil && !c.cfg.Owns(p):
 		return kerr.NotCoordinator
+	case !c.loaded[p]:
+		return kerr.CoordinatorLoadInProgress
 	}
 	return nil
+}
+
+// loading reports whether a partition this coordinator serves is still
+// loading (ListGroups answers COORDINATOR_LOAD_IN_PROGRESS then, as
+// Kafka's does).
+func (c *Coordinator) loading() bool {
+	for p, ok := range c.loaded {
+		if !ok && (c.cfg.Owns == nil || c.cfg.Owns(int32(p))) {
+			return true
+		}
+	}
+	return false
 }

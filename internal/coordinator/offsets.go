@@ -127,7 +127,7 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	if err != nil {
 		c.log.Warn("storing offset commit", "group", g.id, "err", err)
 		for _, w := range writes {
-			w.out.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			w.out.ErrorCode = appendFailed(err).Code
 		}
 		return resp
 	}

@@ -121,6 +121,8 @@ type loader struct {
 	txns         txnIndex
 	partitionFor func(group string) int32
 	now          time.Time
+	// last is the offset of the last batch replayed, by partition.
+	last map[int32]int64
 }
 
 func (l *loader) get(id string) *group {

@@ -29,7 +29,11 @@ type TxnConfig struct {
 	// OffsetsPartitionFor maps a group to its __consumer_offsets partition
 	// (AddOffsetsToTxn adds that partition to the transaction).
 	OffsetsPartitionFor func(group string) int32
-	Logger              *slog.Logger // nil discards
+	// Owns, on a cluster, says whether this broker leads a partition of
+	// __transaction_state: the transactional ids of the others get
+	// NOT_COORDINATOR. Nil (a single node) owns every partition.
+	Owns   func(partition int32) bool
+	Logger *slog.Logger // nil discards
 }
 
 func (c TxnConfig) withDefaults() TxnConfig {
@@ -103,8 +107,10 @@ type TxnCoordinator struct {
 
 	// mu guards loaded and txns, and serializes every state change with
 	// its __transaction_state write and markers.
-	mu     sync.Mutex
-	loaded bool
+	mu sync.Mutex
+	// loaded says, by partition of __transaction_state, whether its
+	// transactional ids are here (see Load, LoadPartition).
+	loaded []bool
 	txns   map[string]*txnMeta
 
 	// started wakes Run when a transaction starts, so its deadline is
@@ -140,7 +146,7 @@ func NewTxnCoordinator(cfg TxnConfig, backend TxnBackend) (*TxnCoordinator, erro
 	}
 	cfg = cfg.withDefaults()
 	return &TxnCoordinator{cfg: cfg, backend: backend, log: cfg.Logger, txns: make(map[string]*txnMeta),
-		started: make(chan struct{}, 1)}, nil
+		loaded: make([]bool, cfg.NumPartitions), started: make(chan struct{}, 1)}, nil
 }
 
 // TxnPartitionFor is the __transaction_state partition of a transactional
@@ -174,19 +180,69 @@ func (c *TxnCoordinator) Run(ctx context.Context) {
 }
 
 // Load replays __transaction_state (the last record of a key wins, a
-// tombstone removes it) and completes what a crash interrupted: a
-// PrepareCommit or PrepareAbort gets its markers written again and is
-// completed (retried by Run's timer if that fails); an Ongoing transaction
-// resumes and times out later. Only a bad record fails the load.
+// tombstone removes it), serves every partition, and completes what a
+// crash interrupted: a PrepareCommit or PrepareAbort gets its markers
+// written again and is completed (retried by Run's timer if that fails);
+// an Ongoing transaction resumes and times out later. Only a bad record
+// fails the load.
 func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]) error {
+	txns, err := replayTxns(recs)
+	if err != nil {
+		return err
+	}
+	all := make([]int32, c.cfg.NumPartitions)
+	for p := range all {
+		all[p] = int32(p)
+	}
+	c.install(ctx, txns, all)
+	return nil
+}
+
+// LoadPartition is Load for one partition, on the broker that became its
+// leader; its transactional ids get COORDINATOR_LOAD_IN_PROGRESS until
+// then.
+func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition int32, recs iter.Seq2[Record, error]) error {
+	if partition < 0 || partition >= c.cfg.NumPartitions {
+		return fmt.Errorf("loading __transaction_state-%d: %d partitions", partition, c.cfg.NumPartitions)
+	}
+	txns, err := replayTxns(recs)
+	if err != nil {
+		return fmt.Errorf("partition %d: %w", partition, err)
+	}
+	c.install(ctx, txns, []int32{partition})
+	return nil
+}
+
+// UnloadPartition forgets the transactional ids of a partition this broker
+// no longer leads, once the request or timer holding the lock is done;
+// their requests get NOT_COORDINATOR (through Owns) and the new leader
+// loads them from its log.
+func (c *TxnCoordinator) UnloadPartition(partition int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if partition < 0 || partition >= c.cfg.NumPartitions {
+		return
+	}
+	c.loaded[partition] = false
+	n := 0
+	for id := range c.txns {
+		if c.TxnPartitionFor(id) == partition {
+			delete(c.txns, id)
+			n++
+		}
+	}
+	c.log.Info("unloaded transactions", "partition", partition, "transactional_ids", n)
+}
+
+func replayTxns(recs iter.Seq2[Record, error]) (map[string]*txnMeta, error) {
 	txns := make(map[string]*txnMeta)
 	for r, err := range recs {
 		if err != nil {
-			return fmt.Errorf("loading __transaction_state: %w", err)
+			return nil, fmt.Errorf("loading __transaction_state: %w", err)
 		}
 		var k kmsg.TxnMetadataKey
 		if err := k.ReadFrom(r.Key); err != nil {
-			return fmt.Errorf("loading __transaction_state: key: %w", err)
+			return nil, fmt.Errorf("loading __transaction_state: key: %w", err)
 		}
 		if r.Value == nil {
 			delete(txns, k.TransactionalID)
@@ -194,22 +250,56 @@ func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]
 		}
 		var v kmsg.TxnMetadataValue
 		if err := v.ReadFrom(r.Value); err != nil {
-			return fmt.Errorf("loading __transaction_state: value of %s: %w", k.TransactionalID, err)
+			return nil, fmt.Errorf("loading __transaction_state: value of %s: %w", k.TransactionalID, err)
 		}
 		txns[k.TransactionalID] = txnFromValue(k.TransactionalID, &v)
 	}
+	return txns, nil
+}
+
+// install serves the replayed ids of partitions and completes their
+// prepared transactions.
+func (c *TxnCoordinator) install(ctx context.Context, txns map[string]*txnMeta, partitions []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.txns = txns
-	for _, t := range txns {
-		if t.prepared() {
-			c.log.Info("completing a transaction interrupted by a restart", "transactional_id", t.id, "state", t.state.String())
+	for id, t := range txns {
+		c.txns[id] = t
+	}
+	for _, p := range partitions {
+		c.loaded[p] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(txns)) {
+		if t := txns[id]; t.prepared() {
+			c.log.Info("completing a transaction interrupted by a restart or a leadership change", "transactional_id", t.id, "state", t.state.String())
 			c.retryComplete(ctx, t)
 		}
 	}
-	c.loaded = true
-	c.log.Info("loaded transactions", "transactional_ids", len(txns))
+	c.log.Info("loaded transactions", "partitions", len(partitions), "transactional_ids", len(txns))
+}
+
+// unavailable is why this coordinator cannot serve a transactional id's
+// request now: (on a cluster) another broker leads its partition, or its
+// partition is still loading. The caller holds mu.
+func (c *TxnCoordinator) unavailable(id string) *kerr.Error {
+	p := c.TxnPartitionFor(id)
+	switch {
+	case c.cfg.Owns != nil && !c.cfg.Owns(p):
+		return kerr.NotCoordinator
+	case !c.loaded[p]:
+		return kerr.CoordinatorLoadInProgress
+	}
 	return nil
+}
+
+// loading reports whether a partition this coordinator serves is still
+// loading; the caller holds mu.
+func (c *TxnCoordinator) loading() bool {
+	for p, ok := range c.loaded {
+		if !ok && (c.cfg.Owns == nil || c.cfg.Owns(int32(p))) {
+			return true
+		}
+	}
+	return false
 }
 
 func txnFromValue(id string, v *kmsg.TxnMetadataValue) *txnMeta {
@@ -287,7 +377,7 @@ func (t *txnMeta) clone() *txnMeta {
 func (c *TxnCoordinator) commitStep(t, next *txnMeta) *kerr.Error {
 	next.updated = time.Now()
 	if err := c.persist(next); err != nil {
-		return kerr.CoordinatorNotAvailable
+		return appendFailed(err)
 	}
 	*t = *next
 	return nil
@@ -375,8 +465,8 @@ func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDR
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
-		return -1, -1, kerr.CoordinatorLoadInProgress
+	if e := c.unavailable(req.TransactionalID); e != nil {
+		return -1, -1, e
 	}
 	t := c.txns[req.TransactionalID]
 	if t == nil {
@@ -475,8 +565,8 @@ func (c *TxnCoordinator) check(id string, producerID int64, epoch int16, version
 // owner checks that the producer owns the transactional id at its current
 // epoch; the caller holds mu.
 func (c *TxnCoordinator) owner(id string, producerID int64, epoch int16, version, fencedVersion int16) (*txnMeta, *kerr.Error) {
-	if !c.loaded {
-		return nil, kerr.CoordinatorLoadInProgress
+	if e := c.unavailable(id); e != nil {
+		return nil, e
 	}
 	t := c.txns[id]
 	switch {
@@ -655,8 +745,8 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := c.cfg.AbortCheckInterval
-	if !c.loaded {
-		return min(next, 100*time.Millisecond)
+	if c.loading() {
+		next = min(next, 100*time.Millisecond)
 	}
 	for _, t := range c.txns {
 		if t.prepared() {

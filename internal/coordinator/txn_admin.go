@@ -11,17 +11,20 @@ import (
 )
 
 // DescribeTransactions describes transactional ids (DescribeTransactions);
-// an unknown one gets TRANSACTIONAL_ID_NOT_FOUND.
-func (c *TxnCoordinator) DescribeTransactions(ids []string) ([]kmsg.DescribeTransactionsResponseTransactionState, *kerr.Error) {
+// an unknown one gets TRANSACTIONAL_ID_NOT_FOUND, one of a partition not
+// served here NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS.
+func (c *TxnCoordinator) DescribeTransactions(ids []string) []kmsg.DescribeTransactionsResponseTransactionState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
-		return nil, kerr.CoordinatorLoadInProgress
-	}
 	out := make([]kmsg.DescribeTransactionsResponseTransactionState, 0, len(ids))
 	for _, id := range ids {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID, s.ProducerID, s.ProducerEpoch, s.StartTimestamp = id, -1, -1, -1
+		if e := c.unavailable(id); e != nil {
+			s.ErrorCode = e.Code
+			out = append(out, s)
+			continue
+		}
 		t := c.txns[id]
 		if t == nil {
 			s.ErrorCode = kerr.TransactionalIDNotFound.Code
@@ -40,7 +43,7 @@ func (c *TxnCoordinator) DescribeTransactions(ids []string) ([]kmsg.DescribeTran
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return out
 }
 
 // ListTransactions lists transactional ids matching the request's filters
@@ -68,7 +71,7 @@ func (c *TxnCoordinator) ListTransactions(req *kmsg.ListTransactionsRequest) *km
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
+	if c.loading() {
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		return resp
 	}

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -71,8 +70,8 @@ func (c *Coordinator) commitTxn(req *kmsg.TxnOffsetCommitRequest, write TxnWrite
 // the group's state, which the plain commit checks: Java's producer takes
 // REBALANCE_IN_PROGRESS here as fatal.
 func (c *Coordinator) txnCommitAllowed(req *kmsg.TxnOffsetCommitRequest) (*group, *kerr.Error) {
-	if !c.loaded {
-		return nil, kerr.CoordinatorLoadInProgress
+	if e := c.unavailable(req.Group); e != nil {
+		return nil, e
 	}
 	g := c.groups[req.Group]
 	switch {
@@ -106,19 +105,24 @@ func (c *Coordinator) txnCommitAllowed(req *kmsg.TxnOffsetCommitRequest) (*group
 }
 
 // CompleteTxnOffsets ends the producer's pending offsets in a partition of
-// __consumer_offsets once its transaction's marker is there: on commit each
-// becomes the committed offset unless a commit appended after it already
-// is; on abort they are dropped. It fails with ErrLoading until Load has
-// finished (the transaction coordinator completes the transaction later).
-func (c *Coordinator) CompleteTxnOffsets(ctx context.Context, partition int32, producerID int64, commit bool) error {
-	err, cerr := call(ctx, c, func() error {
-		if !c.loaded {
-			return ErrLoading
+// __consumer_offsets once its transaction's marker is there (at
+// markerOffset): on commit each becomes the committed offset unless a
+// commit appended after it already is; on abort they are dropped. For a
+// partition not loaded (yet) it is kept for the load, which applies it
+// unless its replay met the marker.
+func (c *Coordinator) CompleteTxnOffsets(ctx context.Context, partition int32, producerID int64, commit bool, markerOffset int64) error {
+	_, err := call(ctx, c, func() struct{} {
+		if partition < 0 || partition >= c.cfg.NumPartitions {
+			return struct{}{}
+		}
+		if !c.loaded[partition] {
+			c.deferred[partition] = append(c.deferred[partition], deferredCompletion{producerID, commit, markerOffset})
+			return struct{}{}
 		}
 		c.txns.complete(c.groups, partition, producerID, c.PartitionFor, commit)
-		return nil
+		return struct{}{}
 	})
-	return errors.Join(cerr, err)
+	return err
 }
 
 // txnIndex lists, by producer id, the groups holding offsets of the

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -39,13 +38,13 @@ func TestTxnOffsets(t *testing.T) {
 		if got := h.committedOffset("g", "t"); got != -1 {
 			t.Fatalf("offset visible before the commit marker: %d", got)
 		}
-		if err := h.c.CompleteTxnOffsets(t.Context(), h.c.PartitionFor("g")+1, 7, true); err != nil {
+		if err := h.c.CompleteTxnOffsets(t.Context(), h.c.PartitionFor("g")+1, 7, true, 200); err != nil {
 			t.Fatal(err)
 		}
 		if got := h.committedOffset("g", "t"); got != -1 {
 			t.Fatalf("a marker in another partition committed the offset: %d", got)
 		}
-		if err := h.c.CompleteTxnOffsets(t.Context(), h.c.PartitionFor("g"), 7, true); err != nil {
+		if err := h.c.CompleteTxnOffsets(t.Context(), h.c.PartitionFor("g"), 7, true, 200); err != nil {
 			t.Fatal(err)
 		}
 		if got := h.committedOffset("g", "t"); got != 17 {
@@ -58,7 +57,7 @@ func TestTxnOffsets(t *testing.T) {
 		if _, err := h.c.CommitTxnOffsets(t.Context(), req, write); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.c.CompleteTxnOffsets(t.Context(), h.c.PartitionFor("g"), 7, false); err != nil {
+		if err := h.c.CompleteTxnOffsets(t.Context(), h.c.PartitionFor("g"), 7, false, 200); err != nil {
 			t.Fatal(err)
 		}
 		if got := h.committedOffset("g", "t"); got != 17 {
@@ -91,15 +90,66 @@ func TestTxnOffsets(t *testing.T) {
 	})
 }
 
+// TestCompleteTxnOffsetsWhileLoading: a marker written while its
+// partition is not loaded waits for the load, which applies it only if its
+// replay did not meet the marker (else the producer's next transaction's
+// offsets would be committed by the previous one's marker).
 func TestCompleteTxnOffsetsWhileLoading(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, err := New(Config{}, &memStore{})
+		c, err := New(Config{NumPartitions: 1}, &memStore{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		go c.Run(t.Context())
-		if err := c.CompleteTxnOffsets(t.Context(), 0, 1, true); !errors.Is(err, ErrLoading) {
-			t.Fatalf("before Load: %v", err)
+		tp := topicPartition{"t", 0}
+		txnCommit := func(offset, value int64) LogRecord {
+			return LogRecord{Record: Record{Key: offsetKey("g", tp), Value: offsetValue(committed{offset: value, leaderEpoch: -1})}, Offset: offset, ProducerID: 1}
+		}
+		marker := LogRecord{Offset: 1, ProducerID: 1, Marker: CommitMarker}
+		replay := func(recs ...LogRecord) func(func(LogRecord, error) bool) {
+			return func(yield func(LogRecord, error) bool) {
+				for _, r := range recs {
+					if !yield(r, nil) {
+						return
+					}
+				}
+			}
+		}
+		committedOffset := func() int64 {
+			o, _ := call(t.Context(), c, func() int64 {
+				if g := c.groups["g"]; g != nil {
+					if o, ok := g.offsets[tp]; ok {
+						return o.offset
+					}
+				}
+				return -1
+			})
+			return o
+		}
+
+		// The marker (offset 1) was written after the replay's end.
+		if err := c.CompleteTxnOffsets(t.Context(), 0, 1, true, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.LoadPartition(t.Context(), 0, replay(txnCommit(0, 10))); err != nil {
+			t.Fatal(err)
+		}
+		if got := committedOffset(); got != 10 {
+			t.Fatalf("marker written during the load: offset %d, want 10", got)
+		}
+
+		// The replay met the marker and the producer's next transaction.
+		if err := c.UnloadPartition(t.Context(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CompleteTxnOffsets(t.Context(), 0, 1, true, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.LoadPartition(t.Context(), 0, replay(txnCommit(0, 10), marker, txnCommit(2, 20))); err != nil {
+			t.Fatal(err)
+		}
+		if got := committedOffset(); got != 10 {
+			t.Fatalf("a marker the replay met was applied again: offset %d, want 10 (20 still pending)", got)
 		}
 	})
 }

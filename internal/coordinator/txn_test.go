@@ -113,9 +113,9 @@ func mustInit(t *testing.T, c *TxnCoordinator, req InitProducerIDRequest) (int64
 
 func txnState(t *testing.T, c *TxnCoordinator, id string) kmsg.DescribeTransactionsResponseTransactionState {
 	t.Helper()
-	s, e := c.DescribeTransactions([]string{id})
-	if e != nil || len(s) != 1 {
-		t.Fatalf("DescribeTransactions: %v %v", s, e)
+	s := c.DescribeTransactions([]string{id})
+	if len(s) != 1 {
+		t.Fatalf("DescribeTransactions: %v", s)
 	}
 	return s[0]
 }

@@ -41,5 +41,10 @@ func (img *Image) AlterPartition(leader int32, topicID [16]byte, partition, lead
 			return nil, fmt.Errorf("%w: replica %d is fenced, shutting down or registered again", kerr.IneligibleReplica, id)
 		}
 	}
-	return (&PartitionChange{TopicID: topicID, Partition: partition, Leader: NoLeaderChange}).SetISR(slices.Clone(isr)), nil
+	c := (&PartitionChange{TopicID: topicID, Partition: partition, Leader: NoLeaderChange}).SetISR(slices.Clone(isr))
+	if target := reassigning(p); target != nil {
+		// The new ISR may complete the partition's reassignment.
+		img.completeReassignment(c, p, target, isr)
+	}
+	return c, nil
 }

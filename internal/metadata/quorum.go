@@ -45,6 +45,11 @@ type QuorumConfig struct {
 	// ElectionTimeout is Kafka's controller.quorum.election.timeout.ms
 	// (1 s); hashicorp/raft's heartbeat and election timeouts take it.
 	ElectionTimeout time.Duration
+	// Observer makes this node a broker-only one (not among Voters): it
+	// does not bootstrap the quorum but waits for the active controller to
+	// add it as a non-voter (AddObserver), then follows the log, as
+	// KRaft's observers do.
+	Observer bool
 }
 
 // Quorum is one node of the metadata quorum: a Raft member whose state
@@ -71,7 +76,7 @@ var (
 // bootstraps the quorum with every voter, as each voter does with the same
 // list, so a fresh cluster needs no format step.
 func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
-	if _, ok := cfg.Voters[cfg.NodeID]; !ok {
+	if _, ok := cfg.Voters[cfg.NodeID]; !ok && !cfg.Observer {
 		return nil, fmt.Errorf("controller.quorum.voters: node.id %d is not among the voters %v", cfg.NodeID, slices.Sorted(maps.Keys(cfg.Voters)))
 	}
 	if cfg.Logger == nil {
@@ -127,7 +132,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		}
 		return nil, err
 	}
-	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has {
+	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has && !cfg.Observer {
 		var servers []raft.Server
 		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {
 			servers = append(servers, raft.Server{ID: serverID(id), Address: raft.ServerAddress(cfg.Voters[id])})
