@@ -84,14 +84,6 @@ func (c *Config) peerOverrides() map[int32]string {
 	return over
 }
 
-// peers is where this node dials each voter: its controller.quorum.voters
-// address unless kafkit.peer.address.overrides names another.
-func (c *Config) peers() map[int32]string {
-	peers := c.voters()
-	maps.Copy(peers, c.peerOverrides())
-	return peers
-}
-
 // controllerNames are the controller's listener names:
 // controller.listener.names, else CONTROLLER (the name Kafka's sample
 // configs use) on a node with process.roles.

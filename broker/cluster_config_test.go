@@ -32,14 +32,14 @@ func TestClusterConfigKeys(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	if p := cfg.peers(); p[1] != "127.0.0.1:19093" || p[3] != "127.0.0.1:19095" {
-		t.Errorf("peers without overrides %v", p)
+	if p := cfg.peerOverrides(); len(p) != 0 {
+		t.Errorf("overrides without the key %v", p)
 	}
 	if err := cfg.Set(map[string]string{"kafkit.peer.address.overrides": "3@127.0.0.1:29095"}); err != nil || cfg.Validate() != nil {
 		t.Fatalf("overrides: %v, %v", err, cfg.Validate())
 	}
-	if p := cfg.peers(); p[1] != "127.0.0.1:19093" || p[3] != "127.0.0.1:29095" || cfg.voters()[3] != "127.0.0.1:19095" {
-		t.Errorf("peers with node 3 overridden %v (voters %v)", p, cfg.voters())
+	if p := cfg.peerOverrides(); len(p) != 1 || p[3] != "127.0.0.1:29095" || cfg.voters()[3] != "127.0.0.1:19095" {
+		t.Errorf("overrides with node 3 overridden %v (voters %v)", p, cfg.voters())
 	}
 
 	// Kafka's shipped single-node file: one voter, itself. No cluster.
