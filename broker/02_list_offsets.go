@@ -67,7 +67,7 @@ func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool) (int64, 
 		if readCommitted {
 			return p.log.LastStableOffset(), -1, nil
 		}
-		return p.log.EndOffset(), -1, nil
+		return p.log.HighWatermark(), -1, nil
 	case tsEarliest, tsEarliestLocal:
 		return p.log.StartOffset(), -1, nil
 	case tsLatestTiered:

@@ -253,6 +253,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 			touched[x.TopicID] = true
 		case *metadata.RemoveTopic:
 			if t := c.b.topics.getByID(x.ID); t != nil {
+				c.stopReplicas(t)
 				if err := c.b.topics.deleteLocal(t.name); err != nil {
 					c.b.log.Warn("deleting a removed topic's logs", "topic", t.name, "err", err)
 				}
@@ -281,6 +282,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 			c.b.log.Warn("applying topic configs", "topic", name, "err", err)
 		}
 	}
+	c.applyReplication(records, img)
 }
 
 // adopt makes the local topic name the image's: id, at least partitions
