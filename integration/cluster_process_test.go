@@ -39,7 +39,11 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startProcessCluster(t *testing.T, n int) *processCluster {
+func startProcessCluster(t *testing.T, n int) *processCluster { return startProcessClusterWith(t, n, "") }
+
+// startProcessClusterWith starts the cluster with extra properties lines
+// after the common ones (a key given again there wins).
+func startProcessClusterWith(t *testing.T, n int, extra string) *processCluster {
 	bin, err := brokerBinary()
 	if err != nil {
 		t.Fatalf("building cmd/broker: %v", err)
@@ -74,7 +78,7 @@ broker.heartbeat.interval.ms=200
 broker.session.timeout.ms=2000
 group.initial.rebalance.delay.ms=0
 kafkit.http.listen=
-`, i+1, strings.Join(voters, ","), pc.addrs[i], ctrl[i], pc.addrs[i], filepath.Join(dir, fmt.Sprintf("logs-%d", i+1)))
+%s`, i+1, strings.Join(voters, ","), pc.addrs[i], ctrl[i], pc.addrs[i], filepath.Join(dir, fmt.Sprintf("logs-%d", i+1)), extra)
 		f := filepath.Join(dir, fmt.Sprintf("node%d.properties", i+1))
 		if err := os.WriteFile(f, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
