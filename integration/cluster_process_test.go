@@ -39,7 +39,9 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startProcessCluster(t *testing.T, n int) *processCluster { return startProcessClusterWith(t, n, "") }
+func startProcessCluster(t *testing.T, n int) *processCluster {
+	return startProcessClusterWith(t, n, "")
+}
 
 // startProcessClusterWith starts the cluster with extra properties lines
 // after the common ones (a key given again there wins).
