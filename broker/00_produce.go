@@ -100,7 +100,7 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 	if len(waits) > 0 {
 		// acks=all: answered once the high watermark passes every
 		// partition's records, while the connection goes on reading.
-		rc.await = func() { awaitAcks(rc.ctx, time.Duration(req.TimeoutMillis)*time.Millisecond, waits, resp) }
+		rc.await = func() { awaitAcks(rc.ctx, time.Duration(req.TimeoutMillis)*time.Millisecond, waits, failProduce(resp)) }
 	}
 	return resp, nil
 }

@@ -177,8 +177,8 @@ type ackWait struct {
 // awaitAcks completes an acks=all Produce (Kafka's DelayedProduce): each
 // waiting partition is done when AcksDone says so; what is still waiting
 // after the request's timeout (or when the connection goes) gets
-// REQUEST_TIMED_OUT.
-func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, resp *kmsg.ProduceResponse) {
+// REQUEST_TIMED_OUT. failed is called for each partition that failed.
+func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, failed func(w ackWait, code int16)) {
 	ch := make(chan struct{}, 1)
 	for _, w := range waits {
 		w.rp.Watch(ch)
@@ -195,7 +195,7 @@ func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, resp
 				continue
 			}
 			if err != nil {
-				failProduce(&resp.Topics[w.topic].Partitions[w.part], errorCode(err))
+				failed(w, errorCode(err))
 			}
 		}
 		if waits = pending; len(waits) == 0 {
@@ -208,15 +208,19 @@ func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, resp
 		case <-ctx.Done():
 		}
 		for _, w := range waits {
-			failProduce(&resp.Topics[w.topic].Partitions[w.part], kerr.RequestTimedOut.Code)
+			failed(w, kerr.RequestTimedOut.Code)
 		}
 		return
 	}
 }
 
-func failProduce(sp *kmsg.ProduceResponseTopicPartition, code int16) {
-	sp.ErrorCode = code
-	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+// failProduce fails a partition of an acks=all Produce that waited.
+func failProduce(resp *kmsg.ProduceResponse) func(ackWait, int16) {
+	return func(w ackWait, code int16) {
+		sp := &resp.Topics[w.topic].Partitions[w.part]
+		sp.ErrorCode = code
+		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+	}
 }
 
 // replicaOf is the follower a Fetch comes from (ReplicaID before v15,
@@ -356,4 +360,29 @@ func (c *cluster) checkpointLoop() {
 func (p *partition) leads() bool {
 	rp := p.repl.Load()
 	return rp != nil && rp.IsLeader(-1)
+}
+
+// internalCommitTimeout bounds a coordinator's wait for its record to be
+// committed.
+const internalCommitTimeout = 10 * time.Second
+
+// appendCommitted appends a coordinator's batch to its internal topic's
+// partition and, on a cluster, returns only once the high watermark passed
+// it (as Kafka's CoordinatorRuntime completes a write when the high
+// watermark reaches it): an offset commit or a transaction's state is not
+// acknowledged before the in-sync replicas have it. The coordinator blocks
+// meanwhile.
+func (b *Broker) appendCommitted(p *partition, batch []byte, now time.Time) (storage.AppendResult, error) {
+	res, err := b.appendLocal(p, -1, batch, now)
+	if err != nil {
+		return res, err
+	}
+	p.notify()
+	if b.cluster == nil {
+		return res, nil
+	}
+	awaitAcks(b.ctx, internalCommitTimeout, []ackWait{{rp: p.repl.Load(), required: res.LastOffset + 1}}, func(_ ackWait, code int16) {
+		err = kerr.ErrorForCode(code)
+	})
+	return res, err
 }

@@ -202,7 +202,7 @@ func (s shareStore) append(k share.Key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(k), Value: value}}, recordbatch.NoProducer())
+	_, err = s.b.appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(k), Value: value}}, recordbatch.NoProducer())
 	return err
 }
 
