@@ -5,10 +5,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// OffsetForLeaderEpoch: v0-4 (v2 current leader epoch fencing, v4
-// flexible). A single-node broker has led every partition since epoch 0, so
-// the end offset of any epoch ≥ 0 is the log end offset (KIP-101/KIP-320:
-// clients use it to detect log truncation, which cannot happen here).
+// OffsetForLeaderEpoch: v0-4 (v2 current leader epoch fencing, v3 replica
+// id, v4 flexible). Followers ask it where an epoch of theirs ended on the
+// leader, to truncate what the leader does not have (KIP-101, KIP-279);
+// consumers ask it to detect a truncated log after a leader change
+// (KIP-320). It is answered from the partition's leader epoch cache.
 var offsetForLeaderEpochVersions = versions{0, 4}
 
 func (b *Broker) handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochRequest) (kmsg.Response, error) {
@@ -21,15 +22,33 @@ func (b *Broker) handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeade
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			current := rp.CurrentLeaderEpoch
+			if rc.version < 2 {
+				current = -1 // not in the request: not checked
+			}
+			// Kafka's Partition.lastOffsetForLeaderEpoch: the current leader
+			// epoch is checked first (older: FENCED_LEADER_EPOCH, newer:
+			// UNKNOWN_LEADER_EPOCH, -1: not checked), then leadership; a
+			// follower's own request (ReplicaID >= 0) needs the leader too.
+			// A single node leads every partition at epoch 0.
+			leaderEpoch := int32(0)
+			local := t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.partitions)
 			switch {
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
+			case b.cluster != nil:
+				l := b.cluster.checkLeader(rt.Topic, rp.Partition, current)
+				sp.ErrorCode, leaderEpoch = l.code, l.leaderEpoch
+				if sp.ErrorCode == 0 && !local {
+					// Led here by the metadata, but the log is not open yet.
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				}
+			case !local:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rc.version >= 2 && rp.CurrentLeaderEpoch > 0:
+			case current > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case rp.LeaderEpoch < 0:
-				// UNDEFINED_EPOCH: Kafka answers -1/-1 without an error.
-			default:
-				sp.LeaderEpoch, sp.EndOffset = 0, t.partitions[rp.Partition].log.EndOffset()
+			}
+			if sp.ErrorCode == 0 {
+				// An undefined answer (-1, -1) has no error, as in Kafka.
+				sp.LeaderEpoch, sp.EndOffset = t.partitions[rp.Partition].log.EndOffsetForEpochAsLeader(leaderEpoch, rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

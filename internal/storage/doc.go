@@ -9,7 +9,9 @@
 // transaction coordinator's commit and abort markers, LastStableOffset,
 // ReadCommitted and AbortedTransactions for read_committed fetches,
 // Cleanable and Clean from its log cleaner (cleanup.policy=compact),
-// ApplyRetention on its
+// EndOffsetForEpoch (and EndOffsetForEpochAsLeader) for OffsetForLeaderEpoch,
+// AppendAsFollower, TruncateTo and TruncateFullyAndStartAt on a follower
+// replica, AssignLeaderEpoch when it becomes leader, ApplyRetention on its
 // retention tick, ExpireProducers on its producer.id.expiration tick, Flush
 // on its flush tick and Close at shutdown. The group and
 // transaction coordinators use the same Log for __consumer_offsets and
@@ -20,7 +22,10 @@
 // # Batches
 //
 // Only record batches of magic 2 are stored, byte for byte as the Produce
-// request carried them, except for the fields the broker owns: the base
+// request carried them (a follower's AppendAsFollower stores the leader's
+// batches byte for byte, owned fields included, after checking their
+// framing, CRC and increasing offsets), except for the fields the broker
+// owns: the base
 // offset (bytes 0-7) and partition leader epoch (bytes 12-15), which lie
 // outside the CRC, and maxTimestamp (bytes 35-42): the largest record
 // timestamp, as Kafka's LogValidator sets it whatever the client claimed,
@@ -48,6 +53,7 @@
 //	recovery-point-offset-checkpoint   offsets below it are fsynced
 //	log-start-offset-checkpoint        log start offset set by DeleteRecords
 //	.kafka_cleanshutdown               present while the log is as a clean shutdown left it
+//	leader-epoch-checkpoint            the leader epoch cache (see Leader epochs)
 //	partition.metadata                 the topic id (AssignTopicID), as Kafka's
 //	cleaner-offset-checkpoint          offsets below it were compacted (Kafka keeps
 //	                                   one per log directory; kafkit one per partition)
@@ -136,13 +142,65 @@
 // int64. It is written at every roll and at Close; only the newest is kept.
 // (Kafka's own snapshot format differs; these files are kafkit's.)
 //
+// # Leader epochs
+//
+// The leader epoch cache (Kafka's LeaderEpochFileCache) maps each leader
+// epoch to the first offset written in it; entries strictly increase in
+// both. Append records its leaderEpoch at the append's base offset the
+// first time it appears, AppendAsFollower each batch's partition leader
+// epoch at its base offset, AssignLeaderEpoch an epoch at the log end
+// offset; as in Kafka's assign, an entry of the latest epoch at a later
+// offset changes nothing, and entries whose epoch or start offset is at or
+// above a new one's are dropped first. Negative epochs are not recorded.
+// A truncation drops the entries starting at or after the new end; a
+// larger log start (DeleteRecords, retention) drops the entries below it,
+// the last one moved to start there. EndOffsetForEpoch(e) is Kafka's
+// endOffsetFor: (e, log end offset) when e is the latest epoch; (-1, -1)
+// for -1, an epoch above the latest or an empty cache; (e, first entry's
+// start) for an epoch below the first; else the largest cached epoch at or
+// below e and the start offset of the next one.
+//
+// leader-epoch-checkpoint holds the cache as Kafka writes it: "0\n", the
+// entry count, then "<epoch> <startOffset>" lines. It is written (see
+// Checkpoint files) whenever the cache changes, before the change is
+// published, so an entry of the cache is never missing from the file; an
+// append that fails after the write leaves an entry at or beyond the log
+// end offset, which the next Open drops. Epochs change only with
+// leadership, so the fsyncs are rare.
+//
+// # Replication
+//
+// AppendAsFollower takes batches whose first base offset is at least the
+// log end offset (ErrOffsetMismatch below it; a gap above it, as a
+// compacted leader's log has, is kept), writes them in runs that fit
+// segment.bytes, and applies them to the producers' state, the aborted
+// transaction index and the epoch cache as the replay at Open does.
+// TruncateTo(o) removes every batch whose last offset is at or above o (a
+// batch holding o goes whole, so the new end may be below o): later
+// segments are deleted, the segment holding o is cut (its .index entries
+// past the cut and the .timeindex entries written with them dropped), the
+// files and the directory are fsynced, the recovery point, the cleaner
+// checkpoint and a log start above the new end come down to it, the epoch
+// cache is cut, and the producers' state and aborted transaction index are
+// rebuilt from the producer snapshot at or below the new end (a later one
+// is deleted) or from the first batch; the cut segment's .txnindex is
+// rewritten. A truncation below the first segment's base, and
+// TruncateFullyAndStartAt(o), delete every segment and restart the log at
+// o with empty producer state and epoch cache, every checkpoint moved to o.
+// Both wait for a running Clean.
+//
 // # Checkpoint files
 //
 // recovery-point-offset-checkpoint and log-start-offset-checkpoint use
 // Kafka's checkpoint text format with a single entry: "0\n1\n<topic>
 // <partition> <offset>\n", topic and partition taken from the directory name.
-// Every checkpoint, snapshot and marker is written to "<name>.tmp", fsynced,
-// renamed over <name>, and the directory fsynced.
+// WriteOffsetCheckpoint and ReadOffsetCheckpoint read and write the same
+// format with any number of "<topic> <partition> <offset>" lines (sorted),
+// as Kafka's per-log-directory replication-offset-checkpoint; a reader
+// accepts what Kafka's does (an empty file, any whitespace between fields)
+// and refuses a wrong version or count, negative numbers and repeated
+// partitions. Every checkpoint, snapshot and marker is written to
+// "<name>.tmp", fsynced, renamed over <name>, and the directory fsynced.
 //
 // # Durability
 //
@@ -204,6 +262,10 @@
 // segments that are no longer active get their .txnindex rewritten. A
 // .txnindex that fails its checks (size, version, entries outside its
 // segment or out of order) discards the snapshot: everything is replayed.
+// The leader epoch cache is leader-epoch-checkpoint with the epochs of the
+// batches from the first recovered segment on assigned again (of every
+// batch when the file is missing or unreadable; the file is then
+// rewritten), cut at the log end offset and below the log start offset.
 // Open finally fsyncs the recovered files and writes the recovery point at
 // the log end offset. It reads only the files the directory lists, and
 // after a clean shutdown not the recovery point (it is the log end offset).

@@ -49,6 +49,9 @@ func (c *epochCache) assign(epoch int32, startOffset int64) bool {
 // truncateFromEnd removes the entries starting at or after endOffset (the
 // log was truncated there) and reports whether any went.
 func (c *epochCache) truncateFromEnd(endOffset int64) bool {
+	if endOffset < 0 {
+		return false // Kafka's UNDEFINED_EPOCH_OFFSET
+	}
 	i := len(*c)
 	for i > 0 && (*c)[i-1].startOffset >= endOffset {
 		i--
@@ -209,6 +212,50 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.epochs.endOffsetFor(epoch, l.end.Load())
+}
+
+// EndOffsetForEpochAsLeader is EndOffsetForEpoch as the leader of
+// leaderEpoch answers it. Kafka's leader assigns its epoch at its log end
+// offset when it becomes leader (Partition.makeLeader), so that a replica
+// of an older epoch learns where that epoch ended before the new leader
+// has written anything (KIP-279); the answer here is computed as if that
+// assignment were in the cache, whether or not AssignLeaderEpoch ran (a
+// single-node broker leads every partition at epoch 0 and never calls it).
+func (l *Log) EndOffsetForEpochAsLeader(leaderEpoch, epoch int32) (int32, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	end := l.end.Load()
+	return withEpoch(l.epochs, leaderEpoch, end).endOffsetFor(epoch, end)
+}
+
+// AssignLeaderEpoch records that this replica leads from epoch on, at the
+// log end offset, as Kafka's leader does when it becomes leader
+// (maybeAssignEpochStartOffset in Partition.makeLeader): leader-epoch-checkpoint is
+// written before it returns. An epoch at or below the latest changes
+// nothing unless the cache must drop entries to stay monotonic (Kafka's
+// assign).
+func (l *Log) AssignLeaderEpoch(epoch int32) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	c := withEpoch(l.epochs, epoch, l.end.Load())
+	if slices.Equal(c, l.epochs) {
+		return nil
+	}
+	// The file is not part of the segments' recovery: the directory is
+	// needed, not the segment files or the end of a clean shutdown.
+	if err := l.createDir(); err != nil {
+		return fmt.Errorf("storage: create %s: %w", l.dir, err)
+	}
+	if err := l.persistEpochs(c); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.epochs = c
+	l.mu.Unlock()
+	return nil
 }
 
 // epochEntries returns a copy of the leader epoch cache, oldest first.

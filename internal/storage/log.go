@@ -242,6 +242,12 @@ func (l *Log) load(now time.Time) error {
 			}
 		}
 		recovered = nil
+		// The producers' state of deleted batches goes with them (Kafka's
+		// truncateFullyAndStartAt at load).
+		for _, off := range snapshots {
+			l.removeFile(filepath.Base(offsetFileName(l.dir, off, extSnapshot)))
+		}
+		snapshots, txnIndexes = nil, nil
 		l.segments = []*segment{newSegment(l.dir, logStart, now, int64(l.cfg.IndexIntervalBytes), l.logger)}
 		l.filesPending = true
 	}

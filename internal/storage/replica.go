@@ -196,7 +196,7 @@ func (l *Log) TruncateTo(off int64) error {
 	}
 	doomed := slices.Clone(l.segments[i+1:])
 	l.mu.Lock()
-	err = s.applyCut(cut)
+	s.publishCut(cut)
 	l.segments = l.segments[:i+1]
 	newEnd := s.next
 	l.end.Store(newEnd)
@@ -205,49 +205,58 @@ func (l *Log) TruncateTo(off int64) error {
 	}
 	l.aborted = slices.DeleteFunc(l.aborted, func(e txnIndexEntry) bool { return e.LastOffset >= newEnd })
 	l.mu.Unlock()
+	// Readers no longer look past the cut. The later segments go last
+	// first, and are gone for good before the cut: a crash leaves a prefix
+	// of the old log that its epoch cache (still the old one) describes,
+	// never a cut segment followed by old ones.
 	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for _, d := range doomed {
+	for _, d := range slices.Backward(doomed) {
 		l.logger.Info("deleting segment truncated away", "segment", d.base, "end_offset", d.next)
 		errs = append(errs, d.remove(l.fsys, l.dir))
 	}
-	errs = append(errs, s.sync(), l.fsys.SyncDir(l.dir))
+	errs = append(errs, l.fsys.SyncDir(l.dir), s.truncateFiles(cut))
+	errs = append(errs, s.sync())
+	l.unflushedMsgs, l.lastFlush = 0, time.Now()
+	// The state derived from the batches follows the cut even when a file
+	// operation failed: the log in memory is cut, and a Close must not
+	// write a snapshot of producers it no longer has.
+	errs = append(errs, l.afterTruncation(newEnd))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("storage: truncate %s to %d: %w", l.dir, off, err)
 	}
 	l.logger.Info("truncated log", "target", off, "log_end_offset", newEnd, "segments_deleted", len(doomed))
-	l.unflushedMsgs, l.lastFlush = 0, time.Now()
-	return l.afterTruncation(newEnd)
+	return nil
 }
 
 // afterTruncation brings the state derived from the batches back to a log
 // cut at end: checkpoints, epoch cache, producers and the aborted
 // transaction index. The caller holds appendMu and cut the segments.
+// Each step runs even if an earlier one failed; the errors are joined.
 func (l *Log) afterTruncation(end int64) error {
+	var errs []error
 	if start := l.start.Load(); start == end {
 		// The log start came down with the end (it never exceeds it).
-		if err := writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, start); err != nil {
-			return fmt.Errorf("storage: %w", err)
-		}
+		errs = append(errs, writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, start))
 	}
 	if l.recoveryPoint > end {
-		if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, end); err != nil {
-			return fmt.Errorf("storage: %w", err)
+		// Until it is written, the recovery point stays too high: an Open
+		// would trust the cut segment, which is fsynced, or find it short
+		// and recover it.
+		err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, end)
+		if err == nil {
+			l.recoveryPoint = end
 		}
-		l.recoveryPoint = end
+		errs = append(errs, err)
 	}
 	if l.cleanerFirstDirty() > end {
-		if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, end); err != nil {
-			return fmt.Errorf("storage: %w", err)
+		err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, end)
+		if err == nil {
+			l.firstDirty = end
 		}
-		l.firstDirty = end
+		errs = append(errs, err)
 	}
-	if err := l.truncateEpochsFromEnd(end); err != nil {
-		return err
-	}
-	return l.rebuildProducers(end)
+	errs = append(errs, l.truncateEpochsFromEnd(end), l.rebuildProducers(end))
+	return errors.Join(errs...)
 }
 
 // truncateEpochsFromEnd drops the epoch cache entries starting at or
@@ -257,13 +266,13 @@ func (l *Log) truncateEpochsFromEnd(end int64) error {
 	if !c.truncateFromEnd(end) {
 		return nil
 	}
-	if err := l.persistEpochs(c); err != nil {
-		return err
-	}
+	// Published even if the file is not written: entries past the log end
+	// are wrong in memory, and the next Open cuts them from the file.
+	err := l.persistEpochs(c)
 	l.mu.Lock()
 	l.epochs = c
 	l.mu.Unlock()
-	return nil
+	return err
 }
 
 // rebuildProducers recomputes the producers' state and the aborted
@@ -333,8 +342,22 @@ func (l *Log) truncateFullyAndStartAt(off int64) error {
 	}
 	now := time.Now()
 	cleaned := l.cleanerFirstDirty() > off
+	// The log start goes first: a crash among the removals below then
+	// leaves old segments under it, which Open deletes, not a mix of old
+	// data and the new start. (An off below the log is no higher than the
+	// start: old segments that survive a crash are then the whole old log,
+	// or the suffix retention would leave.)
+	if err := writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, off); err != nil {
+		return fmt.Errorf("storage: truncate %s fully: %w", l.dir, err)
+	}
+	// The producer snapshot goes before the batches it describes: Open
+	// would load one below the new segment.
+	if l.snapshotOffset >= 0 {
+		l.removeFile(filepath.Base(offsetFileName(l.dir, l.snapshotOffset, extSnapshot)))
+		l.snapshotOffset = -1
+	}
 	// The new segment may share the base of an old one: the old files go
-	// first, and the directory is synced before the checkpoints name off.
+	// first.
 	doomed := slices.Clone(l.segments)
 	l.mu.Lock()
 	l.segments = nil
@@ -356,38 +379,29 @@ func (l *Log) truncateFullyAndStartAt(off int64) error {
 	l.aborted = nil
 	l.firstUnstable = -1
 	l.producers = newProducerStates()
+	l.epochs = nil
 	l.mu.Unlock()
 	errs = append(errs, l.fsys.SyncDir(l.dir))
+	l.unflushedMsgs, l.lastFlush = 0, now
+	if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, off); err == nil {
+		l.recoveryPoint = off
+	} else {
+		errs = append(errs, err)
+	}
+	if cleaned {
+		if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, off); err == nil {
+			l.firstDirty = off
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	// Written even when the cache was empty: the file may hold entries a
+	// failed append left beyond the log (persistEpochs).
+	errs = append(errs, writeFileAtomic(l.fsys, filepath.Join(l.dir, leaderEpochFile), encodeEpochCheckpoint(nil)))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("storage: truncate %s fully: %w", l.dir, err)
 	}
 	l.logger.Info("truncated log fully", "log_start_offset", off)
-	if l.snapshotOffset >= 0 {
-		l.removeFile(filepath.Base(offsetFileName(l.dir, l.snapshotOffset, extSnapshot)))
-		l.snapshotOffset = -1
-	}
-	l.unflushedMsgs, l.lastFlush = 0, now
-	if err := writeCheckpoint(l.fsys, l.dir, logStartOffsetFile, off); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, off); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	l.recoveryPoint = off
-	if cleaned {
-		if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, off); err != nil {
-			return fmt.Errorf("storage: %w", err)
-		}
-		l.firstDirty = off
-	}
-	// Written even when the cache is empty: the file may hold entries a
-	// failed append left beyond the log (persistEpochs).
-	if err := writeFileAtomic(l.fsys, filepath.Join(l.dir, leaderEpochFile), encodeEpochCheckpoint(nil)); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	l.mu.Lock()
-	l.epochs = nil
-	l.mu.Unlock()
 	return nil
 }
 
@@ -445,22 +459,33 @@ func (s *segment) cutAt(off int64) (segmentCut, error) {
 		c.next = h.nextOffset()
 		p += int64(h.size)
 	}
-	if pos == 0 {
+	switch {
+	case pos == 0:
 		c.rollTs = -1
+	case c.rollTs < 0:
+		// An inactive segment loaded at Open: segment.ms counts from its
+		// first batch once it is active again.
+		h, problem, err := s.readFrame(0, pos, buf)
+		if err != nil {
+			return c, err
+		}
+		if problem == "" {
+			c.rollTs = h.maxTimestamp
+		}
 	}
 	return c, nil
 }
 
-// applyCut truncates the segment's files and publishes c. The caller holds
-// appendMu and mu's write lock (readers must not read what goes).
-func (s *segment) applyCut(c segmentCut) error {
-	if c.size == s.size {
-		return nil
-	}
-	err := errors.Join(s.log.Truncate(c.size),
-		s.idx.Truncate(int64(len(c.index))*offsetIndexEntrySize),
-		s.tidx.Truncate(int64(len(c.tindex))*timeIndexEntrySize))
+// publishCut makes the cut segment's state the published one. The caller
+// holds appendMu and mu's write lock.
+func (s *segment) publishCut(c segmentCut) {
 	s.size, s.next, s.index, s.tindex = c.size, c.next, c.index, c.tindex
 	s.maxTs, s.maxTsOffset, s.bytesSinceIndex, s.rollTs = c.maxTs, c.maxTsOffset, c.sinceIdx, c.rollTs
-	return err
+}
+
+// truncateFiles cuts the segment's files to the published cut c.
+func (s *segment) truncateFiles(c segmentCut) error {
+	return errors.Join(s.log.Truncate(c.size),
+		s.idx.Truncate(int64(len(c.index))*offsetIndexEntrySize),
+		s.tidx.Truncate(int64(len(c.tindex))*timeIndexEntrySize))
 }
