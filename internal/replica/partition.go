@@ -212,6 +212,11 @@ func (p *Partition) maybeIncrementHWLocked(now time.Time) bool {
 func (p *Partition) becomeLeaderLocked(now time.Time) {
 	p.leader = true
 	p.epochStart = p.Log.EndOffset()
+	if err := p.Log.AssignLeaderEpoch(p.state.LeaderEpoch); err != nil {
+		// Reads answer as if it were assigned (EndOffsetForEpochAsLeader);
+		// the first append assigns it again.
+		p.m.log.Warn("recording the leader epoch", "topic", p.Topic, "partition", p.Index, "err", err)
+	}
 	p.proposed, p.queued = nil, false
 	p.followers = map[int32]*follower{}
 	for _, id := range p.state.Replicas {
@@ -242,40 +247,11 @@ func (p *Partition) syncFollowersLocked() {
 }
 
 // endOffsetForEpochLocked is Kafka's lastOffsetForLeaderEpoch on the
-// leader: the log's epoch cache plus the current epoch, which starts at
-// epochStart even before a record was appended in it (Kafka assigns it
-// when it becomes leader; the log's cache learns it from the first
-// append). (-1, -1) when epoch is unknown.
+// leader: the log's epoch cache with the current epoch starting where this
+// broker became leader (storage's EndOffsetForEpochAsLeader). (-1, -1) when
+// epoch is unknown.
 func (p *Partition) endOffsetForEpochLocked(epoch int32) (int32, int64) {
-	cur := p.state.LeaderEpoch
-	switch {
-	case epoch == cur:
-		return epoch, p.Log.EndOffset()
-	case epoch > cur:
-		return -1, -1
-	}
-	if latest := p.Log.LatestEpoch(); latest < cur && epoch > latest {
-		// Between the cache's last epoch and the current one: the next
-		// known epoch is the current, starting at epochStart.
-		if latest < 0 {
-			return epoch, p.epochStart
-		}
-		return latest, p.epochStart
-	}
-	return p.Log.EndOffsetForEpoch(epoch)
-}
-
-// EndOffsetForEpoch answers OffsetForLeaderEpoch on the leader, with the
-// current epoch known from the moment it began (see
-// endOffsetForEpochLocked); ok is false when this broker does not lead.
-func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.leader {
-		return -1, -1, false
-	}
-	e, o := p.endOffsetForEpochLocked(epoch)
-	return e, o, true
+	return p.Log.EndOffsetForEpochAsLeader(p.state.LeaderEpoch, epoch)
 }
 
 // FollowerFetch is one partition of a follower's Fetch.
