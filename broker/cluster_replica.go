@@ -291,7 +291,12 @@ func (c *cluster) replicaFill(id int32, brokerEpoch int64) func(*reqCtx, []fetch
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.Diverging.Epoch, res.Diverging.EndOffset
 				if err != nil {
-					sp.ErrorCode = fetchErrorCode(b, p, err)
+					var ke *kerr.Error
+					if errors.As(err, &ke) {
+						sp.ErrorCode = ke.Code // the leader's checks: nothing to log
+					} else {
+						sp.ErrorCode = fetchErrorCode(b, p, err)
+					}
 					break
 				}
 				if len(res.Records) > 0 {
