@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -223,8 +224,17 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 	if id, ok := c.q.Controller(); ok {
 		ids = append([]int32{id}, ids...)
 	}
+	// One copy of req per attempt, made before any is sent: kgo sets the
+	// version on the request it is given, and an attempt given up on may
+	// still be doing so.
+	attempts := make([]kmsg.Request, len(ids))
+	for i := range ids {
+		v := reflect.New(reflect.TypeOf(req).Elem())
+		v.Elem().Set(reflect.ValueOf(req).Elem())
+		attempts[i] = v.Interface().(kmsg.Request)
+	}
 	var last error = kerr.NotController
-	for _, id := range ids {
+	for i, id := range ids {
 		if id == c.b.nodeID && !c.q.IsController() {
 			// It would answer NOT_CONTROLLER, or forward an admin
 			// request to the controller again.
@@ -234,7 +244,7 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 		if err != nil {
 			return nil, err
 		}
-		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		resp, err := cl.SeedBrokers()[0].Request(ctx, attempts[i])
 		if err != nil {
 			last = err
 			continue

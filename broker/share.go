@@ -99,7 +99,7 @@ func (b *Broker) shareStartOffset(group string, p *partition) int64 {
 			return off
 		}
 	}
-	return p.log.EndOffset()
+	return p.log.HighWatermark()
 }
 
 // sharePartition finds a share-partition's log partition by topic id.
