@@ -191,7 +191,7 @@ func (f *fetcher) process(sent []sentPartition, fr *kmsg.FetchResponse) {
 			var err error
 			switch code := kerr.ErrorForCode(sp.ErrorCode); {
 			case code == nil && (sp.DivergingEpoch.Epoch >= 0 || sp.DivergingEpoch.EndOffset >= 0):
-				_, err = s.p.truncateDiverging(leader, s.epoch, sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset)
+				err = s.p.truncateDiverging(leader, s.epoch, sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset)
 			case code == nil:
 				err = s.p.appendFromLeader(leader, s.epoch, sp.RecordBatches, sp.HighWatermark, sp.LogStartOffset)
 			case errors.Is(code, kerr.OffsetOutOfRange) && s.p.Log.EndOffset() < sp.LogStartOffset:

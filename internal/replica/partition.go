@@ -103,13 +103,6 @@ func (p *Partition) IsLeader(epoch int32) bool {
 	return p.leader && (epoch < 0 || epoch == p.state.LeaderEpoch)
 }
 
-// LeaderEpoch is the partition's leader epoch as this broker applied it.
-func (p *Partition) LeaderEpoch() int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.LeaderEpoch
-}
-
 // effectiveMinISRLocked is Kafka's effectiveMinIsr: min.insync.replicas,
 // at most the replication factor.
 func (p *Partition) effectiveMinISRLocked() int {
@@ -470,11 +463,11 @@ func (p *Partition) followingLocked(leader, epoch int32) bool {
 
 // truncateDiverging truncates a follower's log where the leader said it
 // diverged (Kafka's AbstractFetcherThread.getOffsetTruncationState).
-func (p *Partition) truncateDiverging(leader, epoch int32, divEpoch int32, divEnd int64) (int64, error) {
+func (p *Partition) truncateDiverging(leader, epoch int32, divEpoch int32, divEnd int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.followingLocked(leader, epoch) {
-		return 0, errStale
+		return errStale
 	}
 	leo := p.Log.EndOffset()
 	var to int64
@@ -497,10 +490,10 @@ func (p *Partition) truncateDiverging(leader, epoch int32, divEpoch int32, divEn
 		}
 	}
 	if to >= leo {
-		return to, nil
+		return nil
 	}
 	p.m.log.Info("truncating a diverged follower log", "topic", p.Topic, "partition", p.Index, "from", leo, "to", to, "leader_epoch", epoch)
-	return to, p.Log.TruncateTo(to)
+	return p.Log.TruncateTo(to)
 }
 
 // startAt empties a follower's log and starts it at the leader's log start

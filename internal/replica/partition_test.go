@@ -242,3 +242,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("no %s within 5 s", what)
 }
+
+// A follower truncates where the leader says its log diverged, as Kafka's
+// getOffsetTruncationState: to the end of the leader's epoch when it has
+// that epoch, else to the end of its own largest epoch below it.
+func TestFollowerTruncation(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		divEpoch int32
+		divEnd   int64
+		want     int64
+	}{
+		{"same epoch, shorter on the leader", 0, 3, 3},
+		{"an epoch the follower lacks", 1, 7, 5},
+		{"the follower's epoch, longer on the leader", 2, 20, 10},
+		{"no epoch: the leader's end", -1, 6, 6},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, p := leaderFixture(t, 1, &fakeController{})
+			// Records 0-4 of epoch 0 and 5-9 of epoch 2, copied from a leader.
+			for i, epoch := range []int32{0, 0, 0, 0, 0, 2, 2, 2, 2, 2} {
+				bl := recordbatch.NewBuilder(recordbatch.Options{}, 0)
+				bl.Append(time.Now().UnixMilli(), nil, []byte("v"), nil)
+				batch, err := bl.Finish(recordbatch.NoProducer())
+				if err != nil {
+					t.Fatal(err)
+				}
+				recordbatch.SetBaseOffset(batch, int64(i))
+				recordbatch.SetPartitionLeaderEpoch(batch, epoch)
+				m.Apply(p, State{Leader: 2, LeaderEpoch: 6, PartitionEpoch: 9, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}})
+				if err := p.appendFromLeader(2, 6, batch, 0, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.truncateDiverging(2, 6, c.divEpoch, c.divEnd); err != nil {
+				t.Fatal(err)
+			}
+			if end := p.Log.EndOffset(); end != c.want {
+				t.Fatalf("truncated to %d, want %d", end, c.want)
+			}
+			// An answer for an older leadership is dropped.
+			if err := p.truncateDiverging(2, 5, 0, 0); !errors.Is(err, errStale) {
+				t.Fatalf("stale answer: %v", err)
+			}
+		})
+	}
+}
