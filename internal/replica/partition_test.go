@@ -56,9 +56,11 @@ func leaderFixture(t *testing.T, minISR int, ctl *fakeController) (*Manager, *Pa
 	t.Cleanup(func() { l.Close() })
 	m := NewManager(Config{
 		NodeID: 1, LagMax: 10 * time.Second, FetchBackoff: 10 * time.Millisecond,
-		MinISR:         func(string) int { return minISR },
-		BrokerEpoch:    func() int64 { return 100 },
-		Send:           func(context.Context, int32, kmsg.Request) (kmsg.Response, error) { return nil, errors.New("no network") },
+		MinISR:      func(string) int { return minISR },
+		BrokerEpoch: func() int64 { return 100 },
+		Send: func(context.Context, int32, kmsg.Request) (kmsg.Response, error) {
+			return nil, errors.New("no network")
+		},
 		AlterPartition: ctl.alter,
 	})
 	t.Cleanup(m.Close)
