@@ -364,7 +364,7 @@ func (c *cluster) checkpointLoop() {
 // (which stop at its high watermark) wait.
 func (p *partition) leads() bool {
 	rp := p.repl.Load()
-	return rp != nil && rp.IsLeader(-1)
+	return rp != nil && rp.IsLeader()
 }
 
 // internalCommitTimeout bounds a coordinator's wait for its record to be

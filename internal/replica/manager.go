@@ -138,6 +138,7 @@ func (m *Manager) NewPartition(topic string, index int32, topicID [16]byte, l *s
 func (m *Manager) Remove(p *Partition) {
 	p.mu.Lock()
 	p.removed, p.leader = true, false
+	p.leading.Store(false)
 	p.wakeLocked()
 	p.mu.Unlock()
 	m.unassign(p)
@@ -185,6 +186,7 @@ func (m *Manager) Apply(p *Partition, st State) {
 		p.leader, p.followers, p.proposed = false, nil, nil
 		stopFetching = true
 	}
+	p.leading.Store(p.leader)
 	p.wakeLocked()
 	p.mu.Unlock()
 	if stopFetching {

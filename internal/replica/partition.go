@@ -3,6 +3,7 @@ package replica
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -50,11 +51,15 @@ type Partition struct {
 	m      *Manager
 	notify func() // the high watermark moved: wake consumers' long polls
 
-	mu         sync.Mutex
-	applied    bool // state came from the image
-	removed    bool
-	state      State
-	leader     bool  // this broker leads at state.LeaderEpoch
+	mu      sync.Mutex
+	applied bool // state came from the image
+	removed bool
+	state   State
+	leader  bool // this broker leads at state.LeaderEpoch
+	// leading mirrors leader for readers that take no lock (consumer
+	// fetches ask it for every partition), set whenever mu is released
+	// after leader changed.
+	leading    atomic.Bool
 	epochStart int64 // the log end offset when it became leader (Kafka's leaderEpochStartOffset)
 	followers  map[int32]*follower
 	// proposed is the ISR an AlterPartition in flight proposes (KIP-497's
@@ -95,13 +100,9 @@ func (p *Partition) wakeLocked() {
 	}
 }
 
-// IsLeader reports whether this broker leads the partition (at epoch,
-// when epoch ≥ 0).
-func (p *Partition) IsLeader(epoch int32) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.leader && (epoch < 0 || epoch == p.state.LeaderEpoch)
-}
+// IsLeader reports whether this broker leads the partition, without
+// waiting for its lock.
+func (p *Partition) IsLeader() bool { return p.leading.Load() }
 
 // effectiveMinISRLocked is Kafka's effectiveMinIsr: min.insync.replicas,
 // at most the replication factor.

@@ -135,6 +135,12 @@ func TestHighWatermark(t *testing.T) {
 	// acks=all is refused before appending and acks=1 does not move the
 	// high watermark.
 	p.m.Apply(p, State{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 8, Replicas: []int32{1, 2, 3}, ISR: []int32{1}})
+	// An acks=all produce the high watermark passed while the ISR shrank
+	// below min: NOT_ENOUGH_REPLICAS_AFTER_APPEND (Kafka's
+	// checkEnoughReplicasReachOffset).
+	if done, err := p.AcksDone(10); !done || !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("acks=all after the ISR shrank below min: %v %v", done, err)
+	}
 	if err := appendRecords(t, p, -1, 1); !errors.Is(err, kerr.NotEnoughReplicas) {
 		t.Fatalf("acks=all with the ISR below min: %v", err)
 	}
