@@ -75,6 +75,7 @@ func TestClusterConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "process.roles:"},
 		{map[string]string{"process.roles": "broker,controller", "controller.quorum.bootstrap.servers": "h:1,h:2"}, "controller.quorum.voters:"},
 		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "broker.session.timeout.ms": "1000"}, "broker.session.timeout.ms:"},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "replica.lag.time.max.ms": "400"}, "replica.fetch.wait.max.ms:"},
 	} {
 		tc.props["log.dirs"] = "/tmp/x"
 		cfg, _, err := ConfigFromProperties(tc.props)
