@@ -253,8 +253,9 @@ func appendAborted(m map[int64][]txnIndexEntry, e txnIndexEntry) map[int64][]txn
 }
 
 // run maps the dirty segments, then cleans and swaps in group after group.
-// Failing to read a segment that retention deleted meanwhile abandons the
-// pass without an error; any other failure is returned.
+// Failing to read a segment that retention deleted meanwhile, or a
+// truncation waiting, abandons the pass without an error (the groups
+// swapped in stay); any other failure is returned.
 func (p *cleanPass) run(now time.Time) error {
 	k := len(p.segs) - 1
 	err := p.mapLatest(p.segs[:k])
@@ -267,7 +268,7 @@ func (p *cleanPass) run(now time.Time) error {
 	}
 	// Only the failed group's segments tell whether retention took them:
 	// those of the groups already swapped in are gone from the log anyway.
-	if err != nil && !p.l.stillHolds(failed) {
+	if errors.Is(err, errCleanGivenUp) || err != nil && !p.l.stillHolds(failed) {
 		p.abandoned = true
 		return nil
 	}
@@ -348,10 +349,17 @@ func (p *cleanPass) aborted(h *batchHeader) bool {
 	return false
 }
 
-// eachBatch calls fn for every batch of s with a copy of its bytes.
+// errCleanGivenUp ends a pass that a truncation is waiting for.
+var errCleanGivenUp = errors.New("clean given up for a truncation")
+
+// eachBatch calls fn for every batch of s with a copy of its bytes. It
+// gives up (errCleanGivenUp) when a truncation waits.
 func (p *cleanPass) eachBatch(s *segment, fn func(h *batchHeader, raw []byte) error) error {
 	hdr := make([]byte, batchHeaderLen)
 	for pos := int64(0); pos < s.size; {
+		if p.l.truncating.Load() > 0 {
+			return errCleanGivenUp
+		}
 		h, problem, err := s.readFrame(pos, s.size, hdr)
 		if err != nil {
 			return err

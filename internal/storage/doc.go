@@ -177,17 +177,23 @@
 // transaction index and the epoch cache as the replay at Open does.
 // TruncateTo(o) removes every batch whose last offset is at or above o (a
 // batch holding o goes whole, so the new end may be below o): later
-// segments are deleted, the segment holding o is cut (its .index entries
-// past the cut and the .timeindex entries written with them dropped), the
-// files and the directory are fsynced, the recovery point, the cleaner
+// segments are deleted, last first, and the directory fsynced before the
+// segment holding o is cut (its .index entries past the cut and the
+// .timeindex entries written with them dropped) and fsynced, so a crash
+// leaves a prefix of the old log, described by the old epoch file, never
+// a cut segment followed by old ones; then the recovery point, the cleaner
 // checkpoint and a log start above the new end come down to it, the epoch
 // cache is cut, and the producers' state and aborted transaction index are
 // rebuilt from the producer snapshot at or below the new end (a later one
 // is deleted) or from the first batch; the cut segment's .txnindex is
 // rewritten. A truncation below the first segment's base, and
-// TruncateFullyAndStartAt(o), delete every segment and restart the log at
-// o with empty producer state and epoch cache, every checkpoint moved to o.
-// Both wait for a running Clean.
+// TruncateFullyAndStartAt(o), write log-start-offset-checkpoint o first
+// and delete the producer snapshot, then every segment, and restart the
+// log at o with empty producer state and epoch cache, every checkpoint
+// moved to o (a crash in between leaves segments below the log start,
+// which Open deletes).
+// Both wait for a running Clean, which gives its pass up at its next
+// batch (the groups it swapped in stay; the checkpoint does not move).
 //
 // # Checkpoint files
 //
@@ -253,7 +259,8 @@
 // A segment whose base is below the end of the previous one is deleted with
 // every later segment. The log start offset is the larger of the checkpoint
 // and the first segment's base; a checkpointed start above the log end (all
-// data deleted) leaves one empty segment at the start offset. The producer
+// data deleted) leaves one empty segment at the start offset, and no
+// producer snapshot. The producer
 // state is the newest readable snapshot at or below the log end offset plus
 // a replay of the batch headers after it (all headers without a snapshot;
 // a snapshot of another version is ignored). The aborted transaction index

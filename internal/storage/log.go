@@ -37,6 +37,10 @@ type Log struct {
 	// without appendMu and takes appendMu only to start and to swap
 	// (cleaner.go).
 	cleanMu sync.Mutex
+	// truncating counts the truncations waiting for cleanMu: a running
+	// Clean gives its pass up for them (as Kafka aborts cleaning before a
+	// truncation), so a follower is not held up by a long pass.
+	truncating atomic.Int32
 
 	// appendMu serializes writers. It guards the fields from here to mu,
 	// and the segment fields marked as owned by its holder.

@@ -11,11 +11,10 @@ import (
 
 // replicated summarizes the input of AppendAsFollower.
 type replicated struct {
-	batches            int
-	records            int64
-	first, last        int64 // first batch's base offset, last batch's last offset
-	maxBatch           int32
-	hasControl, hasPID bool
+	batches     int
+	first, last int64 // first batch's base offset, last batch's last offset
+	maxBatch    int32
+	hasPID      bool // some batch has a producer id
 }
 
 // validateReplicated checks batches copied from a leader without changing
@@ -48,14 +47,12 @@ func validateReplicated(b []byte) (in replicated, err error) {
 			if _, _, err := parseMarker(b[pos : pos+int(h.size)]); err != nil {
 				return in, fmt.Errorf("batch at offset %d: %w", h.baseOffset, err)
 			}
-			in.hasControl = true
 		}
 		in.hasPID = in.hasPID || h.producerID >= 0
 		if in.batches == 0 {
 			in.first = h.baseOffset
 		}
 		in.batches++
-		in.records += int64(h.recordCount)
 		in.last = h.lastOffset()
 		in.maxBatch = max(in.maxBatch, h.size)
 		next = h.nextOffset()
@@ -137,8 +134,10 @@ func (l *Log) AppendAsFollower(batches []byte, now time.Time) (AppendResult, err
 // aborted transaction index, as the replay at Open does. The caller holds
 // appendMu and mu's write lock; the batches were validated.
 func (l *Log) replayChunk(b []byte) {
+	txn := false
 	for pos := 0; pos < len(b); {
 		h := parseHeader(b[pos:])
+		txn = txn || h.attributes&(attrTransactional|attrControl) != 0
 		switch {
 		case h.producerID < 0:
 		case h.attributes&attrControl == 0:
@@ -150,7 +149,11 @@ func (l *Log) replayChunk(b []byte) {
 		}
 		pos += int(h.size)
 	}
-	l.firstUnstable = l.producers.firstUnstable()
+	if txn {
+		// Only transactions move it; the scan of every producer is not
+		// for every fetch of idempotent batches.
+		l.firstUnstable = l.producers.firstUnstable()
+	}
 }
 
 // TruncateTo removes every batch at or above offset off, as Kafka's
@@ -171,7 +174,7 @@ func (l *Log) TruncateTo(off int64) error {
 	if off < 0 {
 		return fmt.Errorf("storage: truncate to negative offset %d", off)
 	}
-	l.cleanMu.Lock()
+	l.lockCleaner()
 	defer l.cleanMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -326,7 +329,7 @@ func (l *Log) TruncateFullyAndStartAt(off int64) error {
 	if off < 0 {
 		return fmt.Errorf("storage: restart at negative offset %d", off)
 	}
-	l.cleanMu.Lock()
+	l.lockCleaner()
 	defer l.cleanMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -488,4 +491,12 @@ func (s *segment) truncateFiles(c segmentCut) error {
 	return errors.Join(s.log.Truncate(c.size),
 		s.idx.Truncate(int64(len(c.index))*offsetIndexEntrySize),
 		s.tidx.Truncate(int64(len(c.tindex))*timeIndexEntrySize))
+}
+
+// lockCleaner takes cleanMu for a truncation, making a running Clean give
+// its pass up first.
+func (l *Log) lockCleaner() {
+	l.truncating.Add(1)
+	l.cleanMu.Lock()
+	l.truncating.Add(-1)
 }

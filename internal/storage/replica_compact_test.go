@@ -3,6 +3,10 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -70,122 +74,66 @@ func TestFollowerOfCompactedLog(t *testing.T) {
 	}
 }
 
-// A truncation whose fsync fails reports it, and the log is consistent
-// after a reopen.
-func TestTruncateToSyncFailure(t *testing.T) {
-	f := &faultFS{FS: NewMemFS()}
-	leader := mustOpen(t, f, "/d/leader-0", Config{})
-	leaderBatches(t, leader)
-	all := rawLog(t, leader)
-	leader.Close()
-	l := mustOpen(t, f, "/d/f-0", Config{SegmentBytes: 250})
-	if _, err := l.AppendAsFollower(bytes.Clone(all), time.Now()); err != nil {
-		t.Fatal(err)
+// blockFS blocks the first creation of a ".log.cleaned" file until release
+// is closed, signalling started: a Clean is then running.
+type blockFS struct {
+	FS
+	once             sync.Once
+	started, release chan struct{}
+}
+
+func (b *blockFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	if strings.HasSuffix(name, extLog+extCleaned) {
+		b.once.Do(func() {
+			close(b.started)
+			<-b.release
+		})
 	}
-	f.set(func(f *faultFS) { f.failSync = true })
-	if err := l.TruncateTo(8); err == nil {
-		t.Fatal("TruncateTo with failing fsyncs succeeded")
-	}
-	f.set(func(f *faultFS) { f.failSync = false })
-	l.Close()
-	l = mustOpen(t, f, "/d/f-0", Config{SegmentBytes: 250})
+	return b.FS.OpenFile(name, flag, perm)
+}
+
+// A truncation does not wait for a running Clean's pass to end: the pass
+// gives up at its next batch and swaps nothing in.
+func TestTruncateGivesCleanUp(t *testing.T) {
+	fsys := &blockFS{FS: NewMemFS(), started: make(chan struct{}), release: make(chan struct{})}
+	l := mustOpen(t, fsys, "/d/t-0", compactCfg())
 	defer l.Close()
-	prefix := mustOpen(t, f, "/d/p-0", Config{})
-	defer prefix.Close()
-	if _, err := prefix.AppendAsFollower(bytes.Clone(all[:bytePos(t, all, 8)]), time.Now()); err != nil {
+	p := produced{}
+	for i := range 120 {
+		appendKVs(t, l, 1000, p, put(fmt.Sprintf("key%d", i%4), fmt.Sprintf("v%d", i)))
+	}
+	before := rawLog(t, l)
+	cleaned := make(chan error, 1)
+	go func() {
+		st, err := l.Clean(msTime(2000))
+		if err == nil && st.RecordsRemoved > 0 {
+			err = fmt.Errorf("the pass removed %d records", st.RecordsRemoved)
+		}
+		cleaned <- err
+	}()
+	<-fsys.started
+	truncated := make(chan error, 1)
+	go func() { truncated <- l.TruncateTo(50) }()
+	for l.truncating.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(fsys.release)
+	if err := <-cleaned; err != nil {
+		t.Fatalf("Clean: %v", err)
+	}
+	if err := <-truncated; err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stateOf(l), stateOf(prefix); !got.equal(want) {
-		t.Fatalf("reopened after a failed truncation:\n%+v\nwant\n%+v", got, want)
+	if got := rawLog(t, l); !bytes.Equal(got, before[:keptBytes(before, 50)]) {
+		t.Fatalf("%d bytes after the truncation, want the first %d of the uncleaned log", len(got), keptBytes(before, 50))
 	}
-}
-
-// A process death at each file-system operation of a truncation, then a
-// power loss keeping none or all of the pending directory operations,
-// leaves a log that is a prefix of the old one, at least as long as the
-// truncated one, whose producers, aborted transactions and epoch cache are
-// those of that prefix; or, after TruncateFullyAndStartAt, the new empty
-// log.
-func TestTruncationCrashExplorer(t *testing.T) {
-	leader := mustOpen(t, NewMemFS(), "/d/leader-0", Config{})
-	steps := leaderBatches(t, leader)
-	all := rawLog(t, leader)
-	leader.Close()
-	cfg := Config{SegmentBytes: 250, FlushMessages: 1}
-	for _, op := range []struct {
-		name  string
-		off   int64
-		fully bool
-	}{{"TruncateTo", steps[3], false}, {"TruncateTo first segment", 1, false}, {"TruncateFullyAndStartAt", 100, true}} {
-		points := 0
-		for k := 1; ; k++ {
-			done := false
-			for _, keep := range []int{0, -1} {
-				mem := NewMemFS()
-				c := &crashFS{FS: mem}
-				l := mustOpen(t, c, "/d/f-0", cfg)
-				if _, err := l.AppendAsFollower(bytes.Clone(all), time.Now()); err != nil {
-					t.Fatal(err)
-				}
-				c.mu.Lock()
-				c.crashAt = c.ops + k
-				c.mu.Unlock()
-				var err error
-				if op.fully {
-					err = l.TruncateFullyAndStartAt(op.off)
-				} else {
-					err = l.TruncateTo(op.off)
-				}
-				if err == nil {
-					done = true
-				}
-				mem.SimulateCrashKeeping(keep)
-				l = mustOpen(t, mem, "/d/f-0", cfg)
-				got := rawLog(t, l)
-				switch {
-				case op.fully && l.StartOffset() == op.off:
-					if st := stateOf(l); st.end != op.off || len(got) != 0 || len(st.epochs) > 1 || len(st.producers) != 0 {
-						t.Fatalf("%s, crash at op %d keeping %d: %+v", op.name, k, keep, st)
-					}
-				case done && !op.fully && len(got) != keptBytes(all, op.off):
-					t.Fatalf("%s completed: %d bytes after a power loss, want %d", op.name, len(got), keptBytes(all, op.off))
-				case !bytes.Equal(got, all[:len(got)]) || len(got) < keptBytes(all, op.off):
-					t.Fatalf("%s, crash at op %d keeping %d: %d bytes, not a prefix of the old log at least %d long", op.name, k, keep, len(got), keptBytes(all, op.off))
-				default:
-					prefix := mustOpen(t, mem, "/d/p-0", Config{})
-					if len(got) > 0 {
-						if _, err := prefix.AppendAsFollower(bytes.Clone(got), time.Now()); err != nil {
-							t.Fatal(err)
-						}
-					}
-					if want, st := stateOf(prefix), stateOf(l); !want.equal(st) {
-						t.Fatalf("%s, crash at op %d keeping %d:\n%+v\nwant that of its %d bytes\n%+v", op.name, k, keep, st, len(got), want)
-					}
-					prefix.Close()
-				}
-				l.Close()
-			}
-			points++
-			if done {
-				break
-			}
-		}
-		if points < 5 {
-			t.Fatalf("%s: only %d crash points", op.name, points)
-		}
+	if names, _ := fsys.ReadDirNames("/d/t-0"); slices.ContainsFunc(names, func(n string) bool {
+		return strings.HasSuffix(n, extCleaned) || strings.HasSuffix(n, extSwap)
+	}) {
+		t.Fatalf("files of the given-up pass are left: %v", names)
 	}
-}
-
-// keptBytes is the length of the batches wholly below off, which a
-// truncation to off keeps.
-func keptBytes(b []byte, off int64) int {
-	pos := 0
-	for pos < len(b) {
-		h := parseHeader(b[pos:])
-		if h.lastOffset() >= off {
-			break
-		}
-		pos += int(h.size)
+	// The next pass cleans.
+	if st, err := l.Clean(msTime(2000)); err != nil || st.RecordsRemoved == 0 {
+		t.Fatalf("next pass: %+v, %v", st, err)
 	}
-	return pos
 }

@@ -13,7 +13,7 @@ import (
 // (pid 2) with an aborted and a committed transaction, across leader
 // epochs 1, 2 and 4. It returns the log and the offsets where each step
 // began.
-func leaderBatches(t *testing.T, l *Log) (steps []int64) {
+func leaderBatches(t testing.TB, l *Log) (steps []int64) {
 	t.Helper()
 	ts := time.Now().UnixMilli()
 	app := func(b []byte, epoch int32) {
@@ -41,7 +41,7 @@ func leaderBatches(t *testing.T, l *Log) (steps []int64) {
 }
 
 // rawLog reads every stored byte of l.
-func rawLog(t *testing.T, l *Log) []byte {
+func rawLog(t testing.TB, l *Log) []byte {
 	t.Helper()
 	var out []byte
 	for off := l.StartOffset(); off < l.EndOffset(); {
@@ -119,6 +119,28 @@ func TestAppendAsFollowerByteIdentical(t *testing.T) {
 			if ls, fs := stateOf(leader), stateOf(follower); !ls.equal(fs) {
 				t.Fatalf("reopened follower state\n%+v\nleader state\n%+v", fs, ls)
 			}
+			// Become leader: a retry of a batch the old leader acknowledged
+			// is a duplicate, the next one is in sequence, and the open
+			// transaction completes.
+			res, err = follower.Append(makeBatch(t, batchSpec{records: 2, pid: 1, seq: 4, tag: 'f'}), time.Now(), 6)
+			if err != nil || !res.Duplicate || res.BaseOffset != 11 {
+				t.Fatalf("retry on the new leader: %+v, %v; want a duplicate at 11", res, err)
+			}
+			if _, err := follower.Append(makeBatch(t, batchSpec{records: 1, pid: 1, seq: 7}), time.Now(), 6); !errors.Is(err, ErrOutOfOrderSequence) {
+				t.Fatalf("a sequence gap on the new leader: %v", err)
+			}
+			res, err = follower.Append(makeBatch(t, batchSpec{records: 1, pid: 1, seq: 6}), time.Now(), 6)
+			if err != nil || res.Duplicate || res.BaseOffset != 15 {
+				t.Fatalf("next batch on the new leader: %+v, %v", res, err)
+			}
+			if follower.LastStableOffset() != 14 {
+				t.Fatalf("LSO %d with pid 2's transaction open at 14", follower.LastStableOffset())
+			}
+			mustMarker(t, follower, 2, 0, true)
+			if follower.LastStableOffset() != follower.EndOffset() {
+				t.Fatalf("LSO %d after the commit, end %d", follower.LastStableOffset(), follower.EndOffset())
+			}
+			follower.Close()
 		})
 	}
 }

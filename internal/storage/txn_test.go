@@ -43,7 +43,7 @@ func txnBatch(t *testing.T, pid int64, seq int32, records int) []byte {
 	return makeBatch(t, batchSpec{pid: pid, seq: seq, records: records, attrs: attrTransactional, valueSize: 30, ts: time.Now().UnixMilli()})
 }
 
-func mustMarker(t *testing.T, l *Log, pid int64, epoch int16, commit bool) int64 {
+func mustMarker(t testing.TB, l *Log, pid int64, epoch int16, commit bool) int64 {
 	t.Helper()
 	off, err := l.WriteMarker(pid, epoch, commit, 3)
 	if err != nil {
