@@ -19,6 +19,7 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	now := time.Now()
+	var waits []ackWait
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -60,7 +61,7 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				p := t.partitions[rp.Partition]
 				var res storage.AppendResult
 				var err error
-				if e, msg := b.verifiedAppend(req.TransactionID, t.name, rp.Partition, rp.Records, func() { res, err = p.log.Append(rp.Records, now, 0) }); e != nil {
+				if e, msg := b.verifiedAppend(req.TransactionID, t.name, rp.Partition, rp.Records, func() { res, err = b.appendLocal(p, req.Acks, rp.Records, now) }); e != nil {
 					sp.ErrorCode = e.Code
 					if rc.version >= 8 {
 						sp.ErrorMessage = &msg
@@ -81,6 +82,9 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				if !res.Duplicate {
 					p.notify()
 				}
+				if req.Acks == -1 && b.cluster != nil {
+					waits = append(waits, ackWait{rp: p.repl.Load(), required: res.LastOffset + 1, topic: len(resp.Topics), part: len(st.Partitions)})
+				}
 			}
 			b.metrics.produced(t, rp.Records, sp.ErrorCode)
 			st.Partitions = append(st.Partitions, sp)
@@ -92,6 +96,11 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 	}
 	if b.cluster != nil {
 		b.cluster.produceEndpoints(rc, resp)
+	}
+	if len(waits) > 0 {
+		// acks=all: answered once the high watermark passes every
+		// partition's records, while the connection goes on reading.
+		rc.await = func() { awaitAcks(rc.ctx, time.Duration(req.TimeoutMillis)*time.Millisecond, waits, failProduce(resp)) }
 	}
 	return resp, nil
 }

@@ -26,6 +26,10 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	if req.MaxWaitMillis > 0 {
 		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	}
+	fill := b.fillFetch
+	if id, epoch, ok := replicaOf(rc.version, req); ok && b.cluster != nil {
+		fill = b.cluster.replicaFill(id, epoch)
+	}
 	var wake chan struct{}
 	var waitingOn []*partition
 	defer func() {
@@ -35,7 +39,7 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	}()
 	for {
 		resp.Topics = resp.Topics[:0]
-		total, parts, failed := b.fillFetch(rc, fc.targets, req, resp)
+		total, parts, failed := fill(rc, fc.targets, req, resp)
 		// As Kafka, a partition error (OFFSET_OUT_OF_RANGE, an unknown
 		// topic...) is answered at once rather than after max wait.
 		if failed || int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
@@ -117,12 +121,14 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 		case b.cluster != nil && b.cluster.notLeader(t.name, tg.key.partition, tg.leaderEpoch, &sp.ErrorCode, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch):
 		case b.cluster == nil && tg.leaderEpoch > 0:
 			sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+		case b.cluster != nil && !t.partitions[tg.key.partition].leads():
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		default:
 			p := t.partitions[tg.key.partition]
 			parts = append(parts, p)
 			// The stable offset first: it never passes the end offset read after.
 			sp.LastStableOffset = p.log.LastStableOffset()
-			sp.HighWatermark, sp.LogStartOffset = p.log.EndOffset(), p.log.StartOffset()
+			sp.HighWatermark, sp.LogStartOffset = p.log.HighWatermark(), p.log.StartOffset()
 			if readCommitted {
 				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}

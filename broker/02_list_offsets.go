@@ -46,6 +46,9 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 				if req.IsolationLevel == 1 && (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= t.partitions[rp.Partition].log.LastStableOffset() {
 					off, ts = -1, -1 // Kafka: read_committed finds only stable records
 				}
+				if (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= t.partitions[rp.Partition].log.HighWatermark() {
+					off, ts = -1, -1 // nor anyone records not committed yet (a cluster's high watermark)
+				}
 				sp.Offset, sp.Timestamp = off, ts
 				if off >= 0 {
 					sp.LeaderEpoch = 0
@@ -67,7 +70,7 @@ func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool) (int64, 
 		if readCommitted {
 			return p.log.LastStableOffset(), -1, nil
 		}
-		return p.log.EndOffset(), -1, nil
+		return p.log.HighWatermark(), -1, nil
 	case tsEarliest, tsEarliestLocal:
 		return p.log.StartOffset(), -1, nil
 	case tsLatestTiered:

@@ -24,9 +24,9 @@ func (b *Broker) handleDeleteRecords(rc *reqCtx, req *kmsg.DeleteRecordsRequest)
 				p := t.partitions[rp.Partition]
 				off := rp.Offset
 				if off == -1 {
-					off = p.log.EndOffset()
+					off = p.log.HighWatermark()
 				}
-				if off < 0 || off > p.log.EndOffset() {
+				if off < 0 || off > p.log.HighWatermark() {
 					sp.ErrorCode = kerr.OffsetOutOfRange.Code
 					break
 				}

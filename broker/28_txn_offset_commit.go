@@ -26,7 +26,7 @@ func (b *Broker) handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequ
 		t, err := b.offsetsTopic()
 		var base int64
 		if err == nil {
-			base, err = appendBatch(t, partition, recs, recordbatch.Producer{ID: req.ProducerID, Epoch: req.ProducerEpoch, BaseSequence: -1})
+			base, err = b.appendBatch(t, partition, recs, recordbatch.Producer{ID: req.ProducerID, Epoch: req.ProducerEpoch, BaseSequence: -1})
 		}
 		if err != nil {
 			b.log.Warn("writing transactional offsets", "group", req.Group, "producer_id", req.ProducerID, "err", err)

@@ -233,7 +233,7 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 // reading at most maxBytes of its log (at least one batch when minOne), and
 // puts the batches and acquired ranges in the response.
 func (b *Broker) shareAcquirePartition(group, member string, tp share.TP, p *partition, readCommitted bool, maxRecords, maxBytes int, minOne bool, out *shareFetchResponse) (int, int, <-chan struct{}, error) {
-	hwm := p.log.EndOffset()
+	hwm := p.log.HighWatermark()
 	if readCommitted {
 		hwm = p.log.LastStableOffset()
 	}

@@ -38,7 +38,7 @@ func (b *Broker) handleDescribeShareGroupOffsets(rc *reqCtx, req *kmsg.DescribeS
 			}
 			if po, ok := known[share.Key{Group: rg.GroupID, Topic: t.id, Partition: index}]; ok {
 				p.StartOffset = po.Start
-				p.Lag = max(t.partitions[index].log.EndOffset()-po.Start-po.Done, 0)
+				p.Lag = max(t.partitions[index].log.HighWatermark()-po.Start-po.Done, 0)
 			}
 			return p
 		}

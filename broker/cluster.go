@@ -20,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/internal/metadata"
+	"github.com/kafkit/kafkit/internal/replica"
+	"github.com/kafkit/kafkit/internal/storage"
 )
 
 // cluster is a node's part in a cluster (process.roles with other voters):
@@ -33,15 +35,17 @@ import (
 // listener through the same RaftPreamble split. Controller-only nodes are
 // not supported yet.
 //
-// Data replication is issue 12: a node opens a local log for every
-// partition of every topic in the image, and only the leader's is written;
-// a follower's stays empty, so a leadership move (fencing, controlled
-// shutdown) starts the partition over from an empty log.
+// A node opens a local log for every partition of every topic in the
+// image; the replicas' logs are kept by data replication
+// (cluster_replica.go), the others stay empty.
 type cluster struct {
 	b      *Broker
 	q      *metadata.Quorum
 	mux    *metadata.Mux
 	voters map[int32]string
+	repl   *replica.Manager
+	// hwLoaded is replication-offset-checkpoint as read at start.
+	hwLoaded map[storage.TopicPartition]int64
 
 	// incarnation identifies this run of the node (BrokerRegistration).
 	incarnation [16]byte
@@ -109,6 +113,8 @@ func (b *Broker) startCluster() (err error) {
 		}
 		c.mux = metadata.NewMux(ln, true)
 	}
+	c.loadCheckpoint()
+	c.startReplication()
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
 		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
@@ -117,6 +123,7 @@ func (b *Broker) startCluster() (err error) {
 		Observer:        observer,
 	})
 	if err != nil {
+		c.repl.Close()
 		c.mux.Close()
 		return err
 	}
@@ -129,10 +136,11 @@ func (b *Broker) startCluster() (err error) {
 		ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
 		b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
 	}
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.brokerLoop()
 	go c.controllerLoop()
 	go c.coordinatorLoop()
+	go c.checkpointLoop()
 	return nil
 }
 
@@ -168,6 +176,10 @@ func (c *cluster) controlledShutdown(ctx context.Context) {
 func (c *cluster) close() error {
 	close(c.stop)
 	c.wg.Wait()
+	c.repl.Close()
+	if !c.b.crash {
+		c.writeCheckpoint()
+	}
 	c.clientsMu.Lock()
 	for _, cl := range c.clients {
 		cl.Close()

@@ -155,6 +155,11 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 	if c.BrokerSessionTimeoutMs <= c.BrokerHeartbeatIntervalMs {
 		bad("broker.session.timeout.ms", "%d must be larger than broker.heartbeat.interval.ms %d", c.BrokerSessionTimeoutMs, c.BrokerHeartbeatIntervalMs)
 	}
+	if c.ReplicaFetchWaitMaxMs > c.ReplicaLagTimeMaxMs {
+		// Kafka's check: a follower waiting longer than the lag allows
+		// would leave the ISR of every quiet partition.
+		bad("replica.fetch.wait.max.ms", "%d should always be less than or equal to replica.lag.time.max.ms %d to prevent frequent changes in ISR", c.ReplicaFetchWaitMaxMs, c.ReplicaLagTimeMaxMs)
+	}
 }
 
 // validateRoles checks process.roles against the voters and listeners with

@@ -92,6 +92,7 @@ func TestClusterConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]string{"kafkit.peer.address.overrides": "2@h"}, "kafkit.peer.address.overrides:"},
 		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "kafkit.peer.address.overrides": "3@h:3"}, "kafkit.peer.address.overrides: node 3"},
 		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "kafkit.peer.address.overrides": "1@h:3"}, "kafkit.peer.address.overrides: node 1"},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "replica.lag.time.max.ms": "400"}, "replica.fetch.wait.max.ms:"},
 	} {
 		tc.props["log.dirs"] = "/tmp/x"
 		cfg, _, err := ConfigFromProperties(tc.props)

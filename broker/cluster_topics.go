@@ -254,6 +254,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 			touched[x.TopicID] = true
 		case *metadata.RemoveTopic:
 			if t := c.b.topics.getByID(x.ID); t != nil {
+				c.stopReplicas(t)
 				if err := c.b.topics.deleteLocal(t.name); err != nil {
 					c.b.log.Warn("deleting a removed topic's logs", "topic", t.name, "err", err)
 				}
@@ -288,6 +289,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 	if brokerConfigs {
 		c.brokerConfigs(img)
 	}
+	c.applyReplication(records, img)
 	c.followCoordinators(img)
 }
 

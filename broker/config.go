@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kafkit/kafkit/internal/storage"
@@ -124,6 +125,15 @@ type Config struct {
 	AllowEveryoneIfNoACLFound    bool     // allow.everyone.if.no.acl.found
 	QuotaWindowNum               int64    // quota.window.num
 	QuotaWindowSizeSeconds       int64    // quota.window.size.seconds
+	// Replication on a cluster (cluster_replica.go).
+	ReplicaLagTimeMaxMs          int64 // replica.lag.time.max.ms
+	ReplicaFetchMaxBytes         int64 // replica.fetch.max.bytes
+	ReplicaFetchResponseMaxBytes int64 // replica.fetch.response.max.bytes
+	ReplicaFetchWaitMaxMs        int64 // replica.fetch.wait.max.ms
+	ReplicaFetchMinBytes         int64 // replica.fetch.min.bytes
+	ReplicaFetchBackoffMs        int64 // replica.fetch.backoff.ms
+	NumReplicaFetchers           int64 // num.replica.fetchers
+	ReplicaHWCheckpointMs        int64 // replica.high.watermark.checkpoint.interval.ms
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
@@ -134,6 +144,10 @@ type Config struct {
 	// copyChunks, when set (by tests and benchmarks), sends zero-copy fetch
 	// data by copying it as the platforms without sendfile do.
 	copyChunks bool
+	// replicationPaused, when set (by tests) and true, fails this node's
+	// replica fetches as an unreachable leader would: the seam for a
+	// follower that falls behind while staying registered.
+	replicationPaused *atomic.Bool
 
 	// scramUsers are SCRAM credentials NewTest options add at start-up.
 	scramUsers []scramUser

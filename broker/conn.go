@@ -44,6 +44,11 @@ type reqCtx struct {
 	// throttle is the quota throttle time the response carries: the
 	// connection reads nothing more until it has passed (KIP-219).
 	throttle time.Duration
+	// await, when a handler sets it, completes the response later (an
+	// acks=all Produce waiting for its replicas): the connection goes on
+	// reading and handling requests, and the writer sends the responses
+	// in request order, this one once await returned.
+	await func()
 }
 
 // dropChunks releases the chunks gathered so far (a long poll gathers again).
@@ -139,6 +144,7 @@ func (b *Broker) serveConn(nc net.Conn, l *boundListener) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && b.ctx.Err() == nil {
 		c.log.Info("closing connection", "reason", err)
 	}
+	cancel() // responses still waiting (acks=all) complete at once
 	close(c.out)
 	wg.Wait()
 	cancel()
@@ -151,6 +157,9 @@ func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, connBufSize)
 	var failed bool
 	for f := range c.out {
+		if f.ready != nil {
+			<-f.ready
+		}
 		if failed {
 			f.release()
 			continue
@@ -223,7 +232,7 @@ func (c *conn) readLoop() error {
 		// Produce handlers copy the records into the log and keep nothing
 		// of the request, so its buffer serves the next request; other
 		// handlers may keep slices of theirs (group metadata...).
-		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) {
+		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) && (resp == nil || resp.ready == nil) {
 			c.reqBuf = buf[:0]
 		} else {
 			c.reqBuf = nil
@@ -290,6 +299,9 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	start := time.Now()
 	resp, err := h.fn(rc, req)
 	c.throttle = rc.throttle
+	if rc.await != nil && err == nil && resp != nil {
+		return c.deferred(rc, resp, key, version, corr, start), nil
+	}
 	c.b.metrics.request(key, version, start)
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
 		c.b.metrics.fetched(fr, rc.chunks)
@@ -320,6 +332,20 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	}
 	rc.dropChunks()
 	return bytesFrame(c.encode(corr, resp, flexHeader)), nil
+}
+
+// deferred is the frame of a response that rc.await completes, encoded on
+// a goroutine of its own once it has.
+func (c *conn) deferred(rc *reqCtx, resp kmsg.Response, key, version int16, corr int32, start time.Time) *frame {
+	f := &frame{ready: make(chan struct{})}
+	go func() {
+		defer close(f.ready)
+		rc.await()
+		c.b.metrics.request(key, version, start)
+		resp.SetVersion(version)
+		f.segs = []frameSeg{{b: c.encode(corr, resp, resp.IsFlexible())}}
+	}()
+	return f
 }
 
 // recoverRequest, deferred, turns a panic while serving a request into

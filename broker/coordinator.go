@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -169,7 +170,7 @@ func (s offsetsStore) Append(partition int32, recs []coordinator.Record) (int64,
 	if err != nil {
 		return -1, err
 	}
-	return appendBatch(t, partition, recs, recordbatch.NoProducer())
+	return s.b.appendBatch(t, partition, recs, recordbatch.NoProducer())
 }
 
 // offsetsTopic returns __consumer_offsets (see internalTopic), with the
@@ -178,19 +179,39 @@ func (b *Broker) offsetsTopic() (*topic, error) {
 	return b.internalTopic(offsetsTopic, int64(b.coord.offsetsPartitions), b.cfg.OffsetsTopicReplicationFactor)
 }
 
+// internalRFKey names each internal topic's replication factor key.
+var internalRFKey = map[string]string{
+	offsetsTopic:    "offsets.topic.replication.factor",
+	txnStateTopic:   "transaction.state.log.replication.factor",
+	shareStateTopic: "share.coordinator.state.topic.replication.factor",
+}
+
 // internalTopic returns a coordinator's internal topic, creating it on first
-// use as Kafka does: internal, the replication factor capped at the one
-// broker there is, and compacted, so the log cleaner keeps the latest record
-// per key (offset commit, group or transaction state) and no time or size
-// retention drops live state.
+// use as Kafka does: internal, with its key's replication factor (a
+// single node caps it at itself; a cluster with fewer live brokers
+// refuses, with Kafka's message), and compacted, so the log cleaner keeps
+// the latest record per key (offset commit, group or transaction state)
+// and no time or size retention drops live state.
+
 func (b *Broker) internalTopic(name string, partitions, replicationFactor int64) (*topic, error) {
 	if t := b.topics.get(name); t != nil {
 		return t, nil
 	}
+	if live := b.liveBrokerCount(); b.cluster != nil && live < replicationFactor {
+		// Kafka's answer: the topic waits for enough brokers (a cluster
+		// starting up), rather than being created under-replicated for
+		// good. A single node caps the factor at itself.
+		return nil, newTopicError(kerr.CoordinatorNotAvailable, "Number of alive brokers '%d' does not meet the required replication factor '%d' for the %s topic (configured via '%s'). This error can be ignored if the cluster is starting up and not all brokers are up yet.",
+			live, replicationFactor, name, internalRFKey[name])
+	}
+	configs := map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"}
+	if name == txnStateTopic && b.cluster != nil {
+		configs["min.insync.replicas"] = strconv.FormatInt(b.cfg.TxnStateMinISR, 10) // transaction.state.log.min.isr
+	}
 	t, err := b.topics.create(createSpec{
 		name: name, partitions: int32(partitions),
 		replicationFactor: int16(min(replicationFactor, b.liveBrokerCount())),
-		configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "compression.type": "producer", "segment.bytes": "104857600"},
+		configs:           configs,
 		internal:          true,
 	})
 	if errors.Is(err, kerr.TopicAlreadyExists) {

@@ -74,6 +74,9 @@ type fetchTarget struct {
 	offset      int64
 	maxBytes    int32
 	leaderEpoch int32
+	// A follower's: the epoch of its last batch (v12+) and its log start.
+	lastFetchedEpoch int32
+	logStart         int64
 }
 
 // fetchContext is what a fetch reads and how its answer is shaped.
@@ -94,7 +97,8 @@ func keyFor(version int16, topic string, id [16]byte, partition int32) sessionKe
 }
 
 func targetOf(version int16, rt *kmsg.FetchRequestTopic, rp kmsg.FetchRequestTopicPartition) fetchTarget {
-	return fetchTarget{key: keyFor(version, rt.Topic, rt.TopicID, rp.Partition), offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch}
+	return fetchTarget{key: keyFor(version, rt.Topic, rt.TopicID, rp.Partition), offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch,
+		lastFetchedEpoch: rp.LastFetchedEpoch, logStart: rp.LogStartOffset}
 }
 
 func nextFetchEpoch(e int32) int32 {

@@ -21,6 +21,9 @@ import (
 // files straight to the socket (sendChunk) between them.
 type frame struct {
 	segs []frameSeg
+	// ready, when not nil, is closed once segs is filled in (a response
+	// completed after its handler returned, see reqCtx.await).
+	ready chan struct{}
 }
 
 // frameSeg is either bytes or a chunk.

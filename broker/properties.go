@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -274,7 +275,7 @@ var brokerProps = append([]brokerProp{
 	ignoredProp("num.recovery.threads.per.data.dir", "2", "Recovery threads"),
 	ignoredProp("share.coordinator.state.topic.replication.factor", "3", "Share groups"),
 	ignoredProp("share.coordinator.state.topic.min.isr", "2", "Share groups"),
-}, securityProps...)
+}, slices.Concat(securityProps, replicaProps)...)
 
 func optionalInt(field func(*Config) **int64) func(*Config, string) error {
 	return func(c *Config, v string) error {

@@ -128,6 +128,9 @@ func (b *Broker) withQuotas(t *handlerTable) {
 			user := auth.ParsePrincipal(rc.principal).Name
 			fetch, isFetch := req.(*kmsg.FetchRequest)
 			if isFetch {
+				if _, _, follower := replicaOf(rc.version, fetch); follower {
+					return next(rc, req) // replication is not throttled
+				}
 				b.capFetch(user, rc.clientID, fetch)
 			}
 			start := time.Now()

@@ -99,7 +99,7 @@ func (b *Broker) shareStartOffset(group string, p *partition) int64 {
 			return off
 		}
 	}
-	return p.log.EndOffset()
+	return p.log.HighWatermark()
 }
 
 // sharePartition finds a share-partition's log partition by topic id.
@@ -202,7 +202,7 @@ func (s shareStore) append(k share.Key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(k), Value: value}}, recordbatch.NoProducer())
+	_, err = s.b.appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(k), Value: value}}, recordbatch.NoProducer())
 	return err
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkit/kafkit/internal/coordinator"
+	"github.com/kafkit/kafkit/internal/replica"
 	"github.com/kafkit/kafkit/internal/storage"
 )
 
@@ -45,6 +46,10 @@ type partition struct {
 	lastFlush time.Time
 	// fault is the last storage fault logged (storageFault), nil when none.
 	fault atomic.Pointer[string]
+	// repl is its replication state on a cluster node, set once the
+	// metadata image gave it one (cluster_replica.go); nil on a single
+	// node.
+	repl atomic.Pointer[replica.Partition]
 
 	// waitMu guards waiters: long-polling fetches, each woken (without
 	// blocking) after every append or when the partition goes away.

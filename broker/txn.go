@@ -75,8 +75,10 @@ func (b *Broker) txnStateTopicGet() (*topic, error) {
 }
 
 // appendBatch writes recs as one batch of the given producer (transactional
-// when p.ID >= 0) to a partition of t and returns its base offset.
-func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordbatch.Producer) (int64, error) {
+// when p.ID >= 0) to a partition of t and returns its base offset; on a
+// cluster as the partition's leader, returning once the high watermark
+// passed it (appendCommitted).
+func (b *Broker) appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordbatch.Producer) (int64, error) {
 	if partition < 0 || int(partition) >= len(t.partitions) {
 		return -1, fmt.Errorf("%s has %d partitions, not %d", t.name, len(t.partitions), partition+1)
 	}
@@ -90,11 +92,10 @@ func appendBatch(t *topic, partition int32, recs []coordinator.Record, p recordb
 		return -1, err
 	}
 	tp := t.partitions[partition]
-	res, err := tp.log.Append(batch, now, 0)
+	res, err := b.appendCommitted(tp, batch, now)
 	if err != nil {
 		return -1, fmt.Errorf("appending to %s-%d: %w", t.name, partition, err)
 	}
-	tp.notify()
 	return res.BaseOffset, nil
 }
 
@@ -109,7 +110,7 @@ func (s txnBackend) AppendTxnState(partition int32, recs []coordinator.Record) e
 	if err != nil {
 		return err
 	}
-	_, err = appendBatch(t, partition, recs, recordbatch.NoProducer())
+	_, err = s.b.appendBatch(t, partition, recs, recordbatch.NoProducer())
 	return err
 }
 

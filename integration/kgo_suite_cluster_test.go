@@ -8,7 +8,8 @@ import (
 
 // TestFranzGoSuiteCluster runs franz-go's kgo test suite against a
 // three-node cluster of cmd/broker processes (KGO_SEEDS with all three,
-// topics with replication factor 1), opt-in like TestFranzGoSuite:
+// topics with replication factor 3: KGO_TEST_RF=3), opt-in like
+// TestFranzGoSuite:
 //
 //	KAFKIT_KGO_SUITE=1 go test -run TestFranzGoSuiteCluster -v ./integration/
 func TestFranzGoSuiteCluster(t *testing.T) {
@@ -17,5 +18,5 @@ func TestFranzGoSuiteCluster(t *testing.T) {
 	}
 	pc := startProcessCluster(t, 3)
 	pc.metadata(3)
-	runKgoSuite(t, strings.Join(pc.addrs, ","))
+	runKgoSuite(t, strings.Join(pc.addrs, ","), "KGO_TEST_RF=3")
 }

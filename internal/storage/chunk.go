@@ -44,10 +44,7 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 	if l.closed {
 		return c, false, ErrClosed
 	}
-	limit := l.end.Load()
-	if committed {
-		limit = l.lastStableLocked()
-	}
+	limit := l.readLimitLocked(committed)
 	if start, end := l.start.Load(), l.end.Load(); offset < start || offset > end {
 		return c, false, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
 	}

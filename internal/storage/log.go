@@ -80,6 +80,9 @@ type Log struct {
 	// write lock and are atomics so that they can be read without it.
 	start atomic.Int64
 	end   atomic.Int64
+	// hw is the high watermark a replicated log's reads stop at, -1 while
+	// none was set (highwatermark.go).
+	hw atomic.Int64
 }
 
 // AppendResult describes a successful Append.
@@ -117,6 +120,7 @@ func Open(fsys FS, dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		firstDirty:     -1,
 		firstUnstable:  -1,
 	}
+	l.hw.Store(-1)
 	if err := l.load(time.Now()); err != nil {
 		for _, s := range l.segments {
 			s.close()
@@ -891,7 +895,7 @@ func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byt
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	start := len(dst)
-	dst, err := l.readLocked(offset, true, maxBytes, minOne, dst)
+	dst, err := l.readLocked(offset, l.readLimitLocked(true), maxBytes, minOne, dst)
 	if err != nil || len(dst) == start {
 		return dst, nil, err
 	}
@@ -901,7 +905,7 @@ func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool, dst []byt
 func (l *Log) read(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.readLocked(offset, committed, maxBytes, minOne, dst)
+	return l.readLocked(offset, l.readLimitLocked(committed), maxBytes, minOne, dst)
 }
 
 // nextOffsetAfter is the offset after the last of whole batches.
@@ -915,14 +919,10 @@ func nextOffsetAfter(batches []byte) int64 {
 	return next
 }
 
-// readLocked is read; the caller holds mu for reading.
-func (l *Log) readLocked(offset int64, committed bool, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
+// readLocked is read up to limit; the caller holds mu for reading.
+func (l *Log) readLocked(offset, limit int64, maxBytes int32, minOne bool, dst []byte) ([]byte, error) {
 	if l.closed {
 		return dst, ErrClosed
-	}
-	limit := l.end.Load()
-	if committed {
-		limit = l.lastStableLocked()
 	}
 	if start, end := l.start.Load(), l.end.Load(); offset < start || offset > end {
 		return dst, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)

@@ -139,11 +139,13 @@ func (l *Log) LastStableOffset() int64 {
 	return l.lastStableLocked()
 }
 
+// lastStableLocked is Kafka's last stable offset: the first offset of
+// the oldest open transaction, never past the high watermark.
 func (l *Log) lastStableLocked() int64 {
 	if l.firstUnstable >= 0 {
-		return max(l.firstUnstable, l.start.Load())
+		return min(max(l.firstUnstable, l.start.Load()), l.HighWatermark())
 	}
-	return l.end.Load()
+	return l.HighWatermark()
 }
 
 // Aborted is an aborted transaction as a read_committed Fetch reports it.

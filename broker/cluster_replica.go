@@ -1,0 +1,393 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/metadata"
+	"github.com/kafkit/kafkit/internal/replica"
+	"github.com/kafkit/kafkit/internal/storage"
+)
+
+// Data replication on a cluster node (issue 12), wired to
+// internal/replica: the metadata image's partition changes drive each
+// partition's leadership (applyReplication, from onApply in log order),
+// produces append through the partition's leader state (appendLocal) and
+// acks=all waits for the high watermark (awaitAcks), followers' fetches
+// are served from the leader's log up to its end (replicaFill), and the
+// replica fetchers reach the leaders through the cluster's per-node
+// clients. A single node has none of it: its logs have no high watermark
+// set, so every appended record is committed at once.
+
+var replicaProps = []brokerProp{
+	intProp("replica.lag.time.max.ms", 30000, 1, maxLong, "A follower that has not caught up with the leader for this long leaves the ISR.", func(c *Config) *int64 { return &c.ReplicaLagTimeMaxMs }),
+	intProp("replica.fetch.max.bytes", 1048576, 0, math.MaxInt32, "Bytes a follower asks for per partition in each fetch (at least one batch is returned).", func(c *Config) *int64 { return &c.ReplicaFetchMaxBytes }),
+	intProp("replica.fetch.response.max.bytes", 10485760, 0, math.MaxInt32, "Bytes a follower asks for in each whole fetch (at least one batch is returned).", func(c *Config) *int64 { return &c.ReplicaFetchResponseMaxBytes }),
+	intProp("replica.fetch.wait.max.ms", 500, 0, math.MaxInt32, "Longest time a follower's fetch waits at the leader for replica.fetch.min.bytes; keep it below replica.lag.time.max.ms.", func(c *Config) *int64 { return &c.ReplicaFetchWaitMaxMs }),
+	intProp("replica.fetch.min.bytes", 1, 1, math.MaxInt32, "Bytes a follower's fetch waits for at the leader.", func(c *Config) *int64 { return &c.ReplicaFetchMinBytes }),
+	intProp("replica.fetch.backoff.ms", 1000, 0, math.MaxInt32, "Pause of a follower's fetching of a partition after an error.", func(c *Config) *int64 { return &c.ReplicaFetchBackoffMs }),
+	intProp("num.replica.fetchers", 1, 1, math.MaxInt32, "Fetcher goroutines per leader a follower copies from.", func(c *Config) *int64 { return &c.NumReplicaFetchers }),
+	intProp("replica.high.watermark.checkpoint.interval.ms", 5000, 1, maxLong, "How often the high watermarks are written to replication-offset-checkpoint.", func(c *Config) *int64 { return &c.ReplicaHWCheckpointMs }),
+}
+
+var errReplicationPaused = errors.New("replication paused by the test")
+
+func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// startReplication creates the replica manager; called before the quorum
+// opens, as restoring its snapshot already applies partition states.
+func (c *cluster) startReplication() {
+	cfg := &c.b.cfg
+	c.repl = replica.NewManager(replica.Config{
+		NodeID: c.b.nodeID, LagMax: ms(cfg.ReplicaLagTimeMaxMs),
+		NumFetchers: int(cfg.NumReplicaFetchers), FetchMaxBytes: int32(cfg.ReplicaFetchMaxBytes),
+		FetchResponseMaxBytes: int32(cfg.ReplicaFetchResponseMaxBytes), FetchWait: ms(cfg.ReplicaFetchWaitMaxMs),
+		FetchMinBytes: int32(cfg.ReplicaFetchMinBytes), FetchBackoff: ms(cfg.ReplicaFetchBackoffMs),
+		MinISR:      c.b.minISR,
+		BrokerEpoch: c.epoch.Load,
+		Send: func(ctx context.Context, id int32, req kmsg.Request) (kmsg.Response, error) {
+			if p := cfg.replicationPaused; p != nil && p.Load() {
+				return nil, errReplicationPaused
+			}
+			cl, err := c.client(id)
+			if err != nil {
+				return nil, err
+			}
+			resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+			if p := cfg.replicationPaused; p != nil && p.Load() {
+				return nil, errReplicationPaused // paused while in flight: nothing arrives
+			}
+			return resp, err
+		},
+		AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
+			resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionResponse).ErrorCode })
+			if err != nil {
+				return nil, err
+			}
+			return resp.(*kmsg.AlterPartitionResponse), nil
+		},
+		Logger: c.b.log.With("component", "replica"),
+	})
+}
+
+// minISR is a topic's min.insync.replicas.
+func (b *Broker) minISR(topic string) int {
+	if t := b.topics.get(topic); t != nil {
+		if v, ok := t.configs["min.insync.replicas"]; ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	return int(b.cfg.MinInsyncReplicas)
+}
+
+type partitionKey struct {
+	id        [16]byte
+	partition int32
+}
+
+// applyReplication gives the replica manager the brokers and the changed
+// partitions' states of a batch of metadata records (after their local
+// logs were opened), on raft's FSM goroutine.
+func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Image) {
+	touched := map[partitionKey]bool{}
+	brokers := false
+	for _, r := range records {
+		switch x := r.(type) {
+		case *metadata.Partition:
+			touched[partitionKey{x.TopicID, x.Partition}] = true
+		case *metadata.PartitionChange:
+			touched[partitionKey{x.TopicID, x.Partition}] = true
+		case *metadata.RegisterBroker, *metadata.BrokerChange, *metadata.UnregisterBroker:
+			brokers = true
+		}
+	}
+	if brokers {
+		bs := map[int32]replica.Broker{}
+		for id, br := range img.Brokers {
+			bs[id] = replica.Broker{Epoch: br.Epoch, Fenced: br.Fenced, ShuttingDown: br.ShuttingDown}
+		}
+		c.repl.SetBrokers(bs)
+	}
+	for k := range touched {
+		t := img.TopicsByID[k.id]
+		if t == nil || int(k.partition) >= len(t.Partitions) {
+			continue
+		}
+		p := c.b.topics.partition(t.Name, k.partition)
+		if p == nil {
+			continue
+		}
+		rp := p.repl.Load()
+		if rp == nil {
+			rp = c.repl.NewPartition(t.Name, k.partition, t.ID, p.log, c.checkpointed(t.Name, k.partition), p.notify)
+			p.repl.Store(rp)
+		}
+		st := t.Partitions[k.partition]
+		c.repl.Apply(rp, replica.State{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, PartitionEpoch: st.PartitionEpoch, Replicas: st.Replicas, ISR: st.ISR})
+	}
+}
+
+// stopReplicas stops replicating a topic's partitions before its logs go.
+func (c *cluster) stopReplicas(t *topic) {
+	for _, p := range t.partitions {
+		if rp := p.repl.Load(); rp != nil {
+			c.repl.Remove(rp)
+		}
+	}
+}
+
+// appendLocal appends a produced batch to the partition's log: on a
+// cluster as its leader, at its leader epoch, refused without leadership
+// (NOT_LEADER_OR_FOLLOWER) or, with acks=all, with fewer in-sync replicas
+// than min.insync.replicas (NOT_ENOUGH_REPLICAS).
+func (b *Broker) appendLocal(p *partition, acks int16, records []byte, now time.Time) (res storage.AppendResult, err error) {
+	if b.cluster == nil {
+		return p.log.Append(records, now, 0)
+	}
+	rp := p.repl.Load()
+	if rp == nil {
+		return res, kerr.NotLeaderForPartition
+	}
+	err = rp.AppendAsLeader(acks, func(epoch int32) error {
+		var aerr error
+		res, aerr = p.log.Append(records, now, epoch)
+		return aerr
+	})
+	return res, err
+}
+
+// ackWait is a partition of an acks=all Produce waiting for the high
+// watermark to pass its records.
+type ackWait struct {
+	rp       *replica.Partition
+	required int64 // the offset after its last record
+	topic    int   // indexes in the response
+	part     int
+}
+
+// awaitAcks completes an acks=all Produce (Kafka's DelayedProduce): each
+// waiting partition is done when AcksDone says so; what is still waiting
+// after the request's timeout (or when the connection goes) gets
+// REQUEST_TIMED_OUT. failed is called for each partition that failed.
+func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, failed func(w ackWait, code int16)) {
+	ch := make(chan struct{}, 1)
+	for _, w := range waits {
+		w.rp.Watch(ch)
+		defer w.rp.Unwatch(ch)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		pending := waits[:0]
+		for _, w := range waits {
+			done, err := w.rp.AcksDone(w.required)
+			if !done {
+				pending = append(pending, w)
+				continue
+			}
+			if err != nil {
+				failed(w, errorCode(err))
+			}
+		}
+		if waits = pending; len(waits) == 0 {
+			return
+		}
+		select {
+		case <-ch:
+			continue
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		for _, w := range waits {
+			failed(w, kerr.RequestTimedOut.Code)
+		}
+		return
+	}
+}
+
+// failProduce fails a partition of an acks=all Produce that waited.
+func failProduce(resp *kmsg.ProduceResponse) func(ackWait, int16) {
+	return func(w ackWait, code int16) {
+		sp := &resp.Topics[w.topic].Partitions[w.part]
+		sp.ErrorCode = code
+		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+	}
+}
+
+// replicaOf is the follower a Fetch comes from (ReplicaID before v15,
+// ReplicaState from v15, KIP-903) and its broker epoch (-1 before v15).
+func replicaOf(version int16, req *kmsg.FetchRequest) (int32, int64, bool) {
+	if version >= 15 {
+		return req.ReplicaState.ID, req.ReplicaState.Epoch, req.ReplicaState.ID >= 0
+	}
+	return req.ReplicaID, -1, req.ReplicaID >= 0
+}
+
+// replicaFill is fillFetch for a follower's Fetch: each partition read up
+// to the log end offset through its leader state, which answers diverging
+// epochs and records the follower's position (which may move the high
+// watermark); no isolation, no quota.
+func (c *cluster) replicaFill(id int32, brokerEpoch int64) func(*reqCtx, []fetchTarget, *kmsg.FetchRequest, *kmsg.FetchResponse) (int, []*partition, bool) {
+	b := c.b
+	return func(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (total int, parts []*partition, failed bool) {
+		maxBytes := req.MaxBytes
+		if maxBytes <= 0 {
+			maxBytes = math.MaxInt32
+		}
+		var buf []byte
+		missing := kerr.UnknownTopicOrPartition
+		if rc.version >= 13 {
+			missing = kerr.UnknownTopicID
+		}
+		var t *topic
+		for i, tg := range targets {
+			if i == 0 || tg.key.topic != targets[i-1].key.topic || tg.key.id != targets[i-1].key.id {
+				st := kmsg.NewFetchResponseTopic()
+				st.Topic, st.TopicID = tg.key.topic, tg.key.id
+				resp.Topics = append(resp.Topics, st)
+				t = b.fetchTopic(rc, tg.key)
+			}
+			st := &resp.Topics[len(resp.Topics)-1]
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = tg.key.partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.RecordBatches = []byte{}
+			switch {
+			case t == nil:
+				sp.ErrorCode = missing.Code
+			case tg.key.partition < 0 || int(tg.key.partition) >= len(t.partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case c.notLeader(t.name, tg.key.partition, tg.leaderEpoch, &sp.ErrorCode, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch):
+			default:
+				p := t.partitions[tg.key.partition]
+				rp := p.repl.Load()
+				if rp == nil {
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					break
+				}
+				parts = append(parts, p)
+				limit := min(tg.maxBytes, maxBytes-int32(total))
+				if limit <= 0 && total > 0 {
+					break
+				}
+				lastEpoch := tg.lastFetchedEpoch
+				if rc.version < 12 {
+					lastEpoch = -1
+				}
+				res, out, err := rp.ReadForFollower(replica.FollowerFetch{
+					Replica: id, BrokerEpoch: brokerEpoch, CurrentLeaderEpoch: tg.leaderEpoch, LastFetchedEpoch: lastEpoch,
+					FetchOffset: tg.offset, LogStartOffset: tg.logStart,
+				}, max(limit, 0), total == 0, buf)
+				buf = out
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.Diverging.Epoch, res.Diverging.EndOffset
+				if err != nil {
+					var ke *kerr.Error
+					if errors.As(err, &ke) {
+						sp.ErrorCode = ke.Code // the leader's checks: nothing to log
+					} else {
+						sp.ErrorCode = fetchErrorCode(b, p, err)
+					}
+					break
+				}
+				if len(res.Records) > 0 {
+					sp.RecordBatches = res.Records
+					total += len(res.Records)
+				}
+				if res.Diverging.Epoch >= 0 || res.Diverging.EndOffset >= 0 {
+					failed = true // answered at once, as Kafka does
+				}
+			}
+			failed = failed || sp.ErrorCode != 0
+			st.Partitions = append(st.Partitions, sp)
+		}
+		return total, parts, failed
+	}
+}
+
+// replicationCheckpoint is the file of each log dir where Kafka keeps its
+// partitions' high watermarks.
+const replicationCheckpoint = "replication-offset-checkpoint"
+
+// loadCheckpoint reads the high watermarks of the last run: a partition
+// starts from its entry (0 without one) until it leads or hears from its
+// leader again.
+func (c *cluster) loadCheckpoint() {
+	m, err := storage.ReadOffsetCheckpoint(c.b.fs, filepath.Join(c.b.cfg.DataDir, replicationCheckpoint))
+	if err != nil {
+		c.b.log.Warn("high watermarks not read: starting them from 0", "file", replicationCheckpoint, "err", err)
+		m = map[storage.TopicPartition]int64{}
+	}
+	c.hwLoaded = m
+}
+
+// checkpointed is a partition's high watermark as read at start.
+func (c *cluster) checkpointed(topic string, partition int32) int64 {
+	return c.hwLoaded[storage.TopicPartition{Topic: topic, Partition: partition}]
+}
+
+// writeCheckpoint writes every replicated partition's high watermark.
+func (c *cluster) writeCheckpoint() {
+	m := map[storage.TopicPartition]int64{}
+	for _, t := range c.b.topics.all() {
+		for _, p := range t.partitions {
+			if p.repl.Load() != nil {
+				m[storage.TopicPartition{Topic: t.name, Partition: p.index}] = p.log.HighWatermark()
+			}
+		}
+	}
+	if err := storage.WriteOffsetCheckpoint(c.b.fs, filepath.Join(c.b.cfg.DataDir, replicationCheckpoint), m); err != nil {
+		c.b.log.Warn("writing the high watermarks", "file", replicationCheckpoint, "err", err)
+	}
+}
+
+// checkpointLoop writes the high watermarks every
+// replica.high.watermark.checkpoint.interval.ms.
+func (c *cluster) checkpointLoop() {
+	defer c.wg.Done()
+	for c.sleep(ms(c.b.cfg.ReplicaHWCheckpointMs)) {
+		c.writeCheckpoint()
+	}
+}
+
+// leads reports whether this cluster node's replication state has it
+// lead the partition: until the image's leadership reached it, reads
+// (which stop at its high watermark) wait.
+func (p *partition) leads() bool {
+	rp := p.repl.Load()
+	return rp != nil && rp.IsLeader()
+}
+
+// internalCommitTimeout bounds a coordinator's wait for its record to be
+// committed.
+const internalCommitTimeout = 10 * time.Second
+
+// appendCommitted appends a coordinator's batch to its internal topic's
+// partition and, on a cluster, returns only once the high watermark passed
+// it (as Kafka's CoordinatorRuntime completes a write when the high
+// watermark reaches it): an offset commit or a transaction's state is not
+// acknowledged before the in-sync replicas have it. The coordinator blocks
+// meanwhile.
+func (b *Broker) appendCommitted(p *partition, batch []byte, now time.Time) (storage.AppendResult, error) {
+	res, err := b.appendLocal(p, -1, batch, now)
+	if err != nil {
+		return res, err
+	}
+	p.notify()
+	if b.cluster == nil {
+		return res, nil
+	}
+	awaitAcks(b.ctx, internalCommitTimeout, []ackWait{{rp: p.repl.Load(), required: res.LastOffset + 1}}, func(_ ackWait, code int16) {
+		err = kerr.ErrorForCode(code)
+	})
+	return res, err
+}
