@@ -17,13 +17,6 @@ import (
 	"github.com/kafkit/kafkit/internal/testutil/history"
 )
 
-// replicationLanded turns TestJepsen on in the default test run. Until
-// issue 12's data replication is merged, a partition's followers stay
-// empty and every leader change loses what the old leader had, which
-// TestJepsen reports as lost and disappeared records: flip this to true
-// with the merge. KAFKIT_JEPSEN=1 runs it meanwhile.
-const replicationLanded = false
-
 // The Jepsen-style check of issue 12: three cmd/broker processes with a
 // proxy on every node-to-node link, a topic with RF 3 and
 // min.insync.replicas=2, two idempotent kgo producers at acks=all and a
@@ -35,13 +28,10 @@ const replicationLanded = false
 // offset, none twice, each producer's in order, none read that was never
 // written or definitely failed, none read that later disappeared.
 //
-//	KAFKIT_JEPSEN=1 go test -run 'TestJepsen$' -v ./integration/
+//	go test -run 'TestJepsen$' -v ./integration/
 func TestJepsen(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three broker processes")
-	}
-	if !replicationLanded && os.Getenv("KAFKIT_JEPSEN") == "" {
-		t.Skip("partition data is not replicated yet (replicationLanded): KAFKIT_JEPSEN=1 runs it and shows the loss")
 	}
 	j := startJepsen(t)
 	j.run(func() {
