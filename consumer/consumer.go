@@ -50,6 +50,8 @@ type Consumer struct {
 	fetchWake chan struct{} // capacity 1: wakes the fetcher (a partition became fetchable)
 
 	group *group // nil without group.id
+
+	lastConns map[int32]*brokerConns // the fetcher's connections once it stopped, for Close
 }
 
 // partState is one assigned partition; guarded by Consumer.mu.
@@ -795,7 +797,9 @@ func (c *Consumer) Lag(ctx context.Context) (map[kafkit.TopicPartition]int64, er
 // heartbeating; with enable.auto.commit the records Poll returned are
 // committed; OnRevoked runs for the assignment (on this goroutine); the
 // member leaves the group (dynamic members only: a static member keeps its
-// assignment until session.timeout.ms); the fetcher stops; connections close.
+// assignment until session.timeout.ms); the fetcher stops; the brokers are
+// asked to close its fetch sessions (waiting at most a second); connections
+// close.
 // ctx bounds the commit and the leave (default.api.timeout.ms when ctx has no
 // deadline).
 func (c *Consumer) Close(ctx context.Context) error {
@@ -817,6 +821,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 	}
 	c.cancel()
 	c.wg.Wait()
+	c.closeFetchSessions(ctx)
 	c.cl.Close()
 	return err
 }

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,6 +66,7 @@ func (c *Consumer) fetchLoop() {
 		wait := c.fetchRound(conns, results)
 		select {
 		case <-c.ctx.Done():
+			c.lastConns = conns // for Close, which waits for this goroutine
 			return
 		case r := <-results:
 			fc := &conns[r.broker][r.conn]
@@ -417,4 +419,51 @@ func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) scann
 		return scanned{next: offset, epoch: -1, err: err}
 	}
 	return sc
+}
+
+// closeFetchSessionsTimeout caps how long Close waits for the brokers to
+// close its fetch sessions, as kgo does (Java waits up to close's timeout):
+// a broker that does not answer frees the session itself when it needs the
+// slot.
+const closeFetchSessionsTimeout = time.Second
+
+// closeFetchSessions tells each broker holding a fetch session of the
+// stopped fetcher to close it (a Fetch with the session's id and epoch -1
+// naming no partition, as Java's Fetcher.maybeCloseFetchSessions), so that
+// its slot in the broker's cache (max.incremental.fetch.session.cache.slots)
+// is free at once rather than when evicted. A session's own connection may
+// hold a long poll, which Kafka answers first, so a busy one's Fetch goes on
+// the broker's default connection. It waits for the answers until ctx ends
+// or closeFetchSessionsTimeout passes.
+func (c *Consumer) closeFetchSessions(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, closeFetchSessionsTimeout)
+	defer cancel()
+	var pending []chan struct{}
+	for leader, bc := range c.lastConns {
+		for i := range bc {
+			fc := &bc[i]
+			if fc.session.id == 0 {
+				continue
+			}
+			req := kmsg.NewPtrFetchRequest()
+			req.ReplicaID = -1
+			req.SessionID, req.SessionEpoch = fc.session.id, -1
+			req.MaxBytes, req.MinBytes = c.cfg.FetchMaxBytes, 1 // MaxWaitMillis 0: answered at once
+			req.IsolationLevel = c.isolationLevel()
+			conn := i
+			if fc.busy {
+				conn = client.DefaultConn
+			}
+			done := make(chan struct{})
+			pending = append(pending, done)
+			c.cl.RequestFetchAsync(ctx, leader, conn, req, func(kmsg.Response, error) { close(done) })
+		}
+	}
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
