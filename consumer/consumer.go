@@ -468,7 +468,8 @@ type recordDecoder = recordbatch.RecordDecoder
 const decodeChunk = 1000
 
 // decodeJob is one chunk being decoded by its own goroutine (or at once),
-// which sets records and err and then closes done; it takes no lock.
+// which sets records and err and then closes done (decoded when at once);
+// it takes no lock.
 type decodeJob struct {
 	done    chan struct{}
 	count   int            // records in the chunk
@@ -515,30 +516,43 @@ func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
 	}
 	n := min(ps.rest, decodeChunk)
 	ps.rest -= n
-	job := &decodeJob{done: make(chan struct{}), count: n, size: len(rb.raw), dec: dec}
+	job := &decodeJob{count: n, size: len(rb.raw), dec: dec}
 	ps.ahead = job
-	decode := func() {
-		defer close(job.done)
-		if job.dec == nil {
-			d, err := recordbatch.NewRecordDecoder(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
-			switch {
-			case err != nil:
-				job.err = err
-				return
-			case d.Len() != int(rb.records):
-				job.err = recordbatch.ErrCorrupt // scan read the same header
-				return
-			}
-			job.dec = d
-		}
-		job.records = make([]kafkit.Record, n)
-		job.err = job.dec.Decode(job.records)
-	}
 	if len(rb.raw) <= inlineDecodeBytes && n <= inlineDecodeRecords {
-		decode()
+		job.done = decoded
+		job.decode(rb, tp)
 		return
 	}
-	c.wg.Go(decode)
+	job.done = make(chan struct{})
+	c.wg.Go(func() {
+		defer close(job.done)
+		job.decode(rb, tp)
+	})
+}
+
+// decoded is the done of every job decoded at once.
+var decoded = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// decode decodes the job's chunk, the first of rb when it has no decoder.
+func (job *decodeJob) decode(rb rawBatch, tp kafkit.TopicPartition) {
+	if job.dec == nil {
+		d, err := recordbatch.NewRecordDecoder(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
+		switch {
+		case err != nil:
+			job.err = err
+			return
+		case d.Len() != int(rb.records):
+			job.err = recordbatch.ErrCorrupt // scan read the same header
+			return
+		}
+		job.dec = d
+	}
+	job.records = make([]kafkit.Record, job.count)
+	job.err = job.dec.Decode(job.records)
 }
 
 // inlineDecodeBytes and inlineDecodeRecords bound a chunk decoded at once
