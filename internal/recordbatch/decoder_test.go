@@ -46,7 +46,7 @@ func TestRecordDecoderChunks(t *testing.T) {
 func TestRecordDecoderCorruptRecord(t *testing.T) {
 	recs := testRecords(false)
 	raw := buildBatch(t, Options{}, NoProducer(), recs)
-	raw[len(raw)-1] ^= 0xff // the last record's last header value length... or its bytes
+	raw[len(raw)-1] ^= 0xff                        // the last record's last header value length... or its bytes
 	d, err := NewRecordDecoder(raw, ReadOptions{}) // no CRC check: the decoder sees the damage
 	if err != nil {
 		t.Fatal(err)
