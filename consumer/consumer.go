@@ -50,6 +50,8 @@ type Consumer struct {
 	fetchWake chan struct{} // capacity 1: wakes the fetcher (a partition became fetchable)
 
 	group *group // nil without group.id
+
+	lastConns map[int32]*brokerConns // the fetcher's connections once it stopped, for Close
 }
 
 // partState is one assigned partition; guarded by Consumer.mu.
@@ -63,10 +65,12 @@ type partState struct {
 	epoch        int32           // leader epoch of the last returned record (or of the position's source), for commits and validation
 	fetchEpoch   int32           // leader epoch of the last fetched batch: Fetch's LastFetchedEpoch
 	leaderEpoch  int32           // the leader epoch the last Fetch was sent with; -1 before the first
-	buf          []kafkit.Record // decoded, not yet returned: the rest of one batch's slab
-	ahead        *decodeJob      // the batch after buf, being decoded in the background
-	pending      []rawBatch      // fetched, not yet decoded, after ahead
-	bufBytes     int             // wire size of ahead and pending: the fetcher keeps it below max.partition.fetch.bytes
+	buf          []kafkit.Record // decoded, not yet returned: the rest of one chunk's slab
+	ahead        *decodeJob      // the records after buf, being decoded in the background
+	dec          *recordDecoder  // the batch ahead's records came from, while it has more (rest); owned by ahead while that runs
+	rest         int             // records of dec not yet in a decode job
+	pending      []rawBatch      // fetched, not yet decoded, after dec
+	bufBytes     int             // wire size of pending and of the batches not yet taken into buf: the fetcher keeps it below max.partition.fetch.bytes
 	inflight     bool            // a Fetch for this partition is outstanding
 	paused       bool
 	resetting    bool            // reset per auto.offset.reset, ignoring the commit (OFFSET_OUT_OF_RANGE, unknown epoch)
@@ -445,33 +449,44 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 }
 
 // rawBatch is a fetched record batch not decoded yet. Batches are decoded
-// one at a time as Poll needs records (as Java's consumer does), with the
-// next one decoded in the background meanwhile, so a large fetch is never
-// materialized at once and the records an application has dropped are
-// reclaimed while it consumes the rest.
+// as Poll needs records (as Java's consumer does), a chunk of at most
+// decodeChunk records at a time, with the next chunk decoded in the
+// background meanwhile, so a large fetch is never materialized at once: the
+// garbage collector scans only the few chunks alive (a decoded record holds
+// pointers; the fetched bytes hold none), and the records an application
+// has dropped are reclaimed while it consumes the rest.
 type rawBatch struct {
 	raw     []byte // wire bytes, CRC already checked
 	records int32  // from the batch header
 }
 
-// decodeJob is one batch being decoded by its own goroutine, which sets
-// records and err and then closes done; it takes no lock.
+type recordDecoder = recordbatch.RecordDecoder
+
+// decodeChunk is how many records one decode job turns out at most: a few
+// polls' worth at max.poll.records' default, a small part of a large batch
+// (a 1 MiB batch holds ~9,000 records of 100 bytes).
+const decodeChunk = 1000
+
+// decodeJob is one chunk being decoded by its own goroutine (or at once),
+// which sets records and err and then closes done (decoded when at once);
+// it takes no lock.
 type decodeJob struct {
 	done    chan struct{}
-	count   int32 // records in the batch header
-	size    int   // the batch's wire size
+	count   int            // records in the chunk
+	size    int            // wire size of the batch when this is its first chunk, else 0
+	dec     *recordDecoder // the chunk's batch; made by the job for a first chunk
 	records []kafkit.Record
 	err     error
 }
 
 func (ps *partState) buffered() bool {
-	return len(ps.buf) > 0 || ps.ahead != nil || len(ps.pending) > 0
+	return len(ps.buf) > 0 || ps.ahead != nil || ps.rest > 0 || len(ps.pending) > 0
 }
 
 // dropBuffered forgets fetched records; a decode under way finishes into a
 // job nobody reads.
 func (ps *partState) dropBuffered() {
-	ps.buf, ps.ahead, ps.pending, ps.bufBytes = nil, nil, nil, 0
+	ps.buf, ps.ahead, ps.dec, ps.rest, ps.pending, ps.bufBytes = nil, nil, nil, 0, nil, 0
 }
 
 // rewind drops what was fetched beyond the position, to fetch it again.
@@ -480,47 +495,80 @@ func (ps *partState) rewind() {
 	ps.fetchOffset, ps.fetchEpoch = ps.position, ps.epoch
 }
 
-// decodeAheadLocked starts decoding ps's next pending batch unless one is
-// under way already. Called with c.mu held.
+// decodeAheadLocked starts decoding ps's next chunk of records (the rest of
+// the batch under way, else the next pending batch) unless one is under way
+// already. Called with c.mu held.
 func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
-	if ps.ahead != nil || len(ps.pending) == 0 || c.closed { // Close waits for c.wg
+	if ps.ahead != nil || c.closed { // Close waits for c.wg
 		return
 	}
-	rb := ps.pending[0]
-	ps.pending[0] = rawBatch{}
-	ps.pending = ps.pending[1:]
-	job := &decodeJob{done: make(chan struct{}), count: rb.records, size: len(rb.raw)}
-	ps.ahead = job
-	decode := func() {
-		defer close(job.done)
-		var b recordbatch.Batch
-		rd := recordbatch.NewReader(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
-		switch {
-		case rd.Next(&b):
-			job.records = b.Records
-		case rd.Err() != nil:
-			job.err = rd.Err()
-		default:
-			job.err = recordbatch.ErrCorrupt // scan saw a whole batch
+	dec := ps.dec
+	ps.dec = nil // the job holds it until it is taken
+	var rb rawBatch
+	if dec == nil || ps.rest == 0 {
+		if len(ps.pending) == 0 {
+			return
 		}
+		rb = ps.pending[0]
+		ps.pending[0] = rawBatch{}
+		ps.pending = ps.pending[1:]
+		dec, ps.rest = nil, int(rb.records)
 	}
-	if len(rb.raw) <= inlineDecodeBytes {
-		decode()
+	n := min(ps.rest, decodeChunk)
+	ps.rest -= n
+	job := &decodeJob{count: n, size: len(rb.raw), dec: dec}
+	ps.ahead = job
+	if len(rb.raw) <= inlineDecodeBytes && n <= inlineDecodeRecords {
+		job.done = decoded
+		job.decode(rb, tp)
 		return
 	}
-	c.wg.Go(decode)
+	job.done = make(chan struct{})
+	c.wg.Go(func() {
+		defer close(job.done)
+		job.decode(rb, tp)
+	})
 }
 
-// inlineDecodeBytes is the size up to which a batch is decoded at once
+// decoded is the done of every job decoded at once.
+var decoded = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// decode decodes the job's chunk, the first of rb when it has no decoder.
+func (job *decodeJob) decode(rb rawBatch, tp kafkit.TopicPartition) {
+	if job.dec == nil {
+		d, err := recordbatch.NewRecordDecoder(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
+		switch {
+		case err != nil:
+			job.err = err
+			return
+		case d.Len() != int(rb.records):
+			job.err = recordbatch.ErrCorrupt // scan read the same header
+			return
+		}
+		job.dec = d
+	}
+	job.records = make([]kafkit.Record, job.count)
+	job.err = job.dec.Decode(job.records)
+}
+
+// inlineDecodeBytes and inlineDecodeRecords bound a chunk decoded at once
 // rather than on a goroutine of its own: a few records take less time than
 // the hand-over, which a consumer reading as records arrive pays per batch.
-const inlineDecodeBytes = 4 << 10
+const (
+	inlineDecodeBytes   = 4 << 10 // of a batch's first chunk, which decompresses it
+	inlineDecodeRecords = 64
+)
 
-// nextBatchLocked moves ps's next decoded batch holding records at or after
-// its position into ps.buf, waiting for its decode (which takes no lock), and
-// starts decoding the one after. It reports whether there was one; a batch
-// that does not decode fails the partition. Called with c.mu held. Each
-// batch decodes into a slab of its own, handed out by pointer, never reused.
+// nextBatchLocked moves ps's next decoded chunk holding records at or after
+// its position into ps.buf, waiting for its decode (which takes no lock),
+// and starts decoding the one after. It reports whether there was one; a
+// batch that does not decode fails the partition. Called with c.mu held.
+// Each chunk decodes into a slab of its own, handed out by pointer, never
+// reused.
 func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool {
 	for {
 		c.decodeAheadLocked(tp, ps)
@@ -529,9 +577,11 @@ func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool
 			return false
 		}
 		<-job.done
-		ps.ahead = nil
-		ps.bufBytes -= job.size
-		signal(c.fetchWake) // the buffer shrank: the partition may be fetchable again
+		ps.ahead, ps.dec = nil, job.dec
+		if job.size > 0 {
+			ps.bufBytes -= job.size
+			signal(c.fetchWake) // the buffer shrank: the partition may be fetchable again
+		}
 		if job.err != nil {
 			ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, ps.position, job.err)
 			ps.dropBuffered()
@@ -560,9 +610,9 @@ func (c *Consumer) bufferedLocked(limit int) int {
 		if ps.paused {
 			continue
 		}
-		n += len(ps.buf)
+		n += len(ps.buf) + ps.rest
 		if ps.ahead != nil {
-			n += int(ps.ahead.count)
+			n += ps.ahead.count
 		}
 		for _, b := range ps.pending {
 			if n >= limit {
@@ -795,7 +845,9 @@ func (c *Consumer) Lag(ctx context.Context) (map[kafkit.TopicPartition]int64, er
 // heartbeating; with enable.auto.commit the records Poll returned are
 // committed; OnRevoked runs for the assignment (on this goroutine); the
 // member leaves the group (dynamic members only: a static member keeps its
-// assignment until session.timeout.ms); the fetcher stops; connections close.
+// assignment until session.timeout.ms); the fetcher stops; the brokers are
+// asked to close its fetch sessions (waiting at most a second); connections
+// close.
 // ctx bounds the commit and the leave (default.api.timeout.ms when ctx has no
 // deadline).
 func (c *Consumer) Close(ctx context.Context) error {
@@ -817,6 +869,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 	}
 	c.cancel()
 	c.wg.Wait()
+	c.closeFetchSessions(ctx)
 	c.cl.Close()
 	return err
 }

@@ -23,6 +23,7 @@ type fetchSession struct {
 	id    int32 // 0: none
 	epoch int32 // of the next Fetch; 0 asks for a new session, closing id's
 	parts map[kafkit.TopicPartition]sessionPart
+	spare map[kafkit.TopicPartition]sessionPart // the map parts was before the last fill, reused by the next
 }
 
 // sessionPart is what the broker holds for a session partition: the fields
@@ -47,7 +48,11 @@ type wantPart struct {
 func (s *fetchSession) fill(req *kmsg.FetchRequest, want []wantPart) {
 	req.SessionID, req.SessionEpoch = s.id, s.epoch
 	full := s.epoch == 0
-	next := make(map[kafkit.TopicPartition]sessionPart, len(want))
+	next := s.spare
+	clear(next)
+	if next == nil {
+		next = make(map[kafkit.TopicPartition]sessionPart, len(want))
+	}
 	for _, w := range want {
 		next[w.tp] = w.sessionPart
 		old, ok := s.parts[w.tp]
@@ -84,7 +89,7 @@ func (s *fetchSession) fill(req *kmsg.FetchRequest, want []wantPart) {
 			forget(req, tp, s.parts[tp].topicID)
 		}
 	}
-	s.parts = next
+	s.parts, s.spare = next, s.parts
 }
 
 func forget(req *kmsg.FetchRequest, tp kafkit.TopicPartition, topicID [16]byte) {

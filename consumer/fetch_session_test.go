@@ -4,6 +4,7 @@ package consumer
 // FetchSessionHandler.
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -145,4 +146,65 @@ func TestFetchSessionIncremental(t *testing.T) {
 		}
 	}
 	t.Fatal("no full Fetch after FETCH_SESSION_ID_NOT_FOUND")
+}
+
+// Close asks the broker to close the fetch session (a Fetch with its id and
+// epoch -1 naming no partition, as Java's consumer and kgo send), and does
+// not wait meanwhile for the Fetch long-polling on the session's
+// connection.
+func TestFetchSessionClosedOnClose(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	produce(t, c, spread("t", 2, 0, 10)...)
+	var mu sync.Mutex
+	var fetches []*kmsg.FetchRequest
+	c.ControlKey(kmsg.Fetch.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		fetches = append(fetches, r.(*kmsg.FetchRequest))
+		mu.Unlock()
+		return nil, nil, false
+	})
+	const maxWait = 5 * time.Second
+	cons := newConsumer(t, c, func(cfg *Config) {
+		cfg.AutoOffsetReset = OffsetResetEarliest
+		cfg.FetchMaxWait = maxWait
+	})
+	if err := cons.Assign(kafkit.TopicPartition{Topic: "t", Partition: 0}, kafkit.TopicPartition{Topic: "t", Partition: 1}); err != nil {
+		t.Fatal(err)
+	}
+	pollN(t, testCtx(t, 10*time.Second), cons, 10)
+	// Wait for an incremental Fetch: the session is open, and the broker
+	// holds that Fetch (there is nothing more to read) for maxWait.
+	var id int32
+	for deadline := time.Now().Add(5 * time.Second); id == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no incremental Fetch in 5 s")
+		}
+		mu.Lock()
+		for _, req := range fetches {
+			if req.SessionEpoch > 0 {
+				id = req.SessionID
+			}
+		}
+		mu.Unlock()
+	}
+
+	start := time.Now()
+	if err := cons.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= maxWait/2 {
+		t.Fatalf("Close took %v: it waited for the long poll", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, req := range fetches {
+		if req.SessionEpoch == -1 {
+			if parts, forgotten := named(req); req.SessionID != id || parts != 0 || forgotten != 0 {
+				t.Fatalf("final Fetch: session %d naming %d partitions, forgetting %d; want session %d, none", req.SessionID, parts, forgotten, id)
+			}
+			return
+		}
+	}
+	t.Fatalf("no Fetch closed session %d (epoch -1) on Close", id)
 }

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -55,36 +56,48 @@ type fetchConn struct {
 // brokerConns are a broker's fetch connections.
 type brokerConns = [client.FetchConns]fetchConn
 
+// fetcher is what the fetcher goroutine keeps from one round to the next.
+type fetcher struct {
+	conns   map[int32]*brokerConns
+	results chan fetchResult
+	ready   []kafkit.TopicPartition // a round's fetchable partitions
+	md      *client.Metadata        // the metadata snapshot ids was made from
+	ids     topicIDMap
+}
+
 // fetchLoop is the fetcher goroutine. It starts position lookups, keeps the
 // fetch pipeline full and turns responses into buffered records. It owns
-// conns; partition states are shared with Poll under c.mu.
+// its fetcher; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
-	results := make(chan fetchResult, 8)
-	conns := make(map[int32]*brokerConns)
+	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8)}
+	// One timer for every round: a consumer reading as records arrive
+	// goes round once per Fetch.
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
-		wait := c.fetchRound(conns, results)
+		timer.Reset(c.fetchRound(f))
 		select {
 		case <-c.ctx.Done():
+			c.lastConns = f.conns // for Close, which waits for this goroutine
 			return
-		case r := <-results:
-			fc := &conns[r.broker][r.conn]
+		case r := <-f.results:
+			fc := &f.conns[r.broker][r.conn]
 			fc.busy = false
 			fc.session.handle(r.resp, r.err)
 			c.handleFetch(r)
 		case <-c.fetchWake:
-		case <-timerC(wait):
+		case <-timer.C:
 		}
 	}
 }
 
 // fetchRound starts the position lookups and sends the fetches that can
 // start now. It returns how long until a partition backing off is due.
-func (c *Consumer) fetchRound(conns map[int32]*brokerConns, results chan<- fetchResult) time.Duration {
+func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	var ready []kafkit.TopicPartition
-	resolve := make(map[kafkit.TopicPartition]*partState)
-	validate := make(map[kafkit.TopicPartition]*partState)
+	ready := f.ready[:0]
+	var resolve, validate map[kafkit.TopicPartition]*partState
 	c.mu.Lock()
 	held := 0
 	for _, ps := range c.parts {
@@ -97,15 +110,16 @@ func (c *Consumer) fetchRound(conns map[int32]*brokerConns, results chan<- fetch
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
 			ps.lookup = true
-			resolve[tp] = ps
+			resolve = addState(resolve, tp, ps)
 		case ps.validate:
 			ps.lookup = true
-			validate[tp] = ps
+			validate = addState(validate, tp, ps)
 		case ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes):
 			ready = append(ready, tp)
 		}
 	}
 	c.mu.Unlock()
+	f.ready = ready
 	if len(resolve) > 0 {
 		c.wg.Go(func() { c.lookUp(resolve, c.resolvePositions) })
 	}
@@ -117,7 +131,10 @@ func (c *Consumer) fetchRound(conns map[int32]*brokerConns, results chan<- fetch
 	}
 	r, err := c.leaders(c.ctx, ready)
 	if err == nil {
-		c.sendFetches(r, idsOf(r.md), conns, results)
+		if r.md != f.md { // the client hands out the same snapshot while nothing changed
+			f.md, f.ids = r.md, idsOf(r.md)
+		}
+		c.sendFetches(r, f.ids, f.conns, f.results)
 	} else {
 		if c.ctx.Err() == nil {
 			c.log.Debug("fetch round", "err", err)
@@ -136,6 +153,14 @@ func (c *Consumer) fetchRound(conns map[int32]*brokerConns, results chan<- fetch
 		wait = min(wait, c.cfg.RetryBackoff)
 	}
 	return wait
+}
+
+func addState(m map[kafkit.TopicPartition]*partState, tp kafkit.TopicPartition, ps *partState) map[kafkit.TopicPartition]*partState {
+	if m == nil {
+		m = make(map[kafkit.TopicPartition]*partState)
+	}
+	m[tp] = ps
+	return m
 }
 
 // sendFetches sends each leader a Fetch for its ready partitions on a fetch
@@ -384,11 +409,15 @@ type scanned struct {
 // batches of aborted transactions are dropped here.
 func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) scanned {
 	readCommitted := c.cfg.IsolationLevel == ReadCommitted
-	aborted := slices.Clone(p.AbortedTransactions)
-	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
-		return int(a.FirstOffset - b.FirstOffset)
-	})
-	abortedPIDs := make(map[int64]bool)
+	var aborted []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	var abortedPIDs map[int64]bool
+	if readCommitted {
+		aborted = slices.Clone(p.AbortedTransactions)
+		slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
+			return int(a.FirstOffset - b.FirstOffset)
+		})
+		abortedPIDs = make(map[int64]bool)
+	}
 
 	rd := recordbatch.NewReader(p.RecordBatches, recordbatch.ReadOptions{VerifyCRC: !c.cfg.SkipCRCCheck, SkipRecords: true})
 	var b recordbatch.Batch
@@ -417,4 +446,51 @@ func (c *Consumer) scan(offset int64, p *kmsg.FetchResponseTopicPartition) scann
 		return scanned{next: offset, epoch: -1, err: err}
 	}
 	return sc
+}
+
+// closeFetchSessionsTimeout caps how long Close waits for the brokers to
+// close its fetch sessions, as kgo does (Java waits up to close's timeout):
+// a broker that does not answer frees the session itself when it needs the
+// slot.
+const closeFetchSessionsTimeout = time.Second
+
+// closeFetchSessions tells each broker holding a fetch session of the
+// stopped fetcher to close it (a Fetch with the session's id and epoch -1
+// naming no partition, as Java's Fetcher.maybeCloseFetchSessions), so that
+// its slot in the broker's cache (max.incremental.fetch.session.cache.slots)
+// is free at once rather than when evicted. A session's own connection may
+// hold a long poll, which Kafka answers first, so a busy one's Fetch goes on
+// the broker's default connection. It waits for the answers until ctx ends
+// or closeFetchSessionsTimeout passes.
+func (c *Consumer) closeFetchSessions(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, closeFetchSessionsTimeout)
+	defer cancel()
+	var pending []chan struct{}
+	for leader, bc := range c.lastConns {
+		for i := range bc {
+			fc := &bc[i]
+			if fc.session.id == 0 {
+				continue
+			}
+			req := kmsg.NewPtrFetchRequest()
+			req.ReplicaID = -1
+			req.SessionID, req.SessionEpoch = fc.session.id, -1
+			req.MaxBytes, req.MinBytes = c.cfg.FetchMaxBytes, 1 // MaxWaitMillis 0: answered at once
+			req.IsolationLevel = c.isolationLevel()
+			conn := i
+			if fc.busy {
+				conn = client.DefaultConn
+			}
+			done := make(chan struct{})
+			pending = append(pending, done)
+			c.cl.RequestFetchAsync(ctx, leader, conn, req, func(kmsg.Response, error) { close(done) })
+		}
+	}
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }

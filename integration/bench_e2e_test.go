@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -156,13 +157,46 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 // ourLatency runs the load through our producer and a consumer assigned
 // every partition of topic, both at their defaults (linger 0 aside).
 func ourLatency(tb testing.TB, addr, topic string, d time.Duration) *latencies {
+	return e2eLatency(tb, addr, topic, d, ourE2EConsumer, ourE2EProducer)
+}
+
+// kgoLatency runs the load through kgo's producer and consumer (groupless,
+// from the start of the new topic), both at their defaults (linger 0
+// aside).
+func kgoLatency(tb testing.TB, addr, topic string, d time.Duration) *latencies {
+	return e2eLatency(tb, addr, topic, d, kgoE2EConsumer, kgoE2EProducer)
+}
+
+// An e2eConsumer starts a consumer of every partition of topic that records
+// each record's latency in l until ctx ends, then sends its outcome on the
+// channel it returns.
+type e2eConsumer func(tb testing.TB, ctx context.Context, addr, topic string, l *latencies) <-chan error
+
+// An e2eProducer returns a function sending one record to topic (linger 0);
+// the producer closes when the test ends.
+type e2eProducer func(tb testing.TB, ctx context.Context, addr, topic string) func(value []byte)
+
+// e2eLatency runs the load of d through produce and consume and returns
+// the latencies seen.
+func e2eLatency(tb testing.TB, addr, topic string, d time.Duration, consume e2eConsumer, produce e2eProducer) *latencies {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	l := &latencies{}
+	done := consume(tb, ctx, addr, topic, l)
+	l.waitFor(tb, int64(e2eProduce(tb, l, d, produce(tb, ctx, addr, topic))))
+	cancel()
+	if err := <-done; err != nil && err != context.Canceled {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+func ourE2EConsumer(tb testing.TB, ctx context.Context, addr, topic string, l *latencies) <-chan error {
 	c, err := consumer.New(ctx, consumer.Config{BootstrapServers: []string{addr}, AutoOffsetReset: consumer.OffsetResetEarliest})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer c.Close(context.Background())
 	var tps []kafkit.TopicPartition
 	for p := int32(0); p < e2ePartitions; p++ {
 		tps = append(tps, kafkit.TopicPartition{Topic: topic, Partition: p})
@@ -170,83 +204,113 @@ func ourLatency(tb testing.TB, addr, topic string, d time.Duration) *latencies {
 	if err := c.Assign(tps...); err != nil {
 		tb.Fatal(err)
 	}
-	l := &latencies{}
 	done := make(chan error, 1)
 	go func() {
-		for ctx.Err() == nil {
-			recs, err := c.Poll(ctx)
+		var err error
+		for err == nil && ctx.Err() == nil {
+			var recs []*kafkit.Record
+			recs, err = c.Poll(ctx)
 			now := time.Now()
-			if err != nil {
-				done <- err
-				return
-			}
 			for _, r := range recs {
 				l.record(r.Value, now)
 			}
 		}
-		done <- nil
+		c.Close(context.Background())
+		done <- err
 	}()
-	return runLatency(tb, l, d, done, cancel, func() func([]byte) {
-		p, err := producer.New(producer.Config{BootstrapServers: []string{addr}, Linger: -1})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { p.Close(context.Background()) })
-		return func(v []byte) {
-			if err := p.Send(ctx, &kafkit.Record{Topic: topic, Partition: kafkit.AnyPartition, Value: v}, nil); err != nil {
-				tb.Error(err)
-			}
-		}
-	})
+	return done
 }
 
-// kgoLatency runs the load through kgo's producer and consumer (groupless,
-// from the start of the new topic), both at their defaults (linger 0
-// aside).
-func kgoLatency(tb testing.TB, addr, topic string, d time.Duration) *latencies {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+func ourE2EProducer(tb testing.TB, ctx context.Context, addr, topic string) func([]byte) {
+	p, err := producer.New(producer.Config{BootstrapServers: []string{addr}, Linger: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close(context.Background()) })
+	return func(v []byte) {
+		if err := p.Send(ctx, &kafkit.Record{Topic: topic, Partition: kafkit.AnyPartition, Value: v}, nil); err != nil {
+			tb.Error(err)
+		}
+	}
+}
+
+func kgoE2EConsumer(tb testing.TB, ctx context.Context, addr, topic string, l *latencies) <-chan error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer cl.Close()
-	l := &latencies{}
 	done := make(chan error, 1)
 	go func() {
-		for ctx.Err() == nil {
+		var err error
+		for err == nil && ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
 			now := time.Now()
 			if ctx.Err() != nil {
 				break
 			}
-			if err := fs.Err(); err != nil {
-				done <- err
-				return
-			}
+			err = fs.Err()
 			fs.EachRecord(func(r *kgo.Record) { l.record(r.Value, now) })
 		}
-		done <- nil
+		cl.Close()
+		done <- err
 	}()
-	return runLatency(tb, l, d, done, cancel, func() func([]byte) {
-		p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(p.Close)
-		return func(v []byte) { p.Produce(ctx, &kgo.Record{Value: v}, nil) }
-	})
+	return done
 }
 
-// runLatency produces the load with the producer newProducer makes, waits
-// for the consumer goroutine to see every record, and stops it.
-func runLatency(tb testing.TB, l *latencies, d time.Duration, done <-chan error, stop func(), newProducer func() func([]byte)) *latencies {
-	tb.Helper()
-	send := newProducer()
-	l.waitFor(tb, int64(e2eProduce(tb, l, d, send)))
-	stop()
-	if err := <-done; err != nil && err != context.Canceled {
+func kgoE2EProducer(tb testing.TB, ctx context.Context, addr, topic string) func([]byte) {
+	p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return l
+	tb.Cleanup(p.Close)
+	return func(v []byte) { p.Produce(ctx, &kgo.Record{Value: v}, nil) }
+}
+
+// BenchmarkEndToEndLatencyCross runs BenchmarkEndToEndLatency's load
+// through each producer with each consumer (ours and kgo's), in an order
+// that rotates between runs, to tell which side a difference comes from.
+//
+//	go test -run '^$' -bench BenchmarkEndToEndLatencyCross -benchtime 1x ./integration/
+func BenchmarkEndToEndLatencyCross(b *testing.B) {
+	d := e2eDuration()
+	pairs := []struct {
+		name    string
+		produce e2eProducer
+		consume e2eConsumer
+	}{
+		{"ours", ourE2EProducer, ourE2EConsumer},
+		{"kgo", kgoE2EProducer, kgoE2EConsumer},
+		{"oursP_kgoC", ourE2EProducer, kgoE2EConsumer},
+		{"kgoP_oursC", kgoE2EProducer, ourE2EConsumer},
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		br := broker.NewTest(b, broker.OnDisk())
+		warm := "e2e-warm-" + strconv.Itoa(i)
+		createTopic(b, br.Addr(), warm, e2ePartitions)
+		kgoLatency(b, br.Addr(), warm, time.Second)
+		b.StartTimer()
+		for j := range pairs {
+			pr := pairs[(j+e2eRuns)%len(pairs)]
+			topic := "e2e-" + pr.name + "-" + strconv.Itoa(i)
+			createTopic(b, br.Addr(), topic, e2ePartitions)
+			settle()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			cpu := processCPU(b, os.Getpid())
+			l := e2eLatency(b, br.Addr(), topic, d, pr.consume, pr.produce)
+			cpu = processCPU(b, os.Getpid()) - cpu
+			runtime.ReadMemStats(&after)
+			n := float64(l.got.Load())
+			b.ReportMetric(l.percentile(0.5), pr.name+"_p50_ms")
+			b.ReportMetric(l.percentile(0.99), pr.name+"_p99_ms")
+			// The broker runs in this process: these count its share too,
+			// the same for every pair.
+			b.ReportMetric(float64(cpu.Nanoseconds())/n, pr.name+"_cpu_ns/rec")
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, pr.name+"_B/rec")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, pr.name+"_allocs/rec")
+			b.ReportMetric(float64(after.NumGC-before.NumGC), pr.name+"_gcs")
+		}
+		e2eRuns++
+	}
 }

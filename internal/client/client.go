@@ -245,12 +245,23 @@ func (cl *Client) RequestBrokerAsync(ctx context.Context, id int32, req kmsg.Req
 // spread Fetch requests over.
 const FetchConns = 2
 
+// DefaultConn, as RequestFetchAsync's conn, sends a Fetch on the broker's
+// default connection rather than a fetch connection: for a Fetch the broker
+// answers at once (closing a fetch session, which is not tied to a
+// connection) that must not wait behind a long poll.
+const DefaultConn = -1
+
 // RequestFetchAsync is RequestBrokerAsync for a Fetch on the broker's fetch
-// connection conn (0 <= conn < FetchConns). Kafka answers a connection's
-// requests in order, so a Fetch the broker holds for fetch.max.wait.ms
-// delays every Fetch behind it on its connection, but none on the other.
+// connection conn (0 <= conn < FetchConns, or DefaultConn). Kafka answers a
+// connection's requests in order, so a Fetch the broker holds for
+// fetch.max.wait.ms delays every Fetch behind it on its connection, but none
+// on the other.
 func (cl *Client) RequestFetchAsync(ctx context.Context, id int32, conn int, req *kmsg.FetchRequest, fn func(kmsg.Response, error)) {
-	cl.requestAsync(ctx, id, [FetchConns]lane{laneFetch, laneFetch2}[conn], req, fn)
+	l := laneDefault
+	if conn != DefaultConn {
+		l = [FetchConns]lane{laneFetch, laneFetch2}[conn]
+	}
+	cl.requestAsync(ctx, id, l, req, fn)
 }
 
 func (cl *Client) requestAsync(ctx context.Context, id int32, l lane, req kmsg.Request, fn func(kmsg.Response, error)) {

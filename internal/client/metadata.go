@@ -68,6 +68,14 @@ type metaCache struct {
 	running    *refresh            // the refresh in flight, joined by concurrent callers
 	trigger    chan struct{}       // wakes metadataLoop for an early refresh; capacity 1
 
+	// applied counts the responses stored; the last snapshot is handed
+	// out again while none came since and the same topics are asked for
+	// (a consumer asks for its topics' leaders before every Fetch).
+	applied      uint64
+	lastSnap     *Metadata
+	lastTopics   []string
+	lastSnapSeen uint64 // applied when lastSnap was made
+
 	// seq numbers refreshes and invalidations in the order they happen, so
 	// that a caller who invalidated a topic (say after adding partitions)
 	// never takes an answer to a request sent before that.
@@ -369,6 +377,7 @@ func (cl *Client) applyMetadata(r *refresh, resp *kmsg.MetadataResponse) error {
 
 	m := &cl.meta
 	m.mu.Lock()
+	m.applied++
 	m.brokers = brokers
 	m.controller = resp.ControllerID
 	if resp.ClusterID != nil {
@@ -424,6 +433,16 @@ func (cl *Client) updateBrokers(brokers map[int32]BrokerMeta) {
 // snapshotLocked copies the cache into an immutable Metadata for topics (all
 // known topics when none are named). Called with m.mu held.
 func (cl *Client) snapshotLocked(topics []string) *Metadata {
+	m := &cl.meta
+	if m.lastSnap != nil && m.lastSnapSeen == m.applied && slices.Equal(m.lastTopics, topics) {
+		return m.lastSnap
+	}
+	md := cl.newSnapshotLocked(topics)
+	m.lastSnap, m.lastTopics, m.lastSnapSeen = md, slices.Clone(topics), m.applied
+	return md
+}
+
+func (cl *Client) newSnapshotLocked(topics []string) *Metadata {
 	m := &cl.meta
 	md := &Metadata{
 		Brokers:      maps.Clone(m.brokers),

@@ -125,14 +125,9 @@ func (r *Reader) Next(b *Batch) bool {
 }
 
 func (r *Reader) decode(raw []byte, b *Batch) error {
-	var h kmsg.RecordBatch
-	if err := h.ReadFrom(raw); err != nil {
-		return fmt.Errorf("%w: header: %v", ErrCorrupt, err)
-	}
-	if r.opts.VerifyCRC {
-		if got := crc32.Checksum(raw[offAttributes:], crcTable); got != uint32(h.CRC) {
-			return fmt.Errorf("%w: batch at offset %d: crc %08x, computed %08x", ErrCorrupt, h.FirstOffset, uint32(h.CRC), got)
-		}
+	h, err := readHeader(raw, r.opts.VerifyCRC)
+	if err != nil {
+		return err
 	}
 	*b = Batch{
 		BaseOffset:           h.FirstOffset,
@@ -151,57 +146,130 @@ func (r *Reader) decode(raw []byte, b *Batch) error {
 	if r.opts.SkipRecords {
 		return nil
 	}
-	codec := b.Attributes.Codec()
+	d, err := newRecordDecoder(&h, r.opts)
+	if err != nil {
+		return err
+	}
+	b.Records = growRecords(b.Records, d.Len())
+	return d.Decode(b.Records)
+}
+
+// readHeader decodes a batch's header, checking its CRC when verify is set.
+func readHeader(raw []byte, verify bool) (kmsg.RecordBatch, error) {
+	var h kmsg.RecordBatch
+	if err := h.ReadFrom(raw); err != nil {
+		return h, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	if verify {
+		if got := crc32.Checksum(raw[offAttributes:], crcTable); got != uint32(h.CRC) {
+			return h, fmt.Errorf("%w: batch at offset %d: crc %08x, computed %08x", ErrCorrupt, h.FirstOffset, uint32(h.CRC), got)
+		}
+	}
+	return h, nil
+}
+
+// RecordDecoder decodes one batch's records a slice at a time, for a reader
+// that keeps only some of a large batch's records in memory at once.
+type RecordDecoder struct {
+	data           []byte // the records not decoded yet (decompressed)
+	left           int    // how many
+	next           int    // index in the batch of the next record, for errors
+	firstOffset    int64
+	firstTimestamp int64
+	maxTimestamp   int64
+	leaderEpoch    int32
+	tsType         kafkit.TimestampType
+	opts           ReadOptions
+}
+
+// NewRecordDecoder returns a decoder of the records of raw, one whole batch
+// (as Batch.Raw), decompressing them first. opts.SkipRecords is ignored.
+func NewRecordDecoder(raw []byte, opts ReadOptions) (*RecordDecoder, error) {
+	h, err := readHeader(raw, opts.VerifyCRC)
+	if err != nil {
+		return nil, err
+	}
+	return newRecordDecoder(&h, opts)
+}
+
+func newRecordDecoder(h *kmsg.RecordBatch, opts ReadOptions) (*RecordDecoder, error) {
+	codec := Attributes(h.Attributes).Codec()
 	if codec > Zstd {
-		return fmt.Errorf("%w: batch at offset %d: %d", ErrUnknownCodec, h.FirstOffset, codec)
+		return nil, fmt.Errorf("%w: batch at offset %d: %d", ErrUnknownCodec, h.FirstOffset, codec)
 	}
 	data, err := Decompress(codec, h.Records)
 	if err != nil {
-		return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.FirstOffset, codec, err)
+		return nil, fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.FirstOffset, codec, err)
 	}
 	if h.NumRecords < 0 || int(h.NumRecords) > len(data) { // every record takes at least one byte
-		return fmt.Errorf("%w: batch at offset %d: %d records in %d bytes", ErrCorrupt, h.FirstOffset, h.NumRecords, len(data))
+		return nil, fmt.Errorf("%w: batch at offset %d: %d records in %d bytes", ErrCorrupt, h.FirstOffset, h.NumRecords, len(data))
 	}
-	tsType := b.Attributes.TimestampType()
-	b.Records = growRecords(b.Records, int(h.NumRecords))
-	// The scratch record lives on the stack: filling a heap one costs a
-	// write barrier per field while the GC runs.
-	var kr kmsg.Record
-	for i := range b.Records {
+	return &RecordDecoder{
+		data: data, left: int(h.NumRecords),
+		firstOffset: h.FirstOffset, firstTimestamp: h.FirstTimestamp, maxTimestamp: h.MaxTimestamp,
+		leaderEpoch: h.PartitionLeaderEpoch, tsType: Attributes(h.Attributes).TimestampType(), opts: opts,
+	}, nil
+}
+
+// Len is how many records are left to decode.
+func (d *RecordDecoder) Len() int { return d.left }
+
+// Decode decodes the next len(dst) records into dst; len(dst) must not
+// exceed Len. Keys, values and header values alias the batch (or its
+// decompressed copy).
+func (d *RecordDecoder) Decode(dst []kafkit.Record) error {
+	if len(dst) > d.left {
+		return fmt.Errorf("recordbatch: %d records asked of %d left", len(dst), d.left)
+	}
+	data := d.data
+	for i := range dst {
 		l, n := kbin.Varint(data)
 		if n <= 0 || l < 0 || int(l) > len(data)-n {
-			return fmt.Errorf("%w: batch at offset %d: record %d: bad length", ErrCorrupt, h.FirstOffset, i)
+			return fmt.Errorf("%w: batch at offset %d: record %d: bad length", ErrCorrupt, d.firstOffset, d.next+i)
 		}
-		if err := kr.ReadFrom(data[:n+int(l)]); err != nil {
-			return fmt.Errorf("%w: batch at offset %d: record %d: %v", ErrCorrupt, h.FirstOffset, i, err)
-		}
+		// Read in place rather than through kmsg.Record: a consumer
+		// spends more here than anywhere else per record.
+		r := recordReader{src: data[n : n+int(l)]}
 		data = data[n+int(l):]
-		ts := h.FirstTimestamp + kr.TimestampDelta64
-		if tsType == kafkit.LogAppendTime {
-			ts = h.MaxTimestamp
+		r.src = r.src[min(1, len(r.src)):] // attributes: unused in v2 records
+		tsDelta := r.varlong()
+		offsetDelta := r.varint()
+		key := r.bytes()
+		value := r.bytes()
+		headers := r.varint()
+		if r.bad || int(headers) > len(r.src)/2 { // a header takes two bytes at least
+			return fmt.Errorf("%w: batch at offset %d: record %d: truncated", ErrCorrupt, d.firstOffset, d.next+i)
 		}
-		rec := &b.Records[i]
+		ts := d.firstTimestamp + tsDelta
+		if d.tsType == kafkit.LogAppendTime {
+			ts = d.maxTimestamp
+		}
+		rec := &dst[i]
 		*rec = kafkit.Record{
-			Topic:         r.opts.Topic,
-			Partition:     r.opts.Partition,
-			Offset:        h.FirstOffset + int64(kr.OffsetDelta),
-			Key:           kr.Key,
-			Value:         kr.Value,
-			Headers:       nil,
+			Topic:         d.opts.Topic,
+			Partition:     d.opts.Partition,
+			Offset:        d.firstOffset + int64(offsetDelta),
+			Key:           key,
+			Value:         value,
 			Timestamp:     time.UnixMilli(ts),
-			TimestampType: tsType,
-			LeaderEpoch:   h.PartitionLeaderEpoch,
+			TimestampType: d.tsType,
+			LeaderEpoch:   d.leaderEpoch,
 		}
-		// Fresh headers per record: callers copy Records out of the reused
-		// Batch, so a shared backing array would be overwritten by the next
-		// batch's decode.
-		if len(kr.Headers) > 0 {
-			rec.Headers = make([]kafkit.Header, 0, len(kr.Headers))
-		}
-		for _, hd := range kr.Headers {
-			rec.Headers = append(rec.Headers, kafkit.Header{Key: hd.Key, Value: hd.Value})
+		if headers > 0 {
+			// Fresh headers per record: callers copy Records out of
+			// the reused Batch, so a shared backing array would be
+			// overwritten by the next batch's decode.
+			rec.Headers = make([]kafkit.Header, headers)
+			for j := range rec.Headers {
+				k := r.bytes()
+				rec.Headers[j] = kafkit.Header{Key: string(k), Value: r.bytes()}
+			}
+			if r.bad {
+				return fmt.Errorf("%w: batch at offset %d: record %d: truncated header", ErrCorrupt, d.firstOffset, d.next+i)
+			}
 		}
 	}
+	d.data, d.left, d.next = data, d.left-len(dst), d.next+len(dst)
 	return nil
 }
 
@@ -226,4 +294,47 @@ func ReadRecords(dst []kafkit.Record, src []byte, opts ReadOptions) ([]kafkit.Re
 		b.Records = nil // dst now holds them; do not reuse their headers
 	}
 	return dst, r.Err()
+}
+
+// recordReader reads a record's fields (Kafka's v2 record) from src; a
+// field running past its end sets bad.
+type recordReader struct {
+	src []byte
+	bad bool
+}
+
+func (r *recordReader) varint() int32 {
+	v, n := kbin.Varint(r.src)
+	if n <= 0 {
+		r.src, r.bad = nil, true
+		return 0
+	}
+	r.src = r.src[n:]
+	return v
+}
+
+func (r *recordReader) varlong() int64 {
+	v, n := kbin.Varlong(r.src)
+	if n <= 0 {
+		r.src, r.bad = nil, true
+		return 0
+	}
+	r.src = r.src[n:]
+	return v
+}
+
+// bytes reads a length-prefixed field: nil for a null one (length -1),
+// aliasing src otherwise.
+func (r *recordReader) bytes() []byte {
+	l := r.varint()
+	switch {
+	case r.bad || l < 0:
+		return nil
+	case int(l) > len(r.src):
+		r.src, r.bad = nil, true
+		return nil
+	}
+	v := r.src[:l:l]
+	r.src = r.src[l:]
+	return v
 }
