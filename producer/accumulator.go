@@ -355,7 +355,13 @@ func (a *accumulator) seal(b *batch) {
 	b.sealed, b.sealedLen = make(chan struct{}), b.builder.Len()
 	bld := b.builder
 	go func() {
-		dst, _ := a.bufs.get()
+		// A destination of the recycled size, even when none is free: one
+		// that compression sized to this batch would not be recycled, and
+		// every batch would then allocate one.
+		dst, ok := a.bufs.get()
+		if !ok {
+			dst = make([]byte, 0, a.bufCap)
+		}
 		raw, spare, err := bld.FinishInto(dst, recordbatch.NoProducer())
 		a.putBuf(spare)
 		b.sealedRaw, b.sealErr = raw, err
