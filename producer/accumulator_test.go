@@ -49,7 +49,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("%d batches, first full=%v", len(pq.batches), len(pq.batches) > 0 && pq.batches[0].full)
 	}
 	now := pq.batches[0].created
-	if b, _ := s.takeReady(pq, now, false, 1<<20, true); b == nil || b.builder.Len() > 1000 {
+	if b, _ := s.takeReady(pq, now, false, 1<<20, true); b == nil || b.sizer.Len() > 1000 {
 		t.Fatalf("full batch not taken or over batch.size: %v", b)
 	}
 	// The request has no room left for the next batch.

@@ -204,7 +204,7 @@ func BenchmarkSendPath(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						bt.raw, bt.builder = raw, nil
+						bt.raw = raw
 						p.acc.complete(bt)
 					}
 				}

@@ -279,7 +279,7 @@ func (s *stickyPartitioner) Partition(topic string, key []byte, valueLen int, nu
 }
 
 func (s *stickyPartitioner) partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32 {
-	var first recordbatch.Builder // a batch's first record: no timestamp or offset delta
+	var first recordbatch.Sizer // a batch's first record: no timestamp or offset delta
 	return s.stick(r.Topic, numPartitions, available, first.RecordSize(0, r.Key, r.Value, r.Headers))
 }
 
