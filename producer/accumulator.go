@@ -3,6 +3,8 @@ package producer
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,6 +153,8 @@ type accumulator struct {
 	bufs freeList[[]byte]
 	recs freeList[[]pending]
 
+	sealSlots chan struct{} // one token per batch encoding and compressing: GOMAXPROCS at most
+
 	flushing atomic.Int32 // >0 while Flush or Close wants every batch sent now
 }
 
@@ -165,6 +169,7 @@ func newAccumulator(s *settings, wake func()) *accumulator {
 		incomplete: make(map[*batch]struct{}),
 		bufs:       make(freeList[[]byte], keep),
 		recs:       make(freeList[[]pending], keep),
+		sealSlots:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	a.mem.init(s.BufferMemory, s.MaxBlock)
 	a.parts.Store(&partsMap{byTP: map[kafkit.TopicPartition]*partQueue{}})
@@ -366,14 +371,31 @@ func (a *accumulator) seal(b *batch) {
 	}
 	b.sealed, b.sealedLen = make(chan struct{}), b.sizer.Len()
 	go func() {
+		// More batches compressing at once than there are cores would
+		// only hold more buffers and encoders, and memory is what
+		// buffer.memory's batches wait on.
+		a.sealSlots <- struct{}{}
 		bld := a.encode(b)
 		raw, spare, err := bld.FinishInto(a.buf(), recordbatch.NoProducer())
 		a.putBuf(spare)
+		if err == nil && cap(raw) >= shrinkCompressedCap && len(raw) <= cap(raw)/4 {
+			// Keep the batch in its size, not in a recycled buffer of
+			// batch.size that its request would hold for a few bytes.
+			small := slices.Clone(raw)
+			a.putBuf(raw)
+			raw = small
+		}
+		<-a.sealSlots
 		b.sealedRaw, b.sealErr = raw, err
 		close(b.sealed)
 		a.wake()
 	}()
 }
+
+// shrinkCompressedCap is the size of recycled buffers from which a batch
+// compressed to a quarter or less moves to a buffer of its size: below it, a
+// copy per batch costs more than the memory it frees.
+const shrinkCompressedCap = 256 << 10
 
 // sealing is asked by the sender of a batch ready to drain (under pq.mu):
 // it seals a batch that lingered out before filling, closing it to appends,
