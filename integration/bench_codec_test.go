@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -102,15 +103,18 @@ func compareRates(b *testing.B, n int, ours, kgo func() float64) {
 	codecBenchRuns[b.Name()]++
 	var oursRate, kgoRate float64
 	var oursCPU, kgoCPU time.Duration
-	measure := func(rate *float64, cpu *time.Duration, run func() float64) func() {
+	measure := func(client string, rate *float64, cpu *time.Duration, run func() float64) func() {
 		return func() {
 			settle()
 			before := processCPU(b, os.Getpid())
-			*rate = run()
+			// The label marks the client's goroutines (those it starts
+			// inherit it, the broker's do not) in a -cpuprofile, so that
+			// `go tool pprof -tagfocus client=ours` shows one client's CPU.
+			pprof.Do(context.Background(), pprof.Labels("client", client), func(context.Context) { *rate = run() })
 			*cpu = processCPU(b, os.Getpid()) - before
 		}
 	}
-	first, second := measure(&oursRate, &oursCPU, ours), measure(&kgoRate, &kgoCPU, kgo)
+	first, second := measure("ours", &oursRate, &oursCPU, ours), measure("kgo", &kgoRate, &kgoCPU, kgo)
 	if codecBenchRuns[b.Name()]%2 == 0 {
 		first, second = second, first
 	}

@@ -3,6 +3,8 @@ package producer
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,12 +16,18 @@ import (
 )
 
 // The RecordAccumulator: per-partition deques of batches that Send appends
-// to, built straight into wire bytes by recordbatch.Builder.
+// to. Send only counts a record's wire size in (recordbatch.Sizer) and keeps
+// it; the batch is encoded (recordbatch.Builder) once no more records go in:
+// by its sealing goroutine, which compresses it too, or for an uncompressed
+// batch by the sender as it drains it. Encoding was a third of Send's cost,
+// on the caller's goroutine, which is the producer's critical path; franz-go
+// likewise encodes when it writes a request. Records must therefore not be
+// modified until their callback runs, as Send documents.
 //
 // Ownership:
 //   - accumulator.parts is copy-on-write: readers load it lock-free, writers
 //     hold partsMu.
-//   - partQueue.batches, and the open (last) batch's builder, records and
+//   - partQueue.batches, and the open (last) batch's sizer, records and
 //     full flag, are guarded by partQueue.mu: Send's goroutines append under
 //     it, the sender goroutine pops and re-queues under it.
 //   - Everything marked "sender-owned" (a batch once drained, the sequence
@@ -37,16 +45,17 @@ type pending struct {
 // batch is one record batch of one partition.
 type batch struct {
 	pq       *partQueue
-	builder  *recordbatch.Builder // non-nil until the sender finishes the batch
+	sizer    recordbatch.Sizer // the records' wire size, while the batch is open
 	records  []pending
 	created  time.Time
 	reserved int64         // bytes of buffer.memory held until completion
 	full     bool          // no more appends; guarded by pq.mu while queued
 	done     chan struct{} // closed on completion, for Flush
 
-	// Compression started when the batch filled (see seal): sealed is
-	// closed once sealedRaw and sealErr are set. sealed and sealedLen are
-	// set under pq.mu; the builder then belongs to the sealing goroutine.
+	// Encoding and compression started when the batch filled (see seal):
+	// sealed is closed once sealedRaw and sealErr are set. sealed and
+	// sealedLen are set under pq.mu; the records are then read by the
+	// sealing goroutine.
 	sealed    chan struct{}
 	sealedLen int // the uncompressed size, for size() while sealing
 	sealedRaw []byte
@@ -83,7 +92,7 @@ func (b *batch) size() int {
 	case b.sealed != nil:
 		return b.sealedLen
 	}
-	return b.builder.Len()
+	return b.sizer.Len()
 }
 
 // partQueue is one partition's deque of batches, oldest first; only the
@@ -91,7 +100,7 @@ func (b *batch) size() int {
 type partQueue struct {
 	tp kafkit.TopicPartition
 
-	mu      sync.Mutex // guards batches, closed and the open batch's builder, records and full
+	mu      sync.Mutex // guards batches, closed and the open batch's sizer, records and full
 	batches []*batch
 	closed  bool // the producer is closing: appends fail with ErrClosed
 
@@ -139,10 +148,12 @@ type accumulator struct {
 	// Recycled storage, so that steady sending allocates no batch memory:
 	// buffers of bufCap bytes serve as builders' buffers and as the
 	// destinations of compression; records slices hold batches' pendings.
-	// The sender and sealing goroutines put, Send's goroutines and sealing
-	// goroutines take.
+	// The sender and sealing goroutines put and take buffers; Send's
+	// goroutines take records slices.
 	bufs freeList[[]byte]
 	recs freeList[[]pending]
+
+	sealSlots chan struct{} // one token per batch encoding and compressing: GOMAXPROCS at most
 
 	flushing atomic.Int32 // >0 while Flush or Close wants every batch sent now
 }
@@ -158,6 +169,7 @@ func newAccumulator(s *settings, wake func()) *accumulator {
 		incomplete: make(map[*batch]struct{}),
 		bufs:       make(freeList[[]byte], keep),
 		recs:       make(freeList[[]pending], keep),
+		sealSlots:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	a.mem.init(s.BufferMemory, s.MaxBlock)
 	a.parts.Store(&partsMap{byTP: map[kafkit.TopicPartition]*partQueue{}})
@@ -222,19 +234,18 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		}
 		return nil
 	}
-	st := a.storage(int(reserve))
+	recs, _ := a.recs.get()
 	b := &batch{
 		pq:       pq,
-		builder:  recordbatch.NewBuilderBuffer(a.opts, st.buf),
-		records:  st.records,
+		records:  recs,
 		created:  time.Now(),
 		reserved: reserve,
 		done:     make(chan struct{}),
 		seq:      -1,
 	}
-	size := b.builder.Append(ts, p.rec.Key, p.rec.Value, p.rec.Headers)
+	b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) // a batch's first record always goes in
 	if cap(b.records) == 0 {
-		b.records = make([]pending, 0, int(reserve)/size+1) // room for records like this one
+		b.records = make([]pending, 0, int(reserve)/(b.sizer.Len()-recordbatch.HeaderLen)+1) // room for records like this one
 	}
 	a.added(b, p)
 	// Register before publishing: once in pq.batches the sender may send
@@ -276,7 +287,7 @@ func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) bool {
 	if b.full {
 		return false
 	}
-	if !b.builder.TryAppend(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) {
+	if !b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) {
 		b.full = true
 		a.seal(b)
 		a.wake()
@@ -289,17 +300,11 @@ func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) bool {
 // added records p as appended to b.
 func (a *accumulator) added(b *batch, p pending) {
 	b.records = append(b.records, p)
-	if b.builder.Len() >= a.batchSize {
+	if b.sizer.Len() >= a.batchSize {
 		b.full = true
 		a.seal(b)
 		a.wake()
 	}
-}
-
-// batchStorage is the reusable memory of a batch.
-type batchStorage struct {
-	buf     []byte
-	records []pending
 }
 
 // freeList recycles storage between goroutines without ever blocking: a put
@@ -321,18 +326,30 @@ func (f freeList[T]) put(v T) {
 	}
 }
 
-// storage returns recycled storage for a new batch of batch.size bytes, or
-// a fresh buffer of size bytes.
-func (a *accumulator) storage(size int) batchStorage {
-	if size != a.batchSize {
-		return batchStorage{buf: make([]byte, 0, size)}
+// encode writes b's records in wire format, uncompressed, into a recycled
+// buffer (or, for a batch larger than batch.size, one of its size). Called
+// once no more records go into b, by whichever goroutine owns b then.
+func (a *accumulator) encode(b *batch) *recordbatch.Builder {
+	var buf []byte
+	if size := b.sizer.Len(); size > a.bufCap {
+		buf = make([]byte, 0, size)
+	} else {
+		buf = a.buf()
 	}
-	buf, ok := a.bufs.get()
-	if !ok {
-		buf = make([]byte, 0, a.bufCap)
+	bld := recordbatch.NewBuilderBuffer(a.opts, buf)
+	for _, p := range b.records {
+		bld.Append(p.rec.Timestamp.UnixMilli(), p.rec.Key, p.rec.Value, p.rec.Headers)
 	}
-	recs, _ := a.recs.get()
-	return batchStorage{buf: buf, records: recs}
+	return bld
+}
+
+// buf returns a recycled buffer, or a new one of the recycled size: a
+// buffer of any other size would never be recycled.
+func (a *accumulator) buf() []byte {
+	if buf, ok := a.bufs.get(); ok {
+		return buf
+	}
+	return make([]byte, 0, a.bufCap)
 }
 
 // putBuf keeps buf for a later batch if it has the recycled size.
@@ -342,27 +359,43 @@ func (a *accumulator) putBuf(buf []byte) {
 	}
 }
 
-// seal starts compressing a batch that has just filled, on a goroutine of
-// its own: batches then compress on every core while Send's callers fill
-// the next ones and the sender sends, where compressing in the sender (as
-// franz-go compresses in its connection writer) runs every batch through
-// one goroutine. The producer fields are stamped when the sender drains
-// the batch (finish). Called with pq.mu held, once the batch is full.
+// seal starts encoding and compressing a batch that has just filled, on a
+// goroutine of its own: batches then compress on every core while Send's
+// callers fill the next ones and the sender sends, where compressing in the
+// sender (as franz-go compresses in its connection writer) runs every batch
+// through one goroutine. The producer fields are stamped when the sender
+// drains the batch (finish). Called with pq.mu held, once the batch is full.
 func (a *accumulator) seal(b *batch) {
 	if a.opts.Compression == recordbatch.None || b.sealed != nil {
 		return
 	}
-	b.sealed, b.sealedLen = make(chan struct{}), b.builder.Len()
-	bld := b.builder
+	b.sealed, b.sealedLen = make(chan struct{}), b.sizer.Len()
 	go func() {
-		dst, _ := a.bufs.get()
-		raw, spare, err := bld.FinishInto(dst, recordbatch.NoProducer())
+		// More batches compressing at once than there are cores would
+		// only hold more buffers and encoders, and memory is what
+		// buffer.memory's batches wait on.
+		a.sealSlots <- struct{}{}
+		bld := a.encode(b)
+		raw, spare, err := bld.FinishInto(a.buf(), recordbatch.NoProducer())
 		a.putBuf(spare)
+		if err == nil && cap(raw) >= shrinkCompressedCap && len(raw) <= cap(raw)/4 {
+			// Keep the batch in its size, not in a recycled buffer of
+			// batch.size that its request would hold for a few bytes.
+			small := slices.Clone(raw)
+			a.putBuf(raw)
+			raw = small
+		}
+		<-a.sealSlots
 		b.sealedRaw, b.sealErr = raw, err
 		close(b.sealed)
 		a.wake()
 	}()
 }
+
+// shrinkCompressedCap is the size of recycled buffers from which a batch
+// compressed to a quarter or less moves to a buffer of its size: below it, a
+// copy per batch costs more than the memory it frees.
+const shrinkCompressedCap = 256 << 10
 
 // sealing is asked by the sender of a batch ready to drain (under pq.mu):
 // it seals a batch that lingered out before filling, closing it to appends,
@@ -385,12 +418,12 @@ func (a *accumulator) sealing(b *batch) bool {
 	}
 }
 
-// finish returns b's wire bytes stamped with p: the builder's for an
+// finish returns b's wire bytes stamped with p: encoded now for an
 // uncompressed batch, the sealing's result otherwise (the sender drains a
 // compressed batch only once sealed). Sender goroutine only.
 func (a *accumulator) finish(b *batch, p recordbatch.Producer) ([]byte, error) {
 	if b.sealed == nil {
-		return b.builder.Finish(p)
+		return a.encode(b).Finish(p)
 	}
 	<-b.sealed
 	if b.sealErr != nil {

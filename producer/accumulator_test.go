@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 func testAccumulator(t *testing.T, cfg Config) (*accumulator, *sender, *partQueue) {
@@ -49,7 +50,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("%d batches, first full=%v", len(pq.batches), len(pq.batches) > 0 && pq.batches[0].full)
 	}
 	now := pq.batches[0].created
-	if b, _ := s.takeReady(pq, now, false, 1<<20, true); b == nil || b.builder.Len() > 1000 {
+	if b, _ := s.takeReady(pq, now, false, 1<<20, true); b == nil || b.sizer.Len() > 1000 {
 		t.Fatalf("full batch not taken or over batch.size: %v", b)
 	}
 	// The request has no room left for the next batch.
@@ -140,4 +141,42 @@ func TestMemoryBlocksForMaxBlock(t *testing.T) {
 			t.Fatalf("larger than buffer.memory: %v", err)
 		}
 	})
+}
+
+// A batch compressed to a quarter or less of a large recycled buffer moves
+// to a buffer of its size, and the large one goes back for the next batch;
+// small batches keep theirs (a copy would cost more than it frees). Either
+// way the batch holds its records.
+func TestSealedBatchShrinks(t *testing.T) {
+	for _, tt := range []struct {
+		batchSize int
+		shrinks   bool
+	}{{1 << 20, true}, {16384, false}} {
+		a, s, pq := testAccumulator(t, Config{BatchSize: tt.batchSize, CompressionType: "zstd"})
+		n := tt.batchSize/1000 + 1
+		appendN(t, a, pq, n, 1000) // zeros: compress far below a quarter
+		if len(pq.batches) != 2 || pq.batches[0].sealed == nil {
+			t.Fatalf("batch.size %d: %d batches, the first not sealing", tt.batchSize, len(pq.batches))
+		}
+		<-pq.batches[0].sealed
+		b, _ := s.takeReady(pq, time.Now(), true, math.MaxInt, true)
+		if b == nil || !b.full {
+			t.Fatalf("batch.size %d: no full batch to take", tt.batchSize)
+		}
+		raw, err := a.finish(b, recordbatch.NoProducer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shrunk := cap(raw) < a.bufCap; shrunk != tt.shrinks {
+			t.Errorf("batch.size %d: %d bytes in a buffer of %d (recycled ones: %d), want shrunk=%v", tt.batchSize, len(raw), cap(raw), a.bufCap, tt.shrinks)
+		}
+		if tt.shrinks && len(a.bufs) < 2 {
+			t.Errorf("%d buffers recycled, want the builder's and compression's", len(a.bufs))
+		}
+		var got recordbatch.Batch
+		rd := recordbatch.NewReader(raw, recordbatch.ReadOptions{VerifyCRC: true})
+		if !rd.Next(&got) || len(got.Records) != len(b.records) || len(got.Records[0].Value) != 1000 {
+			t.Fatalf("batch.size %d: decoded %d records (err %v), want %d of 1000 bytes", tt.batchSize, len(got.Records), rd.Err(), len(b.records))
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -255,15 +256,22 @@ func NewUniformStickyPartitioner(batchSize int) Partitioner {
 
 type stickyPartitioner struct {
 	batchSize int
-	topics    sync.Map // topic → *stickyTopic
+	topics    sync.Map                    // topic → *stickyTopic
+	last      atomic.Pointer[stickyTopic] // the topic of the latest call: most producers write one
 }
 
-// stickyTopic is one topic's sticky state. Partition calls of the topic
-// share it; the topic's own mutex keeps topics from contending.
+// stickyTopic is one topic's sticky state, shared by the Partition calls of
+// the topic: the sticky partition in the high 32 bits (-1 before the first
+// record) and the bytes sent to it since it was chosen in the low 32,
+// updated together by compare-and-swap, so that concurrent Sends neither
+// take a lock nor move the topic on twice.
 type stickyTopic struct {
-	mu        sync.Mutex // guards partition and produced
-	partition int32      // the sticky partition; -1 before the first record
-	produced  int        // bytes sent to partition since it was chosen
+	name  string
+	state atomic.Uint64
+}
+
+func packSticky(partition int32, produced uint32) uint64 {
+	return uint64(uint32(partition))<<32 | uint64(produced)
 }
 
 func (s *stickyPartitioner) Partition(topic string, key []byte, valueLen int, numPartitions int32) int32 {
@@ -271,8 +279,23 @@ func (s *stickyPartitioner) Partition(topic string, key []byte, valueLen int, nu
 }
 
 func (s *stickyPartitioner) partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32 {
-	var first recordbatch.Builder // a batch's first record: no timestamp or offset delta
+	var first recordbatch.Sizer // a batch's first record: no timestamp or offset delta
 	return s.stick(r.Topic, numPartitions, available, first.RecordSize(0, r.Key, r.Value, r.Headers))
+}
+
+func (s *stickyPartitioner) topic(name string) *stickyTopic {
+	if t := s.last.Load(); t != nil && t.name == name {
+		return t
+	}
+	v, ok := s.topics.Load(name)
+	if !ok {
+		t := &stickyTopic{name: name}
+		t.state.Store(packSticky(-1, 0))
+		v, _ = s.topics.LoadOrStore(name, t)
+	}
+	t := v.(*stickyTopic)
+	s.last.Store(t)
+	return t
 }
 
 // stick returns topic's sticky partition for a record of size bytes, first
@@ -282,19 +305,17 @@ func (s *stickyPartitioner) stick(topic string, numPartitions int32, available [
 	if numPartitions <= 0 {
 		return kafkit.AnyPartition
 	}
-	v, ok := s.topics.Load(topic)
-	if !ok {
-		v, _ = s.topics.LoadOrStore(topic, &stickyTopic{partition: -1})
+	t := s.topic(topic)
+	for {
+		old := t.state.Load()
+		partition, produced := int32(old>>32), uint64(uint32(old))
+		if partition < 0 || partition >= numPartitions || produced >= uint64(s.batchSize) {
+			partition, produced = nextSticky(partition, numPartitions, available), 0
+		}
+		if t.state.CompareAndSwap(old, packSticky(partition, uint32(min(produced+uint64(size), math.MaxUint32)))) {
+			return partition
+		}
 	}
-	t := v.(*stickyTopic)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.partition < 0 || t.partition >= numPartitions || t.produced >= s.batchSize {
-		t.partition = nextSticky(t.partition, numPartitions, available)
-		t.produced = 0
-	}
-	t.produced += size
-	return t.partition
 }
 
 // nextSticky picks a partition at random among those of available below n

@@ -377,3 +377,28 @@ func BenchmarkPartitioners(b *testing.B) {
 		})
 	}
 }
+
+// The sticky partitioner's partition and byte count move together by
+// compare-and-swap: under concurrent Sends every record still counts, so
+// each stint holds exactly batchSize bytes when sizes divide it, and the
+// count left at the end says so.
+func TestStickyConcurrentCountsEveryRecord(t *testing.T) {
+	const goroutines, perGoroutine, size, perStint = 4, 50000, 10, 7
+	p := NewUniformStickyPartitioner(size * perStint).(*stickyPartitioner)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range perGoroutine {
+				if got := p.Partition("t", nil, size, 5); got < 0 || got >= 5 {
+					t.Errorf("partition %d out of range", got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := goroutines * perGoroutine
+	if got, want := uint32(p.topic("t").state.Load()), uint32(((total-1)%perStint+1)*size); got != want {
+		t.Fatalf("bytes on the last sticky partition: %d, want %d (a record was counted twice or lost)", got, want)
+	}
+}

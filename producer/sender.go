@@ -335,7 +335,7 @@ func (s *sender) prepare(pq *partQueue, b *batch) bool {
 			s.failRejected(b, fmt.Errorf("producer: building batch for %s-%d: %w", pq.tp.Topic, pq.tp.Partition, err))
 			return false
 		}
-		b.raw, b.builder = raw, nil
+		b.raw = raw
 	} else if b.restamp {
 		recordbatch.Restamp(b.raw, b.stamp())
 	}

@@ -102,23 +102,20 @@ func (b *Builder) Len() int { return len(b.buf) }
 // NumRecords is the number of records appended.
 func (b *Builder) NumRecords() int { return int(b.n) }
 
-// RecordSize is how many bytes Append would add for this record.
-func (b *Builder) RecordSize(ts int64, key, value []byte, headers []kafkit.Header) int {
-	body := b.bodyLen(ts, key, value, headers)
-	return kbin.VarintLen(int32(body)) + body
-}
-
-func (b *Builder) bodyLen(ts int64, key, value []byte, headers []kafkit.Header) int {
+// recordBodyLen is the size of a record's body (what its length prefix
+// counts) as the record after n others in a batch whose first record has
+// timestamp firstTS.
+func recordBodyLen(n int32, firstTS, ts int64, key, value []byte, headers []kafkit.Header) int {
 	delta := int64(0)
-	if b.n > 0 {
-		delta = ts - b.firstTS
+	if n > 0 {
+		delta = ts - firstTS
 	}
-	n := 1 + kbin.VarlongLen(delta) + kbin.VarintLen(b.n) +
+	l := 1 + kbin.VarlongLen(delta) + kbin.VarintLen(n) +
 		varBytesLen(key) + varBytesLen(value) + kbin.VarintLen(int32(len(headers)))
 	for _, h := range headers {
-		n += kbin.VarintLen(int32(len(h.Key))) + len(h.Key) + varBytesLen(h.Value)
+		l += kbin.VarintLen(int32(len(h.Key))) + len(h.Key) + varBytesLen(h.Value)
 	}
-	return n
+	return l
 }
 
 func varBytesLen(b []byte) int {
@@ -133,20 +130,45 @@ func varBytesLen(b []byte) int {
 // encode as null.
 func (b *Builder) Append(ts int64, key, value []byte, headers []kafkit.Header) int {
 	before := len(b.buf)
-	b.appendBody(b.bodyLen(ts, key, value, headers), ts, key, value, headers)
+	b.appendBody(recordBodyLen(b.n, b.firstTS, ts, key, value, headers), ts, key, value, headers)
 	return len(b.buf) - before
 }
 
-// TryAppend appends the record unless that would make the batch longer than
-// limit bytes; a batch's first record is always appended (Kafka sends a
-// record larger than batch.size in a batch of its own). It reports whether
-// it appended, computing the record's size once.
-func (b *Builder) TryAppend(limit int, ts int64, key, value []byte, headers []kafkit.Header) bool {
-	body := b.bodyLen(ts, key, value, headers)
-	if b.n > 0 && len(b.buf)+kbin.VarintLen(int32(body))+body > limit {
+// Sizer counts the bytes a batch's records take in wire format as they are
+// added, without encoding them: a producer fills a batch up to batch.size
+// on its callers' goroutines and encodes it with a Builder once no more
+// records go in, off their path. A Builder given the same records in the
+// same order is Len() bytes long (uncompressed, header included). The zero
+// Sizer is an empty batch.
+type Sizer struct {
+	n       int32
+	firstTS int64
+	records int // bytes of the records so far
+}
+
+// Len is the batch's size so far, uncompressed, header included.
+func (s *Sizer) Len() int { return HeaderLen + s.records }
+
+// RecordSize is how many bytes the record would add to the batch.
+func (s *Sizer) RecordSize(ts int64, key, value []byte, headers []kafkit.Header) int {
+	body := recordBodyLen(s.n, s.firstTS, ts, key, value, headers)
+	return kbin.VarintLen(int32(body)) + body
+}
+
+// TryAdd counts the record in unless that would make the batch longer than
+// limit bytes; a batch's first record always goes in (Kafka sends a record
+// larger than batch.size in a batch of its own). It reports whether the
+// record went in.
+func (s *Sizer) TryAdd(limit int, ts int64, key, value []byte, headers []kafkit.Header) bool {
+	size := s.RecordSize(ts, key, value, headers)
+	if s.n > 0 && s.Len()+size > limit {
 		return false
 	}
-	b.appendBody(body, ts, key, value, headers)
+	if s.n == 0 {
+		s.firstTS = ts
+	}
+	s.n++
+	s.records += size
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -46,16 +47,21 @@ func testRecords(big bool) []kafkit.Record {
 func buildBatch(t testing.TB, opts Options, p Producer, recs []kafkit.Record) []byte {
 	t.Helper()
 	b := NewBuilder(opts, 16384)
-	want := b.Len()
+	var sz Sizer // counts what b writes, as a producer sizes batches
+	if b.Len() != sz.Len() {
+		t.Fatalf("empty batch: Len %d, Sizer says %d", b.Len(), sz.Len())
+	}
 	for _, r := range recs {
 		ts := r.Timestamp.UnixMilli()
-		size := b.RecordSize(ts, r.Key, r.Value, r.Headers)
+		size := sz.RecordSize(ts, r.Key, r.Value, r.Headers)
+		if !sz.TryAdd(math.MaxInt, ts, r.Key, r.Value, r.Headers) {
+			t.Fatal("Sizer refused a record below its limit")
+		}
 		if got := b.Append(ts, r.Key, r.Value, r.Headers); got != size {
 			t.Fatalf("Append took %d bytes, RecordSize said %d", got, size)
 		}
-		want += size
-		if b.Len() != want {
-			t.Fatalf("Len %d, want %d", b.Len(), want)
+		if b.Len() != sz.Len() {
+			t.Fatalf("Len %d, Sizer says %d", b.Len(), sz.Len())
 		}
 	}
 	out, err := b.Finish(p)
@@ -150,19 +156,19 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestTryAppend(t *testing.T) {
-	b := NewBuilder(Options{}, 0)
+func TestSizerTryAdd(t *testing.T) {
+	var s Sizer
 	big := make([]byte, 500)
-	if !b.TryAppend(100, 1, nil, big, nil) {
+	if !s.TryAdd(100, 1, nil, big, nil) {
 		t.Fatal("first record refused")
 	}
-	if b.TryAppend(700, 1, nil, big, nil) {
-		t.Fatal("record beyond the limit appended")
+	if s.TryAdd(700, 1, nil, big, nil) {
+		t.Fatal("record beyond the limit counted in")
 	}
-	before := b.Len()
-	size := b.RecordSize(1, nil, big[:10], nil)
-	if !b.TryAppend(before+size, 1, nil, big[:10], nil) || b.Len() != before+size || b.NumRecords() != 2 {
-		t.Fatalf("exact fit: len %d, want %d", b.Len(), before+size)
+	before := s.Len()
+	size := s.RecordSize(1, nil, big[:10], nil)
+	if !s.TryAdd(before+size, 1, nil, big[:10], nil) || s.Len() != before+size {
+		t.Fatalf("exact fit: len %d, want %d", s.Len(), before+size)
 	}
 }
 
