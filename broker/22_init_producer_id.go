@@ -28,6 +28,11 @@ func (b *Broker) handleInitProducerID(rc *reqCtx, req *kmsg.InitProducerIDReques
 	if err != nil {
 		b.log.Error("allocating a producer id", "err", err)
 		resp.ErrorCode = kerr.UnknownServerError.Code
+		if b.cluster != nil {
+			// The controller did not hand out a block in time (Kafka's
+			// RPCProducerIdManager: "waiting for next block"): retriable.
+			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		}
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

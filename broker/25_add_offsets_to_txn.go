@@ -14,6 +14,12 @@ var addOffsetsToTxnVersions = versions{0, 4}
 
 func (b *Broker) handleAddOffsetsToTxn(rc *reqCtx, req *kmsg.AddOffsetsToTxnRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	if !b.leadsInternal(txnStateTopic)(b.coord.txns.TxnPartitionFor(req.TransactionalID)) {
+		// Not this node's transactional id: say so before creating the
+		// offsets topic, as Kafka's coordinator checks ownership first.
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp, nil
+	}
 	if _, err := b.offsetsTopic(); err != nil {
 		b.log.Warn("creating "+offsetsTopic, "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

@@ -25,7 +25,7 @@ type TestCluster struct {
 
 // NewTestCluster starts an n-node cluster for a test, every node a broker
 // and a voter of the metadata quorum, with short timeouts (heartbeats every
-// 100 ms, sessions of 1.5 s, elections after 300 ms) so that failures show
+// 100 ms, sessions of 1.5 s, elections after 500 ms) so that failures show
 // quickly. opts adjust every node's Config. It returns once every broker
 // is registered and unfenced; t.Cleanup stops it.
 func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
@@ -41,7 +41,7 @@ func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
 		if err := cfg.Set(map[string]string{
 			"process.roles": "broker,controller", "controller.quorum.voters": strings.Join(voters, ","),
 			"broker.heartbeat.interval.ms": "100", "broker.session.timeout.ms": "1500",
-			"controller.quorum.election.timeout.ms": "300", "group.initial.rebalance.delay.ms": "0",
+			"controller.quorum.election.timeout.ms": "500", "group.initial.rebalance.delay.ms": "0",
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -93,7 +93,10 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	rc := raft.DefaultConfig()
 	rc.LocalID = serverID(cfg.NodeID)
 	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.ElectionTimeout, cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
+	// A leader steps down only after a whole election timeout without a
+	// quorum's answers (the most Raft allows): a node whose goroutines a
+	// busy machine delays for half of it need not lose the controller.
+	rc.LeaderLeaseTimeout = cfg.ElectionTimeout
 	rc.Logger = hl
 
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
