@@ -123,7 +123,9 @@ func (x *UserSCRAMCredential) readFrom(r *kbin.Reader) {
 func (x *RemoveUserSCRAMCredential) appendTo(dst []byte) []byte {
 	return kbin.AppendInt8(appendString(dst, x.Name), x.Mechanism)
 }
-func (x *RemoveUserSCRAMCredential) readFrom(r *kbin.Reader) { x.Name, x.Mechanism = readString(r), r.Int8() }
+func (x *RemoveUserSCRAMCredential) readFrom(r *kbin.Reader) {
+	x.Name, x.Mechanism = readString(r), r.Int8()
+}
 
 func (x *AccessControlEntry) appendTo(dst []byte) []byte {
 	dst = kbin.AppendUuid(dst, x.ID)
