@@ -54,6 +54,10 @@ type cluster struct {
 
 	ctl controllerState
 
+	// secSynced is the image's Security.Offset that the broker's SCRAM
+	// credentials, ACLs and quotas were last rebuilt from (FSM goroutine).
+	secSynced uint64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -90,6 +94,7 @@ func (b *Broker) startCluster() (err error) {
 		return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
 	}
 	c.mux = metadata.NewMux(ln, true)
+	b.loadSecurity(metadata.NewImage()) // a cluster's come from the log alone
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
 		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),

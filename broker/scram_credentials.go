@@ -51,6 +51,9 @@ func (b *Broker) handleDescribeUserSCRAMCredentials(_ *reqCtx, req *kmsg.Describ
 var alterUserSCRAMCredentialsVersions = versions{0, 0}
 
 func (b *Broker) handleAlterUserSCRAMCredentials(_ *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+	if b.cluster != nil {
+		return b.cluster.alterSCRAM(req), nil
+	}
 	b.scramMu.Lock()
 	defer b.scramMu.Unlock()
 	before := b.scram.Credentials()
