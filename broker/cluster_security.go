@@ -146,7 +146,9 @@ func (c *cluster) alterSCRAM(req *kmsg.AlterUserSCRAMCredentialsRequest) *kmsg.A
 				return rs[0].ErrorCode
 			}
 			return 0
-		}, func(r kmsg.Response) bool { return c.b.hasSCRAMChange(req, r.(*kmsg.AlterUserSCRAMCredentialsResponse)) })
+		}, func(r kmsg.Response) bool {
+			return c.b.hasSCRAMChange(req, r.(*kmsg.AlterUserSCRAMCredentialsResponse))
+		})
 		resp, _ = r.(*kmsg.AlterUserSCRAMCredentialsResponse)
 	}
 	if err == nil {
