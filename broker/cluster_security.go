@@ -421,5 +421,5 @@ func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (km
 	}
 	b.log.Warn("a request on the controller listener from a principal without CLUSTER_ACTION on the cluster (add the nodes' principal to super.users)",
 		"principal", rc.principal, "host", rc.host, "api", kmsg.NameForKey(req.Key()))
-	return errorResponse(req, kerr.ClusterAuthorizationFailed), nil
+	return errorResponse(req, kerr.ClusterAuthorizationFailed, ""), nil
 }

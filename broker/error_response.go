@@ -19,21 +19,26 @@ import (
 // Group...), and a response array of structs mirrors the request array of
 // the same name (Results: the request's only array, as CreateAcls'
 // Creations), element by element, from each element's defaults.
-func errorResponse(req kmsg.Request, e *kerr.Error) kmsg.Response {
+// msg is the error message where the response carries one (e's
+// description when empty).
+func errorResponse(req kmsg.Request, e *kerr.Error, msg string) kmsg.Response {
+	if msg == "" {
+		msg = e.Description
+	}
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
-	fillError(reflect.ValueOf(req).Elem(), reflect.ValueOf(resp).Elem(), e)
+	fillError(reflect.ValueOf(req).Elem(), reflect.ValueOf(resp).Elem(), e.Code, msg)
 	return resp
 }
 
 var stringPtrType = reflect.TypeOf((*string)(nil))
 
-func fillError(src, dst reflect.Value, e *kerr.Error) {
-	if code := dst.FieldByName("ErrorCode"); code.IsValid() && code.Kind() == reflect.Int16 {
-		code.SetInt(int64(e.Code))
-		if msg := dst.FieldByName("ErrorMessage"); msg.IsValid() && msg.Type() == stringPtrType {
-			m := e.Description
-			msg.Set(reflect.ValueOf(&m))
+func fillError(src, dst reflect.Value, code int16, msg string) {
+	if ec := dst.FieldByName("ErrorCode"); ec.IsValid() && ec.Kind() == reflect.Int16 {
+		ec.SetInt(int64(code))
+		if em := dst.FieldByName("ErrorMessage"); em.IsValid() && em.Type() == stringPtrType {
+			m := msg
+			em.Set(reflect.ValueOf(&m))
 		}
 	}
 	for i := range dst.NumField() {
@@ -58,7 +63,7 @@ func fillError(src, dst reflect.Value, e *kerr.Error) {
 				if d, ok := el.Addr().Interface().(interface{ Default() }); ok {
 					d.Default()
 				}
-				fillError(sf.Index(j), el, e)
+				fillError(sf.Index(j), el, code, msg)
 			}
 			df.Set(out)
 		case df.Type() == sf.Type() && df.Kind() != reflect.Slice && df.Kind() != reflect.Struct:

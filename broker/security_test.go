@@ -315,9 +315,24 @@ func TestSASLStateMachine(t *testing.T) {
 		handshake(c, 1, "PLAIN")
 		authFails(c, authenticate(c, 1, "\x00mallory\x00alice-pw"), "Authentication failed: Invalid username or password")
 	})
-	t.Run("other request during authentication closes", func(t *testing.T) {
+	t.Run("other request during authentication is answered ILLEGAL_SASL_STATE, then closes", func(t *testing.T) {
+		// Kafka's handleSaslToken sends the request's error response
+		// before failing the authentication.
 		c := dialAddr(t, addr, nil)
 		handshake(c, 1, "PLAIN")
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}
+		r := c.roundTrip(req).(*kmsg.MetadataResponse)
+		if len(r.Topics) != 1 || *r.Topics[0].Topic != "t" || r.Topics[0].ErrorCode != kerr.IllegalSaslState.Code {
+			t.Errorf("metadata during authentication: %+v", r)
+		}
+		c.expectClosed()
+	})
+	t.Run("other request during the handshake closes without an answer", func(t *testing.T) {
+		// Kafka's handleKafkaRequest refuses it before parsing it.
+		c := dialAddr(t, addr, nil)
+		c.roundTrip(kmsg.NewPtrApiVersionsRequest())
 		c.send(kmsg.NewPtrMetadataRequest())
 		c.expectClosed()
 	})
