@@ -39,6 +39,12 @@ func WithListener(protocol string) TestOption {
 		c.Listeners = append(c.Listeners, Listener{Name: protocol, Host: "127.0.0.1", Protocol: protocol})
 		if strings.HasPrefix(protocol, "SASL_") {
 			defaultTestMechanisms(c)
+			// Kafka's broker needs a login module for each mechanism.
+			for _, m := range []string{auth.MechanismSCRAMSHA256, auth.MechanismSCRAMSHA512, auth.MechanismOAuthBearer} {
+				if _, ok := c.ListenerConfigs[protocol][strings.ToLower(m)+".sasl.jaas.config"]; !ok {
+					c.setListenerKey(listenerKeyName(protocol, strings.ToLower(m)+".sasl.jaas.config"), loginModuleExample[m])
+				}
+			}
 		}
 	}
 }
