@@ -51,6 +51,9 @@ type cluster struct {
 	// clients reach each controller's CONTROLLER endpoint.
 	clientsMu sync.Mutex
 	clients   map[int32]*kgo.Client
+	// peerOpts log the clients in to the controller listener
+	// (peer_security.go).
+	peerOpts []kgo.Opt
 
 	ctl controllerState
 
@@ -89,15 +92,26 @@ func (b *Broker) startCluster() (err error) {
 	if addr == "" {
 		addr = c.voters[b.nodeID]
 	}
-	ln, err := net.Listen("tcp", addr)
+	if c.peerOpts, err = b.cfg.controllerOpts(); err != nil {
+		return err
+	}
+	if _, err := b.cfg.interBrokerOpts(); err != nil {
+		return err // checked at start-up, as Kafka does, for the connections to the inter-broker listener
+	}
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
 	}
-	c.mux = metadata.NewMux(ln, true)
+	ln, muxOpts, ctl, raftTLS, err := b.controllerEndpoint(raw)
+	if err != nil {
+		raw.Close()
+		return err
+	}
+	c.mux = metadata.NewMux(ln, true, muxOpts...)
 	b.loadSecurity(metadata.NewImage()) // a cluster's come from the log alone
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
-		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
+		Listener: c.mux.Raft(), DialTLS: raftTLS, OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
 	})
 	if err != nil {
@@ -106,9 +120,8 @@ func (b *Broker) startCluster() (err error) {
 	}
 	b.cluster = c
 	b.pids.allocate = c.allocateProducerIDs
-	// Other nodes' Kafka requests on the CONTROLLER port: plaintext, and
-	// answered with this node's first client endpoint where one is named.
-	ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
+	// Other nodes' Kafka requests on the CONTROLLER port, answered with
+	// this node's first client endpoint where one is named.
 	b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
 	c.wg.Add(2)
 	go c.brokerLoop()
@@ -185,7 +198,11 @@ func (c *cluster) brokerLoop() {
 		cancel()
 		wait := interval
 		if err != nil {
-			c.b.log.Debug("controller request", "err", err)
+			if peerLoginError(err) {
+				c.b.log.Warn("cannot log in to the controller listener", "err", err)
+			} else {
+				c.b.log.Debug("controller request", "err", err)
+			}
 			wait = retry
 		}
 		if c.epoch.Load() > 0 && err == nil && c.fencedHere() {
@@ -246,8 +263,8 @@ func (c *cluster) client(id int32) (*kgo.Client, error) {
 	if cl := c.clients[id]; cl != nil {
 		return cl, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.voters[id]), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
-		kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.voters[id]), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
+		kgo.RequestRetries(0), kgo.DialTimeout(time.Second)}, c.peerOpts...)...)
 	if err != nil {
 		return nil, err
 	}

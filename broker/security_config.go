@@ -47,6 +47,18 @@ var securityProps = func() []brokerProp {
 			c.InterBrokerListenerName = strings.ToUpper(strings.TrimSpace(v))
 			return nil
 		}},
+		{key: "security.inter.broker.protocol", typ: typeString, null: true, doc: "Security protocol of the listener brokers use to talk to each other, when inter.broker.listener.name is not set (the listener of that name).", set: func(c *Config, v string) error {
+			c.InterBrokerProtocol = strings.ToUpper(strings.TrimSpace(v))
+			return nil
+		}},
+		{key: "sasl.mechanism.inter.broker.protocol", typ: typeString, def: "GSSAPI", doc: "SASL mechanism of this broker's connections to the inter-broker listener of others (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), credentials from listener.name.<l>.<mechanism>.sasl.jaas.config username/password.", set: func(c *Config, v string) error {
+			c.SASLMechanismInterBroker = strings.TrimSpace(v)
+			return nil
+		}},
+		{key: "sasl.mechanism.controller.protocol", typ: typeString, def: "GSSAPI", doc: "SASL mechanism of this node's connections to the controllers' listener (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), credentials from listener.name.<controller>.<mechanism>.sasl.jaas.config username/password.", set: func(c *Config, v string) error {
+			c.SASLMechanismController = strings.TrimSpace(v)
+			return nil
+		}},
 		{key: "sasl.enabled.mechanisms", typ: typeList, def: "GSSAPI", doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI is not supported).", set: func(c *Config, v string) error {
 			c.SASLEnabledMechanisms = parseMechanisms(v)
 			return nil

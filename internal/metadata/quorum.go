@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,10 @@ type QuorumConfig struct {
 	// their RaftPreamble consumed (a Mux's Raft side); otherwise it listens
 	// on its own address in Voters and takes only Raft connections there.
 	Listener net.Listener
+	// DialTLS, if set, makes this node's Raft connections TLS with it
+	// (its certificate is the client certificate the others' Mux
+	// requires, see RaftClientCertRequired).
+	DialTLS *tls.Config
 	// OnApply is the FSM's hook (see NewFSM); it may be nil.
 	OnApply func(offset uint64, records []Record, img *Image)
 	Logger  *slog.Logger
@@ -108,7 +113,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		ln = mux.Raft()
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: streamLayer{ln}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+		Stream: streamLayer{ln, cfg.DialTLS}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
 	})
 	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux}
 	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trans); err != nil {
@@ -193,11 +198,21 @@ func (q *Quorum) Close() error {
 }
 
 // streamLayer is raft's transport over a listener of ours.
-type streamLayer struct{ net.Listener }
+type streamLayer struct {
+	net.Listener
+	tls *tls.Config // nil: plain TCP
+}
 
 // Dial opens a Raft connection: RaftPreamble first (see Mux).
 func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", string(addr), timeout)
+	d := &net.Dialer{Timeout: timeout}
+	var nc net.Conn
+	var err error
+	if s.tls != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", string(addr), s.tls)
+	} else {
+		nc, err = d.Dial("tcp", string(addr))
+	}
 	if err != nil {
 		return nil, err
 	}
