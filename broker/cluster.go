@@ -57,6 +57,10 @@ type cluster struct {
 
 	ctl controllerState
 
+	// bootstrap are the records the cluster starts with
+	// (bootstrap_security.go): the first batch ever appended carries them.
+	bootstrap []metadata.Record
+
 	// secSynced is the image's Security.Offset that the broker's SCRAM
 	// credentials, ACLs and quotas were last rebuilt from (FSM goroutine).
 	secSynced uint64
@@ -75,6 +79,9 @@ type controllerState struct {
 	active     bool
 	lastBeat   map[int32]time.Time
 	registered map[int32]uint64 // offset of each broker's registration, when this controller wrote it
+	// appliedTerm is the Raft term whose predecessors' entries this
+	// node's image is known to have (see decide).
+	appliedTerm uint64
 }
 
 func (c *Config) voters() map[int32]string {
@@ -91,6 +98,9 @@ func (b *Broker) startCluster() (err error) {
 	addr := b.cfg.controllerListen()
 	if addr == "" {
 		addr = c.voters[b.nodeID]
+	}
+	if c.bootstrap, err = b.bootstrapRecords(); err != nil {
+		return err
 	}
 	if c.peerOpts, err = b.cfg.controllerOpts(); err != nil {
 		return err

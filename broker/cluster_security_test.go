@@ -259,3 +259,48 @@ type throttleHook struct{ ms *atomic.Int64 }
 func (h throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
 	h.ms.Add(d.Milliseconds())
 }
+
+// A cluster started with a SCRAM user (WithSCRAMUser, as
+// kafka-storage.sh format --add-scram): the first controller writes it
+// into the metadata log once, every node logs it in, and it stays one
+// credential across a full restart.
+func TestClusterBootstrapSCRAM(t *testing.T) {
+	c := NewTestCluster(t, 3, WithListener(ProtocolSASLPlaintext), WithSCRAMUser(auth.MechanismSCRAMSHA512, "boot", "boot-pw"),
+		WithConfig(func(c *Config) { c.FailedAuthenticationDelayMs = 0 }))
+	check := func() {
+		t.Helper()
+		for _, id := range []int32{1, 2, 3} {
+			eventually(t, fmt.Sprintf("boot's login through node %d", id), func() error {
+				return scramLogin(c.Broker(id).ListenerAddr(ProtocolSASLPlaintext), auth.MechanismSCRAMSHA512, "boot", "boot-pw")
+			})
+		}
+		r := nodeRequest(t, c, c.Controller(), kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()).(*kmsg.DescribeUserSCRAMCredentialsResponse)
+		if len(r.Results) != 1 || r.Results[0].User != "boot" || len(r.Results[0].CredentialInfos) != 1 {
+			t.Errorf("credentials: %+v", r.Results)
+		}
+	}
+	check()
+	// Deleted, it stays deleted: the bootstrap is the log's first batch only.
+	del := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	d.Name, d.Mechanism = "boot", 2
+	del.Deletions = append(del.Deletions, d)
+	if r := nodeRequest(t, c, 1, del).(*kmsg.AlterUserSCRAMCredentialsResponse); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
+		t.Fatalf("deleting boot: %+v", r.Results)
+	}
+	restartAll(t, c)
+	// A topic created after the restart is applied after everything the
+	// nodes replay and anything the new controller appends first.
+	if err := createTopic(t, clusterClient(t, c), "after", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("after", 1)
+	for _, id := range []int32{1, 2, 3} {
+		if r := nodeRequest(t, c, id, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()).(*kmsg.DescribeUserSCRAMCredentialsResponse); len(r.Results) != 0 {
+			t.Errorf("node %d's credentials after the restart: %+v", id, r.Results)
+		}
+	}
+	if err := scramLogin(c.Broker(2).ListenerAddr(ProtocolSASLPlaintext), auth.MechanismSCRAMSHA512, "boot", "boot-pw"); err == nil {
+		t.Error("the deleted bootstrap user logs in after the restart")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/internal/auth"
+	"github.com/kafkit/kafkit/internal/metadata"
 	"github.com/kafkit/kafkit/internal/storage"
 )
 
@@ -24,7 +25,23 @@ func openSCRAMStore(fsys storage.FS, dir string) (*auth.SCRAMStore, error) {
 	data, err := readFile(fsys, path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return s, nil
+		// No credentials of its own yet: the ones kafka-storage.sh
+		// format --add-scram wrote, if any.
+		boot, err := readFile(fsys, dir+"/"+bootstrapFile)
+		if errors.Is(err, os.ErrNotExist) {
+			return s, nil
+		}
+		img := metadata.NewImage()
+		if err == nil {
+			var recs []metadata.Record
+			if recs, err = metadata.DecodeBatch(boot); err == nil {
+				err = img.Apply(1, recs)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", dir+"/"+bootstrapFile, err)
+		}
+		return s, s.Replace(scramOf(img))
 	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}

@@ -175,6 +175,26 @@ func (q *Quorum) Append(ctx context.Context, records ...Record) (uint64, error) 
 	return f.Index(), nil
 }
 
+// Barrier returns once this node, the active controller, has applied
+// every entry committed before the call: a controller that has just been
+// elected may not have applied its predecessor's last entries yet.
+func (q *Quorum) Barrier(ctx context.Context) error {
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := q.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return ErrNotController
+		}
+		return err
+	}
+	return nil
+}
+
+// Term is the current Raft term: a new term may have a new controller.
+func (q *Quorum) Term() uint64 { return q.raft.CurrentTerm() }
+
 // View runs fn with this node's image (see FSM.View).
 func (q *Quorum) View(fn func(*Image)) { q.fsm.View(fn) }
 
