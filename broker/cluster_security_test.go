@@ -330,4 +330,6 @@ func TestClusterBootstrapSCRAM(t *testing.T) {
 	}
 }
 
-func scramCode(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode }
+func scramCode(r kmsg.Response) int16 {
+	return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode
+}
