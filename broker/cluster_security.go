@@ -154,24 +154,7 @@ func (c *cluster) alterSCRAM(req *kmsg.AlterUserSCRAMCredentialsRequest) *kmsg.A
 	if err == nil {
 		return resp
 	}
-	// Every user of the request, once, gets the error.
-	resp = req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
-	seen := map[string]bool{}
-	users := func(name string) {
-		if !seen[name] {
-			seen[name] = true
-			r := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
-			r.User, r.ErrorCode, r.ErrorMessage = name, errorCode(err), kmsg.StringPtr(err.Error())
-			resp.Results = append(resp.Results, r)
-		}
-	}
-	for _, d := range req.Deletions {
-		users(d.Name)
-	}
-	for _, u := range req.Upsertions {
-		users(u.Name)
-	}
-	return resp
+	return scramFailed(req, errorCode(err), err.Error())
 }
 
 // scramChanges are the records that take img's credentials to next.

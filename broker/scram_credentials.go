@@ -58,7 +58,13 @@ func openSCRAMStore(fsys storage.FS, dir string) (*auth.SCRAMStore, error) {
 // DescribeUserScramCredentials: v0 (flexible).
 var describeUserSCRAMCredentialsVersions = versions{0, 0}
 
-func (b *Broker) handleDescribeUserSCRAMCredentials(_ *reqCtx, req *kmsg.DescribeUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+func (b *Broker) handleDescribeUserSCRAMCredentials(rc *reqCtx, req *kmsg.DescribeUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+	if !b.allowedCluster(rc, kmsg.ACLOperationDescribe) {
+		// Kafka's getErrorResponse: the top-level error alone.
+		resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, kmsg.StringPtr(kerr.ClusterAuthorizationFailed.Description)
+		return resp, nil
+	}
 	return b.scram.Describe(req), nil
 }
 
@@ -67,7 +73,10 @@ func (b *Broker) handleDescribeUserSCRAMCredentials(_ *reqCtx, req *kmsg.Describ
 // request changed gets the storage error.
 var alterUserSCRAMCredentialsVersions = versions{0, 0}
 
-func (b *Broker) handleAlterUserSCRAMCredentials(_ *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+func (b *Broker) handleAlterUserSCRAMCredentials(rc *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
+	if !b.allowedCluster(rc, kmsg.ACLOperationAlter) {
+		return scramFailed(req, kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Description), nil
+	}
 	if b.cluster != nil {
 		return b.cluster.alterSCRAM(req), nil
 	}
@@ -91,4 +100,26 @@ func (b *Broker) handleAlterUserSCRAMCredentials(_ *reqCtx, req *kmsg.AlterUserS
 		}
 	}
 	return resp, nil
+}
+
+// scramFailed answers every user of an AlterUserScramCredentials request,
+// once each, with code.
+func scramFailed(req *kmsg.AlterUserSCRAMCredentialsRequest, code int16, msg string) *kmsg.AlterUserSCRAMCredentialsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	seen := map[string]bool{}
+	user := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			r := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			r.User, r.ErrorCode, r.ErrorMessage = name, code, kmsg.StringPtr(msg)
+			resp.Results = append(resp.Results, r)
+		}
+	}
+	for _, d := range req.Deletions {
+		user(d.Name)
+	}
+	for _, u := range req.Upsertions {
+		user(u.Name)
+	}
+	return resp
 }
