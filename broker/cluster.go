@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -254,7 +255,11 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 		if err != nil {
 			return nil, err
 		}
-		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		// kgo sets the version of what it sends, maybe after this call
+		// gave up on it: each attempt sends its own copy (found by -race).
+		attempt := reflect.New(reflect.TypeOf(req).Elem())
+		attempt.Elem().Set(reflect.ValueOf(req).Elem())
+		resp, err := cl.SeedBrokers()[0].Request(ctx, attempt.Interface().(kmsg.Request))
 		if err != nil {
 			last = err
 			continue

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"maps"
-	"reflect"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -122,11 +121,7 @@ func (c *cluster) decideSecurity(fn func(img *metadata.Image) []metadata.Record)
 func (c *cluster) forwardSecurity(req kmsg.Request, code func(kmsg.Response) int16, done func(kmsg.Response) bool) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(c.b.ctx, localWait)
 	defer cancel()
-	// kgo sets the version of what it sends, maybe after a timeout gave
-	// up on it: it sends a copy, not the client's request.
-	fwd := reflect.New(reflect.TypeOf(req).Elem())
-	fwd.Elem().Set(reflect.ValueOf(req).Elem())
-	resp, err := c.toController(ctx, fwd.Interface().(kmsg.Request), code)
+	resp, err := c.toController(ctx, req, code)
 	if err != nil {
 		return nil, forwardError(err)
 	}
