@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -95,4 +96,20 @@ func (b *Broker) bootstrapRecords() ([]metadata.Record, error) {
 			StoredKey: u.cred.StoredKey, ServerKey: u.cred.ServerKey, Iterations: u.cred.Iterations})
 	}
 	return recs, nil
+}
+
+// bootstrapLog writes the bootstrap records into an empty log at once,
+// without waiting for a first decision: a node logs in to the controller
+// listener with a SCRAM user that only they create.
+func (c *cluster) bootstrapLog() {
+	empty := false
+	c.q.View(func(img *metadata.Image) { empty = img.Offset == 0 })
+	if !empty {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, localWait)
+	defer cancel()
+	if _, err := c.decide(ctx, func(*metadata.Image) ([]metadata.Record, error) { return nil, nil }); err != nil {
+		c.b.log.Warn("writing the bootstrap records", "err", err)
+	}
 }

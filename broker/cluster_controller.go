@@ -233,6 +233,7 @@ func (c *cluster) controllerLoop() {
 			})
 		}
 		c.ctl.active = active
+		bootstrap := active && len(c.bootstrap) > 0
 		var expired []int32
 		c.q.View(func(img *metadata.Image) {
 			for id, br := range img.Brokers {
@@ -242,6 +243,9 @@ func (c *cluster) controllerLoop() {
 			}
 		})
 		c.ctl.mu.Unlock()
+		if bootstrap {
+			c.bootstrapLog()
+		}
 		slices.Sort(expired)
 		for _, id := range expired {
 			ctx, cancel := context.WithTimeout(context.Background(), session)

@@ -173,3 +173,30 @@ func TestPeerSecurityConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// A controller listener with SCRAM: the nodes log in with the user the
+// cluster starts with (kafka-storage format --add-scram, here
+// WithSCRAMUser), which the first controller writes into the empty log
+// before any node can register.
+func TestClusterControllerListenerSCRAM(t *testing.T) {
+	ca := NewTestCA(t)
+	var seen principals
+	c := NewTestCluster(t, 3, seen.option(), WithSCRAMUser("SCRAM-SHA-512", "broker", "broker-pw"), func(c *Config) {
+		WithTLS(ca, "none")(c)
+		if err := c.Set(map[string]string{
+			"listener.security.protocol.map":                          "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+			"sasl.mechanism.controller.protocol":                      "SCRAM-SHA-512",
+			"listener.name.controller.sasl.enabled.mechanisms":        "SCRAM-SHA-512",
+			"listener.name.controller.scram-sha-512.sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-pw";`,
+		}); err != nil {
+			panic(err)
+		}
+	})
+	if !seen.has("CONTROLLER User:broker") {
+		t.Fatalf("principals: %v", seen.got)
+	}
+	if err := createTopic(t, clusterClient(t, c), "t", 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("t", 3)
+}
