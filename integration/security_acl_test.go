@@ -80,7 +80,13 @@ func aclBroker(t *testing.T) *broker.Broker {
 func aclClient(t *testing.T, b *broker.Broker, user string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	login := scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.ListenerAddr(broker.ProtocolSASLPlaintext)), kgo.SASL(login), kgo.ClientID(user + "-client"),
+	return clientOf(t, b.ListenerAddr(broker.ProtocolSASLPlaintext), user+"-client", append([]kgo.Opt{kgo.SASL(login)}, opts...)...)
+}
+
+// clientOf is a kgo client of addr with clientID and short retries.
+func clientOf(t *testing.T, addr, clientID string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID(clientID),
 		kgo.RetryTimeout(2 * time.Second), kgo.RecordDeliveryTimeout(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
