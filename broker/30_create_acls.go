@@ -26,19 +26,25 @@ func (b *Broker) handleCreateACLs(rc *reqCtx, req *kmsg.CreateACLsRequest) (kmsg
 		}
 		return resp
 	}
-	return b.alterACLs(rc, fail, func() kmsg.Response { return b.acls.authz.CreateACLs(req) }), nil
+	return b.alterACLs(rc, req, fail, func() kmsg.Response { return b.acls.authz.CreateACLs(req) }), nil
 }
 
 // alterACLs makes an ACL change (CreateAcls, DeleteAcls) as Kafka's
 // AclApis do: SECURITY_DISABLED without an authorizer, ALTER on the cluster
 // first, and fail's answer for every entry when the change cannot be
 // stored.
-func (b *Broker) alterACLs(rc *reqCtx, fail func(*kerr.Error, string) kmsg.Response, change func() kmsg.Response) kmsg.Response {
+func (b *Broker) alterACLs(rc *reqCtx, req kmsg.Request, fail func(*kerr.Error, string) kmsg.Response, change func() kmsg.Response) kmsg.Response {
 	switch {
 	case b.acls.authz == nil:
 		return fail(kerr.SecurityDisabled, noAuthorizer)
 	case !b.allowedCluster(rc, kmsg.ACLOperationAlter):
 		return fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Description)
+	case b.cluster != nil:
+		out, err := b.cluster.alterACLs(req)
+		if err != nil {
+			return fail(kafkaErr(err), err.Error())
+		}
+		return out
 	}
 	var out kmsg.Response
 	if err := b.changeACLs(func() { out = change() }); err != nil {

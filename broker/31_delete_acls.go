@@ -22,5 +22,5 @@ func (b *Broker) handleDeleteACLs(rc *reqCtx, req *kmsg.DeleteACLsRequest) (kmsg
 		}
 		return resp
 	}
-	return b.alterACLs(rc, fail, func() kmsg.Response { return b.acls.authz.DeleteACLs(req) }), nil
+	return b.alterACLs(rc, req, fail, func() kmsg.Response { return b.acls.authz.DeleteACLs(req) }), nil
 }

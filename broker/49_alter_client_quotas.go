@@ -17,7 +17,7 @@ func (b *Broker) handleAlterClientQuotas(rc *reqCtx, req *kmsg.AlterClientQuotas
 	resp, err := b.alterQuotas(req)
 	if err != nil {
 		b.log.Error("storing client quotas", "err", err)
-		return alterQuotasFailed(req, kerr.UnknownServerError, err.Error()), nil
+		return alterQuotasFailed(req, kafkaErr(err), err.Error()), nil
 	}
 	return resp, nil
 }

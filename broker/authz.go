@@ -94,6 +94,9 @@ func (b *Broker) withAuthorization(t *handlerTable) {
 		}
 		next := h.fn
 		h.fn = func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error) {
+			if rc.listener == controllerListener && b.cluster != nil {
+				return b.authorizePeer(rc, req, next)
+			}
 			if b.cfg.testPrincipal != nil && rc.principal == anonymousPrincipal {
 				rc.principal = b.cfg.testPrincipal(rc.clientID)
 			}

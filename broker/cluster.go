@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -58,6 +59,9 @@ type cluster struct {
 	// clients reach each controller's CONTROLLER endpoint.
 	clientsMu sync.Mutex
 	clients   map[int32]*kgo.Client
+	// peerOpts log the clients in to the controller listener
+	// (peer_security.go).
+	peerOpts []kgo.Opt
 
 	ctl controllerState
 	// moves are the coordinators' loads and unloads (cluster_coordinators.go).
@@ -65,6 +69,14 @@ type cluster struct {
 	// verified are the transactions verified for partitions led here
 	// (cluster_txn.go).
 	verified verifiedTxns
+
+	// bootstrap are the records the cluster starts with
+	// (bootstrap_security.go): the first batch ever appended carries them.
+	bootstrap []metadata.Record
+
+	// secSynced is the image's Security.Offset that the broker's SCRAM
+	// credentials, ACLs and quotas were last rebuilt from (FSM goroutine).
+	secSynced uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -80,6 +92,9 @@ type controllerState struct {
 	active     bool
 	lastBeat   map[int32]time.Time
 	registered map[int32]uint64 // offset of each broker's registration, when this controller wrote it
+	// appliedTerm is the Raft term whose predecessors' entries this
+	// node's image is known to have (see decide).
+	appliedTerm uint64
 }
 
 func (c *Config) voters() map[int32]string {
@@ -94,10 +109,21 @@ func (b *Broker) startCluster() (err error) {
 	c.moves.wake = make(chan struct{}, 1)
 	rand.Read(c.incarnation[:])
 	c.ctl.lastBeat, c.ctl.registered = map[int32]time.Time{}, map[int32]uint64{}
+	if c.bootstrap, err = b.bootstrapRecords(); err != nil {
+		return err
+	}
+	if c.peerOpts, err = b.cfg.controllerOpts(); err != nil {
+		return err
+	}
+	if _, err := b.cfg.interBrokerOpts(); err != nil {
+		return err // checked at start-up, as Kafka does, for the connections to the inter-broker listener
+	}
 	// A broker-only node is the quorum's observer: the controller sends
 	// the log to its first client listener, where Raft connections are
 	// split from Kafka requests as on a controller's CONTROLLER port.
 	observer := !slices.Contains(b.cfg.ProcessRoles, "controller")
+	var ctl *boundListener
+	var raftTLS *tls.Config
 	if observer {
 		l := b.listeners[0]
 		c.mux = metadata.NewMux(l.ln, true)
@@ -107,17 +133,24 @@ func (b *Broker) startCluster() (err error) {
 		if addr == "" {
 			addr = c.voters[b.nodeID]
 		}
-		ln, err := net.Listen("tcp", addr)
+		raw, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
 		}
-		c.mux = metadata.NewMux(ln, true)
+		var ln net.Listener
+		var muxOpts []metadata.MuxOption
+		if ln, muxOpts, ctl, raftTLS, err = b.controllerEndpoint(raw); err != nil {
+			raw.Close()
+			return err
+		}
+		c.mux = metadata.NewMux(ln, true, muxOpts...)
 	}
+	b.loadSecurity(metadata.NewImage()) // a cluster's come from the log alone
 	c.loadCheckpoint()
 	c.startReplication()
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
-		Listener: c.mux.Raft(), OnApply: c.onApply, Logger: b.log.With("component", "raft"),
+		Listener: c.mux.Raft(), DialTLS: raftTLS, OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
 		Dial:            b.cfg.peerOverrides(),
 		Observer:        observer,
@@ -130,10 +163,8 @@ func (b *Broker) startCluster() (err error) {
 	b.cluster = c
 	b.pids.allocate = c.allocateProducerIDs
 	if !observer {
-		// Other nodes' Kafka requests on the CONTROLLER port: plaintext,
-		// and answered with this node's first client endpoint where one
-		// is named.
-		ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: ProtocolPlaintext}, advHost: b.advHost, advPort: b.advPort}
+		// Other nodes' Kafka requests on the CONTROLLER port, answered
+		// with this node's first client endpoint where one is named.
 		b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
 	}
 	c.wg.Add(4)
@@ -217,7 +248,11 @@ func (c *cluster) brokerLoop() {
 		cancel()
 		wait := interval
 		if err != nil {
-			c.b.log.Debug("controller request", "err", err)
+			if peerLoginError(err) {
+				c.b.log.Warn("cannot log in to the controller listener", "err", err)
+			} else {
+				c.b.log.Debug("controller request", "err", err)
+			}
 			wait = retry
 		}
 		if c.epoch.Load() > 0 && err == nil && c.fencedHere() {
@@ -304,8 +339,8 @@ func (c *cluster) client(id int32) (*kgo.Client, error) {
 	if over, ok := c.b.cfg.peerOverrides()[id]; ok {
 		addr = over
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
-		kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
+		kgo.RequestRetries(0), kgo.DialTimeout(time.Second)}, c.peerOpts...)...)
 	if err != nil {
 		return nil, err
 	}

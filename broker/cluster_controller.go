@@ -67,9 +67,25 @@ func (c *cluster) decide(ctx context.Context, fn func(img *metadata.Image) ([]me
 	if !c.q.IsController() {
 		return 0, kerr.NotController
 	}
+	// The first decision of a term waits until this node's image has
+	// everything its predecessors committed, so that it decides on the
+	// latest state (and knows whether the log is empty).
+	if term := c.q.Term(); c.ctl.appliedTerm != term {
+		if err := c.q.Barrier(ctx); err != nil {
+			if errors.Is(err, metadata.ErrNotController) {
+				return 0, kerr.NotController
+			}
+			return 0, kerr.RequestTimedOut
+		}
+		c.ctl.appliedTerm = term
+	}
 	var recs []metadata.Record
 	var err error
-	c.q.View(func(img *metadata.Image) { recs, err = fn(img) })
+	c.q.View(func(img *metadata.Image) {
+		if recs, err = fn(img); err == nil && img.Offset == 0 {
+			recs = append(slices.Clone(c.bootstrap), recs...) // the log's first batch
+		}
+	})
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
@@ -227,6 +243,7 @@ func (c *cluster) controllerLoop() {
 			})
 		}
 		c.ctl.active = active
+		bootstrap := active && len(c.bootstrap) > 0
 		var expired []int32
 		c.q.View(func(img *metadata.Image) {
 			for id, br := range img.Brokers {
@@ -236,6 +253,9 @@ func (c *cluster) controllerLoop() {
 			}
 		})
 		c.ctl.mu.Unlock()
+		if bootstrap {
+			c.bootstrapLog()
+		}
 		slices.Sort(expired)
 		for _, id := range expired {
 			ctx, cancel := context.WithTimeout(context.Background(), session)

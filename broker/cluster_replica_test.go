@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -64,12 +65,12 @@ func partitionState(c *TestCluster, topic string, partition int32) metadata.Part
 // eventually polls cond for up to 15 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	eventuallyNil(t, "no "+what, func() error {
 		if cond() {
-			return
+			return nil
 		}
-	}
-	t.Fatalf("no %s within 15 s", what)
+		return errors.New("not yet")
+	})
 }
 
 // logBytes is a node's whole local log of a partition.

@@ -245,6 +245,7 @@ func (c *cluster) growTopic(name string, count int32, validateOnly bool) error {
 // partition, see cluster), removed ones are deleted, topic configs
 // applied; then the coordinators follow their partitions' leadership.
 func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Image) {
+	c.syncSecurity(img)
 	touched := map[[16]byte]bool{}
 	configs := map[string]bool{}
 	brokerConfigs := false

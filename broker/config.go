@@ -87,6 +87,10 @@ type Config struct {
 	ListenerProtocols       map[string]string // listener.security.protocol.map; nil is Kafka's default (each protocol maps to itself)
 	ControllerListenerNames []string          // controller.listener.names: parsed and checked, bound by the quorum, not served here
 	InterBrokerListenerName string            // inter.broker.listener.name
+	// How this node's own connections log in to other nodes (peer_security.go).
+	InterBrokerProtocol      string // security.inter.broker.protocol
+	SASLMechanismInterBroker string // sasl.mechanism.inter.broker.protocol
+	SASLMechanismController  string // sasl.mechanism.controller.protocol
 
 	SSL                         SSLConfig // ssl.*: every TLS listener's settings unless it overrides them
 	SASLEnabledMechanisms       []string  // sasl.enabled.mechanisms

@@ -64,7 +64,10 @@ func storedQuotas(q *auth.Quotas) []storedQuota {
 }
 
 // restoreQuotas sets stored into q through AlterClientQuotas.
-func restoreQuotas(q *auth.Quotas, stored []storedQuota) {
+func restoreQuotas(q *auth.Quotas, stored []storedQuota) { q.Alter(storedRequest(stored)) }
+
+// storedRequest is the AlterClientQuotas request that sets stored.
+func storedRequest(stored []storedQuota) *kmsg.AlterClientQuotasRequest {
 	req := kmsg.NewPtrAlterClientQuotasRequest()
 	for _, s := range stored {
 		e := kmsg.NewAlterClientQuotasRequestEntry()
@@ -74,12 +77,15 @@ func restoreQuotas(q *auth.Quotas, stored []storedQuota) {
 		}
 		req.Entries = append(req.Entries, e)
 	}
-	q.Alter(req)
+	return req
 }
 
 // alterQuotas answers AlterClientQuotas: the change is validated and
 // applied to a copy, stored, and only then applied to the live quotas.
 func (b *Broker) alterQuotas(req *kmsg.AlterClientQuotasRequest) (*kmsg.AlterClientQuotasResponse, error) {
+	if b.cluster != nil {
+		return b.cluster.alterQuotas(req)
+	}
 	c := b.quotas
 	c.mu.Lock()
 	defer c.mu.Unlock()

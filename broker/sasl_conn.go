@@ -91,7 +91,13 @@ func (c *conn) saslHandshake(buf []byte) (*frame, error) {
 		out, err := c.handle(buf)
 		s.state = saslHandshake
 		return out, err
+	case d.key == int16(kmsg.ApiVersions):
+		// Kafka's IllegalStateException, not an authentication failure:
+		// closed at once, without an answer.
+		return nil, fmt.Errorf("%w: a second ApiVersions request during the SASL handshake", errCloseConn)
 	case d.key != int16(kmsg.SASLHandshake):
+		// Kafka refuses it before parsing it (handleKafkaRequest): no
+		// answer, then the close of a failed authentication.
 		return c.authFailed(nil, fmt.Errorf("%w: unexpected %s request during SASL handshake", kerr.IllegalSaslState, kmsg.NameForKey(d.key)))
 	}
 	req := d.req.(*kmsg.SASLHandshakeRequest)
@@ -122,7 +128,10 @@ func (c *conn) saslAuthenticate(buf []byte) (*frame, error) {
 		return out, err
 	}
 	if d.key != int16(kmsg.SASLAuthenticate) {
-		return c.authFailed(nil, fmt.Errorf("%w: unexpected %s request during SASL authentication", kerr.IllegalSaslState, kmsg.NameForKey(d.key)))
+		// Kafka's handleSaslToken answers it with the request's error
+		// response (ILLEGAL_SASL_STATE), then fails the authentication.
+		msg := fmt.Sprintf("Unexpected Kafka request of type %s during SASL authentication.", kmsg.NameForKey(d.key))
+		return c.authFailed(c.respond(d, errorResponse(d.req, kerr.IllegalSaslState, msg)), fmt.Errorf("%w: %s", kerr.IllegalSaslState, msg))
 	}
 	if d.version > 0 {
 		s.supportsReauth = true

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +45,18 @@ var securityProps = func() []brokerProp {
 		}},
 		{key: "inter.broker.listener.name", typ: typeString, null: true, doc: "Listener brokers use to talk to each other.", set: func(c *Config, v string) error {
 			c.InterBrokerListenerName = strings.ToUpper(strings.TrimSpace(v))
+			return nil
+		}},
+		{key: "security.inter.broker.protocol", typ: typeString, null: true, doc: "Security protocol of the listener brokers use to talk to each other, when inter.broker.listener.name is not set (the listener of that name).", set: func(c *Config, v string) error {
+			c.InterBrokerProtocol = strings.ToUpper(strings.TrimSpace(v))
+			return nil
+		}},
+		{key: "sasl.mechanism.inter.broker.protocol", typ: typeString, def: "GSSAPI", doc: "SASL mechanism of this broker's connections to the inter-broker listener of others (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), credentials from listener.name.<l>.<mechanism>.sasl.jaas.config username/password.", set: func(c *Config, v string) error {
+			c.SASLMechanismInterBroker = strings.TrimSpace(v)
+			return nil
+		}},
+		{key: "sasl.mechanism.controller.protocol", typ: typeString, def: "GSSAPI", doc: "SASL mechanism of this node's connections to the controllers' listener (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), credentials from listener.name.<controller>.<mechanism>.sasl.jaas.config username/password.", set: func(c *Config, v string) error {
+			c.SASLMechanismController = strings.TrimSpace(v)
 			return nil
 		}},
 		{key: "sasl.enabled.mechanisms", typ: typeList, def: "GSSAPI", doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI is not supported).", set: func(c *Config, v string) error {
@@ -202,11 +215,17 @@ func (b *Broker) listenerSASL(listener string) (*saslListener, error) {
 		// Kafka reads a broker's JAAS options from the listener's key only.
 		jaas, _, hasJAAS := c.listenerKey(listener, prefix+"sasl.jaas.config")
 		jaasKey := listenerKeyName(listener, prefix+"sasl.jaas.config")
+		// As Kafka's JaasContext.loadServerContext: every enabled
+		// mechanism needs its login module (kafkit has no JAAS file for
+		// the KafkaServer section to come from).
+		if !hasJAAS {
+			return nil, fmt.Errorf("%s: listener %s enables %s but has no JAAS config for it; set it to %s", jaasKey, listener, m, loginModuleExample[m])
+		}
+		if err := checkLoginModules(jaas); err != nil {
+			return nil, fmt.Errorf("%s: %w", jaasKey, err)
+		}
 		switch m {
 		case auth.MechanismPlain:
-			if !hasJAAS {
-				return nil, fmt.Errorf("%s: listener %s enables PLAIN but has no users (user_<name>=\"<password>\")", jaasKey, listener)
-			}
 			sl.cfg.Plain = auth.ParsePlainJAAS(jaas)
 		case auth.MechanismOAuthBearer:
 			opts, err := auth.ParseOAuthBearerJAAS(jaas)
@@ -226,6 +245,36 @@ func (b *Broker) listenerSASL(listener string) (*saslListener, error) {
 		sl.reauth[m] = time.Duration(ms) * time.Millisecond
 	}
 	return sl, nil
+}
+
+// loginModuleExample is, per mechanism, a JAAS config Kafka's broker
+// takes for it.
+var loginModuleExample = map[string]string{
+	auth.MechanismPlain:       `org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>="<password>";`,
+	auth.MechanismSCRAMSHA256: "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+	auth.MechanismSCRAMSHA512: "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+	auth.MechanismOAuthBearer: "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+}
+
+// quotedJAAS matches a quoted option value, with \" escapes.
+var quotedJAAS = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// checkLoginModules checks that a sasl.jaas.config value has exactly one
+// login module ("Class flag options;"), as Kafka's JaasContext requires.
+func checkLoginModules(jaas string) error {
+	n := 0
+	for _, m := range strings.Split(quotedJAAS.ReplaceAllString(jaas, `""`), ";") {
+		if strings.TrimSpace(m) != "" {
+			n++
+		}
+	}
+	switch {
+	case n == 0 || !strings.HasSuffix(strings.TrimSpace(jaas), ";"):
+		return fmt.Errorf("JAAS config property does not contain any login modules (want \"<LoginModule class> required <options>;\")")
+	case n > 1:
+		return fmt.Errorf("JAAS config property contains %d login modules, should be 1 module", n)
+	}
+	return nil
 }
 
 // saslListener is a SASL listener's set-up.

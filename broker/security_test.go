@@ -156,7 +156,17 @@ func TestSecurityConfigErrorsNameTheKey(t *testing.T) {
 		{"PKCS12 per listener", map[string]string{"listeners": "SSL://127.0.0.1:0", "listener.name.ssl.ssl.keystore.type": "PKCS12", "listener.name.ssl.ssl.keystore.location": "/x.p12"}, "listener.name.ssl.ssl.keystore.type", "use PEM"},
 		{"no key", map[string]string{"listeners": "SSL://127.0.0.1:0", "ssl.keystore.type": "PEM"}, "ssl.keystore.location", "no certificate"},
 		{"GSSAPI", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0"}, "sasl.enabled.mechanisms", "GSSAPI is not supported"},
-		{"PLAIN without users", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "PLAIN"}, "listener.name.sasl_plaintext.plain.sasl.jaas.config", "no users"},
+		{"PLAIN without users", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "PLAIN"}, "listener.name.sasl_plaintext.plain.sasl.jaas.config", "no JAAS config"},
+		// Kafka's JaasContext needs a login module for every mechanism.
+		{"SCRAM without JAAS", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "SCRAM-SHA-512"}, "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config", "ScramLoginModule required;"},
+		{"OAUTHBEARER without JAAS", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "OAUTHBEARER"},
+			"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config", "OAuthBearerLoginModule required;"},
+		{"global sasl.jaas.config is not the broker's", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "SCRAM-SHA-256",
+			"sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;"}, "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config", "no JAAS config"},
+		{"two login modules", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "SCRAM-SHA-256",
+			"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": `a.B required x="1;2"; c.D required;`}, "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config", "contains 2 login modules"},
+		{"no login module", map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms": "SCRAM-SHA-256",
+			"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": ` `}, "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config", "does not contain any login modules"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, _, err := ConfigFromProperties(tt.props)
@@ -315,9 +325,24 @@ func TestSASLStateMachine(t *testing.T) {
 		handshake(c, 1, "PLAIN")
 		authFails(c, authenticate(c, 1, "\x00mallory\x00alice-pw"), "Authentication failed: Invalid username or password")
 	})
-	t.Run("other request during authentication closes", func(t *testing.T) {
+	t.Run("other request during authentication is answered ILLEGAL_SASL_STATE, then closes", func(t *testing.T) {
+		// Kafka's handleSaslToken sends the request's error response
+		// before failing the authentication.
 		c := dialAddr(t, addr, nil)
 		handshake(c, 1, "PLAIN")
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}
+		r := c.roundTrip(req).(*kmsg.MetadataResponse)
+		if len(r.Topics) != 1 || *r.Topics[0].Topic != "t" || r.Topics[0].ErrorCode != kerr.IllegalSaslState.Code {
+			t.Errorf("metadata during authentication: %+v", r)
+		}
+		c.expectClosed()
+	})
+	t.Run("other request during the handshake closes without an answer", func(t *testing.T) {
+		// Kafka's handleKafkaRequest refuses it before parsing it.
+		c := dialAddr(t, addr, nil)
+		c.roundTrip(kmsg.NewPtrApiVersionsRequest())
 		c.send(kmsg.NewPtrMetadataRequest())
 		c.expectClosed()
 	})

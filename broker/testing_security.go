@@ -39,6 +39,12 @@ func WithListener(protocol string) TestOption {
 		c.Listeners = append(c.Listeners, Listener{Name: protocol, Host: "127.0.0.1", Protocol: protocol})
 		if strings.HasPrefix(protocol, "SASL_") {
 			defaultTestMechanisms(c)
+			// Kafka's broker needs a login module for each mechanism.
+			for _, m := range []string{auth.MechanismSCRAMSHA256, auth.MechanismSCRAMSHA512, auth.MechanismOAuthBearer} {
+				if _, ok := c.ListenerConfigs[protocol][strings.ToLower(m)+".sasl.jaas.config"]; !ok {
+					c.setListenerKey(listenerKeyName(protocol, strings.ToLower(m)+".sasl.jaas.config"), loginModuleExample[m])
+				}
+			}
 		}
 	}
 }
@@ -147,7 +153,9 @@ func (ca *TestCA) Issue(t testing.TB, subject pkix.Name, server bool) (certPEM, 
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		// A broker's certificate is also its client certificate towards
+		// other nodes (mutual TLS between nodes).
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 		tmpl.DNSNames, tmpl.IPAddresses = []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)

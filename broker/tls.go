@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -32,17 +33,33 @@ func (c *conn) secure(l *boundListener) error {
 		if err != nil {
 			return fmt.Errorf("TLS handshake on listener %s: %w", l.Name, err)
 		}
-		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && l.sasl == nil {
-			name, err := l.principal.name(certs[0].Subject.String())
-			if err != nil {
-				return fmt.Errorf("listener %s: %w", l.Name, err)
+		if err := c.certPrincipal(l, tc); err != nil {
+			return err
+		}
+	} else if nc, ok := c.nc.(interface{ NetConn() net.Conn }); ok && l.principal != nil {
+		// The controller's port speaks TLS before its Raft split.
+		if tc, ok := nc.NetConn().(*tls.Conn); ok {
+			if err := c.certPrincipal(l, tc); err != nil {
+				return err
 			}
-			c.principal = "User:" + name
-			c.principalSet()
 		}
 	}
 	if l.sasl != nil {
 		c.sasl = &saslConn{l: l.sasl}
+	}
+	return nil
+}
+
+// certPrincipal names an SSL connection's principal after its client
+// certificate (ssl.principal.mapping.rules); SASL names its own.
+func (c *conn) certPrincipal(l *boundListener, tc *tls.Conn) error {
+	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && l.sasl == nil {
+		name, err := l.principal.name(certs[0].Subject.String())
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+		c.principal = "User:" + name
+		c.principalSet()
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ func TestFranzGoSuite(t *testing.T) {
 	props := filepath.Join(dir, "server.properties")
 	os.WriteFile(props, []byte("listeners=PLAINTEXT://"+freePort(t)+",SASL_PLAINTEXT://"+saslAddr+"\n"+
 		"sasl.enabled.mechanisms=SCRAM-SHA-256\n"+
+		"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n"+
 		"offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n"), 0o600)
 	p := startProcess(t, exec.Command(bin, "--config", props, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--http", ""))
 

@@ -12,19 +12,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/internal/auth"
 )
 
-// aclBroker starts a broker with the authorizer on, User:admin a super user
-// and each request's principal named after its client id ("alice" is
-// User:alice), until SASL names them; admin creates topics a, b, c and
-// pre-x, and alice may write and read topic a, read group g, do anything
-// on c but write it, and write every topic starting with "pre-".
+// aclBroker starts a broker with the authorizer on and a SASL_PLAINTEXT
+// listener where alice and admin (User:admin, a super user) log in with
+// SCRAM-SHA-256 or PLAIN, password <user>-pw; admin creates topics a, b,
+// c and pre-x, and alice may write and read topic a, read group g, do
+// anything on c but write it, and write every topic starting with "pre-".
 func aclBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	b := broker.NewTest(t, broker.WithAuthorizer("User:admin"),
-		broker.WithTestPrincipal(func(clientID string) string { return "User:" + clientID }))
+	opts := []broker.TestOption{broker.WithAuthorizer("User:admin"), broker.WithListener(broker.ProtocolSASLPlaintext)}
+	for _, user := range []string{"alice", "admin"} {
+		opts = append(opts, broker.WithSCRAMUser(auth.MechanismSCRAMSHA256, user, user+"-pw"), broker.WithPlainUser(user, user+"-pw"))
+	}
+	b := broker.NewTest(t, opts...)
 	admin := aclClient(t, b, "admin")
 	ctx := context.Background()
 	create := kmsg.NewPtrCreateTopicsRequest()
@@ -71,9 +76,17 @@ func aclBroker(t *testing.T) *broker.Broker {
 	return b
 }
 
-func aclClient(t *testing.T, b *broker.Broker, clientID string, opts ...kgo.Opt) *kgo.Client {
+// aclClient is user's kgo client, logged in with SCRAM-SHA-256.
+func aclClient(t *testing.T, b *broker.Broker, user string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr()), kgo.ClientID(clientID),
+	login := scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()
+	return clientOf(t, b.ListenerAddr(broker.ProtocolSASLPlaintext), user+"-client", append([]kgo.Opt{kgo.SASL(login)}, opts...)...)
+}
+
+// clientOf is a kgo client of addr with clientID and short retries.
+func clientOf(t *testing.T, addr, clientID string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID(clientID),
 		kgo.RetryTimeout(2 * time.Second), kgo.RecordDeliveryTimeout(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -245,16 +258,22 @@ func TestACLsKgo(t *testing.T) {
 // TestACLsSarama is the same done-when through sarama.
 func TestACLsSarama(t *testing.T) {
 	b := aclBroker(t)
+	// sarama logs in with PLAIN.
+	login := func(c *sarama.Config, user string) *sarama.Config {
+		c.Net.SASL.Enable, c.Net.SASL.Mechanism = true, sarama.SASLTypePlaintext
+		c.Net.SASL.User, c.Net.SASL.Password = user, user+"-pw"
+		c.ClientID = user + "-client"
+		return c
+	}
 	cfg := func() *sarama.Config {
-		c := saramaConfig()
-		c.ClientID = "alice"
+		c := login(saramaConfig(), "alice")
 		c.Producer.Retry.Max = 1
 		c.Metadata.Retry.Max = 1
 		c.Consumer.Group.Rebalance.Retry.Max = 1
 		c.Consumer.Group.Rebalance.Retry.Backoff = 10 * time.Millisecond
 		return c
 	}
-	addrs := []string{b.Addr()}
+	addrs := []string{b.ListenerAddr(broker.ProtocolSASLPlaintext)}
 	prod, err := sarama.NewSyncProducer(addrs, cfg())
 	if err != nil {
 		t.Fatalf("alice's idempotent producer (WRITE on a topic is enough): %v", err)
@@ -331,8 +350,7 @@ func TestACLsSarama(t *testing.T) {
 		t.Errorf("alice's transactional producer: want TRANSACTIONAL_ID_AUTHORIZATION_FAILED, got %v", err)
 	}
 
-	superCfg := saramaConfig()
-	superCfg.ClientID = "admin"
+	superCfg := login(saramaConfig(), "admin")
 	sprod, err := sarama.NewSyncProducer(addrs, superCfg)
 	if err != nil {
 		t.Fatal(err)

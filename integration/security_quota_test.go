@@ -44,7 +44,7 @@ func TestProducerByteRateQuota(t *testing.T) {
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin := aclClient(t, b, "admin")
+	admin := clientOf(t, b.Addr(), "admin")
 	const limit = 1 << 20
 	alter := kmsg.NewPtrAlterClientQuotasRequest()
 	e := kmsg.NewAlterClientQuotasRequestEntry()
@@ -73,7 +73,7 @@ func TestProducerByteRateQuota(t *testing.T) {
 	}
 	value := make([]byte, 16<<10)
 	run := func(clientID string, hook *throttleHook) (rate float64) {
-		cl := aclClient(t, b, clientID, kgo.WithHooks(hook), kgo.DefaultProduceTopic("q-"+clientID),
+		cl := clientOf(t, b.Addr(), clientID, kgo.WithHooks(hook), kgo.DefaultProduceTopic("q-"+clientID),
 			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordDeliveryTimeout(time.Minute),
 			kgo.MaxBufferedRecords(16)) // a small backlog, so the run ends soon after the measurement
 		start := time.Now()

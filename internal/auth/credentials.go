@@ -238,6 +238,13 @@ func (s *SCRAMStore) Replace(creds map[string]map[string]SCRAMCredential) error 
 	return nil
 }
 
+// SCRAMMechanism is the name of a SCRAM mechanism code of the credential
+// APIs and metadata records ("" for an unknown code).
+func SCRAMMechanism(code int8) string { return scramMechanisms[code] }
+
+// SCRAMMechanismCode is the code of a SCRAM mechanism name.
+func SCRAMMechanismCode(mechanism string) (int8, bool) { return scramCode(mechanism) }
+
 func scramCode(mechanism string) (int8, bool) {
 	for code, name := range scramMechanisms {
 		if name == mechanism {

@@ -476,6 +476,18 @@ func (q *Quotas) Alter(req *kmsg.AlterClientQuotasRequest) *kmsg.AlterClientQuot
 	return resp
 }
 
+// Replace makes the quotas exactly those req sets (no ValidateOnly, every
+// entry valid), keeping the sampled rates: a node that follows the
+// metadata log rebuilds its quotas from its image with it. Readers never
+// see a partial set.
+func (q *Quotas) Replace(req *kmsg.AlterClientQuotasRequest) {
+	next := &Quotas{values: map[entityKey]map[string]float64{}}
+	next.Alter(req)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.values = next.values
+}
+
 // apply sets and removes one entity's quotas; q.mu is held.
 func (q *Quotas) apply(k entityKey, ops []kmsg.AlterClientQuotasRequestEntryOp) {
 	vals := q.values[k]

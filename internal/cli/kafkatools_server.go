@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -137,15 +138,24 @@ func storageCmd(g *globals) *cobra.Command {
 	var (
 		clusterID, config string
 		ignoreFormatted   bool
+		addSCRAM          []string
 	)
 	format := &cobra.Command{
-		Use:   "format -t CLUSTER_ID -c server.properties [--ignore-formatted]",
+		Use:   "format -t CLUSTER_ID -c server.properties [--ignore-formatted] [--add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]']",
 		Short: "Write meta.properties into the log directory (a kafkit broker also formats an empty one itself)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := brokerConfigFile(config)
 			if err != nil {
 				return err
+			}
+			var users []broker.BootstrapSCRAM
+			for _, spec := range addSCRAM {
+				u, err := parseAddSCRAM(spec)
+				if err != nil {
+					return err
+				}
+				users = append(users, u)
 			}
 			dir, err := broker.FormatLogDir(cfg, clusterID)
 			switch {
@@ -157,6 +167,11 @@ func storageCmd(g *globals) *cobra.Command {
 			case err != nil:
 				return err
 			}
+			if len(users) > 0 {
+				if err := broker.WriteBootstrapSCRAM(cfg, users); err != nil {
+					return err
+				}
+			}
 			_, err = fmt.Fprintf(g.io.Out, "Formatting %s with cluster.id %s.\n", dir, clusterID)
 			return err
 		},
@@ -165,6 +180,7 @@ func storageCmd(g *globals) *cobra.Command {
 	f.StringVarP(&clusterID, "cluster-id", "t", "", "the cluster id (kafka-storage.sh random-uuid makes one)")
 	f.StringVarP(&config, "config", "c", "", "the server.properties file")
 	f.BoolVarP(&ignoreFormatted, "ignore-formatted", "g", false, "succeed if the directory is already formatted")
+	f.StringArrayVarP(&addSCRAM, "add-scram", "S", nil, "a SCRAM credential the cluster starts with: 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (or salt= and saltedpassword= in base64; iterations=4096 by default)")
 	f.Bool("standalone", false, "accepted for compatibility: a kafkit controller needs no separate quorum format")
 	format.MarkFlagRequired("cluster-id")
 	format.MarkFlagRequired("config")
@@ -215,4 +231,48 @@ func brokerConfigFile(path string) (broker.Config, error) {
 		err = fmt.Errorf("%s: no log.dirs", path)
 	}
 	return cfg, err
+}
+
+// parseAddSCRAM parses kafka-storage.sh's --add-scram value:
+// MECHANISM=[name=N,password=P] or with salt= and saltedpassword= (base64)
+// instead of the password, and iterations=; values may be double-quoted.
+func parseAddSCRAM(spec string) (broker.BootstrapSCRAM, error) {
+	var u broker.BootstrapSCRAM
+	mech, rest, ok := strings.Cut(spec, "=")
+	rest = strings.TrimSpace(rest)
+	if !ok || !strings.HasPrefix(rest, "[") || !strings.HasSuffix(rest, "]") {
+		return u, fmt.Errorf("--add-scram: want 'SCRAM-SHA-256=[name=alice,password=alice-secret]', got %q", spec)
+	}
+	u.Mechanism = strings.TrimSpace(mech)
+	for _, kv := range strings.Split(rest[1:len(rest)-1], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"`)
+		if !ok {
+			return u, fmt.Errorf("--add-scram %s: want key=value, got %q", u.Mechanism, kv)
+		}
+		var err error
+		switch k {
+		case "name":
+			u.User = v
+		case "password":
+			u.Password = v
+		case "iterations":
+			var n int64
+			n, err = strconv.ParseInt(v, 10, 32)
+			u.Iterations = int32(n)
+		case "salt":
+			u.Salt, err = base64.StdEncoding.DecodeString(v)
+		case "saltedpassword":
+			u.SaltedPassword, err = base64.StdEncoding.DecodeString(v)
+		default:
+			return u, fmt.Errorf("--add-scram %s: unknown key %q (name, password, salt, saltedpassword, iterations)", u.Mechanism, k)
+		}
+		if err != nil {
+			return u, fmt.Errorf("--add-scram %s: %s: %w", u.Mechanism, k, err)
+		}
+	}
+	if u.Password == "" && u.SaltedPassword == nil {
+		return u, fmt.Errorf("--add-scram %s: password (or salt and saltedpassword) is required", u.Mechanism)
+	}
+	return u, nil
 }

@@ -20,8 +20,7 @@
 // A reader that meets a type or a version it does not know fails with
 // ErrUnknownRecord and applies nothing of that entry past it: a node must
 // not run with an image it cannot read. Type numbers are KRaft's
-// (MetadataRecordType), so that ACL, SCRAM and quota records can take
-// theirs later. Version 0 bodies, in field order (arrays are a uvarint
+// (MetadataRecordType). Version 0 bodies, in field order (arrays are a uvarint
 // count then the elements; a nullable array or string has count or length
 // 0 for null and n+1 otherwise):
 //
@@ -39,11 +38,31 @@
 //	                    isr, replicas, adding, removing: nullable [int32]
 //	                    (null unchanged)
 //	 9 RemoveTopic      id:uuid
+//	11 UserSCRAMCredential name:string mechanism:int8 (1 SCRAM-SHA-256,
+//	                    2 SCRAM-SHA-512) salt:bytes storedKey:bytes
+//	                    serverKey:bytes iterations:int32 (never a password)
+//	14 ClientQuota      entity:[type:string name:nullable string (null: the
+//	                    default)] key:string value:float64 remove:bool
 //	15 ProducerIDs      broker:int32 brokerEpoch:int64 nextProducerID:int64
 //	17 BrokerChange     id:int32 epoch:int64 fenced:int8 shuttingDown:int8
 //	                    (-1 unchanged, 0 false, 1 true)
+//	18 AccessControlEntry id:uuid resourceType:int8 resourceName:string
+//	                    patternType:int8 principal:string host:string
+//	                    operation:int8 permission:int8 (kmsg's ACL codes)
+//	19 RemoveAccessControlEntry id:uuid
+//	22 RemoveUserSCRAMCredential name:string mechanism:int8
+//
+// bytes is a uvarint length then the bytes; float64 is IEEE 754 big
+// endian (a NaN quota does not decode).
 //
 // Applying a PartitionChange raises the partition epoch by one, and the
 // leader epoch by one when it names a leader (even the same one), as
 // KRaft's PartitionChangeRecord does.
+//
+// The security records (records_security.go) hold what Kafka's
+// ScramControlManager, AclControlManager and ClientQuotaControlManager
+// keep: every node's SASL listeners, authorizer and quota enforcement read
+// them from its image, so a credential, ACL or quota set through any node
+// holds on all of them. Image.Security.Offset is the offset of the last
+// batch that changed them.
 package metadata

@@ -45,6 +45,7 @@ type Image struct {
 	TopicsByID     map[[16]byte]*TopicImage
 	Configs        map[ConfigResource]map[string]string
 	NextProducerID int64
+	Security       SecurityImage // records_security.go
 }
 
 // NewImage is the image of an empty cluster.
@@ -54,6 +55,7 @@ func NewImage() *Image {
 		Topics:     map[string]*TopicImage{},
 		TopicsByID: map[[16]byte]*TopicImage{},
 		Configs:    map[ConfigResource]map[string]string{},
+		Security:   newSecurityImage(),
 	}
 }
 
@@ -77,6 +79,7 @@ func (img *Image) Clone() *Image {
 	for r, kv := range img.Configs {
 		out.Configs[r] = maps.Clone(kv)
 	}
+	out.Security = img.Security.clone()
 	return out
 }
 
@@ -203,6 +206,9 @@ func (img *Image) apply(r Record) error {
 		}
 		img.NextProducerID = x.NextProducerID
 	default:
+		if handled, err := img.applySecurity(r); handled {
+			return err
+		}
 		return fmt.Errorf("%w: %T", ErrUnknownRecord, r)
 	}
 	return nil
@@ -216,7 +222,7 @@ const (
 
 // Records are the records that rebuild the image from empty: a snapshot.
 // They are in an order Apply accepts: brokers, topics each followed by its
-// partitions, configs, the producer id block.
+// partitions, configs, the producer id block, the security records.
 func (img *Image) Records() []Record {
 	var out []Record
 	for _, id := range slices.Sorted(maps.Keys(img.Brokers)) {
@@ -249,5 +255,5 @@ func (img *Image) Records() []Record {
 	if img.NextProducerID > 0 {
 		out = append(out, &ProducerIDs{BrokerID: -1, NextProducerID: img.NextProducerID})
 	}
-	return out
+	return append(out, img.Security.records()...)
 }

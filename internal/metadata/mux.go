@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -24,15 +25,31 @@ type Mux struct {
 	raft, others *muxListener
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
+	// raftCert: a Raft connection must have presented a client
+	// certificate that verified (see RaftClientCertRequired).
+	raftCert bool
 }
+
+// MuxOption adjusts a Mux.
+type MuxOption func(*Mux)
+
+// RaftClientCertRequired makes the Mux close a Raft connection that is not
+// TLS with a verified client certificate: on a TLS controller listener
+// (ln from tls.NewListener, with ClientCAs and at least
+// VerifyClientCertIfGiven) the quorum's stream is authenticated by mutual
+// TLS. SASL cannot authenticate it: it is not a Kafka connection.
+func RaftClientCertRequired() MuxOption { return func(m *Mux) { m.raftCert = true } }
 
 // preambleTimeout bounds the wait for a new connection's first bytes.
 const preambleTimeout = 10 * time.Second
 
 // NewMux starts splitting ln's connections. Without others, connections
 // that are not Raft's are closed.
-func NewMux(ln net.Listener, others bool) *Mux {
+func NewMux(ln net.Listener, others bool, opts ...MuxOption) *Mux {
 	m := &Mux{ln: ln, raft: newMuxListener(ln.Addr())}
+	for _, o := range opts {
+		o(m)
+	}
 	if others {
 		m.others = newMuxListener(ln.Addr())
 	} else {
@@ -99,6 +116,8 @@ func (m *Mux) classify(nc net.Conn) {
 	}
 	nc.SetReadDeadline(time.Time{})
 	switch {
+	case string(head[:]) == RaftPreamble && m.raftCert && !verifiedClient(nc):
+		nc.Close()
 	case string(head[:]) == RaftPreamble:
 		m.raft.deliver(nc)
 	case m.others != nil:
@@ -151,6 +170,13 @@ func (l *muxListener) Close() error {
 
 func (l *muxListener) Addr() net.Addr { return l.addr }
 
+// verifiedClient reports whether nc is TLS with a client certificate that
+// verified against the listener's ClientCAs.
+func verifiedClient(nc net.Conn) bool {
+	tc, ok := nc.(*tls.Conn)
+	return ok && len(tc.ConnectionState().VerifiedChains) > 0
+}
+
 // prefixConn is a connection whose first bytes were read already.
 type prefixConn struct {
 	net.Conn
@@ -158,3 +184,7 @@ type prefixConn struct {
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// NetConn is the connection under the read bytes (a *tls.Conn on a TLS
+// listener), as tls.Conn.NetConn names its own.
+func (c *prefixConn) NetConn() net.Conn { return c.Conn }

@@ -19,7 +19,7 @@ func TestMuxSplitsRaftFromKafka(t *testing.T) {
 	m := NewMux(ln, true)
 	defer m.Close()
 
-	raftConn, err := streamLayer{m.Raft()}.Dial(raft.ServerAddress(ln.Addr().String()), time.Second)
+	raftConn, err := streamLayer{Listener: m.Raft()}.Dial(raft.ServerAddress(ln.Addr().String()), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,10 @@ type QuorumConfig struct {
 	// their RaftPreamble consumed (a Mux's Raft side); otherwise it listens
 	// on its own address in Voters and takes only Raft connections there.
 	Listener net.Listener
+	// DialTLS, if set, makes this node's Raft connections TLS with it
+	// (its certificate is the client certificate the others' Mux
+	// requires, see RaftClientCertRequired).
+	DialTLS *tls.Config
 	// OnApply is the FSM's hook (see NewFSM); it may be nil.
 	OnApply func(offset uint64, records []Record, img *Image)
 	Logger  *slog.Logger
@@ -119,7 +124,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		mux = NewMux(raw, false)
 		ln = mux.Raft()
 	}
-	tc := &raft.NetworkTransportConfig{Stream: streamLayer{ln}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl}
+	tc := &raft.NetworkTransportConfig{Stream: streamLayer{ln, cfg.DialTLS}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl}
 	if len(cfg.Dial) > 0 {
 		addrs := maps.Clone(cfg.Voters)
 		maps.Copy(addrs, cfg.Dial)
@@ -186,6 +191,26 @@ func (q *Quorum) Append(ctx context.Context, records ...Record) (uint64, error) 
 	return f.Index(), nil
 }
 
+// Barrier returns once this node, the active controller, has applied
+// every entry committed before the call: a controller that has just been
+// elected may not have applied its predecessor's last entries yet.
+func (q *Quorum) Barrier(ctx context.Context) error {
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := q.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return ErrNotController
+		}
+		return err
+	}
+	return nil
+}
+
+// Term is the current Raft term: a new term may have a new controller.
+func (q *Quorum) Term() uint64 { return q.raft.CurrentTerm() }
+
 // View runs fn with this node's image (see FSM.View).
 func (q *Quorum) View(fn func(*Image)) { q.fsm.View(fn) }
 
@@ -221,11 +246,21 @@ func (d dialAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 }
 
 // streamLayer is raft's transport over a listener of ours.
-type streamLayer struct{ net.Listener }
+type streamLayer struct {
+	net.Listener
+	tls *tls.Config // nil: plain TCP
+}
 
 // Dial opens a Raft connection: RaftPreamble first (see Mux).
 func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", string(addr), timeout)
+	d := &net.Dialer{Timeout: timeout}
+	var nc net.Conn
+	var err error
+	if s.tls != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", string(addr), s.tls)
+	} else {
+		nc, err = d.Dial("tcp", string(addr))
+	}
 	if err != nil {
 		return nil, err
 	}

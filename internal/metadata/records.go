@@ -187,6 +187,9 @@ func newRecord(t, v uint16) (Record, error) {
 	case TypeBrokerChange:
 		return new(BrokerChange), nil
 	}
+	if r := newSecurityRecord(t); r != nil {
+		return r, nil
+	}
 	return nil, fmt.Errorf("%w: type %d", ErrUnknownRecord, t)
 }
 

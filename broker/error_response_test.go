@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestErrorResponse(t *testing.T) {
+	code := kerr.IllegalSaslState.Code
+
+	produce := kmsg.NewPtrProduceRequest()
+	produce.SetVersion(9)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "a"
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 3, Records: []byte{1}}, {Partition: 5}}
+	produce.Topics = append(produce.Topics, rt)
+	pr := errorResponse(produce, kerr.IllegalSaslState, "").(*kmsg.ProduceResponse)
+	if pr.GetVersion() != 9 || len(pr.Brokers) != 0 || len(pr.Topics) != 1 || pr.Topics[0].Topic != "a" || len(pr.Topics[0].Partitions) != 2 {
+		t.Fatalf("produce: %+v", pr)
+	}
+	for i, p := range pr.Topics[0].Partitions {
+		if p.Partition != rt.Partitions[i].Partition || p.ErrorCode != code {
+			t.Errorf("produce partition %d: %+v", i, p)
+		}
+	}
+
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t"), TopicID: [16]byte{1}}}
+	mr := errorResponse(meta, kerr.IllegalSaslState, "").(*kmsg.MetadataResponse)
+	if len(mr.Topics) != 1 || *mr.Topics[0].Topic != "t" || mr.Topics[0].TopicID != [16]byte{1} || mr.Topics[0].ErrorCode != code {
+		t.Errorf("metadata: %+v", mr.Topics)
+	}
+
+	// A response with a top-level error code takes it alone.
+	reg := kmsg.NewPtrCreateACLsRequest()
+	reg.Creations = make([]kmsg.CreateACLsRequestCreation, 2)
+	cr := errorResponse(reg, kerr.ClusterAuthorizationFailed, "").(*kmsg.CreateACLsResponse)
+	if len(cr.Results) != 2 || cr.Results[1].ErrorCode != kerr.ClusterAuthorizationFailed.Code || cr.Results[1].ErrorMessage == nil {
+		t.Errorf("create acls: %+v", cr.Results)
+	}
+	av := errorResponse(kmsg.NewPtrApiVersionsRequest(), kerr.IllegalSaslState, "").(*kmsg.ApiVersionsResponse)
+	if av.ErrorCode != code || len(av.ApiKeys) != 0 {
+		t.Errorf("api versions: %+v", av)
+	}
+	hb := errorResponse(kmsg.NewPtrBrokerHeartbeatRequest(), kerr.ClusterAuthorizationFailed, "").(*kmsg.BrokerHeartbeatResponse)
+	if hb.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("broker heartbeat: %+v", hb)
+	}
+	// Every response of every API encodes.
+	for k := int16(0); k <= kmsg.MaxKey; k++ {
+		req := kmsg.RequestForKey(k)
+		if req == nil {
+			continue
+		}
+		for v := int16(0); v <= req.MaxVersion(); v++ {
+			req.SetVersion(v)
+			errorResponse(req, kerr.IllegalSaslState, "").AppendTo(nil)
+		}
+	}
+}
