@@ -95,13 +95,13 @@ func TestClusterISRPausedFollowers(t *testing.T) {
 	if code := produce(1); code != 0 {
 		t.Fatalf("acks=1: %v", kerr.ErrorForCode(code))
 	}
-	pc.awaitPartition("the paused follower out of the ISR", "isr", 0, 15*time.Second, inISR(leader, f2))
+	pc.awaitPartitionOn(leader, "the paused follower out of the ISR", "isr", 0, 30*time.Second, inISR(leader, f2))
 	if took := time.Since(paused); took < 2*time.Second {
 		t.Errorf("the follower left the ISR %v after its pause, before replica.lag.time.max.ms", took)
 	}
 	t.Logf("follower %d left the ISR %v after SIGSTOP", f1, time.Since(paused).Round(time.Millisecond))
 	resume(f1)
-	pc.awaitPartition("the resumed follower back in the ISR", "isr", 0, 15*time.Second, inISR(leader, f1, f2))
+	pc.awaitPartitionOn(leader, "the resumed follower back in the ISR", "isr", 0, 30*time.Second, inISR(leader, f1, f2))
 
 	pause(f1)
 	pause(f2)
