@@ -67,7 +67,7 @@ func (c *cluster) startReplication() {
 			return resp, err
 		},
 		AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
-			resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionResponse).ErrorCode })
+			resp, err := c.toControllerOn(ctx, chanAlterPartition, req, func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionResponse).ErrorCode })
 			if err != nil {
 				return nil, err
 			}

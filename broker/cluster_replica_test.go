@@ -588,3 +588,62 @@ func TestClusterAppendWakesParkedFollowerFetch(t *testing.T) {
 		}
 	}
 }
+
+// A node's heartbeats do not queue behind its other requests to the
+// controller's node: a forwarded transaction marker waiting there for the
+// high watermark (the followers paused) holds its own connection only,
+// and the sender stays unfenced past broker.session.timeout.ms.
+func TestClusterHeartbeatsNotHeldBackByWaitingRequests(t *testing.T) {
+	c, paused := replicationCluster(t, 3, nil)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "hol", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("hol", 3)
+	ctrl := c.Controller()
+	part := int32(-1)
+	for i := range int32(3) {
+		if c.Leader("hol", i) == ctrl {
+			part = i
+		}
+	}
+	if part < 0 {
+		t.Fatal("no partition of hol led by the controller")
+	}
+	eventually(t, "leadership on the controller", func() bool { return c.Broker(ctrl).topics.partition("hol", part).leads() })
+	var sender int32
+	for id, f := range paused {
+		if id != ctrl {
+			f.Store(true)
+			sender = id
+		}
+	}
+	defer func() {
+		for _, f := range paused {
+			f.Store(false)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		done <- c.Broker(sender).cluster.forwardMarker(ctx, ctrl, "hol", part, 7, 0, true)
+	}()
+	session := time.Duration(c.Broker(ctrl).cfg.BrokerSessionTimeoutMs) * time.Millisecond
+	for end := time.Now().Add(2 * session); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		fenced := true
+		c.Broker(ctrl).cluster.q.View(func(img *metadata.Image) {
+			if br := img.Brokers[sender]; br != nil {
+				fenced = br.Fenced
+			}
+		})
+		if fenced {
+			t.Fatalf("node %d fenced while its marker waited at the controller", sender)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the marker returned (%v) before the followers fetched it", err)
+	default:
+	}
+}
