@@ -56,9 +56,10 @@ type cluster struct {
 	// shutDown is set once the controller allowed a controlled shutdown.
 	shutDown atomic.Bool
 
-	// clients reach each controller's CONTROLLER endpoint.
+	// clients reach each controller's CONTROLLER endpoint, one per node
+	// and channel.
 	clientsMu sync.Mutex
-	clients   map[int32]*kgo.Client
+	clients   map[clientKey]*kgo.Client
 	// peerOpts log the clients in to the controller listener
 	// (peer_security.go).
 	peerOpts []kgo.Opt
@@ -105,7 +106,7 @@ func (c *Config) voters() map[int32]string {
 // startCluster joins the quorum on the CONTROLLER endpoint, which also
 // serves Kafka requests from the other nodes, and starts registering.
 func (b *Broker) startCluster() (err error) {
-	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[int32]*kgo.Client{}, stop: make(chan struct{})}
+	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[clientKey]*kgo.Client{}, stop: make(chan struct{})}
 	c.moves.wake = make(chan struct{}, 1)
 	rand.Read(c.incarnation[:])
 	c.ctl.lastBeat, c.ctl.registered = map[int32]time.Time{}, map[int32]uint64{}
@@ -279,6 +280,11 @@ func (c *cluster) fencedHere() bool {
 // member knows it, else to each voter in turn; NOT_CONTROLLER answers move
 // on to the next.
 func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
+	return c.toControllerOn(ctx, chanDefault, req, code)
+}
+
+// toControllerOn is toController over channel ch.
+func (c *cluster) toControllerOn(ctx context.Context, ch channel, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
 	ids := slices.Sorted(maps.Keys(c.voters))
 	if id, ok := c.q.Controller(); ok {
 		ids = append([]int32{id}, ids...)
@@ -290,7 +296,7 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 			// request to the controller again.
 			continue
 		}
-		cl, err := c.client(id)
+		cl, err := c.clientOn(id, ch)
 		if err != nil {
 			return nil, err
 		}
@@ -316,9 +322,32 @@ func attempt(req kmsg.Request) kmsg.Request {
 	return v.Interface().(kmsg.Request)
 }
 
-// client reaches node id: a controller on its CONTROLLER endpoint, a
-// broker-only node on the first listener it registered.
-func (c *cluster) client(id int32) (*kgo.Client, error) {
+// channel is a kind of request between nodes with connections of its own,
+// as Kafka gives heartbeats, ISR changes, forwarding and transaction
+// markers each their own channel: a node handles a connection's requests
+// one at a time, so a request that waits (for a metadata commit, a
+// coordinator, a high watermark) would hold back every request behind it,
+// and a heartbeat held back long enough gets its broker fenced.
+type channel int8
+
+const (
+	chanDefault        channel = iota
+	chanLifecycle              // BrokerRegistration, BrokerHeartbeat
+	chanAlterPartition         // the replica manager's ISR changes
+	chanTxn                    // transaction markers and verifications
+)
+
+type clientKey struct {
+	id int32
+	ch channel
+}
+
+// client reaches node id over the default channel.
+func (c *cluster) client(id int32) (*kgo.Client, error) { return c.clientOn(id, chanDefault) }
+
+// clientOn reaches node id over channel ch: a controller on its CONTROLLER
+// endpoint, a broker-only node on the first listener it registered.
+func (c *cluster) clientOn(id int32, ch channel) (*kgo.Client, error) {
 	addr, ok := c.voters[id]
 	if !ok {
 		c.q.View(func(img *metadata.Image) {
@@ -332,7 +361,7 @@ func (c *cluster) client(id int32) (*kgo.Client, error) {
 	}
 	c.clientsMu.Lock()
 	defer c.clientsMu.Unlock()
-	if cl := c.clients[id]; cl != nil {
+	if cl := c.clients[clientKey{id, ch}]; cl != nil {
 		return cl, nil
 	}
 	// Through kafkit.peer.address.overrides where a test put a proxy.
@@ -344,7 +373,7 @@ func (c *cluster) client(id int32) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.clients[id] = cl
+	c.clients[clientKey{id, ch}] = cl
 	return cl, nil
 }
 
@@ -361,7 +390,7 @@ func (c *cluster) register(ctx context.Context) error {
 		req.Rack = &c.b.cfg.BrokerRack
 	}
 	req.PreviousBrokerEpoch = -1
-	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.BrokerRegistrationResponse).ErrorCode })
+	resp, err := c.toControllerOn(ctx, chanLifecycle, req, func(r kmsg.Response) int16 { return r.(*kmsg.BrokerRegistrationResponse).ErrorCode })
 	if err != nil {
 		return err
 	}
@@ -380,7 +409,7 @@ func (c *cluster) heartbeat(ctx context.Context, wantShutDown bool) (*kmsg.Broke
 	req.BrokerID, req.BrokerEpoch = c.b.nodeID, c.epoch.Load()
 	req.CurrentMetadataOffset = int64(c.q.AppliedOffset())
 	req.WantShutdown = wantShutDown
-	resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.BrokerHeartbeatResponse).ErrorCode })
+	resp, err := c.toControllerOn(ctx, chanLifecycle, req, func(r kmsg.Response) int16 { return r.(*kmsg.BrokerHeartbeatResponse).ErrorCode })
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (c *cluster) startReplication() {
 			return resp, err
 		},
 		AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
-			resp, err := c.toController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionResponse).ErrorCode })
+			resp, err := c.toControllerOn(ctx, chanAlterPartition, req, func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionResponse).ErrorCode })
 			if err != nil {
 				return nil, err
 			}
@@ -386,8 +386,38 @@ func (b *Broker) appendCommitted(p *partition, batch []byte, now time.Time) (sto
 	if b.cluster == nil {
 		return res, nil
 	}
-	awaitAcks(b.ctx, internalCommitTimeout, []ackWait{{rp: p.repl.Load(), required: res.LastOffset + 1}}, func(_ ackWait, code int16) {
+	return res, awaitCommitted(b.ctx, p.repl.Load(), res.LastOffset+1)
+}
+
+// markerCommitted writes a transaction marker as the partition's leader,
+// at its leader epoch, and returns its offset once the high watermark
+// passed it: Kafka writes markers with acks=all, so a marker the
+// coordinator counts as written survives the leader's loss (a lost one
+// would leave the transaction open on the new leader, holding its last
+// stable offset back for good).
+func (b *Broker) markerCommitted(ctx context.Context, p *partition, producerID int64, epoch int16, commit bool) (int64, error) {
+	rp := p.repl.Load()
+	if rp == nil {
+		return -1, kerr.NotLeaderForPartition
+	}
+	var off int64
+	err := rp.AppendAsLeader(-1, func(leaderEpoch int32) error {
+		var err error
+		off, err = p.log.WriteMarker(producerID, epoch, commit, 0, leaderEpoch)
+		return err
+	})
+	if err != nil {
+		return -1, err
+	}
+	p.notify()
+	return off, awaitCommitted(ctx, rp, off+1)
+}
+
+// awaitCommitted waits, at most internalCommitTimeout, for rp's high
+// watermark to reach required.
+func awaitCommitted(ctx context.Context, rp *replica.Partition, required int64) (err error) {
+	awaitAcks(ctx, internalCommitTimeout, []ackWait{{rp: rp, required: required}}, func(_ ackWait, code int16) {
 		err = kerr.ErrorForCode(code)
 	})
-	return res, err
+	return err
 }

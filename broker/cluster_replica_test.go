@@ -493,3 +493,157 @@ func TestClusterHighWatermarkCheckpoint(t *testing.T) {
 		t.Fatalf("high watermark read back at start %d, want 5", got)
 	}
 }
+
+// lastBatchEpoch is the partition leader epoch of the last batch in records.
+func lastBatchEpoch(t *testing.T, records []byte) int32 {
+	t.Helper()
+	epoch := int32(-2)
+	for len(records) >= 61 {
+		size := int(binary.BigEndian.Uint32(records[8:])) + 12
+		if size > len(records) {
+			break
+		}
+		epoch = int32(binary.BigEndian.Uint32(records[12:]))
+		records = records[size:]
+	}
+	if epoch == -2 {
+		t.Fatal("no batch in the log")
+	}
+	return epoch
+}
+
+// A transaction marker is written as the partition's leader at its leader
+// epoch and counts as written only once the in-sync replicas have it
+// (Kafka writes markers with acks=all): with the followers paused the
+// write times out and the high watermark stays before it.
+func TestClusterTxnMarkerReplicated(t *testing.T) {
+	c, paused := replicationCluster(t, 3, nil)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "markers", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("markers", 1)
+	leaderID := c.Leader("markers", 0)
+	leader := c.Broker(leaderID)
+	p := dialPipe(t, leader)
+	eventually(t, "leadership on the leader", func() bool { return leader.topics.partition("markers", 0).leads() })
+	if code, _ := produceCode(p.roundTrip(oneRecordProduce(t, "markers", 0, -1, 5*time.Second, "a"))); code != 0 {
+		t.Fatalf("acks=all with every follower: %v", kerr.ErrorForCode(code))
+	}
+	for id, f := range paused {
+		if id != leaderID {
+			f.Store(true)
+		}
+	}
+	log := leader.topics.partition("markers", 0).log
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := txnBackend{leader}.writeMarkerHere(ctx, "markers", 0, 7, 0, true)
+	cancel()
+	if !errors.Is(err, kerr.RequestTimedOut) {
+		t.Fatalf("marker with the followers paused: %v, want REQUEST_TIMED_OUT", err)
+	}
+	if log.EndOffset() != 2 || log.HighWatermark() != 1 {
+		t.Fatalf("log end %d, high watermark %d; want 2 and 1", log.EndOffset(), log.HighWatermark())
+	}
+	for _, f := range paused {
+		f.Store(false)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := (txnBackend{leader}).writeMarkerHere(ctx, "markers", 0, 7, 0, false); err != nil {
+		t.Fatalf("marker with the followers fetching: %v", err)
+	}
+	if log.HighWatermark() != 3 {
+		t.Fatalf("high watermark %d after the marker was written, want 3", log.HighWatermark())
+	}
+	epoch := partitionState(c, "markers", 0).LeaderEpoch
+	for id := range paused {
+		b := c.Broker(id)
+		eventually(t, "the marker on every replica", func() bool { return b.topics.partition("markers", 0).log.EndOffset() == 3 })
+		if got := lastBatchEpoch(t, logBytes(t, b, "markers", 0)); got != epoch {
+			t.Fatalf("node %d: the marker's leader epoch is %d, want the partition's %d", b.nodeID, got, epoch)
+		}
+	}
+}
+
+// An append wakes the followers' fetches parked at the leader, so acks=all
+// takes one fetch round trip, not replica.fetch.wait.max.ms: with that at
+// 30 s every produce (3 s timeout) still completes.
+func TestClusterAppendWakesParkedFollowerFetch(t *testing.T) {
+	c, _ := replicationCluster(t, 3, map[string]string{"replica.fetch.wait.max.ms": "30000", "replica.lag.time.max.ms": "60000"})
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "parked", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("parked", 1)
+	leader := c.Broker(c.Leader("parked", 0))
+	p := dialPipe(t, leader)
+	eventually(t, "leadership on the leader", func() bool { return leader.topics.partition("parked", 0).leads() })
+	for i := range 5 {
+		// Between produces the followers have caught up and park their
+		// next fetch for up to 30 s.
+		time.Sleep(100 * time.Millisecond)
+		if code, _ := produceCode(p.roundTrip(oneRecordProduce(t, "parked", 0, -1, 3*time.Second, "a"))); code != 0 {
+			t.Fatalf("acks=all produce %d: %v", i, kerr.ErrorForCode(code))
+		}
+	}
+}
+
+// A node's heartbeats do not queue behind its other requests to the
+// controller's node: a forwarded transaction marker waiting there for the
+// high watermark (the followers paused) holds its own connection only,
+// and the sender stays unfenced past broker.session.timeout.ms.
+func TestClusterHeartbeatsNotHeldBackByWaitingRequests(t *testing.T) {
+	c, paused := replicationCluster(t, 3, nil)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "hol", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("hol", 3)
+	ctrl := c.Controller()
+	part := int32(-1)
+	for i := range int32(3) {
+		if c.Leader("hol", i) == ctrl {
+			part = i
+		}
+	}
+	if part < 0 {
+		t.Fatal("no partition of hol led by the controller")
+	}
+	eventually(t, "leadership on the controller", func() bool { return c.Broker(ctrl).topics.partition("hol", part).leads() })
+	var sender int32
+	for id, f := range paused {
+		if id != ctrl {
+			f.Store(true)
+			sender = id
+		}
+	}
+	defer func() {
+		for _, f := range paused {
+			f.Store(false)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		done <- c.Broker(sender).cluster.forwardMarker(ctx, ctrl, "hol", part, 7, 0, true)
+	}()
+	session := time.Duration(c.Broker(ctrl).cfg.BrokerSessionTimeoutMs) * time.Millisecond
+	for end := time.Now().Add(2 * session); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		fenced := true
+		c.Broker(ctrl).cluster.q.View(func(img *metadata.Image) {
+			if br := img.Brokers[sender]; br != nil {
+				fenced = br.Fenced
+			}
+		})
+		if fenced {
+			t.Fatalf("node %d fenced while its marker waited at the controller", sender)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the marker returned (%v) before the followers fetched it", err)
+	default:
+	}
+}

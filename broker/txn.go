@@ -141,11 +141,17 @@ func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, parti
 	if c := s.b.cluster; c != nil {
 		c.verified.ended(topicName, partition, producerID)
 	}
-	off, err := p.log.WriteMarker(producerID, epoch, commit, 0)
+	var off int64
+	var err error
+	if s.b.cluster != nil {
+		off, err = s.b.markerCommitted(ctx, p, producerID, epoch, commit)
+	} else {
+		off, err = p.log.WriteMarker(producerID, epoch, commit, 0, -1)
+		p.notify()
+	}
 	if err != nil {
 		return fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
 	}
-	p.notify()
 	if topicName != offsetsTopic {
 		return nil
 	}

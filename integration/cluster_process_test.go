@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -120,7 +121,7 @@ kafkit.http.listen=
 }
 
 func (pc *processCluster) start(node int) {
-	pc.running[node-1] = startProcess(pc.t, exec.Command(pc.bin, "--config", pc.files[node-1], "--log-level", "warn"))
+	pc.running[node-1] = startProcess(pc.t, exec.Command(pc.bin, "--config", pc.files[node-1], "--log-level", cmp.Or(os.Getenv("KAFKIT_TEST_LOG_LEVEL"), "warn")))
 }
 
 // metadata asks the running nodes, in turn, until one answers with want

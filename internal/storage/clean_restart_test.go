@@ -96,7 +96,7 @@ func TestCleanRestartFirstChangeRemovesMarker(t *testing.T) {
 			return err
 		}},
 		{"WriteMarker", compactCfg(), func(t *testing.T, l *Log) error {
-			_, err := l.WriteMarker(9, 0, false, 0)
+			_, err := l.WriteMarker(9, 0, false, 0, -1)
 			return err
 		}},
 		{"DeleteRecordsBefore", compactCfg(), func(t *testing.T, l *Log) error {

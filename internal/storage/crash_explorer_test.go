@@ -151,7 +151,7 @@ func crashWorkload(t *testing.T, fsys FS, dir string) crashAcks {
 		return true
 	}
 	marker := func(pid int64, commit bool) bool {
-		off, err := l.WriteMarker(pid, 0, commit, 0)
+		off, err := l.WriteMarker(pid, 0, commit, 0, -1)
 		if err == nil {
 			acks.endOffset = off + 1
 		}

@@ -208,7 +208,7 @@ func TestReadCommittedAbortedUnderRetention(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if _, err := l.WriteMarker(pid, 0, false, 0); err != nil {
+			if _, err := l.WriteMarker(pid, 0, false, 0, -1); err != nil {
 				t.Error(err)
 				return
 			}

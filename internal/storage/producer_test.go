@@ -177,7 +177,7 @@ func TestControlBatchesSkipSequenceChecks(t *testing.T) {
 	fsys := NewMemFS()
 	l := mustOpen(t, fsys, "/d/t-0", Config{})
 	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 0, attrs: attrTransactional}), 0)
-	if off, err := l.WriteMarker(1, 0, true, 0); err != nil || off != 1 {
+	if off, err := l.WriteMarker(1, 0, true, 0, -1); err != nil || off != 1 {
 		t.Fatalf("marker at %d: %v", off, err)
 	}
 	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 1, attrs: attrTransactional}), 0)

@@ -117,14 +117,15 @@ func buildMarker(producerID int64, epoch int16, commit bool, coordinatorEpoch in
 // transaction index. epoch must be at least the producer's current epoch
 // (else ErrInvalidProducerEpoch); a newer one becomes the producer's epoch.
 // It returns the marker's offset. Like Append, it is serialized with the
-// other writers and durable when the flush policy says so.
-func (l *Log) WriteMarker(producerID int64, epoch int16, commit bool, coordinatorEpoch int32) (int64, error) {
+// other writers and durable when the flush policy says so. leaderEpoch
+// is stamped on the marker batch as Append does.
+func (l *Log) WriteMarker(producerID int64, epoch int16, commit bool, coordinatorEpoch, leaderEpoch int32) (int64, error) {
 	now := time.Now()
 	batch, err := buildMarker(producerID, epoch, commit, coordinatorEpoch, now)
 	if err != nil {
 		return -1, fmt.Errorf("storage: build marker: %w", err)
 	}
-	res, err := l.Append(batch, now, -1)
+	res, err := l.Append(batch, now, leaderEpoch)
 	return res.BaseOffset, err
 }
 

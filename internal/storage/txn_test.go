@@ -45,7 +45,7 @@ func txnBatch(t *testing.T, pid int64, seq int32, records int) []byte {
 
 func mustMarker(t testing.TB, l *Log, pid int64, epoch int16, commit bool) int64 {
 	t.Helper()
-	off, err := l.WriteMarker(pid, epoch, commit, 3)
+	off, err := l.WriteMarker(pid, epoch, commit, 3, -1)
 	if err != nil {
 		t.Fatalf("WriteMarker(%d, commit=%v): %v", pid, commit, err)
 	}
@@ -147,7 +147,7 @@ func TestMarkerEpochs(t *testing.T) {
 	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
 	defer l.Close()
 	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, epoch: 4, seq: 0, attrs: attrTransactional}), 0)
-	if _, err := l.WriteMarker(1, 3, false, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+	if _, err := l.WriteMarker(1, 3, false, 0, -1); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("marker of an older epoch: %v", err)
 	}
 	// An abort with a bumped epoch (KIP-360) starts the new epoch at sequence 0.
@@ -379,7 +379,7 @@ func BenchmarkTransaction(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := l.WriteMarker(1, 0, i%4 != 3, 0); err != nil {
+				if _, err := l.WriteMarker(1, 0, i%4 != 3, 0, -1); err != nil {
 					b.Fatal(err)
 				}
 				if buf, _, err = l.ReadCommitted(res.BaseOffset, 1<<20, true, buf[:0]); err != nil || len(buf) == 0 {
