@@ -243,7 +243,7 @@ func TestClusterCoordinatorUnloadsAndReloads(t *testing.T) {
 		t.Errorf("OffsetFetch on the first coordinator leading again: code %d offset %d, want its log's %d", code, off, want)
 	}
 	if code, state, members := groupState(bx); code != 0 || state != "Empty" || members != 0 {
-		t.Errorf("group on the first coordinator leading again: code %d state %s with %d members, want Empty as its log has it (the rebalance was never written)", code, state, members)
+		t.Errorf("group on the first coordinator leading again: code %d state %s with %d members, want Empty as its log has it (the rebalance was never written); log commit %d", code, state, members, want)
 	}
 	hb := kmsg.NewPtrHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.Generation = "grp", m1, 1

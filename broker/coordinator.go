@@ -269,7 +269,11 @@ func (b *Broker) replayBatches(name string, index int32, fn func(p *partition, b
 		}
 		for off, end := p.log.StartOffset(), p.log.EndOffset(); off < end; {
 			var err error
-			if buf, err = p.log.Read(off, 1<<20, true, buf[:0]); err != nil {
+			// To the log end, not the high watermark, as Kafka's
+			// coordinator loader reads: a new leader's high watermark
+			// can lag its log (followers take min(leader's, their end),
+			// and a leader moves it only when followers fetch).
+			if buf, err = p.log.ReadReplica(off, 1<<20, true, buf[:0]); err != nil {
 				return fmt.Errorf("reading %s-%d at %d: %w", name, p.index, off, err)
 			}
 			if len(buf) == 0 {
