@@ -228,23 +228,7 @@ func TestClusterPartitionReassignment(t *testing.T) {
 	c.Broker(ctl).cluster.q.View(func(img *metadata.Image) {
 		p, id = img.Topics["ra"].Partitions[0], img.Topics["ra"].ID
 	})
-	ap := kmsg.NewPtrAlterPartitionRequest()
-	ap.BrokerID, ap.BrokerEpoch = a, c.Broker(a).cluster.epoch.Load()
-	ap.Topics = []kmsg.AlterPartitionRequestTopic{{Topic: "ra", TopicID: id, Partitions: []kmsg.AlterPartitionRequestTopicPartition{{
-		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: []int32{a, b, ctl},
-	}}}}
-	for _, m := range []int32{a, b, ctl} {
-		ap.Topics[0].Partitions[0].NewEpochISR = append(ap.Topics[0].Partitions[0].NewEpochISR,
-			kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: m, BrokerEpoch: c.Broker(m).cluster.epoch.Load()})
-	}
-	ctlClient, err := c.Broker(ctl).cluster.client(ctl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ctlClient.SeedBrokers()[0].Request(context.Background(), ap)
-	if err != nil || r.(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("AlterPartition: %v %+v", err, r)
-	}
+	alterISR(t, c, "ra", id, p, a, []int32{a, b, ctl})
 	c.await("the completed reassignment on every node", func(*Broker) bool {
 		for n := int32(1); n <= 3; n++ {
 			if len(list(n)) != 0 {

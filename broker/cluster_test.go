@@ -588,23 +588,7 @@ func TestClusterPreferredElection(t *testing.T) {
 	if code := elect(); code != kerr.PreferredLeaderNotAvailable.Code {
 		t.Errorf("election with the preferred replica out of the ISR: code %d", code)
 	}
-	ap := kmsg.NewPtrAlterPartitionRequest()
-	ap.BrokerID, ap.BrokerEpoch = p.Leader, c.Broker(p.Leader).cluster.epoch.Load()
-	ap.Topics = []kmsg.AlterPartitionRequestTopic{{Topic: "pref", TopicID: id, Partitions: []kmsg.AlterPartitionRequestTopicPartition{{
-		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: append(slices.Clone(p.ISR), preferred),
-	}}}}
-	for _, m := range ap.Topics[0].Partitions[0].NewISR {
-		ap.Topics[0].Partitions[0].NewEpochISR = append(ap.Topics[0].Partitions[0].NewEpochISR,
-			kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: m, BrokerEpoch: c.Broker(m).cluster.epoch.Load()})
-	}
-	ctlClient, err := c.Broker(ctl).cluster.client(ctl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ctlClient.SeedBrokers()[0].Request(context.Background(), ap)
-	if err != nil || r.(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("expanding the ISR: %v %+v", err, r)
-	}
+	alterISR(t, c, "pref", id, p, p.Leader, append(slices.Clone(p.ISR), preferred))
 	if code := elect(); code != 0 {
 		t.Fatalf("preferred election: code %d", code)
 	}
@@ -643,5 +627,28 @@ func TestClusterKillIsACrash(t *testing.T) {
 	c.Restart(victim)
 	if end := c.Broker(victim).topics.get("crash").partitions[0].log.EndOffset(); end != 10 {
 		t.Errorf("after the crash and restart the log ends at %d, want the 10 records written", end)
+	}
+}
+
+// alterISR sends the controller, as leader's AlterPartition, partition 0
+// of topic with isr (each member at its current broker epoch) and fails
+// the test unless the controller commits it.
+func alterISR(t *testing.T, c *TestCluster, topic string, id [16]byte, p metadata.PartitionState, leader int32, isr []int32) {
+	t.Helper()
+	ap := kmsg.NewPtrAlterPartitionRequest()
+	ap.BrokerID, ap.BrokerEpoch = leader, c.Broker(leader).cluster.epoch.Load()
+	tp := kmsg.AlterPartitionRequestTopicPartition{LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: isr}
+	for _, m := range isr {
+		tp.NewEpochISR = append(tp.NewEpochISR, kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: m, BrokerEpoch: c.Broker(m).cluster.epoch.Load()})
+	}
+	ap.Topics = []kmsg.AlterPartitionRequestTopic{{Topic: topic, TopicID: id, Partitions: []kmsg.AlterPartitionRequestTopicPartition{tp}}}
+	ctl := c.Controller()
+	cl, err := c.Broker(ctl).cluster.client(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.SeedBrokers()[0].Request(context.Background(), ap)
+	if err != nil || r.(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AlterPartition of %s-0 to ISR %v: %v %+v", topic, isr, err, r)
 	}
 }
