@@ -131,6 +131,13 @@ func (p *Partition) wakeLocked() {
 	}
 }
 
+// LeaderEpoch is the partition's current leader epoch (from the image).
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.LeaderEpoch
+}
+
 // IsLeader reports whether this broker leads the partition, without
 // waiting for its lock.
 func (p *Partition) IsLeader() bool { return p.leading.Load() }
@@ -518,6 +525,22 @@ func (p *Partition) truncateDiverging(leader, epoch int32, divEpoch int32, divEn
 	}
 	p.m.log.Info("truncating a diverged follower log", "topic", p.Topic, "partition", p.Index, "from", leo, "to", to, "leader_epoch", epoch)
 	return p.Log.TruncateTo(to)
+}
+
+// truncateToLeaderEnd truncates a follower's log to the leader's log end
+// offset when that is below its own (see fetcher.truncateToLeaderEnd).
+func (p *Partition) truncateToLeaderEnd(leader, epoch int32, leaderEnd int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.followingLocked(leader, epoch) {
+		return errStale
+	}
+	leo := p.Log.EndOffset()
+	if leaderEnd < 0 || leaderEnd >= leo {
+		return errNothingTruncated
+	}
+	p.m.log.Warn("follower log above the leader's end offset: truncating to it", "topic", p.Topic, "partition", p.Index, "from", leo, "to", leaderEnd, "leader_epoch", epoch)
+	return p.Log.TruncateTo(leaderEnd)
 }
 
 // startAt empties a follower's log and starts it at the leader's log start
