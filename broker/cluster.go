@@ -100,6 +100,9 @@ type controllerState struct {
 	// appliedTerm is the Raft term whose predecessors' entries this
 	// node's image is known to have (see decide).
 	appliedTerm uint64
+	// balanceAt is when the next preferred leader election round is due
+	// (cluster_balance.go); only controllerLoop touches it.
+	balanceAt time.Time
 }
 
 func (c *Config) voters() map[int32]string {
