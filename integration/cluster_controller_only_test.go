@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,7 @@ func TestClusterOfControllerOnlyProcesses(t *testing.T) {
 	}
 	dir := t.TempDir()
 	clusterID := broker.NewClusterID()
+	web := freePort(t) // node 1's /metrics
 	for i := range controllers + brokers {
 		id := i + 1
 		props := fmt.Sprintf(`# config/kraft/controller.properties
@@ -75,14 +77,18 @@ transaction.state.log.min.isr=2
 group.initial.rebalance.delay.ms=0
 `, id, strings.Join(voters, ","), pc.addrs[i], pc.addrs[i])
 		}
+		listen := ""
+		if id == 1 {
+			listen = web
+		}
 		props += fmt.Sprintf(`num.network.threads=3
 num.io.threads=8
 log.dirs=%s
 num.partitions=1
 broker.heartbeat.interval.ms=200
 broker.session.timeout.ms=2000
-kafkit.http.listen=
-`, filepath.Join(dir, fmt.Sprintf("logs-%d", id)))
+kafkit.http.listen=%s
+`, filepath.Join(dir, fmt.Sprintf("logs-%d", id)), listen)
 		f := filepath.Join(dir, fmt.Sprintf("node%d.properties", id))
 		if err := os.WriteFile(f, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
@@ -123,6 +129,19 @@ kafkit.http.listen=
 	slices.Sort(ids)
 	if !slices.Equal(ids, brokerIDs) || !slices.Contains(brokerIDs, md.ControllerID) || md.ClusterID == nil || *md.ClusterID != clusterID {
 		t.Errorf("Metadata: brokers %v, controller %d, cluster %v; want brokers %v, one of them as controller, cluster %s", ids, md.ControllerID, md.ClusterID, brokerIDs, clusterID)
+	}
+
+	// A controller serves /metrics, and no console: it has no client
+	// listener for one.
+	for path, want := range map[string]int{"/metrics": http.StatusOK, "/": http.StatusNotFound} {
+		resp, err := http.Get("http://" + web + path)
+		if err != nil {
+			t.Fatalf("controller 1's %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("controller 1's %s: %s, want %d", path, resp.Status, want)
+		}
 	}
 
 	seeds := pc.addrs[controllers:]
