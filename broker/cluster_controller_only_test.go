@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -90,9 +88,7 @@ func TestClusterControllerOnlyNodes(t *testing.T) {
 		if c.Broker(id).topics.get("split") != nil {
 			t.Errorf("controller %d opened the topic's logs", id)
 		}
-		if _, err := os.Stat(filepath.Join(c.cfgs[id].DataDir, "split-0")); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("controller %d's log dir has split-0: %v", id, err)
-		}
+		checkControllerDir(t, c.cfgs[id].DataDir)
 	}
 
 	// A controller that is not the active one answers NOT_CONTROLLER; it
@@ -137,4 +133,38 @@ func TestClusterControllerOnlyNodes(t *testing.T) {
 	if err := createTopic(t, cl, "after-restart", 1, 3); err != nil {
 		t.Fatalf("create after the controller's restart: %v", err)
 	}
+}
+
+// checkControllerDir checks that a controller-only node's log dir holds
+// what a Kafka controller's does: meta.properties and the metadata log.
+func checkControllerDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{".lock", "__cluster_metadata-0", "meta.properties"}; !slices.Equal(names, want) {
+		t.Errorf("controller log dir %s holds %v, want %v", dir, names, want)
+	}
+}
+
+// One controller-only node is a quorum of one, and its brokers a cluster.
+func TestClusterSingleControllerOnlyNode(t *testing.T) {
+	c := NewTestClusterSplit(t, 1, 2)
+	cl := clusterClient(t, c, kgo.DefaultProduceTopic("one-controller"))
+	if err := createTopic(t, cl, "one-controller", 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("one-controller", 2)
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if md := metadataOf(t, c.Broker(2), "one-controller"); len(md.Brokers) != 2 || md.ControllerID == 1 {
+		t.Errorf("Metadata: %d brokers, controller %d", len(md.Brokers), md.ControllerID)
+	}
+	checkControllerDir(t, c.cfgs[1].DataDir)
 }
