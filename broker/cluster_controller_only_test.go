@@ -50,16 +50,22 @@ func TestClusterControllerOnlyNodes(t *testing.T) {
 			t.Fatalf("produce to %d: %v", p, err)
 		}
 	}
-	consumer := clusterClient(t, c, kgo.ConsumeTopics("split"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// A group: its __consumer_offsets is created through the controller
+	// like any topic (kgo's producer above got its producer id from it).
+	consumer := clusterClient(t, c, kgo.ConsumeTopics("split"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumerGroup("split-group"), kgo.DisableAutoCommit())
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	got := 0
 	for got < 3 && ctx.Err() == nil {
 		consumer.PollFetches(ctx).EachRecord(func(*kgo.Record) { got++ })
 	}
-	cancel()
 	if got != 3 {
 		t.Errorf("consumed %d of 3", got)
 	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Errorf("group commit: %v", err)
+	}
+	cancel()
 
 	// A controller's endpoint: the controller's APIs only, as Kafka's
 	// controller listener; its log dir holds the metadata log, no topic.
