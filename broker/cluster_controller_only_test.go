@@ -18,7 +18,7 @@ import (
 // consume from an RF 3 topic; a controller-only node serves only the
 // controller's APIs and keeps no partition; kill -9 of the active
 // controller elects another among the controllers and topic creation
-// works again.
+// works again, as it does after the active controller's shutdown.
 func TestClusterControllerOnlyNodes(t *testing.T) {
 	c := NewTestClusterSplit(t, 3, 3)
 	brokers := []int32{4, 5, 6}
@@ -138,6 +138,16 @@ func TestClusterControllerOnlyNodes(t *testing.T) {
 	c.Restart(ctl)
 	if err := createTopic(t, cl, "after-restart", 1, 3); err != nil {
 		t.Fatalf("create after the controller's restart: %v", err)
+	}
+
+	// SIGTERM of the active controller: it hands the quorum over.
+	stopped := c.Controller()
+	c.Stop(stopped)
+	if next := c.Controller(); next == stopped || next > 3 {
+		t.Fatalf("controller after the shutdown of %d: %d", stopped, next)
+	}
+	if err := createTopic(t, cl, "after-stop", 1, 3); err != nil {
+		t.Fatalf("create after the controller's shutdown: %v", err)
 	}
 }
 
