@@ -297,16 +297,16 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 
 // toControllerOn is toController over channel ch.
 func (c *cluster) toControllerOn(ctx context.Context, ch channel, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
+	if c.b.cfg.controllerOnly() {
+		// A controller that is not the active one answers NOT_CONTROLLER
+		// and the broker asks the next; it never forwards.
+		return nil, kerr.NotController
+	}
 	ids := slices.Sorted(maps.Keys(c.voters))
 	if id, ok := c.q.Controller(); ok {
 		ids = append([]int32{id}, ids...)
 	}
 	var last error = kerr.NotController
-	if c.b.cfg.controllerOnly() {
-		// A controller that is not the active one answers NOT_CONTROLLER
-		// and the broker asks the next; it never forwards.
-		return nil, last
-	}
 	for _, id := range ids {
 		if id == c.b.nodeID && !c.q.IsController() {
 			// It would answer NOT_CONTROLLER, or forward an admin
