@@ -212,6 +212,9 @@ func (b *Broker) listenerDescription() string {
 	for _, l := range b.listeners {
 		parts = append(parts, l.Name+"://"+l.ln.Addr().String())
 	}
+	if len(parts) == 0 && b.cluster != nil { // a controller-only node
+		parts = append(parts, b.cfg.controllerNames()[0]+"://"+b.Addr())
+	}
 	return strings.Join(parts, ",")
 }
 
