@@ -241,6 +241,7 @@ func (c *cluster) controllerLoop() {
 					c.ctl.lastBeat[id] = now
 				}
 			})
+			c.ctl.balanceAt = now.Add(c.balanceInterval())
 		}
 		c.ctl.active = active
 		bootstrap := active && len(c.bootstrap) > 0
@@ -269,6 +270,9 @@ func (c *cluster) controllerLoop() {
 			if err == nil {
 				c.b.log.Info("fenced broker: no heartbeat within broker.session.timeout.ms", "id", id)
 			}
+		}
+		if active {
+			c.maybeBalanceLeaders()
 		}
 	}
 }

@@ -80,6 +80,9 @@ func (b *Broker) newHandlers() *handlerTable {
 		// coordinator and share-partitions follow leadership.
 		b.registerShareHandlers(t)
 	}
+	if b.cfg.controllerOnly() {
+		keepControllerAPIs(t)
+	}
 	b.withAuthorization(t)
 	b.withQuotas(t)
 	return t
