@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -129,5 +131,46 @@ func TestSnappyFastEncoder(t *testing.T) {
 			t.Fatalf("block %d differs from the fast encoder's (%d bytes, fast %d)", i, n, len(enc))
 		}
 		blocks = blocks[4+n:]
+	}
+}
+
+// Our zstd frames carry no content checksum, as Java's producer writes them
+// (zstd-jni's default): the batch's CRC covers them. Readers that verify a
+// checksum when present (kgo's, ours) then have none to compute.
+func TestZstdFramesWithoutChecksum(t *testing.T) {
+	for _, level := range []int{0, ZstdMinLevel, 1, 7, ZstdMaxLevel} {
+		raw := levelBatch(t, Zstd, level)
+		var h zstd.Header
+		if err := h.Decode(raw[HeaderLen:]); err != nil {
+			t.Fatalf("level %d: %v", level, err)
+		}
+		if h.HasCheckSum {
+			t.Fatalf("level %d: the frame has a content checksum", level)
+		}
+	}
+}
+
+// Encoders outlive garbage collections (a sync.Pool loses them every other
+// one, and a producer compressing steadily collects several times a second):
+// compressing after two collections makes no encoder anew. (lz4's writer is
+// kept too, but pierrec's lz4 takes its block buffers from sync.Pools of its
+// own.)
+func TestEncodersSurviveGC(t *testing.T) {
+	src := bytes.Repeat([]byte("a record that repeats itself "), 1000)
+	dst := make([]byte, 0, CompressedCap(Zstd, len(src))+len(src))
+	for _, c := range []Codec{Gzip, Zstd} {
+		if _, err := Compress(c, dst, src); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(5, func() {
+			runtime.GC()
+			runtime.GC()
+			if _, err := Compress(c, dst[:0], src); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 2 {
+			t.Errorf("%s: %.0f allocations per compression after two collections", c, allocs)
+		}
 	}
 }
