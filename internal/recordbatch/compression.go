@@ -14,6 +14,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/kafkit/kafkit/internal/freelist"
 )
 
 // Codec is a batch's compression type: the low three bits of its attributes.
@@ -148,7 +150,7 @@ func libraryLevel(c Codec, level int) (encoderKey, error) {
 // so encoders and decoders are pooled, encoders per codec and level. The
 // pools are caches with no observable state, hence package level.
 var (
-	encoders     sync.Map  // encoderKey → encoderCache of the codec's writer
+	encoders     sync.Map  // encoderKey → freelist.List[any] of the codec's writer
 	gzipReaders  sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
 	lz4Readers   = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
 	lz4Scratch   = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -158,37 +160,18 @@ var (
 	}}
 )
 
-// encoderCache keeps the idle encoders of one key, at most GOMAXPROCS (as
-// many as can compress at once; the producer compresses on that many
-// goroutines at most). Not a sync.Pool: the runtime empties those every
-// other garbage collection, which a producer compressing steadily runs
-// several times a second, so it kept making encoders anew (zstd's and
+// encoderCache returns the idle encoders of k, at most GOMAXPROCS (as many
+// as can compress at once; the producer compresses on that many goroutines
+// at most). Not a sync.Pool, which every other garbage collection emptied:
+// a producer compressing steadily kept making encoders anew (zstd's and
 // gzip's allocate megabytes of tables, zeroed and faulted in: 28 MB per
 // 2,400,000 records of 100 bytes with zstd).
-type encoderCache chan any
-
-func encoderCacheFor(k encoderKey) encoderCache {
+func encoderCache(k encoderKey) freelist.List[any] {
 	if c, ok := encoders.Load(k); ok {
-		return c.(encoderCache)
+		return c.(freelist.List[any])
 	}
-	c, _ := encoders.LoadOrStore(k, make(encoderCache, runtime.GOMAXPROCS(0)))
-	return c.(encoderCache)
-}
-
-func (c encoderCache) get(k encoderKey) any {
-	select {
-	case enc := <-c:
-		return enc
-	default:
-		return newEncoder(k)
-	}
-}
-
-func (c encoderCache) put(enc any) {
-	select {
-	case c <- enc:
-	default:
-	}
+	c, _ := encoders.LoadOrStore(k, freelist.New[any](runtime.GOMAXPROCS(0)))
+	return c.(freelist.List[any])
 }
 
 // newEncoder makes a writer for k, whose level libraryLevel checked.
@@ -259,9 +242,12 @@ func compress(c Codec, level int, dst, src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache := encoderCacheFor(k)
-	enc := cache.get(k)
-	defer cache.put(enc)
+	cache := encoderCache(k)
+	enc, ok := cache.Get()
+	if !ok {
+		enc = newEncoder(k)
+	}
+	defer cache.Put(enc)
 	dst = slices.Grow(dst, CompressedCap(c, len(src)))
 	if e, ok := enc.(*zstd.Encoder); ok {
 		return e.EncodeAll(src, dst), nil
