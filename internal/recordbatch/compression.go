@@ -147,17 +147,18 @@ func libraryLevel(c Codec, level int) (encoderKey, error) {
 }
 
 // Codec state is expensive to create (zstd and gzip allocate large tables),
-// so encoders and decoders are pooled, encoders per codec and level. The
-// pools are caches with no observable state, hence package level.
+// so encoders and decoders are kept for reuse, encoders per codec and
+// level, at most GOMAXPROCS of each (as many as can run at once) in free
+// lists that, unlike a sync.Pool, outlive garbage collections. The caches
+// have no observable state, hence package level.
 var (
-	encoders     sync.Map  // encoderKey → freelist.List[any] of the codec's writer
-	gzipReaders  sync.Pool // *gzip.Reader; gzip.NewReader needs a valid stream, so no New
-	lz4Readers   = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	lz4Scratch   = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-	zstdDecoders = sync.Pool{New: func() any {
-		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
-		return d
-	}}
+	encoders     sync.Map // encoderKey → freelist.List[any] of the codec's writer
+	gzipReaders  = freelist.New[*gzip.Reader](runtime.GOMAXPROCS(0))
+	lz4Readers   = freelist.New[*lz4.Reader](runtime.GOMAXPROCS(0))
+	zstdDecoders = freelist.New[*zstd.Decoder](runtime.GOMAXPROCS(0))
+	// lz4Scratch grows to the largest frame it took, so the runtime may
+	// take it back.
+	lz4Scratch = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 )
 
 // encoderCache returns the idle encoders of k, at most GOMAXPROCS (as many
@@ -303,9 +304,8 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 	case None:
 		return src, nil
 	case Gzip:
-		var r *gzip.Reader
-		if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
-			r = pooled
+		r, ok := gzipReaders.Get() // gzip.NewReader needs a valid stream, so none is made ahead
+		if ok {
 			if err := r.Reset(bytes.NewReader(src)); err != nil {
 				return nil, err
 			}
@@ -324,7 +324,10 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		}
 		return readAllLimited(r, room(dst, sizeHint))
 	case LZ4:
-		r := lz4Readers.Get().(*lz4.Reader)
+		r, ok := lz4Readers.Get()
+		if !ok {
+			r = lz4.NewReader(nil)
+		}
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
 		if cap(dst) > 0 {
@@ -349,7 +352,10 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		}
 		return decodeSnappyBlocks(dst, [][]byte{src})
 	case Zstd:
-		d := zstdDecoders.Get().(*zstd.Decoder)
+		d, ok := zstdDecoders.Get()
+		if !ok {
+			d, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+		}
 		defer zstdDecoders.Put(d)
 		var h zstd.Header
 		if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize <= maxDecompressed {
