@@ -23,9 +23,9 @@ import (
 // NOT_COORDINATOR, the state is dropped) and the coordinators' writes to
 // it are refused. Loads and unloads run in the order of the metadata log,
 // on one goroutine (coordinatorLoop), so a broker that leads a partition
-// again reloads it from its log. What the log holds after a move is issue
-// 12's replication: without it a new leader's log of the partition is the
-// one it had, often empty.
+// again reloads it from its log, which replication made the old leader's
+// up to the high watermark at least (the controller elects only in-sync
+// replicas).
 
 // internalPartition is a partition of a coordinator's topic.
 type internalPartition struct {
