@@ -189,10 +189,17 @@ func (b *Broker) handleBrokerHeartbeat(rc *reqCtx, req *kmsg.BrokerHeartbeatRequ
 		c.ctl.lastBeat[req.BrokerID] = time.Now()
 		switch {
 		case req.WantShutdown && !br.ShuttingDown:
-			return img.ShutDownBroker(req.BrokerID, unclean(img))
+			// Its leaderships move and it is fenced at once (Kafka's
+			// SHUTDOWN_NOW once it leads nothing, which it does not after
+			// these records): Metadata stops listing it now rather than a
+			// session timeout later, so clients holding it as a group or
+			// transaction coordinator look for the new one.
+			recs, err := img.ShutDownBroker(req.BrokerID, unclean(img))
+			fenced := true
+			return append(recs, &metadata.BrokerChange{ID: req.BrokerID, Epoch: br.Epoch, Fenced: &fenced}), err
 		case req.WantFence && !br.Fenced:
 			return img.FenceBroker(req.BrokerID, unclean(img))
-		case !req.WantFence && !req.WantShutdown && br.Fenced && caughtUp:
+		case !req.WantFence && !req.WantShutdown && br.Fenced && !br.ShuttingDown && caughtUp:
 			return img.UnfenceBroker(req.BrokerID)
 		}
 		return nil, nil
