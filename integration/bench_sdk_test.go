@@ -99,10 +99,6 @@ func ourProduceRate(tb testing.TB, addr, topic string, n int, value []byte) floa
 	return float64(n) / elapsed.Seconds()
 }
 
-// consumerBenchRuns counts each BenchmarkConsumerVsKgo case's runs across
-// -count.
-var consumerBenchRuns [2]int
-
 // BenchmarkConsumerVsKgo: our consumer and kgo each read the same N records
 // of 100 bytes (written by kgo in 1 MiB batches, uncompressed) from 8
 // partitions of our broker, in the same run, groupless, from the start.
@@ -111,12 +107,14 @@ var consumerBenchRuns [2]int
 // every buffered record per PollFetches). "tuned" sets both the same way:
 // 10 MiB per partition, 50 MiB per fetch, up to 10,000 records per poll
 // (kgo's PollRecords). Which client goes first alternates between runs.
+// Each run also reports the CPU time per record this process spent during
+// each client's read (the broker's share included), and a -cpuprofile
+// tells the two clients apart by the label client=ours|kgo (compareRates).
 //
 //	go test -run '^$' -bench BenchmarkConsumerVsKgo -benchtime 1x ./integration/
-
 func BenchmarkConsumerVsKgo(b *testing.B) {
 	n := sdkBenchRecords(2_000_000)
-	for c, tc := range []struct {
+	for _, tc := range []struct {
 		name string
 		ours consumer.Config
 		kgo  []kgo.Opt
@@ -133,13 +131,9 @@ func BenchmarkConsumerVsKgo(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				addr, topic := preloaded(b, "consume-"+strconv.Itoa(i), n)
-				var oursRate, kgoRate float64
-				alternate(&consumerBenchRuns[c],
-					func() { oursRate = ourConsumeRate(b, addr, topic, n, tc.ours) },
-					func() { kgoRate = kgoConsumeRate(b, addr, topic, n, tc.max, tc.kgo...) })
-				b.ReportMetric(oursRate, "ours_rec/s")
-				b.ReportMetric(kgoRate, "kgo_rec/s")
-				b.ReportMetric(oursRate/kgoRate, "ratio")
+				compareRates(b, n,
+					func() float64 { return ourConsumeRate(b, addr, topic, n, tc.ours) },
+					func() float64 { return kgoConsumeRate(b, addr, topic, n, tc.max, tc.kgo...) })
 			}
 		})
 	}
