@@ -47,3 +47,51 @@ func testPartitionOutsideHeldFetch(t *testing.T, partBytes int32) {
 		}
 	}
 }
+
+// TestFetchableKeepsABatchInHand: a partition holding one fetch's worth
+// (max.partition.fetch.bytes) of batches that Poll has not started on is
+// still fetched, so that one stays in hand while the next is fetched; two
+// stop it, and so does the consumer holding fetch.max.bytes altogether.
+func TestFetchableKeepsABatchInHand(t *testing.T) {
+	c := &Consumer{cfg: Config{}.withDefaults()}
+	part := int(c.cfg.MaxPartitionFetchBytes)
+	for _, tc := range []struct {
+		buffered, held int
+		want           bool
+	}{
+		{0, 0, true},
+		{part, part, true},
+		{2*part - 1, 2*part - 1, true},
+		{2 * part, 2 * part, false},
+		{0, int(c.cfg.FetchMaxBytes), false},
+	} {
+		if got := c.fetchable(&partState{bufBytes: tc.buffered}, tc.held); got != tc.want {
+			t.Errorf("fetchable with %d bytes waiting (%d held) = %v, want %v", tc.buffered, tc.held, got, tc.want)
+		}
+	}
+}
+
+// TestKeepConnFreeForPartitionsBehind: a Fetch of caught-up partitions only
+// (which the broker holds for fetch.max.wait.ms) does not take a broker's
+// last free fetch connection while another of its partitions has records
+// waiting there; any other Fetch goes.
+func TestKeepConnFreeForPartitionsBehind(t *testing.T) {
+	a, b := kafkit.TopicPartition{Topic: "t", Partition: 0}, kafkit.TopicPartition{Topic: "t", Partition: 1}
+	idle := map[kafkit.TopicPartition]bool{a: true}
+	for _, tc := range []struct {
+		free   int
+		behind bool
+		tps    []kafkit.TopicPartition
+		want   bool
+	}{
+		{1, true, []kafkit.TopicPartition{a}, true},
+		{2, true, []kafkit.TopicPartition{a}, false},    // another connection stays free
+		{1, false, []kafkit.TopicPartition{a}, false},   // nothing waits on the broker: a long poll of all
+		{1, true, []kafkit.TopicPartition{a, b}, false}, // b may have records: answered at once
+		{1, true, []kafkit.TopicPartition{b}, false},
+	} {
+		if got := keepConnFree(tc.free, tc.behind, tc.tps, idle); got != tc.want {
+			t.Errorf("keepConnFree(%d free, behind %v, %v) = %v, want %v", tc.free, tc.behind, tc.tps, got, tc.want)
+		}
+	}
+}
