@@ -74,7 +74,7 @@ type fetcher struct {
 	results chan fetchResult
 	ready   []kafkit.TopicPartition        // a round's fetchable partitions
 	idle    map[kafkit.TopicPartition]bool // those of them caught up
-	behind  []kafkit.TopicPartition        // a round's partitions with records known to wait on the broker
+	behind  []kafkit.TopicPartition        // a round's partitions with records known to wait on the broker, not in flight
 	md      *client.Metadata               // the metadata snapshot ids was made from
 	ids     topicIDMap
 }
@@ -124,8 +124,8 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 			end = ps.lastStable
 		}
 		caughtUp := end >= 0 && ps.fetchOffset >= end
-		if end >= 0 && !caughtUp && ps.err == nil && !ps.paused && !ps.needPosition {
-			behind = append(behind, tp)
+		if end >= 0 && !caughtUp && ps.err == nil && !ps.paused && !ps.needPosition && !ps.inflight {
+			behind = append(behind, tp) // and no Fetch under way gets its records
 		}
 		switch {
 		case ps.err != nil, ps.paused, ps.inflight, ps.lookup, ps.needPosition && !ps.polled:
@@ -222,8 +222,8 @@ func leadersOf(md *client.Metadata, tps []kafkit.TopicPartition) map[int32]bool 
 
 // keepConnFree reports whether a Fetch of tps must wait rather than take a
 // broker's last free fetch connection (free of them are): when tps are all
-// caught up (idle) and other partitions of that broker have records
-// waiting on it (behind). The broker holds a Fetch of caught-up partitions
+// caught up (idle) and other partitions of that broker, not in a Fetch
+// already, have records waiting on it (behind). The broker holds a Fetch of caught-up partitions
 // for fetch.max.wait.ms unless records arrive; with every connection so
 // held (partitions reaching the end of their logs one by one do that), a
 // partition still behind would wait out the hold, where kgo's single
