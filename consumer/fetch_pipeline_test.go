@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkit/kafkit"
 )
@@ -93,5 +94,54 @@ func TestKeepConnFreeForPartitionsBehind(t *testing.T) {
 		if got := keepConnFree(tc.free, tc.behind, tc.tps, idle); got != tc.want {
 			t.Errorf("keepConnFree(%d free, behind %v, %v) = %v, want %v", tc.free, tc.behind, tc.tps, got, tc.want)
 		}
+	}
+}
+
+// TestCaughtUpPartitionsDoNotHoldUpOthers: partitions reaching the end of
+// their logs one by one, each in a Fetch of its own that the broker holds
+// for fetch.max.wait.ms, must not leave the partitions still behind
+// without a connection to fetch on (keepConnFree). Without it this read
+// took 20 s: it waited out two holds.
+func TestCaughtUpPartitionsDoNotHoldUpOthers(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "s"))
+	counts := []int{500, 1500, 7500, 15000} // uneven: they end one after another
+	var recs []*kgo.Record
+	for p, n := range counts {
+		for range n {
+			recs = append(recs, &kgo.Record{Topic: "s", Partition: int32(p), Value: make([]byte, 100)})
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(testCtx(t, 30*time.Second), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	const hold = 10 * time.Second
+	cons := newConsumer(t, c, func(cfg *Config) { cfg.MaxPartitionFetchBytes, cfg.FetchMaxWait = 16<<10, hold })
+	var tps []kafkit.TopicPartition
+	for p := range int32(len(counts)) {
+		tps = append(tps, kafkit.TopicPartition{Topic: "s", Partition: p})
+	}
+	if err := cons.Assign(tps...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	if err := cons.SeekToBeginning(ctx, tps...); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for got := 0; got < len(recs); {
+		polled, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d records: %v", got, len(recs), err)
+		}
+		got += len(polled)
+	}
+	if took := time.Since(start); took >= hold/2 {
+		t.Fatalf("reading %d records took %v: partitions behind waited for a held Fetch (fetch.max.wait.ms %v)", len(recs), took, hold)
 	}
 }
