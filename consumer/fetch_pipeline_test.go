@@ -49,29 +49,6 @@ func testPartitionOutsideHeldFetch(t *testing.T, partBytes int32) {
 	}
 }
 
-// TestFetchableKeepsABatchInHand: a partition holding one fetch's worth
-// (max.partition.fetch.bytes) of batches that Poll has not started on is
-// still fetched, so that one stays in hand while the next is fetched; two
-// stop it, and so does the consumer holding fetch.max.bytes altogether.
-func TestFetchableKeepsABatchInHand(t *testing.T) {
-	c := &Consumer{cfg: Config{}.withDefaults()}
-	part := int(c.cfg.MaxPartitionFetchBytes)
-	for _, tc := range []struct {
-		buffered, held int
-		want           bool
-	}{
-		{0, 0, true},
-		{part, part, true},
-		{2*part - 1, 2*part - 1, true},
-		{2 * part, 2 * part, false},
-		{0, int(c.cfg.FetchMaxBytes), false},
-	} {
-		if got := c.fetchable(&partState{bufBytes: tc.buffered}, tc.held); got != tc.want {
-			t.Errorf("fetchable with %d bytes waiting (%d held) = %v, want %v", tc.buffered, tc.held, got, tc.want)
-		}
-	}
-}
-
 // TestKeepConnFreeForPartitionsBehind: a Fetch of caught-up partitions only
 // (which the broker holds for fetch.max.wait.ms) does not take a broker's
 // last free fetch connection while another of its partitions has records

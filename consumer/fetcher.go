@@ -39,9 +39,9 @@ type fetchAsk struct {
 	offset int64
 }
 
-// The fetch pipeline. A partition is fetchable while fewer than fetchAhead
-// times max.partition.fetch.bytes of its fetched batches wait for Poll to
-// start on them, so the next responses are already under way while the
+// The fetch pipeline. A partition is fetchable while fewer than
+// max.partition.fetch.bytes of its fetched batches wait for Poll to start
+// on them, so the next response is already under way while the
 // application works on the current one; nothing is fetched while the
 // consumer holds fetch.max.bytes altogether, which bounds the buffer.
 // Every fetchable partition not in a fetch already goes into the next
@@ -181,21 +181,11 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	return wait
 }
 
-// fetchAhead is how many max.partition.fetch.bytes of a partition's batches
-// may wait, not yet started by Poll, before it stops being fetched. With
-// one, batches of about max.partition.fetch.bytes (a producer's 1 MiB
-// batches hold ~9,000 records of 100 bytes) left a partition only the
-// batch Poll was on when its next Fetch went out; Poll takes from every
-// partition in turn, so all drain together, and the reserve (one batch
-// each) had to outlast a round trip of several MB. With two, a whole batch
-// per partition more stays in hand.
-const fetchAhead = 2
-
 // fetchable reports whether ps, when nothing else keeps it out of a Fetch,
 // may be fetched, the consumer holding held bytes of undecoded batches
 // altogether. Called with c.mu held.
 func (c *Consumer) fetchable(ps *partState, held int) bool {
-	return ps.bufBytes < fetchAhead*int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes)
+	return ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes)
 }
 
 func addState(m map[kafkit.TopicPartition]*partState, tp kafkit.TopicPartition, ps *partState) map[kafkit.TopicPartition]*partState {
