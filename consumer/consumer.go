@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -267,7 +268,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 			c.mu.Unlock()
 			return nil, err
 		}
-		records, err := c.takeLocked()
+		records, decoding, err := c.takeLocked()
 		c.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -276,7 +277,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kafkit.Record, error) {
 			c.icpt.OnConsume(ctx, records)
 			return records, nil
 		}
-		if err := c.waitForWork(ctx, nextAuto); err != nil {
+		if err := c.waitForWork(ctx, nextAuto, decoding); err != nil {
 			return nil, err
 		}
 	}
@@ -299,9 +300,10 @@ func (c *Consumer) pollExpired() bool {
 	return !c.polling && time.Since(c.lastPoll) > c.cfg.MaxPollInterval
 }
 
-// waitForWork blocks Poll until records, group work or Close arrive, or the
-// next automatic commit is due (after autoCommit, unless zero).
-func (c *Consumer) waitForWork(ctx context.Context, autoCommit time.Duration) error {
+// waitForWork blocks Poll until records, group work or Close arrive, the
+// chunk being decoded is (decoding, unless nil), or the next automatic
+// commit is due (after autoCommit, unless zero).
+func (c *Consumer) waitForWork(ctx context.Context, autoCommit time.Duration, decoding <-chan struct{}) error {
 	c.mu.Lock()
 	c.polling = true
 	c.mu.Unlock()
@@ -314,6 +316,7 @@ func (c *Consumer) waitForWork(ctx context.Context, autoCommit time.Duration) er
 	}
 	select {
 	case <-c.wake:
+	case <-decoding:
 	case <-autoC:
 	case <-c.ctx.Done(): // Close; the next loop returns ErrClosed
 	case <-ctx.Done():
@@ -392,8 +395,11 @@ func (c *Consumer) abandonEvents(ctx context.Context) error {
 }
 
 // takeLocked moves up to max.poll.records buffered records out, starting at a
-// rotating partition so that none starves. Called with c.mu held.
-func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
+// rotating partition so that none starves. A partition whose next chunk is
+// still being decoded is passed over; when nothing was taken, decoding is
+// the first such chunk's done, for Poll to wait on without c.mu (which the
+// fetcher needs meanwhile). Called with c.mu held.
+func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _ error) {
 	tps := c.assignedLocked()
 	// Sized up front: appending tens of thousands of pointers would regrow
 	// it over and over.
@@ -414,13 +420,20 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 			if len(out) > 0 {
 				break // the error comes with the next Poll
 			}
-			return nil, ps.err
+			return nil, nil, ps.err
 		}
 		if ps.paused {
 			continue
 		}
 		had := ps.buffered()
-		for len(out) < c.cfg.MaxPollRecords && (len(ps.buf) > 0 || c.nextBatchLocked(tp, ps)) {
+		for len(out) < c.cfg.MaxPollRecords {
+			if len(ps.buf) == 0 {
+				ok, d := c.nextBatchLocked(tp, ps)
+				if !ok {
+					decoding = cmp.Or(decoding, d)
+					break
+				}
+			}
 			k := min(len(ps.buf), c.cfg.MaxPollRecords-len(out))
 			for j := range ps.buf[:k] {
 				out = append(out, &ps.buf[j])
@@ -445,7 +458,10 @@ func (c *Consumer) takeLocked() ([]*kafkit.Record, error) {
 	if refill {
 		signal(c.fetchWake)
 	}
-	return out, nil
+	if len(out) > 0 {
+		decoding = nil
+	}
+	return out, decoding, nil
 }
 
 // rawBatch is a fetched record batch not decoded yet. Batches are decoded
@@ -564,19 +580,23 @@ const (
 )
 
 // nextBatchLocked moves ps's next decoded chunk holding records at or after
-// its position into ps.buf, waiting for its decode (which takes no lock),
-// and starts decoding the one after. It reports whether there was one; a
-// batch that does not decode fails the partition. Called with c.mu held.
-// Each chunk decodes into a slab of its own, handed out by pointer, never
-// reused.
-func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool {
+// its position into ps.buf and starts decoding the one after. It reports
+// whether there was one, or else the done of the chunk still being decoded,
+// if any; a batch that does not decode fails the partition. Called with
+// c.mu held. Each chunk decodes into a slab of its own, handed out by
+// pointer, never reused.
+func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) (bool, <-chan struct{}) {
 	for {
 		c.decodeAheadLocked(tp, ps)
 		job := ps.ahead
 		if job == nil {
-			return false
+			return false, nil
 		}
-		<-job.done
+		select {
+		case <-job.done:
+		default:
+			return false, job.done
+		}
 		ps.ahead, ps.dec = nil, job.dec
 		if job.size > 0 {
 			ps.bufBytes -= job.size
@@ -586,7 +606,7 @@ func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool
 			ps.err = fmt.Errorf("fetch %s[%d] at offset %d: %w", tp.Topic, tp.Partition, ps.position, job.err)
 			ps.dropBuffered()
 			signal(c.wake)
-			return false
+			return false, nil
 		}
 		c.decodeAheadLocked(tp, ps) // while the application works on this one
 		// A fetch starts at the batch holding the position: skip the
@@ -597,7 +617,7 @@ func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) bool
 		}
 		if len(recs) > 0 {
 			ps.buf = recs
-			return true
+			return true, nil
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkit/kafkit"
 )
@@ -45,5 +46,79 @@ func testPartitionOutsideHeldFetch(t *testing.T, partBytes int32) {
 		if recs := pollN(t, testCtx(t, 5*time.Second), cons, 1); recs[0].Offset != int64(i) || recs[0].Partition != 0 {
 			t.Fatalf("round %d: got p%d offset %d", i, recs[0].Partition, recs[0].Offset)
 		}
+	}
+}
+
+// TestKeepConnFreeForPartitionsBehind: a Fetch of caught-up partitions only
+// (which the broker holds for fetch.max.wait.ms) does not take a broker's
+// last free fetch connection while another of its partitions has records
+// waiting there; any other Fetch goes.
+func TestKeepConnFreeForPartitionsBehind(t *testing.T) {
+	a, b := kafkit.TopicPartition{Topic: "t", Partition: 0}, kafkit.TopicPartition{Topic: "t", Partition: 1}
+	idle := map[kafkit.TopicPartition]bool{a: true}
+	for _, tc := range []struct {
+		free   int
+		behind bool
+		tps    []kafkit.TopicPartition
+		want   bool
+	}{
+		{1, true, []kafkit.TopicPartition{a}, true},
+		{2, true, []kafkit.TopicPartition{a}, false},    // another connection stays free
+		{1, false, []kafkit.TopicPartition{a}, false},   // nothing waits on the broker: a long poll of all
+		{1, true, []kafkit.TopicPartition{a, b}, false}, // b may have records: answered at once
+		{1, true, []kafkit.TopicPartition{b}, false},
+	} {
+		if got := keepConnFree(tc.free, tc.behind, tc.tps, idle); got != tc.want {
+			t.Errorf("keepConnFree(%d free, behind %v, %v) = %v, want %v", tc.free, tc.behind, tc.tps, got, tc.want)
+		}
+	}
+}
+
+// TestCaughtUpPartitionsDoNotHoldUpOthers: partitions reaching the end of
+// their logs one by one, each in a Fetch of its own that the broker holds
+// for fetch.max.wait.ms, must not leave the partitions still behind
+// without a connection to fetch on (keepConnFree). Without it this read
+// took 20 s: it waited out two holds.
+func TestCaughtUpPartitionsDoNotHoldUpOthers(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "s"))
+	counts := []int{500, 1500, 7500, 15000} // uneven: they end one after another
+	var recs []*kgo.Record
+	for p, n := range counts {
+		for range n {
+			recs = append(recs, &kgo.Record{Topic: "s", Partition: int32(p), Value: make([]byte, 100)})
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(testCtx(t, 30*time.Second), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	const hold = 10 * time.Second
+	cons := newConsumer(t, c, func(cfg *Config) { cfg.MaxPartitionFetchBytes, cfg.FetchMaxWait = 16<<10, hold })
+	var tps []kafkit.TopicPartition
+	for p := range int32(len(counts)) {
+		tps = append(tps, kafkit.TopicPartition{Topic: "s", Partition: p})
+	}
+	if err := cons.Assign(tps...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	if err := cons.SeekToBeginning(ctx, tps...); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for got := 0; got < len(recs); {
+		polled, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d records: %v", got, len(recs), err)
+		}
+		got += len(polled)
+	}
+	if took := time.Since(start); took >= hold/2 {
+		t.Fatalf("reading %d records took %v: partitions behind waited for a held Fetch (fetch.max.wait.ms %v)", len(recs), took, hold)
 	}
 }

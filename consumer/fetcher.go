@@ -22,7 +22,16 @@ type fetchResult struct {
 	asked  map[kafkit.TopicPartition]fetchAsk // every partition the Fetch covers (its session's)
 	ids    topicIDMap
 	resp   *kmsg.FetchResponse
+	parts  []scannedPart // resp's partitions that were asked for, scanned
 	err    error
+}
+
+// scannedPart is one partition of a Fetch response with what scan found in
+// it.
+type scannedPart struct {
+	tp kafkit.TopicPartition
+	p  *kmsg.FetchResponseTopicPartition
+	scanned
 }
 
 type fetchAsk struct {
@@ -31,19 +40,22 @@ type fetchAsk struct {
 }
 
 // The fetch pipeline. A partition is fetchable while fewer than
-// max.partition.fetch.bytes of its fetched data wait for Poll, so the next
-// response is already under way while the application works on the current
-// one; nothing is fetched while the consumer holds fetch.max.bytes
-// altogether, which bounds the buffer. Every fetchable partition not in a
-// fetch already goes into the next Fetch to its leader, sent at once with
-// fetch.min.bytes (default 1), so the broker answers as soon as any of them
-// has data. A broker gets up to client.FetchConns fetches, each on its own
-// connection and for different partitions: Kafka answers a connection's
-// requests in order, so a Fetch of idle partitions that the broker holds
-// for fetch.max.wait.ms must not delay a partition that becomes fetchable
-// meanwhile. (With a single Fetch in flight per broker covering only
-// drained partitions, a record landing on a partition left out of it
-// waited for that Fetch to expire: half of fetch.max.wait.ms at the median.)
+// max.partition.fetch.bytes of its fetched batches wait for Poll to start
+// on them, so the next response is already under way while the
+// application works on the current one; nothing is fetched while the
+// consumer holds fetch.max.bytes altogether, which bounds the buffer.
+// Every fetchable partition not in a fetch already goes into the next
+// Fetch to its leader, sent at once with fetch.min.bytes (default 1), so
+// the broker answers as soon as any of them has data. A broker gets up to
+// client.FetchConns fetches, each on its own connection and for different
+// partitions: Kafka answers a connection's requests in order, so a Fetch
+// of idle partitions that the broker holds for fetch.max.wait.ms must not
+// delay a partition that becomes fetchable meanwhile. (With a single Fetch
+// in flight per broker covering only drained partitions, a record landing
+// on a partition left out of it waited for that Fetch to expire: half of
+// fetch.max.wait.ms at the median.) For the same reason a Fetch of
+// caught-up partitions only never takes a broker's last free connection
+// while others have records waiting there (keepConnFree).
 // Each fetch connection carries its own fetch session (fetch_session.go).
 
 // fetchConn is one of a broker's fetch connections: whether a Fetch is in
@@ -60,8 +72,10 @@ type brokerConns = [client.FetchConns]fetchConn
 type fetcher struct {
 	conns   map[int32]*brokerConns
 	results chan fetchResult
-	ready   []kafkit.TopicPartition // a round's fetchable partitions
-	md      *client.Metadata        // the metadata snapshot ids was made from
+	ready   []kafkit.TopicPartition        // a round's fetchable partitions
+	idle    map[kafkit.TopicPartition]bool // those of them caught up
+	behind  []kafkit.TopicPartition        // a round's partitions with records known to wait on the broker, not in flight
+	md      *client.Metadata               // the metadata snapshot ids was made from
 	ids     topicIDMap
 }
 
@@ -69,7 +83,7 @@ type fetcher struct {
 // fetch pipeline full and turns responses into buffered records. It owns
 // its fetcher; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
-	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8)}
+	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8), idle: make(map[kafkit.TopicPartition]bool)}
 	// One timer for every round: a consumer reading as records arrive
 	// goes round once per Fetch.
 	timer := time.NewTimer(time.Hour)
@@ -96,7 +110,8 @@ func (c *Consumer) fetchLoop() {
 func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	ready := f.ready[:0]
+	ready, behind := f.ready[:0], f.behind[:0]
+	clear(f.idle)
 	var resolve, validate map[kafkit.TopicPartition]*partState
 	c.mu.Lock()
 	held := 0
@@ -104,6 +119,14 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		held += ps.bufBytes
 	}
 	for tp, ps := range c.parts {
+		end := ps.highWater
+		if c.cfg.IsolationLevel == ReadCommitted {
+			end = ps.lastStable
+		}
+		caughtUp := end >= 0 && ps.fetchOffset >= end
+		if end >= 0 && !caughtUp && ps.err == nil && !ps.paused && !ps.needPosition && !ps.inflight {
+			behind = append(behind, tp) // and no Fetch under way gets its records
+		}
 		switch {
 		case ps.err != nil, ps.paused, ps.inflight, ps.lookup, ps.needPosition && !ps.polled:
 		case now.Before(ps.retryAt):
@@ -114,12 +137,15 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		case ps.validate:
 			ps.lookup = true
 			validate = addState(validate, tp, ps)
-		case ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes):
+		case c.fetchable(ps, held):
 			ready = append(ready, tp)
+			if caughtUp {
+				f.idle[tp] = true
+			}
 		}
 	}
 	c.mu.Unlock()
-	f.ready = ready
+	f.ready, f.behind = ready, behind
 	if len(resolve) > 0 {
 		c.wg.Go(func() { c.lookUp(resolve, c.resolvePositions) })
 	}
@@ -134,7 +160,7 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		if r.md != f.md { // the client hands out the same snapshot while nothing changed
 			f.md, f.ids = r.md, idsOf(r.md)
 		}
-		c.sendFetches(r, f.ids, f.conns, f.results)
+		c.sendFetches(r, f.ids, f.conns, f.results, f.idle, leadersOf(r.md, behind))
 	} else {
 		if c.ctx.Err() == nil {
 			c.log.Debug("fetch round", "err", err)
@@ -155,6 +181,13 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	return wait
 }
 
+// fetchable reports whether ps, when nothing else keeps it out of a Fetch,
+// may be fetched, the consumer holding held bytes of undecoded batches
+// altogether. Called with c.mu held.
+func (c *Consumer) fetchable(ps *partState, held int) bool {
+	return ps.bufBytes < int(c.cfg.MaxPartitionFetchBytes) && held < int(c.cfg.FetchMaxBytes)
+}
+
 func addState(m map[kafkit.TopicPartition]*partState, tp kafkit.TopicPartition, ps *partState) map[kafkit.TopicPartition]*partState {
 	if m == nil {
 		m = make(map[kafkit.TopicPartition]*partState)
@@ -163,23 +196,62 @@ func addState(m map[kafkit.TopicPartition]*partState, tp kafkit.TopicPartition, 
 	return m
 }
 
+// leadersOf returns the leaders of tps in md.
+func leadersOf(md *client.Metadata, tps []kafkit.TopicPartition) map[int32]bool {
+	var leaders map[int32]bool
+	for _, tp := range tps {
+		if ps := md.Topics[tp.Topic].Partitions; int(tp.Partition) < len(ps) && ps[tp.Partition].Leader >= 0 {
+			if leaders == nil {
+				leaders = make(map[int32]bool)
+			}
+			leaders[ps[tp.Partition].Leader] = true
+		}
+	}
+	return leaders
+}
+
+// keepConnFree reports whether a Fetch of tps must wait rather than take a
+// broker's last free fetch connection (free of them are): when tps are all
+// caught up (idle) and other partitions of that broker, not in a Fetch
+// already, have records waiting on it (behind). The broker holds a Fetch of caught-up partitions
+// for fetch.max.wait.ms unless records arrive; with every connection so
+// held (partitions reaching the end of their logs one by one do that), a
+// partition still behind would wait out the hold, where kgo's single
+// Fetch covering every partition is answered at once. The caught-up
+// partitions go in the next Fetch of one that is behind instead.
+func keepConnFree(free int, behind bool, tps []kafkit.TopicPartition, idle map[kafkit.TopicPartition]bool) bool {
+	if free > 1 || !behind {
+		return false
+	}
+	for _, tp := range tps {
+		if !idle[tp] {
+			return false
+		}
+	}
+	return true
+}
+
 // sendFetches sends each leader a Fetch for its ready partitions on a fetch
 // connection without one in flight, the one whose session holds most of
-// them (so that sessions change little).
-func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*brokerConns, results chan<- fetchResult) {
+// them (so that sessions change little), unless keepConnFree says to wait.
+func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*brokerConns, results chan<- fetchResult, idle map[kafkit.TopicPartition]bool, behind map[int32]bool) {
 	for leader, tps := range r.byLeader {
 		bc := conns[leader]
 		if bc == nil {
 			bc = new(brokerConns)
 			conns[leader] = bc
 		}
-		conn, best := -1, -1
+		conn, best, free := -1, -1, 0
 		for i := range bc {
-			if n := bc[i].session.overlap(tps); !bc[i].busy && n > best {
+			if bc[i].busy {
+				continue
+			}
+			free++
+			if n := bc[i].session.overlap(tps); n > best {
 				conn, best = i, n
 			}
 		}
-		if conn < 0 {
+		if conn < 0 || keepConnFree(free, behind[leader], tps, idle) {
 			continue
 		}
 		req, asked := c.buildFetch(r, tps, ids, &bc[conn].session)
@@ -191,6 +263,11 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*broker
 			res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
 			if err == nil {
 				res.resp = resp.(*kmsg.FetchResponse)
+				// Here, on the connection's reader, rather than
+				// on the fetcher: the connections' responses are
+				// checked in parallel, and the fetcher sends the
+				// next Fetch meanwhile.
+				res.parts = c.scanResponse(res)
 			}
 			// Never block the connection's reader, nor the fetcher
 			// itself when the request fails before it is queued.
@@ -255,8 +332,35 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 	return req, asked
 }
 
-// handleFetch applies one Fetch result to the partitions it asked for. Batches
-// are scanned before taking c.mu, so that Poll is not held up meanwhile.
+// scanResponse scans the partitions of r's response that r asked for
+// (unless the whole response failed); it takes no lock.
+func (c *Consumer) scanResponse(r fetchResult) []scannedPart {
+	if r.resp.ErrorCode != 0 {
+		return nil
+	}
+	var parts []scannedPart
+	for _, t := range r.resp.Topics {
+		name := t.Topic
+		if r.resp.GetVersion() >= 13 {
+			name = r.ids.byID[t.TopicID]
+		}
+		for i := range t.Partitions {
+			d := scannedPart{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
+			a, ok := r.asked[d.tp]
+			if !ok {
+				continue
+			}
+			if d.p.ErrorCode == 0 {
+				d.scanned = c.scan(a.offset, d.p)
+			}
+			parts = append(parts, d)
+		}
+	}
+	return parts
+}
+
+// handleFetch applies one Fetch result, scanned already, to the partitions
+// it asked for.
 func (c *Consumer) handleFetch(r fetchResult) {
 	now := time.Now()
 	err := r.err
@@ -278,30 +382,6 @@ func (c *Consumer) handleFetch(r fetchResult) {
 		return
 	}
 
-	type part struct {
-		tp kafkit.TopicPartition
-		p  *kmsg.FetchResponseTopicPartition
-		scanned
-	}
-	var parts []part
-	for _, t := range r.resp.Topics {
-		name := t.Topic
-		if r.resp.GetVersion() >= 13 {
-			name = r.ids.byID[t.TopicID]
-		}
-		for i := range t.Partitions {
-			d := part{tp: kafkit.TopicPartition{Topic: name, Partition: t.Partitions[i].Partition}, p: &t.Partitions[i]}
-			a, ok := r.asked[d.tp]
-			if !ok {
-				continue
-			}
-			if d.p.ErrorCode == 0 {
-				d.scanned = c.scan(a.offset, d.p)
-			}
-			parts = append(parts, d)
-		}
-	}
-
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Partitions the response does not mention are simply fetchable again.
@@ -309,7 +389,7 @@ func (c *Consumer) handleFetch(r fetchResult) {
 		a.ps.inflight = false
 	}
 	got := false
-	for _, d := range parts {
+	for _, d := range r.parts {
 		a := r.asked[d.tp]
 		if c.parts[d.tp] != a.ps || a.ps.needPosition || a.ps.validate || a.ps.fetchOffset != a.offset {
 			continue // revoked, reassigned or sought while in flight

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -88,5 +89,69 @@ func testPollAcrossBatches(t *testing.T, batches, perBatch, maxPoll, start, seek
 	}
 	if pos, err := cons.Position(ctx, tp); err != nil || pos != int64(batches*perBatch) {
 		t.Errorf("Position = %d, %v; want %d", pos, err, batches*perBatch)
+	}
+}
+
+// TestPollPassesOverChunkStillDecoding: Poll returns what one partition
+// holds decoded at once, even while another partition's next chunk is still
+// being decoded; with nothing decoded it waits for that chunk without
+// holding the consumer's lock (which the fetcher needs to hand over the
+// next responses meanwhile).
+func TestPollPassesOverChunkStillDecoding(t *testing.T) {
+	p0, p1 := kafkit.TopicPartition{Topic: "t", Partition: 0}, kafkit.TopicPartition{Topic: "t", Partition: 1}
+	job := &decodeJob{done: make(chan struct{}), count: 1}
+	c := &Consumer{
+		cfg:       Config{}.withDefaults(),
+		wake:      make(chan struct{}, 1),
+		fetchWake: make(chan struct{}, 1),
+		parts: map[kafkit.TopicPartition]*partState{
+			p0: {position: 0, fetchOffset: 1, epoch: -1, ahead: job},
+			p1: {position: 5, fetchOffset: 6, epoch: -1, buf: []kafkit.Record{{Topic: "t", Partition: 1, Offset: 5}}},
+		},
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	defer c.cancel()
+	ctx := testCtx(t, 10*time.Second)
+	type polled struct {
+		recs []*kafkit.Record
+		err  error
+	}
+	poll := func() chan polled {
+		done := make(chan polled, 1)
+		go func() {
+			recs, err := c.Poll(ctx)
+			done <- polled{recs, err}
+		}()
+		return done
+	}
+	select {
+	case p := <-poll():
+		if p.err != nil || len(p.recs) != 1 || p.recs[0].Partition != 1 {
+			t.Fatalf("first Poll: %v, %v; want p1's record", p.recs, p.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Poll waited for p0's chunk while p1 held a record")
+	}
+
+	done := poll()
+	for waiting := false; !waiting; {
+		select {
+		case p := <-done:
+			t.Fatalf("Poll returned %v, %v before p0's chunk was decoded", p.recs, p.err)
+		case <-ctx.Done():
+			t.Fatal("Poll never waited, or held the consumer's lock while waiting")
+		case <-time.After(time.Millisecond):
+		}
+		if !c.mu.TryLock() { // the waiting Poll must not hold it
+			continue
+		}
+		waiting = c.polling
+		c.mu.Unlock()
+	}
+	job.records = []kafkit.Record{{Topic: "t", Partition: 0, Offset: 0}}
+	close(job.done)
+	p := <-done
+	if p.err != nil || len(p.recs) != 1 || p.recs[0].Partition != 0 || p.recs[0].Offset != 0 {
+		t.Fatalf("second Poll: %v, %v; want p0's record at offset 0", p.recs, p.err)
 	}
 }

@@ -244,17 +244,19 @@ func (d *RecordDecoder) Decode(dst []kafkit.Record) error {
 		if d.tsType == kafkit.LogAppendTime {
 			ts = d.maxTimestamp
 		}
+		// Field by field, every one of them (dst may be reused
+		// storage): assigning a whole Record copies it through a
+		// temporary, with a bulk write barrier while the GC marks.
 		rec := &dst[i]
-		*rec = kafkit.Record{
-			Topic:         d.opts.Topic,
-			Partition:     d.opts.Partition,
-			Offset:        d.firstOffset + int64(offsetDelta),
-			Key:           key,
-			Value:         value,
-			Timestamp:     time.UnixMilli(ts),
-			TimestampType: d.tsType,
-			LeaderEpoch:   d.leaderEpoch,
-		}
+		rec.Topic = d.opts.Topic
+		rec.Partition = d.opts.Partition
+		rec.Offset = d.firstOffset + int64(offsetDelta)
+		rec.Key = key
+		rec.Value = value
+		rec.Headers = nil
+		rec.Timestamp = time.UnixMilli(ts)
+		rec.TimestampType = d.tsType
+		rec.LeaderEpoch = d.leaderEpoch
 		if headers > 0 {
 			// Fresh headers per record: callers copy Records out of
 			// the reused Batch, so a shared backing array would be
