@@ -53,6 +53,13 @@ type coordinatorMoves struct {
 	caughtUp bool
 }
 
+// registeredIn reports whether img holds this run's own registration.
+func (c *cluster) registeredIn(img *metadata.Image) bool {
+	br := img.Brokers[c.b.nodeID]
+	epoch := c.epoch.Load()
+	return br != nil && epoch > 0 && br.Epoch == epoch
+}
+
 // followCoordinators queues the loads and unloads an applied batch
 // implies. It runs on raft's FSM goroutine (onApply) and must not block.
 //
@@ -72,9 +79,7 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.caughtUp {
-		br := img.Brokers[c.b.nodeID]
-		epoch := c.epoch.Load()
-		if br == nil || epoch <= 0 || br.Epoch != epoch {
+		if !c.registeredIn(img) {
 			return
 		}
 		m.caughtUp = true

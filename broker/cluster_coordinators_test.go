@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/kafkit/kafkit/internal/metadata"
@@ -41,5 +42,32 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	c.followCoordinators(img)
 	if q := c.moves.queue; len(q) != 2 || q[1] != (coordinatorMove{internalPartition{txnStateTopic, 1}, true}) {
 		t.Fatalf("moves after a later change: %+v", q)
+	}
+}
+
+// Replication waits for the registration in the same way: the partitions a
+// restarted node led or followed in its last run are not started from the
+// images on the way, and once registered it starts every partition of the
+// image it caught up with, changed in that batch or not.
+func TestReplicationWaitsForOwnRegistration(t *testing.T) {
+	c := &cluster{b: &Broker{nodeID: 1}}
+	c.epoch.Store(40)
+	img := metadata.NewImage()
+	img.Brokers[1] = &metadata.Broker{RegisterBroker: metadata.RegisterBroker{ID: 1, Epoch: 7}}
+	a, b := &metadata.TopicImage{Name: "a", ID: [16]byte{1}, Partitions: make([]metadata.PartitionState, 2)}, &metadata.TopicImage{Name: "b", ID: [16]byte{2}, Partitions: make([]metadata.PartitionState, 1)}
+	img.TopicsByID[a.ID], img.TopicsByID[b.ID] = a, b
+	change := []metadata.Record{&metadata.PartitionChange{TopicID: a.ID, Partition: 0, Leader: 1}}
+
+	if brokers, touched := c.replicationChanges(change, img); brokers || len(touched) != 0 {
+		t.Fatalf("before this run's registration: brokers %v, partitions %v", brokers, touched)
+	}
+	img.Brokers[1].Epoch = 40
+	brokers, touched := c.replicationChanges(change, img)
+	want := map[partitionKey]bool{{a.ID, 0}: true, {a.ID, 1}: true, {b.ID, 0}: true}
+	if !brokers || !maps.Equal(touched, want) {
+		t.Fatalf("once registered: brokers %v, partitions %v, want every partition %v", brokers, touched, want)
+	}
+	if brokers, touched := c.replicationChanges(change, img); brokers || len(touched) != 1 || !touched[partitionKey{a.ID, 0}] {
+		t.Fatalf("afterwards only the batch's changes count: brokers %v, partitions %v", brokers, touched)
 	}
 }

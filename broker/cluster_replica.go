@@ -99,18 +99,7 @@ type partitionKey struct {
 // partitions' states of a batch of metadata records (after their local
 // logs were opened), on raft's FSM goroutine.
 func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Image) {
-	touched := map[partitionKey]bool{}
-	brokers := false
-	for _, r := range records {
-		switch x := r.(type) {
-		case *metadata.Partition:
-			touched[partitionKey{x.TopicID, x.Partition}] = true
-		case *metadata.PartitionChange:
-			touched[partitionKey{x.TopicID, x.Partition}] = true
-		case *metadata.RegisterBroker, *metadata.BrokerChange, *metadata.UnregisterBroker:
-			brokers = true
-		}
-	}
+	brokers, touched := c.replicationChanges(records, img)
 	if brokers {
 		bs := map[int32]replica.Broker{}
 		for id, br := range img.Brokers {
@@ -135,6 +124,41 @@ func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Imag
 		st := t.Partitions[k.partition]
 		c.repl.Apply(rp, replica.State{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, PartitionEpoch: st.PartitionEpoch, Replicas: st.Replicas, ISR: st.ISR})
 	}
+}
+
+// replicationChanges says what a batch changes for replication: the
+// brokers, and which partitions. Nothing until the image holds this run's
+// registration, then every partition at once: a restarted node applies
+// the metadata log from its start (or last snapshot), and the images on the
+// way make it leader or follower of partitions at epochs long gone, as
+// followCoordinators explains; Kafka's broker too publishes no metadata
+// to its replica manager before it has caught up with the log.
+func (c *cluster) replicationChanges(records []metadata.Record, img *metadata.Image) (bool, map[partitionKey]bool) {
+	touched := map[partitionKey]bool{}
+	if !c.replCaughtUp {
+		if !c.registeredIn(img) {
+			return false, touched
+		}
+		c.replCaughtUp = true
+		for _, t := range img.TopicsByID {
+			for i := range t.Partitions {
+				touched[partitionKey{t.ID, int32(i)}] = true
+			}
+		}
+		return true, touched
+	}
+	brokers := false
+	for _, r := range records {
+		switch x := r.(type) {
+		case *metadata.Partition:
+			touched[partitionKey{x.TopicID, x.Partition}] = true
+		case *metadata.PartitionChange:
+			touched[partitionKey{x.TopicID, x.Partition}] = true
+		case *metadata.RegisterBroker, *metadata.BrokerChange, *metadata.UnregisterBroker:
+			brokers = true
+		}
+	}
+	return brokers, touched
 }
 
 // stopReplicas stops replicating a topic's partitions before its logs go.
