@@ -31,7 +31,7 @@ func (c *cluster) partitionLeader(topic string, partition int32) int32 {
 
 // forwardMarker writes one marker on the partition's leader.
 func (c *cluster) forwardMarker(ctx context.Context, leader int32, topic string, partition int32, producerID int64, epoch int16, commit bool) error {
-	cl, err := c.clientOn(leader, chanTxn)
+	cl, err := c.clientOn(leader, chanTxnMarkers)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (c *cluster) verifiedAppend(txnID string, producerID int64, epoch int16, to
 // producer's ongoing transaction (AddPartitionsToTxn, VerifyOnly).
 func (c *cluster) verifyWithCoordinator(txnID string, producerID int64, epoch int16, topic string, partition int32) *kerr.Error {
 	leader := c.partitionLeader(txnStateTopic, c.b.coord.txns.TxnPartitionFor(txnID))
-	cl, err := c.clientOn(leader, chanTxn)
+	cl, err := c.clientOn(leader, chanTxnVerify)
 	if err != nil {
 		return kerr.NotCoordinator
 	}

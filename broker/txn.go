@@ -140,6 +140,9 @@ func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, parti
 	p := t.partitions[partition]
 	if c := s.b.cluster; c != nil {
 		c.verified.ended(topicName, partition, producerID)
+		if h := c.beforeMarker.Load(); h != nil {
+			(*h)(topicName, partition)
+		}
 	}
 	var off int64
 	var err error
