@@ -125,3 +125,91 @@ func blockedIn(fn string) bool {
 		buf = make([]byte, 2*len(buf))
 	}
 }
+
+// The markers of a transaction are written together: the coordinator
+// sends them at once and a leader appends those of its partitions before
+// waiting for their high watermarks, so ending a transaction over many
+// partitions costs about one high watermark wait, not one per partition
+// (with 31 partitions, kgo's EndTxn outlived its request timeout on three
+// loaded nodes). With replication paused from the first marker on, every
+// marker of the transaction is still appended.
+func TestClusterTxnMarkersTogether(t *testing.T) {
+	c, paused := replicationCluster(t, 3, map[string]string{"broker.session.timeout.ms": "10000"})
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "w", 9, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("w", 9)
+	findCoordinator(t, cl, "tx-w", 1)
+	c.AwaitTopic(txnStateTopic, 50)
+	led := map[int32][]int32{}
+	for p := int32(0); p < 9; p++ {
+		l := c.Leader("w", p)
+		led[l] = append(led[l], p)
+	}
+	var b int32
+	for id, ps := range led {
+		if len(ps) > len(led[b]) {
+			b = id
+		}
+	}
+	if len(led[b]) < 2 {
+		t.Fatalf("partitions of w by leader: %v, want one leading two or more", led)
+	}
+	var txnID string
+	for i := 0; txnID == "" && i < 1000; i++ {
+		id := fmt.Sprintf("tx-w-%d", i)
+		if c.Leader(txnStateTopic, c.Broker(b).coord.txns.TxnPartitionFor(id)) != b {
+			txnID = id
+		}
+	}
+	if txnID == "" {
+		t.Fatalf("no transactional id coordinated by a node other than %d", b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := clusterClient(t, c, kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("w"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range led[b] {
+		if err := p.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume := func() {
+		for _, f := range paused {
+			f.Store(false)
+		}
+	}
+	t.Cleanup(resume)
+	hook := func(topic string, _ int32) {
+		if topic == "w" {
+			for _, f := range paused {
+				f.Store(true)
+			}
+		}
+	}
+	c.Broker(b).cluster.beforeMarker.Store(&hook)
+	done := make(chan error, 1)
+	go func() { done <- p.EndTransaction(ctx, kgo.TryCommit) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var ends []int64
+		all := true
+		for _, part := range led[b] {
+			end := c.Broker(b).topics.partition("w", part).log.EndOffset()
+			ends = append(ends, end)
+			all = all && end == 2 // the record and the marker
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log ends of w's partitions %v on node %d: %v, want every marker appended while the first waits for its high watermark", led[b], b, ends)
+		}
+	}
+	resume()
+	if err := <-done; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}

@@ -56,7 +56,13 @@ func TestFranzGoSuite(t *testing.T) {
 // runKgoSuite runs franz-go's kgo tests against seeds, with topics of
 // replication factor 1 and env added; KAFKIT_KGO_RUN picks tests (-run).
 func runKgoSuite(t *testing.T, seeds string, env ...string) {
-	args := []string{"test", "-count=1", "-timeout", "15m"}
+	// The suite's own timeout ends a minute before this test's, so that a
+	// hung suite still reports its goroutines here.
+	timeout := 15 * time.Minute
+	if d, ok := t.Deadline(); ok {
+		timeout = max(time.Until(d)-time.Minute, time.Minute)
+	}
+	args := []string{"test", "-count=1", "-timeout", timeout.String()}
 	if run := os.Getenv("KAFKIT_KGO_RUN"); run != "" {
 		args = append(args, "-run", run, "-v")
 	}
