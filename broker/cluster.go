@@ -93,8 +93,14 @@ type controllerState struct {
 	// mu serializes the controller's decisions: each reads the image,
 	// appends the records it decided, and returns once they are applied,
 	// so the next decision reads an image that has them.
-	mu         sync.Mutex
-	active     bool
+	mu     sync.Mutex
+	active bool
+	// beatMu guards lastBeat and registered, apart from mu: a heartbeat
+	// counts when it arrives, not once the decision lock, held across a
+	// Raft append, frees up (on a loaded machine heartbeats queued behind
+	// slow appends and the controller fenced live brokers, itself among
+	// them). Taken after mu, never before.
+	beatMu     sync.Mutex
 	lastBeat   map[int32]time.Time
 	registered map[int32]uint64 // offset of each broker's registration, when this controller wrote it
 	// appliedTerm is the Raft term whose predecessors' entries this
