@@ -77,6 +77,10 @@ type cluster struct {
 	// verified are the transactions verified for partitions led here
 	// (cluster_txn.go).
 	verified verifiedTxns
+	// beforeMarker, set by tests, runs before this node writes a
+	// transaction marker to its log: a test holds a coordinator's lock
+	// with it.
+	beforeMarker atomic.Pointer[func(topic string, partition int32)]
 
 	// bootstrap are the records the cluster starts with
 	// (bootstrap_security.go): the first batch ever appended carries them.
@@ -96,8 +100,14 @@ type controllerState struct {
 	// mu serializes the controller's decisions: each reads the image,
 	// appends the records it decided, and returns once they are applied,
 	// so the next decision reads an image that has them.
-	mu         sync.Mutex
-	active     bool
+	mu     sync.Mutex
+	active bool
+	// beatMu guards lastBeat and registered, apart from mu: a heartbeat
+	// counts when it arrives, not once the decision lock, held across a
+	// Raft append, frees up (on a loaded machine heartbeats queued behind
+	// slow appends and the controller fenced live brokers, itself among
+	// them). Taken after mu, never before.
+	beatMu     sync.Mutex
 	lastBeat   map[int32]time.Time
 	registered map[int32]uint64 // offset of each broker's registration, when this controller wrote it
 	// appliedTerm is the Raft term whose predecessors' entries this
@@ -343,18 +353,29 @@ func attempt(req kmsg.Request) kmsg.Request {
 }
 
 // channel is a kind of request between nodes with connections of its own,
-// as Kafka gives heartbeats, ISR changes, forwarding and transaction
-// markers each their own channel: a node handles a connection's requests
-// one at a time, so a request that waits (for a metadata commit, a
-// coordinator, a high watermark) would hold back every request behind it,
-// and a heartbeat held back long enough gets its broker fenced.
+// as Kafka gives heartbeats, ISR changes, forwarding, transaction markers
+// and transaction verifications each their own channel: a node handles a
+// connection's requests one at a time, so a request that waits (for a
+// metadata commit, a coordinator, a high watermark) would hold back every
+// request behind it, and a heartbeat held back long enough gets its broker
+// fenced.
 type channel int8
 
 const (
 	chanDefault        channel = iota
 	chanLifecycle              // BrokerRegistration, BrokerHeartbeat
 	chanAlterPartition         // the replica manager's ISR changes
-	chanTxn                    // transaction markers and verifications
+	// chanTxnMarkers carries WriteTxnMarkers, which a coordinator sends
+	// while it holds its transactions' lock, and chanTxnVerify carries
+	// AddPartitionsToTxn VerifyOnly, which waits for that lock on the
+	// coordinator's node (Kafka's TransactionMarkerChannelManager and
+	// AddPartitionsToTxnManager have a network client each). On one
+	// connection two coordinators ending transactions with markers for
+	// each other's partitions deadlocked: each marker queued behind a
+	// verification that waited for the other coordinator's lock, until
+	// the request timed out, again and again.
+	chanTxnMarkers
+	chanTxnVerify
 )
 
 type clientKey struct {

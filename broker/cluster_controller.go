@@ -153,12 +153,12 @@ func (b *Broker) handleBrokerRegistration(rc *reqCtx, req *kmsg.BrokerRegistrati
 			return resp, nil
 		}
 	}
-	c.ctl.mu.Lock()
+	c.ctl.beatMu.Lock()
 	c.ctl.lastBeat[req.BrokerID] = time.Now()
 	if off > 0 {
 		c.ctl.registered[req.BrokerID] = off
 	}
-	c.ctl.mu.Unlock()
+	c.ctl.beatMu.Unlock()
 	resp.BrokerEpoch = epoch
 	b.log.Info("broker registered", "id", req.BrokerID, "broker_epoch", epoch)
 	return resp, nil
@@ -171,39 +171,53 @@ func (b *Broker) handleBrokerHeartbeat(rc *reqCtx, req *kmsg.BrokerHeartbeatRequ
 		resp.ErrorCode = kerr.NotController.Code
 		return resp, nil
 	}
-	c.ctl.mu.Lock()
+	c.ctl.beatMu.Lock()
 	regOffset, known := c.ctl.registered[req.BrokerID]
-	c.ctl.mu.Unlock()
+	c.ctl.beatMu.Unlock()
 	if !known {
 		regOffset = uint64(req.BrokerEpoch)
 	}
 	caughtUp := req.CurrentMetadataOffset >= int64(regOffset)
-	_, err := c.decide(rc.ctx, func(img *metadata.Image) ([]metadata.Record, error) {
+	// check answers the heartbeat from an image and reports whether it
+	// asks for a change, which only a decision makes.
+	check := func(img *metadata.Image) (change bool, err error) {
 		br := img.Brokers[req.BrokerID]
 		switch {
 		case br == nil:
-			return nil, kerr.BrokerIDNotRegistered
+			return false, kerr.BrokerIDNotRegistered
 		case br.Epoch != req.BrokerEpoch:
-			return nil, kerr.StaleBrokerEpoch
+			return false, kerr.StaleBrokerEpoch
 		}
-		c.ctl.lastBeat[req.BrokerID] = time.Now()
-		switch {
-		case req.WantShutdown && !br.ShuttingDown:
-			// Its leaderships move and it is fenced at once (Kafka's
-			// SHUTDOWN_NOW once it leads nothing, which it does not after
-			// these records): Metadata stops listing it now rather than a
-			// session timeout later, so clients holding it as a group or
-			// transaction coordinator look for the new one.
-			recs, err := img.ShutDownBroker(req.BrokerID, unclean(img))
-			fenced := true
-			return append(recs, &metadata.BrokerChange{ID: req.BrokerID, Epoch: br.Epoch, Fenced: &fenced}), err
-		case req.WantFence && !br.Fenced:
-			return img.FenceBroker(req.BrokerID, unclean(img))
-		case !req.WantFence && !req.WantShutdown && br.Fenced && !br.ShuttingDown && caughtUp:
+		c.ctl.beat(req.BrokerID)
+		return req.WantShutdown && !br.ShuttingDown || req.WantFence && !br.Fenced ||
+			!req.WantFence && !req.WantShutdown && br.Fenced && !br.ShuttingDown && caughtUp, nil
+	}
+	var change bool
+	var err error
+	c.q.View(func(img *metadata.Image) { change, err = check(img) })
+	if err == nil && change {
+		_, err = c.decide(rc.ctx, func(img *metadata.Image) ([]metadata.Record, error) {
+			if change, err := check(img); err != nil || !change {
+				return nil, err
+			}
+			br := img.Brokers[req.BrokerID]
+			switch {
+			case req.WantShutdown && !br.ShuttingDown:
+				// Its leaderships move and it is fenced at once (Kafka's
+				// SHUTDOWN_NOW once it leads nothing, which it does not
+				// after these records): Metadata stops listing it now
+				// rather than a session timeout later, so clients holding
+				// it as a group or transaction coordinator look for the
+				// new one.
+				recs, err := img.ShutDownBroker(req.BrokerID, unclean(img))
+				fenced := true
+				return append(recs, &metadata.BrokerChange{ID: req.BrokerID, Epoch: br.Epoch, Fenced: &fenced}), err
+			case req.WantFence && !br.Fenced:
+				return img.FenceBroker(req.BrokerID, unclean(img))
+			}
 			return img.UnfenceBroker(req.BrokerID)
-		}
-		return nil, nil
-	})
+		})
+	}
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
@@ -215,6 +229,22 @@ func (b *Broker) handleBrokerHeartbeat(rc *reqCtx, req *kmsg.BrokerHeartbeatRequ
 		resp.ShouldShutdown = req.WantShutdown && br != nil && br.ShuttingDown && !leadsAny(img, req.BrokerID)
 	})
 	return resp, nil
+}
+
+// beat records a heartbeat (or a registration) of broker id now.
+func (s *controllerState) beat(id int32) {
+	s.beatMu.Lock()
+	s.lastBeat[id] = time.Now()
+	s.beatMu.Unlock()
+}
+
+// expired reports whether broker id's session ran out: no heartbeat for
+// session.
+func (s *controllerState) expired(id int32, session time.Duration) bool {
+	s.beatMu.Lock()
+	defer s.beatMu.Unlock()
+	last, ok := s.lastBeat[id]
+	return !ok || time.Since(last) > session
 }
 
 // leadsAny reports whether broker id leads a partition.
@@ -241,26 +271,27 @@ func (c *cluster) controllerLoop() {
 		active := c.q.IsController()
 		c.ctl.mu.Lock()
 		if active && !c.ctl.active {
+			c.ctl.beatMu.Lock()
 			clear(c.ctl.registered)
-			now := time.Now()
+			c.ctl.beatMu.Unlock()
 			c.q.View(func(img *metadata.Image) {
 				for id := range img.Brokers {
-					c.ctl.lastBeat[id] = now
+					c.ctl.beat(id)
 				}
 			})
-			c.ctl.balanceAt = now.Add(c.balanceInterval())
+			c.ctl.balanceAt = time.Now().Add(c.balanceInterval())
 		}
 		c.ctl.active = active
+		c.ctl.mu.Unlock()
 		bootstrap := active && len(c.bootstrap) > 0
 		var expired []int32
 		c.q.View(func(img *metadata.Image) {
 			for id, br := range img.Brokers {
-				if last, ok := c.ctl.lastBeat[id]; active && !br.Fenced && (!ok || time.Since(last) > session) {
+				if active && !br.Fenced && c.ctl.expired(id, session) {
 					expired = append(expired, id)
 				}
 			}
 		})
-		c.ctl.mu.Unlock()
 		if bootstrap {
 			c.bootstrapLog()
 		}
@@ -268,8 +299,8 @@ func (c *cluster) controllerLoop() {
 		for _, id := range expired {
 			ctx, cancel := context.WithTimeout(context.Background(), session)
 			_, err := c.decide(ctx, func(img *metadata.Image) ([]metadata.Record, error) {
-				if br := img.Brokers[id]; br == nil || br.Fenced {
-					return nil, nil
+				if br := img.Brokers[id]; br == nil || br.Fenced || !c.ctl.expired(id, session) {
+					return nil, nil // a heartbeat came while the decision waited
 				}
 				return img.FenceBroker(id, unclean(img))
 			})

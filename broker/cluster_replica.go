@@ -451,16 +451,18 @@ func (b *Broker) appendCommitted(p *partition, batch []byte, now time.Time) (sto
 	return res, awaitCommitted(b.ctx, p.repl.Load(), res.LastOffset+1)
 }
 
-// markerCommitted writes a transaction marker as the partition's leader,
-// at its leader epoch, and returns its offset once the high watermark
-// passed it: Kafka writes markers with acks=all, so a marker the
-// coordinator counts as written survives the leader's loss (a lost one
+// appendMarker writes a transaction marker as the partition's leader, at
+// its leader epoch, and returns its offset and the wait for the high
+// watermark to pass it: Kafka writes markers with acks=all, so a marker
+// the coordinator counts as written survives the leader's loss (a lost one
 // would leave the transaction open on the new leader, holding its last
-// stable offset back for good).
-func (b *Broker) markerCommitted(ctx context.Context, p *partition, producerID int64, epoch int16, commit bool) (int64, error) {
+// stable offset back for good). Appending and waiting are apart so that
+// the markers of a WriteTxnMarkers are appended together and their waits
+// overlap.
+func (b *Broker) appendMarker(p *partition, producerID int64, epoch int16, commit bool) (int64, func(context.Context) error, error) {
 	rp := p.repl.Load()
 	if rp == nil {
-		return -1, kerr.NotLeaderForPartition
+		return -1, nil, kerr.NotLeaderForPartition
 	}
 	var off int64
 	err := rp.AppendAsLeader(-1, func(leaderEpoch int32) error {
@@ -469,10 +471,10 @@ func (b *Broker) markerCommitted(ctx context.Context, p *partition, producerID i
 		return err
 	})
 	if err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	p.notify()
-	return off, awaitCommitted(ctx, rp, off+1)
+	return off, func(ctx context.Context) error { return awaitCommitted(ctx, rp, off+1) }, nil
 }
 
 // awaitCommitted waits, at most internalCommitTimeout, for rp's high

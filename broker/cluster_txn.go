@@ -31,7 +31,7 @@ func (c *cluster) partitionLeader(topic string, partition int32) int32 {
 
 // forwardMarker writes one marker on the partition's leader.
 func (c *cluster) forwardMarker(ctx context.Context, leader int32, topic string, partition int32, producerID int64, epoch int16, commit bool) error {
-	cl, err := c.clientOn(leader, chanTxn)
+	cl, err := c.clientOn(leader, chanTxnMarkers)
 	if err != nil {
 		return err
 	}
@@ -52,9 +52,19 @@ func (c *cluster) forwardMarker(ctx context.Context, leader int32, topic string,
 }
 
 // handleWriteTxnMarkers writes markers a transaction coordinator sends to
-// this node for the partitions it leads.
+// this node for the partitions it leads: it appends them all, then
+// answers once each is committed, without holding back the connection's
+// next requests meanwhile (the coordinator sends the markers of a
+// transaction together, as Kafka's does; waiting for each in turn made a
+// transaction over many partitions take a high watermark round trip per
+// partition).
 func (b *Broker) handleWriteTxnMarkers(rc *reqCtx, req *kmsg.WriteTxnMarkersRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	type pending struct {
+		m, t, p int // indexes in the response
+		done    func(context.Context) error
+	}
+	var waits []pending
 	for _, m := range req.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
 		rm.ProducerID = m.ProducerID
@@ -66,14 +76,30 @@ func (b *Broker) handleWriteTxnMarkers(rc *reqCtx, req *kmsg.WriteTxnMarkersRequ
 				rp.Partition = p
 				if l := b.cluster.checkLeader(t.Topic, p, -1); l.code != 0 {
 					rp.ErrorCode = l.code
-				} else if err := (txnBackend{b}).writeMarkerHere(rc.ctx, t.Topic, p, m.ProducerID, m.ProducerEpoch, m.Committed); err != nil {
+				} else if done, err := (txnBackend{b}).startMarker(t.Topic, p, m.ProducerID, m.ProducerEpoch, m.Committed); err != nil {
 					rp.ErrorCode = errorCode(err)
+				} else {
+					waits = append(waits, pending{len(resp.Markers), len(rm.Topics), len(rt.Partitions), done})
 				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			rm.Topics = append(rm.Topics, rt)
 		}
 		resp.Markers = append(resp.Markers, rm)
+	}
+	if len(waits) > 0 {
+		// Markers are few next to produces: one goroutine waits for a
+		// request's markers in turn.
+		rc.await = func(complete func()) {
+			go func() {
+				for _, w := range waits {
+					if err := w.done(rc.ctx); err != nil {
+						resp.Markers[w.m].Topics[w.t].Partitions[w.p].ErrorCode = errorCode(err)
+					}
+				}
+				complete()
+			}()
+		}
 	}
 	return resp, nil
 }
@@ -165,7 +191,7 @@ func (c *cluster) verifiedAppend(txnID string, producerID int64, epoch int16, to
 // producer's ongoing transaction (AddPartitionsToTxn, VerifyOnly).
 func (c *cluster) verifyWithCoordinator(txnID string, producerID int64, epoch int16, topic string, partition int32) *kerr.Error {
 	leader := c.partitionLeader(txnStateTopic, c.b.coord.txns.TxnPartitionFor(txnID))
-	cl, err := c.clientOn(leader, chanTxn)
+	cl, err := c.clientOn(leader, chanTxnVerify)
 	if err != nil {
 		return kerr.NotCoordinator
 	}

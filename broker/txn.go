@@ -130,32 +130,54 @@ func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partit
 	return s.writeMarkerHere(ctx, topicName, partition, producerID, epoch, commit)
 }
 
-// writeMarkerHere writes a marker to this node's log of the partition.
+// writeMarkerHere writes a marker to this node's log of the partition and
+// waits until it is done (startMarker).
 func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
+	done, err := s.startMarker(topicName, partition, producerID, epoch, commit)
+	if err != nil {
+		return err
+	}
+	return done(ctx)
+}
+
+// startMarker appends a marker to this node's log of the partition and
+// returns the wait until it is done: on a cluster committed (the high
+// watermark passed it), and in __consumer_offsets applied to the group
+// coordinator's pending transactional offsets.
+func (s txnBackend) startMarker(topicName string, partition int32, producerID int64, epoch int16, commit bool) (func(context.Context) error, error) {
 	t := s.b.topics.get(topicName)
 	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
 		s.b.log.Info("transaction marker for a partition that no longer exists", "topic", topicName, "partition", partition, "producer_id", producerID)
-		return nil
+		return func(context.Context) error { return nil }, nil
 	}
 	p := t.partitions[partition]
 	if c := s.b.cluster; c != nil {
 		c.verified.ended(topicName, partition, producerID)
+		if h := c.beforeMarker.Load(); h != nil {
+			(*h)(topicName, partition)
+		}
 	}
 	var off int64
 	var err error
+	committed := func(context.Context) error { return nil }
 	if s.b.cluster != nil {
-		off, err = s.b.markerCommitted(ctx, p, producerID, epoch, commit)
+		off, committed, err = s.b.appendMarker(p, producerID, epoch, commit)
 	} else {
 		off, err = p.log.WriteMarker(producerID, epoch, commit, 0, -1)
 		p.notify()
 	}
 	if err != nil {
-		return fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
+		return nil, fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
 	}
-	if topicName != offsetsTopic {
-		return nil
-	}
-	return s.b.coord.groups.CompleteTxnOffsets(ctx, partition, producerID, commit, off)
+	return func(ctx context.Context) error {
+		if err := committed(ctx); err != nil {
+			return fmt.Errorf("writing a marker to %s-%d: %w", topicName, partition, err)
+		}
+		if topicName != offsetsTopic {
+			return nil
+		}
+		return s.b.coord.groups.CompleteTxnOffsets(ctx, partition, producerID, commit, off)
+	}, nil
 }
 
 // replayTxnState yields every record of a partition of __transaction_state

@@ -35,6 +35,9 @@ type processCluster struct {
 	links map[[2]int]*netproxy.Proxy
 	// starts counts node starts, naming CPU profiles.
 	starts int
+	// saslAddrs are the nodes' SASL_PLAINTEXT listeners (SCRAM-SHA-256),
+	// with clusterOptions.scram.
+	saslAddrs []string
 }
 
 // clusterOptions vary a processCluster.
@@ -44,6 +47,9 @@ type clusterOptions struct {
 	proxies bool
 	// props are more server.properties lines for every node.
 	props string
+	// scram adds a SASL_PLAINTEXT listener with SCRAM-SHA-256 to every
+	// node, as franz-go's CI sets up Kafka for its SCRAM tests.
+	scram bool
 }
 
 // freePort is an address (127.0.0.1:port) nothing listens on now, for a
@@ -74,10 +80,19 @@ func startClusterWith(t testing.TB, n int, o clusterOptions) *processCluster {
 		pc.addrs = append(pc.addrs, freePort(t))
 		ctrl[i] = freePort(t)
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrl[i]))
+		if o.scram {
+			pc.saslAddrs = append(pc.saslAddrs, freePort(t))
+		}
 	}
 	dir := t.TempDir()
 	for i := range n {
 		extra := o.props
+		var sasl string
+		if o.scram {
+			sasl = ",SASL_PLAINTEXT://" + pc.saslAddrs[i]
+			extra += "sasl.enabled.mechanisms=SCRAM-SHA-256\n" +
+				"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
+		}
 		if o.proxies {
 			var over []string
 			for j := range n {
@@ -93,8 +108,8 @@ func startClusterWith(t testing.TB, n int, o clusterOptions) *processCluster {
 process.roles=broker,controller
 node.id=%d
 controller.quorum.voters=%s
-listeners=PLAINTEXT://%s,CONTROLLER://%s
-advertised.listeners=PLAINTEXT://%s
+listeners=PLAINTEXT://%s,CONTROLLER://%s%s
+advertised.listeners=PLAINTEXT://%s%s
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
@@ -109,7 +124,7 @@ broker.heartbeat.interval.ms=200
 broker.session.timeout.ms=2000
 group.initial.rebalance.delay.ms=0
 kafkit.http.listen=
-%s`, i+1, strings.Join(voters, ","), pc.addrs[i], ctrl[i], pc.addrs[i], filepath.Join(dir, fmt.Sprintf("logs-%d", i+1)), extra)
+%s`, i+1, strings.Join(voters, ","), pc.addrs[i], ctrl[i], sasl, pc.addrs[i], sasl, filepath.Join(dir, fmt.Sprintf("logs-%d", i+1)), extra)
 		f := filepath.Join(dir, fmt.Sprintf("node%d.properties", i+1))
 		if err := os.WriteFile(f, []byte(props), 0o644); err != nil {
 			t.Fatal(err)

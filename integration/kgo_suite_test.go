@@ -42,21 +42,33 @@ func TestFranzGoSuite(t *testing.T) {
 		"offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n"), 0o600)
 	p := startProcess(t, exec.Command(bin, "--config", props, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--http", ""))
 
+	createKgoScramUser(t, p.addr)
+	runKgoSuite(t, p.addr, "KGO_TEST_SCRAM=kgo-scram:kgo-secret:256", "KGO_TEST_SCRAM_SEEDS="+saslAddr)
+}
+
+// createKgoScramUser creates the SCRAM user the suite's SCRAM tests log
+// in as (KGO_TEST_SCRAM), over PLAINTEXT with kafka-configs' --add-config.
+func createKgoScramUser(t *testing.T, addr string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if code := cli.Run(ctx, []string{"--bootstrap-server", p.addr, "kafka-configs", "--alter", "--entity-type", "users", "--entity-name", "kgo-scram",
+	if code := cli.Run(ctx, []string{"--bootstrap-server", addr, "kafka-configs", "--alter", "--entity-type", "users", "--entity-name", "kgo-scram",
 		"--add-config", "SCRAM-SHA-256=[iterations=4096,password=kgo-secret]"}, cli.IO{Out: &out, Err: &errOut}); code != 0 {
 		t.Fatalf("creating the SCRAM user: %s", errOut.String())
 	}
-
-	runKgoSuite(t, p.addr, "KGO_TEST_SCRAM=kgo-scram:kgo-secret:256", "KGO_TEST_SCRAM_SEEDS="+saslAddr)
 }
 
 // runKgoSuite runs franz-go's kgo tests against seeds, with topics of
 // replication factor 1 and env added; KAFKIT_KGO_RUN picks tests (-run).
 func runKgoSuite(t *testing.T, seeds string, env ...string) {
-	args := append([]string{"test", "-count=1", "-timeout", "15m"}, suiteRunArgs("KAFKIT_KGO_RUN")...)
+	// The suite's own timeout ends a minute before this test's, so that a
+	// hung suite still reports its goroutines here.
+	timeout := 15 * time.Minute
+	if d, ok := t.Deadline(); ok {
+		timeout = max(time.Until(d)-time.Minute, time.Minute)
+	}
+	args := append([]string{"test", "-count=1", "-timeout", timeout.String()}, suiteRunArgs("KAFKIT_KGO_RUN")...)
 	cmd := exec.Command("go", append(args, "github.com/twmb/franz-go/pkg/kgo")...)
 	cmd.Env = append(append(os.Environ(), "KGO_SEEDS="+seeds, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none"), env...)
 	out, err := cmd.CombinedOutput()

@@ -87,7 +87,8 @@ type TxnBackend interface {
 	// WriteTxnMarker writes a commit or abort marker of the producer to a
 	// partition, and for a __consumer_offsets partition makes the
 	// producer's pending transactional offsets committed (or drops them).
-	// A partition that no longer exists is not an error.
+	// A partition that no longer exists is not an error. The markers of a
+	// transaction are written concurrently.
 	WriteTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, commit bool) error
 	// NewProducerID allocates a producer id never handed out before.
 	NewProducerID() (int64, error)
@@ -418,13 +419,35 @@ func (c *TxnCoordinator) complete(ctx context.Context, t *txnMeta, commit bool) 
 			return e
 		}
 	}
+	// The markers are written together, as Kafka's marker channel manager
+	// sends them: one after the other, a transaction over many partitions
+	// held the lock for a marker round trip and a high watermark wait per
+	// partition (kgo's EndTxn timed out on a three-node cluster).
+	type marker struct {
+		topic     string
+		partition int32
+	}
+	var markers []marker
 	for _, topic := range slices.Sorted(maps.Keys(t.partitions)) {
 		for _, p := range slices.Sorted(maps.Keys(t.partitions[topic])) {
-			if err := c.backend.WriteTxnMarker(ctx, topic, p, t.producerID, t.epoch, commit); err != nil {
-				// The transaction stays prepared; the next Load (or a
-				// retried EndTxn) writes the markers again.
-				return fmt.Errorf("marker for %s-%d: %w", topic, p, err)
+			markers = append(markers, marker{topic, p})
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(markers))
+	for i, m := range markers {
+		wg.Go(func() {
+			if err := c.backend.WriteTxnMarker(ctx, m.topic, m.partition, t.producerID, t.epoch, commit); err != nil {
+				errs[i] = fmt.Errorf("marker for %s-%d: %w", m.topic, m.partition, err)
 			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			// The transaction stays prepared; the next Load (or a
+			// retried EndTxn) writes the markers again.
+			return err
 		}
 	}
 	next := t.clone()

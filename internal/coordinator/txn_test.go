@@ -1,11 +1,13 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"iter"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -65,6 +67,11 @@ func (f *fakeTxnBackend) takeMarkers() []txnMarker {
 	defer f.mu.Unlock()
 	m := f.markers
 	f.markers = nil
+	// A transaction's markers are written concurrently: in the
+	// coordinator's (topic, partition) order here.
+	slices.SortStableFunc(m, func(a, b txnMarker) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
 	return m
 }
 

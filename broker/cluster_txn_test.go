@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A transaction coordinator ending a transaction holds its lock while its
+// markers travel, and a partition leader's verification of a transactional
+// batch (AddPartitionsToTxn VerifyOnly) waits for that lock on the
+// coordinator's node. While node B's coordinator is held up writing a
+// marker and node A's verification waits for it, node A's coordinator
+// still gets its own marker written on node B at once. When markers and
+// verifications shared a connection, the marker queued behind the
+// verification (a node handles a connection's requests one at a time);
+// with node B's coordinator in turn waiting on a marker for node A, the
+// two coordinators deadlocked until the request timed out, and kgo's
+// TestTxnEtl never finished on three nodes.
+func TestClusterMarkersNotBehindVerifications(t *testing.T) {
+	c := steadyCluster(t)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "m", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("m", 3)
+	findCoordinator(t, cl, "tx-m", 1)
+	c.AwaitTopic(txnStateTopic, 50)
+	pa, pb := int32(0), int32(1)
+	a, b := c.Leader("m", pa), c.Leader("m", pb)
+	if a == b {
+		t.Fatalf("m-0 and m-1 both led by node %d, want two nodes", a)
+	}
+	// ids coordinated by b (held up) and by a (whose commit must not wait).
+	var held, free string
+	for i := 0; (held == "" || free == "") && i < 1000; i++ {
+		id := fmt.Sprintf("tx-m-%d", i)
+		switch c.Leader(txnStateTopic, c.Broker(a).coord.txns.TxnPartitionFor(id)) {
+		case b:
+			held = cmp.Or(held, id)
+		case a:
+			free = cmp.Or(free, id)
+		}
+	}
+	if held == "" || free == "" {
+		t.Fatalf("no transactional ids coordinated by nodes %d and %d", b, a)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	producer := func(id string) *kgo.Client {
+		p := clusterClient(t, c, kgo.TransactionalID(id), kgo.DefaultProduceTopic("m"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Partition: pb, Value: []byte(id)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hp, fp := producer(held), producer(free)
+
+	// Node b's first marker write (held's commit marker on m-1, which b
+	// leads) waits until release: b's coordinator holds its lock meanwhile.
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	hook := func(topic string, partition int32) {
+		if topic == "m" && partition == pb && first.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+	}
+	c.Broker(b).cluster.beforeMarker.Store(&hook)
+	var released atomic.Bool
+	unblock := func() {
+		if released.CompareAndSwap(false, true) {
+			close(release)
+		}
+	}
+	t.Cleanup(unblock)
+	heldDone := make(chan error, 1)
+	go func() { heldDone <- hp.EndTransaction(ctx, kgo.TryCommit) }()
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("node b never wrote held's marker")
+	}
+
+	// Node a verifies a batch of held's transaction with b, as its
+	// Produce handler does: the verification waits for b's lock.
+	go c.Broker(a).cluster.verifyWithCoordinator(held, 0, 0, "m", pa)
+	for deadline := time.Now().Add(10 * time.Second); !blockedIn("(*TxnCoordinator).VerifyPartitions"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the verification never reached node b's coordinator")
+		}
+	}
+
+	start := time.Now()
+	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer fcancel()
+	if err := fp.EndTransaction(fctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit coordinated by node %d with a marker for node %d, while node %d's coordinator is held: %v after %v", a, b, b, err, time.Since(start))
+	}
+	unblock()
+	if err := <-heldDone; err != nil {
+		t.Fatalf("commit of the held transaction once released: %v", err)
+	}
+}
+
+// blockedIn reports whether some goroutine of the process is inside fn
+// (the nodes of a TestCluster share the process).
+func blockedIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Contains(string(buf[:n]), fn)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// The markers of a transaction are written together: the coordinator
+// sends them at once and a leader appends those of its partitions before
+// waiting for their high watermarks, so ending a transaction over many
+// partitions costs about one high watermark wait, not one per partition
+// (with 31 partitions, kgo's EndTxn outlived its request timeout on three
+// loaded nodes). With replication paused from the first marker on, every
+// marker of the transaction is still appended.
+func TestClusterTxnMarkersTogether(t *testing.T) {
+	c, paused := replicationCluster(t, 3, map[string]string{"broker.session.timeout.ms": "10000"})
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "w", 9, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("w", 9)
+	findCoordinator(t, cl, "tx-w", 1)
+	c.AwaitTopic(txnStateTopic, 50)
+	led := map[int32][]int32{}
+	for p := int32(0); p < 9; p++ {
+		l := c.Leader("w", p)
+		led[l] = append(led[l], p)
+	}
+	var b int32
+	for id, ps := range led {
+		if len(ps) > len(led[b]) {
+			b = id
+		}
+	}
+	if len(led[b]) < 2 {
+		t.Fatalf("partitions of w by leader: %v, want one leading two or more", led)
+	}
+	var txnID string
+	for i := 0; txnID == "" && i < 1000; i++ {
+		id := fmt.Sprintf("tx-w-%d", i)
+		if c.Leader(txnStateTopic, c.Broker(b).coord.txns.TxnPartitionFor(id)) != b {
+			txnID = id
+		}
+	}
+	if txnID == "" {
+		t.Fatalf("no transactional id coordinated by a node other than %d", b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := clusterClient(t, c, kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("w"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range led[b] {
+		if err := p.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume := func() {
+		for _, f := range paused {
+			f.Store(false)
+		}
+	}
+	t.Cleanup(resume)
+	hook := func(topic string, _ int32) {
+		if topic == "w" {
+			for _, f := range paused {
+				f.Store(true)
+			}
+		}
+	}
+	c.Broker(b).cluster.beforeMarker.Store(&hook)
+	done := make(chan error, 1)
+	go func() { done <- p.EndTransaction(ctx, kgo.TryCommit) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var ends []int64
+		all := true
+		for _, part := range led[b] {
+			end := c.Broker(b).topics.partition("w", part).log.EndOffset()
+			ends = append(ends, end)
+			all = all && end == 2 // the record and the marker
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log ends of w's partitions %v on node %d: %v, want every marker appended while the first waits for its high watermark", led[b], b, ends)
+		}
+	}
+	resume()
+	if err := <-done; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}
