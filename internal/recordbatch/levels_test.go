@@ -173,6 +173,9 @@ func TestCodecsSurviveGC(t *testing.T) {
 			// the decompressed batch and the reader over its input
 			"decompression": func() error { _, err := Decompress(c, compressed); return err },
 		} {
+			if c == Zstd && what == "decompression" && raceEnabled {
+				continue // its pools lose entries at random under -race
+			}
 			allocs := testing.AllocsPerRun(5, func() {
 				runtime.GC()
 				runtime.GC()

@@ -1,0 +1,6 @@
+//go:build race
+
+package recordbatch
+
+// raceEnabled: the race detector drops sync.Pool entries at random.
+const raceEnabled = true
