@@ -20,10 +20,24 @@ type Key struct {
 }
 
 // Store keeps share-partition state durable: Save replaces a partition's
-// state, Delete drops it. Calls for one key never overlap.
+// state, Delete drops it. Calls for one key never overlap. leaderEpoch is
+// the epoch of the share-partition leader the state belongs to (0 on a
+// single node): on a cluster the share coordinator refuses writes of an
+// older leader (see ReadState).
 type Store interface {
-	Save(k Key, start int64, batches []StateBatch) error
+	Save(k Key, start int64, batches []StateBatch, leaderEpoch int32) error
 	Delete(k Key) error
+}
+
+// Loaded is a share-partition's durable state as a cluster's share
+// coordinator has it, read when a leader first serves the partition.
+type Loaded struct {
+	Found   bool // false: the group has no state for the partition yet
+	Start   int64
+	Batches []StateBatch
+	// LeaderEpoch is the epoch of the partition's leadership that read it:
+	// the leader's writes carry it.
+	LeaderEpoch int32
 }
 
 // GroupConfig is the configuration a group runs with: the broker's
@@ -42,6 +56,11 @@ type Config struct {
 	// MaxGroupSize is group.share.max.size; MaxSessions is
 	// group.share.max.share.sessions.
 	MaxGroupSize, MaxSessions int
+	// Read, when set (a cluster's share-partition leader), loads a
+	// share-partition's state the first time it is used: the leader holds
+	// only the partitions it serves, the durable state is elsewhere. Nil on
+	// a single node, where Load restored everything at start.
+	Read func(k Key) (Loaded, error)
 }
 
 // Manager is the broker's share-group state: groups and their members,
@@ -61,9 +80,12 @@ type Manager struct {
 
 // sharePart is one share-partition behind its lock; avail is closed (and
 // replaced) when records become available, waking long-polling fetches.
+// epoch is the leader epoch its state belongs to: on a leader, the one it
+// loaded the state at; on a share coordinator, the newest it has seen.
 type sharePart struct {
 	mu    sync.Mutex
 	p     *Partition
+	epoch int32
 	avail chan struct{}
 }
 
@@ -72,13 +94,14 @@ func NewManager(cfg Config) *Manager {
 	return &Manager{cfg: cfg, groups: map[string]*Group{}, sessions: map[sessionKey]*Session{}, parts: map[Key]*sharePart{}}
 }
 
-// Load restores one share-partition's durable state at startup; its group
+// Load restores one share-partition's durable state at startup (or, on a
+// cluster's share coordinator, when it takes over the group); its group
 // exists from then on (Empty until members join).
-func (m *Manager) Load(k Key, start int64, batches []StateBatch) {
+func (m *Manager) Load(k Key, start int64, batches []StateBatch, leaderEpoch int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.group(k.Group)
-	m.parts[k] = &sharePart{p: Restore(start, batches), avail: make(chan struct{})}
+	m.parts[k] = &sharePart{p: Restore(start, batches), epoch: leaderEpoch, avail: make(chan struct{})}
 }
 
 // Forget drops a share-partition restored by Load (a tombstone replayed
@@ -169,7 +192,7 @@ func (m *Manager) mutate(sp *sharePart, k Key, fn func(p *Partition) (released, 
 	if !changed {
 		return nil
 	}
-	if err := m.save(k, next); err != nil {
+	if err := m.save(k, sp.epoch, next); err != nil {
 		return err
 	}
 	sp.p = next
@@ -180,9 +203,9 @@ func (m *Manager) mutate(sp *sharePart, k Key, fn func(p *Partition) (released, 
 	return nil
 }
 
-func (m *Manager) save(k Key, p *Partition) error {
+func (m *Manager) save(k Key, epoch int32, p *Partition) error {
 	start, batches := p.Snapshot()
-	return m.cfg.Store.Save(k, start, batches)
+	return m.cfg.Store.Save(k, start, batches, epoch)
 }
 
 func (p *Partition) clone() *Partition {
@@ -224,12 +247,29 @@ func (m *Manager) part(k Key, init func() int64) (*sharePart, error) {
 	m.mu.Lock()
 	sp := m.parts[k]
 	m.mu.Unlock()
-	if sp != nil || init == nil {
+	if sp != nil || (init == nil && m.cfg.Read == nil) {
 		return sp, nil
 	}
-	p := NewPartition(init())
-	if err := m.save(k, p); err != nil {
-		return nil, err
+	var p *Partition
+	var epoch int32
+	if m.cfg.Read != nil {
+		l, err := m.cfg.Read(k)
+		if err != nil {
+			return nil, err
+		}
+		if l.Found {
+			p, epoch = Restore(l.Start, l.Batches), l.LeaderEpoch
+		} else if init == nil {
+			return nil, nil
+		} else {
+			epoch = l.LeaderEpoch
+		}
+	}
+	if p == nil {
+		p = NewPartition(init())
+		if err := m.save(k, epoch, p); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -237,7 +277,7 @@ func (m *Manager) part(k Key, init func() int64) (*sharePart, error) {
 		return cur, nil
 	}
 	m.group(k.Group)
-	sp = &sharePart{p: p, avail: make(chan struct{})}
+	sp = &sharePart{p: p, epoch: epoch, avail: make(chan struct{})}
 	m.parts[k] = sp
 	return sp, nil
 }
@@ -266,6 +306,12 @@ func (m *Manager) Acknowledge(k Key, member string, batches []AckBatch, now time
 		return released, e == nil
 	})
 	if err != nil {
+		// A cluster's leader passes on the share coordinator's answer
+		// (a newer leader fenced this one, the coordinator moving).
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			return ke
+		}
 		return kerr.KafkaStorageError
 	}
 	return kerrOut
@@ -298,7 +344,7 @@ func (m *Manager) Acquire(k Key, f Fetch, now time.Time) ([]Range, <-chan struct
 	if sp.p.Start() < f.LogStart {
 		next := sp.p.clone()
 		next.MoveStart(f.LogStart)
-		if err := m.save(k, next); err != nil {
+		if err := m.save(k, sp.epoch, next); err != nil {
 			return nil, sp.avail, err
 		}
 		sp.p = next
