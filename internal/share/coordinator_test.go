@@ -159,3 +159,53 @@ func TestCoordinatorDropGroups(t *testing.T) {
 		t.Fatalf("after dropping a: groups %+v", m.Groups())
 	}
 }
+
+// A leader forgets a share-partition no share session uses any more, so
+// that an offsets change at the coordinator (on a group without members)
+// is what the next consumer starts from.
+func TestLeaderEvictsIdlePartitions(t *testing.T) {
+	coord, _ := newCoordinator()
+	k := Key{Group: "g", Topic: topicA}
+	reads := 0
+	leader := NewManager(Config{GroupConfig: func(string) GroupConfig { return GroupConfig{Limits: lim} }, MaxSessions: 10,
+		Store: storeFunc(func(k Key, start int64, b []StateBatch, e int32) error {
+			if ke := coord.WriteState(k, e, start, b); ke != nil {
+				return ke
+			}
+			return nil
+		}),
+		Read: func(k Key) (Loaded, error) {
+			reads++
+			l, e := coord.ReadState(k, 1)
+			if e != nil {
+				return l, e
+			}
+			return l, nil
+		}})
+	now := time.Unix(100, 0)
+	tp := TP{Topic: topicA}
+	fetch := func(member string) []Range {
+		t.Helper()
+		if _, e := leader.FetchSession("g", member, 0, []TP{tp}, nil); e != nil {
+			t.Fatal(e)
+		}
+		r, _, err := leader.Acquire(k, Fetch{Member: member, HWM: 100, MaxRecords: 3, Init: func() int64 { return 0 }, Read: func(int64) (int64, error) { return 100, nil }}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	fetch("m1")
+	fetch("m2")
+	leader.CloseSession("g", "m1")
+	if reads != 1 {
+		t.Fatalf("%d reads while m2's session uses the partition", reads)
+	}
+	leader.CloseSession("g", "m2")
+	if e := coord.AlterOffsets(k, 50); e != nil {
+		t.Fatal(e)
+	}
+	if r := fetch("m3"); reads != 2 || len(r) != 1 || r[0].First != 50 {
+		t.Fatalf("after the sessions closed and the SPSO moved to 50: acquired %+v after %d reads", r, reads)
+	}
+}
