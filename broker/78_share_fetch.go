@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -359,26 +360,40 @@ func shareFetchAcks(req *kmsg.ShareFetchRequest, renew bool) ([]shareAck, *kerr.
 // code: UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION for partitions that
 // do not exist, NOT_LEADER_OR_FOLLOWER (with the leader) for partitions
 // this node does not lead, INVALID_RECORD_STATE for records the member
-// does not hold.
+// does not hold. The partitions' acknowledgements are applied in
+// parallel: on a cluster each waits for its state to be replicated.
 func (b *Broker) applyShareAcks(group, member string, acks []shareAck, report func(share.TP, int16, shareLeader)) {
 	now := time.Now()
-	for _, a := range acks {
+	codes := make([]int16, len(acks))
+	leaders := make([]shareLeader, len(acks))
+	var wg sync.WaitGroup
+	for i, a := range acks {
+		leaders[i] = noShareLeader
 		t, p := b.sharePartition(a.tp.Topic, a.tp.Partition)
 		switch {
 		case t == nil:
-			report(a.tp, kerr.UnknownTopicID.Code, noShareLeader)
+			codes[i] = kerr.UnknownTopicID.Code
 		case p == nil:
-			report(a.tp, kerr.UnknownTopicOrPartition.Code, noShareLeader)
+			codes[i] = kerr.UnknownTopicOrPartition.Code
 		default:
 			if code, leader, epoch := b.shareNotLeader(t, a.tp.Partition); code != 0 {
-				report(a.tp, code, shareLeader{leader, epoch})
+				codes[i], leaders[i] = code, shareLeader{leader, epoch}
 				continue
 			}
-			var code int16
-			if e := b.share.Acknowledge(share.Key{Group: group, Topic: a.tp.Topic, Partition: a.tp.Partition}, member, a.batches, now); e != nil {
-				code = e.Code
+			ack := func() {
+				if e := b.share.Acknowledge(share.Key{Group: group, Topic: a.tp.Topic, Partition: a.tp.Partition}, member, a.batches, now); e != nil {
+					codes[i] = e.Code
+				}
 			}
-			report(a.tp, code, noShareLeader)
+			if b.cluster == nil || len(acks) == 1 {
+				ack()
+				continue
+			}
+			wg.Go(ack)
 		}
+	}
+	wg.Wait()
+	for i, a := range acks {
+		report(a.tp, codes[i], leaders[i])
 	}
 }

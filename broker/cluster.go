@@ -335,7 +335,6 @@ const (
 	chanLifecycle              // BrokerRegistration, BrokerHeartbeat
 	chanAlterPartition         // the replica manager's ISR changes
 	chanTxn                    // transaction markers and verifications
-	chanShare                  // share-partition state to share coordinators
 )
 
 type clientKey struct {

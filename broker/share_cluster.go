@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -281,7 +282,7 @@ func (s shareLeaderStore) read(k share.Key) (share.Loaded, error) {
 		rp.Partition, rp.LeaderEpoch = k.Partition, epoch
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := s.ask(ctx, node, req)
+		resp, err := s.ask(ctx, node, k, req)
 		if err != nil {
 			return err
 		}
@@ -326,7 +327,7 @@ func (s shareLeaderStore) Save(k share.Key, start int64, batches []share.StateBa
 		}
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := s.ask(ctx, node, req)
+		resp, err := s.ask(ctx, node, k, req)
 		if err != nil {
 			return err
 		}
@@ -341,10 +342,25 @@ func (s shareLeaderStore) Save(k share.Key, start int64, batches []share.StateBa
 // Delete is not a leader's: offsets are deleted at the coordinator.
 func (s shareLeaderStore) Delete(share.Key) error { return kerr.NotCoordinator }
 
-// ask sends req to node on the share channel; a node that cannot be
-// reached counts as a coordinator not available (retried).
-func (s shareLeaderStore) ask(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
-	cl, err := s.b.cluster.clientOn(node, chanShare)
+// shareConns is how many connections a leader keeps to each share
+// coordinator. A node answers a connection's requests one at a time and a
+// write is answered once replicated, so one connection would make every
+// share-partition's writes wait for each other's replication; a key keeps
+// to one connection, its writes being one at a time anyway.
+const shareConns = 8
+
+// chanShare is the first of the shareConns channels (see channel) of
+// share-partition state, clear of cluster.go's.
+const chanShare channel = 64
+
+// ask sends req about k to node on k's share channel; a node that cannot
+// be reached counts as a coordinator not available (retried).
+func (s shareLeaderStore) ask(ctx context.Context, node int32, k share.Key, req kmsg.Request) (kmsg.Response, error) {
+	h := fnv.New32a()
+	h.Write([]byte(k.Group))
+	h.Write(k.Topic[:])
+	ch := chanShare + channel(int32(h.Sum32()%shareConns+uint32(k.Partition))%shareConns)
+	cl, err := s.b.cluster.clientOn(node, ch)
 	if err != nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
