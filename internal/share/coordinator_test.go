@@ -209,3 +209,76 @@ func TestLeaderEvictsIdlePartitions(t *testing.T) {
 		t.Fatalf("after the sessions closed and the SPSO moved to 50: acquired %+v after %d reads", r, reads)
 	}
 }
+
+// A cluster leader applies a change at once and writes it behind: a fetch
+// of the partition is not held up by a write in flight, and the changes
+// made meanwhile go in one next write; an acknowledgement returns once a
+// write holding it is durable.
+func TestLeaderWritesBehind(t *testing.T) {
+	k := Key{Group: "g", Topic: topicA}
+	release := make(chan struct{})
+	saves := make(chan int64, 10)
+	block := false
+	leader := NewManager(Config{GroupConfig: func(string) GroupConfig { return GroupConfig{Limits: lim} }, MaxSessions: 10,
+		Store: storeFunc(func(_ Key, start int64, _ []StateBatch, _ int32) error {
+			if block {
+				<-release
+			}
+			saves <- start
+			return nil
+		}),
+		Read: func(Key) (Loaded, error) { return Loaded{}, nil }})
+	now := time.Unix(100, 0)
+	read := func(int64) (int64, error) { return 100, nil }
+	if _, _, err := leader.Acquire(k, Fetch{Member: "m", HWM: 100, MaxRecords: 6, Init: func() int64 { return 0 }, Read: read}, now); err != nil {
+		t.Fatal(err)
+	}
+	<-saves // the initial state
+	block = true
+	acked := make(chan *kerr.Error, 3)
+	go func() { acked <- leader.Acknowledge(k, "m", accept(0, 1), now) }()
+	for !writing(leader, k) {
+		time.Sleep(time.Millisecond)
+	}
+	// Write 1 (0-1) is in flight: a fetch goes on, two more acknowledgements wait.
+	if r, _, err := leader.Acquire(k, Fetch{Member: "m", HWM: 100, MaxRecords: 2, Read: read}, now); err != nil || len(r) != 1 || r[0].First != 6 {
+		t.Fatalf("fetch during a write: %+v %v", r, err)
+	}
+	go func() { acked <- leader.Acknowledge(k, "m", accept(2, 3), now) }()
+	go func() { acked <- leader.Acknowledge(k, "m", accept(4, 5), now) }()
+	for version(leader, k) < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case e := <-acked:
+		t.Fatalf("an acknowledgement returned before its write: %v", e)
+	default:
+	}
+	close(release)
+	for range 3 {
+		if e := <-acked; e != nil {
+			t.Fatal(e)
+		}
+	}
+	if first, second := <-saves, <-saves; first != 2 || second != 6 || len(saves) != 0 {
+		t.Fatalf("writes of SPSO %d and %d, %d more: want 2 then 6 in one", first, second, len(saves))
+	}
+}
+
+func writing(m *Manager, k Key) bool {
+	m.mu.Lock()
+	sp := m.parts[k]
+	m.mu.Unlock()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.w.writing
+}
+
+func version(m *Manager, k Key) uint64 {
+	m.mu.Lock()
+	sp := m.parts[k]
+	m.mu.Unlock()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.w.version
+}

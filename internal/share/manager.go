@@ -87,6 +87,21 @@ type sharePart struct {
 	p     *Partition
 	epoch int32
 	avail chan struct{}
+	// w is a cluster leader's write-behind of p (see mutate).
+	w writeBehind
+}
+
+// writeBehind coalesces a cluster leader's writes of one share-partition:
+// each change is applied at once and numbered (version); one write at a
+// time saves the newest state, which holds every change before it, so a
+// change waits for at most the write in flight and the next one, however
+// many changes came meanwhile.
+type writeBehind struct {
+	version, saved uint64 // the newest change; the newest one durable
+	failed         uint64 // changes up to it failed to be written (err)
+	err            error
+	writing        bool
+	done           chan struct{} // closed (and replaced) after each write
 }
 
 // NewManager returns an empty Manager; Load restores durable state.
@@ -177,14 +192,26 @@ func compareKeys(a, b Key) int {
 // its share session ended.
 func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Limits) {
 	for k, sp := range parts {
-		m.mutate(sp, k, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim) })
+		// Waited for: a session's partitions may be forgotten next
+		// (evictIdle), and what the next leader or an offsets change
+		// sees must not be overwritten by a late release.
+		m.mutate(sp, k, true, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim) })
 	}
 }
 
 // mutate applies fn to a copy of the partition's state, saves it if fn
 // changed it and only then makes it current, so a failed write leaves the
 // state as it was durably; waiters are woken if records became available.
-func (m *Manager) mutate(sp *sharePart, k Key, fn func(p *Partition) (released, changed bool)) error {
+//
+// A cluster's leader (Config.Read set), whose writes go to the share
+// coordinator and wait for replication, makes the change current at once
+// instead and has it written behind (writeBehind), so that fetches and
+// other acknowledgements of the partition go on meanwhile; with wait it
+// returns once a write holding the change is durable, or failed. A change
+// whose write failed stays current and goes with the next write: its
+// outcome is unknown to the caller, as after a timeout, and at-least-once
+// still holds (a deposed leader's changes are read by no one).
+func (m *Manager) mutate(sp *sharePart, k Key, wait bool, fn func(p *Partition) (released, changed bool)) error {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	next := sp.p.clone()
@@ -192,15 +219,64 @@ func (m *Manager) mutate(sp *sharePart, k Key, fn func(p *Partition) (released, 
 	if !changed {
 		return nil
 	}
-	if err := m.save(k, sp.epoch, next); err != nil {
-		return err
+	if m.cfg.Read == nil {
+		if err := m.save(k, sp.epoch, next); err != nil {
+			return err
+		}
 	}
 	sp.p = next
 	if released {
 		close(sp.avail)
 		sp.avail = make(chan struct{})
 	}
+	if m.cfg.Read == nil {
+		return nil
+	}
+	w := &sp.w
+	w.version++
+	mine := w.version
+	if w.done == nil {
+		w.done = make(chan struct{})
+	}
+	if !w.writing {
+		w.writing = true
+		go m.writeBehind(sp, k)
+	}
+	for wait {
+		switch {
+		case w.saved >= mine:
+			return nil
+		case w.failed >= mine:
+			return w.err
+		}
+		done := w.done
+		sp.mu.Unlock()
+		<-done
+		sp.mu.Lock()
+	}
 	return nil
+}
+
+// writeBehind writes sp's newest state until what is durable is current.
+func (m *Manager) writeBehind(sp *sharePart, k Key) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	w := &sp.w
+	for w.saved < w.version && w.failed < w.version {
+		v, epoch := w.version, sp.epoch
+		start, batches := sp.p.Snapshot()
+		sp.mu.Unlock()
+		err := m.cfg.Store.Save(k, start, batches, epoch)
+		sp.mu.Lock()
+		if err != nil {
+			w.failed, w.err = v, err
+		} else {
+			w.saved = v
+		}
+		close(w.done)
+		w.done = make(chan struct{})
+	}
+	w.writing = false
 }
 
 func (m *Manager) save(k Key, epoch int32, p *Partition) error {
@@ -237,7 +313,7 @@ func (m *Manager) Tick(now time.Time) {
 	}
 	for k, sp := range parts {
 		lim := m.cfg.GroupConfig(k.Group).Limits
-		m.mutate(sp, k, func(p *Partition) (bool, bool) { return p.Expire(now, lim) })
+		m.mutate(sp, k, false, func(p *Partition) (bool, bool) { return p.Expire(now, lim) })
 	}
 }
 
@@ -300,7 +376,7 @@ func (m *Manager) Acknowledge(k Key, member string, batches []AckBatch, now time
 	}
 	lim := m.cfg.GroupConfig(k.Group).Limits
 	var kerrOut *kerr.Error
-	err := m.mutate(sp, k, func(p *Partition) (bool, bool) {
+	err := m.mutate(sp, k, true, func(p *Partition) (bool, bool) {
 		released, e := p.Acknowledge(member, batches, now, lim)
 		kerrOut = e
 		return released, e == nil
@@ -454,7 +530,7 @@ func (m *Manager) AlterOffsets(k Key, offset int64) *kerr.Error {
 	if err != nil {
 		return kerr.KafkaStorageError
 	}
-	if err := m.mutate(sp, k, func(p *Partition) (bool, bool) { p.Reset(offset); return true, true }); err != nil {
+	if err := m.mutate(sp, k, true, func(p *Partition) (bool, bool) { p.Reset(offset); return true, true }); err != nil {
 		return kerr.KafkaStorageError
 	}
 	return nil
