@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,21 @@ import (
 
 // setGroupConfig sets a GROUP config resource's values through cl and
 // waits until every node of c reads them.
-func setGroupConfig(t *testing.T, c *TestCluster, cl *kgo.Client, group string, kvs ...string) {
+func setGroupConfig(t testing.TB, c *TestCluster, cl *kgo.Client, group string, kvs ...string) {
+	t.Helper()
+	alterGroupConfigs(t, cl, group, kvs...)
+	c.await("group configs on every node", func(b *Broker) bool {
+		for i := 0; i < len(kvs); i += 2 {
+			if b.groupConfigs.get(group, kvs[i]) != kvs[i+1] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// alterGroupConfigs sets a GROUP config resource's values through cl.
+func alterGroupConfigs(t testing.TB, cl *kgo.Client, group string, kvs ...string) {
 	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
@@ -29,14 +44,6 @@ func setGroupConfig(t *testing.T, c *TestCluster, cl *kgo.Client, group string, 
 	if err != nil || resp.Resources[0].ErrorCode != 0 {
 		t.Fatalf("setting group configs: %v %+v", err, resp)
 	}
-	c.await("group configs on every node", func(b *Broker) bool {
-		for i := 0; i < len(kvs); i += 2 {
-			if b.groupConfigs.get(group, kvs[i]) != kvs[i+1] {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // otherNode is a running node of c other than the ones given.
@@ -217,4 +224,89 @@ func TestClusterShareGroupLeaderMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	shareConsume(t, consumer, func(*kgo.Record) {}, accepted, func() bool { return len(accepted) == total+20 })
+}
+
+// BenchmarkShareConsume runs kgo share consumers that accept every record
+// of a 3-partition topic, on one node and on a three-node cluster (RF 3),
+// and reports records/s: the cost of the share state's replicated writes.
+//
+//	go test -run '^$' -bench BenchmarkShareConsume -benchtime 1x ./broker/
+func BenchmarkShareConsume(b *testing.B) {
+	const topic, group, total, consumers = "share-bench", "share-bench-g", 30000, 3
+	run := func(b *testing.B, seeds []string, setup func(cl *kgo.Client)) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		setup(cl)
+		var recs []*kgo.Record
+		for i := range total {
+			recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i))})
+		}
+		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		var wg sync.WaitGroup
+		for range consumers {
+			c, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					var batch []string
+					c.PollFetches(ctx).EachRecord(func(r *kgo.Record) { r.Ack(kgo.AckAccept); batch = append(batch, string(r.Value)) })
+					if c.FlushAcks(ctx) != nil {
+						continue
+					}
+					mu.Lock()
+					for _, v := range batch {
+						seen[v] = true
+					}
+					if len(seen) == total {
+						cancel()
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(seen) != total {
+			b.Fatalf("%d of %d records accepted in 2 minutes", len(seen), total)
+		}
+		b.ReportMetric(float64(total)/time.Since(start).Seconds(), "records/s")
+	}
+	create := func(b *testing.B, cl *kgo.Client, rf int16) {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 3, rf
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			b.Fatalf("creating %s: %v %+v", topic, err, resp)
+		}
+	}
+	b.Run("node", func(b *testing.B) {
+		br := NewTest(b)
+		run(b, []string{br.Addr()}, func(cl *kgo.Client) {
+			create(b, cl, 1)
+			alterGroupConfigs(b, cl, group, "share.auto.offset.reset", "earliest")
+		})
+	})
+	b.Run("cluster", func(b *testing.B) {
+		c := NewTestCluster(b, 3, WithConfig(func(cfg *Config) { cfg.BrokerSessionTimeoutMs = 10000 }))
+		run(b, c.Addrs(), func(cl *kgo.Client) {
+			create(b, cl, 3)
+			c.AwaitTopic(topic, 3)
+			setGroupConfig(b, c, cl, group, "share.auto.offset.reset", "earliest")
+		})
+	})
 }

@@ -201,7 +201,8 @@ func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Lim
 
 // mutate applies fn to a copy of the partition's state, saves it if fn
 // changed it and only then makes it current, so a failed write leaves the
-// state as it was durably; waiters are woken if records became available.
+// state as it was durably; waiters are woken if records became available
+// or the window moved on.
 //
 // A cluster's leader (Config.Read set), whose writes go to the share
 // coordinator and wait for replication, makes the change current at once
@@ -224,8 +225,11 @@ func (m *Manager) mutate(sp *sharePart, k Key, wait bool, fn func(p *Partition) 
 			return err
 		}
 	}
+	// A moved SPSO frees room in the window of group.share.partition.
+	// max.record.locks: a fetch waiting on a full window may acquire now.
+	advanced := next.Start() > sp.p.Start()
 	sp.p = next
-	if released {
+	if released || advanced {
 		close(sp.avail)
 		sp.avail = make(chan struct{})
 	}
