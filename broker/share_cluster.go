@@ -495,7 +495,7 @@ func validStateBatches(start int64, batches []kmsg.WriteShareGroupStateRequestTo
 	return true
 }
 
-// shareEndpoints adds the KIP-951 NodeEndpoints of the leaders a
+// shareFetchEndpoints adds the KIP-951 NodeEndpoints of the leaders a
 // ShareFetch response points to.
 func (c *cluster) shareFetchEndpoints(rc *reqCtx, resp *kmsg.ShareFetchResponse) {
 	for _, br := range c.leadersNamed(rc, func(yield func(int16, int32)) {
