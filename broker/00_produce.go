@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -99,8 +100,14 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 	}
 	if len(waits) > 0 {
 		// acks=all: answered once the high watermark passes every
-		// partition's records, while the connection goes on reading.
-		rc.await = func() { awaitAcks(rc.ctx, time.Duration(req.TimeoutMillis)*time.Millisecond, waits, failProduce(resp)) }
+		// partition's records, while the connection goes on reading. The
+		// response outlives the request's frame, which the connection
+		// reads the next request into: it takes its topic names with it.
+		for i := range resp.Topics {
+			resp.Topics[i].Topic = strings.Clone(resp.Topics[i].Topic)
+		}
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		rc.await = func(complete func()) { awaitAcks(rc.ctx, timeout, waits, failProduce(resp), complete) }
 	}
 	return resp, nil
 }

@@ -39,10 +39,12 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	}()
 	for {
 		resp.Topics = resp.Topics[:0]
-		total, parts, failed := fill(rc, fc.targets, req, resp)
+		total, parts, now := fill(rc, fc.targets, req, resp)
 		// As Kafka, a partition error (OFFSET_OUT_OF_RANGE, an unknown
-		// topic...) is answered at once rather than after max wait.
-		if failed || int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
+		// topic...) is answered at once rather than after max wait, and
+		// so is a read that more data follows in the next segment (see
+		// fillFetch).
+		if now || int64(total) >= int64(req.MinBytes) || !time.Now().Before(deadline) || rc.ctx.Err() != nil {
 			if fc.session != nil {
 				b.fetchSessions.respond(&fc, resp, rc.version)
 			}
@@ -81,8 +83,11 @@ func (b *Broker) fetchTopic(rc *reqCtx, k sessionKey) *topic {
 
 // fillFetch reads every target into resp (consecutive targets of one topic
 // share a response topic) and returns the bytes gathered, the partitions
-// that exist (for long-poll wake-ups) and whether any partition failed.
-func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (total int, parts []*partition, failed bool) {
+// that exist (for long-poll wake-ups) and whether to answer without waiting
+// for fetch.min.bytes: a partition failed, or a partition's read stopped
+// at the end of a segment with more readable records after it (Kafka's
+// DelayedFetch case F, see storage.Log.ReadsPastSegment).
+func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (total int, parts []*partition, now bool) {
 	maxBytes := req.MaxBytes
 	if rc.version < 3 || maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
@@ -140,6 +145,8 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			if readCommitted {
 				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
+			// With fetch.min.bytes 1, any data read answers the fetch.
+			now = now || req.MinBytes > 1 && p.log.ReadsPastSegment(tg.offset, readCommitted)
 			limit := min(tg.maxBytes, maxBytes-int32(total))
 			if limit <= 0 && total > 0 {
 				break
@@ -181,10 +188,10 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			}
 			total += len(buf) - start
 		}
-		failed = failed || sp.ErrorCode != 0
+		now = now || sp.ErrorCode != 0
 		st.Partitions = append(st.Partitions, sp)
 	}
-	return total, parts, failed
+	return total, parts, now
 }
 
 // fetchChunk puts the partition's data in the response as a file chunk that

@@ -38,21 +38,26 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 			case b.cluster == nil && rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				off, ts, err := b.listOffset(t.partitions[rp.Partition], rp.Timestamp, req.IsolationLevel == 1)
+				p := t.partitions[rp.Partition]
+				// Kafka's lastFetchableOffset: a follower (ReplicaID ≥ 0)
+				// may see up to the log end, clients up to the high
+				// watermark, or the last stable offset under read_committed.
+				fetchable := p.log.HighWatermark()
+				switch {
+				case req.ReplicaID >= 0:
+					fetchable = p.log.EndOffset()
+				case req.IsolationLevel == 1:
+					fetchable = p.log.LastStableOffset()
+				}
+				off, ts, epoch, err := b.listOffset(p, rp.Timestamp, fetchable)
 				if err != nil {
 					sp.ErrorCode = errorCode(err)
 					break
 				}
-				if req.IsolationLevel == 1 && (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= t.partitions[rp.Partition].log.LastStableOffset() {
-					off, ts = -1, -1 // Kafka: read_committed finds only stable records
+				if (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= fetchable {
+					off, ts, epoch = -1, -1, -1 // records not committed (or not stable) yet are not found
 				}
-				if (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= t.partitions[rp.Partition].log.HighWatermark() {
-					off, ts = -1, -1 // nor anyone records not committed yet (a cluster's high watermark)
-				}
-				sp.Offset, sp.Timestamp = off, ts
-				if off >= 0 {
-					sp.LeaderEpoch = 0
-				}
+				sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, epoch
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -61,55 +66,59 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 	return resp, nil
 }
 
-// listOffset resolves one ListOffsets query to (offset, timestamp); (-1, -1)
-// when no record matches, as Kafka answers. Latest under read_committed is
-// the last stable offset.
-func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool) (int64, int64, error) {
+// listOffset resolves one ListOffsets query to (offset, timestamp, leader
+// epoch); (-1, -1, -1) when no record matches, as Kafka answers. Latest is
+// fetchable (see handleListOffsets) at the current leader epoch; the
+// earliest offset's epoch comes from the epoch cache, a found record's
+// from its batch, as Kafka's fetchOffsetByTimestamp.
+func (b *Broker) listOffset(p *partition, ts, fetchable int64) (int64, int64, int32, error) {
 	switch ts {
 	case tsLatest:
-		if readCommitted {
-			return p.log.LastStableOffset(), -1, nil
+		epoch := p.log.LatestEpoch()
+		if rp := p.repl.Load(); rp != nil {
+			epoch = rp.LeaderEpoch()
 		}
-		return p.log.HighWatermark(), -1, nil
+		return fetchable, -1, epoch, nil
 	case tsEarliest, tsEarliestLocal:
-		return p.log.StartOffset(), -1, nil
+		start := p.log.StartOffset()
+		return start, -1, p.log.EpochForOffset(start), nil
 	case tsLatestTiered:
-		return -1, -1, nil
+		return -1, -1, -1, nil
 	case tsMaxTimestamp:
 		batch, ok, err := p.log.MaxTimestampBatch()
 		if err != nil || !ok {
-			return -1, -1, err
+			return -1, -1, -1, err
 		}
 		return findRecord(batch, p.log.StartOffset(), func(recTS, maxTS int64) bool { return recTS == maxTS })
 	}
 	if ts < 0 {
-		return 0, 0, kerr.InvalidRequest
+		return 0, 0, -1, kerr.InvalidRequest
 	}
 	batch, ok, err := p.log.BatchForTimestamp(ts)
 	if err != nil || !ok {
-		return -1, -1, err
+		return -1, -1, -1, err
 	}
 	return findRecord(batch, p.log.StartOffset(), func(recTS, _ int64) bool { return recTS >= ts })
 }
 
 // findRecord decodes one stored batch and returns the first record at or
 // above start (DeleteRecords may cut a batch) for which match holds, with its
-// timestamp. Under LogAppendTime every record carries the batch's max
-// timestamp.
-func findRecord(raw []byte, start int64, match func(recTS, maxTS int64) bool) (int64, int64, error) {
+// timestamp and the batch's leader epoch (-1 when it has none). Under
+// LogAppendTime every record carries the batch's max timestamp.
+func findRecord(raw []byte, start int64, match func(recTS, maxTS int64) bool) (int64, int64, int32, error) {
 	r := recordbatch.NewReader(raw, recordbatch.ReadOptions{})
 	var batch recordbatch.Batch
 	if !r.Next(&batch) {
 		if err := r.Err(); err != nil {
-			return -1, -1, err
+			return -1, -1, -1, err
 		}
-		return -1, -1, nil
+		return -1, -1, -1, nil
 	}
 	for _, rec := range batch.Records {
 		ts := rec.Timestamp.UnixMilli()
 		if rec.Offset >= start && match(ts, batch.MaxTimestamp) {
-			return rec.Offset, ts, nil
+			return rec.Offset, ts, max(batch.PartitionLeaderEpoch, -1), nil
 		}
 	}
-	return -1, -1, nil
+	return -1, -1, -1, nil
 }

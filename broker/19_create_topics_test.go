@@ -49,3 +49,36 @@ func TestCreateTopicsManualAssignment(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateTopicsThenMetadata: on a single node a topic is in the metadata
+// with all its partitions, led by this node, once CreateTopics answers, as
+// Kafka's CreateTopics returns once the topic is in the metadata. (kafka-go's
+// waitForTopic logs "0 partitions" for a few seconds after its CreateTopics:
+// that is its Transport answering Metadata from a cache it refreshes every
+// 0-6 s, no request reaches the broker.)
+func TestCreateTopicsThenMetadata(t *testing.T) {
+	b := NewTest(t)
+	c := dial(t, b)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.SetVersion(7)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fresh", 3, 1
+	create.Topics = append(create.Topics, rt)
+	if got := c.roundTrip(create).(*kmsg.CreateTopicsResponse).Topics[0]; got.ErrorCode != 0 {
+		t.Fatalf("CreateTopics: error %d", got.ErrorCode)
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(12)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("fresh")
+	meta.Topics = append(meta.Topics, mt)
+	got := c.roundTrip(meta).(*kmsg.MetadataResponse).Topics[0]
+	if got.ErrorCode != 0 || len(got.Partitions) != 3 {
+		t.Fatalf("Metadata right after CreateTopics: error %d, %d partitions, want 3", got.ErrorCode, len(got.Partitions))
+	}
+	for _, p := range got.Partitions {
+		if p.ErrorCode != 0 || p.Leader != b.nodeID || len(p.ISR) != 1 {
+			t.Errorf("partition %d: error %d leader %d isr %v", p.Partition, p.ErrorCode, p.Leader, p.ISR)
+		}
+	}
+}

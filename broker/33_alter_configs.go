@@ -36,11 +36,18 @@ func (b *Broker) handleAlterConfigs(rc *reqCtx, req *kmsg.AlterConfigsRequest) (
 func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validateOnly bool, fn func(cur map[string]string) (map[string]string, error)) error {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
+		var cur map[string]string
 		t := b.topics.get(name)
-		if t == nil {
+		found := t != nil
+		if found {
+			cur = maps.Clone(t.configs)
+		} else if b.cluster != nil && b.cfg.controllerOnly() {
+			cur, found = b.cluster.imageTopicConfigs(name)
+		}
+		if !found {
 			return newTopicError(kerr.UnknownTopicOrPartition, "Topic %s does not exist", name)
 		}
-		next, err := fn(maps.Clone(t.configs))
+		next, err := fn(cur)
 		if err != nil {
 			return err
 		}

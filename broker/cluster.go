@@ -33,11 +33,15 @@ import (
 // A node with the controller role is a voter of the quorum; a broker-only
 // node follows the log as a Raft non-voter that the active controller adds
 // when it registers (AddNonvoter, KRaft's observers), on its first client
-// listener through the same RaftPreamble split. Controller-only nodes are
-// not supported yet.
+// listener through the same RaftPreamble split. A controller-only node
+// (process.roles=controller) is a voter that serves only its CONTROLLER
+// endpoint, with only the controller's APIs (cluster_controller_only.go):
+// it never registers as a broker, so it is in no Metadata answer, leads
+// and keeps no partition, and does not forward: not being the active
+// controller, it answers NOT_CONTROLLER, as Kafka's controllers do.
 //
-// A node opens a local log for every partition of every topic in the
-// image; the replicas' logs are kept by data replication
+// A broker node opens a local log for every partition of every topic in
+// the image; the replicas' logs are kept by data replication
 // (cluster_replica.go), the others stay empty.
 type cluster struct {
 	b      *Broker
@@ -96,6 +100,9 @@ type controllerState struct {
 	// appliedTerm is the Raft term whose predecessors' entries this
 	// node's image is known to have (see decide).
 	appliedTerm uint64
+	// balanceAt is when the next preferred leader election round is due
+	// (cluster_balance.go); only controllerLoop touches it.
+	balanceAt time.Time
 }
 
 func (c *Config) voters() map[int32]string {
@@ -116,7 +123,7 @@ func (b *Broker) startCluster() (err error) {
 	if c.peerOpts, err = b.cfg.controllerOpts(); err != nil {
 		return err
 	}
-	if _, err := b.cfg.interBrokerOpts(); err != nil {
+	if _, err := b.cfg.interBrokerOpts(); err != nil && !b.cfg.controllerOnly() {
 		return err // checked at start-up, as Kafka does, for the connections to the inter-broker listener
 	}
 	// A broker-only node is the quorum's observer: the controller sends
@@ -168,6 +175,11 @@ func (b *Broker) startCluster() (err error) {
 		// with this node's first client endpoint where one is named.
 		b.goStart(func() { b.acceptLoop(c.mux.Other(), ctl) })
 	}
+	if b.cfg.controllerOnly() {
+		c.wg.Add(1)
+		go c.controllerLoop()
+		return nil
+	}
 	c.wg.Add(4)
 	go c.brokerLoop()
 	go c.controllerLoop()
@@ -209,7 +221,7 @@ func (c *cluster) close() error {
 	close(c.stop)
 	c.wg.Wait()
 	c.repl.Close()
-	if !c.b.crash {
+	if !c.b.crash && !c.b.cfg.controllerOnly() {
 		c.writeCheckpoint()
 	}
 	c.clientsMu.Lock()
@@ -285,6 +297,11 @@ func (c *cluster) toController(ctx context.Context, req kmsg.Request, code func(
 
 // toControllerOn is toController over channel ch.
 func (c *cluster) toControllerOn(ctx context.Context, ch channel, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
+	if c.b.cfg.controllerOnly() {
+		// A controller that is not the active one answers NOT_CONTROLLER
+		// and the broker asks the next; it never forwards.
+		return nil, kerr.NotController
+	}
 	ids := slices.Sorted(maps.Keys(c.voters))
 	if id, ok := c.q.Controller(); ok {
 		ids = append([]int32{id}, ids...)

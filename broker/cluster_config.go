@@ -107,14 +107,22 @@ func (c *Config) controllerListen() string {
 	return ""
 }
 
-// clusterMode reports whether the config asks for a node of a cluster.
+// clusterMode reports whether the config asks for a node of a cluster: a
+// controller-only node always (its brokers are other nodes, even under a
+// single voter).
 func (c *Config) clusterMode() bool {
 	if len(c.ProcessRoles) == 0 {
 		return false
 	}
 	voters, _ := parseVoters(c.QuorumVoters)
 	_, self := voters[int32(c.BrokerID)]
-	return len(voters) > 1 || (len(voters) == 1 && !self)
+	return len(voters) > 1 || (len(voters) == 1 && (!self || c.controllerOnly()))
+}
+
+// controllerOnly reports process.roles=controller: a node that runs the
+// metadata quorum and the controller, and no broker.
+func (c *Config) controllerOnly() bool {
+	return slices.Equal(c.ProcessRoles, []string{"controller"})
 }
 
 // validateCluster checks the KRaft keys, naming the key at fault.
@@ -166,8 +174,7 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 // Kafka's rules (KafkaConfig.validateValues) and messages: a node with the
 // controller role is a voter, a broker-only node is not and names the
 // controllers' listener without listening on it, a controller-only node
-// listens on controller listeners only. Controller-only nodes that pass
-// them are refused for now.
+// listens on controller listeners only, every one of controller.listener.names.
 func (c *Config) validateRoles(voters map[int32]string, bad func(key, format string, args ...any)) {
 	ids := slices.Sorted(maps.Keys(voters))
 	_, voter := voters[int32(c.BrokerID)]
@@ -194,12 +201,14 @@ func (c *Config) validateRoles(voters map[int32]string, bad func(key, format str
 			bad("controller.listener.names", "controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role")
 		}
 	case "controller":
-		if others > 0 || ctl == 0 {
+		switch {
+		case others > 0:
 			bad("listeners", "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller")
+		case ctl == 0:
+			bad("controller.listener.names", "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role")
+		case ctl < len(c.controllerNames()):
+			bad("controller.listener.names", "controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role")
 		}
-	}
-	if slices.Equal(c.ProcessRoles, []string{"controller"}) {
-		bad("process.roles", "controller-only nodes are not supported yet: a kafkit controller is combined (broker,controller)")
 	}
 }
 

@@ -51,6 +51,24 @@ func TestClusterConfigKeys(t *testing.T) {
 	if err != nil || single.clusterMode() || single.Validate() != nil || single.Listen != ":9092" || single.AdvertisedAddr != "localhost:9092" {
 		t.Errorf("single node: err %v, cluster %v, validate %v, %+v", err, single.clusterMode(), single.Validate(), single)
 	}
+	// A controller-only node of a Kafka production layout: its one
+	// listener is the controller's, and inter.broker.listener.name left
+	// in from a broker's file does not matter, as in Kafka. A single
+	// controller-only voter is a cluster too: its brokers are other nodes.
+	for _, voters := range []string{"1@127.0.0.1:19093,2@127.0.0.1:19094,3@127.0.0.1:19095", "1@127.0.0.1:19093"} {
+		ctl, unknown, err := ConfigFromProperties(map[string]string{
+			"process.roles": "controller", "node.id": "1", "controller.quorum.voters": voters,
+			"listeners": "CONTROLLER://127.0.0.1:19093", "controller.listener.names": "CONTROLLER",
+			"listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT", "inter.broker.listener.name": "PLAINTEXT",
+			"log.dirs": t.TempDir(),
+		})
+		if err != nil || len(unknown) != 0 || !ctl.controllerOnly() || !ctl.clusterMode() || ctl.controllerListen() != "127.0.0.1:19093" {
+			t.Errorf("controller-only under %s: err %v, unknown %v, %+v", voters, err, unknown, ctl)
+		}
+		if err := ctl.Validate(); err != nil {
+			t.Errorf("controller-only under %s: Validate: %v", voters, err)
+		}
+	}
 	if d := DefaultConfig(); d.clusterMode() {
 		t.Error("the default config must be the single node")
 	}
@@ -86,7 +104,8 @@ func TestClusterConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2"}, "controller.listener.names: controller.listener.names must contain at least one value when running KRaft with just the broker role"},
 		{map[string]string{"process.roles": "broker", "node.id": "4", "controller.quorum.voters": "1@h:1,2@h:2", "controller.listener.names": "CONTROLLER", "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093"}, "controller.listener.names: controller.listener.names must not contain a value appearing in the 'listeners' configuration"},
 		{map[string]string{"process.roles": "controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093"}, "listeners: The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller"},
-		{map[string]string{"process.roles": "controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "listeners": "CONTROLLER://:9093"}, "process.roles: controller-only nodes are not supported yet"},
+		{map[string]string{"process.roles": "controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2"}, "controller.listener.names: controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role"},
+		{map[string]string{"process.roles": "controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "listeners": "CONTROLLER://:9093", "controller.listener.names": "CONTROLLER,CTL2", "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,CTL2:PLAINTEXT"}, "controller.listener.names: controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role"},
 		{map[string]string{"process.roles": "broker,controller", "controller.quorum.bootstrap.servers": "h:1,h:2"}, "controller.quorum.voters:"},
 		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@h:1,2@h:2", "broker.session.timeout.ms": "1000"}, "broker.session.timeout.ms:"},
 		{map[string]string{"kafkit.peer.address.overrides": "2@h"}, "kafkit.peer.address.overrides:"},

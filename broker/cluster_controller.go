@@ -189,10 +189,17 @@ func (b *Broker) handleBrokerHeartbeat(rc *reqCtx, req *kmsg.BrokerHeartbeatRequ
 		c.ctl.lastBeat[req.BrokerID] = time.Now()
 		switch {
 		case req.WantShutdown && !br.ShuttingDown:
-			return img.ShutDownBroker(req.BrokerID, unclean(img))
+			// Its leaderships move and it is fenced at once (Kafka's
+			// SHUTDOWN_NOW once it leads nothing, which it does not after
+			// these records): Metadata stops listing it now rather than a
+			// session timeout later, so clients holding it as a group or
+			// transaction coordinator look for the new one.
+			recs, err := img.ShutDownBroker(req.BrokerID, unclean(img))
+			fenced := true
+			return append(recs, &metadata.BrokerChange{ID: req.BrokerID, Epoch: br.Epoch, Fenced: &fenced}), err
 		case req.WantFence && !br.Fenced:
 			return img.FenceBroker(req.BrokerID, unclean(img))
-		case !req.WantFence && !req.WantShutdown && br.Fenced && caughtUp:
+		case !req.WantFence && !req.WantShutdown && br.Fenced && !br.ShuttingDown && caughtUp:
 			return img.UnfenceBroker(req.BrokerID)
 		}
 		return nil, nil
@@ -241,6 +248,7 @@ func (c *cluster) controllerLoop() {
 					c.ctl.lastBeat[id] = now
 				}
 			})
+			c.ctl.balanceAt = now.Add(c.balanceInterval())
 		}
 		c.ctl.active = active
 		bootstrap := active && len(c.bootstrap) > 0
@@ -269,6 +277,9 @@ func (c *cluster) controllerLoop() {
 			if err == nil {
 				c.b.log.Info("fenced broker: no heartbeat within broker.session.timeout.ms", "id", id)
 			}
+		}
+		if active {
+			c.maybeBalanceLeaders()
 		}
 	}
 }

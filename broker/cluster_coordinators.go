@@ -24,9 +24,9 @@ import (
 // NOT_COORDINATOR, the state is dropped) and the coordinators' writes to
 // it are refused. Loads and unloads run in the order of the metadata log,
 // on one goroutine (coordinatorLoop), so a broker that leads a partition
-// again reloads it from its log. What the log holds after a move is issue
-// 12's replication: without it a new leader's log of the partition is the
-// one it had, often empty.
+// again reloads it from its log, which replication made the old leader's
+// up to the high watermark at least (the controller elects only in-sync
+// replicas).
 
 // internalPartition is a partition of a coordinator's topic.
 type internalPartition struct {
@@ -45,15 +45,41 @@ type coordinatorMove struct {
 // internal partitions this broker leads, and queues the changes for
 // coordinatorLoop.
 type coordinatorMoves struct {
-	mu    sync.Mutex // guards led and queue
+	mu    sync.Mutex // guards caughtUp, led and queue
 	led   map[internalPartition]bool
 	queue []coordinatorMove
 	wake  chan struct{} // buffered 1: coordinatorLoop has work
+	// caughtUp latches once an applied image holds this run's own
+	// registration (see followCoordinators).
+	caughtUp bool
 }
 
 // followCoordinators queues the loads and unloads an applied batch
 // implies. It runs on raft's FSM goroutine (onApply) and must not block.
+//
+// Nothing is loaded until the image holds this run's registration: a
+// restarted node applies the metadata log from its start (or its last
+// snapshot), and the images on the way name it the leader of partitions
+// it led before it went down, at their old leader epochs. Loading those
+// would make it a second coordinator of state another node took over:
+// a stale log's PrepareCommit would get its markers written again, over
+// transactions the new coordinator has completed and the producer has
+// moved on from. The registration is applied after everything the
+// cluster did while the node was away (as Kafka's broker publishes no
+// metadata before it caught up with the log), and the registration's
+// unfencing always follows it, so a batch comes after c.epoch is known.
 func (c *cluster) followCoordinators(img *metadata.Image) {
+	m := &c.moves
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.caughtUp {
+		br := img.Brokers[c.b.nodeID]
+		epoch := c.epoch.Load()
+		if br == nil || epoch <= 0 || br.Epoch != epoch {
+			return
+		}
+		m.caughtUp = true
+	}
 	led := map[internalPartition]bool{}
 	for _, name := range []string{offsetsTopic, txnStateTopic} {
 		if t := img.Topics[name]; t != nil {
@@ -64,9 +90,6 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 			}
 		}
 	}
-	m := &c.moves
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var moves []coordinatorMove
 	for ip := range m.led {
 		if !led[ip] {

@@ -60,11 +60,11 @@ func (c *cluster) handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Re
 	b := c.b
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	resp.ClusterID = &b.clusterID
-	resp.ControllerID = c.controllerID()
 	all := req.Topics == nil || (rc.version == 0 && len(req.Topics) == 0)
 	autoCreate := b.cfg.AutoCreateTopics && (rc.version < 4 || req.AllowAutoTopicCreation)
 	var create []string
 	c.q.View(func(img *metadata.Image) {
+		resp.ControllerID = c.metadataControllerID(img)
 		for _, br := range liveBrokers(img, rc.listener) {
 			resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: br.id, Host: br.host, Port: br.port, Rack: br.rack})
 		}
@@ -137,9 +137,9 @@ func topicFromImage(img *metadata.Image, t *metadata.TopicImage) kmsg.MetadataRe
 }
 
 func (c *cluster) describeCluster(rc *reqCtx, resp *kmsg.DescribeClusterResponse) {
-	resp.ControllerID = c.controllerID()
 	resp.Brokers = nil
 	c.q.View(func(img *metadata.Image) {
+		resp.ControllerID = c.metadataControllerID(img)
 		for _, br := range liveBrokers(img, rc.listener) {
 			resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: br.id, Host: br.host, Port: br.port, Rack: br.rack})
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -172,45 +173,64 @@ type ackWait struct {
 	required int64 // the offset after its last record
 	topic    int   // indexes in the response
 	part     int
+	waiter   *replica.AckWaiter
 }
 
-// awaitAcks completes an acks=all Produce (Kafka's DelayedProduce): each
-// waiting partition is done when AcksDone says so; what is still waiting
-// after the request's timeout (or when the connection goes) gets
-// REQUEST_TIMED_OUT. failed is called for each partition that failed.
-func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, failed func(w ackWait, code int16)) {
-	ch := make(chan struct{}, 1)
-	for _, w := range waits {
-		w.rp.Watch(ch)
-		defer w.rp.Unwatch(ch)
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		pending := waits[:0]
-		for _, w := range waits {
-			done, err := w.rp.AcksDone(w.required)
-			if !done {
-				pending = append(pending, w)
-				continue
-			}
+// delayedProduce is an acks=all write waiting for its partitions (Kafka's
+// DelayedProduce). It has no goroutine: each partition completes its part
+// from the goroutine that moved its high watermark (replica.AwaitAcks),
+// or the timeout or the connection's end withdraws the parts still
+// waiting; each part ends once, and whoever ends the last runs complete.
+type delayedProduce struct {
+	waits    []ackWait
+	failed   func(ackWait, int16)
+	complete func()
+	// pending counts the parts not ended, plus one that awaitAcks holds
+	// until timer and stopCtx are set.
+	pending atomic.Int32
+	timer   *time.Timer
+	stopCtx func() bool
+}
+
+// awaitAcks completes an acks=all write: each waiting partition is done
+// when replica.AwaitAcks says so; what is still waiting after timeout (or
+// when ctx ends: the connection went) gets REQUEST_TIMED_OUT. failed is
+// called for each partition that failed, then complete once, on whichever
+// goroutine ended the last part (under that partition's lock: neither may
+// block nor take a partition's lock); both may run before awaitAcks
+// returns.
+func awaitAcks(ctx context.Context, timeout time.Duration, waits []ackWait, failed func(w ackWait, code int16), complete func()) {
+	d := &delayedProduce{waits: waits, failed: failed, complete: complete}
+	d.pending.Store(int32(len(waits)) + 1)
+	for i := range d.waits {
+		w := d.waits[i] // the callback's copy: it may run before waiter is set
+		d.waits[i].waiter = w.rp.AwaitAcks(w.required, func(err error) {
 			if err != nil {
 				failed(w, errorCode(err))
 			}
+			d.partDone()
+		})
+	}
+	d.timer = time.AfterFunc(timeout, d.expire)
+	d.stopCtx = context.AfterFunc(ctx, d.expire)
+	d.partDone()
+}
+
+// expire withdraws the parts still waiting and fails them.
+func (d *delayedProduce) expire() {
+	for _, w := range d.waits {
+		if w.rp.CancelAwait(w.waiter) {
+			d.failed(w, kerr.RequestTimedOut.Code)
+			d.partDone()
 		}
-		if waits = pending; len(waits) == 0 {
-			return
-		}
-		select {
-		case <-ch:
-			continue
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		for _, w := range waits {
-			failed(w, kerr.RequestTimedOut.Code)
-		}
-		return
+	}
+}
+
+func (d *delayedProduce) partDone() {
+	if d.pending.Add(-1) == 0 {
+		d.timer.Stop()
+		d.stopCtx()
+		d.complete()
 	}
 }
 
@@ -243,7 +263,17 @@ func (c *cluster) replicaFill(id int32, brokerEpoch int64) func(*reqCtx, []fetch
 		if maxBytes <= 0 {
 			maxBytes = math.MaxInt32
 		}
+		// The connection's scratch buffer, as fillFetch's copying path:
+		// a buffer per fetch cost the leader more than the read itself.
+		// (No file chunks: peers come in through the CONTROLLER port's
+		// mux, whose connections are not *net.TCPConn, and a chunk's
+		// open, seek and close per partition outweigh a read into a warm
+		// buffer at the few kilobytes a steady follower fetch carries.)
 		var buf []byte
+		if rc.scratch != nil {
+			buf = (*rc.scratch)[:0]
+			defer func() { *rc.scratch = buf[:0] }()
+		}
 		missing := kerr.UnknownTopicOrPartition
 		if rc.version >= 13 {
 			missing = kerr.UnknownTopicID
@@ -283,11 +313,23 @@ func (c *cluster) replicaFill(id int32, brokerEpoch int64) func(*reqCtx, []fetch
 				if rc.version < 12 {
 					lastEpoch = -1
 				}
-				res, out, err := rp.ReadForFollower(replica.FollowerFetch{
+				read := func() error {
+					start := len(buf)
+					var err error
+					if buf, err = p.log.ReadReplica(tg.offset, max(limit, 0), total == 0, buf); err != nil {
+						buf = buf[:start]
+						return err
+					}
+					if len(buf) > start {
+						sp.RecordBatches = buf[start:len(buf):len(buf)]
+						total += len(buf) - start
+					}
+					return nil
+				}
+				res, err := rp.ReadForFollower(replica.FollowerFetch{
 					Replica: id, BrokerEpoch: brokerEpoch, CurrentLeaderEpoch: tg.leaderEpoch, LastFetchedEpoch: lastEpoch,
 					FetchOffset: tg.offset, LogStartOffset: tg.logStart,
-				}, max(limit, 0), total == 0, buf)
-				buf = out
+				}, read)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.Diverging.Epoch, res.Diverging.EndOffset
 				if err != nil {
@@ -298,10 +340,6 @@ func (c *cluster) replicaFill(id int32, brokerEpoch int64) func(*reqCtx, []fetch
 						sp.ErrorCode = fetchErrorCode(b, p, err)
 					}
 					break
-				}
-				if len(res.Records) > 0 {
-					sp.RecordBatches = res.Records
-					total += len(res.Records)
 				}
 				if res.Diverging.Epoch >= 0 || res.Diverging.EndOffset >= 0 {
 					failed = true // answered at once, as Kafka does
@@ -416,8 +454,10 @@ func (b *Broker) markerCommitted(ctx context.Context, p *partition, producerID i
 // awaitCommitted waits, at most internalCommitTimeout, for rp's high
 // watermark to reach required.
 func awaitCommitted(ctx context.Context, rp *replica.Partition, required int64) (err error) {
+	done := make(chan struct{})
 	awaitAcks(ctx, internalCommitTimeout, []ackWait{{rp: rp, required: required}}, func(_ ackWait, code int16) {
 		err = kerr.ErrorForCode(code)
-	})
+	}, func() { close(done) })
+	<-done
 	return err
 }

@@ -245,6 +245,13 @@ func TestClusterShutdownAndFencing(t *testing.T) {
 	if n := ledBy(3); n != 0 {
 		t.Errorf("a second after a controlled shutdown node 3 still leads %d partitions", n)
 	}
+	// And fenced with it (Kafka's SHUTDOWN_NOW): Metadata stops listing
+	// it, so clients drop it as a coordinator without a session timeout.
+	fenced := false
+	c.Broker(c.Controller()).cluster.q.View(func(img *metadata.Image) { fenced = img.Brokers[3] != nil && img.Brokers[3].Fenced })
+	if !fenced {
+		t.Error("a second after its controlled shutdown node 3 is not fenced")
+	}
 	c.Restart(3)
 	c.AwaitLive(3)
 

@@ -86,7 +86,38 @@ func (c *cluster) createTopic(s createSpec) (*topic, error) {
 	if err != nil {
 		return nil, kafkaError(err)
 	}
-	return c.b.topics.get(s.name), nil // applied here before decide returned
+	if t := c.b.topics.get(s.name); t != nil || !c.b.cfg.controllerOnly() {
+		return t, nil // applied here before decide returned
+	}
+	// A controller-only node answers from its image: it has no logs.
+	var t *topic
+	c.q.View(func(img *metadata.Image) {
+		if it := img.Topics[s.name]; it != nil {
+			t = &topic{name: s.name, id: it.ID, configs: c.topicConfigs(img, s.name), partitions: make([]*partition, len(it.Partitions))}
+		}
+	})
+	return t, nil
+}
+
+// topicConfigs are a topic's dynamic configs in img, a map of its own.
+func (c *cluster) topicConfigs(img *metadata.Image, name string) map[string]string {
+	kv := maps.Clone(img.Configs[metadata.ConfigResource{Type: metadata.ConfigTopic, Name: name}])
+	if kv == nil {
+		kv = map[string]string{}
+	}
+	return kv
+}
+
+// imageTopicConfigs are the configs of topic name as the image has them,
+// false when it has no such topic: what a controller-only node, which
+// keeps no topics of its own, alters a topic's configs from.
+func (c *cluster) imageTopicConfigs(name string) (kv map[string]string, ok bool) {
+	c.q.View(func(img *metadata.Image) {
+		if _, ok = img.Topics[name]; ok {
+			kv = c.topicConfigs(img, name)
+		}
+	})
+	return kv, ok
 }
 
 // kafkaError turns the controller's "kerr: message" errors into topic
@@ -268,6 +299,9 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 				brokerConfigs = true
 			}
 		}
+	}
+	if c.b.cfg.controllerOnly() {
+		clear(touched) // it keeps no partitions
 	}
 	for id := range touched {
 		t := img.TopicsByID[id]

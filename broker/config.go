@@ -129,6 +129,11 @@ type Config struct {
 	AllowEveryoneIfNoACLFound    bool     // allow.everyone.if.no.acl.found
 	QuotaWindowNum               int64    // quota.window.num
 	QuotaWindowSizeSeconds       int64    // quota.window.size.seconds
+
+	// The active controller's preferred leader elections (cluster_balance.go).
+	AutoLeaderRebalanceEnable           bool  // auto.leader.rebalance.enable
+	LeaderImbalanceCheckIntervalSeconds int64 // leader.imbalance.check.interval.seconds
+
 	// Replication on a cluster (cluster_replica.go).
 	ReplicaLagTimeMaxMs          int64 // replica.lag.time.max.ms
 	ReplicaFetchMaxBytes         int64 // replica.fetch.max.bytes

@@ -45,10 +45,12 @@ type reqCtx struct {
 	// connection reads nothing more until it has passed (KIP-219).
 	throttle time.Duration
 	// await, when a handler sets it, completes the response later (an
-	// acks=all Produce waiting for its replicas): the connection goes on
-	// reading and handling requests, and the writer sends the responses
-	// in request order, this one once await returned.
-	await func()
+	// acks=all Produce waiting for its replicas): it arranges for complete
+	// to run once the response is final, on any goroutine, without
+	// blocking. The connection goes on reading and handling requests, and
+	// the writer sends the responses in request order, this one once
+	// complete ran.
+	await func(complete func())
 }
 
 // dropChunks releases the chunks gathered so far (a long poll gathers again).
@@ -230,9 +232,11 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		// Produce handlers copy the records into the log and keep nothing
-		// of the request, so its buffer serves the next request; other
-		// handlers may keep slices of theirs (group metadata...).
-		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) && (resp == nil || resp.ready == nil) {
+		// of the request (an acks=all response waiting for its replicas
+		// has its own topic names), so its buffer serves the next
+		// request; other handlers may keep slices of theirs (group
+		// metadata...).
+		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) {
 			c.reqBuf = buf[:0]
 		} else {
 			c.reqBuf = nil
@@ -334,17 +338,16 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	return bytesFrame(c.encode(corr, resp, flexHeader)), nil
 }
 
-// deferred is the frame of a response that rc.await completes, encoded on
-// a goroutine of its own once it has.
+// deferred is the frame of a response that rc.await completes, encoded by
+// whoever completes it (no goroutine waits for it).
 func (c *conn) deferred(rc *reqCtx, resp kmsg.Response, key, version int16, corr int32, start time.Time) *frame {
 	f := &frame{ready: make(chan struct{})}
-	go func() {
-		defer close(f.ready)
-		rc.await()
+	rc.await(func() {
 		c.b.metrics.request(key, version, start)
 		resp.SetVersion(version)
 		f.segs = []frameSeg{{b: c.encode(corr, resp, resp.IsFlexible())}}
-	}()
+		close(f.ready)
+	})
 	return f
 }
 

@@ -75,6 +75,9 @@ func (b *Broker) newHandlers() *handlerTable {
 		b.registerClusterHandlers(t)
 	}
 	b.registerShareHandlers(t)
+	if b.cfg.controllerOnly() {
+		keepControllerAPIs(t)
+	}
 	b.withAuthorization(t)
 	b.withQuotas(t)
 	return t

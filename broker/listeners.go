@@ -148,7 +148,7 @@ func (c *Config) resolvedListeners() ([]Listener, error) {
 			errs = append(errs, fmt.Errorf("advertised.listeners: listener %s is not among listeners", a.Name))
 		}
 	}
-	if n := c.InterBrokerListenerName; n != "" && !slices.ContainsFunc(ls, func(l Listener) bool { return l.Name == n }) {
+	if n := c.InterBrokerListenerName; n != "" && !c.controllerOnly() && !slices.ContainsFunc(ls, func(l Listener) bool { return l.Name == n }) {
 		errs = append(errs, fmt.Errorf("inter.broker.listener.name: listener %s is not among listeners", n))
 	}
 	served := 0
@@ -157,7 +157,7 @@ func (c *Config) resolvedListeners() ([]Listener, error) {
 			served++
 		}
 	}
-	if served == 0 {
+	if served == 0 && !c.controllerOnly() {
 		errs = append(errs, errors.New("listeners: no listener for clients (every one is in controller.listener.names)"))
 	}
 	return ls, errors.Join(errs...)
@@ -207,6 +207,9 @@ func (b *Broker) bindListeners(ls []Listener) error {
 		bl.Port, _ = strconv.Atoi(port)
 		bl.advHost, bl.advPort = b.advertised(bl, len(b.listeners) == 0)
 		b.listeners = append(b.listeners, bl)
+	}
+	if len(b.listeners) == 0 {
+		return nil // a controller-only node: the quorum binds its one endpoint
 	}
 	first := b.listeners[0]
 	b.advHost, b.advPort = first.advHost, first.advPort

@@ -256,6 +256,9 @@ var brokerProps = append([]brokerProp{
 	intProp("broker.heartbeat.interval.ms", 2000, 1, math.MaxInt32, "Time between a broker's heartbeats to the active controller.", func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }),
 	intProp("broker.session.timeout.ms", 9000, 1, math.MaxInt32, "A broker without a heartbeat for this long is fenced and its leaderships move.", func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
 	intProp("controller.quorum.election.timeout.ms", 1000, 1, math.MaxInt32, "Time without a leader's heartbeat before a controller starts an election.", func(c *Config) *int64 { return &c.QuorumElectionTimeoutMs }),
+	boolProp("auto.leader.rebalance.enable", true, "The active controller moves each partition's leadership back to its preferred (first) replica, where that one is live and in the ISR, every leader.imbalance.check.interval.seconds.", func(c *Config) *bool { return &c.AutoLeaderRebalanceEnable }),
+	intProp("leader.imbalance.check.interval.seconds", 300, 1, maxLong, "Time between the active controller's preferred leader elections (auto.leader.rebalance.enable).", func(c *Config) *int64 { return &c.LeaderImbalanceCheckIntervalSeconds }),
+	ignoredProp("leader.imbalance.per.broker.percentage", "10", "Imbalance per broker that ZooKeeper mode's controller waited for before a rebalance; Kafka's KRaft controller rebalances every imbalanced partition and does not read it either"),
 	{key: "authorizer.class.name", typ: typeString, def: "", doc: "The authorizer: empty for none (every request allowed, ACL APIs answer SECURITY_DISABLED), or " + standardAuthorizerClass + " (or " + aclAuthorizerClass + ", taken as the same) for ACLs with StandardAuthorizer's rules.", set: func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
 		case "", standardAuthorizerClass, aclAuthorizerClass:

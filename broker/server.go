@@ -202,13 +202,22 @@ func (b *Broker) conf() *Config { return b.dynamic.effective.Load() }
 // brokerName is this broker's config resource name (its id).
 func (b *Broker) brokerName() string { return strconv.Itoa(int(b.nodeID)) }
 
-// Addr is the address of the broker's first listener (see ListenerAddr).
-func (b *Broker) Addr() string { return b.listeners[0].ln.Addr().String() }
+// Addr is the address of the broker's first listener (see ListenerAddr);
+// a controller-only node's is its controller endpoint.
+func (b *Broker) Addr() string {
+	if len(b.listeners) == 0 {
+		return b.cluster.mux.Raft().Addr().String()
+	}
+	return b.listeners[0].ln.Addr().String()
+}
 
 func (b *Broker) listenerDescription() string {
 	var parts []string
 	for _, l := range b.listeners {
 		parts = append(parts, l.Name+"://"+l.ln.Addr().String())
+	}
+	if len(parts) == 0 && b.cluster != nil { // a controller-only node
+		parts = append(parts, b.cfg.controllerNames()[0]+"://"+b.Addr())
 	}
 	return strings.Join(parts, ",")
 }

@@ -107,7 +107,7 @@ func (b *Broker) shareStartOffset(group string, p *partition) int64 {
 		return p.log.StartOffset()
 	case strings.HasPrefix(reset, "by_duration:"):
 		d, _ := parseISODuration(strings.TrimPrefix(reset, "by_duration:"))
-		off, _, err := b.listOffset(p, time.Now().Add(-d).UnixMilli(), false)
+		off, _, _, err := b.listOffset(p, time.Now().Add(-d).UnixMilli(), p.log.HighWatermark())
 		if err == nil && off >= 0 {
 			return off
 		}

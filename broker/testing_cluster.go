@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +14,10 @@ import (
 	"github.com/kafkit/kafkit/internal/metadata"
 )
 
-// TestCluster is a cluster of combined nodes (ids 1..n) in one test
-// process, on 127.0.0.1, with its data in temporary directories; see
-// NewTestCluster.
+// TestCluster is a cluster of combined nodes (ids 1..n), or of
+// controller-only and broker-only nodes, in one test process, on
+// 127.0.0.1, with its data in temporary directories; see NewTestCluster
+// and NewTestClusterSplit.
 type TestCluster struct {
 	t     testing.TB
 	mu    sync.Mutex
@@ -30,16 +32,44 @@ type TestCluster struct {
 // is registered and unfenced; t.Cleanup stops it.
 func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
 	t.Helper()
-	var voters []string
-	for id := 1; id <= n; id++ {
-		voters = append(voters, fmt.Sprintf("%d@%s", id, freeAddr(t)))
+	return newTestCluster(t, n, 0, opts)
+}
+
+// NewTestClusterSplit starts a cluster laid out as Kafka's production
+// clusters are: controllers controller-only nodes (process.roles=controller,
+// ids 1..controllers) that run the metadata quorum on their CONTROLLER
+// listener and nothing else, and brokers broker-only nodes (ids after
+// them) that register with the active one. Timeouts as NewTestCluster's;
+// opts adjust every node's Config. It returns once every broker is
+// registered and unfenced. Addrs names the brokers only.
+func NewTestClusterSplit(t testing.TB, controllers, brokers int, opts ...TestOption) *TestCluster {
+	t.Helper()
+	return newTestCluster(t, controllers, brokers, opts)
+}
+
+// newTestCluster starts voters voters (combined nodes, or controller-only
+// ones when brokers > 0) and then brokers broker-only nodes.
+func newTestCluster(t testing.TB, voters, brokers int, opts []TestOption) *TestCluster {
+	t.Helper()
+	var quorum []string
+	addrs := map[int32]string{}
+	for id := int32(1); id <= int32(voters); id++ {
+		addrs[id] = freeAddr(t)
+		quorum = append(quorum, fmt.Sprintf("%d@%s", id, addrs[id]))
 	}
 	c := &TestCluster{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Broker{}}
 	clusterID := NewClusterID()
-	for id := int32(1); id <= int32(n); id++ {
+	for id := int32(1); id <= int32(voters+brokers); id++ {
 		cfg := DefaultConfig()
+		roles := "broker,controller"
+		switch {
+		case brokers > 0 && id <= int32(voters):
+			roles = "controller"
+		case brokers > 0:
+			roles = "broker"
+		}
 		if err := cfg.Set(map[string]string{
-			"process.roles": "broker,controller", "controller.quorum.voters": strings.Join(voters, ","),
+			"process.roles": roles, "controller.quorum.voters": strings.Join(quorum, ","),
 			"broker.heartbeat.interval.ms": "100", "broker.session.timeout.ms": "1500",
 			"controller.quorum.election.timeout.ms": "500", "group.initial.rebalance.delay.ms": "0",
 		}); err != nil {
@@ -47,6 +77,15 @@ func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
 		}
 		cfg.BrokerID, cfg.ClusterID = int64(id), clusterID
 		cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+		switch roles {
+		case "controller":
+			host, port, _ := net.SplitHostPort(addrs[id])
+			p, _ := strconv.Atoi(port)
+			cfg.Listeners = []Listener{{Name: defaultControllerListener, Host: host, Port: p}}
+			cfg.ControllerListenerNames = []string{defaultControllerListener}
+		case "broker":
+			cfg.ControllerListenerNames = []string{defaultControllerListener}
+		}
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		for _, o := range opts {
 			o(&cfg)
@@ -54,6 +93,7 @@ func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
 		c.cfgs[id] = cfg
 	}
 	t.Cleanup(c.close)
+	n := voters + brokers
 	var wg sync.WaitGroup
 	errs := make([]error, n+1)
 	for id := int32(1); id <= int32(n); id++ {
@@ -69,7 +109,10 @@ func NewTestCluster(t testing.TB, n int, opts ...TestOption) *TestCluster {
 			t.Fatal(err)
 		}
 	}
-	c.AwaitLive(n)
+	if brokers == 0 {
+		brokers = voters // combined nodes
+	}
+	c.AwaitLive(brokers)
 	return c
 }
 
@@ -93,8 +136,11 @@ func (c *TestCluster) start(id int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nodes[id] = b
-	// A restart comes back on the same client port.
-	cfg.Listen = b.Addr()
+	// A restart comes back on the same client port (a controller-only
+	// node's is fixed: its controller.quorum.voters entry).
+	if !cfg.controllerOnly() {
+		cfg.Listen = b.Addr()
+	}
 	c.cfgs[id] = cfg
 	return nil
 }
@@ -108,6 +154,9 @@ func (c *TestCluster) AddBroker(id int32) {
 	c.mu.Lock()
 	cfg := c.cfgs[1]
 	c.mu.Unlock()
+	if cfg.controllerOnly() {
+		cfg.Listeners = nil // its CONTROLLER listener
+	}
 	cfg.ProcessRoles, cfg.ControllerListenerNames = []string{"broker"}, []string{defaultControllerListener}
 	cfg.BrokerID, cfg.Listen, cfg.DataDir = int64(id), "127.0.0.1:0", c.t.TempDir()
 	c.mu.Lock()
@@ -123,13 +172,13 @@ func (c *TestCluster) Broker(id int32) *Broker {
 	return c.nodes[id]
 }
 
-// Addrs are the client addresses of the running nodes (bootstrap.servers).
+// Addrs are the client addresses of the running brokers (bootstrap.servers).
 func (c *TestCluster) Addrs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
 	for id := int32(1); int(id) <= len(c.cfgs); id++ {
-		if b := c.nodes[id]; b != nil {
+		if b := c.nodes[id]; b != nil && !b.cfg.controllerOnly() {
 			out = append(out, b.Addr())
 		}
 	}
@@ -172,20 +221,23 @@ func (c *TestCluster) Restart(id int32) {
 		c.t.Fatal(err)
 	}
 	b := c.Broker(id)
+	if b.cfg.controllerOnly() {
+		return // it does not register
+	}
 	c.await(fmt.Sprintf("registration of node %d", id), func(*Broker) bool {
 		return b.cluster.epoch.Load() > 0 && !b.cluster.fencedHere()
 	})
 }
 
-// AwaitTopic waits (up to 15 s) until every running node's image has the
-// topic with partitions partitions and the node has their local logs.
+// AwaitTopic waits (up to 15 s) until every running broker's image has
+// the topic with partitions partitions and the broker has their local logs.
 func (c *TestCluster) AwaitTopic(topic string, partitions int) {
 	c.t.Helper()
 	c.await("topic "+topic+" on every node", func(*Broker) bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, b := range c.nodes {
-			if b == nil {
+			if b == nil || b.cfg.controllerOnly() {
 				continue
 			}
 			if t := b.topics.get(topic); t == nil || len(t.partitions) != partitions {

@@ -201,7 +201,14 @@ func TestStallInRevocationCommitLeaves(t *testing.T) {
 	leaves := observeLeave(c, a.cons.GroupMetadata().MemberID)
 	f := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: -1})
 	defer f.Remove() // before the members' Close commits
-	b := startMember(t, c, "rc", cfg)
+	// The join phase waits for the largest rebalance timeout in the group
+	// (max.poll.interval.ms): B's 10 s lets A's poll timer, not the
+	// coordinator expelling A after 1 s, decide when A goes. With equal
+	// timeouts the two race, and under load the coordinator won.
+	b := startMember(t, c, "rc", func(c *Config) {
+		cfg(c)
+		c.MaxPollInterval = 10 * time.Second
+	})
 	if err := leaves.Wait(testCtx(t, 20*time.Second), 1); err != nil {
 		t.Fatalf("the member stuck committing on revocation never left: %v", err)
 	}

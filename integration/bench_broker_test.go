@@ -116,27 +116,17 @@ func produceRate(tb testing.TB, addr, topic string, n int, value []byte, opts ..
 	}
 	defer cl.Close()
 	ctx := context.Background()
-	errs := make(chan error, 1)
+	errs := newFirstErr()
+	cb := func(_ *kgo.Record, err error) { errs.set(err) } // one closure, as ourProduceRate's
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-			}
-		})
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Value: value}, cb)
 	}
 	if err := cl.Flush(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	select {
-	case err := <-errs:
-		tb.Fatalf("produce: %v", err)
-	default:
-	}
+	errs.check(tb)
 	return float64(n) / elapsed.Seconds()
 }
 

@@ -27,7 +27,12 @@ var clusterBenchRuns int
 // factor 1; the two topics and producers are alike but for the replication
 // factor. It reports records/s of both and their ratio, then the p50 and
 // p99 produce latency (Produce to acknowledgement) of each at a paced
-// 10,000 records/s for KAFKIT_CLUSTER_LATENCY_SECONDS (3 s).
+// 10,000 records/s for KAFKIT_CLUSTER_LATENCY_SECONDS (3 s). The brokers'
+// CPU time per record (the three processes together, from /proc) during
+// each throughput run is reported too: on a shared machine it varies far
+// less than records/s. KAFKIT_CLUSTER_CPUPROFILE=dir writes each broker's
+// CPU profile there (the whole run: both topics, both phases), and
+// KAFKIT_BROKER_BIN runs a prebuilt cmd/broker, for an A/B of two builds.
 //
 //	go test -run '^$' -bench BenchmarkClusterProduce -benchtime 1x ./integration/
 func BenchmarkClusterProduce(b *testing.B) {
@@ -59,11 +64,14 @@ func BenchmarkClusterProduce(b *testing.B) {
 		b.StartTimer()
 
 		rate := map[int16]float64{}
+		cpu := map[int16]float64{}
 		lat := map[int16][2]float64{}
 		measure := func(rf int16) func() {
 			return func() {
+				cpu0 := pc.cpu()
 				rate[rf] = produceRate(b, pc.addrs[0], topics[rf], n, value, kgo.SeedBrokers(pc.addrs...),
 					kgo.ProducerBatchCompression(kgo.NoCompression()))
+				cpu[rf] = float64((pc.cpu() - cpu0).Nanoseconds()) / float64(n)
 				settle()
 				lat[rf] = pacedProduceLatency(b, pc.addrs, topics[rf], d, value)
 			}
@@ -73,10 +81,16 @@ func BenchmarkClusterProduce(b *testing.B) {
 		b.ReportMetric(rate[3], "rf3_rec/s")
 		b.ReportMetric(rate[1], "rf1_rec/s")
 		b.ReportMetric(rate[3]/rate[1], "rf3/rf1")
+		b.ReportMetric(cpu[3], "rf3_cpu_ns/rec")
+		b.ReportMetric(cpu[1], "rf1_cpu_ns/rec")
 		b.ReportMetric(lat[3][0], "rf3_p50_ms")
 		b.ReportMetric(lat[3][1], "rf3_p99_ms")
 		b.ReportMetric(lat[1][0], "rf1_p50_ms")
 		b.ReportMetric(lat[1][1], "rf1_p99_ms")
+	}
+	b.StopTimer()
+	if os.Getenv("KAFKIT_CLUSTER_CPUPROFILE") != "" {
+		pc.stopAll()
 	}
 }
 

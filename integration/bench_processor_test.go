@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/broker"
@@ -29,7 +32,7 @@ func BenchmarkProcessorOverhead(b *testing.B) {
 	b.Run("throughput", func(b *testing.B) {
 		n := sdkBenchRecords(1_000_000)
 		for i := 0; i < b.N; i++ {
-			addr, topic := preloaded(b, "proc-"+strconv.Itoa(i), n)
+			addr, topic := preloaded(b, "proc-"+strconv.Itoa(i), n, bytes.Repeat([]byte("v"), 100), kgo.NoCompression())
 			settle()
 			procRate := processorRate(b, addr, topic, n)
 			settle()

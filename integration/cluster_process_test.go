@@ -33,6 +33,8 @@ type processCluster struct {
 	running []*brokerProcess
 	// links[{from, to}] carries node from's connections to node to.
 	links map[[2]int]*netproxy.Proxy
+	// starts counts node starts, naming CPU profiles.
+	starts int
 }
 
 // clusterOptions vary a processCluster.
@@ -120,8 +122,39 @@ kafkit.http.listen=
 	return pc
 }
 
+// start runs a node. With KAFKIT_CLUSTER_CPUPROFILE=dir each run of a
+// node writes its CPU profile (cmd/broker's --cpuprofile) to
+// dir/nodeN-R.pprof when it stops with SIGTERM (stopAll); a kill -9 writes
+// none.
 func (pc *processCluster) start(node int) {
-	pc.running[node-1] = startProcess(pc.t, exec.Command(pc.bin, "--config", pc.files[node-1], "--log-level", cmp.Or(os.Getenv("KAFKIT_TEST_LOG_LEVEL"), "warn")))
+	args := []string{"--config", pc.files[node-1], "--log-level", cmp.Or(os.Getenv("KAFKIT_TEST_LOG_LEVEL"), "warn")}
+	if dir := os.Getenv("KAFKIT_CLUSTER_CPUPROFILE"); dir != "" {
+		pc.starts++
+		args = append(args, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("node%d-%d.pprof", node, pc.starts)))
+	}
+	pc.running[node-1] = startProcess(pc.t, exec.Command(pc.bin, args...))
+}
+
+// stopAll stops every running node with SIGTERM (their CPU profiles are
+// written then).
+func (pc *processCluster) stopAll() {
+	for i, p := range pc.running {
+		if p != nil {
+			p.stop(pc.t)
+			pc.running[i] = nil
+		}
+	}
+}
+
+// cpu is the CPU time the running nodes have used.
+func (pc *processCluster) cpu() time.Duration {
+	var d time.Duration
+	for _, p := range pc.running {
+		if p != nil {
+			d += processCPU(pc.t, p.cmd.Process.Pid)
+		}
+	}
+	return d
 }
 
 // metadata asks the running nodes, in turn, until one answers with want

@@ -56,10 +56,7 @@ func TestFranzGoSuite(t *testing.T) {
 // runKgoSuite runs franz-go's kgo tests against seeds, with topics of
 // replication factor 1 and env added; KAFKIT_KGO_RUN picks tests (-run).
 func runKgoSuite(t *testing.T, seeds string, env ...string) {
-	args := []string{"test", "-count=1", "-timeout", "15m"}
-	if run := os.Getenv("KAFKIT_KGO_RUN"); run != "" {
-		args = append(args, "-run", run, "-v")
-	}
+	args := append([]string{"test", "-count=1", "-timeout", "15m"}, suiteRunArgs("KAFKIT_KGO_RUN")...)
 	cmd := exec.Command("go", append(args, "github.com/twmb/franz-go/pkg/kgo")...)
 	cmd.Env = append(append(os.Environ(), "KGO_SEEDS="+seeds, "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none"), env...)
 	out, err := cmd.CombinedOutput()
@@ -67,4 +64,13 @@ func runKgoSuite(t *testing.T, seeds string, env ...string) {
 	if err != nil {
 		t.Fatalf("franz-go's kgo tests against %s: %v", seeds, err)
 	}
+}
+
+// suiteRunArgs is the -run (and -v, to see which tests ran) that the env var
+// named env asks a third-party suite to narrow to, or nothing.
+func suiteRunArgs(env string) []string {
+	if run := os.Getenv(env); run != "" {
+		return []string{"-run", run, "-v"}
+	}
+	return nil
 }

@@ -12,8 +12,13 @@ import (
 	"time"
 )
 
-// brokerBinary builds cmd/broker once per test binary run.
+// brokerBinary builds cmd/broker once per test binary run;
+// KAFKIT_BROKER_BIN names a prebuilt one instead (an A/B of two builds of
+// a benchmark runs the same test binary against each).
 var brokerBinary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("KAFKIT_BROKER_BIN"); bin != "" {
+		return bin, nil
+	}
 	dir, err := os.MkdirTemp("", "kafkit-broker-bin")
 	if err != nil {
 		return "", err
@@ -63,7 +68,9 @@ func startProcess(t testing.TB, cmd *exec.Cmd) *brokerProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/freelist"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
@@ -150,8 +151,8 @@ type accumulator struct {
 	// destinations of compression; records slices hold batches' pendings.
 	// The sender and sealing goroutines put and take buffers; Send's
 	// goroutines take records slices.
-	bufs freeList[[]byte]
-	recs freeList[[]pending]
+	bufs freelist.List[[]byte]
+	recs freelist.List[[]pending]
 
 	sealSlots chan struct{} // one token per batch encoding and compressing: GOMAXPROCS at most
 
@@ -167,8 +168,8 @@ func newAccumulator(s *settings, wake func()) *accumulator {
 		bufCap:     recordbatch.HeaderLen + recordbatch.CompressedCap(s.codec, max(0, s.BatchSize-recordbatch.HeaderLen)),
 		wake:       wake,
 		incomplete: make(map[*batch]struct{}),
-		bufs:       make(freeList[[]byte], keep),
-		recs:       make(freeList[[]pending], keep),
+		bufs:       freelist.New[[]byte](keep),
+		recs:       freelist.New[[]pending](keep),
 		sealSlots:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	a.mem.init(s.BufferMemory, s.MaxBlock)
@@ -234,7 +235,7 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		}
 		return nil
 	}
-	recs, _ := a.recs.get()
+	recs, _ := a.recs.Get()
 	b := &batch{
 		pq:       pq,
 		records:  recs,
@@ -307,25 +308,6 @@ func (a *accumulator) added(b *batch, p pending) {
 	}
 }
 
-// freeList recycles storage between goroutines without ever blocking: a put
-// to a full list drops the value, a get from an empty one reports false.
-type freeList[T any] chan T
-
-func (f freeList[T]) get() (v T, ok bool) {
-	select {
-	case v, ok = <-f:
-	default:
-	}
-	return v, ok
-}
-
-func (f freeList[T]) put(v T) {
-	select {
-	case f <- v:
-	default:
-	}
-}
-
 // encode writes b's records in wire format, uncompressed, into a recycled
 // buffer (or, for a batch larger than batch.size, one of its size). Called
 // once no more records go into b, by whichever goroutine owns b then.
@@ -346,7 +328,7 @@ func (a *accumulator) encode(b *batch) *recordbatch.Builder {
 // buf returns a recycled buffer, or a new one of the recycled size: a
 // buffer of any other size would never be recycled.
 func (a *accumulator) buf() []byte {
-	if buf, ok := a.bufs.get(); ok {
+	if buf, ok := a.bufs.Get(); ok {
 		return buf
 	}
 	return make([]byte, 0, a.bufCap)
@@ -355,7 +337,7 @@ func (a *accumulator) buf() []byte {
 // putBuf keeps buf for a later batch if it has the recycled size.
 func (a *accumulator) putBuf(buf []byte) {
 	if cap(buf) == a.bufCap {
-		a.bufs.put(buf[:0])
+		a.bufs.Put(buf[:0])
 	}
 }
 
@@ -444,7 +426,7 @@ func (a *accumulator) recycle(b *batch) {
 	a.putBuf(b.raw)
 	if b.records != nil {
 		clear(b.records)
-		a.recs.put(b.records[:0])
+		a.recs.Put(b.records[:0])
 	}
 	b.raw, b.records = nil, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -139,7 +140,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "kafkit broker listening on %s (data: %s, cluster id %s)\n", b.Addr(), b.DataDir(), b.ClusterID())
 	var web *webServer
 	if httpListen != "" {
-		web, err = startWeb(b, httpListen, logger)
+		web, err = startWeb(b, httpListen, slices.Equal(cfg.ProcessRoles, []string{"controller"}), logger)
 		switch {
 		case err != nil && httpChosen:
 			b.Close(context.Background())

@@ -19,17 +19,26 @@ const httpListenKey = "kafkit.http.listen"
 // --http or kafkit.http.listen says otherwise.
 const defaultHTTPListen = "127.0.0.1:8080"
 
-// webServer serves the broker's /metrics and the web console.
+// webServer serves the broker's /metrics and the web console (none on a
+// controller-only node).
 type webServer struct {
 	addr    string
 	srv     *http.Server
 	console *console.Console
 }
 
-func startWeb(b *broker.Broker, addr string, logger *slog.Logger) (*webServer, error) {
+func startWeb(b *broker.Broker, addr string, controllerOnly bool, logger *slog.Logger) (*webServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", b.MetricsHandler())
+	w := &webServer{addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	if controllerOnly {
+		// No client listener for a console to talk to: /metrics only.
+		go w.srv.Serve(ln)
+		return w, nil
 	}
 	// The console is a client like any other; a broker bound to every
 	// interface is reached on loopback.
@@ -45,15 +54,15 @@ func startWeb(b *broker.Broker, addr string, logger *slog.Logger) (*webServer, e
 		ln.Close()
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", b.MetricsHandler())
 	mux.Handle("/", c)
-	w := &webServer{addr: ln.Addr().String(), console: c, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	w.console = c
 	go w.srv.Serve(ln)
 	return w, nil
 }
 
 func (w *webServer) close(ctx context.Context) {
 	w.srv.Shutdown(ctx)
-	w.console.Close()
+	if w.console != nil {
+		w.console.Close()
+	}
 }

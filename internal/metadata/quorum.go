@@ -64,7 +64,7 @@ type Quorum struct {
 	raft  *raft.Raft
 	fsm   *FSM
 	trans *raft.NetworkTransport
-	store *raftboltdb.BoltStore
+	store *boltStore
 	mux   *Mux // the listener OpenQuorum opened itself, if it did
 }
 
@@ -104,10 +104,11 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	rc.LeaderLeaseTimeout = cfg.ElectionTimeout
 	rc.Logger = hl
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
 	if err != nil {
 		return nil, fmt.Errorf("metadata log %s: %w", cfg.Dir, err)
 	}
+	store := &boltStore{BoltStore: bolt}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl)
 	if err != nil {
 		store.Close()

@@ -196,6 +196,8 @@ func (f *fetcher) process(sent []sentPartition, fr *kmsg.FetchResponse) {
 				err = s.p.appendFromLeader(leader, s.epoch, sp.RecordBatches, sp.HighWatermark, sp.LogStartOffset)
 			case errors.Is(code, kerr.OffsetOutOfRange) && s.p.Log.EndOffset() < sp.LogStartOffset:
 				err = s.p.startAt(leader, s.epoch, sp.LogStartOffset)
+			case errors.Is(code, kerr.OffsetOutOfRange):
+				err = f.truncateToLeaderEnd(s)
 			default:
 				// NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
 				// UNKNOWN_LEADER_EPOCH...: the metadata will say what is
@@ -212,4 +214,41 @@ func (f *fetcher) process(sent []sentPartition, fr *kmsg.FetchResponse) {
 			}
 		}
 	}
+}
+
+// errNothingTruncated: the fetch was out of range, yet the leader's end is
+// not below the follower's: fetch again after the backoff.
+var errNothingTruncated = errors.New("replica: fetch offset out of range, but not above the leader's log end offset")
+
+// truncateToLeaderEnd handles OFFSET_OUT_OF_RANGE at or above the leader's
+// log start (Kafka's AbstractFetcherThread.fetchOffsetAndTruncate): it asks
+// the leader its log end offset (ListOffsets latest as a replica, which
+// answers the log end, not the high watermark) and truncates the
+// follower's log there when it is below the follower's end (an unclean
+// election, or a leader that lost unflushed records, can leave the
+// leader behind without a diverging epoch to say so).
+func (f *fetcher) truncateToLeaderEnd(s sentPartition) error {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = f.m.cfg.NodeID
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = s.p.Topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = s.p.Index, s.epoch, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	resp, err := f.m.cfg.Send(ctx, f.key.leader, req)
+	if err != nil {
+		return err
+	}
+	lr := resp.(*kmsg.ListOffsetsResponse)
+	if len(lr.Topics) != 1 || len(lr.Topics[0].Partitions) != 1 {
+		return errors.New("replica: ListOffsets answered another partition")
+	}
+	ap := lr.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(ap.ErrorCode); err != nil {
+		return err
+	}
+	return s.p.truncateToLeaderEnd(f.key.leader, s.epoch, ap.Offset)
 }

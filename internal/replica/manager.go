@@ -149,9 +149,11 @@ func (m *Manager) Remove(p *Partition) {
 
 // Apply makes p follow st, the image's state (Kafka's makeLeader and
 // makeFollower): it becomes leader at a new epoch, follows a new leader or
-// epoch (its fetcher truncates through the leader's diverging epochs), or
-// stops when no longer a replica; at the same epoch it takes the ISR and
-// partition epoch. Called in metadata log order, without blocking.
+// epoch (its fetcher truncates through the leader's diverging epochs) or
+// as a replica a reassignment added, or stops and empties its log when no
+// longer a replica; at the same epoch it takes the ISR and partition
+// epoch. Called in metadata log order; it blocks only to delete a removed
+// replica's records.
 func (m *Manager) Apply(p *Partition, st State) {
 	now := time.Now()
 	me := m.cfg.NodeID
@@ -159,7 +161,7 @@ func (m *Manager) Apply(p *Partition, st State) {
 	prev, first := p.state, !p.applied
 	p.state, p.applied = st.clone(), true
 	follow := int32(-1)
-	stopFetching := false
+	stopFetching, deleteLocal := false, false
 	switch {
 	case p.removed:
 	case st.Leader == me:
@@ -175,7 +177,9 @@ func (m *Manager) Apply(p *Partition, st State) {
 			p.notify()
 		}
 	case slices.Contains(st.Replicas, me):
-		if first || p.leader || prev.Leader != st.Leader || prev.LeaderEpoch != st.LeaderEpoch {
+		// A replica a reassignment adds starts fetching at the same
+		// leader and epoch.
+		if first || p.leader || prev.Leader != st.Leader || prev.LeaderEpoch != st.LeaderEpoch || !slices.Contains(prev.Replicas, me) {
 			p.leader, p.followers, p.proposed = false, nil, nil
 			stopFetching = true
 			if st.Leader >= 0 {
@@ -185,12 +189,27 @@ func (m *Manager) Apply(p *Partition, st State) {
 	default:
 		p.leader, p.followers, p.proposed = false, nil, nil
 		stopFetching = true
+		deleteLocal = p.Log.EndOffset() > 0 || p.Log.StartOffset() > 0
 	}
 	p.leading.Store(p.leader)
 	p.wakeLocked()
 	p.mu.Unlock()
 	if stopFetching {
 		m.unassign(p)
+	}
+	if deleteLocal {
+		// No longer a replica (a reassignment removed it, possibly
+		// while this broker was down): its copy goes, as Kafka's
+		// StopReplica with delete. The log object stays, empty, as every
+		// node keeps one per partition; its fetcher is gone, so nothing
+		// writes it meanwhile.
+		m.log.Info("not a replica: deleting the local copy", "topic", p.Topic, "partition", p.Index, "log_end_offset", p.Log.EndOffset())
+		p.mu.Lock()
+		if err := p.Log.TruncateFullyAndStartAt(0); err != nil {
+			m.log.Warn("deleting the local copy of a partition this broker no longer replicates", "topic", p.Topic, "partition", p.Index, "err", err)
+		}
+		p.Log.SetHighWatermark(0)
+		p.mu.Unlock()
 	}
 	if follow >= 0 {
 		m.assign(p, follow, st.LeaderEpoch)

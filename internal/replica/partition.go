@@ -69,35 +69,73 @@ type Partition struct {
 	proposed []int32
 	queued   bool
 	retryAt  time.Time
-	// waiters are acks=all produces waiting on this partition (Watch).
-	waiters map[chan struct{}]struct{}
+	// acks are the acks=all writes waiting on this partition (AwaitAcks):
+	// Kafka's produce purgatory, completed by whoever moves the high
+	// watermark or changes the leadership or ISR, with no goroutine of
+	// their own.
+	acks map[*AckWaiter]struct{}
 }
 
-// Watch registers ch to be signalled (without blocking) whenever the high
-// watermark, the ISR or the leadership changes; Unwatch removes it.
-func (p *Partition) Watch(ch chan struct{}) {
+// AckWaiter is an acks=all write's wait on one partition (Kafka's
+// DelayedProduce for it).
+type AckWaiter struct {
+	required int64
+	done     func(error)
+}
+
+// AwaitAcks runs done once this broker's acks=all write ending before
+// required is complete, with Kafka's checkEnoughReplicasReachOffset
+// answer: nil once the high watermark reached required,
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when by then the ISR had shrunk below
+// min.insync.replicas, NOT_LEADER_OR_FOLLOWER as soon as this broker no
+// longer leads. done runs at most once: at once when already complete
+// (before AwaitAcks returns), else on the goroutine that moved the high
+// watermark or changed the leadership or ISR, under the partition's lock,
+// so it must neither block nor take a partition's lock. CancelAwait
+// withdraws the wait.
+func (p *Partition) AwaitAcks(required int64, done func(error)) *AckWaiter {
+	w := &AckWaiter{required: required, done: done}
 	p.mu.Lock()
-	if p.waiters == nil {
-		p.waiters = map[chan struct{}]struct{}{}
+	defer p.mu.Unlock()
+	if ok, err := p.acksDoneLocked(required); ok {
+		done(err)
+		return w
 	}
-	p.waiters[ch] = struct{}{}
-	p.mu.Unlock()
+	if p.acks == nil {
+		p.acks = map[*AckWaiter]struct{}{}
+	}
+	p.acks[w] = struct{}{}
+	return w
 }
 
-func (p *Partition) Unwatch(ch chan struct{}) {
+// CancelAwait withdraws w (its request timed out or its connection went)
+// and reports whether it was still waiting: then its done never runs.
+func (p *Partition) CancelAwait(w *AckWaiter) bool {
 	p.mu.Lock()
-	delete(p.waiters, ch)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if _, ok := p.acks[w]; !ok {
+		return false
+	}
+	delete(p.acks, w)
+	return true
 }
 
-// wakeLocked signals the watchers; the caller holds mu.
+// wakeLocked completes the acks=all waits the change under way allows;
+// the caller holds mu.
 func (p *Partition) wakeLocked() {
-	for ch := range p.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
+	for w := range p.acks {
+		if ok, err := p.acksDoneLocked(w.required); ok {
+			delete(p.acks, w)
+			w.done(err)
 		}
 	}
+}
+
+// LeaderEpoch is the partition's current leader epoch (from the image).
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.LeaderEpoch
 }
 
 // IsLeader reports whether this broker leads the partition, without
@@ -137,14 +175,9 @@ func (p *Partition) AppendAsLeader(acks int16, appendFn func(leaderEpoch int32) 
 	return nil
 }
 
-// AcksDone is Kafka's checkEnoughReplicasReachOffset for an acks=all
-// produce whose records end before required: done once the high
-// watermark reached it (NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR
-// has since shrunk below min.insync.replicas), or at once with
-// NOT_LEADER_OR_FOLLOWER when this broker no longer leads.
-func (p *Partition) AcksDone(required int64) (bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// acksDoneLocked is Kafka's checkEnoughReplicasReachOffset for an acks=all
+// write whose records end before required (see AwaitAcks).
+func (p *Partition) acksDoneLocked(required int64) (bool, error) {
 	if !p.leader || p.removed {
 		return true, kerr.NotLeaderForPartition
 	}
@@ -268,24 +301,24 @@ type FetchResult struct {
 		Epoch     int32
 		EndOffset int64
 	}
-	Records []byte
 }
 
 // ReadForFollower serves one partition of a follower's Fetch (Kafka's
 // Partition.fetchRecords from a follower): it checks the leader epoch and
 // that the follower is a replica with a current broker epoch, answers the
 // diverging epoch when the follower's last fetched epoch does not end
-// where it fetches, reads up to the log end offset (appending to dst), and
-// records the follower's position, which may move the high watermark or
-// add the follower to the ISR.
-func (p *Partition) ReadForFollower(f FollowerFetch, maxBytes int32, minOne bool, dst []byte) (FetchResult, []byte, error) {
+// where it fetches, has read put the records from the fetch offset up to
+// the log end offset into the response (without the partition's lock: a
+// copy or a file chunk), and records the follower's position, which may
+// move the high watermark or add the follower to the ISR.
+func (p *Partition) ReadForFollower(f FollowerFetch, read func() error) (FetchResult, error) {
 	res := FetchResult{HighWatermark: -1, LogStartOffset: -1, LastStableOffset: -1}
 	res.Diverging.Epoch, res.Diverging.EndOffset = -1, -1
 	p.mu.Lock()
 	epoch, err := p.checkFollowerLocked(f)
 	if err != nil {
 		p.mu.Unlock()
-		return res, dst, err
+		return res, err
 	}
 	leo, start := p.Log.EndOffset(), p.Log.StartOffset()
 	res.HighWatermark, res.LogStartOffset, res.LastStableOffset = p.Log.HighWatermark(), start, p.Log.LastStableOffset()
@@ -294,30 +327,27 @@ func (p *Partition) ReadForFollower(f FollowerFetch, maxBytes int32, minOne bool
 		switch {
 		case e < 0 || end < 0, f.FetchOffset < start:
 			p.mu.Unlock()
-			return res, dst, kerr.OffsetOutOfRange
+			return res, kerr.OffsetOutOfRange
 		case e < f.LastFetchedEpoch || end < f.FetchOffset:
 			p.mu.Unlock()
 			res.Diverging.Epoch, res.Diverging.EndOffset = e, end
-			return res, dst, nil
+			return res, nil
 		}
 	}
 	p.mu.Unlock()
 
-	n := len(dst)
-	dst, err = p.Log.ReadReplica(f.FetchOffset, maxBytes, minOne, dst)
-	if err != nil {
-		return res, dst[:n], err
+	if err := read(); err != nil {
+		return res, err
 	}
-	res.Records = dst[n:]
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.leader || p.state.LeaderEpoch != epoch {
-		return res, dst[:n], kerr.NotLeaderForPartition
+		return res, kerr.NotLeaderForPartition
 	}
 	p.updateFollowerLocked(f, leo, time.Now())
 	res.HighWatermark, res.LastStableOffset = p.Log.HighWatermark(), p.Log.LastStableOffset()
-	return res, dst, nil
+	return res, nil
 }
 
 // checkFollowerLocked checks a follower's fetch as Kafka's leader does and
@@ -495,6 +525,22 @@ func (p *Partition) truncateDiverging(leader, epoch int32, divEpoch int32, divEn
 	}
 	p.m.log.Info("truncating a diverged follower log", "topic", p.Topic, "partition", p.Index, "from", leo, "to", to, "leader_epoch", epoch)
 	return p.Log.TruncateTo(to)
+}
+
+// truncateToLeaderEnd truncates a follower's log to the leader's log end
+// offset when that is below its own (see fetcher.truncateToLeaderEnd).
+func (p *Partition) truncateToLeaderEnd(leader, epoch int32, leaderEnd int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.followingLocked(leader, epoch) {
+		return errStale
+	}
+	leo := p.Log.EndOffset()
+	if leaderEnd < 0 || leaderEnd >= leo {
+		return errNothingTruncated
+	}
+	p.m.log.Warn("follower log above the leader's end offset: truncating to it", "topic", p.Topic, "partition", p.Index, "from", leo, "to", leaderEnd, "leader_epoch", epoch)
+	return p.Log.TruncateTo(leaderEnd)
 }
 
 // startAt empties a follower's log and starts it at the leader's log start

@@ -86,9 +86,20 @@ func appendRecords(t *testing.T, p *Partition, acks int16, n int) error {
 	})
 }
 
+// readForFollower is ReadForFollower copying the records, as the broker
+// does when it cannot send a file chunk.
+func readForFollower(p *Partition, f FollowerFetch) (FetchResult, []byte, error) {
+	var records []byte
+	res, err := p.ReadForFollower(f, func() (err error) {
+		records, err = p.Log.ReadReplica(f.FetchOffset, 1<<20, true, nil)
+		return err
+	})
+	return res, records, err
+}
+
 func fetchAt(t *testing.T, p *Partition, replica int32, epoch int64, offset int64) FetchResult {
 	t.Helper()
-	res, _, err := p.ReadForFollower(FollowerFetch{Replica: replica, BrokerEpoch: epoch, CurrentLeaderEpoch: 5, LastFetchedEpoch: -1, FetchOffset: offset}, 1<<20, true, nil)
+	res, _, err := readForFollower(p, FollowerFetch{Replica: replica, BrokerEpoch: epoch, CurrentLeaderEpoch: 5, LastFetchedEpoch: -1, FetchOffset: offset})
 	if err != nil {
 		t.Fatalf("fetch of %d at %d: %v", replica, offset, err)
 	}
@@ -116,14 +127,18 @@ func TestHighWatermark(t *testing.T) {
 	if hw := p.Log.HighWatermark(); hw != 4 {
 		t.Fatalf("high watermark %d, want 4 (follower 3's end)", hw)
 	}
-	if done, _ := p.AcksDone(10); done {
+	// An acks=all wait completes on the fetch that moves the high
+	// watermark past it, before that fetch returns (no goroutine).
+	var fired []error
+	p.AwaitAcks(10, func(err error) { fired = append(fired, err) })
+	if len(fired) != 0 {
 		t.Fatal("acks=all done below the high watermark")
 	}
 	if res := fetchAt(t, p, 3, 300, 10); res.HighWatermark != 10 {
 		t.Fatalf("the fetch that completes the ISR answers high watermark %d, want 10", res.HighWatermark)
 	}
-	if done, err := p.AcksDone(10); !done || err != nil {
-		t.Fatalf("acks=all at the high watermark: %v %v", done, err)
+	if len(fired) != 1 || fired[0] != nil {
+		t.Fatalf("acks=all at the high watermark: %v", fired)
 	}
 	// A follower's position going back (a new run of it) never takes the
 	// high watermark back.
@@ -138,8 +153,10 @@ func TestHighWatermark(t *testing.T) {
 	// An acks=all produce the high watermark passed while the ISR shrank
 	// below min: NOT_ENOUGH_REPLICAS_AFTER_APPEND (Kafka's
 	// checkEnoughReplicasReachOffset).
-	if done, err := p.AcksDone(10); !done || !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
-		t.Fatalf("acks=all after the ISR shrank below min: %v %v", done, err)
+	fired = nil
+	p.AwaitAcks(10, func(err error) { fired = append(fired, err) })
+	if len(fired) != 1 || !errors.Is(fired[0], kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("acks=all after the ISR shrank below min: %v", fired)
 	}
 	if err := appendRecords(t, p, -1, 1); !errors.Is(err, kerr.NotEnoughReplicas) {
 		t.Fatalf("acks=all with the ISR below min: %v", err)
@@ -152,6 +169,37 @@ func TestHighWatermark(t *testing.T) {
 	}
 	if hw := p.Log.HighWatermark(); hw != 10 {
 		t.Fatalf("high watermark %d moved with the ISR below min.insync.replicas", hw)
+	}
+}
+
+// An acks=all wait ends exactly once: withdrawn (its request timed out),
+// it never runs; when the leadership goes, it fails with
+// NOT_LEADER_OR_FOLLOWER at once.
+func TestAwaitAcksCancelAndLeadershipLoss(t *testing.T) {
+	_, p := leaderFixture(t, 1, &fakeController{})
+	if err := appendRecords(t, p, -1, 5); err != nil {
+		t.Fatal(err)
+	}
+	var fired []error
+	w := p.AwaitAcks(5, func(err error) { fired = append(fired, err) })
+	if !p.CancelAwait(w) || p.CancelAwait(w) {
+		t.Fatal("CancelAwait: want true for a waiting write, then false")
+	}
+	fetchAt(t, p, 2, 200, 5)
+	fetchAt(t, p, 3, 300, 5)
+	if hw := p.Log.HighWatermark(); hw != 5 || len(fired) != 0 {
+		t.Fatalf("high watermark %d, withdrawn wait ran %d times", hw, len(fired))
+	}
+	if err := appendRecords(t, p, -1, 1); err != nil {
+		t.Fatal(err)
+	}
+	w = p.AwaitAcks(6, func(err error) { fired = append(fired, err) })
+	p.m.Apply(p, State{Leader: 2, LeaderEpoch: 6, PartitionEpoch: 9, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}})
+	if len(fired) != 1 || !errors.Is(fired[0], kerr.NotLeaderForPartition) {
+		t.Fatalf("acks=all when the leadership went: %v", fired)
+	}
+	if p.CancelAwait(w) {
+		t.Fatal("CancelAwait of a completed wait: want false")
 	}
 }
 
@@ -173,22 +221,22 @@ func TestFollowerFetchChecks(t *testing.T) {
 		{"an older run of the follower", FollowerFetch{Replica: 2, BrokerEpoch: 199, CurrentLeaderEpoch: 5, LastFetchedEpoch: -1}, kerr.NotLeaderForPartition},
 		{"past the end", FollowerFetch{Replica: 2, BrokerEpoch: 200, CurrentLeaderEpoch: 5, LastFetchedEpoch: -1, FetchOffset: 4}, storage.ErrOffsetOutOfRange},
 	} {
-		if _, _, err := p.ReadForFollower(c.f, 1<<20, true, nil); !errors.Is(err, c.want) {
+		if _, _, err := readForFollower(p, c.f); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
 	// Diverging: the follower's last epoch 3 is not in the leader's log,
 	// whose records are all of epoch 5, written from 0.
-	res, _, err := p.ReadForFollower(FollowerFetch{Replica: 2, BrokerEpoch: 200, CurrentLeaderEpoch: 5, LastFetchedEpoch: 3, FetchOffset: 7}, 1<<20, true, nil)
+	res, records, err := readForFollower(p, FollowerFetch{Replica: 2, BrokerEpoch: 200, CurrentLeaderEpoch: 5, LastFetchedEpoch: 3, FetchOffset: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Diverging.Epoch != 3 || res.Diverging.EndOffset != 0 || len(res.Records) != 0 {
-		t.Fatalf("diverging epoch %d end %d with %d bytes, want 3, 0 and no records", res.Diverging.Epoch, res.Diverging.EndOffset, len(res.Records))
+	if res.Diverging.Epoch != 3 || res.Diverging.EndOffset != 0 || len(records) != 0 {
+		t.Fatalf("diverging epoch %d end %d with %d bytes, want 3, 0 and no records", res.Diverging.Epoch, res.Diverging.EndOffset, len(records))
 	}
-	res, _, err = p.ReadForFollower(FollowerFetch{Replica: 2, BrokerEpoch: 200, CurrentLeaderEpoch: 5, LastFetchedEpoch: 5, FetchOffset: 1}, 1<<20, true, nil)
-	if err != nil || res.Diverging.EndOffset != -1 || len(res.Records) == 0 {
-		t.Fatalf("a fetch within the leader's epoch: %v, diverging %d, %d bytes", err, res.Diverging.EndOffset, len(res.Records))
+	res, records, err = readForFollower(p, FollowerFetch{Replica: 2, BrokerEpoch: 200, CurrentLeaderEpoch: 5, LastFetchedEpoch: 5, FetchOffset: 1})
+	if err != nil || res.Diverging.EndOffset != -1 || len(records) == 0 {
+		t.Fatalf("a fetch within the leader's epoch: %v, diverging %d, %d bytes", err, res.Diverging.EndOffset, len(records))
 	}
 }
 

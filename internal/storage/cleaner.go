@@ -129,13 +129,14 @@ func (l *Log) cleanerFirstDirty() int64 {
 
 // cleanableSegments returns how many of the oldest segments lie wholly below
 // the first uncleanable offset: the active segment's base, the last stable
-// offset, and the base of the first segment younger than
-// min.compaction.lag.ms, whichever is lowest. The caller holds appendMu.
+// offset (which the high watermark bounds, as in Kafka's
+// LogCleanerManager.cleanableOffsets: a replica's records above it may
+// still be truncated, and cleaning a key's committed record away for a
+// newer one that is then truncated would lose the key), and the base of
+// the first segment younger than min.compaction.lag.ms, whichever is
+// lowest. The caller holds appendMu.
 func (l *Log) cleanableSegments(now time.Time) int {
-	limit := l.active().base
-	if l.firstUnstable >= 0 {
-		limit = min(limit, l.firstUnstable)
-	}
+	limit := min(l.active().base, l.lastStableLocked())
 	lag := l.cfg.MinCompactionLagMs.Milliseconds()
 	k := 0
 	for k+1 < len(l.segments) && l.segments[k+1].base <= limit {

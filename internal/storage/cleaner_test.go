@@ -182,6 +182,45 @@ func TestCleanKeepsLatestPerKey(t *testing.T) {
 	}
 }
 
+// TestCleanStopsAtHighWatermark: a replica's records at or above the high
+// watermark may still be truncated, so the cleaner leaves the segments that
+// reach it alone, as Kafka's LogCleanerManager bounds cleaning by the last
+// stable offset and so by the high watermark. Cleaning key0's committed
+// record away for a newer one above it, then truncating that one, would
+// lose key0.
+func TestCleanStopsAtHighWatermark(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", compactCfg())
+	defer l.Close()
+	p := produced{}
+	for i := range 120 {
+		appendKVs(t, l, 1000, p, put(fmt.Sprintf("key%d", i%4), fmt.Sprintf("v%d", i)))
+	}
+	bases := segmentBases(t, l)
+	if len(bases) < 4 {
+		t.Fatalf("%d segments, want at least 4", len(bases))
+	}
+	l.SetHighWatermark(bases[2] + 1) // within the third segment
+	if _, err := l.Clean(msTime(2000)); err != nil {
+		t.Fatal(err)
+	}
+	l.SetHighWatermark(l.EndOffset()) // to read everything back
+	checkRecords(t, l, p, wantCompacted(p, bases[2], false))
+
+	// With the high watermark at the end, cleaning reaches the active
+	// segment.
+	if ratio, due := l.Cleanable(msTime(2000)); !due || ratio <= 0 {
+		t.Fatalf("Cleanable with the high watermark at the end = %v, %v; want due", ratio, due)
+	}
+	st, err := l.Clean(msTime(2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active := bases[len(bases)-1]; st.FirstUncleanable != active {
+		t.Fatalf("cleaned up to %d, want the active segment's base %d", st.FirstUncleanable, active)
+	}
+	checkRecords(t, l, p, wantCompacted(p, st.FirstUncleanable, false))
+}
+
 // checkGapReads reads at every offset, removed ones included: the first
 // record returned at or after it is the next record kept.
 func checkGapReads(t *testing.T, l *Log, p produced) {

@@ -110,6 +110,21 @@ func (c epochCache) endOffsetFor(requested int32, logEnd int64) (int32, int64) {
 	return c[higher-1].epoch, c[higher].startOffset
 }
 
+// epochForOffset is Kafka's LeaderEpochFileCache.epochForOffset: the
+// epoch of the last entry starting at or below offset, -1 when none does.
+func (c epochCache) epochForOffset(offset int64) int32 {
+	i, _ := slices.BinarySearchFunc(c, offset+1, func(e epochEntry, t int64) int {
+		if e.startOffset < t {
+			return -1
+		}
+		return 1
+	})
+	if i == 0 {
+		return -1
+	}
+	return c[i-1].epoch
+}
+
 // encodeEpochCheckpoint is Kafka's leader-epoch-checkpoint: version line
 // 0, the entry count, then "<epoch> <startOffset>" lines.
 func encodeEpochCheckpoint(c epochCache) []byte {
@@ -199,6 +214,15 @@ func (l *Log) LatestEpoch() int32 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.epochs.latest()
+}
+
+// EpochForOffset is the leader epoch the record at offset was written in,
+// by the epoch cache (ListOffsets answers it with the log start offset);
+// -1 when the cache does not cover offset.
+func (l *Log) EpochForOffset(offset int64) int32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.epochs.epochForOffset(offset)
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch for this replica, as

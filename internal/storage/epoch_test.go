@@ -154,3 +154,23 @@ func FuzzEpochCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// epochForOffset is the epoch of the last entry starting at or below the
+// offset (Kafka's LeaderEpochFileCacheTest epochForOffset cases).
+func TestEpochForOffset(t *testing.T) {
+	c := epochCache{{1, 0}, {2, 10}, {4, 25}}
+	for _, tc := range []struct {
+		off  int64
+		want int32
+	}{{0, 1}, {9, 1}, {10, 2}, {24, 2}, {25, 4}, {1000, 4}, {-1, -1}} {
+		if got := c.epochForOffset(tc.off); got != tc.want {
+			t.Errorf("epochForOffset(%d) = %d, want %d", tc.off, got, tc.want)
+		}
+	}
+	if got := (epochCache{{3, 5}}).epochForOffset(4); got != -1 {
+		t.Errorf("offset below the first entry: %d, want -1", got)
+	}
+	if got := (epochCache{}).epochForOffset(0); got != -1 {
+		t.Errorf("empty cache: %d, want -1", got)
+	}
+}

@@ -41,3 +41,28 @@ func (l *Log) ReadReplica(offset int64, maxBytes int32, minOne bool, dst []byte)
 	defer l.mu.RUnlock()
 	return l.readLocked(offset, l.end.Load(), maxBytes, minOne, dst)
 }
+
+// ReadsPastSegment reports whether the records readable from offset (below
+// the high watermark, or the last stable offset when committed) go on past
+// the segment that a Read from offset stops at, a read never spanning
+// segments. Kafka answers such a fetch at once, whatever its
+// fetch.min.bytes (DelayedFetch's case F: the fetch offset is on an older
+// segment than the read limit): waiting would not add to what one read
+// returns, so a consumer with a large fetch.min.bytes would wait out
+// fetch.max.wait.ms at every segment of a backlog.
+func (l *Log) ReadsPastSegment(offset int64, committed bool) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	limit := l.readLimitLocked(committed)
+	if l.closed || offset < l.start.Load() || offset >= limit {
+		return false
+	}
+	// The segment a read comes from is the first with a batch at or past
+	// offset (compaction may leave offset in a gap at a segment's end).
+	for _, s := range l.segments[l.segmentFor(offset):] {
+		if s.next > offset {
+			return s.next < limit
+		}
+	}
+	return false
+}
