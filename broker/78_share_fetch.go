@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -78,7 +77,7 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 	if req.ShareSessionEpoch == 0 {
 		b.closeShareSessionWithConn(rc, group, member, view.Session)
 	}
-	b.applyShareAcks(group, member, acks, out.acked)
+	finishAcks := b.startShareAcks(group, member, acks)
 	for tp := range view.Fresh {
 		out.partition(tp)
 	}
@@ -87,11 +86,12 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 			out.partition(tp)
 		}
 	}
-	if renew {
-		// Lock renewal only: no fetch, whose time could outlast the lock.
-		return resp, nil
+	if !renew {
+		// A renewal only acknowledges: a fetch's time could outlast the
+		// lock.
+		b.shareAcquire(rc, req, group, member, view.Parts, out)
 	}
-	b.shareAcquire(rc, req, group, member, view.Parts, out)
+	finishAcks(out.acked)
 	return resp, nil
 }
 
@@ -360,13 +360,20 @@ func shareFetchAcks(req *kmsg.ShareFetchRequest, renew bool) ([]shareAck, *kerr.
 // code: UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION for partitions that
 // do not exist, NOT_LEADER_OR_FOLLOWER (with the leader) for partitions
 // this node does not lead, INVALID_RECORD_STATE for records the member
-// does not hold. The partitions' acknowledgements are applied in
-// parallel: on a cluster each waits for its state to be replicated.
+// does not hold.
 func (b *Broker) applyShareAcks(group, member string, acks []shareAck, report func(share.TP, int16, shareLeader)) {
+	b.startShareAcks(group, member, acks)(report)
+}
+
+// startShareAcks applies the acknowledgements and returns the function
+// that waits until they are durable and reports them: on a cluster a
+// ShareFetch acquires records meanwhile, and the partitions' writes are
+// replicated side by side.
+func (b *Broker) startShareAcks(group, member string, acks []shareAck) func(report func(share.TP, int16, shareLeader)) {
 	now := time.Now()
 	codes := make([]int16, len(acks))
 	leaders := make([]shareLeader, len(acks))
-	var wg sync.WaitGroup
+	waits := make([]func() *kerr.Error, len(acks))
 	for i, a := range acks {
 		leaders[i] = noShareLeader
 		t, p := b.sharePartition(a.tp.Topic, a.tp.Partition)
@@ -380,20 +387,17 @@ func (b *Broker) applyShareAcks(group, member string, acks []shareAck, report fu
 				codes[i], leaders[i] = code, shareLeader{leader, epoch}
 				continue
 			}
-			ack := func() {
-				if e := b.share.Acknowledge(share.Key{Group: group, Topic: a.tp.Topic, Partition: a.tp.Partition}, member, a.batches, now); e != nil {
+			waits[i] = b.share.AcknowledgeLater(share.Key{Group: group, Topic: a.tp.Topic, Partition: a.tp.Partition}, member, a.batches, now)
+		}
+	}
+	return func(report func(share.TP, int16, shareLeader)) {
+		for i, a := range acks {
+			if waits[i] != nil {
+				if e := waits[i](); e != nil {
 					codes[i] = e.Code
 				}
 			}
-			if b.cluster == nil || len(acks) == 1 {
-				ack()
-				continue
-			}
-			wg.Go(ack)
+			report(a.tp, codes[i], leaders[i])
 		}
-	}
-	wg.Wait()
-	for i, a := range acks {
-		report(a.tp, codes[i], leaders[i])
 	}
 }

@@ -213,16 +213,26 @@ func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Lim
 // outcome is unknown to the caller, as after a timeout, and at-least-once
 // still holds (a deposed leader's changes are read by no one).
 func (m *Manager) mutate(sp *sharePart, k Key, wait bool, fn func(p *Partition) (released, changed bool)) error {
+	w, err := m.change(sp, k, fn)
+	if err != nil || !wait {
+		return err
+	}
+	return w()
+}
+
+// change is mutate, the wait for the write behind returned.
+func (m *Manager) change(sp *sharePart, k Key, fn func(p *Partition) (released, changed bool)) (wait func() error, err error) {
+	done := func() error { return nil }
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	next := sp.p.clone()
 	released, changed := fn(next)
 	if !changed {
-		return nil
+		return done, nil
 	}
 	if m.cfg.Read == nil {
 		if err := m.save(k, sp.epoch, next); err != nil {
-			return err
+			return done, err
 		}
 	}
 	// A moved SPSO frees room in the window of group.share.partition.
@@ -234,7 +244,7 @@ func (m *Manager) mutate(sp *sharePart, k Key, wait bool, fn func(p *Partition) 
 		sp.avail = make(chan struct{})
 	}
 	if m.cfg.Read == nil {
-		return nil
+		return done, nil
 	}
 	w := &sp.w
 	w.version++
@@ -246,19 +256,22 @@ func (m *Manager) mutate(sp *sharePart, k Key, wait bool, fn func(p *Partition) 
 		w.writing = true
 		go m.writeBehind(sp, k)
 	}
-	for wait {
-		switch {
-		case w.saved >= mine:
-			return nil
-		case w.failed >= mine:
-			return w.err
-		}
-		done := w.done
-		sp.mu.Unlock()
-		<-done
+	return func() error {
 		sp.mu.Lock()
-	}
-	return nil
+		defer sp.mu.Unlock()
+		for {
+			switch {
+			case w.saved >= mine:
+				return nil
+			case w.failed >= mine:
+				return w.err
+			}
+			done := w.done
+			sp.mu.Unlock()
+			<-done
+			sp.mu.Lock()
+		}
+	}, nil
 }
 
 // writeBehind writes sp's newest state until what is durable is current.
@@ -374,27 +387,41 @@ var ErrStorage = errors.New("share state write failed")
 
 // Acknowledge applies member's acknowledgements to k.
 func (m *Manager) Acknowledge(k Key, member string, batches []AckBatch, now time.Time) *kerr.Error {
+	return m.AcknowledgeLater(k, member, batches, now)()
+}
+
+// AcknowledgeLater is Acknowledge in two steps: the acknowledgements are
+// applied now, and the function returned waits until they are durable
+// and gives their outcome, so that a cluster's leader can acquire records
+// for the same ShareFetch while the write is replicated.
+func (m *Manager) AcknowledgeLater(k Key, member string, batches []AckBatch, now time.Time) func() *kerr.Error {
 	sp, _ := m.part(k, nil)
 	if sp == nil {
-		return kerr.InvalidRecordState
+		return func() *kerr.Error { return kerr.InvalidRecordState }
 	}
 	lim := m.cfg.GroupConfig(k.Group).Limits
 	var kerrOut *kerr.Error
-	err := m.mutate(sp, k, true, func(p *Partition) (bool, bool) {
+	wait, err := m.change(sp, k, func(p *Partition) (bool, bool) {
 		released, e := p.Acknowledge(member, batches, now, lim)
 		kerrOut = e
 		return released, e == nil
 	})
-	if err != nil {
-		// A cluster's leader passes on the share coordinator's answer
-		// (a newer leader fenced this one, the coordinator moving).
-		var ke *kerr.Error
-		if errors.As(err, &ke) {
-			return ke
+	return func() *kerr.Error {
+		if err == nil {
+			err = wait()
 		}
-		return kerr.KafkaStorageError
+		if err != nil {
+			// A cluster's leader passes on the share coordinator's
+			// answer (a newer leader fenced this one, the coordinator
+			// moving).
+			var ke *kerr.Error
+			if errors.As(err, &ke) {
+				return ke
+			}
+			return kerr.KafkaStorageError
+		}
+		return kerrOut
 	}
-	return kerrOut
 }
 
 // Fetch is one share-partition acquisition: the log's bounds and a
