@@ -64,8 +64,10 @@ const shareOffsetsKeyVersion = 0x4b53
 // away (followShareLeaders), before the unload itself runs, so that a
 // leadership lost and won again is not served until loaded again.
 type shareLoads struct {
-	mu     sync.Mutex // guards loaded
+	mu     sync.Mutex // guards loaded and changed
 	loaded map[int32]bool
+	// changed is closed (and replaced) when a partition is loaded.
+	changed chan struct{}
 }
 
 func (l *shareLoads) set(partition int32, loaded bool) {
@@ -75,13 +77,28 @@ func (l *shareLoads) set(partition int32, loaded bool) {
 		l.loaded = map[int32]bool{}
 	}
 	l.loaded[partition] = loaded
+	if loaded && l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 }
 
-func (l *shareLoads) get(partition int32) bool {
+// get reports whether partition is loaded, and a channel closed at the
+// next load.
+func (l *shareLoads) get(partition int32) (bool, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.loaded[partition]
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+	}
+	return l.loaded[partition], l.changed
 }
+
+// shareLoadWait is how long a request waits for its group's partition of
+// __consumer_offsets to load before COORDINATOR_LOAD_IN_PROGRESS: a
+// partition this node just became the leader of loads in moments, and
+// not every client retries that error on the share offsets APIs.
+const shareLoadWait = 3 * time.Second
 
 // unloadLost marks unloaded the partitions img says this node no longer
 // leads.
@@ -119,13 +136,24 @@ func (b *Broker) shareCoordinatorError(group string) *kerr.Error {
 		return kerr.CoordinatorNotAvailable // not joined yet
 	}
 	partition := coordinator.PartitionFor(group, b.coord.offsetsPartitions)
-	switch {
-	case b.cluster.partitionLeader(offsetsTopic, partition) != b.nodeID:
-		return kerr.NotCoordinator
-	case !b.shareLoads.get(partition):
-		return kerr.CoordinatorLoadInProgress
+	timeout := time.NewTimer(shareLoadWait)
+	defer timeout.Stop()
+	for {
+		if b.cluster.partitionLeader(offsetsTopic, partition) != b.nodeID {
+			return kerr.NotCoordinator
+		}
+		loaded, changed := b.shareLoads.get(partition)
+		if loaded {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			return kerr.CoordinatorLoadInProgress
+		case <-b.ctx.Done():
+			return kerr.CoordinatorNotAvailable
+		}
 	}
-	return nil
 }
 
 // loadShareCoordinator loads the share state of the groups of a
