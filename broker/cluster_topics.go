@@ -326,6 +326,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 	}
 	c.applyReplication(records, img)
 	c.followCoordinators(img)
+	c.followShareLeaders(img)
 }
 
 // adopt makes the local topic name the image's: id, at least partitions
