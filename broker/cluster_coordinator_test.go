@@ -245,8 +245,7 @@ func TestClusterCoordinatorUnloadsAndReloads(t *testing.T) {
 	if code, _ := offsetFetch(t, bx, "grp", "work"); code != kerr.NotCoordinator.Code {
 		t.Errorf("OffsetFetch on the old coordinator: code %d, want NOT_COORDINATOR", code)
 	}
-	// Without issue 12's replication node y's log of the partition is
-	// empty, and so is what it serves; with it, y's log has the commit.
+	// Replication gave node y's log of the partition the commit.
 	if code, off := offsetFetch(t, by, "grp", "work"); code != 0 || off != committedInLog(t, by, "grp", "work", 0) {
 		t.Errorf("OffsetFetch on the new coordinator: code %d offset %d, want its log's %d", code, off, committedInLog(t, by, "grp", "work", 0))
 	}

@@ -275,10 +275,9 @@ func TestClusterShutdownAndFencing(t *testing.T) {
 
 // The group coordinator is the leader of the group's __consumer_offsets
 // partition; when its broker stops, the partition's leadership moves and a
-// kgo consumer group goes on with the new coordinator. (Its committed
-// offsets stay behind until issue 12 replicates __consumer_offsets: the
-// group may start over from its reset offset, so the test only asks that
-// the records produced after the move arrive.)
+// kgo consumer group goes on with the new coordinator. (That committed
+// offsets survive the move is integration's TestClusterCoordinatorFailover;
+// here the test only asks that the records produced after it arrive.)
 func TestClusterGroupCoordinatorMoves(t *testing.T) {
 	c := NewTestCluster(t, 3)
 	cl := clusterClient(t, c)
