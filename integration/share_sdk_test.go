@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,14 +220,21 @@ func TestShareConsumerSDKExplicit(t *testing.T) {
 			scs = append(scs, newShareConsumer(t, tg.Bootstrap, group, topic, "c"+strconv.Itoa(i), conf, consumer.AcknowledgeExplicit))
 		}
 		// Both poll from when both hold the partition, so that neither
-		// takes every record before the other joined.
+		// takes every record before the other joined; and each holds its
+		// first records (at most max.poll.records are acquired per fetch)
+		// until the other has some too or 10 s passed: on a loaded machine
+		// one consumer's goroutine could otherwise work through all of
+		// them before the other's first Poll.
 		waitShareAssigned(t, tg.Bootstrap, group, 2)
+		var holding atomic.Int32
+		bothHold := make(chan struct{})
 		for i, sc := range scs {
 			name := "c" + strconv.Itoa(i)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer sc.Close(context.Background())
+				held := false
 				for !conf.done(total) && ctx.Err() == nil {
 					pctx, pcancel := context.WithTimeout(ctx, time.Second)
 					recs, err := sc.Poll(pctx)
@@ -234,6 +242,16 @@ func TestShareConsumerSDKExplicit(t *testing.T) {
 					if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 						t.Errorf("%s poll: %v", name, err)
 						return
+					}
+					if len(recs) > 0 && !held {
+						held = true
+						if holding.Add(1) == 2 {
+							close(bothHold)
+						}
+						select {
+						case <-bothHold:
+						case <-time.After(10 * time.Second):
+						}
 					}
 					for _, r := range recs {
 						d := conf.deliver(name, r)
