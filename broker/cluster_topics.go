@@ -326,7 +326,6 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 	}
 	c.applyReplication(records, img)
 	c.followCoordinators(img)
-	c.followShareLeaders(img)
 }
 
 // adopt makes the local topic name the image's: id, at least partitions

@@ -35,20 +35,14 @@ func (b *Broker) startShareGroups() error {
 		return err
 	}
 	b.groupConfigs = gc
-	cfg := share.Config{
+	b.share = share.NewManager(share.Config{
+		Store:        shareStore{b},
 		GroupConfig:  b.shareGroupConfig,
 		MaxGroupSize: int(b.cfg.ShareMaxSize),
 		MaxSessions:  int(b.cfg.ShareMaxSessions),
-	}
-	if b.cfg.clusterMode() {
-		b.newShareCluster(cfg)
-	} else {
-		cfg.Store = shareStore{b}
-		b.share = share.NewManager(cfg)
-		b.shareCoord = b.share
-		if err := b.replayShareState(); err != nil {
-			return fmt.Errorf("loading %s: %w", shareStateTopic, err)
-		}
+	})
+	if err := b.replayShareState(); err != nil {
+		return fmt.Errorf("loading %s: %w", shareStateTopic, err)
 	}
 	b.goStart(func() {
 		t := time.NewTicker(shareTick)
@@ -59,9 +53,6 @@ func (b *Broker) startShareGroups() error {
 				return
 			case now := <-t.C:
 				b.share.Tick(now)
-				if b.shareCoord != b.share {
-					b.shareCoord.Tick(now)
-				}
 			}
 		}
 	})
@@ -76,10 +67,6 @@ func (b *Broker) registerShareHandlers(t *handlerTable) {
 	register(t, kmsg.DescribeShareGroupOffsets, describeShareGroupOffsetsVersions, b.handleDescribeShareGroupOffsets)
 	register(t, kmsg.AlterShareGroupOffsets, alterShareGroupOffsetsVersions, b.handleAlterShareGroupOffsets)
 	register(t, kmsg.DeleteShareGroupOffsets, deleteShareGroupOffsetsVersions, b.handleDeleteShareGroupOffsets)
-	if b.cfg.clusterMode() {
-		register(t, kmsg.ReadShareGroupState, readShareGroupStateVersions, b.handleReadShareGroupState)
-		register(t, kmsg.WriteShareGroupState, writeShareGroupStateVersions, b.handleWriteShareGroupState)
-	}
 }
 
 // shareGroupConfig is a group's share configuration: its share.* group
@@ -144,7 +131,7 @@ type shareStore struct{ b *Broker }
 
 const shareStateVersion = 1
 
-func shareStateKey(version uint16, k share.Key) []byte {
+func shareStateKey(k share.Key) []byte {
 	req := kmsg.NewReadShareGroupStateRequest()
 	req.GroupID = k.Group
 	t := kmsg.NewReadShareGroupStateRequestTopic()
@@ -153,17 +140,17 @@ func shareStateKey(version uint16, k share.Key) []byte {
 	p.Partition = k.Partition
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	return req.AppendTo(binary.BigEndian.AppendUint16(nil, version))
+	return req.AppendTo(binary.BigEndian.AppendUint16(nil, 0))
 }
 
-func shareStateValue(k share.Key, start int64, batches []share.StateBatch, leaderEpoch int32) []byte {
+func shareStateValue(k share.Key, start int64, batches []share.StateBatch) []byte {
 	req := kmsg.NewWriteShareGroupStateRequest()
 	req.Version = shareStateVersion
 	req.GroupID = k.Group
 	t := kmsg.NewWriteShareGroupStateRequestTopic()
 	t.TopicID = k.Topic
 	p := kmsg.NewWriteShareGroupStateRequestTopicPartition()
-	p.Partition, p.StartOffset, p.LeaderEpoch = k.Partition, start, leaderEpoch
+	p.Partition, p.StartOffset = k.Partition, start
 	for _, sb := range batches {
 		p.StateBatches = append(p.StateBatches, kmsg.WriteShareGroupStateRequestTopicPartitionStateBatch{
 			FirstOffset: sb.First, LastOffset: sb.Last, DeliveryState: int8(sb.State), DeliveryCount: sb.DeliveryCount})
@@ -175,42 +162,31 @@ func shareStateValue(k share.Key, start int64, batches []share.StateBatch, leade
 
 var errBadShareState = errors.New("malformed share state record")
 
-// shareState is one decoded share state record; a tombstone has no
-// batches and start -1.
-type shareState struct {
-	key         share.Key
-	start       int64
-	batches     []share.StateBatch
-	leaderEpoch int32
-}
-
-func decodeShareState(key, value []byte) (st shareState, err error) {
+func decodeShareState(key, value []byte) (k share.Key, start int64, batches []share.StateBatch, err error) {
 	if len(key) < 2 {
-		return st, errBadShareState
+		return k, 0, nil, errBadShareState
 	}
 	kr := kmsg.NewReadShareGroupStateRequest()
 	if err := kr.ReadFrom(key[2:]); err != nil || len(kr.Topics) != 1 || len(kr.Topics[0].Partitions) != 1 {
-		return st, errBadShareState
+		return k, 0, nil, errBadShareState
 	}
-	st.key = share.Key{Group: kr.GroupID, Topic: kr.Topics[0].TopicID, Partition: kr.Topics[0].Partitions[0].Partition}
+	k = share.Key{Group: kr.GroupID, Topic: kr.Topics[0].TopicID, Partition: kr.Topics[0].Partitions[0].Partition}
 	if value == nil {
-		st.start = -1
-		return st, nil
+		return k, -1, nil, nil
 	}
 	if len(value) < 2 {
-		return st, errBadShareState
+		return k, 0, nil, errBadShareState
 	}
 	vr := kmsg.NewWriteShareGroupStateRequest()
 	vr.Version = int16(binary.BigEndian.Uint16(value))
 	if err := vr.ReadFrom(value[2:]); err != nil || len(vr.Topics) != 1 || len(vr.Topics[0].Partitions) != 1 {
-		return st, errBadShareState
+		return k, 0, nil, errBadShareState
 	}
 	p := vr.Topics[0].Partitions[0]
 	for _, sb := range p.StateBatches {
-		st.batches = append(st.batches, share.StateBatch{First: sb.FirstOffset, Last: sb.LastOffset, State: share.State(sb.DeliveryState), DeliveryCount: sb.DeliveryCount})
+		batches = append(batches, share.StateBatch{First: sb.FirstOffset, Last: sb.LastOffset, State: share.State(sb.DeliveryState), DeliveryCount: sb.DeliveryCount})
 	}
-	st.start, st.leaderEpoch = p.StartOffset, p.LeaderEpoch
-	return st, nil
+	return k, p.StartOffset, batches, nil
 }
 
 // statePartition picks k's partition of __share_group_state, as Kafka's
@@ -226,12 +202,12 @@ func (s shareStore) append(k share.Key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.b.appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(0, k), Value: value}}, recordbatch.NoProducer())
+	_, err = s.b.appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(k), Value: value}}, recordbatch.NoProducer())
 	return err
 }
 
-func (s shareStore) Save(k share.Key, start int64, batches []share.StateBatch, leaderEpoch int32) error {
-	return s.append(k, shareStateValue(k, start, batches, leaderEpoch))
+func (s shareStore) Save(k share.Key, start int64, batches []share.StateBatch) error {
+	return s.append(k, shareStateValue(k, start, batches))
 }
 
 func (s shareStore) Delete(k share.Key) error { return s.append(k, nil) }
@@ -244,16 +220,16 @@ func (b *Broker) replayShareState() error {
 			return true
 		}
 		for _, rec := range batch.Records {
-			st, err := decodeShareState(rec.Key, rec.Value)
+			k, start, batches, err := decodeShareState(rec.Key, rec.Value)
 			if err != nil {
 				bad = err
 				continue
 			}
 			if rec.Value == nil {
-				b.share.Forget(st.key)
+				b.share.Forget(k)
 				continue
 			}
-			b.share.Load(st.key, st.start, st.batches, st.leaderEpoch)
+			b.share.Load(k, start, batches)
 		}
 		return true
 	})
@@ -307,7 +283,7 @@ func (b *Broker) listShareGroups(req *kmsg.ListGroupsRequest, resp *kmsg.ListGro
 	if resp.ErrorCode != 0 || (len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "share") })) {
 		return
 	}
-	for _, g := range b.shareCoord.Groups() {
+	for _, g := range b.share.Groups() {
 		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, g.State) }) {
 			continue
 		}
@@ -324,11 +300,11 @@ func (b *Broker) listShareGroups(req *kmsg.ListGroupsRequest, resp *kmsg.ListGro
 func (b *Broker) deleteShareGroups(resp *kmsg.DeleteGroupsResponse) {
 	for i := range resp.Groups {
 		g := &resp.Groups[i]
-		if g.ErrorCode != kerr.GroupIDNotFound.Code || !b.shareCoord.IsGroup(g.Group) {
+		if g.ErrorCode != kerr.GroupIDNotFound.Code || !b.share.IsGroup(g.Group) {
 			continue
 		}
 		g.ErrorCode = 0
-		if e := b.shareCoord.DeleteGroup(g.Group); e != nil {
+		if e := b.share.DeleteGroup(g.Group); e != nil {
 			g.ErrorCode = e.Code
 			continue
 		}
