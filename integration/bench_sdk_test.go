@@ -75,11 +75,14 @@ func codecBenchValue() []byte {
 }
 
 // Shared settings of the producer benchmark: 8 partitions, acks=all,
-// idempotence (both clients' default), 1 MiB batches, linger 10 ms.
+// idempotence (both clients' default), 1 MiB batches, linger 10 ms, and
+// 32 MiB of records waiting to be sent (buffer.memory's default; kgo's
+// MaxBufferedBytes, where produceRate alone bounds only the record count).
 const (
 	codecBenchPartitions = 8
 	codecBenchBatch      = 1 << 20
 	codecBenchLinger     = 10 * time.Millisecond
+	codecBenchBuffer     = 32 << 20
 )
 
 // BenchmarkProducerVsKgo: per codec, our producer and kgo each send the
@@ -106,7 +109,8 @@ func BenchmarkProducerVsKgo(b *testing.B) {
 					func(n int) float64 { return ourProduceRate(b, br.Addr(), ours, codec.name, n, value) },
 					func(n int) float64 {
 						return produceRate(b, br.Addr(), theirs, n, value,
-							kgo.ProducerLinger(codecBenchLinger), kgo.ProducerBatchCompression(codec.kgo))
+							kgo.ProducerLinger(codecBenchLinger), kgo.ProducerBatchCompression(codec.kgo),
+							kgo.MaxBufferedBytes(codecBenchBuffer))
 					})
 			}
 		})
@@ -207,7 +211,7 @@ func (e firstErr) check(tb testing.TB) {
 func ourProduceRate(tb testing.TB, addr, topic, codec string, n int, value []byte) float64 {
 	ctx := context.Background()
 	p, err := producer.New(producer.Config{BootstrapServers: []string{addr}, Linger: codecBenchLinger,
-		BatchSize: codecBenchBatch, MaxRequestSize: 10 << 20, CompressionType: codec})
+		BatchSize: codecBenchBatch, MaxRequestSize: 10 << 20, BufferMemory: codecBenchBuffer, CompressionType: codec})
 	if err != nil {
 		tb.Fatal(err)
 	}
