@@ -49,9 +49,9 @@ type cluster struct {
 	mux    *metadata.Mux
 	voters map[int32]string
 	repl   *replica.Manager
-	// replCaughtUp latches once an applied image holds this run's own
-	// registration (see replicationChanges); raft's FSM goroutine only.
-	replCaughtUp bool
+	// caughtUp latches once an applied image holds this run's own
+	// registration (see catchUp); raft's FSM goroutine only.
+	caughtUp bool
 	// hwLoaded is replication-offset-checkpoint as read at start.
 	hwLoaded map[storage.TopicPartition]int64
 

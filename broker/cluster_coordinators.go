@@ -44,20 +44,23 @@ type coordinatorMove struct {
 // internal partitions this broker leads, and queues the changes for
 // coordinatorLoop.
 type coordinatorMoves struct {
-	mu    sync.Mutex // guards caughtUp, led and queue
+	mu    sync.Mutex // guards led and queue
 	led   map[internalPartition]bool
 	queue []coordinatorMove
 	wake  chan struct{} // buffered 1: coordinatorLoop has work
-	// caughtUp latches once an applied image holds this run's own
-	// registration (see followCoordinators).
-	caughtUp bool
 }
 
-// registeredIn reports whether img holds this run's own registration.
-func (c *cluster) registeredIn(img *metadata.Image) bool {
+// catchUp latches c.caughtUp once img holds this run's own registration
+// and reports whether img is the first such image. Replication and the
+// coordinators act on no image before it (see followCoordinators).
+func (c *cluster) catchUp(img *metadata.Image) (first bool) {
+	if c.caughtUp {
+		return false
+	}
 	br := img.Brokers[c.b.nodeID]
 	epoch := c.epoch.Load()
-	return br != nil && epoch > 0 && br.Epoch == epoch
+	c.caughtUp = br != nil && epoch > 0 && br.Epoch == epoch
+	return c.caughtUp
 }
 
 // followCoordinators queues the loads and unloads an applied batch
@@ -78,11 +81,8 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 	m := &c.moves
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.caughtUp {
-		if !c.registeredIn(img) {
-			return
-		}
-		m.caughtUp = true
+	if !c.caughtUp {
+		return
 	}
 	led := map[internalPartition]bool{}
 	for _, name := range []string{offsetsTopic, txnStateTopic} {

@@ -21,6 +21,7 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	img.Topics[txnStateTopic] = &metadata.TopicImage{Name: txnStateTopic, Partitions: []metadata.PartitionState{{Leader: 1}, {Leader: 2}}}
 	img.Topics[offsetsTopic] = &metadata.TopicImage{Name: offsetsTopic, Partitions: []metadata.PartitionState{{Leader: 2}, {Leader: 1}}}
 
+	c.catchUp(img)
 	c.followCoordinators(img) // an image of the last run
 	if len(c.moves.queue) != 0 {
 		t.Fatalf("loads queued from an image before this run's registration: %+v", c.moves.queue)
@@ -30,6 +31,7 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	// state partition while node 1 was down.
 	img.Brokers[1] = &metadata.Broker{RegisterBroker: metadata.RegisterBroker{ID: 1, Epoch: 40, Fenced: true}}
 	img.Topics[txnStateTopic].Partitions[0].Leader = 2
+	c.catchUp(img)
 	c.followCoordinators(img)
 	want := []coordinatorMove{{internalPartition{offsetsTopic, 1}, true}}
 	if len(c.moves.queue) != 1 || c.moves.queue[0] != want[0] {
@@ -39,6 +41,7 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	// From then on every image counts, whatever the broker's state.
 	img.Brokers[1].Epoch = 41
 	img.Topics[txnStateTopic].Partitions[1].Leader = 1
+	c.catchUp(img)
 	c.followCoordinators(img)
 	if q := c.moves.queue; len(q) != 2 || q[1] != (coordinatorMove{internalPartition{txnStateTopic, 1}, true}) {
 		t.Fatalf("moves after a later change: %+v", q)
@@ -58,16 +61,16 @@ func TestReplicationWaitsForOwnRegistration(t *testing.T) {
 	img.TopicsByID[a.ID], img.TopicsByID[b.ID] = a, b
 	change := []metadata.Record{&metadata.PartitionChange{TopicID: a.ID, Partition: 0, Leader: 1}}
 
-	if brokers, touched := c.replicationChanges(change, img); brokers || len(touched) != 0 {
+	if brokers, touched := c.replicationChanges(change, img, c.catchUp(img)); brokers || len(touched) != 0 {
 		t.Fatalf("before this run's registration: brokers %v, partitions %v", brokers, touched)
 	}
 	img.Brokers[1].Epoch = 40
-	brokers, touched := c.replicationChanges(change, img)
+	brokers, touched := c.replicationChanges(change, img, c.catchUp(img))
 	want := map[partitionKey]bool{{a.ID, 0}: true, {a.ID, 1}: true, {b.ID, 0}: true}
 	if !brokers || !maps.Equal(touched, want) {
 		t.Fatalf("once registered: brokers %v, partitions %v, want every partition %v", brokers, touched, want)
 	}
-	if brokers, touched := c.replicationChanges(change, img); brokers || len(touched) != 1 || !touched[partitionKey{a.ID, 0}] {
+	if brokers, touched := c.replicationChanges(change, img, c.catchUp(img)); brokers || len(touched) != 1 || !touched[partitionKey{a.ID, 0}] {
 		t.Fatalf("afterwards only the batch's changes count: brokers %v, partitions %v", brokers, touched)
 	}
 }

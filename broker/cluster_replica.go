@@ -98,8 +98,8 @@ type partitionKey struct {
 // applyReplication gives the replica manager the brokers and the changed
 // partitions' states of a batch of metadata records (after their local
 // logs were opened), on raft's FSM goroutine.
-func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Image) {
-	brokers, touched := c.replicationChanges(records, img)
+func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Image, first bool) {
+	brokers, touched := c.replicationChanges(records, img, first)
 	if brokers {
 		bs := map[int32]replica.Broker{}
 		for id, br := range img.Brokers {
@@ -133,13 +133,12 @@ func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Imag
 // way make it leader or follower of partitions at epochs long gone, as
 // followCoordinators explains; Kafka's broker too publishes no metadata
 // to its replica manager before it has caught up with the log.
-func (c *cluster) replicationChanges(records []metadata.Record, img *metadata.Image) (bool, map[partitionKey]bool) {
+func (c *cluster) replicationChanges(records []metadata.Record, img *metadata.Image, first bool) (bool, map[partitionKey]bool) {
 	touched := map[partitionKey]bool{}
-	if !c.replCaughtUp {
-		if !c.registeredIn(img) {
-			return false, touched
-		}
-		c.replCaughtUp = true
+	if !c.caughtUp {
+		return false, touched
+	}
+	if first {
 		for _, t := range img.TopicsByID {
 			for i := range t.Partitions {
 				touched[partitionKey{t.ID, int32(i)}] = true

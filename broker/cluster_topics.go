@@ -324,7 +324,8 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 	if brokerConfigs {
 		c.brokerConfigs(img)
 	}
-	c.applyReplication(records, img)
+	first := c.catchUp(img)
+	c.applyReplication(records, img, first)
 	c.followCoordinators(img)
 }
 
