@@ -375,10 +375,8 @@ func (a *accumulator) seal(b *batch) *batch {
 // ahead of compression, filling batches that only waited: up to
 // buffer.memory of records held longer, a larger heap for the garbage
 // collector to mark and the kernel to fault in, and records compressed long
-// after another core wrote them (with 1,000,000 records of 100 bytes, 8 to
-// 14 MiB of buffer.memory in use on average instead of 5 to 8, and 25% more
-// page faults; see issue 20's note in the README). If ctx ends while the
-// caller waits, b waits for its turn on a goroutine.
+// after another core wrote them (issue 20, session 14 in the README). If
+// ctx ends while the caller waits, b waits for its turn on a goroutine.
 func (a *accumulator) compressSealed(ctx context.Context, b *batch) {
 	if b == nil {
 		return
