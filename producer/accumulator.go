@@ -19,11 +19,11 @@ import (
 // The RecordAccumulator: per-partition deques of batches that Send appends
 // to. Send only counts a record's wire size in (recordbatch.Sizer) and keeps
 // it; the batch is encoded (recordbatch.Builder) once no more records go in:
-// compressed (see compressSealed) by a goroutine of its own or by the Send
-// that filled it, or for an uncompressed batch encoded by the sender as it
-// drains it. Encoding was a third of Send's cost,
-// on the caller's goroutine, which is the producer's critical path; franz-go
-// likewise encodes when it writes a request. Records must therefore not be
+// with compression by a goroutine of its own or by the Send that filled it
+// (see compressSealed), uncompressed by the sender as it drains it.
+// Encoding was a third of Send's cost, on the caller's goroutine, which is
+// the producer's critical path; franz-go likewise encodes when it writes a
+// request. Records must therefore not be
 // modified until their callback runs, as Send documents.
 //
 // Ownership:
