@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,6 +120,7 @@ func produceRate(tb testing.TB, addr, topic string, n int, value []byte, opts ..
 	errs := newFirstErr()
 	cb := func(_ *kgo.Record, err error) { errs.set(err) } // one closure, as ourProduceRate's
 	start := time.Now()
+	region := trace.StartRegion(ctx, produceRegion)
 	for range n {
 		cl.Produce(ctx, &kgo.Record{Value: value}, cb)
 	}
@@ -126,6 +128,7 @@ func produceRate(tb testing.TB, addr, topic string, n int, value []byte, opts ..
 		tb.Fatal(err)
 	}
 	elapsed := time.Since(start)
+	region.End()
 	errs.check(tb)
 	return float64(n) / elapsed.Seconds()
 }

@@ -91,7 +91,8 @@ const (
 // same N records (codecBenchValue; 1,000,000 unless KAFKIT_BENCH_RECORDS
 // says otherwise) to 8 partitions of our broker (on disk, default flush
 // policy), acks=all, idempotent, 1 MiB batches, linger 10 ms. Which client
-// goes first alternates between runs.
+// goes first alternates between runs. In a -trace, the region "produce"
+// spans each client's timed part (Send or Produce of every record, Flush).
 //
 //	go test -run '^$' -bench BenchmarkProducerVsKgo -benchtime 1x -count 3 ./integration/
 func BenchmarkProducerVsKgo(b *testing.B) {
@@ -118,6 +119,10 @@ func BenchmarkProducerVsKgo(b *testing.B) {
 		})
 	}
 }
+
+// produceRegion names the runtime/trace region of a producer benchmark's
+// timed part.
+const produceRegion = "produce"
 
 // benchRuns counts each comparing benchmark's runs across -count, so which
 // client goes first alternates between runs (-benchtime 1x prints one
@@ -246,6 +251,7 @@ func ourProduceRate(tb testing.TB, addr, topic, codec string, n int, value []byt
 	errs := newFirstErr()
 	cb := func(_ *kafkit.Record, err error) { errs.set(err) }
 	start := time.Now()
+	region := trace.StartRegion(ctx, produceRegion)
 	for range n {
 		if err := p.Send(ctx, &kafkit.Record{Topic: topic, Partition: kafkit.AnyPartition, Value: value}, cb); err != nil {
 			tb.Fatal(err)
@@ -255,6 +261,7 @@ func ourProduceRate(tb testing.TB, addr, topic, codec string, n int, value []byt
 		tb.Fatal(err)
 	}
 	elapsed := time.Since(start)
+	region.End()
 	if err := p.Close(ctx); err != nil {
 		tb.Fatal(err)
 	}

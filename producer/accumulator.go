@@ -19,10 +19,11 @@ import (
 // The RecordAccumulator: per-partition deques of batches that Send appends
 // to. Send only counts a record's wire size in (recordbatch.Sizer) and keeps
 // it; the batch is encoded (recordbatch.Builder) once no more records go in:
-// by its sealing goroutine, which compresses it too, or for an uncompressed
-// batch by the sender as it drains it. Encoding was a third of Send's cost,
-// on the caller's goroutine, which is the producer's critical path; franz-go
-// likewise encodes when it writes a request. Records must therefore not be
+// with compression by a goroutine of its own or by the Send that filled it
+// (see compressSealed), uncompressed by the sender as it drains it.
+// Encoding was a third of Send's cost, on the caller's goroutine, which is
+// the producer's critical path; franz-go likewise encodes when it writes a
+// request. Records must therefore not be
 // modified until their callback runs, as Send documents.
 //
 // Ownership:
@@ -56,7 +57,7 @@ type batch struct {
 	// Encoding and compression started when the batch filled (see seal):
 	// sealed is closed once sealedRaw and sealErr are set. sealed and
 	// sealedLen are set under pq.mu; the records are then read by the
-	// sealing goroutine.
+	// goroutine compressing the batch.
 	sealed    chan struct{}
 	sealedLen int // the uncompressed size, for size() while sealing
 	sealedRaw []byte
@@ -149,8 +150,8 @@ type accumulator struct {
 	// Recycled storage, so that steady sending allocates no batch memory:
 	// buffers of bufCap bytes serve as builders' buffers and as the
 	// destinations of compression; records slices hold batches' pendings.
-	// The sender and sealing goroutines put and take buffers; Send's
-	// goroutines take records slices.
+	// The sender and the goroutines compressing batches put and take
+	// buffers; Send's goroutines take records slices.
 	bufs freelist.List[[]byte]
 	recs freelist.List[[]pending]
 
@@ -213,8 +214,10 @@ func estimate(r *kafkit.Record) int {
 func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *partQueue, p pending) error {
 	ts := p.rec.Timestamp.UnixMilli()
 	pq.mu.Lock()
-	ok, closed := a.tryAppend(pq, ts, p), pq.closed
+	ok, sealed := a.tryAppend(pq, ts, p)
+	closed := pq.closed
 	pq.mu.Unlock()
+	a.compressSealed(ctx, sealed)
 	if closed {
 		return ErrClosed
 	}
@@ -226,13 +229,16 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		return err
 	}
 	pq.mu.Lock()
-	if pq.closed || a.tryAppend(pq, ts, p) { // closing, or another Send opened a batch meanwhile
-		closed := pq.closed
+	if pq.closed {
 		pq.mu.Unlock()
 		a.mem.release(reserve)
-		if closed {
-			return ErrClosed
-		}
+		return ErrClosed
+	}
+	ok, sealed = a.tryAppend(pq, ts, p)
+	if ok { // another Send opened a batch meanwhile
+		pq.mu.Unlock()
+		a.compressSealed(ctx, sealed)
+		a.mem.release(reserve)
 		return nil
 	}
 	recs, _ := a.recs.Get()
@@ -248,7 +254,7 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 	if cap(b.records) == 0 {
 		b.records = make([]pending, 0, int(reserve)/(b.sizer.Len()-recordbatch.HeaderLen)+1) // room for records like this one
 	}
-	a.added(b, p)
+	filled := a.added(b, p)
 	// Register before publishing: once in pq.batches the sender may send
 	// and complete the batch, and a late registration would leave Flush a
 	// completed batch in incomplete forever.
@@ -257,6 +263,8 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 	a.incMu.Unlock()
 	pq.batches = append(pq.batches, b)
 	pq.mu.Unlock()
+	a.compressSealed(ctx, sealed)
+	a.compressSealed(ctx, filled)
 	a.wake()
 	return nil
 }
@@ -279,33 +287,34 @@ func (a *accumulator) close() [][]*batch {
 }
 
 // tryAppend appends to the open batch if the record fits in batch.size.
-// Called with pq.mu held.
-func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) bool {
+// A batch it closes to appends is returned for compressSealed, which the
+// caller runs once it released pq.mu. Called with pq.mu held.
+func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) (ok bool, sealed *batch) {
 	if len(pq.batches) == 0 {
-		return false
+		return false, nil
 	}
 	b := pq.batches[len(pq.batches)-1]
 	if b.full {
-		return false
+		return false, nil
 	}
 	if !b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) {
 		b.full = true
-		a.seal(b)
 		a.wake()
-		return false
+		return false, a.seal(b)
 	}
-	a.added(b, p)
-	return true
+	return true, a.added(b, p)
 }
 
-// added records p as appended to b.
-func (a *accumulator) added(b *batch, p pending) {
+// added records p as appended to b, and returns b if that filled it and it
+// is to be compressed (see tryAppend).
+func (a *accumulator) added(b *batch, p pending) *batch {
 	b.records = append(b.records, p)
 	if b.sizer.Len() >= a.batchSize {
 		b.full = true
-		a.seal(b)
 		a.wake()
+		return a.seal(b)
 	}
+	return nil
 }
 
 // encode writes b's records in wire format, uncompressed, into a recycled
@@ -341,37 +350,75 @@ func (a *accumulator) putBuf(buf []byte) {
 	}
 }
 
-// seal starts encoding and compressing a batch that has just filled, on a
-// goroutine of its own: batches then compress on every core while Send's
-// callers fill the next ones and the sender sends, where compressing in the
-// sender (as franz-go compresses in its connection writer) runs every batch
-// through one goroutine. The producer fields are stamped when the sender
-// drains the batch (finish). Called with pq.mu held, once the batch is full.
-func (a *accumulator) seal(b *batch) {
+// seal closes a batch that has just filled to appends as being compressed,
+// and returns it for compressSealed, which its caller runs once it released
+// pq.mu; nil for an uncompressed batch, which the sender encodes as it
+// drains it. The producer fields are stamped when the sender drains the
+// batch (finish). Called with pq.mu held.
+func (a *accumulator) seal(b *batch) *batch {
 	if a.opts.Compression == recordbatch.None || b.sealed != nil {
-		return
+		return nil
 	}
 	b.sealed, b.sealedLen = make(chan struct{}), b.sizer.Len()
-	go func() {
-		// More batches compressing at once than there are cores would
-		// only hold more buffers and encoders, and memory is what
-		// buffer.memory's batches wait on.
-		a.sealSlots <- struct{}{}
-		bld := a.encode(b)
-		raw, spare, err := bld.FinishInto(a.buf(), recordbatch.NoProducer())
-		a.putBuf(spare)
-		if err == nil && cap(raw) >= shrinkCompressedCap && len(raw) <= cap(raw)/4 {
-			// Keep the batch in its size, not in a recycled buffer of
-			// batch.size that its request would hold for a few bytes.
-			small := slices.Clone(raw)
-			a.putBuf(raw)
-			raw = small
-		}
-		<-a.sealSlots
-		b.sealedRaw, b.sealErr = raw, err
-		close(b.sealed)
-		a.wake()
-	}()
+	return b
+}
+
+// compressSealed encodes and compresses b (nil: nothing to do), a batch the
+// caller of Send has just sealed. If fewer than GOMAXPROCS batches are
+// compressing, b compresses on a goroutine of its own, so that batches
+// compress on every core while Send's callers fill the next ones
+// (compressing in the sender, as franz-go compresses in its connection
+// writer, runs every batch through one goroutine). Otherwise every core is
+// already compressing: the caller waits for one of those to finish and
+// compresses b itself, as Java's producer compresses on the thread that
+// sends. Handing b to yet another goroutine instead let Send's callers run
+// ahead of compression, filling batches that only waited: up to
+// buffer.memory of records held longer, a larger heap for the garbage
+// collector to mark and the kernel to fault in, and records compressed long
+// after another core wrote them (issue 20, session 14 in the README). If
+// ctx ends while the caller waits, b waits for its turn on a goroutine.
+func (a *accumulator) compressSealed(ctx context.Context, b *batch) {
+	if b == nil {
+		return
+	}
+	select {
+	case a.sealSlots <- struct{}{}:
+		go a.compress(b)
+		return
+	default:
+	}
+	select {
+	case a.sealSlots <- struct{}{}:
+		a.compress(b)
+	case <-ctx.Done():
+		go a.compressWhenFree(b)
+	}
+}
+
+// compressWhenFree compresses b once fewer than GOMAXPROCS batches are
+// compressing.
+func (a *accumulator) compressWhenFree(b *batch) {
+	a.sealSlots <- struct{}{}
+	a.compress(b)
+}
+
+// compress encodes and compresses b, holding one of sealSlots, which it
+// gives back, and wakes the sender.
+func (a *accumulator) compress(b *batch) {
+	bld := a.encode(b)
+	raw, spare, err := bld.FinishInto(a.buf(), recordbatch.NoProducer())
+	a.putBuf(spare)
+	if err == nil && cap(raw) >= shrinkCompressedCap && len(raw) <= cap(raw)/4 {
+		// Keep the batch in its size, not in a recycled buffer of
+		// batch.size that its request would hold for a few bytes.
+		small := slices.Clone(raw)
+		a.putBuf(raw)
+		raw = small
+	}
+	<-a.sealSlots
+	b.sealedRaw, b.sealErr = raw, err
+	close(b.sealed)
+	a.wake()
 }
 
 // shrinkCompressedCap is the size of recycled buffers from which a batch
@@ -381,16 +428,17 @@ const shrinkCompressedCap = 256 << 10
 
 // sealing is asked by the sender of a batch ready to drain (under pq.mu):
 // it seals a batch that lingered out before filling, closing it to appends,
-// so that the sender never compresses, and reports whether b's compression
-// is still under way; the sender leaves such a batch queued until the
-// sealing goroutine wakes it.
+// so that the sender never compresses (a goroutine of the batch's own does,
+// once fewer than GOMAXPROCS batches are compressing), and reports whether
+// b's compression is still under way; the sender leaves such a batch
+// queued until the compression wakes it.
 func (a *accumulator) sealing(b *batch) bool {
 	if a.opts.Compression == recordbatch.None || b.raw != nil {
 		return false
 	}
 	if b.sealed == nil {
 		b.full = true
-		a.seal(b)
+		go a.compressWhenFree(a.seal(b))
 	}
 	select {
 	case <-b.sealed:
@@ -421,7 +469,7 @@ func (a *accumulator) finish(b *batch, p recordbatch.Producer) ([]byte, error) {
 // records slice.
 func (a *accumulator) recycle(b *batch) {
 	if b.sealed != nil {
-		<-b.sealed // the sealing goroutine may still be writing into its buffers
+		<-b.sealed // its compression may still be writing into its buffers
 	}
 	a.putBuf(b.raw)
 	if b.records != nil {

@@ -180,3 +180,80 @@ func TestSealedBatchShrinks(t *testing.T) {
 		}
 	}
 }
+
+// While GOMAXPROCS batches are compressing, the Send that fills another
+// waits for one of them and compresses its batch itself before returning,
+// instead of handing it to a goroutine that would only queue behind them
+// while Send's callers go on filling batches; a Send whose ctx ends while it
+// waits returns, and its batch compresses on a goroutine once a
+// compression finishes. Runs in a synctest bubble (snappy: its encoder
+// keeps no state outside the bubble), so "waits" means durably blocked.
+func TestSendCompressesWhenCompressionsBusy(t *testing.T) {
+	for _, cancelled := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			a, _, pq := testAccumulator(t, Config{BatchSize: 1000, CompressionType: "snappy"})
+			for len(a.sealSlots) < cap(a.sealSlots) { // every slot compressing
+				a.sealSlots <- struct{}{}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			send := func() error {
+				r := &kafkit.Record{Topic: "t", Value: make([]byte, 600), Timestamp: time.UnixMilli(1)}
+				return a.append(ctx, &blockDeadline{at: time.Now().Add(time.Minute)}, pq, pending{rec: r})
+			}
+			if err := send(); err != nil { // opens the batch
+				t.Fatal(err)
+			}
+			first := pq.batches[0]
+			var err error
+			sealedOnReturn := false
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				err = send() // does not fit: seals the first batch
+				select {
+				case <-first.sealed:
+					sealedOnReturn = true
+				default:
+				}
+			}()
+			synctest.Wait()
+			select {
+			case <-done:
+				t.Fatalf("cancelled=%v: the Send that sealed a batch returned (%v) while every compression slot was busy", cancelled, err)
+			default:
+			}
+			if first.sealed == nil {
+				t.Fatal("the filled batch is not sealed")
+			}
+			if cancelled {
+				cancel()
+				synctest.Wait()
+				select {
+				case <-done:
+				default:
+					t.Fatal("Send still waits after its ctx ended")
+				}
+				if err != nil || sealedOnReturn {
+					t.Fatalf("after ctx ended: err %v, compressed %v; want nil, not yet", err, sealedOnReturn)
+				}
+			}
+			<-a.sealSlots // one compression finishes
+			synctest.Wait()
+			select {
+			case <-first.sealed:
+			default:
+				t.Fatalf("cancelled=%v: batch not compressed once a slot freed", cancelled)
+			}
+			if !cancelled && (err != nil || !sealedOnReturn) {
+				t.Fatalf("Send returned %v, batch compressed on return: %v; want nil, true", err, sealedOnReturn)
+			}
+			if first.sealErr != nil || len(pq.batches) != 2 {
+				t.Fatalf("seal error %v, %d batches", first.sealErr, len(pq.batches))
+			}
+			if got, want := len(a.sealSlots), cap(a.sealSlots)-1; got != want {
+				t.Fatalf("%d slots held after the compression, want %d", got, want)
+			}
+		})
+	}
+}

@@ -119,8 +119,11 @@ func (p *Producer) spawn(fn func()) bool {
 //
 // Send blocks only while the topic's metadata is unknown or buffer.memory
 // is exhausted, for at most max.block.ms (or until ctx ends), and then
-// returns ErrMetadataTimeout or ErrBufferFull. When Send returns an error, cb
-// is not called. r and the bytes of its Key, Value and Headers must not be
+// returns ErrMetadataTimeout or ErrBufferFull. With compression, a Send
+// that fills a batch while GOMAXPROCS batches are compressing also waits for
+// one of them and compresses its batch itself before it returns (as Java's
+// producer compresses in send), which bounds how far Send's callers run
+// ahead of compression. When Send returns an error, cb is not called. r and the bytes of its Key, Value and Headers must not be
 // modified until cb runs: they are encoded when their batch is closed, not
 // during Send (as kgo does; Java's serializer copies at send).
 func (p *Producer) Send(ctx context.Context, r *kafkit.Record, cb func(r *kafkit.Record, err error)) error {

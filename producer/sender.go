@@ -277,7 +277,7 @@ func (s *sender) takeReady(pq *partQueue, now time.Time, flushing bool, room int
 		return nil, b.created.Add(s.s.Linger)
 	}
 	if s.acc.sealing(b) {
-		return nil, time.Time{} // its sealing goroutine wakes the sender
+		return nil, time.Time{} // its compression wakes the sender
 	}
 	if b.size() > room && !first {
 		return nil, now // the request is full; the next drain takes it
