@@ -32,6 +32,7 @@ func (b *Broker) registerClusterHandlers(t *handlerTable) {
 	register(t, kmsg.AllocateProducerIDs, allocateProducerIDsVersions, b.handleAllocateProducerIDs)
 	register(t, kmsg.WriteTxnMarkers, writeTxnMarkersVersions, b.handleWriteTxnMarkers)
 	register(t, kmsg.AlterPartition, alterPartitionVersions, b.handleAlterPartition)
+	register(t, kmsg.DescribeQuorum, describeQuorumVersions, b.handleDescribeQuorum)
 }
 
 // AllocateProducerIDs: v0 (KIP-730).
