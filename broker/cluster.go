@@ -116,6 +116,11 @@ type controllerState struct {
 	// balanceAt is when the next preferred leader election round is due
 	// (cluster_balance.go); only controllerLoop touches it.
 	balanceAt time.Time
+	// membersMu serializes the quorum membership changes that follow a
+	// broker-only node's registration and unregistration, each made after
+	// its decision committed: an unregistration's removal must not undo
+	// the re-registration that came right after it.
+	membersMu sync.Mutex
 }
 
 func (c *Config) voters() map[int32]string {
