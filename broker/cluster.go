@@ -159,9 +159,11 @@ func (b *Broker) startCluster() (err error) {
 		if addr == "" {
 			addr = c.voters[b.nodeID]
 		}
-		raw, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
+		raw := b.cfg.bound[b.cfg.controllerNames()[0]]
+		if raw == nil {
+			if raw, err = net.Listen("tcp", addr); err != nil {
+				return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
+			}
 		}
 		var ln net.Listener
 		var muxOpts []metadata.MuxOption
