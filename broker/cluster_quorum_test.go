@@ -283,3 +283,54 @@ func TestClusterDescribeQuorumSplit(t *testing.T) {
 		t.Errorf("the controller's ApiVersions: %+v", v.ApiKeys)
 	}
 }
+
+// principalClient is a client of node b whose requests carry principal
+// User:<id> (WithTestPrincipal maps it from the client id).
+func principalClient(t *testing.T, b *Broker, id string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ClientID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// With an authorizer, DescribeQuorum needs DESCRIBE on the cluster and
+// UnregisterBroker ALTER, checked on the broker the client reaches before
+// it forwards anything, as Kafka's KafkaApis and ControllerApis check them.
+func TestClusterQuorumAPIsAuthorized(t *testing.T) {
+	c := NewTestCluster(t, 3, WithAuthorizer("User:ANONYMOUS;User:admin"), WithTestPrincipal(func(id string) string {
+		if id == "alice" || id == "admin" {
+			return "User:" + id
+		}
+		return anonymousPrincipal // the nodes themselves
+	}))
+	ctl := c.Controller()
+	other := ctl%3 + 1
+	alice := principalClient(t, c.Broker(other), "alice")
+	if r := ask[*kmsg.DescribeQuorumResponse](t, alice, describeQuorumReq()); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("DescribeQuorum without DESCRIBE on the cluster: %+v", r)
+	}
+	if r := ask[*kmsg.UnregisterBrokerResponse](t, alice, unregisterReq(other)); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("UnregisterBroker without ALTER on the cluster: %+v", r)
+	}
+	acl := kmsg.NewPtrCreateACLsRequest()
+	cr := kmsg.NewCreateACLsRequestCreation()
+	cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = kmsg.ACLResourceTypeCluster, "kafka-cluster", kmsg.ACLResourcePatternTypeLiteral
+	cr.Principal, cr.Host, cr.Operation, cr.PermissionType = "User:alice", "*", kmsg.ACLOperationDescribe, kmsg.ACLPermissionTypeAllow
+	acl.Creations = append(acl.Creations, cr)
+	if r := ask[*kmsg.CreateACLsResponse](t, principalClient(t, c.Broker(ctl), "admin"), acl); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
+		t.Fatalf("granting DESCRIBE on the cluster: %+v", r)
+	}
+	c.await("alice's DESCRIBE on the cluster on every node", func(*Broker) bool {
+		r := ask[*kmsg.DescribeQuorumResponse](t, alice, describeQuorumReq())
+		return r.ErrorCode == 0 && len(r.Topics) == 1 && r.Topics[0].Partitions[0].LeaderID == ctl
+	})
+	if r := ask[*kmsg.UnregisterBrokerResponse](t, alice, unregisterReq(other)); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("UnregisterBroker with DESCRIBE only: %+v", r)
+	}
+	if brokerEpochOn(c.Broker(ctl), other) == 0 {
+		t.Errorf("broker %d unregistered by a principal without ALTER", other)
+	}
+}
