@@ -397,10 +397,10 @@ func (b *Broker) hasQuotaChange(req *kmsg.AlterClientQuotasRequest, resp *kmsg.A
 // after authorizing its client. As Kafka's controller does for brokers (and
 // for the Envelope of a forwarded request), the peer's principal needs
 // CLUSTER_ACTION on the cluster (super.users have it); nothing else is
-// checked. The requests an operator's tool sends there itself
-// (--bootstrap-controller) need what ControllerApis asks of them:
-// nothing for ApiVersions, DESCRIBE for DescribeQuorum, ALTER for
-// DescribeCluster and UnregisterBroker.
+// checked. An operator's tool may also send some requests there itself
+// (--bootstrap-controller), with what ControllerApis asks of them:
+// nothing for ApiVersions, DESCRIBE on the cluster for DescribeQuorum,
+// ALTER for DescribeCluster and UnregisterBroker.
 func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.Response, error) {
 	op := kmsg.ACLOperationClusterAction
 	switch req.(type) {
@@ -411,10 +411,10 @@ func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (km
 	case *kmsg.DescribeClusterRequest, *kmsg.UnregisterBrokerRequest:
 		op = kmsg.ACLOperationAlter
 	}
-	if b.acls.authz == nil || b.allowedCluster(rc, op) {
+	if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationClusterAction) || b.allowedCluster(rc, op) {
 		return next(rc, req)
 	}
-	b.log.Warn("a request on the controller listener from a principal without "+op.String()+" on the cluster (add the nodes' principal to super.users)",
+	b.log.Warn("a request on the controller listener from a principal without CLUSTER_ACTION on the cluster (add the nodes' principal to super.users)",
 		"principal", rc.principal, "host", rc.host, "api", kmsg.NameForKey(req.Key()))
 	return errorResponse(req, kerr.ClusterAuthorizationFailed, ""), nil
 }
