@@ -64,12 +64,12 @@ func newTestCluster(t testing.TB, voters, brokers int, opts []TestOption) *TestC
 	addrs := map[int32]string{}
 	c := &TestCluster{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Broker{},
 		fixed: map[int32]map[string]string{}, bound: map[int32]map[string]net.Listener{}}
-	t.Cleanup(c.close)
 	for id := int32(1); id <= int32(voters); id++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { ln.Close() }) // if its node never took it
 		addrs[id] = ln.Addr().String()
 		c.bound[id] = map[string]net.Listener{defaultControllerListener: ln}
 		c.fixed[id] = map[string]string{defaultControllerListener: addrs[id]}
@@ -114,6 +114,9 @@ func newTestCluster(t testing.TB, voters, brokers int, opts []TestOption) *TestC
 		}
 		c.cfgs[id] = cfg
 	}
+	// After the nodes' t.TempDir: cleanups run last first, and the nodes
+	// must stop before their directories go.
+	t.Cleanup(c.close)
 	n := voters + brokers
 	var wg sync.WaitGroup
 	errs := make([]error, n+1)
@@ -387,11 +390,6 @@ func (c *TestCluster) await(what string, fn func(*Broker) bool) {
 
 func (c *TestCluster) close() {
 	c.mu.Lock()
-	for _, bound := range c.bound { // nodes a failed start never reached
-		for _, ln := range bound {
-			ln.Close()
-		}
-	}
 	var ids []int32
 	for id, b := range c.nodes {
 		if b != nil {
