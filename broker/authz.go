@@ -215,8 +215,10 @@ func (b *Broker) requestDenied(rc *reqCtx, req kmsg.Request) (*kerr.Error, bool)
 		return group(kmsg.ACLOperationRead, r.Group)
 	case *kmsg.DescribeLogDirsRequest, *kmsg.ListPartitionReassignmentsRequest:
 		return cluster(kmsg.ACLOperationDescribe)
-	case *kmsg.ElectLeadersRequest, *kmsg.AlterPartitionAssignmentsRequest:
+	case *kmsg.ElectLeadersRequest, *kmsg.AlterPartitionAssignmentsRequest, *kmsg.UnregisterBrokerRequest:
 		return cluster(kmsg.ACLOperationAlter)
+	case *kmsg.DescribeQuorumRequest:
+		return cluster(kmsg.ACLOperationDescribe)
 	}
 	return nil, false
 }
@@ -243,6 +245,10 @@ func wholeRequestError(req kmsg.Request, e *kerr.Error) kmsg.Response {
 	case *kmsg.ListPartitionReassignmentsResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
 	case *kmsg.AlterPartitionAssignmentsResponse:
+		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
+	case *kmsg.DescribeQuorumResponse:
+		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
+	case *kmsg.UnregisterBrokerResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
 	case *kmsg.ElectLeadersResponse:
 		r.ErrorCode = e.Code

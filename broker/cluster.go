@@ -116,6 +116,11 @@ type controllerState struct {
 	// balanceAt is when the next preferred leader election round is due
 	// (cluster_balance.go); only controllerLoop touches it.
 	balanceAt time.Time
+	// membersMu serializes the quorum membership changes that follow a
+	// broker-only node's registration and unregistration, each made after
+	// its decision committed: an unregistration's removal must not undo
+	// the re-registration that came right after it.
+	membersMu sync.Mutex
 }
 
 func (c *Config) voters() map[int32]string {
@@ -154,9 +159,11 @@ func (b *Broker) startCluster() (err error) {
 		if addr == "" {
 			addr = c.voters[b.nodeID]
 		}
-		raw, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
+		raw := b.cfg.bound[b.cfg.controllerNames()[0]]
+		if raw == nil {
+			if raw, err = net.Listen("tcp", addr); err != nil {
+				return fmt.Errorf("controller listener (controller.quorum.voters entry of node %d): %w", b.nodeID, err)
+			}
 		}
 		var ln net.Listener
 		var muxOpts []metadata.MuxOption

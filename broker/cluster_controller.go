@@ -32,6 +32,8 @@ func (b *Broker) registerClusterHandlers(t *handlerTable) {
 	register(t, kmsg.AllocateProducerIDs, allocateProducerIDsVersions, b.handleAllocateProducerIDs)
 	register(t, kmsg.WriteTxnMarkers, writeTxnMarkersVersions, b.handleWriteTxnMarkers)
 	register(t, kmsg.AlterPartition, alterPartitionVersions, b.handleAlterPartition)
+	register(t, kmsg.DescribeQuorum, describeQuorumVersions, b.handleDescribeQuorum)
+	register(t, kmsg.UnregisterBroker, unregisterBrokerVersions, b.handleUnregisterBroker)
 }
 
 // AllocateProducerIDs: v0 (KIP-730).
@@ -148,7 +150,10 @@ func (b *Broker) handleBrokerRegistration(rc *reqCtx, req *kmsg.BrokerRegistrati
 	if _, voter := c.voters[req.BrokerID]; !voter && len(req.Listeners) > 0 {
 		// A broker-only node: the metadata log goes to it from now on.
 		l := req.Listeners[0]
-		if err := c.q.AddObserver(req.BrokerID, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))); err != nil {
+		c.ctl.membersMu.Lock()
+		err := c.q.AddObserver(req.BrokerID, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
+		c.ctl.membersMu.Unlock()
+		if err != nil {
 			resp.ErrorCode = errorCode(forwardError(err))
 			return resp, nil
 		}

@@ -21,6 +21,7 @@ var controllerAPIs = []kmsg.Key{
 	kmsg.ElectLeaders, kmsg.AlterPartitionAssignments, kmsg.ListPartitionReassignments,
 	kmsg.CreateACLs, kmsg.DeleteACLs, kmsg.DescribeACLs,
 	kmsg.AlterUserSCRAMCredentials, kmsg.AlterClientQuotas,
+	kmsg.DescribeQuorum, kmsg.DescribeCluster, kmsg.UnregisterBroker,
 }
 
 // keepControllerAPIs drops every other API from a controller-only node's

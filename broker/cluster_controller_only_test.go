@@ -183,4 +183,18 @@ func TestClusterSingleControllerOnlyNode(t *testing.T) {
 		t.Errorf("Metadata: %d brokers, controller %d", len(md.Brokers), md.ControllerID)
 	}
 	checkControllerDir(t, c.cfgs[1].DataDir)
+
+	// No group or transaction coordinator on the controller: it has no
+	// logs for them and serves none of their APIs. A topic deletion it
+	// decides has no coordinator's offsets to drop there.
+	if ctl := c.Broker(1); ctl.coord.groups != nil || ctl.coord.txns != nil {
+		t.Errorf("controller-only node runs coordinators: groups %v, transactions %v", ctl.coord.groups != nil, ctl.coord.txns != nil)
+	}
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr("one-controller")
+	del.Topics = append(del.Topics, dt)
+	if r := ask[*kmsg.DeleteTopicsResponse](t, seedClient(t, c.Broker(1).Addr()), del); len(r.Topics) != 1 || r.Topics[0].ErrorCode != 0 {
+		t.Errorf("DeleteTopics on the controller-only node: %+v", r)
+	}
 }

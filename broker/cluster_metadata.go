@@ -245,3 +245,21 @@ func (c *cluster) fetchEndpoints(rc *reqCtx, resp *kmsg.FetchResponse) {
 		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: br.id, Host: br.host, Port: br.port, Rack: br.rack})
 	}
 }
+
+// describeControllers is DescribeCluster on the CONTROLLER listener: the
+// voters at their controller.quorum.voters endpoints, and the active
+// controller's id (-1 while there is none).
+func (c *cluster) describeControllers(resp *kmsg.DescribeClusterResponse) {
+	resp.ControllerID = -1
+	leader, ok := c.q.Controller()
+	for _, id := range slices.Sorted(maps.Keys(c.voters)) {
+		host, port, valid := c.voterEndpoint(id)
+		if !valid {
+			continue
+		}
+		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: id, Host: host, Port: port})
+		if ok && id == leader {
+			resp.ControllerID = id
+		}
+	}
+}

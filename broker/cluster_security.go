@@ -397,9 +397,21 @@ func (b *Broker) hasQuotaChange(req *kmsg.AlterClientQuotasRequest, resp *kmsg.A
 // after authorizing its client. As Kafka's controller does for brokers (and
 // for the Envelope of a forwarded request), the peer's principal needs
 // CLUSTER_ACTION on the cluster (super.users have it); nothing else is
-// checked.
+// checked. An operator's tool may also send some requests there itself
+// (--bootstrap-controller), with what ControllerApis asks of them:
+// nothing for ApiVersions, DESCRIBE on the cluster for DescribeQuorum,
+// ALTER for DescribeCluster and UnregisterBroker.
 func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.Response, error) {
-	if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
+	op := kmsg.ACLOperationClusterAction
+	switch req.(type) {
+	case *kmsg.ApiVersionsRequest:
+		return next(rc, req)
+	case *kmsg.DescribeQuorumRequest:
+		op = kmsg.ACLOperationDescribe
+	case *kmsg.DescribeClusterRequest, *kmsg.UnregisterBrokerRequest:
+		op = kmsg.ACLOperationAlter
+	}
+	if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationClusterAction) || b.allowedCluster(rc, op) {
 		return next(rc, req)
 	}
 	b.log.Warn("a request on the controller listener from a principal without CLUSTER_ACTION on the cluster (add the nodes' principal to super.users)",

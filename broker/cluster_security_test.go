@@ -102,6 +102,18 @@ func restartAll(t *testing.T, c *TestCluster) {
 			t.Fatal(err)
 		}
 	}
+	// Each node's image must hold this run's registration unfenced, as
+	// Restart waits for: the images replayed from the log show the old
+	// runs' registrations unfenced at once, and until the new ones are
+	// unfenced the controller places nothing (INVALID_REPLICATION_FACTOR,
+	// all brokers fenced), which failed a creation right after this
+	// under load.
+	for _, id := range ids {
+		b := c.Broker(id)
+		c.await(fmt.Sprintf("registration of node %d", id), func(*Broker) bool {
+			return b.cluster.epoch.Load() > 0 && !b.cluster.fencedHere()
+		})
+	}
 	c.AwaitLive(len(ids))
 }
 

@@ -167,6 +167,11 @@ type Config struct {
 	// each request of an unauthenticated connection from its client id, so
 	// that tests exercise ACLs without SASL.
 	testPrincipal func(clientID string) string
+	// bound, when set (by TestCluster), are listeners already bound, by
+	// listener name, that the node serves instead of binding their
+	// addresses itself: a test cluster's fixed ports are never free for
+	// something else to take between choosing and binding them.
+	bound map[string]net.Listener
 
 	// explicit records which keys came from a properties file or a flag, so
 	// DescribeConfigs can report STATIC_BROKER_CONFIG for them.

@@ -58,6 +58,15 @@ func (b *Broker) registerCoordinatorHandlers(t *handlerTable) {
 // COORDINATOR_LOAD_IN_PROGRESS until the replay is done. Both goroutines
 // end with the broker's context.
 func (b *Broker) startCoordinators() error {
+	if b.cfg.controllerOnly() {
+		// A controller-only node keeps no topic logs and serves no group
+		// or transaction API (keepControllerAPIs): no coordinators, as
+		// Kafka's controllers run none.
+		loaded := make(chan struct{})
+		close(loaded)
+		b.coord.groupsLoaded, b.coord.txnsLoaded = loaded, loaded
+		return nil
+	}
 	b.coord.offsetsPartitions = b.internalPartitions(offsetsTopic, b.cfg.OffsetsTopicNumPartitions)
 	b.coord.txnPartitions = b.internalPartitions(txnStateTopic, b.cfg.TxnStateNumPartitions)
 	groups, err := coordinator.New(b.groupConfig(), offsetsStore{b})
@@ -298,6 +307,9 @@ func (b *Broker) replayBatches(name string, index int32, fn func(p *partition, b
 // topic, as Kafka does. A failure leaves stale offsets behind, which only
 // matter if the topic is created again, so it is logged, not returned.
 func (b *Broker) forgetTopicOffsets(rc *reqCtx, topic string) {
+	if b.coord.groups == nil {
+		return // a controller-only node
+	}
 	if err := b.coord.groups.DeleteTopicOffsets(rc.ctx, topic); err != nil {
 		b.log.Warn("deleting committed offsets of a deleted topic", "topic", topic, "err", err)
 	}

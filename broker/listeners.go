@@ -199,9 +199,11 @@ func (b *Broker) bindListeners(ls []Listener) error {
 				return err
 			}
 		}
-		if bl.ln, err = net.Listen("tcp", l.Addr()); err != nil {
-			b.closeListeners()
-			return fmt.Errorf("listeners: %s: %w", l.Name, err)
+		if bl.ln = b.cfg.bound[l.Name]; bl.ln == nil {
+			if bl.ln, err = net.Listen("tcp", l.Addr()); err != nil {
+				b.closeListeners()
+				return fmt.Errorf("listeners: %s: %w", l.Name, err)
+			}
 		}
 		_, port, _ := net.SplitHostPort(bl.ln.Addr().String())
 		bl.Port, _ = strconv.Atoi(port)

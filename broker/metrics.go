@@ -375,6 +375,9 @@ func (m *brokerMetrics) collectGroups(ch chan<- prometheus.Metric, hwm map[strin
 	ctx, cancel := context.WithTimeout(m.b.ctx, 5*time.Second)
 	defer cancel()
 	groups := m.b.coord.groups
+	if groups == nil {
+		return // a controller-only node
+	}
 	lg, err := groups.ListGroups(ctx, kmsg.NewPtrListGroupsRequest())
 	if err != nil || lg.ErrorCode != 0 {
 		return // still loading __consumer_offsets: no group series yet

@@ -23,6 +23,15 @@ type TestCluster struct {
 	mu    sync.Mutex
 	cfgs  map[int32]Config
 	nodes map[int32]*Broker // nil while a node is stopped
+	// fixed are the addresses a node comes back on, by listener name: its
+	// CONTROLLER endpoint (its controller.quorum.voters entry) and its
+	// first client listener once it was bound.
+	fixed map[int32]map[string]string
+	// bound are listeners bound for a node's next start, by listener name:
+	// the voters' CONTROLLER listeners, bound before the quorum's
+	// addresses are written into any config, so that nothing else can
+	// take a chosen port before the node serves it.
+	bound map[int32]map[string]net.Listener
 }
 
 // NewTestCluster starts an n-node cluster for a test, every node a broker
@@ -53,11 +62,19 @@ func newTestCluster(t testing.TB, voters, brokers int, opts []TestOption) *TestC
 	t.Helper()
 	var quorum []string
 	addrs := map[int32]string{}
+	c := &TestCluster{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Broker{},
+		fixed: map[int32]map[string]string{}, bound: map[int32]map[string]net.Listener{}}
 	for id := int32(1); id <= int32(voters); id++ {
-		addrs[id] = freeAddr(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() }) // if its node never took it
+		addrs[id] = ln.Addr().String()
+		c.bound[id] = map[string]net.Listener{defaultControllerListener: ln}
+		c.fixed[id] = map[string]string{defaultControllerListener: addrs[id]}
 		quorum = append(quorum, fmt.Sprintf("%d@%s", id, addrs[id]))
 	}
-	c := &TestCluster{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Broker{}}
 	clusterID := NewClusterID()
 	for id := int32(1); id <= int32(voters+brokers); id++ {
 		cfg := DefaultConfig()
@@ -90,8 +107,15 @@ func newTestCluster(t testing.TB, voters, brokers int, opts []TestOption) *TestC
 		for _, o := range opts {
 			o(&cfg)
 		}
+		if name := cfg.controllerNames(); id <= int32(voters) && name[0] != defaultControllerListener {
+			// An option named the CONTROLLER listener otherwise.
+			c.bound[id] = map[string]net.Listener{name[0]: c.bound[id][defaultControllerListener]}
+			c.fixed[id] = map[string]string{name[0]: addrs[id]}
+		}
 		c.cfgs[id] = cfg
 	}
+	// After the nodes' t.TempDir: cleanups run last first, and the nodes
+	// must stop before their directories go.
 	t.Cleanup(c.close)
 	n := voters + brokers
 	var wg sync.WaitGroup
@@ -125,21 +149,62 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// listenAgain binds addr, a port this process held until a node stopped:
+// retried for a while, in case something else (an outgoing connection
+// given it as its ephemeral port) holds it for a moment.
+func listenAgain(addr string) (net.Listener, error) {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || time.Now().After(deadline) {
+			return ln, err
+		}
+	}
+}
+
 func (c *TestCluster) start(id int32) error {
 	c.mu.Lock()
 	cfg := c.cfgs[id]
+	bound := c.bound[id]
+	delete(c.bound, id)
+	fixed := c.fixed[id]
 	c.mu.Unlock()
+	if bound == nil {
+		bound = map[string]net.Listener{}
+	}
+	closeBound := func() {
+		for _, ln := range bound {
+			ln.Close()
+		}
+	}
+	for name, addr := range fixed {
+		if bound[name] != nil {
+			continue
+		}
+		ln, err := listenAgain(addr)
+		if err != nil {
+			closeBound()
+			return fmt.Errorf("node %d: binding its %s listener again: %w", id, name, err)
+		}
+		bound[name] = ln
+	}
+	cfg.bound = bound
 	b, err := New(cfg)
 	if err != nil {
+		closeBound()
 		return fmt.Errorf("node %d: %w", id, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nodes[id] = b
+	cfg.bound = nil // served by b now, closed with it
 	// A restart comes back on the same client port (a controller-only
-	// node's is fixed: its controller.quorum.voters entry).
-	if !cfg.controllerOnly() {
+	// node has none: its one listener is its CONTROLLER endpoint).
+	if !cfg.controllerOnly() && c.fixed[id][b.listeners[0].Name] == "" {
 		cfg.Listen = b.Addr()
+		if c.fixed[id] == nil {
+			c.fixed[id] = map[string]string{}
+		}
+		c.fixed[id][b.listeners[0].Name] = b.listeners[0].ln.Addr().String()
 	}
 	c.cfgs[id] = cfg
 	return nil

@@ -24,7 +24,7 @@ var kafkaTools = []string{
 	"kafka-configs", "kafka-get-offsets", "kafka-delete-records", "kafka-broker-api-versions",
 	"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-acls",
 	"kafka-leader-election", "kafka-reassign-partitions", "kafka-server-start", "kafka-server-stop",
-	"kafka-storage", "kafka-share-groups",
+	"kafka-storage", "kafka-share-groups", "kafka-metadata-quorum", "kafka-cluster",
 }
 
 // actionCommands maps a kafkit command that Kafka's tools drive with an

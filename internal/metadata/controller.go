@@ -332,3 +332,16 @@ func (img *Image) UnfenceBroker(id int32) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// UnregisterBroker is the records that remove a broker's registration
+// (kafka-cluster.sh unregister, KRaft's ReplicationControlManager
+// unregisterBroker): it leaves every ISR and leadership, as when fenced,
+// then its registration goes. As in Kafka, a live broker may be
+// unregistered too; its next heartbeat is refused and it registers again.
+func (img *Image) UnregisterBroker(id int32, unclean Unclean) ([]Record, error) {
+	b := img.Brokers[id]
+	if b == nil {
+		return nil, fmt.Errorf("%w: Broker ID %d is not currently registered", kerr.BrokerIDNotRegistered, id)
+	}
+	return append(img.leaveBroker(id, unclean), &UnregisterBroker{ID: id, Epoch: b.Epoch}), nil
+}

@@ -276,3 +276,36 @@ func TestApplyRefusesWhatDoesNotFit(t *testing.T) {
 		}
 	}
 }
+
+// Unregistering a broker moves its leaderships and ISR memberships away
+// first, then drops its registration; an unknown id is
+// BROKER_ID_NOT_REGISTERED.
+func TestUnregisterBroker(t *testing.T) {
+	img := cluster(t, 3)
+	recs, err := img.CreateTopic("t", [16]byte{1}, 0, 0, [][]int32{{1, 2}, {2, 3}, {1}}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, img, recs)
+	if recs, err = img.UnregisterBroker(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, img, recs)
+	if img.Brokers[1] != nil {
+		t.Fatal("broker 1 still registered")
+	}
+	ps := img.Topics["t"].Partitions
+	if ps[0].Leader != 2 || !slices.Equal(ps[0].ISR, []int32{2}) {
+		t.Errorf("partition 0: leader %d ISR %v, want 2 [2]", ps[0].Leader, ps[0].ISR)
+	}
+	if ps[1].Leader != 2 || !slices.Equal(ps[1].ISR, []int32{2, 3}) {
+		t.Errorf("partition 1 changed: leader %d ISR %v", ps[1].Leader, ps[1].ISR)
+	}
+	// Its only replica gone: offline, the ISR kept to name who has the data.
+	if ps[2].Leader != NoLeader || !slices.Equal(ps[2].ISR, []int32{1}) {
+		t.Errorf("partition 2: leader %d ISR %v, want none [1]", ps[2].Leader, ps[2].ISR)
+	}
+	if _, err := img.UnregisterBroker(1, nil); !errors.Is(err, kerr.BrokerIDNotRegistered) {
+		t.Errorf("unregistering broker 1 again: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,4 +45,23 @@ func (q *Quorum) Observers() ([]int32, error) {
 		}
 	}
 	return out, nil
+}
+
+// RemoveObserver takes broker-only node id out of the quorum's
+// configuration (an unregistered broker): the active controller stops
+// sending it the log. A voter, or an id that is no member, is left alone.
+func (q *Quorum) RemoveObserver(id int32) error {
+	f := q.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(f.Configuration().Servers, func(s raft.Server) bool { return s.ID == serverID(id) })
+	if i < 0 || f.Configuration().Servers[i].Suffrage != raft.Nonvoter {
+		return nil
+	}
+	err := q.raft.RemoveServer(serverID(id), 0, 10*time.Second).Error()
+	if err == raft.ErrNotLeader {
+		return ErrNotController
+	}
+	return err
 }

@@ -66,6 +66,9 @@ type Quorum struct {
 	trans *raft.NetworkTransport
 	store *boltStore
 	mux   *Mux // the listener OpenQuorum opened itself, if it did
+	// followers is what the leader learned of its followers' logs
+	// (describe.go).
+	followers *followers
 }
 
 // ErrNotController is an append on a node that is not the active
@@ -132,8 +135,8 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		tc.ServerAddressProvider = dialAddrs(addrs)
 	}
 	trans := raft.NewNetworkTransportWithConfig(tc)
-	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux}
-	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trans); err != nil {
+	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux, followers: &followers{}}
+	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trackingTransport{trans, q.followers}); err != nil {
 		trans.Close()
 		store.Close()
 		if mux != nil {
@@ -141,6 +144,8 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		}
 		return nil, err
 	}
+	last := q.raft.LastIndex
+	q.followers.leaderLog.Store(&last)
 	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has && !cfg.Observer {
 		var servers []raft.Server
 		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {

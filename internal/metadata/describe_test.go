@@ -1,0 +1,94 @@
+package metadata
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// The active controller describes every voter's log from its followers'
+// answers: all caught up, then a stopped voter falls behind while the
+// others follow the log; other nodes cannot describe the quorum.
+func TestQuorumDescribe(t *testing.T) {
+	nodes := startQuorum(t, 3)
+	leader := controller(t, nodes)
+	start := time.Now()
+	off, err := leader.q.Append(t.Context(), &RegisterBroker{ID: 1, Epoch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, nodes, off)
+	for _, nd := range nodes {
+		if nd != leader {
+			if _, err := nd.q.Describe(); !errors.Is(err, ErrNotController) {
+				t.Errorf("describe on follower %d: %v", nd.cfg.NodeID, err)
+			}
+		}
+	}
+
+	// describeUntil polls the leader's description until ok holds of it.
+	describeUntil := func(what string, ok func(QuorumState) bool) QuorumState {
+		t.Helper()
+		var st QuorumState
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if st, err = leader.q.Describe(); err != nil {
+				t.Fatal(err)
+			}
+			if ok(st) {
+				return st
+			}
+		}
+		t.Fatalf("%s: last description %+v", what, st)
+		return st
+	}
+	end := int64(leader.q.raft.LastIndex())
+	st := describeUntil("every voter at the leader's log end", func(st QuorumState) bool {
+		for _, v := range st.Voters {
+			if v.LogEndOffset != end {
+				return false
+			}
+		}
+		return len(st.Voters) == 3
+	})
+	if st.Leader != leader.cfg.NodeID || st.Epoch != int32(leader.q.Term()) || st.HighWatermark < int64(off) || st.HighWatermark > end || len(st.Observers) != 0 {
+		t.Errorf("description %+v; leader %d term %d appended at %d", st, leader.cfg.NodeID, leader.q.Term(), off)
+	}
+	for _, v := range st.Voters {
+		if v.LastFetch.Before(start) || v.LastCaughtUp.Before(start) || v.LastCaughtUp.After(v.LastFetch) {
+			t.Errorf("voter %d: fetched %v, caught up %v (test started %v)", v.ID, v.LastFetch, v.LastCaughtUp, start)
+		}
+	}
+
+	var stopped *quorumNode
+	for _, nd := range nodes {
+		if nd != leader {
+			stopped = nd
+			break
+		}
+	}
+	stopped.close(t)
+	stoppedAt := time.Now()
+	if off, err = leader.q.Append(t.Context(), &RegisterBroker{ID: 2, Epoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	end = int64(leader.q.raft.LastIndex())
+	st = describeUntil("the running follower caught up", func(st QuorumState) bool {
+		for _, v := range st.Voters {
+			if v.ID != stopped.cfg.NodeID && v.LogEndOffset != end {
+				return false
+			}
+		}
+		return true
+	})
+	for _, v := range st.Voters {
+		if v.ID != stopped.cfg.NodeID {
+			continue
+		}
+		if v.LogEndOffset >= end || v.LastFetch.After(stoppedAt) || v.LastCaughtUp.After(stoppedAt) {
+			t.Errorf("stopped voter %d: %+v, leader's log ends at %d, stopped at %v", v.ID, v, end, stoppedAt)
+		}
+	}
+	if st.HighWatermark < int64(off) {
+		t.Errorf("high watermark %d before the committed append at %d", st.HighWatermark, off)
+	}
+}
