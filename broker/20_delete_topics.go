@@ -45,8 +45,6 @@ func (b *Broker) handleDeleteTopics(rc *reqCtx, req *kmsg.DeleteTopicsRequest) (
 		} else if err := b.topics.delete(name); err != nil {
 			st.ErrorCode = errorCode(err)
 			st.ErrorMessage = errorMessage(err)
-		} else {
-			b.forgetTopicOffsets(rc, name)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}

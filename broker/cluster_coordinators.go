@@ -34,15 +34,18 @@ type internalPartition struct {
 }
 
 // coordinatorMove is a leadership change of an internal partition for
-// this broker: it leads it now (load) or no longer (unload).
+// this broker: it leads it now (load) or no longer (unload). With
+// deleted set it is instead a topic the metadata log deleted, whose
+// offsets the group coordinator forgets (forgetOffsets).
 type coordinatorMove struct {
 	internalPartition
-	lead bool
+	lead    bool
+	deleted string
 }
 
 // coordinatorMoves follows, after each applied metadata batch, which
 // internal partitions this broker leads, and queues the changes for
-// coordinatorLoop.
+// coordinatorLoop, with the deleted topics in between in log order.
 type coordinatorMoves struct {
 	mu    sync.Mutex // guards led and queue
 	led   map[internalPartition]bool
@@ -97,12 +100,12 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 	var moves []coordinatorMove
 	for ip := range m.led {
 		if !led[ip] {
-			moves = append(moves, coordinatorMove{ip, false})
+			moves = append(moves, coordinatorMove{internalPartition: ip})
 		}
 	}
 	for ip := range led {
 		if !m.led[ip] {
-			moves = append(moves, coordinatorMove{ip, true})
+			moves = append(moves, coordinatorMove{internalPartition: ip, lead: true})
 		}
 	}
 	if len(moves) == 0 {
@@ -119,8 +122,32 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 	}
 }
 
-// coordinatorLoop loads and unloads internal partitions in the order
-// followCoordinators queued them.
+// forgetOffsets queues the forgetting of a deleted topic's committed
+// offsets, as every Kafka broker does when it applies a deletion
+// (BrokerMetadataPublisher → onPartitionsDeleted). It runs on raft's FSM
+// goroutine (onApply): the tombstones wait for replication, which may
+// need this goroutine to apply an ISR change. Only the groups this node
+// coordinates are touched (its coordinator holds no others), and queued
+// between the loads and unloads in log order, a partition loaded before
+// the deletion has its tombstones written, one loaded after it reads the
+// old leader's. Before this run's registration nothing is loaded (see
+// followCoordinators), so there is nothing to forget.
+func (c *cluster) forgetOffsets(topic string) {
+	if !c.caughtUp {
+		return
+	}
+	m := &c.moves
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queue = append(m.queue, coordinatorMove{deleted: topic})
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// coordinatorLoop loads and unloads internal partitions, and forgets the
+// offsets of deleted topics, in the order they were queued.
 func (c *cluster) coordinatorLoop() {
 	defer c.wg.Done()
 	for {
@@ -148,6 +175,9 @@ func (c *cluster) coordinatorLoop() {
 func (c *cluster) moveCoordinator(mv coordinatorMove) error {
 	b, ctx := c.b, c.b.ctx
 	switch {
+	case mv.deleted != "":
+		b.forgetTopicOffsets(mv.deleted)
+		return nil
 	case mv.topic == offsetsTopic && mv.lead:
 		return b.coord.groups.LoadPartition(ctx, mv.partition, b.replayOffsets(mv.partition))
 	case mv.topic == offsetsTopic:

@@ -33,7 +33,7 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	img.Topics[txnStateTopic].Partitions[0].Leader = 2
 	c.catchUp(img)
 	c.followCoordinators(img)
-	want := []coordinatorMove{{internalPartition{offsetsTopic, 1}, true}}
+	want := []coordinatorMove{{internalPartition: internalPartition{offsetsTopic, 1}, lead: true}}
 	if len(c.moves.queue) != 1 || c.moves.queue[0] != want[0] {
 		t.Fatalf("moves once registered: %+v, want %+v", c.moves.queue, want)
 	}
@@ -43,7 +43,7 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	img.Topics[txnStateTopic].Partitions[1].Leader = 1
 	c.catchUp(img)
 	c.followCoordinators(img)
-	if q := c.moves.queue; len(q) != 2 || q[1] != (coordinatorMove{internalPartition{txnStateTopic, 1}, true}) {
+	if q := c.moves.queue; len(q) != 2 || q[1] != (coordinatorMove{internalPartition: internalPartition{txnStateTopic, 1}, lead: true}) {
 		t.Fatalf("moves after a later change: %+v", q)
 	}
 }

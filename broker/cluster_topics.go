@@ -273,8 +273,9 @@ func (c *cluster) growTopic(name string, count int32, validateOnly bool) error {
 
 // onApply makes the local logs follow the image, in log order, on raft's
 // FSM goroutine: topics created or grown get their local logs (every
-// partition, see cluster), removed ones are deleted, topic configs
-// applied; then the coordinators follow their partitions' leadership.
+// partition, see cluster), removed ones are deleted and their committed
+// offsets forgotten, topic configs applied; then the coordinators follow
+// their partitions' leadership.
 func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Image) {
 	c.syncSecurity(img)
 	touched := map[[16]byte]bool{}
@@ -290,6 +291,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 				if err := c.b.topics.deleteLocal(t.name); err != nil {
 					c.b.log.Warn("deleting a removed topic's logs", "topic", t.name, "err", err)
 				}
+				c.forgetOffsets(t.name)
 			}
 		case *metadata.Config:
 			switch x.ResourceType {

@@ -303,14 +303,18 @@ func (b *Broker) replayBatches(name string, index int32, fn func(p *partition, b
 	return nil
 }
 
-// forgetTopicOffsets drops every group's committed offsets of a deleted
-// topic, as Kafka does. A failure leaves stale offsets behind, which only
-// matter if the topic is created again, so it is logged, not returned.
-func (b *Broker) forgetTopicOffsets(rc *reqCtx, topic string) {
+// forgetTopicOffsets drops the committed offsets of a deleted topic of
+// every group this node coordinates, as Kafka's coordinator does when its
+// broker applies the deletion (onPartitionsDeleted): once the topic has
+// left this node's registry (topicRegistry.delete on a single node; on a
+// cluster, the coordinator loop after onApply, as every node applies the
+// deletion). A failure leaves stale offsets behind, which only matter if
+// the topic is created again, so it is logged, not returned.
+func (b *Broker) forgetTopicOffsets(topic string) {
 	if b.coord.groups == nil {
 		return // a controller-only node
 	}
-	if err := b.coord.groups.DeleteTopicOffsets(rc.ctx, topic); err != nil {
+	if err := b.coord.groups.DeleteTopicOffsets(b.ctx, topic); err != nil && b.ctx.Err() == nil {
 		b.log.Warn("deleting committed offsets of a deleted topic", "topic", topic, "err", err)
 	}
 }

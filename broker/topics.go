@@ -545,9 +545,13 @@ func (r *topicRegistry) collision(name string) string {
 // delete removes a topic and its data.
 func (r *topicRegistry) delete(name string) error {
 	if r.b.cluster != nil {
-		return r.b.cluster.deleteTopic(name)
+		return r.b.cluster.deleteTopic(name) // each node forgets the offsets as it applies it
 	}
-	return r.deleteLocal(name)
+	if err := r.deleteLocal(name); err != nil {
+		return err
+	}
+	r.b.forgetTopicOffsets(name)
+	return nil
 }
 
 func (r *topicRegistry) deleteLocal(name string) error {
