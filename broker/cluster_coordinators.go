@@ -127,10 +127,11 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 // (BrokerMetadataPublisher → onPartitionsDeleted). It runs on raft's FSM
 // goroutine (onApply): the tombstones wait for replication, which may
 // need this goroutine to apply an ISR change. Only the groups this node
-// coordinates are touched (its coordinator holds no others), and queued
+// coordinates are touched (its coordinator holds no others). Queued
 // between the loads and unloads in log order, a partition loaded before
-// the deletion has its tombstones written, one loaded after it reads the
-// old leader's. Before this run's registration nothing is loaded (see
+// the deletion has its tombstones written here; one loaded after it has
+// the old leader's, as far as they were replicated before the move (as
+// in Kafka). Before this run's registration nothing is loaded (see
 // followCoordinators), so there is nothing to forget.
 func (c *cluster) forgetOffsets(topic string) {
 	if !c.caughtUp {
