@@ -365,15 +365,14 @@ const (
 	chanDefault        channel = iota
 	chanLifecycle              // BrokerRegistration, BrokerHeartbeat
 	chanAlterPartition         // the replica manager's ISR changes
-	// chanTxnMarkers carries WriteTxnMarkers, which a coordinator sends
-	// while it holds its transactions' lock, and chanTxnVerify carries
-	// AddPartitionsToTxn VerifyOnly, which waits for that lock on the
-	// coordinator's node (Kafka's TransactionMarkerChannelManager and
-	// AddPartitionsToTxnManager have a network client each). On one
-	// connection two coordinators ending transactions with markers for
-	// each other's partitions deadlocked: each marker queued behind a
-	// verification that waited for the other coordinator's lock, until
-	// the request timed out, again and again.
+	// chanTxnMarkers carries WriteTxnMarkers and chanTxnVerify
+	// AddPartitionsToTxn VerifyOnly (Kafka's
+	// TransactionMarkerChannelManager and AddPartitionsToTxnManager have a
+	// network client each). When a coordinator held its lock while its
+	// markers travelled, two coordinators ending transactions with
+	// markers for each other's partitions deadlocked on one connection:
+	// each marker queued behind a verification that waited for the other
+	// coordinator's lock, until the request timed out, again and again.
 	chanTxnMarkers
 	chanTxnVerify
 )

@@ -117,10 +117,9 @@ func (s txnBackend) AppendTxnState(partition int32, recs []coordinator.Record) e
 func (s txnBackend) NewProducerID() (int64, error) { return s.b.pids.next() }
 
 // WriteTxnMarker writes the marker and, in __consumer_offsets, has the group
-// coordinator commit or drop the producer's pending offsets there. It runs
-// under the transaction coordinator's lock, so it does not wait for the
-// group coordinator: the transaction coordinator loads only after it, and a
-// failure leaves the transaction prepared, completed again by its timer.
+// coordinator commit or drop the producer's pending offsets there. A
+// failure leaves the transaction prepared, completed again by the
+// coordinator's timer.
 func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
 	if c := s.b.cluster; c != nil {
 		if leader := c.partitionLeader(topicName, partition); leader >= 0 && leader != s.b.nodeID {

@@ -33,6 +33,8 @@ type fakeTxnBackend struct {
 	markers     []txnMarker
 	failMarkers bool
 	nextPID     int64
+	// hold, when set, runs (without mu) before each marker is written.
+	hold func(producerID int64)
 }
 
 func (f *fakeTxnBackend) AppendTxnState(partition int32, recs []Record) error {
@@ -46,6 +48,12 @@ func (f *fakeTxnBackend) AppendTxnState(partition int32, recs []Record) error {
 }
 
 func (f *fakeTxnBackend) WriteTxnMarker(_ context.Context, topic string, partition int32, producerID int64, epoch int16, commit bool) error {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		hold(producerID)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failMarkers {
