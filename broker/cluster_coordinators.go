@@ -37,7 +37,8 @@ type internalPartition struct {
 // this broker: it leads it now (load) or no longer (unload).
 type coordinatorMove struct {
 	internalPartition
-	lead bool
+	lead  bool
+	epoch int32 // the partition's leader epoch when it became led here
 }
 
 // coordinatorMoves follows, after each applied metadata batch, which
@@ -85,11 +86,13 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 		return
 	}
 	led := map[internalPartition]bool{}
+	epochs := map[internalPartition]int32{}
 	for _, name := range []string{offsetsTopic, txnStateTopic} {
 		if t := img.Topics[name]; t != nil {
 			for i, p := range t.Partitions {
 				if p.Leader == c.b.nodeID {
-					led[internalPartition{name, int32(i)}] = true
+					ip := internalPartition{name, int32(i)}
+					led[ip], epochs[ip] = true, p.LeaderEpoch
 				}
 			}
 		}
@@ -97,12 +100,12 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 	var moves []coordinatorMove
 	for ip := range m.led {
 		if !led[ip] {
-			moves = append(moves, coordinatorMove{ip, false})
+			moves = append(moves, coordinatorMove{ip, false, 0})
 		}
 	}
 	for ip := range led {
 		if !m.led[ip] {
-			moves = append(moves, coordinatorMove{ip, true})
+			moves = append(moves, coordinatorMove{ip, true, epochs[ip]})
 		}
 	}
 	if len(moves) == 0 {
@@ -153,7 +156,7 @@ func (c *cluster) moveCoordinator(mv coordinatorMove) error {
 	case mv.topic == offsetsTopic:
 		return b.coord.groups.UnloadPartition(ctx, mv.partition)
 	case mv.lead:
-		return b.coord.txns.LoadPartition(ctx, mv.partition, b.replayTxnState(mv.partition))
+		return b.coord.txns.LoadPartition(ctx, mv.partition, mv.epoch, b.replayTxnState(mv.partition))
 	}
 	b.coord.txns.UnloadPartition(mv.partition)
 	return nil

@@ -483,7 +483,7 @@ func (b *Broker) appendCommitted(p *partition, batch []byte, now time.Time) (sto
 // stable offset back for good). Appending and waiting are apart so that
 // the markers of a WriteTxnMarkers are appended together and their waits
 // overlap.
-func (b *Broker) appendMarker(p *partition, producerID int64, epoch int16, commit bool) (int64, func(context.Context) error, error) {
+func (b *Broker) appendMarker(p *partition, m txnMarker) (int64, func(context.Context) error, error) {
 	rp := p.repl.Load()
 	if rp == nil {
 		return -1, nil, kerr.NotLeaderForPartition
@@ -491,7 +491,7 @@ func (b *Broker) appendMarker(p *partition, producerID int64, epoch int16, commi
 	var off int64
 	err := rp.AppendAsLeader(-1, func(leaderEpoch int32) error {
 		var err error
-		off, err = p.log.WriteMarker(producerID, epoch, commit, 0, leaderEpoch)
+		off, err = p.log.WriteMarker(m.producerID, m.epoch, m.commit, m.coordinatorEpoch, leaderEpoch)
 		return err
 	})
 	if err != nil {

@@ -538,7 +538,7 @@ func TestClusterTxnMarkerReplicated(t *testing.T) {
 	}
 	log := leader.topics.partition("markers", 0).log
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	err := txnBackend{leader}.writeMarkerHere(ctx, "markers", 0, 7, 0, true)
+	err := txnBackend{leader}.writeMarkerHere(ctx, "markers", 0, txnMarker{producerID: 7, commit: true})
 	cancel()
 	if !errors.Is(err, kerr.RequestTimedOut) {
 		t.Fatalf("marker with the followers paused: %v, want REQUEST_TIMED_OUT", err)
@@ -551,7 +551,7 @@ func TestClusterTxnMarkerReplicated(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := (txnBackend{leader}).writeMarkerHere(ctx, "markers", 0, 7, 0, false); err != nil {
+	if err := (txnBackend{leader}).writeMarkerHere(ctx, "markers", 0, txnMarker{producerID: 7}); err != nil {
 		t.Fatalf("marker with the followers fetching: %v", err)
 	}
 	if log.HighWatermark() != 3 {
@@ -628,7 +628,7 @@ func TestClusterHeartbeatsNotHeldBackByWaitingRequests(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		done <- c.Broker(sender).cluster.forwardMarker(ctx, ctrl, "hol", part, 7, 0, true)
+		done <- c.Broker(sender).cluster.forwardMarker(ctx, ctrl, "hol", part, txnMarker{producerID: 7, commit: true})
 	}()
 	session := time.Duration(c.Broker(ctrl).cfg.BrokerSessionTimeoutMs) * time.Millisecond
 	for end := time.Now().Add(2 * session); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A transaction coordinator ending a transaction does not hold up its
@@ -220,5 +221,81 @@ func TestClusterTxnMarkersTogether(t *testing.T) {
 	resume()
 	if err := <-done; err != nil {
 		t.Fatalf("commit: %v", err)
+	}
+}
+
+// Markers carry the coordinator epoch: the leader epoch of the
+// transactional id's __transaction_state partition when its coordinator
+// loaded it. After that partition moved to another node, a commit's
+// marker shows the new coordinator's epoch (DescribeProducers), and the
+// partition leader refuses a WriteTxnMarkers of an older coordinator epoch
+// with TRANSACTION_COORDINATOR_FENCED, appending nothing, as Kafka's does
+// for a coordinator that was replaced.
+func TestClusterTxnMarkersCoordinatorEpoch(t *testing.T) {
+	c := steadyCluster(t)
+	cl := clusterClient(t, c)
+	if err := createTopic(t, cl, "ce", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("ce", 1)
+	const id = "tx-ce"
+	findCoordinator(t, cl, id, 1)
+	c.AwaitTopic(txnStateTopic, 50)
+	tp := c.Broker(1).coord.txns.TxnPartitionFor(id)
+	to := c.Leader(txnStateTopic, tp)%3 + 1
+	moveLeader(t, c, txnStateTopic, tp, to)
+	epoch := partitionState(c, txnStateTopic, tp).LeaderEpoch
+	if epoch < 1 {
+		t.Fatalf("leader epoch %d of %s-%d after a move", epoch, txnStateTopic, tp)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := clusterClient(t, c, kgo.TransactionalID(id), kgo.DefaultProduceTopic("ce"))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	pid, pepoch, err := p.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Broker(c.Leader("ce", 0))
+	pp := dialPipe(t, leader)
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dt := kmsg.NewDescribeProducersRequestTopic()
+	dt.Topic, dt.Partitions = "ce", []int32{0}
+	dp.Topics = append(dp.Topics, dt)
+	dpp := pp.roundTrip(dp).(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0]
+	if dpp.ErrorCode != 0 || len(dpp.ActiveProducers) != 1 || dpp.ActiveProducers[0].ProducerID != pid {
+		t.Fatalf("DescribeProducers: %v %+v", kerr.ErrorForCode(dpp.ErrorCode), dpp.ActiveProducers)
+	}
+	if got := dpp.ActiveProducers[0].CoordinatorEpoch; got != epoch {
+		t.Fatalf("coordinator epoch of the commit marker %d, want %d (the leader epoch of %s-%d)", got, epoch, txnStateTopic, tp)
+	}
+
+	marker := func(coordinatorEpoch int32) int16 {
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch = pid, pepoch, coordinatorEpoch
+		m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "ce", Partitions: []int32{0}}}
+		req.Markers = append(req.Markers, m)
+		return pp.roundTrip(req).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+	}
+	log := leader.topics.partition("ce", 0).log
+	end := log.EndOffset()
+	if code := marker(epoch - 1); code != kerr.TransactionCoordinatorFenced.Code {
+		t.Fatalf("marker of coordinator epoch %d after %d: %v, want TRANSACTION_COORDINATOR_FENCED", epoch-1, epoch, kerr.ErrorForCode(code))
+	}
+	if log.EndOffset() != end {
+		t.Fatal("the fenced marker was appended")
+	}
+	if code := marker(epoch); code != 0 {
+		t.Fatalf("marker of the current coordinator epoch: %v", kerr.ErrorForCode(code))
 	}
 }

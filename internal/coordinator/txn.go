@@ -87,9 +87,14 @@ type TxnBackend interface {
 	// WriteTxnMarker writes a commit or abort marker of the producer to a
 	// partition, and for a __consumer_offsets partition makes the
 	// producer's pending transactional offsets committed (or drops them).
-	// A partition that no longer exists is not an error. The markers of a
+	// coordinatorEpoch is the leader epoch of the transactional id's
+	// __transaction_state partition when this coordinator loaded it: the
+	// partition refuses it (TRANSACTION_COORDINATOR_FENCED) below the epoch
+	// of the producer's last marker there, so a coordinator that was
+	// replaced cannot end a transaction its successor has ended. A
+	// partition that no longer exists is not an error. The markers of a
 	// transaction are written concurrently.
-	WriteTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, commit bool) error
+	WriteTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error
 	// NewProducerID allocates a producer id never handed out before.
 	NewProducerID() (int64, error)
 }
@@ -114,8 +119,10 @@ type TxnCoordinator struct {
 	// releases it with its txnMeta busy (see unlocked).
 	mu sync.Mutex
 	// loaded says, by partition of __transaction_state, whether its
-	// transactional ids are here (see Load, LoadPartition).
+	// transactional ids are here (see Load, LoadPartition); epochs are the
+	// coordinator epochs they were loaded at.
 	loaded []bool
+	epochs []int32
 	txns   map[string]*txnMeta
 
 	// started wakes Run when a transaction starts, so its deadline is
@@ -172,7 +179,7 @@ func NewTxnCoordinator(cfg TxnConfig, backend TxnBackend) (*TxnCoordinator, erro
 	}
 	cfg = cfg.withDefaults()
 	return &TxnCoordinator{cfg: cfg, backend: backend, log: cfg.Logger, txns: make(map[string]*txnMeta),
-		loaded: make([]bool, cfg.NumPartitions), started: make(chan struct{}, 1)}, nil
+		loaded: make([]bool, cfg.NumPartitions), epochs: make([]int32, cfg.NumPartitions), started: make(chan struct{}, 1)}, nil
 }
 
 // TxnPartitionFor is the __transaction_state partition of a transactional
@@ -220,14 +227,14 @@ func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]
 	for p := range all {
 		all[p] = int32(p)
 	}
-	c.install(ctx, txns, all)
+	c.install(ctx, txns, all, 0)
 	return nil
 }
 
 // LoadPartition is Load for one partition, on the broker that became its
-// leader; its transactional ids get COORDINATOR_LOAD_IN_PROGRESS until
-// then.
-func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition int32, recs iter.Seq2[Record, error]) error {
+// leader at leader epoch coordinatorEpoch (the epoch its markers carry);
+// its transactional ids get COORDINATOR_LOAD_IN_PROGRESS until then.
+func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition, coordinatorEpoch int32, recs iter.Seq2[Record, error]) error {
 	if partition < 0 || partition >= c.cfg.NumPartitions {
 		return fmt.Errorf("loading __transaction_state-%d: %d partitions", partition, c.cfg.NumPartitions)
 	}
@@ -235,7 +242,7 @@ func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition int32, rec
 	if err != nil {
 		return fmt.Errorf("partition %d: %w", partition, err)
 	}
-	c.install(ctx, txns, []int32{partition})
+	c.install(ctx, txns, []int32{partition}, coordinatorEpoch)
 	return nil
 }
 
@@ -285,14 +292,14 @@ func replayTxns(recs iter.Seq2[Record, error]) (map[string]*txnMeta, error) {
 
 // install serves the replayed ids of partitions and completes their
 // prepared transactions.
-func (c *TxnCoordinator) install(ctx context.Context, txns map[string]*txnMeta, partitions []int32) {
+func (c *TxnCoordinator) install(ctx context.Context, txns map[string]*txnMeta, partitions []int32, coordinatorEpoch int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, t := range txns {
 		c.txns[id] = t
 	}
 	for _, p := range partitions {
-		c.loaded[p] = true
+		c.loaded[p], c.epochs[p] = true, coordinatorEpoch
 	}
 	for _, id := range slices.Sorted(maps.Keys(txns)) {
 		if t := txns[id]; t.prepared() && c.txns[id] == t && !t.busy {
@@ -470,12 +477,12 @@ func (c *TxnCoordinator) complete(ctx context.Context, t *txnMeta, commit bool) 
 		}
 	}
 	errs := make([]error, len(markers))
-	producerID, epoch := t.producerID, t.epoch
+	producerID, epoch, coordinatorEpoch := t.producerID, t.epoch, c.epochs[c.TxnPartitionFor(t.id)]
 	if !c.unlocked(t, func() {
 		var wg sync.WaitGroup
 		for i, m := range markers {
 			wg.Go(func() {
-				if err := c.backend.WriteTxnMarker(ctx, m.topic, m.partition, producerID, epoch, commit); err != nil {
+				if err := c.backend.WriteTxnMarker(ctx, m.topic, m.partition, producerID, epoch, coordinatorEpoch, commit); err != nil {
 					errs[i] = fmt.Errorf("marker for %s-%d: %w", m.topic, m.partition, err)
 				}
 			})
