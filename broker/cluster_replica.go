@@ -82,7 +82,7 @@ func (c *cluster) startReplication() {
 					return nil, errReplicationPaused
 				}
 			}
-			cl, err := c.client(id)
+			cl, err := c.clientOn(id, chanReplica)
 			if err != nil {
 				return nil, err
 			}
