@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit/internal/auth"
 	"github.com/kafkit/kafkit/internal/metadata"
@@ -121,5 +123,51 @@ func TestClusterInterBrokerListener(t *testing.T) {
 	defer mu.Unlock()
 	if n := logins[ProtocolSASLPlaintext+" User:broker"]; n < 2 {
 		t.Fatalf("brokers' logins on the inter-broker listener: %v, want at least the followers'", logins)
+	}
+}
+
+// With an authorizer, the requests between nodes that arrive on a client
+// or inter-broker listener need CLUSTER_ACTION, as in Kafka: the brokers'
+// principal (a super user here) replicates and writes markers, another
+// principal's WriteTxnMarkers and AlterPartition get
+// CLUSTER_AUTHORIZATION_FAILED and write nothing.
+func TestClusterInterBrokerRequestsNeedClusterAction(t *testing.T) {
+	c := NewTestCluster(t, 3, WithAuthorizer("User:ANONYMOUS;User:node"), WithTestPrincipal(func(clientID string) string {
+		if strings.HasPrefix(clientID, "kafkit-node-") {
+			return "User:node"
+		}
+		return "User:" + clientID
+	}))
+	if err := createTopic(t, clusterClient(t, c, kgo.ClientID("kafkit-node-admin")), "ca", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("ca", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	super := clusterClient(t, c, kgo.ClientID("kafkit-node-producer"), kgo.DefaultProduceTopic("ca"))
+	if err := super.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with the brokers replicating as User:node: %v", err)
+	}
+	leader := c.Broker(c.Leader("ca", 0))
+	end := leader.topics.partition("ca", 0).log.EndOffset()
+	mallory := dialPipe(t, leader)
+	mallory.f = kmsg.NewRequestFormatter(kmsg.FormatterClientID("mallory"))
+	wm := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.Committed = 7, true
+	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "ca", Partitions: []int32{0}}}
+	wm.Markers = append(wm.Markers, m)
+	wr := mallory.roundTrip(wm).(*kmsg.WriteTxnMarkersResponse)
+	if len(wr.Markers) != 1 || len(wr.Markers[0].Topics) != 1 || len(wr.Markers[0].Topics[0].Partitions) != 1 ||
+		wr.Markers[0].Topics[0].Partitions[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("WriteTxnMarkers as User:mallory: %+v, want CLUSTER_AUTHORIZATION_FAILED", wr.Markers)
+	}
+	if got := leader.topics.partition("ca", 0).log.EndOffset(); got != end {
+		t.Fatalf("a refused marker was appended: end %d, was %d", got, end)
+	}
+	ap := kmsg.NewPtrAlterPartitionRequest()
+	ap.BrokerID = leader.nodeID
+	if r := mallory.roundTrip(ap).(*kmsg.AlterPartitionResponse); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("AlterPartition as User:mallory: %v, want CLUSTER_AUTHORIZATION_FAILED", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
