@@ -54,8 +54,28 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 					sp.ErrorCode = errorCode(err)
 					break
 				}
-				if (rp.Timestamp >= 0 || rp.Timestamp == tsMaxTimestamp) && off >= fetchable {
-					off, ts, epoch = -1, -1, -1 // records not committed (or not stable) yet are not found
+				// A leader elected before its high watermark caught up
+				// with the start of its epoch (KIP-207) does not know
+				// what is committed: a client's latest, or a lookup not
+				// found below the high watermark, gets
+				// OFFSET_NOT_AVAILABLE (retriable) rather than an offset
+				// that may go backwards, as Kafka's fetchOffsetForTimestamp
+				// answers.
+				lagging := req.ReplicaID < 0 && b.hwBehindEpochStart(p)
+				switch rp.Timestamp {
+				case tsLatest:
+				case tsEarliest, tsEarliestLocal:
+					lagging = false
+				default:
+					if off >= 0 && off < fetchable {
+						lagging = false
+					} else {
+						off, ts, epoch = -1, -1, -1 // records not committed (or not stable) yet are not found
+					}
+				}
+				if lagging {
+					sp.ErrorCode = kerr.OffsetNotAvailable.Code
+					break
 				}
 				sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, epoch
 			}
@@ -64,6 +84,17 @@ func (b *Broker) handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (km
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// hwBehindEpochStart reports whether p's leader has a high watermark below
+// the offset its leader epoch started at.
+func (b *Broker) hwBehindEpochStart(p *partition) bool {
+	rp := p.repl.Load()
+	if rp == nil {
+		return false
+	}
+	start, leads := rp.LeaderEpochStart()
+	return leads && start > p.log.HighWatermark()
 }
 
 // listOffset resolves one ListOffsets query to (offset, timestamp, leader

@@ -125,6 +125,17 @@ func (b *Broker) authorize(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.R
 		return next(rc, req)
 	}
 	switch r := req.(type) {
+	case *kmsg.WriteTxnMarkersRequest, *kmsg.AlterPartitionRequest, *kmsg.BrokerRegistrationRequest,
+		*kmsg.BrokerHeartbeatRequest, *kmsg.AllocateProducerIDsRequest:
+		// Requests between nodes (markers arrive on the inter-broker
+		// listener): CLUSTER_ACTION, as Kafka's.
+		if b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
+			return next(rc, req)
+		}
+		if wm, ok := r.(*kmsg.WriteTxnMarkersRequest); ok {
+			return markersError(wm, kerr.ClusterAuthorizationFailed), nil
+		}
+		return errorResponse(req, kerr.ClusterAuthorizationFailed, ""), nil
 	case *kmsg.ProduceRequest:
 		return b.authorizeProduce(rc, r, next)
 	case *kmsg.FetchRequest:

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,10 +67,10 @@ type cluster struct {
 	// clients reach each controller's CONTROLLER endpoint, one per node
 	// and channel.
 	clientsMu sync.Mutex
-	clients   map[clientKey]*kgo.Client
-	// peerOpts log the clients in to the controller listener
-	// (peer_security.go).
-	peerOpts []kgo.Opt
+	clients   map[clientKey]peerClient
+	// peerOpts log the clients in to the controller listener, interOpts
+	// to the inter-broker listener (peer_security.go).
+	peerOpts, interOpts []kgo.Opt
 
 	ctl controllerState
 	// moves are the coordinators' loads and unloads (cluster_coordinators.go).
@@ -131,7 +132,7 @@ func (c *Config) voters() map[int32]string {
 // startCluster joins the quorum on the CONTROLLER endpoint, which also
 // serves Kafka requests from the other nodes, and starts registering.
 func (b *Broker) startCluster() (err error) {
-	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[clientKey]*kgo.Client{}, stop: make(chan struct{})}
+	c := &cluster{b: b, voters: b.cfg.voters(), clients: map[clientKey]peerClient{}, stop: make(chan struct{})}
 	c.moves.wake = make(chan struct{}, 1)
 	rand.Read(c.incarnation[:])
 	c.ctl.lastBeat, c.ctl.registered = map[int32]time.Time{}, map[int32]uint64{}
@@ -141,7 +142,7 @@ func (b *Broker) startCluster() (err error) {
 	if c.peerOpts, err = b.cfg.controllerOpts(); err != nil {
 		return err
 	}
-	if _, err := b.cfg.interBrokerOpts(); err != nil && !b.cfg.controllerOnly() {
+	if c.interOpts, err = b.cfg.interBrokerOpts(); err != nil && !b.cfg.controllerOnly() {
 		return err // checked at start-up, as Kafka does, for the connections to the inter-broker listener
 	}
 	// A broker-only node is the quorum's observer: the controller sends
@@ -245,8 +246,8 @@ func (c *cluster) close() error {
 		c.writeCheckpoint()
 	}
 	c.clientsMu.Lock()
-	for _, cl := range c.clients {
-		cl.Close()
+	for _, pc := range c.clients {
+		pc.cl.Close()
 	}
 	c.clientsMu.Unlock()
 	err := c.q.Close()
@@ -372,18 +373,26 @@ const (
 	chanDefault        channel = iota
 	chanLifecycle              // BrokerRegistration, BrokerHeartbeat
 	chanAlterPartition         // the replica manager's ISR changes
-	// chanTxnMarkers carries WriteTxnMarkers, which a coordinator sends
-	// while it holds its transactions' lock, and chanTxnVerify carries
-	// AddPartitionsToTxn VerifyOnly, which waits for that lock on the
-	// coordinator's node (Kafka's TransactionMarkerChannelManager and
-	// AddPartitionsToTxnManager have a network client each). On one
-	// connection two coordinators ending transactions with markers for
-	// each other's partitions deadlocked: each marker queued behind a
-	// verification that waited for the other coordinator's lock, until
-	// the request timed out, again and again.
+	// chanTxnMarkers carries WriteTxnMarkers and chanTxnVerify
+	// AddPartitionsToTxn VerifyOnly (Kafka's
+	// TransactionMarkerChannelManager and AddPartitionsToTxnManager have a
+	// network client each). When a coordinator held its lock while its
+	// markers travelled, two coordinators ending transactions with
+	// markers for each other's partitions deadlocked on one connection:
+	// each marker queued behind a verification that waited for the other
+	// coordinator's lock, until the request timed out, again and again.
 	chanTxnMarkers
 	chanTxnVerify
+	chanReplica // the replica fetchers' Fetch, ListOffsets and OffsetForLeaderEpoch
 )
+
+// interBroker reports whether ch carries requests between brokers rather
+// than to the controllers: those go to the other broker's endpoint on
+// inter.broker.listener.name, as Kafka's replica fetchers, transaction
+// marker channel manager and AddPartitionsToTxnManager send theirs.
+func (ch channel) interBroker() bool {
+	return ch == chanReplica || ch == chanTxnMarkers || ch == chanTxnVerify
+}
 
 type clientKey struct {
 	id int32
@@ -393,36 +402,70 @@ type clientKey struct {
 // client reaches node id over the default channel.
 func (c *cluster) client(id int32) (*kgo.Client, error) { return c.clientOn(id, chanDefault) }
 
-// clientOn reaches node id over channel ch: a controller on its CONTROLLER
-// endpoint, a broker-only node on the first listener it registered.
+// clientOn reaches node id over channel ch: a broker's endpoint on the
+// inter-broker listener for the channels between brokers, else a
+// controller on its CONTROLLER endpoint, a broker-only node on the first
+// listener it registered.
 func (c *cluster) clientOn(id int32, ch channel) (*kgo.Client, error) {
-	addr, ok := c.voters[id]
-	if !ok {
+	var addr string
+	var ok bool
+	opts := c.peerOpts
+	if ch.interBroker() {
+		name := c.b.cfg.interBrokerListener()
+		c.q.View(func(img *metadata.Image) {
+			if br := img.Brokers[id]; br != nil {
+				for _, l := range br.Listeners {
+					if strings.EqualFold(l.Name, name) {
+						addr, ok = net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), true
+					}
+				}
+			}
+		})
+		if !ok {
+			return nil, fmt.Errorf("node %d registered no %s listener (inter.broker.listener.name)", id, name)
+		}
+		opts = c.interOpts
+	} else if addr, ok = c.voters[id]; !ok {
 		c.q.View(func(img *metadata.Image) {
 			if br := img.Brokers[id]; br != nil && len(br.Listeners) > 0 {
 				addr, ok = net.JoinHostPort(br.Listeners[0].Host, strconv.Itoa(int(br.Listeners[0].Port))), true
 			}
 		})
+		if !ok {
+			return nil, fmt.Errorf("node %d is neither a controller nor a registered broker", id)
+		}
 	}
-	if !ok {
-		return nil, fmt.Errorf("node %d is neither a controller nor a registered broker", id)
-	}
-	c.clientsMu.Lock()
-	defer c.clientsMu.Unlock()
-	if cl := c.clients[clientKey{id, ch}]; cl != nil {
-		return cl, nil
-	}
-	// Through kafkit.peer.address.overrides where a test put a proxy.
+	// Through kafkit.peer.address.overrides where a test put a proxy: all
+	// of a node's traffic to another goes through the one proxy of their
+	// link.
 	if over, ok := c.b.cfg.peerOverrides()[id]; ok {
 		addr = over
 	}
+	c.clientsMu.Lock()
+	defer c.clientsMu.Unlock()
+	k := clientKey{id, ch}
+	if pc, ok := c.clients[k]; ok {
+		if pc.addr == addr {
+			return pc.cl, nil
+		}
+		// The broker registered again elsewhere: its requests in flight
+		// fail, and their senders retry here.
+		pc.cl.Close()
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("kafkit-node-%d", c.b.nodeID)),
-		kgo.RequestRetries(0), kgo.DialTimeout(time.Second)}, c.peerOpts...)...)
+		kgo.RequestRetries(0), kgo.DialTimeout(time.Second)}, opts...)...)
 	if err != nil {
+		delete(c.clients, k)
 		return nil, err
 	}
-	c.clients[clientKey{id, ch}] = cl
+	c.clients[k] = peerClient{cl, addr}
 	return cl, nil
+}
+
+// peerClient is a client of another node and the address it dials.
+type peerClient struct {
+	cl   *kgo.Client
+	addr string
 }
 
 // register sends BrokerRegistration with this broker's listener.

@@ -72,7 +72,8 @@ func parseVoters(v string) (map[int32]string, error) {
 
 // peerOverridesKey is kafkit.peer.address.overrides: id@host:port entries
 // naming, for a voter, the address this node dials to reach it instead of
-// its controller.quorum.voters address. Fault-injection tests put a proxy
+// its controller.quorum.voters address (and of its inter-broker listener:
+// every connection to the node goes there). Fault-injection tests put a proxy
 // per link there, so they can cut or slow down one pair of nodes; the
 // voters' own addresses stay what the quorum's configuration and the
 // cluster id are made of.

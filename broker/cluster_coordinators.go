@@ -40,6 +40,7 @@ type internalPartition struct {
 type coordinatorMove struct {
 	internalPartition
 	lead    bool
+	epoch   int32 // the partition's leader epoch when it became led here
 	deleted string
 }
 
@@ -88,11 +89,13 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 		return
 	}
 	led := map[internalPartition]bool{}
+	epochs := map[internalPartition]int32{}
 	for _, name := range []string{offsetsTopic, txnStateTopic} {
 		if t := img.Topics[name]; t != nil {
 			for i, p := range t.Partitions {
 				if p.Leader == c.b.nodeID {
-					led[internalPartition{name, int32(i)}] = true
+					ip := internalPartition{name, int32(i)}
+					led[ip], epochs[ip] = true, p.LeaderEpoch
 				}
 			}
 		}
@@ -105,7 +108,7 @@ func (c *cluster) followCoordinators(img *metadata.Image) {
 	}
 	for ip := range led {
 		if !m.led[ip] {
-			moves = append(moves, coordinatorMove{internalPartition: ip, lead: true})
+			moves = append(moves, coordinatorMove{internalPartition: ip, lead: true, epoch: epochs[ip]})
 		}
 	}
 	if len(moves) == 0 {
@@ -184,7 +187,7 @@ func (c *cluster) moveCoordinator(mv coordinatorMove) error {
 	case mv.topic == offsetsTopic:
 		return b.coord.groups.UnloadPartition(ctx, mv.partition)
 	case mv.lead:
-		return b.coord.txns.LoadPartition(ctx, mv.partition, b.replayTxnState(mv.partition))
+		return b.coord.txns.LoadPartition(ctx, mv.partition, mv.epoch, b.replayTxnState(mv.partition))
 	}
 	b.coord.txns.UnloadPartition(mv.partition)
 	return nil

@@ -33,7 +33,7 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	img.Topics[txnStateTopic].Partitions[0].Leader = 2
 	c.catchUp(img)
 	c.followCoordinators(img)
-	want := []coordinatorMove{{internalPartition: internalPartition{offsetsTopic, 1}, lead: true}}
+	want := []coordinatorMove{{internalPartition: internalPartition{offsetsTopic, 1}, lead: true, epoch: img.Topics[offsetsTopic].Partitions[1].LeaderEpoch}}
 	if len(c.moves.queue) != 1 || c.moves.queue[0] != want[0] {
 		t.Fatalf("moves once registered: %+v, want %+v", c.moves.queue, want)
 	}
@@ -41,9 +41,11 @@ func TestCoordinatorsWaitForOwnRegistration(t *testing.T) {
 	// From then on every image counts, whatever the broker's state.
 	img.Brokers[1].Epoch = 41
 	img.Topics[txnStateTopic].Partitions[1].Leader = 1
+	img.Topics[txnStateTopic].Partitions[1].LeaderEpoch = 3
 	c.catchUp(img)
 	c.followCoordinators(img)
-	if q := c.moves.queue; len(q) != 2 || q[1] != (coordinatorMove{internalPartition: internalPartition{txnStateTopic, 1}, lead: true}) {
+	// The load carries the leader epoch: the coordinator epoch of its markers.
+	if q := c.moves.queue; len(q) != 2 || q[1] != (coordinatorMove{internalPartition: internalPartition{txnStateTopic, 1}, lead: true, epoch: 3}) {
 		t.Fatalf("moves after a later change: %+v", q)
 	}
 }

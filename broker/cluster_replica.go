@@ -40,6 +40,28 @@ var replicaProps = []brokerProp{
 
 var errReplicationPaused = errors.New("replication paused by the test")
 
+// replicationPause is the test seam that pauses a node's replica fetches
+// (Config.replicationPaused). A fetch in flight at any moment of a pause
+// brings nothing back, even when the pause has ended by the time its
+// answer is read: the leader may have answered it with records appended
+// during the pause, which a paused follower must not have.
+type replicationPause struct {
+	state atomic.Uint64 // odd while paused; every Store that changes it adds one
+}
+
+// Store pauses (true) or resumes (false) the node's replica fetches.
+func (p *replicationPause) Store(paused bool) {
+	for {
+		s := p.state.Load()
+		if (s&1 == 1) == paused || p.state.CompareAndSwap(s, s+1) {
+			return
+		}
+	}
+}
+
+// Load reports whether the node's replica fetches are paused.
+func (p *replicationPause) Load() bool { return p.state.Load()&1 == 1 }
+
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // startReplication creates the replica manager; called before the quorum
@@ -54,15 +76,18 @@ func (c *cluster) startReplication() {
 		MinISR:      c.b.minISR,
 		BrokerEpoch: c.epoch.Load,
 		Send: func(ctx context.Context, id int32, req kmsg.Request) (kmsg.Response, error) {
-			if p := cfg.replicationPaused; p != nil && p.Load() {
-				return nil, errReplicationPaused
+			var before uint64
+			if p := cfg.replicationPaused; p != nil {
+				if before = p.state.Load(); before&1 == 1 {
+					return nil, errReplicationPaused
+				}
 			}
-			cl, err := c.client(id)
+			cl, err := c.clientOn(id, chanReplica)
 			if err != nil {
 				return nil, err
 			}
 			resp, err := cl.SeedBrokers()[0].Request(ctx, req)
-			if p := cfg.replicationPaused; p != nil && p.Load() {
+			if p := cfg.replicationPaused; p != nil && p.state.Load() != before {
 				return nil, errReplicationPaused // paused while in flight: nothing arrives
 			}
 			return resp, err
@@ -458,7 +483,7 @@ func (b *Broker) appendCommitted(p *partition, batch []byte, now time.Time) (sto
 // stable offset back for good). Appending and waiting are apart so that
 // the markers of a WriteTxnMarkers are appended together and their waits
 // overlap.
-func (b *Broker) appendMarker(p *partition, producerID int64, epoch int16, commit bool) (int64, func(context.Context) error, error) {
+func (b *Broker) appendMarker(p *partition, m txnMarker) (int64, func(context.Context) error, error) {
 	rp := p.repl.Load()
 	if rp == nil {
 		return -1, nil, kerr.NotLeaderForPartition
@@ -466,7 +491,7 @@ func (b *Broker) appendMarker(p *partition, producerID int64, epoch int16, commi
 	var off int64
 	err := rp.AppendAsLeader(-1, func(leaderEpoch int32) error {
 		var err error
-		off, err = p.log.WriteMarker(producerID, epoch, commit, 0, leaderEpoch)
+		off, err = p.log.WriteMarker(m.producerID, m.epoch, m.commit, m.coordinatorEpoch, leaderEpoch)
 		return err
 	})
 	if err != nil {

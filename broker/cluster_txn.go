@@ -30,14 +30,14 @@ func (c *cluster) partitionLeader(topic string, partition int32) int32 {
 }
 
 // forwardMarker writes one marker on the partition's leader.
-func (c *cluster) forwardMarker(ctx context.Context, leader int32, topic string, partition int32, producerID int64, epoch int16, commit bool) error {
+func (c *cluster) forwardMarker(ctx context.Context, leader int32, topic string, partition int32, mk txnMarker) error {
 	cl, err := c.clientOn(leader, chanTxnMarkers)
 	if err != nil {
 		return err
 	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	m := kmsg.NewWriteTxnMarkersRequestMarker()
-	m.ProducerID, m.ProducerEpoch, m.Committed = producerID, epoch, commit
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = mk.producerID, mk.epoch, mk.commit, mk.coordinatorEpoch
 	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{partition}}}
 	req.Markers = append(req.Markers, m)
 	r, err := cl.SeedBrokers()[0].Request(ctx, req)
@@ -76,7 +76,7 @@ func (b *Broker) handleWriteTxnMarkers(rc *reqCtx, req *kmsg.WriteTxnMarkersRequ
 				rp.Partition = p
 				if l := b.cluster.checkLeader(t.Topic, p, -1); l.code != 0 {
 					rp.ErrorCode = l.code
-				} else if done, err := (txnBackend{b}).startMarker(t.Topic, p, m.ProducerID, m.ProducerEpoch, m.Committed); err != nil {
+				} else if done, err := (txnBackend{b}).startMarker(t.Topic, p, txnMarker{m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed}); err != nil {
 					rp.ErrorCode = errorCode(err)
 				} else {
 					waits = append(waits, pending{len(resp.Markers), len(rm.Topics), len(rt.Partitions), done})
@@ -102,6 +102,27 @@ func (b *Broker) handleWriteTxnMarkers(rc *reqCtx, req *kmsg.WriteTxnMarkersRequ
 		}
 	}
 	return resp, nil
+}
+
+// markersError answers every partition of a WriteTxnMarkers with e.
+func markersError(req *kmsg.WriteTxnMarkersRequest, e *kerr.Error) *kmsg.WriteTxnMarkersResponse {
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	for _, m := range req.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		for _, t := range m.Topics {
+			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				rp.Partition, rp.ErrorCode = p, e.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rm.Topics = append(rm.Topics, rt)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return resp
 }
 
 // verifiedTxns remembers, per partition led here and producer, the epoch

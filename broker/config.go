@@ -7,7 +7,6 @@ import (
 	"net"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/kafkit/kafkit/internal/storage"
@@ -156,7 +155,7 @@ type Config struct {
 	// replicationPaused, when set (by tests) and true, fails this node's
 	// replica fetches as an unreachable leader would: the seam for a
 	// follower that falls behind while staying registered.
-	replicationPaused *atomic.Bool
+	replicationPaused *replicationPause
 
 	// scramUsers are SCRAM credentials NewTest options add at start-up.
 	scramUsers []scramUser

@@ -25,11 +25,12 @@ import (
 // sasl.mechanism.controller.protocol (to the controller listener) or
 // sasl.mechanism.inter.broker.protocol (to the inter-broker listener) and
 // the username and password of that listener's
-// listener.name.<l>.<mechanism>.sasl.jaas.config. Every request between
-// nodes today goes to the controller listener (registration, heartbeats,
-// forwarded admin requests, producer ids, transaction markers,
-// AlterPartition); interBrokerOpts is for connections to the inter-broker
-// listener (replica fetching).
+// listener.name.<l>.<mechanism>.sasl.jaas.config. Requests to the
+// controllers (registration, heartbeats, forwarded admin requests,
+// producer ids, AlterPartition) go to the controller listener; requests
+// between brokers (replica fetching, transaction markers, transaction
+// verifications) go to the other broker's inter-broker listener
+// (cluster.clientOn), whose principal needs CLUSTER_ACTION as in Kafka.
 //
 // The quorum's Raft stream shares the controller port (see metadata.Mux)
 // and is not a Kafka connection, so SASL cannot authenticate it: on an SSL

@@ -117,23 +117,32 @@ func (s txnBackend) AppendTxnState(partition int32, recs []coordinator.Record) e
 func (s txnBackend) NewProducerID() (int64, error) { return s.b.pids.next() }
 
 // WriteTxnMarker writes the marker and, in __consumer_offsets, has the group
-// coordinator commit or drop the producer's pending offsets there. It runs
-// under the transaction coordinator's lock, so it does not wait for the
-// group coordinator: the transaction coordinator loads only after it, and a
-// failure leaves the transaction prepared, completed again by its timer.
-func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
+// coordinator commit or drop the producer's pending offsets there. A
+// failure leaves the transaction prepared, completed again by the
+// coordinator's timer.
+func (s txnBackend) WriteTxnMarker(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	m := txnMarker{producerID, epoch, coordinatorEpoch, commit}
 	if c := s.b.cluster; c != nil {
 		if leader := c.partitionLeader(topicName, partition); leader >= 0 && leader != s.b.nodeID {
-			return c.forwardMarker(ctx, leader, topicName, partition, producerID, epoch, commit)
+			return c.forwardMarker(ctx, leader, topicName, partition, m)
 		}
 	}
-	return s.writeMarkerHere(ctx, topicName, partition, producerID, epoch, commit)
+	return s.writeMarkerHere(ctx, topicName, partition, m)
+}
+
+// txnMarker is a transaction marker to write: the producer's, the
+// coordinator epoch of the coordinator that writes it, commit or abort.
+type txnMarker struct {
+	producerID       int64
+	epoch            int16
+	coordinatorEpoch int32
+	commit           bool
 }
 
 // writeMarkerHere writes a marker to this node's log of the partition and
 // waits until it is done (startMarker).
-func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, partition int32, producerID int64, epoch int16, commit bool) error {
-	done, err := s.startMarker(topicName, partition, producerID, epoch, commit)
+func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, partition int32, m txnMarker) error {
+	done, err := s.startMarker(topicName, partition, m)
 	if err != nil {
 		return err
 	}
@@ -144,7 +153,8 @@ func (s txnBackend) writeMarkerHere(ctx context.Context, topicName string, parti
 // returns the wait until it is done: on a cluster committed (the high
 // watermark passed it), and in __consumer_offsets applied to the group
 // coordinator's pending transactional offsets.
-func (s txnBackend) startMarker(topicName string, partition int32, producerID int64, epoch int16, commit bool) (func(context.Context) error, error) {
+func (s txnBackend) startMarker(topicName string, partition int32, m txnMarker) (func(context.Context) error, error) {
+	producerID, commit := m.producerID, m.commit
 	t := s.b.topics.get(topicName)
 	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
 		s.b.log.Info("transaction marker for a partition that no longer exists", "topic", topicName, "partition", partition, "producer_id", producerID)
@@ -161,9 +171,9 @@ func (s txnBackend) startMarker(topicName string, partition int32, producerID in
 	var err error
 	committed := func(context.Context) error { return nil }
 	if s.b.cluster != nil {
-		off, committed, err = s.b.appendMarker(p, producerID, epoch, commit)
+		off, committed, err = s.b.appendMarker(p, m)
 	} else {
-		off, err = p.log.WriteMarker(producerID, epoch, commit, 0, -1)
+		off, err = p.log.WriteMarker(producerID, m.epoch, commit, m.coordinatorEpoch, -1)
 		p.notify()
 	}
 	if err != nil {

@@ -87,31 +87,42 @@ type TxnBackend interface {
 	// WriteTxnMarker writes a commit or abort marker of the producer to a
 	// partition, and for a __consumer_offsets partition makes the
 	// producer's pending transactional offsets committed (or drops them).
-	// A partition that no longer exists is not an error. The markers of a
+	// coordinatorEpoch is the leader epoch of the transactional id's
+	// __transaction_state partition when this coordinator loaded it: the
+	// partition refuses it (TRANSACTION_COORDINATOR_FENCED) below the epoch
+	// of the producer's last marker there, so a coordinator that was
+	// replaced cannot end a transaction its successor has ended. A
+	// partition that no longer exists is not an error. The markers of a
 	// transaction are written concurrently.
-	WriteTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, commit bool) error
+	WriteTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error
 	// NewProducerID allocates a producer id never handed out before.
 	NewProducerID() (int64, error)
 }
 
 // TxnCoordinator is the transaction coordinator: the state of every
 // transactional id, persisted in __transaction_state. It is a
-// mutex-guarded state machine rather than a loop goroutine: each request
-// runs to completion under the mutex, markers included (they are local
-// appends on a single node), so EndTxn answers once the transaction is
-// complete, and no request sees a transaction half-way through a step. Run
+// mutex-guarded state machine rather than a loop goroutine. A request or
+// timer that writes a transactional id's state or its markers marks the id
+// busy (Kafka's pendingState) and releases the mutex while the write and
+// the markers travel (on a cluster: a high watermark wait, a round trip to
+// each partition's leader); other requests on that id get
+// CONCURRENT_TRANSACTIONS meanwhile, as Kafka answers, and the other ids
+// are served. EndTxn answers once the transaction is complete (Kafka's
+// answers after its Prepare step and writes the markers behind it). Run
 // drives the timers.
 type TxnCoordinator struct {
 	cfg     TxnConfig
 	backend TxnBackend
 	log     *slog.Logger
 
-	// mu guards loaded and txns, and serializes every state change with
-	// its __transaction_state write and markers.
+	// mu guards loaded, txns and every txnMeta. A step that writes
+	// releases it with its txnMeta busy (see unlocked).
 	mu sync.Mutex
 	// loaded says, by partition of __transaction_state, whether its
-	// transactional ids are here (see Load, LoadPartition).
+	// transactional ids are here (see Load, LoadPartition); epochs are the
+	// coordinator epochs they were loaded at.
 	loaded []bool
+	epochs []int32
 	txns   map[string]*txnMeta
 
 	// started wakes Run when a transaction starts, so its deadline is
@@ -134,6 +145,27 @@ type txnMeta struct {
 	partitions     map[string]map[int32]bool
 	started        time.Time // of the ongoing transaction
 	updated        time.Time
+	// busy is set while a request or timer works on the id with the
+	// coordinator's lock released; busyTo is the state it moves to.
+	busy   bool
+	busyTo kmsg.TransactionState
+}
+
+// begin marks t busy for a change towards state to; the caller holds mu
+// and calls end (under mu) when done.
+func (t *txnMeta) begin(to kmsg.TransactionState) { t.busy, t.busyTo = true, to }
+
+func (t *txnMeta) end() { t.busy = false }
+
+// unlocked runs fn with mu released; the caller holds mu and has marked t
+// busy, so no other request or timer changes t meanwhile. It reports
+// whether t is still this coordinator's afterwards: an unload (or an
+// unload and reload) of its partition while fn ran drops or replaces it.
+func (c *TxnCoordinator) unlocked(t *txnMeta, fn func()) bool {
+	c.mu.Unlock()
+	fn()
+	c.mu.Lock()
+	return c.txns[t.id] == t
 }
 
 // NewTxnCoordinator returns a coordinator that answers
@@ -147,7 +179,7 @@ func NewTxnCoordinator(cfg TxnConfig, backend TxnBackend) (*TxnCoordinator, erro
 	}
 	cfg = cfg.withDefaults()
 	return &TxnCoordinator{cfg: cfg, backend: backend, log: cfg.Logger, txns: make(map[string]*txnMeta),
-		loaded: make([]bool, cfg.NumPartitions), started: make(chan struct{}, 1)}, nil
+		loaded: make([]bool, cfg.NumPartitions), epochs: make([]int32, cfg.NumPartitions), started: make(chan struct{}, 1)}, nil
 }
 
 // TxnPartitionFor is the __transaction_state partition of a transactional
@@ -195,14 +227,14 @@ func (c *TxnCoordinator) Load(ctx context.Context, recs iter.Seq2[Record, error]
 	for p := range all {
 		all[p] = int32(p)
 	}
-	c.install(ctx, txns, all)
+	c.install(ctx, txns, all, 0)
 	return nil
 }
 
 // LoadPartition is Load for one partition, on the broker that became its
-// leader; its transactional ids get COORDINATOR_LOAD_IN_PROGRESS until
-// then.
-func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition int32, recs iter.Seq2[Record, error]) error {
+// leader at leader epoch coordinatorEpoch (the epoch its markers carry);
+// its transactional ids get COORDINATOR_LOAD_IN_PROGRESS until then.
+func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition, coordinatorEpoch int32, recs iter.Seq2[Record, error]) error {
 	if partition < 0 || partition >= c.cfg.NumPartitions {
 		return fmt.Errorf("loading __transaction_state-%d: %d partitions", partition, c.cfg.NumPartitions)
 	}
@@ -210,7 +242,7 @@ func (c *TxnCoordinator) LoadPartition(ctx context.Context, partition int32, rec
 	if err != nil {
 		return fmt.Errorf("partition %d: %w", partition, err)
 	}
-	c.install(ctx, txns, []int32{partition})
+	c.install(ctx, txns, []int32{partition}, coordinatorEpoch)
 	return nil
 }
 
@@ -260,17 +292,17 @@ func replayTxns(recs iter.Seq2[Record, error]) (map[string]*txnMeta, error) {
 
 // install serves the replayed ids of partitions and completes their
 // prepared transactions.
-func (c *TxnCoordinator) install(ctx context.Context, txns map[string]*txnMeta, partitions []int32) {
+func (c *TxnCoordinator) install(ctx context.Context, txns map[string]*txnMeta, partitions []int32, coordinatorEpoch int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, t := range txns {
 		c.txns[id] = t
 	}
 	for _, p := range partitions {
-		c.loaded[p] = true
+		c.loaded[p], c.epochs[p] = true, coordinatorEpoch
 	}
 	for _, id := range slices.Sorted(maps.Keys(txns)) {
-		if t := txns[id]; t.prepared() {
+		if t := txns[id]; t.prepared() && c.txns[id] == t && !t.busy {
 			c.log.Info("completing a transaction interrupted by a restart or a leadership change", "transactional_id", t.id, "state", t.state.String())
 			c.retryComplete(ctx, t)
 		}
@@ -322,8 +354,10 @@ func (t *txnMeta) prepared() bool {
 // retryComplete completes a prepared transaction whose markers were not all
 // written; on failure it stays prepared (its producer gets
 // CONCURRENT_TRANSACTIONS) and the next timer check tries again. The caller
-// holds mu.
+// holds mu, and t is not busy.
 func (c *TxnCoordinator) retryComplete(ctx context.Context, t *txnMeta) {
+	t.begin(t.state)
+	defer t.end()
 	if err := c.complete(ctx, t, t.state == kmsg.TransactionStatePrepareCommit); err != nil {
 		c.log.Warn("completing a prepared transaction; will retry", "transactional_id", t.id, "err", err)
 	}
@@ -374,13 +408,21 @@ func (t *txnMeta) clone() *txnMeta {
 	return &n
 }
 
-// commitStep persists next and makes it t's state.
+// commitStep persists next and makes it t's state; the caller holds mu,
+// which is released meanwhile (t is busy). NOT_COORDINATOR: t's partition
+// was unloaded meanwhile.
 func (c *TxnCoordinator) commitStep(t, next *txnMeta) *kerr.Error {
 	next.updated = time.Now()
-	if err := c.persist(next); err != nil {
+	var err error
+	if !c.unlocked(t, func() { err = c.persist(next) }) {
+		return kerr.NotCoordinator
+	}
+	if err != nil {
 		return appendFailed(err)
 	}
+	busy, to := t.busy, t.busyTo
 	*t = *next
+	t.busy, t.busyTo = busy, to
 	return nil
 }
 
@@ -406,7 +448,8 @@ func exhausted(epoch int16) bool { return epoch >= math.MaxInt16-1 }
 
 // complete ends t's transaction: PrepareCommit/PrepareAbort persisted
 // (unless t is in it already), a marker in every partition of the
-// transaction, then CompleteCommit/CompleteAbort. The caller holds mu.
+// transaction, then CompleteCommit/CompleteAbort. The caller holds mu and
+// has marked t busy; mu is released while the markers are written.
 func (c *TxnCoordinator) complete(ctx context.Context, t *txnMeta, commit bool) error {
 	prepare, done := kmsg.TransactionStatePrepareAbort, kmsg.TransactionStateCompleteAbort
 	if commit {
@@ -433,16 +476,21 @@ func (c *TxnCoordinator) complete(ctx context.Context, t *txnMeta, commit bool) 
 			markers = append(markers, marker{topic, p})
 		}
 	}
-	var wg sync.WaitGroup
 	errs := make([]error, len(markers))
-	for i, m := range markers {
-		wg.Go(func() {
-			if err := c.backend.WriteTxnMarker(ctx, m.topic, m.partition, t.producerID, t.epoch, commit); err != nil {
-				errs[i] = fmt.Errorf("marker for %s-%d: %w", m.topic, m.partition, err)
-			}
-		})
+	producerID, epoch, coordinatorEpoch := t.producerID, t.epoch, c.epochs[c.TxnPartitionFor(t.id)]
+	if !c.unlocked(t, func() {
+		var wg sync.WaitGroup
+		for i, m := range markers {
+			wg.Go(func() {
+				if err := c.backend.WriteTxnMarker(ctx, m.topic, m.partition, producerID, epoch, coordinatorEpoch, commit); err != nil {
+					errs[i] = fmt.Errorf("marker for %s-%d: %w", m.topic, m.partition, err)
+				}
+			})
+		}
+		wg.Wait()
+	}) {
+		return kerr.NotCoordinator
 	}
-	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
 			// The transaction stays prepared; the next Load (or a
@@ -493,19 +541,35 @@ func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDR
 	}
 	t := c.txns[req.TransactionalID]
 	if t == nil {
-		id, err := c.backend.NewProducerID()
+		// A new id: it is busy in the map, without a producer id, until
+		// its first state is written.
+		t = &txnMeta{id: req.TransactionalID, producerID: -1, lastProducerID: -1, lastEpoch: -1, timeout: req.Timeout,
+			state: kmsg.TransactionStateEmpty, partitions: make(map[string]map[int32]bool)}
+		t.begin(kmsg.TransactionStateEmpty)
+		defer t.end()
+		c.txns[t.id] = t
+		var id int64
+		var err error
+		if !c.unlocked(t, func() { id, err = c.backend.NewProducerID() }) {
+			return -1, -1, kerr.NotCoordinator
+		}
 		if err != nil {
+			delete(c.txns, t.id)
 			c.log.Error("allocating a producer id", "err", err)
 			return -1, -1, kerr.CoordinatorNotAvailable
 		}
-		t = &txnMeta{id: req.TransactionalID, producerID: id, lastProducerID: -1, lastEpoch: -1, timeout: req.Timeout,
-			state: kmsg.TransactionStateEmpty, partitions: make(map[string]map[int32]bool)}
 		next := t.clone()
+		next.producerID = id
 		if e := c.commitStep(t, next); e != nil {
+			if c.txns[t.id] == t {
+				delete(c.txns, t.id)
+			}
 			return -1, -1, e
 		}
-		c.txns[t.id] = t
 		return t.producerID, t.epoch, nil
+	}
+	if t.busy {
+		return -1, -1, kerr.ConcurrentTransactions
 	}
 	if req.ProducerID >= 0 {
 		switch {
@@ -517,6 +581,8 @@ func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDR
 			return -1, -1, fenced(req.Version, 4)
 		}
 	}
+	t.begin(kmsg.TransactionStateEmpty)
+	defer t.end()
 	switch t.state {
 	case kmsg.TransactionStatePrepareCommit, kmsg.TransactionStatePrepareAbort:
 		return -1, -1, kerr.ConcurrentTransactions
@@ -557,7 +623,7 @@ func (c *TxnCoordinator) InitProducerID(ctx context.Context, req InitProducerIDR
 // same producer id, which fences the producer that ran it: the markers must
 // carry the id of the transaction's data, so even epoch 32766 moves to
 // 32767 here rather than to a new id (Kafka's prepareFenceProducerEpoch).
-// The caller holds mu.
+// The caller holds mu and has marked t busy.
 func (c *TxnCoordinator) abortFenced(ctx context.Context, t *txnMeta) *kerr.Error {
 	next := t.clone()
 	next.lastProducerID, next.lastEpoch = -1, -1
@@ -576,10 +642,12 @@ func (c *TxnCoordinator) abortFenced(ctx context.Context, t *txnMeta) *kerr.Erro
 }
 
 // check validates a producer's request against its transactional id; the
-// caller holds mu.
-func (c *TxnCoordinator) check(id string, producerID int64, epoch int16, version, fencedVersion int16) (*txnMeta, *kerr.Error) {
+// caller holds mu. A request that only reads the transaction (a
+// verification) may pass while partitions are being added to it (Kafka
+// lets it through a pending Ongoing state): it sees those already added.
+func (c *TxnCoordinator) check(id string, producerID int64, epoch int16, version, fencedVersion int16, reads bool) (*txnMeta, *kerr.Error) {
 	t, e := c.owner(id, producerID, epoch, version, fencedVersion)
-	if e == nil && t.prepared() {
+	if e == nil && (t.prepared() || t.busy && !(reads && t.busyTo == kmsg.TransactionStateOngoing)) {
 		return nil, kerr.ConcurrentTransactions
 	}
 	return t, e
@@ -607,7 +675,7 @@ func (c *TxnCoordinator) owner(id string, producerID int64, epoch int16, version
 func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16, partitions map[string][]int32, version, fencedVersion int16) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, e := c.check(id, producerID, epoch, version, fencedVersion)
+	t, e := c.check(id, producerID, epoch, version, fencedVersion, false)
 	if e != nil {
 		return e
 	}
@@ -626,6 +694,8 @@ func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16,
 		return nil
 	}
 	starts := t.state != kmsg.TransactionStateOngoing
+	t.begin(kmsg.TransactionStateOngoing)
+	defer t.end()
 	if e := c.commitStep(t, next); e != nil {
 		return e
 	}
@@ -644,7 +714,7 @@ func (c *TxnCoordinator) AddPartitions(id string, producerID int64, epoch int16,
 func (c *TxnCoordinator) VerifyPartitions(id string, producerID int64, epoch int16, partitions map[string][]int32) (map[string]map[int32]*kerr.Error, *kerr.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, e := c.check(id, producerID, epoch, 4, 0)
+	t, e := c.check(id, producerID, epoch, 4, 0, true)
 	if e != nil {
 		return nil, e
 	}
@@ -676,7 +746,7 @@ func (c *TxnCoordinator) VerifyPartitions(id string, producerID int64, epoch int
 func (c *TxnCoordinator) Verified(id string, producerID int64, epoch int16, topic string, partition int32, write func()) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, e := c.check(id, producerID, epoch, 4, 0)
+	t, e := c.check(id, producerID, epoch, 4, 0, true)
 	switch {
 	case e != nil:
 		return e
@@ -702,7 +772,7 @@ func (c *TxnCoordinator) AddOffsets(id string, producerID int64, epoch int16, gr
 func (c *TxnCoordinator) CommitOffsets(id string, producerID int64, epoch int16, group string, version int16, write func()) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, e := c.check(id, producerID, epoch, version, 3)
+	t, e := c.check(id, producerID, epoch, version, 3, true)
 	if e != nil {
 		return e
 	}
@@ -722,6 +792,9 @@ func (c *TxnCoordinator) EndTxn(ctx context.Context, id string, producerID int64
 	t, e := c.owner(id, producerID, epoch, version, 2)
 	if e != nil {
 		return e
+	}
+	if t.busy {
+		return kerr.ConcurrentTransactions
 	}
 	switch t.state {
 	case kmsg.TransactionStatePrepareCommit:
@@ -750,6 +823,11 @@ func (c *TxnCoordinator) EndTxn(ctx context.Context, id string, producerID int64
 	default:
 		return kerr.InvalidTxnState
 	}
+	t.begin(kmsg.TransactionStatePrepareAbort)
+	if commit {
+		t.busyTo = kmsg.TransactionStatePrepareCommit
+	}
+	defer t.end()
 	if err := c.complete(ctx, t, commit); err != nil {
 		c.log.Warn("ending transaction", "transactional_id", id, "commit", commit, "err", err)
 		var ke *kerr.Error
@@ -771,7 +849,17 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 	if c.loading() {
 		next = min(next, 100*time.Millisecond)
 	}
-	for _, t := range c.txns {
+	// A snapshot: each step below releases mu.
+	for _, t := range slices.Collect(maps.Values(c.txns)) {
+		if c.txns[t.id] != t {
+			continue // unloaded meanwhile
+		}
+		if t.busy {
+			if t.state == kmsg.TransactionStateOngoing {
+				next = min(next, time.Second) // its deadline may pass meanwhile
+			}
+			continue
+		}
 		if t.prepared() {
 			c.retryComplete(ctx, t)
 			if t.prepared() {
@@ -784,7 +872,10 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 		}
 		if now.Sub(t.started) > t.timeout {
 			c.log.Info("aborting a timed-out transaction", "transactional_id", t.id, "producer_id", t.producerID, "timeout", t.timeout)
-			if e := c.abortFenced(ctx, t); e != nil {
+			t.begin(kmsg.TransactionStatePrepareAbort)
+			e := c.abortFenced(ctx, t)
+			t.end()
+			if e != nil {
 				c.log.Warn("aborting a timed-out transaction", "transactional_id", t.id, "err", e)
 			}
 			continue
@@ -799,7 +890,11 @@ func (c *TxnCoordinator) abortTimedOut(ctx context.Context, now time.Time) time.
 func (c *TxnCoordinator) expireIDs(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for id, t := range c.txns {
+	// A snapshot: each tombstone's write releases mu.
+	for _, t := range slices.Collect(maps.Values(c.txns)) {
+		if c.txns[t.id] != t || t.busy {
+			continue
+		}
 		switch t.state {
 		case kmsg.TransactionStateEmpty, kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
 		default:
@@ -808,12 +903,19 @@ func (c *TxnCoordinator) expireIDs(now time.Time) {
 		if now.Sub(t.updated) < c.cfg.IDExpiration {
 			continue
 		}
-		k := kmsg.TxnMetadataKey{Version: 0, TransactionalID: id}
-		if err := c.backend.AppendTxnState(c.TxnPartitionFor(id), []Record{{Key: k.AppendTo(nil)}}); err != nil {
-			c.log.Warn("expiring transactional id", "transactional_id", id, "err", err)
+		k := kmsg.TxnMetadataKey{Version: 0, TransactionalID: t.id}
+		var err error
+		t.begin(t.state)
+		ours := c.unlocked(t, func() { err = c.backend.AppendTxnState(c.TxnPartitionFor(t.id), []Record{{Key: k.AppendTo(nil)}}) })
+		t.end()
+		if !ours {
 			continue
 		}
-		delete(c.txns, id)
-		c.log.Info("expired transactional id", "transactional_id", id)
+		if err != nil {
+			c.log.Warn("expiring transactional id", "transactional_id", t.id, "err", err)
+			continue
+		}
+		delete(c.txns, t.id)
+		c.log.Info("expired transactional id", "transactional_id", t.id)
 	}
 }

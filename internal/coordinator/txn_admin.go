@@ -26,7 +26,7 @@ func (c *TxnCoordinator) DescribeTransactions(ids []string) []kmsg.DescribeTrans
 			continue
 		}
 		t := c.txns[id]
-		if t == nil {
+		if t == nil || t.producerID < 0 { // none, or its first InitProducerId is under way
 			s.ErrorCode = kerr.TransactionalIDNotFound.Code
 			out = append(out, s)
 			continue
@@ -79,7 +79,8 @@ func (c *TxnCoordinator) ListTransactions(req *kmsg.ListTransactionsRequest) *km
 	for _, id := range slices.Sorted(maps.Keys(c.txns)) {
 		t := c.txns[id]
 		switch {
-		case len(req.StateFilters) > 0 && !states[t.state],
+		case t.producerID < 0, // its first InitProducerId is under way
+			len(req.StateFilters) > 0 && !states[t.state],
 			len(req.ProducerIDFilters) > 0 && !slices.Contains(req.ProducerIDFilters, t.producerID),
 			req.DurationFilterMillis >= 0 && req.Version >= 1 && (t.state != kmsg.TransactionStateOngoing || now.Sub(t.started).Milliseconds() < req.DurationFilterMillis),
 			pattern != nil && !pattern.MatchString(id):

@@ -31,8 +31,11 @@ type fakeTxnBackend struct {
 	state       []Record   // __transaction_state, every partition, in write order
 	partitions  []int32    // the partition of each state record
 	markers     []txnMarker
+	coordEpochs []int32 // of each marker, in write order
 	failMarkers bool
 	nextPID     int64
+	// hold, when set, runs (without mu) before each marker is written.
+	hold func(producerID int64)
 }
 
 func (f *fakeTxnBackend) AppendTxnState(partition int32, recs []Record) error {
@@ -45,13 +48,20 @@ func (f *fakeTxnBackend) AppendTxnState(partition int32, recs []Record) error {
 	return nil
 }
 
-func (f *fakeTxnBackend) WriteTxnMarker(_ context.Context, topic string, partition int32, producerID int64, epoch int16, commit bool) error {
+func (f *fakeTxnBackend) WriteTxnMarker(_ context.Context, topic string, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		hold(producerID)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failMarkers {
 		return errors.New("injected marker failure")
 	}
 	f.markers = append(f.markers, txnMarker{topic, partition, producerID, epoch, commit})
+	f.coordEpochs = append(f.coordEpochs, coordinatorEpoch)
 	return nil
 }
 
@@ -429,4 +439,36 @@ func TestTxnRunAbortsAtTheDeadline(t *testing.T) {
 		}
 		cancel()
 	})
+}
+
+// A transaction's markers carry the coordinator epoch its
+// __transaction_state partition was loaded at (the leader epoch there), so
+// that a partition refuses markers of a coordinator since replaced.
+func TestTxnMarkersCarryCoordinatorEpoch(t *testing.T) {
+	f := &fakeTxnBackend{}
+	c, err := NewTxnCoordinator(TxnConfig{NumPartitions: 5, MaxTimeout: time.Minute, OffsetsPartitionFor: func(g string) int32 { return PartitionFor(g, 7) }}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(5) {
+		epoch := int32(0)
+		if p == c.TxnPartitionFor("tx") {
+			epoch = 7
+		}
+		if err := c.LoadPartition(t.Context(), p, epoch, f.records()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pid, epoch := mustInit(t, c, InitProducerIDRequest{TransactionalID: "tx"})
+	if e := c.AddPartitions("tx", pid, epoch, map[string][]int32{"a": {0, 1}}, 3, 2); e != nil {
+		t.Fatal(e)
+	}
+	if e := c.EndTxn(t.Context(), "tx", pid, epoch, true, 3); e != nil {
+		t.Fatal(e)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Equal(f.coordEpochs, []int32{7, 7}) {
+		t.Fatalf("markers' coordinator epochs %v, want [7 7]", f.coordEpochs)
+	}
 }

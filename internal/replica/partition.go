@@ -138,6 +138,15 @@ func (p *Partition) LeaderEpoch() int32 {
 	return p.state.LeaderEpoch
 }
 
+// LeaderEpochStart is the log end offset at which this broker started
+// leading at its current leader epoch (Kafka's leaderEpochStartOffsetOpt),
+// false when it does not lead.
+func (p *Partition) LeaderEpochStart() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epochStart, p.leader
+}
+
 // IsLeader reports whether this broker leads the partition, without
 // waiting for its lock.
 func (p *Partition) IsLeader() bool { return p.leading.Load() }

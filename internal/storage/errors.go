@@ -28,6 +28,10 @@ var (
 	// ErrInvalidProducerEpoch: a batch from an older producer epoch (Kafka
 	// INVALID_PRODUCER_EPOCH).
 	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
+	// ErrTransactionCoordinatorFenced: a transaction marker from an older
+	// transaction coordinator epoch than the producer's last marker in
+	// this partition (Kafka TRANSACTION_COORDINATOR_FENCED).
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
 	// ErrOffsetMismatch: batches replicated from the leader
 	// (AppendAsFollower) start below the log end offset: the follower's
 	// fetch position and its log disagree.

@@ -186,14 +186,19 @@ func (p *producerStates) stageNew(pid int64, epoch int16) *producerEntry {
 // checkMarker validates a transaction marker (control batch) of h's
 // producer and stages its effect: the producer's transaction ends, and a
 // marker of a newer epoch (an abort after an epoch bump, KIP-360) moves the
-// producer to that epoch. It returns the first offset of the transaction it
-// ends, -1 if none was ongoing in this partition.
+// producer to that epoch. A marker from an older coordinator epoch than
+// the producer's last one here comes from a coordinator that has been
+// replaced (Kafka's checkCoordinatorEpoch). It returns the first offset of
+// the transaction it ends, -1 if none was ongoing in this partition.
 func (p *producerStates) checkMarker(h *batchHeader, coordinatorEpoch int32, ts int64) (first int64, err error) {
 	e, known := p.lookup(h.producerID)
-	if !known {
+	switch {
+	case !known:
 		e = p.stageNew(h.producerID, h.producerEpoch)
-	} else if h.producerEpoch < e.epoch {
+	case h.producerEpoch < e.epoch:
 		return -1, fmt.Errorf("%w: marker of producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, e.epoch)
+	case coordinatorEpoch < e.coordinatorEpoch:
+		return -1, fmt.Errorf("%w: marker of producer %d from coordinator epoch %d, after one from epoch %d", ErrTransactionCoordinatorFenced, h.producerID, coordinatorEpoch, e.coordinatorEpoch)
 	}
 	return e.endTxn(h.producerEpoch, coordinatorEpoch, ts), nil
 }

@@ -168,6 +168,52 @@ func TestMarkerEpochs(t *testing.T) {
 	}
 }
 
+// A marker from an older transaction coordinator epoch than the
+// producer's last marker in the partition is refused; the same or a newer
+// epoch is written. A follower copies markers as the leader took them.
+func TestMarkerCoordinatorEpochFencing(t *testing.T) {
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer l.Close()
+	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, epoch: 0, seq: 0, attrs: attrTransactional}), 0)
+	if _, err := l.WriteMarker(1, 0, true, 5, -1); err != nil {
+		t.Fatal(err)
+	}
+	end := l.EndOffset()
+	if _, err := l.WriteMarker(1, 0, false, 4, -1); !errors.Is(err, ErrTransactionCoordinatorFenced) {
+		t.Fatalf("marker from coordinator epoch 4 after 5: %v", err)
+	}
+	if l.EndOffset() != end {
+		t.Fatal("the fenced marker was appended")
+	}
+	if st := l.ProducerStates(); st[0].CoordinatorEpoch != 5 {
+		t.Fatalf("coordinator epoch %d after the fenced marker, want 5", st[0].CoordinatorEpoch)
+	}
+	for _, ce := range []int32{5, 6} {
+		if _, err := l.WriteMarker(1, 0, false, ce, -1); err != nil {
+			t.Fatalf("marker from coordinator epoch %d: %v", ce, err)
+		}
+	}
+	if st := l.ProducerStates(); st[0].CoordinatorEpoch != 6 {
+		t.Fatalf("coordinator epoch %d, want 6", st[0].CoordinatorEpoch)
+	}
+	// A replica copies the leader's log as it is (a read stops at a
+	// segment's end).
+	f := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	defer f.Close()
+	for f.EndOffset() < l.EndOffset() {
+		b, err := l.ReadReplica(f.EndOffset(), 1<<20, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.AppendAsFollower(b, time.Now()); err != nil {
+			t.Fatalf("follower copy: %v", err)
+		}
+	}
+	if st := f.ProducerStates(); st[0].CoordinatorEpoch != 6 {
+		t.Fatalf("follower's coordinator epoch %d, want 6", st[0].CoordinatorEpoch)
+	}
+}
+
 // TestUnsequencedTransactionalBatches: the coordinator writes transactional
 // offset commits without sequences; they open the transaction, check the
 // epoch and are never taken for duplicates.
