@@ -1005,6 +1005,9 @@ func (s *sender) renumber(pq *partQueue) {
 	for _, b := range unsure {
 		s.fail(b, fmt.Errorf("%w: %w", ErrUnknownOutcome, b.lastErr))
 	}
+	// A broker that holds our id under an older epoch takes the new
+	// epoch only from sequence 0: it stays known.
+	pq.known = pq.known && pq.pid.ID == s.pid.ID
 	pq.pid = s.pid
 	seq := int32(0)
 	for _, b := range pq.seqd {
@@ -1012,7 +1015,7 @@ func (s *sender) renumber(pq *partQueue) {
 		b.pid, b.seq, b.restamp, b.reseq, b.maybe, b.behindGap = s.pid, seq, true, true, false, false
 		seq = addSeq(seq, len(b.records))
 	}
-	pq.nextSeq, pq.ackedSeq, pq.unresolved, pq.bump, pq.known = seq, 0, -1, false, false
+	pq.nextSeq, pq.ackedSeq, pq.unresolved, pq.bump = seq, 0, -1, false
 }
 
 func (s *sender) leader(tp kafkit.TopicPartition) int32 {
