@@ -11,7 +11,8 @@ import (
 )
 
 // A partition's batches go out one at a time until the broker acknowledged
-// one under the producer's id and epoch. A broker that does not know the
+// one under the producer's id (an epoch bump keeps it known: the broker takes
+// a new epoch only from sequence 0). A broker that does not know the
 // producer takes any sequence as its first (Kafka 2.8+), and requests to
 // one broker are not tied to one connection: TestProducerSurvivesBrokerRestarts
 // saw sequence 0's request fail on a refused dial while the broker
