@@ -124,6 +124,12 @@ type partQueue struct {
 	retrying       bool  // a batch failed; send nothing until in-flight ones return
 	backoff        backoff.BackOff
 	addedToTxn     bool // AddPartitionsToTxn done for the current transaction
+	// known: a batch under pid's id was acknowledged, so the broker holds
+	// our sequence and rejects one out of order (a new epoch it takes only
+	// from 0). Until then it takes any sequence as our first (Kafka 2.8+),
+	// and a later batch written before an earlier one that failed unwritten
+	// would leave a gap for good.
+	known bool
 }
 
 // partsMap is an immutable snapshot of the partition queues.

@@ -210,6 +210,15 @@ func (s *sender) drain(now time.Time) time.Time {
 		if pq.inflight > 0 && pq.inflightBroker != leader {
 			continue // keep one partition's batches on one connection, in order
 		}
+		if pq.inflight > 0 && s.s.idempotent && !pq.known {
+			// One batch at a time until the broker knows our producer:
+			// requests to a broker are not tied to one connection, so a
+			// later one may be written on a new connection after an
+			// earlier one failed before it was (a refused dial while the
+			// broker restarts), and a broker that does not know the
+			// producer yet would take the later sequence as the first.
+			continue
+		}
 		req := s.reqs[leader]
 		if req == nil && s.brokerInflight[leader] >= s.s.MaxInFlight {
 			continue
@@ -867,7 +876,7 @@ func (s *sender) fail(b *batch, err error) {
 func (s *sender) acked(b *batch) {
 	s.forget(b)
 	if b.pid.ID == b.pq.pid.ID && b.pid.Epoch == b.pq.pid.Epoch {
-		b.pq.ackedSeq = addSeq(b.seq, len(b.records))
+		b.pq.ackedSeq, b.pq.known = addSeq(b.seq, len(b.records)), true
 	}
 }
 
@@ -996,6 +1005,9 @@ func (s *sender) renumber(pq *partQueue) {
 	for _, b := range unsure {
 		s.fail(b, fmt.Errorf("%w: %w", ErrUnknownOutcome, b.lastErr))
 	}
+	// A broker that holds our id under an older epoch takes the new
+	// epoch only from sequence 0: it stays known.
+	pq.known = pq.known && pq.pid.ID == s.pid.ID
 	pq.pid = s.pid
 	seq := int32(0)
 	for _, b := range pq.seqd {
