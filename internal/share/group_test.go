@@ -9,8 +9,11 @@ import (
 
 type memStore struct{ saved map[Key]int64 }
 
-func (s *memStore) Save(k Key, start int64, _ []StateBatch) error { s.saved[k] = start; return nil }
-func (s *memStore) Delete(k Key) error                            { delete(s.saved, k); return nil }
+func (s *memStore) Save(k Key, start int64, _ []StateBatch, _ int32) error {
+	s.saved[k] = start
+	return nil
+}
+func (s *memStore) Delete(k Key) error { delete(s.saved, k); return nil }
 
 func newTestManager() *Manager {
 	return NewManager(Config{Store: &memStore{saved: map[Key]int64{}}, MaxGroupSize: 3, MaxSessions: 10,

@@ -139,6 +139,35 @@ func (m *Manager) CloseSessionIf(group, member string, only *Session) {
 	}
 	m.mu.Unlock()
 	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits)
+	if s != nil {
+		m.evictIdle(group, s.parts)
+	}
+}
+
+// evictIdle forgets, on a cluster's leader (whose state Read reads again),
+// the group's share-partitions among tps that no share session uses any
+// more: what they hold is durable (the records of a closed session were
+// released and saved), and their next use reads the state again, with
+// what an administrator changed meanwhile (AlterShareGroupOffsets and
+// DeleteShareGroupOffsets need a group without members).
+func (m *Manager) evictIdle(group string, tps []TP) {
+	if m.cfg.Read == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, tp := range tps {
+		used := false
+		for sk, s := range m.sessions {
+			if sk.group == group && slices.Contains(s.parts, tp) {
+				used = true
+				break
+			}
+		}
+		if !used {
+			delete(m.parts, Key{group, tp.Topic, tp.Partition})
+		}
+	}
 }
 
 // sessionParts returns the share-partitions of s (the caller holds mu).
