@@ -237,23 +237,37 @@ func (s shareStore) Save(k share.Key, start int64, batches []share.StateBatch, l
 func (s shareStore) Delete(k share.Key) error { return s.append(k, nil) }
 
 // replayShareState loads every share-partition's latest state.
+// loadShareStates applies the share-partition states of a replayed batch
+// whose keys want accepts to m (a tombstone forgets one); a control batch
+// holds none. It returns the last record it could not decode, if any.
+func loadShareStates(m *share.Manager, batch *recordbatch.Batch, want func(key []byte) bool) error {
+	if batch.Attributes.Control() {
+		return nil
+	}
+	var bad error
+	for _, rec := range batch.Records {
+		if !want(rec.Key) {
+			continue
+		}
+		st, err := decodeShareState(rec.Key, rec.Value)
+		if err != nil {
+			bad = err
+			continue
+		}
+		if rec.Value == nil {
+			m.Forget(st.key)
+			continue
+		}
+		m.Load(st.key, st.start, st.batches, st.leaderEpoch)
+	}
+	return bad
+}
+
 func (b *Broker) replayShareState() error {
 	var bad error
 	err := b.replayBatches(shareStateTopic, -1, func(_ *partition, batch *recordbatch.Batch) bool {
-		if batch.Attributes.Control() {
-			return true
-		}
-		for _, rec := range batch.Records {
-			st, err := decodeShareState(rec.Key, rec.Value)
-			if err != nil {
-				bad = err
-				continue
-			}
-			if rec.Value == nil {
-				b.share.Forget(st.key)
-				continue
-			}
-			b.share.Load(st.key, st.start, st.batches, st.leaderEpoch)
+		if err := loadShareStates(b.share, batch, func([]byte) bool { return true }); err != nil {
+			bad = err
 		}
 		return true
 	})

@@ -165,23 +165,11 @@ func (b *Broker) loadShareCoordinator(index int32) error {
 	b.shareCoord.DropGroups(inPartition)
 	var bad error
 	err := b.replayBatches(offsetsTopic, index, func(_ *partition, batch *recordbatch.Batch) bool {
-		if batch.Attributes.Control() {
-			return true
-		}
-		for _, rec := range batch.Records {
-			if len(rec.Key) < 2 || binary.BigEndian.Uint16(rec.Key) != shareOffsetsKeyVersion {
-				continue
-			}
-			st, err := decodeShareState(rec.Key, rec.Value)
-			if err != nil {
-				bad = err
-				continue
-			}
-			if rec.Value == nil {
-				b.shareCoord.Forget(st.key)
-				continue
-			}
-			b.shareCoord.Load(st.key, st.start, st.batches, st.leaderEpoch)
+		err := loadShareStates(b.shareCoord, batch, func(key []byte) bool {
+			return len(key) >= 2 && binary.BigEndian.Uint16(key) == shareOffsetsKeyVersion
+		})
+		if err != nil {
+			bad = err
 		}
 		return true
 	})
