@@ -89,7 +89,7 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 	if !renew {
 		// A renewal only acknowledges: a fetch's time could outlast the
 		// lock.
-		b.shareAcquire(rc, req, group, member, view.Parts, out)
+		b.shareAcquire(rc, req, group, member, view, out)
 	}
 	finishAcks(out.acked)
 	return resp, nil
@@ -173,8 +173,11 @@ var noShareLeader = shareLeader{-1, -1}
 // shareAcquire acquires records for member over the session's partitions,
 // long polling up to MaxWaitMillis while there is nothing to acquire:
 // new records appended, or records released by others or by lock expiry,
-// wake it.
-func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, member string, parts []share.TP, out *shareFetchResponse) {
+// wake it. Nothing is acquired once the connection or the broker closes,
+// or the session ended: no one would get the records, whose locks would
+// hold them from the others until they expire (or, a broker shutting
+// down, whose locks die with it, a client would still deliver them).
+func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, member string, view share.SessionView, out *shareFetchResponse) {
 	maxRecords := int(req.MaxRecords)
 	if maxRecords <= 0 {
 		maxRecords = defaultShareMaxRecords
@@ -194,10 +197,10 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 			p.removeWaiter(wake)
 		}
 	}()
-	for {
+	for rc.ctx.Err() == nil {
 		records, bytes, failed := 0, 0, false
 		var avails []<-chan struct{}
-		for _, tp := range parts {
+		for _, tp := range view.Parts {
 			t, p := b.sharePartition(tp.Topic, tp.Partition)
 			if p == nil {
 				code := kerr.UnknownTopicOrPartition.Code
@@ -220,7 +223,7 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 				p.addWaiter(wake)
 				waiting[p] = true
 			}
-			n, size, avail, err := b.shareAcquirePartition(group, member, tp, p, readCommitted, maxRecords-records, maxBytes-bytes, bytes == 0, out)
+			n, size, avail, err := b.shareAcquirePartition(group, member, view.Session, tp, p, readCommitted, maxRecords-records, maxBytes-bytes, bytes == 0, out)
 			if err != nil {
 				out.partition(tp).ErrorCode, failed = errorCode(err), true
 				continue
@@ -256,14 +259,14 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 // shareAcquirePartition acquires up to maxRecords records of one partition,
 // reading at most maxBytes of its log (at least one batch when minOne), and
 // puts the batches and acquired ranges in the response.
-func (b *Broker) shareAcquirePartition(group, member string, tp share.TP, p *partition, readCommitted bool, maxRecords, maxBytes int, minOne bool, out *shareFetchResponse) (int, int, <-chan struct{}, error) {
+func (b *Broker) shareAcquirePartition(group, member string, s *share.Session, tp share.TP, p *partition, readCommitted bool, maxRecords, maxBytes int, minOne bool, out *shareFetchResponse) (int, int, <-chan struct{}, error) {
 	hwm := p.log.HighWatermark()
 	if readCommitted {
 		hwm = p.log.LastStableOffset()
 	}
 	var data []byte
 	ranges, avail, err := b.share.Acquire(share.Key{Group: group, Topic: tp.Topic, Partition: tp.Partition}, share.Fetch{
-		Member: member, HWM: hwm, LogStart: p.log.StartOffset(), MaxRecords: maxRecords,
+		Member: member, Session: s, HWM: hwm, LogStart: p.log.StartOffset(), MaxRecords: maxRecords,
 		Init: func() int64 { return b.shareStartOffset(group, p) },
 		Read: func(from int64) (int64, error) {
 			buf, err := p.log.Read(from, int32(min(maxBytes, 1<<31-1)), minOne, nil)

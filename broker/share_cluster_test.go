@@ -137,6 +137,24 @@ func TestClusterShareGroupLeaderMove(t *testing.T) {
 	id := c.Broker(1).topics.get(topic).id
 	leader := c.Leader(topic, 0)
 
+	// Every node offers the share APIs at the versions kgo's share
+	// consumer needs (ShareFetch and ShareAcknowledge v2, Kafka 4.2's).
+	for nid := int32(1); nid <= 3; nid++ {
+		vresp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(context.Background(), nodeClient(t, c.Broker(nid)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		offered := map[int16]int16{}
+		for _, k := range vresp.ApiKeys {
+			offered[k.ApiKey] = k.MaxVersion
+		}
+		for _, k := range []kmsg.Key{kmsg.ShareGroupHeartbeat, kmsg.ShareGroupDescribe, kmsg.ShareFetch, kmsg.ShareAcknowledge, kmsg.DescribeShareGroupOffsets} {
+			if v, ok := offered[int16(k)]; !ok || (k == kmsg.ShareFetch || k == kmsg.ShareAcknowledge) && v < 2 {
+				t.Errorf("node %d's ApiVersions: %s at most v%d (offered: %v)", nid, k.Name(), v, ok)
+			}
+		}
+	}
+
 	// Not the leader: NOT_LEADER_OR_FOLLOWER, pointing at the leader.
 	follower := otherNode(c, leader)
 	resp := shareFetchOn(t, nodeClient(t, c.Broker(follower)), group, "probe", id, 10)

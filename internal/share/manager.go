@@ -151,7 +151,7 @@ func (m *Manager) Heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, 
 	res := g.heartbeat(req, meta, now, gc.SessionTimeout, m.cfg.MaxGroupSize)
 	var parts map[Key]*sharePart
 	if res.Left {
-		delete(m.sessions, sessionKey{req.Group, req.Member})
+		m.endSession(sessionKey{req.Group, req.Member})
 		parts = m.groupParts(req.Group)
 	}
 	m.mu.Unlock()
@@ -317,7 +317,7 @@ func (m *Manager) Tick(now time.Time) {
 	for id, g := range m.groups {
 		for _, mid := range g.expire(now) {
 			left = append(left, gone{id, mid})
-			delete(m.sessions, sessionKey{id, mid})
+			m.endSession(sessionKey{id, mid})
 		}
 	}
 	parts := maps.Clone(m.parts)
@@ -436,6 +436,9 @@ type Fetch struct {
 	// Read reads the log from offset from and returns the offset after the
 	// last whole batch it read.
 	Read func(from int64) (readEnd int64, err error)
+	// Session is the share session fetching: once it ended nothing more
+	// is acquired for it.
+	Session *Session
 }
 
 // Acquire acquires records of k for f.Member. It returns the runs
@@ -457,7 +460,9 @@ func (m *Manager) Acquire(k Key, f Fetch, now time.Time) ([]Range, <-chan struct
 		sp.p = next
 	}
 	from, ok := sp.p.NextAcquirable(f.HWM, lim)
-	if !ok || f.MaxRecords <= 0 {
+	// An ended session's records were released under sp.mu after ended
+	// was set, so none acquired here can outlive it.
+	if !ok || f.MaxRecords <= 0 || (f.Session != nil && f.Session.ended.Load()) {
 		return nil, sp.avail, nil
 	}
 	readEnd, err := f.Read(from)
