@@ -68,6 +68,13 @@ func TestFindCoordinator(t *testing.T) {
 		{4, 0, []string{"a", "b"}, nil},
 		{5, 1, []string{"t1", "t2", "t3"}, nil},
 		{5, 2, []string{"share"}, kerr.InvalidRequest},
+		// v6: share coordinator keys, groupId:topicId:partition.
+		{6, 2, []string{"g:AAAAAAAAAAAAAAAAAAAAAQ:0", "a:b:AAAAAAAAAAAAAAAAAAAAAQ:7"}, nil},
+		{6, 2, []string{"share"}, kerr.InvalidRequest},
+		{6, 2, []string{"g:notanid:0"}, kerr.InvalidRequest},
+		{6, 2, []string{"g:AAAAAAAAAAAAAAAAAAAAAQ:-1"}, kerr.InvalidRequest},
+		{6, 2, []string{":AAAAAAAAAAAAAAAAAAAAAQ:0"}, kerr.InvalidRequest},
+		{5, 2, []string{"g:AAAAAAAAAAAAAAAAAAAAAQ:0"}, kerr.InvalidRequest},
 	}
 	for _, tt := range tests {
 		req := kmsg.NewPtrFindCoordinatorRequest()

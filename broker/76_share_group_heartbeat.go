@@ -31,11 +31,15 @@ func (b *Broker) handleShareGroupHeartbeat(rc *reqCtx, req *kmsg.ShareGroupHeart
 		return fail(kerr.InvalidRequest, "MemberId can't be longer than 36 characters.")
 	case req.MemberEpoch < -1:
 		return fail(kerr.InvalidRequest, "MemberEpoch is invalid.")
-	case req.MemberEpoch == 0 && !b.share.IsGroup(req.GroupID) && b.isClassicGroup(rc, req.GroupID):
+	}
+	if e := b.shareCoordinatorError(req.GroupID); e != nil {
+		return fail(e, "")
+	}
+	if req.MemberEpoch == 0 && !b.shareCoord.IsGroup(req.GroupID) && b.isClassicGroup(rc, req.GroupID) {
 		// A group id names one kind of group, as in Kafka.
 		return fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" is not a share group.")
 	}
-	res, gc := b.share.Heartbeat(share.HeartbeatRequest{
+	res, gc := b.shareCoord.Heartbeat(share.HeartbeatRequest{
 		Group: req.GroupID, Member: req.MemberID, Epoch: req.MemberEpoch, Rack: req.RackID,
 		Topics: req.SubscribedTopicNames, ClientID: rc.clientID, ClientHost: "/" + rc.host,
 	}, b.shareTopicInfo, time.Now())
@@ -63,14 +67,16 @@ func (b *Broker) handleShareGroupHeartbeat(rc *reqCtx, req *kmsg.ShareGroupHeart
 // initSharePartitions gives the assigned partitions their start offsets
 // (share.auto.offset.reset) when the group has none yet: Kafka initializes
 // a share-partition when it is first assigned, so records produced between
-// the assignment and the first fetch are not skipped under "latest".
+// the assignment and the first fetch are not skipped under "latest". On a
+// cluster the coordinator does so for the partitions it leads, whose log
+// it can trust; the others' leaders initialize them at their first fetch.
 func (b *Broker) initSharePartitions(group string, id [16]byte, parts []int32) error {
 	for _, idx := range parts {
-		_, p := b.sharePartition(id, idx)
-		if p == nil {
+		t, p := b.sharePartition(id, idx)
+		if p == nil || (b.cluster != nil && b.cluster.partitionLeader(t.name, idx) != b.nodeID) {
 			continue
 		}
-		if err := b.share.Initialize(share.Key{Group: group, Topic: id, Partition: idx}, func() int64 { return b.shareStartOffset(group, p) }); err != nil {
+		if err := b.shareCoord.Initialize(share.Key{Group: group, Topic: id, Partition: idx}, func() int64 { return b.shareStartOffset(group, p) }); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,12 @@ func (b *Broker) handleShareGroupDescribe(rc *reqCtx, req *kmsg.ShareGroupDescri
 	for _, id := range req.GroupIDs {
 		g := kmsg.NewShareGroupDescribeResponseGroup()
 		g.GroupID = id
-		gi, ok := b.share.Describe(id)
+		if e := b.shareCoordinatorError(id); e != nil {
+			g.ErrorCode = e.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		gi, ok := b.shareCoord.Describe(id)
 		if !ok {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " not found."

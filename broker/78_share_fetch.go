@@ -22,6 +22,9 @@ const defaultShareMaxRecords = 500
 
 func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
+	if b.cluster != nil {
+		defer b.cluster.shareFetchEndpoints(rc, resp)
+	}
 	group, member := deref(req.GroupID), deref(req.MemberID)
 	gc := b.shareGroupConfig(group)
 	resp.AcquisitionLockTimeoutMillis = int32(gc.Lock / time.Millisecond)
@@ -51,7 +54,7 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 			resp.ErrorCode = e.Code
 			return resp, nil
 		}
-		b.applyShareAcks(group, member, acks, func(tp share.TP, code int16) { out.partition(tp).AcknowledgeErrorCode = code })
+		b.applyShareAcks(group, member, acks, out.acked)
 		b.share.CloseSession(group, member)
 		return resp, nil
 	}
@@ -74,7 +77,7 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 	if req.ShareSessionEpoch == 0 {
 		b.closeShareSessionWithConn(rc, group, member, view.Session)
 	}
-	b.applyShareAcks(group, member, acks, func(tp share.TP, code int16) { out.partition(tp).AcknowledgeErrorCode = code })
+	finishAcks := b.startShareAcks(group, member, acks)
 	for tp := range view.Fresh {
 		out.partition(tp)
 	}
@@ -83,11 +86,12 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 			out.partition(tp)
 		}
 	}
-	if renew {
-		// Lock renewal only: no fetch, whose time could outlast the lock.
-		return resp, nil
+	if !renew {
+		// A renewal only acknowledges: a fetch's time could outlast the
+		// lock.
+		b.shareAcquire(rc, req, group, member, view, out)
 	}
-	b.shareAcquire(rc, req, group, member, view.Parts, out)
+	finishAcks(out.acked)
 	return resp, nil
 }
 
@@ -151,11 +155,29 @@ func (r *shareFetchResponse) partition(tp share.TP) *kmsg.ShareFetchResponseTopi
 	return &r.resp.Topics[ti].Partitions[len(r.resp.Topics[ti].Partitions)-1]
 }
 
+// acked reports a partition's acknowledgement result.
+func (r *shareFetchResponse) acked(tp share.TP, code int16, leader shareLeader) {
+	p := r.partition(tp)
+	p.AcknowledgeErrorCode = code
+	if leader.id >= 0 {
+		p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = leader.id, leader.epoch
+	}
+}
+
+// shareLeader is the current leader a NOT_LEADER_OR_FOLLOWER answer
+// names (KIP-951), id -1 for none.
+type shareLeader struct{ id, epoch int32 }
+
+var noShareLeader = shareLeader{-1, -1}
+
 // shareAcquire acquires records for member over the session's partitions,
 // long polling up to MaxWaitMillis while there is nothing to acquire:
 // new records appended, or records released by others or by lock expiry,
-// wake it.
-func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, member string, parts []share.TP, out *shareFetchResponse) {
+// wake it. Nothing is acquired once the connection or the broker closes,
+// or the session ended: no one would get the records, whose locks would
+// hold them from the others until they expire (or, a broker shutting
+// down, whose locks die with it, a client would still deliver them).
+func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, member string, view share.SessionView, out *shareFetchResponse) {
 	maxRecords := int(req.MaxRecords)
 	if maxRecords <= 0 {
 		maxRecords = defaultShareMaxRecords
@@ -175,10 +197,10 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 			p.removeWaiter(wake)
 		}
 	}()
-	for {
+	for rc.ctx.Err() == nil {
 		records, bytes, failed := 0, 0, false
 		var avails []<-chan struct{}
-		for _, tp := range parts {
+		for _, tp := range view.Parts {
 			t, p := b.sharePartition(tp.Topic, tp.Partition)
 			if p == nil {
 				code := kerr.UnknownTopicOrPartition.Code
@@ -186,6 +208,11 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 					code = kerr.UnknownTopicID.Code
 				}
 				out.partition(tp).ErrorCode, failed = code, true
+				continue
+			}
+			if code, leader, epoch := b.shareNotLeader(t, tp.Partition); code != 0 {
+				sp := out.partition(tp)
+				sp.ErrorCode, sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch, failed = code, leader, epoch, true
 				continue
 			}
 			if records >= maxRecords || bytes >= maxBytes {
@@ -196,7 +223,7 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 				p.addWaiter(wake)
 				waiting[p] = true
 			}
-			n, size, avail, err := b.shareAcquirePartition(group, member, tp, p, readCommitted, maxRecords-records, maxBytes-bytes, bytes == 0, out)
+			n, size, avail, err := b.shareAcquirePartition(group, member, view.Session, tp, p, readCommitted, maxRecords-records, maxBytes-bytes, bytes == 0, out)
 			if err != nil {
 				out.partition(tp).ErrorCode, failed = errorCode(err), true
 				continue
@@ -232,14 +259,14 @@ func (b *Broker) shareAcquire(rc *reqCtx, req *kmsg.ShareFetchRequest, group, me
 // shareAcquirePartition acquires up to maxRecords records of one partition,
 // reading at most maxBytes of its log (at least one batch when minOne), and
 // puts the batches and acquired ranges in the response.
-func (b *Broker) shareAcquirePartition(group, member string, tp share.TP, p *partition, readCommitted bool, maxRecords, maxBytes int, minOne bool, out *shareFetchResponse) (int, int, <-chan struct{}, error) {
+func (b *Broker) shareAcquirePartition(group, member string, s *share.Session, tp share.TP, p *partition, readCommitted bool, maxRecords, maxBytes int, minOne bool, out *shareFetchResponse) (int, int, <-chan struct{}, error) {
 	hwm := p.log.HighWatermark()
 	if readCommitted {
 		hwm = p.log.LastStableOffset()
 	}
 	var data []byte
 	ranges, avail, err := b.share.Acquire(share.Key{Group: group, Topic: tp.Topic, Partition: tp.Partition}, share.Fetch{
-		Member: member, HWM: hwm, LogStart: p.log.StartOffset(), MaxRecords: maxRecords,
+		Member: member, Session: s, HWM: hwm, LogStart: p.log.StartOffset(), MaxRecords: maxRecords,
 		Init: func() int64 { return b.shareStartOffset(group, p) },
 		Read: func(from int64) (int64, error) {
 			buf, err := p.log.Read(from, int32(min(maxBytes, 1<<31-1)), minOne, nil)
@@ -334,22 +361,46 @@ func shareFetchAcks(req *kmsg.ShareFetchRequest, renew bool) ([]shareAck, *kerr.
 
 // applyShareAcks applies each partition's acknowledgements and reports its
 // code: UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION for partitions that
-// do not exist, INVALID_RECORD_STATE for records the member does not hold.
-func (b *Broker) applyShareAcks(group, member string, acks []shareAck, report func(share.TP, int16)) {
+// do not exist, NOT_LEADER_OR_FOLLOWER (with the leader) for partitions
+// this node does not lead, INVALID_RECORD_STATE for records the member
+// does not hold.
+func (b *Broker) applyShareAcks(group, member string, acks []shareAck, report func(share.TP, int16, shareLeader)) {
+	b.startShareAcks(group, member, acks)(report)
+}
+
+// startShareAcks applies the acknowledgements and returns the function
+// that waits until they are durable and reports them: on a cluster a
+// ShareFetch acquires records meanwhile, and the partitions' writes are
+// replicated side by side.
+func (b *Broker) startShareAcks(group, member string, acks []shareAck) func(report func(share.TP, int16, shareLeader)) {
 	now := time.Now()
-	for _, a := range acks {
+	codes := make([]int16, len(acks))
+	leaders := make([]shareLeader, len(acks))
+	waits := make([]func() *kerr.Error, len(acks))
+	for i, a := range acks {
+		leaders[i] = noShareLeader
 		t, p := b.sharePartition(a.tp.Topic, a.tp.Partition)
 		switch {
 		case t == nil:
-			report(a.tp, kerr.UnknownTopicID.Code)
+			codes[i] = kerr.UnknownTopicID.Code
 		case p == nil:
-			report(a.tp, kerr.UnknownTopicOrPartition.Code)
+			codes[i] = kerr.UnknownTopicOrPartition.Code
 		default:
-			var code int16
-			if e := b.share.Acknowledge(share.Key{Group: group, Topic: a.tp.Topic, Partition: a.tp.Partition}, member, a.batches, now); e != nil {
-				code = e.Code
+			if code, leader, epoch := b.shareNotLeader(t, a.tp.Partition); code != 0 {
+				codes[i], leaders[i] = code, shareLeader{leader, epoch}
+				continue
 			}
-			report(a.tp, code)
+			waits[i] = b.share.AcknowledgeLater(share.Key{Group: group, Topic: a.tp.Topic, Partition: a.tp.Partition}, member, a.batches, now)
+		}
+	}
+	return func(report func(share.TP, int16, shareLeader)) {
+		for i, a := range acks {
+			if waits[i] != nil {
+				if e := waits[i](); e != nil {
+					codes[i] = e.Code
+				}
+			}
+			report(a.tp, codes[i], leaders[i])
 		}
 	}
 }

@@ -15,6 +15,9 @@ var shareAcknowledgeVersions = versions{1, 2}
 
 func (b *Broker) handleShareAcknowledge(rc *reqCtx, req *kmsg.ShareAcknowledgeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+	if b.cluster != nil {
+		defer b.cluster.shareAckEndpoints(rc, resp)
+	}
 	group, member := deref(req.GroupID), deref(req.MemberID)
 	resp.AcquisitionLockTimeoutMillis = int32(b.shareGroupConfig(group).Lock / time.Millisecond)
 	if group == "" || member == "" || len(member) > 36 {
@@ -48,7 +51,7 @@ func (b *Broker) handleShareAcknowledge(rc *reqCtx, req *kmsg.ShareAcknowledgeRe
 		resp.ErrorCode = e.Code
 		return resp, nil
 	}
-	b.applyShareAcks(group, member, acks, func(tp share.TP, code int16) {
+	b.applyShareAcks(group, member, acks, func(tp share.TP, code int16, leader shareLeader) {
 		ti := -1
 		for i := range resp.Topics {
 			if resp.Topics[i].TopicID == tp.Topic {
@@ -63,7 +66,7 @@ func (b *Broker) handleShareAcknowledge(rc *reqCtx, req *kmsg.ShareAcknowledgeRe
 		}
 		p := kmsg.NewShareAcknowledgeResponseTopicPartition()
 		p.Partition, p.ErrorCode = tp.Partition, code
-		p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
+		p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = leader.id, leader.epoch
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, p)
 	})
 	if req.ShareSessionEpoch == -1 {

@@ -18,7 +18,12 @@ func (b *Broker) handleDescribeShareGroupOffsets(rc *reqCtx, req *kmsg.DescribeS
 	for _, rg := range req.Groups {
 		g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		g.GroupID = rg.GroupID
-		if !b.share.IsGroup(rg.GroupID) {
+		if e := b.shareCoordinatorError(rg.GroupID); e != nil {
+			g.ErrorCode = e.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		if !b.shareCoord.IsGroup(rg.GroupID) {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + rg.GroupID + " not found."
 			g.ErrorMessage = &msg
@@ -26,7 +31,7 @@ func (b *Broker) handleDescribeShareGroupOffsets(rc *reqCtx, req *kmsg.DescribeS
 			continue
 		}
 		known := map[share.Key]share.PartitionOffsets{}
-		for _, po := range b.share.Offsets(rg.GroupID) {
+		for _, po := range b.shareCoord.Offsets(rg.GroupID) {
 			known[po.Key] = po
 		}
 		describe := func(t *topic, index int32) kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition {

@@ -20,7 +20,11 @@ func (b *Broker) handleAlterShareGroupOffsets(rc *reqCtx, req *kmsg.AlterShareGr
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp, nil
 	}
-	if gi, ok := b.share.Describe(req.GroupID); ok && len(gi.Members) > 0 {
+	if e := b.shareCoordinatorError(req.GroupID); e != nil {
+		resp.ErrorCode = e.Code
+		return resp, nil
+	}
+	if gi, ok := b.shareCoord.Describe(req.GroupID); ok && len(gi.Members) > 0 {
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		return resp, nil
 	} else if !ok && b.isClassicGroup(rc, req.GroupID) {
@@ -45,7 +49,7 @@ func (b *Broker) handleAlterShareGroupOffsets(rc *reqCtx, req *kmsg.AlterShareGr
 			case rp.StartOffset < 0:
 				sp.ErrorCode = kerr.InvalidRequest.Code
 			default:
-				if e := b.share.AlterOffsets(share.Key{Group: req.GroupID, Topic: t.id, Partition: rp.Partition}, rp.StartOffset); e != nil {
+				if e := b.shareCoord.AlterOffsets(share.Key{Group: req.GroupID, Topic: t.id, Partition: rp.Partition}, rp.StartOffset); e != nil {
 					sp.ErrorCode = e.Code
 				}
 			}

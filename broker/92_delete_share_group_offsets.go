@@ -13,7 +13,11 @@ var deleteShareGroupOffsetsVersions = versions{0, 0}
 // no members.
 func (b *Broker) handleDeleteShareGroupOffsets(rc *reqCtx, req *kmsg.DeleteShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
-	gi, ok := b.share.Describe(req.GroupID)
+	if e := b.shareCoordinatorError(req.GroupID); e != nil {
+		resp.ErrorCode = e.Code
+		return resp, nil
+	}
+	gi, ok := b.shareCoord.Describe(req.GroupID)
 	switch {
 	case !ok:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
@@ -32,7 +36,7 @@ func (b *Broker) handleDeleteShareGroupOffsets(rc *reqCtx, req *kmsg.DeleteShare
 			continue
 		}
 		st.TopicID = t.id
-		if e := b.share.DeleteOffsets(req.GroupID, t.id); e != nil {
+		if e := b.shareCoord.DeleteOffsets(req.GroupID, t.id); e != nil {
 			st.ErrorCode = e.Code
 		}
 		resp.Topics = append(resp.Topics, st)

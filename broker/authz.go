@@ -752,6 +752,10 @@ func (b *Broker) authorizeFindCoordinator(rc *reqCtx, r *kmsg.FindCoordinatorReq
 			if !b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key) {
 				return kerr.TransactionalIDAuthorizationFailed
 			}
+		case 2: // share coordinator keys are for brokers, as in Kafka
+			if !b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
+				return kerr.ClusterAuthorizationFailed
+			}
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"sync"
 
@@ -183,8 +184,9 @@ func (c *cluster) moveCoordinator(mv coordinatorMove) error {
 		b.forgetTopicOffsets(mv.deleted)
 		return nil
 	case mv.topic == offsetsTopic && mv.lead:
-		return b.coord.groups.LoadPartition(ctx, mv.partition, b.replayOffsets(mv.partition))
+		return errors.Join(b.loadShareCoordinator(mv.partition), b.coord.groups.LoadPartition(ctx, mv.partition, b.replayOffsets(mv.partition)))
 	case mv.topic == offsetsTopic:
+		b.unloadShareCoordinator(mv.partition)
 		return b.coord.groups.UnloadPartition(ctx, mv.partition)
 	case mv.lead:
 		return b.coord.txns.LoadPartition(ctx, mv.partition, mv.epoch, b.replayTxnState(mv.partition))

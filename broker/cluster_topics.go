@@ -329,6 +329,7 @@ func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Ima
 	first := c.catchUp(img)
 	c.applyReplication(records, img, first)
 	c.followCoordinators(img)
+	c.followShareLeaders(img)
 }
 
 // adopt makes the local topic name the image's: id, at least partitions

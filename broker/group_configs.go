@@ -12,11 +12,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/metadata"
 )
 
 // groupConfigs holds the per-group configs (KIP-848/KIP-932's GROUP
 // config resource) set through (Incremental)AlterConfigs, persisted in
-// <log.dirs>/group-configs.json as the dynamic broker configs are.
+// <log.dirs>/group-configs.json as the dynamic broker configs are. On a
+// cluster they are the metadata image's (Config records of resource type
+// GROUP, as KRaft keeps them), changed through the controller, so that
+// every partition leader serving a share group reads the same values.
 type groupConfigs struct {
 	b      *Broker
 	mu     sync.Mutex                   // guards values and the file
@@ -108,8 +113,40 @@ func openGroupConfigs(b *Broker) (*groupConfigs, error) {
 	return g, nil
 }
 
+// own is a copy of a group's own values.
+func (g *groupConfigs) own(group string) map[string]string {
+	if c := g.b.cluster; c != nil {
+		var kv map[string]string
+		c.q.View(func(img *metadata.Image) { kv = maps.Clone(img.Configs[groupConfigResource(group)]) })
+		return kv
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.values[group])
+}
+
+func groupConfigResource(group string) metadata.ConfigResource {
+	return metadata.ConfigResource{Type: int8(kmsg.ConfigResourceTypeGroupConfig), Name: group}
+}
+
+// ownLocked is own with g.mu held (a single node's values are under it).
+func (g *groupConfigs) ownLocked(group string) map[string]string {
+	if g.b.cluster != nil {
+		return g.own(group)
+	}
+	return maps.Clone(g.values[group])
+}
+
 // get is a group's value of key: its own, else the broker's.
 func (g *groupConfigs) get(group, key string) string {
+	if c := g.b.cluster; c != nil {
+		v, ok := "", false
+		c.q.View(func(img *metadata.Image) { v, ok = img.Configs[groupConfigResource(group)][key] })
+		if ok {
+			return v
+		}
+		return groupPropByKey(key).def(g.b.conf())
+	}
 	g.mu.Lock()
 	v, ok := g.values[group][key]
 	g.mu.Unlock()
@@ -132,7 +169,7 @@ func (g *groupConfigs) alter(group string, fn func(cur map[string]string) (map[s
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	next, err := fn(maps.Clone(g.values[group]))
+	next, err := fn(g.ownLocked(group))
 	if err != nil {
 		return err
 	}
@@ -150,6 +187,14 @@ func (g *groupConfigs) alter(group string, fn func(cur map[string]string) (map[s
 	}
 	if validateOnly {
 		return nil
+	}
+	if c := g.b.cluster; c != nil {
+		res := groupConfigResource(group)
+		return c.setConfigs(res.Type, group, next, func(*metadata.Image) error { return nil }, func() bool {
+			applied := true
+			c.q.View(func(img *metadata.Image) { applied = maps.Equal(img.Configs[res], next) })
+			return applied
+		})
 	}
 	values := maps.Clone(g.values)
 	if len(next) == 0 {
@@ -177,9 +222,7 @@ func (g *groupConfigs) forget(group string) {
 
 // describe answers DescribeConfigs for a group.
 func (g *groupConfigs) describe(group string, names []string, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
-	g.mu.Lock()
-	own := maps.Clone(g.values[group])
-	g.mu.Unlock()
+	own := g.own(group)
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for i := range groupProps {
 		p := &groupProps[i]

@@ -73,13 +73,8 @@ func (b *Broker) newHandlers() *handlerTable {
 	b.registerCoordinatorHandlers(t)
 	if b.cfg.clusterMode() {
 		b.registerClusterHandlers(t)
-	} else {
-		// Share groups keep their state on the one node (internal/share):
-		// a cluster node does not offer them (ApiVersions leaves them out,
-		// so clients say the broker does not support them) until their
-		// coordinator and share-partitions follow leadership.
-		b.registerShareHandlers(t)
 	}
+	b.registerShareHandlers(t)
 	if b.cfg.controllerOnly() {
 		keepControllerAPIs(t)
 	}

@@ -59,8 +59,12 @@ type Broker struct {
 
 	coord coordinatorHooks
 	// share holds the share groups (KIP-932); groupConfigs the GROUP
-	// config resources they read.
+	// config resources they read. On a cluster share holds the
+	// share-partitions this node leads and shareCoord the groups it
+	// coordinates (share_cluster.go); on a single node they are one.
 	share        *share.Manager
+	shareCoord   *share.Manager
+	shareLoads   shareLoads
 	groupConfigs *groupConfigs
 
 	// scram holds the SCRAM credentials, persisted in <log.dirs>/scram-credentials.json.

@@ -35,14 +35,20 @@ func (b *Broker) startShareGroups() error {
 		return err
 	}
 	b.groupConfigs = gc
-	b.share = share.NewManager(share.Config{
-		Store:        shareStore{b},
+	cfg := share.Config{
 		GroupConfig:  b.shareGroupConfig,
 		MaxGroupSize: int(b.cfg.ShareMaxSize),
 		MaxSessions:  int(b.cfg.ShareMaxSessions),
-	})
-	if err := b.replayShareState(); err != nil {
-		return fmt.Errorf("loading %s: %w", shareStateTopic, err)
+	}
+	if b.cfg.clusterMode() {
+		b.newShareCluster(cfg)
+	} else {
+		cfg.Store = shareStore{b}
+		b.share = share.NewManager(cfg)
+		b.shareCoord = b.share
+		if err := b.replayShareState(); err != nil {
+			return fmt.Errorf("loading %s: %w", shareStateTopic, err)
+		}
 	}
 	b.goStart(func() {
 		t := time.NewTicker(shareTick)
@@ -53,6 +59,9 @@ func (b *Broker) startShareGroups() error {
 				return
 			case now := <-t.C:
 				b.share.Tick(now)
+				if b.shareCoord != b.share {
+					b.shareCoord.Tick(now)
+				}
 			}
 		}
 	})
@@ -67,6 +76,10 @@ func (b *Broker) registerShareHandlers(t *handlerTable) {
 	register(t, kmsg.DescribeShareGroupOffsets, describeShareGroupOffsetsVersions, b.handleDescribeShareGroupOffsets)
 	register(t, kmsg.AlterShareGroupOffsets, alterShareGroupOffsetsVersions, b.handleAlterShareGroupOffsets)
 	register(t, kmsg.DeleteShareGroupOffsets, deleteShareGroupOffsetsVersions, b.handleDeleteShareGroupOffsets)
+	if b.cfg.clusterMode() {
+		register(t, kmsg.ReadShareGroupState, readShareGroupStateVersions, b.handleReadShareGroupState)
+		register(t, kmsg.WriteShareGroupState, writeShareGroupStateVersions, b.handleWriteShareGroupState)
+	}
 }
 
 // shareGroupConfig is a group's share configuration: its share.* group
@@ -131,7 +144,7 @@ type shareStore struct{ b *Broker }
 
 const shareStateVersion = 1
 
-func shareStateKey(k share.Key) []byte {
+func shareStateKey(version uint16, k share.Key) []byte {
 	req := kmsg.NewReadShareGroupStateRequest()
 	req.GroupID = k.Group
 	t := kmsg.NewReadShareGroupStateRequestTopic()
@@ -140,17 +153,17 @@ func shareStateKey(k share.Key) []byte {
 	p.Partition = k.Partition
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	return req.AppendTo(binary.BigEndian.AppendUint16(nil, 0))
+	return req.AppendTo(binary.BigEndian.AppendUint16(nil, version))
 }
 
-func shareStateValue(k share.Key, start int64, batches []share.StateBatch) []byte {
+func shareStateValue(k share.Key, start int64, batches []share.StateBatch, leaderEpoch int32) []byte {
 	req := kmsg.NewWriteShareGroupStateRequest()
 	req.Version = shareStateVersion
 	req.GroupID = k.Group
 	t := kmsg.NewWriteShareGroupStateRequestTopic()
 	t.TopicID = k.Topic
 	p := kmsg.NewWriteShareGroupStateRequestTopicPartition()
-	p.Partition, p.StartOffset = k.Partition, start
+	p.Partition, p.StartOffset, p.LeaderEpoch = k.Partition, start, leaderEpoch
 	for _, sb := range batches {
 		p.StateBatches = append(p.StateBatches, kmsg.WriteShareGroupStateRequestTopicPartitionStateBatch{
 			FirstOffset: sb.First, LastOffset: sb.Last, DeliveryState: int8(sb.State), DeliveryCount: sb.DeliveryCount})
@@ -162,31 +175,42 @@ func shareStateValue(k share.Key, start int64, batches []share.StateBatch) []byt
 
 var errBadShareState = errors.New("malformed share state record")
 
-func decodeShareState(key, value []byte) (k share.Key, start int64, batches []share.StateBatch, err error) {
+// shareState is one decoded share state record; a tombstone has no
+// batches and start -1.
+type shareState struct {
+	key         share.Key
+	start       int64
+	batches     []share.StateBatch
+	leaderEpoch int32
+}
+
+func decodeShareState(key, value []byte) (st shareState, err error) {
 	if len(key) < 2 {
-		return k, 0, nil, errBadShareState
+		return st, errBadShareState
 	}
 	kr := kmsg.NewReadShareGroupStateRequest()
 	if err := kr.ReadFrom(key[2:]); err != nil || len(kr.Topics) != 1 || len(kr.Topics[0].Partitions) != 1 {
-		return k, 0, nil, errBadShareState
+		return st, errBadShareState
 	}
-	k = share.Key{Group: kr.GroupID, Topic: kr.Topics[0].TopicID, Partition: kr.Topics[0].Partitions[0].Partition}
+	st.key = share.Key{Group: kr.GroupID, Topic: kr.Topics[0].TopicID, Partition: kr.Topics[0].Partitions[0].Partition}
 	if value == nil {
-		return k, -1, nil, nil
+		st.start = -1
+		return st, nil
 	}
 	if len(value) < 2 {
-		return k, 0, nil, errBadShareState
+		return st, errBadShareState
 	}
 	vr := kmsg.NewWriteShareGroupStateRequest()
 	vr.Version = int16(binary.BigEndian.Uint16(value))
 	if err := vr.ReadFrom(value[2:]); err != nil || len(vr.Topics) != 1 || len(vr.Topics[0].Partitions) != 1 {
-		return k, 0, nil, errBadShareState
+		return st, errBadShareState
 	}
 	p := vr.Topics[0].Partitions[0]
 	for _, sb := range p.StateBatches {
-		batches = append(batches, share.StateBatch{First: sb.FirstOffset, Last: sb.LastOffset, State: share.State(sb.DeliveryState), DeliveryCount: sb.DeliveryCount})
+		st.batches = append(st.batches, share.StateBatch{First: sb.FirstOffset, Last: sb.LastOffset, State: share.State(sb.DeliveryState), DeliveryCount: sb.DeliveryCount})
 	}
-	return k, p.StartOffset, batches, nil
+	st.start, st.leaderEpoch = p.StartOffset, p.LeaderEpoch
+	return st, nil
 }
 
 // statePartition picks k's partition of __share_group_state, as Kafka's
@@ -202,34 +226,48 @@ func (s shareStore) append(k share.Key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.b.appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(k), Value: value}}, recordbatch.NoProducer())
+	_, err = s.b.appendBatch(t, s.statePartition(t, k), []coordinator.Record{{Key: shareStateKey(0, k), Value: value}}, recordbatch.NoProducer())
 	return err
 }
 
-func (s shareStore) Save(k share.Key, start int64, batches []share.StateBatch) error {
-	return s.append(k, shareStateValue(k, start, batches))
+func (s shareStore) Save(k share.Key, start int64, batches []share.StateBatch, leaderEpoch int32) error {
+	return s.append(k, shareStateValue(k, start, batches, leaderEpoch))
 }
 
 func (s shareStore) Delete(k share.Key) error { return s.append(k, nil) }
 
 // replayShareState loads every share-partition's latest state.
+// loadShareStates applies the share-partition states of a replayed batch
+// whose keys want accepts to m (a tombstone forgets one); a control batch
+// holds none. It returns the last record it could not decode, if any.
+func loadShareStates(m *share.Manager, batch *recordbatch.Batch, want func(key []byte) bool) error {
+	if batch.Attributes.Control() {
+		return nil
+	}
+	var bad error
+	for _, rec := range batch.Records {
+		if !want(rec.Key) {
+			continue
+		}
+		st, err := decodeShareState(rec.Key, rec.Value)
+		if err != nil {
+			bad = err
+			continue
+		}
+		if rec.Value == nil {
+			m.Forget(st.key)
+			continue
+		}
+		m.Load(st.key, st.start, st.batches, st.leaderEpoch)
+	}
+	return bad
+}
+
 func (b *Broker) replayShareState() error {
 	var bad error
 	err := b.replayBatches(shareStateTopic, -1, func(_ *partition, batch *recordbatch.Batch) bool {
-		if batch.Attributes.Control() {
-			return true
-		}
-		for _, rec := range batch.Records {
-			k, start, batches, err := decodeShareState(rec.Key, rec.Value)
-			if err != nil {
-				bad = err
-				continue
-			}
-			if rec.Value == nil {
-				b.share.Forget(k)
-				continue
-			}
-			b.share.Load(k, start, batches)
+		if err := loadShareStates(b.share, batch, func([]byte) bool { return true }); err != nil {
+			bad = err
 		}
 		return true
 	})
@@ -283,7 +321,7 @@ func (b *Broker) listShareGroups(req *kmsg.ListGroupsRequest, resp *kmsg.ListGro
 	if resp.ErrorCode != 0 || (len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "share") })) {
 		return
 	}
-	for _, g := range b.share.Groups() {
+	for _, g := range b.shareCoord.Groups() {
 		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, g.State) }) {
 			continue
 		}
@@ -300,11 +338,11 @@ func (b *Broker) listShareGroups(req *kmsg.ListGroupsRequest, resp *kmsg.ListGro
 func (b *Broker) deleteShareGroups(resp *kmsg.DeleteGroupsResponse) {
 	for i := range resp.Groups {
 		g := &resp.Groups[i]
-		if g.ErrorCode != kerr.GroupIDNotFound.Code || !b.share.IsGroup(g.Group) {
+		if g.ErrorCode != kerr.GroupIDNotFound.Code || !b.shareCoord.IsGroup(g.Group) {
 			continue
 		}
 		g.ErrorCode = 0
-		if e := b.share.DeleteGroup(g.Group); e != nil {
+		if e := b.shareCoord.DeleteGroup(g.Group); e != nil {
 			g.ErrorCode = e.Code
 			continue
 		}

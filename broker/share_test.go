@@ -213,3 +213,38 @@ func TestShareSessionClosedWithConnection(t *testing.T) {
 	}
 	t.Fatal("records of a closed connection's session still locked")
 }
+
+// TestShareFetchOfClosedConnectionAcquiresNothing: a ShareFetch whose
+// connection (or broker) closed acquires no records. Its answer goes
+// nowhere; records acquired for it would stay locked from the other
+// members until the locks expire, or, the broker shutting down, come back
+// from a restart while the client still delivers its copies. (The share
+// session stays open here, as when the member's other connection opened
+// it, so only the request's end can stop the acquisition.)
+func TestShareFetchOfClosedConnectionAcquiresNothing(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "gone", 1)
+	id := b.topics.get("gone").id
+	c := newShareClient(t, b)
+	c.setGroupConfig("gone-g", "share.auto.offset.reset", "earliest")
+	if got := acquired(c.fetch("gone-g", "m1", 0, id)); len(got) != 0 {
+		t.Fatalf("acquired %+v from an empty partition", got)
+	}
+	produceTo(t, c.cl, "gone", 0, 10)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("gone-g"), kmsg.StringPtr("m1"), 1
+	req.MaxWaitMillis, req.MinBytes, req.MaxRecords, req.BatchSize = 500, 1, 100, 100
+	resp, err := b.handleShareFetch(&reqCtx{ctx: ctx, version: 2}, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.(*kmsg.ShareFetchResponse); r.ErrorCode != 0 || len(acquired(r)) != 0 {
+		t.Fatalf("the closed connection's fetch: %+v", r)
+	}
+	if got := acquired(c.fetch("gone-g", "m2", 0, id)); !slices.Equal(got, [][3]int64{{0, 9, 1}}) {
+		t.Fatalf("the next member acquired %+v", got)
+	}
+}

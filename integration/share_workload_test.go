@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,7 @@ func TestShareGroupWorkloadWithRestart(t *testing.T) {
 		conf.reject, conf.release = workloadRejects, workloadReleases
 		runShareWorkload(t, total, func() int { return conf.progress() }, func(ctx context.Context, seeds []string, group, topic string, name string, stop *atomic.Bool) {
 			runSDKShareWorker(ctx, t, seeds, group, topic, name, conf, stop)
-		}, func(brokerDone bool) bool { return brokerDone && conf.done(total) })
+		}, func(brokerDone bool) bool { return brokerDone && conf.done(total) }, func() {})
 		conf.check(total)
 		t.Logf("sdk: %d records, %d acknowledgements failed (each reported for its record), deliveries per consumer %v", total, conf.failed, conf.by)
 	})
@@ -56,18 +57,15 @@ func TestShareGroupWorkloadWithRestart(t *testing.T) {
 		l := newKgoShareLedger(total)
 		runShareWorkload(t, total, l.progress, func(ctx context.Context, seeds []string, group, topic string, _ string, stop *atomic.Bool) {
 			runKgoShareWorker(ctx, t, seeds, group, topic, l, stop)
-		}, func(brokerDone bool) bool { return brokerDone })
+		}, func(brokerDone bool) bool { return brokerDone }, l.restarting)
 		l.check(t)
 	})
 }
 
-// runShareWorkload starts a broker with the workload's records and runs 4
-// workers, restarting the broker once progress reaches half of total; it
-// stops them once done says so, given whether the broker shows every
-// record done (each partition's share-partition start offset at its end).
-func runShareWorkload(t *testing.T, total int, progress func() int,
-	worker func(ctx context.Context, seeds []string, group, topic, name string, stop *atomic.Bool),
-	done func(brokerDone bool) bool) {
+// startRestartableBroker starts a broker with a share group reading topic
+// (partitions of it, total records) from the earliest offset, and returns
+// its address and the function that restarts it on the same address.
+func startRestartableBroker(t *testing.T, topic, group string, partitions int32, total int) (seeds []string, restart func()) {
 	cfg := broker.DefaultConfig()
 	cfg.Set(broker.DevOverrides)
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
@@ -77,12 +75,31 @@ func runShareWorkload(t *testing.T, total int, progress func() int,
 		t.Fatal(err)
 	}
 	cfg.Listen = b.Addr() // the restart comes back on the same address
-	defer func() { b.Close(context.Background()) }()
-	seeds := []string{b.Addr()}
-	const topic, group = "share-workload", "share-workload-g"
-	createTopicOn(t, seeds, topic, 2)
+	t.Cleanup(func() { b.Close(context.Background()) })
+	seeds = []string{b.Addr()}
+	createTopicOn(t, seeds, topic, partitions)
 	setGroupConfigs(t, seeds, group, "share.auto.offset.reset", "earliest")
 	produceValues(t, seeds, topic, 0, total)
+	return seeds, func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if b, err = broker.New(cfg); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+	}
+}
+
+// runShareWorkload starts a broker with the workload's records and runs 4
+// workers, restarting the broker once progress reaches half of total
+// (restarting is told first); it stops them once done says so, given
+// whether the broker shows every record done (each partition's
+// share-partition start offset at its end).
+func runShareWorkload(t *testing.T, total int, progress func() int,
+	worker func(ctx context.Context, seeds []string, group, topic, name string, stop *atomic.Bool),
+	done func(brokerDone bool) bool, restarting func()) {
+	const topic, group = "share-workload", "share-workload-g"
+	seeds, restart := startRestartableBroker(t, topic, group, 2, total)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -100,12 +117,8 @@ func runShareWorkload(t *testing.T, total int, progress func() int,
 	for ctx.Err() == nil {
 		if restartedAt == 0 && progress() >= total/2 {
 			restartedAt = time.Since(start)
-			if err := b.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if b, err = broker.New(cfg); err != nil {
-				t.Fatalf("restart: %v", err)
-			}
+			restarting()
+			restart()
 		}
 		if restartedAt != 0 && done(shareGroupDone(ctx, seeds, group, int64(total))) {
 			break
@@ -199,6 +212,10 @@ type kgoShareLedger struct {
 	released  map[int]int32   // value -> delivery count of its last confirmed release
 	unsure    map[int]int     // value -> acknowledgements in a partition kgo reported a failure for
 	failures  int             // failed outcomes kgo reported
+	// restarted is set when the broker restart begins; stale counts the
+	// deliveries taken for copies fetched before it (see deliver).
+	restarted bool
+	stale     int
 	bad       []string
 }
 
@@ -213,30 +230,60 @@ func (l *kgoShareLedger) progress() int {
 	return len(l.confirmed)
 }
 
+// restarting notes that the broker restart begins.
+func (l *kgoShareLedger) restarting() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.restarted = true
+}
+
 func (l *kgoShareLedger) errorf(format string, args ...any) {
 	if len(l.bad) < 20 {
 		l.bad = append(l.bad, fmt.Sprintf(format, args...))
 	}
 }
 
-// deliver notes a delivery and returns the workload's decision.
-func (l *kgoShareLedger) deliver(v int, dc int32) kgo.AckStatus {
+// deliver notes a delivery and returns the workload's decision, and
+// whether the delivery can only be a stale copy.
+//
+// A record delivered again after its acknowledgement was confirmed, or
+// with a count no higher than that of its confirmed release, lost that
+// acknowledgement, unless kgo fetched it before the broker restarted:
+// kgo hands out the records it had buffered from the old broker after the
+// restart (their locks and share session are gone, and kgo fails their
+// acknowledgements itself), while another consumer may already have had
+// the same records from the restarted broker confirmed. Such a copy's
+// count is no higher than the confirmed one (the restarted broker counts
+// on from the durable count, at most the copy's), so it is let through
+// only after the restart began and with such a count, and settle requires
+// its acknowledgement to fail: a record acquired again after a lost
+// acknowledgement would be acknowledged successfully or delivered again
+// with a higher count.
+func (l *kgoShareLedger) deliver(v int, dc int32) (ack kgo.AckStatus, stale bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.confirmed[v]) > 0 {
-		l.errorf("record %d delivered again (count %d) after its acknowledgement at delivery %v was confirmed", v, dc, l.confirmed[v])
+	if c := l.confirmed[v]; len(c) > 0 {
+		if l.restarted && dc <= slices.Max(c) {
+			stale = true
+		} else {
+			l.errorf("record %d delivered again (count %d) after its acknowledgement at delivery %v was confirmed", v, dc, c)
+		}
 	}
 	if n, ok := l.released[v]; ok && dc <= n {
-		l.errorf("record %d delivered with count %d after its release at delivery %d was confirmed", v, dc, n)
+		if l.restarted {
+			stale = true
+		} else {
+			l.errorf("record %d delivered with count %d after its release at delivery %d was confirmed", v, dc, n)
+		}
 	}
 	l.delivered[v] = append(l.delivered[v], dc)
 	switch {
 	case workloadRejects(v):
-		return kgo.AckReject
+		return kgo.AckReject, stale
 	case workloadReleases(v) && dc == 1:
-		return kgo.AckRelease
+		return kgo.AckRelease, stale
 	}
-	return kgo.AckAccept
+	return kgo.AckAccept, stale
 }
 
 // polled is one record of a poll and what became of it.
@@ -244,6 +291,7 @@ type polled struct {
 	v, partition int
 	dc           int32
 	ack          kgo.AckStatus
+	stale        bool // see deliver
 }
 
 // settle records the outcome of a poll's acknowledgements: failed holds
@@ -258,6 +306,11 @@ func (l *kgoShareLedger) settle(batch []polled, failed map[int32]int) {
 		switch {
 		case failed[int32(r.partition)] > 0:
 			l.unsure[r.v]++
+			if r.stale {
+				l.stale++
+			}
+		case r.stale:
+			l.errorf("record %d delivered again (count %d) after a confirmed acknowledgement (deliveries %v) was acknowledged successfully: the broker lost the first", r.v, r.dc, l.delivered[r.v])
 		case r.ack == kgo.AckRelease:
 			l.released[r.v] = r.dc
 		default:
@@ -294,49 +347,131 @@ func (l *kgoShareLedger) check(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("kgo: %d records, %d confirmed exactly once, %d done at the broker behind a partition outcome kgo reported failed, %d failed outcomes", l.total, len(l.confirmed), doneUnconfirmed, l.failures)
+	t.Logf("kgo: %d records, %d confirmed exactly once, %d done at the broker behind a partition outcome kgo reported failed, %d failed outcomes, %d copies fetched before the restart delivered after it", l.total, len(l.confirmed), doneUnconfirmed, l.failures, l.stale)
 }
 
-// runKgoShareWorker is one kgo share consumer: it acknowledges every record
-// it polls by the workload's rule and flushes after each poll, so every
-// outcome kgo reports until the flush returns belongs to that poll.
+// runKgoShareWorker runs one kgo share consumer of the workload until
+// stop.
 func runKgoShareWorker(ctx context.Context, t *testing.T, seeds []string, group, topic string, l *kgoShareLedger, stop *atomic.Bool) {
-	var mu sync.Mutex
-	failed := map[int32]int{}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ShareGroup(group), kgo.ConsumeTopics(topic),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.ShareMaxRecords(200),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.ShareAckCallback(func(_ *kgo.Client, rs kgo.ShareAckResults) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, r := range rs {
-				if r.Err != nil {
-					failed[r.Partition]++
-				}
-			}
-		}))
+	w, err := newKgoShareWorker(seeds, group, topic, l)
 	if err != nil {
 		t.Error(err)
 		return
 	}
-	defer cl.Close()
+	defer w.cl.Close()
 	for !stop.Load() && ctx.Err() == nil {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollRecords(pctx, 200)
-		pcancel()
-		var batch []polled
-		fs.EachRecord(func(r *kgo.Record) {
-			v, _ := strconv.Atoi(string(r.Value))
-			ack := l.deliver(v, r.DeliveryCount())
-			r.Ack(ack)
-			batch = append(batch, polled{v: v, partition: int(r.Partition), dc: r.DeliveryCount(), ack: ack})
-		})
-		if err := cl.FlushAcks(ctx); err != nil {
+		if err := w.poll(ctx, 200); err != nil {
 			return // the records' outcomes are unknown; the test is over
 		}
-		mu.Lock()
-		l.settle(batch, failed)
-		clear(failed)
-		mu.Unlock()
+	}
+}
+
+// kgoShareWorker is one kgo share consumer: it acknowledges every record
+// it polls by the workload's rule and flushes after each poll, so every
+// outcome kgo reports until the flush returns belongs to that poll.
+type kgoShareWorker struct {
+	cl     *kgo.Client
+	l      *kgoShareLedger
+	mu     sync.Mutex
+	failed map[int32]int // partition -> failed outcomes since the last poll
+}
+
+func newKgoShareWorker(seeds []string, group, topic string, l *kgoShareLedger) (*kgoShareWorker, error) {
+	w := &kgoShareWorker{l: l, failed: map[int32]int{}}
+	var err error
+	w.cl, err = kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ShareGroup(group), kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.ShareMaxRecords(200),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.ShareAckCallback(func(_ *kgo.Client, rs kgo.ShareAckResults) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for _, r := range rs {
+				if r.Err != nil {
+					w.failed[r.Partition]++
+				}
+			}
+		}))
+	return w, err
+}
+
+// poll polls up to max records (waiting a second at most), acknowledges
+// them, flushes and settles their outcomes in the ledger.
+func (w *kgoShareWorker) poll(ctx context.Context, max int) error {
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	fs := w.cl.PollRecords(pctx, max)
+	pcancel()
+	var batch []polled
+	fs.EachRecord(func(r *kgo.Record) {
+		v, _ := strconv.Atoi(string(r.Value))
+		ack, stale := w.l.deliver(v, r.DeliveryCount())
+		r.Ack(ack)
+		batch = append(batch, polled{v: v, partition: int(r.Partition), dc: r.DeliveryCount(), ack: ack, stale: stale})
+	})
+	if err := w.cl.FlushAcks(ctx); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.l.settle(batch, w.failed)
+	clear(w.failed)
+	return nil
+}
+
+// TestKgoShareLedgerStaleCopies shows the kgo ledger's allowance for
+// copies fetched before a restart (kgoShareLedger.deliver) against the
+// real thing: kgo consumer y holds records fetched from the broker
+// unpolled while the broker restarts, consumer x gets them from the
+// restarted broker and has them confirmed, then y polls its copies. The
+// ledger must count them as stale, with failed acknowledgements, and
+// report no lost acknowledgement; it still reports one when a copy's
+// acknowledgement succeeds.
+func TestKgoShareLedgerStaleCopies(t *testing.T) {
+	const topic, group, total = "share-stale", "share-stale-g", 10
+	seeds, restart := startRestartableBroker(t, topic, group, 1, total)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := newKgoShareLedger(total)
+	y, err := newKgoShareWorker(seeds, group, topic, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.cl.Close()
+	// y's one fetch acquires every record; it polls the first and
+	// keeps the others buffered.
+	for l.progress() == 0 && ctx.Err() == nil {
+		if err := y.poll(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.restarting()
+	restart()
+	x, err := newKgoShareWorker(seeds, group, topic, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.cl.Close()
+	for l.progress() < total && ctx.Err() == nil {
+		if err := x.poll(ctx, total); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := y.poll(ctx, total); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	confirmed, bad, stale := len(l.confirmed), slices.Clone(l.bad), l.stale
+	l.mu.Unlock()
+	if confirmed != total || len(bad) > 0 {
+		t.Fatalf("%d of %d records confirmed, lost acknowledgements reported: %v", confirmed, total, bad)
+	}
+	if stale == 0 {
+		t.Fatal("y delivered no copy fetched before the restart: the test shows nothing")
+	}
+	t.Logf("%d copies fetched before the restart delivered after it, their acknowledgements failed", stale)
+	// A copy whose acknowledgement succeeded would have been a record
+	// acquired again after its confirmed acknowledgement.
+	l.settle([]polled{{v: 1, dc: 1, ack: kgo.AckAccept, stale: true}}, nil)
+	if len(l.bad) != 1 {
+		t.Fatalf("a confirmed copy was not reported: %v", l.bad)
 	}
 }

@@ -9,8 +9,11 @@ import (
 
 type memStore struct{ saved map[Key]int64 }
 
-func (s *memStore) Save(k Key, start int64, _ []StateBatch) error { s.saved[k] = start; return nil }
-func (s *memStore) Delete(k Key) error                            { delete(s.saved, k); return nil }
+func (s *memStore) Save(k Key, start int64, _ []StateBatch, _ int32) error {
+	s.saved[k] = start
+	return nil
+}
+func (s *memStore) Delete(k Key) error { delete(s.saved, k); return nil }
 
 func newTestManager() *Manager {
 	return NewManager(Config{Store: &memStore{saved: map[Key]int64{}}, MaxGroupSize: 3, MaxSessions: 10,
@@ -123,5 +126,51 @@ func TestShareSessionEpochs(t *testing.T) {
 	m.CloseSession("g", "m")
 	if e := m.CheckClose("g", "m"); e != kerr.ShareSessionNotFound {
 		t.Fatalf("closed twice: %v", e)
+	}
+}
+
+// TestEndedSessionAcquiresNothing: a fetch of a share session still
+// running when the session ends (its connection closed, the member opened
+// a new one or left) acquires nothing more. The session's records were
+// released as it ended; records acquired after that would stay locked,
+// with no one to deliver them to, until their locks expire.
+func TestEndedSessionAcquiresNothing(t *testing.T) {
+	m := newTestManager()
+	now := time.Unix(1000, 0)
+	fetch := func(k Key, member string, s *Session) []Range {
+		t.Helper()
+		got, _, err := m.Acquire(k, Fetch{Member: member, Session: s, HWM: 5, MaxRecords: 5,
+			Init: func() int64 { return 0 }, Read: func(int64) (int64, error) { return 5, nil }}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for i, end := range []struct {
+		name string
+		end  func(member string)
+	}{
+		{"closed", func(member string) { m.CloseSession("g", member) }},
+		{"replaced", func(member string) {
+			if _, e := m.FetchSession("g", member, 0, nil, nil); e != nil {
+				t.Fatal(e)
+			}
+		}},
+	} {
+		// A partition each, of which the session's fetch is the first.
+		tp := TP{Topic: topicA, Partition: int32(i)}
+		k := Key{Group: "g", Topic: tp.Topic, Partition: tp.Partition}
+		member := "m-" + end.name
+		v, e := m.FetchSession("g", member, 0, []TP{tp}, nil)
+		if e != nil {
+			t.Fatal(e)
+		}
+		end.end(member)
+		if got := fetch(k, member, v.Session); len(got) != 0 {
+			t.Fatalf("%s session's fetch acquired %+v", end.name, got)
+		}
+		if got := fetch(k, "other", nil); len(got) != 1 || got[0].First != 0 || got[0].Last != 4 {
+			t.Fatalf("after the %s session's fetch another member acquired %+v", end.name, got)
+		}
 	}
 }

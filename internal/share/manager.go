@@ -20,10 +20,24 @@ type Key struct {
 }
 
 // Store keeps share-partition state durable: Save replaces a partition's
-// state, Delete drops it. Calls for one key never overlap.
+// state, Delete drops it. Calls for one key never overlap. leaderEpoch is
+// the epoch of the share-partition leader the state belongs to (0 on a
+// single node): on a cluster the share coordinator refuses writes of an
+// older leader (see ReadState).
 type Store interface {
-	Save(k Key, start int64, batches []StateBatch) error
+	Save(k Key, start int64, batches []StateBatch, leaderEpoch int32) error
 	Delete(k Key) error
+}
+
+// Loaded is a share-partition's durable state as a cluster's share
+// coordinator has it, read when a leader first serves the partition.
+type Loaded struct {
+	Found   bool // false: the group has no state for the partition yet
+	Start   int64
+	Batches []StateBatch
+	// LeaderEpoch is the epoch of the partition's leadership that read it:
+	// the leader's writes carry it.
+	LeaderEpoch int32
 }
 
 // GroupConfig is the configuration a group runs with: the broker's
@@ -42,6 +56,11 @@ type Config struct {
 	// MaxGroupSize is group.share.max.size; MaxSessions is
 	// group.share.max.share.sessions.
 	MaxGroupSize, MaxSessions int
+	// Read, when set (a cluster's share-partition leader), loads a
+	// share-partition's state the first time it is used: the leader holds
+	// only the partitions it serves, the durable state is elsewhere. Nil on
+	// a single node, where Load restored everything at start.
+	Read func(k Key) (Loaded, error)
 }
 
 // Manager is the broker's share-group state: groups and their members,
@@ -61,10 +80,28 @@ type Manager struct {
 
 // sharePart is one share-partition behind its lock; avail is closed (and
 // replaced) when records become available, waking long-polling fetches.
+// epoch is the leader epoch its state belongs to: on a leader, the one it
+// loaded the state at; on a share coordinator, the newest it has seen.
 type sharePart struct {
 	mu    sync.Mutex
 	p     *Partition
+	epoch int32
 	avail chan struct{}
+	// w is a cluster leader's write-behind of p (see mutate).
+	w writeBehind
+}
+
+// writeBehind coalesces a cluster leader's writes of one share-partition:
+// each change is applied at once and numbered (version); one write at a
+// time saves the newest state, which holds every change before it, so a
+// change waits for at most the write in flight and the next one, however
+// many changes came meanwhile.
+type writeBehind struct {
+	version, saved uint64 // the newest change; the newest one durable
+	failed         uint64 // changes up to it failed to be written (err)
+	err            error
+	writing        bool
+	done           chan struct{} // closed (and replaced) after each write
 }
 
 // NewManager returns an empty Manager; Load restores durable state.
@@ -72,13 +109,14 @@ func NewManager(cfg Config) *Manager {
 	return &Manager{cfg: cfg, groups: map[string]*Group{}, sessions: map[sessionKey]*Session{}, parts: map[Key]*sharePart{}}
 }
 
-// Load restores one share-partition's durable state at startup; its group
+// Load restores one share-partition's durable state at startup (or, on a
+// cluster's share coordinator, when it takes over the group); its group
 // exists from then on (Empty until members join).
-func (m *Manager) Load(k Key, start int64, batches []StateBatch) {
+func (m *Manager) Load(k Key, start int64, batches []StateBatch, leaderEpoch int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.group(k.Group)
-	m.parts[k] = &sharePart{p: Restore(start, batches), avail: make(chan struct{})}
+	m.parts[k] = &sharePart{p: Restore(start, batches), epoch: leaderEpoch, avail: make(chan struct{})}
 }
 
 // Forget drops a share-partition restored by Load (a tombstone replayed
@@ -113,7 +151,7 @@ func (m *Manager) Heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, 
 	res := g.heartbeat(req, meta, now, gc.SessionTimeout, m.cfg.MaxGroupSize)
 	var parts map[Key]*sharePart
 	if res.Left {
-		delete(m.sessions, sessionKey{req.Group, req.Member})
+		m.endSession(sessionKey{req.Group, req.Member})
 		parts = m.groupParts(req.Group)
 	}
 	m.mu.Unlock()
@@ -154,35 +192,113 @@ func compareKeys(a, b Key) int {
 // its share session ended.
 func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Limits) {
 	for k, sp := range parts {
-		m.mutate(sp, k, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim) })
+		// Waited for: a session's partitions may be forgotten next
+		// (evictIdle), and what the next leader or an offsets change
+		// sees must not be overwritten by a late release.
+		m.mutate(sp, k, true, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim) })
 	}
 }
 
 // mutate applies fn to a copy of the partition's state, saves it if fn
 // changed it and only then makes it current, so a failed write leaves the
-// state as it was durably; waiters are woken if records became available.
-func (m *Manager) mutate(sp *sharePart, k Key, fn func(p *Partition) (released, changed bool)) error {
+// state as it was durably; waiters are woken if records became available
+// or the window moved on.
+//
+// A cluster's leader (Config.Read set), whose writes go to the share
+// coordinator and wait for replication, makes the change current at once
+// instead and has it written behind (writeBehind), so that fetches and
+// other acknowledgements of the partition go on meanwhile; with wait it
+// returns once a write holding the change is durable, or failed. A change
+// whose write failed stays current and goes with the next write: its
+// outcome is unknown to the caller, as after a timeout, and at-least-once
+// still holds (a deposed leader's changes are read by no one).
+func (m *Manager) mutate(sp *sharePart, k Key, wait bool, fn func(p *Partition) (released, changed bool)) error {
+	w, err := m.change(sp, k, fn)
+	if err != nil || !wait {
+		return err
+	}
+	return w()
+}
+
+// change is mutate, the wait for the write behind returned.
+func (m *Manager) change(sp *sharePart, k Key, fn func(p *Partition) (released, changed bool)) (wait func() error, err error) {
+	done := func() error { return nil }
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	next := sp.p.clone()
 	released, changed := fn(next)
 	if !changed {
-		return nil
+		return done, nil
 	}
-	if err := m.save(k, next); err != nil {
-		return err
+	if m.cfg.Read == nil {
+		if err := m.save(k, sp.epoch, next); err != nil {
+			return done, err
+		}
 	}
+	// A moved SPSO frees room in the window of group.share.partition.
+	// max.record.locks: a fetch waiting on a full window may acquire now.
+	advanced := next.Start() > sp.p.Start()
 	sp.p = next
-	if released {
+	if released || advanced {
 		close(sp.avail)
 		sp.avail = make(chan struct{})
 	}
-	return nil
+	if m.cfg.Read == nil {
+		return done, nil
+	}
+	w := &sp.w
+	w.version++
+	mine := w.version
+	if w.done == nil {
+		w.done = make(chan struct{})
+	}
+	if !w.writing {
+		w.writing = true
+		go m.writeBehind(sp, k)
+	}
+	return func() error {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		for {
+			switch {
+			case w.saved >= mine:
+				return nil
+			case w.failed >= mine:
+				return w.err
+			}
+			done := w.done
+			sp.mu.Unlock()
+			<-done
+			sp.mu.Lock()
+		}
+	}, nil
 }
 
-func (m *Manager) save(k Key, p *Partition) error {
+// writeBehind writes sp's newest state until what is durable is current.
+func (m *Manager) writeBehind(sp *sharePart, k Key) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	w := &sp.w
+	for w.saved < w.version && w.failed < w.version {
+		v, epoch := w.version, sp.epoch
+		start, batches := sp.p.Snapshot()
+		sp.mu.Unlock()
+		err := m.cfg.Store.Save(k, start, batches, epoch)
+		sp.mu.Lock()
+		if err != nil {
+			w.failed, w.err = v, err
+		} else {
+			w.saved = v
+		}
+		close(w.done)
+		w.done = make(chan struct{})
+	}
+	w.writing = false
+}
+
+func (m *Manager) save(k Key, epoch int32, p *Partition) error {
 	start, batches := p.Snapshot()
-	return m.cfg.Store.Save(k, start, batches)
+	return m.cfg.Store.Save(k, start, batches, epoch)
 }
 
 func (p *Partition) clone() *Partition {
@@ -201,7 +317,7 @@ func (m *Manager) Tick(now time.Time) {
 	for id, g := range m.groups {
 		for _, mid := range g.expire(now) {
 			left = append(left, gone{id, mid})
-			delete(m.sessions, sessionKey{id, mid})
+			m.endSession(sessionKey{id, mid})
 		}
 	}
 	parts := maps.Clone(m.parts)
@@ -214,7 +330,7 @@ func (m *Manager) Tick(now time.Time) {
 	}
 	for k, sp := range parts {
 		lim := m.cfg.GroupConfig(k.Group).Limits
-		m.mutate(sp, k, func(p *Partition) (bool, bool) { return p.Expire(now, lim) })
+		m.mutate(sp, k, false, func(p *Partition) (bool, bool) { return p.Expire(now, lim) })
 	}
 }
 
@@ -224,12 +340,29 @@ func (m *Manager) part(k Key, init func() int64) (*sharePart, error) {
 	m.mu.Lock()
 	sp := m.parts[k]
 	m.mu.Unlock()
-	if sp != nil || init == nil {
+	if sp != nil || (init == nil && m.cfg.Read == nil) {
 		return sp, nil
 	}
-	p := NewPartition(init())
-	if err := m.save(k, p); err != nil {
-		return nil, err
+	var p *Partition
+	var epoch int32
+	if m.cfg.Read != nil {
+		l, err := m.cfg.Read(k)
+		if err != nil {
+			return nil, err
+		}
+		if l.Found {
+			p, epoch = Restore(l.Start, l.Batches), l.LeaderEpoch
+		} else if init == nil {
+			return nil, nil
+		} else {
+			epoch = l.LeaderEpoch
+		}
+	}
+	if p == nil {
+		p = NewPartition(init())
+		if err := m.save(k, epoch, p); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -237,7 +370,7 @@ func (m *Manager) part(k Key, init func() int64) (*sharePart, error) {
 		return cur, nil
 	}
 	m.group(k.Group)
-	sp = &sharePart{p: p, avail: make(chan struct{})}
+	sp = &sharePart{p: p, epoch: epoch, avail: make(chan struct{})}
 	m.parts[k] = sp
 	return sp, nil
 }
@@ -254,21 +387,41 @@ var ErrStorage = errors.New("share state write failed")
 
 // Acknowledge applies member's acknowledgements to k.
 func (m *Manager) Acknowledge(k Key, member string, batches []AckBatch, now time.Time) *kerr.Error {
+	return m.AcknowledgeLater(k, member, batches, now)()
+}
+
+// AcknowledgeLater is Acknowledge in two steps: the acknowledgements are
+// applied now, and the function returned waits until they are durable
+// and gives their outcome, so that a cluster's leader can acquire records
+// for the same ShareFetch while the write is replicated.
+func (m *Manager) AcknowledgeLater(k Key, member string, batches []AckBatch, now time.Time) func() *kerr.Error {
 	sp, _ := m.part(k, nil)
 	if sp == nil {
-		return kerr.InvalidRecordState
+		return func() *kerr.Error { return kerr.InvalidRecordState }
 	}
 	lim := m.cfg.GroupConfig(k.Group).Limits
 	var kerrOut *kerr.Error
-	err := m.mutate(sp, k, func(p *Partition) (bool, bool) {
+	wait, err := m.change(sp, k, func(p *Partition) (bool, bool) {
 		released, e := p.Acknowledge(member, batches, now, lim)
 		kerrOut = e
 		return released, e == nil
 	})
-	if err != nil {
-		return kerr.KafkaStorageError
+	return func() *kerr.Error {
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
+			// A cluster's leader passes on the share coordinator's
+			// answer (a newer leader fenced this one, the coordinator
+			// moving).
+			var ke *kerr.Error
+			if errors.As(err, &ke) {
+				return ke
+			}
+			return kerr.KafkaStorageError
+		}
+		return kerrOut
 	}
-	return kerrOut
 }
 
 // Fetch is one share-partition acquisition: the log's bounds and a
@@ -283,6 +436,9 @@ type Fetch struct {
 	// Read reads the log from offset from and returns the offset after the
 	// last whole batch it read.
 	Read func(from int64) (readEnd int64, err error)
+	// Session is the share session fetching: once it ended nothing more
+	// is acquired for it.
+	Session *Session
 }
 
 // Acquire acquires records of k for f.Member. It returns the runs
@@ -298,13 +454,15 @@ func (m *Manager) Acquire(k Key, f Fetch, now time.Time) ([]Range, <-chan struct
 	if sp.p.Start() < f.LogStart {
 		next := sp.p.clone()
 		next.MoveStart(f.LogStart)
-		if err := m.save(k, next); err != nil {
+		if err := m.save(k, sp.epoch, next); err != nil {
 			return nil, sp.avail, err
 		}
 		sp.p = next
 	}
 	from, ok := sp.p.NextAcquirable(f.HWM, lim)
-	if !ok || f.MaxRecords <= 0 {
+	// An ended session's records were released under sp.mu after ended
+	// was set, so none acquired here can outlive it.
+	if !ok || f.MaxRecords <= 0 || (f.Session != nil && f.Session.ended.Load()) {
 		return nil, sp.avail, nil
 	}
 	readEnd, err := f.Read(from)
@@ -408,7 +566,7 @@ func (m *Manager) AlterOffsets(k Key, offset int64) *kerr.Error {
 	if err != nil {
 		return kerr.KafkaStorageError
 	}
-	if err := m.mutate(sp, k, func(p *Partition) (bool, bool) { p.Reset(offset); return true, true }); err != nil {
+	if err := m.mutate(sp, k, true, func(p *Partition) (bool, bool) { p.Reset(offset); return true, true }); err != nil {
 		return kerr.KafkaStorageError
 	}
 	return nil

@@ -2,6 +2,7 @@ package share
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -23,6 +24,11 @@ type Session struct {
 	// fresh are partitions added since the last response: an incremental
 	// response names them even without records, as Kafka's does.
 	fresh map[TP]bool
+	// ended is set, under the Manager's mu, before the records of a
+	// session that ends (closed or replaced) are released: a fetch of it
+	// still running acquires nothing more (Fetch.Session), or its records
+	// would stay locked until their locks expire.
+	ended atomic.Bool
 }
 
 // SessionView is a share session as one ShareFetch sees it.
@@ -50,6 +56,9 @@ func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []
 		} else if m.cfg.MaxSessions > 0 && len(m.sessions) >= m.cfg.MaxSessions {
 			m.mu.Unlock()
 			return SessionView{}, kerr.ShareSessionLimitReached
+		}
+		if s != nil {
+			s.ended.Store(true)
 		}
 		s = &Session{fresh: map[TP]bool{}}
 		m.sessions[key] = s
@@ -132,13 +141,51 @@ func (m *Manager) CloseSessionIf(group, member string, only *Session) {
 		m.mu.Unlock()
 		return
 	}
-	delete(m.sessions, key)
+	m.endSession(key)
 	var parts map[Key]*sharePart
 	if s != nil {
 		parts = m.sessionParts(group, s)
 	}
 	m.mu.Unlock()
 	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits)
+	if s != nil {
+		m.evictIdle(group, s.parts)
+	}
+}
+
+// evictIdle forgets, on a cluster's leader (whose state Read reads again),
+// the group's share-partitions among tps that no share session uses any
+// more: what they hold is durable (the records of a closed session were
+// released and saved), and their next use reads the state again, with
+// what an administrator changed meanwhile (AlterShareGroupOffsets and
+// DeleteShareGroupOffsets need a group without members).
+func (m *Manager) evictIdle(group string, tps []TP) {
+	if m.cfg.Read == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, tp := range tps {
+		used := false
+		for sk, s := range m.sessions {
+			if sk.group == group && slices.Contains(s.parts, tp) {
+				used = true
+				break
+			}
+		}
+		if !used {
+			delete(m.parts, Key{group, tp.Topic, tp.Partition})
+		}
+	}
+}
+
+// endSession removes the member's share session, if any, and marks it
+// ended (the caller holds mu and releases its records next).
+func (m *Manager) endSession(key sessionKey) {
+	if s := m.sessions[key]; s != nil {
+		s.ended.Store(true)
+		delete(m.sessions, key)
+	}
 }
 
 // sessionParts returns the share-partitions of s (the caller holds mu).
