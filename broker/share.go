@@ -157,8 +157,16 @@ func shareStateKey(version uint16, k share.Key) []byte {
 }
 
 func shareStateValue(k share.Key, start int64, batches []share.StateBatch, leaderEpoch int32) []byte {
-	req := kmsg.NewWriteShareGroupStateRequest()
+	req := writeShareStateRequest(k, start, batches, leaderEpoch)
 	req.Version = shareStateVersion
+	return req.AppendTo(binary.BigEndian.AppendUint16(nil, shareStateVersion))
+}
+
+// writeShareStateRequest is the WriteShareGroupState request of one
+// share-partition's state: what a leader sends its coordinator, and the
+// value the coordinator stores.
+func writeShareStateRequest(k share.Key, start int64, batches []share.StateBatch, leaderEpoch int32) *kmsg.WriteShareGroupStateRequest {
+	req := kmsg.NewPtrWriteShareGroupStateRequest()
 	req.GroupID = k.Group
 	t := kmsg.NewWriteShareGroupStateRequestTopic()
 	t.TopicID = k.Topic
@@ -170,7 +178,7 @@ func shareStateValue(k share.Key, start int64, batches []share.StateBatch, leade
 	}
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	return req.AppendTo(binary.BigEndian.AppendUint16(nil, shareStateVersion))
+	return req
 }
 
 var errBadShareState = errors.New("malformed share state record")

@@ -331,19 +331,7 @@ func (s shareLeaderStore) Save(k share.Key, start int64, batches []share.StateBa
 			}
 			return nil
 		}
-		req := kmsg.NewPtrWriteShareGroupStateRequest()
-		req.GroupID = k.Group
-		rt := kmsg.NewWriteShareGroupStateRequestTopic()
-		rt.TopicID = k.Topic
-		rp := kmsg.NewWriteShareGroupStateRequestTopicPartition()
-		rp.Partition, rp.LeaderEpoch, rp.StartOffset = k.Partition, leaderEpoch, start
-		for _, sb := range batches {
-			rp.StateBatches = append(rp.StateBatches, kmsg.WriteShareGroupStateRequestTopicPartitionStateBatch{
-				FirstOffset: sb.First, LastOffset: sb.Last, DeliveryState: int8(sb.State), DeliveryCount: sb.DeliveryCount})
-		}
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := s.ask(ctx, node, k, req)
+		resp, err := s.ask(ctx, node, k, writeShareStateRequest(k, start, batches, leaderEpoch))
 		if err != nil {
 			return err
 		}
