@@ -3,6 +3,7 @@ package integration
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -230,7 +231,9 @@ func createTopicRetrying(t testing.TB, cl *kgo.Client, name string, partitions i
 		if err == nil {
 			err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
 		}
-		if err == nil {
+		if err == nil || (last != nil && errors.Is(err, kerr.TopicAlreadyExists)) {
+			// An earlier attempt that timed out (the controller killed
+			// or slow) may still have created the topic, as in Kafka.
 			return nil
 		}
 		last = err
