@@ -207,7 +207,7 @@ func (c *confirmations) progress() int {
 type kgoShareLedger struct {
 	total     int
 	mu        sync.Mutex
-	delivered map[int][]int32 // value -> delivery counts
+	delivered map[int][]int32 // value -> delivery counts, stale copies (see deliver) left out
 	confirmed map[int][]int32 // value -> delivery counts of confirmed accepts and rejects
 	released  map[int]int32   // value -> delivery count of its last confirmed release
 	unsure    map[int]int     // value -> acknowledgements in a partition kgo reported a failure for
@@ -276,7 +276,12 @@ func (l *kgoShareLedger) deliver(v int, dc int32) (ack kgo.AckStatus, stale bool
 			l.errorf("record %d delivered with count %d after its release at delivery %d was confirmed", v, dc, n)
 		}
 	}
-	l.delivered[v] = append(l.delivered[v], dc)
+	if !stale {
+		// A stale copy's count belongs to the broker before the restart,
+		// so it may be below a count the restarted broker gave since:
+		// only live deliveries must count upwards (check).
+		l.delivered[v] = append(l.delivered[v], dc)
+	}
 	switch {
 	case workloadRejects(v):
 		return kgo.AckReject, stale
