@@ -132,10 +132,7 @@ func (b *Broker) authorize(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.R
 		if b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
 			return next(rc, req)
 		}
-		if wm, ok := r.(*kmsg.WriteTxnMarkersRequest); ok {
-			return markersError(wm, kerr.ClusterAuthorizationFailed), nil
-		}
-		return errorResponse(req, kerr.ClusterAuthorizationFailed, ""), nil
+		return errorResponse(r, kerr.ClusterAuthorizationFailed, ""), nil
 	case *kmsg.ProduceRequest:
 		return b.authorizeProduce(rc, r, next)
 	case *kmsg.FetchRequest:

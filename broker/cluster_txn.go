@@ -104,27 +104,6 @@ func (b *Broker) handleWriteTxnMarkers(rc *reqCtx, req *kmsg.WriteTxnMarkersRequ
 	return resp, nil
 }
 
-// markersError answers every partition of a WriteTxnMarkers with e.
-func markersError(req *kmsg.WriteTxnMarkersRequest, e *kerr.Error) *kmsg.WriteTxnMarkersResponse {
-	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
-	for _, m := range req.Markers {
-		rm := kmsg.NewWriteTxnMarkersResponseMarker()
-		rm.ProducerID = m.ProducerID
-		for _, t := range m.Topics {
-			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
-				rp.Partition, rp.ErrorCode = p, e.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			rm.Topics = append(rm.Topics, rt)
-		}
-		resp.Markers = append(resp.Markers, rm)
-	}
-	return resp
-}
-
 // verifiedTxns remembers, per partition led here and producer, the epoch
 // whose ongoing transaction the coordinator verified for the partition
 // (Kafka's VerificationGuard): later batches of that transaction need no

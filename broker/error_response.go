@@ -18,7 +18,8 @@ import (
 // the request field of the same name and type (Topic, Partition, TopicID,
 // Group...), and a response array of structs mirrors the request array of
 // the same name (Results: the request's only array, as CreateAcls'
-// Creations), element by element, from each element's defaults.
+// Creations), element by element, from each element's defaults; a
+// request's list of partition ids gives one entry per partition.
 // msg is the error message where the response carries one (e's
 // description when empty).
 func errorResponse(req kmsg.Request, e *kerr.Error, msg string) kmsg.Response {
@@ -64,6 +65,22 @@ func fillError(src, dst reflect.Value, code int16, msg string) {
 					d.Default()
 				}
 				fillError(sf.Index(j), el, code, msg)
+			}
+			df.Set(out)
+		case df.Kind() == reflect.Slice && df.Type().Elem().Kind() == reflect.Struct &&
+			sf.Kind() == reflect.Slice && sf.Type().Elem().Kind() == reflect.Int32:
+			// A list of partition ids (WriteTxnMarkers, ElectLeaders)
+			// answered one entry per partition.
+			out := reflect.MakeSlice(df.Type(), sf.Len(), sf.Len())
+			for j := range sf.Len() {
+				el := out.Index(j)
+				if d, ok := el.Addr().Interface().(interface{ Default() }); ok {
+					d.Default()
+				}
+				if p := el.FieldByName("Partition"); p.IsValid() && p.Kind() == reflect.Int32 {
+					p.Set(sf.Index(j))
+				}
+				fillError(reflect.New(reflect.TypeOf(struct{}{})).Elem(), el, code, msg)
 			}
 			df.Set(out)
 		case df.Type() == sf.Type() && df.Kind() != reflect.Slice && df.Kind() != reflect.Struct:

@@ -48,6 +48,20 @@ func TestErrorResponse(t *testing.T) {
 	if hb.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 		t.Errorf("broker heartbeat: %+v", hb)
 	}
+	// Partition-id lists get one entry per partition.
+	wm := kmsg.NewPtrWriteTxnMarkersRequest()
+	wm.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 7, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "t", Partitions: []int32{2, 4}}}}}
+	wr := errorResponse(wm, kerr.ClusterAuthorizationFailed, "").(*kmsg.WriteTxnMarkersResponse)
+	if len(wr.Markers) != 1 || wr.Markers[0].ProducerID != 7 || len(wr.Markers[0].Topics) != 1 || wr.Markers[0].Topics[0].Topic != "t" ||
+		len(wr.Markers[0].Topics[0].Partitions) != 2 {
+		t.Fatalf("write txn markers: %+v", wr.Markers)
+	}
+	for i, p := range wr.Markers[0].Topics[0].Partitions {
+		if p.Partition != []int32{2, 4}[i] || p.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+			t.Errorf("write txn markers partition %d: %+v", i, p)
+		}
+	}
+
 	// Every response of every API encodes.
 	for k := int16(0); k <= kmsg.MaxKey; k++ {
 		req := kmsg.RequestForKey(k)
