@@ -13,5 +13,8 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	testutil.Shutdown()
+	if brokerBinDir != "" {
+		os.RemoveAll(brokerBinDir)
+	}
 	os.Exit(code)
 }

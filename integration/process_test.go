@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// brokerBinDir holds the binary brokerBinary built; TestMain removes it
+// (each run's build is 35 MB, and runs used to leave them in the temp dir).
+var brokerBinDir string
+
 // brokerBinary builds cmd/broker once per test binary run;
 // KAFKIT_BROKER_BIN names a prebuilt one instead (an A/B of two builds of
 // a benchmark runs the same test binary against each).
@@ -23,6 +27,7 @@ var brokerBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	brokerBinDir = dir
 	bin := filepath.Join(dir, "broker")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/kafkit/kafkit/cmd/broker").CombinedOutput()
 	if err != nil {
