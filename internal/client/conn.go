@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,7 @@ type conn struct {
 	versions map[int16]apiRange // immutable after the handshake
 	expires  time.Time          // SASL session end (KIP-368); zero = never
 	fmt      *kmsg.RequestFormatter
+	idLen    int           // of the client id in every request header
 	timeout  time.Duration // request.timeout.ms
 
 	nc       net.Conn
@@ -80,6 +82,7 @@ func newConn(nc net.Conn, brokerID int32, addr string, cfg *Config) *conn {
 		brokerID:   brokerID,
 		addr:       addr,
 		fmt:        kmsg.NewRequestFormatter(kmsg.FormatterClientID(cfg.ClientID)),
+		idLen:      len(cfg.ClientID),
 		timeout:    cfg.RequestTimeout,
 		nc:         nc,
 		reqs:       make(chan *promise),
@@ -245,7 +248,16 @@ func (c *conn) writeLoop() {
 // slice starting where the frame goes: the frame lands in buf's spare
 // capacity in place, or, when that is too small, in a new array that
 // becomes buf if buf was empty and is appended to buf otherwise.
+//
+// A produce request's size is known to within its names and lengths, so
+// the buffer is grown to hold it before encoding: encoding it into a buffer
+// too small grew it by append's steps (1.25× at these sizes), allocating and
+// copying a multi-MiB request several times over the first time a
+// connection wrote one that large.
 func (c *conn) appendFrame(buf []byte, p *promise) []byte {
+	if hint := frameSizeHint(p.req, c.idLen); hint > cap(buf)-len(buf) {
+		buf = slices.Grow(buf, hint)
+	}
 	start := len(buf)
 	frame := c.fmt.AppendRequest(buf[start:start], p.req, p.corr)
 	switch {
@@ -256,6 +268,30 @@ func (c *conn) appendFrame(buf []byte, p *promise) []byte {
 	default:
 		return append(buf, frame...)
 	}
+}
+
+// frameSizeHint bounds from above the frame of a produce request, whose
+// record batches are nearly all of it; 0 for other requests, which are small.
+func frameSizeHint(req kmsg.Request, idLen int) int {
+	r, ok := req.(*kmsg.ProduceRequest)
+	if !ok {
+		return 0
+	}
+	// The frame's header (size, key, version, correlation id, client id),
+	// the request's fixed fields and transactional id, then per topic its
+	// name and per partition its index and the batches' length, each with
+	// room for lengths, array counts and tag sections.
+	n := 256 + idLen
+	if r.TransactionID != nil {
+		n += len(*r.TransactionID)
+	}
+	for _, t := range r.Topics {
+		n += 32 + len(t.Topic)
+		for _, p := range t.Partitions {
+			n += 32 + len(p.Records)
+		}
+	}
+	return n
 }
 
 // waitThrottle holds the writer while the broker throttles this client

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,6 +145,58 @@ func TestAppendFrame(t *testing.T) {
 			}
 			if !bytes.Equal(buf, want) {
 				t.Fatalf("coalesced frames differ from frames built alone:\n got %x\nwant %x", buf, want)
+			}
+		})
+	}
+}
+
+// TestAppendFrameSizesProduce checks that a produce request of several MiB
+// of batches is encoded into a buffer allocated once at its size, not one
+// grown (and copied) step by step as its batches are appended, whatever the
+// client id and transactional id, and with a frame already in the buffer.
+func TestAppendFrameSizesProduce(t *testing.T) {
+	txn := strings.Repeat("t", 300)
+	for _, tc := range []struct {
+		name     string
+		clientID string
+		txnID    *string
+		before   int // record bytes of a frame already in the buffer
+	}{
+		{"empty buffer", "kafkit", nil, 0},
+		{"long ids", strings.Repeat("c", 1000), &txn, 0},
+		{"after another frame", "kafkit", nil, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &conn{fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(tc.clientID)), idLen: len(tc.clientID)}
+			produce := func(topics, partitions, size int) *promise {
+				req := kmsg.NewPtrProduceRequest()
+				req.SetVersion(9)
+				req.TransactionID = tc.txnID
+				for i := range topics {
+					tt := kmsg.NewProduceRequestTopic()
+					tt.Topic = strings.Repeat("x", 200) + strconv.Itoa(i)
+					for j := range partitions {
+						tp := kmsg.NewProduceRequestTopicPartition()
+						tp.Partition = int32(j)
+						tp.Records = bytes.Repeat([]byte{byte(j)}, size)
+						tt.Partitions = append(tt.Partitions, tp)
+					}
+					req.Topics = append(req.Topics, tt)
+				}
+				return &promise{req: req}
+			}
+			var first []byte
+			if tc.before > 0 {
+				first = c.appendFrame(nil, produce(1, 1, tc.before))
+			}
+			big := produce(3, 8, 200<<10)
+			want := append(bytes.Clone(first), c.fmt.AppendRequest(nil, big.req, big.corr)...)
+			var got []byte
+			if allocs := testing.AllocsPerRun(5, func() { got = c.appendFrame(first[:len(first):len(first)], big) }); allocs != 1 {
+				t.Errorf("encoding a %d-byte produce frame allocated %v times, want once", len(want)-len(first), allocs)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("the frame differs from the one AppendRequest builds alone")
 			}
 		})
 	}
