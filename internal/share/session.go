@@ -74,16 +74,23 @@ func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []
 		m.mu.Unlock()
 		return SessionView{}, kerr.InvalidShareSessionEpoch
 	}
-	for _, tp := range forget {
-		if i := slices.Index(s.parts, tp); i >= 0 {
-			s.parts = slices.Delete(s.parts, i, i+1)
-			delete(s.fresh, tp)
-		}
-	}
+	// Added first, then forgotten, as Kafka's ShareSession.update does: a
+	// partition named in both (a client acknowledging the records of a
+	// partition it no longer fetches, as kgo does after a revocation)
+	// ends up out of the session. The other order would keep it in, and
+	// the broker would go on acquiring records for a client that drops
+	// them (it forgot the partition), each then locked until it expires,
+	// again and again up to the delivery limit.
 	for _, tp := range add {
 		if !slices.Contains(s.parts, tp) {
 			s.parts = append(s.parts, tp)
 			s.fresh[tp] = true
+		}
+	}
+	for _, tp := range forget {
+		if i := slices.Index(s.parts, tp); i >= 0 {
+			s.parts = slices.Delete(s.parts, i, i+1)
+			delete(s.fresh, tp)
 		}
 	}
 	s.epoch = nextEpoch(epoch)
