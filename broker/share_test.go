@@ -335,3 +335,69 @@ func TestShareFetchAcksOfForgottenPartition(t *testing.T) {
 		t.Fatalf("partition 0, still in the session, acquired %v", got[0])
 	}
 }
+
+// TestShareMetricsSayWhyRecordsCameBack: /metrics counts each record given
+// back by why (a RELEASE, the session closing), archived instead at the
+// delivery limit, and accepted records by their delivery count.
+func TestShareMetricsSayWhyRecordsCameBack(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "sm", 1)
+	id := b.topics.get("sm").id
+	c := newShareClient(t, b)
+	produceTo(t, c.cl, "sm", 0, 5)
+	c.setGroupConfig("sm-g", "share.auto.offset.reset", "earliest")
+	c.setGroupConfig("sm-g", "share.delivery.count.limit", "2")
+	ackBatch := func(first, last int64, types ...int8) kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch {
+		return kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: first, LastOffset: last, AcknowledgeTypes: types}
+	}
+
+	if got := acquired(c.fetch("sm-g", "m1", 0, id)); !slices.Equal(got, [][3]int64{{0, 4, 1}}) {
+		t.Fatalf("m1 acquired %v", got)
+	}
+	// Accept 0, release 1, reject 2; closing the session gives back 3 and 4.
+	if resp := c.ack("sm-g", "m1", -1, id, ackBatch(0, 2, 1, 2, 3)); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("m1's closing acknowledgement: %+v", resp)
+	}
+	if got := acquired(c.fetch("sm-g", "m2", 0, id)); !slices.Equal(got, [][3]int64{{1, 1, 2}, {3, 4, 2}}) {
+		t.Fatalf("m2 acquired %v", got)
+	}
+	// Released at the second delivery, the limit: archived.
+	if resp := c.ack("sm-g", "m2", 1, id, ackBatch(1, 1, 2), ackBatch(3, 4, 1)); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("m2's acknowledgement: %+v", resp)
+	}
+
+	fams, err := b.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(name, label, value string) float64 {
+		for _, f := range fams {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.Metric {
+				if len(m.Label) == 1 && m.Label[0].GetName() == label && m.Label[0].GetValue() == value {
+					return m.Counter.GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	for _, w := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"kafkit_share_records_released_total", "reason", "release_ack", 1},
+		{"kafkit_share_records_released_total", "reason", "session_closed", 2},
+		{"kafkit_share_records_released_total", "reason", "lock_timeout", 0},
+		{"kafkit_share_records_archived_total", "reason", "release_ack", 1},
+		{"kafkit_share_records_archived_total", "reason", "session_closed", 0},
+		{"kafkit_share_records_accepted_total", "delivery_count", "1", 1},
+		{"kafkit_share_records_accepted_total", "delivery_count", "2", 2},
+		{"kafkit_share_records_accepted_total", "delivery_count", "3", 0},
+	} {
+		if got := value(w.name, w.label, w.value); got != w.want {
+			t.Errorf("%s{%s=%q} = %v, want %v", w.name, w.label, w.value, got, w.want)
+		}
+	}
+}

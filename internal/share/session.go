@@ -64,7 +64,7 @@ func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []
 		m.sessions[key] = s
 		if old != nil {
 			m.mu.Unlock()
-			m.releaseMember(old, member, m.cfg.GroupConfig(group).Limits)
+			m.releaseMember(old, member, m.cfg.GroupConfig(group).Limits, ReleaseSessionReset)
 			m.mu.Lock()
 		}
 	case s == nil:
@@ -134,13 +134,19 @@ func (m *Manager) CheckClose(group, member string) *kerr.Error {
 // CloseSession ends the member's share session and releases the records
 // it still holds on the session's partitions (after the closing request's
 // acknowledgements were applied).
-func (m *Manager) CloseSession(group, member string) { m.CloseSessionIf(group, member, nil) }
+func (m *Manager) CloseSession(group, member string) {
+	m.closeSession(group, member, nil, ReleaseSessionClosed)
+}
 
 // CloseSessionIf is CloseSession of the member's session only if it still
 // is s (nil: whichever it is): the connection that opened s went away, as
 // Kafka drops a share session with its connection, but a newer session
 // must stay.
 func (m *Manager) CloseSessionIf(group, member string, only *Session) {
+	m.closeSession(group, member, only, ReleaseConnClosed)
+}
+
+func (m *Manager) closeSession(group, member string, only *Session, why Release) {
 	key := sessionKey{group, member}
 	m.mu.Lock()
 	s := m.sessions[key]
@@ -154,7 +160,7 @@ func (m *Manager) CloseSessionIf(group, member string, only *Session) {
 		parts = m.sessionParts(group, s)
 	}
 	m.mu.Unlock()
-	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits)
+	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits, why)
 	if s != nil {
 		m.evictIdle(group, s.parts)
 	}
