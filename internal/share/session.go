@@ -41,9 +41,11 @@ type SessionView struct {
 
 // FetchSession opens or advances the share session of a ShareFetch with
 // epoch 0 (a new session, replacing the member's old one, whose records
-// are released) or the session's current epoch (INVALID_SHARE_SESSION_EPOCH
-// otherwise; SHARE_SESSION_NOT_FOUND when there is none). add and forget
-// change its partitions. Epoch -1 is CheckClose then CloseSession.
+// are released; Kafka only drops the old session and leaves its records
+// locked to the member until their locks expire) or the session's current
+// epoch (INVALID_SHARE_SESSION_EPOCH otherwise; SHARE_SESSION_NOT_FOUND
+// when there is none). add and forget change its partitions. Epoch -1 is
+// CheckClose then CloseSession.
 func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []TP) (SessionView, *kerr.Error) {
 	key := sessionKey{group, member}
 	m.mu.Lock()
