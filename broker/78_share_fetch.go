@@ -41,10 +41,10 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 		return resp, nil
 	}
 	if req.ShareSessionEpoch == 0 && len(acks) > 0 {
-		// Kafka's SharePartitionManager.newContext: records acquired in a
-		// session cannot be acknowledged in the request opening the next
-		// one (opening it releases them), so the whole request fails and
-		// no acknowledgement of it takes effect.
+		// Kafka's SharePartitionManager.newContext: a request opening a
+		// session carries no acknowledgements (here opening it releases
+		// the records of the old one), so the whole request fails and no
+		// acknowledgement of it takes effect.
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	}

@@ -354,6 +354,7 @@ func (m *brokerMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.b.connsMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(conns), "PLAINTEXT")
 	m.collectGroups(ch, hwm)
+	m.collectShare(ch)
 }
 
 func (m *brokerMetrics) collectTopicStats(ch chan<- prometheus.Metric, s *topicStats, topic string) {

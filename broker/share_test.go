@@ -248,3 +248,156 @@ func TestShareFetchOfClosedConnectionAcquiresNothing(t *testing.T) {
 		t.Fatalf("the next member acquired %+v", got)
 	}
 }
+
+// TestShareFetchAcksOfForgottenPartition: a ShareFetch that acknowledges
+// records of a partition and forgets it in the same request (kgo's request
+// after the partition was revoked from the member) leaves the partition
+// out of the session, as Kafka's ShareSession.update adds before it
+// removes. Kept in, the broker would go on acquiring the partition's
+// records for a member that drops them (it no longer fetches the
+// partition), and each would stay locked until its lock expired, the same
+// member taking it again each time, up to the delivery limit: kgo's
+// TestShareGroupETL then never finished.
+func TestShareFetchAcksOfForgottenPartition(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "fg", 2)
+	id := b.topics.get("fg").id
+	c := newShareClient(t, b)
+	produceTo(t, c.cl, "fg", 0, 5)
+	produceTo(t, c.cl, "fg", 1, 5)
+	c.setGroupConfig("fg-g", "share.auto.offset.reset", "earliest")
+
+	fetch := func(epoch int32, build func(req *kmsg.ShareFetchRequest)) *kmsg.ShareFetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("fg-g"), kmsg.StringPtr("m"), epoch
+		req.MaxWaitMillis, req.MinBytes, req.MaxRecords, req.BatchSize = 500, 1, 100, 100
+		build(req)
+		resp := c.send(req).(*kmsg.ShareFetchResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("fetch at epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp
+	}
+	byPartition := func(resp *kmsg.ShareFetchResponse) map[int32][][3]int64 {
+		out := map[int32][][3]int64{}
+		for _, tp := range resp.Topics {
+			for _, p := range tp.Partitions {
+				for _, r := range p.AcquiredRecords {
+					out[p.Partition] = append(out[p.Partition], [3]int64{r.FirstOffset, r.LastOffset, int64(r.DeliveryCount)})
+				}
+			}
+		}
+		return out
+	}
+
+	got := byPartition(fetch(0, func(req *kmsg.ShareFetchRequest) {
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = id
+		rt.Partitions = []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}, {Partition: 1}}
+		req.Topics = append(req.Topics, rt)
+	}))
+	if !slices.Equal(got[0], [][3]int64{{0, 4, 1}}) || !slices.Equal(got[1], [][3]int64{{0, 4, 1}}) {
+		t.Fatalf("opening fetch acquired %v", got)
+	}
+
+	// Partition 1 only for its acknowledgements, and forgotten.
+	resp := fetch(1, func(req *kmsg.ShareFetchRequest) {
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewShareFetchRequestTopicPartition()
+		rp.Partition = 1
+		rp.AcknowledgementBatches = []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 4, AcknowledgeTypes: []int8{1}}}
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		req.ForgottenTopicsData = []kmsg.ShareFetchRequestForgottenTopicsData{{TopicID: id, Partitions: []int32{1}}}
+		req.MaxWaitMillis = 0
+	})
+	var ackCode int16 = -1
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			if p.Partition == 1 {
+				ackCode = p.AcknowledgeErrorCode
+			}
+		}
+	}
+	if ackCode != 0 {
+		t.Fatalf("acknowledging partition 1 while forgetting it: code %d", ackCode)
+	}
+
+	produceTo(t, c.cl, "fg", 0, 5)
+	produceTo(t, c.cl, "fg", 1, 5)
+	got = byPartition(fetch(2, func(*kmsg.ShareFetchRequest) {}))
+	if len(got[1]) > 0 {
+		t.Fatalf("the session acquired %v of the forgotten partition 1", got[1])
+	}
+	if !slices.Equal(got[0], [][3]int64{{5, 9, 1}}) {
+		t.Fatalf("partition 0, still in the session, acquired %v", got[0])
+	}
+}
+
+// TestShareMetricsSayWhyRecordsCameBack: /metrics counts each record given
+// back by why (a RELEASE, the session closing), archived instead at the
+// delivery limit, and accepted records by their delivery count.
+func TestShareMetricsSayWhyRecordsCameBack(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "sm", 1)
+	id := b.topics.get("sm").id
+	c := newShareClient(t, b)
+	produceTo(t, c.cl, "sm", 0, 5)
+	c.setGroupConfig("sm-g", "share.auto.offset.reset", "earliest")
+	c.setGroupConfig("sm-g", "share.delivery.count.limit", "2")
+	ackBatch := func(first, last int64, types ...int8) kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch {
+		return kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: first, LastOffset: last, AcknowledgeTypes: types}
+	}
+
+	if got := acquired(c.fetch("sm-g", "m1", 0, id)); !slices.Equal(got, [][3]int64{{0, 4, 1}}) {
+		t.Fatalf("m1 acquired %v", got)
+	}
+	// Accept 0, release 1, reject 2; closing the session gives back 3 and 4.
+	if resp := c.ack("sm-g", "m1", -1, id, ackBatch(0, 2, 1, 2, 3)); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("m1's closing acknowledgement: %+v", resp)
+	}
+	if got := acquired(c.fetch("sm-g", "m2", 0, id)); !slices.Equal(got, [][3]int64{{1, 1, 2}, {3, 4, 2}}) {
+		t.Fatalf("m2 acquired %v", got)
+	}
+	// Released at the second delivery, the limit: archived.
+	if resp := c.ack("sm-g", "m2", 1, id, ackBatch(1, 1, 2), ackBatch(3, 4, 1)); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("m2's acknowledgement: %+v", resp)
+	}
+
+	fams, err := b.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(name, label, value string) float64 {
+		for _, f := range fams {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.Metric {
+				if len(m.Label) == 1 && m.Label[0].GetName() == label && m.Label[0].GetValue() == value {
+					return m.Counter.GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	for _, w := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"kafkit_share_records_released_total", "reason", "release_ack", 1},
+		{"kafkit_share_records_released_total", "reason", "session_closed", 2},
+		{"kafkit_share_records_released_total", "reason", "lock_timeout", 0},
+		{"kafkit_share_records_archived_total", "reason", "release_ack", 1},
+		{"kafkit_share_records_archived_total", "reason", "session_closed", 0},
+		{"kafkit_share_records_accepted_total", "delivery_count", "1", 1},
+		{"kafkit_share_records_accepted_total", "delivery_count", "2", 2},
+		{"kafkit_share_records_accepted_total", "delivery_count", "3", 0},
+	} {
+		if got := value(w.name, w.label, w.value); got != w.want {
+			t.Errorf("%s{%s=%q} = %v, want %v", w.name, w.label, w.value, got, w.want)
+		}
+	}
+}

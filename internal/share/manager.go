@@ -76,6 +76,16 @@ type Manager struct {
 	groups   map[string]*Group
 	sessions map[sessionKey]*Session
 	parts    map[Key]*sharePart
+	stats    Stats
+}
+
+// Stats returns the Manager's counts of what became of acquired records.
+func (m *Manager) Stats() *Stats { return &m.stats }
+
+// newPart wraps p as a share-partition counted in the Manager's Stats.
+func (m *Manager) newPart(p *Partition, epoch int32) *sharePart {
+	p.stats = &m.stats
+	return &sharePart{p: p, epoch: epoch, avail: make(chan struct{})}
 }
 
 // sharePart is one share-partition behind its lock; avail is closed (and
@@ -116,7 +126,7 @@ func (m *Manager) Load(k Key, start int64, batches []StateBatch, leaderEpoch int
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.group(k.Group)
-	m.parts[k] = &sharePart{p: Restore(start, batches), epoch: leaderEpoch, avail: make(chan struct{})}
+	m.parts[k] = m.newPart(Restore(start, batches), leaderEpoch)
 }
 
 // Forget drops a share-partition restored by Load (a tombstone replayed
@@ -155,7 +165,7 @@ func (m *Manager) Heartbeat(req HeartbeatRequest, meta func(string) (TopicInfo, 
 		parts = m.groupParts(req.Group)
 	}
 	m.mu.Unlock()
-	m.releaseMember(parts, req.Member, gc.Limits)
+	m.releaseMember(parts, req.Member, gc.Limits, ReleaseMemberLeft)
 	return res, gc
 }
 
@@ -189,13 +199,13 @@ func compareKeys(a, b Key) int {
 }
 
 // releaseMember releases member's records in parts: it left the group or
-// its share session ended.
-func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Limits) {
+// its share session ended, as why says.
+func (m *Manager) releaseMember(parts map[Key]*sharePart, member string, lim Limits, why Release) {
 	for k, sp := range parts {
 		// Waited for: a session's partitions may be forgotten next
 		// (evictIdle), and what the next leader or an offsets change
 		// sees must not be overwritten by a late release.
-		m.mutate(sp, k, true, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim) })
+		m.mutate(sp, k, true, func(p *Partition) (bool, bool) { return p.ReleaseMember(member, lim, why) })
 	}
 }
 
@@ -326,7 +336,7 @@ func (m *Manager) Tick(now time.Time) {
 		m.mu.Lock()
 		gp := m.groupParts(l.group)
 		m.mu.Unlock()
-		m.releaseMember(gp, l.member, m.cfg.GroupConfig(l.group).Limits)
+		m.releaseMember(gp, l.member, m.cfg.GroupConfig(l.group).Limits, ReleaseMemberExpired)
 	}
 	for k, sp := range parts {
 		lim := m.cfg.GroupConfig(k.Group).Limits
@@ -370,7 +380,7 @@ func (m *Manager) part(k Key, init func() int64) (*sharePart, error) {
 		return cur, nil
 	}
 	m.group(k.Group)
-	sp = &sharePart{p: p, epoch: epoch, avail: make(chan struct{})}
+	sp = m.newPart(p, epoch)
 	m.parts[k] = sp
 	return sp, nil
 }

@@ -1,6 +1,7 @@
 package share
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,6 +59,41 @@ type Limits struct {
 	MaxLocks      int           // group.share.partition.max.record.locks
 }
 
+// Release is why an acquired record stopped being acquired by its member
+// without being acknowledged: what sent it back to be delivered again (or
+// archived, at the delivery limit).
+type Release int
+
+const (
+	ReleaseAck           Release = iota // a RELEASE acknowledgement
+	ReleaseLockTimeout                  // its acquisition lock expired
+	ReleaseSessionReset                 // the member opened a new share session (epoch 0)
+	ReleaseSessionClosed                // the member closed its share session (epoch -1)
+	ReleaseConnClosed                   // the connection that opened the session closed
+	ReleaseMemberLeft                   // the member left the group
+	ReleaseMemberExpired                // the member's group session timed out
+	numReleases
+)
+
+// String is the reason's name, as the metrics label it.
+func (r Release) String() string {
+	return [...]string{"release_ack", "lock_timeout", "session_reset", "session_closed", "connection_closed", "member_left", "member_expired"}[r]
+}
+
+// maxCountedDelivery is the largest delivery count Stats.Accepted counts
+// on its own: Kafka's largest share.delivery.count.limit (a count restored
+// from state written under a larger limit counts with it).
+const maxCountedDelivery = 10
+
+// Stats count what became of acquired records, for the metrics: why they
+// were released (or archived, at the delivery limit), and the delivery
+// count at which they were accepted. A Manager's partitions share one.
+type Stats struct {
+	Released [numReleases]atomic.Uint64
+	Archived [numReleases]atomic.Uint64
+	Accepted [maxCountedDelivery + 1]atomic.Uint64 // by delivery count
+}
+
 // inflight is one offset of the window [start, end).
 type inflight struct {
 	state  State
@@ -77,6 +113,7 @@ type Partition struct {
 	// nextExpiry is the earliest lock expiry among acquired records (zero
 	// when none), so Expire skips partitions with nothing due.
 	nextExpiry time.Time
+	stats      *Stats // nil: not counted
 }
 
 // NewPartition starts a share-partition at start with nothing in flight.
@@ -181,10 +218,13 @@ func (p *Partition) Acknowledge(member string, batches []AckBatch, now time.Time
 			switch t {
 			case AckAccept:
 				r.state, r.member = Acknowledged, ""
+				if p.stats != nil {
+					p.stats.Accepted[min(r.count, maxCountedDelivery)].Add(1)
+				}
 			case AckGap, AckReject:
 				r.state, r.member = Archived, ""
 			case AckRelease:
-				released = p.release(r, lim) || released
+				released = p.release(r, lim, ReleaseAck) || released
 			case AckRenew:
 				r.expiry = now.Add(lim.Lock)
 				if r.expiry.Before(p.nextExpiry) || p.nextExpiry.IsZero() {
@@ -199,9 +239,17 @@ func (p *Partition) Acknowledge(member string, batches []AckBatch, now time.Time
 
 // release makes an acquired record available again, or archives it once
 // it has been delivered DeliveryLimit times (Kafka's poison-record rule).
-func (p *Partition) release(r *inflight, lim Limits) bool {
+func (p *Partition) release(r *inflight, lim Limits, why Release) bool {
 	r.member = ""
-	if r.count >= lim.DeliveryLimit {
+	archive := r.count >= lim.DeliveryLimit
+	if p.stats != nil {
+		if archive {
+			p.stats.Archived[why].Add(1)
+		} else {
+			p.stats.Released[why].Add(1)
+		}
+	}
+	if archive {
 		r.state = Archived
 		return false
 	}
@@ -222,7 +270,7 @@ func (p *Partition) Expire(now time.Time, lim Limits) (released, changed bool) {
 			continue
 		}
 		if !now.Before(r.expiry) {
-			released = p.release(r, lim) || released
+			released = p.release(r, lim, ReleaseLockTimeout) || released
 			changed = true
 		} else if p.nextExpiry.IsZero() || r.expiry.Before(p.nextExpiry) {
 			p.nextExpiry = r.expiry
@@ -235,11 +283,12 @@ func (p *Partition) Expire(now time.Time, lim Limits) (released, changed bool) {
 }
 
 // ReleaseMember releases every record member holds (it left the group or
-// closed its share session), as its locks would otherwise run out.
-func (p *Partition) ReleaseMember(member string, lim Limits) (released, changed bool) {
+// its share session ended, as why says), as its locks would otherwise run
+// out.
+func (p *Partition) ReleaseMember(member string, lim Limits, why Release) (released, changed bool) {
 	for i := range p.recs {
 		if r := &p.recs[i]; r.state == Acquired && r.member == member {
-			released = p.release(r, lim) || released
+			released = p.release(r, lim, why) || released
 			changed = true
 		}
 	}

@@ -2,6 +2,7 @@ package share
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,5 +144,42 @@ func TestPartitionMoveStart(t *testing.T) {
 	}
 	if _, e := p.Acknowledge("a", accept(3, 4), now, lim); e != nil || p.Start() != 5 {
 		t.Fatalf("%v, SPSO %d", e, p.Start())
+	}
+}
+
+// TestPartitionStatsCountWhy: each release is counted by its reason, and
+// as archived instead at the delivery limit; accepted records by the
+// delivery count they were accepted at.
+func TestPartitionStatsCountWhy(t *testing.T) {
+	now := time.Unix(1000, 0)
+	lim := Limits{Lock: time.Second, DeliveryLimit: 2, MaxLocks: 10}
+	var st Stats
+	p := NewPartition(0)
+	p.stats = &st
+	p.Acquire("a", 0, 6, 100, now, lim)
+	if _, e := p.Acknowledge("a", []AckBatch{{First: 0, Last: 1, Types: []AckType{AckAccept, AckRelease}}}, now, lim); e != nil {
+		t.Fatal(e)
+	}
+	p.Expire(now.Add(time.Second), lim)                  // 2..5: lock_timeout
+	p.Acquire("b", 0, 6, 3, now.Add(time.Second), lim)   // 1..3, second delivery
+	p.ReleaseMember("b", lim, ReleaseConnClosed)         // 1..3: archived, at the limit
+	p.Acquire("c", 0, 6, 100, now.Add(time.Second), lim) // 4, 5, second delivery
+	if _, e := p.Acknowledge("c", accept(4, 5), now.Add(time.Second), lim); e != nil {
+		t.Fatal(e)
+	}
+	check := func(what string, got *atomic.Uint64, want uint64) {
+		t.Helper()
+		if n := got.Load(); n != want {
+			t.Errorf("%s: %d, want %d", what, n, want)
+		}
+	}
+	check("released by RELEASE", &st.Released[ReleaseAck], 1)
+	check("released by lock timeout", &st.Released[ReleaseLockTimeout], 4)
+	check("released by the connection closing", &st.Released[ReleaseConnClosed], 0)
+	check("archived with the connection closing", &st.Archived[ReleaseConnClosed], 3)
+	check("accepted at the first delivery", &st.Accepted[1], 1)
+	check("accepted at the second delivery", &st.Accepted[2], 2)
+	if p.Start() != 6 {
+		t.Errorf("SPSO %d, want 6", p.Start())
 	}
 }

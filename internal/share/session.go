@@ -41,9 +41,11 @@ type SessionView struct {
 
 // FetchSession opens or advances the share session of a ShareFetch with
 // epoch 0 (a new session, replacing the member's old one, whose records
-// are released) or the session's current epoch (INVALID_SHARE_SESSION_EPOCH
-// otherwise; SHARE_SESSION_NOT_FOUND when there is none). add and forget
-// change its partitions. Epoch -1 is CheckClose then CloseSession.
+// are released; Kafka only drops the old session and leaves its records
+// locked to the member until their locks expire) or the session's current
+// epoch (INVALID_SHARE_SESSION_EPOCH otherwise; SHARE_SESSION_NOT_FOUND
+// when there is none). add and forget change its partitions. Epoch -1 is
+// CheckClose then CloseSession.
 func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []TP) (SessionView, *kerr.Error) {
 	key := sessionKey{group, member}
 	m.mu.Lock()
@@ -64,7 +66,7 @@ func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []
 		m.sessions[key] = s
 		if old != nil {
 			m.mu.Unlock()
-			m.releaseMember(old, member, m.cfg.GroupConfig(group).Limits)
+			m.releaseMember(old, member, m.cfg.GroupConfig(group).Limits, ReleaseSessionReset)
 			m.mu.Lock()
 		}
 	case s == nil:
@@ -74,16 +76,23 @@ func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []
 		m.mu.Unlock()
 		return SessionView{}, kerr.InvalidShareSessionEpoch
 	}
-	for _, tp := range forget {
-		if i := slices.Index(s.parts, tp); i >= 0 {
-			s.parts = slices.Delete(s.parts, i, i+1)
-			delete(s.fresh, tp)
-		}
-	}
+	// Added first, then forgotten, as Kafka's ShareSession.update does: a
+	// partition named in both (a client acknowledging the records of a
+	// partition it no longer fetches, as kgo does after a revocation)
+	// ends up out of the session. The other order would keep it in, and
+	// the broker would go on acquiring records for a client that drops
+	// them (it forgot the partition), each then locked until it expires,
+	// again and again up to the delivery limit.
 	for _, tp := range add {
 		if !slices.Contains(s.parts, tp) {
 			s.parts = append(s.parts, tp)
 			s.fresh[tp] = true
+		}
+	}
+	for _, tp := range forget {
+		if i := slices.Index(s.parts, tp); i >= 0 {
+			s.parts = slices.Delete(s.parts, i, i+1)
+			delete(s.fresh, tp)
 		}
 	}
 	s.epoch = nextEpoch(epoch)
@@ -127,13 +136,19 @@ func (m *Manager) CheckClose(group, member string) *kerr.Error {
 // CloseSession ends the member's share session and releases the records
 // it still holds on the session's partitions (after the closing request's
 // acknowledgements were applied).
-func (m *Manager) CloseSession(group, member string) { m.CloseSessionIf(group, member, nil) }
+func (m *Manager) CloseSession(group, member string) {
+	m.closeSession(group, member, nil, ReleaseSessionClosed)
+}
 
 // CloseSessionIf is CloseSession of the member's session only if it still
 // is s (nil: whichever it is): the connection that opened s went away, as
 // Kafka drops a share session with its connection, but a newer session
 // must stay.
 func (m *Manager) CloseSessionIf(group, member string, only *Session) {
+	m.closeSession(group, member, only, ReleaseConnClosed)
+}
+
+func (m *Manager) closeSession(group, member string, only *Session, why Release) {
 	key := sessionKey{group, member}
 	m.mu.Lock()
 	s := m.sessions[key]
@@ -147,7 +162,7 @@ func (m *Manager) CloseSessionIf(group, member string, only *Session) {
 		parts = m.sessionParts(group, s)
 	}
 	m.mu.Unlock()
-	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits)
+	m.releaseMember(parts, member, m.cfg.GroupConfig(group).Limits, why)
 	if s != nil {
 		m.evictIdle(group, s.parts)
 	}
