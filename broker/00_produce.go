@@ -16,6 +16,15 @@ import (
 // flexible, v13 names topics by id.
 var produceVersions = versions{3, 13}
 
+// produceAPIVersionsMin is the Produce minimum ApiVersions advertises,
+// though v0-2 are refused (closed as any unsupported version) everywhere
+// else, as Kafka 4.0 does since KAFKA-18659: librdkafka (2.0.2 here, and
+// others) enables gzip, snappy and lz4 only if the broker lists Produce v0
+// (librdkafka issue #4956) and otherwise sends those batches uncompressed.
+// Clients pick the highest version both sides know, so none picks v0-2
+// from it.
+const produceAPIVersionsMin = 0
+
 func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1

@@ -13,9 +13,14 @@ var apiVersionsVersions = versions{0, 4}
 func (b *Broker) apiKeys() []kmsg.ApiVersionsResponseApiKey {
 	var keys []kmsg.ApiVersionsResponseApiKey
 	for key, h := range b.handlers {
-		if h != nil {
-			keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: int16(key), MinVersion: h.min, MaxVersion: h.max})
+		if h == nil {
+			continue
 		}
+		k := kmsg.ApiVersionsResponseApiKey{ApiKey: int16(key), MinVersion: h.min, MaxVersion: h.max}
+		if k.ApiKey == int16(kmsg.Produce) {
+			k.MinVersion = produceAPIVersionsMin
+		}
+		keys = append(keys, k)
 	}
 	return keys
 }

@@ -8,7 +8,8 @@ import (
 
 // handler serves one API key over a version range. Each handler file
 // (00_produce.go, 01_fetch.go, ...) starts with the versions it supports and
-// why; ApiVersions advertises exactly these ranges.
+// why; ApiVersions advertises these ranges (Produce's from v0: see
+// produceAPIVersionsMin).
 type handler struct {
 	min, max int16
 	fn       func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error)

@@ -382,6 +382,47 @@ func TestUnsupportedAPI(t *testing.T) {
 	}
 }
 
+// A broker listing Produce only up to v2 (message sets v0/v1, Kafka 0.10)
+// from v0, as Kafka 4.0 lists it (KAFKA-18659): the client refuses rather
+// than send record batch v2 in a request that cannot carry it, as Kafka
+// 4.0's clients do.
+func TestProduceNeedsV3(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.MaxVersions(kversion.V0_10_0()), kfake.SeedTopics(1, "p"))
+	var sent []int16
+	var mu sync.Mutex
+	c.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		switch req.Key() {
+		case int16(kmsg.ApiVersions):
+			// kfake lists only the versions it serves (Produce v3+,
+			// none here); answer as Kafka 0.10.0 did.
+			resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+			kversion.V0_10_0().EachMaxKeyVersion(func(k, v int16) {
+				resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MaxVersion: v})
+			})
+			return resp, nil, true
+		case int16(kmsg.Produce):
+			mu.Lock()
+			sent = append(sent, req.GetVersion())
+			mu.Unlock()
+		}
+		return nil, nil, false
+	})
+	cl := newClient(t, c, nil)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = 1, 1000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "p", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0}}}}
+	_, err := cl.RequestBroker(testCtx(t), 0, req)
+	if !errors.Is(err, ErrUnsupportedAPI) || IsRetriable(err) {
+		t.Fatalf("Produce to a broker serving v0-2: %v, want ErrUnsupportedAPI", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != 0 {
+		t.Fatalf("Produce sent at versions %v", sent)
+	}
+}
+
 func TestSASL(t *testing.T) {
 	for _, mech := range []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512} {
 		t.Run(mech, func(t *testing.T) {

@@ -126,14 +126,22 @@ func (c *conn) retire(now time.Time, maxIdle time.Duration) error {
 	return nil
 }
 
+// oldestVersions are the versions below which this client sends nothing
+// although kmsg knows them: Produce v3 is the first carrying record batch
+// v2, the only format the producer writes (Kafka 4.0's clients start there
+// too, KIP-896). Kafka 4.0 brokers list Produce from v0 anyway
+// (KAFKA-18659), so the broker's minimum does not rule v0-2 out.
+var oldestVersions = map[int16]int16{int16(kmsg.Produce): 3}
+
 // setVersion picks min(req.MaxVersion(), the broker's max) for req.
 func (c *conn) setVersion(req kmsg.Request) error {
 	r, ok := c.versions[req.Key()]
-	if !ok || req.MaxVersion() < r.min {
+	v := min(req.MaxVersion(), r.max)
+	if !ok || v < r.min || v < oldestVersions[req.Key()] {
 		return fmt.Errorf("%w: broker %d (%s) does not serve API key %d at any version this client knows",
 			ErrUnsupportedAPI, c.brokerID, c.addr, req.Key())
 	}
-	req.SetVersion(min(req.MaxVersion(), r.max))
+	req.SetVersion(v)
 	return nil
 }
 

@@ -12,7 +12,8 @@
 // Requests are pipelined: the writer frames them with increasing correlation
 // ids and the reader matches responses in order. Every request is sent at
 // min(req.MaxVersion(), the broker's maximum for its key); callers never pick
-// versions.
+// versions. A Produce that would go below v3 (no record batch v2) is refused
+// with ErrUnsupportedAPI, whatever minimum the broker lists.
 //
 // Kafka error codes are returned as kerr errors (errors.Is(err,
 // kerr.NotLeaderForPartition) works); IsRetriable is the one place that
