@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
 )
@@ -120,5 +121,65 @@ func TestCaughtUpPartitionsDoNotHoldUpOthers(t *testing.T) {
 	}
 	if took := time.Since(start); took >= hold/2 {
 		t.Fatalf("reading %d records took %v: partitions behind waited for a held Fetch (fetch.max.wait.ms %v)", len(recs), took, hold)
+	}
+}
+
+// TestShareOutSpreadsPartitionsBehind: partitions behind are spread evenly
+// over the free fetch connections, staying with the connection whose
+// session holds them where the counts allow; caught-up partitions follow
+// their sessions and are never spread on their own; a single free
+// connection, or a single partition behind, gets one Fetch of all.
+func TestShareOutSpreadsPartitionsBehind(t *testing.T) {
+	tp := func(p int32) kafkit.TopicPartition { return kafkit.TopicPartition{Topic: "t", Partition: p} }
+	tps := func(ps ...int32) []kafkit.TopicPartition {
+		var out []kafkit.TopicPartition
+		for _, p := range ps {
+			out = append(out, tp(p))
+		}
+		return out
+	}
+	holding := func(conn int, ps ...int32) *brokerConns {
+		bc := new(brokerConns)
+		var want []wantPart
+		for _, p := range ps {
+			want = append(want, wantPart{tp: tp(p)})
+		}
+		bc[conn].session.fill(kmsg.NewPtrFetchRequest(), want)
+		return bc
+	}
+	idle := func(ps ...int32) map[kafkit.TopicPartition]bool {
+		m := make(map[kafkit.TopicPartition]bool)
+		for _, p := range ps {
+			m[tp(p)] = true
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		bc   *brokerConns
+		free []int
+		tps  []kafkit.TopicPartition
+		idle map[kafkit.TopicPartition]bool
+		want [2][]kafkit.TopicPartition
+	}{
+		{"fresh", new(brokerConns), []int{0, 1}, tps(0, 1, 2, 3), nil, [2][]kafkit.TopicPartition{tps(0, 2), tps(1, 3)}},
+		{"odd", new(brokerConns), []int{0, 1}, tps(0, 1, 2), nil, [2][]kafkit.TopicPartition{tps(0, 2), tps(1)}},
+		{"one free", new(brokerConns), []int{1}, tps(0, 1, 2, 3), nil, [2][]kafkit.TopicPartition{nil, tps(0, 1, 2, 3)}},
+		{"one free, its session", holding(1, 0, 1), []int{1}, tps(0, 1, 2), nil, [2][]kafkit.TopicPartition{nil, tps(0, 1, 2)}},
+		{"one behind", new(brokerConns), []int{0, 1}, tps(0, 1, 2), idle(1, 2), [2][]kafkit.TopicPartition{tps(0, 1, 2), nil}},
+		{"one behind, session of most", holding(1, 1, 2), []int{0, 1}, tps(0, 1, 2), idle(1, 2), [2][]kafkit.TopicPartition{nil, tps(0, 1, 2)}},
+		{"all caught up", new(brokerConns), []int{0, 1}, tps(0, 1), idle(0, 1), [2][]kafkit.TopicPartition{tps(0, 1), nil}},
+		{"sessions kept", holding(1, 0, 1), []int{0, 1}, tps(0, 1, 2, 3), nil, [2][]kafkit.TopicPartition{tps(2, 3), tps(0, 1)}},
+		// Conn 1's session held all four (one Fetch before): the shares
+		// even out, and it keeps the ones it comes to first.
+		{"evened out", holding(1, 0, 1, 2, 3), []int{0, 1}, tps(0, 1, 2, 3), nil, [2][]kafkit.TopicPartition{tps(3, 2), tps(0, 1)}},
+		{"caught up follow sessions", holding(1, 4), []int{0, 1}, tps(0, 1, 4, 5), idle(4, 5), [2][]kafkit.TopicPartition{tps(0, 5), tps(1, 4)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := shareOut(tc.bc, tc.free, tc.tps, tc.idle)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("shareOut = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

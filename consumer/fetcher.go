@@ -231,9 +231,9 @@ func keepConnFree(free int, behind bool, tps []kafkit.TopicPartition, idle map[k
 	return true
 }
 
-// sendFetches sends each leader a Fetch for its ready partitions on a fetch
-// connection without one in flight, the one whose session holds most of
-// them (so that sessions change little), unless keepConnFree says to wait.
+// sendFetches sends each leader its ready partitions on its fetch
+// connections without a Fetch in flight, spread over them (shareOut), unless
+// keepConnFree says to wait.
 func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*brokerConns, results chan<- fetchResult, idle map[kafkit.TopicPartition]bool, behind map[int32]bool) {
 	for leader, tps := range r.byLeader {
 		bc := conns[leader]
@@ -241,48 +241,152 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*broker
 			bc = new(brokerConns)
 			conns[leader] = bc
 		}
-		conn, best, free := -1, -1, 0
+		var free []int
 		for i := range bc {
-			if bc[i].busy {
+			if !bc[i].busy {
+				free = append(free, i)
+			}
+		}
+		if len(free) == 0 || keepConnFree(len(free), behind[leader], tps, idle) {
+			continue
+		}
+		for conn, part := range shareOut(bc, free, tps, idle) {
+			if len(part) == 0 {
 				continue
 			}
-			free++
+			req, asked := c.buildFetch(r, part, ids, &bc[conn].session)
+			if len(asked) == 0 {
+				continue
+			}
+			bc[conn].busy = true
+			c.sendFetch(leader, conn, req, asked, ids, results)
+		}
+	}
+}
+
+// shareOut divides a broker's ready partitions (tps) among its free fetch
+// connections (free), returning each connection's share. With two or more
+// of them behind (not caught up), those are spread evenly over as many free
+// connections as there are of them, each partition staying on the
+// connection whose session holds it where the counts allow (so that the
+// sessions change little), and each caught-up one goes with its session's
+// connection, or else the first. Otherwise all go in one Fetch, on the
+// connection whose session holds most of them.
+//
+// A single Fetch covering every partition made the read a chain of one
+// Fetch at a time: all partitions came back in one response, became
+// fetchable together and went out again in one Fetch, on the same
+// connection, while the other stayed unused; the network and the broker
+// were idle while the response was handed over and the next Fetch went out
+// (a consumer reading a backlog polled faster than that chain delivered).
+// Two Fetches each covering half of the partitions overlap those gaps, as
+// the broker answers each connection on its own. Caught-up partitions are
+// not spread: a Fetch of caught-up partitions only is held for
+// fetch.max.wait.ms, which would leave no connection free (keepConnFree).
+func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, idle map[kafkit.TopicPartition]bool) [client.FetchConns][]kafkit.TopicPartition {
+	var out [client.FetchConns][]kafkit.TopicPartition
+	behind := 0
+	for _, tp := range tps {
+		if !idle[tp] {
+			behind++
+		}
+	}
+	if len(free) < 2 || behind < 2 {
+		conn, best := -1, -1
+		for _, i := range free {
 			if n := bc[i].session.overlap(tps); n > best {
 				conn, best = i, n
 			}
 		}
-		if conn < 0 || keepConnFree(free, behind[leader], tps, idle) {
-			continue
-		}
-		req, asked := c.buildFetch(r, tps, ids, &bc[conn].session)
-		if len(asked) == 0 {
-			continue
-		}
-		bc[conn].busy = true
-		c.cl.RequestFetchAsync(c.ctx, leader, conn, req, func(resp kmsg.Response, err error) {
-			res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
-			if err == nil {
-				res.resp = resp.(*kmsg.FetchResponse)
-				// Here, on the connection's reader, rather than
-				// on the fetcher: the connections' responses are
-				// checked in parallel, and the fetcher sends the
-				// next Fetch meanwhile.
-				res.parts = c.scanResponse(res)
-			}
-			// Never block the connection's reader, nor the fetcher
-			// itself when the request fails before it is queued.
-			select {
-			case results <- res:
-			default: // short-lived: ends with the send or Close (not in c.wg, which Close may be waiting on)
-				go func() {
-					select {
-					case results <- res:
-					case <-c.ctx.Done():
-					}
-				}()
-			}
-		})
+		out[conn] = tps
+		return out
 	}
+	free = free[:min(len(free), behind)]
+	home := func(tp kafkit.TopicPartition) int {
+		for _, i := range free {
+			if bc[i].session.holds(tp) {
+				return i
+			}
+		}
+		return -1
+	}
+	// The partitions behind: their sessions' connections first, the rest
+	// to the shortest share, then the longest share gives up its last
+	// until the shares differ by one at most.
+	shortest := func() (short, long int) {
+		short, long = free[0], free[0]
+		for _, i := range free {
+			if len(out[i]) < len(out[short]) {
+				short = i
+			}
+			if len(out[i]) > len(out[long]) {
+				long = i
+			}
+		}
+		return short, long
+	}
+	var homeless []kafkit.TopicPartition
+	for _, tp := range tps {
+		if idle[tp] {
+			continue
+		}
+		if i := home(tp); i >= 0 {
+			out[i] = append(out[i], tp)
+		} else {
+			homeless = append(homeless, tp)
+		}
+	}
+	for _, tp := range homeless {
+		short, _ := shortest()
+		out[short] = append(out[short], tp)
+	}
+	for {
+		short, long := shortest()
+		if len(out[long])-len(out[short]) <= 1 {
+			break
+		}
+		last := len(out[long]) - 1
+		out[short] = append(out[short], out[long][last])
+		out[long] = out[long][:last]
+	}
+	for _, tp := range tps {
+		if idle[tp] {
+			i := home(tp)
+			if i < 0 {
+				i = free[0]
+			}
+			out[i] = append(out[i], tp)
+		}
+	}
+	return out
+}
+
+// sendFetch sends req, asking for asked, on the leader's fetch connection
+// conn; the result goes to results.
+func (c *Consumer) sendFetch(leader int32, conn int, req *kmsg.FetchRequest, asked map[kafkit.TopicPartition]fetchAsk, ids topicIDMap, results chan<- fetchResult) {
+	c.cl.RequestFetchAsync(c.ctx, leader, conn, req, func(resp kmsg.Response, err error) {
+		res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
+		if err == nil {
+			res.resp = resp.(*kmsg.FetchResponse)
+			// Here, on the connection's reader, rather than on the
+			// fetcher: the connections' responses are checked in
+			// parallel, and the fetcher sends the next Fetch
+			// meanwhile.
+			res.parts = c.scanResponse(res)
+		}
+		// Never block the connection's reader, nor the fetcher itself
+		// when the request fails before it is queued.
+		select {
+		case results <- res:
+		default: // short-lived: ends with the send or Close (not in c.wg, which Close may be waiting on)
+			go func() {
+				select {
+				case results <- res:
+				case <-c.ctx.Done():
+				}
+			}()
+		}
+	})
 }
 
 // buildFetch builds one broker's Fetch on session and marks its partitions
