@@ -46,7 +46,10 @@ type fetchAsk struct {
 // consumer holds fetch.max.bytes altogether, which bounds the buffer.
 // Every fetchable partition not in a fetch already goes into the next
 // Fetch to its leader, sent at once with fetch.min.bytes (default 1), so
-// the broker answers as soon as any of them has data. A broker gets up to
+// the broker answers as soon as any of them has data; partitions with
+// records waiting are spread over the leader's free fetch connections, so
+// that one Fetch's response is read while another's is on its way
+// (shareOut). A broker gets up to
 // client.FetchConns fetches, each on its own connection and for different
 // partitions: Kafka answers a connection's requests in order, so a Fetch
 // of idle partitions that the broker holds for fetch.max.wait.ms must not
