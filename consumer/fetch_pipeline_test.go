@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,5 +182,53 @@ func TestShareOutSpreadsPartitionsBehind(t *testing.T) {
 				t.Errorf("shareOut = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSpreadPartitionsThenLongPolls: once a backlog was read over both
+// fetch connections (each Fetch covering some of the partitions), the
+// caught-up partitions long-poll on both, and a record produced to any of
+// them afterwards comes back at once, not after a Fetch's fetch.max.wait.ms
+// (10 s here) as it would if a partition were left out of every held
+// Fetch.
+func TestSpreadPartitionsThenLongPolls(t *testing.T) {
+	const parts = 4
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(parts, "t"))
+	produce(t, c, spread("t", parts, 0, 4000)...)
+	var mu sync.Mutex
+	fetches := make(map[int]int) // Fetches by partitions named
+	c.ControlKey(kmsg.Fetch.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		n, _ := named(r.(*kmsg.FetchRequest))
+		mu.Lock()
+		fetches[n]++
+		mu.Unlock()
+		return nil, nil, false
+	})
+	const hold = 10 * time.Second
+	cons := newConsumer(t, c, func(cfg *Config) {
+		cfg.FetchMaxWait, cfg.MaxPartitionFetchBytes, cfg.AutoOffsetReset = hold, 4<<10, OffsetResetEarliest
+	})
+	var tps []kafkit.TopicPartition
+	for p := range int32(parts) {
+		tps = append(tps, kafkit.TopicPartition{Topic: "t", Partition: p})
+	}
+	if err := cons.Assign(tps...); err != nil {
+		t.Fatal(err)
+	}
+	pollN(t, testCtx(t, 30*time.Second), cons, 4000)
+	mu.Lock()
+	if fetches[parts/2] == 0 {
+		t.Errorf("no Fetch named half of the partitions behind (Fetches by partitions named: %v)", fetches)
+	}
+	mu.Unlock()
+	for i := range 2 * parts {
+		time.Sleep(50 * time.Millisecond) // for the Fetches to be held again
+		produce(t, c, spread("t", parts, 4000+i, 1)...)
+		start := time.Now()
+		recs := pollN(t, testCtx(t, hold/2), cons, 1)
+		if took := time.Since(start); len(recs) != 1 || recs[0].Partition != int32(i%parts) {
+			t.Fatalf("record %d: got %d records, partition %d, after %v", i, len(recs), recs[0].Partition, took)
+		}
 	}
 }
