@@ -56,9 +56,9 @@ type fetchAsk struct {
 // delay a partition that becomes fetchable meanwhile. (With a single Fetch
 // in flight per broker covering only drained partitions, a record landing
 // on a partition left out of it waited for that Fetch to expire: half of
-// fetch.max.wait.ms at the median.) For the same reason a Fetch of
-// caught-up partitions only never takes a broker's last free connection
-// while others have records waiting there (keepConnFree).
+// fetch.max.wait.ms at the median.) For the same reason a Fetch that the
+// broker may hold takes a broker's last free connection only when every
+// partition of that broker is in a Fetch (keepConnFree).
 // Each fetch connection carries its own fetch session (fetch_session.go).
 
 // fetchConn is one of a broker's fetch connections: whether a Fetch is in
@@ -76,8 +76,8 @@ type fetcher struct {
 	conns   map[int32]*brokerConns
 	results chan fetchResult
 	ready   []kafkit.TopicPartition        // a round's fetchable partitions
-	idle    map[kafkit.TopicPartition]bool // those of them caught up
-	behind  []kafkit.TopicPartition        // a round's partitions with records known to wait on the broker, not in flight
+	behind  map[kafkit.TopicPartition]bool // those of them with records known to wait on the broker
+	leftOut []kafkit.TopicPartition        // a round's partitions in no Fetch that are not ready but soon will be (keepConnFree)
 	md      *client.Metadata               // the metadata snapshot ids was made from
 	ids     topicIDMap
 }
@@ -86,7 +86,7 @@ type fetcher struct {
 // fetch pipeline full and turns responses into buffered records. It owns
 // its fetcher; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
-	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8), idle: make(map[kafkit.TopicPartition]bool)}
+	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8), behind: make(map[kafkit.TopicPartition]bool)}
 	// One timer for every round: a consumer reading as records arrive
 	// goes round once per Fetch.
 	timer := time.NewTimer(time.Hour)
@@ -113,8 +113,8 @@ func (c *Consumer) fetchLoop() {
 func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	ready, behind := f.ready[:0], f.behind[:0]
-	clear(f.idle)
+	ready, leftOut := f.ready[:0], f.leftOut[:0]
+	clear(f.behind)
 	var resolve, validate map[kafkit.TopicPartition]*partState
 	c.mu.Lock()
 	held := 0
@@ -126,29 +126,31 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		if c.cfg.IsolationLevel == ReadCommitted {
 			end = ps.lastStable
 		}
-		caughtUp := end >= 0 && ps.fetchOffset >= end
-		if end >= 0 && !caughtUp && ps.err == nil && !ps.paused && !ps.needPosition && !ps.inflight {
-			behind = append(behind, tp) // and no Fetch under way gets its records
-		}
 		switch {
-		case ps.err != nil, ps.paused, ps.inflight, ps.lookup, ps.needPosition && !ps.polled:
+		case ps.err != nil, ps.paused, ps.inflight, ps.needPosition && !ps.polled:
+		case ps.lookup:
+			leftOut = append(leftOut, tp)
 		case now.Before(ps.retryAt):
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
 			ps.lookup = true
 			resolve = addState(resolve, tp, ps)
+			leftOut = append(leftOut, tp)
 		case ps.validate:
 			ps.lookup = true
 			validate = addState(validate, tp, ps)
+			leftOut = append(leftOut, tp)
 		case c.fetchable(ps, held):
 			ready = append(ready, tp)
-			if caughtUp {
-				f.idle[tp] = true
+			if end >= 0 && ps.fetchOffset < end {
+				f.behind[tp] = true
 			}
+		default: // its buffer is full: fetchable once Poll drains it
+			leftOut = append(leftOut, tp)
 		}
 	}
 	c.mu.Unlock()
-	f.ready, f.behind = ready, behind
+	f.ready, f.leftOut = ready, leftOut
 	if len(resolve) > 0 {
 		c.wg.Go(func() { c.lookUp(resolve, c.resolvePositions) })
 	}
@@ -163,7 +165,7 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		if r.md != f.md { // the client hands out the same snapshot while nothing changed
 			f.md, f.ids = r.md, idsOf(r.md)
 		}
-		c.sendFetches(r, f.ids, f.conns, f.results, f.idle, leadersOf(r.md, behind))
+		c.sendFetches(f, r, leadersOf(r.md, leftOut))
 	} else {
 		if c.ctx.Err() == nil {
 			c.log.Debug("fetch round", "err", err)
@@ -214,20 +216,23 @@ func leadersOf(md *client.Metadata, tps []kafkit.TopicPartition) map[int32]bool 
 }
 
 // keepConnFree reports whether a Fetch of tps must wait rather than take a
-// broker's last free fetch connection (free of them are): when tps are all
-// caught up (idle) and other partitions of that broker, not in a Fetch
-// already, have records waiting on it (behind). The broker holds a Fetch of caught-up partitions
-// for fetch.max.wait.ms unless records arrive; with every connection so
-// held (partitions reaching the end of their logs one by one do that), a
-// partition still behind would wait out the hold, where kgo's single
-// Fetch covering every partition is answered at once. The caught-up
-// partitions go in the next Fetch of one that is behind instead.
-func keepConnFree(free int, behind bool, tps []kafkit.TopicPartition, idle map[kafkit.TopicPartition]bool) bool {
-	if free > 1 || !behind {
+// broker's last free fetch connection (free of them are): when none of tps
+// has records known to wait on the broker (behind), so that the broker may
+// hold the Fetch for fetch.max.wait.ms, and other partitions of that broker
+// are in no Fetch but soon fetchable (leftOut: a full buffer that Poll is
+// to drain, a position being looked up). With every connection held, such
+// a partition would wait out a hold once fetchable, its records with it,
+// where kgo's single Fetch covering every partition is answered at once
+// (partitions reaching the end of their logs one by one, each in a Fetch
+// of its own, hold both connections that way). The waiting partitions go
+// in the next Fetch instead: with the left-out ones once they are
+// fetchable, or with one that is behind.
+func keepConnFree(free int, leftOut bool, tps []kafkit.TopicPartition, behind map[kafkit.TopicPartition]bool) bool {
+	if free > 1 || !leftOut {
 		return false
 	}
 	for _, tp := range tps {
-		if !idle[tp] {
+		if behind[tp] {
 			return false
 		}
 	}
@@ -236,13 +241,14 @@ func keepConnFree(free int, behind bool, tps []kafkit.TopicPartition, idle map[k
 
 // sendFetches sends each leader its ready partitions on its fetch
 // connections without a Fetch in flight, spread over them (shareOut), unless
-// keepConnFree says to wait.
-func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*brokerConns, results chan<- fetchResult, idle map[kafkit.TopicPartition]bool, behind map[int32]bool) {
+// keepConnFree says to wait; leftOut are the leaders with partitions in no
+// Fetch that will soon be fetchable.
+func (c *Consumer) sendFetches(f *fetcher, r routes, leftOut map[int32]bool) {
 	for leader, tps := range r.byLeader {
-		bc := conns[leader]
+		bc := f.conns[leader]
 		if bc == nil {
 			bc = new(brokerConns)
-			conns[leader] = bc
+			f.conns[leader] = bc
 		}
 		var free []int
 		for i := range bc {
@@ -250,29 +256,30 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*broker
 				free = append(free, i)
 			}
 		}
-		if len(free) == 0 || keepConnFree(len(free), behind[leader], tps, idle) {
+		if len(free) == 0 || keepConnFree(len(free), leftOut[leader], tps, f.behind) {
 			continue
 		}
-		for conn, part := range shareOut(bc, free, tps, idle) {
+		for conn, part := range shareOut(bc, free, tps, f.behind) {
 			if len(part) == 0 {
 				continue
 			}
-			req, asked := c.buildFetch(r, part, ids, &bc[conn].session)
+			req, asked := c.buildFetch(r, part, f.ids, &bc[conn].session)
 			if len(asked) == 0 {
 				continue
 			}
 			bc[conn].busy = true
-			c.sendFetch(leader, conn, req, asked, ids, results)
+			c.sendFetch(leader, conn, req, asked, f.ids, f.results)
 		}
 	}
 }
 
 // shareOut divides a broker's ready partitions (tps) among its free fetch
 // connections (free), returning each connection's share. With two or more
-// of them behind (not caught up), those are spread evenly over as many free
-// connections as there are of them, each partition staying on the
-// connection whose session holds it where the counts allow (so that the
-// sessions change little), and each caught-up one goes with its session's
+// of them behind (records known to wait on the broker), those are spread
+// evenly over as many free connections as there are of them, each
+// partition staying on the connection whose session holds it where the
+// counts allow (so that the sessions change little), and each of the
+// others (caught up, or not fetched yet) goes with its session's
 // connection, or else the first. Otherwise all go in one Fetch, on the
 // connection whose session holds most of them.
 //
@@ -283,18 +290,20 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*broker
 // were idle while the response was handed over and the next Fetch went out
 // (a consumer reading a backlog polled faster than that chain delivered).
 // Two Fetches each covering half of the partitions overlap those gaps, as
-// the broker answers each connection on its own. Caught-up partitions are
-// not spread: a Fetch of caught-up partitions only is held for
-// fetch.max.wait.ms, which would leave no connection free (keepConnFree).
-func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, idle map[kafkit.TopicPartition]bool) [client.FetchConns][]kafkit.TopicPartition {
+// the broker answers each connection on its own. Only partitions known to
+// be behind are spread, so that each Fetch has records to answer with at
+// once: a Fetch without any may be held for fetch.max.wait.ms, and two such
+// would leave no connection free (keepConnFree); a backlog not fetched yet
+// goes in one Fetch, and is spread once its log end is known.
+func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, behind map[kafkit.TopicPartition]bool) [client.FetchConns][]kafkit.TopicPartition {
 	var out [client.FetchConns][]kafkit.TopicPartition
-	behind := 0
+	nbehind := 0
 	for _, tp := range tps {
-		if !idle[tp] {
-			behind++
+		if behind[tp] {
+			nbehind++
 		}
 	}
-	if len(free) < 2 || behind < 2 {
+	if len(free) < 2 || nbehind < 2 {
 		conn, best := -1, -1
 		for _, i := range free {
 			if n := bc[i].session.overlap(tps); n > best {
@@ -304,7 +313,7 @@ func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, idle map
 		out[conn] = tps
 		return out
 	}
-	free = free[:min(len(free), behind)]
+	free = free[:min(len(free), nbehind)]
 	home := func(tp kafkit.TopicPartition) int {
 		for _, i := range free {
 			if bc[i].session.holds(tp) {
@@ -330,7 +339,7 @@ func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, idle map
 	}
 	var homeless []kafkit.TopicPartition
 	for _, tp := range tps {
-		if idle[tp] {
+		if !behind[tp] {
 			continue
 		}
 		if i := home(tp); i >= 0 {
@@ -353,7 +362,7 @@ func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, idle map
 		out[long] = out[long][:last]
 	}
 	for _, tp := range tps {
-		if idle[tp] {
+		if !behind[tp] {
 			i := home(tp)
 			if i < 0 {
 				i = free[0]
