@@ -129,13 +129,11 @@ func TestCaughtUpPartitionsDoNotHoldUpOthers(t *testing.T) {
 	}
 }
 
-// TestShareOutSpreadsPartitionsBehind: partitions behind (records known to
-// wait on the broker) are spread evenly over the free fetch connections,
-// staying with the connection whose session holds them where the counts
-// allow; the others (caught up, or not fetched yet) follow their sessions
-// and are never spread on their own, so that no connection gets a Fetch
-// the broker may hold while another gets one too; a single free
-// connection, or a single partition behind, gets one Fetch of all.
+// TestShareOutSpreadsPartitionsBehind: partitions behind are spread evenly
+// over the free fetch connections, staying with the connection whose
+// session holds them where the counts allow; the others follow their
+// sessions and are never spread on their own; a single free connection,
+// or a single partition behind, gets one Fetch of all.
 func TestShareOutSpreadsPartitionsBehind(t *testing.T) {
 	tp := func(p int32) kafkit.TopicPartition { return kafkit.TopicPartition{Topic: "t", Partition: p} }
 	tps := func(ps ...int32) []kafkit.TopicPartition {
@@ -183,7 +181,7 @@ func TestShareOutSpreadsPartitionsBehind(t *testing.T) {
 		{"others follow sessions", holding(1, 4), []int{0, 1}, tps(0, 1, 4, 5), behind(0, 1), [2][]kafkit.TopicPartition{tps(0, 5), tps(1, 4)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := shareOut(tc.bc, tc.free, tc.tps, tc.behind)
+			got := shareOut(tc.bc, tc.free, tc.tps, func(tp kafkit.TopicPartition) bool { return tc.behind[tp] })
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("shareOut = %v, want %v", got, tc.want)
 			}

@@ -77,6 +77,7 @@ type fetcher struct {
 	results chan fetchResult
 	ready   []kafkit.TopicPartition        // a round's fetchable partitions
 	behind  map[kafkit.TopicPartition]bool // those of them with records known to wait on the broker
+	caught  map[kafkit.TopicPartition]bool // those of them known to be caught up
 	leftOut []kafkit.TopicPartition        // a round's partitions in no Fetch that are not ready but soon will be (keepConnFree)
 	md      *client.Metadata               // the metadata snapshot ids was made from
 	ids     topicIDMap
@@ -86,7 +87,8 @@ type fetcher struct {
 // fetch pipeline full and turns responses into buffered records. It owns
 // its fetcher; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
-	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8), behind: make(map[kafkit.TopicPartition]bool)}
+	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8),
+		behind: make(map[kafkit.TopicPartition]bool), caught: make(map[kafkit.TopicPartition]bool)}
 	// One timer for every round: a consumer reading as records arrive
 	// goes round once per Fetch.
 	timer := time.NewTimer(time.Hour)
@@ -115,6 +117,7 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	wait := time.Hour
 	ready, leftOut := f.ready[:0], f.leftOut[:0]
 	clear(f.behind)
+	clear(f.caught)
 	var resolve, validate map[kafkit.TopicPartition]*partState
 	c.mu.Lock()
 	held := 0
@@ -142,8 +145,12 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 			leftOut = append(leftOut, tp)
 		case c.fetchable(ps, held):
 			ready = append(ready, tp)
-			if end >= 0 && ps.fetchOffset < end {
+			switch {
+			case end < 0: // not fetched yet
+			case ps.fetchOffset < end:
 				f.behind[tp] = true
+			default:
+				f.caught[tp] = true
 			}
 		default: // its buffer is full: fetchable once Poll drains it
 			leftOut = append(leftOut, tp)
@@ -259,7 +266,15 @@ func (c *Consumer) sendFetches(f *fetcher, r routes, leftOut map[int32]bool) {
 		if len(free) == 0 || keepConnFree(len(free), leftOut[leader], tps, f.behind) {
 			continue
 		}
-		for conn, part := range shareOut(bc, free, tps, f.behind) {
+		// Without partitions left out, the ones not known to be caught
+		// up are spread too (a backlog's first Fetches, before its log
+		// ends are known); with some, only the ones behind, so that no
+		// second Fetch the broker may hold takes the last connection.
+		spread := func(tp kafkit.TopicPartition) bool { return !f.caught[tp] }
+		if leftOut[leader] {
+			spread = func(tp kafkit.TopicPartition) bool { return f.behind[tp] }
+		}
+		for conn, part := range shareOut(bc, free, tps, spread) {
 			if len(part) == 0 {
 				continue
 			}
@@ -275,13 +290,12 @@ func (c *Consumer) sendFetches(f *fetcher, r routes, leftOut map[int32]bool) {
 
 // shareOut divides a broker's ready partitions (tps) among its free fetch
 // connections (free), returning each connection's share. With two or more
-// of them behind (records known to wait on the broker), those are spread
+// of them to spread (behind, as sendFetches decides), those are spread
 // evenly over as many free connections as there are of them, each
 // partition staying on the connection whose session holds it where the
 // counts allow (so that the sessions change little), and each of the
-// others (caught up, or not fetched yet) goes with its session's
-// connection, or else the first. Otherwise all go in one Fetch, on the
-// connection whose session holds most of them.
+// others goes with its session's connection, or else the first. Otherwise
+// all go in one Fetch, on the connection whose session holds most of them.
 //
 // A single Fetch covering every partition made the read a chain of one
 // Fetch at a time: all partitions came back in one response, became
@@ -290,16 +304,14 @@ func (c *Consumer) sendFetches(f *fetcher, r routes, leftOut map[int32]bool) {
 // were idle while the response was handed over and the next Fetch went out
 // (a consumer reading a backlog polled faster than that chain delivered).
 // Two Fetches each covering half of the partitions overlap those gaps, as
-// the broker answers each connection on its own. Only partitions known to
-// be behind are spread, so that each Fetch has records to answer with at
-// once: a Fetch without any may be held for fetch.max.wait.ms, and two such
-// would leave no connection free (keepConnFree); a backlog not fetched yet
-// goes in one Fetch, and is spread once its log end is known.
-func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, behind map[kafkit.TopicPartition]bool) [client.FetchConns][]kafkit.TopicPartition {
+// the broker answers each connection on its own. Caught-up partitions are
+// not spread: a Fetch of them only may be held for fetch.max.wait.ms, and
+// two such would leave no connection free (keepConnFree).
+func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, behind func(kafkit.TopicPartition) bool) [client.FetchConns][]kafkit.TopicPartition {
 	var out [client.FetchConns][]kafkit.TopicPartition
 	nbehind := 0
 	for _, tp := range tps {
-		if behind[tp] {
+		if behind(tp) {
 			nbehind++
 		}
 	}
@@ -339,7 +351,7 @@ func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, behind m
 	}
 	var homeless []kafkit.TopicPartition
 	for _, tp := range tps {
-		if !behind[tp] {
+		if !behind(tp) {
 			continue
 		}
 		if i := home(tp); i >= 0 {
@@ -362,7 +374,7 @@ func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, behind m
 		out[long] = out[long][:last]
 	}
 	for _, tp := range tps {
-		if !behind[tp] {
+		if !behind(tp) {
 			i := home(tp)
 			if i < 0 {
 				i = free[0]
