@@ -81,6 +81,27 @@ type fetcher struct {
 	leftOut []kafkit.TopicPartition        // a round's partitions in no Fetch that are not ready but soon will be (keepConnFree)
 	md      *client.Metadata               // the metadata snapshot ids was made from
 	ids     topicIDMap
+	spare   []map[kafkit.TopicPartition]fetchAsk // asked maps of handled Fetches, for the next ones
+	want    []wantPart                           // buildFetch's scratch
+}
+
+// askedMap returns an empty asked map for a Fetch, a handled Fetch's if
+// there is one: the fetcher sends a Fetch per response.
+func (f *fetcher) askedMap(n int) map[kafkit.TopicPartition]fetchAsk {
+	if k := len(f.spare); k > 0 {
+		m := f.spare[k-1]
+		f.spare = f.spare[:k-1]
+		return m
+	}
+	return make(map[kafkit.TopicPartition]fetchAsk, n)
+}
+
+// recycle takes back an asked map nothing refers to any more.
+func (f *fetcher) recycle(m map[kafkit.TopicPartition]fetchAsk) {
+	if len(f.spare) < client.FetchConns {
+		clear(m)
+		f.spare = append(f.spare, m)
+	}
 }
 
 // fetchLoop is the fetcher goroutine. It starts position lookups, keeps the
@@ -104,6 +125,7 @@ func (c *Consumer) fetchLoop() {
 			fc.busy = false
 			fc.session.handle(r.resp, r.err)
 			c.handleFetch(r)
+			f.recycle(r.asked) // the response, scanned and handled, is done with it
 		case <-c.fetchWake:
 		case <-timer.C:
 		}
@@ -278,8 +300,9 @@ func (c *Consumer) sendFetches(f *fetcher, r routes, leftOut map[int32]bool) {
 			if len(part) == 0 {
 				continue
 			}
-			req, asked := c.buildFetch(r, part, f.ids, &bc[conn].session)
+			req, asked := c.buildFetch(f, r, part, &bc[conn].session)
 			if len(asked) == 0 {
+				f.recycle(asked)
 				continue
 			}
 			bc[conn].busy = true
@@ -419,21 +442,22 @@ func (c *Consumer) sendFetch(leader int32, conn int, req *kmsg.FetchRequest, ask
 // refuses it and a diverged log answers with where it diverges. A partition
 // whose leader epoch moved on since its last fetch is validated first, as
 // Java's consumer does after a leader change.
-func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicIDMap, session *fetchSession) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
+func (c *Consumer) buildFetch(f *fetcher, r routes, tps []kafkit.TopicPartition, session *fetchSession) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = int32(c.cfg.FetchMaxWait.Milliseconds())
 	req.MinBytes = c.cfg.FetchMinBytes
 	req.MaxBytes = c.cfg.FetchMaxBytes
 	req.IsolationLevel = c.isolationLevel()
-	asked := make(map[kafkit.TopicPartition]fetchAsk, len(tps))
-	want := make([]wantPart, 0, len(tps))
+	asked := f.askedMap(len(tps))
+	want := f.want[:0] // fill keeps none of it
 	c.mu.Lock()
 	defer func() {
 		c.mu.Unlock()
 		if len(asked) > 0 {
 			session.fill(req, want)
 		}
+		f.want = want[:0]
 	}()
 	revalidate := false
 	for _, tp := range tps {
@@ -451,7 +475,7 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		ps.leaderEpoch = epoch
 		ps.inflight = true
 		asked[tp] = fetchAsk{ps, ps.fetchOffset}
-		want = append(want, wantPart{tp, sessionPart{topicID: ids.byName[tp.Topic], fetchOffset: ps.fetchOffset,
+		want = append(want, wantPart{tp, sessionPart{topicID: f.ids.byName[tp.Topic], fetchOffset: ps.fetchOffset,
 			leaderEpoch: epoch, lastFetchedEpoch: ps.fetchEpoch, maxBytes: c.cfg.MaxPartitionFetchBytes}})
 	}
 	if revalidate {
