@@ -45,6 +45,7 @@ type Consumer struct {
 	fatal           error                                 // the consumer can no longer work (fenced)
 	groupErr        error                                 // a membership failure for the next Poll, once
 	rrNext          int                                   // round-robin start among partitions in Poll
+	pollOrder       []kafkit.TopicPartition               // Poll's sorted partitions, rebuilt each Poll in the same array
 	commitTail      chan struct{}                         // closed once the last commit asked for is done
 
 	wake      chan struct{} // capacity 1: wakes Poll (records, events, errors)
@@ -226,7 +227,11 @@ func (c *Consumer) Assignment() []kafkit.TopicPartition {
 }
 
 func (c *Consumer) assignedLocked() []kafkit.TopicPartition {
-	tps := make([]kafkit.TopicPartition, 0, len(c.parts))
+	return c.appendAssignedLocked(make([]kafkit.TopicPartition, 0, len(c.parts)))
+}
+
+// appendAssignedLocked appends the assigned partitions, sorted, to tps.
+func (c *Consumer) appendAssignedLocked(tps []kafkit.TopicPartition) []kafkit.TopicPartition {
 	for tp := range c.parts {
 		tps = append(tps, tp)
 	}
@@ -400,7 +405,8 @@ func (c *Consumer) abandonEvents(ctx context.Context) error {
 // the first such chunk's done, for Poll to wait on without c.mu (which the
 // fetcher needs meanwhile). Called with c.mu held.
 func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _ error) {
-	tps := c.assignedLocked()
+	c.pollOrder = c.appendAssignedLocked(c.pollOrder[:0]) // not handed out: no copy per Poll
+	tps := c.pollOrder
 	// Sized up front: appending tens of thousands of pointers would regrow
 	// it over and over.
 	out := make([]*kafkit.Record, 0, c.bufferedLocked(c.cfg.MaxPollRecords))

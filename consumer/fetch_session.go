@@ -127,11 +127,17 @@ func (s *fetchSession) handle(resp *kmsg.FetchResponse, err error) {
 func (s *fetchSession) overlap(tps []kafkit.TopicPartition) int {
 	n := 0
 	for _, tp := range tps {
-		if _, ok := s.parts[tp]; ok {
+		if s.holds(tp) {
 			n++
 		}
 	}
 	return n
+}
+
+// holds reports whether the session holds tp.
+func (s *fetchSession) holds(tp kafkit.TopicPartition) bool {
+	_, ok := s.parts[tp]
+	return ok
 }
 
 // isSessionError reports a Fetch error about the session itself: the next

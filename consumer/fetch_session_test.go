@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
+	"github.com/kafkit/kafkit/internal/client"
 )
 
 func named(req *kmsg.FetchRequest) (parts, forgotten int) {
@@ -76,14 +77,16 @@ func (testError) Error() string { return "test" }
 var errTest = testError{}
 
 // Against kfake: the consumer opens a session, then idle fetches name no
-// partition; a session error makes the next Fetch full, and records keep
-// coming without a back-off.
+// partition; after a session error the session's connection sends a full
+// Fetch, and records keep coming without a back-off.
 func TestFetchSessionIncremental(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(8, "t"))
 	produce(t, c, spread("t", 8, 0, 80)...)
 	var mu sync.Mutex
 	var fetches []*kmsg.FetchRequest
 	failNext := false
+	var failed int32 // the session whose Fetch failed
+	var failedAt int // that Fetch, in fetches
 	c.ControlKey(kmsg.Fetch.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		req := r.(*kmsg.FetchRequest)
@@ -91,7 +94,7 @@ func TestFetchSessionIncremental(t *testing.T) {
 		defer mu.Unlock()
 		fetches = append(fetches, req)
 		if failNext && req.SessionEpoch > 0 {
-			failNext = false
+			failNext, failed, failedAt = false, req.SessionID, len(fetches)-1
 			resp := req.ResponseKind().(*kmsg.FetchResponse)
 			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 			return resp, nil, true
@@ -110,26 +113,26 @@ func TestFetchSessionIncremental(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // fetch.max.wait.ms is 100: idle Fetches
 
 	mu.Lock()
-	var id int32
+	// A session per fetch connection: a backlog's partitions are spread
+	// over both.
+	sessions := make(map[int32]bool)
 	idle := 0
 	for i, req := range fetches {
 		parts, _ := named(req)
-		switch {
-		case i == 0 && req.SessionEpoch != 0:
+		if i == 0 && req.SessionEpoch != 0 {
 			t.Fatalf("first Fetch: epoch %d, want 0 (a full Fetch opening a session)", req.SessionEpoch)
-		case req.SessionEpoch > 0 && id == 0:
-			id = req.SessionID
-		case req.SessionEpoch > 0 && req.SessionID != id:
-			t.Fatalf("Fetch %d: session %d, want %d", i, req.SessionID, id)
 		}
-		if req.SessionEpoch > 0 && parts == 0 {
-			idle++
+		if req.SessionEpoch > 0 {
+			sessions[req.SessionID] = true
+			if parts == 0 {
+				idle++
+			}
 		}
 	}
-	if id == 0 || idle < 2 {
-		t.Fatalf("%d Fetches, session %d, %d naming no partition; want incremental idle Fetches", len(fetches), id, idle)
+	if len(sessions) == 0 || len(sessions) > client.FetchConns || idle < 2 {
+		t.Fatalf("%d Fetches, sessions %v, %d naming no partition; want incremental idle Fetches on at most %d sessions", len(fetches), sessions, idle, client.FetchConns)
 	}
-	failNext, fetches = true, nil
+	failNext, failed, fetches = true, 0, nil
 	mu.Unlock()
 
 	time.Sleep(300 * time.Millisecond)
@@ -137,13 +140,30 @@ func TestFetchSessionIncremental(t *testing.T) {
 	pollN(t, testCtx(t, 10*time.Second), cons, 8)
 	mu.Lock()
 	defer mu.Unlock()
-	for i, req := range fetches {
-		if req.SessionEpoch == 0 {
-			if parts, _ := named(req); req.SessionID != id || parts != 8 || i == 0 {
-				t.Fatalf("Fetch %d after the session error: session %d naming %d partitions; want a full Fetch closing %d", i, req.SessionID, parts, id)
-			}
-			return
+	if failed == 0 {
+		t.Fatal("no incremental Fetch failed")
+	}
+	for _, req := range fetches[failedAt+1:] {
+		if req.SessionID == failed && req.SessionEpoch > 0 {
+			t.Fatalf("incremental Fetch (epoch %d) on session %d after FETCH_SESSION_ID_NOT_FOUND", req.SessionEpoch, failed)
 		}
+	}
+	// The failed session's connection, once used again, sends a full
+	// Fetch closing it.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		for _, req := range fetches {
+			if req.SessionEpoch == 0 && req.SessionID == failed {
+				if parts, _ := named(req); parts == 0 {
+					t.Fatalf("full Fetch closing %d names no partition", failed)
+				}
+				return
+			}
+		}
+		mu.Unlock()
+		produce(t, c, spread("t", 8, 88, 8)...)
+		pollN(t, testCtx(t, 10*time.Second), cons, 8)
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
 	}
 	t.Fatal("no full Fetch after FETCH_SESSION_ID_NOT_FOUND")
 }
@@ -173,21 +193,25 @@ func TestFetchSessionClosedOnClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollN(t, testCtx(t, 10*time.Second), cons, 10)
-	// Wait for an incremental Fetch: the session is open, and the broker
+	// Wait for an incremental Fetch: a session is open, and the broker
 	// holds that Fetch (there is nothing more to read) for maxWait.
-	var id int32
-	for deadline := time.Now().Add(5 * time.Second); id == 0; time.Sleep(10 * time.Millisecond) {
+	open := func() map[int32]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		ids := make(map[int32]bool)
+		for _, req := range fetches {
+			if req.SessionEpoch > 0 {
+				ids[req.SessionID] = true
+			}
+		}
+		return ids
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(open()) == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no incremental Fetch in 5 s")
 		}
-		mu.Lock()
-		for _, req := range fetches {
-			if req.SessionEpoch > 0 {
-				id = req.SessionID
-			}
-		}
-		mu.Unlock()
 	}
+	ids := open()
 
 	start := time.Now()
 	if err := cons.Close(context.Background()); err != nil {
@@ -200,11 +224,13 @@ func TestFetchSessionClosedOnClose(t *testing.T) {
 	defer mu.Unlock()
 	for _, req := range fetches {
 		if req.SessionEpoch == -1 {
-			if parts, forgotten := named(req); req.SessionID != id || parts != 0 || forgotten != 0 {
-				t.Fatalf("final Fetch: session %d naming %d partitions, forgetting %d; want session %d, none", req.SessionID, parts, forgotten, id)
+			if parts, forgotten := named(req); parts != 0 || forgotten != 0 {
+				t.Fatalf("final Fetch: session %d naming %d partitions, forgetting %d; want none", req.SessionID, parts, forgotten)
 			}
-			return
+			delete(ids, req.SessionID)
 		}
 	}
-	t.Fatalf("no Fetch closed session %d (epoch -1) on Close", id)
+	if len(ids) > 0 {
+		t.Fatalf("no Fetch closed sessions %v (epoch -1) on Close", ids)
+	}
 }

@@ -46,16 +46,19 @@ type fetchAsk struct {
 // consumer holds fetch.max.bytes altogether, which bounds the buffer.
 // Every fetchable partition not in a fetch already goes into the next
 // Fetch to its leader, sent at once with fetch.min.bytes (default 1), so
-// the broker answers as soon as any of them has data. A broker gets up to
+// the broker answers as soon as any of them has data; partitions with
+// records waiting are spread over the leader's free fetch connections, so
+// that one Fetch's response is read while another's is on its way
+// (shareOut). A broker gets up to
 // client.FetchConns fetches, each on its own connection and for different
 // partitions: Kafka answers a connection's requests in order, so a Fetch
 // of idle partitions that the broker holds for fetch.max.wait.ms must not
 // delay a partition that becomes fetchable meanwhile. (With a single Fetch
 // in flight per broker covering only drained partitions, a record landing
 // on a partition left out of it waited for that Fetch to expire: half of
-// fetch.max.wait.ms at the median.) For the same reason a Fetch of
-// caught-up partitions only never takes a broker's last free connection
-// while others have records waiting there (keepConnFree).
+// fetch.max.wait.ms at the median.) For the same reason a Fetch that the
+// broker may hold takes a broker's last free connection only when every
+// partition of that broker is in a Fetch (keepConnFree).
 // Each fetch connection carries its own fetch session (fetch_session.go).
 
 // fetchConn is one of a broker's fetch connections: whether a Fetch is in
@@ -73,17 +76,40 @@ type fetcher struct {
 	conns   map[int32]*brokerConns
 	results chan fetchResult
 	ready   []kafkit.TopicPartition        // a round's fetchable partitions
-	idle    map[kafkit.TopicPartition]bool // those of them caught up
-	behind  []kafkit.TopicPartition        // a round's partitions with records known to wait on the broker, not in flight
+	behind  map[kafkit.TopicPartition]bool // those of them with records known to wait on the broker
+	caught  map[kafkit.TopicPartition]bool // those of them known to be caught up
+	leftOut []kafkit.TopicPartition        // a round's partitions in no Fetch that are not ready but soon will be (keepConnFree)
 	md      *client.Metadata               // the metadata snapshot ids was made from
 	ids     topicIDMap
+	spare   []map[kafkit.TopicPartition]fetchAsk // asked maps of handled Fetches, for the next ones
+	want    []wantPart                           // buildFetch's scratch
+}
+
+// askedMap returns an empty asked map for a Fetch, a handled Fetch's if
+// there is one: the fetcher sends a Fetch per response.
+func (f *fetcher) askedMap(n int) map[kafkit.TopicPartition]fetchAsk {
+	if k := len(f.spare); k > 0 {
+		m := f.spare[k-1]
+		f.spare = f.spare[:k-1]
+		return m
+	}
+	return make(map[kafkit.TopicPartition]fetchAsk, n)
+}
+
+// recycle takes back an asked map nothing refers to any more.
+func (f *fetcher) recycle(m map[kafkit.TopicPartition]fetchAsk) {
+	if len(f.spare) < client.FetchConns {
+		clear(m)
+		f.spare = append(f.spare, m)
+	}
 }
 
 // fetchLoop is the fetcher goroutine. It starts position lookups, keeps the
 // fetch pipeline full and turns responses into buffered records. It owns
 // its fetcher; partition states are shared with Poll under c.mu.
 func (c *Consumer) fetchLoop() {
-	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8), idle: make(map[kafkit.TopicPartition]bool)}
+	f := &fetcher{conns: make(map[int32]*brokerConns), results: make(chan fetchResult, 8),
+		behind: make(map[kafkit.TopicPartition]bool), caught: make(map[kafkit.TopicPartition]bool)}
 	// One timer for every round: a consumer reading as records arrive
 	// goes round once per Fetch.
 	timer := time.NewTimer(time.Hour)
@@ -99,6 +125,7 @@ func (c *Consumer) fetchLoop() {
 			fc.busy = false
 			fc.session.handle(r.resp, r.err)
 			c.handleFetch(r)
+			f.recycle(r.asked) // the response, scanned and handled, is done with it
 		case <-c.fetchWake:
 		case <-timer.C:
 		}
@@ -110,8 +137,9 @@ func (c *Consumer) fetchLoop() {
 func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 	now := time.Now()
 	wait := time.Hour
-	ready, behind := f.ready[:0], f.behind[:0]
-	clear(f.idle)
+	ready, leftOut := f.ready[:0], f.leftOut[:0]
+	clear(f.behind)
+	clear(f.caught)
 	var resolve, validate map[kafkit.TopicPartition]*partState
 	c.mu.Lock()
 	held := 0
@@ -123,29 +151,35 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		if c.cfg.IsolationLevel == ReadCommitted {
 			end = ps.lastStable
 		}
-		caughtUp := end >= 0 && ps.fetchOffset >= end
-		if end >= 0 && !caughtUp && ps.err == nil && !ps.paused && !ps.needPosition && !ps.inflight {
-			behind = append(behind, tp) // and no Fetch under way gets its records
-		}
 		switch {
-		case ps.err != nil, ps.paused, ps.inflight, ps.lookup, ps.needPosition && !ps.polled:
+		case ps.err != nil, ps.paused, ps.inflight, ps.needPosition && !ps.polled:
+		case ps.lookup:
+			leftOut = append(leftOut, tp)
 		case now.Before(ps.retryAt):
 			wait = min(wait, ps.retryAt.Sub(now))
 		case ps.needPosition:
 			ps.lookup = true
 			resolve = addState(resolve, tp, ps)
+			leftOut = append(leftOut, tp)
 		case ps.validate:
 			ps.lookup = true
 			validate = addState(validate, tp, ps)
+			leftOut = append(leftOut, tp)
 		case c.fetchable(ps, held):
 			ready = append(ready, tp)
-			if caughtUp {
-				f.idle[tp] = true
+			switch {
+			case end < 0: // not fetched yet
+			case ps.fetchOffset < end:
+				f.behind[tp] = true
+			default:
+				f.caught[tp] = true
 			}
+		default: // its buffer is full: fetchable once Poll drains it
+			leftOut = append(leftOut, tp)
 		}
 	}
 	c.mu.Unlock()
-	f.ready, f.behind = ready, behind
+	f.ready, f.leftOut = ready, leftOut
 	if len(resolve) > 0 {
 		c.wg.Go(func() { c.lookUp(resolve, c.resolvePositions) })
 	}
@@ -160,7 +194,7 @@ func (c *Consumer) fetchRound(f *fetcher) time.Duration {
 		if r.md != f.md { // the client hands out the same snapshot while nothing changed
 			f.md, f.ids = r.md, idsOf(r.md)
 		}
-		c.sendFetches(r, f.ids, f.conns, f.results, f.idle, leadersOf(r.md, behind))
+		c.sendFetches(f, r, leadersOf(r.md, leftOut))
 	} else {
 		if c.ctx.Err() == nil {
 			c.log.Debug("fetch round", "err", err)
@@ -211,78 +245,195 @@ func leadersOf(md *client.Metadata, tps []kafkit.TopicPartition) map[int32]bool 
 }
 
 // keepConnFree reports whether a Fetch of tps must wait rather than take a
-// broker's last free fetch connection (free of them are): when tps are all
-// caught up (idle) and other partitions of that broker, not in a Fetch
-// already, have records waiting on it (behind). The broker holds a Fetch of caught-up partitions
-// for fetch.max.wait.ms unless records arrive; with every connection so
-// held (partitions reaching the end of their logs one by one do that), a
-// partition still behind would wait out the hold, where kgo's single
-// Fetch covering every partition is answered at once. The caught-up
-// partitions go in the next Fetch of one that is behind instead.
-func keepConnFree(free int, behind bool, tps []kafkit.TopicPartition, idle map[kafkit.TopicPartition]bool) bool {
-	if free > 1 || !behind {
+// broker's last free fetch connection (free of them are): when none of tps
+// has records known to wait on the broker (behind), so that the broker may
+// hold the Fetch for fetch.max.wait.ms, and other partitions of that broker
+// are in no Fetch but soon fetchable (leftOut: a full buffer that Poll is
+// to drain, a position being looked up). With every connection held, such
+// a partition would wait out a hold once fetchable, its records with it,
+// where kgo's single Fetch covering every partition is answered at once
+// (partitions reaching the end of their logs one by one, each in a Fetch
+// of its own, hold both connections that way). The waiting partitions go
+// in the next Fetch instead: with the left-out ones once they are
+// fetchable, or with one that is behind.
+func keepConnFree(free int, leftOut bool, tps []kafkit.TopicPartition, behind map[kafkit.TopicPartition]bool) bool {
+	if free > 1 || !leftOut {
 		return false
 	}
 	for _, tp := range tps {
-		if !idle[tp] {
+		if behind[tp] {
 			return false
 		}
 	}
 	return true
 }
 
-// sendFetches sends each leader a Fetch for its ready partitions on a fetch
-// connection without one in flight, the one whose session holds most of
-// them (so that sessions change little), unless keepConnFree says to wait.
-func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*brokerConns, results chan<- fetchResult, idle map[kafkit.TopicPartition]bool, behind map[int32]bool) {
+// sendFetches sends each leader its ready partitions on its fetch
+// connections without a Fetch in flight, spread over them (shareOut), unless
+// keepConnFree says to wait; leftOut are the leaders with partitions in no
+// Fetch that will soon be fetchable.
+func (c *Consumer) sendFetches(f *fetcher, r routes, leftOut map[int32]bool) {
 	for leader, tps := range r.byLeader {
-		bc := conns[leader]
+		bc := f.conns[leader]
 		if bc == nil {
 			bc = new(brokerConns)
-			conns[leader] = bc
+			f.conns[leader] = bc
 		}
-		conn, best, free := -1, -1, 0
+		var free []int
 		for i := range bc {
-			if bc[i].busy {
+			if !bc[i].busy {
+				free = append(free, i)
+			}
+		}
+		if len(free) == 0 || keepConnFree(len(free), leftOut[leader], tps, f.behind) {
+			continue
+		}
+		// Without partitions left out, the ones not known to be caught
+		// up are spread too (a backlog's first Fetches, before its log
+		// ends are known); with some, only the ones behind, so that no
+		// second Fetch the broker may hold takes the last connection.
+		spread := func(tp kafkit.TopicPartition) bool { return !f.caught[tp] }
+		if leftOut[leader] {
+			spread = func(tp kafkit.TopicPartition) bool { return f.behind[tp] }
+		}
+		for conn, part := range shareOut(bc, free, tps, spread) {
+			if len(part) == 0 {
 				continue
 			}
-			free++
+			req, asked := c.buildFetch(f, r, part, &bc[conn].session)
+			if len(asked) == 0 {
+				f.recycle(asked)
+				continue
+			}
+			bc[conn].busy = true
+			c.sendFetch(leader, conn, req, asked, f.ids, f.results)
+		}
+	}
+}
+
+// shareOut divides a broker's ready partitions (tps) among its free fetch
+// connections (free), returning each connection's share. With two or more
+// of them to spread (behind, as sendFetches decides), those are spread
+// evenly over as many free connections as there are of them, each
+// partition staying on the connection whose session holds it where the
+// counts allow (so that the sessions change little), and each of the
+// others goes with its session's connection, or else the first. Otherwise
+// all go in one Fetch, on the connection whose session holds most of them.
+//
+// A single Fetch covering every partition made the read a chain of one
+// Fetch at a time: all partitions came back in one response, became
+// fetchable together and went out again in one Fetch, on the same
+// connection, while the other stayed unused; the network and the broker
+// were idle while the response was handed over and the next Fetch went out
+// (a consumer reading a backlog polled faster than that chain delivered).
+// Two Fetches each covering half of the partitions overlap those gaps, as
+// the broker answers each connection on its own. Caught-up partitions are
+// not spread: a Fetch of them only may be held for fetch.max.wait.ms, and
+// two such would leave no connection free (keepConnFree).
+func shareOut(bc *brokerConns, free []int, tps []kafkit.TopicPartition, behind func(kafkit.TopicPartition) bool) [client.FetchConns][]kafkit.TopicPartition {
+	var out [client.FetchConns][]kafkit.TopicPartition
+	nbehind := 0
+	for _, tp := range tps {
+		if behind(tp) {
+			nbehind++
+		}
+	}
+	if len(free) < 2 || nbehind < 2 {
+		conn, best := -1, -1
+		for _, i := range free {
 			if n := bc[i].session.overlap(tps); n > best {
 				conn, best = i, n
 			}
 		}
-		if conn < 0 || keepConnFree(free, behind[leader], tps, idle) {
-			continue
-		}
-		req, asked := c.buildFetch(r, tps, ids, &bc[conn].session)
-		if len(asked) == 0 {
-			continue
-		}
-		bc[conn].busy = true
-		c.cl.RequestFetchAsync(c.ctx, leader, conn, req, func(resp kmsg.Response, err error) {
-			res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
-			if err == nil {
-				res.resp = resp.(*kmsg.FetchResponse)
-				// Here, on the connection's reader, rather than
-				// on the fetcher: the connections' responses are
-				// checked in parallel, and the fetcher sends the
-				// next Fetch meanwhile.
-				res.parts = c.scanResponse(res)
-			}
-			// Never block the connection's reader, nor the fetcher
-			// itself when the request fails before it is queued.
-			select {
-			case results <- res:
-			default: // short-lived: ends with the send or Close (not in c.wg, which Close may be waiting on)
-				go func() {
-					select {
-					case results <- res:
-					case <-c.ctx.Done():
-					}
-				}()
-			}
-		})
+		out[conn] = tps
+		return out
 	}
+	free = free[:min(len(free), nbehind)]
+	home := func(tp kafkit.TopicPartition) int {
+		for _, i := range free {
+			if bc[i].session.holds(tp) {
+				return i
+			}
+		}
+		return -1
+	}
+	// The partitions behind: their sessions' connections first, the rest
+	// to the shortest share, then the longest share gives up its last
+	// until the shares differ by one at most.
+	shortest := func() (short, long int) {
+		short, long = free[0], free[0]
+		for _, i := range free {
+			if len(out[i]) < len(out[short]) {
+				short = i
+			}
+			if len(out[i]) > len(out[long]) {
+				long = i
+			}
+		}
+		return short, long
+	}
+	var homeless []kafkit.TopicPartition
+	for _, tp := range tps {
+		if !behind(tp) {
+			continue
+		}
+		if i := home(tp); i >= 0 {
+			out[i] = append(out[i], tp)
+		} else {
+			homeless = append(homeless, tp)
+		}
+	}
+	for _, tp := range homeless {
+		short, _ := shortest()
+		out[short] = append(out[short], tp)
+	}
+	for {
+		short, long := shortest()
+		if len(out[long])-len(out[short]) <= 1 {
+			break
+		}
+		last := len(out[long]) - 1
+		out[short] = append(out[short], out[long][last])
+		out[long] = out[long][:last]
+	}
+	for _, tp := range tps {
+		if !behind(tp) {
+			i := home(tp)
+			if i < 0 {
+				i = free[0]
+			}
+			out[i] = append(out[i], tp)
+		}
+	}
+	return out
+}
+
+// sendFetch sends req, asking for asked, on the leader's fetch connection
+// conn; the result goes to results.
+func (c *Consumer) sendFetch(leader int32, conn int, req *kmsg.FetchRequest, asked map[kafkit.TopicPartition]fetchAsk, ids topicIDMap, results chan<- fetchResult) {
+	c.cl.RequestFetchAsync(c.ctx, leader, conn, req, func(resp kmsg.Response, err error) {
+		res := fetchResult{broker: leader, conn: conn, asked: asked, ids: ids, err: err}
+		if err == nil {
+			res.resp = resp.(*kmsg.FetchResponse)
+			// Here, on the connection's reader, rather than on the
+			// fetcher: the connections' responses are checked in
+			// parallel, and the fetcher sends the next Fetch
+			// meanwhile.
+			res.parts = c.scanResponse(res)
+		}
+		// Never block the connection's reader, nor the fetcher itself
+		// when the request fails before it is queued.
+		select {
+		case results <- res:
+		default: // short-lived: ends with the send or Close (not in c.wg, which Close may be waiting on)
+			go func() {
+				select {
+				case results <- res:
+				case <-c.ctx.Done():
+				}
+			}()
+		}
+	})
 }
 
 // buildFetch builds one broker's Fetch on session and marks its partitions
@@ -291,21 +442,22 @@ func (c *Consumer) sendFetches(r routes, ids topicIDMap, conns map[int32]*broker
 // refuses it and a diverged log answers with where it diverges. A partition
 // whose leader epoch moved on since its last fetch is validated first, as
 // Java's consumer does after a leader change.
-func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicIDMap, session *fetchSession) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
+func (c *Consumer) buildFetch(f *fetcher, r routes, tps []kafkit.TopicPartition, session *fetchSession) (*kmsg.FetchRequest, map[kafkit.TopicPartition]fetchAsk) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = int32(c.cfg.FetchMaxWait.Milliseconds())
 	req.MinBytes = c.cfg.FetchMinBytes
 	req.MaxBytes = c.cfg.FetchMaxBytes
 	req.IsolationLevel = c.isolationLevel()
-	asked := make(map[kafkit.TopicPartition]fetchAsk, len(tps))
-	want := make([]wantPart, 0, len(tps))
+	asked := f.askedMap(len(tps))
+	want := f.want[:0] // fill keeps none of it
 	c.mu.Lock()
 	defer func() {
 		c.mu.Unlock()
 		if len(asked) > 0 {
 			session.fill(req, want)
 		}
+		f.want = want[:0]
 	}()
 	revalidate := false
 	for _, tp := range tps {
@@ -323,7 +475,7 @@ func (c *Consumer) buildFetch(r routes, tps []kafkit.TopicPartition, ids topicID
 		ps.leaderEpoch = epoch
 		ps.inflight = true
 		asked[tp] = fetchAsk{ps, ps.fetchOffset}
-		want = append(want, wantPart{tp, sessionPart{topicID: ids.byName[tp.Topic], fetchOffset: ps.fetchOffset,
+		want = append(want, wantPart{tp, sessionPart{topicID: f.ids.byName[tp.Topic], fetchOffset: ps.fetchOffset,
 			leaderEpoch: epoch, lastFetchedEpoch: ps.fetchEpoch, maxBytes: c.cfg.MaxPartitionFetchBytes}})
 	}
 	if revalidate {

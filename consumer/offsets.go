@@ -87,6 +87,9 @@ func (c *Consumer) listOffsetsOnce(ctx context.Context, specs map[kafkit.TopicPa
 		return nil, nil, err
 	}
 	failed := r.failed
+	if failed == nil {
+		failed = make(map[kafkit.TopicPartition]error)
+	}
 	c.askLeaders(ctx, r, "ListOffsets", failed, func(tps []kafkit.TopicPartition) kmsg.Request {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.ReplicaID = -1
@@ -181,7 +184,7 @@ func missing[V any](specs map[kafkit.TopicPartition]int64, have map[kafkit.Topic
 type routes struct {
 	md       *client.Metadata
 	byLeader map[int32][]kafkit.TopicPartition // sorted within each leader
-	failed   map[kafkit.TopicPartition]error   // no usable leader, and why
+	failed   map[kafkit.TopicPartition]error   // no usable leader, and why; nil if none
 }
 
 // epoch is tp's leader epoch in the metadata (-1 unknown), which requests
@@ -201,23 +204,32 @@ func (c *Consumer) leaders(ctx context.Context, tps []kafkit.TopicPartition) (ro
 	if err != nil {
 		return routes{}, err
 	}
-	r := routes{md: md, byLeader: make(map[int32][]kafkit.TopicPartition), failed: make(map[kafkit.TopicPartition]error)}
+	r := routes{md: md, byLeader: make(map[int32][]kafkit.TopicPartition)}
 	slices.SortFunc(tps, compareTP)
-	for _, tp := range tps {
+	for i, tp := range tps {
 		t := md.Topics[tp.Topic]
+		var err error
 		switch {
 		case t.Err != nil:
-			r.failed[tp] = fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
+			err = fmt.Errorf("topic %s: %w", tp.Topic, t.Err)
 		case int(tp.Partition) >= len(t.Partitions):
-			r.failed[tp] = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.UnknownTopicOrPartition)
+			err = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.UnknownTopicOrPartition)
 		case t.Partitions[tp.Partition].Leader < 0:
-			r.failed[tp] = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.LeaderNotAvailable)
+			err = fmt.Errorf("%s[%d]: %w", tp.Topic, tp.Partition, kerr.LeaderNotAvailable)
 		default:
 			leader := t.Partitions[tp.Partition].Leader
-			r.byLeader[leader] = append(r.byLeader[leader], tp)
+			to, ok := r.byLeader[leader]
+			if !ok { // room for the rest at once: often one leader has all (one allocation per Fetch, not one per doubling)
+				to = make([]kafkit.TopicPartition, 0, len(tps)-i)
+			}
+			r.byLeader[leader] = append(to, tp)
 			continue
 		}
-		if client.IsRetriable(r.failed[tp]) {
+		if r.failed == nil { // made only when needed: the fetcher asks once per Fetch
+			r.failed = make(map[kafkit.TopicPartition]error)
+		}
+		r.failed[tp] = err
+		if client.IsRetriable(err) {
 			c.cl.InvalidateMetadata(tp.Topic)
 		}
 	}

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -128,6 +129,24 @@ const produceRegion = "produce"
 // line, hence one ratio, per run).
 var benchRuns = map[string]*int{}
 
+// traceSeq numbers the execution traces KAFKIT_BENCH_TRACE asks for.
+var traceSeq int
+
+// startTrace writes an execution trace to path until stop is called.
+func startTrace(tb testing.TB, path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := trace.Start(f); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		trace.Stop()
+		f.Close()
+	}
+}
+
 // compareRates measures both clients, each running n records on a settled
 // heap, in the order of this run (see alternate), and reports both rates
 // and their ratio, and the CPU time this process spent per record during
@@ -141,7 +160,10 @@ var benchRuns = map[string]*int{}
 // 1.2-1.8× that of later runs), which the alternating order puts on ours
 // in a benchmark's first run. KAFKIT_BENCH_CLIENT=ours (or kgo) measures
 // that client alone, so that a -cpuprofile holds only its runs (kgo's
-// connection goroutines do not carry the pprof label set below).
+// connection goroutines do not carry the pprof label set below), and
+// KAFKIT_BENCH_TRACE=dir writes an execution trace of each client's run
+// to dir/<client>-<n>.trace, for `go tool trace`: where the run waited
+// (on the network, on the broker, on the garbage collector).
 func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 	type client struct {
 		name string
@@ -167,6 +189,11 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 	var measures []func()
 	for _, c := range clients {
 		measures = append(measures, func() {
+			if dir := os.Getenv("KAFKIT_BENCH_TRACE"); dir != "" {
+				stop := startTrace(b, fmt.Sprintf("%s/%s-%d.trace", dir, c.name, traceSeq))
+				traceSeq++
+				defer stop()
+			}
 			before := processCPU(b, os.Getpid())
 			// The label marks the client's goroutines (those it starts
 			// inherit it, the broker's do not) in a -cpuprofile, so that
