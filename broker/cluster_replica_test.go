@@ -46,17 +46,11 @@ func replicationCluster(t *testing.T, n int, keys map[string]string) (*TestClust
 // partitionState is a partition's state in the active controller's image.
 func partitionState(c *TestCluster, topic string, partition int32) metadata.PartitionState {
 	var st metadata.PartitionState
-	c.await("an active controller", func(b *Broker) bool {
-		if !b.cluster.q.IsController() {
-			return false
+	c.controllerView(func(img *metadata.Image) {
+		if t := img.Topics[topic]; t != nil && int(partition) < len(t.Partitions) {
+			st = t.Partitions[partition]
+			st.ISR = slices.Clone(st.ISR)
 		}
-		b.cluster.q.View(func(img *metadata.Image) {
-			if t := img.Topics[topic]; t != nil && int(partition) < len(t.Partitions) {
-				st = t.Partitions[partition]
-				st.ISR = slices.Clone(st.ISR)
-			}
-		})
-		return true
 	})
 	return st
 }

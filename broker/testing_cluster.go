@@ -331,19 +331,35 @@ func (c *TestCluster) Controller() int32 {
 // Leader is the leader of a partition in the active controller's image,
 // the first to have every change (-1 for none or an unknown partition).
 func (c *TestCluster) Leader(topic string, partition int32) int32 {
+	c.t.Helper()
 	leader := int32(-1)
+	c.controllerView(func(img *metadata.Image) {
+		if t := img.Topics[topic]; t != nil && int(partition) < len(t.Partitions) {
+			leader = t.Partitions[partition].Leader
+		}
+	})
+	return leader
+}
+
+// controllerView waits (up to 15 s) for an active controller and runs fn
+// with its image once that has applied every change committed so far: a
+// controller just elected may not have applied its predecessor's last
+// changes yet (a controlled shutdown's leadership moves, say), and its
+// image would show the state from before them.
+func (c *TestCluster) controllerView(fn func(*metadata.Image)) {
+	c.t.Helper()
 	c.await("an active controller", func(b *Broker) bool {
 		if !b.cluster.q.IsController() {
 			return false
 		}
-		b.cluster.q.View(func(img *metadata.Image) {
-			if t := img.Topics[topic]; t != nil && int(partition) < len(t.Partitions) {
-				leader = t.Partitions[partition].Leader
-			}
-		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if b.cluster.q.Barrier(ctx) != nil {
+			return false // no longer the controller, or not yet caught up
+		}
+		b.cluster.q.View(fn)
 		return true
 	})
-	return leader
 }
 
 // AwaitLive waits (up to 15 s) until every running node's image has n

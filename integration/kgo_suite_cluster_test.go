@@ -16,6 +16,18 @@ import (
 //
 //	KAFKIT_KGO_SUITE=1 go test -run TestFranzGoSuiteCluster -v ./integration/
 //	KAFKIT_KGO_SUITE=1 KAFKIT_KGO_RF=1 go test -run TestFranzGoSuiteCluster -v ./integration/
+//
+// Test848RegexBrokerResolves (franz-go v1.22.2) fails now and then here
+// ("did not consume from <pfx>-orders" or "-orders-v2") and not against
+// one node, and would against any multi-broker Kafka: the broker refuses
+// its kfake.is_internal topic config as Kafka does, so the test subscribes
+// to __consumer_offsets instead, and its poll loop stops once it has seen
+// as many topics as it wants, __consumer_offsets (which the other tests'
+// commits fill) counted. One node answers the two orders topics in one
+// Fetch; three nodes lead them separately, and __consumer_offsets records
+// may come first (2 failures in 30 runs of the test alone against a
+// cluster whose __consumer_offsets had records, none in 30 against one
+// node).
 func TestFranzGoSuiteCluster(t *testing.T) {
 	if os.Getenv("KAFKIT_KGO_SUITE") == "" {
 		t.Skip("set KAFKIT_KGO_SUITE=1 to run franz-go's kgo tests against a three-node cluster")
