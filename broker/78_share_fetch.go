@@ -42,9 +42,9 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 	}
 	if req.ShareSessionEpoch == 0 && len(acks) > 0 {
 		// Kafka's SharePartitionManager.newContext: a request opening a
-		// session carries no acknowledgements (here opening it releases
-		// the records of the old one), so the whole request fails and no
-		// acknowledgement of it takes effect.
+		// session carries no acknowledgements, so the whole request fails
+		// and no acknowledgement of it takes effect (the member
+		// acknowledges what it holds in the new session's next request).
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	}
@@ -100,7 +100,10 @@ func (b *Broker) handleShareFetch(rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg
 // consumer that went away without closing its session (or whose fetch was
 // answered after it gave up on it) does not keep records locked until the
 // locks expire. The connection's requests are all answered by then. A
-// broker shutting down leaves the sessions be (nothing of them is durable).
+// session the member replaced meanwhile (epoch 0, maybe on another
+// connection) is not this one and stays, as Kafka's ShareSessionCache marks
+// the old connection's entry stale. A broker shutting down leaves the
+// sessions be (nothing of them is durable).
 func (b *Broker) closeShareSessionWithConn(rc *reqCtx, group, member string, s *share.Session) {
 	context.AfterFunc(rc.ctx, func() {
 		if b.ctx.Err() != nil {

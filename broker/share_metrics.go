@@ -16,7 +16,7 @@ import (
 // sessions and connections ending, members leaving).
 var (
 	descShareReleased = prometheus.NewDesc("kafkit_share_records_released_total",
-		"Records acquired by a share group member that became available again, by reason: release_ack, lock_timeout, session_reset, session_closed, connection_closed, member_left, member_expired.", []string{"reason"}, nil)
+		"Records acquired by a share group member that became available again, by reason: release_ack, lock_timeout, session_closed, connection_closed, member_left, member_expired.", []string{"reason"}, nil)
 	descShareArchived = prometheus.NewDesc("kafkit_share_records_archived_total",
 		"Records archived at group.share.delivery.count.limit instead of being released, by the reason of that last release.", []string{"reason"}, nil)
 	descShareAccepted = prometheus.NewDesc("kafkit_share_records_accepted_total",

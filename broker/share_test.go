@@ -249,6 +249,38 @@ func TestShareFetchOfClosedConnectionAcquiresNothing(t *testing.T) {
 	}
 }
 
+// TestShareNewSessionKeepsRecordsOfOld: a member opening a new share
+// session (epoch 0, on another connection, as kgo does after a connection
+// reset) keeps the records its old session acquired, as Kafka's
+// SharePartitionManager.newContext only drops the old session: it
+// acknowledges them in the new session, and no other member gets them.
+// Released with the old session, they came back at once (to the member
+// itself here, or to another one), and the member's acknowledgements of
+// its own copies failed: duplicates Kafka does not cause.
+func TestShareNewSessionKeepsRecordsOfOld(t *testing.T) {
+	b := NewTest(t)
+	createTestTopic(t, b, "rs", 1)
+	id := b.topics.get("rs").id
+	a := newShareClient(t, b)
+	produceTo(t, a.cl, "rs", 0, 5)
+	a.setGroupConfig("rs-g", "share.auto.offset.reset", "earliest")
+	if got := acquired(a.fetch("rs-g", "m", 0, id)); !slices.Equal(got, [][3]int64{{0, 4, 1}}) {
+		t.Fatalf("session A acquired %v", got)
+	}
+	c := newShareClient(t, b)
+	if resp := c.fetch("rs-g", "m", 0, id); resp.ErrorCode != 0 || len(acquired(resp)) != 0 {
+		t.Fatalf("session B's opening fetch: error %v, acquired %v", kerr.ErrorForCode(resp.ErrorCode), acquired(resp))
+	}
+	accept := kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 4, AcknowledgeTypes: []int8{1}}
+	resp := c.ack("rs-g", "m", 1, id, accept)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("session B acknowledging session A's records: %+v", resp)
+	}
+	if got := acquired(c.fetch("rs-g", "other", 0, id)); len(got) != 0 {
+		t.Fatalf("another member acquired %v of the accepted records", got)
+	}
+}
+
 // TestShareFetchAcksOfForgottenPartition: a ShareFetch that acknowledges
 // records of a partition and forgets it in the same request (kgo's request
 // after the partition was revoked from the member) leaves the partition

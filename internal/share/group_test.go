@@ -131,9 +131,8 @@ func TestShareSessionEpochs(t *testing.T) {
 
 // TestEndedSessionAcquiresNothing: a fetch of a share session still
 // running when the session ends (its connection closed, the member opened
-// a new one or left) acquires nothing more. The session's records were
-// released as it ended; records acquired after that would stay locked,
-// with no one to deliver them to, until their locks expire.
+// a new one or left) acquires nothing more: its answer may reach no one,
+// and records acquired for it would stay locked until their locks expire.
 func TestEndedSessionAcquiresNothing(t *testing.T) {
 	m := newTestManager()
 	now := time.Unix(1000, 0)

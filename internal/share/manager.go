@@ -470,8 +470,9 @@ func (m *Manager) Acquire(k Key, f Fetch, now time.Time) ([]Range, <-chan struct
 		sp.p = next
 	}
 	from, ok := sp.p.NextAcquirable(f.HWM, lim)
-	// An ended session's records were released under sp.mu after ended
-	// was set, so none acquired here can outlive it.
+	// A closed session's records are released under sp.mu after ended
+	// was set, so none acquired here can outlive it (a replaced session's
+	// stay the member's, as Kafka keeps them).
 	if !ok || f.MaxRecords <= 0 || (f.Session != nil && f.Session.ended.Load()) {
 		return nil, sp.avail, nil
 	}

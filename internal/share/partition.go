@@ -67,7 +67,6 @@ type Release int
 const (
 	ReleaseAck           Release = iota // a RELEASE acknowledgement
 	ReleaseLockTimeout                  // its acquisition lock expired
-	ReleaseSessionReset                 // the member opened a new share session (epoch 0)
 	ReleaseSessionClosed                // the member closed its share session (epoch -1)
 	ReleaseConnClosed                   // the connection that opened the session closed
 	ReleaseMemberLeft                   // the member left the group
@@ -77,7 +76,7 @@ const (
 
 // String is the reason's name, as the metrics label it.
 func (r Release) String() string {
-	return [...]string{"release_ack", "lock_timeout", "session_reset", "session_closed", "connection_closed", "member_left", "member_expired"}[r]
+	return [...]string{"release_ack", "lock_timeout", "session_closed", "connection_closed", "member_left", "member_expired"}[r]
 }
 
 // maxCountedDelivery is the largest delivery count Stats.Accepted counts

@@ -24,10 +24,10 @@ type Session struct {
 	// fresh are partitions added since the last response: an incremental
 	// response names them even without records, as Kafka's does.
 	fresh map[TP]bool
-	// ended is set, under the Manager's mu, before the records of a
-	// session that ends (closed or replaced) are released: a fetch of it
-	// still running acquires nothing more (Fetch.Session), or its records
-	// would stay locked until their locks expire.
+	// ended is set, under the Manager's mu, when the session ends (closed,
+	// before its records are released, or replaced): a fetch of it still
+	// running acquires nothing more (Fetch.Session), or its records would
+	// stay locked until their locks expire.
 	ended atomic.Bool
 }
 
@@ -40,35 +40,33 @@ type SessionView struct {
 }
 
 // FetchSession opens or advances the share session of a ShareFetch with
-// epoch 0 (a new session, replacing the member's old one, whose records
-// are released; Kafka only drops the old session and leaves its records
-// locked to the member until their locks expire) or the session's current
-// epoch (INVALID_SHARE_SESSION_EPOCH otherwise; SHARE_SESSION_NOT_FOUND
-// when there is none). add and forget change its partitions. Epoch -1 is
-// CheckClose then CloseSession.
+// epoch 0 (a new session, replacing the member's old one) or the session's
+// current epoch (INVALID_SHARE_SESSION_EPOCH otherwise;
+// SHARE_SESSION_NOT_FOUND when there is none). add and forget change its
+// partitions. Epoch -1 is CheckClose then CloseSession.
+//
+// Replacing a session releases nothing, as Kafka's
+// SharePartitionManager.newContext only drops the old session from its
+// cache: acquisition locks belong to the member, not to a session, so the
+// records stay the member's until it acknowledges them (kgo opens a new
+// session after a connection reset and then acknowledges what it still
+// holds) or their locks expire.
 func (m *Manager) FetchSession(group, member string, epoch int32, add, forget []TP) (SessionView, *kerr.Error) {
 	key := sessionKey{group, member}
 	m.mu.Lock()
 	s := m.sessions[key]
 	switch {
 	case epoch == 0:
-		var old map[Key]*sharePart
 		if s != nil {
-			old = m.sessionParts(group, s)
+			// A fetch of the old session still running acquires nothing
+			// more: its answer may go to a client that has moved on.
+			s.ended.Store(true)
 		} else if m.cfg.MaxSessions > 0 && len(m.sessions) >= m.cfg.MaxSessions {
 			m.mu.Unlock()
 			return SessionView{}, kerr.ShareSessionLimitReached
 		}
-		if s != nil {
-			s.ended.Store(true)
-		}
 		s = &Session{fresh: map[TP]bool{}}
 		m.sessions[key] = s
-		if old != nil {
-			m.mu.Unlock()
-			m.releaseMember(old, member, m.cfg.GroupConfig(group).Limits, ReleaseSessionReset)
-			m.mu.Lock()
-		}
 	case s == nil:
 		m.mu.Unlock()
 		return SessionView{}, kerr.ShareSessionNotFound
