@@ -174,7 +174,9 @@ func TestPeerSecurityConfigErrors(t *testing.T) {
 // A controller listener with SCRAM: the nodes log in with the user the
 // cluster starts with (kafka-storage format --add-scram, here
 // WithSCRAMUser), which the first controller writes into the empty log
-// before any node can register.
+// before any node can register. Raft logs in with it too, before any
+// commit: the bootstrap credentials serve until the log has them, also
+// when the whole cluster restarts and no node has replayed its log yet.
 func TestClusterControllerListenerSCRAM(t *testing.T) {
 	ca := NewTestCA(t)
 	var seen principals
@@ -196,4 +198,9 @@ func TestClusterControllerListenerSCRAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.AwaitTopic("t", 3)
+	restartAll(t, c)
+	if err := createTopic(t, clusterClient(t, c), "after-restart", 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("after-restart", 3)
 }
