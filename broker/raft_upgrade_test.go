@@ -121,8 +121,8 @@ func TestClusterControllerListenerSASLPlaintext(t *testing.T) {
 		t.Fatalf("Raft as User:broker: term %d, %v; want an answer with term >= %d", got, err, term)
 	}
 	for name, dial := range map[string]func(string) (net.Conn, error){
-		"no login":             raftDialer("", "", metadata.RaftPreamble),
-		"User:alice":           raftDialer("alice", "alice-pw", metadata.RaftPreamble),
+		"no login":            raftDialer("", "", metadata.RaftPreamble),
+		"User:alice":          raftDialer("alice", "alice-pw", metadata.RaftPreamble),
 		"broker 4's listener": func(string) (net.Conn, error) { return raftDialer("", "", metadata.RaftPreamble)(c.Broker(4).Addr()) },
 	} {
 		if _, err := raftProbe(t, addr, dial); err == nil {
