@@ -18,7 +18,7 @@ import (
 // Config configures a Client. The zero value of every field except
 // BootstrapServers means Kafka's default.
 type Config struct {
-	BootstrapServers []string     // bootstrap.servers (this or BootstrapControllers is required)
+	BootstrapServers []string // bootstrap.servers (this or BootstrapControllers is required)
 	// BootstrapControllers, instead of BootstrapServers, makes the client
 	// talk to a KRaft cluster's controllers, on their CONTROLLER
 	// endpoints (bootstrap.controllers, KIP-919; the tools'
@@ -26,9 +26,9 @@ type Config struct {
 	// DescribeMetadataQuorum and UnregisterBroker go to the active one.
 	// Other calls need brokers.
 	BootstrapControllers []string
-	ClientID         string       // client.id; default "kafkit-admin"
-	TLS              *tls.Config  // non-nil: security.protocol SSL (or SASL_SSL with SASL)
-	SASL             *kafkit.SASL // non-nil: security.protocol SASL_PLAINTEXT (or SASL_SSL with TLS)
+	ClientID             string       // client.id; default "kafkit-admin"
+	TLS                  *tls.Config  // non-nil: security.protocol SSL (or SASL_SSL with SASL)
+	SASL                 *kafkit.SASL // non-nil: security.protocol SASL_PLAINTEXT (or SASL_SSL with TLS)
 
 	RequestTimeout  time.Duration // request.timeout.ms; default 30s
 	RetryBackoff    time.Duration // retry.backoff.ms; default 100ms
