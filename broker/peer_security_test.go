@@ -176,7 +176,8 @@ func TestPeerSecurityConfigErrors(t *testing.T) {
 // WithSCRAMUser), which the first controller writes into the empty log
 // before any node can register. Raft logs in with it too, before any
 // commit: the bootstrap credentials serve until the log has them, also
-// when the whole cluster restarts and no node has replayed its log yet.
+// when the whole cluster restarts and no node has replayed its log yet. A
+// broker-only node then follows the log (AwaitTopic includes it).
 func TestClusterControllerListenerSCRAM(t *testing.T) {
 	ca := NewTestCA(t)
 	var seen principals
@@ -199,6 +200,7 @@ func TestClusterControllerListenerSCRAM(t *testing.T) {
 	}
 	c.AwaitTopic("t", 3)
 	restartAll(t, c)
+	c.AddBroker(4) // an observer: its parked Raft connections log in with SCRAM over TLS
 	if err := createTopic(t, clusterClient(t, c), "after-restart", 3, 1); err != nil {
 		t.Fatal(err)
 	}

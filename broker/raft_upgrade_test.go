@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"net"
@@ -161,4 +163,42 @@ func TestClusterControllerListenerSASLPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.AwaitTopic("after", 1)
+}
+
+// An SSL controller listener: Raft is authenticated by mutual TLS, for the
+// voters and for a broker-only node's parked connections; a Raft
+// connection without a client certificate is refused.
+func TestClusterControllerListenerSSL(t *testing.T) {
+	ca := NewTestCA(t)
+	c := NewTestCluster(t, 3, WithTLS(ca, "none"), func(c *Config) {
+		if err := c.Set(map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL", "controller.listener.names": "CONTROLLER"}); err != nil {
+			panic(err)
+		}
+	})
+	c.AddBroker(4)
+	if err := createTopic(t, clusterClient(t, c), "t", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("t", 3) // broker 4's image included
+	ctl := c.Controller()
+	addr := c.ControllerAddrs()[ctl]
+	tlsDialer := func(cfg *tls.Config) func(string) (net.Conn, error) {
+		return func(addr string) (net.Conn, error) {
+			nc, err := tls.Dial("tcp", addr, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := io.WriteString(nc, metadata.RaftPreamble); err != nil {
+				nc.Close()
+				return nil, err
+			}
+			return nc, nil
+		}
+	}
+	if _, err := raftProbe(t, addr, tlsDialer(ca.ClientTLS(t, pkix.Name{CommonName: "node"}))); err != nil {
+		t.Fatalf("Raft with a client certificate: %v", err)
+	}
+	if _, err := raftProbe(t, addr, tlsDialer(ca.ClientTLS(t, pkix.Name{}))); err == nil {
+		t.Error("Raft without a client certificate was answered")
+	}
 }
