@@ -203,7 +203,7 @@ func (p *parkingLot) close() {
 func (q *Quorum) takeParked(ln net.Listener) {
 	defer q.wg.Done()
 	go func() {
-		<-q.stop
+		<-q.ctx.Done()
 		ln.Close() // the Mux's side: Raft's is closed with the transport too
 	}()
 	for {
@@ -237,7 +237,7 @@ func (q *Quorum) startParking(own *muxListener) {
 		go q.parkAt(own, id, addr, preamble)
 	}
 	go func() {
-		<-q.stop
+		<-q.ctx.Done()
 		own.Close()
 	}()
 }
@@ -249,10 +249,10 @@ func (q *Quorum) parkAt(own *muxListener, voter int32, addr string, preamble []b
 	for {
 		select {
 		case slots <- struct{}{}:
-		case <-q.stop:
+		case <-q.ctx.Done():
 			return
 		}
-		nc, err := q.stream.dial(addr, 10*time.Second, preamble)
+		nc, err := q.stream.dial(q.ctx, addr, 10*time.Second, preamble)
 		if err != nil {
 			<-slots
 			// Once per distinct failure: a voter that is down is retried
@@ -263,7 +263,7 @@ func (q *Quorum) parkAt(own *muxListener, voter int32, addr string, preamble []b
 			}
 			select {
 			case <-time.After(q.cfg.ElectionTimeout):
-			case <-q.stop:
+			case <-q.ctx.Done():
 				return
 			}
 			continue

@@ -81,7 +81,9 @@ type Quorum struct {
 	// stream dials and parks (observer.go).
 	lot    *parkingLot
 	stream streamLayer
-	stop   chan struct{}
+	// ctx ends when the quorum closes: the goroutines of observer.go stop.
+	ctx    context.Context
+	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
@@ -157,7 +159,8 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	}
 	trans := raft.NewNetworkTransportWithConfig(tc)
 	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux, followers: &followers{},
-		lot: lot, stream: stream, stop: make(chan struct{})}
+		lot: lot, stream: stream}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
 	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trackingTransport{trans, q.followers}); err != nil {
 		trans.Close()
 		store.Close()
@@ -261,7 +264,7 @@ func (q *Quorum) AppliedOffset() uint64 {
 // Close leaves Raft, then closes the transport and the log.
 func (q *Quorum) Close() error {
 	err := q.raft.Shutdown().Error()
-	close(q.stop)
+	q.cancel()
 	err = errors.Join(err, q.trans.Close(), q.store.Close())
 	if q.mux != nil {
 		err = errors.Join(err, q.mux.Close())
@@ -307,24 +310,26 @@ func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 		// the observer is removed.
 		return s.lot.take(id, min(timeout, s.parkWait))
 	}
-	return s.dial(string(addr), timeout, []byte(RaftPreamble))
+	return s.dial(context.Background(), string(addr), timeout, []byte(RaftPreamble))
 }
 
 // dial connects to a voter's controller listener, logs in and sends
-// preamble.
-func (s streamLayer) dial(addr string, timeout time.Duration, preamble []byte) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
+// preamble; ctx ending aborts it.
+func (s streamLayer) dial(ctx context.Context, addr string, timeout time.Duration, preamble []byte) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var nc net.Conn
 	var err error
 	if s.tls != nil {
-		nc, err = tls.DialWithDialer(d, "tcp", addr, s.tls)
+		nc, err = (&tls.Dialer{Config: s.tls}).DialContext(ctx, "tcp", addr)
 	} else {
-		nc, err = d.Dial("tcp", addr)
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
 		return nil, err
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
+	defer context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })()
 	if s.login != nil {
 		if err := s.login(nc, addr); err != nil {
 			nc.Close()
