@@ -35,7 +35,7 @@ func TestObserverFollowsOverParkedConnections(t *testing.T) {
 		}
 	}
 	addObserver()
-	leader, off := appendOnController(t, nodes, &Topic{Name: "first", ID: [16]byte{1}})
+	leader, off := commitTopic(t, nodes, "first", 1)
 	if img := converged(t, append([]*quorumNode{obs}, nodes...), off); img.Topics["first"] == nil {
 		t.Fatalf("image %+v", img.Topics)
 	}
@@ -44,15 +44,38 @@ func TestObserverFollowsOverParkedConnections(t *testing.T) {
 	}
 
 	leader.close(t)
-	_, off = appendOnController(t, nodes, &Topic{Name: "second", ID: [16]byte{2}})
+	_, off = commitTopic(t, nodes, "second", 2)
 	converged(t, []*quorumNode{obs}, off)
 
 	obs.close(t)
 	obs.open(t)
-	_, off = appendOnController(t, nodes, &Topic{Name: "third", ID: [16]byte{3}})
+	_, off = commitTopic(t, nodes, "third", 3)
 	if img := converged(t, []*quorumNode{obs}, off); img.Topics["third"] == nil || img.Topics["first"] == nil {
 		t.Fatalf("restarted observer's image %+v", img.Topics)
 	}
+}
+
+// commitTopic is appendOnController for a topic, whose retry after a lost
+// leadership may find the first attempt committed: then the offset is the
+// controller's applied one, which includes it.
+func commitTopic(t *testing.T, nodes []*quorumNode, name string, id byte) (*quorumNode, uint64) {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		nd := controller(t, nodes)
+		off, err := nd.q.Append(t.Context(), &Topic{Name: name, ID: [16]byte{id}})
+		if err == nil {
+			return nd, off
+		}
+		var has bool
+		nd.q.View(func(img *Image) { has = img.Topics[name] != nil })
+		if has {
+			return nd, nd.q.AppliedOffset()
+		}
+		last = err
+	}
+	t.Fatalf("append of topic %s: %v", name, last)
+	return nil, 0
 }
 
 // On a listener with RaftLoginRequired a connection that opens with a Raft
