@@ -178,7 +178,7 @@ func (b *Broker) startCluster() (err error) {
 		}
 		var ln net.Listener
 		var muxOpts []metadata.MuxOption
-		if ln, muxOpts, ctl, raftTLS, err = b.controllerEndpoint(raw); err != nil {
+		if ln, muxOpts, ctl, raftTLS, err = b.controllerEndpoint(c, raw); err != nil {
 			raw.Close()
 			return err
 		}

@@ -40,7 +40,8 @@ import (
 //     connections open with metadata.RaftPreamble.
 //   - SSL: by mutual TLS: the port speaks TLS before the split, a Raft
 //     connection must present a client certificate the listener's trust
-//     store verifies, and the node dials with its key store's.
+//     store verifies, whose principal (ssl.principal.mapping.rules) has
+//     CLUSTER_ACTION as below; the node dials with its key store's.
 //   - SASL_PLAINTEXT and SASL_SSL: a Raft connection is a Kafka connection
 //     first (TLS on SASL_SSL): ApiVersions, SaslHandshake and
 //     SaslAuthenticate with sasl.mechanism.controller.protocol and the
@@ -206,7 +207,7 @@ func (c *Config) raftLogin() (func(nc net.Conn, addr string) error, error) {
 // options that make Raft need a client certificate (SSL) or a login
 // (SASL), the listener's Kafka side, and the TLS config of this node's
 // Raft connections.
-func (b *Broker) controllerEndpoint(raw net.Listener) (net.Listener, []metadata.MuxOption, *boundListener, *tls.Config, error) {
+func (b *Broker) controllerEndpoint(c *cluster, raw net.Listener) (net.Listener, []metadata.MuxOption, *boundListener, *tls.Config, error) {
 	name := b.cfg.controllerNames()[0]
 	proto := b.cfg.listenerProtocol(name)
 	ctl := &boundListener{Listener: Listener{Name: controllerListener, Protocol: proto}, advHost: b.advHost, advPort: b.advPort}
@@ -241,7 +242,7 @@ func (b *Broker) controllerEndpoint(raw net.Listener) (net.Listener, []metadata.
 		srv.ClientAuth = tls.VerifyClientCertIfGiven // Raft's connections give one
 	}
 	ctl.principal = mapper
-	return tls.NewListener(raw, srv), []metadata.MuxOption{metadata.RaftClientCertRequired()}, ctl, dial, nil
+	return tls.NewListener(raw, srv), []metadata.MuxOption{metadata.RaftClientCertRequired(), metadata.RaftAuthorizer(c.raftCertAllowed(mapper))}, ctl, dial, nil
 }
 
 // raftDialTLS is the TLS config of a broker-only node's Raft connections

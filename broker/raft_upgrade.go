@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -46,18 +47,45 @@ func (c *conn) wantsRaft(head [4]byte, r *bufio.Reader) bool {
 // without an authorizer every API is allowed). Otherwise it closes the
 // connection, saying why once per principal.
 func (c *conn) upgradeRaft() {
-	cl := c.b.cluster
-	rc := &reqCtx{ctx: c.ctx, host: c.host, principal: c.principal, listener: c.listener}
-	if c.b.acls.authz != nil && !c.b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
-		if _, seen := cl.raftRefused.LoadOrStore(c.principal, true); !seen {
-			c.log.Warn("refusing the metadata quorum's Raft stream to a principal without CLUSTER_ACTION on the cluster (the nodes' principal belongs in super.users)",
-				"principal", c.principal, "host", c.host)
-		}
+	if !c.b.cluster.raftAllowed(c.principal, c.host) {
 		c.nc.Close()
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
-	cl.mux.Upgrade(&readerConn{Conn: c.nc, r: c.upgrade.r}, c.upgrade.head)
+	c.b.cluster.mux.Upgrade(&readerConn{Conn: c.nc, r: c.upgrade.r}, c.upgrade.head)
+}
+
+// raftAllowed reports whether principal, from host, may take part in the
+// quorum's Raft stream: CLUSTER_ACTION on the cluster, or no authorizer.
+// A refusal is logged once per principal.
+func (c *cluster) raftAllowed(principal, host string) bool {
+	b := c.b
+	rc := &reqCtx{ctx: b.ctx, host: host, principal: principal, listener: controllerListener}
+	if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
+		return true
+	}
+	if _, seen := c.raftRefused.LoadOrStore(principal, true); !seen {
+		b.log.Warn("refusing the metadata quorum's Raft stream to a principal without CLUSTER_ACTION on the cluster (the nodes' principal belongs in super.users)",
+			"principal", principal, "host", host)
+	}
+	return false
+}
+
+// raftCertAllowed is raftAllowed for a Raft connection of an SSL
+// controller listener, whose principal its client certificate names.
+func (c *cluster) raftCertAllowed(mapper *principalMapper) func(nc net.Conn) bool {
+	return func(nc net.Conn) bool {
+		tc, ok := nc.(*tls.Conn)
+		if !ok || len(tc.ConnectionState().PeerCertificates) == 0 {
+			return false
+		}
+		name, err := mapper.name(tc.ConnectionState().PeerCertificates[0].Subject.String())
+		if err != nil {
+			return false
+		}
+		host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+		return c.raftAllowed("User:"+name, host)
+	}
 }
 
 // readerConn is a connection whose reads go through the buffered reader

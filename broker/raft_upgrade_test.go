@@ -166,17 +166,24 @@ func TestClusterControllerListenerSASLPlaintext(t *testing.T) {
 }
 
 // An SSL controller listener: Raft is authenticated by mutual TLS, for the
-// voters and for a broker-only node's parked connections; a Raft
-// connection without a client certificate is refused.
+// voters and for a broker-only node's parked connections (the nodes'
+// certificates name User:CN=localhost, a super user); a Raft connection
+// without a client certificate, or with one whose principal lacks
+// CLUSTER_ACTION, is refused.
 func TestClusterControllerListenerSSL(t *testing.T) {
 	ca := NewTestCA(t)
 	c := NewTestCluster(t, 3, WithTLS(ca, "none"), func(c *Config) {
 		if err := c.Set(map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL", "controller.listener.names": "CONTROLLER"}); err != nil {
 			panic(err)
 		}
-	})
+	}, WithAuthorizer("User:CN=localhost"), WithTestPrincipal(func(id string) string {
+		if id == "admin" {
+			return "User:CN=localhost"
+		}
+		return anonymousPrincipal
+	}))
 	c.AddBroker(4)
-	if err := createTopic(t, clusterClient(t, c), "t", 3, 3); err != nil {
+	if err := createTopic(t, principalClient(t, c.Broker(4), "admin"), "t", 3, 3); err != nil {
 		t.Fatal(err)
 	}
 	c.AwaitTopic("t", 3) // broker 4's image included
@@ -195,10 +202,13 @@ func TestClusterControllerListenerSSL(t *testing.T) {
 			return nc, nil
 		}
 	}
-	if _, err := raftProbe(t, addr, tlsDialer(ca.ClientTLS(t, pkix.Name{CommonName: "node"}))); err != nil {
-		t.Fatalf("Raft with a client certificate: %v", err)
+	if _, err := raftProbe(t, addr, tlsDialer(ca.ClientTLS(t, pkix.Name{CommonName: "localhost"}))); err != nil {
+		t.Fatalf("Raft with a node's certificate: %v", err)
 	}
 	if _, err := raftProbe(t, addr, tlsDialer(ca.ClientTLS(t, pkix.Name{}))); err == nil {
 		t.Error("Raft without a client certificate was answered")
+	}
+	if _, err := raftProbe(t, addr, tlsDialer(ca.ClientTLS(t, pkix.Name{CommonName: "alice"}))); err == nil {
+		t.Error("Raft with User:CN=alice's certificate was answered")
 	}
 }

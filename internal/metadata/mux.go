@@ -43,6 +43,9 @@ type Mux struct {
 	// loginOnly: Raft's stream comes only through Upgrade (see
 	// RaftLoginRequired).
 	loginOnly bool
+	// allow, if set, decides whether a Raft connection that opened with
+	// its preamble may go on (RaftAuthorizer).
+	allow func(nc net.Conn) bool
 }
 
 // MuxOption adjusts a Mux.
@@ -54,6 +57,13 @@ type MuxOption func(*Mux)
 // VerifyClientCertIfGiven) the quorum's stream is authenticated by mutual
 // TLS.
 func RaftClientCertRequired() MuxOption { return func(m *Mux) { m.raftCert = true } }
+
+// RaftAuthorizer makes the Mux close a Raft connection that allow refuses
+// (after RaftClientCertRequired's check): on an SSL listener, whether the
+// principal of its client certificate may take part in the quorum.
+func RaftAuthorizer(allow func(nc net.Conn) bool) MuxOption {
+	return func(m *Mux) { m.allow = allow }
+}
 
 // RaftLoginRequired makes the Mux close every connection that opens with a
 // Raft preamble: on a SASL listener Raft's stream is a Kafka connection
@@ -149,7 +159,7 @@ func (m *Mux) classify(nc net.Conn) {
 	}
 	nc.SetReadDeadline(time.Time{})
 	switch {
-	case IsPreamble(head) && (m.loginOnly || m.raftCert && !verifiedClient(nc)):
+	case IsPreamble(head) && (m.loginOnly || m.raftCert && !verifiedClient(nc) || m.allow != nil && !m.allow(nc)):
 		nc.Close()
 	case IsPreamble(head):
 		m.route(nc, head)
