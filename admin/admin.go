@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kafkit/kafkit/internal/client"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,6 +22,19 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.BootstrapControllers) > 0 {
+		cl, err := client.NewForControllers(cfg.clientConfig())
+		if err != nil {
+			return nil, err
+		}
+		c := &Client{cfg: cfg, cl: cl}
+		// Connect now, as with brokers: a wrong address fails here.
+		if _, _, _, err := cl.Controllers(ctx); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("bootstrap from controllers %v: %w", cfg.BootstrapControllers, err)
+		}
+		return c, nil
 	}
 	cl, err := client.New(ctx, cfg.clientConfig())
 	if err != nil {
@@ -56,6 +70,18 @@ func (c *Client) retry(ctx context.Context, fn func() error) error {
 // topic creation, deletion and partition changes; any broker when the
 // controller is unknown (KRaft brokers forward such requests).
 func (c *Client) toController(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if len(c.cfg.BootstrapControllers) > 0 {
+		// The active controller answers; a standby would say
+		// NOT_LEADER_OR_FOLLOWER or NOT_CONTROLLER.
+		_, active, _, err := c.cl.Controllers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if active < 0 {
+			return nil, fmt.Errorf("no active controller (an election is under way?): %w", kerr.NotController)
+		}
+		return c.cl.RequestBroker(ctx, active, req)
+	}
 	md, err := c.cl.Metadata(ctx)
 	if err == nil && md.ControllerID >= 0 {
 		if _, known := md.Brokers[md.ControllerID]; known {

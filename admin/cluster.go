@@ -28,8 +28,21 @@ type Cluster struct {
 }
 
 // DescribeCluster returns the cluster's id, controller and brokers from
-// fresh metadata.
+// fresh metadata; with BootstrapControllers, the controllers and the
+// active one.
 func (c *Client) DescribeCluster(ctx context.Context) (Cluster, error) {
+	if len(c.cfg.BootstrapControllers) > 0 {
+		id, active, controllers, err := c.cl.Controllers(ctx)
+		if err != nil {
+			return Cluster{}, err
+		}
+		out := Cluster{ClusterID: id, ControllerID: active}
+		for _, id := range slices.Sorted(maps.Keys(controllers)) {
+			b := controllers[id]
+			out.Brokers = append(out.Brokers, Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+		}
+		return out, nil
+	}
 	md, err := c.metadata(ctx)
 	if err != nil {
 		return Cluster{}, err

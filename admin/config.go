@@ -18,10 +18,17 @@ import (
 // Config configures a Client. The zero value of every field except
 // BootstrapServers means Kafka's default.
 type Config struct {
-	BootstrapServers []string     // bootstrap.servers (required)
-	ClientID         string       // client.id; default "kafkit-admin"
-	TLS              *tls.Config  // non-nil: security.protocol SSL (or SASL_SSL with SASL)
-	SASL             *kafkit.SASL // non-nil: security.protocol SASL_PLAINTEXT (or SASL_SSL with TLS)
+	BootstrapServers []string // bootstrap.servers (this or BootstrapControllers is required)
+	// BootstrapControllers, instead of BootstrapServers, makes the client
+	// talk to a KRaft cluster's controllers, on their CONTROLLER
+	// endpoints (bootstrap.controllers, KIP-919; the tools'
+	// --bootstrap-controller): DescribeCluster describes the controllers,
+	// DescribeMetadataQuorum and UnregisterBroker go to the active one.
+	// Other calls need brokers.
+	BootstrapControllers []string
+	ClientID             string       // client.id; default "kafkit-admin"
+	TLS                  *tls.Config  // non-nil: security.protocol SSL (or SASL_SSL with SASL)
+	SASL                 *kafkit.SASL // non-nil: security.protocol SASL_PLAINTEXT (or SASL_SSL with TLS)
 
 	RequestTimeout  time.Duration // request.timeout.ms; default 30s
 	RetryBackoff    time.Duration // retry.backoff.ms; default 100ms
@@ -43,12 +50,20 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem with c at once, naming Kafka's keys.
 func (c Config) Validate() error {
 	p := props.Problems{Wrap: ErrInvalidConfig}
-	if len(c.BootstrapServers) == 0 {
-		p.Add("bootstrap.servers", "at least one host:port is required")
+	switch {
+	case len(c.BootstrapServers) > 0 && len(c.BootstrapControllers) > 0:
+		p.Add("bootstrap.controllers", "You cannot specify both bootstrap.servers and bootstrap.controllers.")
+	case len(c.BootstrapServers) == 0 && len(c.BootstrapControllers) == 0:
+		p.Add("bootstrap.servers", "at least one host:port is required (or bootstrap.controllers)")
 	}
-	for _, s := range c.BootstrapServers {
-		if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
-			p.Add("bootstrap.servers", "%q is not host:port", s)
+	for _, addrs := range []struct {
+		key  string
+		list []string
+	}{{"bootstrap.servers", c.BootstrapServers}, {"bootstrap.controllers", c.BootstrapControllers}} {
+		for _, s := range addrs.list {
+			if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
+				p.Add(addrs.key, "%q is not host:port", s)
+			}
 		}
 	}
 	for _, d := range []struct {
@@ -81,6 +96,9 @@ func (c Config) clientConfig() client.Config {
 		RetryBackoffMax: c.RetryBackoffMax,
 		Logger:          c.Logger,
 	}
+	if len(c.BootstrapControllers) > 0 {
+		cfg.SeedBrokers = c.BootstrapControllers
+	}
 	if c.SASL != nil {
 		cfg.SASL = client.FromSASL(c.SASL)
 	}
@@ -88,8 +106,8 @@ func (c Config) clientConfig() client.Config {
 }
 
 // ConfigFromProperties builds a Config from Kafka admin client properties,
-// such as the --command-config file of Kafka's tools: bootstrap.servers,
-// client.id, request.timeout.ms, retry.backoff.ms, retry.backoff.max.ms,
+// such as the --command-config file of Kafka's tools: bootstrap.servers or
+// bootstrap.controllers, client.id, request.timeout.ms, retry.backoff.ms, retry.backoff.max.ms,
 // security.protocol, sasl.mechanism, sasl.jaas.config. Unknown keys and
 // malformed values are errors naming the key, all reported at once; the
 // result is validated.
@@ -106,6 +124,12 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			c.RetryBackoff = p.Millis(k, v, 0)
 		case "retry.backoff.max.ms":
 			c.RetryBackoffMax = p.Millis(k, v, 0)
+		case "bootstrap.controllers":
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					c.BootstrapControllers = append(c.BootstrapControllers, a)
+				}
+			}
 		default:
 			if !conn.Take(k, v) {
 				p.Add(k, "unknown admin client property")

@@ -80,3 +80,22 @@ func TestErrorWrapsKafkaCode(t *testing.T) {
 		t.Error("code 0 is not an error")
 	}
 }
+
+// bootstrap.controllers (KIP-919) replaces bootstrap.servers; both at once
+// is Kafka's error.
+func TestConfigBootstrapControllers(t *testing.T) {
+	c, err := ConfigFromProperties(map[string]string{"bootstrap.controllers": "a:9093, b:9093"})
+	if err != nil || strings.Join(c.BootstrapControllers, ",") != "a:9093,b:9093" || len(c.BootstrapServers) != 0 {
+		t.Fatalf("config %+v, %v", c, err)
+	}
+	if got := c.clientConfig().SeedBrokers; strings.Join(got, ",") != "a:9093,b:9093" {
+		t.Errorf("seeds %v", got)
+	}
+	_, err = ConfigFromProperties(map[string]string{"bootstrap.controllers": "a:9093", "bootstrap.servers": "a:9092"})
+	if err == nil || !strings.Contains(err.Error(), "You cannot specify both bootstrap.servers and bootstrap.controllers") {
+		t.Errorf("both: %v", err)
+	}
+	if _, err = ConfigFromProperties(map[string]string{"bootstrap.controllers": "nohost"}); err == nil || !strings.Contains(err.Error(), "bootstrap.controllers") {
+		t.Errorf("bad address: %v", err)
+	}
+}

@@ -33,8 +33,8 @@ import (
 //
 // A node with the controller role is a voter of the quorum; a broker-only
 // node follows the log as a Raft non-voter that the active controller adds
-// when it registers (AddNonvoter, KRaft's observers), on its first client
-// listener through the same RaftPreamble split. A controller-only node
+// when it registers (AddNonvoter, KRaft's observers), over connections it
+// opens to the voters' CONTROLLER endpoints (metadata/observer.go). A controller-only node
 // (process.roles=controller) is a voter that serves only its CONTROLLER
 // endpoint, with only the controller's APIs (cluster_controller_only.go):
 // it never registers as a broker, so it is in no Metadata answer, leads
@@ -86,6 +86,10 @@ type cluster struct {
 	// bootstrap are the records the cluster starts with
 	// (bootstrap_security.go): the first batch ever appended carries them.
 	bootstrap []metadata.Record
+
+	// raftRefused are the principals refused Raft on the controller
+	// listener, each said once (raft_upgrade.go).
+	raftRefused sync.Map
 
 	// secSynced is the image's Security.Offset that the broker's SCRAM
 	// credentials, ACLs and quotas were last rebuilt from (FSM goroutine).
@@ -145,16 +149,22 @@ func (b *Broker) startCluster() (err error) {
 	if c.interOpts, err = b.cfg.interBrokerOpts(); err != nil && !b.cfg.controllerOnly() {
 		return err // checked at start-up, as Kafka does, for the connections to the inter-broker listener
 	}
-	// A broker-only node is the quorum's observer: the controller sends
-	// the log to its first client listener, where Raft connections are
-	// split from Kafka requests as on a controller's CONTROLLER port.
+	// A broker-only node is the quorum's observer: it opens the
+	// connections the controller sends it the log on itself
+	// (metadata/observer.go), logged in as its other requests to the
+	// controllers are.
 	observer := !slices.Contains(b.cfg.ProcessRoles, "controller")
 	var ctl *boundListener
 	var raftTLS *tls.Config
+	login, err := b.cfg.raftLogin()
+	if err != nil {
+		return err
+	}
+	var quorumLn, parked net.Listener
 	if observer {
-		l := b.listeners[0]
-		c.mux = metadata.NewMux(l.ln, true)
-		l.ln = c.mux.Other()
+		if raftTLS, err = b.cfg.raftDialTLS(); err != nil {
+			return err
+		}
 	} else {
 		addr := b.cfg.controllerListen()
 		if addr == "" {
@@ -168,25 +178,37 @@ func (b *Broker) startCluster() (err error) {
 		}
 		var ln net.Listener
 		var muxOpts []metadata.MuxOption
-		if ln, muxOpts, ctl, raftTLS, err = b.controllerEndpoint(raw); err != nil {
+		if ln, muxOpts, ctl, raftTLS, err = b.controllerEndpoint(c, raw); err != nil {
 			raw.Close()
 			return err
 		}
 		c.mux = metadata.NewMux(ln, true, muxOpts...)
+		quorumLn, parked = c.mux.Raft(), c.mux.Parked()
 	}
-	b.loadSecurity(metadata.NewImage()) // a cluster's come from the log alone
+	// A cluster's security state comes from the log alone, but until the
+	// log has any (before the first controller wrote the bootstrap
+	// records, or while a restarted node has not replayed its log yet) the
+	// bootstrap SCRAM users log the nodes in: the Raft stream of a SASL
+	// controller listener with SCRAM needs them before any commit.
+	boot := metadata.NewImage()
+	if err := boot.Apply(0, c.bootstrap); err != nil {
+		return fmt.Errorf("bootstrap records: %w", err)
+	}
+	b.loadSecurity(boot)
 	c.loadCheckpoint()
 	c.startReplication()
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
 		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
-		Listener: c.mux.Raft(), DialTLS: raftTLS, OnApply: c.onApply, Logger: b.log.With("component", "raft"),
+		Listener: quorumLn, Parked: parked, DialTLS: raftTLS, Login: login, OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
 		Dial:            b.cfg.peerOverrides(),
 		Observer:        observer,
 	})
 	if err != nil {
 		c.repl.Close()
-		c.mux.Close()
+		if c.mux != nil {
+			c.mux.Close()
+		}
 		return err
 	}
 	b.cluster = c
@@ -251,7 +273,10 @@ func (c *cluster) close() error {
 	}
 	c.clientsMu.Unlock()
 	err := c.q.Close()
-	return errors.Join(err, c.mux.Close())
+	if c.mux != nil {
+		err = errors.Join(err, c.mux.Close())
+	}
+	return err
 }
 
 // sleep waits d or until the cluster stops; false when it stopped.

@@ -3,9 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -147,11 +145,10 @@ func (b *Broker) handleBrokerRegistration(rc *reqCtx, req *kmsg.BrokerRegistrati
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	if _, voter := c.voters[req.BrokerID]; !voter && len(req.Listeners) > 0 {
+	if _, voter := c.voters[req.BrokerID]; !voter {
 		// A broker-only node: the metadata log goes to it from now on.
-		l := req.Listeners[0]
 		c.ctl.membersMu.Lock()
-		err := c.q.AddObserver(req.BrokerID, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
+		err := c.q.AddObserver(req.BrokerID)
 		c.ctl.membersMu.Unlock()
 		if err != nil {
 			resp.ErrorCode = errorCode(forwardError(err))

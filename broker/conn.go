@@ -89,6 +89,9 @@ type conn struct {
 	sasl *saslConn
 	// throttle is the last response's quota throttle (see reqCtx).
 	throttle time.Duration
+	// upgrade is set when the connection switches to Raft
+	// (raft_upgrade.go).
+	upgrade *raftUpgrade
 }
 
 // respBufs recycles encoded response buffers once the writer has sent them,
@@ -143,13 +146,17 @@ func (b *Broker) serveConn(nc net.Conn, l *boundListener) {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && b.ctx.Err() == nil {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, errRaftUpgrade) && b.ctx.Err() == nil {
 		c.log.Info("closing connection", "reason", err)
 	}
 	cancel() // responses still waiting (acks=all) complete at once
 	close(c.out)
 	wg.Wait()
 	cancel()
+	if errors.Is(err, errRaftUpgrade) {
+		c.upgradeRaft()
+		return
+	}
 	c.nc.Close()
 }
 
@@ -205,6 +212,9 @@ func (c *conn) readLoop() error {
 				return fmt.Errorf("idle for connections.max.idle.ms=%d", c.b.cfg.ConnectionsMaxIdleMs)
 			}
 			return err
+		}
+		if c.sasl != nil && c.wantsRaft(sizeBuf, r) {
+			return errRaftUpgrade
 		}
 		size := int64(int32(binary.BigEndian.Uint32(sizeBuf[:])))
 		if size < minRequestSize {

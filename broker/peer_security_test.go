@@ -76,8 +76,8 @@ func TestClusterControllerListenerSASLSSL(t *testing.T) {
 		n += f.NumRecords()
 	}
 
-	// Raft on the controller port: TLS with a verified client certificate
-	// only.
+	// Raft on the controller port: only after a SASL login, not with the
+	// preamble first, with or without TLS.
 	first := c.cfgs[1]
 	addr := first.voters()[1]
 	for name, probe := range map[string]struct {
@@ -104,8 +104,9 @@ func TestClusterControllerListenerSASLSSL(t *testing.T) {
 		nc.Close()
 	}
 
-	// A node with a wrong password: Raft (mutual TLS) still takes it, the
-	// controller does not.
+	// A node with a wrong password: the controller does not take its
+	// registration (nor its Raft connections: it follows the log over
+	// those the others dial to it).
 	c.Stop(3)
 	cfg := c.cfgs[3]
 	controllerSASLSSL(ca, "broker", "wrong")(&cfg)
@@ -145,10 +146,6 @@ func TestPeerSecurityConfigErrors(t *testing.T) {
 			controllerSASLSSL(ca, "broker", "broker-pw")(c)
 			c.SASLMechanismController = "GSSAPI"
 		}, "sasl.mechanism.controller.protocol: listener CONTROLLER uses SASL and GSSAPI cannot"},
-		{"SASL_PLAINTEXT controller", func(c *Config) {
-			controllerSASLSSL(ca, "broker", "broker-pw")(c)
-			c.ListenerProtocols["CONTROLLER"] = ProtocolSASLPlaintext
-		}, "controller listener CONTROLLER is SASL_PLAINTEXT"},
 		{"SSL controller without a trust store", func(c *Config) {
 			controllerSASLSSL(ca, "broker", "broker-pw")(c)
 			c.ListenerProtocols["CONTROLLER"] = ProtocolSSL
@@ -177,7 +174,10 @@ func TestPeerSecurityConfigErrors(t *testing.T) {
 // A controller listener with SCRAM: the nodes log in with the user the
 // cluster starts with (kafka-storage format --add-scram, here
 // WithSCRAMUser), which the first controller writes into the empty log
-// before any node can register.
+// before any node can register. Raft logs in with it too, before any
+// commit: the bootstrap credentials serve until the log has them, also
+// when the whole cluster restarts and no node has replayed its log yet. A
+// broker-only node then follows the log (AwaitTopic includes it).
 func TestClusterControllerListenerSCRAM(t *testing.T) {
 	ca := NewTestCA(t)
 	var seen principals
@@ -199,4 +199,10 @@ func TestClusterControllerListenerSCRAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.AwaitTopic("t", 3)
+	restartAll(t, c)
+	c.AddBroker(4) // an observer: its parked Raft connections log in with SCRAM over TLS
+	if err := createTopic(t, clusterClient(t, c), "after-restart", 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitTopic("after-restart", 3)
 }

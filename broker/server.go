@@ -321,7 +321,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.startMu.Unlock()
 		b.cancel()
 		b.closeListeners()
-		if b.cluster != nil {
+		if b.cluster != nil && b.cluster.mux != nil { // a broker-only node has none
 			b.cluster.mux.Other().Close()
 		}
 		b.connsMu.Lock()

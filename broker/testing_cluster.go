@@ -250,6 +250,15 @@ func (c *TestCluster) Addrs() []string {
 	return out
 }
 
+// ControllerAddrs are the voters' CONTROLLER endpoints, by node id
+// (controller.quorum.voters; what --bootstrap-controller takes).
+func (c *TestCluster) ControllerAddrs() map[int32]string {
+	c.mu.Lock()
+	cfg := c.cfgs[1]
+	c.mu.Unlock()
+	return cfg.voters()
+}
+
 // Stop stops node id as SIGTERM does: a controlled shutdown that moves its
 // leaderships first.
 func (c *TestCluster) Stop(id int32) { c.stop(id, false) }

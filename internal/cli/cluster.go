@@ -65,5 +65,6 @@ func clusterCmd(g *globals) *cobra.Command {
 	unregister.Flags().Int32VarP(&id, "id", "i", 0, "the id of the broker to unregister")
 	unregister.MarkFlagRequired("id")
 	cmd.AddCommand(unregister)
+	controllerFlag(g, cmd)
 	return cmd
 }

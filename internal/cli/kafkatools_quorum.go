@@ -18,9 +18,10 @@ import (
 
 // metadataQuorumCmd is kafka-metadata-quorum.sh's describe: the KRaft
 // metadata quorum's leader, epoch, high watermark and the voters' and
-// observers' logs, printed as Kafka's tool prints them. Only
-// --bootstrap-server (a broker forwards the request to the active
-// controller); --bootstrap-controller is not supported.
+// observers' logs, printed as Kafka's tool prints them. With
+// --bootstrap-server a broker forwards the request to the active
+// controller; with --bootstrap-controller the admin client finds the
+// active controller itself (DescribeCluster of the controllers).
 func metadataQuorumCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "metadata-quorum",
@@ -60,6 +61,7 @@ func metadataQuorumCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	controllerFlag(g, cmd)
 	f := describe.Flags()
 	f.BoolVar(&status, "status", false, "a short summary of the quorum status")
 	f.BoolVar(&replication, "replication", false, "detailed information about the status of replication")

@@ -78,3 +78,57 @@ func TestMetadataQuorumTool(t *testing.T) {
 		t.Errorf("unregister again: %+v", r)
 	}
 }
+
+// --bootstrap-controller (KIP-919): the tools talk to the controllers'
+// CONTROLLER endpoints only. Given a standby controller alone (which
+// answers DescribeQuorum with NOT_LEADER_OR_FOLLOWER), the admin client
+// finds the active controller from the controllers' DescribeCluster.
+func TestMetadataQuorumToolBootstrapController(t *testing.T) {
+	c := broker.NewTestCluster(t, 3)
+	ctl := c.Controller()
+	standby := ctl%3 + 1
+	gone := standby%3 + 1
+	if gone == ctl {
+		gone = gone%3 + 1
+	}
+	addrs := c.ControllerAddrs()
+	bc := addrs[standby]
+	clusterID := c.Broker(ctl).ClusterID()
+
+	status := toolOK(t, "kafka-metadata-quorum.sh", "", "--bootstrap-controller", bc, "describe", "--status").out
+	for _, want := range []string{"ClusterId:              " + clusterID + "\n", fmt.Sprintf("LeaderId:               %d\n", ctl)} {
+		if !strings.Contains(status, want) {
+			t.Errorf("--status through standby %d lacks %q:\n%s", standby, want, status)
+		}
+	}
+	rep := toolOK(t, "kafka-metadata-quorum.sh", "", "--bootstrap-controller", bc, "describe", "--replication").out
+	if lines := strings.Split(strings.TrimSuffix(rep, "\n"), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[1], fmt.Sprint(ctl)) || !strings.Contains(lines[1], "Leader") {
+		t.Errorf("--replication:\n%s", rep)
+	}
+	if out := toolOK(t, "kafka-cluster.sh", "", "cluster-id", "--bootstrap-controller", bc).out; out != "Cluster ID: "+clusterID+"\n" {
+		t.Errorf("cluster-id: %q", out)
+	}
+	// kafkit cluster describe lists the controllers and their endpoints.
+	desc := ok(t, "", "", "cluster", "describe", "--bootstrap-controller", bc).out
+	if !strings.Contains(desc, fmt.Sprintf("Controller: %d\n", ctl)) {
+		t.Errorf("describe:\n%s", desc)
+	}
+	for id, addr := range addrs {
+		_, port, _ := strings.Cut(addr, ":")
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1\s+%s\s`, id, port)).MatchString(desc) {
+			t.Errorf("describe lacks controller %d at %s:\n%s", id, addr, desc)
+		}
+	}
+	if r := run(t, c.Addrs()[0], "", "metadata-quorum", "--bootstrap-controller", bc, "describe", "--status"); r.code == 0 || !strings.Contains(r.err, "Only one of --bootstrap-server or --bootstrap-controller") {
+		t.Errorf("both: %+v", r)
+	}
+
+	c.Kill(gone)
+	c.AwaitLive(2)
+	if out := toolOK(t, "kafka-cluster.sh", "", "unregister", "--bootstrap-controller", bc, "--id", fmt.Sprint(gone)).out; out != fmt.Sprintf("Broker %d is no longer registered.\n", gone) {
+		t.Errorf("unregister: %q", out)
+	}
+	if r := tool(t, "kafka-cluster.sh", "", "unregister", "--bootstrap-controller", bc, "--id", fmt.Sprint(gone)); r.code == 0 || !strings.Contains(r.err, "BROKER_ID_NOT_REGISTERED") {
+		t.Errorf("unregister again: %+v", r)
+	}
+}

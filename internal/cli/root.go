@@ -53,10 +53,13 @@ func Run(ctx context.Context, args []string, io IO) int {
 
 // globals are the flags every command shares.
 type globals struct {
-	io            IO
-	bootstrap     string
-	commandConfig string
-	output        string
+	io        IO
+	bootstrap string
+	// bootstrapController is --bootstrap-controller of the commands that
+	// can talk to the controllers (controllerFlag).
+	bootstrapController string
+	commandConfig       string
+	output              string
 
 	tls                                bool
 	tlsCAFile, tlsCertFile, tlsKeyFile string
@@ -143,6 +146,10 @@ func clientConfig[C any](g *globals, set map[string]string, load func(map[string
 		}
 	}
 	props["bootstrap.servers"] = g.bootstrap
+	if g.bootstrapController != "" {
+		delete(props, "bootstrap.servers")
+		props["bootstrap.controllers"] = g.bootstrapController
+	}
 	maps.Copy(props, set)
 	cfg, err := load(props)
 	if err != nil {

@@ -38,6 +38,22 @@ type Client struct {
 // order) and fails if none answers before ctx ends or every seed was tried.
 // The client then refreshes metadata every metadata.max.age.ms until Close.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	cl, err := newSeedClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.refreshBrokers(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("bootstrap from %v: %w", cfg.SeedBrokers, err)
+	}
+	if !cl.spawn(cl.metadataLoop) {
+		return nil, ErrClosed
+	}
+	return cl, nil
+}
+
+// newSeedClient is a client of cfg's seeds that has asked nothing yet.
+func newSeedClient(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -52,13 +68,6 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	cl.meta.init()
 	for i, addr := range cfg.SeedBrokers {
 		cl.seeds = append(cl.seeds, cl.newBroker(int32(-1-i), addr))
-	}
-	if err := cl.refreshBrokers(ctx); err != nil {
-		cl.Close()
-		return nil, fmt.Errorf("bootstrap from %v: %w", cfg.SeedBrokers, err)
-	}
-	if !cl.spawn(cl.metadataLoop) {
-		return nil, ErrClosed
 	}
 	return cl, nil
 }

@@ -17,17 +17,35 @@ import (
 // any request a broker accepts, so the first four bytes tell the two apart.
 const RaftPreamble = "RAFT"
 
+// ObserverPreamble opens a connection a broker-only node (an observer)
+// dials to a voter and leaves there for the active controller's Raft
+// traffic to it (see observer.go); the node's id follows as 4 bytes.
+const ObserverPreamble = "RAFO"
+
+// IsPreamble reports whether a connection's first four bytes, or those
+// that follow a Kafka connection's authentication, open Raft's stream.
+func IsPreamble(head [4]byte) bool {
+	return string(head[:]) == RaftPreamble || string(head[:]) == ObserverPreamble
+}
+
 // Mux splits a listener's connections by their first four bytes: Raft
-// connections (RaftPreamble, consumed) to Raft(), every other one, bytes
-// intact, to Other().
+// connections (RaftPreamble, consumed) to Raft(), observers' parked ones
+// (ObserverPreamble, consumed) to Parked(), every other one, bytes intact,
+// to Other().
 type Mux struct {
-	ln           net.Listener
-	raft, others *muxListener
-	closeOnce    sync.Once
-	wg           sync.WaitGroup
+	ln                   net.Listener
+	raft, parked, others *muxListener
+	closeOnce            sync.Once
+	wg                   sync.WaitGroup
 	// raftCert: a Raft connection must have presented a client
 	// certificate that verified (see RaftClientCertRequired).
 	raftCert bool
+	// loginOnly: Raft's stream comes only through Upgrade (see
+	// RaftLoginRequired).
+	loginOnly bool
+	// allow, if set, decides whether a Raft connection that opened with
+	// its preamble may go on (RaftAuthorizer).
+	allow func(nc net.Conn) bool
 }
 
 // MuxOption adjusts a Mux.
@@ -37,8 +55,21 @@ type MuxOption func(*Mux)
 // TLS with a verified client certificate: on a TLS controller listener
 // (ln from tls.NewListener, with ClientCAs and at least
 // VerifyClientCertIfGiven) the quorum's stream is authenticated by mutual
-// TLS. SASL cannot authenticate it: it is not a Kafka connection.
+// TLS.
 func RaftClientCertRequired() MuxOption { return func(m *Mux) { m.raftCert = true } }
+
+// RaftAuthorizer makes the Mux close a Raft connection that allow refuses
+// (after RaftClientCertRequired's check): on an SSL listener, whether the
+// principal of its client certificate may take part in the quorum.
+func RaftAuthorizer(allow func(nc net.Conn) bool) MuxOption {
+	return func(m *Mux) { m.allow = allow }
+}
+
+// RaftLoginRequired makes the Mux close every connection that opens with a
+// Raft preamble: on a SASL listener Raft's stream is a Kafka connection
+// that authenticated first and was handed over with Upgrade once its
+// principal was found to be a cluster member's.
+func RaftLoginRequired() MuxOption { return func(m *Mux) { m.loginOnly = true } }
 
 // preambleTimeout bounds the wait for a new connection's first bytes.
 const preambleTimeout = 10 * time.Second
@@ -46,7 +77,7 @@ const preambleTimeout = 10 * time.Second
 // NewMux starts splitting ln's connections. Without others, connections
 // that are not Raft's are closed.
 func NewMux(ln net.Listener, others bool, opts ...MuxOption) *Mux {
-	m := &Mux{ln: ln, raft: newMuxListener(ln.Addr())}
+	m := &Mux{ln: ln, raft: newMuxListener(ln.Addr()), parked: newMuxListener(ln.Addr())}
 	for _, o := range opts {
 		o(m)
 	}
@@ -65,6 +96,16 @@ func NewMux(ln net.Listener, others bool, opts ...MuxOption) *Mux {
 // Raft is the listener of the Raft connections.
 func (m *Mux) Raft() net.Listener { return m.raft }
 
+// Parked is the listener of the connections observers leave here for the
+// active controller's Raft traffic to them, their preamble consumed.
+func (m *Mux) Parked() net.Listener { return m.parked }
+
+// Upgrade hands over a connection whose Kafka side authenticated and then
+// sent head, a Raft preamble (IsPreamble): it goes on as Raft's stream.
+func (m *Mux) Upgrade(nc net.Conn, head [4]byte) {
+	m.route(nc, head)
+}
+
 // Other is the listener of the other connections (nil without others).
 func (m *Mux) Other() net.Listener { return m.others }
 
@@ -74,6 +115,7 @@ func (m *Mux) Close() error {
 	m.closeOnce.Do(func() {
 		err = m.ln.Close()
 		m.raft.Close()
+		m.parked.Close()
 		if m.others != nil {
 			m.others.Close()
 		}
@@ -91,6 +133,7 @@ func (m *Mux) accept() {
 				continue
 			}
 			m.raft.Close()
+			m.parked.Close()
 			if m.others != nil {
 				m.others.Close()
 			}
@@ -116,14 +159,23 @@ func (m *Mux) classify(nc net.Conn) {
 	}
 	nc.SetReadDeadline(time.Time{})
 	switch {
-	case string(head[:]) == RaftPreamble && m.raftCert && !verifiedClient(nc):
+	case IsPreamble(head) && (m.loginOnly || m.raftCert && !verifiedClient(nc) || m.allow != nil && !m.allow(nc)):
 		nc.Close()
-	case string(head[:]) == RaftPreamble:
-		m.raft.deliver(nc)
+	case IsPreamble(head):
+		m.route(nc, head)
 	case m.others != nil:
 		m.others.deliver(&prefixConn{Conn: nc, r: io.MultiReader(bytes.NewReader(head[:]), nc)})
 	default:
 		nc.Close()
+	}
+}
+
+// route delivers a Raft connection to its side.
+func (m *Mux) route(nc net.Conn, head [4]byte) {
+	if string(head[:]) == ObserverPreamble {
+		m.parked.deliver(nc)
+	} else {
+		m.raft.deliver(nc)
 	}
 }
 
@@ -141,10 +193,16 @@ func newMuxListener(addr net.Addr) *muxListener {
 	return &muxListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
 }
 
+// deliver hands nc to the side's Accept; a side nobody accepts on (a
+// quorum that takes no observers) closes it after preambleTimeout.
 func (l *muxListener) deliver(nc net.Conn) {
+	t := time.NewTimer(preambleTimeout)
+	defer t.Stop()
 	select {
 	case l.conns <- nc:
 	case <-l.closed:
+		nc.Close()
+	case <-t.C:
 		nc.Close()
 	}
 }

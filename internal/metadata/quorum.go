@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,13 +33,20 @@ type QuorumConfig struct {
 	// metadata log in __cluster_metadata-0 under the first log dir).
 	Dir string
 	// Listener, if set, is where this node takes the quorum's connections,
-	// their RaftPreamble consumed (a Mux's Raft side); otherwise it listens
-	// on its own address in Voters and takes only Raft connections there.
-	Listener net.Listener
+	// their RaftPreamble consumed (a Mux's Raft side), and Parked where
+	// observers leave theirs (the Mux's Parked side); otherwise a voter
+	// listens on its own address in Voters and takes only Raft connections
+	// there. An observer listens nowhere (see observer.go).
+	Listener, Parked net.Listener
 	// DialTLS, if set, makes this node's Raft connections TLS with it
 	// (its certificate is the client certificate the others' Mux
 	// requires, see RaftClientCertRequired).
 	DialTLS *tls.Config
+	// Login, if set, authenticates each Raft connection this node dials
+	// as a Kafka connection to the controller listener (ApiVersions, then
+	// SASL), before its preamble: on a SASL listener the other node hands
+	// it to Raft only then (Mux.Upgrade). addr is the address dialed.
+	Login func(nc net.Conn, addr string) error
 	// OnApply is the FSM's hook (see NewFSM); it may be nil.
 	OnApply func(offset uint64, records []Record, img *Image)
 	Logger  *slog.Logger
@@ -53,7 +60,8 @@ type QuorumConfig struct {
 	// Observer makes this node a broker-only one (not among Voters): it
 	// does not bootstrap the quorum but waits for the active controller to
 	// add it as a non-voter (AddObserver), then follows the log, as
-	// KRaft's observers do.
+	// KRaft's observers do, over connections it dials to the voters
+	// itself (observer.go).
 	Observer bool
 }
 
@@ -69,6 +77,14 @@ type Quorum struct {
 	// followers is what the leader learned of its followers' logs
 	// (describe.go).
 	followers *followers
+	// lot keeps the connections observers parked here (a voter's);
+	// stream dials and parks (observer.go).
+	lot    *parkingLot
+	stream streamLayer
+	// ctx ends when the quorum closes: the goroutines of observer.go stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // ErrNotController is an append on a node that is not the active
@@ -117,25 +133,34 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		store.Close()
 		return nil, err
 	}
-	ln := cfg.Listener
+	ln, parked := cfg.Listener, cfg.Parked
 	var mux *Mux
-	if ln == nil {
+	var own *muxListener // an observer's: the connections it parked
+	switch {
+	case cfg.Observer:
+		own = newMuxListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		ln, parked = own, nil
+	case ln == nil:
 		raw, err := net.Listen("tcp", cfg.Voters[cfg.NodeID])
 		if err != nil {
 			store.Close()
 			return nil, fmt.Errorf("controller listener: %w", err)
 		}
 		mux = NewMux(raw, false)
-		ln = mux.Raft()
+		ln, parked = mux.Raft(), mux.Parked()
 	}
-	tc := &raft.NetworkTransportConfig{Stream: streamLayer{ln, cfg.DialTLS}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl}
+	lot := newParkingLot()
+	stream := streamLayer{Listener: ln, tls: cfg.DialTLS, login: cfg.Login, lot: lot, parkWait: cfg.ElectionTimeout}
+	tc := &raft.NetworkTransportConfig{Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl}
 	if len(cfg.Dial) > 0 {
 		addrs := maps.Clone(cfg.Voters)
 		maps.Copy(addrs, cfg.Dial)
 		tc.ServerAddressProvider = dialAddrs(addrs)
 	}
 	trans := raft.NewNetworkTransportWithConfig(tc)
-	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux, followers: &followers{}}
+	q := &Quorum{cfg: cfg, fsm: NewFSM(cfg.OnApply), trans: trans, store: store, mux: mux, followers: &followers{},
+		lot: lot, stream: stream}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
 	if q.raft, err = raft.NewRaft(rc, q.fsm, store, store, snaps, trackingTransport{trans, q.followers}); err != nil {
 		trans.Close()
 		store.Close()
@@ -157,6 +182,13 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 			q.Close()
 			return nil, err
 		}
+	}
+	if parked != nil {
+		q.wg.Add(1)
+		go q.takeParked(parked)
+	}
+	if own != nil {
+		q.startParking(own)
 	}
 	return q, nil
 }
@@ -232,10 +264,13 @@ func (q *Quorum) AppliedOffset() uint64 {
 // Close leaves Raft, then closes the transport and the log.
 func (q *Quorum) Close() error {
 	err := q.raft.Shutdown().Error()
+	q.cancel()
 	err = errors.Join(err, q.trans.Close(), q.store.Close())
 	if q.mux != nil {
 		err = errors.Join(err, q.mux.Close())
 	}
+	q.wg.Wait()
+	q.lot.close()
 	return err
 }
 
@@ -245,37 +280,67 @@ type dialAddrs map[int32]string
 
 func (d dialAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	n, err := strconv.ParseInt(string(id), 10, 32)
-	if addr, ok := d[int32(n)]; err == nil && ok {
+	if err != nil {
+		return "", fmt.Errorf("quorum member %q is no node id", id)
+	}
+	if addr, ok := d[int32(n)]; ok {
 		return raft.ServerAddress(addr), nil
 	}
-	return "", fmt.Errorf("voter %s is not in controller.quorum.voters", id)
+	return observerAddr(int32(n)), nil
 }
 
 // streamLayer is raft's transport over a listener of ours.
 type streamLayer struct {
 	net.Listener
-	tls *tls.Config // nil: plain TCP
+	tls   *tls.Config // nil: plain TCP
+	login func(nc net.Conn, addr string) error
+	lot   *parkingLot
+	// parkWait bounds the wait for an observer's parked connection.
+	parkWait time.Duration
 }
 
-// Dial opens a Raft connection: RaftPreamble first (see Mux).
+// Dial opens a Raft connection: RaftPreamble first (see Mux), after the
+// login where there is one. An observer's connection is one it parked
+// here.
 func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
+	if id, ok := observerID(addr); ok {
+		// A live observer parks a connection again within a round trip
+		// of its last being used: a longer wait is for one that is gone,
+		// and would hold up the replication goroutine raft stops when
+		// the observer is removed.
+		return s.lot.take(id, min(timeout, s.parkWait))
+	}
+	return s.dial(context.Background(), string(addr), timeout, []byte(RaftPreamble))
+}
+
+// dial connects to a voter's controller listener, logs in and sends
+// preamble; ctx ending aborts it.
+func (s streamLayer) dial(ctx context.Context, addr string, timeout time.Duration, preamble []byte) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var nc net.Conn
 	var err error
 	if s.tls != nil {
-		nc, err = tls.DialWithDialer(d, "tcp", string(addr), s.tls)
+		nc, err = (&tls.Dialer{Config: s.tls}).DialContext(ctx, "tcp", addr)
 	} else {
-		nc, err = d.Dial("tcp", string(addr))
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	nc.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(nc, RaftPreamble); err != nil {
+	nc.SetDeadline(time.Now().Add(timeout))
+	defer context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })()
+	if s.login != nil {
+		if err := s.login(nc, addr); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	if _, err := nc.Write(preamble); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	nc.SetWriteDeadline(time.Time{})
+	nc.SetDeadline(time.Time{})
 	return nc, nil
 }
 

@@ -36,7 +36,8 @@ func startQuorum(t *testing.T, n int, adjust ...func([]*quorumNode)) []*quorumNo
 	}
 	nodes := make([]*quorumNode, n)
 	for i := range n {
-		nodes[i] = &quorumNode{cfg: QuorumConfig{NodeID: int32(i + 1), Voters: voters, Dir: t.TempDir(), Listener: NewMux(lns[i], false).Raft(),
+		m := NewMux(lns[i], false)
+		nodes[i] = &quorumNode{cfg: QuorumConfig{NodeID: int32(i + 1), Voters: voters, Dir: t.TempDir(), Listener: m.Raft(), Parked: m.Parked(),
 			ElectionTimeout: 300 * time.Millisecond}}
 	}
 	for _, fn := range adjust {
@@ -61,7 +62,7 @@ func (nd *quorumNode) open(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd.q, nd.cfg.Listener = q, nil // a reopened node listens on its address again
+	nd.q, nd.cfg.Listener, nd.cfg.Parked = q, nil, nil // a reopened node listens on its address again
 }
 
 func (nd *quorumNode) close(t *testing.T) {
