@@ -175,3 +175,51 @@ func TestAuthorizationKIP848AndShareGroups(t *testing.T) {
 		t.Errorf("ShareGroupDescribe of a group using t: %v, %d members", kerr.ErrorForCode(g.ErrorCode), len(g.Members))
 	}
 }
+
+// TestConsumerGroupRegexOnlyDescribableTopics: a KIP-848 member
+// subscribing by regex is assigned only the matching topics its principal
+// may describe, and the others once it may.
+func TestConsumerGroupRegexOnlyDescribableTopics(t *testing.T) {
+	b := NewTest(t, WithAuthorizer("User:admin"), WithTestPrincipal(func(id string) string { return "User:" + id }))
+	createTestTopic(t, b, "seen", 1)
+	createTestTopic(t, b, "hidden", 1)
+	allow := func(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation) {
+		t.Helper()
+		req := kmsg.NewPtrCreateACLsRequest()
+		req.SetVersion(3)
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = rt, name, kmsg.ACLResourcePatternTypeLiteral
+		c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", op, kmsg.ACLPermissionTypeAllow
+		req.Creations = append(req.Creations, c)
+		if r := sendAs(t, b, "admin", req).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(r.Results[0].ErrorCode))
+		}
+	}
+	allow(kmsg.ACLResourceTypeGroup, "rg", kmsg.ACLOperationRead)
+	allow(kmsg.ACLResourceTypeTopic, "seen", kmsg.ACLOperationDescribe)
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.SetVersion(1)
+	req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "rg", "alice-member", 0, 30000
+	req.SubscribedTopicRegex, req.Topics = kmsg.StringPtr(".*"), []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	assigned := func(r *kmsg.ConsumerGroupHeartbeatResponse) map[string]bool {
+		out := map[string]bool{}
+		if r.Assignment != nil {
+			for _, at := range r.Assignment.Topics {
+				out[b.topicNameOr("?", at.TopicID)] = true
+			}
+		}
+		return out
+	}
+	r := sendAs(t, b, "alice", req).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if got := assigned(r); r.ErrorCode != 0 || len(got) != 1 || !got["seen"] {
+		t.Fatalf("joined with .*: %v, assigned %v", kerr.ErrorForCode(r.ErrorCode), got)
+	}
+	// Once alice may describe hidden, her next heartbeat brings it.
+	allow(kmsg.ACLResourceTypeTopic, "hidden", kmsg.ACLOperationDescribe)
+	req.MemberEpoch, req.RebalanceTimeoutMillis, req.SubscribedTopicRegex = r.MemberEpoch, -1, nil
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: b.topics.get("seen").id, Partitions: []int32{0}}}
+	r = sendAs(t, b, "alice", req).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if got := assigned(r); r.ErrorCode != 0 || !got["seen"] || !got["hidden"] {
+		t.Fatalf("after the ACL on hidden: %v, assigned %v", kerr.ErrorForCode(r.ErrorCode), got)
+	}
+}
