@@ -165,6 +165,10 @@ func (b *Broker) authorizeShareFetch(rc *reqCtx, r *kmsg.ShareFetchRequest, next
 		return name == "" || b.allowed(rc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)
 	}
 	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.ShareFetchRequestTopic) string { return b.topicNameOr("", t.TopicID) })
+	if len(denied) > 0 && len(r.Topics) == 0 && r.ShareSessionEpoch == 0 {
+		// A new session of nothing but denied topics: nothing to wait for.
+		r.MaxWaitMillis = 0
+	}
 	resp, err := next(rc, r)
 	if err != nil {
 		return resp, err

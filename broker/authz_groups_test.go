@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -63,11 +64,11 @@ func TestAuthorizationKIP848AndShareGroups(t *testing.T) {
 		req.GroupIDs = []string{"sg"}
 		return sendAs(t, b, as, req).(*kmsg.ShareGroupDescribeResponse).Groups[0]
 	}
-	shareFetch := func(as string) *kmsg.ShareFetchResponse {
+	shareFetch := func(as string, maxWait int32) *kmsg.ShareFetchResponse {
 		req := kmsg.NewPtrShareFetchRequest()
 		req.SetVersion(1)
 		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("sg"), kmsg.StringPtr(as+"-member"), 0
-		req.MaxWaitMillis, req.MinBytes, req.MaxRecords, req.BatchSize = 10, 1, 100, 100
+		req.MaxWaitMillis, req.MinBytes, req.MaxRecords, req.BatchSize = maxWait, 1, 100, 100
 		req.Topics = []kmsg.ShareFetchRequestTopic{{TopicID: tid, Partitions: []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}}}
 		return sendAs(t, b, as, req).(*kmsg.ShareFetchResponse)
 	}
@@ -105,7 +106,7 @@ func TestAuthorizationKIP848AndShareGroups(t *testing.T) {
 	check("ConsumerGroupDescribe, no ACLs", cgd("bob").ErrorCode, kerr.GroupAuthorizationFailed)
 	check("ShareGroupHeartbeat, no ACLs", sgh("bob", []string{"t"}).ErrorCode, kerr.GroupAuthorizationFailed)
 	check("ShareGroupDescribe, no ACLs", sgd("bob").ErrorCode, kerr.GroupAuthorizationFailed)
-	if r := shareFetch("bob"); r.ErrorCode != kerr.GroupAuthorizationFailed.Code || len(r.Topics) != 0 {
+	if r := shareFetch("bob", 10); r.ErrorCode != kerr.GroupAuthorizationFailed.Code || len(r.Topics) != 0 {
 		t.Errorf("ShareFetch, no ACLs: %v, %d topics", kerr.ErrorForCode(r.ErrorCode), len(r.Topics))
 	}
 	check("ShareAcknowledge, no ACLs", shareAck("bob").ErrorCode, kerr.GroupAuthorizationFailed)
@@ -123,8 +124,13 @@ func TestAuthorizationKIP848AndShareGroups(t *testing.T) {
 	}
 	check("ConsumerGroupHeartbeat naming t", cgh("bob", []string{"t"}, nil).ErrorCode, kerr.TopicAuthorizationFailed)
 	check("ShareGroupHeartbeat naming t", sgh("bob", []string{"t"}).ErrorCode, kerr.TopicAuthorizationFailed)
-	if r := shareFetch("bob"); r.ErrorCode != 0 || len(r.Topics) != 1 || r.Topics[0].TopicID != tid || r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+	// Nothing left to wait for: answered at once, not after MaxWaitMillis.
+	start := time.Now()
+	if r := shareFetch("bob", 10000); r.ErrorCode != 0 || len(r.Topics) != 1 || r.Topics[0].TopicID != tid || r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
 		t.Errorf("ShareFetch of t: %v, %+v", kerr.ErrorForCode(r.ErrorCode), r.Topics)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("ShareFetch of a denied topic only waited %v", d)
 	}
 	if r := shareAck("bob"); len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
 		t.Errorf("ShareAcknowledge of t: %+v", r.Topics)
@@ -155,7 +161,7 @@ func TestAuthorizationKIP848AndShareGroups(t *testing.T) {
 		t.Errorf("ShareGroupHeartbeat with the ACLs: %v, epoch %d", kerr.ErrorForCode(r.ErrorCode), r.MemberEpoch)
 	}
 	check("ShareGroupDescribe with the ACLs", sgd("bob").ErrorCode, nil)
-	if r := shareFetch("bob"); r.ErrorCode != 0 || len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+	if r := shareFetch("bob", 10); r.ErrorCode != 0 || len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != 0 {
 		t.Errorf("ShareFetch with the ACLs: %v, %+v", kerr.ErrorForCode(r.ErrorCode), r.Topics)
 	}
 	if g := describeOffsets("bob"); g.ErrorCode != 0 || len(g.Topics) != 1 || g.Topics[0].Partitions[0].ErrorCode != 0 {
