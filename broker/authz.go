@@ -120,6 +120,10 @@ func (b *Broker) authorize(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.R
 		return b.authorizeDescribeGroups(rc, r, next)
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return b.authorizeDescribeTopicPartitions(rc, r, next)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return b.authorizeConsumerGroupDescribe(rc, r, next)
+	case *kmsg.ShareGroupDescribeRequest:
+		return b.authorizeShareGroupDescribe(rc, r, next)
 	}
 	if b.acls.authz == nil {
 		return next(rc, req)
@@ -177,6 +181,20 @@ func (b *Broker) authorize(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.R
 		return b.authorizeDescribeProducers(rc, r, next)
 	case *kmsg.DescribeTransactionsRequest:
 		return b.authorizeDescribeTransactions(rc, r, next)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return b.authorizeGroupHeartbeat(rc, r, r.Group, r.SubscribedTopicNames, next)
+	case *kmsg.ShareGroupHeartbeatRequest:
+		return b.authorizeGroupHeartbeat(rc, r, r.GroupID, r.SubscribedTopicNames, next)
+	case *kmsg.ShareFetchRequest:
+		return b.authorizeShareFetch(rc, r, next)
+	case *kmsg.ShareAcknowledgeRequest:
+		return b.authorizeShareAcknowledge(rc, r, next)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return b.authorizeDescribeShareGroupOffsets(rc, r, next)
+	case *kmsg.AlterShareGroupOffsetsRequest:
+		return b.authorizeAlterShareGroupOffsets(rc, r, next)
+	case *kmsg.DeleteShareGroupOffsetsRequest:
+		return b.authorizeDeleteShareGroupOffsets(rc, r, next)
 	case *kmsg.ListTransactionsRequest:
 		resp, err := next(rc, r)
 		if lr, ok := resp.(*kmsg.ListTransactionsResponse); ok {

@@ -144,6 +144,10 @@ type consumerMember struct {
 	// with: a commit of an older epoch cannot be from its current owner
 	// (KIP-1251).
 	assignedAt map[topicPartition]int32
+	// describable is the filter of regex matches from the member's last
+	// heartbeat (nil: no authorizer, or a member loaded from the log that
+	// has not heartbeated since; it does within its session timeout).
+	describable func(topic string) bool
 
 	session    *time.Timer
 	sessionSeq uint64
@@ -298,7 +302,12 @@ func (m *consumerMember) subscribes(topic string) bool {
 	if _, ok := slices.BinarySearch(m.topics, topic); ok {
 		return true
 	}
-	return m.re != nil && m.re.MatchString(topic)
+	return m.matches(topic)
+}
+
+// matches reports whether m's regex subscribes it to topic.
+func (m *consumerMember) matches(topic string) bool {
+	return m.re != nil && m.re.MatchString(topic) && (m.describable == nil || m.describable(topic))
 }
 
 // compileTopicRegex compiles a SubscribedTopicRegex. Kafka matches it with

@@ -18,11 +18,14 @@ import (
 // the member's epoch and owned partitions, leaving (-1) or a static
 // member's temporary leave (-2). It never blocks on other members: the
 // answer carries the member's next assignment as far as the partitions'
-// previous owners have released them.
-func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, error) {
+// previous owners have released them. describable, nil without an
+// authorizer, says which topics the member's principal may describe: a
+// regex subscription matches only those (Kafka filters regex matches by
+// DESCRIBE, so ACLs cannot be side-stepped by subscribing to `.*`).
+func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, clientID, clientHost string, describable func(topic string) bool, req *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, error) {
 	return call(ctx, c, func() *kmsg.ConsumerGroupHeartbeatResponse {
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-		if e := c.consumerHeartbeat(clientID, clientHost, req, resp); e != nil {
+		if e := c.consumerHeartbeat(clientID, clientHost, describable, req, resp); e != nil {
 			// Kafka's error answers carry the error only.
 			*resp = *req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 			resp.ErrorCode = e.err.Code
@@ -104,7 +107,7 @@ func (c *Coordinator) assignorNames() string {
 	return s
 }
 
-func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *groupError {
+func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, describable func(string) bool, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *groupError {
 	if err := c.unavailable(req.Group); err != nil {
 		return &groupError{err: err}
 	}
@@ -148,7 +151,7 @@ func (c *Coordinator) consumerHeartbeat(clientID, clientHost string, req *kmsg.C
 		c.replaceStaticMember(g, replaced, m)
 	}
 	before := m.assigned
-	bump := c.updateMember(cg, m, req, clientID, clientHost, cg.members[m.id] != m && replaced == nil)
+	bump := c.updateMember(cg, m, req, clientID, clientHost, describable, cg.members[m.id] != m && replaced == nil)
 	if sub := c.subscriptionMetadata(cg); !maps.Equal(sub, cg.subscription) {
 		cg.subscription, bump = sub, true
 		g.subscribed = make(map[string]bool, len(sub))
@@ -273,7 +276,7 @@ func (c *Coordinator) replaceStaticMember(g *group, old, m *consumerMember) {
 // unchanged) and adds a new member; it reports whether the group epoch
 // must move: a new member (not a static one taking over its instance's
 // place) or a changed subscription.
-func (c *Coordinator) updateMember(cg *consumerGroup, m *consumerMember, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string, changed bool) bool {
+func (c *Coordinator) updateMember(cg *consumerGroup, m *consumerMember, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string, describable func(string) bool, changed bool) bool {
 	cg.members[m.id] = m
 	if req.InstanceID != nil {
 		m.instanceID = req.InstanceID
@@ -305,7 +308,7 @@ func (c *Coordinator) updateMember(cg *consumerGroup, m *consumerMember, req *km
 			m.re, _ = compileTopicRegex(*r) // validated
 		}
 	}
-	m.clientID, m.clientHost = clientID, clientHost
+	m.clientID, m.clientHost, m.describable = clientID, clientHost, describable
 	return changed
 }
 
@@ -331,7 +334,7 @@ func (c *Coordinator) subscriptionMetadata(cg *consumerGroup) map[string]topicMe
 				all = c.cfg.Topics.TopicNames()
 			}
 			for _, t := range all {
-				if m.re.MatchString(t) {
+				if m.matches(t) {
 					add(t)
 				}
 			}

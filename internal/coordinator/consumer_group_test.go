@@ -115,7 +115,7 @@ func (m *cgMember) beat() *kmsg.ConsumerGroupHeartbeatResponse { return m.send(m
 // send sends req and, on success, adopts the epoch and assignment.
 func (m *cgMember) send(req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
 	m.h.t.Helper()
-	resp, err := m.h.c.ConsumerGroupHeartbeat(context.Background(), "client", "/127.0.0.1", req)
+	resp, err := m.h.c.ConsumerGroupHeartbeat(context.Background(), "client", "/127.0.0.1", nil, req)
 	if err != nil {
 		m.h.t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestConsumerGroupRequestValidation(t *testing.T) {
 	} {
 		req := valid()
 		tc.change(req)
-		resp, err := h.c.ConsumerGroupHeartbeat(context.Background(), "c", "/h", req)
+		resp, err := h.c.ConsumerGroupHeartbeat(context.Background(), "c", "/h", nil, req)
 		if err != nil {
 			t.Fatal(err)
 		}
