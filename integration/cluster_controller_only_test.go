@@ -207,10 +207,17 @@ kafkit.http.listen=%s
 		}
 	}
 	start(int(victim))
-	pc.metadata(brokers, "split")
-	if again := logs[victim-1].lastEpoch(); again <= epoch {
+	// Wait for the registration itself: a node whose image has not yet
+	// applied the fencing still lists the broker, so Metadata alone can
+	// answer before the restarted broker has registered (seen in CI).
+	again := logs[victim-1].lastEpoch()
+	for deadline := time.Now().Add(20 * time.Second); again <= epoch && time.Now().Before(deadline); again = logs[victim-1].lastEpoch() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if again <= epoch {
 		t.Errorf("broker %d rejoined with broker epoch %d, had %d", victim, again, epoch)
 	}
+	pc.metadata(brokers, "split")
 
 	// kill -9 of the active controller: the one that does not answer
 	// NOT_CONTROLLER.
