@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -231,6 +232,51 @@ func BenchmarkSendPath(b *testing.B) {
 				}
 			}
 			drain()
+		})
+	}
+}
+
+// BenchmarkSeal measures what sealing a full 1 MiB batch costs per record
+// with each codec: encoding its records and compressing them into a
+// recycled buffer (accumulator.compress), on one goroutine, the records
+// being the integration benchmarks' (100 random capital letters, keyless).
+// The records are made together and sealed again and again, so they and the
+// buffers stay in the cache, where a producer's were written by Send
+// milliseconds earlier: this is the CPU of the work itself, for A/B of the
+// sealing code (issue 20); ns/record is wall time, so run it at a raised
+// priority or compare the CPU time of whole runs on a shared machine.
+//
+//	go test -run '^$' -bench BenchmarkSeal ./producer/
+func BenchmarkSeal(b *testing.B) {
+	rng := rand.New(rand.NewPCG(20, 20))
+	value := make([]byte, 100)
+	for i := range value {
+		value[i] = 'A' + byte(rng.IntN(26))
+	}
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		b.Run(codec, func(b *testing.B) {
+			s := Config{BootstrapServers: []string{"x:1"}, BatchSize: 1 << 20, CompressionType: codec}.settings()
+			a := newAccumulator(&s, func() {})
+			bt := &batch{}
+			now := time.Now()
+			for i := 0; ; i++ {
+				r := &kafkit.Record{Value: value, Timestamp: now.Add(time.Duration(i/8) * time.Millisecond)}
+				if !bt.sizer.TryAdd(s.BatchSize, r.Timestamp.UnixMilli(), nil, value, nil) {
+					break
+				}
+				bt.records = append(bt.records, pending{rec: r})
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				bt.sealed = make(chan struct{})
+				a.sealSlots <- struct{}{} // compress gives it back
+				a.compress(bt)
+				if bt.sealErr != nil {
+					b.Fatal(bt.sealErr)
+				}
+				a.putBuf(bt.sealedRaw)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(bt.records)), "ns/record")
 		})
 	}
 }
