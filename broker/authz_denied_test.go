@@ -16,7 +16,14 @@ import (
 // and the answers of the requests refused as a whole that getErrorResponse
 // gives with the top-level error alone.
 func TestAuthorizationDeniedTopicAnswers(t *testing.T) {
-	b := NewTest(t, WithAuthorizer("User:admin"), WithTestPrincipal(func(id string) string { return "User:" + id }))
+	// rawConn's client id is bob's: a share session lives as long as the
+	// connection that opened it.
+	b := NewTest(t, WithAuthorizer("User:admin"), WithTestPrincipal(func(id string) string {
+		if id == "test" {
+			id = "bob"
+		}
+		return "User:" + id
+	}))
 	createTestTopic(t, b, "ok", 1)
 	createTestTopic(t, b, "d", 1)
 	okID, dID := b.topics.get("ok").id, b.topics.get("d").id
@@ -397,13 +404,14 @@ func TestAuthorizationDeniedTopicAnswers(t *testing.T) {
 		same("DescribeProducers d", &resp.Topics[1].Partitions[0], &want)
 	})
 
+	shareConn := dial(t, b)
 	t.Run("ShareFetch", func(t *testing.T) {
 		req := kmsg.NewPtrShareFetchRequest()
 		req.SetVersion(1)
 		req.GroupID, req.MemberID, req.ShareSessionEpoch = msg("sg"), msg("bob-member"), 0
 		req.MaxWaitMillis, req.MinBytes, req.MaxRecords, req.BatchSize = 10, 1, 100, 100
 		req.Topics = []kmsg.ShareFetchRequestTopic{{TopicID: dID, Partitions: []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}}}
-		resp := sendAs(t, b, "bob", req).(*kmsg.ShareFetchResponse)
+		resp := shareConn.roundTrip(req).(*kmsg.ShareFetchResponse)
 		if len(resp.Topics) != 1 || resp.Topics[0].TopicID != dID {
 			t.Fatalf("%v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
 		}
@@ -413,7 +421,7 @@ func TestAuthorizationDeniedTopicAnswers(t *testing.T) {
 		// Acknowledgements of a denied partition fail with it.
 		req.ShareSessionEpoch = 1
 		req.Topics[0].Partitions[0].AcknowledgementBatches = []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}}}
-		resp = sendAs(t, b, "bob", req).(*kmsg.ShareFetchResponse)
+		resp = shareConn.roundTrip(req).(*kmsg.ShareFetchResponse)
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].TopicID != dID {
 			t.Fatalf("%v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
 		}
@@ -424,10 +432,10 @@ func TestAuthorizationDeniedTopicAnswers(t *testing.T) {
 	t.Run("ShareAcknowledge", func(t *testing.T) {
 		req := kmsg.NewPtrShareAcknowledgeRequest()
 		req.SetVersion(1)
-		req.GroupID, req.MemberID, req.ShareSessionEpoch = msg("sg"), msg("bob-member"), 1
+		req.GroupID, req.MemberID, req.ShareSessionEpoch = msg("sg"), msg("bob-member"), 2
 		batch := kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}}
 		req.Topics = []kmsg.ShareAcknowledgeRequestTopic{{TopicID: dID, Partitions: []kmsg.ShareAcknowledgeRequestTopicPartition{{Partition: 0, AcknowledgementBatches: []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{batch}}}}}
-		resp := sendAs(t, b, "bob", req).(*kmsg.ShareAcknowledgeResponse)
+		resp := shareConn.roundTrip(req).(*kmsg.ShareAcknowledgeResponse)
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].TopicID != dID {
 			t.Fatalf("%v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
 		}
@@ -462,6 +470,9 @@ func TestAuthorizationDeniedTopicAnswers(t *testing.T) {
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != "d" {
 			t.Fatalf("%v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
 		}
+		if id := resp.Topics[len(resp.Topics)-1].TopicID; id != dID {
+			t.Errorf("AlterShareGroupOffsets d: topic id %x, want %x", id, dID)
+		}
 		want := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 		want.ErrorCode, want.ErrorMessage = denied, msg(kafkaMsg)
 		same("AlterShareGroupOffsets d", &resp.Topics[len(resp.Topics)-1].Partitions[0], &want)
@@ -472,21 +483,57 @@ func TestAuthorizationDeniedTopicAnswers(t *testing.T) {
 		}
 	})
 
+	shareHeartbeat := func(epoch int32) {
+		t.Helper()
+		hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+		hb.SetVersion(1)
+		hb.GroupID, hb.MemberID, hb.MemberEpoch, hb.SubscribedTopicNames = "sg", "bob-member", epoch, []string{"ok"}
+		if r := sendAs(t, b, "bob", hb).(*kmsg.ShareGroupHeartbeatResponse); r.ErrorCode != 0 {
+			t.Fatalf("share group heartbeat at epoch %d: %v", epoch, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+
 	t.Run("DeleteShareGroupOffsets", func(t *testing.T) {
 		req := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
 		req.GroupID = "sg"
 		req.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "d"}}
+		// The handler's group error is answered alone (KafkaApis sends
+		// getErrorResponse then).
 		resp := sendAs(t, b, "bob", req).(*kmsg.DeleteShareGroupOffsetsResponse)
-		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != "d" {
+		if resp.ErrorCode != kerr.GroupIDNotFound.Code || len(resp.Topics) != 0 {
+			t.Errorf("no such group: %v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+		}
+		shareHeartbeat(0)
+		shareHeartbeat(-1) // sg exists, empty
+		resp = sendAs(t, b, "bob", req).(*kmsg.DeleteShareGroupOffsetsResponse)
+		if len(resp.Topics) != 1 {
 			t.Fatalf("%v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
 		}
 		want := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
 		want.Topic, want.ErrorCode, want.ErrorMessage = "d", denied, msg(kafkaMsg)
-		same("DeleteShareGroupOffsets d", &resp.Topics[len(resp.Topics)-1], &want)
+		same("DeleteShareGroupOffsets d", &resp.Topics[0], &want)
 		req.GroupID = "nog"
 		resp = sendAs(t, b, "bob", req).(*kmsg.DeleteShareGroupOffsetsResponse)
 		if resp.ErrorCode != kerr.GroupAuthorizationFailed.Code || resp.ErrorMessage == nil || *resp.ErrorMessage != "Group authorization failed." || len(resp.Topics) != 0 {
 			t.Errorf("group denied: %+v", resp)
+		}
+	})
+
+	// A group error of the handler's is answered alone, without the
+	// denied topics (KafkaApis sends getErrorResponse then).
+	t.Run("ShareGroupOffsetsOfANonEmptyGroup", func(t *testing.T) {
+		shareHeartbeat(0)
+		alter := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		alter.GroupID = "sg"
+		alter.Topics = []kmsg.AlterShareGroupOffsetsRequestTopic{{Topic: "d", Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0}}}}
+		if r := sendAs(t, b, "bob", alter).(*kmsg.AlterShareGroupOffsetsResponse); r.ErrorCode != kerr.NonEmptyGroup.Code || len(r.Topics) != 0 {
+			t.Errorf("AlterShareGroupOffsets: %v, topics %+v", kerr.ErrorForCode(r.ErrorCode), r.Topics)
+		}
+		del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+		del.GroupID = "sg"
+		del.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "d"}}
+		if r := sendAs(t, b, "bob", del).(*kmsg.DeleteShareGroupOffsetsResponse); r.ErrorCode != kerr.NonEmptyGroup.Code || len(r.Topics) != 0 {
+			t.Errorf("DeleteShareGroupOffsets: %v, topics %+v", kerr.ErrorForCode(r.ErrorCode), r.Topics)
 		}
 	})
 }

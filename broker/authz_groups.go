@@ -185,8 +185,8 @@ func (b *Broker) authorizeShareFetch(rc *reqCtx, r *kmsg.ShareFetchRequest, next
 			p.Records, p.AcquiredRecords = nil, nil
 		}
 	}
-	if len(denied) == 0 {
-		return fr, nil
+	if len(denied) == 0 || fr.ErrorCode != 0 {
+		return fr, nil // a session's error is answered alone, as Kafka's getErrorResponse
 	}
 	d := topicsDenied[*kmsg.ShareFetchResponse](&kmsg.ShareFetchRequest{Version: r.Version, Topics: denied}, nil)
 	for i, rt := range denied {
@@ -209,6 +209,9 @@ func (b *Broker) authorizeShareAcknowledge(rc *reqCtx, r *kmsg.ShareAcknowledgeR
 	}
 	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.ShareAcknowledgeRequestTopic) string { return b.topicNameOr("", t.TopicID) },
 		func(resp *kmsg.ShareAcknowledgeResponse, denied []kmsg.ShareAcknowledgeRequestTopic) {
+			if resp.ErrorCode != 0 {
+				return // a session's error is answered alone, as Kafka's getErrorResponse
+			}
 			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.ShareAcknowledgeResponse](&kmsg.ShareAcknowledgeRequest{Version: r.Version, Topics: denied}, nil).Topics...)
 		})
 }
@@ -263,7 +266,17 @@ func (b *Broker) authorizeAlterShareGroupOffsets(rc *reqCtx, r *kmsg.AlterShareG
 	}
 	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.AlterShareGroupOffsetsRequestTopic) string { return t.Topic },
 		func(resp *kmsg.AlterShareGroupOffsetsResponse, denied []kmsg.AlterShareGroupOffsetsRequestTopic) {
-			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.AlterShareGroupOffsetsResponse](&kmsg.AlterShareGroupOffsetsRequest{Version: r.Version, Topics: denied}, topicDeniedMsg).Topics...)
+			if resp.ErrorCode != 0 {
+				return // Kafka answers a group's error alone
+			}
+			d := topicsDenied[*kmsg.AlterShareGroupOffsetsResponse](&kmsg.AlterShareGroupOffsetsRequest{Version: r.Version, Topics: denied}, topicDeniedMsg)
+			for i := range d.Topics {
+				// Kafka's builder names a denied topic by its id too.
+				if t := b.topics.get(d.Topics[i].Topic); t != nil {
+					d.Topics[i].TopicID = t.id
+				}
+			}
+			resp.Topics = append(resp.Topics, d.Topics...)
 		})
 }
 
@@ -275,6 +288,9 @@ func (b *Broker) authorizeDeleteShareGroupOffsets(rc *reqCtx, r *kmsg.DeleteShar
 	}
 	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.DeleteShareGroupOffsetsRequestTopic) string { return t.Topic },
 		func(resp *kmsg.DeleteShareGroupOffsetsResponse, denied []kmsg.DeleteShareGroupOffsetsRequestTopic) {
+			if resp.ErrorCode != 0 {
+				return // Kafka answers a group's error alone
+			}
 			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.DeleteShareGroupOffsetsResponse](&kmsg.DeleteShareGroupOffsetsRequest{Version: r.Version, Topics: denied}, topicDeniedMsg).Topics...)
 		})
 }

@@ -17,7 +17,7 @@ import (
 //
 // It works on kmsg's generated structs by name: a response field takes
 // the request field of the same name and type (Topic, Partition, TopicID,
-// Group...; a name into a nullable name), and a response array of structs
+// Group...; a topic name into a nullable one), and a response array of structs
 // mirrors the request array of the same name (Results: the request's only
 // array, as CreateAcls' Creations), element by element, from each
 // element's defaults and then Kafka's (errorDefaults); a request's list of
@@ -166,7 +166,9 @@ func fillError(src, dst reflect.Value, code int16, msg *string) {
 			df.Set(out)
 		case df.Type() == sf.Type() && df.Kind() != reflect.Slice && df.Kind() != reflect.Struct:
 			df.Set(sf)
-		case df.Type() == stringPtrType && sf.Kind() == reflect.String:
+		case f.Name == "Topic" && df.Type() == stringPtrType && sf.Kind() == reflect.String:
+			// A topic's name into a nullable one (DescribeTopicPartitions);
+			// not a member id, which Kafka's error answers leave null.
 			s := sf.String()
 			df.Set(reflect.ValueOf(&s))
 		}
