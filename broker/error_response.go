@@ -17,11 +17,11 @@ import (
 //
 // It works on kmsg's generated structs by name: a response field takes
 // the request field of the same name and type (Topic, Partition, TopicID,
-// Group...; a topic name into a nullable one), and a response array of structs
-// mirrors the request array of the same name (Results: the request's only
-// array, as CreateAcls' Creations), element by element, from each
-// element's defaults and then Kafka's (errorDefaults); a request's list of
-// partition ids gives one entry per partition.
+// Group...; a topic name into a nullable one), and a response array of
+// structs mirrors the request array of the same name (Results: the
+// request's only array, as CreateAcls' Creations), element by element,
+// from each element's defaults and then Kafka's (errorDefaults); a
+// request's list of partition ids gives one entry per partition.
 // msg is the error message where the response carries one (Kafka's
 // message for e when empty).
 func errorResponse(req kmsg.Request, e *kerr.Error, msg string) kmsg.Response {
@@ -36,8 +36,11 @@ func errorResponse(req kmsg.Request, e *kerr.Error, msg string) kmsg.Response {
 			r.Topics = nil
 		}
 	case *kmsg.OffsetFetchResponse:
-		if r.Version >= 2 && r.Version < 8 {
+		if r.Version >= 2 {
 			r.Topics = nil
+			for i := range r.Groups {
+				r.Groups[i].Topics = nil
+			}
 		}
 	case *kmsg.OffsetDeleteResponse:
 		r.Topics = nil

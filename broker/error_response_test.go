@@ -86,6 +86,13 @@ func TestErrorResponse(t *testing.T) {
 	if p := pr.Topics[0].Partitions[0]; p.BaseOffset != -1 || p.LogAppendTime != -1 || p.LogStartOffset != -1 || p.ErrorMessage == nil || *p.ErrorMessage != kerr.IllegalSaslState.Description {
 		t.Errorf("produce partition: %+v", p)
 	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(8)
+	of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "o", Partitions: []int32{0}}}}}
+	if or := errorResponse(of, kerr.GroupAuthorizationFailed, "").(*kmsg.OffsetFetchResponse); len(or.Groups) != 1 || or.Groups[0].Group != "g" ||
+		or.Groups[0].ErrorCode != kerr.GroupAuthorizationFailed.Code || len(or.Groups[0].Topics) != 0 {
+		t.Errorf("offset fetch v8: %+v", or.Groups)
+	}
 	// Kafka's own message where kerr's description is the Java client's.
 	tp := topicsDenied[*kmsg.ProduceResponse](produce, nil).Topics[0].Partitions[0]
 	if tp.ErrorCode != kerr.TopicAuthorizationFailed.Code || tp.ErrorMessage != nil {
