@@ -310,6 +310,21 @@ func partitionSplit[T any](b *Broker, rc *reqCtx, op kmsg.ACLOperation, items *[
 	return denied
 }
 
+// topicsThen takes the denied topics out of *items (partitionSplit), runs
+// next on the others and has merge add the answer for the denied ones
+// (topicsDenied's) to the handler's response.
+func topicsThen[T any, R kmsg.Response](b *Broker, rc *reqCtx, op kmsg.ACLOperation, req kmsg.Request, next handlerFn,
+	items *[]T, topic func(*T) string, merge func(R, []T),
+) (kmsg.Response, error) {
+	denied := partitionSplit(b, rc, op, items, topic)
+	resp, err := next(rc, req)
+	if err != nil || len(denied) == 0 {
+		return resp, err
+	}
+	merge(resp.(R), denied)
+	return resp, nil
+}
+
 // topicNameOr returns the name of the topic with id, or name when the
 // request names topics (id zero) or the id is unknown (the handler answers
 // UNKNOWN_TOPIC_ID; an unknown id discloses nothing).
@@ -323,33 +338,19 @@ func (b *Broker) topicNameOr(name string, id [16]byte) string {
 }
 
 func (b *Broker) authorizeProduce(rc *reqCtx, r *kmsg.ProduceRequest, next handlerFn) (kmsg.Response, error) {
-	txnDenied := r.TransactionID != nil && !b.allowed(rc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *r.TransactionID)
-	var denied []kmsg.ProduceRequestTopic
-	if txnDenied {
-		denied, r.Topics = r.Topics, nil
-	} else {
-		denied = partitionSplit(b, rc, kmsg.ACLOperationWrite, &r.Topics, func(t *kmsg.ProduceRequestTopic) string { return b.topicNameOr(t.Topic, t.TopicID) })
+	if r.TransactionID != nil && !b.allowed(rc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *r.TransactionID) {
+		if r.Acks == 0 {
+			return nil, nil // as getErrorResponse: nothing to a producer that wants no answer
+		}
+		return errorResponse(r, kerr.TransactionalIDAuthorizationFailed, ""), nil
 	}
-	code := kerr.TopicAuthorizationFailed.Code
-	if txnDenied {
-		code = kerr.TransactionalIDAuthorizationFailed.Code
-	}
+	denied := partitionSplit(b, rc, kmsg.ACLOperationWrite, &r.Topics, func(t *kmsg.ProduceRequestTopic) string { return b.topicNameOr(t.Topic, t.TopicID) })
 	resp, err := next(rc, r)
-	if err != nil || r.Acks == 0 {
+	if err != nil || r.Acks == 0 || len(denied) == 0 {
 		return resp, err
 	}
 	pr := resp.(*kmsg.ProduceResponse)
-	for _, rt := range denied {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		pr.Topics = append(pr.Topics, st)
-	}
+	pr.Topics = append(pr.Topics, topicsDenied[*kmsg.ProduceResponse](&kmsg.ProduceRequest{Version: r.Version, Topics: denied}, nil).Topics...)
 	return pr, nil
 }
 
@@ -373,62 +374,25 @@ func (b *Broker) authorizeFetch(rc *reqCtx, r *kmsg.FetchRequest, next handlerFn
 		return resp, err
 	}
 	fr := resp.(*kmsg.FetchResponse)
-	for _, rt := range denied {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		fr.Topics = append(fr.Topics, st)
-	}
+	fr.Topics = append(fr.Topics, topicsDenied[*kmsg.FetchResponse](&kmsg.FetchRequest{Version: r.Version, Topics: denied}, nil).Topics...)
 	return fr, nil
 }
 
 func (b *Broker) authorizeListOffsets(rc *reqCtx, r *kmsg.ListOffsetsRequest, next handlerFn) (kmsg.Response, error) {
-	denied := partitionSplit(b, rc, kmsg.ACLOperationDescribe, &r.Topics, func(t *kmsg.ListOffsetsRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	lr := resp.(*kmsg.ListOffsetsResponse)
-	for _, rt := range denied {
-		st := kmsg.NewListOffsetsResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewListOffsetsResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			sp.Timestamp, sp.Offset = -1, -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		lr.Topics = append(lr.Topics, st)
-	}
-	return lr, nil
+	return topicsThen(b, rc, kmsg.ACLOperationDescribe, r, next, &r.Topics, func(t *kmsg.ListOffsetsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.ListOffsetsResponse, denied []kmsg.ListOffsetsRequestTopic) {
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.ListOffsetsResponse](&kmsg.ListOffsetsRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 func (b *Broker) authorizeOffsetForLeaderEpoch(rc *reqCtx, r *kmsg.OffsetForLeaderEpochRequest, next handlerFn) (kmsg.Response, error) {
-	var denied []kmsg.OffsetForLeaderEpochRequestTopic
-	if !b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
-		denied = partitionSplit(b, rc, kmsg.ACLOperationDescribe, &r.Topics, func(t *kmsg.OffsetForLeaderEpochRequestTopic) string { return t.Topic })
+	if b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
+		return next(rc, r) // a follower's right: every topic
 	}
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	or := resp.(*kmsg.OffsetForLeaderEpochResponse)
-	for _, rt := range denied {
-		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		or.Topics = append(or.Topics, st)
-	}
-	return or, nil
+	return topicsThen(b, rc, kmsg.ACLOperationDescribe, r, next, &r.Topics, func(t *kmsg.OffsetForLeaderEpochRequestTopic) string { return t.Topic },
+		func(resp *kmsg.OffsetForLeaderEpochResponse, denied []kmsg.OffsetForLeaderEpochRequestTopic) {
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.OffsetForLeaderEpochResponse](&kmsg.OffsetForLeaderEpochRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 // authorizeMetadata is handleTopicMetadataRequest's part: DESCRIBE on each
@@ -438,7 +402,7 @@ func (b *Broker) authorizeOffsetForLeaderEpoch(rc *reqCtx, r *kmsg.OffsetForLead
 // auto-creation, then the authorized-operations fields.
 func (b *Broker) authorizeMetadata(rc *reqCtx, r *kmsg.MetadataRequest, next handlerFn) (kmsg.Response, error) {
 	allTopics := r.Topics == nil || rc.version == 0 && len(r.Topics) == 0
-	var denied []kmsg.MetadataResponseTopic
+	var denied []kmsg.MetadataRequestTopic
 	if !allTopics && b.acls.authz != nil {
 		autoCreate := b.cfg.AutoCreateTopics && (rc.version < 4 || r.AllowAutoTopicCreation)
 		kept := r.Topics[:0:0]
@@ -447,19 +411,16 @@ func (b *Broker) authorizeMetadata(rc *reqCtx, r *kmsg.MetadataRequest, next han
 			if rt.Topic != nil {
 				name = *rt.Topic
 			}
-			mt := kmsg.NewMetadataResponseTopic()
-			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			switch {
 			case name == "":
 				kept = append(kept, rt) // an unknown id: UNKNOWN_TOPIC_ID discloses nothing
 			case !b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name):
-				// Topic ids are not secret, names are.
-				mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
-				denied = append(denied, mt)
+				// Topic ids are not secret, names are: the answer
+				// names it as the request did.
+				denied = append(denied, rt)
 			case autoCreate && b.topics.get(name) == nil && !b.allowedCluster(rc, kmsg.ACLOperationCreate) &&
 				!b.allowed(rc, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, name):
-				mt.Topic = &name
-				denied = append(denied, mt)
+				denied = append(denied, rt)
 			default:
 				kept = append(kept, rt)
 			}
@@ -486,7 +447,9 @@ func (b *Broker) authorizeMetadata(rc *reqCtx, r *kmsg.MetadataRequest, next han
 			}
 		}
 	}
-	mr.Topics = append(mr.Topics, denied...)
+	if len(denied) > 0 {
+		mr.Topics = append(mr.Topics, topicsDenied[*kmsg.MetadataResponse](&kmsg.MetadataRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+	}
 	if r.IncludeClusterAuthorizedOperations {
 		mr.AuthorizedOperations = b.clusterOperations(rc)
 	}
@@ -518,8 +481,7 @@ func (b *Broker) authorizeDescribeTopicPartitions(rc *reqCtx, r *kmsg.DescribeTo
 		if len(r.Topics) == 0 {
 			// All named topics were denied: answer only those, the handler
 			// would list every topic for an empty list.
-			resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
-			return appendDeniedTopicPartitions(resp, denied), nil
+			return topicsDenied[*kmsg.DescribeTopicPartitionsResponse](&kmsg.DescribeTopicPartitionsRequest{Version: r.Version, Topics: denied}, nil), nil
 		}
 	}
 	resp, err := next(rc, r)
@@ -537,16 +499,10 @@ func (b *Broker) authorizeDescribeTopicPartitions(rc *reqCtx, r *kmsg.DescribeTo
 			t.AuthorizedOperations = b.operations(rc, kmsg.ACLResourceTypeTopic, *t.Topic)
 		}
 	}
-	return appendDeniedTopicPartitions(dr, denied), nil
-}
-
-func appendDeniedTopicPartitions(resp *kmsg.DescribeTopicPartitionsResponse, denied []kmsg.DescribeTopicPartitionsRequestTopic) *kmsg.DescribeTopicPartitionsResponse {
-	for _, rt := range denied {
-		st := kmsg.NewDescribeTopicPartitionsResponseTopic()
-		st.Topic, st.ErrorCode = kmsg.StringPtr(rt.Topic), kerr.TopicAuthorizationFailed.Code
-		resp.Topics = append(resp.Topics, st)
+	if len(denied) > 0 {
+		dr.Topics = append(dr.Topics, topicsDenied[*kmsg.DescribeTopicPartitionsResponse](&kmsg.DescribeTopicPartitionsRequest{Version: r.Version, Topics: denied}, nil).Topics...)
 	}
-	return resp
+	return dr, nil
 }
 
 // authorizeCreateTopics: CREATE on the cluster, else on each topic; a
@@ -569,11 +525,10 @@ func (b *Broker) authorizeCreateTopics(rc *reqCtx, r *kmsg.CreateTopicsRequest, 
 			t.NumPartitions, t.ReplicationFactor = -1, -1
 		}
 	}
-	for _, rt := range denied {
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
-		st.NumPartitions, st.ReplicationFactor = -1, -1
-		cr.Topics = append(cr.Topics, st)
+	if len(denied) > 0 {
+		// The controller's answer (ControllerApis.createTopics), message and all.
+		d := topicsDenied[*kmsg.CreateTopicsResponse](&kmsg.CreateTopicsRequest{Version: r.Version, Topics: denied}, kmsg.StringPtr("Authorization failed."))
+		cr.Topics = append(cr.Topics, d.Topics...)
 	}
 	return cr, nil
 }
@@ -585,6 +540,7 @@ func (b *Broker) authorizeDeleteTopics(rc *reqCtx, r *kmsg.DeleteTopicsRequest, 
 	deny := func(name *string, id [16]byte) {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID, st.ErrorCode = name, id, kerr.TopicAuthorizationFailed.Code
+		st.ErrorMessage = topicDeniedMsg // ControllerApis' ApiError(TOPIC_AUTHORIZATION_FAILED)
 		denied = append(denied, st)
 	}
 	r.TopicNames = slices.DeleteFunc(r.TopicNames, func(name string) bool {
@@ -621,34 +577,18 @@ func (b *Broker) authorizeDeleteTopics(rc *reqCtx, r *kmsg.DeleteTopicsRequest, 
 }
 
 func (b *Broker) authorizeCreatePartitions(rc *reqCtx, r *kmsg.CreatePartitionsRequest, next handlerFn) (kmsg.Response, error) {
-	return filterThen(rc, r, next, &r.Topics, func(rt *kmsg.CreatePartitionsRequestTopic) (kmsg.CreatePartitionsResponseTopic, bool) {
-		st := kmsg.NewCreatePartitionsResponseTopic()
-		st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
-		st.ErrorMessage = kmsg.StringPtr("The topic authorization is failed.")
-		return st, !b.allowed(rc, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic)
-	}, func(resp *kmsg.CreatePartitionsResponse, denied []kmsg.CreatePartitionsResponseTopic) {
-		resp.Topics = append(resp.Topics, denied...)
-	})
+	return topicsThen(b, rc, kmsg.ACLOperationAlter, r, next, &r.Topics, func(t *kmsg.CreatePartitionsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.CreatePartitionsResponse, denied []kmsg.CreatePartitionsRequestTopic) {
+			// Without a message, as the controller answers (ControllerApis.createPartitions).
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.CreatePartitionsResponse](&kmsg.CreatePartitionsRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 func (b *Broker) authorizeDeleteRecords(rc *reqCtx, r *kmsg.DeleteRecordsRequest, next handlerFn) (kmsg.Response, error) {
-	denied := partitionSplit(b, rc, kmsg.ACLOperationDelete, &r.Topics, func(t *kmsg.DeleteRecordsRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	dr := resp.(*kmsg.DeleteRecordsResponse)
-	for _, rt := range denied {
-		st := kmsg.NewDeleteRecordsResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
-			sp.Partition, sp.ErrorCode, sp.LowWatermark = rp.Partition, kerr.TopicAuthorizationFailed.Code, -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		dr.Topics = append(dr.Topics, st)
-	}
-	return dr, nil
+	return topicsThen(b, rc, kmsg.ACLOperationDelete, r, next, &r.Topics, func(t *kmsg.DeleteRecordsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.DeleteRecordsResponse, denied []kmsg.DeleteRecordsRequestTopic) {
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.DeleteRecordsResponse](&kmsg.DeleteRecordsRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 // configResourceAllowed is the check of the config APIs per resource:
@@ -852,38 +792,16 @@ func (b *Broker) authorizeDeleteGroups(rc *reqCtx, r *kmsg.DeleteGroupsRequest, 
 	})
 }
 
-// offsetCommitErrors answers every partition of topics with code.
-func offsetCommitErrors(topics []kmsg.OffsetCommitRequestTopic, code int16) []kmsg.OffsetCommitResponseTopic {
-	var out []kmsg.OffsetCommitResponseTopic
-	for _, rt := range topics {
-		st := kmsg.NewOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetCommitResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
 // authorizeOffsetCommit: READ on the group (else every partition fails),
 // then READ on each topic.
 func (b *Broker) authorizeOffsetCommit(rc *reqCtx, r *kmsg.OffsetCommitRequest, next handlerFn) (kmsg.Response, error) {
 	if !b.allowed(rc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group) {
-		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-		resp.Topics = offsetCommitErrors(r.Topics, kerr.GroupAuthorizationFailed.Code)
-		return resp, nil
+		return errorResponse(r, kerr.GroupAuthorizationFailed, ""), nil
 	}
-	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.OffsetCommitRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	cr := resp.(*kmsg.OffsetCommitResponse)
-	cr.Topics = append(cr.Topics, offsetCommitErrors(denied, kerr.TopicAuthorizationFailed.Code)...)
-	return cr, nil
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.OffsetCommitRequestTopic) string { return t.Topic },
+		func(resp *kmsg.OffsetCommitResponse, denied []kmsg.OffsetCommitRequestTopic) {
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.OffsetCommitResponse](&kmsg.OffsetCommitRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 // authorizeOffsetFetch: DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED),
@@ -895,19 +813,7 @@ func (b *Broker) authorizeOffsetFetch(rc *reqCtx, r *kmsg.OffsetFetchRequest, ne
 	}
 	if rc.version < 8 {
 		if !b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, r.Group) {
-			resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
-			resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-			for _, rt := range r.Topics {
-				st := kmsg.NewOffsetFetchResponseTopic()
-				st.Topic = rt.Topic
-				for _, p := range rt.Partitions {
-					sp := kmsg.NewOffsetFetchResponseTopicPartition()
-					sp.Partition, sp.ErrorCode, sp.Offset = p, kerr.GroupAuthorizationFailed.Code, -1
-					st.Partitions = append(st.Partitions, sp)
-				}
-				resp.Topics = append(resp.Topics, st)
-			}
-			return resp, nil
+			return errorResponse(r, kerr.GroupAuthorizationFailed, ""), nil
 		}
 		denied := partitionSplit(b, rc, kmsg.ACLOperationDescribe, &r.Topics, func(t *kmsg.OffsetFetchRequestTopic) string { return t.Topic })
 		resp, err := next(rc, r)
@@ -916,15 +822,8 @@ func (b *Broker) authorizeOffsetFetch(rc *reqCtx, r *kmsg.OffsetFetchRequest, ne
 		}
 		fr := resp.(*kmsg.OffsetFetchResponse)
 		fr.Topics = slices.DeleteFunc(fr.Topics, func(t kmsg.OffsetFetchResponseTopic) bool { return !describeTopic(t.Topic) })
-		for _, rt := range denied {
-			st := kmsg.NewOffsetFetchResponseTopic()
-			st.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				sp := kmsg.NewOffsetFetchResponseTopicPartition()
-				sp.Partition, sp.ErrorCode, sp.Offset = p, kerr.TopicAuthorizationFailed.Code, -1
-				st.Partitions = append(st.Partitions, sp)
-			}
-			fr.Topics = append(fr.Topics, st)
+		if len(denied) > 0 {
+			fr.Topics = append(fr.Topics, topicsDenied[*kmsg.OffsetFetchResponse](&kmsg.OffsetFetchRequest{Version: r.Version, Topics: denied}, nil).Topics...)
 		}
 		return fr, nil
 	}
@@ -953,15 +852,9 @@ func (b *Broker) authorizeOffsetFetch(rc *reqCtx, r *kmsg.OffsetFetchRequest, ne
 	for i := range fr.Groups {
 		g := &fr.Groups[i]
 		g.Topics = slices.DeleteFunc(g.Topics, func(t kmsg.OffsetFetchResponseGroupTopic) bool { return !describeTopic(t.Topic) })
-		for _, rt := range deniedTopics[g.Group] {
-			st := kmsg.NewOffsetFetchResponseGroupTopic()
-			st.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-				sp.Partition, sp.ErrorCode, sp.Offset = p, kerr.TopicAuthorizationFailed.Code, -1
-				st.Partitions = append(st.Partitions, sp)
-			}
-			g.Topics = append(g.Topics, st)
+		if denied := deniedTopics[g.Group]; len(denied) > 0 {
+			d := topicsDenied[*kmsg.OffsetFetchResponse](&kmsg.OffsetFetchRequest{Version: r.Version, Groups: []kmsg.OffsetFetchRequestGroup{{Group: g.Group, Topics: denied}}}, nil)
+			g.Topics = append(g.Topics, d.Groups[0].Topics...)
 		}
 	}
 	fr.Groups = append(fr.Groups, deniedGroups...)
@@ -971,27 +864,12 @@ func (b *Broker) authorizeOffsetFetch(rc *reqCtx, r *kmsg.OffsetFetchRequest, ne
 // authorizeOffsetDelete: DELETE on the group, then READ on each topic.
 func (b *Broker) authorizeOffsetDelete(rc *reqCtx, r *kmsg.OffsetDeleteRequest, next handlerFn) (kmsg.Response, error) {
 	if !b.allowed(rc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, r.Group) {
-		resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return resp, nil
+		return errorResponse(r, kerr.GroupAuthorizationFailed, ""), nil
 	}
-	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.OffsetDeleteRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	dr := resp.(*kmsg.OffsetDeleteResponse)
-	for _, rt := range denied {
-		st := kmsg.NewOffsetDeleteResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		dr.Topics = append(dr.Topics, st)
-	}
-	return dr, nil
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.OffsetDeleteRequestTopic) string { return t.Topic },
+		func(resp *kmsg.OffsetDeleteResponse, denied []kmsg.OffsetDeleteRequestTopic) {
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.OffsetDeleteResponse](&kmsg.OffsetDeleteRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 // authorizeAddPartitionsToTxn: from clients (v0-3) WRITE on the
@@ -999,29 +877,14 @@ func (b *Broker) authorizeOffsetDelete(rc *reqCtx, r *kmsg.OffsetDeleteRequest, 
 // nothing is added and the others get OPERATION_NOT_ATTEMPTED. Brokers'
 // batched requests (v4+) need CLUSTER_ACTION.
 func (b *Broker) authorizeAddPartitionsToTxn(rc *reqCtx, r *kmsg.AddPartitionsToTxnRequest, next handlerFn) (kmsg.Response, error) {
-	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if rc.version >= 4 {
 		if !b.allowedCluster(rc, kmsg.ACLOperationClusterAction) {
-			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-			return resp, nil
+			return errorResponse(r, kerr.ClusterAuthorizationFailed, ""), nil
 		}
 		return next(rc, r)
 	}
-	answer := func(code func(topic string) int16) kmsg.Response {
-		for _, rt := range r.Topics {
-			st := kmsg.NewAddPartitionsToTxnResponseTopic()
-			st.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = p, code(rt.Topic)
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp
-	}
 	if !b.allowed(rc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID) {
-		return answer(func(string) int16 { return kerr.TransactionalIDAuthorizationFailed.Code }), nil
+		return errorResponse(r, kerr.TransactionalIDAuthorizationFailed, ""), nil
 	}
 	denied := map[string]bool{}
 	for _, rt := range r.Topics {
@@ -1032,71 +895,38 @@ func (b *Broker) authorizeAddPartitionsToTxn(rc *reqCtx, r *kmsg.AddPartitionsTo
 	if len(denied) == 0 {
 		return next(rc, r)
 	}
-	return answer(func(topic string) int16 {
-		if denied[topic] {
-			return kerr.TopicAuthorizationFailed.Code
+	resp := errorResponse(r, kerr.OperationNotAttempted, "").(*kmsg.AddPartitionsToTxnResponse)
+	for i := range resp.Topics {
+		if t := &resp.Topics[i]; denied[t.Topic] {
+			for j := range t.Partitions {
+				t.Partitions[j].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 		}
-		return kerr.OperationNotAttempted.Code
-	}), nil
+	}
+	return resp, nil
 }
 
 // authorizeTxnOffsetCommit: WRITE on the transactional id, READ on the
 // group, each failing the whole request, then READ on each topic.
 func (b *Broker) authorizeTxnOffsetCommit(rc *reqCtx, r *kmsg.TxnOffsetCommitRequest, next handlerFn) (kmsg.Response, error) {
-	errors := func(topics []kmsg.TxnOffsetCommitRequestTopic, code int16) []kmsg.TxnOffsetCommitResponseTopic {
-		var out []kmsg.TxnOffsetCommitResponseTopic
-		for _, rt := range topics {
-			st := kmsg.NewTxnOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			out = append(out, st)
-		}
-		return out
-	}
-	var whole *kerr.Error
 	switch {
 	case !b.allowed(rc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID):
-		whole = kerr.TransactionalIDAuthorizationFailed
+		return errorResponse(r, kerr.TransactionalIDAuthorizationFailed, ""), nil
 	case !b.allowed(rc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group):
-		whole = kerr.GroupAuthorizationFailed
+		return errorResponse(r, kerr.GroupAuthorizationFailed, ""), nil
 	}
-	if whole != nil {
-		resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		resp.Topics = errors(r.Topics, whole.Code)
-		return resp, nil
-	}
-	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.TxnOffsetCommitRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	tr := resp.(*kmsg.TxnOffsetCommitResponse)
-	tr.Topics = append(tr.Topics, errors(denied, kerr.TopicAuthorizationFailed.Code)...)
-	return tr, nil
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.TxnOffsetCommitRequestTopic) string { return t.Topic },
+		func(resp *kmsg.TxnOffsetCommitResponse, denied []kmsg.TxnOffsetCommitRequestTopic) {
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.TxnOffsetCommitResponse](&kmsg.TxnOffsetCommitRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 func (b *Broker) authorizeDescribeProducers(rc *reqCtx, r *kmsg.DescribeProducersRequest, next handlerFn) (kmsg.Response, error) {
-	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.DescribeProducersRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil {
-		return resp, err
-	}
-	dr := resp.(*kmsg.DescribeProducersResponse)
-	for _, rt := range denied {
-		st := kmsg.NewDescribeProducersResponseTopic()
-		st.Topic = rt.Topic
-		for _, p := range rt.Partitions {
-			sp := kmsg.NewDescribeProducersResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = p, kerr.TopicAuthorizationFailed.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		dr.Topics = append(dr.Topics, st)
-	}
-	return dr, nil
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.DescribeProducersRequestTopic) string { return t.Topic },
+		func(resp *kmsg.DescribeProducersResponse, denied []kmsg.DescribeProducersRequestTopic) {
+			// With ApiError's message, as KafkaApis' partitionError.
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.DescribeProducersResponse](&kmsg.DescribeProducersRequest{Version: r.Version, Topics: denied}, topicDeniedMsg).Topics...)
+		})
 }
 
 // authorizeDescribeTransactions: DESCRIBE on each transactional id, and

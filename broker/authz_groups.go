@@ -185,19 +185,20 @@ func (b *Broker) authorizeShareFetch(rc *reqCtx, r *kmsg.ShareFetchRequest, next
 			p.Records, p.AcquiredRecords = nil, nil
 		}
 	}
-	for _, rt := range denied {
-		st := kmsg.NewShareFetchResponseTopic()
-		st.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewShareFetchResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			if len(rp.AcknowledgementBatches) > 0 {
-				sp.AcknowledgeErrorCode = kerr.TopicAuthorizationFailed.Code
-			}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		fr.Topics = append(fr.Topics, st)
+	if len(denied) == 0 || fr.ErrorCode != 0 {
+		return fr, nil // a session's error is answered alone, as Kafka's getErrorResponse
 	}
+	d := topicsDenied[*kmsg.ShareFetchResponse](&kmsg.ShareFetchRequest{Version: r.Version, Topics: denied}, nil)
+	for i, rt := range denied {
+		for j, rp := range rt.Partitions {
+			// The acknowledgements a denied partition carried fail too
+			// (KafkaApis answers them as ShareAcknowledge does).
+			if len(rp.AcknowledgementBatches) > 0 {
+				d.Topics[i].Partitions[j].AcknowledgeErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
+		}
+	}
+	fr.Topics = append(fr.Topics, d.Topics...)
 	return fr, nil
 }
 
@@ -206,23 +207,13 @@ func (b *Broker) authorizeShareAcknowledge(rc *reqCtx, r *kmsg.ShareAcknowledgeR
 	if resp := b.shareGroupDenied(rc, r, r.GroupID); resp != nil {
 		return resp, nil
 	}
-	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.ShareAcknowledgeRequestTopic) string { return b.topicNameOr("", t.TopicID) })
-	resp, err := next(rc, r)
-	if err != nil || len(denied) == 0 {
-		return resp, err
-	}
-	ar := resp.(*kmsg.ShareAcknowledgeResponse)
-	for _, rt := range denied {
-		st := kmsg.NewShareAcknowledgeResponseTopic()
-		st.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewShareAcknowledgeResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		ar.Topics = append(ar.Topics, st)
-	}
-	return ar, nil
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.ShareAcknowledgeRequestTopic) string { return b.topicNameOr("", t.TopicID) },
+		func(resp *kmsg.ShareAcknowledgeResponse, denied []kmsg.ShareAcknowledgeRequestTopic) {
+			if resp.ErrorCode != 0 {
+				return // a session's error is answered alone, as Kafka's getErrorResponse
+			}
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.ShareAcknowledgeResponse](&kmsg.ShareAcknowledgeRequest{Version: r.Version, Topics: denied}, nil).Topics...)
+		})
 }
 
 // authorizeDescribeShareGroupOffsets: DESCRIBE on each group, then
@@ -236,8 +227,7 @@ func (b *Broker) authorizeDescribeShareGroupOffsets(rc *reqCtx, r *kmsg.Describe
 			return false
 		}
 		d := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
-		d.GroupID, d.ErrorCode = g.GroupID, kerr.GroupAuthorizationFailed.Code
-		d.ErrorMessage = kmsg.StringPtr(kerr.GroupAuthorizationFailed.Description)
+		d.GroupID, d.ErrorCode = g.GroupID, kerr.GroupAuthorizationFailed.Code // without a message, as KafkaApis
 		deniedGroups = append(deniedGroups, d)
 		return true
 	})
@@ -257,16 +247,11 @@ func (b *Broker) authorizeDescribeShareGroupOffsets(rc *reqCtx, r *kmsg.Describe
 		g.Topics = slices.DeleteFunc(g.Topics, func(t kmsg.DescribeShareGroupOffsetsResponseGroupTopic) bool {
 			return !b.allowed(rc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic)
 		})
-		for _, rt := range deniedTopics[g.GroupID] {
-			st := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
-			st.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				sp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
-				sp.Partition, sp.StartOffset, sp.ErrorCode = p, -1, kerr.TopicAuthorizationFailed.Code
-				sp.ErrorMessage = kmsg.StringPtr(kerr.TopicAuthorizationFailed.Description)
-				st.Partitions = append(st.Partitions, sp)
-			}
-			g.Topics = append(g.Topics, st)
+		if denied := deniedTopics[g.GroupID]; len(denied) > 0 {
+			d := topicsDenied[*kmsg.DescribeShareGroupOffsetsResponse](&kmsg.DescribeShareGroupOffsetsRequest{
+				Version: r.Version, Groups: []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: g.GroupID, Topics: denied}},
+			}, topicDeniedMsg)
+			g.Topics = append(g.Topics, d.Groups[0].Topics...)
 		}
 	}
 	dr.Groups = append(dr.Groups, deniedGroups...)
@@ -279,15 +264,20 @@ func (b *Broker) authorizeAlterShareGroupOffsets(rc *reqCtx, r *kmsg.AlterShareG
 	if !b.allowedGroup(rc, kmsg.ACLOperationRead, r.GroupID) {
 		return errorResponse(r, kerr.GroupAuthorizationFailed, ""), nil
 	}
-	denied := partitionSplit(b, rc, kmsg.ACLOperationRead, &r.Topics, func(t *kmsg.AlterShareGroupOffsetsRequestTopic) string { return t.Topic })
-	resp, err := next(rc, r)
-	if err != nil || len(denied) == 0 {
-		return resp, err
-	}
-	ar := resp.(*kmsg.AlterShareGroupOffsetsResponse)
-	d := errorResponse(&kmsg.AlterShareGroupOffsetsRequest{Version: r.Version, Topics: denied}, kerr.TopicAuthorizationFailed, "").(*kmsg.AlterShareGroupOffsetsResponse)
-	ar.Topics = append(ar.Topics, d.Topics...)
-	return ar, nil
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.AlterShareGroupOffsetsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.AlterShareGroupOffsetsResponse, denied []kmsg.AlterShareGroupOffsetsRequestTopic) {
+			if resp.ErrorCode != 0 {
+				return // Kafka answers a group's error alone
+			}
+			d := topicsDenied[*kmsg.AlterShareGroupOffsetsResponse](&kmsg.AlterShareGroupOffsetsRequest{Version: r.Version, Topics: denied}, topicDeniedMsg)
+			for i := range d.Topics {
+				// Kafka's builder names a denied topic by its id too.
+				if t := b.topics.get(d.Topics[i].Topic); t != nil {
+					d.Topics[i].TopicID = t.id
+				}
+			}
+			resp.Topics = append(resp.Topics, d.Topics...)
+		})
 }
 
 // authorizeDeleteShareGroupOffsets: DELETE on the group, failing the whole
@@ -296,12 +286,11 @@ func (b *Broker) authorizeDeleteShareGroupOffsets(rc *reqCtx, r *kmsg.DeleteShar
 	if !b.allowedGroup(rc, kmsg.ACLOperationDelete, r.GroupID) {
 		return errorResponse(r, kerr.GroupAuthorizationFailed, ""), nil
 	}
-	return filterThen(rc, r, next, &r.Topics, func(rt *kmsg.DeleteShareGroupOffsetsRequestTopic) (kmsg.DeleteShareGroupOffsetsResponseTopic, bool) {
-		d := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
-		d.Topic, d.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
-		d.ErrorMessage = kmsg.StringPtr(kerr.TopicAuthorizationFailed.Description)
-		return d, !b.allowed(rc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
-	}, func(resp *kmsg.DeleteShareGroupOffsetsResponse, denied []kmsg.DeleteShareGroupOffsetsResponseTopic) {
-		resp.Topics = append(resp.Topics, denied...)
-	})
+	return topicsThen(b, rc, kmsg.ACLOperationRead, r, next, &r.Topics, func(t *kmsg.DeleteShareGroupOffsetsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.DeleteShareGroupOffsetsResponse, denied []kmsg.DeleteShareGroupOffsetsRequestTopic) {
+			if resp.ErrorCode != 0 {
+				return // Kafka answers a group's error alone
+			}
+			resp.Topics = append(resp.Topics, topicsDenied[*kmsg.DeleteShareGroupOffsetsResponse](&kmsg.DeleteShareGroupOffsetsRequest{Version: r.Version, Topics: denied}, topicDeniedMsg).Topics...)
+		})
 }

@@ -62,6 +62,46 @@ func TestErrorResponse(t *testing.T) {
 		}
 	}
 
+	// Kafka's sentinels, not the schema's defaults nor the request's
+	// fields of the same name.
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.SetVersion(12)
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.LogStartOffset = 7
+	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: "f", Partitions: []kmsg.FetchRequestTopicPartition{fp}}}
+	fr := errorResponse(fetch, kerr.NotLeaderForPartition, "").(*kmsg.FetchResponse)
+	if p := fr.Topics[0].Partitions[0]; p.HighWatermark != -1 || p.LogStartOffset != -1 || p.LastStableOffset != -1 {
+		t.Errorf("fetch partition: %+v", p)
+	}
+	fetch.SetVersion(13) // the top-level error alone
+	if fr := errorResponse(fetch, kerr.NotLeaderForPartition, "").(*kmsg.FetchResponse); fr.ErrorCode != kerr.NotLeaderForPartition.Code || len(fr.Topics) != 0 {
+		t.Errorf("fetch v13: %+v", fr)
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.SetVersion(7)
+	lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "l", Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: 1, Timestamp: -2}}}}
+	if p := errorResponse(lo, kerr.NotLeaderForPartition, "").(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]; p.Partition != 1 || p.Timestamp != -1 || p.Offset != -1 {
+		t.Errorf("list offsets partition: %+v", p)
+	}
+	if p := pr.Topics[0].Partitions[0]; p.BaseOffset != -1 || p.LogAppendTime != -1 || p.LogStartOffset != -1 || p.ErrorMessage == nil || *p.ErrorMessage != kerr.IllegalSaslState.Description {
+		t.Errorf("produce partition: %+v", p)
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(8)
+	of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "o", Partitions: []int32{0}}}}}
+	if or := errorResponse(of, kerr.GroupAuthorizationFailed, "").(*kmsg.OffsetFetchResponse); len(or.Groups) != 1 || or.Groups[0].Group != "g" ||
+		or.Groups[0].ErrorCode != kerr.GroupAuthorizationFailed.Code || len(or.Groups[0].Topics) != 0 {
+		t.Errorf("offset fetch v8: %+v", or.Groups)
+	}
+	// Kafka's own message where kerr's description is the Java client's.
+	tp := topicsDenied[*kmsg.ProduceResponse](produce, nil).Topics[0].Partitions[0]
+	if tp.ErrorCode != kerr.TopicAuthorizationFailed.Code || tp.ErrorMessage != nil {
+		t.Errorf("produce partition denied: %+v", tp)
+	}
+	if m := errorResponse(kmsg.NewPtrDeleteShareGroupOffsetsRequest(), kerr.GroupAuthorizationFailed, "").(*kmsg.DeleteShareGroupOffsetsResponse).ErrorMessage; m == nil || *m != "Group authorization failed." {
+		t.Errorf("group authorization message %v", m)
+	}
+
 	// Every response of every API encodes.
 	for k := int16(0); k <= kmsg.MaxKey; k++ {
 		req := kmsg.RequestForKey(k)
