@@ -141,9 +141,12 @@ func consumeRate(tb testing.TB, addr, topic string, n int) float64 {
 }
 
 // kgoConsumeRate reads n records of topic from the start with kgo, taking
-// up to maxPoll records per poll (all buffered ones when 0).
+// up to maxPoll records per poll (all buffered ones when 0). The clock
+// starts before the client is made (it may connect and ask for metadata at
+// once), as ourConsumeRate's does.
 func kgoConsumeRate(tb testing.TB, addr, topic string, n, maxPoll int, opts ...kgo.Opt) float64 {
 	tb.Helper()
+	start := time.Now()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
@@ -151,7 +154,6 @@ func kgoConsumeRate(tb testing.TB, addr, topic string, n, maxPoll int, opts ...k
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	start := time.Now()
 	got := 0
 	for got < n {
 		fs := cl.PollRecords(ctx, maxPoll)
