@@ -152,7 +152,16 @@ func startTrace(tb testing.TB, path string) (stop func()) {
 // and their ratio, and the CPU time this process spent per record during
 // each (the in-process broker's share included, which is the same work for
 // both): on a machine shared with other jobs the wall-clock rates swing
-// with the load, CPU per record much less.
+// with the load, CPU per record much less. With them go how many CPUs the
+// process kept busy on average during each client's run (<client>_cpus)
+// and how many the machine's other processes did meanwhile
+// (<client>_others_cpus, from /proc/stat): the two clients run at different
+// times, and a client that keeps more CPUs busy loses more of its rate to
+// the same load. On the 2-CPU machine our consumer keeps ~1.6 busy and kgo
+// ~1.15 (kgo waits for each Fetch before it decodes the next), so other
+// processes taking half a CPU while ours runs cost ours a fifth of its rate
+// and kgo none; a run where ours_others_cpus is well above kgo_others_cpus
+// compares the clients under unlike conditions, whatever its ratio says.
 //
 // Before a benchmark's first run in the process both clients run n/5
 // records unmeasured: the first client to run in a fresh process pays for
@@ -166,10 +175,11 @@ func startTrace(tb testing.TB, path string) (stop func()) {
 // (on the network, on the broker, on the garbage collector).
 func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 	type client struct {
-		name string
-		run  func(n int) float64
-		rate float64
-		cpu  time.Duration
+		name         string
+		run          func(n int) float64
+		rate         float64
+		cpu          time.Duration
+		cpus, others float64 // CPUs this process and the machine's other processes kept busy on average meanwhile
 	}
 	clients := []*client{{name: "ours", run: ours}, {name: "kgo", run: kgo}}
 	if only := os.Getenv("KAFKIT_BENCH_CLIENT"); only != "" {
@@ -194,12 +204,14 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 				traceSeq++
 				defer stop()
 			}
-			before := processCPU(b, os.Getpid())
+			before, machine, start := processCPU(b, os.Getpid()), machineCPU(b), time.Now()
 			// The label marks the client's goroutines (those it starts
 			// inherit it, the broker's do not) in a -cpuprofile, so that
 			// `go tool pprof -tagfocus client=ours` shows one client's CPU.
 			pprof.Do(context.Background(), pprof.Labels("client", c.name), func(context.Context) { c.rate = c.run(n) })
 			c.cpu = processCPU(b, os.Getpid()) - before
+			wall := float64(time.Since(start))
+			c.cpus, c.others = float64(c.cpu)/wall, max(0, float64(machineCPU(b)-machine-c.cpu)/wall)
 		})
 	}
 	if len(measures) == 2 {
@@ -211,6 +223,8 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 	for _, c := range clients {
 		b.ReportMetric(c.rate, c.name+"_rec/s")
 		b.ReportMetric(float64(c.cpu.Nanoseconds())/float64(n), c.name+"_cpu_ns/rec")
+		b.ReportMetric(c.cpus, c.name+"_cpus")
+		b.ReportMetric(c.others, c.name+"_others_cpus")
 	}
 	if len(clients) == 2 {
 		b.ReportMetric(clients[0].rate/clients[1].rate, "ratio")
@@ -359,10 +373,17 @@ func preloaded(b *testing.B, topic string, n int, value []byte, codec kgo.Compre
 	return br.Addr(), topic
 }
 
+// ourConsumeRate reads n records of topic with our consumer at cfg and
+// returns records/s. The clock starts before the consumer is made, as
+// kgoConsumeRate's starts before kgo's first poll, which connects, learns
+// the metadata and looks the start offsets up: ours does those in New and
+// SeekToBeginning (1-5 ms under load), which the clock left out until
+// session 16.
 func ourConsumeRate(tb testing.TB, addr, topic string, n int, cfg consumer.Config) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg.BootstrapServers = []string{addr}
+	start := time.Now()
 	c, err := consumer.New(ctx, cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -378,7 +399,6 @@ func ourConsumeRate(tb testing.TB, addr, topic string, n int, cfg consumer.Confi
 	if err := c.SeekToBeginning(ctx, tps...); err != nil {
 		tb.Fatal(err)
 	}
-	start := time.Now()
 	for got := 0; got < n; {
 		recs, err := c.Poll(ctx)
 		if err != nil {
