@@ -247,6 +247,11 @@ func TestQuorumFailover(t *testing.T) {
 			t.Errorf("topic %s lost; image has %v", name, img.Topics)
 		}
 	}
+	// The restarted nodes listen themselves (no Listener): they close
+	// without error too.
+	for _, nd := range nodes {
+		nd.close(t)
+	}
 }
 
 type bufSink struct{ bytes.Buffer }
