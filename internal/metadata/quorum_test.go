@@ -140,6 +140,7 @@ func commit(t *testing.T, nodes []*quorumNode, done func(*Image) bool, recs ...R
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		nd := controller(t, nodes)
 		if err := nd.q.Barrier(t.Context()); err != nil {
+			t.Logf("barrier on controller %d: %v; again on the next", nd.cfg.NodeID, err)
 			last = err
 			continue
 		}
