@@ -11,12 +11,8 @@ import (
 // others follow the log; other nodes cannot describe the quorum.
 func TestQuorumDescribe(t *testing.T) {
 	nodes := startQuorum(t, 3)
-	leader := controller(t, nodes)
 	start := time.Now()
-	off, err := leader.q.Append(t.Context(), &RegisterBroker{ID: 1, Epoch: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, off := commit(t, nodes, func(img *Image) bool { return img.Brokers[1] != nil }, &RegisterBroker{ID: 1, Epoch: 1})
 	converged(t, nodes, off)
 	for _, nd := range nodes {
 		if nd != leader {
@@ -31,6 +27,7 @@ func TestQuorumDescribe(t *testing.T) {
 		t.Helper()
 		var st QuorumState
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			var err error
 			if st, err = leader.q.Describe(); err != nil {
 				t.Fatal(err)
 			}
@@ -68,9 +65,7 @@ func TestQuorumDescribe(t *testing.T) {
 	}
 	stopped.close(t)
 	stoppedAt := time.Now()
-	if off, err = leader.q.Append(t.Context(), &RegisterBroker{ID: 2, Epoch: 2}); err != nil {
-		t.Fatal(err)
-	}
+	leader, off = commit(t, nodes, func(img *Image) bool { return img.Brokers[2] != nil }, &RegisterBroker{ID: 2, Epoch: 2})
 	end = int64(leader.q.raft.LastIndex())
 	st = describeUntil("the running follower caught up", func(st QuorumState) bool {
 		for _, v := range st.Voters {

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -113,7 +114,11 @@ func (m *Mux) Other() net.Listener { return m.others }
 func (m *Mux) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
-		err = m.ln.Close()
+		// Without others the Raft side closed ln already when the quorum
+		// closed its transport.
+		if err = m.ln.Close(); errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
 		m.raft.Close()
 		m.parked.Close()
 		if m.others != nil {

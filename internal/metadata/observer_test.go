@@ -55,29 +55,6 @@ func TestObserverFollowsOverParkedConnections(t *testing.T) {
 	}
 }
 
-// commitTopic is appendOnController for a topic, whose retry after a lost
-// leadership may find the first attempt committed: then the offset is the
-// controller's applied one, which includes it.
-func commitTopic(t *testing.T, nodes []*quorumNode, name string, id byte) (*quorumNode, uint64) {
-	t.Helper()
-	var last error
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		nd := controller(t, nodes)
-		off, err := nd.q.Append(t.Context(), &Topic{Name: name, ID: [16]byte{id}})
-		if err == nil {
-			return nd, off
-		}
-		var has bool
-		nd.q.View(func(img *Image) { has = img.Topics[name] != nil })
-		if has {
-			return nd, nd.q.AppliedOffset()
-		}
-		last = err
-	}
-	t.Fatalf("append of topic %s: %v", name, last)
-	return nil, 0
-}
-
 // On a listener with RaftLoginRequired a connection that opens with a Raft
 // preamble is closed; one handed over with Upgrade goes to its side.
 func TestMuxRaftLoginRequired(t *testing.T) {

@@ -30,7 +30,7 @@ func TestQuorumDialThroughProxies(t *testing.T) {
 		}
 	})
 	ctx := t.Context()
-	leader, off := appendOnController(t, nodes, &Topic{Name: "before", ID: [16]byte{1}})
+	leader, off := commitTopic(t, nodes, "before", 1)
 	converged(t, nodes, off)
 	// Followers need not have dialed anyone (a node elected before they
 	// timed out), the controller replicating to them has.
@@ -54,7 +54,7 @@ func TestQuorumDialThroughProxies(t *testing.T) {
 			others = append(others, nd)
 		}
 	}
-	_, off = appendOnController(t, others, &Topic{Name: "isolated", ID: [16]byte{2}})
+	_, off = commitTopic(t, others, "isolated", 2)
 	converged(t, others, off)
 	actx, cancel := context.WithTimeout(ctx, time.Second)
 	if _, err := leader.q.Append(actx, &Topic{Name: "minority", ID: [16]byte{3}}); err == nil {
@@ -74,22 +74,4 @@ func TestQuorumDialThroughProxies(t *testing.T) {
 	if img.Topics["minority"] != nil {
 		t.Error("the isolated controller's append was committed")
 	}
-}
-
-// appendOnController appends rec on the controller among nodes, again on
-// the next one while a young leadership is lost (elections on a loaded
-// machine), up to 15 s.
-func appendOnController(t *testing.T, nodes []*quorumNode, rec Record) (*quorumNode, uint64) {
-	t.Helper()
-	var last error
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		nd := controller(t, nodes)
-		off, err := nd.q.Append(t.Context(), rec)
-		if err == nil {
-			return nd, off
-		}
-		last = err
-	}
-	t.Fatalf("append: %v", last)
-	return nil, 0
 }
