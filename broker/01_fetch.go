@@ -154,7 +154,10 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			// KIP-74: the first partition with data returns at least one
 			// whole batch even above the limits, so a consumer never stalls.
 			if rc.zeroCopy && !readCommitted {
-				n, ok, err := b.fetchChunk(rc, p, tg.offset, max(limit, 0), total == 0, &sp)
+				var n int
+				var ok bool
+				var err error
+				n, buf, ok, err = b.fetchChunk(rc, p, tg.offset, max(limit, 0), total == 0, &sp, buf)
 				if err != nil {
 					sp.ErrorCode = fetchErrorCode(b, p, err)
 					break
@@ -195,21 +198,35 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 }
 
 // fetchChunk puts the partition's data in the response as a file chunk that
-// the writer sends with sendfile (see frame.go). ok is false when the log
-// cannot give one (not on an OS file): the caller then copies.
-func (b *Broker) fetchChunk(rc *reqCtx, p *partition, offset int64, limit int32, minOne bool, sp *kmsg.FetchResponseTopicPartition) (int, bool, error) {
-	chunk, ok, err := p.log.ReadChunk(offset, false, limit, minOne)
+// the writer sends with sendfile (see frame.go), or, below fetchCopyBelow
+// bytes, as bytes read into buf (returned). ok is false when the log cannot
+// give one (not on an OS file): the caller then copies.
+func (b *Broker) fetchChunk(rc *reqCtx, p *partition, offset int64, limit int32, minOne bool, sp *kmsg.FetchResponseTopicPartition, buf []byte) (int, []byte, bool, error) {
+	start := len(buf)
+	chunk, buf, ok, err := p.log.ReadChunk(offset, false, limit, minOne, fetchCopyBelow, buf)
 	if err != nil || !ok {
-		return 0, ok, err
+		return 0, buf[:start], ok, err
+	}
+	if len(buf) > start {
+		sp.RecordBatches = buf[start:len(buf):len(buf)]
+		return len(buf) - start, buf, true, nil
 	}
 	if chunk.Len == 0 {
-		return 0, true, nil
+		return 0, buf, true, nil
 	}
 	marker := chunkMarker(len(rc.chunks))
 	rc.chunks = append(rc.chunks, pendingChunk{marker: marker, chunk: chunk})
 	sp.RecordBatches = marker
-	return int(chunk.Len), true, nil
+	return int(chunk.Len), buf, true, nil
 }
+
+// fetchCopyBelow is the size below which a partition's data goes into a
+// Fetch response as a copy rather than a file chunk: a chunk's descriptor
+// is opened, positioned, sent from and closed (four system calls and a few
+// allocations more than a read), which costs more than copying a few
+// kilobytes twice (a consumer reading records as they arrive fetches a batch
+// or two of a few hundred bytes each time).
+const fetchCopyBelow = 16 << 10
 
 // fetchErrorCode maps a read failure to the partition's error code, logging
 // what is not the client's doing.
