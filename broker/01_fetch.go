@@ -17,7 +17,13 @@ var fetchVersions = versions{4, 18}
 
 func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	fc := b.fetchSessions.open(rc.version, req)
+	sc := rc.fetch
+	if sc == nil {
+		sc = new(fetchScratch)
+	}
+	resp.Topics = sc.topics[:0]
+	fc := b.fetchSessions.open(rc.version, req, sc.targets[:0])
+	defer func() { sc.targets, sc.topics = fc.targets[:0], resp.Topics[:0] }()
 	if fc.errorCode != 0 {
 		resp.ErrorCode = fc.errorCode
 		return resp, nil
@@ -30,12 +36,12 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	if id, epoch, ok := replicaOf(rc.version, req); ok && b.cluster != nil {
 		fill = b.cluster.replicaFill(id, epoch)
 	}
-	var wake chan struct{}
 	var waitingOn []*partition
 	defer func() {
 		for _, p := range waitingOn {
-			p.removeWaiter(wake)
+			p.removeWaiter(sc.wake)
 		}
+		sc.waiting = waitingOn[:0]
 	}()
 	for {
 		resp.Topics = resp.Topics[:0]
@@ -55,22 +61,59 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 		}
 		// Long poll: register on every partition before re-reading, so an
 		// append between the read above and the wait below still wakes us.
-		if wake == nil {
-			wake = make(chan struct{}, 1)
-			for _, p := range parts {
-				p.addWaiter(wake)
+		if waitingOn == nil {
+			if sc.wake == nil {
+				sc.wake = make(chan struct{}, 1)
 			}
-			waitingOn = parts
+			select {
+			case <-sc.wake: // an append's wake-up for an earlier Fetch
+			default:
+			}
+			waitingOn = append(sc.waiting[:0], parts...)
+			for _, p := range waitingOn {
+				p.addWaiter(sc.wake)
+			}
 			continue
 		}
-		timer := time.NewTimer(time.Until(deadline))
+		if sc.timer == nil {
+			sc.timer = time.NewTimer(time.Until(deadline))
+		} else {
+			sc.timer.Reset(time.Until(deadline))
+		}
 		select {
-		case <-wake:
-		case <-timer.C:
+		case <-sc.wake:
+		case <-sc.timer.C:
 		case <-rc.ctx.Done():
 		}
-		timer.Stop()
+		sc.timer.Stop()
 	}
+}
+
+// fetchScratch is a connection's storage for the Fetch requests it serves,
+// reused from one to the next: handlers run one at a time per connection,
+// and the response is encoded before the next request is read. A consumer
+// reading records as they arrive sends a Fetch per batch or two, and these
+// were most of what the broker allocated per Fetch.
+type fetchScratch struct {
+	targets []fetchTarget
+	topics  []kmsg.FetchResponseTopic
+	parts   []kmsg.FetchResponseTopicPartition // carved into the topics' Partitions (used of it so far)
+	used    int
+	exist   []*partition  // fillFetch's partitions that exist
+	waiting []*partition  // those a long poll waits on
+	wake    chan struct{} // the long poll's, which appends signal
+	timer   *time.Timer   // the long poll's
+}
+
+// partitions returns room for n partitions of a response topic, carved from
+// the scratch (fillFetch starts over at used 0).
+func (sc *fetchScratch) partitions(n int) []kmsg.FetchResponseTopicPartition {
+	if cap(sc.parts)-sc.used < n {
+		sc.parts, sc.used = make([]kmsg.FetchResponseTopicPartition, 0, max(n, 2*cap(sc.parts))), 0
+	}
+	p := sc.parts[sc.used : sc.used : sc.used+n]
+	sc.used += n
+	return p
 }
 
 // fetchTopic finds a target's topic: by id from v13, by name before.
@@ -103,6 +146,12 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 	if rc.version >= 13 {
 		missing = kerr.UnknownTopicID
 	}
+	sc := rc.fetch
+	if sc != nil {
+		sc.used = 0
+		parts = sc.exist[:0]
+		defer func() { sc.exist = parts[:0] }()
+	}
 	var t *topic
 	for i, tg := range targets {
 		if i == 0 || tg.key.topic != targets[i-1].key.topic || tg.key.id != targets[i-1].key.id {
@@ -115,7 +164,11 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			for n < len(targets)-i && targets[i+n].key.topic == tg.key.topic && targets[i+n].key.id == tg.key.id {
 				n++
 			}
-			st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, n)
+			if sc != nil {
+				st.Partitions = sc.partitions(n)
+			} else {
+				st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, n)
+			}
 			resp.Topics = append(resp.Topics, st)
 			t = b.fetchTopic(rc, tg.key)
 		}

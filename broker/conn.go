@@ -36,6 +36,9 @@ type reqCtx struct {
 	// from the logs (Fetch): handlers run one at a time per connection and
 	// the response is encoded before the next request, so it can be reused.
 	scratch *[]byte
+	// fetch is the connection's reusable storage for a Fetch (see
+	// fetchScratch); nil outside a connection.
+	fetch *fetchScratch
 	// chunks are file ranges a Fetch response carries behind markers, sent
 	// from the segment files by the writer (zero copy); see frame.go.
 	chunks []pendingChunk
@@ -75,8 +78,10 @@ type conn struct {
 	out    chan *frame // encoded responses, in request order; owned by the writer goroutine
 	ctx    context.Context
 	cancel context.CancelFunc
-	// scratch is lent to each request's handler in turn (see reqCtx).
+	// scratch and fetch are lent to each request's handler in turn (see
+	// reqCtx).
 	scratch []byte
+	fetch   fetchScratch
 	// reqBuf is the read loop's reusable request buffer (after Produce).
 	reqBuf []byte
 	// zeroCopy: fetches may send file chunks (TCP, logs on disk).
@@ -309,7 +314,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	if clientID != nil {
 		id = *clientID
 	}
-	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
+	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, fetch: &c.fetch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
 	start := time.Now()
 	resp, err := h.fn(rc, req)
 	c.throttle = rc.throttle

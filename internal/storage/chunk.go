@@ -56,13 +56,12 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 	if offset >= limit {
 		return c, dst, true, nil
 	}
-	var scratch [batchHeaderLen]byte
 	for i := l.segmentFor(offset); i < len(l.segments); i++ {
 		s := l.segments[i]
 		if !isOSFile(s.log) {
 			return c, dst, false, nil
 		}
-		b, found, err := s.findBatch(offset, scratch[:])
+		b, found, err := s.findBatch(offset, nil)
 		if err != nil {
 			return c, dst, false, err
 		}
@@ -74,7 +73,7 @@ func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne boo
 		if limit < s.next {
 			// The batch holding limit starts where the range must stop
 			// (the last stable offset is always a batch's first offset).
-			lb, lfound, err := s.findBatch(limit, scratch[:])
+			lb, lfound, err := s.findBatch(limit, nil)
 			if err != nil {
 				return c, dst, false, err
 			}

@@ -268,7 +268,8 @@ func (s *segment) noteTail(add []tailBatch, size int64) {
 // findBatch is locate for the reads of Fetch, which need only where the
 // batch is, its base offset and size: through tail when offset is among
 // the segment's last batches, through the index and a header walk
-// otherwise. Callers hold Log.mu (either way).
+// otherwise, with buf as locate's scratch (nil: one of its own). Callers
+// hold Log.mu (either way).
 func (s *segment) findBatch(offset int64, buf []byte) (b tailBatch, found bool, err error) {
 	if t := s.tail; t != nil && t.n > 0 && offset >= t.b[0].base {
 		// The batches before the first kept one end below its base.
@@ -278,6 +279,9 @@ func (s *segment) findBatch(offset int64, buf []byte) (b tailBatch, found bool, 
 			}
 		}
 		return b, false, nil
+	}
+	if buf == nil {
+		buf = make([]byte, batchHeaderLen)
 	}
 	pos, h, found, err := s.locate(offset, buf)
 	return tailBatch{pos: pos, base: h.baseOffset, lastDelta: h.lastOffsetDelta, size: h.size}, found, err
