@@ -528,9 +528,10 @@ func (a *accumulator) incompleteBatches() []*batch {
 type memory struct {
 	total    int64
 	maxBlock time.Duration
-	mu       sync.Mutex // guards avail and freed
+	mu       sync.Mutex // guards avail, freed and watched
 	avail    int64
-	freed    chan struct{} // closed (and replaced) whenever bytes are released
+	freed    chan struct{} // closed (and replaced) when bytes are released while watched
+	watched  bool          // an acquire waits on freed: a release without waiters need not replace it
 	waiting  atomic.Int32  // Sends blocked in acquire, for tests and metrics
 }
 
@@ -551,6 +552,7 @@ func (m *memory) acquire(ctx context.Context, deadline time.Time, n int64) error
 			return nil
 		}
 		freed := m.freed
+		m.watched = true
 		m.mu.Unlock()
 		if timer == nil {
 			wait := time.Until(deadline)
@@ -579,7 +581,9 @@ func (m *memory) fullErr() error {
 func (m *memory) release(n int64) {
 	m.mu.Lock()
 	m.avail += n
-	close(m.freed)
-	m.freed = make(chan struct{})
+	if m.watched {
+		close(m.freed)
+		m.freed, m.watched = make(chan struct{}), false
+	}
 	m.mu.Unlock()
 }
