@@ -469,8 +469,6 @@ func (c *conn) readClientID(rd *kbin.Reader) *string {
 	return id
 }
 
-
-
 // encode frames a response: size, correlation id, header tags, body.
 func (c *conn) encode(corr int32, resp kmsg.Response, flexHeader bool) []byte {
 	buf := (*respBufs.Get().(*[]byte))[:8]
