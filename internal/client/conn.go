@@ -63,6 +63,7 @@ type conn struct {
 	timeout  time.Duration // request.timeout.ms
 
 	nc       net.Conn
+	sizeBuf  [4]byte       // a response's size; owned by the handshake, then by the reader
 	corr     int32         // next correlation id; owned by the handshake, then by the writer
 	reqs     chan *promise // unbuffered: a send succeeds only while the writer runs
 	inflight chan *promise // written and awaiting a response, in write order
@@ -373,11 +374,11 @@ func (c *conn) readLoop() {
 
 // readResponse reads one response frame and decodes it as req's response.
 func (c *conn) readResponse(req kmsg.Request, corr int32) (kmsg.Response, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+	size := c.sizeBuf[:] // a local array would escape to the heap per response (io.ReadFull)
+	if _, err := io.ReadFull(c.nc, size); err != nil {
 		return nil, err
 	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
+	n := int32(binary.BigEndian.Uint32(size))
 	if n < 4 || n > maxResponseSize {
 		return nil, fmt.Errorf("%w: broker %d (%s) sent a %d byte frame (TLS listener without TLS?)", ErrResponseTooLarge, c.brokerID, c.addr, n)
 	}
