@@ -37,6 +37,7 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 		fill = b.cluster.replicaFill(id, epoch)
 	}
 	var waitingOn []*partition
+	registered := false
 	defer func() {
 		for _, p := range waitingOn {
 			p.removeWaiter(sc.wake)
@@ -61,7 +62,8 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 		}
 		// Long poll: register on every partition before re-reading, so an
 		// append between the read above and the wait below still wakes us.
-		if waitingOn == nil {
+		if !registered {
+			registered = true
 			if sc.wake == nil {
 				sc.wake = make(chan struct{}, 1)
 			}
