@@ -52,7 +52,7 @@ type batch struct {
 	created  time.Time
 	reserved int64         // bytes of buffer.memory held until completion
 	full     bool          // no more appends; guarded by pq.mu while queued
-	done     chan struct{} // closed on completion, for Flush
+	done     chan struct{} // closed on completion; made by the first Flush to wait for the batch, under incMu
 
 	// Encoding and compression started when the batch filled (see seal):
 	// sealed is closed once sealedRaw and sealErr are set. sealed and
@@ -253,7 +253,6 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		records:  recs,
 		created:  time.Now(),
 		reserved: reserve,
-		done:     make(chan struct{}),
 		seq:      -1,
 	}
 	b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) // a batch's first record always goes in
@@ -508,16 +507,24 @@ func (a *accumulator) replace(b *batch, parts ...*batch) {
 	for _, p := range parts {
 		a.incomplete[p] = struct{}{}
 	}
+	done := b.done
 	a.incMu.Unlock()
-	close(b.done)
+	if done != nil {
+		close(done)
+	}
 }
 
-// incompleteBatches snapshots the batches not yet completed.
+// incompleteBatches snapshots the batches not yet completed, each with a
+// done channel to wait on. Only Flush waits for a batch: a channel made for
+// every batch was an allocation per Produce request with linger.ms 0.
 func (a *accumulator) incompleteBatches() []*batch {
 	a.incMu.Lock()
 	defer a.incMu.Unlock()
 	out := make([]*batch, 0, len(a.incomplete))
 	for b := range a.incomplete {
+		if b.done == nil {
+			b.done = make(chan struct{})
+		}
 		out = append(out, b)
 	}
 	return out

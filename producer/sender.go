@@ -712,7 +712,6 @@ func (s *sender) split(b *batch, err error) {
 			records:  recs,
 			full:     true, // never appended to again
 			created:  b.created,
-			done:     make(chan struct{}),
 			seq:      -1,
 			attempts: b.attempts,
 			lastErr:  err,
