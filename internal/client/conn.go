@@ -178,7 +178,8 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, fn func(kmsg.Response
 	if err := c.setVersion(req); err != nil {
 		return err
 	}
-	p := &promise{req: req, fn: fn}
+	p := promises.Get().(*promise)
+	p.req, p.fn = req, fn
 	select {
 	case c.reqs <- p:
 		c.lastUsed.Store(time.Now().UnixNano())
@@ -189,6 +190,11 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, fn func(kmsg.Response
 		return ctx.Err()
 	}
 }
+
+// promises recycles the promises the reader has completed: a producer with
+// linger.ms 0 and a consumer reading as records arrive send a request per
+// record or two.
+var promises = sync.Pool{New: func() any { return new(promise) }}
 
 // writeLoop is the writer goroutine. It coalesces the requests already
 // waiting into one write, registering each with the reader before its bytes
@@ -369,6 +375,8 @@ func (c *conn) readLoop() {
 		}
 		c.noteThrottle(resp)
 		p.fn(resp, nil)
+		*p = promise{} // completed: neither the writer nor the caller refers to it
+		promises.Put(p)
 	}
 }
 
