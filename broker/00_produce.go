@@ -74,7 +74,8 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 				if e, msg := b.verifiedAppend(req.TransactionID, t.name, rp.Partition, rp.Records, func() { res, err = b.appendLocal(p, req.Acks, rp.Records, now) }); e != nil {
 					sp.ErrorCode = e.Code
 					if rc.version >= 8 {
-						sp.ErrorMessage = &msg
+						m := msg // msg itself would move to the heap on every append
+						sp.ErrorMessage = &m
 					}
 					break
 				}
