@@ -328,24 +328,19 @@ func kgoE2EProducer(tb testing.TB, ctx context.Context, addr, topic string) func
 //	go test -run '^$' -bench BenchmarkEndToEndLatencyCross -benchtime 1x ./integration/
 func BenchmarkEndToEndLatencyCross(b *testing.B) {
 	d := e2eDuration()
-	pairs := []struct {
+	type pair struct {
 		name    string
 		produce e2eProducer
 		consume e2eConsumer
-	}{
+	}
+	pairs := []pair{
 		{"ours", ourE2EProducer, ourE2EConsumer},
 		{"kgo", kgoE2EProducer, kgoE2EConsumer},
 		{"oursP_kgoC", ourE2EProducer, kgoE2EConsumer},
 		{"kgoP_oursC", kgoE2EProducer, ourE2EConsumer},
 	}
 	if only := os.Getenv("KAFKIT_BENCH_CLIENT"); only != "" {
-		pairs = slices.DeleteFunc(pairs, func(p struct {
-			name    string
-			produce e2eProducer
-			consume e2eConsumer
-		}) bool {
-			return p.name != only
-		})
+		pairs = slices.DeleteFunc(pairs, func(p pair) bool { return p.name != only })
 	}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
