@@ -17,7 +17,13 @@ var fetchVersions = versions{4, 18}
 
 func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	fc := b.fetchSessions.open(rc.version, req)
+	sc := rc.fetch
+	if sc == nil {
+		sc = new(fetchScratch)
+	}
+	resp.Topics = sc.topics[:0]
+	fc := b.fetchSessions.open(rc.version, req, sc.targets[:0])
+	defer func() { sc.targets, sc.topics = fc.targets[:0], resp.Topics[:0] }()
 	if fc.errorCode != 0 {
 		resp.ErrorCode = fc.errorCode
 		return resp, nil
@@ -30,12 +36,13 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 	if id, epoch, ok := replicaOf(rc.version, req); ok && b.cluster != nil {
 		fill = b.cluster.replicaFill(id, epoch)
 	}
-	var wake chan struct{}
 	var waitingOn []*partition
+	registered := false
 	defer func() {
 		for _, p := range waitingOn {
-			p.removeWaiter(wake)
+			p.removeWaiter(sc.wake)
 		}
+		sc.waiting = waitingOn[:0]
 	}()
 	for {
 		resp.Topics = resp.Topics[:0]
@@ -55,22 +62,60 @@ func (b *Broker) handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response,
 		}
 		// Long poll: register on every partition before re-reading, so an
 		// append between the read above and the wait below still wakes us.
-		if wake == nil {
-			wake = make(chan struct{}, 1)
-			for _, p := range parts {
-				p.addWaiter(wake)
+		if !registered {
+			registered = true
+			if sc.wake == nil {
+				sc.wake = make(chan struct{}, 1)
 			}
-			waitingOn = parts
+			select {
+			case <-sc.wake: // an append's wake-up for an earlier Fetch
+			default:
+			}
+			waitingOn = append(sc.waiting[:0], parts...)
+			for _, p := range waitingOn {
+				p.addWaiter(sc.wake)
+			}
 			continue
 		}
-		timer := time.NewTimer(time.Until(deadline))
+		if sc.timer == nil {
+			sc.timer = time.NewTimer(time.Until(deadline))
+		} else {
+			sc.timer.Reset(time.Until(deadline))
+		}
 		select {
-		case <-wake:
-		case <-timer.C:
+		case <-sc.wake:
+		case <-sc.timer.C:
 		case <-rc.ctx.Done():
 		}
-		timer.Stop()
+		sc.timer.Stop()
 	}
+}
+
+// fetchScratch is a connection's storage for the Fetch requests it serves,
+// reused from one to the next: handlers run one at a time per connection,
+// and the response is encoded before the next request is read. A consumer
+// reading records as they arrive sends a Fetch per batch or two, and these
+// were most of what the broker allocated per Fetch.
+type fetchScratch struct {
+	targets []fetchTarget
+	topics  []kmsg.FetchResponseTopic
+	parts   []kmsg.FetchResponseTopicPartition // carved into the topics' Partitions (used of it so far)
+	used    int
+	exist   []*partition  // fillFetch's partitions that exist
+	waiting []*partition  // those a long poll waits on
+	wake    chan struct{} // the long poll's, which appends signal
+	timer   *time.Timer   // the long poll's
+}
+
+// partitions returns room for n partitions of a response topic, carved from
+// the scratch (fillFetch starts over at used 0).
+func (sc *fetchScratch) partitions(n int) []kmsg.FetchResponseTopicPartition {
+	if cap(sc.parts)-sc.used < n {
+		sc.parts, sc.used = make([]kmsg.FetchResponseTopicPartition, 0, max(n, 2*cap(sc.parts))), 0
+	}
+	p := sc.parts[sc.used : sc.used : sc.used+n]
+	sc.used += n
+	return p
 }
 
 // fetchTopic finds a target's topic: by id from v13, by name before.
@@ -103,6 +148,12 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 	if rc.version >= 13 {
 		missing = kerr.UnknownTopicID
 	}
+	sc := rc.fetch
+	if sc != nil {
+		sc.used = 0
+		parts = sc.exist[:0]
+		defer func() { sc.exist = parts[:0] }()
+	}
 	var t *topic
 	for i, tg := range targets {
 		if i == 0 || tg.key.topic != targets[i-1].key.topic || tg.key.id != targets[i-1].key.id {
@@ -115,7 +166,11 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			for n < len(targets)-i && targets[i+n].key.topic == tg.key.topic && targets[i+n].key.id == tg.key.id {
 				n++
 			}
-			st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, n)
+			if sc != nil {
+				st.Partitions = sc.partitions(n)
+			} else {
+				st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, n)
+			}
 			resp.Topics = append(resp.Topics, st)
 			t = b.fetchTopic(rc, tg.key)
 		}
@@ -154,7 +209,10 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 			// KIP-74: the first partition with data returns at least one
 			// whole batch even above the limits, so a consumer never stalls.
 			if rc.zeroCopy && !readCommitted {
-				n, ok, err := b.fetchChunk(rc, p, tg.offset, max(limit, 0), total == 0, &sp)
+				var n int
+				var ok bool
+				var err error
+				n, buf, ok, err = b.fetchChunk(rc, p, tg.offset, max(limit, 0), total == 0, &sp, buf)
 				if err != nil {
 					sp.ErrorCode = fetchErrorCode(b, p, err)
 					break
@@ -195,21 +253,35 @@ func (b *Broker) fillFetch(rc *reqCtx, targets []fetchTarget, req *kmsg.FetchReq
 }
 
 // fetchChunk puts the partition's data in the response as a file chunk that
-// the writer sends with sendfile (see frame.go). ok is false when the log
-// cannot give one (not on an OS file): the caller then copies.
-func (b *Broker) fetchChunk(rc *reqCtx, p *partition, offset int64, limit int32, minOne bool, sp *kmsg.FetchResponseTopicPartition) (int, bool, error) {
-	chunk, ok, err := p.log.ReadChunk(offset, false, limit, minOne)
+// the writer sends with sendfile (see frame.go), or, below fetchCopyBelow
+// bytes, as bytes read into buf (returned). ok is false when the log cannot
+// give one (not on an OS file): the caller then copies.
+func (b *Broker) fetchChunk(rc *reqCtx, p *partition, offset int64, limit int32, minOne bool, sp *kmsg.FetchResponseTopicPartition, buf []byte) (int, []byte, bool, error) {
+	start := len(buf)
+	chunk, buf, ok, err := p.log.ReadChunk(offset, false, limit, minOne, fetchCopyBelow, buf)
 	if err != nil || !ok {
-		return 0, ok, err
+		return 0, buf[:start], ok, err
+	}
+	if len(buf) > start {
+		sp.RecordBatches = buf[start:len(buf):len(buf)]
+		return len(buf) - start, buf, true, nil
 	}
 	if chunk.Len == 0 {
-		return 0, true, nil
+		return 0, buf, true, nil
 	}
 	marker := chunkMarker(len(rc.chunks))
 	rc.chunks = append(rc.chunks, pendingChunk{marker: marker, chunk: chunk})
 	sp.RecordBatches = marker
-	return int(chunk.Len), true, nil
+	return int(chunk.Len), buf, true, nil
 }
+
+// fetchCopyBelow is the size below which a partition's data goes into a
+// Fetch response as a copy rather than a file chunk: a chunk's descriptor
+// is opened, positioned, sent from and closed (four system calls and a few
+// allocations more than a read), which costs more than copying a few
+// kilobytes twice (a consumer reading records as they arrive fetches a batch
+// or two of a few hundred bytes each time).
+const fetchCopyBelow = 16 << 10
 
 // fetchErrorCode maps a read failure to the partition's error code, logging
 // what is not the client's doing.

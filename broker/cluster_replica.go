@@ -143,7 +143,7 @@ func (c *cluster) applyReplication(records []metadata.Record, img *metadata.Imag
 		}
 		rp := p.repl.Load()
 		if rp == nil {
-			rp = c.repl.NewPartition(t.Name, k.partition, t.ID, p.log, c.checkpointed(t.Name, k.partition), p.notify)
+			rp = c.repl.NewPartition(t.Name, k.partition, t.ID, p.log, c.checkpointed(t.Name, k.partition), func() { p.notify() })
 			p.repl.Store(rp)
 		}
 		st := t.Partitions[k.partition]

@@ -36,6 +36,9 @@ type reqCtx struct {
 	// from the logs (Fetch): handlers run one at a time per connection and
 	// the response is encoded before the next request, so it can be reused.
 	scratch *[]byte
+	// fetch is the connection's reusable storage for a Fetch (see
+	// fetchScratch); nil outside a connection.
+	fetch *fetchScratch
 	// chunks are file ranges a Fetch response carries behind markers, sent
 	// from the segment files by the writer (zero copy); see frame.go.
 	chunks []pendingChunk
@@ -75,10 +78,16 @@ type conn struct {
 	out    chan *frame // encoded responses, in request order; owned by the writer goroutine
 	ctx    context.Context
 	cancel context.CancelFunc
-	// scratch is lent to each request's handler in turn (see reqCtx).
+	// scratch and fetch are lent to each request's handler in turn (see
+	// reqCtx).
 	scratch []byte
-	// reqBuf is the read loop's reusable request buffer (after Produce).
+	fetch   fetchScratch
+	// reqBuf is the read loop's reusable request buffer (after Produce
+	// and Fetch).
 	reqBuf []byte
+	// clientID is the client id of the last request that had one (see
+	// readClientID); handlers only read it.
+	clientID *string
 	// zeroCopy: fetches may send file chunks (TCP, logs on disk).
 	zeroCopy bool
 	// principal and listener: see reqCtx.
@@ -243,10 +252,11 @@ func (c *conn) readLoop() error {
 		}
 		// Produce handlers copy the records into the log and keep nothing
 		// of the request (an acks=all response waiting for its replicas
-		// has its own topic names), so its buffer serves the next
-		// request; other handlers may keep slices of theirs (group
-		// metadata...).
-		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) {
+		// has its own topic names), and a Fetch is decoded by copying
+		// and answered before the next request is read, so their buffer
+		// serves the next request; other handlers may keep slices of
+		// theirs (group metadata...).
+		if key := int16(binary.BigEndian.Uint16(buf)); key == int16(kmsg.Produce) || key == int16(kmsg.Fetch) {
 			c.reqBuf = buf[:0]
 		} else {
 			c.reqBuf = nil
@@ -300,8 +310,8 @@ var errCloseConn = errors.New("closing connection")
 // response frame (nil when none is sent, as for acks=0 produce).
 func (c *conn) handle(msg []byte) (out *frame, err error) {
 	defer c.recoverRequest(&out, &err)
-	d, out, err := c.decode(msg)
-	if d == nil {
+	var d request // on the stack: decode would allocate it per request
+	if ok, out, err := c.decodeInto(msg, &d); !ok {
 		return out, err
 	}
 	key, version, corr, clientID, req, h := d.key, d.version, d.corr, d.clientID, d.req, d.h
@@ -309,7 +319,7 @@ func (c *conn) handle(msg []byte) (out *frame, err error) {
 	if clientID != nil {
 		id = *clientID
 	}
-	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
+	rc := &reqCtx{ctx: c.ctx, clientID: id, host: c.host, version: version, scratch: &c.scratch, fetch: &c.fetch, zeroCopy: c.zeroCopy, principal: c.principal, listener: c.listener}
 	start := time.Now()
 	resp, err := h.fn(rc, req)
 	c.throttle = rc.throttle
@@ -385,25 +395,35 @@ type request struct {
 // connection (error), except an ApiVersions of an unknown version, which is
 // answered (frame) so the client can pick a version (KIP-511).
 func (c *conn) decode(msg []byte) (*request, *frame, error) {
+	d := new(request)
+	if ok, out, err := c.decodeInto(msg, d); !ok {
+		return nil, out, err
+	}
+	return d, nil, nil
+}
+
+// decodeInto is decode into d; ok is false when there is no request to
+// serve.
+func (c *conn) decodeInto(msg []byte, d *request) (ok bool, _ *frame, _ error) {
 	rd := kbin.Reader{Src: msg}
 	key := rd.Int16()
 	version := rd.Int16()
 	corr := rd.Int32()
-	clientID := rd.NullableString()
+	clientID := c.readClientID(&rd)
 	if rd.Complete() != nil {
-		return nil, nil, fmt.Errorf("%w: truncated request header", errCloseConn)
+		return false, nil, fmt.Errorf("%w: truncated request header", errCloseConn)
 	}
 	h := c.b.handlers.lookup(key)
 	if h == nil {
-		return nil, nil, fmt.Errorf("%w: unknown api key %d", errCloseConn, key)
+		return false, nil, fmt.Errorf("%w: unknown api key %d", errCloseConn, key)
 	}
 	if version < h.min || version > h.max {
 		if key == int16(kmsg.ApiVersions) {
 			// KIP-511: answer with v0 listing what we support so the client
 			// can pick a version.
-			return nil, bytesFrame(c.encode(corr, c.b.apiVersionsUnsupported(), false)), nil
+			return false, bytesFrame(c.encode(corr, c.b.apiVersionsUnsupported(), false)), nil
 		}
-		return nil, nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errCloseConn, version, kmsg.NameForKey(key), h.min, h.max)
+		return false, nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errCloseConn, version, kmsg.NameForKey(key), h.min, h.max)
 	}
 	req := kmsg.RequestForKey(key)
 	req.SetVersion(version)
@@ -412,12 +432,12 @@ func (c *conn) decode(msg []byte) (*request, *frame, error) {
 	}
 	body := rd.Src
 	if err := rd.Complete(); err != nil {
-		return nil, nil, fmt.Errorf("%w: malformed request header", errCloseConn)
+		return false, nil, fmt.Errorf("%w: malformed request header", errCloseConn)
 	}
 	// kmsg trusts the counts it reads (a forged tag count costs it tens of
 	// seconds of CPU); the schema walk bounds every count by the bytes left.
 	if err := wirecheck.Request(key, version, body); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errCloseConn, err)
+		return false, nil, fmt.Errorf("%w: %v", errCloseConn, err)
 	}
 	read := req.ReadFrom
 	if key == int16(kmsg.Produce) {
@@ -426,9 +446,27 @@ func (c *conn) decode(msg []byte) (*request, *frame, error) {
 		read = req.(kmsg.UnsafeReadFrom).UnsafeReadFrom
 	}
 	if err := read(body); err != nil {
-		return nil, nil, fmt.Errorf("%w: malformed %s v%d request: %v", errCloseConn, kmsg.NameForKey(key), version, err)
+		return false, nil, fmt.Errorf("%w: malformed %s v%d request: %v", errCloseConn, kmsg.NameForKey(key), version, err)
 	}
-	return &request{key: key, version: version, corr: corr, clientID: clientID, req: req, h: h}, nil, nil
+	*d = request{key: key, version: version, corr: corr, clientID: clientID, req: req, h: h}
+	return true, nil, nil
+}
+
+// readClientID reads a request header's client id, the connection's last
+// one when it is the same (a client sends one on every request): reading it
+// afresh cost a string and a pointer per request.
+func (c *conn) readClientID(rd *kbin.Reader) *string {
+	if len(rd.Src) >= 2 && c.clientID != nil {
+		if n := int(int16(binary.BigEndian.Uint16(rd.Src))); n >= 0 && 2+n <= len(rd.Src) && string(rd.Src[2:2+n]) == *c.clientID {
+			rd.Src = rd.Src[2+n:]
+			return c.clientID
+		}
+	}
+	id := rd.NullableString()
+	if id != nil {
+		c.clientID = id
+	}
+	return id
 }
 
 // encode frames a response: size, correlation id, header tags, body.

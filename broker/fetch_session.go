@@ -45,6 +45,7 @@ type sessionKey struct {
 type sessionPartition struct {
 	fetchTarget
 	hw, lso, logStart int64 // -1 until sent
+	moving            bool  // respond's mark while it moves the partition to the end
 }
 
 type fetchSession struct {
@@ -108,13 +109,14 @@ func nextFetchEpoch(e int32) int32 {
 	return e + 1
 }
 
-// open applies a fetch request to the cache and returns what to read.
-func (c *fetchSessionCache) open(version int16, req *kmsg.FetchRequest) fetchContext {
+// open applies a fetch request to the cache and returns what to read: its
+// targets are appended to dst.
+func (c *fetchSessionCache) open(version int16, req *kmsg.FetchRequest, dst []fetchTarget) fetchContext {
 	if version < 7 || req.SessionEpoch == -1 || req.SessionEpoch == 0 {
 		if version >= 7 && req.SessionID != 0 {
 			c.remove(req.SessionID)
 		}
-		fc := fetchContext{}
+		fc := fetchContext{targets: dst}
 		for i := range req.Topics {
 			rt := &req.Topics[i]
 			for _, rp := range rt.Partitions {
@@ -165,7 +167,7 @@ func (c *fetchSessionCache) open(version int16, req *kmsg.FetchRequest) fetchCon
 	}
 	clear(s.parts[len(kept):])
 	s.parts = kept
-	fc := fetchContext{session: s, incremental: true}
+	fc := fetchContext{session: s, incremental: true, targets: dst}
 	for _, sp := range s.parts {
 		fc.targets = append(fc.targets, sp.fetchTarget)
 	}
@@ -235,7 +237,8 @@ func (c *fetchSessionCache) respond(fc *fetchContext, resp *kmsg.FetchResponse, 
 	resp.SessionID = s.id
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var withData []*sessionPartition
+	var withBuf [8]*sessionPartition // on the stack while a response moves at most 8
+	withData := withBuf[:0]
 	kept := resp.Topics[:0]
 	for _, rt := range resp.Topics {
 		parts := rt.Partitions[:0]
@@ -261,16 +264,19 @@ func (c *fetchSessionCache) respond(fc *fetchContext, resp *kmsg.FetchResponse, 
 	}
 	resp.Topics = kept
 	if fc.incremental && len(withData) > 0 {
-		moved := make(map[*sessionPartition]bool, len(withData))
+		// In place: the others keep their order, then withData's.
 		for _, sp := range withData {
-			moved[sp] = true
+			sp.moving = true
 		}
-		rest := make([]*sessionPartition, 0, len(s.parts))
+		rest := s.parts[:0]
 		for _, sp := range s.parts {
-			if !moved[sp] {
+			if !sp.moving {
 				rest = append(rest, sp)
 			}
 		}
 		s.parts = append(rest, withData...)
+		for _, sp := range withData {
+			sp.moving = false
+		}
 	}
 }

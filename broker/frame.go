@@ -21,6 +21,7 @@ import (
 // files straight to the socket (sendChunk) between them.
 type frame struct {
 	segs []frameSeg
+	one  [1]frameSeg // the segs of a frame of bytes alone, in the same allocation
 	// ready, when not nil, is closed once segs is filled in (a response
 	// completed after its handler returned, see reqCtx.await).
 	ready chan struct{}
@@ -32,7 +33,12 @@ type frameSeg struct {
 	chunk storage.Chunk
 }
 
-func bytesFrame(b []byte) *frame { return &frame{segs: []frameSeg{{b: b}}} }
+func bytesFrame(b []byte) *frame {
+	f := &frame{}
+	f.one[0].b = b
+	f.segs = f.one[:]
+	return f
+}
 
 // release closes the chunks' descriptors and recycles the encoded buffer.
 func (f *frame) release() {

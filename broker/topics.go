@@ -72,7 +72,9 @@ func (p *partition) removeWaiter(ch chan struct{}) {
 	p.waitMu.Unlock()
 }
 
-func (p *partition) notify() {
+// notify wakes the Fetch requests waiting for the partition's data and
+// reports whether any was waiting.
+func (p *partition) notify() bool {
 	p.waitMu.Lock()
 	for ch := range p.waiters {
 		select {
@@ -80,7 +82,9 @@ func (p *partition) notify() {
 		default:
 		}
 	}
+	woke := len(p.waiters) > 0
 	p.waitMu.Unlock()
+	return woke
 }
 
 // topicRegistry owns every topic. mu guards byName and byID and serializes

@@ -90,3 +90,57 @@ func BenchmarkPoll(b *testing.B) {
 		report(b, n, start)
 	})
 }
+
+// BenchmarkPollTail: a consumer of 8 partitions reading records as they
+// arrive. Each op produces one 100-byte record (kgo, linger 0, waiting for
+// its acknowledgement) and polls until it comes back, so each op is a Fetch
+// answered with one small batch, decoded and returned. allocs/op counts the
+// consumer's, kgo's and kfake's allocations; theirs are the same for any
+// consumer.
+//
+//	go test -run '^$' -bench BenchmarkPollTail -benchmem ./consumer/
+func BenchmarkPollTail(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(8, "tail"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("tail"), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	ctx := context.Background()
+	cons, err := New(ctx, Config{BootstrapServers: c.ListenAddrs(), AutoOffsetReset: OffsetResetEarliest})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cons.Close(ctx)
+	var tps []kafkit.TopicPartition
+	for p := range int32(8) {
+		tps = append(tps, kafkit.TopicPartition{Topic: "tail", Partition: p})
+	}
+	if err := cons.Assign(tps...); err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 100)
+	one := func() {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got == 0; {
+			recs, err := cons.Poll(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got = len(recs)
+		}
+	}
+	for range 100 {
+		one()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		one()
+	}
+}

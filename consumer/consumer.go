@@ -496,7 +496,8 @@ type decodeJob struct {
 	done    chan struct{}
 	count   int            // records in the chunk
 	size    int            // wire size of the batch when this is its first chunk, else 0
-	dec     *recordDecoder // the chunk's batch; made by the job for a first chunk
+	dec     *recordDecoder // the chunk's batch; decv for a first chunk
+	decv    recordDecoder  // a first chunk's decoder, in the job's allocation
 	records []kafkit.Record
 	err     error
 }
@@ -533,7 +534,11 @@ func (c *Consumer) decodeAheadLocked(tp kafkit.TopicPartition, ps *partState) {
 		}
 		rb = ps.pending[0]
 		ps.pending[0] = rawBatch{}
-		ps.pending = ps.pending[1:]
+		if len(ps.pending) == 1 {
+			ps.pending = ps.pending[:0] // the next Fetch's batches go in the same array
+		} else {
+			ps.pending = ps.pending[1:]
+		}
 		dec, ps.rest = nil, int(rb.records)
 	}
 	n := min(ps.rest, decodeChunk)
@@ -562,7 +567,8 @@ var decoded = func() chan struct{} {
 // decode decodes the job's chunk, the first of rb when it has no decoder.
 func (job *decodeJob) decode(rb rawBatch, tp kafkit.TopicPartition) {
 	if job.dec == nil {
-		d, err := recordbatch.NewRecordDecoder(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
+		d := &job.decv
+		err := d.Reset(rb.raw, recordbatch.ReadOptions{Topic: tp.Topic, Partition: tp.Partition})
 		switch {
 		case err != nil:
 			job.err = err

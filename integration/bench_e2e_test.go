@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"runtime"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -39,12 +41,34 @@ const e2ePartitions = 8
 type latencies struct {
 	got     atomic.Int64 // records seen, warm-up included
 	samples []time.Duration
+	// sent holds each sample's send time (UnixNano), kept only for
+	// KAFKIT_BENCH_TRACE's record dump.
+	sent []int64
+	keep bool
 }
 
 func (l *latencies) record(value []byte, now time.Time) {
 	l.got.Add(1)
 	if sent := int64(binary.BigEndian.Uint64(value)); sent != 0 {
 		l.samples = append(l.samples, now.Sub(time.Unix(0, sent)))
+		if l.keep {
+			l.sent = append(l.sent, sent)
+		}
+	}
+}
+
+// dump writes one line per measured record, "<sent UnixNano> <latency
+// ns>", in the order the consumer saw them, to path.
+func (l *latencies) dump(tb testing.TB, path string) {
+	var b []byte
+	for i, d := range l.samples {
+		b = strconv.AppendInt(b, l.sent[i], 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(d), 10)
+		b = append(b, '\n')
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -124,6 +148,12 @@ func alternate(n *int, ours, theirs func()) {
 // them, and report the produce-to-poll latency's p50, p99 and p99.9 for our
 // producer and consumer, and for kgo's, in the same run.
 //
+// KAFKIT_BENCH_TRACE=dir writes, per client and run, an execution trace
+// (dir/e2e-<client>-<n>.trace) and every measured record's send time and
+// latency (dir/e2e-<client>-<n>.records, "<UnixNano> <ns>" a line). The
+// trace logs, in category "e2e", the wall clock ("clock", UnixNano) when
+// the run starts, to line records up with trace events.
+//
 //	go test -run '^$' -bench BenchmarkEndToEndLatency -benchtime 1x ./integration/
 func BenchmarkEndToEndLatency(b *testing.B) {
 	d := e2eDuration()
@@ -141,8 +171,8 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 
 		var o, k *latencies
 		alternate(&e2eRuns,
-			func() { o = ourLatency(b, br.Addr(), ours, d) },
-			func() { k = kgoLatency(b, br.Addr(), theirs, d) })
+			func() { o = tracedLatency(b, "ours", func() *latencies { return ourLatency(b, br.Addr(), ours, d) }) },
+			func() { k = tracedLatency(b, "kgo", func() *latencies { return kgoLatency(b, br.Addr(), theirs, d) }) })
 		for _, m := range []struct {
 			name string
 			q    float64
@@ -153,6 +183,28 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 		b.ReportMetric(o.percentile(0.5)/k.percentile(0.5), "p50_ratio")
 	}
 }
+
+// tracedLatency runs one client's load (run), under KAFKIT_BENCH_TRACE
+// tracing it and dumping its records (see BenchmarkEndToEndLatency).
+func tracedLatency(tb testing.TB, client string, run func() *latencies) *latencies {
+	dir := os.Getenv("KAFKIT_BENCH_TRACE")
+	if dir == "" {
+		return run()
+	}
+	base := fmt.Sprintf("%s/e2e-%s-%d", dir, client, traceSeq)
+	traceSeq++
+	stop := startTrace(tb, base+".trace")
+	trace.Log(context.Background(), "e2e", "clock "+strconv.FormatInt(time.Now().UnixNano(), 10))
+	e2eKeep = true
+	l := run()
+	e2eKeep = false
+	stop()
+	l.dump(tb, base+".records")
+	return l
+}
+
+// e2eKeep makes e2eLatency keep each record's send time (tracedLatency).
+var e2eKeep bool
 
 // ourLatency runs the load through our producer and a consumer assigned
 // every partition of topic, both at their defaults (linger 0 aside).
@@ -182,7 +234,7 @@ func e2eLatency(tb testing.TB, addr, topic string, d time.Duration, consume e2eC
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := &latencies{}
+	l := &latencies{keep: e2eKeep}
 	done := consume(tb, ctx, addr, topic, l)
 	l.waitFor(tb, int64(e2eProduce(tb, l, d, produce(tb, ctx, addr, topic))))
 	cancel()
@@ -269,19 +321,26 @@ func kgoE2EProducer(tb testing.TB, ctx context.Context, addr, topic string) func
 // BenchmarkEndToEndLatencyCross runs BenchmarkEndToEndLatency's load
 // through each producer with each consumer (ours and kgo's), in an order
 // that rotates between runs, to tell which side a difference comes from.
+// KAFKIT_BENCH_CLIENT=<pair> (ours, kgo, oursP_kgoC, kgoP_oursC) runs that
+// pair alone, so that a -memprofile or -cpuprofile holds only its run (and
+// the second of kgo's load warming the broker).
 //
 //	go test -run '^$' -bench BenchmarkEndToEndLatencyCross -benchtime 1x ./integration/
 func BenchmarkEndToEndLatencyCross(b *testing.B) {
 	d := e2eDuration()
-	pairs := []struct {
+	type pair struct {
 		name    string
 		produce e2eProducer
 		consume e2eConsumer
-	}{
+	}
+	pairs := []pair{
 		{"ours", ourE2EProducer, ourE2EConsumer},
 		{"kgo", kgoE2EProducer, kgoE2EConsumer},
 		{"oursP_kgoC", ourE2EProducer, kgoE2EConsumer},
 		{"kgoP_oursC", kgoE2EProducer, ourE2EConsumer},
+	}
+	if only := os.Getenv("KAFKIT_BENCH_CLIENT"); only != "" {
+		pairs = slices.DeleteFunc(pairs, func(p pair) bool { return p.name != only })
 	}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -52,7 +52,7 @@ type batch struct {
 	created  time.Time
 	reserved int64         // bytes of buffer.memory held until completion
 	full     bool          // no more appends; guarded by pq.mu while queued
-	done     chan struct{} // closed on completion, for Flush
+	done     chan struct{} // closed on completion; made by the first Flush to wait for the batch, under incMu
 
 	// Encoding and compression started when the batch filled (see seal):
 	// sealed is closed once sealedRaw and sealErr are set. sealed and
@@ -253,7 +253,6 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		records:  recs,
 		created:  time.Now(),
 		reserved: reserve,
-		done:     make(chan struct{}),
 		seq:      -1,
 	}
 	b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) // a batch's first record always goes in
@@ -508,16 +507,24 @@ func (a *accumulator) replace(b *batch, parts ...*batch) {
 	for _, p := range parts {
 		a.incomplete[p] = struct{}{}
 	}
+	done := b.done
 	a.incMu.Unlock()
-	close(b.done)
+	if done != nil {
+		close(done)
+	}
 }
 
-// incompleteBatches snapshots the batches not yet completed.
+// incompleteBatches snapshots the batches not yet completed, each with a
+// done channel to wait on. Only Flush waits for a batch: a channel made for
+// every batch was an allocation per Produce request with linger.ms 0.
 func (a *accumulator) incompleteBatches() []*batch {
 	a.incMu.Lock()
 	defer a.incMu.Unlock()
 	out := make([]*batch, 0, len(a.incomplete))
 	for b := range a.incomplete {
+		if b.done == nil {
+			b.done = make(chan struct{})
+		}
 		out = append(out, b)
 	}
 	return out
@@ -528,9 +535,10 @@ func (a *accumulator) incompleteBatches() []*batch {
 type memory struct {
 	total    int64
 	maxBlock time.Duration
-	mu       sync.Mutex // guards avail and freed
+	mu       sync.Mutex // guards avail, freed and watched
 	avail    int64
-	freed    chan struct{} // closed (and replaced) whenever bytes are released
+	freed    chan struct{} // closed (and replaced) when bytes are released while watched
+	watched  bool          // an acquire waits on freed: a release without waiters need not replace it
 	waiting  atomic.Int32  // Sends blocked in acquire, for tests and metrics
 }
 
@@ -551,6 +559,7 @@ func (m *memory) acquire(ctx context.Context, deadline time.Time, n int64) error
 			return nil
 		}
 		freed := m.freed
+		m.watched = true
 		m.mu.Unlock()
 		if timer == nil {
 			wait := time.Until(deadline)
@@ -579,7 +588,9 @@ func (m *memory) fullErr() error {
 func (m *memory) release(n int64) {
 	m.mu.Lock()
 	m.avail += n
-	close(m.freed)
-	m.freed = make(chan struct{})
+	if m.watched {
+		close(m.freed)
+		m.freed, m.watched = make(chan struct{}), false
+	}
 	m.mu.Unlock()
 }

@@ -49,6 +49,7 @@ type sender struct {
 	brokerInflight map[int32]int
 	totalInflight  int
 	reqs           map[int32]*produceReq // scratch for drain
+	spare          []*produceReq         // handled requests for newReq
 
 	pid         recordbatch.Producer // id and epoch; BaseSequence unused
 	pidReady    bool
@@ -65,12 +66,59 @@ type sender struct {
 	txnAddDone chan struct{}           // closed when it has been handled
 }
 
-// produceReq is one Produce request being built or in flight.
+// produceReq is one Produce request being built or in flight. Once its
+// response is handled it serves a later request (newReq): with linger.ms 0
+// a request carries a record or two, and building its parts afresh cost
+// more allocations than the record's own.
 type produceReq struct {
 	broker  int32
 	size    int
 	batches []*batch
 	ids     [][16]byte // topic id of each batch, for v13+ responses
+
+	kreq     *kmsg.ProduceRequest // the wire request, the client's until the response
+	answered []bool               // handleProduce's scratch
+	// resp and err are the client's answer, set by done for handle.
+	resp kmsg.Response
+	err  error
+	// The request's steps, made once with the request: write hands it to
+	// the client (on the broker's writer), done takes the answer (on the
+	// connection's reader), handle handles it (on the sender).
+	write, handle func()
+	done          func(kmsg.Response, error)
+}
+
+// spareReqs bounds the produce requests kept for reuse.
+const spareReqs = 16
+
+// newReq returns a produce request to broker, a handled one if any.
+func (s *sender) newReq(broker int32) *produceReq {
+	var req *produceReq
+	if n := len(s.spare); n > 0 {
+		req, s.spare = s.spare[n-1], s.spare[:n-1]
+	} else {
+		req = &produceReq{}
+		req.write = func() { s.cl.RequestBrokerAsync(s.ctx, req.broker, req.kreq, req.done) }
+		req.done = func(resp kmsg.Response, err error) {
+			req.resp, req.err = resp, err
+			s.post(req.handle)
+		}
+		req.handle = func() { s.handleProduce(req, req.resp, req.err) }
+	}
+	req.broker = broker
+	return req
+}
+
+// reuse keeps a handled request for newReq: neither the client nor a batch
+// refers to it any more.
+func (s *sender) reuse(req *produceReq) {
+	if len(s.spare) == spareReqs {
+		return
+	}
+	clear(req.batches)
+	req.batches, req.ids, req.size = req.batches[:0], req.ids[:0], 0
+	req.resp, req.err = nil, nil
+	s.spare = append(s.spare, req)
 }
 
 // newSender returns the sender of p; its accumulator is set by New, which
@@ -238,7 +286,7 @@ func (s *sender) drain(now time.Time) time.Time {
 			continue
 		}
 		if req == nil {
-			req = &produceReq{broker: leader}
+			req = s.newReq(leader)
 			s.reqs[leader] = req
 		}
 		req.size += len(b.raw)
@@ -292,7 +340,14 @@ func (s *sender) takeReady(pq *partQueue, now time.Time, flushing bool, room int
 		return nil, now // the request is full; the next drain takes it
 	}
 	pq.batches[0] = nil
-	pq.batches = pq.batches[1:]
+	if len(pq.batches) == 1 {
+		// Emptied: the next batch goes in the same array (with linger.ms
+		// 0 a queue holds one batch at a time; popping from the front
+		// left no room for it).
+		pq.batches = pq.batches[:0]
+	} else {
+		pq.batches = pq.batches[1:]
+	}
 	b.full = true
 	return b, time.Time{}
 }
@@ -358,7 +413,12 @@ func (b *batch) stamp() recordbatch.Producer {
 }
 
 func (s *sender) send(req *produceReq) {
-	kreq := kmsg.NewPtrProduceRequest()
+	kreq := req.kreq
+	if kreq == nil {
+		kreq = kmsg.NewPtrProduceRequest()
+		req.kreq = kreq
+	}
+	kreq.Topics = kreq.Topics[:0]
 	kreq.Acks = s.s.Acks.wire()
 	kreq.TimeoutMillis = int32(s.s.RequestTimeout.Milliseconds())
 	if s.s.TransactionalID != "" {
@@ -370,10 +430,12 @@ func (s *sender) send(req *produceReq) {
 			ti--
 		}
 		if ti < 0 {
-			t := kmsg.NewProduceRequestTopic()
-			t.Topic, t.TopicID = b.pq.tp.Topic, req.ids[i]
-			kreq.Topics = append(kreq.Topics, t)
-			ti = len(kreq.Topics) - 1
+			// A reused request's topics keep their partitions' arrays.
+			ti = len(kreq.Topics)
+			kreq.Topics = slices.Grow(kreq.Topics, 1)[:ti+1]
+			parts := kreq.Topics[ti].Partitions[:0]
+			kreq.Topics[ti] = kmsg.NewProduceRequestTopic()
+			kreq.Topics[ti].Topic, kreq.Topics[ti].TopicID, kreq.Topics[ti].Partitions = b.pq.tp.Topic, req.ids[i], parts
 		}
 		p := kmsg.NewProduceRequestTopicPartition()
 		p.Partition, p.Records = b.pq.tp.Partition, b.raw
@@ -385,11 +447,7 @@ func (s *sender) send(req *produceReq) {
 	s.onWire[req] = struct{}{}
 	s.brokerInflight[req.broker]++
 	s.totalInflight++
-	s.writer(req.broker).push(func() {
-		s.cl.RequestBrokerAsync(s.ctx, req.broker, kreq, func(resp kmsg.Response, err error) {
-			s.post(func() { s.handleProduce(req, resp, err) })
-		})
-	})
+	s.writer(req.broker).push(req.write)
 }
 
 // brokerWriter hands one broker's Produce requests to the client, in order,
@@ -471,6 +529,7 @@ var errNoPartitionResponse = errors.New("producer: produce response did not ment
 var errUnacked = errors.New("producer: records sent to the broker were neither acknowledged nor rejected before they expired")
 
 func (s *sender) handleProduce(req *produceReq, resp kmsg.Response, err error) {
+	defer s.reuse(req)
 	s.brokerInflight[req.broker]--
 	s.totalInflight--
 	delete(s.onWire, req)
@@ -491,7 +550,9 @@ func (s *sender) handleProduce(req *produceReq, resp kmsg.Response, err error) {
 		}
 		return
 	}
-	answered := make([]bool, len(req.batches))
+	answered := slices.Grow(req.answered[:0], len(req.batches))[:len(req.batches)]
+	clear(answered)
+	req.answered = answered
 	for _, t := range resp.(*kmsg.ProduceResponse).Topics {
 		for _, p := range t.Partitions {
 			for i, b := range req.batches {
@@ -651,7 +712,6 @@ func (s *sender) split(b *batch, err error) {
 			records:  recs,
 			full:     true, // never appended to again
 			created:  b.created,
-			done:     make(chan struct{}),
 			seq:      -1,
 			attempts: b.attempts,
 			lastErr:  err,

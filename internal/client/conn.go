@@ -63,6 +63,7 @@ type conn struct {
 	timeout  time.Duration // request.timeout.ms
 
 	nc       net.Conn
+	sizeBuf  [4]byte       // a response's size; owned by the handshake, then by the reader
 	corr     int32         // next correlation id; owned by the handshake, then by the writer
 	reqs     chan *promise // unbuffered: a send succeeds only while the writer runs
 	inflight chan *promise // written and awaiting a response, in write order
@@ -177,7 +178,8 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, fn func(kmsg.Response
 	if err := c.setVersion(req); err != nil {
 		return err
 	}
-	p := &promise{req: req, fn: fn}
+	p := promises.Get().(*promise)
+	p.req, p.fn = req, fn
 	select {
 	case c.reqs <- p:
 		c.lastUsed.Store(time.Now().UnixNano())
@@ -188,6 +190,11 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, fn func(kmsg.Response
 		return ctx.Err()
 	}
 }
+
+// promises recycles the promises the reader has completed: a producer with
+// linger.ms 0 and a consumer reading as records arrive send a request per
+// record or two.
+var promises = sync.Pool{New: func() any { return new(promise) }}
 
 // writeLoop is the writer goroutine. It coalesces the requests already
 // waiting into one write, registering each with the reader before its bytes
@@ -368,16 +375,18 @@ func (c *conn) readLoop() {
 		}
 		c.noteThrottle(resp)
 		p.fn(resp, nil)
+		*p = promise{} // completed: neither the writer nor the caller refers to it
+		promises.Put(p)
 	}
 }
 
 // readResponse reads one response frame and decodes it as req's response.
 func (c *conn) readResponse(req kmsg.Request, corr int32) (kmsg.Response, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+	size := c.sizeBuf[:] // a local array would escape to the heap per response (io.ReadFull)
+	if _, err := io.ReadFull(c.nc, size); err != nil {
 		return nil, err
 	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
+	n := int32(binary.BigEndian.Uint32(size))
 	if n < 4 || n > maxResponseSize {
 		return nil, fmt.Errorf("%w: broker %d (%s) sent a %d byte frame (TLS listener without TLS?)", ErrResponseTooLarge, c.brokerID, c.addr, n)
 	}

@@ -192,23 +192,43 @@ func NewRecordDecoder(raw []byte, opts ReadOptions) (*RecordDecoder, error) {
 	return newRecordDecoder(&h, opts)
 }
 
+// Reset makes d a decoder of raw as NewRecordDecoder does, in d's own
+// memory: a consumer reading records as they arrive decodes a batch of a
+// record or two per Fetch, and can keep the decoder with its other state.
+func (d *RecordDecoder) Reset(raw []byte, opts ReadOptions) error {
+	h, err := readHeader(raw, opts.VerifyCRC)
+	if err != nil {
+		return err
+	}
+	return d.init(&h, opts)
+}
+
 func newRecordDecoder(h *kmsg.RecordBatch, opts ReadOptions) (*RecordDecoder, error) {
+	d := new(RecordDecoder)
+	if err := d.init(h, opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *RecordDecoder) init(h *kmsg.RecordBatch, opts ReadOptions) error {
 	codec := Attributes(h.Attributes).Codec()
 	if codec > Zstd {
-		return nil, fmt.Errorf("%w: batch at offset %d: %d", ErrUnknownCodec, h.FirstOffset, codec)
+		return fmt.Errorf("%w: batch at offset %d: %d", ErrUnknownCodec, h.FirstOffset, codec)
 	}
 	data, err := Decompress(codec, h.Records)
 	if err != nil {
-		return nil, fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.FirstOffset, codec, err)
+		return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.FirstOffset, codec, err)
 	}
 	if h.NumRecords < 0 || int(h.NumRecords) > len(data) { // every record takes at least one byte
-		return nil, fmt.Errorf("%w: batch at offset %d: %d records in %d bytes", ErrCorrupt, h.FirstOffset, h.NumRecords, len(data))
+		return fmt.Errorf("%w: batch at offset %d: %d records in %d bytes", ErrCorrupt, h.FirstOffset, h.NumRecords, len(data))
 	}
-	return &RecordDecoder{
+	*d = RecordDecoder{
 		data: data, left: int(h.NumRecords),
 		firstOffset: h.FirstOffset, firstTimestamp: h.FirstTimestamp, maxTimestamp: h.MaxTimestamp,
 		leaderEpoch: h.PartitionLeaderEpoch, tsType: Attributes(h.Attributes).TimestampType(), opts: opts,
-	}, nil
+	}
+	return nil
 }
 
 // Len is how many records are left to decode.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 )
 
@@ -36,69 +37,80 @@ func (c Chunk) Close() error {
 // first when minOne, KIP-74), never spanning two segments, stopping at the
 // high watermark, or at the last stable offset when committed. ok is false
 // when the log's files are not OS files (the in-memory mode) or a descriptor
-// for the chunk cannot be opened: the caller then uses Read. A Chunk with Len 0 means
-// no data.
-func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne bool) (c Chunk, ok bool, err error) {
+// for the chunk cannot be opened: the caller then uses Read. A Chunk with Len
+// 0 means no data, unless the range was shorter than copyBelow bytes: those
+// are read and appended to dst (the returned slice) instead, as a
+// descriptor opened, positioned, sent from and closed costs several system
+// calls where a read costs one (a consumer reading records as they arrive
+// fetches a batch or two at a time).
+func (l *Log) ReadChunk(offset int64, committed bool, maxBytes int32, minOne bool, copyBelow int64, dst []byte) (c Chunk, _ []byte, ok bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		return c, false, ErrClosed
+		return c, dst, false, ErrClosed
 	}
 	limit := l.readLimitLocked(committed)
 	if start, end := l.start.Load(), l.end.Load(); offset < start || offset > end {
-		return c, false, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
+		return c, dst, false, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
 	}
 	if offset >= limit {
-		return c, true, nil
+		return c, dst, true, nil
 	}
-	var scratch [batchHeaderLen]byte
 	for i := l.segmentFor(offset); i < len(l.segments); i++ {
 		s := l.segments[i]
 		if !isOSFile(s.log) {
-			return c, false, nil
+			return c, dst, false, nil
 		}
-		pos, h, found, err := s.locate(offset, scratch[:])
+		b, found, err := s.findBatch(offset, nil)
 		if err != nil {
-			return c, false, err
+			return c, dst, false, err
 		}
 		if !found {
 			continue
 		}
+		pos := b.pos
 		end := s.size
 		if limit < s.next {
 			// The batch holding limit starts where the range must stop
 			// (the last stable offset is always a batch's first offset).
-			lpos, _, lfound, err := s.locate(limit, scratch[:])
+			lb, lfound, err := s.findBatch(limit, nil)
 			if err != nil {
-				return c, false, err
+				return c, dst, false, err
 			}
 			if lfound {
-				end = lpos
+				end = lb.pos
 			}
 		}
 		n := min(end-pos, int64(max(maxBytes, 0)))
-		if n < int64(h.size) {
+		if n < int64(b.size) {
 			if !minOne {
-				return c, true, nil
+				return c, dst, true, nil
 			}
-			n = int64(h.size)
+			n = int64(b.size)
 		} else if pos+n < end {
 			// maxBytes cuts the range: end it on a batch boundary, as whole
 			// batches save the client fetching the cut one twice.
-			if n, err = s.wholeBatchesUpTo(pos, int64(h.size), pos+n); err != nil {
-				return c, false, err
+			if n, err = s.wholeBatchesUpTo(pos, int64(b.size), pos+n); err != nil {
+				return c, dst, false, err
 			}
+		}
+		if n < copyBelow {
+			dst = slices.Grow(dst, int(n))
+			if _, err := s.log.ReadAt(dst[len(dst):len(dst)+int(n)], pos); err != nil {
+				return c, dst, false, fmt.Errorf("storage: read %s at %d: %w", s.logPath, pos, err)
+			}
+			return c, dst[:len(dst)+int(n)], true, nil
 		}
 		f, err := openChunkFile(s.logPath, pos)
 		if err != nil {
 			// Out of descriptors, most likely: Read serves the fetch
 			// through the log's open files instead, or reports what is
 			// really wrong.
-			return c, false, nil
+			return c, dst, false, nil
 		}
-		return Chunk{File: f, Pos: pos, Len: n}, true, nil
+		return Chunk{File: f, Pos: pos, Len: n}, dst, true, nil
 	}
-	return c, true, nil
+	return c, dst, true, nil
 }
 
 // wholeBatchesUpTo returns how many bytes from pos (where a batch of

@@ -48,30 +48,40 @@ func testReadChunk(t *testing.T, interval int32) {
 		{offset: 0, maxBytes: 5, wantLen: 0},
 		{offset: 50, maxBytes: 1 << 20, wantLen: 0}, // the end offset
 	} {
-		c, ok, err := l.ReadChunk(tc.offset, false, tc.maxBytes, tc.minOne)
-		if err != nil || !ok {
-			t.Fatalf("%+v: ok %v err %v", tc, ok, err)
+		c, dst, ok, err := l.ReadChunk(tc.offset, false, tc.maxBytes, tc.minOne, 0, nil)
+		if err != nil || !ok || len(dst) != 0 {
+			t.Fatalf("%+v: ok %v err %v, %d bytes copied", tc, ok, err, len(dst))
 		}
 		if c.Len != tc.wantLen {
 			t.Errorf("%+v: chunk of %d bytes, want %d", tc, c.Len, tc.wantLen)
 		}
+		want, err := l.Read(tc.offset, 1<<20, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if c.Len > 0 {
-			want, err := l.Read(tc.offset, 1<<20, true, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			if got := chunkBytes(c); !bytes.Equal(got, want[:c.Len]) {
 				t.Errorf("%+v: chunk bytes differ from Read's", tc)
 			}
 		}
 		c.Close()
+		// Below copyBelow the same range comes as a copy after dst's
+		// bytes, without a descriptor.
+		prefix := []byte("prefix")
+		c, dst, ok, err = l.ReadChunk(tc.offset, false, tc.maxBytes, tc.minOne, tc.wantLen+1, prefix)
+		if err != nil || !ok || c.File != nil || c.Len != 0 {
+			t.Fatalf("%+v copied: ok %v err %v chunk %+v", tc, ok, err, c)
+		}
+		if !bytes.Equal(dst, append(prefix, want[:tc.wantLen]...)) {
+			t.Errorf("%+v: copied %d bytes, want the %d Read returns after the prefix", tc, len(dst)-len(prefix), tc.wantLen)
+		}
 	}
-	if _, _, err := l.ReadChunk(51, false, 100, true); err == nil {
+	if _, _, _, err := l.ReadChunk(51, false, 100, true, 0, nil); err == nil {
 		t.Error("offset past the end: want ErrOffsetOutOfRange")
 	}
 
 	// The chunk's descriptor outlives the segment's removal.
-	c, _, err := l.ReadChunk(0, false, 1<<20, true)
+	c, _, _, err := l.ReadChunk(0, false, 1<<20, true, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +97,7 @@ func testReadChunk(t *testing.T, interval int32) {
 	mem := mustOpen(t, NewMemFS(), "/m", Config{})
 	defer mem.Close()
 	mustAppend(t, mem, makeBatch(t, batchSpec{}), 1000)
-	if _, ok, err := mem.ReadChunk(0, false, 1<<20, true); ok || err != nil {
+	if _, _, ok, err := mem.ReadChunk(0, false, 1<<20, true, 0, nil); ok || err != nil {
 		t.Errorf("MemFS: ok %v err %v, want no chunk", ok, err)
 	}
 }
@@ -98,4 +108,62 @@ func sum(xs []int64) int64 {
 		s += x
 	}
 	return s
+}
+
+// TestFindBatchTail: what the tail of recent batches answers is what the
+// index and header walk answer, for every offset of every segment, as the
+// log grows, rolls, is truncated and reopened.
+func TestFindBatchTail(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, OSFS{}, dir, Config{SegmentBytes: 4 << 10, IndexIntervalBytes: 1 << 10})
+	defer func() { l.Close() }()
+	check := func(when string) {
+		t.Helper()
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		var buf [batchHeaderLen]byte
+		hits := 0
+		for _, s := range l.segments {
+			for off := s.base - 1; off <= s.next+1; off++ {
+				got, gotFound, err := s.findBatch(off, buf[:])
+				if err != nil {
+					t.Fatalf("%s: findBatch(%d): %v", when, off, err)
+				}
+				pos, h, found, err := s.locate(off, buf[:])
+				if err != nil {
+					t.Fatalf("%s: locate(%d): %v", when, off, err)
+				}
+				want := tailBatch{pos: pos, base: h.baseOffset, lastDelta: h.lastOffsetDelta, size: h.size}
+				if gotFound != found || found && got != want {
+					t.Fatalf("%s: segment %d offset %d: tail says %+v %v, locate %+v %v", when, s.base, off, got, gotFound, want, found)
+				}
+				if t := s.tail; t != nil && t.n > 0 && off >= t.b[0].base {
+					hits++
+				}
+			}
+		}
+		if hits == 0 {
+			t.Fatalf("%s: no offset was answered from the tail", when)
+		}
+	}
+	appendSome := func(n int) {
+		for i := range n {
+			mustAppend(t, l, makeBatch(t, batchSpec{records: 1 + i%4, valueSize: 40 + 30*(i%3)}), 1000)
+		}
+	}
+	appendSome(5)
+	check("first appends")
+	appendSome(40) // rolls several times
+	check("after rolls")
+	if err := l.TruncateTo(l.EndOffset() - 3); err != nil {
+		t.Fatal(err)
+	}
+	appendSome(2)
+	check("after a truncation")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, OSFS{}, dir, Config{SegmentBytes: 4 << 10, IndexIntervalBytes: 1 << 10})
+	appendSome(3)
+	check("after reopening")
 }

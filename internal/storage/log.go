@@ -833,6 +833,7 @@ func (l *Log) roll(now time.Time) error {
 	}
 	l.mu.Lock()
 	old.publish(d, old.size, old.next)
+	old.tail = nil // reads at the end of the log go to s now
 	l.segments = append(l.segments, s)
 	l.mu.Unlock()
 	l.unflushedMsgs, l.lastFlush = 0, now
@@ -934,17 +935,17 @@ func (l *Log) readLocked(offset, limit int64, maxBytes int32, minOne bool, dst [
 	scratch := dst[len(dst) : len(dst)+batchHeaderLen]
 	for i := l.segmentFor(offset); i < len(l.segments); i++ {
 		s := l.segments[i]
-		pos, h, found, err := s.locate(offset, scratch)
+		b, found, err := s.findBatch(offset, scratch)
 		if err != nil {
 			return dst, err
 		}
 		if found {
-			if h.baseOffset >= limit {
+			if b.base >= limit {
 				// offset lies in a gap compaction left right below the
 				// limit: the first batch after it is not stable yet.
 				return dst, nil
 			}
-			return readBatches(s, pos, h.size, limit, maxBytes, minOne, dst)
+			return readBatches(s, b.pos, b.size, limit, maxBytes, minOne, dst)
 		}
 	}
 	return dst, nil

@@ -22,7 +22,7 @@ func TestNewLogCreatesNoFilesUntilWritten(t *testing.T) {
 		if b, err := l.Read(0, 1<<20, true, nil); err != nil || len(b) != 0 {
 			t.Fatalf("Read of an empty log: %d bytes, %v", len(b), err)
 		}
-		if _, ok, err := l.ReadChunk(0, false, 1<<20, true); err != nil || !ok {
+		if _, _, ok, err := l.ReadChunk(0, false, 1<<20, true, 0, nil); err != nil || !ok {
 			t.Fatalf("ReadChunk of an empty log: %v, %v", ok, err)
 		}
 		if _, ok, err := l.BatchForTimestamp(0); err != nil || ok {

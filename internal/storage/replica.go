@@ -483,6 +483,7 @@ func (s *segment) cutAt(off int64) (segmentCut, error) {
 // holds appendMu and mu's write lock.
 func (s *segment) publishCut(c segmentCut) {
 	s.size, s.next, s.index, s.tindex = c.size, c.next, c.index, c.tindex
+	s.tail = nil
 	s.maxTs, s.maxTsOffset, s.bytesSinceIndex, s.rollTs = c.maxTs, c.maxTsOffset, c.sinceIdx, c.rollTs
 }
 

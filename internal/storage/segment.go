@@ -41,8 +41,9 @@ type segment struct {
 	next        int64 // offset after the last batch; base when empty
 	index       []offsetEntry
 	tindex      []timeEntry
-	maxTs       int64 // largest batch maxTimestamp, -1 when none
-	maxTsOffset int64 // last offset of the first batch carrying maxTs
+	maxTs       int64        // largest batch maxTimestamp, -1 when none
+	maxTsOffset int64        // last offset of the first batch carrying maxTs
+	tail        *tailBatches // the last batches published by appends; nil until the first
 
 	// A segment loaded at Open reads its index files on first use; while
 	// indexReady is unset, index and tindex are nil and only ensureIndexes,
@@ -205,6 +206,87 @@ func (s *segment) holds(h *batchHeader) bool {
 	return rel >= 0 && rel <= math.MaxInt32-int64(h.lastOffsetDelta)
 }
 
+// tailBatches are where a segment's last few published batches are, so
+// that a read at the end of the log (a consumer reading records as they
+// arrive) finds its batch at once. locate walks batch headers from the last
+// index entry at or before the offset, a pread each: index.interval.bytes
+// (4096) spans ~25 batches of one 100-byte record, ~12 preads per Fetch on
+// average, under the read lock that appends wait for to publish.
+type tailBatches struct {
+	n int
+	b [tailLen]tailBatch // oldest first; contiguous, the last ending at the segment's size
+}
+
+// tailLen is how many batches tailBatches keeps: a consumer reading as
+// records arrive is a few batches behind at most.
+const tailLen = 8
+
+// tailBatch is where one batch is and which offsets it holds.
+type tailBatch struct {
+	pos       int64
+	base      int64
+	lastDelta int32
+	size      int32
+}
+
+func (b *tailBatch) end() int64 { return b.pos + int64(b.size) }
+
+// noteTail records the batches a publish adds (add, in order) to a segment
+// that then holds size bytes, keeping tail contiguous up to size or
+// dropping what no longer is. Called under Log.mu's write lock.
+func (s *segment) noteTail(add []tailBatch, size int64) {
+	t := s.tail
+	if t != nil && t.n > 0 {
+		end := t.b[t.n-1].end()
+		if len(add) > 0 && end != add[0].pos || len(add) == 0 && end != size {
+			t.n = 0
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	if add[len(add)-1].end() != size {
+		if t != nil {
+			t.n = 0
+		}
+		return
+	}
+	if t == nil {
+		t = new(tailBatches)
+		s.tail = t
+	}
+	for _, b := range add {
+		if t.n == tailLen {
+			copy(t.b[:], t.b[1:])
+			t.n--
+		}
+		t.b[t.n] = b
+		t.n++
+	}
+}
+
+// findBatch is locate for the reads of Fetch, which need only where the
+// batch is, its base offset and size: through tail when offset is among
+// the segment's last batches, through the index and a header walk
+// otherwise, with buf as locate's scratch (nil: one of its own). Callers
+// hold Log.mu (either way).
+func (s *segment) findBatch(offset int64, buf []byte) (b tailBatch, found bool, err error) {
+	if t := s.tail; t != nil && t.n > 0 && offset >= t.b[0].base {
+		// The batches before the first kept one end below its base.
+		for _, b := range t.b[:t.n] {
+			if b.base+int64(b.lastDelta) >= offset {
+				return b, true, nil
+			}
+		}
+		return b, false, nil
+	}
+	if buf == nil {
+		buf = make([]byte, batchHeaderLen)
+	}
+	pos, h, found, err := s.locate(offset, buf)
+	return tailBatch{pos: pos, base: h.baseOffset, lastDelta: h.lastOffsetDelta, size: h.size}, found, err
+}
+
 // segmentDelta is what one append (or a recovery scan) adds to a segment's
 // indexes and timestamps, computed before it is written and published.
 type segmentDelta struct {
@@ -213,10 +295,11 @@ type segmentDelta struct {
 	maxTs           int64
 	maxTsOffset     int64
 	bytesSinceIndex int64
+	batches         []tailBatch // the last tailLen batches added, for segment.tail
 }
 
 func (d *segmentDelta) start(s *segment) {
-	d.index, d.tindex = d.index[:0], d.tindex[:0]
+	d.index, d.tindex, d.batches = d.index[:0], d.tindex[:0], d.batches[:0]
 	d.maxTs, d.maxTsOffset, d.bytesSinceIndex = s.maxTs, s.maxTsOffset, s.bytesSinceIndex
 }
 
@@ -247,6 +330,10 @@ func (d *segmentDelta) addBatch(s *segment, h *batchHeader, pos int64, interval 
 		d.bytesSinceIndex = 0
 	}
 	d.bytesSinceIndex += int64(h.size)
+	if len(d.batches) == tailLen {
+		d.batches = append(d.batches[:0], d.batches[1:]...)
+	}
+	d.batches = append(d.batches, tailBatch{pos: pos, base: h.baseOffset, lastDelta: h.lastOffsetDelta, size: h.size})
 }
 
 // finalTimeEntry adds the .timeindex entry Kafka writes when a segment stops
@@ -288,6 +375,7 @@ func (s *segment) publish(d *segmentDelta, size, next int64) {
 	s.index = append(s.index, d.index...)
 	s.tindex = append(s.tindex, d.tindex...)
 	s.maxTs, s.maxTsOffset, s.bytesSinceIndex = d.maxTs, d.maxTsOffset, d.bytesSinceIndex
+	s.noteTail(d.batches, size)
 	s.size, s.next = size, next
 }
 
