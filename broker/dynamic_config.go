@@ -26,13 +26,18 @@ type dynamicConfigs struct {
 	mu        sync.Mutex                   // guards values and the file
 	values    map[string]map[string]string // resource name ("" = cluster default, else broker id) -> key -> value
 	effective atomic.Pointer[Config]
+	// changed wakes the cleaner loop when the values change, as Kafka
+	// restarts its cleaner threads on reconfiguration.
+	changed chan struct{}
 }
 
 const dynamicConfigsFile = "dynamic-configs.json"
 
 // dynamicBrokerKeys are the broker keys that may change at runtime: the
-// cluster-wide defaults of topic configs, as in Kafka's DynamicLogConfig.
+// cluster-wide defaults of topic configs, as in Kafka's DynamicLogConfig,
+// and the log cleaner's (LogCleaner.ReconfigurableConfigs) that it has.
 var dynamicBrokerKeys = map[string]bool{
+	"log.cleaner.backoff.ms": true,
 	"log.retention.ms": true, "log.retention.bytes": true, "log.segment.bytes": true, "log.roll.ms": true,
 	"log.flush.interval.messages": true, "log.flush.interval.ms": true, "log.index.interval.bytes": true,
 	"log.index.size.max.bytes": true, "message.max.bytes": true, "log.message.timestamp.type": true,
@@ -40,7 +45,7 @@ var dynamicBrokerKeys = map[string]bool{
 }
 
 func openDynamicConfigs(b *Broker) (*dynamicConfigs, error) {
-	d := &dynamicConfigs{b: b, values: map[string]map[string]string{}}
+	d := &dynamicConfigs{b: b, values: map[string]map[string]string{}, changed: make(chan struct{}, 1)}
 	path := b.cfg.DataDir + "/" + dynamicConfigsFile
 	if err := readJSON(b.fs, path, &d.values); err != nil {
 		return nil, err
@@ -119,6 +124,7 @@ func (d *dynamicConfigs) alter(name string, fn func(cur map[string]string) (map[
 	d.values = values
 	d.effective.Store(eff)
 	d.b.topics.reconfigure()
+	d.notify()
 	return nil
 }
 
@@ -134,7 +140,16 @@ func (d *dynamicConfigs) adopt(values map[string]map[string]string) error {
 	d.values = values
 	d.effective.Store(eff)
 	d.b.topics.reconfigure()
+	d.notify()
 	return nil
+}
+
+// notify wakes the cleaner loop, if it is not already to wake.
+func (d *dynamicConfigs) notify() {
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
 }
 
 // validate checks one broker resource's next dynamic values: known keys
