@@ -37,11 +37,10 @@ const dynamicConfigsFile = "dynamic-configs.json"
 // cluster-wide defaults of topic configs, as in Kafka's DynamicLogConfig,
 // and the log cleaner's (LogCleaner.ReconfigurableConfigs) that it has.
 var dynamicBrokerKeys = map[string]bool{
-	"log.cleaner.backoff.ms": true,
-	"log.retention.ms":       true, "log.retention.bytes": true, "log.segment.bytes": true, "log.roll.ms": true,
+	"log.retention.ms": true, "log.retention.bytes": true, "log.segment.bytes": true, "log.roll.ms": true,
 	"log.flush.interval.messages": true, "log.flush.interval.ms": true, "log.index.interval.bytes": true,
 	"log.index.size.max.bytes": true, "message.max.bytes": true, "log.message.timestamp.type": true,
-	"log.cleanup.policy": true, "compression.type": true, "min.insync.replicas": true,
+	"log.cleanup.policy": true, "compression.type": true, "min.insync.replicas": true, "log.cleaner.backoff.ms": true,
 }
 
 func openDynamicConfigs(b *Broker) (*dynamicConfigs, error) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -149,10 +150,13 @@ func TestSaramaFunctionalSuite(t *testing.T) {
 	cmd := exec.Command("go", append(args, ".")...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "TOXIPROXY_ADDR="+toxiURL, "KAFKA_VERSION="+saramaKafkaVersion, "GOFLAGS=-mod=mod", "PATH="+path)
-	out, err := cmd.CombinedOutput()
+	// Streamed, so that a long run shows where it is.
+	var out bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, os.Stdout)
+	cmd.Stderr = cmd.Stdout
+	err = cmd.Run()
 	pc.stopAll()
-	t.Logf("%s", out)
-	pass, fail, skip := suiteCounts(out)
+	pass, fail, skip := suiteCounts(out.Bytes())
 	t.Logf("sarama functional suite: %d passed, %d failed, %d skipped (top-level tests); failed: %s", len(pass), len(fail), len(skip), strings.Join(fail, " "))
 	if err != nil {
 		t.Fatalf("sarama's functional tests against cmd/broker: %v", err)
@@ -190,6 +194,12 @@ func dockerStandIn(t *testing.T, pc *processCluster) (string, error) {
 				p.kill()
 			}
 			pc.running[n-1] = nil
+			// docker compose stop returns well after the broker's
+			// sockets close (the container is torn down), so toxiproxy
+			// has closed the clients' connections to it by then and a
+			// client's next request reads EOF, which sarama retries; a
+			// request sent before toxiproxy notices is reset instead.
+			time.Sleep(time.Second)
 		}
 	})
 	mux.HandleFunc("POST /start/{service}", func(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +225,7 @@ func dockerStandIn(t *testing.T, pc *processCluster) (string, error) {
 	script := `#!/bin/sh
 # sarama's suite: docker compose stop|start kafka-N
 [ "$1" = compose ] || { echo "docker stand-in: only compose stop|start" >&2; exit 1; }
-exec curl -fsS -X POST "http://` + ln.Addr().String() + `/$2/$3"
+exec curl -fsS --max-time 120 -X POST "http://` + ln.Addr().String() + `/$2/$3"
 `
 	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(script), 0o755); err != nil {
 		return "", err
