@@ -155,7 +155,7 @@ func TestSaramaFunctionalSuite(t *testing.T) {
 	cmd.Stdout = io.MultiWriter(&out, os.Stdout)
 	cmd.Stderr = cmd.Stdout
 	err = cmd.Run()
-	pc.stopAll()
+	stopTogether(pc)
 	pass, fail, skip := suiteCounts(out.Bytes())
 	t.Logf("sarama functional suite: %d passed, %d failed, %d skipped (top-level tests); failed: %s", len(pass), len(fail), len(skip), strings.Join(fail, " "))
 	if err != nil {
@@ -231,6 +231,28 @@ exec curl -fsS --max-time 120 -X POST "http://` + ln.Addr().String() + `/$2/$3"
 		return "", err
 	}
 	return dir + string(os.PathListSeparator) + os.Getenv("PATH"), nil
+}
+
+// stopTogether sends SIGTERM to every running node before waiting for
+// any: one at a time, the last ones wait for a quorum that is gone.
+func stopTogether(pc *processCluster) {
+	for _, p := range pc.running {
+		if p != nil {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(30 * time.Second)
+	for i, p := range pc.running {
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+		case <-deadline:
+			p.kill()
+		}
+		pc.running[i] = nil
+	}
 }
 
 // saramaModuleVersion is the sarama version go.mod requires.
@@ -312,7 +334,7 @@ kafkit.http.listen=
 	for i := range n {
 		pc.start(i + 1)
 	}
-	t.Cleanup(pc.stopAll)
+	t.Cleanup(func() { stopTogether(pc) })
 	return pc, client
 }
 
