@@ -52,18 +52,21 @@ const saramaSkip = "^(TestJava.*|TestFuncJavaInterop.*|TestFuncIdempotentBuffere
 // saramaDockerSkip names the tests that stop and start a broker with
 // `docker compose stop/start kafka-N` (stopDockerTestBroker), skipped when
 // the docker stand-in cannot run (no curl).
-const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerFetchFollowerFailover)$"
+const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerFetchFollowerFailover|TestFuncTxnProduceWithBrokerFailure)$"
 
 // TestSaramaFunctionalSuite runs IBM/sarama's own functional tests
 // (functional_*_test.go, build tag functional, the version go.mod
 // requires) against a five-node cluster of cmd/broker processes, set up
-// as sarama's docker-compose.yml sets up Kafka: node ids 1-5, every node
+// as sarama's docker-compose.yml and entrypoint.sh set up Kafka (the
+// distribution's config/server.properties with the compose file's
+// overrides): node ids 1-5, every node
 // broker and controller (all five voters), broker.rack = node id, an
 // internal listener for replication and a client listener advertised as
 // the toxiproxy proxy in front of it (127.0.0.1:29091-29095, proxies
 // kafka1..kafka5, which the suite finds already made and drives to cut
 // connections), default.replication.factor, offsets and transaction log
-// replication factors 2, auto.create.topics.enable=false,
+// replication factors 2 (transaction.state.log.min.isr 1, the
+// distribution file's), auto.create.topics.enable=false,
 // group.initial.rebalance.delay.ms=0. It downloads sarama's module and
 // toxiproxy from the Go module proxy and takes many minutes, so it is
 // opt-in:
@@ -304,7 +307,25 @@ func startSaramaCluster(t *testing.T, n int) (*processCluster, []string) {
 	dir := t.TempDir()
 	for i := range n {
 		id := i + 1
-		props := fmt.Sprintf(`# sarama's docker-compose.yml, kafka-%d
+		// The Kafka distribution's config/server.properties, which
+		// sarama's entrypoint.sh starts from, then its docker-compose.yml's
+		// KAFKA_CFG_* overrides for kafka-N (replication factors 2, but
+		// transaction.state.log.min.isr stays the file's 1).
+		props := fmt.Sprintf(`# config/server.properties
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+# sarama's docker-compose.yml, kafka-%d
 process.roles=broker,controller
 node.id=%d
 broker.rack=%d
