@@ -45,8 +45,8 @@ const toxiproxyVersion = "v2.5.0"
 //     in Kafka's log4j output (its producer errors are only logged, as
 //     "producer error: ..."), which has no counterpart here: the broker
 //     answers OUT_OF_ORDER_SEQUENCE_NUMBER without logging it, so any
-//     stand-in would pass it vacuously. Run alone against this cluster it
-//     logs no producer error, i.e. the broker took the buffered sequence.
+//     stand-in would pass it vacuously. Run in the suite against this
+//     cluster it logged no producer error before reaching that step.
 const saramaSkip = "^(TestJava.*|TestFuncJavaInterop.*|TestFuncIdempotentBufferedSequence)$"
 
 // saramaDockerSkip names the tests that stop and start a broker with
@@ -56,28 +56,29 @@ const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerF
 
 // TestSaramaFunctionalSuite runs IBM/sarama's own functional tests
 // (functional_*_test.go, build tag functional, the version go.mod
-// requires) against a five-node cluster of cmd/broker processes, set up
-// as sarama's docker-compose.yml and entrypoint.sh set up Kafka (the
-// distribution's config/server.properties with the compose file's
-// overrides): node ids 1-5, every node
-// broker and controller (all five voters), broker.rack = node id, an
-// internal listener for replication and a client listener advertised as
-// the toxiproxy proxy in front of it (127.0.0.1:29091-29095, proxies
-// kafka1..kafka5, which the suite finds already made and drives to cut
-// connections), default.replication.factor, offsets and transaction log
-// replication factors 2 (transaction.state.log.min.isr 1, the
-// distribution file's), auto.create.topics.enable=false,
+// requires) against a five-node cluster of cmd/broker processes set up as
+// sarama's docker-compose.yml and entrypoint.sh set up Kafka (the
+// distribution's config/server.properties, then the compose file's
+// overrides): node ids 1-5, every node broker and controller (all five
+// voters), broker.rack = node id, an internal listener for replication
+// and a client listener advertised as the toxiproxy proxy in front of it
+// (127.0.0.1:29091-29095, proxies kafka1..kafka5, which the suite finds
+// already made and drives to cut connections), default, offsets and
+// transaction log replication factors 2 (transaction.state.log.min.isr 1,
+// the distribution file's), auto.create.topics.enable=false,
 // group.initial.rebalance.delay.ms=0. It downloads sarama's module and
-// toxiproxy from the Go module proxy and takes many minutes, so it is
-// opt-in:
+// toxiproxy from the Go module proxy and takes five minutes or more, so
+// it is opt-in:
 //
 //	KAFKIT_SARAMA_SUITE=1 go test -run TestSaramaFunctionalSuite -timeout 60m -v ./integration/
 //
 // KAFKIT_SARAMA_RUN passes -run to the suite. Ports 29091-29095 must be
-// free. Two tests stop and restart a broker with `docker compose stop` and
-// `start kafka-N`: a docker stand-in first on the suite's PATH asks this
-// test, over HTTP with curl, to SIGTERM node N and start it again. The summary line gives the suite's top-level pass, fail and skip
-// counts.
+// free. Three tests stop and restart a broker with `docker compose stop`
+// and `start kafka-N`: a docker stand-in first on the suite's PATH asks
+// this test, over HTTP with curl, to SIGTERM node N and start it again.
+// The summary line gives the suite's top-level pass, fail and skip
+// counts. TestFuncAdminUpdateFeatures fails: the broker has no
+// UpdateFeatures and advertises no features in ApiVersions.
 func TestSaramaFunctionalSuite(t *testing.T) {
 	if os.Getenv("KAFKIT_SARAMA_SUITE") == "" {
 		t.Skip("set KAFKIT_SARAMA_SUITE=1 to run IBM/sarama's functional tests against a five-node cluster behind toxiproxy")
