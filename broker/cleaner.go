@@ -12,16 +12,23 @@ import (
 // storage.Log.Cleanable), then the next, and when none is due it waits
 // log.cleaner.backoff.ms. It runs on its own goroutine, started by New
 // through goStart and stopped by Close's cancel; a pass in progress
-// finishes first, since a Clean is not interruptible.
+// finishes first, since a Clean is not interruptible. A change of the
+// dynamic broker configs (log.cleaner.backoff.ms among them) starts a pass
+// at once and the next wait with the new backoff, as Kafka restarts its
+// cleaner threads on reconfiguration.
 func (b *Broker) cleanerLoop() {
-	backoff := max(time.Duration(b.cfg.CleanerBackoffMs)*time.Millisecond, time.Millisecond)
-	timer := time.NewTimer(backoff)
+	backoff := func() time.Duration {
+		return max(time.Duration(b.conf().CleanerBackoffMs)*time.Millisecond, time.Millisecond)
+	}
+	timer := time.NewTimer(backoff())
 	defer timer.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-timer.C:
+		case <-b.dynamic.changed:
+			timer.Stop()
 		}
 		// A log stays due only if its cleaning failed to record its
 		// progress; bounding the passes keeps that from spinning.
@@ -30,7 +37,7 @@ func (b *Broker) cleanerLoop() {
 				break
 			}
 		}
-		timer.Reset(backoff)
+		timer.Reset(backoff())
 	}
 }
 

@@ -26,21 +26,25 @@ type dynamicConfigs struct {
 	mu        sync.Mutex                   // guards values and the file
 	values    map[string]map[string]string // resource name ("" = cluster default, else broker id) -> key -> value
 	effective atomic.Pointer[Config]
+	// changed wakes the cleaner loop when the values change, as Kafka
+	// restarts its cleaner threads on reconfiguration.
+	changed chan struct{}
 }
 
 const dynamicConfigsFile = "dynamic-configs.json"
 
 // dynamicBrokerKeys are the broker keys that may change at runtime: the
-// cluster-wide defaults of topic configs, as in Kafka's DynamicLogConfig.
+// cluster-wide defaults of topic configs, as in Kafka's DynamicLogConfig,
+// and the log cleaner's (LogCleaner.ReconfigurableConfigs) that it has.
 var dynamicBrokerKeys = map[string]bool{
 	"log.retention.ms": true, "log.retention.bytes": true, "log.segment.bytes": true, "log.roll.ms": true,
 	"log.flush.interval.messages": true, "log.flush.interval.ms": true, "log.index.interval.bytes": true,
 	"log.index.size.max.bytes": true, "message.max.bytes": true, "log.message.timestamp.type": true,
-	"log.cleanup.policy": true, "compression.type": true, "min.insync.replicas": true,
+	"log.cleanup.policy": true, "compression.type": true, "min.insync.replicas": true, "log.cleaner.backoff.ms": true,
 }
 
 func openDynamicConfigs(b *Broker) (*dynamicConfigs, error) {
-	d := &dynamicConfigs{b: b, values: map[string]map[string]string{}}
+	d := &dynamicConfigs{b: b, values: map[string]map[string]string{}, changed: make(chan struct{}, 1)}
 	path := b.cfg.DataDir + "/" + dynamicConfigsFile
 	if err := readJSON(b.fs, path, &d.values); err != nil {
 		return nil, err
@@ -119,6 +123,7 @@ func (d *dynamicConfigs) alter(name string, fn func(cur map[string]string) (map[
 	d.values = values
 	d.effective.Store(eff)
 	d.b.topics.reconfigure()
+	d.notify()
 	return nil
 }
 
@@ -134,7 +139,16 @@ func (d *dynamicConfigs) adopt(values map[string]map[string]string) error {
 	d.values = values
 	d.effective.Store(eff)
 	d.b.topics.reconfigure()
+	d.notify()
 	return nil
+}
+
+// notify wakes the cleaner loop, if it is not already to wake.
+func (d *dynamicConfigs) notify() {
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
 }
 
 // validate checks one broker resource's next dynamic values: known keys

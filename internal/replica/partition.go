@@ -530,7 +530,11 @@ func (p *Partition) truncateDiverging(leader, epoch int32, divEpoch int32, divEn
 		}
 	}
 	if to >= leo {
-		return nil
+		// No record to cut, but an epoch this node led without writing
+		// may start at the end: TruncateTo drops it, as Kafka's
+		// UnifiedLog.truncateTo does, or the next fetch names it again
+		// and the leader answers the same divergence at once, forever.
+		return p.Log.TruncateTo(leo)
 	}
 	p.m.log.Info("truncating a diverged follower log", "topic", p.Topic, "partition", p.Index, "from", leo, "to", to, "leader_epoch", epoch)
 	return p.Log.TruncateTo(to)

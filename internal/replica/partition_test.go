@@ -344,3 +344,42 @@ func TestFollowerTruncation(t *testing.T) {
 		})
 	}
 }
+
+// A follower that led an epoch without writing to it (its epoch cache has
+// that epoch at its log end, assigned on becoming leader) and is told by
+// the new leader, which never saw the epoch, that it diverged at its own
+// log end drops that entry, as Kafka's UnifiedLog.truncateTo does when the
+// offset is not below the end. Kept, the follower's next fetch named the
+// same last epoch, the leader answered the same divergence at once, and
+// the fetcher looped without backoff (a follower never back in the ISR,
+// two brokers at full CPU, in sarama's functional tests after a restart).
+func TestFollowerDivergedAtItsEndDropsEmptyEpoch(t *testing.T) {
+	m, p := leaderFixture(t, 1, &fakeController{})
+	m.Apply(p, State{Leader: 2, LeaderEpoch: 6, PartitionEpoch: 8, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}})
+	for i := range 5 {
+		bl := recordbatch.NewBuilder(recordbatch.Options{}, 0)
+		bl.Append(time.Now().UnixMilli(), nil, []byte("v"), nil)
+		batch, err := bl.Finish(recordbatch.NoProducer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordbatch.SetBaseOffset(batch, int64(i))
+		recordbatch.SetPartitionLeaderEpoch(batch, 6)
+		if err := p.appendFromLeader(2, 6, batch, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Led epoch 7 without a record, then follows node 2 in epoch 8.
+	m.Apply(p, State{Leader: 1, LeaderEpoch: 7, PartitionEpoch: 9, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}})
+	m.Apply(p, State{Leader: 2, LeaderEpoch: 8, PartitionEpoch: 10, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}})
+	if e := p.Log.LatestEpoch(); e != 7 {
+		t.Fatalf("latest epoch %d after leading epoch 7, want 7", e)
+	}
+	// Node 2 knows epochs up to 6, which ends at 5: the follower's end.
+	if err := p.truncateDiverging(2, 8, 6, 5); err != nil {
+		t.Fatal(err)
+	}
+	if e, end := p.Log.LatestEpoch(), p.Log.EndOffset(); e != 6 || end != 5 {
+		t.Fatalf("latest epoch %d, end %d; want epoch 6 (7 had no records), end 5", e, end)
+	}
+}
