@@ -84,12 +84,12 @@ func validUUID(s string) bool {
 	return err == nil
 }
 
-// FormatQuorum writes the voters a dynamic quorum's controller starts
-// with (kafka-storage format's --standalone, --initial-controllers,
-// --no-initial-controllers), with Kafka's rules: a controller without
-// controller.quorum.voters needs exactly one of them, and a node with
-// controller.quorum.voters none.
-func FormatQuorum(cfg Config, standalone bool, initial []InitialVoter, none bool) error {
+// PlanQuorumFormat checks kafka-storage format's --standalone,
+// --initial-controllers and --no-initial-controllers with Kafka's rules
+// (a controller without controller.quorum.voters needs exactly one of
+// them, any other node none) and returns the voters this node starts the
+// quorum with: nil for none.
+func PlanQuorumFormat(cfg Config, standalone bool, initial []InitialVoter, none bool) ([]InitialVoter, error) {
 	n := 0
 	for _, set := range []bool{standalone, initial != nil, none} {
 		if set {
@@ -99,25 +99,35 @@ func FormatQuorum(cfg Config, standalone bool, initial []InitialVoter, none bool
 	controller := slices.Contains(cfg.ProcessRoles, "controller")
 	switch {
 	case n > 1:
-		return errors.New("only one of --standalone, --initial-controllers, or --no-initial-controllers may be given")
+		return nil, errors.New("Only one of --standalone, --initial-controllers, or --no-initial-controllers can be specified.")
 	case n == 1 && (!controller || strings.TrimSpace(cfg.QuorumVoters) != ""):
-		return errors.New("--standalone, --initial-controllers and --no-initial-controllers are for a controller of a dynamic quorum (controller.quorum.bootstrap.servers, no controller.quorum.voters)")
-	case n == 0 && controller && strings.TrimSpace(cfg.QuorumVoters) == "" && cfg.dynamicQuorum():
-		return errors.New("Because controller.quorum.voters is not set on this controller, you must specify one of the following: --standalone, --initial-controllers, or --no-initial-controllers.")
-	case n == 0 || none:
-		return nil
-	}
-	if standalone {
+		return nil, errors.New("--standalone, --initial-controllers and --no-initial-controllers are for a controller of a dynamic quorum (controller.quorum.bootstrap.servers, no controller.quorum.voters)")
+	case n == 0 && controller && cfg.dynamicQuorum():
+		return nil, errors.New("Because controller.quorum.voters is not set on this controller, you must specify one of the following: --standalone, --initial-controllers, or --no-initial-controllers.")
+	case n == 0 || none || !cfg.dynamicQuorum():
+		// A combined node whose only bootstrap server is itself runs
+		// as the single-node broker, with no quorum to start.
+		return nil, nil
+	case standalone:
 		addr := cfg.controllerListen()
 		if addr == "" {
-			return errors.New("--standalone: this node has no controller listener (listeners and controller.listener.names)")
+			return nil, errors.New("--standalone: this node has no controller listener (listeners and controller.listener.names)")
 		}
-		initial = []InitialVoter{{ID: int32(cfg.BrokerID), Addr: addr}}
-	} else if !slices.ContainsFunc(initial, func(v InitialVoter) bool { return v.ID == int32(cfg.BrokerID) }) {
-		return fmt.Errorf("--initial-controllers does not name this node (node.id %d)", cfg.BrokerID)
+		return []InitialVoter{{ID: int32(cfg.BrokerID), Addr: addr}}, nil
+	case !slices.ContainsFunc(initial, func(v InitialVoter) bool { return v.ID == int32(cfg.BrokerID) }):
+		return nil, fmt.Errorf("--initial-controllers does not name this node (node.id %d)", cfg.BrokerID)
+	}
+	return initial, nil
+}
+
+// FormatQuorum writes the voters a dynamic quorum's controller starts
+// with (PlanQuorumFormat's); none writes nothing.
+func FormatQuorum(cfg Config, voters []InitialVoter) error {
+	if len(voters) == 0 {
+		return nil
 	}
 	var b strings.Builder
-	for _, v := range initial {
+	for _, v := range voters {
 		fmt.Fprintf(&b, "%d@%s\n", v.ID, v.Addr)
 	}
 	dir := metadataLogDir(cfg.DataDir)

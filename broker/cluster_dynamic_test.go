@@ -58,7 +58,11 @@ func startDynamicControllers(t *testing.T, n int) []*dynamicNode {
 		if _, err := FormatLogDir(cfg, clusterID); err != nil {
 			t.Fatal(err)
 		}
-		if err := FormatQuorum(cfg, id == 1, nil, id != 1); err != nil {
+		voters, err := PlanQuorumFormat(cfg, id == 1, nil, id != 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := FormatQuorum(cfg, voters); err != nil {
 			t.Fatal(err)
 		}
 		nd := &dynamicNode{id: id, cfg: cfg, addr: addrs[id-1], dir: directoryID(t, cfg.DataDir)}
