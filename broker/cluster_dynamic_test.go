@@ -28,8 +28,9 @@ type dynamicNode struct {
 
 // startDynamicControllers formats and starts n controller-only nodes
 // whose quorum is dynamic: node 1 formatted --standalone, the others
-// --no-initial-controllers.
-func startDynamicControllers(t *testing.T, n int) []*dynamicNode {
+// --no-initial-controllers; or, with initial, every one
+// --initial-controllers naming them all.
+func startDynamicControllers(t *testing.T, n int, initial bool) []*dynamicNode {
 	t.Helper()
 	var nodes []*dynamicNode
 	var addrs []string
@@ -44,6 +45,10 @@ func startDynamicControllers(t *testing.T, n int) []*dynamicNode {
 		addrs = append(addrs, ln.Addr().String())
 	}
 	clusterID := NewClusterID()
+	var all []InitialVoter
+	for id := int32(1); id <= int32(n); id++ {
+		all = append(all, InitialVoter{ID: id, Addr: addrs[id-1], DirectoryID: "AAAAAAAAAAAAAAAAAAAAAQ"})
+	}
 	for id := int32(1); id <= int32(n); id++ {
 		cfg := DefaultConfig()
 		if err := cfg.Set(map[string]string{
@@ -58,7 +63,13 @@ func startDynamicControllers(t *testing.T, n int) []*dynamicNode {
 		if _, err := FormatLogDir(cfg, clusterID); err != nil {
 			t.Fatal(err)
 		}
-		voters, err := PlanQuorumFormat(cfg, id == 1, nil, id != 1)
+		var voters []InitialVoter
+		var err error
+		if initial {
+			voters, err = PlanQuorumFormat(cfg, false, all, false)
+		} else {
+			voters, err = PlanQuorumFormat(cfg, id == 1, nil, id != 1)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +197,7 @@ func quorumVoters(t *testing.T, nd *dynamicNode) []int32 {
 // with AddRaftVoter; the three survive the loss of the first, and
 // RemoveRaftVoter takes it out. The failure answers are Kafka's.
 func TestClusterDynamicQuorum(t *testing.T) {
-	nodes := startDynamicControllers(t, 3)
+	nodes := startDynamicControllers(t, 3, false)
 	first := awaitDynamicController(t, nodes)
 	if first.id != 1 {
 		t.Fatalf("node %d leads; only node 1 was formatted --standalone", first.id)
@@ -243,5 +254,52 @@ func TestClusterDynamicQuorum(t *testing.T) {
 	next = awaitDynamicController(t, nodes)
 	if got := quorumVoters(t, next); !slices.Equal(got, []int32{2, 3}) {
 		t.Fatalf("voters after removing node 1: %v", got)
+	}
+}
+
+// Controllers formatted --initial-controllers start the quorum with the
+// listed voters, and elect one of them.
+func TestClusterDynamicQuorumInitialControllers(t *testing.T) {
+	nodes := startDynamicControllers(t, 3, true)
+	ctl := awaitDynamicController(t, nodes)
+	if got := quorumVoters(t, ctl); !slices.Equal(got, []int32{1, 2, 3}) {
+		t.Fatalf("voters %v, want [1 2 3]", got)
+	}
+	if r := ctl.request(t, removeVoterReq(2, nodes[1].dir)).(*kmsg.RemoveRaftVoterResponse); r.ErrorCode != 0 {
+		t.Fatalf("RemoveRaftVoter 2: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if got := quorumVoters(t, awaitDynamicController(t, nodes)); !slices.Equal(got, []int32{1, 3}) {
+		t.Fatalf("voters after removing 2: %v", got)
+	}
+}
+
+// With an authorizer, AddRaftVoter and RemoveRaftVoter need ALTER on the
+// cluster, checked on the broker a client reaches before it forwards them
+// to the active controller (KafkaApis forwardToControllerOrFail, then
+// ControllerApis' ALTER).
+func TestClusterRaftVoterAPIsAuthorized(t *testing.T) {
+	c := NewTestCluster(t, 3, WithAuthorizer("User:ANONYMOUS;User:admin"), WithTestPrincipal(func(id string) string {
+		if id == "alice" || id == "admin" {
+			return "User:" + id
+		}
+		return anonymousPrincipal // the nodes themselves
+	}))
+	ctl := c.Controller()
+	other := ctl%3 + 1
+	add := addVoterReq(&dynamicNode{id: other, addr: c.ControllerAddrs()[other], dir: [16]byte{1}})
+	remove := removeVoterReq(9, [16]byte{1})
+	alice := principalClient(t, c.Broker(other), "alice")
+	if r := ask[*kmsg.AddRaftVoterResponse](t, alice, add); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("AddRaftVoter without ALTER on the cluster: %+v", r)
+	}
+	if r := ask[*kmsg.RemoveRaftVoterResponse](t, alice, remove); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("RemoveRaftVoter without ALTER on the cluster: %+v", r)
+	}
+	admin := principalClient(t, c.Broker(other), "admin")
+	if r := ask[*kmsg.AddRaftVoterResponse](t, admin, add); r.ErrorCode != kerr.DuplicateVoter.Code {
+		t.Errorf("AddRaftVoter of voter %d, forwarded by broker %d: %v %v", other, other, kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
+	}
+	if r := ask[*kmsg.RemoveRaftVoterResponse](t, admin, remove); r.ErrorCode != kerr.VoterNotFound.Code {
+		t.Errorf("RemoveRaftVoter of no voter, forwarded: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
 	}
 }
