@@ -25,6 +25,10 @@ import (
 // (KafkaApis forwardToControllerOrFail). ALTER on the cluster is asked of
 // the principal (ControllerApis' handleAddRaftVoter).
 //
+// A static quorum (controller.quorum.voters) is Kafka's kraft.version 0:
+// its voters are the configuration's, and a change answers
+// UNSUPPORTED_VERSION, as AddVoterHandler does.
+//
 // The change is hashicorp/raft's (metadata.Quorum.AddVoter, RemoveVoter):
 // the new voter's Raft member is reached at its endpoint for this node's
 // controller listener name. Raft's configuration keeps no directory id,
@@ -54,6 +58,9 @@ func (b *Broker) handleAddRaftVoter(rc *reqCtx, req *kmsg.AddRaftVoterRequest) (
 	}
 	if req.VoterID < 0 || req.VoterDirectoryID == ([16]byte{}) {
 		return fail(kerr.InvalidRequest, "Add voter request didn't include a valid voter")
+	}
+	if !b.cfg.dynamicQuorum() {
+		return fail(kerr.UnsupportedVersion, "Cluster doesn't support adding voter because the kraft.version feature is 0")
 	}
 	name := b.cfg.controllerNames()[0]
 	var addr string
@@ -93,6 +100,9 @@ func (b *Broker) handleRemoveRaftVoter(rc *reqCtx, req *kmsg.RemoveRaftVoterRequ
 	}
 	if req.VoterID < 0 || req.VoterDirectoryID == ([16]byte{}) {
 		return fail(kerr.InvalidRequest, "Remove voter request didn't include a valid voter")
+	}
+	if !b.cfg.dynamicQuorum() {
+		return fail(kerr.UnsupportedVersion, "Cluster doesn't support removing voter because the kraft.version feature is 0")
 	}
 	ctx, cancel := context.WithTimeout(rc.ctx, localWait)
 	defer cancel()
