@@ -255,6 +255,22 @@ func TestClusterDynamicQuorum(t *testing.T) {
 	if got := quorumVoters(t, next); !slices.Equal(got, []int32{2, 3}) {
 		t.Fatalf("voters after removing node 1: %v", got)
 	}
+
+	// A controller that was added (formatted with no voters) restarts as
+	// a voter: its membership is the Raft log's, not the format's.
+	next.stop()
+	ln, err := listenAgain(next.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := next.cfg
+	cfg.bound = map[string]net.Listener{"CONTROLLER": ln}
+	if next.b, err = New(cfg); err != nil {
+		t.Fatalf("restarting node %d: %v", next.id, err)
+	}
+	if got := quorumVoters(t, awaitDynamicController(t, nodes)); !slices.Equal(got, []int32{2, 3}) {
+		t.Fatalf("voters after restarting node %d: %v", next.id, got)
+	}
 }
 
 // Controllers formatted --initial-controllers start the quorum with the
