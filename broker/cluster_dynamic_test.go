@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/metadata"
 )
 
 // dynamicNode is a controller-only node of a dynamic quorum in a test.
@@ -31,6 +33,13 @@ type dynamicNode struct {
 // --no-initial-controllers; or, with initial, every one
 // --initial-controllers naming them all.
 func startDynamicControllers(t *testing.T, n int, initial bool) []*dynamicNode {
+	t.Helper()
+	return startDynamicNodes(t, n, initial, "controller")
+}
+
+// startDynamicNodes is startDynamicControllers with process.roles roles
+// (a combined node also gets a client listener on a free port).
+func startDynamicNodes(t *testing.T, n int, initial bool, roles string) []*dynamicNode {
 	t.Helper()
 	var nodes []*dynamicNode
 	var addrs []string
@@ -51,10 +60,15 @@ func startDynamicControllers(t *testing.T, n int, initial bool) []*dynamicNode {
 	}
 	for id := int32(1); id <= int32(n); id++ {
 		cfg := DefaultConfig()
+		listeners := "CONTROLLER://" + addrs[id-1]
+		if roles != "controller" {
+			listeners = "PLAINTEXT://127.0.0.1:0," + listeners
+		}
 		if err := cfg.Set(map[string]string{
-			"process.roles": "controller", "controller.quorum.bootstrap.servers": strings.Join(addrs, ","),
-			"controller.listener.names": "CONTROLLER", "listeners": "CONTROLLER://" + addrs[id-1],
+			"process.roles": roles, "controller.quorum.bootstrap.servers": strings.Join(addrs, ","),
+			"controller.listener.names": "CONTROLLER", "listeners": listeners,
 			"controller.quorum.election.timeout.ms": "500", "node.id": strconv.Itoa(int(id)),
+			"broker.heartbeat.interval.ms": "100", "broker.session.timeout.ms": "1500",
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +105,9 @@ func startDynamicControllers(t *testing.T, n int, initial bool) []*dynamicNode {
 
 func (nd *dynamicNode) stop() {
 	if nd.b != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// The last combined node of a quorum would wait for a controlled
+		// shutdown no controller can grant.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		nd.b.Close(ctx)
 		nd.b = nil
@@ -319,5 +335,34 @@ func TestClusterRaftVoterAPIsAuthorized(t *testing.T) {
 	}
 	if r := ask[*kmsg.RemoveRaftVoterResponse](t, admin, remove); r.ErrorCode != kerr.UnsupportedVersion.Code {
 		t.Errorf("RemoveRaftVoter on a static quorum, forwarded: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
+	}
+}
+
+// Combined nodes (broker,controller) of a dynamic quorum: the first,
+// formatted --standalone, registers as a broker with itself; the second
+// registers once added, and both serve a topic of RF 2.
+func TestClusterDynamicQuorumCombinedNodes(t *testing.T) {
+	nodes := startDynamicNodes(t, 2, false, "broker,controller")
+	first := awaitDynamicController(t, nodes)
+	if r := first.request(t, addVoterReq(nodes[1])).(*kmsg.AddRaftVoterResponse); r.ErrorCode != 0 {
+		t.Fatalf("AddRaftVoter 2: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		live := 0
+		nodes[1].b.cluster.q.View(func(img *metadata.Image) { live = len(liveBrokers(img, plaintextListener)) })
+		if live == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 sees %d live brokers, want 2", live)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(nodes[1].b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := createTopic(t, cl, "dyn", 2, 2); err != nil {
+		t.Fatal(err)
 	}
 }
