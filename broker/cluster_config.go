@@ -204,6 +204,10 @@ func (c *Config) validateRoles(voters map[int32]string, bad func(key, format str
 	_, voter := voters[int32(c.BrokerID)]
 	controller := slices.Contains(c.ProcessRoles, "controller")
 	switch {
+	case c.dynamicQuorum() && c.controllerListen() == "":
+		// No controller.quorum.voters entry to listen on: the quorum's
+		// address of this node is its controller listener's.
+		bad("controller.listener.names", "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role")
 	case c.dynamicQuorum():
 		// The voters are the quorum's own (KIP-853), checked by format.
 	case controller && !voter:

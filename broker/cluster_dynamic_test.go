@@ -345,7 +345,11 @@ func TestClusterDynamicQuorumCombinedNodes(t *testing.T) {
 	nodes := startDynamicNodes(t, 2, false, "broker,controller")
 	first := awaitDynamicController(t, nodes)
 	if r := first.request(t, addVoterReq(nodes[1])).(*kmsg.AddRaftVoterResponse); r.ErrorCode != 0 {
-		t.Fatalf("AddRaftVoter 2: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
+		msg := ""
+		if r.ErrorMessage != nil {
+			msg = *r.ErrorMessage
+		}
+		t.Fatalf("AddRaftVoter 2: %v %s", kerr.ErrorForCode(r.ErrorCode), msg)
 	}
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		live := 0
