@@ -147,7 +147,7 @@ func (b *Broker) handleBrokerRegistration(rc *reqCtx, req *kmsg.BrokerRegistrati
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	if !c.isVoter(req.BrokerID) {
+	if c.observerNode(req.BrokerID) {
 		// A broker-only node: the metadata log goes to it from now on.
 		c.ctl.membersMu.Lock()
 		err := c.q.AddObserver(req.BrokerID)

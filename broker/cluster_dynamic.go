@@ -167,10 +167,17 @@ func (c *cluster) voterAddrs() map[int32]string {
 	return v
 }
 
-// isVoter reports whether id is one of the controllers.
-func (c *cluster) isVoter(id int32) bool {
-	_, ok := c.voterAddrs()[id]
-	return ok
+// observerNode reports whether node id is a broker-only one, a Raft
+// observer (AddObserver, RemoveObserver). A dynamic quorum has none: a
+// node that is not a voter there is a controller not yet added, or one
+// that is being added (a non-voter at its controller listener until it
+// caught up), which an observer's address must not replace.
+func (c *cluster) observerNode(id int32) bool {
+	if c.b.cfg.dynamicQuorum() {
+		return false
+	}
+	_, voter := c.voters[id]
+	return !voter
 }
 
 // voterIDs are the controllers' ids, sorted.
