@@ -119,7 +119,7 @@ func (c *cluster) describeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.Describe
 // voterEndpoint is voter id's CONTROLLER endpoint from
 // controller.quorum.voters.
 func (c *cluster) voterEndpoint(id int32) (string, int32, bool) {
-	host, port, err := net.SplitHostPort(c.voters[id])
+	host, port, err := net.SplitHostPort(c.voterAddrs()[id])
 	if err != nil {
 		return "", 0, false
 	}

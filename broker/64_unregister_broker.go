@@ -47,7 +47,7 @@ func (b *Broker) handleUnregisterBroker(rc *reqCtx, req *kmsg.UnregisterBrokerRe
 	delete(c.ctl.registered, req.BrokerID)
 	c.ctl.beatMu.Unlock()
 	b.log.Info("broker unregistered", "id", req.BrokerID)
-	if _, voter := c.voters[req.BrokerID]; !voter {
+	if c.observerNode(req.BrokerID) {
 		c.ctl.membersMu.Lock()
 		registered := false
 		c.q.View(func(img *metadata.Image) { registered = img.Brokers[req.BrokerID] != nil })

@@ -241,7 +241,8 @@ func (b *Broker) requestDenied(rc *reqCtx, req kmsg.Request) (*kerr.Error, bool)
 		return group(kmsg.ACLOperationRead, r.Group)
 	case *kmsg.DescribeLogDirsRequest, *kmsg.ListPartitionReassignmentsRequest:
 		return cluster(kmsg.ACLOperationDescribe)
-	case *kmsg.ElectLeadersRequest, *kmsg.AlterPartitionAssignmentsRequest, *kmsg.UnregisterBrokerRequest:
+	case *kmsg.ElectLeadersRequest, *kmsg.AlterPartitionAssignmentsRequest, *kmsg.UnregisterBrokerRequest,
+		*kmsg.AddRaftVoterRequest, *kmsg.RemoveRaftVoterRequest:
 		return cluster(kmsg.ACLOperationAlter)
 	case *kmsg.DescribeQuorumRequest:
 		return cluster(kmsg.ACLOperationDescribe)
@@ -275,6 +276,10 @@ func wholeRequestError(req kmsg.Request, e *kerr.Error) kmsg.Response {
 	case *kmsg.DescribeQuorumResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
 	case *kmsg.UnregisterBrokerResponse:
+		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
+	case *kmsg.AddRaftVoterResponse:
+		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
+	case *kmsg.RemoveRaftVoterResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
 	case *kmsg.ElectLeadersResponse:
 		r.ErrorCode = e.Code

@@ -6,9 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -196,9 +194,19 @@ func (b *Broker) startCluster() (err error) {
 	}
 	b.loadSecurity(boot)
 	c.loadCheckpoint()
+	voters, join := c.voters, false
+	if b.cfg.dynamicQuorum() {
+		// A dynamic quorum's controller starts with the voters format
+		// gave it, or waits to be added (cluster_dynamic.go).
+		if voters, err = readQuorumBootstrap(b.cfg.DataDir); err != nil {
+			c.mux.Close()
+			return err
+		}
+		join = voters == nil
+	}
 	c.startReplication()
 	c.q, err = metadata.OpenQuorum(metadata.QuorumConfig{
-		NodeID: b.nodeID, Voters: c.voters, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata-0"),
+		NodeID: b.nodeID, Voters: voters, Join: join, Dir: metadataLogDir(b.cfg.DataDir),
 		Listener: quorumLn, Parked: parked, DialTLS: raftTLS, Login: login, OnApply: c.onApply, Logger: b.log.With("component", "raft"),
 		ElectionTimeout: time.Duration(b.cfg.QuorumElectionTimeoutMs) * time.Millisecond,
 		Dial:            b.cfg.peerOverrides(),
@@ -348,7 +356,7 @@ func (c *cluster) toControllerOn(ctx context.Context, ch channel, req kmsg.Reque
 		// and the broker asks the next; it never forwards.
 		return nil, kerr.NotController
 	}
-	ids := slices.Sorted(maps.Keys(c.voters))
+	ids := c.voterIDs()
 	if id, ok := c.q.Controller(); ok {
 		ids = append([]int32{id}, ids...)
 	}
@@ -450,7 +458,7 @@ func (c *cluster) clientOn(id int32, ch channel) (*kgo.Client, error) {
 			return nil, fmt.Errorf("node %d registered no %s listener (inter.broker.listener.name)", id, name)
 		}
 		opts = c.interOpts
-	} else if addr, ok = c.voters[id]; !ok {
+	} else if addr, ok = c.voterAddrs()[id]; !ok {
 		c.q.View(func(img *metadata.Image) {
 			if br := img.Brokers[id]; br != nil && len(br.Listeners) > 0 {
 				addr, ok = net.JoinHostPort(br.Listeners[0].Host, strconv.Itoa(int(br.Listeners[0].Port))), true

@@ -115,9 +115,26 @@ func (c *Config) clusterMode() bool {
 	if len(c.ProcessRoles) == 0 {
 		return false
 	}
+	if c.dynamicQuorum() {
+		return true
+	}
 	voters, _ := parseVoters(c.QuorumVoters)
 	_, self := voters[int32(c.BrokerID)]
 	return len(voters) > 1 || (len(voters) == 1 && (!self || c.controllerOnly()))
+}
+
+// dynamicQuorum reports a node of a dynamic quorum (KIP-853): no
+// controller.quorum.voters, and controller.quorum.bootstrap.servers naming
+// several controllers, or a controller-only node's. (A combined node
+// with a single bootstrap server is the single-node broker, as before.)
+// Its voters are the Raft configuration's, formatted into the log
+// directory (kafka-storage format --standalone or --initial-controllers)
+// or changed by AddRaftVoter and RemoveRaftVoter.
+func (c *Config) dynamicQuorum() bool {
+	if len(c.ProcessRoles) == 0 || strings.TrimSpace(c.QuorumVoters) != "" || strings.TrimSpace(c.QuorumBootstrapServers) == "" {
+		return false
+	}
+	return c.controllerOnly() || len(strings.Split(c.QuorumBootstrapServers, ",")) > 1
 }
 
 // controllerOnly reports process.roles=controller: a node that runs the
@@ -136,11 +153,17 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 		bad("controller.quorum.voters", "%v", err)
 		return
 	}
-	if len(voters) == 0 {
-		if bs := strings.Split(c.QuorumBootstrapServers, ","); c.QuorumBootstrapServers == "" || len(bs) > 1 {
-			bad("controller.quorum.voters", "a cluster node needs its controllers: set controller.quorum.voters=id@host:port,... (a dynamic quorum through controller.quorum.bootstrap.servers, KIP-853, is not supported with more than one controller)")
-		}
+	switch {
+	case len(voters) == 0 && strings.TrimSpace(c.QuorumBootstrapServers) == "":
+		bad("controller.quorum.voters", "a cluster node needs its controllers: set controller.quorum.voters=id@host:port,... or controller.quorum.bootstrap.servers=host:port,... (a dynamic quorum, KIP-853)")
 		return
+	case len(voters) == 0 && !c.dynamicQuorum():
+		return // a single node
+	case c.dynamicQuorum() && !slices.Contains(c.ProcessRoles, "controller"):
+		bad("controller.quorum.bootstrap.servers", "a broker-only node of a dynamic quorum (KIP-853) is not supported yet: give it controller.quorum.voters=id@host:port,... of the controllers")
+		return
+	case c.dynamicQuorum() && c.PeerAddressOverrides != "":
+		bad(peerOverridesKey, "not supported with a dynamic quorum (controller.quorum.bootstrap.servers)")
 	}
 	c.validateRoles(voters, bad)
 	if !c.clusterMode() {
@@ -181,6 +204,12 @@ func (c *Config) validateRoles(voters map[int32]string, bad func(key, format str
 	_, voter := voters[int32(c.BrokerID)]
 	controller := slices.Contains(c.ProcessRoles, "controller")
 	switch {
+	case c.dynamicQuorum() && c.controllerListen() == "":
+		// No controller.quorum.voters entry to listen on: the quorum's
+		// address of this node is its controller listener's.
+		bad("controller.listener.names", "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role")
+	case c.dynamicQuorum():
+		// The voters are the quorum's own (KIP-853), checked by format.
 	case controller && !voter:
 		bad("controller.quorum.voters", "If process.roles contains the 'controller' role, the node id %d must be included in the set of voters controller.quorum.voters=%v", c.BrokerID, ids)
 	case !controller && voter:
@@ -235,7 +264,10 @@ func checkStoredNodeID(props map[string]string, path string, nodeID int32) error
 // controller.quorum.voters, so it is derived from that, in Kafka's
 // cluster id form; a single node takes a random one.
 func (c *Config) freshClusterID() string {
-	if !c.clusterMode() {
+	if !c.clusterMode() || c.dynamicQuorum() {
+		// A dynamic quorum's nodes share no voters list: its cluster id
+		// comes from kafka-storage format -t, and a node never formatted
+		// has its own, which AddRaftVoter refuses (INCONSISTENT_CLUSTER_ID).
 		return NewClusterID()
 	}
 	voters := c.voters()

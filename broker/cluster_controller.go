@@ -32,6 +32,8 @@ func (b *Broker) registerClusterHandlers(t *handlerTable) {
 	register(t, kmsg.AlterPartition, alterPartitionVersions, b.handleAlterPartition)
 	register(t, kmsg.DescribeQuorum, describeQuorumVersions, b.handleDescribeQuorum)
 	register(t, kmsg.UnregisterBroker, unregisterBrokerVersions, b.handleUnregisterBroker)
+	register(t, kmsg.AddRaftVoter, addRaftVoterVersions, b.handleAddRaftVoter)
+	register(t, kmsg.RemoveRaftVoter, removeRaftVoterVersions, b.handleRemoveRaftVoter)
 }
 
 // AllocateProducerIDs: v0 (KIP-730).
@@ -145,7 +147,7 @@ func (b *Broker) handleBrokerRegistration(rc *reqCtx, req *kmsg.BrokerRegistrati
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	if _, voter := c.voters[req.BrokerID]; !voter {
+	if c.observerNode(req.BrokerID) {
 		// A broker-only node: the metadata log goes to it from now on.
 		c.ctl.membersMu.Lock()
 		err := c.q.AddObserver(req.BrokerID)

@@ -252,7 +252,7 @@ func (c *cluster) fetchEndpoints(rc *reqCtx, resp *kmsg.FetchResponse) {
 func (c *cluster) describeControllers(resp *kmsg.DescribeClusterResponse) {
 	resp.ControllerID = -1
 	leader, ok := c.q.Controller()
-	for _, id := range slices.Sorted(maps.Keys(c.voters)) {
+	for _, id := range c.voterIDs() {
 		host, port, valid := c.voterEndpoint(id)
 		if !valid {
 			continue

@@ -400,7 +400,9 @@ func (b *Broker) hasQuotaChange(req *kmsg.AlterClientQuotasRequest, resp *kmsg.A
 // checked. An operator's tool may also send some requests there itself
 // (--bootstrap-controller), with what ControllerApis asks of them:
 // nothing for ApiVersions, DESCRIBE on the cluster for DescribeQuorum,
-// ALTER for DescribeCluster and UnregisterBroker.
+// ALTER for DescribeCluster and UnregisterBroker; ALTER alone for
+// AddRaftVoter and RemoveRaftVoter (authorizeClusterOperation(ALTER), no
+// CLUSTER_ACTION: a node's principal may not change the quorum).
 func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.Response, error) {
 	op := kmsg.ACLOperationClusterAction
 	switch req.(type) {
@@ -410,6 +412,11 @@ func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (km
 		op = kmsg.ACLOperationDescribe
 	case *kmsg.DescribeClusterRequest, *kmsg.UnregisterBrokerRequest:
 		op = kmsg.ACLOperationAlter
+	case *kmsg.AddRaftVoterRequest, *kmsg.RemoveRaftVoterRequest:
+		if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationAlter) {
+			return next(rc, req)
+		}
+		return errorResponse(req, kerr.ClusterAuthorizationFailed, ""), nil
 	}
 	if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationClusterAction) || b.allowedCluster(rc, op) {
 		return next(rc, req)

@@ -251,7 +251,7 @@ var brokerProps = append([]brokerProp{
 		c.PeerAddressOverrides = v
 		return err
 	}},
-	{key: "controller.quorum.bootstrap.servers", typ: typeList, def: "", doc: "Dynamic quorum (KIP-853) bootstrap; only one server (a single node) is supported: use controller.quorum.voters for a cluster.", set: func(c *Config, v string) error { c.QuorumBootstrapServers = v; return nil }},
+	{key: "controller.quorum.bootstrap.servers", typ: typeList, def: "", doc: "A dynamic quorum (KIP-853): the controllers' CONTROLLER endpoints (host:port,...) instead of controller.quorum.voters, for controllers formatted with kafka-storage format --standalone, --initial-controllers or --no-initial-controllers and changed with kafka-metadata-quorum add-controller and remove-controller; broker-only nodes still need controller.quorum.voters. A combined node whose one server is itself is the single-node broker.", set: func(c *Config, v string) error { c.QuorumBootstrapServers = v; return nil }},
 	{key: "broker.rack", typ: typeString, null: true, doc: "Rack of the broker, for rack-aware replica placement.", set: func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
 	intProp("broker.heartbeat.interval.ms", 2000, 1, math.MaxInt32, "Time between a broker's heartbeats to the active controller.", func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }),
 	intProp("broker.session.timeout.ms", 9000, 1, math.MaxInt32, "A broker without a heartbeat for this long is fenced and its leaderships move.", func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),

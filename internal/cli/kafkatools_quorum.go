@@ -67,6 +67,7 @@ func metadataQuorumCmd(g *globals) *cobra.Command {
 	f.BoolVar(&replication, "replication", false, "detailed information about the status of replication")
 	f.BoolVar(&human, "human-readable", false, "times as how long ago (with --replication)")
 	cmd.AddCommand(describe)
+	quorumVoterCmds(g, cmd)
 	return cmd
 }
 

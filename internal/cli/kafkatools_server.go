@@ -136,9 +136,12 @@ func storageCmd(g *globals) *cobra.Command {
 		},
 	})
 	var (
-		clusterID, config string
-		ignoreFormatted   bool
-		addSCRAM          []string
+		clusterID, config  string
+		ignoreFormatted    bool
+		standalone         bool
+		noInitial          bool
+		initialControllers string
+		addSCRAM           []string
 	)
 	format := &cobra.Command{
 		Use:   "format -t CLUSTER_ID -c server.properties [--ignore-formatted] [--add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]']",
@@ -157,6 +160,16 @@ func storageCmd(g *globals) *cobra.Command {
 				}
 				users = append(users, u)
 			}
+			var initial []broker.InitialVoter
+			if initialControllers != "" {
+				if initial, err = broker.ParseInitialControllers(initialControllers); err != nil {
+					return fmt.Errorf("--initial-controllers: %w", err)
+				}
+			}
+			voters, err := broker.PlanQuorumFormat(cfg, standalone, initial, noInitial)
+			if err != nil {
+				return err
+			}
 			dir, err := broker.FormatLogDir(cfg, clusterID)
 			switch {
 			case errors.Is(err, broker.ErrAlreadyFormatted) && ignoreFormatted:
@@ -165,6 +178,9 @@ func storageCmd(g *globals) *cobra.Command {
 			case errors.Is(err, broker.ErrAlreadyFormatted):
 				return fmt.Errorf("Log directory %s is already formatted. Use --ignore-formatted to ignore this directory and format the others.", dir)
 			case err != nil:
+				return err
+			}
+			if err := broker.FormatQuorum(cfg, voters); err != nil {
 				return err
 			}
 			if len(users) > 0 {
@@ -181,7 +197,9 @@ func storageCmd(g *globals) *cobra.Command {
 	f.StringVarP(&config, "config", "c", "", "the server.properties file")
 	f.BoolVarP(&ignoreFormatted, "ignore-formatted", "g", false, "succeed if the directory is already formatted")
 	f.StringArrayVarP(&addSCRAM, "add-scram", "S", nil, "a SCRAM credential the cluster starts with: 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (or salt= and saltedpassword= in base64; iterations=4096 by default)")
-	f.Bool("standalone", false, "accepted for compatibility: a kafkit controller needs no separate quorum format")
+	f.BoolVarP(&standalone, "standalone", "s", false, "a dynamic quorum (controller.quorum.bootstrap.servers): this controller starts it as its only voter")
+	f.StringVarP(&initialControllers, "initial-controllers", "I", "", "a dynamic quorum's first voters, id@host:port:directory-id,...")
+	f.BoolVarP(&noInitial, "no-initial-controllers", "N", false, "a dynamic quorum's controller that kafka-metadata-quorum add-controller adds later")
 	format.MarkFlagRequired("cluster-id")
 	format.MarkFlagRequired("config")
 	cmd.AddCommand(format)

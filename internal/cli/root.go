@@ -59,7 +59,11 @@ type globals struct {
 	// can talk to the controllers (controllerFlag).
 	bootstrapController string
 	commandConfig       string
-	output              string
+	// clientKeysOnly: --command-config is a server's configuration
+	// (add-controller's), of which the client takes the keys it knows,
+	// as Kafka's clients ignore the others.
+	clientKeysOnly bool
+	output         string
 
 	tls                                bool
 	tlsCAFile, tlsCertFile, tlsKeyFile string
@@ -151,6 +155,13 @@ func clientConfig[C any](g *globals, set map[string]string, load func(map[string
 		props["bootstrap.controllers"] = g.bootstrapController
 	}
 	maps.Copy(props, set)
+	if g.clientKeysOnly {
+		for k, v := range props {
+			if _, err := load(map[string]string{k: v}); err != nil && strings.Contains(err.Error(), k+": unknown") {
+				delete(props, k)
+			}
+		}
+	}
 	cfg, err := load(props)
 	if err != nil {
 		return cfg, err

@@ -63,6 +63,11 @@ type QuorumConfig struct {
 	// KRaft's observers do, over connections it dials to the voters
 	// itself (observer.go).
 	Observer bool
+	// Join makes this controller one that a dynamic quorum (KIP-853) adds
+	// later: formatted with --no-initial-controllers, it bootstraps
+	// nothing and waits, reachable on Listener, for the active controller
+	// to add it (AddVoter). Voters may then leave it out.
+	Join bool
 }
 
 // Quorum is one node of the metadata quorum: a Raft member whose state
@@ -100,7 +105,10 @@ var (
 // bootstraps the quorum with every voter, as each voter does with the same
 // list, so a fresh cluster needs no format step.
 func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
-	if _, ok := cfg.Voters[cfg.NodeID]; !ok && !cfg.Observer {
+	if cfg.Join && cfg.Listener == nil {
+		return nil, errors.New("a controller that waits to be added to the quorum needs its listener")
+	}
+	if _, ok := cfg.Voters[cfg.NodeID]; !ok && !cfg.Observer && !cfg.Join {
 		return nil, fmt.Errorf("controller.quorum.voters: node.id %d is not among the voters %v", cfg.NodeID, slices.Sorted(maps.Keys(cfg.Voters)))
 	}
 	if cfg.Logger == nil {
@@ -171,7 +179,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	}
 	last := q.raft.LastIndex
 	q.followers.leaderLog.Store(&last)
-	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has && !cfg.Observer {
+	if has, err := raft.HasExistingState(store, store, snaps); err == nil && !has && !cfg.Observer && !cfg.Join {
 		var servers []raft.Server
 		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {
 			servers = append(servers, raft.Server{ID: serverID(id), Address: raft.ServerAddress(cfg.Voters[id])})
