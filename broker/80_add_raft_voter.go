@@ -40,77 +40,63 @@ var (
 )
 
 func (b *Broker) handleAddRaftVoter(rc *reqCtx, req *kmsg.AddRaftVoterRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.AddRaftVoterResponse)
-	fail := func(e *kerr.Error, msg string) (kmsg.Response, error) {
-		if e != nil {
-			resp.ErrorCode = e.Code
-		}
-		if msg != "" {
-			resp.ErrorMessage = &msg
-		}
-		return resp, nil
-	}
 	if fwd, ok := b.cluster.forwardVoterChange(rc, req); ok {
 		return fwd, nil
 	}
-	if e, msg := b.voterChangeChecks(req.ClusterID); e != nil {
-		return fail(e, msg)
-	}
-	if req.VoterID < 0 || req.VoterDirectoryID == ([16]byte{}) {
-		return fail(kerr.InvalidRequest, "Add voter request didn't include a valid voter")
-	}
-	if !b.cfg.dynamicQuorum() {
-		return fail(kerr.UnsupportedVersion, "Cluster doesn't support adding voter because the kraft.version feature is 0")
-	}
-	name := b.cfg.controllerNames()[0]
-	var addr string
-	for _, l := range req.Listeners {
-		if l.Name == name {
-			addr = net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+	resp := req.ResponseKind().(*kmsg.AddRaftVoterResponse)
+	e, msg := b.voterChangeChecks(req.ClusterID, req.VoterID, req.VoterDirectoryID, "Add", "adding")
+	if e == nil {
+		name := b.cfg.controllerNames()[0]
+		var addr string
+		for _, l := range req.Listeners {
+			if l.Name == name {
+				addr = net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+			}
+		}
+		if addr == "" {
+			e, msg = kerr.InvalidRequest, fmt.Sprintf("Add voter request didn't include the endpoint for the default listener %s", name)
+		} else {
+			ctx, cancel := context.WithTimeout(rc.ctx, voterChangeTimeout(req.TimeoutMillis))
+			defer cancel()
+			err := b.cluster.q.AddVoter(ctx, req.VoterID, addr)
+			if err == nil {
+				b.log.Info("controller added to the metadata quorum", "id", req.VoterID, "address", addr)
+			}
+			e, msg = voterChangeError(err)
 		}
 	}
-	if addr == "" {
-		return fail(kerr.InvalidRequest, fmt.Sprintf("Add voter request didn't include the endpoint for the default listener %s", name))
-	}
-	ctx, cancel := context.WithTimeout(rc.ctx, voterChangeTimeout(req.TimeoutMillis))
-	defer cancel()
-	err := b.cluster.q.AddVoter(ctx, req.VoterID, addr)
-	if err == nil {
-		b.log.Info("controller added to the metadata quorum", "id", req.VoterID, "address", addr)
-	}
-	return fail(voterChangeError(err))
+	setVoterChangeError(&resp.ErrorCode, &resp.ErrorMessage, e, msg)
+	return resp, nil
 }
 
 func (b *Broker) handleRemoveRaftVoter(rc *reqCtx, req *kmsg.RemoveRaftVoterRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
-	fail := func(e *kerr.Error, msg string) (kmsg.Response, error) {
-		if e != nil {
-			resp.ErrorCode = e.Code
-		}
-		if msg != "" {
-			resp.ErrorMessage = &msg
-		}
-		return resp, nil
-	}
 	if fwd, ok := b.cluster.forwardVoterChange(rc, req); ok {
 		return fwd, nil
 	}
-	if e, msg := b.voterChangeChecks(req.ClusterID); e != nil {
-		return fail(e, msg)
+	resp := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
+	e, msg := b.voterChangeChecks(req.ClusterID, req.VoterID, req.VoterDirectoryID, "Remove", "removing")
+	if e == nil {
+		ctx, cancel := context.WithTimeout(rc.ctx, localWait)
+		defer cancel()
+		err := b.cluster.q.RemoveVoter(ctx, req.VoterID)
+		if err == nil {
+			b.log.Info("controller removed from the metadata quorum", "id", req.VoterID)
+		}
+		e, msg = voterChangeError(err)
 	}
-	if req.VoterID < 0 || req.VoterDirectoryID == ([16]byte{}) {
-		return fail(kerr.InvalidRequest, "Remove voter request didn't include a valid voter")
+	setVoterChangeError(&resp.ErrorCode, &resp.ErrorMessage, e, msg)
+	return resp, nil
+}
+
+// setVoterChangeError puts a voter change's outcome (none when e is nil)
+// into its answer.
+func setVoterChangeError(code *int16, message **string, e *kerr.Error, msg string) {
+	if e != nil {
+		*code = e.Code
 	}
-	if !b.cfg.dynamicQuorum() {
-		return fail(kerr.UnsupportedVersion, "Cluster doesn't support removing voter because the kraft.version feature is 0")
+	if msg != "" {
+		*message = &msg
 	}
-	ctx, cancel := context.WithTimeout(rc.ctx, localWait)
-	defer cancel()
-	err := b.cluster.q.RemoveVoter(ctx, req.VoterID)
-	if err == nil {
-		b.log.Info("controller removed from the metadata quorum", "id", req.VoterID)
-	}
-	return fail(voterChangeError(err))
 }
 
 // forwardVoterChange sends a voter change that came in on a broker's
@@ -144,14 +130,22 @@ func (c *cluster) forwardVoterChange(rc *reqCtx, req kmsg.Request) (kmsg.Respons
 	return resp, true
 }
 
-// voterChangeChecks are KafkaRaftClient's checks before a voter change:
-// the cluster id, if given, is this cluster's, and this node leads.
-func (b *Broker) voterChangeChecks(clusterID *string) (*kerr.Error, string) {
+// voterChangeChecks are KafkaRaftClient's checks before a voter change,
+// in its order: the cluster id, if given, is this cluster's, this node
+// leads, the request names a voter, and the quorum is dynamic (Kafka's
+// kraft.version 1). verb and doing name the change in Kafka's messages.
+func (b *Broker) voterChangeChecks(clusterID *string, id int32, dir [16]byte, verb, doing string) (*kerr.Error, string) {
 	if clusterID != nil && *clusterID != b.clusterID {
 		return kerr.InconsistentClusterID, fmt.Sprintf("The given id \"%s\" doesn't match the cluster id \"%s\"", *clusterID, b.clusterID)
 	}
 	if !b.cluster.q.IsController() {
 		return kerr.NotLeaderForPartition, ""
+	}
+	if id < 0 || dir == ([16]byte{}) {
+		return kerr.InvalidRequest, verb + " voter request didn't include a valid voter"
+	}
+	if !b.cfg.dynamicQuorum() {
+		return kerr.UnsupportedVersion, "Cluster doesn't support " + doing + " voter because the kraft.version feature is 0"
 	}
 	return nil, ""
 }
