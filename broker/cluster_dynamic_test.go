@@ -312,12 +312,7 @@ func TestClusterDynamicQuorumInitialControllers(t *testing.T) {
 // (controller.quorum.voters): the active controller refuses the change
 // as Kafka's does under kraft.version 0.
 func TestClusterRaftVoterAPIsAuthorized(t *testing.T) {
-	c := NewTestCluster(t, 3, WithAuthorizer("User:ANONYMOUS;User:admin"), WithTestPrincipal(func(id string) string {
-		if id == "alice" || id == "admin" {
-			return "User:" + id
-		}
-		return anonymousPrincipal // the nodes themselves
-	}))
+	c := newAuthzTestCluster(t)
 	ctl := c.Controller()
 	other := ctl%3 + 1
 	add := addVoterReq(&dynamicNode{id: other, addr: c.ControllerAddrs()[other], dir: [16]byte{1}})

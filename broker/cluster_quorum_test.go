@@ -294,12 +294,7 @@ func principalClient(t *testing.T, b *Broker, id string) *kgo.Client {
 // UnregisterBroker ALTER, checked on the broker the client reaches before
 // it forwards anything, as Kafka's KafkaApis and ControllerApis check them.
 func TestClusterQuorumAPIsAuthorized(t *testing.T) {
-	c := NewTestCluster(t, 3, WithAuthorizer("User:ANONYMOUS;User:admin"), WithTestPrincipal(func(id string) string {
-		if id == "alice" || id == "admin" {
-			return "User:" + id
-		}
-		return anonymousPrincipal // the nodes themselves
-	}))
+	c := newAuthzTestCluster(t)
 	ctl := c.Controller()
 	other := ctl%3 + 1
 	alice := principalClient(t, c.Broker(other), "alice")
@@ -327,4 +322,17 @@ func TestClusterQuorumAPIsAuthorized(t *testing.T) {
 	if brokerEpochOn(c.Broker(ctl), other) == 0 {
 		t.Errorf("broker %d unregistered by a principal without ALTER", other)
 	}
+}
+
+// newAuthzTestCluster is three nodes with an authorizer whose super users
+// are the nodes themselves (ANONYMOUS) and admin; clients made with
+// principalClient as alice or admin are those principals.
+func newAuthzTestCluster(t *testing.T) *TestCluster {
+	t.Helper()
+	return NewTestCluster(t, 3, WithAuthorizer("User:ANONYMOUS;User:admin"), WithTestPrincipal(func(id string) string {
+		if id == "alice" || id == "admin" {
+			return "User:" + id
+		}
+		return anonymousPrincipal // the nodes themselves
+	}))
 }
