@@ -132,7 +132,7 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			}
 		default:
 			if !conn.Take(k, v) {
-				p.Add(k, "unknown admin client property")
+				p.Unknown(k, "admin client")
 			}
 		}
 	}

@@ -272,7 +272,7 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 		case "key.deserializer", "value.deserializer":
 		default:
 			if !conn.Take(key, v) {
-				p.Add(key, "unknown consumer property")
+				p.Unknown(key, "consumer")
 			}
 		}
 	}

@@ -320,7 +320,7 @@ func ConfigFromProperties(properties map[string]string) (Config, error) {
 			c.TransactionTimeout = p.Millis(k, v, 1)
 		default:
 			if !conn.Take(k, v) {
-				p.Add(k, "unknown producer property")
+				p.Unknown(k, "producer")
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/admin"
 	"github.com/kafkit/kafkit/internal/client"
+	internalprops "github.com/kafkit/kafkit/internal/props"
 	"github.com/spf13/cobra"
 )
 
@@ -155,14 +156,13 @@ func clientConfig[C any](g *globals, set map[string]string, load func(map[string
 		props["bootstrap.controllers"] = g.bootstrapController
 	}
 	maps.Copy(props, set)
-	if g.clientKeysOnly {
-		for k, v := range props {
-			if _, err := load(map[string]string{k: v}); err != nil && strings.Contains(err.Error(), k+": unknown") {
-				delete(props, k)
-			}
-		}
-	}
 	cfg, err := load(props)
+	if unknown := internalprops.UnknownKeys(err); g.clientKeysOnly && len(unknown) > 0 {
+		for _, k := range unknown {
+			delete(props, k)
+		}
+		cfg, err = load(props)
+	}
 	if err != nil {
 		return cfg, err
 	}

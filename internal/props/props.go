@@ -32,6 +32,38 @@ func (p *Problems) Add(key, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s: %s", key, msg))
 }
 
+// Unknown records that key is not a property of what (a "producer", an
+// "admin client"): Kafka's Java clients only warn of such a key, so a
+// caller reading another program's file may drop the keys UnknownKeys
+// finds and load again.
+func (p *Problems) Unknown(key, what string) {
+	p.Add(key, "unknown %s property", what)
+	p.errs[len(p.errs)-1] = unknownKey{p.errs[len(p.errs)-1], key}
+}
+
+type unknownKey struct {
+	error
+	key string
+}
+
+func (u unknownKey) Unwrap() error { return u.error }
+
+// UnknownKeys are the keys err (a loader's error) reports as unknown.
+func UnknownKeys(err error) []string {
+	var keys []string
+	switch e := err.(type) {
+	case unknownKey:
+		keys = append(keys, e.key)
+	case interface{ Unwrap() []error }:
+		for _, e := range e.Unwrap() {
+			keys = append(keys, UnknownKeys(e)...)
+		}
+	case interface{ Unwrap() error }:
+		keys = UnknownKeys(e.Unwrap())
+	}
+	return keys
+}
+
 // Err returns every problem joined (errors.Join), or nil.
 func (p *Problems) Err() error { return errors.Join(p.errs...) }
 

@@ -2,6 +2,7 @@ package props
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -96,5 +97,23 @@ func TestList(t *testing.T) {
 		if got := List(value); !slices.Equal(got, want) {
 			t.Errorf("List(%q) = %q, want %q", value, got, want)
 		}
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	var p Problems
+	p.Wrap = errors.New("invalid")
+	p.Unknown("a.key", "producer")
+	p.Int("b.key", "x", 0, 1)
+	p.Unknown("c.key", "producer")
+	err := fmt.Errorf("loading: %w", errors.Join(p.Err(), errors.New("other")))
+	if got := UnknownKeys(err); !slices.Equal(got, []string{"a.key", "c.key"}) {
+		t.Errorf("UnknownKeys = %v, want [a.key c.key]", got)
+	}
+	if !strings.Contains(err.Error(), "a.key: unknown producer property") {
+		t.Errorf("message %q", err)
+	}
+	if got := UnknownKeys(nil); got != nil {
+		t.Errorf("UnknownKeys(nil) = %v", got)
 	}
 }
