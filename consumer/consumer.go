@@ -46,6 +46,7 @@ type Consumer struct {
 	groupErr        error                                 // a membership failure for the next Poll, once
 	rrNext          int                                   // round-robin start among partitions in Poll
 	pollOrder       []kafkit.TopicPartition               // Poll's sorted partitions, rebuilt each Poll in the same array
+	pollRuns        [][]kafkit.Record                     // Poll's runs of records, cleared after each Poll
 	commitTail      chan struct{}                         // closed once the last commit asked for is done
 
 	wake      chan struct{} // capacity 1: wakes Poll (records, events, errors)
@@ -407,9 +408,12 @@ func (c *Consumer) abandonEvents(ctx context.Context) error {
 func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _ error) {
 	c.pollOrder = c.appendAssignedLocked(c.pollOrder[:0]) // not handed out: no copy per Poll
 	tps := c.pollOrder
-	// Sized up front: appending tens of thousands of pointers would regrow
-	// it over and over.
-	out := make([]*kafkit.Record, 0, c.bufferedLocked(c.cfg.MaxPollRecords))
+	// The records go out as runs of decoded chunks first, and the pointers
+	// into one array sized to them at the end: sized to what was buffered
+	// it was mostly unused (records still to decode wait for the next
+	// Poll), and appending tens of thousands of pointers would regrow it
+	// over and over.
+	runs, n := c.pollRuns[:0], 0
 	refill := false
 	for _, ps := range c.parts {
 		if !ps.polled {
@@ -423,7 +427,7 @@ func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _
 		tp := tps[(c.rrNext+i)%len(tps)]
 		ps := c.parts[tp]
 		if ps.err != nil {
-			if len(out) > 0 {
+			if n > 0 {
 				break // the error comes with the next Poll
 			}
 			return nil, nil, ps.err
@@ -432,7 +436,7 @@ func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _
 			continue
 		}
 		had := ps.buffered()
-		for len(out) < c.cfg.MaxPollRecords {
+		for n < c.cfg.MaxPollRecords {
 			if len(ps.buf) == 0 {
 				ok, d := c.nextBatchLocked(tp, ps)
 				if !ok {
@@ -440,10 +444,8 @@ func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _
 					break
 				}
 			}
-			k := min(len(ps.buf), c.cfg.MaxPollRecords-len(out))
-			for j := range ps.buf[:k] {
-				out = append(out, &ps.buf[j])
-			}
+			k := min(len(ps.buf), c.cfg.MaxPollRecords-n)
+			runs, n = append(runs, ps.buf[:k]), n+k
 			last := &ps.buf[k-1]
 			ps.position, ps.epoch = last.Offset+1, last.LeaderEpoch
 			ps.buf = ps.buf[k:]
@@ -454,7 +456,7 @@ func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _
 			ps.buf, ps.position = nil, ps.fetchOffset
 			refill = true
 		}
-		if len(out) >= c.cfg.MaxPollRecords {
+		if n >= c.cfg.MaxPollRecords {
 			break
 		}
 	}
@@ -464,9 +466,17 @@ func (c *Consumer) takeLocked() (_ []*kafkit.Record, decoding <-chan struct{}, _
 	if refill {
 		signal(c.fetchWake)
 	}
-	if len(out) > 0 {
-		decoding = nil
+	var out []*kafkit.Record
+	if n > 0 {
+		out, decoding = make([]*kafkit.Record, 0, n), nil
+		for _, run := range runs {
+			for j := range run {
+				out = append(out, &run[j])
+			}
+		}
 	}
+	clear(runs) // kept for the next Poll, without holding on to the records
+	c.pollRuns = runs
 	return out, decoding, nil
 }
 
@@ -632,31 +642,6 @@ func (c *Consumer) nextBatchLocked(tp kafkit.TopicPartition, ps *partState) (boo
 			return true, nil
 		}
 	}
-}
-
-// bufferedLocked counts the records Poll could return now, up to limit.
-// Called with c.mu held.
-func (c *Consumer) bufferedLocked(limit int) int {
-	n := 0
-	for _, ps := range c.parts {
-		if ps.paused {
-			continue
-		}
-		n += len(ps.buf) + ps.rest
-		if ps.ahead != nil {
-			n += ps.ahead.count
-		}
-		for _, b := range ps.pending {
-			if n >= limit {
-				break
-			}
-			n += int(b.records)
-		}
-		if n >= limit {
-			return limit
-		}
-	}
-	return n
 }
 
 // runOnPoll hands fn to the goroutine calling Poll and returns a channel
