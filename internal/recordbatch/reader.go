@@ -241,23 +241,23 @@ func (d *RecordDecoder) Decode(dst []kafkit.Record) error {
 	if len(dst) > d.left {
 		return fmt.Errorf("recordbatch: %d records asked of %d left", len(dst), d.left)
 	}
-	data := d.data
+	records := recordReader{src: d.data}
 	for i := range dst {
-		l, n := kbin.Varint(data)
-		if n <= 0 || l < 0 || int(l) > len(data)-n {
+		l := records.varint()
+		if records.bad || l < 0 || int(l) > len(records.src)-records.pos {
 			return fmt.Errorf("%w: batch at offset %d: record %d: bad length", ErrCorrupt, d.firstOffset, d.next+i)
 		}
 		// Read in place rather than through kmsg.Record: a consumer
 		// spends more here than anywhere else per record.
-		r := recordReader{src: data[n : n+int(l)]}
-		data = data[n+int(l):]
-		r.src = r.src[min(1, len(r.src)):] // attributes: unused in v2 records
+		r := recordReader{src: records.src[records.pos : records.pos+int(l)]}
+		records.pos += int(l)
+		r.pos = min(1, len(r.src)) // attributes: unused in v2 records
 		tsDelta := r.varlong()
 		offsetDelta := r.varint()
 		key := r.bytes()
 		value := r.bytes()
 		headers := r.varint()
-		if r.bad || int(headers) > len(r.src)/2 { // a header takes two bytes at least
+		if r.bad || int(headers) > (len(r.src)-r.pos)/2 { // a header takes two bytes at least
 			return fmt.Errorf("%w: batch at offset %d: record %d: truncated", ErrCorrupt, d.firstOffset, d.next+i)
 		}
 		ts := d.firstTimestamp + tsDelta
@@ -291,7 +291,7 @@ func (d *RecordDecoder) Decode(dst []kafkit.Record) error {
 			}
 		}
 	}
-	d.data, d.left, d.next = data, d.left-len(dst), d.next+len(dst)
+	d.data, d.left, d.next = records.src[records.pos:], d.left-len(dst), d.next+len(dst)
 	return nil
 }
 
@@ -319,29 +319,63 @@ func ReadRecords(dst []kafkit.Record, src []byte, opts ReadOptions) ([]kafkit.Re
 }
 
 // recordReader reads a record's fields (Kafka's v2 record) from src; a
-// field running past its end sets bad.
+// field running past its end sets bad. Its one-byte varints, most of a
+// record's (lengths, deltas, counts), are read inline: the call per field
+// was a third of a consumer's decoding time.
 type recordReader struct {
 	src []byte
+	pos int
 	bad bool
 }
 
 func (r *recordReader) varint() int32 {
-	v, n := kbin.Varint(r.src)
-	if n <= 0 {
-		r.src, r.bad = nil, true
-		return 0
+	u, ok := r.short()
+	if !ok {
+		return int32(r.long(false))
 	}
-	r.src = r.src[n:]
-	return v
+	return int32(u>>1) ^ -int32(u&1)
 }
 
 func (r *recordReader) varlong() int64 {
-	v, n := kbin.Varlong(r.src)
+	u, ok := r.short()
+	if !ok {
+		return r.long(true)
+	}
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+// short reads a varint of one or two bytes, those of nearly every length,
+// delta and count in a record, without kbin's loop; ok is false (and
+// nothing is read) for a longer one or at the end of src.
+func (r *recordReader) short() (uint32, bool) {
+	src := r.src[r.pos:]
+	switch {
+	case len(src) > 0 && src[0] < 0x80:
+		r.pos++
+		return uint32(src[0]), true
+	case len(src) > 1 && src[1] < 0x80:
+		r.pos += 2
+		return uint32(src[0]&0x7f) | uint32(src[1])<<7, true
+	}
+	return 0, false
+}
+
+// long reads a varint of more than two bytes, of at most 32 bits (wide: 64).
+func (r *recordReader) long(wide bool) int64 {
+	var v int64
+	var n int
+	if wide {
+		v, n = kbin.Varlong(r.src[r.pos:])
+	} else {
+		var v32 int32
+		v32, n = kbin.Varint(r.src[r.pos:])
+		v = int64(v32)
+	}
 	if n <= 0 {
-		r.src, r.bad = nil, true
+		r.pos, r.bad = len(r.src), true
 		return 0
 	}
-	r.src = r.src[n:]
+	r.pos += n
 	return v
 }
 
@@ -350,13 +384,13 @@ func (r *recordReader) varlong() int64 {
 func (r *recordReader) bytes() []byte {
 	l := r.varint()
 	switch {
-	case r.bad || l < 0:
+	case l < 0:
 		return nil
-	case int(l) > len(r.src):
-		r.src, r.bad = nil, true
+	case int(l) > len(r.src)-r.pos:
+		r.pos, r.bad = len(r.src), true
 		return nil
 	}
-	v := r.src[:l:l]
-	r.src = r.src[l:]
+	v := r.src[r.pos : r.pos+int(l) : r.pos+int(l)]
+	r.pos += int(l)
 	return v
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
@@ -399,5 +400,123 @@ func TestRecordsOutliveBatchReuse(t *testing.T) {
 		if got := string(rec.Headers[0].Value); got != fmt.Sprint(i) {
 			t.Errorf("record %d: header %q after later batches were decoded, want %q", i, got, fmt.Sprint(i))
 		}
+	}
+}
+
+// BenchmarkRecordDecoder decodes a batch of 100-byte records with null keys
+// (as the consumer benchmarks read them) a thousand at a time, as the
+// consumer does: into fresh records ("fresh", the garbage collector's work
+// included) or into the same ones ("reused": decoding alone).
+func BenchmarkRecordDecoder(b *testing.B) {
+	bl := NewBuilder(Options{}, 1<<20)
+	value := bytes.Repeat([]byte("y"), 100)
+	for n := 0; bl.Len() < 1<<20-200; n++ {
+		bl.Append(int64(n), nil, value, nil)
+	}
+	raw, err := bl.Finish(NoProducer())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, fresh := range []bool{true, false} {
+		b.Run(map[bool]string{true: "fresh", false: "reused"}[fresh], func(b *testing.B) {
+			b.ReportAllocs()
+			var d RecordDecoder
+			dst := make([]kafkit.Record, 1000)
+			records := 0
+			for b.Loop() {
+				if d.Len() == 0 {
+					if err := d.Reset(raw, ReadOptions{Topic: "t"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if fresh {
+					dst = make([]kafkit.Record, 1000)
+				}
+				n := min(len(dst), d.Len())
+				if err := d.Decode(dst[:n]); err != nil {
+					b.Fatal(err)
+				}
+				records += n
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+		})
+	}
+}
+
+// TestDecodeVarintWidths: records whose lengths, timestamp and offset deltas
+// and header counts take varints of every width (one and two bytes are read
+// inline, longer ones by kbin) decode as kmsg decodes them.
+func TestDecodeVarintWidths(t *testing.T) {
+	sizes := []int{-1, 0, 1, 63, 64, 65, 8191, 8192, 8193, 1<<20 + 3}
+	deltas := []int64{0, -1, 63, 64, -64, -65, 8191, 8192, -8193, 1 << 20, 1 << 35, -1 << 40}
+	field := func(n int) []byte {
+		if n < 0 {
+			return nil
+		}
+		return bytes.Repeat([]byte{'x'}, n)
+	}
+	const base = 1_700_000_000_000
+	b := NewBuilder(Options{}, 16<<20)
+	for i := range 9000 { // offset deltas of three bytes from 8192 on
+		k, v := sizes[i%len(sizes)], min(sizes[(i/len(sizes))%len(sizes)], 8193) // one 1 MiB field per ten records is enough
+		if i >= 100 {
+			k, v = min(k, 100), min(v, 100)
+		}
+		var hs []kafkit.Header
+		for j := range i % 3 {
+			hv := sizes[(i+j)%len(sizes)]
+			if i >= 100 {
+				hv = min(hv, 100)
+			}
+			hs = append(hs, kafkit.Header{Key: string(field(j * 70)), Value: field(hv)})
+		}
+		b.Append(base+deltas[i%len(deltas)], field(k), field(v), hs)
+	}
+	raw, err := b.Finish(NoProducer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h kmsg.RecordBatch
+	if err := h.ReadFrom(raw); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewRecordDecoder(raw, ReadOptions{Topic: "t", Partition: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]kafkit.Record, d.Len())
+	// Unevenly sized slices, as the consumer's chunks cut batches.
+	for rest, n := got, 1; len(rest) > 0; n = n*3 + 1 {
+		n = min(n, len(rest))
+		if err := d.Decode(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	src := h.Records
+	for i := range got {
+		var want kmsg.Record
+		l, n := kbin.Varint(src)
+		if err := want.ReadFrom(src[:n+int(l)]); err != nil {
+			t.Fatalf("record %d: kmsg: %v", i, err)
+		}
+		src = src[n+int(l):]
+		rec := got[i]
+		if rec.Offset != h.FirstOffset+int64(want.OffsetDelta) || rec.Timestamp.UnixMilli() != h.FirstTimestamp+want.TimestampDelta64 ||
+			!bytes.Equal(rec.Key, want.Key) || (rec.Key == nil) != (want.Key == nil) ||
+			!bytes.Equal(rec.Value, want.Value) || (rec.Value == nil) != (want.Value == nil) ||
+			len(rec.Headers) != len(want.Headers) || rec.Topic != "t" || rec.Partition != 3 {
+			t.Fatalf("record %d: decoded offset %d ts %d key %d value %d headers %d, kmsg has delta %d ts delta %d key %d value %d headers %d",
+				i, rec.Offset, rec.Timestamp.UnixMilli(), len(rec.Key), len(rec.Value), len(rec.Headers),
+				want.OffsetDelta, want.TimestampDelta64, len(want.Key), len(want.Value), len(want.Headers))
+		}
+		for j, wh := range want.Headers {
+			if gh := rec.Headers[j]; gh.Key != wh.Key || !bytes.Equal(gh.Value, wh.Value) || (gh.Value == nil) != (wh.Value == nil) {
+				t.Fatalf("record %d header %d: %q=%d bytes, kmsg %q=%d bytes", i, j, gh.Key, len(gh.Value), wh.Key, len(wh.Value))
+			}
+		}
+	}
+	if len(src) != 0 {
+		t.Fatalf("%d bytes after the last record", len(src))
 	}
 }
