@@ -162,6 +162,11 @@ func startTrace(tb testing.TB, path string) (stop func()) {
 // processes taking half a CPU while ours runs cost ours a fifth of its rate
 // and kgo none; a run where ours_others_cpus is well above kgo_others_cpus
 // compares the clients under unlike conditions, whatever its ratio says.
+// The bytes the process allocated per record (<client>_B/rec, the broker's
+// share included) and the garbage collections (<client>_gcs) during each
+// client's run do not swing with the load: most of a consumer's CPU per
+// record beyond decoding is zeroing, copying and collecting what it
+// allocates.
 //
 // Before a benchmark's first run in the process both clients run n/5
 // records unmeasured: the first client to run in a fresh process pays for
@@ -180,6 +185,8 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 		rate         float64
 		cpu          time.Duration
 		cpus, others float64 // CPUs this process and the machine's other processes kept busy on average meanwhile
+		alloc        uint64  // bytes this process allocated meanwhile
+		gcs          uint32  // garbage collections meanwhile
 	}
 	clients := []*client{{name: "ours", run: ours}, {name: "kgo", run: kgo}}
 	if only := os.Getenv("KAFKIT_BENCH_CLIENT"); only != "" {
@@ -204,6 +211,9 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 				traceSeq++
 				defer stop()
 			}
+			var mem runtime.MemStats
+			runtime.ReadMemStats(&mem)
+			alloc, gcs := mem.TotalAlloc, mem.NumGC
 			before, machine, start := processCPU(b, os.Getpid()), machineCPU(b), time.Now()
 			// The label marks the client's goroutines (those it starts
 			// inherit it, the broker's do not) in a -cpuprofile, so that
@@ -212,6 +222,8 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 			c.cpu = processCPU(b, os.Getpid()) - before
 			wall := float64(time.Since(start))
 			c.cpus, c.others = float64(c.cpu)/wall, max(0, float64(machineCPU(b)-machine-c.cpu)/wall)
+			runtime.ReadMemStats(&mem)
+			c.alloc, c.gcs = mem.TotalAlloc-alloc, mem.NumGC-gcs
 		})
 	}
 	if len(measures) == 2 {
@@ -225,6 +237,8 @@ func compareRates(b *testing.B, n int, ours, kgo func(n int) float64) {
 		b.ReportMetric(float64(c.cpu.Nanoseconds())/float64(n), c.name+"_cpu_ns/rec")
 		b.ReportMetric(c.cpus, c.name+"_cpus")
 		b.ReportMetric(c.others, c.name+"_others_cpus")
+		b.ReportMetric(float64(c.alloc)/float64(n), c.name+"_B/rec")
+		b.ReportMetric(float64(c.gcs), c.name+"_gcs")
 	}
 	if len(clients) == 2 {
 		b.ReportMetric(clients[0].rate/clients[1].rate, "ratio")
