@@ -14,8 +14,8 @@ import (
 // TestPollAcrossBatches: Poll decodes fetched batches as it needs records.
 // Starting and seeking into the middle of batches, with max.poll.records
 // smaller than a batch, it returns every record once, in order, at most
-// max.poll.records at a time, and records from earlier Polls keep their
-// contents while later batches are decoded.
+// max.poll.records at a time, in an array no larger, and records from
+// earlier Polls keep their contents while later batches are decoded.
 func TestPollAcrossBatches(t *testing.T) {
 	testPollAcrossBatches(t, 5, 10, 7, 3, 14)
 }
@@ -62,6 +62,9 @@ func testPollAcrossBatches(t *testing.T, batches, perBatch, maxPoll, start, seek
 		}
 		if len(recs) > maxPoll {
 			t.Fatalf("Poll returned %d records, max.poll.records is %d", len(recs), maxPoll)
+		}
+		if cap(recs) != len(recs) { // an array the application keeps with its records
+			t.Fatalf("Poll returned %d records in an array of %d", len(recs), cap(recs))
 		}
 		kept = append(kept, recs...)
 		return recs
