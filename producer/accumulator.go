@@ -37,11 +37,12 @@ import (
 //     goroutine.
 //   - memory and incomplete have their own locks.
 
-// pending is one record waiting for its batch's outcome.
+// pending is one record waiting for its batch's outcome. It is kept small
+// (Send copies it down to the batch, which holds one per record until the
+// outcome): with interceptors, cb also calls their OnAck (withOnAck).
 type pending struct {
 	rec *kafkit.Record
 	cb  func(*kafkit.Record, error)
-	ctx context.Context // what the interceptors' OnSend returned, for OnAck
 }
 
 // batch is one record batch of one partition.

@@ -157,12 +157,12 @@ func (p *Producer) Send(ctx context.Context, r *kafkit.Record, cb func(r *kafkit
 	if err := p.txnCheckSend(); err != nil {
 		return err
 	}
-	ictx := ctx
-	if p.icpt != nil {
-		ictx = p.icpt.OnSend(ctx, r)
+	if p.icpt == nil {
+		return p.send(ctx, r, pending{rec: r, cb: cb})
 	}
-	err := p.send(ctx, r, pending{rec: r, cb: cb, ctx: ictx})
-	if err != nil && p.icpt != nil {
+	ictx := p.icpt.OnSend(ctx, r)
+	err := p.send(ctx, r, pending{rec: r, cb: withOnAck(ictx, p.icpt, cb)})
+	if err != nil {
 		p.icpt.OnAck(ictx, r, err)
 	}
 	return err
@@ -312,12 +312,9 @@ func (p *Producer) topicList() []string {
 	return out
 }
 
-// finishRecord reports one record's outcome to the interceptors and its
-// callback.
+// finishRecord reports one record's outcome to its callback (which, with
+// interceptors, runs their OnAck first).
 func (p *Producer) finishRecord(pd *pending, err error) {
-	if p.icpt != nil {
-		p.icpt.OnAck(pd.ctx, pd.rec, err)
-	}
 	if pd.cb != nil {
 		pd.cb(pd.rec, err)
 	}
