@@ -37,11 +37,12 @@ import (
 //     goroutine.
 //   - memory and incomplete have their own locks.
 
-// pending is one record waiting for its batch's outcome.
+// pending is one record waiting for its batch's outcome. It is kept small
+// (Send copies it down to the batch, which holds one per record until the
+// outcome): with interceptors, cb also calls their OnAck (withOnAck).
 type pending struct {
 	rec *kafkit.Record
 	cb  func(*kafkit.Record, error)
-	ctx context.Context // what the interceptors' OnSend returned, for OnAck
 }
 
 // batch is one record batch of one partition.
@@ -214,20 +215,27 @@ func estimate(r *kafkit.Record) int {
 	return n
 }
 
-// append adds r to its partition's open batch, or to a new batch once
-// buffer.memory has room (waiting until deadline). It runs on the caller of
-// Send.
-func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *partQueue, p pending) error {
-	ts := p.rec.Timestamp.UnixMilli()
+// append adds p's record, with timestamp ts (Unix milliseconds) and payload
+// bytes of key, value and headers (recordbatch.PayloadLen), to its
+// partition's open batch, or to a new batch once buffer.memory has room
+// (waiting until deadline), and counts it in stint, the sticky stint it
+// was sent to (nil: none). It runs on the caller of Send.
+func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *partQueue, p pending, ts int64, payload int, stint *stickyStint) error {
 	pq.mu.Lock()
-	ok, sealed := a.tryAppend(pq, ts, p)
+	size, sealed := a.tryAppend(pq, ts, payload, p)
 	closed := pq.closed
+	moveOn := size > 0 && stint != nil && stint.add(size)
 	pq.mu.Unlock()
-	a.compressSealed(ctx, sealed)
+	if moveOn {
+		stint.moveOn()
+	}
+	if sealed != nil {
+		a.compressSealed(ctx, sealed)
+	}
 	if closed {
 		return ErrClosed
 	}
-	if ok {
+	if size > 0 {
 		return nil
 	}
 	reserve := int64(max(a.batchSize, estimate(p.rec)))
@@ -240,9 +248,12 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		a.mem.release(reserve)
 		return ErrClosed
 	}
-	ok, sealed = a.tryAppend(pq, ts, p)
-	if ok { // another Send opened a batch meanwhile
+	if size, sealed = a.tryAppend(pq, ts, payload, p); size > 0 { // another Send opened a batch meanwhile
+		moveOn = stint != nil && stint.add(size)
 		pq.mu.Unlock()
+		if moveOn {
+			stint.moveOn()
+		}
 		a.compressSealed(ctx, sealed)
 		a.mem.release(reserve)
 		return nil
@@ -255,7 +266,8 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 		reserved: reserve,
 		seq:      -1,
 	}
-	b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) // a batch's first record always goes in
+	size = b.sizer.TryAdd(a.batchSize, ts, payload) // a batch's first record always goes in
+	moveOn = stint != nil && stint.add(size)
 	if cap(b.records) == 0 {
 		b.records = make([]pending, 0, int(reserve)/(b.sizer.Len()-recordbatch.HeaderLen)+1) // room for records like this one
 	}
@@ -268,6 +280,9 @@ func (a *accumulator) append(ctx context.Context, deadline *blockDeadline, pq *p
 	a.incMu.Unlock()
 	pq.batches = append(pq.batches, b)
 	pq.mu.Unlock()
+	if moveOn {
+		stint.moveOn()
+	}
 	a.compressSealed(ctx, sealed)
 	a.compressSealed(ctx, filled)
 	a.wake()
@@ -291,23 +306,24 @@ func (a *accumulator) close() [][]*batch {
 	return out
 }
 
-// tryAppend appends to the open batch if the record fits in batch.size.
-// A batch it closes to appends is returned for compressSealed, which the
-// caller runs once it released pq.mu. Called with pq.mu held.
-func (a *accumulator) tryAppend(pq *partQueue, ts int64, p pending) (ok bool, sealed *batch) {
+// tryAppend appends to the open batch if the record fits in batch.size,
+// and returns the bytes it took there (0: it did not go in). A batch it
+// closes to appends is returned for compressSealed, which the caller runs
+// once it released pq.mu. Called with pq.mu held.
+func (a *accumulator) tryAppend(pq *partQueue, ts int64, payload int, p pending) (size int, sealed *batch) {
 	if len(pq.batches) == 0 {
-		return false, nil
+		return 0, nil
 	}
 	b := pq.batches[len(pq.batches)-1]
 	if b.full {
-		return false, nil
+		return 0, nil
 	}
-	if !b.sizer.TryAdd(a.batchSize, ts, p.rec.Key, p.rec.Value, p.rec.Headers) {
+	if size = b.sizer.TryAdd(a.batchSize, ts, payload); size == 0 {
 		b.full = true
 		a.wake()
-		return false, a.seal(b)
+		return 0, a.seal(b)
 	}
-	return true, a.added(b, p)
+	return size, a.added(b, p)
 }
 
 // added records p as appended to b, and returns b if that filled it and it

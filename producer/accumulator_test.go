@@ -22,11 +22,17 @@ func testAccumulator(t *testing.T, cfg Config) (*accumulator, *sender, *partQueu
 	return a, snd, a.queue(kafkit.TopicPartition{Topic: "t", Partition: 0})
 }
 
+// appendRecord appends r as Send does once it chose r's partition and
+// timestamp.
+func appendRecord(ctx context.Context, a *accumulator, deadline *blockDeadline, pq *partQueue, r *kafkit.Record) error {
+	return a.append(ctx, deadline, pq, pending{rec: r}, r.Timestamp.UnixMilli(), recordbatch.PayloadLen(r.Key, r.Value, r.Headers), nil)
+}
+
 func appendN(t *testing.T, a *accumulator, pq *partQueue, n, size int) {
 	t.Helper()
 	for range n {
 		r := &kafkit.Record{Topic: "t", Value: make([]byte, size), Timestamp: time.UnixMilli(1)}
-		if err := a.append(context.Background(), &blockDeadline{at: time.Now().Add(time.Second)}, pq, pending{rec: r}); err != nil {
+		if err := appendRecord(context.Background(), a, &blockDeadline{at: time.Now().Add(time.Second)}, pq, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,11 +101,11 @@ func TestAppendAfterCloseFails(t *testing.T) {
 		t.Fatalf("close returned %v", left)
 	}
 	r := &kafkit.Record{Topic: "t", Value: []byte("x")}
-	if err := a.append(context.Background(), &blockDeadline{at: time.Now()}, pq, pending{rec: r}); !errors.Is(err, ErrClosed) {
+	if err := appendRecord(context.Background(), a, &blockDeadline{at: time.Now()}, pq, r); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
 	other := a.queue(kafkit.TopicPartition{Topic: "u", Partition: 1})
-	if err := a.append(context.Background(), &blockDeadline{at: time.Now()}, other, pending{rec: r}); !errors.Is(err, ErrClosed) {
+	if err := appendRecord(context.Background(), a, &blockDeadline{at: time.Now()}, other, r); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append to a new partition after close: %v", err)
 	}
 }
@@ -199,7 +205,7 @@ func TestSendCompressesWhenCompressionsBusy(t *testing.T) {
 			defer cancel()
 			send := func() error {
 				r := &kafkit.Record{Topic: "t", Value: make([]byte, 600), Timestamp: time.UnixMilli(1)}
-				return a.append(ctx, &blockDeadline{at: time.Now().Add(time.Minute)}, pq, pending{rec: r})
+				return appendRecord(ctx, a, &blockDeadline{at: time.Now().Add(time.Minute)}, pq, r)
 			}
 			if err := send(); err != nil { // opens the batch
 				t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkit/kafkit"
-	"github.com/kafkit/kafkit/internal/client"
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
@@ -39,7 +38,7 @@ func BenchmarkAccumulatorAppend(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		r := &recs[n%len(recs)]
-		if err := a.append(ctx, deadline, pqs[r.Partition], pending{rec: r}); err != nil {
+		if err := a.append(ctx, deadline, pqs[r.Partition], pending{rec: r}, 1, recordbatch.PayloadLen(r.Key, r.Value, nil), nil); err != nil {
 			b.Fatal(err)
 		}
 		n++
@@ -185,14 +184,7 @@ func BenchmarkSendPath(b *testing.B) {
 	}
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		b.Run(codec, func(b *testing.B) {
-			s := Config{BootstrapServers: []string{"x:1"}, BatchSize: 1 << 20, BufferMemory: 1 << 40, CompressionType: codec}.settings()
-			p := &Producer{s: s, part: NewDefaultPartitioner(s.BatchSize)}
-			p.acc = newAccumulator(&p.s, func() {})
-			tm := client.TopicMeta{Name: topic}
-			for i := range int32(8) {
-				tm.Partitions = append(tm.Partitions, client.PartitionMeta{ID: i, Leader: 1})
-			}
-			p.setTopicMeta(topic, &tm)
+			p := newOfflineProducer(Config{BatchSize: 1 << 20, BufferMemory: 1 << 40, CompressionType: codec}, topic, make([]int32, 8))
 			recs := make([]kafkit.Record, drainEvery)
 			ctx := context.Background()
 			drain := func() {
@@ -238,7 +230,8 @@ func BenchmarkSendPath(b *testing.B) {
 
 // BenchmarkSeal measures what sealing a full 1 MiB batch costs per record
 // with each codec: encoding its records and compressing them into a
-// recycled buffer (accumulator.compress), on one goroutine, the records
+// recycled buffer (accumulator.compress), on one goroutine ("none": the
+// encoding alone, accumulator.finish), the records
 // being the integration benchmarks' (100 random capital letters, keyless).
 // The records are made together and sealed again and again, so they and the
 // buffers stay in the cache, where a producer's were written by Send
@@ -253,7 +246,7 @@ func BenchmarkSeal(b *testing.B) {
 	for i := range value {
 		value[i] = 'A' + byte(rng.IntN(26))
 	}
-	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		b.Run(codec, func(b *testing.B) {
 			s := Config{BootstrapServers: []string{"x:1"}, BatchSize: 1 << 20, CompressionType: codec}.settings()
 			a := newAccumulator(&s, func() {})
@@ -261,13 +254,21 @@ func BenchmarkSeal(b *testing.B) {
 			now := time.Now()
 			for i := 0; ; i++ {
 				r := &kafkit.Record{Value: value, Timestamp: now.Add(time.Duration(i/8) * time.Millisecond)}
-				if !bt.sizer.TryAdd(s.BatchSize, r.Timestamp.UnixMilli(), nil, value, nil) {
+				if bt.sizer.TryAdd(s.BatchSize, r.Timestamp.UnixMilli(), recordbatch.PayloadLen(nil, value, nil)) == 0 {
 					break
 				}
 				bt.records = append(bt.records, pending{rec: r})
 			}
 			b.ReportAllocs()
 			for b.Loop() {
+				if codec == "none" { // the sender encodes it as it drains it
+					raw, err := a.finish(bt, recordbatch.NoProducer())
+					if err != nil {
+						b.Fatal(err)
+					}
+					a.putBuf(raw)
+					continue
+				}
 				bt.sealed = make(chan struct{})
 				a.sealSlots <- struct{}{} // compress gives it back
 				a.compress(bt)

@@ -50,3 +50,16 @@ func (c interceptorChain) OnAck(ctx context.Context, r *kafkit.Record, err error
 		i.OnAck(ctx, r, err)
 	}
 }
+
+// withOnAck returns the callback the producer keeps with a record when it
+// has interceptors: icpt's OnAck with ctx, what their OnSend returned for
+// the record, then cb (nil: none). One closure per record only for
+// producers with interceptors keeps every record's pending small.
+func withOnAck(ctx context.Context, icpt Interceptor, cb func(*kafkit.Record, error)) func(*kafkit.Record, error) {
+	return func(r *kafkit.Record, err error) {
+		icpt.OnAck(ctx, r, err)
+		if cb != nil {
+			cb(r, err)
+		}
+	}
+}

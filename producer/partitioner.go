@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"github.com/kafkit/kafkit"
-	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // Partitioner chooses the partition of a record whose Partition is
@@ -126,20 +125,25 @@ func (h *hashPartitioner) keyless(key []byte) bool {
 }
 
 // clusterPartitioner is implemented by the built-in partitioners that spread
-// keyless records stickily; the producer calls it in place of Partition, as
-// Java's RecordAccumulator drives its BuiltInPartitioner: the next sticky
-// partition is one with a leader (any while none has one, or none is known),
-// and what moves it on is the records' bytes in their batches (headers and
-// record framing included), not the key and value lengths Partition is given.
+// keyless records stickily. The producer drives their keyless records as
+// Java's RecordAccumulator drives its BuiltInPartitioner: it keeps each
+// topic's sticky partition itself (topicInfo.sticky), moves it on only to a
+// partition with a leader (any while none has one, or none is known), and
+// counts what moves it on, the records' bytes in their batches (headers and
+// record framing included, not the key and value lengths Partition is
+// given), as each record goes into its batch (stickyStint).
 type clusterPartitioner interface {
-	partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32
+	// stickyFor reports whether a record with key goes to its topic's
+	// sticky partition, and after how many bytes that moves on; if not,
+	// Partition places the record.
+	stickyFor(key []byte) (batchSize int, ok bool)
 }
 
-func (h *hashPartitioner) partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32 {
-	if cp, ok := h.fallback.(clusterPartitioner); ok && numPartitions > 0 && h.keyless(r.Key) {
-		return cp.partitionIn(r, numPartitions, available)
+func (h *hashPartitioner) stickyFor(key []byte) (int, bool) {
+	if sp, ok := h.fallback.(*stickyPartitioner); ok && h.keyless(key) {
+		return sp.batchSize, true
 	}
-	return h.Partition(r.Topic, r.Key, len(r.Value), numPartitions) // keys hash over every partition, as in Java
+	return 0, false // keys hash over every partition, as in Java
 }
 
 // murmur2Mod is Java's Utils.toPositive(Utils.murmur2(key)) % n, which
@@ -278,10 +282,7 @@ func (s *stickyPartitioner) Partition(topic string, key []byte, valueLen int, nu
 	return s.stick(topic, numPartitions, nil, len(key)+valueLen)
 }
 
-func (s *stickyPartitioner) partitionIn(r *kafkit.Record, numPartitions int32, available []int32) int32 {
-	var first recordbatch.Sizer // a batch's first record: no timestamp or offset delta
-	return s.stick(r.Topic, numPartitions, available, first.RecordSize(0, r.Key, r.Value, r.Headers))
-}
+func (s *stickyPartitioner) stickyFor([]byte) (int, bool) { return s.batchSize, true }
 
 func (s *stickyPartitioner) topic(name string) *stickyTopic {
 	if t := s.last.Load(); t != nil && t.name == name {
@@ -316,6 +317,59 @@ func (s *stickyPartitioner) stick(topic string, numPartitions int32, available [
 			return partition
 		}
 	}
+}
+
+// stickyStint is one partition's stint as a topic's sticky partition in a
+// producer. produced and full are guarded by the lock of that partition's
+// queue (partQueue.mu), which every Send counting a record in holds anyway,
+// so that a Send takes no atomic operation of its own for the partitioner;
+// the other fields do not change.
+type stickyStint struct {
+	ti        *topicInfo
+	partition int32
+	limit     int // the partitioner's batch size
+	produced  int
+	full      bool
+}
+
+// stint returns ti's sticky stint for keyless records, starting one (with
+// limit bytes) when there is none yet or its partition is no longer among
+// the topic's n.
+func (ti *topicInfo) stint(limit int, n int32) *stickyStint {
+	for {
+		cur := ti.sticky.Load()
+		if cur != nil && cur.partition < n {
+			return cur
+		}
+		prev := int32(-1)
+		if cur != nil {
+			prev = cur.partition
+		}
+		next := &stickyStint{ti: ti, partition: nextSticky(prev, n, ti.availablePartitions()), limit: limit}
+		if ti.sticky.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
+
+// add counts a record that took size bytes in its batch in st, and
+// reports whether that filled st: the caller then moves the topic on
+// (moveOn) once it released the partition's lock. Called with the
+// partition's partQueue.mu held.
+func (st *stickyStint) add(size int) bool {
+	if st.full {
+		return false // records that chose st before it moved on
+	}
+	st.produced += size
+	st.full = st.produced >= st.limit
+	return st.full
+}
+
+// moveOn ends st, which filled: the topic's keyless records go to another
+// partition (see nextSticky) from now on.
+func (st *stickyStint) moveOn() {
+	next := &stickyStint{ti: st.ti, partition: nextSticky(st.partition, st.ti.partitions.Load(), st.ti.availablePartitions()), limit: st.limit}
+	st.ti.sticky.CompareAndSwap(st, next)
 }
 
 // nextSticky picks a partition at random among those of available below n

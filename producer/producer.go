@@ -18,6 +18,7 @@ import (
 
 	"github.com/kafkit/kafkit"
 	"github.com/kafkit/kafkit/internal/client"
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // Producer sends records to Kafka. It is safe for concurrent use.
@@ -27,7 +28,10 @@ type Producer struct {
 	acc  *accumulator
 	snd  *sender
 	part Partitioner
-	icpt Interceptor // nil without interceptors
+	// cpart is part when it is a built-in partitioner that the producer
+	// drives with what it knows of the cluster (see clusterPartitioner).
+	cpart clusterPartitioner
+	icpt  Interceptor // nil without interceptors
 
 	ctx    context.Context // canceled by Close: ends background work
 	cancel context.CancelFunc
@@ -59,6 +63,16 @@ type topicInfo struct {
 	// first used), copy-on-write under Producer.topicsMu, so Send hashes
 	// the topic name once.
 	queues atomic.Pointer[[]*partQueue]
+	sticky atomic.Pointer[stickyStint] // the sticky partition of keyless records (clusterPartitioner); nil until the first
+}
+
+// availablePartitions returns the partitions with a leader, nil while
+// unknown.
+func (ti *topicInfo) availablePartitions() []int32 {
+	if a := ti.available.Load(); a != nil {
+		return *a
+	}
+	return nil
 }
 
 // New validates cfg, connects to the cluster (bounded by max.block.ms) and
@@ -69,11 +83,9 @@ func New(cfg Config) (*Producer, error) {
 		return nil, err
 	}
 	s := cfg.settings()
-	p := &Producer{s: s, part: s.Partitioner}
+	p := &Producer{s: s}
 	p.txn.mu = make(chanMutex, 1)
-	if p.part == nil {
-		p.part = NewDefaultPartitioner(s.BatchSize)
-	}
+	p.setPartitioner()
 	if len(s.Interceptors) > 0 {
 		p.icpt = ChainInterceptors(s.Interceptors...)
 	}
@@ -90,6 +102,15 @@ func New(cfg Config) (*Producer, error) {
 	p.snd.acc = p.acc
 	p.spawn(p.snd.run)
 	return p, nil
+}
+
+// setPartitioner sets the partitioner the settings name, or the default.
+func (p *Producer) setPartitioner() {
+	p.part = p.s.Partitioner
+	if p.part == nil {
+		p.part = NewDefaultPartitioner(p.s.BatchSize)
+	}
+	p.cpart, _ = p.part.(clusterPartitioner)
 }
 
 // spawn starts fn as a tracked goroutine unless the producer is closed.
@@ -136,12 +157,12 @@ func (p *Producer) Send(ctx context.Context, r *kafkit.Record, cb func(r *kafkit
 	if err := p.txnCheckSend(); err != nil {
 		return err
 	}
-	ictx := ctx
-	if p.icpt != nil {
-		ictx = p.icpt.OnSend(ctx, r)
+	if p.icpt == nil {
+		return p.send(ctx, r, pending{rec: r, cb: cb})
 	}
-	err := p.send(ctx, r, pending{rec: r, cb: cb, ctx: ictx})
-	if err != nil && p.icpt != nil {
+	ictx := p.icpt.OnSend(ctx, r)
+	err := p.send(ctx, r, pending{rec: r, cb: withOnAck(ictx, p.icpt, cb)})
+	if err != nil {
 		p.icpt.OnAck(ictx, r, err)
 	}
 	return err
@@ -160,13 +181,15 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 	if err != nil {
 		return err
 	}
+	var stint *stickyStint // r's partition's, when r went to the sticky partition
 	if r.Partition == kafkit.AnyPartition {
-		if cp, ok := p.part.(clusterPartitioner); ok {
-			var avail []int32
-			if a := ti.available.Load(); a != nil {
-				avail = *a
-			}
-			r.Partition = cp.partitionIn(r, n, avail)
+		limit, sticky := 0, false
+		if p.cpart != nil {
+			limit, sticky = p.cpart.stickyFor(r.Key)
+		}
+		if sticky {
+			stint = ti.stint(limit, n)
+			r.Partition = stint.partition
 		} else {
 			r.Partition = p.part.Partition(r.Topic, r.Key, len(r.Value), n)
 		}
@@ -174,8 +197,12 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 	if r.Partition < 0 || r.Partition >= n {
 		return fmt.Errorf("%w: partition %d is not in the range [0...%d) of topic %s", ErrInvalidRecord, r.Partition, n, r.Topic)
 	}
+	var ts int64
 	if r.Timestamp.IsZero() {
-		r.Timestamp = time.UnixMilli(p.clock.nowMilli()) // Kafka keeps milliseconds
+		ts = p.clock.nowMilli()
+		r.Timestamp = time.UnixMilli(ts) // Kafka keeps milliseconds
+	} else {
+		ts = r.Timestamp.UnixMilli()
 	}
 	r.TimestampType = kafkit.CreateTime
 	pq := p.queueFor(ti, r.Topic, r.Partition)
@@ -187,7 +214,7 @@ func (p *Producer) send(ctx context.Context, r *kafkit.Record, pd pending) error
 			return err
 		}
 	}
-	return p.acc.append(ctx, &deadline, pq, pd)
+	return p.acc.append(ctx, &deadline, pq, pd, ts, recordbatch.PayloadLen(r.Key, r.Value, r.Headers), stint)
 }
 
 func (p *Producer) queueFor(ti *topicInfo, topic string, partition int32) *partQueue {
@@ -285,12 +312,9 @@ func (p *Producer) topicList() []string {
 	return out
 }
 
-// finishRecord reports one record's outcome to the interceptors and its
-// callback.
+// finishRecord reports one record's outcome to its callback (which, with
+// interceptors, runs their OnAck first).
 func (p *Producer) finishRecord(pd *pending, err error) {
-	if p.icpt != nil {
-		p.icpt.OnAck(pd.ctx, pd.rec, err)
-	}
 	if pd.cb != nil {
 		pd.cb(pd.rec, err)
 	}

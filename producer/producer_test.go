@@ -47,6 +47,23 @@ func newProducer(t testing.TB, c *kfake.Cluster, cfg Config) *Producer {
 	return p
 }
 
+// newOfflineProducer returns a producer without connections or sender,
+// whose metadata of topic is set by hand: partition i has leader leaders[i]
+// (-1: none). Its Sends fill batches that nothing drains: it shows what
+// Send itself does.
+func newOfflineProducer(cfg Config, topic string, leaders []int32) *Producer {
+	cfg.BootstrapServers = []string{"x:1"}
+	p := &Producer{s: cfg.settings()}
+	p.setPartitioner()
+	p.acc = newAccumulator(&p.s, func() {})
+	tm := client.TopicMeta{Name: topic}
+	for i, l := range leaders {
+		tm.Partitions = append(tm.Partitions, client.PartitionMeta{ID: int32(i), Leader: l})
+	}
+	p.setTopicMeta(topic, &tm)
+	return p
+}
+
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

@@ -141,6 +141,12 @@ func (p *Producer) txnCheckSend() error {
 	if p.s.TransactionalID == "" {
 		return nil
 	}
+	return p.txnCheckInTxn()
+}
+
+// txnCheckInTxn is txnCheckSend for a transactional producer, out of line
+// so that the check inlines into every Send.
+func (p *Producer) txnCheckInTxn() error {
 	if !p.txn.inTxn.Load() {
 		return fmt.Errorf("%w: Send outside a transaction (call BeginTransaction)", ErrTransactionState)
 	}

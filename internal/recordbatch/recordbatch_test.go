@@ -54,9 +54,10 @@ func buildBatch(t testing.TB, opts Options, p Producer, recs []kafkit.Record) []
 	}
 	for _, r := range recs {
 		ts := r.Timestamp.UnixMilli()
-		size := sz.RecordSize(ts, r.Key, r.Value, r.Headers)
-		if !sz.TryAdd(math.MaxInt, ts, r.Key, r.Value, r.Headers) {
-			t.Fatal("Sizer refused a record below its limit")
+		payload := PayloadLen(r.Key, r.Value, r.Headers)
+		size := sz.RecordSize(ts, payload)
+		if sz.TryAdd(math.MaxInt, ts, payload) != size {
+			t.Fatal("Sizer refused a record below its limit, or counted other than RecordSize")
 		}
 		if got := b.Append(ts, r.Key, r.Value, r.Headers); got != size {
 			t.Fatalf("Append took %d bytes, RecordSize said %d", got, size)
@@ -157,18 +158,46 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// The Builder writes each record's fields itself (appendBody); they must be
+// byte for byte what kmsg.Record.AppendTo writes, for every shape of record:
+// null and empty keys and values, headers with null values, timestamps
+// before the first record's, multi-byte varints.
+func TestBuilderRecordsAreKmsgRecords(t *testing.T) {
+	recs := testRecords(true)
+	raw := buildBatch(t, Options{}, NoProducer(), recs)
+	var want []byte
+	firstTS := recs[0].Timestamp.UnixMilli()
+	for i, r := range recs {
+		kr := kmsg.Record{
+			TimestampDelta64: r.Timestamp.UnixMilli() - firstTS,
+			OffsetDelta:      int32(i),
+			Key:              r.Key,
+			Value:            r.Value,
+		}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
+		}
+		kr.Length = int32(len(kr.AppendTo(nil)) - 1) // a Length of 0 takes one byte: the rest is the body
+		want = kr.AppendTo(want)
+	}
+	if got := raw[HeaderLen:]; !bytes.Equal(got, want) {
+		t.Fatalf("records differ from kmsg's encoding:\n got %x\nwant %x", got[:min(len(got), 200)], want[:min(len(want), 200)])
+	}
+}
+
 func TestSizerTryAdd(t *testing.T) {
 	var s Sizer
 	big := make([]byte, 500)
-	if !s.TryAdd(100, 1, nil, big, nil) {
+	if s.TryAdd(100, 1, PayloadLen(nil, big, nil)) == 0 {
 		t.Fatal("first record refused")
 	}
-	if s.TryAdd(700, 1, nil, big, nil) {
+	if s.TryAdd(700, 1, PayloadLen(nil, big, nil)) != 0 {
 		t.Fatal("record beyond the limit counted in")
 	}
 	before := s.Len()
-	size := s.RecordSize(1, nil, big[:10], nil)
-	if !s.TryAdd(before+size, 1, nil, big[:10], nil) || s.Len() != before+size {
+	small := PayloadLen(nil, big[:10], nil)
+	size := s.RecordSize(1, small)
+	if s.TryAdd(before+size, 1, small) != size || s.Len() != before+size {
 		t.Fatalf("exact fit: len %d, want %d", s.Len(), before+size)
 	}
 }
