@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kafkit/kafkit/internal/auth"
 	"github.com/kafkit/kafkit/internal/metadata"
@@ -89,6 +90,14 @@ func (b *Broker) bootstrapRecords() ([]metadata.Record, error) {
 		if recs, err = metadata.DecodeBatch(data); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
+	}
+	if !slices.ContainsFunc(recs, func(r metadata.Record) bool {
+		fl, ok := r.(*metadata.FeatureLevel)
+		return ok && fl.Name == metadata.MetadataVersionFeature
+	}) {
+		// Formatted without --release-version: the latest release's
+		// levels, under any --feature given.
+		recs = append(metadata.DefaultFeatureRecords(metadata.LatestMetadataVersion), recs...)
 	}
 	for _, u := range b.cfg.scramUsers {
 		code, _ := auth.SCRAMMechanismCode(u.mechanism)

@@ -206,10 +206,11 @@ func DefaultFeatures(mv int16) map[string]int16 {
 
 // DefaultFeatureRecords are DefaultFeatures as records, in name order.
 func DefaultFeatureRecords(mv int16) []Record {
-	return featureRecords(DefaultFeatures(mv))
+	return FeatureRecords(DefaultFeatures(mv))
 }
 
-func featureRecords(levels map[string]int16) []Record {
+// FeatureRecords are FeatureLevel records of levels, in name order.
+func FeatureRecords(levels map[string]int16) []Record {
 	var out []Record
 	for _, name := range slices.Sorted(maps.Keys(levels)) {
 		out = append(out, &FeatureLevel{Name: name, Level: levels[name]})
@@ -273,7 +274,7 @@ func (img *Image) UpdateFeatures(updates []FeatureUpdate, validateOnly bool, con
 	var recs []Record
 	if _, ok := img.Features[MetadataVersionFeature]; !ok {
 		// The levels the log's readers assume become explicit first.
-		recs = featureRecords(DefaultFeatures(LatestMetadataVersion))
+		recs = FeatureRecords(DefaultFeatures(LatestMetadataVersion))
 	}
 	for _, u := range updates {
 		e, msg := updateFeature(u, current[u.Feature], proposed, controller)

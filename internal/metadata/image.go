@@ -231,7 +231,7 @@ const (
 // They are in an order Apply accepts: the feature levels, brokers, topics each followed by its
 // partitions, configs, the producer id block, the security records.
 func (img *Image) Records() []Record {
-	out := featureRecords(img.Features)
+	out := FeatureRecords(img.Features)
 	for _, id := range slices.Sorted(maps.Keys(img.Brokers)) {
 		b := img.Brokers[id]
 		reg := b.RegisterBroker
