@@ -31,12 +31,21 @@ type BootstrapSCRAM struct {
 	Iterations     int32  // 4096 when 0
 }
 
-// WriteBootstrapSCRAM writes users into cfg's log directory for the
-// cluster's start: the first decision of the first active controller
-// writes them into the metadata log, and a single node takes them while
-// it has no credentials of its own (scram-credentials.json).
-func WriteBootstrapSCRAM(cfg Config, users []BootstrapSCRAM) error {
+// WriteBootstrap writes users and the finalized feature levels (nil: the
+// latest release's) into cfg's log directory for the cluster's start, as
+// kafka-storage.sh format --add-scram, --release-version and --feature
+// do: the first decision of the first active controller writes them into
+// the metadata log, and a single node takes them while it has no
+// credentials (scram-credentials.json) or levels (finalized-features.json)
+// of its own.
+func WriteBootstrap(cfg Config, users []BootstrapSCRAM, features map[string]int16) error {
 	var recs []metadata.Record
+	if features != nil {
+		if _, ok := features[metadata.MetadataVersionFeature]; !ok {
+			return errors.New("bootstrap features without metadata.version")
+		}
+		recs = metadata.FeatureRecords(features)
+	}
 	for _, u := range users {
 		code, ok := auth.SCRAMMechanismCode(u.Mechanism)
 		switch {

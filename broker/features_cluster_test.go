@@ -88,4 +88,3 @@ func TestFeaturesCluster(t *testing.T) {
 		}
 	}
 }
-

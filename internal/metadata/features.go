@@ -57,6 +57,10 @@ func (x *FeatureLevel) appendTo(dst []byte) []byte {
 }
 func (x *FeatureLevel) readFrom(r *kbin.Reader) { x.Name, x.Level = readString(r), r.Int16() }
 
+// DynamicQuorumMinMetadataVersion is the metadata.version kraft.version 1
+// (a dynamic quorum, KIP-853) needs: 3.9-IV0.
+const DynamicQuorumMinMetadataVersion int16 = 21
+
 // Feature names.
 const (
 	MetadataVersionFeature = "metadata.version"
@@ -124,12 +128,13 @@ func ParseReleaseVersion(s string) (int16, error) {
 		}
 	}
 	if level < 0 {
-		return 0, fmt.Errorf("Unknown metadata.version '%s'. Supported metadata.version are: %s", s, supportedNames())
+		return 0, fmt.Errorf("Unknown metadata.version '%s'. Supported metadata.version are: %s", s, MetadataVersionNames())
 	}
 	return level, nil
 }
 
-func supportedNames() string {
+// MetadataVersionNames lists the supported levels' names, oldest first.
+func MetadataVersionNames() string {
 	names := make([]string, len(MetadataVersions))
 	for i, mv := range MetadataVersions {
 		names[i] = mv.Name
@@ -158,7 +163,7 @@ func (f FeatureSpec) Max() int16 { return int16(len(f.levels) - 1) }
 // supports, as Kafka's Feature enum defines their levels.
 var Features = []FeatureSpec{
 	{Name: GroupVersionFeature, levels: []featureLevelSpec{{bootstrapMV: 7}, {bootstrapMV: 22}}},
-	{Name: KRaftVersionFeature, levels: []featureLevelSpec{{bootstrapMV: 7}, {bootstrapMV: 21, deps: map[string]int16{MetadataVersionFeature: 21}}}},
+	{Name: KRaftVersionFeature, levels: []featureLevelSpec{{bootstrapMV: 7}, {bootstrapMV: 21, deps: map[string]int16{MetadataVersionFeature: DynamicQuorumMinMetadataVersion}}}},
 	{Name: ShareVersionFeature, levels: []featureLevelSpec{{bootstrapMV: 7}, {bootstrapMV: 28}}},
 }
 
