@@ -88,3 +88,17 @@ func TestFeaturesCluster(t *testing.T) {
 		}
 	}
 }
+
+// With a controller-only node: a broker forwards UpdateFeatures to it
+// over its CONTROLLER listener, which reports the levels in its
+// ApiVersions too, as Kafka's controllers do.
+func TestFeaturesControllerOnly(t *testing.T) {
+	c := NewTestClusterSplit(t, 1, 1)
+	r := updateFeatures(t, c.Broker(2), "admin", 1, false, featureUpdate("share.version", 0, 2), featureUpdate("metadata.version", 28, 2))
+	if r.ErrorCode != 0 || len(r.Results) != 2 {
+		t.Fatalf("forwarded downgrade: %v %q %+v", kerr.ErrorForCode(r.ErrorCode), derefOr(r.ErrorMessage), r.Results)
+	}
+	want := map[string]int16{"metadata.version": 28, "group.version": 1}
+	awaitFinalized(t, c, 1, want)
+	awaitFinalized(t, c, 2, want)
+}
