@@ -130,3 +130,19 @@ func TestUpdateFeatures(t *testing.T) {
 		})
 	}
 }
+
+// A dynamic quorum (kraft.version 1) needs metadata.version 3.9-IV0: a
+// downgrade below it is refused even where no metadata changed between.
+func TestUpdateFeaturesKeepsDependencies(t *testing.T) {
+	img := NewImage()
+	if err := img.Apply(1, DefaultFeatureRecords(22)); err != nil {
+		t.Fatal(err)
+	}
+	_, e, msg := img.UpdateFeatures([]FeatureUpdate{{"metadata.version", 20, SafeDowngrade}}, false, 1, 1)
+	if e != kerr.InvalidUpdateVersion || msg != "Invalid update version 20 for feature metadata.version. metadata.version could not be set to 20 because kraft.version at level 1 depends on metadata.version level 21" {
+		t.Fatalf("got %v %q", e, msg)
+	}
+	if _, e, msg := img.UpdateFeatures([]FeatureUpdate{{"metadata.version", 20, SafeDowngrade}}, false, 1, 0); e != nil {
+		t.Fatalf("static quorum: %v %q", e, msg)
+	}
+}
