@@ -7,7 +7,8 @@ import (
 
 // ApiVersions: v0-4 (v3+ flexible, KIP-511 client name/version). A request
 // at a newer version is answered at v0 with UNSUPPORTED_VERSION and our
-// ranges (conn.handle), as Kafka does.
+// ranges (conn.handle), as Kafka does. v3+ carries the supported and
+// finalized features (features.go).
 var apiVersionsVersions = versions{0, 4}
 
 func (b *Broker) apiKeys() []kmsg.ApiVersionsResponseApiKey {
@@ -28,6 +29,7 @@ func (b *Broker) apiKeys() []kmsg.ApiVersionsResponseApiKey {
 func (b *Broker) handleAPIVersions(rc *reqCtx, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = b.apiKeys()
+	b.setAPIVersionsFeatures(resp, rc.version)
 	return resp, nil
 }
 

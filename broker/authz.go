@@ -242,7 +242,7 @@ func (b *Broker) requestDenied(rc *reqCtx, req kmsg.Request) (*kerr.Error, bool)
 	case *kmsg.DescribeLogDirsRequest, *kmsg.ListPartitionReassignmentsRequest:
 		return cluster(kmsg.ACLOperationDescribe)
 	case *kmsg.ElectLeadersRequest, *kmsg.AlterPartitionAssignmentsRequest, *kmsg.UnregisterBrokerRequest,
-		*kmsg.AddRaftVoterRequest, *kmsg.RemoveRaftVoterRequest:
+		*kmsg.AddRaftVoterRequest, *kmsg.RemoveRaftVoterRequest, *kmsg.UpdateFeaturesRequest:
 		return cluster(kmsg.ACLOperationAlter)
 	case *kmsg.DescribeQuorumRequest:
 		return cluster(kmsg.ACLOperationDescribe)
@@ -276,6 +276,8 @@ func wholeRequestError(req kmsg.Request, e *kerr.Error) kmsg.Response {
 	case *kmsg.DescribeQuorumResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
 	case *kmsg.UnregisterBrokerResponse:
+		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
+	case *kmsg.UpdateFeaturesResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)
 	case *kmsg.AddRaftVoterResponse:
 		r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(e.Description)

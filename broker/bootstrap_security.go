@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kafkit/kafkit/internal/auth"
 	"github.com/kafkit/kafkit/internal/metadata"
@@ -30,12 +31,21 @@ type BootstrapSCRAM struct {
 	Iterations     int32  // 4096 when 0
 }
 
-// WriteBootstrapSCRAM writes users into cfg's log directory for the
-// cluster's start: the first decision of the first active controller
-// writes them into the metadata log, and a single node takes them while
-// it has no credentials of its own (scram-credentials.json).
-func WriteBootstrapSCRAM(cfg Config, users []BootstrapSCRAM) error {
+// WriteBootstrap writes users and the finalized feature levels (nil: the
+// latest release's) into cfg's log directory for the cluster's start, as
+// kafka-storage.sh format --add-scram, --release-version and --feature
+// do: the first decision of the first active controller writes them into
+// the metadata log, and a single node takes them while it has no
+// credentials (scram-credentials.json) or levels (finalized-features.json)
+// of its own.
+func WriteBootstrap(cfg Config, users []BootstrapSCRAM, features map[string]int16) error {
 	var recs []metadata.Record
+	if features != nil {
+		if _, ok := features[metadata.MetadataVersionFeature]; !ok {
+			return errors.New("bootstrap features without metadata.version")
+		}
+		recs = metadata.FeatureRecords(features)
+	}
 	for _, u := range users {
 		code, ok := auth.SCRAMMechanismCode(u.Mechanism)
 		switch {
@@ -89,6 +99,14 @@ func (b *Broker) bootstrapRecords() ([]metadata.Record, error) {
 		if recs, err = metadata.DecodeBatch(data); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
+	}
+	if !slices.ContainsFunc(recs, func(r metadata.Record) bool {
+		fl, ok := r.(*metadata.FeatureLevel)
+		return ok && fl.Name == metadata.MetadataVersionFeature
+	}) {
+		// Formatted without --release-version: the latest release's
+		// levels, under any --feature given.
+		recs = append(metadata.DefaultFeatureRecords(metadata.LatestMetadataVersion), recs...)
 	}
 	for _, u := range b.cfg.scramUsers {
 		code, _ := auth.SCRAMMechanismCode(u.mechanism)

@@ -22,7 +22,7 @@ var controllerAPIs = []kmsg.Key{
 	kmsg.CreateACLs, kmsg.DeleteACLs, kmsg.DescribeACLs,
 	kmsg.AlterUserSCRAMCredentials, kmsg.AlterClientQuotas,
 	kmsg.DescribeQuorum, kmsg.DescribeCluster, kmsg.UnregisterBroker,
-	kmsg.AddRaftVoter, kmsg.RemoveRaftVoter,
+	kmsg.AddRaftVoter, kmsg.RemoveRaftVoter, kmsg.UpdateFeatures,
 }
 
 // keepControllerAPIs drops every other API from a controller-only node's

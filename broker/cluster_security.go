@@ -400,7 +400,7 @@ func (b *Broker) hasQuotaChange(req *kmsg.AlterClientQuotasRequest, resp *kmsg.A
 // checked. An operator's tool may also send some requests there itself
 // (--bootstrap-controller), with what ControllerApis asks of them:
 // nothing for ApiVersions, DESCRIBE on the cluster for DescribeQuorum,
-// ALTER for DescribeCluster and UnregisterBroker; ALTER alone for
+// ALTER for DescribeCluster, UnregisterBroker and UpdateFeatures; ALTER alone for
 // AddRaftVoter and RemoveRaftVoter (authorizeClusterOperation(ALTER), no
 // CLUSTER_ACTION: a node's principal may not change the quorum).
 func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (kmsg.Response, error) {
@@ -410,7 +410,7 @@ func (b *Broker) authorizePeer(rc *reqCtx, req kmsg.Request, next handlerFn) (km
 		return next(rc, req)
 	case *kmsg.DescribeQuorumRequest:
 		op = kmsg.ACLOperationDescribe
-	case *kmsg.DescribeClusterRequest, *kmsg.UnregisterBrokerRequest:
+	case *kmsg.DescribeClusterRequest, *kmsg.UnregisterBrokerRequest, *kmsg.UpdateFeaturesRequest:
 		op = kmsg.ACLOperationAlter
 	case *kmsg.AddRaftVoterRequest, *kmsg.RemoveRaftVoterRequest:
 		if b.acls.authz == nil || b.allowedCluster(rc, kmsg.ACLOperationAlter) {

@@ -278,6 +278,7 @@ func (c *cluster) growTopic(name string, count int32, validateOnly bool) error {
 // their partitions' leadership.
 func (c *cluster) onApply(_ uint64, records []metadata.Record, img *metadata.Image) {
 	c.syncSecurity(img)
+	c.b.features.fromImage(records, img)
 	touched := map[[16]byte]bool{}
 	configs := map[string]bool{}
 	brokerConfigs := false

@@ -71,6 +71,7 @@ func (b *Broker) newHandlers() *handlerTable {
 	register(t, kmsg.DescribeTopicPartitions, describeTopicPartitionsVersions, b.handleDescribeTopicPartitions)
 	register(t, kmsg.DescribeClientQuotas, describeClientQuotasVersions, b.handleDescribeClientQuotas)
 	register(t, kmsg.AlterClientQuotas, alterClientQuotasVersions, b.handleAlterClientQuotas)
+	register(t, kmsg.UpdateFeatures, updateFeaturesVersions, b.handleUpdateFeatures)
 	b.registerCoordinatorHandlers(t)
 	if b.cfg.clusterMode() {
 		b.registerClusterHandlers(t)
@@ -80,6 +81,7 @@ func (b *Broker) newHandlers() *handlerTable {
 		keepControllerAPIs(t)
 	}
 	b.withAuthorization(t)
+	b.withFeatureGates(t) // outside the authorization, as Kafka checks
 	b.withQuotas(t)
 	return t
 }

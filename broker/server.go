@@ -55,6 +55,7 @@ type Broker struct {
 	dynamic       *dynamicConfigs
 	acls          *acls
 	quotas        *clientQuotas
+	features      *featureState // features.go
 	fetchSessions *fetchSessionCache
 
 	coord coordinatorHooks
@@ -136,6 +137,9 @@ func New(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	if b.quotas, err = openQuotas(b); err != nil {
+		return nil, err
+	}
+	if b.features, err = openFeatures(b); err != nil {
 		return nil, err
 	}
 	if b.topics, err = openTopicRegistry(b); err != nil {

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kafkit/kafkit/broker"
+	"github.com/kafkit/kafkit/internal/metadata"
 )
 
 // saramaKafkaVersion is the Kafka release whose behaviour the broker
@@ -77,8 +80,12 @@ const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerF
 // and `start kafka-N`: a docker stand-in first on the suite's PATH asks
 // this test, over HTTP with curl, to SIGTERM node N and start it again.
 // The summary line gives the suite's top-level pass, fail and skip
-// counts. TestFuncAdminUpdateFeatures fails: the broker has no
-// UpdateFeatures and advertises no features in ApiVersions.
+// counts. As sarama's entrypoint.sh, the nodes start at their software's
+// latest feature levels (kafkit's: Kafka 4.2's), so that
+// TestFuncAdminUpdateFeatures finds nothing to upgrade past its check of
+// an unknown feature; KAFKIT_SARAMA_RELEASE=4.0 formats the cluster at
+// that release's levels instead (kafka-storage format --release-version),
+// and the test then upgrades metadata.version and share.version.
 func TestSaramaFunctionalSuite(t *testing.T) {
 	if os.Getenv("KAFKIT_SARAMA_SUITE") == "" {
 		t.Skip("set KAFKIT_SARAMA_SUITE=1 to run IBM/sarama's functional tests against a five-node cluster behind toxiproxy")
@@ -351,6 +358,9 @@ kafkit.http.listen=
 		if err := os.WriteFile(f, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if release := os.Getenv("KAFKIT_SARAMA_RELEASE"); release != "" {
+			formatRelease(t, props, release)
+		}
 		pc.files = append(pc.files, f)
 	}
 	for i := range n {
@@ -419,4 +429,26 @@ func suiteCounts(out []byte) (pass, fail, skip []string) {
 		}
 	}
 	return pass, fail, skip
+}
+
+// formatRelease writes the bootstrap levels of a Kafka release into the
+// log directory of a node's properties, as kafka-storage format
+// --release-version does.
+func formatRelease(t *testing.T, props, release string) {
+	t.Helper()
+	level, err := metadata.ParseReleaseVersion(release)
+	if err != nil {
+		t.Fatalf("KAFKIT_SARAMA_RELEASE: %v", err)
+	}
+	p, err := broker.ReadProperties(strings.NewReader(props))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := broker.ConfigFromProperties(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.WriteBootstrap(cfg, nil, metadata.DefaultFeatures(level)); err != nil {
+		t.Fatal(err)
+	}
 }

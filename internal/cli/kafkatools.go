@@ -25,6 +25,7 @@ var kafkaTools = []string{
 	"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-acls",
 	"kafka-leader-election", "kafka-reassign-partitions", "kafka-server-start", "kafka-server-stop",
 	"kafka-storage", "kafka-share-groups", "kafka-metadata-quorum", "kafka-cluster",
+	"kafka-features",
 }
 
 // actionCommands maps a kafkit command that Kafka's tools drive with an

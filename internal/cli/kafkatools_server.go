@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafkit/kafkit/broker"
 	"github.com/kafkit/kafkit/internal/brokercmd"
+	"github.com/kafkit/kafkit/internal/metadata"
 	"github.com/spf13/cobra"
 )
 
@@ -142,6 +143,8 @@ func storageCmd(g *globals) *cobra.Command {
 		noInitial          bool
 		initialControllers string
 		addSCRAM           []string
+		release            string
+		featureFlags       []string
 	)
 	format := &cobra.Command{
 		Use:   "format -t CLUSTER_ID -c server.properties [--ignore-formatted] [--add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]']",
@@ -166,6 +169,14 @@ func storageCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("--initial-controllers: %w", err)
 				}
 			}
+			features, err := formatFeatures(release, featureFlags)
+			if err != nil {
+				return err
+			}
+			if dynamic := standalone || initialControllers != "" || noInitial; dynamic && features != nil && features[metadata.MetadataVersionFeature] < metadata.DynamicQuorumMinMetadataVersion {
+				// A dynamic quorum is kraft.version 1, which needs 3.9-IV0.
+				return fmt.Errorf("kraft.version could not be set to 1 because it depends on metadata.version level %d", metadata.DynamicQuorumMinMetadataVersion)
+			}
 			voters, err := broker.PlanQuorumFormat(cfg, standalone, initial, noInitial)
 			if err != nil {
 				return err
@@ -183,8 +194,8 @@ func storageCmd(g *globals) *cobra.Command {
 			if err := broker.FormatQuorum(cfg, voters); err != nil {
 				return err
 			}
-			if len(users) > 0 {
-				if err := broker.WriteBootstrapSCRAM(cfg, users); err != nil {
+			if len(users) > 0 || features != nil {
+				if err := broker.WriteBootstrap(cfg, users, features); err != nil {
 					return err
 				}
 			}
@@ -197,6 +208,8 @@ func storageCmd(g *globals) *cobra.Command {
 	f.StringVarP(&config, "config", "c", "", "the server.properties file")
 	f.BoolVarP(&ignoreFormatted, "ignore-formatted", "g", false, "succeed if the directory is already formatted")
 	f.StringArrayVarP(&addSCRAM, "add-scram", "S", nil, "a SCRAM credential the cluster starts with: 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (or salt= and saltedpassword= in base64; iterations=4096 by default)")
+	f.StringVarP(&release, "release-version", "r", "", "the release whose metadata.version and feature levels the cluster starts with (4.2, 4.2-IV0, ...; the latest by default)")
+	f.StringArrayVar(&featureFlags, "feature", nil, "a feature level the cluster starts with, name=level (over --release-version's)")
 	f.BoolVarP(&standalone, "standalone", "s", false, "a dynamic quorum (controller.quorum.bootstrap.servers): this controller starts it as its only voter")
 	f.StringVarP(&initialControllers, "initial-controllers", "I", "", "a dynamic quorum's first voters, id@host:port:directory-id,...")
 	f.BoolVarP(&noInitial, "no-initial-controllers", "N", false, "a dynamic quorum's controller that kafka-metadata-quorum add-controller adds later")

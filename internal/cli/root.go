@@ -130,7 +130,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(consoleProducerCmd(g), consoleConsumerCmd(g), getOffsetsCmd(g), deleteRecordsCmd(g),
 		apiVersionsCmd(g), producerPerfCmd(g), consumerPerfCmd(g), leaderElectionCmd(g),
 		reassignPartitionsCmd(g), serverStartCmd(g), serverStopCmd(g), storageCmd(g))
-	root.AddCommand(shareGroupsCmd(g), metadataQuorumCmd(g))
+	root.AddCommand(shareGroupsCmd(g), metadataQuorumCmd(g), featuresCmd(g))
 	return root
 }
 

@@ -38,6 +38,8 @@
 //	                    isr, replicas, adding, removing: nullable [int32]
 //	                    (null unchanged)
 //	 9 RemoveTopic      id:uuid
+//	12 FeatureLevel     name:string level:int16 (features.go: level 0 of a
+//	                    feature other than metadata.version removes it)
 //	11 UserSCRAMCredential name:string mechanism:int8 (1 SCRAM-SHA-256,
 //	                    2 SCRAM-SHA-512) salt:bytes storedKey:bytes
 //	                    serverKey:bytes iterations:int32 (never a password)

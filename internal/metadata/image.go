@@ -46,6 +46,9 @@ type Image struct {
 	Configs        map[ConfigResource]map[string]string
 	NextProducerID int64
 	Security       SecurityImage // records_security.go
+	// Features are the finalized feature levels of FeatureLevel records
+	// (features.go; FinalizedFeatures reads them).
+	Features map[string]int16
 }
 
 // NewImage is the image of an empty cluster.
@@ -56,6 +59,7 @@ func NewImage() *Image {
 		TopicsByID: map[[16]byte]*TopicImage{},
 		Configs:    map[ConfigResource]map[string]string{},
 		Security:   newSecurityImage(),
+		Features:   map[string]int16{},
 	}
 }
 
@@ -80,6 +84,7 @@ func (img *Image) Clone() *Image {
 		out.Configs[r] = maps.Clone(kv)
 	}
 	out.Security = img.Security.clone()
+	out.Features = maps.Clone(img.Features)
 	return out
 }
 
@@ -200,6 +205,8 @@ func (img *Image) apply(r Record) error {
 			img.Configs[res] = map[string]string{}
 		}
 		img.Configs[res][x.Name] = *x.Value
+	case *FeatureLevel:
+		return img.applyFeatureLevel(x)
 	case *ProducerIDs:
 		if x.NextProducerID < img.NextProducerID {
 			return fmt.Errorf("producer id block %d below %d", x.NextProducerID, img.NextProducerID)
@@ -221,10 +228,10 @@ const (
 )
 
 // Records are the records that rebuild the image from empty: a snapshot.
-// They are in an order Apply accepts: brokers, topics each followed by its
+// They are in an order Apply accepts: the feature levels, brokers, topics each followed by its
 // partitions, configs, the producer id block, the security records.
 func (img *Image) Records() []Record {
-	var out []Record
+	out := FeatureRecords(img.Features)
 	for _, id := range slices.Sorted(maps.Keys(img.Brokers)) {
 		b := img.Brokers[id]
 		reg := b.RegisterBroker

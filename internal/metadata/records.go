@@ -186,6 +186,8 @@ func newRecord(t, v uint16) (Record, error) {
 		return new(ProducerIDs), nil
 	case TypeBrokerChange:
 		return new(BrokerChange), nil
+	case TypeFeatureLevel:
+		return new(FeatureLevel), nil
 	}
 	if r := newSecurityRecord(t); r != nil {
 		return r, nil

@@ -27,6 +27,7 @@ func sampleRecords() []Record {
 		&ProducerIDs{BrokerID: 1, BrokerEpoch: 42, NextProducerID: 5000},
 		&RemoveTopic{ID: id},
 		&UnregisterBroker{ID: 1, Epoch: 42},
+		&FeatureLevel{Name: "group.version", Level: 1},
 	}
 }
 
