@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,7 +73,10 @@ const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerF
 //
 //	KAFKIT_SARAMA_SUITE=1 go test -run TestSaramaFunctionalSuite -timeout 60m -v ./integration/
 //
-// KAFKIT_SARAMA_RUN passes -run to the suite. Ports 29091-29095 must be
+// KAFKIT_SARAMA_RUN passes -run to the suite, KAFKIT_SARAMA_COUNT -count
+// (to repeat a flaky test on one cluster; a test that changes the shared
+// topics, as TestFuncConsumerGroupRebalanceAfterAddingPartitions grows
+// test.1_to_2, fails on its repeats). Ports 29091-29095 must be
 // free. Three tests stop and restart a broker with `docker compose stop`
 // and `start kafka-N`: a docker stand-in first on the suite's PATH asks
 // this test, over HTTP with curl, to SIGTERM node N and start it again.
@@ -147,7 +151,8 @@ func TestSaramaFunctionalSuite(t *testing.T) {
 		t.Logf("skipping the tests that stop a broker: %v", err)
 		skipPattern += saramaDockerSkip
 	}
-	args := []string{"test", "-tags", "functional", "-count=1", "-v", "-timeout", timeout.String(), "-skip", skipPattern}
+	count := cmp.Or(os.Getenv("KAFKIT_SARAMA_COUNT"), "1")
+	args := []string{"test", "-tags", "functional", "-count=" + count, "-v", "-timeout", timeout.String(), "-skip", skipPattern}
 	if run := os.Getenv("KAFKIT_SARAMA_RUN"); run != "" {
 		args = append(args, "-run", run)
 	}
