@@ -83,6 +83,14 @@ const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerF
 // The summary line gives the suite's top-level pass, fail and skip
 // counts. TestFuncAdminUpdateFeatures fails: the broker has no
 // UpdateFeatures and advertises no features in ApiVersions.
+// TestFuncConsumerGroupCooperative's scaling case fails now and then (3 in
+// 84 runs) with "The provided member is not known in the current
+// generation": sarama's leader, still fetching its four partitions, sends
+// SyncGroup 2.5-6.1 s after its JoinGroup answer (in steps of the 500 ms
+// fetch long-poll: its metadata refresh waits for each broker connection's
+// lock, which a Fetch holds until answered), and past the test's 6 s
+// rebalance timeout the coordinator drops it as Kafka's expirePendingSync
+// does (TestSaramaCooperativeLeaderLateSync).
 func TestSaramaFunctionalSuite(t *testing.T) {
 	if os.Getenv("KAFKIT_SARAMA_SUITE") == "" {
 		t.Skip("set KAFKIT_SARAMA_SUITE=1 to run IBM/sarama's functional tests against a five-node cluster behind toxiproxy")
