@@ -84,7 +84,7 @@ const saramaDockerSkip = "|^(TestFuncAdminListConsumerGroupOffsets|TestConsumerF
 // counts. TestFuncAdminUpdateFeatures fails: the broker has no
 // UpdateFeatures and advertises no features in ApiVersions.
 // TestFuncConsumerGroupCooperative's scaling case fails now and then (3 in
-// 84 runs) with "The provided member is not known in the current
+// 85 runs) with "The provided member is not known in the current
 // generation": sarama's leader, still fetching its four partitions, sends
 // SyncGroup 2.5-6.1 s after its JoinGroup answer (in steps of the 500 ms
 // fetch long-poll: its metadata refresh waits for each broker connection's
