@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,4 +92,112 @@ func TestKgoCooperativeStickyGroup(t *testing.T) {
 	if err != nil || desc[0].State != "Empty" || desc[0].ProtocolType != "consumer" {
 		t.Errorf("group after every kgo member left: %v %+v", err, desc)
 	}
+}
+
+// cooperativeStrategy is the method set of sarama's cooperative-sticky
+// strategy, so that a wrapper keeps its optional interfaces.
+type cooperativeStrategy interface {
+	sarama.BalanceStrategy
+	SupportedProtocols() []sarama.RebalanceProtocol
+	SubscriptionUserData(topics []string) ([]byte, error)
+	OnAssignment(assignment *sarama.ConsumerGroupMemberAssignment, generationID int32)
+}
+
+// stallingPlan is sarama's cooperative-sticky strategy whose Plan stalls
+// from the second rebalance on: the leader's time between its JoinGroup
+// answer and its SyncGroup, which a loaded sarama client spends waiting
+// for its fetch long-polls to release the broker connections' locks.
+type stallingPlan struct {
+	cooperativeStrategy
+	stall time.Duration
+	plans atomic.Int32
+}
+
+func (s *stallingPlan) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, topics map[string][]int32) (sarama.BalanceStrategyPlan, error) {
+	if s.plans.Add(1) > 1 {
+		time.Sleep(s.stall)
+	}
+	return s.cooperativeStrategy.Plan(members, topics)
+}
+
+// sessionHandler keeps its member's latest session; cooperative rebalances
+// change the session's claims without a new Setup.
+type sessionHandler struct {
+	sess atomic.Pointer[sarama.ConsumerGroupSession]
+}
+
+func (h *sessionHandler) Setup(s sarama.ConsumerGroupSession) error { h.sess.Store(&s); return nil }
+func (*sessionHandler) Cleanup(sarama.ConsumerGroupSession) error   { return nil }
+func (*sessionHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		s.MarkMessage(m, "")
+	}
+	return nil
+}
+
+func (h *sessionHandler) claimed(topic string) int {
+	if s := h.sess.Load(); s != nil {
+		return len((*s).Claims()[topic])
+	}
+	return 0
+}
+
+// TestSaramaCooperativeLeaderLateSync is how sarama's
+// TestFuncConsumerGroupCooperative flakes on a loaded machine, made
+// deterministic: a cooperative leader that holds partitions and sends its
+// SyncGroup later than the rebalance timeout after the join phase is
+// removed by the coordinator (Kafka's expirePendingSync), so the SyncGroup
+// is answered UNKNOWN_MEMBER_ID and sarama ends Consume with "The provided
+// member is not known in the current generation" (lostHeldAssignment);
+// the other member takes every partition.
+func TestSaramaCooperativeLeaderLateSync(t *testing.T) {
+	b := broker.NewTest(t)
+	const topic, group = "coop-late", "coop-late-g"
+	createTopic(t, b.Addr(), topic, 4)
+	const rebalance = 2 * time.Second
+	newConfig := func(s sarama.BalanceStrategy) *sarama.Config {
+		cfg := groupConfig()
+		cfg.Consumer.Group.Rebalance.Timeout = rebalance
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{s}
+		return cfg
+	}
+	late := &stallingPlan{cooperativeStrategy: sarama.NewBalanceStrategyCooperativeSticky().(cooperativeStrategy), stall: rebalance + time.Second}
+	g1, err := sarama.NewConsumerGroup([]string{b.Addr()}, group, newConfig(late))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g1.Close()
+	h1 := &sessionHandler{}
+	consumed := make(chan error, 1)
+	go func() { consumed <- g1.Consume(context.Background(), []string{topic}, h1) }()
+	waitFor(t, 20*time.Second, "the first member's partitions", func() bool { return h1.claimed(topic) == 4 })
+
+	g2, err := sarama.NewConsumerGroup([]string{b.Addr()}, group, newConfig(sarama.NewBalanceStrategyCooperativeSticky()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	h2 := &sessionHandler{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if err := g2.Consume(ctx, []string{topic}, h2); err != nil {
+				return
+			}
+		}
+	}()
+
+	select {
+	case err := <-consumed:
+		if !errors.Is(err, sarama.ErrUnknownMemberId) {
+			t.Fatalf("the late leader's Consume ended with %v, want UNKNOWN_MEMBER_ID", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the late leader kept its membership")
+	}
+	if n := late.plans.Load(); n < 2 {
+		t.Fatalf("the first member planned %d rebalances: it lost its membership before it led the second", n)
+	}
+	waitFor(t, 20*time.Second, "the second member's partitions", func() bool { return h2.claimed(topic) == 4 })
 }

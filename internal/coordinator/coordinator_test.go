@@ -466,3 +466,94 @@ func TestStoreFailureOnSync(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncTimeoutRemovesLateLeader is Kafka's expirePendingSync: a leader
+// that got its JoinGroup answer but sends no SyncGroup within the rebalance
+// timeout is removed, however long it keeps heartbeating; the follower
+// waiting for the assignment gets REBALANCE_IN_PROGRESS and the leader's
+// late SyncGroup UNKNOWN_MEMBER_ID. This is how a sarama cooperative leader
+// whose client stalls between JoinGroup and SyncGroup longer than
+// Consumer.Group.Rebalance.Timeout loses its partitions.
+func TestSyncTimeoutRemovesLateLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{}, nil)
+		defer h.stop()
+		ids, gen := h.stableGroup("g", 2)
+		// The follower resubscribes; both rejoin.
+		req := joinReq("g", ids[1])
+		req.Protocols[0].Metadata = consumerMeta("t", "u")
+		jf := h.joinAsync(req)
+		synctest.Wait()
+		jl := h.joinAsync(joinReq("g", ids[0]))
+		synctest.Wait()
+		l, f := recv(t, jl), recv(t, jf)
+		if l.resp.ErrorCode != 0 || f.resp.ErrorCode != 0 || l.resp.LeaderID != ids[0] || l.resp.Generation != gen+1 {
+			t.Fatalf("rejoin: leader %+v follower %+v", l.resp, f.resp)
+		}
+		gen++
+		t0 := time.Now()
+		sf := h.sync("g", ids[1], gen, nil)
+		deadline := t0.Add(testRebalance)
+		for time.Until(deadline) > time.Second {
+			time.Sleep(time.Second)
+			if code := h.heartbeat("g", ids[0], gen, nil); code != 0 {
+				t.Fatalf("leader heartbeat after %v awaiting its sync: %v, want none", time.Since(t0), kerr.ErrorForCode(code))
+			}
+		}
+		time.Sleep(time.Until(deadline) - time.Millisecond)
+		synctest.Wait()
+		select {
+		case s := <-sf:
+			t.Fatalf("follower's sync answered before the rebalance timeout: %v", kerr.ErrorForCode(s.ErrorCode))
+		default:
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if s := recv(t, sf); s.ErrorCode != kerr.RebalanceInProgress.Code {
+			t.Fatalf("follower's sync after the rebalance timeout: %v, want REBALANCE_IN_PROGRESS", kerr.ErrorForCode(s.ErrorCode))
+		}
+		if s := <-h.sync("g", ids[0], gen, map[string][]byte{ids[0]: []byte("a")}); s.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Errorf("late leader's sync: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(s.ErrorCode))
+		}
+		if code := h.heartbeat("g", ids[1], gen, nil); code != kerr.RebalanceInProgress.Code {
+			t.Errorf("follower heartbeat: %v, want REBALANCE_IN_PROGRESS", kerr.ErrorForCode(code))
+		}
+		if d := h.describe("g"); d.State != "PreparingRebalance" || len(d.Members) != 1 || d.Members[0].MemberID != ids[1] {
+			t.Errorf("group after the sync timeout: %s with %d members", d.State, len(d.Members))
+		}
+	})
+}
+
+// TestSyncAnswerRestartsSession is Kafka's propagateAssignment: a member
+// answered after waiting in SyncGroup gets a whole session timeout for its
+// first heartbeat from the answer, however long the leader took; here the
+// follower's session timer would have fired just after the answer.
+func TestSyncAnswerRestartsSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, Config{}, nil)
+		defer h.stop()
+		ids, gen := h.stableGroup("g", 2)
+		req := joinReq("g", ids[1])
+		req.Protocols[0].Metadata = consumerMeta("t", "u")
+		jf := h.joinAsync(req)
+		synctest.Wait()
+		jl := h.joinAsync(joinReq("g", ids[0]))
+		synctest.Wait()
+		if l, f := recv(t, jl), recv(t, jf); l.resp.ErrorCode != 0 || f.resp.ErrorCode != 0 || l.resp.LeaderID != ids[0] {
+			t.Fatalf("rejoin: leader %+v follower %+v", l.resp, f.resp)
+		}
+		gen++
+		sf := h.sync("g", ids[1], gen, nil)
+		time.Sleep(testSession - time.Second)
+		if s := <-h.sync("g", ids[0], gen, map[string][]byte{ids[0]: []byte("a"), ids[1]: []byte("b")}); s.ErrorCode != 0 {
+			t.Fatalf("leader's sync: %v", kerr.ErrorForCode(s.ErrorCode))
+		}
+		if s := <-sf; s.ErrorCode != 0 || string(s.MemberAssignment) != "b" {
+			t.Fatalf("follower's sync: %v %q", kerr.ErrorForCode(s.ErrorCode), s.MemberAssignment)
+		}
+		time.Sleep(testSession - time.Second)
+		if code := h.heartbeat("g", ids[1], gen, nil); code != 0 {
+			t.Errorf("follower's first heartbeat %v after its sync answer: %v, want none", testSession-time.Second, kerr.ErrorForCode(code))
+		}
+	})
+}

@@ -355,8 +355,7 @@ func (c *Coordinator) prepareRebalance(g *group) {
 		for _, m := range g.members {
 			m.assignment = nil
 			if m.sync != nil {
-				m.sync <- syncError(kerr.RebalanceInProgress.Code)
-				m.sync = nil
+				c.answerSync(g, m, syncError(kerr.RebalanceInProgress.Code))
 			}
 		}
 	}
@@ -535,8 +534,7 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest) chan *kmsg.SyncGroupRespo
 		for _, o := range g.members {
 			o.assignment = nil
 			if o.sync != nil {
-				o.sync <- syncError(kerr.CoordinatorNotAvailable.Code)
-				o.sync = nil
+				c.answerSync(g, o, syncError(kerr.CoordinatorNotAvailable.Code))
 			}
 		}
 		c.prepareRebalance(g)
@@ -545,12 +543,21 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest) chan *kmsg.SyncGroupRespo
 	g.transition(stateStable, time.Now())
 	for _, o := range g.members {
 		if o.sync != nil {
-			o.sync <- c.syncResponse(g, o)
-			o.sync = nil
+			c.answerSync(g, o, c.syncResponse(g, o))
 		}
 	}
 	c.log.Info("group is stable", "group", g.id, "generation", g.generation)
 	return ch
+}
+
+// answerSync answers m's waiting SyncGroup and restarts its session, as
+// Kafka's propagateAssignment does: however long the leader took to sync,
+// the member has a whole session timeout from the answer for its next
+// heartbeat (its timer kept firing and being renewed while it waited).
+func (c *Coordinator) answerSync(g *group, m *member, resp *kmsg.SyncGroupResponse) {
+	m.sync <- resp
+	m.sync = nil
+	c.scheduleHeartbeat(g, m)
 }
 
 // synced notes that m sent its SyncGroup for this generation.
