@@ -284,10 +284,11 @@ func Decompress(c Codec, src []byte) ([]byte, error) {
 
 // DecompressInto is Decompress writing into dst's storage (its contents are
 // overwritten), which it grows only if too small: for callers that keep
-// nothing of the records, as a broker validating produced batches, one
-// buffer then serves batch after batch, where a fresh one per batch costs
-// its zeroing, page faults and garbage collection. Like Decompress it
-// returns src itself for None.
+// nothing of the records but need them all at once, one buffer then serves
+// batch after batch, where a fresh one per batch costs its zeroing, page
+// faults and garbage collection (a caller that looks at each record once
+// streams them instead: Stream). Like Decompress it returns src itself for
+// None.
 func DecompressInto(c Codec, dst, src []byte) ([]byte, error) {
 	return decompress(c, dst[:0], src)
 }
@@ -354,7 +355,7 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 	case Zstd:
 		d, ok := zstdDecoders.Get()
 		if !ok {
-			d, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+			d = newZstdDecoder()
 		}
 		defer zstdDecoders.Put(d)
 		var h zstd.Header
@@ -364,6 +365,173 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		return d.DecodeAll(src, room(dst, sizeHint))
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
+}
+
+// Stream reads a batch's records section decompressed, a buffer at a time,
+// for a reader that looks at each record once and keeps none, as a broker
+// validating a produced batch (Kafka's LogValidator streams it too, through
+// skipKeyValueIterator): the records need not all be in memory at once, so
+// a batch costs a fixed buffer that stays in cache whatever it inflates
+// to, where inflating it whole wrote every byte to memory first (1 MiB and
+// more a batch, beyond the caches, and a new allocation for a batch larger
+// than the buffers kept). Streams and their decoders are pooled.
+type Stream struct {
+	src  bytes.Reader
+	r    io.Reader // gzip's, lz4's or zstd's decoder reading src; nil for snappy
+	gz   *gzip.Reader
+	lz   *lz4.Reader
+	zd   *zstd.Decoder
+	read int64 // bytes returned, bounded by maxDecompressed
+
+	// Snappy: the blocks not yet decoded (xerial framing, or one raw
+	// block), and what a block larger than a Read's buffer decoded to
+	// that was not read yet, in scratch.
+	blocks  []byte
+	xerial  bool
+	pending []byte
+	scratch []byte
+}
+
+var streams = freelist.New[*Stream](runtime.GOMAXPROCS(0))
+
+// maxStreamScratch bounds the snappy scratch a pooled Stream keeps: raw
+// (unframed) snappy batches decode whole, and those inflating past it are
+// rare.
+const maxStreamScratch = 16 << 20
+
+// NewStream returns a Stream over src, a batch's records section compressed
+// with c (not None). Close returns it to the pool.
+func NewStream(c Codec, src []byte) (*Stream, error) {
+	s, ok := streams.Get()
+	if !ok {
+		s = new(Stream)
+	}
+	s.read, s.pending = 0, nil
+	s.src.Reset(src)
+	var err error
+	switch c {
+	case Gzip:
+		s.gz, ok = gzipReaders.Get()
+		if ok {
+			err = s.gz.Reset(&s.src)
+		} else {
+			s.gz, err = gzip.NewReader(&s.src) // needs a valid stream, so none is made ahead
+		}
+		s.r = s.gz
+	case LZ4:
+		if s.lz, ok = lz4Readers.Get(); !ok {
+			s.lz = lz4.NewReader(nil)
+		}
+		s.lz.Reset(&s.src)
+		s.r = s.lz
+	case Zstd:
+		if s.zd, ok = zstdDecoders.Get(); !ok {
+			s.zd = newZstdDecoder()
+		}
+		err = s.zd.Reset(&s.src)
+		s.r = s.zd
+	case Snappy:
+		s.r, s.blocks = nil, src
+		if s.xerial = bytes.HasPrefix(src, xerialMagic); s.xerial {
+			if len(src) < len(xerialHeader) {
+				err = errMalformedXerial
+			}
+			s.blocks = src[min(len(src), len(xerialHeader)):]
+		}
+	default:
+		err = fmt.Errorf("%w: %d", ErrUnknownCodec, c)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Read reads decompressed bytes into p. It returns io.EOF at the end of
+// the records, after the codec checked the stream's end (gzip's trailer,
+// zstd's and lz4's checksums if present).
+func (s *Stream) Read(p []byte) (int, error) {
+	var n int
+	var err error
+	if s.r != nil {
+		n, err = s.r.Read(p)
+	} else {
+		n, err = s.readSnappy(p)
+	}
+	if s.read += int64(n); s.read > maxDecompressed {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// readSnappy decodes the next block into p, or into scratch if it is too
+// small, returning what fits.
+func (s *Stream) readSnappy(p []byte) (int, error) {
+	if len(s.pending) == 0 {
+		if len(s.blocks) == 0 {
+			return 0, io.EOF
+		}
+		block := s.blocks
+		if s.xerial {
+			if len(block) < 4 || uint64(binary.BigEndian.Uint32(block)) > uint64(len(block)-4) {
+				return 0, errMalformedXerial
+			}
+			block = block[4 : 4+binary.BigEndian.Uint32(block)]
+			s.blocks = s.blocks[4+len(block):]
+		} else {
+			s.blocks = nil
+		}
+		n, err := s2.DecodedLen(block)
+		if err != nil {
+			return 0, err
+		}
+		if n > maxDecompressed {
+			return 0, errTooLarge
+		}
+		if n <= len(p) {
+			_, err := s2.Decode(p[:n], block)
+			return n, err
+		}
+		s.scratch = room(s.scratch, n)[:n]
+		if _, err := s2.Decode(s.scratch, block); err != nil {
+			return 0, err
+		}
+		s.pending = s.scratch
+	}
+	n := copy(p, s.pending)
+	s.pending = s.pending[n:]
+	return n, nil
+}
+
+// Close returns s and its decoder to their pools.
+func (s *Stream) Close() {
+	s.src.Reset(nil)
+	s.r, s.blocks, s.pending = nil, nil, nil
+	if s.gz != nil {
+		gzipReaders.Put(s.gz)
+		s.gz = nil
+	}
+	if s.lz != nil {
+		s.lz.Reset(nil)
+		lz4Readers.Put(s.lz)
+		s.lz = nil
+	}
+	if s.zd != nil {
+		zstdDecoders.Put(s.zd)
+		s.zd = nil
+	}
+	if cap(s.scratch) > maxStreamScratch {
+		s.scratch = nil
+	}
+	streams.Put(s)
+}
+
+// newZstdDecoder makes a decoder that decodes on the calling goroutine
+// (concurrency 1: streams too, with no goroutine of its own).
+func newZstdDecoder() *zstd.Decoder {
+	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+	return d
 }
 
 // room returns dst (empty) if it has room for n bytes, else a new buffer
