@@ -518,6 +518,10 @@ func (s *Stream) Close() {
 		s.lz = nil
 	}
 	if s.zd != nil {
+		// A stream left before its end holds the decoder's only block
+		// decoder (concurrency 1), which DecodeAll would then wait for
+		// forever: Reset gives it back.
+		_ = s.zd.Reset(nil)
 		zstdDecoders.Put(s.zd)
 		s.zd = nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -76,5 +77,64 @@ func TestStreamCorrupt(t *testing.T) {
 	}
 	if _, err := NewStream(Codec(7), garbage); !errors.Is(err, ErrUnknownCodec) {
 		t.Errorf("codec 7: %v", err)
+	}
+}
+
+// A Stream closed before its end (a batch refused halfway) leaves its
+// pooled decoder fit for the next user: a zstd decoder of concurrency 1
+// streaming holds its only block decoder, and DecodeAll waited for it
+// forever.
+func TestStreamClosedEarly(t *testing.T) {
+	src := levelBatch(t, None, 0)[HeaderLen:]
+	for _, c := range []Codec{Gzip, Snappy, LZ4, Zstd} {
+		compressed, err := Compress(c, nil, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewStream(c, compressed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Read(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		done := make(chan error, 1)
+		go func() {
+			// Through every pooled decoder, the abandoned one included.
+			for range cap(zstdDecoders) + 1 {
+				out, err := Decompress(c, compressed)
+				if err == nil && !bytes.Equal(out, src) {
+					err = errors.New("decompressed other records than were compressed")
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+				s, err := NewStream(c, compressed)
+				if err != nil {
+					done <- err
+					return
+				}
+				got, err := readStream(s, 4096)
+				s.Close()
+				if err == nil && !bytes.Equal(got, src) {
+					err = errors.New("streamed other records than were compressed")
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s after a stream closed early: %v", c, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: decompressing after a stream closed early did not return", c)
+		}
 	}
 }
