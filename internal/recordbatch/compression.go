@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -284,10 +285,11 @@ func Decompress(c Codec, src []byte) ([]byte, error) {
 
 // DecompressInto is Decompress writing into dst's storage (its contents are
 // overwritten), which it grows only if too small: for callers that keep
-// nothing of the records, as a broker validating produced batches, one
-// buffer then serves batch after batch, where a fresh one per batch costs
-// its zeroing, page faults and garbage collection. Like Decompress it
-// returns src itself for None.
+// nothing of the records but need them all at once, one buffer then serves
+// batch after batch, where a fresh one per batch costs its zeroing, page
+// faults and garbage collection (a caller that looks at each record once
+// streams them instead: Stream). Like Decompress it returns src itself for
+// None.
 func DecompressInto(c Codec, dst, src []byte) ([]byte, error) {
 	return decompress(c, dst[:0], src)
 }
@@ -354,7 +356,7 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 	case Zstd:
 		d, ok := zstdDecoders.Get()
 		if !ok {
-			d, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+			d = newZstdDecoder()
 		}
 		defer zstdDecoders.Put(d)
 		var h zstd.Header
@@ -364,6 +366,338 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		return d.DecodeAll(src, room(dst, sizeHint))
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
+}
+
+// Stream reads a batch's records section decompressed, a buffer at a time,
+// for a reader that looks at each record once and keeps none, as a broker
+// validating a produced batch (Kafka's LogValidator streams it too, through
+// skipKeyValueIterator): the records need not all be in memory at once, so
+// a batch costs a fixed buffer that stays in cache whatever it inflates
+// to, where inflating it whole wrote every byte to memory first (1 MiB and
+// more a batch, beyond the caches, and a new allocation for a batch larger
+// than the buffers kept). Streams and their decoders are pooled.
+type Stream struct {
+	src  bytes.Reader
+	r    io.Reader // gzip's, lz4's or zstd's decoder reading src; nil for snappy
+	gz   *gzip.Reader
+	lz   *lz4.Reader
+	zd   *zstd.Decoder
+	read int64 // bytes returned, bounded by maxDecompressed
+
+	// Snappy, and LZ4 frames in Kafka's form (lz4Frame): the blocks not
+	// yet decoded (xerial framing, or one raw snappy block), and what a
+	// block larger than a Read's buffer decoded to that was not read yet,
+	// in scratch.
+	blocks  []byte
+	xerial  bool
+	lz4     bool
+	lz4Max  int  // an LZ4 frame's largest block
+	lz4Sum  bool // the frame ends with a content checksum
+	pending []byte
+	scratch []byte
+}
+
+var streams = freelist.New[*Stream](runtime.GOMAXPROCS(0))
+
+// maxStreamScratch bounds the snappy scratch a pooled Stream keeps: raw
+// (unframed) snappy batches decode whole, and those inflating past it are
+// rare.
+const maxStreamScratch = 16 << 20
+
+// NewStream returns a Stream over src, a batch's records section compressed
+// with c (not None). Close returns it to the pool.
+func NewStream(c Codec, src []byte) (*Stream, error) {
+	s, ok := streams.Get()
+	if !ok {
+		s = new(Stream)
+	}
+	s.read, s.pending = 0, nil
+	s.src.Reset(src)
+	var err error
+	switch c {
+	case Gzip:
+		s.gz, ok = gzipReaders.Get()
+		if ok {
+			err = s.gz.Reset(&s.src)
+		} else {
+			s.gz, err = gzip.NewReader(&s.src) // needs a valid stream, so none is made ahead
+		}
+		s.r = s.gz
+	case LZ4:
+		if s.blocks, s.lz4Max, s.lz4Sum, s.lz4 = lz4Frame(src); s.lz4 {
+			s.r = nil
+			break
+		}
+		if s.lz, ok = lz4Readers.Get(); !ok {
+			s.lz = lz4.NewReader(nil)
+		}
+		s.lz.Reset(&s.src)
+		s.r = s.lz
+	case Zstd:
+		if s.zd, ok = zstdDecoders.Get(); !ok {
+			s.zd = newZstdDecoder()
+		}
+		err = s.zd.Reset(&s.src)
+		s.r = s.zd
+	case Snappy:
+		s.r, s.blocks, s.lz4 = nil, src, false
+		if s.xerial = bytes.HasPrefix(src, xerialMagic); s.xerial {
+			if len(src) < len(xerialHeader) {
+				err = errMalformedXerial
+			}
+			s.blocks = src[min(len(src), len(xerialHeader)):]
+		}
+	default:
+		err = fmt.Errorf("%w: %d", ErrUnknownCodec, c)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Read reads decompressed bytes into p. It returns io.EOF at the end of
+// the records, after the codec checked the stream's end (gzip's trailer,
+// zstd's and lz4's checksums if present).
+func (s *Stream) Read(p []byte) (int, error) {
+	var n int
+	var err error
+	if s.r != nil {
+		n, err = s.r.Read(p)
+	} else {
+		n, err = s.readBlocks(p)
+	}
+	if s.read += int64(n); s.read > maxDecompressed {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// readBlocks reads the next snappy or LZ4 block's bytes into p: decoded
+// straight into p if it has room for the block, else into scratch and
+// read out from there.
+func (s *Stream) readBlocks(p []byte) (int, error) {
+	for len(s.pending) == 0 {
+		var n int
+		var err error
+		if s.lz4 {
+			n, err = s.nextLZ4(p)
+		} else {
+			n, err = s.nextSnappy(p)
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+	n := copy(p, s.pending)
+	s.pending = s.pending[n:]
+	return n, nil
+}
+
+// nextSnappy decodes the next snappy block into p if it fits, returning
+// its size, or into pending.
+func (s *Stream) nextSnappy(p []byte) (int, error) {
+	if len(s.blocks) == 0 {
+		return 0, io.EOF
+	}
+	block := s.blocks
+	if s.xerial {
+		if len(block) < 4 || uint64(binary.BigEndian.Uint32(block)) > uint64(len(block)-4) {
+			return 0, errMalformedXerial
+		}
+		block = block[4 : 4+binary.BigEndian.Uint32(block)]
+		s.blocks = s.blocks[4+len(block):]
+	} else {
+		s.blocks = nil
+	}
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return 0, err
+	}
+	if n > maxDecompressed {
+		return 0, errTooLarge
+	}
+	if n <= len(p) {
+		_, err := s2.Decode(p[:n], block)
+		return n, err
+	}
+	s.scratch = room(s.scratch, n)[:n]
+	if _, err := s2.Decode(s.scratch, block); err != nil {
+		return 0, err
+	}
+	s.pending = s.scratch
+	return 0, nil
+}
+
+// LZ4 frames (lz4's frame format) as Kafka's producers write them:
+// version 1, independent blocks, no block checksums, no dictionary. Kafka's
+// Lz4BlockInputStream reads them checking the descriptor's checksum and
+// skipping the content size and the content checksum (its "TODO: verify
+// this content checksum"); pierrec's Reader verifies the content checksum,
+// an xxHash32 of every decompressed byte that Go clients (franz-go's and
+// sarama's writers) put in each frame, which took a third of validating
+// such an lz4 batch of 100-byte records. So such frames are decoded here,
+// block by block with pierrec's block decoder, as Kafka reads them; any
+// other frame goes to pierrec's Reader.
+const (
+	lz4Magic         = 0x184D2204
+	lz4EndMark       = 0
+	lz4Uncompressed  = 1 << 31 // a block size's flag: the block is stored
+	lz4FlagVersion   = 0xC0
+	lz4FlagIndep     = 0x20
+	lz4FlagBlockSum  = 0x10
+	lz4FlagSize      = 0x08
+	lz4FlagSum       = 0x04
+	lz4FlagReserved  = 0x02
+	lz4FlagDictID    = 0x01
+	lz4BDReserved    = 0x8F
+	lz4MinBlockIndex = 4 // 64 KB
+)
+
+// lz4Frame reads the header of the LZ4 frame at the start of src and
+// returns its blocks (and what follows them), the largest block size it
+// allows and whether it ends with a content checksum, if it is a frame
+// lz4Frame's reading handles (ok).
+func lz4Frame(src []byte) (blocks []byte, blockMax int, contentSum, ok bool) {
+	if len(src) < 7 || binary.LittleEndian.Uint32(src) != lz4Magic {
+		return nil, 0, false, false
+	}
+	flg, bd := src[4], src[5]
+	if flg&lz4FlagVersion != 0x40 || flg&lz4FlagIndep == 0 || flg&(lz4FlagBlockSum|lz4FlagReserved|lz4FlagDictID) != 0 ||
+		bd&lz4BDReserved != 0 || bd>>4 < lz4MinBlockIndex {
+		return nil, 0, false, false
+	}
+	descriptor := src[4:6]
+	if flg&lz4FlagSize != 0 {
+		if len(src) < 15 {
+			return nil, 0, false, false
+		}
+		descriptor = src[4:14]
+	}
+	if byte(xxh32Small(descriptor)>>8) != src[4+len(descriptor)] {
+		return nil, 0, false, false // pierrec's Reader reports it
+	}
+	return src[5+len(descriptor):], 1 << (8 + 2*(bd>>4)), flg&lz4FlagSum != 0, true
+}
+
+var errLZ4Frame = errors.New("malformed lz4 frame")
+
+// nextLZ4 decodes the frame's next block into p if p can hold the
+// largest block, returning its size, or into pending.
+func (s *Stream) nextLZ4(p []byte) (int, error) {
+	if len(s.blocks) < 4 {
+		if len(s.blocks) == 0 && s.lz4Max == 0 {
+			return 0, io.EOF
+		}
+		return 0, errLZ4Frame
+	}
+	size := binary.LittleEndian.Uint32(s.blocks)
+	s.blocks = s.blocks[4:]
+	if size == lz4EndMark {
+		if s.lz4Sum {
+			if len(s.blocks) < 4 {
+				return 0, errLZ4Frame
+			}
+			s.blocks = s.blocks[4:] // not verified, as by Kafka
+		}
+		if len(s.blocks) == 0 {
+			s.lz4Max = 0
+			return 0, io.EOF
+		}
+		// Another frame follows, as pierrec's Reader reads on.
+		var ok bool
+		if s.blocks, s.lz4Max, s.lz4Sum, ok = lz4Frame(s.blocks); !ok {
+			return 0, errLZ4Frame
+		}
+		return 0, nil
+	}
+	stored := size&lz4Uncompressed != 0
+	size &^= lz4Uncompressed
+	if uint64(size) > uint64(len(s.blocks)) || int(size) > s.lz4Max {
+		return 0, errLZ4Frame
+	}
+	block := s.blocks[:size]
+	s.blocks = s.blocks[size:]
+	if stored {
+		s.pending = block
+		return 0, nil
+	}
+	dst := p
+	if len(p) < s.lz4Max {
+		s.scratch = room(s.scratch, s.lz4Max)[:s.lz4Max]
+		dst = s.scratch
+	}
+	n, err := lz4.UncompressBlock(block, dst)
+	if err != nil {
+		return 0, err
+	}
+	if len(p) < s.lz4Max {
+		s.pending = dst[:n]
+		return 0, nil
+	}
+	return n, nil
+}
+
+// xxh32Small is xxHash32 with seed 0 of fewer than 16 bytes (an LZ4
+// frame descriptor's checksum is its second byte).
+func xxh32Small(b []byte) uint32 {
+	const (
+		prime1 uint32 = 2654435761
+		prime2 uint32 = 2246822519
+		prime3 uint32 = 3266489917
+		prime4 uint32 = 668265263
+		prime5 uint32 = 374761393
+	)
+	h := prime5 + uint32(len(b))
+	for ; len(b) >= 4; b = b[4:] {
+		h += binary.LittleEndian.Uint32(b) * prime3
+		h = bits.RotateLeft32(h, 17) * prime4
+	}
+	for _, c := range b {
+		h += uint32(c) * prime5
+		h = bits.RotateLeft32(h, 11) * prime1
+	}
+	h ^= h >> 15
+	h *= prime2
+	h ^= h >> 13
+	h *= prime3
+	h ^= h >> 16
+	return h
+}
+
+// Close returns s and its decoder to their pools.
+func (s *Stream) Close() {
+	s.src.Reset(nil)
+	s.r, s.blocks, s.pending = nil, nil, nil
+	if s.gz != nil {
+		gzipReaders.Put(s.gz)
+		s.gz = nil
+	}
+	if s.lz != nil {
+		s.lz.Reset(nil)
+		lz4Readers.Put(s.lz)
+		s.lz = nil
+	}
+	if s.zd != nil {
+		// A stream left before its end holds the decoder's only block
+		// decoder (concurrency 1), which DecodeAll would then wait for
+		// forever: Reset gives it back.
+		_ = s.zd.Reset(nil)
+		zstdDecoders.Put(s.zd)
+		s.zd = nil
+	}
+	if cap(s.scratch) > maxStreamScratch {
+		s.scratch = nil
+	}
+	streams.Put(s)
+}
+
+// newZstdDecoder makes a decoder that decodes on the calling goroutine
+// (concurrency 1: streams too, with no goroutine of its own).
+func newZstdDecoder() *zstd.Decoder {
+	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+	return d
 }
 
 // room returns dst (empty) if it has room for n bytes, else a new buffer

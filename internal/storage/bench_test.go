@@ -1,10 +1,17 @@
 package storage
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // benchFS lists the file systems benchmarks run against.
@@ -152,5 +159,77 @@ func BenchmarkRecovery(b *testing.B) {
 			b.Fatalf("recovered %d of %d bytes", l.Size(), size)
 		}
 		l.closeFiles()
+	}
+}
+
+// BenchmarkValidateCompressed measures Append's validation (validateIncoming)
+// of one produced batch per codec as the producer benchmarks send them
+// (issue 20): 9,500 records of the same 100 random capital letters, no key,
+// about 1 MiB before compression (BenchmarkProducerVsKgo's batches), in our
+// producer's frames, and lz4 also as Go clients frame it. It reports
+// ns/record besides ns/op.
+//
+//	go test -run '^$' -bench BenchmarkValidateCompressed -benchmem ./internal/storage/
+func BenchmarkValidateCompressed(b *testing.B) {
+	const n = 9500
+	rng := rand.New(rand.NewPCG(20, 20))
+	value := make([]byte, 100)
+	for i := range value {
+		value[i] = 'A' + byte(rng.IntN(26))
+	}
+	var recs []byte
+	for i := range n {
+		r := kmsg.Record{TimestampDelta64: int64(i / 50), OffsetDelta: int32(i), Value: value}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		recs = r.AppendTo(recs)
+	}
+	type variant struct {
+		name  string
+		codec recordbatch.Codec
+		frame func() []byte
+	}
+	var variants []variant
+	for _, codec := range []recordbatch.Codec{recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd} {
+		variants = append(variants, variant{codec.String(), codec, func() []byte {
+			compressed, err := recordbatch.Compress(codec, nil, recs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return compressed
+		}})
+	}
+	// pierrec's writer at its defaults, as franz-go and sarama write lz4:
+	// 4 MB blocks and a content checksum.
+	variants = append(variants, variant{"lz4-go-clients", recordbatch.LZ4, func() []byte {
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf)
+		if _, err := w.Write(recs); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return buf.Bytes()
+	}})
+	for _, v := range variants {
+		codec := v.codec
+		b.Run(v.name, func(b *testing.B) {
+			compressed := v.frame()
+			rb := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: int16(codec), LastOffsetDelta: n - 1,
+				FirstTimestamp: 1000, MaxTimestamp: 1000 + (n-1)/50, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+				NumRecords: n, Records: compressed}
+			rb.Length = int32(49 + len(compressed))
+			batch := rb.AppendTo(nil)
+			binary.BigEndian.PutUint32(batch[offCRC:], batchCRC(batch))
+			b.SetBytes(int64(len(recs)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := validateIncoming(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+		})
 	}
 }

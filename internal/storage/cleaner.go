@@ -41,29 +41,6 @@ type CleanStats struct {
 	FirstUncleanable int64 // the log was cleaned up to this offset
 }
 
-// requireKeys refuses records without a key, which a compacted log cannot
-// hold (Kafka's "Compacted topic cannot accept message without key"). It
-// decodes the batches, so Append calls it for compacted logs only.
-func requireKeys(records []byte) error {
-	r := recordbatch.NewReader(records, recordbatch.ReadOptions{})
-	var b recordbatch.Batch
-	for r.Next(&b) {
-		if b.Attributes.Control() {
-			continue
-		}
-		for i := range b.Records {
-			if b.Records[i].Key == nil {
-				return fmt.Errorf("%w: compacted topic cannot accept a record without a key (offset delta %d)",
-					ErrInvalidRecord, b.Records[i].Offset-b.BaseOffset)
-			}
-		}
-	}
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrCorruptMessage, err)
-	}
-	return nil
-}
-
 // rollMs is segment.ms, or max.compaction.lag.ms when that is shorter in a
 // compacted log, so that the active segment becomes cleanable in time
 // (KIP-354).

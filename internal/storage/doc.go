@@ -32,14 +32,15 @@
 // and under message.timestamp.type=LogAppendTime the append time with the
 // attributes timestamp-type bit; after a change of either the CRC-32C
 // (Castagnoli, over bytes 21 to the end) is recomputed. Append walks each
-// batch's records (decompressed if need be) reading only their lengths,
-// timestamp deltas and offset deltas: exactly recordCount records
-// (= lastOffsetDelta+1) with offset deltas 0, 1, ... (else
-// ErrInvalidRecord). Records are otherwise never decoded, except the one
-// control record of a transaction marker, and in compacted logs
-// (cleanup.policy with compact), where Append refuses records without a key
-// (ErrInvalidRecord) and the cleaner rewrites batches: every other check
-// and every index uses the 61-byte header.
+// batch's records (decompressed as they are walked, through a buffer of
+// fixed size, as Kafka's skipKeyValueIterator reads them) reading only
+// their lengths, timestamp deltas, offset deltas and key lengths: exactly
+// recordCount records (= lastOffsetDelta+1) with offset deltas 0, 1, ...
+// (else ErrInvalidRecord), and in compacted logs (cleanup.policy with
+// compact) none without a key (ErrInvalidRecord). Records are otherwise
+// never decoded, except the one control record of a transaction marker,
+// and in compacted logs, where the cleaner rewrites batches: every other
+// check and every index uses the 61-byte header.
 //
 // # Directory layout
 //

@@ -286,7 +286,7 @@ func lyingBatch(t testing.TB, deltas []int32, count, lastOffsetDelta int32, maxT
 // stored; a wrong maxTimestamp is replaced by the records' largest, as
 // Kafka sets it.
 func TestAppendValidatesRecordsAgainstHeader(t *testing.T) {
-	for _, codec := range []recordbatch.Codec{recordbatch.None, recordbatch.LZ4} {
+	for _, codec := range []recordbatch.Codec{recordbatch.None, recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd} {
 		for _, tc := range []struct {
 			name                   string
 			deltas                 []int32

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
 // validSegment returns a few valid batches back to back with their offsets
@@ -105,6 +107,9 @@ func FuzzAppend(f *testing.F) {
 	f.Add(makeBatch(f, batchSpec{records: 3, pid: 5, seq: 7}), true)
 	f.Add(append(makeBatch(f, batchSpec{}), makeBatch(f, batchSpec{records: 2})...), false)
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 49, 0, 0, 0, 0, 2}, true)
+	for _, codec := range []recordbatch.Codec{recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd} {
+		f.Add(streamBatch(f, codec, encodeRecords(3, 100, 7), 3, nil), true) // validateRecords' streamed walk
+	}
 	f.Fuzz(func(t *testing.T, data []byte, fixCRC bool) {
 		if fixCRC {
 			for pos := 0; pos+batchHeaderLen <= len(data); {

@@ -615,10 +615,10 @@ func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendRe
 		return AppendResult{}, ErrClosed
 	}
 	cfg := &l.cfg
-	if cfg.CleanupPolicy&CleanupCompact != 0 {
-		if err := requireKeys(records); err != nil {
-			return AppendResult{}, err
-		}
+	if cfg.CleanupPolicy&CleanupCompact != 0 && in.keylessDelta >= 0 {
+		// Kafka's "Compacted topic cannot accept message without key".
+		return AppendResult{}, fmt.Errorf("%w: compacted topic cannot accept a record without a key (batch at byte %d, offset delta %d)",
+			ErrInvalidRecord, in.keylessBatch, in.keylessDelta)
 	}
 	if in.maxBatch > cfg.MaxMessageBytes {
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrRecordTooLarge, in.maxBatch, cfg.MaxMessageBytes)

@@ -10,10 +10,11 @@ import (
 	"github.com/kafkit/kafkit/internal/recordbatch"
 )
 
-// Issue 20: validating a compressed produced batch decompresses it into a
-// reused buffer: a fresh one per batch cost more than the decompression
-// (zeroing, page faults, garbage collection), on the broker's serial
-// path of every connection's produce requests.
+// Issue 20: validating a compressed produced batch streams it through a
+// reused buffer of fixed size (validateRecords): a fresh buffer of the
+// batch's size per batch cost more than the decompression (zeroing, page
+// faults, garbage collection), on the broker's serial path of every
+// connection's produce requests.
 func TestValidateReusesDecompressBuffer(t *testing.T) {
 	plain := makeBatch(t, batchSpec{records: 8000, valueSize: 100, ts: time.Now().UnixMilli()})
 	rb := decodeBatches(t, plain)[0]
