@@ -69,29 +69,6 @@ func BenchmarkCodecDecompress(b *testing.B) {
 				}
 			}
 		})
-		b.Run(c.String()+"/ours-into", func(b *testing.B) {
-			b.SetBytes(int64(len(src)))
-			var dst []byte
-			for range b.N {
-				if dst, err = DecompressInto(c, dst, compressed); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		// What a broker validating kgo's batches does: kgo frames lz4
-		// and snappy differently (one 4 MiB-block frame, one raw snappy
-		// block), which changes the decompression's cost too.
-		comp, _ := kgo.DefaultCompressor(benchKgoCodecs[c])
-		theirs, _ := comp.Compress(new(bytes.Buffer), src)
-		b.Run(c.String()+"/ours-into-kgo-framed", func(b *testing.B) {
-			b.SetBytes(int64(len(src)))
-			var dst []byte
-			for range b.N {
-				if dst, err = DecompressInto(c, dst, theirs); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 		b.Run(c.String()+"/kgo", func(b *testing.B) {
 			b.SetBytes(int64(len(src)))
 			dec := kgo.DefaultDecompressor()

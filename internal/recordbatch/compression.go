@@ -278,27 +278,11 @@ func streamClose(w io.WriteCloser, out *appendWriter, src []byte) ([]byte, error
 
 // Decompress returns a batch's records section src decompressed with c (src
 // itself for None) in an allocation of its own, which records read from it
-// may alias.
+// may alias: one allocation of its size where the format tells it (gzip's
+// trailer, zstd's frame header, xerial's and snappy's block headers) or of a
+// guess otherwise. A reader that looks at each record once and keeps none
+// streams them instead (Stream).
 func Decompress(c Codec, src []byte) ([]byte, error) {
-	return decompress(c, nil, src)
-}
-
-// DecompressInto is Decompress writing into dst's storage (its contents are
-// overwritten), which it grows only if too small: for callers that keep
-// nothing of the records but need them all at once, one buffer then serves
-// batch after batch, where a fresh one per batch costs its zeroing, page
-// faults and garbage collection (a caller that looks at each record once
-// streams them instead: Stream). Like Decompress it returns src itself for
-// None.
-func DecompressInto(c Codec, dst, src []byte) ([]byte, error) {
-	return decompress(c, dst[:0], src)
-}
-
-// decompress returns src decompressed with c, appended to dst (empty), or
-// if dst has no room for it, to one allocation of its size where the format
-// tells it (gzip's trailer, zstd's frame header, xerial's and snappy's
-// block headers) or of a guess otherwise.
-func decompress(c Codec, dst, src []byte) ([]byte, error) {
 	// Batches typically inflate several times; a guess starting at 16KB
 	// (Kafka's batch.size) saves most regrowth for small batches.
 	sizeHint := min(max(4*len(src), 16<<10), maxDecompressed)
@@ -324,7 +308,7 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 				sizeHint = isize
 			}
 		}
-		return readAllLimited(r, room(dst, sizeHint))
+		return readAllLimited(r, make([]byte, 0, sizeHint))
 	case LZ4:
 		r, ok := lz4Readers.Get()
 		if !ok {
@@ -332,11 +316,8 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		}
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
-		if cap(dst) > 0 {
-			return readAllLimited(r, dst)
-		}
 		// Kafka's lz4 frames do not record their size (Java's and
-		// franz-go's writers leave it out), so without a destination the
+		// franz-go's writers leave it out), so the
 		// frame inflates into a pooled scratch buffer and is copied out
 		// once at its size: growing a guessed buffer copies more, and a
 		// frame of 4MB blocks bounds its size no better than 4MB a block.
@@ -350,9 +331,9 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		return bytes.Clone(out), nil
 	case Snappy:
 		if bytes.HasPrefix(src, xerialMagic) {
-			return decodeXerial(dst, src)
+			return decodeXerial(src)
 		}
-		return decodeSnappyBlocks(dst, [][]byte{src})
+		return decodeSnappyBlocks([][]byte{src})
 	case Zstd:
 		d, ok := zstdDecoders.Get()
 		if !ok {
@@ -363,7 +344,7 @@ func decompress(c Codec, dst, src []byte) ([]byte, error) {
 		if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize <= maxDecompressed {
 			sizeHint = int(h.FrameContentSize)
 		}
-		return d.DecodeAll(src, room(dst, sizeHint))
+		return d.DecodeAll(src, make([]byte, 0, sizeHint))
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownCodec, c)
 }
@@ -771,7 +752,7 @@ func appendXerial(dst, src []byte) []byte {
 	return dst
 }
 
-func decodeXerial(dst, src []byte) ([]byte, error) {
+func decodeXerial(src []byte) ([]byte, error) {
 	if len(src) < len(xerialHeader) {
 		return nil, errMalformedXerial
 	}
@@ -789,14 +770,14 @@ func decodeXerial(dst, src []byte) ([]byte, error) {
 		blocks = append(blocks, src[:n])
 		src = src[n:]
 	}
-	return decodeSnappyBlocks(dst, blocks)
+	return decodeSnappyBlocks(blocks)
 }
 
 var errMalformedXerial = errors.New("malformed xerial snappy framing")
 
-// decodeSnappyBlocks decodes raw snappy blocks one after another into dst
-// or, if it is too small, one allocation: their headers give the size.
-func decodeSnappyBlocks(dst []byte, blocks [][]byte) ([]byte, error) {
+// decodeSnappyBlocks decodes raw snappy blocks one after another into one
+// allocation: their headers give its size.
+func decodeSnappyBlocks(blocks [][]byte) ([]byte, error) {
 	total := 0
 	for _, b := range blocks {
 		n, err := s2.DecodedLen(b)
@@ -807,7 +788,7 @@ func decodeSnappyBlocks(dst []byte, blocks [][]byte) ([]byte, error) {
 			return nil, errTooLarge
 		}
 	}
-	out := room(dst, total)[:total]
+	out := make([]byte, total)
 	at := 0
 	for _, b := range blocks {
 		n, _ := s2.DecodedLen(b)
