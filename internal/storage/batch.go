@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"time"
 
 	"github.com/kafkit/kafkit/internal/freelist"
 	"github.com/kafkit/kafkit/internal/recordbatch"
@@ -142,12 +143,47 @@ type incoming struct {
 	keylessBatch, keylessDelta int64
 }
 
+// timestampBounds is the range [lo, lo+span] a CreateTime record's
+// timestamp must fall in (message.timestamp.before.max.ms and
+// after.max.ms around the broker's clock), computed once per Append so
+// that the walk makes one comparison per record.
+type timestampBounds struct {
+	lo   int64
+	span uint64
+}
+
+// anyTimestamp accepts every timestamp: under LogAppendTime Kafka checks
+// none.
+var anyTimestamp = timestampBounds{lo: math.MinInt64, span: math.MaxUint64}
+
+// timestampBoundsAt returns the bounds at now (ms) for Config's
+// TimestampBeforeMaxMs and TimestampAfterMaxMs, with defaults applied.
+// Kafka computes them with Java's wrapping arithmetic; they saturate here,
+// and the largest Duration (Kafka's Long.MAX_VALUE ms, which Duration
+// cannot hold) is no bound at all.
+func timestampBoundsAt(now int64, before, after time.Duration) timestampBounds {
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if before != math.MaxInt64 {
+		if lo = now - before.Milliseconds(); lo > now {
+			lo = math.MinInt64
+		}
+	}
+	if after != math.MaxInt64 {
+		if hi = now + after.Milliseconds(); hi < now {
+			hi = math.MaxInt64
+		}
+	}
+	return timestampBounds{lo: lo, span: uint64(hi - lo)}
+}
+
+func (t timestampBounds) hi() int64 { return t.lo + int64(t.span) }
+
 // validateIncoming checks every batch of an Append's input (framing, magic,
-// CRC, record count, the records' structure and offsets), sets each
-// batch's maxTimestamp from its records (validateRecords) and finds the
-// first record without a key, for a compacted log to refuse. It needs no
-// configuration, so it runs before the log's lock is taken.
-func validateIncoming(records []byte) (in incoming, err error) {
+// CRC, record count, the records' structure and offsets, the records'
+// timestamps against tb), sets each batch's maxTimestamp from its records
+// (validateRecords) and finds the first record without a key, for a
+// compacted log to refuse. It runs before the log's lock is taken.
+func validateIncoming(records []byte, tb timestampBounds) (in incoming, err error) {
 	in.keylessBatch, in.keylessDelta = -1, -1
 	if len(records) == 0 {
 		return in, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
@@ -168,8 +204,12 @@ func validateIncoming(records []byte) (in incoming, err error) {
 			return in, fmt.Errorf("%w: record count %d but lastOffsetDelta %d", ErrInvalidRecord, h.recordCount, h.lastOffsetDelta)
 		}
 		keyless := int64(-1)
-		if err := validateRecords(b[:h.size], &h, &keyless); err != nil {
+		var badTs []RecordError
+		if err := validateRecords(b[:h.size], &h, &keyless, tb, &badTs); err != nil {
 			return in, fmt.Errorf("batch at byte %d: %w", pos, err)
+		}
+		if badTs != nil {
+			return in, &InvalidTimestampError{Records: badTs}
 		}
 		if keyless >= 0 && in.keylessDelta < 0 {
 			in.keylessBatch, in.keylessDelta = int64(pos), keyless
@@ -189,11 +229,14 @@ func validateIncoming(records []byte) (in incoming, err error) {
 // check them in uncompressed batches and rewrites compressed ones; kafkit
 // never rewrites a produced batch, so it refuses them with INVALID_RECORD),
 // and maxTimestamp is set to the largest record timestamp, as Kafka sets
-// it, with a new CRC if the client's was wrong. A compressed batch is
+// it, with a new CRC if the client's was wrong. Each record whose
+// timestamp is outside tb (Kafka's NO_TIMESTAMP, -1, aside) is added to
+// badTs with Kafka's message, as LogValidator.validateTimestamp names it,
+// and the walk goes on to find the others. A compressed batch is
 // decompressed as it is walked (recordbatch.Stream), as Kafka's
 // skipKeyValueIterator does, through a buffer of fixed size; a stream
 // that does not decompress is CORRUPT_MESSAGE.
-func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64) error {
+func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64, tb timestampBounds, badTs *[]RecordError) error {
 	w := recordWalk{buf: batch[batchHeaderLen:], eof: true}
 	w.end = len(w.buf)
 	codec := recordbatch.Codec(h.attributes & 0x07)
@@ -225,7 +268,13 @@ func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64) error {
 		case !w.skip(int64(lw) + n):
 			return w.fail(codec, fmt.Errorf("%w: record %d of %d: bad length", ErrInvalidRecord, i, h.recordCount))
 		}
-		maxTs = max(maxTs, h.firstTimestamp+tsDelta)
+		ts := h.firstTimestamp + tsDelta
+		if uint64(ts-tb.lo) > tb.span && ts != -1 {
+			*badTs = append(*badTs, RecordError{BatchIndex: i, Message: fmt.Sprintf(
+				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
+				ts, h.baseOffset+offsetDelta, tb.lo, tb.hi())})
+		}
+		maxTs = max(maxTs, ts)
 		if keyless && *firstKeyless < 0 && h.attributes&attrControl == 0 {
 			*firstKeyless = int64(i)
 		}
