@@ -157,21 +157,23 @@ type timestampBounds struct {
 var anyTimestamp = timestampBounds{lo: math.MinInt64, span: math.MaxUint64}
 
 // timestampBoundsAt returns the bounds at now (ms) for Config's
-// TimestampBeforeMaxMs and TimestampAfterMaxMs, with defaults applied.
-// Kafka computes them with Java's wrapping arithmetic; they saturate here,
-// and the largest Duration (Kafka's Long.MAX_VALUE ms, which Duration
-// cannot hold) is no bound at all.
+// TimestampBeforeMaxMs and TimestampAfterMaxMs, with defaults applied:
+// [now - before, now + after], as Kafka's LogValidator names them. The
+// largest Duration stands for Kafka's Long.MAX_VALUE ms, which a Duration
+// cannot hold; where Java's arithmetic would wrap, the bounds saturate.
 func timestampBoundsAt(now int64, before, after time.Duration) timestampBounds {
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if before != math.MaxInt64 {
-		if lo = now - before.Milliseconds(); lo > now {
-			lo = math.MinInt64
+	ms := func(d time.Duration) int64 {
+		if d == math.MaxInt64 {
+			return math.MaxInt64
 		}
+		return d.Milliseconds()
 	}
-	if after != math.MaxInt64 {
-		if hi = now + after.Milliseconds(); hi < now {
-			hi = math.MaxInt64
-		}
+	lo, hi := now-ms(before), now+ms(after)
+	if lo > now {
+		lo = math.MinInt64
+	}
+	if hi < now {
+		hi = math.MaxInt64
 	}
 	return timestampBounds{lo: lo, span: uint64(hi - lo)}
 }

@@ -127,7 +127,9 @@ func TestAppendTimestampConfig(t *testing.T) {
 	})
 	t.Run("defaults", func(t *testing.T) {
 		check(t, Config{}, 0, true)
-		check(t, Config{}, math.MinInt64+1, true)
+		// Kafka's Long.MAX_VALUE: now - ts must not overflow.
+		check(t, Config{}, now-math.MaxInt64, true)
+		check(t, Config{}, now-math.MaxInt64-1, false)
 		check(t, Config{}, now+hour, true)
 		check(t, Config{}, now+hour+1, false)
 	})
