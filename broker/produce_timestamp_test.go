@@ -178,4 +178,35 @@ func TestProduceTimestampBounds(t *testing.T) {
 	if e0 := end(0); e0 != 4 {
 		t.Fatalf("end offset %d, want 4", e0)
 	}
+
+	// The broker keys are dynamic, as in Kafka: a cluster-wide
+	// log.message.timestamp.before.max.ms bounds the topic without an
+	// override of its own at once.
+	inc := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ir := kmsg.NewIncrementalAlterConfigsRequestResource()
+	ir.ResourceType = kmsg.ConfigResourceTypeBroker
+	ic := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	ic.Name, ic.Op, ic.Value = "log.message.timestamp.before.max.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("3600000")
+	ir.Configs = append(ir.Configs, ic)
+	inc.Resources = append(inc.Resources, ir)
+	if ir, err := inc.RequestWith(ctx, cl); err != nil || ir.Resources[0].ErrorCode != 0 {
+		t.Fatalf("IncrementalAlterConfigs: %v %+v", err, ir)
+	}
+	if c := describe("message.timestamp.before.max.ms"); c.Value == nil || *c.Value != "3600000" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("after the broker change: value %v source %d", c.Value, c.Source)
+	}
+	past = kgo.Record{Topic: topic, Partition: 1, Value: []byte("past"), Timestamp: time.UnixMilli(1)}
+	if err := cl.ProduceSync(ctx, &past).FirstErr(); !errors.Is(err, kerr.InvalidTimestamp) {
+		t.Fatalf("record of 1970 after the broker change: %v, want INVALID_TIMESTAMP", err)
+	}
+
+	// Under LogAppendTime no timestamp is checked.
+	inc.Resources[0].ResourceType, inc.Resources[0].ResourceName = kmsg.ConfigResourceTypeTopic, topic
+	inc.Resources[0].Configs[0].Name, inc.Resources[0].Configs[0].Value = "message.timestamp.type", kmsg.StringPtr("LogAppendTime")
+	if ir, err := inc.RequestWith(ctx, cl); err != nil || ir.Resources[0].ErrorCode != 0 {
+		t.Fatalf("IncrementalAlterConfigs: %v %+v", err, ir)
+	}
+	if err := cl.ProduceSync(ctx, &past).FirstErr(); err != nil {
+		t.Fatalf("record of 1970 under LogAppendTime: %v", err)
+	}
 }
