@@ -233,8 +233,9 @@ func validateIncoming(records []byte, tb timestampBounds) (in incoming, err erro
 // and maxTimestamp is set to the largest record timestamp, as Kafka sets
 // it, with a new CRC if the client's was wrong. Each record whose
 // timestamp is outside tb (Kafka's NO_TIMESTAMP, -1, aside) is added to
-// badTs with Kafka's message, as LogValidator.validateTimestamp names it,
-// and the walk goes on to find the others. A compressed batch is
+// badTs (up to maxNamedRecords) with Kafka's message, as
+// LogValidator.validateTimestamp names it, and the walk goes on to find
+// the others. A compressed batch is
 // decompressed as it is walked (recordbatch.Stream), as Kafka's
 // skipKeyValueIterator does, through a buffer of fixed size; a stream
 // that does not decompress is CORRUPT_MESSAGE.
@@ -271,7 +272,7 @@ func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64, tb times
 			return w.fail(codec, fmt.Errorf("%w: record %d of %d: bad length", ErrInvalidRecord, i, h.recordCount))
 		}
 		ts := h.firstTimestamp + tsDelta
-		if uint64(ts-tb.lo) > tb.span && ts != -1 {
+		if uint64(ts-tb.lo) > tb.span && ts != -1 && len(*badTs) < maxNamedRecords {
 			*badTs = append(*badTs, RecordError{BatchIndex: i, Message: fmt.Sprintf(
 				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
 				ts, h.baseOffset+offsetDelta, tb.lo, tb.hi())})
@@ -296,6 +297,12 @@ func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64, tb times
 	}
 	return nil
 }
+
+// maxNamedRecords bounds the records an InvalidTimestampError names (Kafka
+// names them all): a compressed batch of max.message.bytes can inflate to
+// millions of records, and a message of ~130 bytes for each would let one
+// request take gigabytes. Past it the batch is refused all the same.
+const maxNamedRecords = 10000
 
 // maxRecordHead is the most a record's length, attributes, timestamp
 // delta, offset delta and key length take (varints of up to 5, 1, 10, 5

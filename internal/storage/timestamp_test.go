@@ -177,3 +177,19 @@ func TestValidateTimestampsAllocateNothing(t *testing.T) {
 		t.Fatalf("%v allocations a batch", n)
 	}
 }
+
+// A batch with more records out of range than maxNamedRecords is refused
+// naming the first maxNamedRecords of them: a compressed batch could
+// otherwise make the broker hold a message for each of millions.
+func TestInvalidTimestampNamesBoundedRecords(t *testing.T) {
+	ts := make([]int64, maxNamedRecords+5)
+	for i := range ts {
+		ts[i] = int64(i) // 1970: far before the bounds below
+	}
+	tb := timestampBoundsAt(1_700_000_000_000, time.Hour, time.Hour)
+	_, err := validateIncoming(tsBatch(t, recordbatch.Zstd, 0, ts...), tb)
+	var te *InvalidTimestampError
+	if !errors.As(err, &te) || len(te.Records) != maxNamedRecords || te.Records[maxNamedRecords-1].BatchIndex != maxNamedRecords-1 {
+		t.Fatalf("err %v", err)
+	}
+}
