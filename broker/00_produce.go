@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"errors"
 	"runtime"
 	"strings"
 	"time"
@@ -97,6 +98,7 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 					sp.ErrorCode = p.storageFault(b, "produce", err)
 					if rc.version >= 8 {
 						sp.ErrorMessage = errorMessage(err)
+						sp.ErrorRecords = recordErrors(err)
 					}
 					break
 				}
@@ -134,6 +136,20 @@ func (b *Broker) handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Respo
 		rc.await = func(complete func()) { awaitAcks(rc.ctx, timeout, waits, failProduce(resp), complete) }
 	}
 	return resp, nil
+}
+
+// recordErrors names the records a refused batch was refused for (KIP-467),
+// as Kafka's RecordValidationException does; nil for other failures.
+func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var te *storage.InvalidTimestampError
+	if !errors.As(err, &te) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(te.Records))
+	for i, r := range te.Records {
+		out[i].RelativeOffset, out[i].ErrorMessage = r.BatchIndex, kmsg.StringPtr(r.Message)
+	}
+	return out
 }
 
 // singleBatch reports whether records holds exactly one batch by its length

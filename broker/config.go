@@ -41,6 +41,8 @@ type Config struct {
 	IndexIntervalBytes       int64  // log.index.interval.bytes
 	IndexSizeMaxBytes        int64  // log.index.size.max.bytes
 	MessageTimestampType     string // log.message.timestamp.type
+	MessageTimestampBeforeMs int64  // log.message.timestamp.before.max.ms
+	MessageTimestampAfterMs  int64  // log.message.timestamp.after.max.ms
 	CleanupPolicy            string // log.cleanup.policy
 	CompressionType          string // compression.type
 	MinInsyncReplicas        int64  // min.insync.replicas

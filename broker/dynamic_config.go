@@ -40,6 +40,7 @@ var dynamicBrokerKeys = map[string]bool{
 	"log.retention.ms": true, "log.retention.bytes": true, "log.segment.bytes": true, "log.roll.ms": true,
 	"log.flush.interval.messages": true, "log.flush.interval.ms": true, "log.index.interval.bytes": true,
 	"log.index.size.max.bytes": true, "message.max.bytes": true, "log.message.timestamp.type": true,
+	"log.message.timestamp.before.max.ms": true, "log.message.timestamp.after.max.ms": true,
 	"log.cleanup.policy": true, "compression.type": true, "min.insync.replicas": true, "log.cleaner.backoff.ms": true,
 }
 

@@ -159,6 +159,8 @@ var brokerProps = append([]brokerProp{
 		c.MessageTimestampType = v
 		return nil
 	}},
+	intProp("log.message.timestamp.before.max.ms", maxLong, 0, maxLong, "Under CreateTime, a record whose timestamp is more than this before the broker's clock is refused (INVALID_TIMESTAMP).", func(c *Config) *int64 { return &c.MessageTimestampBeforeMs }),
+	intProp("log.message.timestamp.after.max.ms", 3600000, 0, maxLong, "Under CreateTime, a record whose timestamp is more than this after the broker's clock is refused (INVALID_TIMESTAMP).", func(c *Config) *int64 { return &c.MessageTimestampAfterMs }),
 	{key: "log.cleanup.policy", typ: typeList, def: "delete", doc: "delete, compact, or compact,delete.", set: func(c *Config, v string) error {
 		if err := validateCleanupPolicy(v); err != nil {
 			return err

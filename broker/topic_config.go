@@ -56,6 +56,8 @@ var topicProps = []topicProp{
 		}
 		return nil
 	}, doc: "CreateTime or LogAppendTime"},
+	{key: "message.timestamp.before.max.ms", typ: typeLong, brokerKey: "log.message.timestamp.before.max.ms", def: func(c *Config) string { return itoa(c.MessageTimestampBeforeMs) }, validate: longRange(0, maxLong), doc: "Under CreateTime, refuse a record this much older than the broker's clock"},
+	{key: "message.timestamp.after.max.ms", typ: typeLong, brokerKey: "log.message.timestamp.after.max.ms", def: func(c *Config) string { return itoa(c.MessageTimestampAfterMs) }, validate: longRange(0, maxLong), doc: "Under CreateTime, refuse a record this much newer than the broker's clock"},
 	{key: "max.compaction.lag.ms", typ: typeLong, brokerKey: "log.cleaner.max.compaction.lag.ms", def: func(c *Config) string { return itoa(c.CleanerMaxCompactionLag) }, validate: longRange(1, maxLong), doc: "A dirty segment older than this is cleaned whatever the dirty ratio"},
 	{key: "min.cleanable.dirty.ratio", typ: typeDouble, brokerKey: "log.cleaner.min.cleanable.ratio", def: func(c *Config) string { return strconv.FormatFloat(c.CleanerMinCleanableRatio, 'g', -1, 64) }, validate: func(v string) error { _, err := parseRatio(v); return err }, doc: "Dirty share of a log that triggers cleaning"},
 	{key: "min.compaction.lag.ms", typ: typeLong, brokerKey: "log.cleaner.min.compaction.lag.ms", def: func(c *Config) string { return itoa(c.CleanerMinCompactionLag) }, validate: longRange(0, maxLong), doc: "Records stay uncompacted at least this long"},
@@ -172,5 +174,9 @@ func (c *Config) storageConfig(overrides map[string]string) storage.Config {
 		MinCleanableDirtyRatio: max(dirtyRatio, math.SmallestNonzeroFloat64),
 		MinCompactionLagMs:     msDuration(get("min.compaction.lag.ms")),
 		MaxCompactionLagMs:     msDuration(get("max.compaction.lag.ms")),
+		// msDuration saturates Kafka's Long.MAX_VALUE, which storage reads
+		// as no bound.
+		TimestampBeforeMaxMs: atOnce(msDuration(get("message.timestamp.before.max.ms"))),
+		TimestampAfterMaxMs:  atOnce(msDuration(get("message.timestamp.after.max.ms"))),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"time"
 
 	"github.com/kafkit/kafkit/internal/freelist"
 	"github.com/kafkit/kafkit/internal/recordbatch"
@@ -142,12 +143,49 @@ type incoming struct {
 	keylessBatch, keylessDelta int64
 }
 
+// timestampBounds is the range [lo, lo+span] a CreateTime record's
+// timestamp must fall in (message.timestamp.before.max.ms and
+// after.max.ms around the broker's clock), computed once per Append so
+// that the walk makes one comparison per record.
+type timestampBounds struct {
+	lo   int64
+	span uint64
+}
+
+// anyTimestamp accepts every timestamp: under LogAppendTime Kafka checks
+// none.
+var anyTimestamp = timestampBounds{lo: math.MinInt64, span: math.MaxUint64}
+
+// timestampBoundsAt returns the bounds at now (ms) for Config's
+// TimestampBeforeMaxMs and TimestampAfterMaxMs, with defaults applied:
+// [now - before, now + after], as Kafka's LogValidator names them. The
+// largest Duration stands for Kafka's Long.MAX_VALUE ms, which a Duration
+// cannot hold; where Java's arithmetic would wrap, the bounds saturate.
+func timestampBoundsAt(now int64, before, after time.Duration) timestampBounds {
+	ms := func(d time.Duration) int64 {
+		if d == math.MaxInt64 {
+			return math.MaxInt64
+		}
+		return d.Milliseconds()
+	}
+	lo, hi := now-ms(before), now+ms(after)
+	if lo > now {
+		lo = math.MinInt64
+	}
+	if hi < now {
+		hi = math.MaxInt64
+	}
+	return timestampBounds{lo: lo, span: uint64(hi - lo)}
+}
+
+func (t timestampBounds) hi() int64 { return t.lo + int64(t.span) }
+
 // validateIncoming checks every batch of an Append's input (framing, magic,
-// CRC, record count, the records' structure and offsets), sets each
-// batch's maxTimestamp from its records (validateRecords) and finds the
-// first record without a key, for a compacted log to refuse. It needs no
-// configuration, so it runs before the log's lock is taken.
-func validateIncoming(records []byte) (in incoming, err error) {
+// CRC, record count, the records' structure and offsets, the records'
+// timestamps against tb), sets each batch's maxTimestamp from its records
+// (validateRecords) and finds the first record without a key, for a
+// compacted log to refuse. It runs before the log's lock is taken.
+func validateIncoming(records []byte, tb timestampBounds) (in incoming, err error) {
 	in.keylessBatch, in.keylessDelta = -1, -1
 	if len(records) == 0 {
 		return in, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
@@ -168,8 +206,12 @@ func validateIncoming(records []byte) (in incoming, err error) {
 			return in, fmt.Errorf("%w: record count %d but lastOffsetDelta %d", ErrInvalidRecord, h.recordCount, h.lastOffsetDelta)
 		}
 		keyless := int64(-1)
-		if err := validateRecords(b[:h.size], &h, &keyless); err != nil {
+		var badTs []RecordError
+		if err := validateRecords(b[:h.size], &h, &keyless, tb, &badTs); err != nil {
 			return in, fmt.Errorf("batch at byte %d: %w", pos, err)
+		}
+		if badTs != nil {
+			return in, &InvalidTimestampError{Records: badTs}
 		}
 		if keyless >= 0 && in.keylessDelta < 0 {
 			in.keylessBatch, in.keylessDelta = int64(pos), keyless
@@ -189,11 +231,15 @@ func validateIncoming(records []byte) (in incoming, err error) {
 // check them in uncompressed batches and rewrites compressed ones; kafkit
 // never rewrites a produced batch, so it refuses them with INVALID_RECORD),
 // and maxTimestamp is set to the largest record timestamp, as Kafka sets
-// it, with a new CRC if the client's was wrong. A compressed batch is
+// it, with a new CRC if the client's was wrong. Each record whose
+// timestamp is outside tb (Kafka's NO_TIMESTAMP, -1, aside) is added to
+// badTs (up to maxNamedRecords) with Kafka's message, as
+// LogValidator.validateTimestamp names it, and the walk goes on to find
+// the others. A compressed batch is
 // decompressed as it is walked (recordbatch.Stream), as Kafka's
 // skipKeyValueIterator does, through a buffer of fixed size; a stream
 // that does not decompress is CORRUPT_MESSAGE.
-func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64) error {
+func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64, tb timestampBounds, badTs *[]RecordError) error {
 	w := recordWalk{buf: batch[batchHeaderLen:], eof: true}
 	w.end = len(w.buf)
 	codec := recordbatch.Codec(h.attributes & 0x07)
@@ -225,7 +271,13 @@ func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64) error {
 		case !w.skip(int64(lw) + n):
 			return w.fail(codec, fmt.Errorf("%w: record %d of %d: bad length", ErrInvalidRecord, i, h.recordCount))
 		}
-		maxTs = max(maxTs, h.firstTimestamp+tsDelta)
+		ts := h.firstTimestamp + tsDelta
+		if uint64(ts-tb.lo) > tb.span && ts != -1 && len(*badTs) < maxNamedRecords {
+			*badTs = append(*badTs, RecordError{BatchIndex: i, Message: fmt.Sprintf(
+				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
+				ts, h.baseOffset+offsetDelta, tb.lo, tb.hi())})
+		}
+		maxTs = max(maxTs, ts)
 		if keyless && *firstKeyless < 0 && h.attributes&attrControl == 0 {
 			*firstKeyless = int64(i)
 		}
@@ -245,6 +297,12 @@ func validateRecords(batch []byte, h *batchHeader, firstKeyless *int64) error {
 	}
 	return nil
 }
+
+// maxNamedRecords bounds the records an InvalidTimestampError names (Kafka
+// names them all): a compressed batch of max.message.bytes can inflate to
+// millions of records, and a message of ~130 bytes for each would let one
+// request take gigabytes. Past it the batch is refused all the same.
+const maxNamedRecords = 10000
 
 // maxRecordHead is the most a record's length, attributes, timestamp
 // delta, offset delta and key length take (varints of up to 5, 1, 10, 5

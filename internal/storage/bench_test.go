@@ -225,7 +225,7 @@ func BenchmarkValidateCompressed(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if _, err := validateIncoming(batch); err != nil {
+				if _, err := validateIncoming(batch, anyTimestamp); err != nil {
 					b.Fatal(err)
 				}
 			}

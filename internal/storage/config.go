@@ -19,6 +19,7 @@ const (
 	minSegmentBytes                 = 14                 // Kafka's minimum; smaller than any v2 batch
 	minSegmentIndexBytes            = 4                  // Kafka's minimum; no room for an entry, so one batch per segment
 
+	DefaultTimestampAfterMaxMs            = time.Hour      // message.timestamp.after.max.ms (KIP-1030, Kafka 4.0)
 	DefaultDeleteRetentionMs              = 24 * time.Hour // delete.retention.ms
 	DefaultMinCleanableDirtyRatio float64 = 0.5            // min.cleanable.dirty.ratio
 )
@@ -70,6 +71,16 @@ type Config struct {
 	// LogAppendTime is message.timestamp.type=LogAppendTime: Append stamps
 	// each batch's maxTimestamp with the broker's clock.
 	LogAppendTime bool
+	// TimestampBeforeMaxMs is message.timestamp.before.max.ms: under
+	// CreateTime, Append refuses a batch with a record whose timestamp is
+	// more than this before the broker's clock (ErrInvalidTimestamp). Zero
+	// means unlimited (Kafka's default, Long.MAX_VALUE); Kafka's 0 is
+	// time.Nanosecond.
+	TimestampBeforeMaxMs time.Duration
+	// TimestampAfterMaxMs is message.timestamp.after.max.ms, the same bound
+	// after the broker's clock. Zero means Kafka's one hour; Kafka's 0 is
+	// time.Nanosecond.
+	TimestampAfterMaxMs time.Duration
 	// CleanupPolicy is cleanup.policy; zero means CleanupDelete. Without
 	// CleanupDelete, ApplyRetention ignores retention.ms and retention.bytes;
 	// with CleanupCompact, Clean compacts the log and Append refuses records
@@ -116,6 +127,12 @@ func (c Config) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		p.Add("max.message.bytes", "%d is negative", c.MaxMessageBytes)
 	}
+	if c.TimestampBeforeMaxMs < 0 {
+		p.Add("message.timestamp.before.max.ms", "%v is negative", c.TimestampBeforeMaxMs)
+	}
+	if c.TimestampAfterMaxMs < 0 {
+		p.Add("message.timestamp.after.max.ms", "%v is negative", c.TimestampAfterMaxMs)
+	}
 	if c.CleanupPolicy&^(CleanupDelete|CleanupCompact) != 0 {
 		p.Add("cleanup.policy", "unknown bits %#x", uint8(c.CleanupPolicy))
 	}
@@ -143,6 +160,8 @@ func (c Config) withDefaults() Config {
 	c.SegmentIndexBytes = cmp.Or(c.SegmentIndexBytes, DefaultSegmentIndexBytes)
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
 	c.CleanupPolicy = cmp.Or(c.CleanupPolicy, CleanupDelete)
+	c.TimestampBeforeMaxMs = cmp.Or(c.TimestampBeforeMaxMs, math.MaxInt64)
+	c.TimestampAfterMaxMs = cmp.Or(c.TimestampAfterMaxMs, DefaultTimestampAfterMaxMs)
 	c.DeleteRetentionMs = cmp.Or(c.DeleteRetentionMs, DefaultDeleteRetentionMs)
 	c.MinCleanableDirtyRatio = cmp.Or(c.MinCleanableDirtyRatio, DefaultMinCleanableDirtyRatio)
 	c.MaxCompactionLagMs = cmp.Or(c.MaxCompactionLagMs, math.MaxInt64)

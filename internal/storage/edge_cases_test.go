@@ -93,7 +93,7 @@ func TestReadCommittedGapBelowLSO(t *testing.T) {
 
 // Case 7: the LSO never falls below the log start offset.
 func TestLastStableOffsetClampedToLogStart(t *testing.T) {
-	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{TimestampAfterMaxMs: clockFree})
 	defer l.Close()
 	mustAppend(t, l, txnBatch(t, 1, 0, 2), 0)                // 0-1: open transaction
 	mustAppend(t, l, makeBatch(t, batchSpec{records: 4}), 0) // 2-5
@@ -417,7 +417,7 @@ func BenchmarkValidateIncoming(b *testing.B) {
 			b.SetBytes(int64(len(tc.batch)))
 			b.ReportAllocs()
 			for range b.N {
-				if _, err := validateIncoming(tc.batch); err != nil {
+				if _, err := validateIncoming(tc.batch, anyTimestamp); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -16,6 +16,11 @@ var (
 	// ErrRecordTooLarge: a batch is larger than max.message.bytes or an
 	// append larger than segment.bytes (Kafka MESSAGE_TOO_LARGE).
 	ErrRecordTooLarge = errors.New("storage: record batch too large")
+	// ErrInvalidTimestamp: a CreateTime record's timestamp is further from
+	// the broker's clock than message.timestamp.before.max.ms or
+	// message.timestamp.after.max.ms allow (Kafka INVALID_TIMESTAMP). Append
+	// returns it as an *InvalidTimestampError naming the records.
+	ErrInvalidTimestamp = errors.New("storage: invalid timestamp")
 	// ErrUnsupportedMagic: a batch with magic < 2 (Kafka
 	// UNSUPPORTED_FOR_MESSAGE_FORMAT); kafkit stores only v2 batches.
 	ErrUnsupportedMagic = errors.New("storage: unsupported record batch magic")
@@ -42,3 +47,24 @@ var (
 	// it is always wrapped with the file and position.
 	ErrCorrupt = errors.New("storage: corrupt data on disk")
 )
+
+// RecordError is one record at fault within its batch, as a Produce
+// response's RecordErrors name it (KIP-467).
+type RecordError struct {
+	BatchIndex int32  // the record's index within its batch
+	Message    string // Kafka's text for it
+}
+
+// InvalidTimestampError is Append's ErrInvalidTimestamp: Kafka refuses the
+// whole batch and names every record out of range, so that a producer can
+// tell which ones to drop.
+type InvalidTimestampError struct {
+	Records []RecordError
+}
+
+// Error is Kafka's message for the partition (RecordValidationException's).
+func (e *InvalidTimestampError) Error() string {
+	return "One or more records have been rejected due to invalid timestamp"
+}
+
+func (e *InvalidTimestampError) Unwrap() error { return ErrInvalidTimestamp }

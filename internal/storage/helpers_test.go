@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -142,6 +143,10 @@ func mustOpen(t testing.TB, fsys FS, dir string, cfg Config) *Log {
 	}
 	return l
 }
+
+// clockFree is message.timestamp.after.max.ms without a bound, for tests
+// whose records' timestamps do not follow the clock Append is given.
+const clockFree = time.Duration(math.MaxInt64)
 
 func mustAppend(t testing.TB, l *Log, batch []byte, now int64) AppendResult {
 	t.Helper()

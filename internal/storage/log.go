@@ -83,6 +83,9 @@ type Log struct {
 	// hw is the high watermark a replicated log's reads stop at, -1 while
 	// none was set (highwatermark.go).
 	hw atomic.Int64
+	// validateCfg is a copy of cfg for validateIncoming, which runs before
+	// appendMu is taken.
+	validateCfg atomic.Pointer[Config]
 }
 
 // AppendResult describes a successful Append.
@@ -121,6 +124,8 @@ func Open(fsys FS, dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		firstUnstable:  -1,
 	}
 	l.hw.Store(-1)
+	c := l.cfg // a copy: SetConfig writes l.cfg under appendMu only
+	l.validateCfg.Store(&c)
 	if err := l.load(time.Now()); err != nil {
 		for _, s := range l.segments {
 			s.close()
@@ -546,6 +551,8 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.cfg = cfg.withDefaults()
+	c := l.cfg
+	l.validateCfg.Store(&c)
 	return nil
 }
 
@@ -597,7 +604,8 @@ func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 // Append writes the v2 record batches in records (the Records field of one
 // partition of a Produce request) and returns the offsets they got. It
 // validates every batch (ErrCorruptMessage, ErrUnsupportedMagic,
-// ErrInvalidRecord, ErrRecordTooLarge) and every idempotent producer's
+// ErrInvalidRecord, ErrRecordTooLarge, and under CreateTime the records'
+// timestamps against the clock now: ErrInvalidTimestamp) and every idempotent producer's
 // epoch and sequence (ErrInvalidProducerEpoch, ErrOutOfOrderSequence); a
 // failed validation writes nothing. It rewrites the headers in records in
 // place (base offset, leader epoch, and under LogAppendTime the timestamp
@@ -605,7 +613,11 @@ func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 // clock (LogAppendTime, segment.ms, flush.ms). Appends are serialized; in
 // durable mode (flush.messages=1) the batches are fsynced before it returns.
 func (l *Log) Append(records []byte, now time.Time, leaderEpoch int32) (AppendResult, error) {
-	in, err := validateIncoming(records)
+	tb := anyTimestamp
+	if c := l.validateCfg.Load(); !c.LogAppendTime {
+		tb = timestampBoundsAt(now.UnixMilli(), c.TimestampBeforeMaxMs, c.TimestampAfterMaxMs)
+	}
+	in, err := validateIncoming(records, tb)
 	if err != nil {
 		return AppendResult{}, err
 	}

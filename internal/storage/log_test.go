@@ -242,7 +242,7 @@ func TestRollBySize(t *testing.T) {
 }
 
 func TestRollByTime(t *testing.T) {
-	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentMs: time.Hour})
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentMs: time.Hour, TimestampAfterMaxMs: clockFree})
 	defer l.Close()
 	hour := time.Hour.Milliseconds()
 	mustAppend(t, l, makeBatch(t, batchSpec{ts: 0}), 0)
@@ -283,7 +283,7 @@ func TestRetentionByTime(t *testing.T) {
 	for _, fc := range fsCases {
 		t.Run(fc.name, func(t *testing.T) {
 			fsys, dir := fc.new(t)
-			l := mustOpen(t, fsys, dir, Config{SegmentBytes: 500, RetentionMs: time.Minute})
+			l := mustOpen(t, fsys, dir, Config{SegmentBytes: 500, RetentionMs: time.Minute, TimestampAfterMaxMs: clockFree})
 			defer l.Close()
 			minute := time.Minute.Milliseconds()
 			for i := range 12 {

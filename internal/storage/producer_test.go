@@ -190,7 +190,7 @@ func TestControlBatchesSkipSequenceChecks(t *testing.T) {
 }
 
 func TestExpireProducers(t *testing.T) {
-	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{})
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{TimestampAfterMaxMs: clockFree})
 	defer l.Close()
 	hour := time.Hour.Milliseconds()
 	mustAppend(t, l, makeBatch(t, batchSpec{pid: 1, seq: 0, ts: 1 * hour}), 0)

@@ -318,7 +318,7 @@ func TestLostIndexFilesRebuilt(t *testing.T) {
 	for _, damage := range []string{"remove .index", "remove .timeindex", "cut .index", "cut .timeindex"} {
 		t.Run(damage, func(t *testing.T) {
 			fsys := NewMemFS()
-			cfg := Config{SegmentBytes: 2000, IndexIntervalBytes: 200, RetentionMs: time.Hour}
+			cfg := Config{SegmentBytes: 2000, IndexIntervalBytes: 200, RetentionMs: time.Hour, TimestampAfterMaxMs: clockFree}
 			l := mustOpen(t, fsys, "/d/t-0", cfg)
 			hour := time.Hour.Milliseconds()
 			for i := range 40 {

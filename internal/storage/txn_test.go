@@ -56,7 +56,7 @@ func TestLastStableOffsetAndAbortedTransactions(t *testing.T) {
 	for _, fc := range fsCases {
 		t.Run(fc.name, func(t *testing.T) {
 			fsys, dir := fc.new(t)
-			l := mustOpen(t, fsys, dir, Config{})
+			l := mustOpen(t, fsys, dir, Config{TimestampAfterMaxMs: clockFree})
 			defer l.Close()
 			mustAppend(t, l, makeBatch(t, batchSpec{}), 0) // 0: plain
 			if lso := l.LastStableOffset(); lso != 1 {
@@ -294,7 +294,7 @@ func TestTxnRecovery(t *testing.T) {
 			}
 			t.Run(fc.name+"/"+tc.name, func(t *testing.T) {
 				fsys, dir := fc.new(t)
-				cfg := Config{SegmentBytes: 1000}
+				cfg := Config{SegmentBytes: 1000, TimestampAfterMaxMs: clockFree}
 				l := mustOpen(t, fsys, dir, cfg)
 				build(t, l)
 				if len(segmentBases(t, l)) < 3 {
@@ -326,7 +326,7 @@ func TestTxnRecovery(t *testing.T) {
 
 func TestTxnIndexCorruptFallsBackToReplay(t *testing.T) {
 	fsys := NewMemFS()
-	cfg := Config{SegmentBytes: 600}
+	cfg := Config{SegmentBytes: 600, TimestampAfterMaxMs: clockFree}
 	l := mustOpen(t, fsys, "/d/t-0", cfg)
 	for i := range 12 {
 		mustAppend(t, l, txnBatch(t, 1, int32(i), 1), 0)
@@ -357,7 +357,7 @@ func TestTxnIndexCorruptFallsBackToReplay(t *testing.T) {
 }
 
 func TestRetentionDropsAbortedEntries(t *testing.T) {
-	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentBytes: 600})
+	l := mustOpen(t, NewMemFS(), "/d/t-0", Config{SegmentBytes: 600, TimestampAfterMaxMs: clockFree})
 	defer l.Close()
 	for i := range 12 {
 		mustAppend(t, l, txnBatch(t, 1, int32(i), 1), 0)

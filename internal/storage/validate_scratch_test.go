@@ -38,7 +38,7 @@ func TestValidateReusesDecompressBuffer(t *testing.T) {
 			for i := range perRun {
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
-				if _, err := validateIncoming(batch); err != nil {
+				if _, err := validateIncoming(batch, anyTimestamp); err != nil {
 					t.Fatal(err)
 				}
 				runtime.ReadMemStats(&after)

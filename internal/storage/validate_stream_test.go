@@ -67,7 +67,7 @@ func TestValidateStreamsCompressedRecords(t *testing.T) {
 	for _, codec := range []recordbatch.Codec{recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd} {
 		t.Run(codec.String(), func(t *testing.T) {
 			batch := streamBatch(t, codec, recs, n, nil)
-			if _, err := validateIncoming(batch); err != nil {
+			if _, err := validateIncoming(batch, anyTimestamp); err != nil {
 				t.Fatal(err)
 			}
 			// maxTimestamp comes from the walk: it saw the last record.
@@ -86,7 +86,7 @@ func TestValidateStreamsCompressedRecords(t *testing.T) {
 				{"one record fewer claimed", streamBatch(t, codec, recs, n-1, nil), ErrInvalidRecord},
 				{"not the codec's stream", streamBatch(t, codec, recs, n, func(b []byte) []byte { return bytes.Repeat([]byte{0xa5}, 64) }), ErrCorruptMessage},
 			} {
-				if _, err := validateIncoming(tc.batch); !errors.Is(err, tc.want) {
+				if _, err := validateIncoming(tc.batch, anyTimestamp); !errors.Is(err, tc.want) {
 					t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 				}
 			}
@@ -96,7 +96,7 @@ func TestValidateStreamsCompressedRecords(t *testing.T) {
 	// gzip's trailer holds the CRC-32 of the records, which Kafka's
 	// GZIPInputStream checks at the stream's end, as the walk does.
 	badTrailer := streamBatch(t, recordbatch.Gzip, recs, n, func(b []byte) []byte { b[len(b)-8] ^= 1; return b })
-	if _, err := validateIncoming(badTrailer); !errors.Is(err, ErrCorruptMessage) {
+	if _, err := validateIncoming(badTrailer, anyTimestamp); !errors.Is(err, ErrCorruptMessage) {
 		t.Fatalf("gzip with a wrong CRC-32: %v, want ErrCorruptMessage", err)
 	}
 	// A xerial (Java snappy) block whose length runs past the data.
@@ -104,7 +104,7 @@ func TestValidateStreamsCompressedRecords(t *testing.T) {
 		binary.BigEndian.PutUint32(b[16:], uint32(len(b)))
 		return b
 	})
-	if _, err := validateIncoming(badFraming); !errors.Is(err, ErrCorruptMessage) {
+	if _, err := validateIncoming(badFraming, anyTimestamp); !errors.Is(err, ErrCorruptMessage) {
 		t.Fatalf("xerial block past the end: %v, want ErrCorruptMessage", err)
 	}
 }
