@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,24 +93,7 @@ func TestStorageFormatFeatures(t *testing.T) {
 	if r := format("--release-version", "4.0", "--feature", "group.version=0"); r.code != 0 {
 		t.Fatalf("format: %d %s", r.code, r.err)
 	}
-	f, err := os.Open(props)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := broker.ReadProperties(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := broker.ConfigFromProperties(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
+	b := startFromProperties(t, props)
 	r := tool(t, "kafka-features.sh", "", "--bootstrap-server", b.Addr(), "describe")
 	want := describeLine("group.version", "0", "1", "0", "0") + describeLine("kraft.version", "0", "1", "0", "0") +
 		describeLine("metadata.version", "3.3-IV3", "4.2-IV1", "4.0-IV3", "0") + describeLine("share.version", "0", "1", "0", "0")

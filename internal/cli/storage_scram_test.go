@@ -50,24 +50,7 @@ func TestStorageFormatAddSCRAM(t *testing.T) {
 		"--add-scram", "SCRAM-SHA-256=[name=alice,password=alice-secret]",
 		"--add-scram", `SCRAM-SHA-512=[name=bob,iterations=8192,salt="`+base64.StdEncoding.EncodeToString(salt)+`",saltedpassword="`+base64.StdEncoding.EncodeToString(salted)+`"]`)
 
-	f, err := os.Open(props)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := broker.ReadProperties(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := broker.ConfigFromProperties(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
+	b := startFromProperties(t, props)
 	login := func(m scram.Auth, sha512 bool) error {
 		mech := m.AsSha256Mechanism()
 		if sha512 {
@@ -91,4 +74,29 @@ func TestStorageFormatAddSCRAM(t *testing.T) {
 	if err := login(scram.Auth{User: "bob", Pass: "bob-secret"}, true); err != nil {
 		t.Errorf("bob (salted password given): %v", err)
 	}
+}
+
+// startFromProperties starts a broker from the server.properties at path,
+// as cmd/broker would after kafka-storage format, closed when t ends.
+func startFromProperties(t *testing.T, path string) *broker.Broker {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := broker.ReadProperties(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := broker.ConfigFromProperties(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return b
 }

@@ -467,6 +467,25 @@ func TestStoreFailureOnSync(t *testing.T) {
 	})
 }
 
+// rejoinResubscribed makes a stable group of two, whose follower (ids[1])
+// then resubscribes so that both rejoin, and returns the members and the
+// new generation, awaiting SyncGroup.
+func (h *harness) rejoinResubscribed(t *testing.T, group string) ([]string, int32) {
+	t.Helper()
+	ids, gen := h.stableGroup(group, 2)
+	req := joinReq(group, ids[1])
+	req.Protocols[0].Metadata = consumerMeta("t", "u")
+	jf := h.joinAsync(req)
+	synctest.Wait()
+	jl := h.joinAsync(joinReq(group, ids[0]))
+	synctest.Wait()
+	l, f := recv(t, jl), recv(t, jf)
+	if l.resp.ErrorCode != 0 || f.resp.ErrorCode != 0 || l.resp.LeaderID != ids[0] || l.resp.Generation != gen+1 {
+		t.Fatalf("rejoin: leader %+v follower %+v", l.resp, f.resp)
+	}
+	return ids, gen + 1
+}
+
 // TestSyncTimeoutRemovesLateLeader is Kafka's expirePendingSync: a leader
 // that got its JoinGroup answer but sends no SyncGroup within the rebalance
 // timeout is removed, however long it keeps heartbeating; the follower
@@ -478,19 +497,7 @@ func TestSyncTimeoutRemovesLateLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, Config{}, nil)
 		defer h.stop()
-		ids, gen := h.stableGroup("g", 2)
-		// The follower resubscribes; both rejoin.
-		req := joinReq("g", ids[1])
-		req.Protocols[0].Metadata = consumerMeta("t", "u")
-		jf := h.joinAsync(req)
-		synctest.Wait()
-		jl := h.joinAsync(joinReq("g", ids[0]))
-		synctest.Wait()
-		l, f := recv(t, jl), recv(t, jf)
-		if l.resp.ErrorCode != 0 || f.resp.ErrorCode != 0 || l.resp.LeaderID != ids[0] || l.resp.Generation != gen+1 {
-			t.Fatalf("rejoin: leader %+v follower %+v", l.resp, f.resp)
-		}
-		gen++
+		ids, gen := h.rejoinResubscribed(t, "g")
 		t0 := time.Now()
 		sf := h.sync("g", ids[1], gen, nil)
 		deadline := t0.Add(testRebalance)
@@ -532,17 +539,7 @@ func TestSyncAnswerRestartsSession(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, Config{}, nil)
 		defer h.stop()
-		ids, gen := h.stableGroup("g", 2)
-		req := joinReq("g", ids[1])
-		req.Protocols[0].Metadata = consumerMeta("t", "u")
-		jf := h.joinAsync(req)
-		synctest.Wait()
-		jl := h.joinAsync(joinReq("g", ids[0]))
-		synctest.Wait()
-		if l, f := recv(t, jl), recv(t, jf); l.resp.ErrorCode != 0 || f.resp.ErrorCode != 0 || l.resp.LeaderID != ids[0] {
-			t.Fatalf("rejoin: leader %+v follower %+v", l.resp, f.resp)
-		}
-		gen++
+		ids, gen := h.rejoinResubscribed(t, "g")
 		sf := h.sync("g", ids[1], gen, nil)
 		time.Sleep(testSession - time.Second)
 		if s := <-h.sync("g", ids[0], gen, map[string][]byte{ids[0]: []byte("a"), ids[1]: []byte("b")}); s.ErrorCode != 0 {
